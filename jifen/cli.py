@@ -1,0 +1,40 @@
+"""The `jifen` command: one subcommand module per concern under `jifen.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jifen.commands import COMMAND_MODULES
+from jifen.errors import CliError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jifen",
+        description="Jifen: transaction switch and points host for coalition loyalty programmes.",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", default=None,
+        help="TOML configuration file (default: $JIFEN_CONFIG, else built-in defaults)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except CliError as exc:
+        print(f"jifen: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
