@@ -1,0 +1,38 @@
+"""Errors of the wire codecs.
+
+    ProtoError
+    ├── FramingError          the byte stream is not a frame: the connection must close
+    │   ├── FrameSizeError    LEN above the limit or below a TPDU and an MTI
+    │   ├── TpduError         the TPDU does not start with 0x60
+    │   └── IsoDecodeError    the body is not ISO 8583 under our spec (MTI, bitmap, lengths)
+    ├── IsoEncodeError        a message we built does not fit the spec (a programmer error)
+    └── LinkCodecError        an internal link message is malformed or oversize
+"""
+
+
+class ProtoError(Exception):
+    pass
+
+
+class FramingError(ProtoError):
+    pass
+
+
+class FrameSizeError(FramingError):
+    pass
+
+
+class TpduError(FramingError):
+    pass
+
+
+class IsoDecodeError(FramingError):
+    pass
+
+
+class IsoEncodeError(ProtoError):
+    pass
+
+
+class LinkCodecError(ProtoError):
+    pass

@@ -1,0 +1,91 @@
+"""Internal frames: what crosses the links between front, switch and account host.
+
+A terminal's ISO message is decoded once, at the front, into a `Request`; the host answers with
+an `Answer`, and the front alone turns that back into ISO. Field numbers are in comments. The
+structs are array-like, so that msgpack carries values without field names.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Totals(msgspec.Struct, array_like=True, frozen=True):
+    """Reconciliation totals of one terminal batch (fields 74-77 and 86-89)."""
+
+    purchases_count: int = 0     # 74
+    purchases_fen: int = 0       # 86
+    returns_count: int = 0       # 75
+    returns_fen: int = 0         # 87
+    redemptions_count: int = 0   # 76
+    redemptions_points: int = 0  # 88
+    loads_count: int = 0         # 77
+    loads_fen: int = 0           # 89
+
+
+class Request(msgspec.Struct, array_like=True, frozen=True):
+    """A validated terminal request, normalised. Absent ISO fields are None."""
+
+    correlation_id: int            # set by whoever sends it over a link, unique on that link
+    mti: str                       # "0200"
+    terminal_code: str             # 41
+    merchant_code: str             # 42
+    stan: str                      # 11
+    transmission_time: str         # 7, MMDDhhmmss UTC
+    received_at_ns: int            # wall clock at the front, ns since the epoch
+    processing_code: str | None = None   # 3
+    pan: str | None = None               # 2
+    amount: int | None = None            # 4, fen (currency 156) or points (999)
+    currency: str | None = None          # 49
+    rrn: str | None = None               # 37: the original's, in a return
+    reason_code: str | None = None       # 39: reversal reason in 0400/0420
+    additional_data: str | None = None   # 48, raw TLV
+    batch_number: int | None = None      # 60
+    original_data: str | None = None     # 90
+    network_code: str | None = None      # 70
+    entry_mode: str | None = None        # 22
+    totals: Totals | None = None         # 74-77, 86-89 of a 0500
+
+    def key_text(self) -> str:
+        """The request's key for logs: MTI/41/11."""
+        return f"{self.mti}/{self.terminal_code}/{self.stan}"
+
+
+class Balances(msgspec.Struct, array_like=True, frozen=True):
+    """What field 54 carries: balances after the transaction and the points it moved."""
+
+    points: int
+    stored_value_fen: int
+    points_moved: int = 0
+
+
+class Answer(msgspec.Struct, array_like=True, frozen=True):
+    """The host's answer; the front echoes the request's fields around it."""
+
+    correlation_id: int
+    response_code: str                   # 39
+    rrn: str | None = None               # 37
+    auth_code: str | None = None         # 38
+    balances: Balances | None = None     # 54
+    additional_data: str | None = None   # 48, TLV
+    batch_number: int | None = None      # 60
+    totals: Totals | None = None         # 74-77, 86-89: the host's, in a 0510 with 95
+
+
+class RequestBatch(msgspec.Struct, tag="rq", array_like=True):
+    requests: list[Request]
+
+
+class AnswerBatch(msgspec.Struct, tag="an", array_like=True):
+    answers: list[Answer]
+
+
+class Ping(msgspec.Struct, tag="pi", array_like=True):
+    nonce: int
+
+
+class Pong(msgspec.Struct, tag="po", array_like=True):
+    nonce: int
+
+
+LinkMessage = RequestBatch | AnswerBatch | Ping | Pong
