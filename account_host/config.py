@@ -20,3 +20,18 @@ class HostConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # Retransmissions are recognised for this long (the spec's 7 days).
     retransmission_window_days: int = 7
     commit_timeout_s: float = 10.0
+    # Opening a connection to PostgreSQL (writer or LISTEN); a restarting server may be slow.
+    connect_timeout_s: float = 10.0
+    # Loading the whole state (10^6 cards take a few seconds) at start and after a failure.
+    load_timeout_s: float = 120.0
+    # Each query of the LISTEN connection (probes, loading new cards or merchants).
+    database_timeout_s: float = 10.0
+    # Waits between attempts to reach a database that is down or restarting.
+    reconnect_backoff_min_s: float = 0.05
+    reconnect_backoff_max_s: float = 2.0
+    # An idle LISTEN connection is probed this often, so a lost one (and its missed
+    # notifications) is noticed and caught up within this time.
+    listen_probe_interval_s: float = 5.0
+    # Cards loaded at start: far more than a host's 10^6 cards is a data error that would also
+    # exhaust memory (about 250 bytes a card).
+    cards_max: int = 20_000_000

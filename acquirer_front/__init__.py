@@ -1,0 +1,11 @@
+"""The acquirer front: terminals' ISO 8583 over TCP in, normalised frames to the switch out."""
+
+from acquirer_front.config import FrontConfig
+from acquirer_front.errors import DatabaseUnavailableError, FrontError
+from acquirer_front.service import run_front
+from acquirer_front.steps import MacVerifier, PassThroughMacVerifier
+
+__all__ = [
+    "DatabaseUnavailableError", "FrontConfig", "FrontError", "MacVerifier",
+    "PassThroughMacVerifier", "run_front",
+]

@@ -26,7 +26,7 @@ def encode_link_message(message: LinkMessage) -> bytes:
 def decode_link_body(body: bytes) -> LinkMessage:
     try:
         return _decoder.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise LinkCodecError(f"malformed link message: {exc}") from exc
 
 

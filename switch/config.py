@@ -19,5 +19,14 @@ class SwitchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     reconnect_backoff_min_s: float = 0.05
     reconnect_backoff_max_s: float = 2.0
     connect_timeout_s: float = 3.0
+    # At start, how long to wait for the host links before serving fronts.
+    host_startup_wait_s: float = 5.0
     # Frames in flight to one host; beyond it new frames get 91 (the host is overloaded).
     pending_requests_max: int = 100_000
+    # Card ranges are re-read this often even without a notification: heals a NOTIFY missed
+    # while the LISTEN connection was being re-established, at the cost of one small query.
+    card_ranges_check_interval_s: float = 30.0
+    # Connecting to PostgreSQL, and each query on the LISTEN connection.
+    database_timeout_s: float = 10.0
+    # Wait between attempts to re-open a lost LISTEN connection; routing goes on meanwhile.
+    database_retry_interval_s: float = 1.0

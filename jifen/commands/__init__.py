@@ -1,5 +1,6 @@
 """Subcommands of `jifen`. Each module has `register(subparsers)` and sets `handler`."""
 
-from jifen.commands import db
+from jifen.commands import alliance, card, db, demo, merchant, services, term, terminal, up
 
-COMMAND_MODULES = [db]
+# In the order `jifen --help` lists them: running the system first, then operating it.
+COMMAND_MODULES = [up, services, db, alliance, merchant, terminal, card, demo, term]

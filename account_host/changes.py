@@ -1,0 +1,127 @@
+"""Changes made while the host runs (cards issued, merchants edited), heard on a LISTEN
+connection of its own and handed to the writer through its queue, so that only the writer
+mutates the state.
+
+Payloads on channel `jifen_changes` name a table: 'cards' (new cards: those above the highest
+id seen, less an overlap), 'cards:<id>' (that card changed, e.g. reported lost), 'merchants',
+'alliances', 'card_ranges' (all cards read again). Others, such as 'terminals', concern the
+front. After (re)connecting the listener catches up on cards, merchants and alliances, since
+notifications sent while it was away are lost; an idle connection is probed so that a lost one
+is noticed.
+"""
+
+from __future__ import annotations
+
+import anyio
+import asyncpg
+import structlog
+from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectSendStream
+
+from account_host.config import HostConfig
+from account_host.database import DATABASE_ERRORS, connect
+from account_host.errors import HostDatabaseError
+from account_host.loading import load_alliances, load_cards, load_merchants
+from account_host.queue_items import NewAlliances, NewCards, NewMerchants, QueueItem
+
+log = structlog.get_logger("account_host.changes")
+
+CHANNEL = "jifen_changes"
+# Card ids are drawn before their transactions commit, so two issuing sessions may commit out
+# of id order; each 'cards' notification reads this many ids below the highest seen again.
+CARD_IDS_OVERLAP = 1_000
+# Distinct notifications waiting to be read (mostly 'cards:<id>'); beyond it everything is
+# read again instead, which is always correct.
+PENDING_CHANGES_MAX = 10_000
+_EVERYTHING = frozenset({"card_ranges", "merchants", "alliances"})
+
+
+class ChangeListener:
+    def __init__(
+        self, config: HostConfig, database_url: str, queue: MemoryObjectSendStream[QueueItem],
+        highest_card_id: int,
+    ) -> None:
+        self._config = config
+        self._database_url = database_url
+        self._queue = queue
+        self._highest_card_id = highest_card_id
+        self._pending: set[str] = set()
+        self._wake = anyio.Event()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        backoff_s = self._config.reconnect_backoff_min_s
+        application_name = f"jifen-host-listen:{self._config.name}"[:63]
+        while True:
+            try:
+                connection = await connect(self._database_url, application_name,
+                                           self._config.connect_timeout_s)
+                try:
+                    await self._listen(connection)
+                finally:
+                    connection.terminate()
+            except (HostDatabaseError, *DATABASE_ERRORS) as exc:
+                log.warning("listen_connection_lost", error=repr(exc), retry_in_s=backoff_s)
+            except Exception:
+                # A bug here must not stop the writer: changes wait for the next attempt.
+                log.exception("listen_failed", retry_in_s=backoff_s)
+            await anyio.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, self._config.reconnect_backoff_max_s)
+
+    def _on_notification(
+        self, _connection: object, _pid: int, _channel: str, payload: str
+    ) -> None:
+        if len(self._pending) >= PENDING_CHANGES_MAX:
+            log.warning("changes_overflow", pending=len(self._pending))
+            self._pending = set(_EVERYTHING)
+        else:
+            self._pending.add(payload)
+        self._wake.set()
+
+    async def _listen(self, connection: asyncpg.Connection) -> None:
+        timeout_s = self._config.database_timeout_s
+        with anyio.fail_after(timeout_s):
+            await connection.add_listener(CHANNEL, self._on_notification)
+        connection.add_termination_listener(lambda _connection: self._wake.set())
+        self._pending |= {"cards", "merchants", "alliances"}   # whatever was missed meanwhile
+        while True:
+            if connection.is_closed():
+                raise HostDatabaseError("the LISTEN connection was closed")
+            if self._pending:
+                changes, self._pending = self._pending, set()
+                await self._read(connection, changes)
+                continue
+            with anyio.move_on_after(self._config.listen_probe_interval_s) as idle:
+                await self._wake.wait()
+            self._wake = anyio.Event()
+            if idle.cancelled_caught:
+                with anyio.fail_after(timeout_s):
+                    await connection.fetchval("SELECT 1")
+
+    async def _read(self, connection: asyncpg.Connection, changes: set[str]) -> None:
+        """Read what changed and queue it for the writer."""
+        config = self._config
+        with anyio.fail_after(config.load_timeout_s):
+            # A new merchant may be in a new alliance: its business date needs the alliance.
+            if "alliances" in changes or "merchants" in changes:
+                await self._queue.send(NewAlliances(await load_alliances(connection)))
+            if "merchants" in changes:
+                await self._queue.send(NewMerchants(await load_merchants(connection)))
+            if "card_ranges" in changes:
+                cards = await load_cards(connection, config.name, limit=config.cards_max)
+            elif "cards" in changes:
+                cards = await load_cards(
+                    connection, config.name, limit=config.cards_max,
+                    above_id=max(0, self._highest_card_id - CARD_IDS_OVERLAP))
+            else:
+                cards = []
+            card_ids = [int(change[6:]) for change in changes
+                        if change.startswith("cards:") and change[6:].isdigit()]
+            if card_ids:
+                cards += await load_cards(connection, config.name, only_ids=card_ids,
+                                          limit=len(card_ids))
+            if cards:
+                self._highest_card_id = max(self._highest_card_id,
+                                            max(loaded.card.id for loaded in cards))
+                await self._queue.send(NewCards(cards))
+        log.debug("changes_read", changes=sorted(changes)[:10], cards=len(cards))

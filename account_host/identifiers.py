@@ -1,0 +1,114 @@
+"""Identifiers that never repeat, even across restarts: RRNs, authorisation codes and row ids.
+
+Each comes from a counter in host_counters, reserved in blocks: one UPDATE reserves a block of
+every counter that runs low, before a batch is applied, so that applying stays synchronous. A
+block's unused rest is skipped (after a restart, or when a batch needs more than is left), so
+identifiers have gaps but never repeat.
+"""
+
+from __future__ import annotations
+
+import anyio
+import asyncpg
+
+from account_host.database import DATABASE_ERRORS
+from account_host.errors import ReservationError
+
+RRN = "rrn"
+AUTH_CODE = "auth_code"
+TRANSACTION = "transaction"
+ENTRY = "entry"
+ACCOUNT = "account"
+
+# The most a single request may take of each counter: a purchase paid from stored value takes
+# two journal entries (points, money) and may create three accounts (member points, member
+# stored value, merchant's points issued). Reserving for the worst case keeps apply synchronous.
+PER_REQUEST_MAX: dict[str, int] = {
+    RRN: 1, AUTH_CODE: 1, TRANSACTION: 1, ENTRY: 2, ACCOUNT: 3,
+}
+
+# Field 37 is 12 digits.
+RRN_DIGITS = 12
+# Field 38 is 6 characters; base 36 upper case gives 36**6 = 2,176,782,336 codes, so the code
+# repeats only after that many approvals (years at thousands a second): its wrap period.
+AUTH_CODE_LENGTH = 6
+AUTH_CODE_PERIOD = 36 ** AUTH_CODE_LENGTH
+_BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+_RESERVE_SQL = """
+UPDATE host_counters AS c SET next_value = c.next_value + r.size
+FROM unnest($1::text[], $2::bigint[]) AS r(name, size)
+WHERE c.name = r.name
+RETURNING c.name, c.next_value - r.size AS first_value
+"""
+
+
+class _Block:
+    """Reserved values [next_value, end_value) of one counter."""
+
+    __slots__ = ("end_value", "next_value")
+
+    def __init__(self) -> None:
+        self.next_value = 0
+        self.end_value = 0
+
+    def take(self) -> int:
+        value = self.next_value
+        assert value < self.end_value, "identifier block exhausted: reservation undercounted"
+        self.next_value = value + 1
+        return value
+
+
+class Identifiers:
+    """The host's identifier blocks; only the writer task uses them."""
+
+    def __init__(self, block_size: int) -> None:
+        assert block_size > 0
+        self._block_size = block_size
+        self._blocks = {name: _Block() for name in PER_REQUEST_MAX}
+
+    async def reserve_for(
+        self, connection: asyncpg.Connection, requests: int, timeout_s: float
+    ) -> None:
+        """Make sure every block can serve `requests` requests of the worst kind."""
+        names: list[str] = []
+        sizes: list[int] = []
+        for name, block in self._blocks.items():
+            needed = requests * PER_REQUEST_MAX[name]
+            if block.end_value - block.next_value < needed:
+                names.append(name)
+                sizes.append(max(self._block_size, needed))
+        if not names:
+            return
+        try:
+            with anyio.fail_after(timeout_s):
+                rows = await connection.fetch(_RESERVE_SQL, names, sizes)
+        except DATABASE_ERRORS as exc:
+            raise ReservationError(f"reserving identifiers failed: {exc!r}") from exc
+        if len(rows) != len(names):
+            raise ReservationError(f"host_counters lacks some of {names}")
+        for row in rows:
+            block = self._blocks[row["name"]]
+            block.next_value = row["first_value"]
+            block.end_value = row["first_value"] + sizes[names.index(row["name"])]
+
+    def next_id(self, name: str) -> int:
+        return self._blocks[name].take()
+
+    def next_rrn(self) -> str:
+        value = self._blocks[RRN].take()
+        assert value < 10 ** RRN_DIGITS, "RRN counter beyond 12 digits"
+        return f"{value:012d}"
+
+    def next_auth_code(self) -> str:
+        return auth_code_text(self._blocks[AUTH_CODE].take())
+
+
+def auth_code_text(value: int) -> str:
+    """Six characters, base 36 upper case, of the counter modulo its wrap period."""
+    value %= AUTH_CODE_PERIOD
+    chars = []
+    for _ in range(AUTH_CODE_LENGTH):
+        value, digit = divmod(value, 36)
+        chars.append(_BASE36[digit])
+    return "".join(reversed(chars))

@@ -1,0 +1,175 @@
+"""Bulk reads of the host's state: a handful of plain SELECTs, no per-row round trips.
+
+Used at start, after a failed batch (the state is rebuilt whole from what is durable), and by
+the change listener for cards, merchants and alliances added while running.
+"""
+
+from __future__ import annotations
+
+import time as clock
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import anyio
+import asyncpg
+import structlog
+
+from account_host.config import HostConfig
+from account_host.database import DATABASE_ERRORS
+from account_host.errors import StateLoadError
+from account_host.state import (
+    CARD_STATUS_DECLINES, MERCHANTS_MAX, Alliance, Card, HostState, LoadedCard, Merchant,
+)
+
+log = structlog.get_logger("account_host.loading")
+
+# Rows per cursor fetch at start: large enough that round trips do not matter (20 for 10^6
+# cards), small enough that one chunk's records (~10 MB) are a small part of the peak.
+CARD_LOAD_CHUNK_ROWS = 50_000
+# The load's joins of 10^6 cards with their accounts hash in memory instead of spilling to
+# temporary files, which doubles their time; only for the loading transaction.
+_LOAD_WORK_MEM = "128MB"
+
+# The cards this host owns: those in one of its card ranges (compared as digit strings, hence
+# the C collation), each with its member accounts if they exist. $2: only ids above it;
+# $4: only these ids (NULL for all).
+_CARDS_SQL = """
+SELECT c.id, c.pan, c.alliance_id, c.status,
+       c.expires_on - date '0001-01-01' + 1 AS expires_ordinal,
+       p.id AS points_account_id, p.balance AS points_balance,
+       s.id AS stored_value_account_id, s.balance AS stored_value_balance
+FROM cards c
+LEFT JOIN accounts p ON p.kind = 'member_points' AND p.card_id = c.id
+LEFT JOIN accounts s ON s.kind = 'member_stored_value' AND s.card_id = c.id
+WHERE c.id > $2 AND ($4::bigint[] IS NULL OR c.id = ANY($4::bigint[]))
+  AND EXISTS (
+    SELECT 1 FROM card_ranges r
+    WHERE r.host_name = $1
+      AND left(c.pan, length(r.bin_low)) COLLATE "C" BETWEEN r.bin_low AND r.bin_high)
+LIMIT $3
+"""
+_ALLIANCES_SQL = """
+SELECT id, timezone, cutover_local_time, exchange_points_per_yuan FROM alliances LIMIT $1
+"""
+_MERCHANTS_SQL = """
+SELECT id, merchant_code, alliance_id, active, earn_points_per_yuan FROM merchants LIMIT $1
+"""
+# Accounts that belong to no card: merchants' and the alliance's.
+_OTHER_ACCOUNTS_SQL = """
+SELECT id, kind, merchant_id, balance FROM accounts WHERE card_id IS NULL
+"""
+# The open batch of each terminal: its highest-numbered row not yet closed.
+_OPEN_BATCHES_SQL = """
+SELECT DISTINCT ON (terminal_code) terminal_code, batch_number
+FROM terminal_batches WHERE closed_at IS NULL
+ORDER BY terminal_code, batch_number DESC
+"""
+_REQUESTS_SQL = """
+SELECT terminal_code || '|' || mti || '|' || stan || '|' || transmission_time AS key,
+       extract(epoch FROM received_at)::bigint AS received_at_s, content_digest, answer
+FROM host_requests
+WHERE received_at > now() - make_interval(days => $1)
+ORDER BY received_at
+"""
+
+
+async def load_state(connection: asyncpg.Connection, config: HostConfig) -> HostState:
+    """The whole state, read within one snapshot (REPEATABLE READ, read only)."""
+    started = clock.perf_counter()
+    state = HostState(config.retransmission_window_days * 86_400)
+    try:
+        with anyio.fail_after(config.load_timeout_s):
+            async with connection.transaction(isolation="repeatable_read", readonly=True):
+                state.replace_alliances(await load_alliances(connection))
+                state.replace_merchants(await load_merchants(connection))
+                await _load_other_accounts(connection, state)
+                await _load_all_cards(connection, state, config)
+                for row in await connection.fetch(_OPEN_BATCHES_SQL):
+                    state.open_batches[row["terminal_code"]] = row["batch_number"]
+                await _load_requests(connection, state, config)
+    except DATABASE_ERRORS as exc:
+        raise StateLoadError(f"loading the host's state failed: {exc!r}") from exc
+    log.info("state_loaded", cards=len(state.cards), accounts=len(state.balances),
+             merchants=len(state.merchants), requests=len(state.retransmissions),
+             elapsed_s=round(clock.perf_counter() - started, 3))
+    return state
+
+
+async def load_alliances(connection: asyncpg.Connection) -> list[Alliance]:
+    alliances = []
+    for row in await connection.fetch(_ALLIANCES_SQL, MERCHANTS_MAX):
+        try:
+            timezone = ZoneInfo(row["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            # A data error that must not stop the host: business dates fall back to UTC.
+            log.error("alliance_timezone_unknown", alliance_id=row["id"],
+                      timezone=row["timezone"])
+            timezone = ZoneInfo("UTC")
+        alliances.append(Alliance(row["id"], timezone, row["cutover_local_time"],
+                                  row["exchange_points_per_yuan"]))
+    return alliances
+
+
+async def load_merchants(connection: asyncpg.Connection) -> list[Merchant]:
+    rows = await connection.fetch(_MERCHANTS_SQL, MERCHANTS_MAX)
+    return [Merchant(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+
+async def load_cards(
+    connection: asyncpg.Connection, host_name: str, *, above_id: int = 0,
+    only_ids: list[int] | None = None, limit: int,
+) -> list[LoadedCard]:
+    """Cards of this host as LoadedCard (for merging into a running state)."""
+    rows = await connection.fetch(_CARDS_SQL, host_name, above_id, limit, only_ids)
+    loaded = []
+    for card_id, pan, alliance_id, status, expires, points_id, points, value_id, value in rows:
+        card = Card(card_id, alliance_id, CARD_STATUS_DECLINES[status], expires,
+                    points_id or 0, value_id or 0)
+        balances = tuple((account_id, balance) for account_id, balance
+                         in ((points_id, points), (value_id, value)) if account_id)
+        loaded.append(LoadedCard(pan, card, balances))
+    return loaded
+
+
+async def _load_all_cards(
+    connection: asyncpg.Connection, state: HostState, config: HostConfig
+) -> None:
+    """Every card of this host, read through a cursor a chunk at a time: the rows of one chunk
+    are freed before the next arrives, so the peak stays near the size of the state itself."""
+    cards = state.cards
+    balances = state.balances
+    declines = CARD_STATUS_DECLINES
+    expiries: dict[int, int] = {}   # one int object per distinct expiry date
+    highest = 0
+    await connection.execute(f"SET LOCAL work_mem = '{_LOAD_WORK_MEM}'")
+    cursor = await connection.cursor(_CARDS_SQL, config.name, 0, config.cards_max + 1, None)
+    while rows := await cursor.fetch(CARD_LOAD_CHUNK_ROWS):
+        for card_id, pan, alliance_id, status, expires, points_id, points, value_id, value \
+                in rows:
+            expires = expiries.setdefault(expires, expires)
+            cards[pan] = Card(card_id, alliance_id, declines[status], expires,
+                              points_id or 0, value_id or 0)
+            if points_id:
+                balances[points_id] = points
+            if value_id:
+                balances[value_id] = value
+            if card_id > highest:
+                highest = card_id
+        if len(cards) > config.cards_max:
+            raise StateLoadError(f"more than cards_max={config.cards_max} cards")
+    state.highest_card_id = highest
+
+
+async def _load_other_accounts(connection: asyncpg.Connection, state: HostState) -> None:
+    for row in await connection.fetch(_OTHER_ACCOUNTS_SQL):
+        state.balances[row["id"]] = row["balance"]
+        if row["kind"] == "merchant_points_issued":
+            state.issued_accounts[row["merchant_id"]] = row["id"]
+
+
+async def _load_requests(
+    connection: asyncpg.Connection, state: HostState, config: HostConfig
+) -> None:
+    memory = state.retransmissions
+    rows = await connection.fetch(_REQUESTS_SQL, config.retransmission_window_days)
+    for key, received_at_s, digest, answer in rows:
+        memory.remember(key, digest, answer, received_at_s)

@@ -1,0 +1,35 @@
+"""What travels through the writer's queue: (peer, request) pairs from the links, and control
+items from the change listener, so that only the writer mutates the state."""
+
+from __future__ import annotations
+
+import msgspec
+
+from account_host.state import Alliance, HostState, LoadedCard, Merchant
+from proto.frames import Request
+from proto.links import LinkPeer
+
+
+class NewCards(msgspec.Struct, frozen=True):
+    cards: list[LoadedCard]
+
+    def apply(self, state: HostState) -> None:
+        state.merge_cards(self.cards)
+
+
+class NewMerchants(msgspec.Struct, frozen=True):
+    merchants: list[Merchant]
+
+    def apply(self, state: HostState) -> None:
+        state.replace_merchants(self.merchants)
+
+
+class NewAlliances(msgspec.Struct, frozen=True):
+    alliances: list[Alliance]
+
+    def apply(self, state: HostState) -> None:
+        state.replace_alliances(self.alliances)
+
+
+Control = NewCards | NewMerchants | NewAlliances
+QueueItem = tuple[LinkPeer, Request] | Control

@@ -1,0 +1,48 @@
+"""Wiring of the account host: load the state, start the writer and the change listener, then
+serve the internal links; runs until cancelled."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from account_host.changes import ChangeListener
+from account_host.config import HostConfig
+from account_host.database import WriterDatabase
+from account_host.intake import Intake
+from account_host.queue_items import QueueItem
+from account_host.writer import Writer
+from proto.links import serve_links
+
+log = structlog.get_logger("account_host.service")
+
+
+async def run_host(
+    config: HostConfig, database_url: str, *,
+    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve as the account host `config.name`; task_status gets the bound link port."""
+    database = WriterDatabase(database_url, config)
+    send_queue, receive_queue = anyio.create_memory_object_stream[QueueItem](
+        config.queue_requests_max)
+    try:
+        with send_queue, receive_queue:
+            writer = Writer(config, database, receive_queue)
+            await writer.recover()
+            assert writer.state is not None
+            listener = ChangeListener(config, database_url, send_queue,
+                                      writer.state.highest_card_id)
+            intake = Intake(send_queue)
+            async with anyio.create_task_group() as group:
+                group.start_soon(writer.run)
+                await group.start(listener.run)
+                port = await group.start(partial(
+                    serve_links, config.listen_host, config.listen_port, intake.on_requests,
+                    name="host"))
+                log.info("host_serving", host=config.name, port=port)
+                task_status.started(port)
+    finally:
+        database.close()

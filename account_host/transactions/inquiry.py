@@ -1,0 +1,22 @@
+"""0100/310000 balance inquiry: the card's points and stored value, under a new RRN. Nothing
+is posted, and no account is created."""
+
+from __future__ import annotations
+
+from account_host.context import ApplyContext
+from account_host.state import Card
+from account_host.transactions.base import TransactionKind
+from proto.codes import ResponseCode
+from proto.frames import Answer, Balances, Request
+
+
+def apply_inquiry(context: ApplyContext, request: Request, card: Card | None) -> Answer:
+    assert card is not None
+    state = context.state
+    balances = Balances(state.balance(card.points_account_id),
+                        state.balance(card.stored_value_account_id))
+    return Answer(request.correlation_id, ResponseCode.APPROVED,
+                  rrn=context.identifiers.next_rrn(), balances=balances)
+
+
+BALANCE_INQUIRY = TransactionKind("balance_inquiry", apply_inquiry, needs_card=True)

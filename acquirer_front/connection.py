@@ -1,0 +1,152 @@
+"""One terminal connection: a reader that decodes frames, a task per request, one writer.
+
+Requests are pipelined: the reader goes on reading while earlier requests wait for the host,
+up to `pipelined_requests_max` in flight, and answers go out as they are ready, one write at a
+time. Any framing error closes the connection at once, with nothing posted; in-flight requests
+of that connection are abandoned (their answers could not be delivered reliably anyway).
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+
+import anyio
+import structlog
+from anyio.abc import SocketAttribute, SocketStream, TaskGroup
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from acquirer_front import metrics
+from acquirer_front.answer import encode_answer, refusal_fields
+from acquirer_front.config import FrontConfig
+from acquirer_front.exchange import Exchange
+from acquirer_front.pipeline import Pipeline
+from proto.codes import ResponseCode, answer_mti
+from proto.errors import FrameSizeError, IsoDecodeError, TpduError
+from proto.framing import encode_frame, read_frame
+from proto.iso_codec import decode_iso
+
+log = structlog.get_logger("acquirer_front.connection")
+
+_PEER_GONE = (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError)
+_WRITE_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, TimeoutError)
+
+
+class CloseReason(StrEnum):
+    PEER_CLOSED = "peer_closed"       # between frames: a normal end
+    IDLE = "idle"                     # no frame started within idle_timeout_s
+    WRITE_FAILED = "write_failed"     # the terminal does not take its answers
+    # Framing errors (counted by reason):
+    FRAME_SIZE = "frame_size"         # LEN above frame_size_max or below a TPDU and an MTI
+    TPDU = "tpdu"                     # TPDU not starting with 0x60
+    ISO = "iso"                       # body not decodable as ISO 8583
+    ANSWER_MTI = "answer_mti"         # an MTI whose +10 is not an MTI (9990 and above)
+    TRUNCATED = "truncated"           # the peer hung up inside a frame
+    FRAME_TIMEOUT = "frame_timeout"   # a frame started but not completed in time
+
+
+_NOT_FRAMING = frozenset({CloseReason.PEER_CLOSED, CloseReason.IDLE, CloseReason.WRITE_FAILED})
+
+
+async def serve_connection(stream: SocketStream, pipeline: Pipeline, config: FrontConfig) -> None:
+    """Serve one terminal until it hangs up, errs or idles; the stream is closed on return."""
+    host, port = stream.extra(SocketAttribute.remote_address)[:2]
+    async with stream:
+        reason = await _Connection(stream, pipeline, config).run()
+        if reason in _NOT_FRAMING:
+            log.debug("connection_closed", peer=f"{host}:{port}", reason=reason)
+        else:
+            metrics.FRAMING_ERRORS.labels(reason).inc()
+            log.warning("framing_error", peer=f"{host}:{port}", reason=reason)
+
+
+class _Connection:
+    def __init__(self, stream: SocketStream, pipeline: Pipeline, config: FrontConfig) -> None:
+        self._stream = stream
+        self._pipeline = pipeline
+        self._config = config
+        self._in_flight = anyio.Semaphore(config.pipelined_requests_max)
+        self._write_lock = anyio.Lock()
+        self._close_reason = CloseReason.PEER_CLOSED
+        self._group: TaskGroup | None = None
+
+    async def run(self) -> CloseReason:
+        async with anyio.create_task_group() as group:
+            self._group = group
+            reason = await self._read_requests(group)
+            if reason is not CloseReason.PEER_CLOSED:
+                self._close(reason)
+            # At a clean end the requests in flight still get their answers (a terminal may
+            # half-close after its last request); each is bounded by answer_timeout_s.
+        return self._close_reason
+
+    def _close(self, reason: CloseReason) -> None:
+        if self._close_reason is CloseReason.PEER_CLOSED:
+            self._close_reason = reason
+        assert self._group is not None
+        self._group.cancel_scope.cancel()
+
+    async def _read_requests(self, group: TaskGroup) -> CloseReason:
+        buffered = BufferedByteReceiveStream(self._stream)
+        while True:
+            result = await self._read_exchange(buffered)
+            if isinstance(result, CloseReason):
+                return result
+            await self._in_flight.acquire()
+            group.start_soon(self._answer, result)
+
+    async def _read_exchange(self, buffered: BufferedByteReceiveStream) -> Exchange | CloseReason:
+        """The next request, or why the connection ends. Two clocks: idle until a frame starts,
+        then frame_complete_timeout_s for the rest of it."""
+        with anyio.move_on_after(self._config.idle_timeout_s) as idle:
+            try:
+                first = await buffered.receive(1)
+            except _PEER_GONE:
+                return CloseReason.PEER_CLOSED
+        if idle.cancelled_caught:
+            return CloseReason.IDLE
+        buffered.feed_data(first)
+        try:
+            with anyio.fail_after(self._config.frame_complete_timeout_s):
+                tpdu, body = await read_frame(buffered, self._config.frame_size_max)
+            message = decode_iso(body)
+        except FrameSizeError:
+            return CloseReason.FRAME_SIZE
+        except TpduError:
+            return CloseReason.TPDU
+        except IsoDecodeError:
+            return CloseReason.ISO
+        except TimeoutError:
+            return CloseReason.FRAME_TIMEOUT
+        except _PEER_GONE:
+            return CloseReason.TRUNCATED
+        if len(answer_mti(message["t"])) != 4:
+            return CloseReason.ANSWER_MTI
+        arrived_at = anyio.current_time()
+        return Exchange(
+            tpdu=tpdu, message=message, body=body, received_at_ns=time.time_ns(),
+            arrived_at=arrived_at, deadline=arrived_at + self._config.answer_timeout_s,
+        )
+
+    async def _answer(self, exchange: Exchange) -> None:
+        try:
+            try:
+                fields = await self._pipeline.process(exchange)
+            except Exception:
+                # A bug must cost one request a 96, not the connection or the server.
+                log.exception("request_failed", request=exchange.key_text())
+                metrics.REQUESTS.labels(metrics.mti_label(exchange.mti), "96").inc()
+                fields = refusal_fields(exchange.message, ResponseCode.SYSTEM_ERROR)
+            body, _ = encode_answer(exchange.message, fields)
+            await self._write(encode_frame(exchange.tpdu.swapped(), body))
+            metrics.ANSWER_LATENCY.observe(anyio.current_time() - exchange.arrived_at)
+        finally:
+            self._in_flight.release()
+
+    async def _write(self, frame: bytes) -> None:
+        async with self._write_lock:
+            try:
+                with anyio.fail_after(self._config.answer_write_timeout_s):
+                    await self._stream.send(frame)
+            except _WRITE_ERRORS:
+                self._close(CloseReason.WRITE_FAILED)

@@ -1,0 +1,82 @@
+"""The chain of steps for one request, in the spec's order of checks (jPOS TransactionManager
+style): validate, identify terminal, check merchant, check MAC, then forward and answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+
+from acquirer_front import metrics
+from acquirer_front.answer import answer_fields, refusal_fields
+from acquirer_front.exchange import Exchange, Step
+from acquirer_front.normalise import normalise
+from acquirer_front.registry import Registry
+from acquirer_front.sessions import SessionStore
+from acquirer_front.steps import (
+    CheckMac, CheckMerchant, IdentifyTerminal, MacVerifier, ValidateMessage,
+)
+from acquirer_front.upstream import Upstream
+from proto.codes import Mti, NetworkCode, ResponseCode
+from proto.frames import Answer
+from proto.iso_codec import IsoMessage
+from proto.pan import mask_pan
+
+log = structlog.get_logger("acquirer_front.pipeline")
+
+# Network codes whose approval changes the terminal's sign-on state, and to what.
+_SIGN_ON_STATE = {NetworkCode.SIGN_ON: True, NetworkCode.SIGN_OFF: False}
+
+
+class Pipeline:
+    def __init__(self, checks: Sequence[Step], upstream: Upstream, sessions: SessionStore) -> None:
+        self._checks = tuple(checks)
+        self._upstream = upstream
+        self._sessions = sessions
+
+    async def process(self, exchange: Exchange) -> IsoMessage:
+        """The answer's fields: the front's own refusal, or the host's answer."""
+        for check in self._checks:
+            code = check(exchange)
+            if code is not None:
+                return self._refuse(exchange, code)
+        answer = await self._upstream.forward(
+            lambda correlation_id: normalise(exchange, correlation_id), exchange.deadline
+        )
+        if answer is None:
+            return self._refuse(exchange, ResponseCode.HOST_UNAVAILABLE)
+        if not await self._record_sign_on(exchange, answer):
+            return self._refuse(exchange, ResponseCode.SYSTEM_ERROR)
+        fields = answer_fields(exchange.message, answer)
+        _log_answer(exchange, answer.response_code, refused_by_front=False)
+        return fields
+
+    def _refuse(self, exchange: Exchange, code: ResponseCode) -> IsoMessage:
+        _log_answer(exchange, code, refused_by_front=True)
+        return refusal_fields(exchange.message, code)
+
+    async def _record_sign_on(self, exchange: Exchange, answer: Answer) -> bool:
+        """Make an approved sign-on or sign-off durable before its answer goes out."""
+        if exchange.mti != Mti.NETWORK or answer.response_code != ResponseCode.APPROVED:
+            return True
+        signed_on = _SIGN_ON_STATE.get(exchange.message["70"])
+        if signed_on is None:
+            return True
+        return await self._sessions.record(exchange.message["41"], signed_on)
+
+
+def build_pipeline(
+    registry: Registry, upstream: Upstream, sessions: SessionStore, mac_verifier: MacVerifier
+) -> Pipeline:
+    checks: list[Step] = [
+        ValidateMessage(), IdentifyTerminal(registry), CheckMerchant(), CheckMac(mac_verifier),
+    ]
+    return Pipeline(checks, upstream, sessions)
+
+
+def _log_answer(exchange: Exchange, code: str, *, refused_by_front: bool) -> None:
+    metrics.REQUESTS.labels(metrics.mti_label(exchange.mti), code).inc()
+    # Approvals are the bulk of the traffic: they are logged at debug only.
+    emit = log.debug if code == ResponseCode.APPROVED else log.info
+    emit("answered", request=exchange.key_text(), pan=mask_pan(exchange.message.get("2")),
+         response_code=code, by_front=refused_by_front)

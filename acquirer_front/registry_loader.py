@@ -1,0 +1,138 @@
+"""Loads the registry from PostgreSQL and reloads it on `LISTEN jifen_changes`.
+
+One dedicated connection holds the LISTEN. Notifications only wake the loader, so a burst of
+them costs one or two reloads. When that connection is lost, the loader reconnects with
+backoff and reloads, since notifications sent meanwhile are gone.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from acquirer_front.config import FrontConfig
+from acquirer_front.errors import DatabaseUnavailableError
+from acquirer_front.registry import Registry, Terminal
+
+log = structlog.get_logger("acquirer_front.registry")
+
+CHANNEL = "jifen_changes"
+# Payloads that concern the registry; other components use the channel for their own tables.
+RELOAD_PAYLOADS = frozenset({"terminals", "merchants"})
+_BACKOFF_MIN_S = 0.05
+
+_QUERY = """
+SELECT t.terminal_code, m.merchant_code, m.active AS merchant_active,
+       a.code AS alliance_code, t.requires_mac, t.active,
+       coalesce(s.signed_on, false) AS signed_on
+FROM terminals t
+JOIN merchants m ON m.id = t.merchant_id
+JOIN alliances a ON a.id = m.alliance_id
+LEFT JOIN terminal_sessions s ON s.terminal_code = t.terminal_code
+"""
+
+_DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class RegistryLoader:
+    def __init__(self, database_url: str, registry: Registry, config: FrontConfig) -> None:
+        self._database_url = database_url
+        self._registry = registry
+        self._timeout_s = config.database_timeout_s
+        self._backoff_max_s = config.registry_backoff_max_s
+        self._wake = anyio.Event()
+        self._connection: asyncpg.Connection | None = None
+
+    async def open(self) -> None:
+        """The first load: without a registry the front cannot answer anyone."""
+        try:
+            self._connection = await self._connect_and_load()
+        except _DATABASE_ERRORS as exc:
+            raise DatabaseUnavailableError(f"cannot load the terminal registry: {exc}") from exc
+        log.info("registry_loaded", terminals=len(self._registry))
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Follow changes until cancelled (opening first if `open` was not called)."""
+        if self._connection is None:
+            await self.open()
+        task_status.started()
+        try:
+            while True:
+                await self._follow_until_lost()
+                await self._reconnect()
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await _close(connection, self._timeout_s)
+
+    async def _follow_until_lost(self) -> None:
+        assert self._connection is not None
+        try:
+            await self._follow(self._connection)
+        except _DATABASE_ERRORS as exc:
+            log.warning("registry_connection_lost", error=str(exc))
+        await self.aclose()
+
+    async def _reconnect(self) -> None:
+        """Retry with backoff until connected; the load catches up on missed notifications."""
+        backoff_s = _BACKOFF_MIN_S
+        while True:
+            await anyio.sleep(backoff_s)
+            try:
+                self._connection = await self._connect_and_load()
+            except _DATABASE_ERRORS as exc:
+                log.warning("registry_reconnect_failed", error=str(exc))
+                backoff_s = min(backoff_s * 2, self._backoff_max_s)
+                continue
+            log.info("registry_reconnected", terminals=len(self._registry))
+            return
+
+    async def _connect_and_load(self) -> asyncpg.Connection:
+        connection = await asyncpg.connect(self._database_url, timeout=self._timeout_s)
+        try:
+            connection.add_termination_listener(self._on_terminated)
+            await connection.add_listener(CHANNEL, self._on_notification)
+            await self._load(connection)
+        except BaseException:
+            await _close(connection, self._timeout_s)
+            raise
+        return connection
+
+    async def _follow(self, connection: asyncpg.Connection) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            if connection.is_closed():
+                raise OSError("registry connection closed")
+            await self._load(connection)
+            log.info("registry_reloaded", terminals=len(self._registry))
+
+    async def _load(self, connection: asyncpg.Connection) -> None:
+        mark = self._registry.mark()
+        rows = await connection.fetch(_QUERY, timeout=self._timeout_s)
+        self._registry.replace([Terminal(**dict(row)) for row in rows], mark)
+
+    def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload in RELOAD_PAYLOADS:
+            self._wake.set()
+
+    def _on_terminated(self, _connection: object) -> None:
+        self._wake.set()
+
+
+async def _close(connection: asyncpg.Connection, timeout_s: float) -> None:
+    """Close politely within the timeout, even while being cancelled; else drop the socket."""
+    if connection.is_closed():
+        return
+    with anyio.CancelScope(shield=True), anyio.move_on_after(timeout_s):
+        try:
+            await connection.close(timeout=timeout_s)
+        except _DATABASE_ERRORS:
+            pass
+    if not connection.is_closed():
+        connection.terminate()

@@ -1,0 +1,73 @@
+"""The acquirer front's entry point: registry, switch link and terminal listener together."""
+
+from __future__ import annotations
+
+import anyio
+import asyncpg
+from anyio.abc import TaskStatus
+
+from acquirer_front.config import FrontConfig
+from acquirer_front.errors import DatabaseUnavailableError
+from acquirer_front.pipeline import build_pipeline
+from acquirer_front.registry import Registry
+from acquirer_front.registry_loader import RegistryLoader
+from acquirer_front.server import serve_terminals
+from acquirer_front.sessions import SessionStore
+from acquirer_front.steps import MacVerifier, PassThroughMacVerifier
+from acquirer_front.upstream import Upstream
+
+
+async def run_front(
+    config: FrontConfig,
+    database_url: str,
+    *,
+    mac_verifier: MacVerifier | None = None,
+    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve terminals until cancelled; task_status gets the bound terminal port.
+
+    Raises DatabaseUnavailableError when the registry cannot be loaded at start. The switch
+    need not be up: the listener waits for it at most link_startup_wait_s, and until it is up,
+    requests are answered 91.
+    """
+    registry = Registry()
+    loader = RegistryLoader(database_url, registry, config)
+    await loader.open()
+    try:
+        pool = await _open_pool(config, database_url)
+    except BaseException:
+        await loader.aclose()
+        raise
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(loader.run)
+            upstream = Upstream(config)
+            await group.start(upstream.run)
+            with anyio.move_on_after(config.link_startup_wait_s):
+                await upstream.link.wait_up()
+            sessions = SessionStore(pool, registry, config.database_timeout_s)
+            pipeline = build_pipeline(
+                registry, upstream, sessions, mac_verifier or PassThroughMacVerifier()
+            )
+            port = await group.start(serve_terminals, config, pipeline)
+            task_status.started(port)
+    finally:
+        await loader.aclose()
+        await _close_pool(pool, config.database_timeout_s)
+
+
+async def _open_pool(config: FrontConfig, database_url: str) -> asyncpg.Pool:
+    try:
+        return await asyncpg.create_pool(
+            database_url, min_size=1, max_size=config.sessions_pool_size_max,
+            timeout=config.database_timeout_s,
+        )
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        raise DatabaseUnavailableError(f"cannot open the sign-on store: {exc}") from exc
+
+
+async def _close_pool(pool: asyncpg.Pool, timeout_s: float) -> None:
+    """Close politely even while being cancelled, within the timeout; else drop the sockets."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(timeout_s):
+        await pool.close()
+    pool.terminate()

@@ -1,0 +1,138 @@
+"""`jifen term`: one terminal's exchange with the front, printed for a person or as JSON.
+
+The composition root parses the command line into a `TermCommand`; this module runs it and
+returns the text to print and the exit code (0 approved, 1 declined). Without a batch number a
+purchase signs on first, as a terminal does after power-up, to learn its open batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import msgspec
+
+from devices.answers import describe_answer, format_answer_text
+from devices.burst import BurstResult, run_purchase_burst
+from devices.errors import DeviceError
+from devices.terminal_client import TerminalClient
+from proto.codes import ResponseCode
+
+ACTIONS = ("signon", "signoff", "echo", "keychange", "inquiry", "purchase")
+EXIT_APPROVED = 0
+EXIT_DECLINED = 1
+# Cards read from a CSV for a burst: enough variety without holding a huge file in memory.
+CARDS_FROM_FILE_MAX = 100_000
+
+
+class TermCommand(msgspec.Struct, frozen=True):
+    host: str
+    port: int
+    terminal_code: str
+    merchant_code: str
+    action: str
+    json_output: bool = False
+    pan: str | None = None
+    cards_file: str | None = None
+    amount_fen: int | None = None
+    batch_number: int | None = None
+    repeat: int = 1
+    pipeline: int = 1
+    tmk: bytes | None = None
+    timeout_s: float = 30.0
+    stan_start: int = 1
+
+
+class TermOutcome(msgspec.Struct, frozen=True):
+    exit_code: int
+    text: str
+
+
+def read_card_numbers(path: str, limit: int = CARDS_FROM_FILE_MAX) -> list[str]:
+    """The `pan` column of a cards CSV (as `jifen card issue` writes it)."""
+    try:
+        with Path(path).open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or "pan" not in reader.fieldnames:
+                raise DeviceError(f"{path} has no 'pan' column")
+            pans = [row["pan"] for row, _ in zip(reader, range(limit), strict=False)]
+    except OSError as exc:
+        raise DeviceError(f"cannot read {path}: {exc.strerror}") from exc
+    if not pans:
+        raise DeviceError(f"{path} lists no cards")
+    return pans
+
+
+async def run_term(command: TermCommand) -> TermOutcome:
+    assert command.action in ACTIONS, command.action
+    client = TerminalClient(
+        command.host, command.port, command.terminal_code, command.merchant_code,
+        timeout_s=command.timeout_s, tmk=command.tmk, batch_number=command.batch_number,
+        stan_start=command.stan_start,
+    )
+    async with client:
+        if command.action == "purchase" and command.repeat > 1:
+            return await _burst(client, command)
+        answer = await _single(client, command)
+    code = EXIT_APPROVED if answer.get("39") == ResponseCode.APPROVED else EXIT_DECLINED
+    if command.json_output:
+        text = json.dumps({"answer": describe_answer(answer), "fields": answer}, indent=2)
+    else:
+        text = format_answer_text(answer)
+    return TermOutcome(code, text)
+
+
+async def _single(client: TerminalClient, command: TermCommand) -> dict[str, str]:
+    action = command.action
+    if action == "signon":
+        return await client.sign_on()
+    if action == "signoff":
+        return await client.sign_off()
+    if action == "echo":
+        return await client.echo()
+    if action == "keychange":
+        return await client.key_change()
+    assert command.pan is not None, "inquiry and purchase need a card"
+    if action == "inquiry":
+        return await client.inquiry(command.pan)
+    assert command.amount_fen is not None
+    await _ensure_batch(client)
+    return await client.purchase(command.pan, command.amount_fen)
+
+
+async def _ensure_batch(client: TerminalClient) -> None:
+    if client.batch_number is not None:
+        return
+    answer = await client.sign_on()
+    if answer.get("39") != ResponseCode.APPROVED or client.batch_number is None:
+        raise DeviceError(
+            f"sign-on to learn the batch was answered {answer.get('39')}; pass --batch"
+        )
+
+
+async def _burst(client: TerminalClient, command: TermCommand) -> TermOutcome:
+    assert command.amount_fen is not None
+    pans = [command.pan] if command.pan else read_card_numbers(command.cards_file or "")
+    await _ensure_batch(client)
+    assert client.batch_number is not None
+    result = await run_purchase_burst(
+        client, pans, command.amount_fen, command.repeat, command.pipeline, client.batch_number
+    )
+    approved = result.response_codes.get(ResponseCode.APPROVED, 0)
+    code = EXIT_APPROVED if approved == result.count else EXIT_DECLINED
+    if command.json_output:
+        return TermOutcome(code, json.dumps(msgspec.to_builtins(result), indent=2))
+    return TermOutcome(code, format_burst_text(result, command.pipeline))
+
+
+def format_burst_text(result: BurstResult, pipeline: int) -> str:
+    codes = ", ".join(f"{code}: {count}" for code, count in result.response_codes.items())
+    return "\n".join((
+        f"purchases     {result.count} with {pipeline} in flight",
+        f"elapsed       {result.elapsed_s:.3f} s",
+        f"rate          {result.rate_per_s:.0f} /s",
+        f"answers       {codes}",
+        f"latency       p50 {result.latency_ms_p50:.1f} ms, p99 {result.latency_ms_p99:.1f} ms,"
+        f" max {result.latency_ms_max:.1f} ms",
+    ))

@@ -1,0 +1,52 @@
+"""`jifen alliance create|list`."""
+
+from __future__ import annotations
+
+import argparse
+
+from jifen.provisioning import create_alliance, list_alliances
+from jifen.provisioning.runner import (
+    add_json_option, print_json, print_table, run_with_database,
+)
+
+_COLUMNS = ("code", "name", "timezone", "cutover", "exchange_points_per_yuan")
+
+
+def _create(args: argparse.Namespace) -> int:
+    alliance = run_with_database(args.config, lambda conn: create_alliance(
+        conn, args.code, args.name, args.timezone, args.cutover, args.exchange_points_per_yuan,
+    ))
+    if args.json:
+        print_json(alliance)
+    else:
+        print(f"created alliance {alliance.code} ({alliance.name}): business day ends "
+              f"{alliance.cutover} {alliance.timezone}, "
+              f"{alliance.exchange_points_per_yuan} points buy 1 yuan of stored value")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    alliances = run_with_database(args.config, list_alliances)
+    if args.json:
+        print_json(alliances)
+    else:
+        print_table(alliances, _COLUMNS)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("alliance", help="create and list alliances")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="create an alliance")
+    create.add_argument("--code", required=True, help="1-32 letters, digits, '_' or '-'")
+    create.add_argument("--name", required=True)
+    create.add_argument("--timezone", default="Asia/Shanghai", help="IANA zone of its day")
+    create.add_argument("--cutover", default="23:00",
+                        help="local time HH:MM at which its business day ends")
+    create.add_argument("--exchange-points-per-yuan", type=int, default=100,
+                        help="points that buy 1 yuan of stored value")
+    add_json_option(create)
+    create.set_defaults(handler=_create)
+    listing = actions.add_parser("list", help="list alliances")
+    add_json_option(listing)
+    listing.set_defaults(handler=_list)

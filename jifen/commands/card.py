@@ -1,0 +1,89 @@
+"""`jifen card-range add|list` (routing by BIN) and `jifen card issue` (cards in bulk)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jifen.provisioning import IssueSummary, add_card_range, issue_cards, list_card_ranges
+from jifen.provisioning.cards import parse_expiry
+from jifen.provisioning.runner import (
+    add_json_option, print_json, print_table, run_with_database,
+)
+
+
+def _add_range(args: argparse.Namespace) -> int:
+    card_range = run_with_database(args.config, lambda conn: add_card_range(
+        conn, args.bin_low, args.bin_high, args.host,
+    ))
+    if args.json:
+        print_json(card_range)
+    else:
+        print(f"added card range {card_range.bin_low}-{card_range.bin_high} -> host "
+              f"{card_range.host_name}")
+    return 0
+
+
+def _list_ranges(args: argparse.Namespace) -> int:
+    ranges = run_with_database(args.config, list_card_ranges)
+    if args.json:
+        print_json(ranges)
+    else:
+        print_table(ranges, ("bin_low", "bin_high", "host_name"))
+    return 0
+
+
+def _issue(args: argparse.Namespace) -> int:
+    expires_on = parse_expiry(args.expires)
+    summary = run_with_database(args.config, lambda conn: issue_cards(
+        conn, args.alliance, args.bin, args.count, args.length, expires_on, args.out,
+    ))
+    if summary.routed_to_host is None:
+        print(f"jifen: warning: no card range routes BIN {summary.bin}; add one with "
+              f"`jifen card-range add` or these cards cannot transact", file=sys.stderr)
+    if args.json:
+        print_json(summary)
+    else:
+        print(format_issue_summary(summary))
+    return 0
+
+
+def format_issue_summary(summary: IssueSummary) -> str:
+    lines = [
+        f"issued {summary.count} cards of alliance {summary.alliance_code} under BIN "
+        f"{summary.bin} ({summary.length} digits), expiring {summary.expires_on}, "
+        f"in {summary.elapsed_s:.2f} s",
+        f"card ids {summary.first_card_id}-{summary.last_card_id}; e.g. "
+        + ", ".join(summary.sample_pans),
+    ]
+    if summary.csv_path:
+        lines.append(f"card numbers written to {summary.csv_path}")
+    return "\n".join(lines)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    ranges = subparsers.add_parser("card-range", help="route card numbers to account hosts")
+    range_actions = ranges.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = range_actions.add_parser("add", help="route PANs starting in [low, high] to a host")
+    add.add_argument("--bin-low", required=True, help="first BIN of the range (1-12 digits)")
+    add.add_argument("--bin-high", required=True, help="last BIN, as many digits as --bin-low")
+    add.add_argument("--host", default="main", help="account host name (switch config)")
+    add.set_defaults(handler=_add_range)
+    add_json_option(add)
+    listing = range_actions.add_parser("list", help="list card ranges")
+    listing.set_defaults(handler=_list_ranges)
+    add_json_option(listing)
+
+    cards = subparsers.add_parser("card", help="issue cards")
+    card_actions = cards.add_subparsers(dest="action", metavar="ACTION", required=True)
+    issue = card_actions.add_parser(
+        "issue", help="issue N random Luhn-valid cards under a BIN, in one transaction",
+    )
+    issue.add_argument("--alliance", required=True, help="alliance code")
+    issue.add_argument("--bin", required=True, help="leading digits of every card number")
+    issue.add_argument("--count", type=int, required=True, help="how many cards")
+    issue.add_argument("--length", type=int, default=16, help="digits per card (16-19)")
+    issue.add_argument("--expires", metavar="YYYY-MM", help="expiry month (default: 5 years)")
+    issue.add_argument("--out", metavar="CSV", help="write pan,expires_on,card_id here (0600)")
+    issue.set_defaults(handler=_issue)
+    add_json_option(issue)

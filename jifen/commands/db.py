@@ -1,0 +1,110 @@
+"""`jifen db`: the embedded server (start, stop, status), the schema (migrate), and access
+(url, psql)."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+
+import anyio
+import msgspec
+
+from jifen.config import Config, load_config
+from jifen.db import APPLICATION_DATABASE, EmbeddedPostgres, migrate, resolve_database_url
+from jifen.db.tools import tool_path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "db", help="database: embedded server, migrations, psql",
+        description="Manage the database: the embedded server, the schema, a psql session.",
+    )
+    commands = parser.add_subparsers(dest="db_command", metavar="SUBCOMMAND", required=True)
+    start = commands.add_parser("start", help="start the embedded server; print its DSN")
+    start.set_defaults(handler=start_server)
+    stop = commands.add_parser("stop", help="stop the embedded server")
+    stop.set_defaults(handler=stop_server)
+    status = commands.add_parser(
+        "status", help="state of the embedded server (exit status 1 when not running)"
+    )
+    status.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    status.set_defaults(handler=show_status)
+    migrate_parser = commands.add_parser("migrate", help="apply pending schema migrations")
+    migrate_parser.set_defaults(handler=migrate_database)
+    url = commands.add_parser("url", help="print the database URL in use")
+    url.set_defaults(handler=print_url)
+    psql = commands.add_parser("psql", help="open the bundled psql on the database in use")
+    psql.add_argument(
+        "psql_args", nargs=argparse.REMAINDER,
+        help="passed on to psql; put them after --, as in: jifen db psql -- -c 'select 1'",
+    )
+    psql.set_defaults(handler=run_psql)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def _server(config: Config) -> EmbeddedPostgres:
+    return EmbeddedPostgres(config.database.data_dir)
+
+
+def start_server(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if config.database.url:
+        print("jifen: note: a database URL is configured; it, not this server, is used",
+              file=sys.stderr)
+    print(_server(config).ensure_database(APPLICATION_DATABASE))
+    return 0
+
+
+def stop_server(args: argparse.Namespace) -> int:
+    server = _server(_config(args))
+    print("stopped" if server.stop() else f"not running on {server.data_dir}")
+    return 0
+
+
+def show_status(args: argparse.Namespace) -> int:
+    status = _server(_config(args)).status()
+    if args.json:
+        print(msgspec.json.encode(status).decode())
+    else:
+        print(f"data directory: {status.data_dir}"
+              f"{'' if status.initialised else ' (not initialised)'}")
+        print(f"state:          {status.state}")
+        if status.pid is not None:
+            print(f"pid:            {status.pid}")
+            print(f"port:           {status.port}")
+        if status.dsn is not None:
+            print(f"dsn:            {status.dsn}")
+    return 0 if status.running else 1
+
+
+def migrate_database(args: argparse.Namespace) -> int:
+    config = _config(args)
+    url = resolve_database_url(config.database)
+    apply = functools.partial(
+        migrate, url, connect_timeout_s=config.database.connect_timeout_s
+    )
+    applied = anyio.run(apply, backend="asyncio")
+    for version in applied:
+        print(f"applied {version}")
+    if not applied:
+        print("up to date")
+    return 0
+
+
+def print_url(args: argparse.Namespace) -> int:
+    print(resolve_database_url(_config(args).database))
+    return 0
+
+
+def run_psql(args: argparse.Namespace) -> int:
+    url = resolve_database_url(_config(args).database)
+    extra = args.psql_args[1:] if args.psql_args[:1] == ["--"] else args.psql_args
+    psql = str(tool_path("psql"))
+    sys.stdout.flush()
+    os.execv(psql, [psql, url, *extra])
+    return 0  # not reached: execv replaces this process

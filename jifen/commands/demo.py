@@ -1,0 +1,39 @@
+"""`jifen demo [--if-empty]`: the demo alliance, merchants, terminals, card range and cards."""
+
+from __future__ import annotations
+
+import argparse
+
+from jifen.provisioning import create_demo, create_demo_if_empty
+from jifen.provisioning.demo import DEMO_CARDS_CSV
+from jifen.provisioning.runner import add_json_option, print_json, run_with_database
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.if_empty:
+        summary = run_with_database(
+            args.config, lambda conn: create_demo_if_empty(conn, cards_csv=args.cards_csv)
+        )
+    else:
+        summary = run_with_database(
+            args.config, lambda conn: create_demo(conn, cards_csv=args.cards_csv)
+        )
+    if args.json:
+        print_json(summary)
+    elif summary is None:
+        print("an alliance exists already: no demo data created")
+    else:
+        print(f"created {summary.describe()}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="create demo data: an alliance, merchants, terminals and 1,000 cards",
+    )
+    parser.add_argument("--if-empty", action="store_true",
+                        help="do nothing if any alliance exists (as `jifen up` does)")
+    parser.add_argument("--cards-csv", default=DEMO_CARDS_CSV, metavar="CSV",
+                        help=f"where to write the card numbers (default {DEMO_CARDS_CSV})")
+    parser.set_defaults(handler=_demo)
+    add_json_option(parser)

@@ -1,0 +1,75 @@
+"""`jifen merchant create|list|activate|deactivate`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from jifen.provisioning import create_merchant, list_merchants, set_merchant_active
+from jifen.provisioning.merchants import Merchant
+from jifen.provisioning.runner import (
+    add_json_option, print_json, print_table, run_with_database,
+)
+
+_COLUMNS = ("merchant_code", "alliance_code", "name", "active", "earn_points_per_yuan")
+
+
+def _show(merchant: Merchant, verb: str, as_json: bool) -> None:
+    if as_json:
+        print_json(merchant)
+        return
+    state = "active" if merchant.active else "inactive"
+    print(f"{verb} merchant {merchant.merchant_code} ({merchant.name}) in alliance "
+          f"{merchant.alliance_code}: {state}, earns {merchant.earn_points_per_yuan} "
+          "points per yuan")
+
+
+def _create(args: argparse.Namespace) -> int:
+    merchant = run_with_database(args.config, lambda conn: create_merchant(
+        conn, args.alliance, args.code, args.name, args.earn_points_per_yuan, not args.inactive,
+    ))
+    _show(merchant, "created", args.json)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    merchants = run_with_database(args.config, lambda conn: list_merchants(conn, args.alliance))
+    if args.json:
+        print_json(merchants)
+    else:
+        print_table(merchants, _COLUMNS)
+    return 0
+
+
+def _set_active(active: bool) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        merchant = run_with_database(
+            args.config, lambda conn: set_merchant_active(conn, args.code, active)
+        )
+        _show(merchant, "activated" if active else "deactivated", args.json)
+        return 0
+
+    return handler
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("merchant", help="create, list, activate merchants")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="create a merchant in an alliance")
+    create.add_argument("--alliance", required=True, help="alliance code")
+    create.add_argument("--code", required=True, help="merchant code: 15 characters (field 42)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--earn-points-per-yuan", type=int, default=1)
+    create.add_argument("--inactive", action="store_true", help="create it inactive")
+    create.set_defaults(handler=_create)
+    add_json_option(create)
+    listing = actions.add_parser("list", help="list merchants")
+    listing.add_argument("--alliance", help="only this alliance's")
+    listing.set_defaults(handler=_list)
+    add_json_option(listing)
+    for name, active in (("activate", True), ("deactivate", False)):
+        toggle = actions.add_parser(name, help=f"{name} a merchant: its terminals "
+                                    f"{'may' if active else 'may no longer'} transact")
+        toggle.add_argument("--code", required=True, help="merchant code")
+        toggle.set_defaults(handler=_set_active(active))
+        add_json_option(toggle)

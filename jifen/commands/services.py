@@ -1,0 +1,44 @@
+"""`jifen front`, `jifen switch`, `jifen host`: one service per process, so they use both cores."""
+
+from __future__ import annotations
+
+import argparse
+
+from jifen.config import load_config
+from jifen.db.connect import resolve_database_url
+from jifen.runtime import run_service
+
+
+def _front(args: argparse.Namespace) -> int:
+    from acquirer_front import run_front
+
+    config = load_config(args.config)
+    url = resolve_database_url(config.database)
+    return run_service("front", config, config.front.metrics_port, run_front, config.front, url)
+
+
+def _switch(args: argparse.Namespace) -> int:
+    from switch import run_switch
+
+    config = load_config(args.config)
+    url = resolve_database_url(config.database)
+    return run_service("switch", config, config.switch.metrics_port, run_switch, config.switch,
+                       url)
+
+
+def _host(args: argparse.Namespace) -> int:
+    from account_host import run_host
+
+    config = load_config(args.config)
+    url = resolve_database_url(config.database)
+    return run_service("host", config, config.host.metrics_port, run_host, config.host, url)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    for name, handler, text in (
+        ("front", _front, "run the acquirer front: terminals connect here"),
+        ("switch", _switch, "run the switch: routes frames to account hosts by card range"),
+        ("host", _host, "run the account host: the single writer of balances and journal"),
+    ):
+        parser = subparsers.add_parser(name, help=text, description=text)
+        parser.set_defaults(handler=handler)

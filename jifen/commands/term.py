@@ -1,0 +1,74 @@
+"""`jifen term`: talk to the acquirer front as a terminal would (devices.term does the work)."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+
+import anyio
+
+from devices.errors import DeviceError
+from devices.stan import STAN_MAX
+from devices.term import ACTIONS, TermCommand, run_term
+from jifen.errors import CliError
+from jifen.provisioning.validate import merchant_code, terminal_code, tmk_hex
+
+# Requests in flight for --pipeline: the front's per-terminal limit.
+PIPELINE_MAX = 64
+
+
+def _command(args: argparse.Namespace) -> TermCommand:
+    if args.action in ("inquiry", "purchase") and not (args.pan or args.cards):
+        raise CliError(f"{args.action} needs --pan (or --cards with --repeat)")
+    if args.action == "purchase" and (args.amount is None or args.amount <= 0):
+        raise CliError("purchase needs --amount in fen, above zero")
+    if args.repeat < 1 or not 1 <= args.pipeline <= PIPELINE_MAX:
+        raise CliError(f"--repeat must be at least 1 and --pipeline 1-{PIPELINE_MAX}")
+    if args.batch is not None and not 1 <= args.batch <= 999_999:
+        raise CliError("--batch must be 1-999999")
+    if args.stan is not None and not 1 <= args.stan <= STAN_MAX:
+        raise CliError(f"--stan must be 1-{STAN_MAX}")
+    return TermCommand(
+        host=args.host, port=args.port, terminal_code=terminal_code(args.terminal),
+        merchant_code=merchant_code(args.merchant), action=args.action,
+        json_output=args.json, pan=args.pan, cards_file=args.cards, amount_fen=args.amount,
+        batch_number=args.batch, repeat=args.repeat, pipeline=args.pipeline,
+        tmk=tmk_hex(args.tmk) if args.tmk else None, timeout_s=args.timeout,
+        # A random first STAN: two runs in the same second must not look like a retransmission.
+        stan_start=args.stan or 1 + secrets.randbelow(STAN_MAX),
+    )
+
+
+def _term(args: argparse.Namespace) -> int:
+    command = _command(args)
+    try:
+        outcome = anyio.run(run_term, command, backend="asyncio")
+    except DeviceError as exc:
+        raise CliError(f"terminal {command.terminal_code}: {exc}") from exc
+    print(outcome.text)
+    return outcome.exit_code
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "term", help="act as a POS terminal: sign on, echo, inquire, purchase",
+        description="Send one request as a terminal and print the answer (exit 0 if "
+                    "approved, 1 if declined). purchase --repeat N --pipeline K measures an "
+                    "end-to-end rate.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="acquirer front address")
+    parser.add_argument("--port", type=int, default=8583)
+    parser.add_argument("--terminal", required=True, help="terminal code (field 41)")
+    parser.add_argument("--merchant", required=True, help="merchant code (field 42)")
+    parser.add_argument("--tmk", metavar="HEX32", help="TMK, to MAC if the sign-on says so")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per answer")
+    parser.add_argument("--stan", type=int, help="first STAN (default: random)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("action", choices=ACTIONS)
+    parser.add_argument("--pan", help="card number")
+    parser.add_argument("--cards", metavar="CSV", help="card numbers to cycle (with --repeat)")
+    parser.add_argument("--amount", type=int, help="amount in fen")
+    parser.add_argument("--batch", type=int, help="batch number (default: learnt by sign-on)")
+    parser.add_argument("--repeat", type=int, default=1, help="purchases to send")
+    parser.add_argument("--pipeline", type=int, default=1, help="purchases kept in flight")
+    parser.set_defaults(handler=_term)

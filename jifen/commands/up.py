@@ -1,0 +1,81 @@
+"""`jifen up`: database, migrations, demo alliance, and the three services, supervised."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import anyio
+
+from jifen.config import Config, load_config
+from jifen.logging import configure_logging
+
+
+def _announce(config: Config, database_url: str, started_database: bool) -> None:
+    front = config.front
+    lines = [
+        "",
+        "Jifen is up.",
+        f"  Terminals connect to   {front.listen_host}:{front.listen_port}"
+        "  (TCP: 2-byte length + TPDU + ISO 8583, see docs/host-interface.md)",
+        f"  Metrics                http://127.0.0.1:{config.front.metrics_port}/metrics (front),"
+        f" :{config.switch.metrics_port} (switch), :{config.host.metrics_port} (host)",
+        f"  Database               {database_url}"
+        + ("  (embedded, under " + config.database.data_dir + ")" if started_database else ""),
+        f"  Try it                 jifen term --port {front.listen_port} --terminal DEMO0001 "
+        "--merchant DEMO00000000001 signon",
+        "  Stop with Ctrl-C.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+async def _prepare(database_url: str) -> None:
+    import asyncpg
+
+    from jifen.db.migrate import migrate
+    from jifen.provisioning.demo import create_demo_if_empty
+
+    await migrate(database_url)
+    connection = await asyncpg.connect(database_url)
+    try:
+        summary = await create_demo_if_empty(connection)
+    finally:
+        await connection.close()
+    if summary is not None:
+        print(f"Loaded the demo alliance: {summary.describe()}", flush=True)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from jifen.db.connect import resolve_database_url
+    from jifen.db.embedded import EmbeddedPostgres
+    from jifen.supervisor import supervise
+
+    config = load_config(args.config)
+    configure_logging(config.log.level, process="up")
+    embedded = None
+    if config.database.url is None:
+        embedded = EmbeddedPostgres(Path(config.database.data_dir))
+        was_running = embedded.is_running()
+        if was_running:
+            embedded = None  # someone else started it; leave it running
+    database_url = resolve_database_url(config.database)
+    try:
+        anyio.run(_prepare, database_url, backend="asyncio")
+        anyio.run(
+            supervise, config, args.config, database_url,
+            lambda: _announce(config, database_url, embedded is not None),
+            backend="asyncio",
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            print("Stopped the embedded database.", flush=True)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    text = ("start the whole system: embedded database (unless JIFEN_DATABASE_URL is set), "
+            "migrations, demo alliance when empty, host, switch and front")
+    parser = subparsers.add_parser("up", help=text, description=text)
+    parser.set_defaults(handler=_up)

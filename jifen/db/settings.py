@@ -1,0 +1,78 @@
+"""Settings of the embedded server: durable OLTP on a small box (2 cores, 24 GiB).
+
+They are written to `jifen.conf` in the data directory, which `postgresql.conf` includes, and
+rewritten at every start, so a change here applies at the next start and a hand-run
+`pg_ctl start` gets the same settings. `postgresql.auto.conf` is read last, so an operator's
+`ALTER SYSTEM` still overrides any of them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+MANAGED_CONF_NAME = "jifen.conf"
+INCLUDE_LINE = f"include_if_exists = '{MANAGED_CONF_NAME}'  # written by jifen at every start\n"
+# The server's stderr, via `pg_ctl -l`: one file in the data directory, rotated at start.
+LOG_FILE_NAME = "server.log"
+
+# sun_path holds 108 bytes with the trailing NUL; the socket is <dir>/.s.PGSQL.<port>.
+SOCKET_PATH_BYTES_MAX = 107
+SOCKET_NAME_BYTES_MAX = len("/.s.PGSQL.65535")
+# A path outside this set would need quoting rules of unix_socket_directories' list syntax.
+SOCKET_DIR_PATTERN = re.compile(r"^[A-Za-z0-9/._+-]+$")
+
+SERVER_SETTINGS: dict[str, str] = {
+    # An approved points transaction has been answered to a terminal: it must survive a crash
+    # of the process, the OS or the power. Each of these three is needed for that.
+    "fsync": "on",  # WAL and data files reach the disk, not only the page cache
+    "synchronous_commit": "on",  # COMMIT returns once its WAL is flushed: no lost approvals
+    "full_page_writes": "on",  # a page torn by power loss is restored from its WAL image
+    # The hot set (accounts, recent journal, idempotency keys) fits easily; the rest of the
+    # RAM stays with the OS page cache and the switch, front and host processes on the box.
+    "shared_buffers": "512MB",
+    # One WAL segment, the largest useful size: bursts of concurrent commits do not wait for
+    # WAL buffer space to be written out.
+    "wal_buffers": "16MB",
+    # Several processes each with a pool, psql sessions and a test run's databases; an idle
+    # connection costs a few MB, and the pools, not this, bound the work on 2 cores.
+    "max_connections": "200",
+    # Fewer checkpoints mean fewer full-page images in the WAL, which is most of the write
+    # volume of small OLTP updates; the price is a longer crash recovery (up to max_wal_size
+    # of WAL to replay, about a minute).
+    "checkpoint_timeout": "15min",
+    "max_wal_size": "4GB",
+    # Only local clients: initdb set `trust` authentication for 127.0.0.1.
+    "listen_addresses": "127.0.0.1",
+    # pg_ctl -l sends stderr to LOG_FILE_NAME; no collector process to supervise.
+    "logging_collector": "off",
+    "log_destination": "stderr",
+}
+
+
+def socket_directory(data_dir: Path) -> str:
+    """The data directory when its socket path fits in sun_path, else '' (TCP only)."""
+    text = str(data_dir)
+    fits = len(text.encode()) + SOCKET_NAME_BYTES_MAX <= SOCKET_PATH_BYTES_MAX
+    return text if fits and SOCKET_DIR_PATTERN.match(text) else ""
+
+
+def render_managed_conf(data_dir: Path, port: int) -> str:
+    settings = dict(SERVER_SETTINGS)
+    settings["port"] = str(port)
+    settings["unix_socket_directories"] = socket_directory(data_dir)
+    lines = ["# Written by jifen at every start; use ALTER SYSTEM to override.\n"]
+    for name, value in settings.items():
+        escaped = value.replace("'", "''")
+        lines.append(f"{name} = '{escaped}'\n")
+    return "".join(lines)
+
+
+def read_managed_port(data_dir: Path) -> int | None:
+    """The port of the last start, to keep a stable DSN across restarts."""
+    try:
+        text = (data_dir / MANAGED_CONF_NAME).read_text()
+    except FileNotFoundError:
+        return None
+    match = re.search(r"^port = '(\d+)'$", text, re.MULTILINE)
+    return int(match.group(1)) if match else None

@@ -1,0 +1,48 @@
+"""JSON logs for every process, one object a line on stderr.
+
+A last-line defence masks any `pan` value that reaches a log call unmasked; components mask
+PANs themselves, this only catches mistakes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from proto.pan import mask_pan
+
+_SENSITIVE_KEYS = frozenset({"pin_block", "key", "tmk", "session_key", "kek"})
+
+
+def _mask_sensitive(_logger: object, _method: str, event: dict) -> dict:
+    pan = event.get("pan")
+    if isinstance(pan, str) and "*" not in pan:
+        event["pan"] = mask_pan(pan)
+    for key in _SENSITIVE_KEYS.intersection(event):
+        event[key] = "***"
+    return event
+
+
+def configure_logging(level: str = "info", process: str | None = None) -> None:
+    level_number = logging.getLevelName(level.upper())
+    if not isinstance(level_number, int):
+        level_number = logging.INFO
+    logging.basicConfig(stream=sys.stderr, level=level_number, format="%(message)s")
+    processors = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _mask_sensitive,
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(),
+    ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(level_number),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    if process:
+        structlog.contextvars.bind_contextvars(process=process)

@@ -1,0 +1,91 @@
+"""The switch process: card-range routes, one link per account host, front links served."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from proto.links import LinkClient, parse_address, serve_links
+from switch import metrics
+from switch.config import SwitchConfig
+from switch.errors import SwitchConfigError
+from switch.forwarder import Forwarder
+from switch.reload import follow_card_ranges
+from switch.routes import RouteBook
+
+log = structlog.get_logger("switch.service")
+
+
+class Switch:
+    """The switch's parts, wired; `run` serves until cancelled. Tests reach the parts (host
+    links, route book) to wait on their state instead of sleeping."""
+
+    def __init__(self, config: SwitchConfig, database_url: str) -> None:
+        _check(config)
+        self.config = config
+        self.database_url = database_url
+        self.routes = RouteBook(default_host=config.default_host, known_hosts=config.hosts)
+        self.links: dict[str, LinkClient] = {}
+        self.forwarder = Forwarder(config, self.routes, self.links)
+        for host, address in config.hosts.items():
+            self.links[host] = LinkClient(
+                address,
+                name=f"switch->{host}",
+                on_answers=partial(self.forwarder.on_host_answers, host),
+                on_down=partial(self.forwarder.on_host_down, host),
+                connect_timeout_s=config.connect_timeout_s,
+                echo_interval_s=config.echo_interval_s,
+                echo_timeout_s=config.echo_timeout_s,
+                backoff_min_s=config.reconnect_backoff_min_s,
+                backoff_max_s=config.reconnect_backoff_max_s,
+            )
+        assert self.links.keys() == config.hosts.keys()
+
+    async def run(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as group:
+            await group.start(follow_card_ranges, self.database_url, self.config, self.routes)
+            for host, link in self.links.items():
+                metrics.watch_host(host, lambda link=link: link.is_up,
+                                   partial(self.forwarder.pending_count, host))
+                await group.start(link.run)
+            group.start_soon(self.forwarder.sweep_forever)
+            await self._wait_for_hosts()
+            port = await group.start(partial(
+                serve_links, self.config.listen_host, self.config.listen_port,
+                self.forwarder.on_front_requests, name="switch",
+                on_peer_gone=self.forwarder.on_front_gone))
+            log.info("switch_serving", port=port, hosts=sorted(self.links))
+            task_status.started(port)
+
+    async def _wait_for_hosts(self) -> None:
+        """Give the host links a moment before fronts connect, so that a fresh start does not
+        answer its first requests 91; a host still down after it is answered 91 as usual."""
+        with anyio.move_on_after(self.config.host_startup_wait_s):
+            for link in self.links.values():
+                await link.wait_up()
+
+
+async def run_switch(
+    config: SwitchConfig,
+    database_url: str,
+    *,
+    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve front links on config.listen_port (0: any); task_status gets the bound port."""
+    await Switch(config, database_url).run(task_status=task_status)
+
+
+def _check(config: SwitchConfig) -> None:
+    if config.default_host not in config.hosts:
+        raise SwitchConfigError(
+            f"default host {config.default_host!r} is not among the hosts {sorted(config.hosts)}")
+    for host, address in config.hosts.items():
+        try:
+            parse_address(address)
+        except ValueError as exc:
+            raise SwitchConfigError(f"host {host!r}: bad address {address!r}") from exc
+    if config.pending_requests_max < 1 or config.host_answer_timeout_s <= 0:
+        raise SwitchConfigError("pending_requests_max and host_answer_timeout_s must be > 0")

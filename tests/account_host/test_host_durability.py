@@ -1,0 +1,148 @@
+"""What must survive: a restart keeps balances and idempotency keys; a batch that cannot
+commit answers 96 and leaves nothing half-applied; the host recovers by itself."""
+
+from __future__ import annotations
+
+import anyio
+import asyncpg
+import pytest
+from host_harness import (
+    CARDS, WAIT_S, Terminal, fetch, fetchval, host_config, running_host,
+)
+from prometheus_client import REGISTRY
+
+from account_host.context import ApplyContext
+from account_host.database import writer_application_name
+from account_host.state import Card
+from account_host.transactions import KINDS, TransactionKind
+from proto.frames import Answer, Balances, Request
+
+pytestmark = pytest.mark.anyio
+
+# How often a test looks at pg_stat_activity while waiting for the host to block on a lock.
+_POLL_S = 0.01
+
+
+async def test_restart_keeps_balances_and_idempotency_keys(seeded_url: str) -> None:
+    terminal = Terminal()
+    purchase = terminal.purchase(CARDS[0], 50000)
+    async with running_host(seeded_url) as host:
+        first = await host.ask(purchase)
+    async with running_host(seeded_url) as host:
+        again = await host.ask(purchase)
+        inquiry = await host.ask(terminal.inquiry(CARDS[0]))
+        second = await host.ask(terminal.purchase(CARDS[0], 100))
+    assert first.response_code == "00"
+    assert (again.rrn, again.auth_code, again.balances) == \
+        (first.rrn, first.auth_code, first.balances)
+    assert inquiry.balances == Balances(500, 0, 0)
+    assert second.balances == Balances(501, 0, 1)
+    # A restart skips the rest of the identifier blocks: new RRNs are never reused ones.
+    assert int(second.rrn or 0) > int(inquiry.rrn or 0) > int(first.rrn or 0)
+    assert await fetchval(seeded_url, "SELECT count(*) FROM transactions") == 2
+
+
+async def test_terminated_connection_mid_batch_answers_96_and_host_recovers(
+    seeded_url: str,
+) -> None:
+    terminal = Terminal()
+    failures_before = REGISTRY.get_sample_value("jifen_host_batch_failures_total") or 0.0
+    async with running_host(seeded_url) as host:
+        assert (await host.ask(terminal.purchase(CARDS[0], 10000))).response_code == "00"
+        blocker = await asyncpg.connect(seeded_url)
+        try:
+            async with blocker.transaction():
+                # The batch statement needs host_requests: it waits on this lock, in flight.
+                await blocker.execute("LOCK TABLE host_requests IN EXCLUSIVE MODE")
+                stuck = host.send([terminal.purchase(CARDS[0], 20000)])
+                await _wait_writer_waits_on_lock(blocker)
+                await blocker.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                (failed,) = await host.wait_answers(stuck)
+        finally:
+            await blocker.close()
+        after = await host.ask(terminal.purchase(CARDS[0], 30000))
+    assert failed.response_code == "96"
+    assert after.response_code == "00"
+    assert after.balances == Balances(400, 0, 300)   # 100 + 300: the failed 200 is not there
+    assert await fetchval(seeded_url, "SELECT count(*) FROM transactions") == 2
+    assert await fetchval(
+        seeded_url, "SELECT balance FROM accounts WHERE kind = 'member_points'") == 400
+    failures = REGISTRY.get_sample_value("jifen_host_batch_failures_total") or 0.0
+    assert failures == failures_before + 1
+
+
+async def test_commit_timeout_answers_96_and_the_stale_statement_never_lands(
+    seeded_url: str,
+) -> None:
+    terminal = Terminal()
+    config = host_config(commit_timeout_s=0.3)
+    async with running_host(seeded_url, config) as host:
+        assert (await host.ask(terminal.purchase(CARDS[1], 10000))).response_code == "00"
+        blocker = await asyncpg.connect(seeded_url)
+        try:
+            async with blocker.transaction():
+                await blocker.execute("LOCK TABLE host_requests IN EXCLUSIVE MODE")
+                stuck = host.send([terminal.purchase(CARDS[1], 20000)])
+                (failed,) = await host.wait_answers(stuck)
+                # Still holding the lock: recovery fences the timed-out writer's backend
+                # (terminating it) before it reloads, so its statement can never commit later.
+        finally:
+            await blocker.close()
+        after = await host.ask(terminal.purchase(CARDS[1], 40000))
+    assert failed.response_code == "96"
+    assert after.balances == Balances(500, 0, 400)
+    rows = await fetch(seeded_url, "SELECT amount FROM transactions ORDER BY id")
+    assert [row["amount"] for row in rows] == [10000, 40000]
+
+
+async def test_burst_of_200_is_answered_in_batches(seeded_url: str) -> None:
+    terminal = Terminal()
+    batches_before = REGISTRY.get_sample_value("jifen_host_batch_size_count") or 0.0
+    requests = [terminal.purchase(CARDS[serial % len(CARDS)], 1000 + serial)
+                for serial in range(200)]
+    async with running_host(seeded_url) as host:
+        answers = await host.ask_many(requests)
+    assert [answer.response_code for answer in answers] == ["00"] * 200
+    batches = (REGISTRY.get_sample_value("jifen_host_batch_size_count") or 0.0) - batches_before
+    assert 1 <= batches < 200, "some batch held more than one request"
+    assert len({answer.rrn for answer in answers}) == 200
+    assert await fetchval(seeded_url, "SELECT count(*) FROM transactions") == 200
+    total_points = sum((1000 + serial) // 100 for serial in range(200))
+    assert await fetchval(seeded_url, "SELECT sum(amount) FROM postings WHERE amount > 0") == \
+        total_points
+    assert await fetchval(seeded_url, "SELECT sum(balance) FROM accounts") == 0
+
+
+async def _wait_writer_waits_on_lock(connection: asyncpg.Connection) -> None:
+    """Until the host's writer backend is blocked on a lock (its batch is in flight)."""
+    with anyio.fail_after(WAIT_S):
+        while not await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                writer_application_name("main")):
+            await anyio.sleep(_POLL_S)
+
+
+async def test_a_broken_invariant_fails_its_batch_and_nothing_of_it_stays(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A handler that breaks an invariant halfway through a batch: the whole batch gets 96 and
+    the state is rebuilt, so the purchase applied before it in memory is gone too."""
+
+    def broken(context: ApplyContext, request: Request, card: Card | None) -> Answer:
+        raise AssertionError("a journal entry must sum to zero")
+
+    monkeypatch.setitem(KINDS, ("0200", "999999"), TransactionKind("broken", broken, False))
+    terminal = Terminal()
+    async with running_host(seeded_url) as host:
+        answers = await host.ask_many([
+            terminal.purchase(CARDS[7], 10000),
+            terminal.request("0200", processing_code="999999", pan=CARDS[7], amount=1,
+                             currency="156", batch_number=1),
+        ])
+        inquiry = await host.ask(terminal.inquiry(CARDS[7]))
+    assert [answer.response_code for answer in answers] == ["96", "96"]
+    assert inquiry.balances == Balances(0, 0, 0)
+    assert await fetchval(seeded_url, "SELECT count(*) FROM transactions") == 0

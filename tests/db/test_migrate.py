@@ -1,0 +1,107 @@
+"""migrate() on real databases: a fresh one per test, from the session's template."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import anyio
+import pytest
+
+from jifen.cli import main
+from jifen.db import MigrationError, connect, default_migrations_dir, migrate
+
+CORE = default_migrations_dir() / "001_core.sql"
+
+
+@pytest.fixture
+def migrations_copy(tmp_path: Path) -> Path:
+    """A copy of the real migrations that a test may change."""
+    copy = tmp_path / "migrations"
+    shutil.copytree(default_migrations_dir(), copy)
+    return copy
+
+
+async def fetch_values(url: str, query: str) -> list[object]:
+    connection = await connect(url, timeout_s=10)
+    try:
+        return [row[0] for row in await connection.fetch(query)]
+    finally:
+        await connection.close()
+
+
+@pytest.mark.anyio
+class TestMigrate:
+    async def test_applies_each_file_once(self, empty_database_url):
+        assert await migrate(empty_database_url) == ["001_core"]
+        assert await migrate(empty_database_url) == []
+        rows = await fetch_values(
+            empty_database_url, "SELECT version || ' ' || checksum FROM schema_migrations"
+        )
+        assert rows == [f"001_core {hashlib.sha256(CORE.read_bytes()).hexdigest()}"]
+        assert await fetch_values(empty_database_url, "SELECT count(*) FROM alliances") == [0]
+
+    async def test_template_copies_are_up_to_date(self, database_url):
+        assert await migrate(database_url) == []
+
+    async def test_concurrent_migrators_apply_once(self, empty_database_url):
+        results: list[list[str]] = []
+
+        async def run() -> None:
+            results.append(await migrate(empty_database_url))
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(3):
+                tasks.start_soon(run)
+        assert sorted(results) == [[], [], ["001_core"]]
+
+    async def test_changed_checksum_is_refused(self, database_url, migrations_copy):
+        with (migrations_copy / CORE.name).open("a") as core:
+            core.write("\n-- an edit after the fact\n")
+        with pytest.raises(MigrationError, match="001_core changed"):
+            await migrate(database_url, migrations_copy)
+
+    async def test_unknown_applied_version_is_refused(self, database_url, tmp_path):
+        with pytest.raises(MigrationError, match="does not know"):
+            await migrate(database_url, tmp_path)
+
+    async def test_failed_file_leaves_no_trace(self, database_url, migrations_copy):
+        (migrations_copy / "002_broken.sql").write_text(
+            "CREATE TABLE half_done (id int);\nSELECT 1 / 0;\n"
+        )
+        with pytest.raises(MigrationError, match="002_broken failed: division by zero"):
+            await migrate(database_url, migrations_copy)
+        query = "SELECT to_regclass('half_done') IS NULL"
+        assert await fetch_values(database_url, query) == [True]
+        assert await fetch_values(database_url, "SELECT version FROM schema_migrations") == [
+            "001_core"
+        ]
+
+    async def test_environment_names_the_directory(
+        self, database_url, migrations_copy, monkeypatch
+    ):
+        (migrations_copy / "002_extra.sql").write_text("CREATE TABLE extra (id int);\n")
+        monkeypatch.setenv("JIFEN_MIGRATIONS_DIR", str(migrations_copy))
+        assert await migrate(database_url) == ["002_extra"]
+
+    async def test_missing_directory_is_an_error(self, database_url, tmp_path):
+        with pytest.raises(MigrationError, match="not found"):
+            await migrate(database_url, tmp_path / "absent")
+
+
+class TestMigrateCommand:
+    def test_up_to_date(self, database_url, monkeypatch, capsys):
+        monkeypatch.setenv("JIFEN_DATABASE_URL", database_url)
+        assert main(["db", "migrate"]) == 0
+        assert capsys.readouterr().out == "up to date\n"
+
+    def test_prints_applied_versions(self, empty_database_url, monkeypatch, capsys):
+        monkeypatch.setenv("JIFEN_DATABASE_URL", empty_database_url)
+        assert main(["db", "migrate"]) == 0
+        assert capsys.readouterr().out == "applied 001_core\n"
+
+    def test_url_prints_the_configured_url(self, database_url, monkeypatch, capsys):
+        monkeypatch.setenv("JIFEN_DATABASE_URL", database_url)
+        assert main(["db", "url"]) == 0
+        assert capsys.readouterr().out == database_url + "\n"

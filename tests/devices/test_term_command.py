@@ -1,0 +1,75 @@
+"""`jifen term` against the fake front: text, JSON, bursts, and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import pytest
+from fake_front import FakeFront, default_answer
+
+from jifen.cli import main
+
+pytestmark = pytest.mark.anyio
+
+PAN = "6221880000000009"
+
+
+async def jifen_term(
+    front_port: int, *argv: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """Run the command in a worker thread: it runs its own event loop, as from a shell."""
+    base = ["term", "--port", str(front_port), "--terminal", "TERM0001",
+            "--merchant", "MERCHANT0000001", "--timeout", "5"]
+    capsys.readouterr()
+    exit_code = await anyio.to_thread.run_sync(main, [*base, *argv])
+    captured = capsys.readouterr()
+    return exit_code, captured.out, captured.err
+
+
+async def test_sign_on_prints_a_readable_answer(fake_front: FakeFront, capsys) -> None:
+    fake_front.answer = lambda request: {**default_answer(request), "60": "000003"}
+    exit_code, out, _ = await jifen_term(fake_front.port, "signon", capsys=capsys)
+    assert exit_code == 0
+    assert out.startswith("0810  00  approved") and "batch number" in out
+
+
+async def test_purchase_signs_on_first_and_a_decline_exits_1(fake_front: FakeFront,
+                                                              capsys) -> None:
+    def answer(request: dict[str, str]) -> dict[str, str]:
+        if request["t"] == "0800":
+            return {**default_answer(request), "60": "000003"}
+        return {**default_answer(request), "39": "51"}
+
+    fake_front.answer = answer
+    exit_code, out, _ = await jifen_term(fake_front.port, "--json", "purchase", "--pan", PAN,
+                                         "--amount", "250", capsys=capsys)
+    assert exit_code == 1
+    printed = json.loads(out)
+    assert printed["answer"]["response"] == "not enough points or stored value"
+    assert [request["t"] for _, request in fake_front.requests] == ["0800", "0200"]
+    assert fake_front.requests[1][1]["60"] == "000003"
+
+
+async def test_burst_reports_rate_and_codes(fake_front: FakeFront, capsys) -> None:
+    exit_code, out, _ = await jifen_term(
+        fake_front.port, "--json", "purchase", "--pan", PAN, "--amount", "100",
+        "--batch", "1", "--repeat", "30", "--pipeline", "4", capsys=capsys,
+    )
+    assert exit_code == 0
+    result = json.loads(out)
+    assert result["count"] == 30 and result["response_codes"] == {"00": 30}
+    assert result["rate_per_s"] > 0
+    assert len(fake_front.requests) == 30  # --batch given: no sign-on
+
+
+async def test_errors_are_clear(capsys) -> None:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    await listener.aclose()
+    exit_code, _, err = await jifen_term(port, "echo", capsys=capsys)
+    assert exit_code == 2 and "cannot connect to 127.0.0.1" in err
+    exit_code, _, err = await jifen_term(port, "purchase", "--pan", PAN, capsys=capsys)
+    assert exit_code == 2 and "--amount" in err
+    exit_code, _, err = await jifen_term(port, "inquiry", capsys=capsys)
+    assert exit_code == 2 and "needs --pan" in err

@@ -1,0 +1,157 @@
+"""The whole system in one event loop, for end-to-end tests: host, switch and front on real
+TCP ports and a real PostgreSQL database, seeded with a small alliance.
+
+Each service runs in its own cancel scope, so a test can stop and restart one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import asyncpg
+import msgspec
+
+from account_host import run_host
+from account_host.config import HostConfig
+from acquirer_front import run_front
+from acquirer_front.config import FrontConfig
+from devices.terminal_client import TerminalClient
+from proto.pan import luhn_check_digit
+from switch import run_switch
+from switch.config import SwitchConfig
+
+MERCHANT = "MERCHANT0000001"
+OTHER_MERCHANT = "MERCHANT0000002"
+INACTIVE_MERCHANT = "MERCHANT0000009"
+TERMINAL = "TERM0001"
+SECOND_TERMINAL = "TERM0002"
+INACTIVE_MERCHANT_TERMINAL = "TERM0009"
+BIN = "622188"
+SERVICE_START_TIMEOUT_S = 20.0
+
+
+def make_pan(serial: int, bin_: str = BIN, length: int = 16) -> str:
+    partial = f"{bin_}{serial:0{length - len(bin_) - 1}d}"
+    return partial + luhn_check_digit(partial)
+
+
+CARDS = [make_pan(serial) for serial in range(1, 11)]
+LOST_CARD = make_pan(90)
+UNISSUED_CARD = make_pan(99)
+
+SEED_SQL = f"""
+INSERT INTO alliances (code, name) VALUES ('TEST', 'Test alliance');
+INSERT INTO merchants (merchant_code, alliance_id, name, earn_points_per_yuan, active)
+SELECT code, (SELECT id FROM alliances WHERE code = 'TEST'), name, rate, active
+FROM (VALUES ('{MERCHANT}', 'Tea house', 1, true), ('{OTHER_MERCHANT}', 'Bookshop', 2, true),
+             ('{INACTIVE_MERCHANT}', 'Closed shop', 1, false)) AS m(code, name, rate, active);
+INSERT INTO terminals (terminal_code, merchant_id)
+SELECT t, (SELECT id FROM merchants WHERE merchant_code = m)
+FROM (VALUES ('{TERMINAL}', '{MERCHANT}'), ('{SECOND_TERMINAL}', '{MERCHANT}'),
+             ('{INACTIVE_MERCHANT_TERMINAL}', '{INACTIVE_MERCHANT}')) AS x(t, m);
+INSERT INTO card_ranges (bin_low, bin_high, host_name) VALUES ('{BIN}', '{BIN}', 'main');
+"""
+
+
+async def seed(database_url: str) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(SEED_SQL)
+        await connection.executemany(
+            "INSERT INTO cards (pan, alliance_id, status, expires_on) "
+            "VALUES ($1, (SELECT id FROM alliances WHERE code = 'TEST'), $2, '2099-12-31')",
+            [(pan, "active") for pan in CARDS] + [(LOST_CARD, "lost")],
+        )
+    finally:
+        await connection.close()
+
+
+@dataclass
+class Service:
+    name: str
+    main: Any
+    config: Any
+    database_url: str
+    scope: anyio.CancelScope | None = None
+    stopped: anyio.Event = field(default_factory=anyio.Event)
+    port: int = 0
+
+    async def _run(self, *, task_status: anyio.abc.TaskStatus[int]) -> None:
+        self.scope = anyio.CancelScope()
+        self.stopped = anyio.Event()
+        try:
+            with self.scope:
+                await self.main(self.config, self.database_url, task_status=task_status)
+        finally:
+            self.stopped.set()
+
+    async def start(self, group: anyio.abc.TaskGroup) -> int:
+        with anyio.fail_after(SERVICE_START_TIMEOUT_S):
+            self.port = await group.start(self._run)
+        # A restart listens on the same port, so that peers reconnect to it.
+        self.config = msgspec.structs.replace(self.config, listen_port=self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        assert self.scope is not None
+        self.scope.cancel()
+        with anyio.fail_after(SERVICE_START_TIMEOUT_S):
+            await self.stopped.wait()
+
+
+@dataclass
+class RunningSystem:
+    database_url: str
+    group: anyio.abc.TaskGroup
+    host: Service
+    switch: Service
+    front: Service
+
+    @property
+    def front_port(self) -> int:
+        return self.front.port
+
+    def terminal(self, terminal_code: str = TERMINAL, merchant_code: str = MERCHANT,
+                 timeout_s: float = 10.0) -> TerminalClient:
+        return TerminalClient("127.0.0.1", self.front.port, terminal_code=terminal_code,
+                              merchant_code=merchant_code, timeout_s=timeout_s)
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        connection = await asyncpg.connect(self.database_url)
+        try:
+            return await connection.fetch(query, *args)
+        finally:
+            await connection.close()
+
+    async def fetchval(self, query: str, *args: object) -> Any:
+        rows = await self.fetch(query, *args)
+        return rows[0][0] if rows else None
+
+
+@asynccontextmanager
+async def running_system(
+    database_url: str, *, answer_timeout_s: float = 5.0, seeded: bool = True
+) -> AsyncIterator[RunningSystem]:
+    if seeded:
+        await seed(database_url)
+    host = Service("host", run_host, HostConfig(listen_port=0, metrics_port=0), database_url)
+    async with anyio.create_task_group() as group:
+        host_port = await host.start(group)
+        switch = Service("switch", run_switch, SwitchConfig(
+            listen_port=0, metrics_port=0, hosts={"main": f"127.0.0.1:{host_port}"},
+            echo_interval_s=1.0, echo_timeout_s=1.0, reconnect_backoff_max_s=0.2,
+        ), database_url)
+        switch_port = await switch.start(group)
+        front = Service("front", run_front, FrontConfig(
+            listen_port=0, metrics_port=0, switch_address=f"127.0.0.1:{switch_port}",
+            answer_timeout_s=answer_timeout_s,
+        ), database_url)
+        await front.start(group)
+        try:
+            yield RunningSystem(database_url, group, host, switch, front)
+        finally:
+            group.cancel_scope.cancel()

@@ -1,0 +1,87 @@
+"""`jifen up` as an operator runs it: a child process, the embedded database, the demo, the
+three services, a terminal simulator talking to it, and SIGTERM stopping it all."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+UP_TIMEOUT_S = 90.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _jifen(*args: str) -> list[str]:
+    return [sys.executable, "-m", "jifen.cli", *args]
+
+
+def _wait_for_line(process: subprocess.Popen, text: str, timeout_s: float) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            if process.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if text in line:
+            return seen
+    raise AssertionError(f"{text!r} not printed; got {''.join(seen)!r}")
+
+
+@pytest.mark.timeout(180)
+def test_up_serves_terminals_and_stops_on_sigterm(tmp_path: Path):
+    front_port = _free_port()
+    config = tmp_path / "jifen.toml"
+    config.write_text(
+        f'[database]\ndata_dir = "{tmp_path / "pg"}"\n'
+        f"[front]\nlisten_port = {front_port}\nmetrics_port = {_free_port()}\n"
+        f'switch_address = "127.0.0.1:{(switch_port := _free_port())}"\n'
+        f"[switch]\nlisten_port = {switch_port}\n"
+        f"metrics_port = {_free_port()}\n"
+        f'hosts = {{ main = "127.0.0.1:{(host_port := _free_port())}" }}\n'
+        f"[host]\nlisten_port = {host_port}\nmetrics_port = {_free_port()}\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "JIFEN_DATABASE_URL"}
+    up = subprocess.Popen(_jifen("--config", str(config), "up"), cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        printed = _wait_for_line(up, "Jifen is up.", UP_TIMEOUT_S)
+        assert any("Loaded the demo alliance" in line for line in printed)
+        with open(tmp_path / "var" / "demo-cards.csv", newline="") as cards_file:
+            pan = next(csv.DictReader(cards_file))["pan"]
+
+        def term(*args: str) -> dict:
+            result = subprocess.run(
+                _jifen("term", "--port", str(front_port), "--terminal", "DEMO0001",
+                       "--merchant", "DEMO00000000001", "--json", *args),
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, result.stderr
+            return json.loads(result.stdout)
+
+        assert "00" in json.dumps(term("signon"))
+        assert "00" in json.dumps(term("purchase", "--pan", pan, "--amount", "2500"))
+    finally:
+        up.send_signal(signal.SIGTERM)
+        try:
+            remaining = up.communicate(timeout=60)[0]
+        except subprocess.TimeoutExpired:
+            up.kill()
+            raise
+    assert up.returncode == 0, remaining
+    assert "Stopped the embedded database." in remaining
+    assert not (tmp_path / "pg" / "postmaster.pid").exists()

@@ -1,0 +1,51 @@
+"""Fixtures of the provisioning tests: the `jifen` command on a fresh database, and SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from cli_harness import TEST_KEK_HEX, Run
+
+from jifen.cli import main
+
+
+@pytest.fixture
+def jifen(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[..., Run]:
+    """`jifen("alliance", "list")`: the command's exit code and output, on this test's DB.
+
+    The working directory is tmp_path (var/ files land there) and the KEK is a fixed one.
+    """
+    config = tmp_path / "jifen.toml"
+    config.write_text(f'[database]\nurl = "{database_url}"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JIFEN_DATABASE_URL", raising=False)
+    monkeypatch.setenv("JIFEN_KEK", TEST_KEK_HEX)
+
+    def run(*argv: str) -> Run:
+        capsys.readouterr()
+        exit_code = main(["--config", str(config), *argv])
+        captured = capsys.readouterr()
+        return Run(exit_code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def sql(database_url: str, run_async: Callable[..., Any]) -> Callable[..., list[asyncpg.Record]]:
+    """`sql("SELECT ...", *args)`: the rows, from a sync test."""
+
+    async def fetch(query: str, *args: object) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+    return lambda query, *args: run_async(fetch, query, *args)

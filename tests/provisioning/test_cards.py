@@ -1,0 +1,89 @@
+"""`jifen card issue`: many unique Luhn-valid cards at once, a CSV of them, clear refusals."""
+
+from __future__ import annotations
+
+import csv
+import stat
+from pathlib import Path
+
+from cli_harness import Run
+
+from jifen.provisioning.card_numbers import PanGenerator
+from proto.pan import luhn_valid
+
+
+def create_alliance(jifen) -> None:
+    assert jifen("alliance", "create", "--code", "TEA", "--name", "Tea Street").exit_code == 0
+
+
+def issue(jifen, *argv: str) -> Run:
+    return jifen("card", "issue", "--alliance", "TEA", *argv)
+
+
+class TestIssue:
+    def test_thousand_cards_unique_luhn_valid_and_in_the_csv(self, jifen, sql) -> None:
+        create_alliance(jifen)
+        jifen("card-range", "add", "--bin-low", "622188", "--bin-high", "622188")
+        run = issue(jifen, "--bin", "622188", "--count", "1000", "--expires", "2031-02",
+                    "--out", "out/cards.csv")
+        assert run.exit_code == 0, run.err
+        assert "issued 1000 cards" in run.out and "warning" not in run.err
+        rows = sql("SELECT id, pan, expires_on::text AS expires_on FROM cards ORDER BY id")
+        pans = [row["pan"] for row in rows]
+        assert len(pans) == len(set(pans)) == 1000
+        assert all(len(pan) == 16 and pan.startswith("622188") and luhn_valid(pan)
+                   for pan in pans)
+        assert {row["expires_on"] for row in rows} == {"2031-02-28"}
+        path = Path("out/cards.csv")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        with path.open(newline="") as handle:
+            listed = list(csv.DictReader(handle))
+        assert len(listed) == 1000
+        assert [(r["pan"], r["expires_on"], int(r["card_id"])) for r in listed] == \
+            [(row["pan"], row["expires_on"], row["id"]) for row in rows]
+
+    def test_a_second_issue_adds_new_numbers(self, jifen, sql) -> None:
+        create_alliance(jifen)
+        for _ in range(2):
+            assert issue(jifen, "--bin", "62218800", "--count", "300", "--length", "17")\
+                .exit_code == 0
+        [row] = sql("SELECT count(*) AS cards, count(DISTINCT pan) AS pans FROM cards")
+        assert (row["cards"], row["pans"]) == (600, 600)
+
+    def test_unrouted_bin_is_warned_about(self, jifen) -> None:
+        create_alliance(jifen)
+        run = issue(jifen, "--bin", "999999", "--count", "5", "--json")
+        assert run.exit_code == 0 and "no card range routes BIN 999999" in run.err
+
+    def test_refusals_write_nothing(self, jifen, sql) -> None:
+        create_alliance(jifen)
+        cases = [
+            (("--bin", "62218812345678", "--count", "1"), "1-12 digits"),
+            (("--bin", "6221881234", "--count", "60000"), "issue fewer"),  # 10^5 numbers
+            (("--bin", "622188", "--count", "0"), "count must be"),
+            (("--bin", "622188", "--count", "1", "--length", "20"), "16-19"),
+            (("--bin", "622188", "--count", "1", "--expires", "2001-01"), "in the past"),
+            (("--bin", "622188", "--count", "1", "--expires", "soon"), "YYYY-MM"),
+        ]
+        for argv, message in cases:
+            run = issue(jifen, *argv)
+            assert run.exit_code == 2 and message in run.err, (argv, run.err)
+        run = jifen("card", "issue", "--alliance", "NOPE", "--bin", "622188", "--count", "1")
+        assert run.exit_code == 2 and "no alliance NOPE" in run.err
+        assert sql("SELECT count(*) FROM cards")[0][0] == 0
+
+
+class TestPanGenerator:
+    def test_every_length_and_bin_gives_luhn_valid_numbers(self) -> None:
+        for bin_prefix, length in (("6", 16), ("622188", 16), ("622188", 19), ("62218812", 17),
+                                   ("62218812345", 16), ("1234567890", 19)):
+            generator = PanGenerator(bin_prefix, length)
+            pans = generator.random_pans(min(500, generator.space_size // 2), set())
+            assert len(set(pans)) == len(pans)
+            assert all(len(pan) == length and pan.startswith(bin_prefix) and luhn_valid(pan)
+                       for pan in pans)
+
+    def test_a_tiny_space_is_filled_exactly(self) -> None:
+        generator = PanGenerator("62218812345", 16)  # 4 random digits: 10,000 numbers
+        pans = generator.random_pans(generator.space_size, set())
+        assert sorted(pans) == sorted(generator.pan(value) for value in range(10_000))

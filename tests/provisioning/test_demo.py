@@ -1,0 +1,52 @@
+"""`jifen demo`: what it says it creates, once; `--if-empty` leaves existing data alone."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+
+def test_demo_creates_what_it_says(jifen, sql) -> None:
+    run = jifen("demo")
+    assert run.exit_code == 0, run.err
+    assert "DEMO0001" in run.out and "var/demo-cards.csv" in run.out
+    [counts] = sql(
+        "SELECT (SELECT count(*) FROM alliances) AS alliances,"
+        " (SELECT count(*) FROM merchants) AS merchants,"
+        " (SELECT count(*) FROM terminals) AS terminals,"
+        " (SELECT count(*) FROM card_ranges) AS card_ranges,"
+        " (SELECT count(DISTINCT pan) FROM cards WHERE pan LIKE '622188%') AS cards"
+    )
+    assert dict(counts) == {"alliances": 1, "merchants": 3, "terminals": 6, "card_ranges": 1,
+                            "cards": 1000}
+    [alliance] = sql("SELECT code, timezone, cutover_local_time::text AS cutover,"
+                     " exchange_points_per_yuan FROM alliances")
+    assert tuple(alliance) == ("DEMO", "Asia/Shanghai", "23:00:00", 100)
+    rates = sql("SELECT merchant_code, earn_points_per_yuan FROM merchants ORDER BY 1")
+    assert [tuple(row) for row in rates] == [
+        ("DEMO00000000001", 1), ("DEMO00000000002", 2), ("DEMO00000000003", 1),
+    ]
+    terminals = sql("SELECT t.terminal_code, m.merchant_code FROM terminals t"
+                    " JOIN merchants m ON m.id = t.merchant_id ORDER BY 1")
+    assert [row[0] for row in terminals] == [f"DEMO{number:04d}" for number in range(1, 7)]
+    assert [row[1] for row in terminals][:2] == ["DEMO00000000001"] * 2
+    [card_range] = sql("SELECT bin_low, bin_high, host_name FROM card_ranges")
+    assert tuple(card_range) == ("622188", "622188", "main")
+    with Path("var/demo-cards.csv").open(newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 1000
+
+
+def test_if_empty_is_a_no_op_the_second_time(jifen, sql) -> None:
+    assert jifen("demo", "--if-empty").exit_code == 0
+    cards = sql("SELECT count(*) FROM cards")[0][0]
+    run = jifen("demo", "--if-empty")
+    assert run.exit_code == 0 and "no demo data created" in run.out
+    assert sql("SELECT count(*) FROM cards")[0][0] == cards == 1000
+    run = jifen("demo")
+    assert run.exit_code == 2 and "alliance DEMO already exists" in run.err
+
+
+def test_if_empty_leaves_other_alliances_alone(jifen, sql) -> None:
+    jifen("alliance", "create", "--code", "TEA", "--name", "Tea Street")
+    assert jifen("demo", "--if-empty", "--json").out.strip() == "null"
+    assert [row[0] for row in sql("SELECT code FROM alliances")] == ["TEA"]
