@@ -1,8 +1,5 @@
 """Test harness of the account host: seed data, a host running on port 0, and a link client
 that talks to it like the switch does (real TCP, real PostgreSQL).
-
-A module of its own (not conftest.py) so that test modules can import it: like its siblings,
-this test directory has no __init__.py, so it is on sys.path while its tests run.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from host_harness import (
+from tests.account_host.host_harness import (
     BLOCKED_CARD, CARDS, EXPIRED_CARD, LOST_CARD, OTHER_RANGE_CARD, STOLEN_CARD, UNISSUED_CARD,
     ZERO_RATE_MERCHANT, ZERO_RATE_TERMINAL, Terminal, fetch, fetchval, running_host,
 )

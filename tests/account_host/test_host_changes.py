@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import asyncpg
 import pytest
-from host_harness import (
+from tests.account_host.host_harness import (
     CARDS, WAIT_S, HostClient, Terminal, host_config, insert_cards, make_pan, running_host,
 )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import anyio
 import asyncpg
 import pytest
-from host_harness import (
+from tests.account_host.host_harness import (
     CARDS, WAIT_S, Terminal, fetch, fetchval, host_config, running_host,
 )
 from prometheus_client import REGISTRY

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 from prometheus_client import REGISTRY
-from front_testkit import (
+from tests.acquirer_front.front_testkit import (
     T_SIGNED, T_UNKNOWN, TPDU, WAIT_S, TerminalClient, frame, network, purchase, running_front,
 )
 

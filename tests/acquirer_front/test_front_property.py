@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
-from front_testkit import (
+from tests.acquirer_front.front_testkit import (
     TPDU, WAIT_S, RunningFront, TerminalClient, network, purchase, running_front,
 )
 from hypothesis import HealthCheck, event, given, settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import asyncpg
 import pytest
-from front_testkit import (
+from tests.acquirer_front.front_testkit import (
     MERCHANT, T_NEW, T_OF_INACTIVE, T_SIGNED, TEST_CONFIG, WAIT_S, seed,
 )
 

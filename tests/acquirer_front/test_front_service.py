@@ -7,7 +7,7 @@ import anyio
 import asyncpg
 import msgspec
 import pytest
-from front_testkit import (
+from tests.acquirer_front.front_testkit import (
     MERCHANT_INACTIVE, PAN, T_NEW, T_OF_INACTIVE, T_SIGNED, T_UNKNOWN, TPDU, TerminalClient,
     TEST_CONFIG, WAIT_S, fetch_value, network, purchase, running_front,
 )

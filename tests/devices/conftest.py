@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
-from fake_front import FakeFront
+from tests.devices.fake_front import FakeFront
 
 
 @pytest.fixture

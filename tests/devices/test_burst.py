@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fake_front import FakeFront, default_answer
+from tests.devices.fake_front import FakeFront, default_answer
 
 from devices.burst import run_purchase_burst
 from devices.terminal_client import TerminalClient

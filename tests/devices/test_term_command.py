@@ -6,7 +6,7 @@ import json
 
 import anyio
 import pytest
-from fake_front import FakeFront, default_answer
+from tests.devices.fake_front import FakeFront, default_answer
 
 from jifen.cli import main
 

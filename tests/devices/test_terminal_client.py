@@ -16,7 +16,7 @@ from proto.fields import encode_tlv, parse_original_data
 from proto.frames import Totals
 from proto.framing import Tpdu, encode_frame
 from proto.iso_codec import encode_iso
-from fake_front import FakeFront, default_answer
+from tests.devices.fake_front import FakeFront, default_answer
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from cli_harness import TEST_KEK_HEX, Run
+from tests.provisioning.cli_harness import TEST_KEK_HEX, Run
 
 from jifen.cli import main
 

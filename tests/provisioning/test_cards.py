@@ -6,7 +6,7 @@ import csv
 import stat
 from pathlib import Path
 
-from cli_harness import Run
+from tests.provisioning.cli_harness import Run
 
 from jifen.provisioning.card_numbers import PanGenerator
 from proto.pan import luhn_valid

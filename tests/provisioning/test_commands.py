@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from cli_harness import TEST_KEK_HEX, Run
+from tests.provisioning.cli_harness import TEST_KEK_HEX, Run
 
 from acquirer_front.keystore import KeyStore
 
