@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from jifen.provisioning import IssueSummary, add_card_range, issue_cards, list_card_ranges
+from jifen.provisioning.card_status import CARD_STATUSES, set_card_status
 from jifen.provisioning.cards import parse_expiry
 from jifen.provisioning.runner import (
     add_json_option, print_json, print_table, run_with_database,
@@ -48,6 +49,17 @@ def _issue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_status(args: argparse.Namespace) -> int:
+    change = run_with_database(args.config, lambda conn: set_card_status(
+        conn, args.pan, args.status,
+    ))
+    if args.json:
+        print_json(change)
+    else:
+        print(f"card {change.pan_masked}: {change.status_before} -> {change.status}")
+    return 0
+
+
 def format_issue_summary(summary: IssueSummary) -> str:
     lines = [
         f"issued {summary.count} cards of alliance {summary.alliance_code} under BIN "
@@ -74,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=_list_ranges)
     add_json_option(listing)
 
-    cards = subparsers.add_parser("card", help="issue cards")
+    cards = subparsers.add_parser("card", help="issue cards, report them lost or stolen")
     card_actions = cards.add_subparsers(dest="action", metavar="ACTION", required=True)
     issue = card_actions.add_parser(
         "issue", help="issue N random Luhn-valid cards under a BIN, in one transaction",
@@ -87,3 +99,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     issue.add_argument("--out", metavar="CSV", help="write pan,expires_on,card_id here (0600)")
     issue.set_defaults(handler=_issue)
     add_json_option(issue)
+    status = card_actions.add_parser(
+        "status", help="set a card's status: lost (41), stolen (43), blocked (05) or active",
+    )
+    status.add_argument("--pan", required=True, help="the card number")
+    status.add_argument("status", choices=CARD_STATUSES)
+    status.set_defaults(handler=_set_status)
+    add_json_option(status)

@@ -87,3 +87,20 @@ class TestPanGenerator:
         generator = PanGenerator("62218812345", 16)  # 4 random digits: 10,000 numbers
         pans = generator.random_pans(generator.space_size, set())
         assert sorted(pans) == sorted(generator.pan(value) for value in range(10_000))
+
+
+class TestStatus:
+    def test_report_lost_and_reactivate(self, jifen, sql) -> None:
+        create_alliance(jifen)
+        assert issue(jifen, "--bin", "622188", "--count", "3").exit_code == 0
+        pan = sql("SELECT pan FROM cards ORDER BY id LIMIT 1")[0]["pan"]
+        run = jifen("card", "status", "--pan", pan, "lost")
+        assert run.exit_code == 0, run.err
+        assert pan not in run.out and f"{pan[:6]}******{pan[-4:]}: active -> lost" in run.out
+        assert sql("SELECT status FROM cards WHERE pan = $1", pan)[0]["status"] == "lost"
+        assert jifen("card", "status", "--pan", pan, "active").exit_code == 0
+        assert sql("SELECT status FROM cards WHERE pan = $1", pan)[0]["status"] == "active"
+
+    def test_unknown_card_is_a_clear_error(self, jifen) -> None:
+        run = jifen("card", "status", "--pan", "6221880000000000", "stolen")
+        assert run.exit_code == 2 and "no card 622188******0000 is issued" in run.err
