@@ -4,8 +4,9 @@ mutates the state.
 
 Payloads on channel `jifen_changes` name a table: 'cards' (new cards: those above the highest
 id seen, less an overlap), 'cards:<id>' (that card changed, e.g. reported lost), 'merchants',
-'alliances', 'card_ranges' (all cards read again). Others, such as 'terminals', concern the
-front. After (re)connecting the listener catches up on cards, merchants and alliances, since
+'alliances', 'card_ranges' (all cards read again), 'gift_catalogue'. Others, such as
+'terminals', concern the front. After (re)connecting the listener catches up on cards,
+merchants, alliances and gifts, since
 notifications sent while it was away are lost; an idle connection is probed so that a lost one
 is noticed.
 """
@@ -21,8 +22,8 @@ from anyio.streams.memory import MemoryObjectSendStream
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS, connect
 from account_host.errors import HostDatabaseError
-from account_host.loading import load_alliances, load_cards, load_merchants
-from account_host.queue_items import NewAlliances, NewCards, NewMerchants, QueueItem
+from account_host.loading import load_alliances, load_cards, load_gifts, load_merchants
+from account_host.queue_items import NewAlliances, NewCards, NewGifts, NewMerchants, QueueItem
 
 log = structlog.get_logger("account_host.changes")
 
@@ -33,7 +34,7 @@ CARD_IDS_OVERLAP = 1_000
 # Distinct notifications waiting to be read (mostly 'cards:<id>'); beyond it everything is
 # read again instead, which is always correct.
 PENDING_CHANGES_MAX = 10_000
-_EVERYTHING = frozenset({"card_ranges", "merchants", "alliances"})
+_EVERYTHING = frozenset({"card_ranges", "merchants", "alliances", "gift_catalogue"})
 
 
 class ChangeListener:
@@ -83,7 +84,8 @@ class ChangeListener:
         with anyio.fail_after(timeout_s):
             await connection.add_listener(CHANNEL, self._on_notification)
         connection.add_termination_listener(lambda _connection: self._wake.set())
-        self._pending |= {"cards", "merchants", "alliances"}   # whatever was missed meanwhile
+        # whatever was missed meanwhile
+        self._pending |= {"cards", "merchants", "alliances", "gift_catalogue"}
         while True:
             if connection.is_closed():
                 raise HostDatabaseError("the LISTEN connection was closed")
@@ -107,6 +109,8 @@ class ChangeListener:
                 await self._queue.send(NewAlliances(await load_alliances(connection)))
             if "merchants" in changes:
                 await self._queue.send(NewMerchants(await load_merchants(connection)))
+            if "gift_catalogue" in changes:
+                await self._queue.send(NewGifts(await load_gifts(connection)))
             if "card_ranges" in changes:
                 cards = await load_cards(connection, config.name, limit=config.cards_max)
             elif "cards" in changes:

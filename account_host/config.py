@@ -17,8 +17,13 @@ class HostConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     queue_requests_max: int = 20_000
     # Identifier blocks reserved per database round trip (RRN, ids); unused rest is skipped.
     id_block_size: int = 10_000
-    # Retransmissions are recognised for this long (the spec's 7 days).
+    # Retransmissions are recognised for this long (the spec's 7 days); so are the originals
+    # of reversals, and the tombstones of reversals whose original never came.
     retransmission_window_days: int = 7
+    # A purchase may be returned (0200/200000 naming its RRN) for this many UTC days after the
+    # day it was posted: a shop's usual return period. Its index costs about 65 bytes a
+    # purchase in memory (returns_index.py), so 90 days of 10^6 purchases a day take ~6 GB.
+    return_window_days: int = 90
     commit_timeout_s: float = 10.0
     # Opening a connection to PostgreSQL (writer or LISTEN); a restarting server may be slow.
     connect_timeout_s: float = 10.0

@@ -1,6 +1,7 @@
 """What a transaction handler works with while one batch is applied: the state, identifiers,
 the batch's rows, and the batch's clock. Accounts are created here, lazily, at their first
-posting, with ids from the host's own allocator.
+posting, with ids from the host's own allocator; postings go through here, so that the balances
+and the batch's rows never disagree.
 """
 
 from __future__ import annotations
@@ -8,13 +9,24 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from account_host.business_date import business_date
-from account_host.identifiers import ACCOUNT, ENTRY, Identifiers
-from account_host.journal import MONEY_LEDGER, POINTS_LEDGER, BatchWrite
-from account_host.state import Card, HostState, Merchant
+from account_host.chart import (
+    ACCOUNT_KINDS, MONEY_LEDGER, POINTS_LEDGER, AccountKind, Owner, owner_columns,
+)
+from account_host.identifiers import ACCOUNT, ENTRY, TRANSACTION, Identifiers
+from account_host.journal import BatchWrite
+from account_host.movements import Posted
+from account_host.state import Card, HostState
 
-MEMBER_POINTS = "member_points"
-MEMBER_STORED_VALUE = "member_stored_value"
-MERCHANT_POINTS_ISSUED = "merchant_points_issued"
+
+class Approval:
+    """The identifiers of an approved transaction."""
+
+    __slots__ = ("auth_code", "rrn", "transaction_id")
+
+    def __init__(self, transaction_id: int, rrn: str | None, auth_code: str | None) -> None:
+        self.transaction_id = transaction_id
+        self.rrn = rrn
+        self.auth_code = auth_code
 
 
 class ApplyContext:
@@ -30,6 +42,10 @@ class ApplyContext:
         self.now_s = int(now.timestamp())
         self.today_ordinal = now.date().toordinal()   # UTC date, for card expiry
         self._business_dates: dict[int, date] = {}
+        # The request being applied: its retransmission key, and what it posted (apply.py
+        # remembers that with its answer, for a reversal).
+        self.request_key = ""
+        self.posted: Posted | None = None
 
     def business_date(self, alliance_id: int) -> date:
         """The alliance's business date at this batch's instant."""
@@ -40,29 +56,55 @@ class ApplyContext:
             self._business_dates[alliance_id] = cached
         return cached
 
+    def approve(self, *, with_rrn: bool = True) -> Approval:
+        """Identifiers for an approved transaction: past this call it must be written."""
+        identifiers = self.identifiers
+        if not with_rrn:
+            return Approval(identifiers.next_id(TRANSACTION), None, None)
+        return Approval(identifiers.next_id(TRANSACTION), identifiers.next_rrn(),
+                        identifiers.next_auth_code())
+
     # ---- accounts: call these only right before posting ---------------------------------
 
     def member_points_account(self, card: Card) -> int:
         if not card.points_account_id:
             card.points_account_id = self._new_account()
         self.batch.accounts[card.points_account_id] = (
-            POINTS_LEDGER, MEMBER_POINTS, card.id, None, None)
+            POINTS_LEDGER, AccountKind.MEMBER_POINTS, card.id, None, None)
         return card.points_account_id
 
     def member_stored_value_account(self, card: Card) -> int:
         if not card.stored_value_account_id:
             card.stored_value_account_id = self._new_account()
         self.batch.accounts[card.stored_value_account_id] = (
-            MONEY_LEDGER, MEMBER_STORED_VALUE, card.id, None, None)
+            MONEY_LEDGER, AccountKind.MEMBER_STORED_VALUE, card.id, None, None)
         return card.stored_value_account_id
 
-    def merchant_points_issued_account(self, merchant: Merchant) -> int:
-        account_id = self.state.issued_accounts.get(merchant.id)
+    def owner_account(self, kind: AccountKind, owner_id: int) -> int:
+        """A merchant's or the alliance's account of `kind`."""
+        ledger, owner = ACCOUNT_KINDS[kind]
+        assert owner is not Owner.CARD, "member accounts live on the card"
+        state = self.state
+        key = (kind, owner_id)
+        account_id = state.owner_accounts.get(key)
         if account_id is None:
-            account_id = self._new_account()
-            self.state.issued_accounts[merchant.id] = account_id
-        self.batch.accounts[account_id] = (
-            POINTS_LEDGER, MERCHANT_POINTS_ISSUED, None, merchant.id, None)
+            account_id = state.owner_accounts[key] = self._new_account()
+            state.owner_account_rows[account_id] = (
+                ledger, kind, *owner_columns(kind, owner_id))
+        self.batch.accounts[account_id] = state.owner_account_rows[account_id]
+        return account_id
+
+    def existing_account(self, account_id: int, card_id: int, ledger: str) -> int:
+        """An account that a posting of an earlier transaction created (a reversal posts to
+        them again): the card's account in `ledger`, or a merchant's or the alliance's."""
+        assert account_id in self.state.balances, "posting to an account that does not exist"
+        row = self.state.owner_account_rows.get(account_id)
+        if row is None:
+            kind = (AccountKind.MEMBER_POINTS if ledger == POINTS_LEDGER
+                    else AccountKind.MEMBER_STORED_VALUE)
+            row = (ledger, kind, card_id, None, None)
+        assert row[0] == ledger, "an entry stays within its ledger"
+        self.batch.accounts[account_id] = row
         return account_id
 
     def _new_account(self) -> int:
@@ -85,3 +127,15 @@ class ApplyContext:
             before = balances[account_id]
             balances[account_id] = before + amount
             assert balances[account_id] - before == amount
+
+    def post_movement(self, posted: Posted, entry_date: date) -> None:
+        """The entries of a movement: member against counter account, one per ledger moved."""
+        if posted.points:
+            self.post(posted.transaction_id, POINTS_LEDGER, entry_date, (
+                (posted.points_account_id, posted.points),
+                (posted.points_counter_account_id, -posted.points)))
+        if posted.stored_value_fen:
+            self.post(posted.transaction_id, MONEY_LEDGER, entry_date, (
+                (posted.stored_value_account_id, posted.stored_value_fen),
+                (posted.stored_value_counter_account_id, -posted.stored_value_fen)))
+

@@ -35,12 +35,15 @@ SELECT count(*) FROM host_requests
 WHERE terminal_code = $1 AND mti = $2 AND stan = $3 AND transmission_time = $4
   AND content_digest = $5 AND received_at = $6
 """
+# Only writers of this database: another database on the same server (a test's, another
+# installation's) has writers of its own, with the same host name.
 _TERMINATE_OTHERS_SQL = """
 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-WHERE application_name = $1 AND pid <> pg_backend_pid()
+WHERE application_name = $1 AND pid <> pg_backend_pid() AND datname = current_database()
 """
 _OTHERS_LEFT_SQL = """
-SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()
+SELECT count(*) FROM pg_stat_activity
+WHERE application_name = $1 AND pid <> pg_backend_pid() AND datname = current_database()
 """
 
 

@@ -3,7 +3,8 @@
 A request's key is (terminal, MTI, STAN, transmission time). Within the window, the same key
 with the same content digest gets the first answer again, and with different content 94. The
 memory holds every recorded request of the window (loaded from host_requests at start); it is
-evicted an hour at a time, oldest first, since requests are remembered in time order.
+evicted an hour at a time, oldest first, since requests are remembered in time order. The same
+key finds the original of a reversal (field 90), with what it posted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from hashlib import blake2b
 
 import msgspec
 
+from account_host.movements import Posted
 from proto.frames import Answer, Request
 
 # 16 bytes: collisions between two contents of one key are out of reach (2^-64 birthday bound
@@ -49,10 +51,18 @@ def replay_answer(stored: bytes, correlation_id: int) -> Answer:
     return msgspec.structs.replace(_answer_decoder.decode(stored), correlation_id=correlation_id)
 
 
+def stored_response_code(stored: bytes) -> str:
+    """Field 39 of a remembered answer (a reversal asks whether its original was approved)."""
+    return _answer_decoder.decode(stored).response_code
+
+
 class Remembered(msgspec.Struct, gc=False, frozen=True):
     received_at_s: int
     digest: bytes
     answer: bytes
+    # What the request posted, while a reversal may still name it (approved requests that
+    # move value; None for the others).
+    posted: Posted | None = None
 
 
 class RetransmissionMemory:
@@ -74,12 +84,23 @@ class RetransmissionMemory:
             return None
         return entry
 
-    def remember(self, key: str, digest: bytes, answer: bytes, received_at_s: int) -> None:
-        self._entries[key] = Remembered(received_at_s, digest, answer)
+    def remember(
+        self, key: str, digest: bytes, answer: bytes, received_at_s: int,
+        posted: Posted | None = None,
+    ) -> None:
+        self._entries[key] = Remembered(received_at_s, digest, answer, posted)
         bucket = received_at_s // _BUCKET_S
         if not self._buckets or self._buckets[-1][0] < bucket:
             self._buckets.append((bucket, []))
         self._buckets[-1][1].append(key)
+
+    def attach_posted(self, key: str, posted: Posted) -> bool:
+        """Attach what a remembered request posted (at load); False if it is not remembered."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return False
+        self._entries[key] = msgspec.structs.replace(entry, posted=posted)
+        return True
 
     def evict(self, now_s: int) -> int:
         """Forget buckets wholly outside the window; returns how many keys were forgotten."""

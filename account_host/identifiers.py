@@ -20,11 +20,12 @@ TRANSACTION = "transaction"
 ENTRY = "entry"
 ACCOUNT = "account"
 
-# The most a single request may take of each counter: a purchase paid from stored value takes
-# two journal entries (points, money) and may create three accounts (member points, member
-# stored value, merchant's points issued). Reserving for the worst case keeps apply synchronous.
+# The most a single request may take of each counter: a purchase paid from stored value (or an
+# exchange, or a return of one) takes two journal entries (points, money) and may create four
+# accounts (the member's two, and a merchant's or the alliance's in each ledger). Reserving for
+# the worst case keeps apply synchronous.
 PER_REQUEST_MAX: dict[str, int] = {
-    RRN: 1, AUTH_CODE: 1, TRANSACTION: 1, ENTRY: 2, ACCOUNT: 3,
+    RRN: 1, AUTH_CODE: 1, TRANSACTION: 1, ENTRY: 2, ACCOUNT: 4,
 }
 
 # Field 37 is 12 digits.

@@ -2,8 +2,9 @@
 
 A batch's rows are gathered in column arrays while it is applied, and written by a single
 statement of data-modifying CTEs over `unnest` of those arrays: accounts (created, or their
-balance set to the batch's final balance), transactions, journal entries, postings and
-host_requests. One statement is one implicit transaction, and its foreign keys are checked at
+balance set to the batch's final balance), transactions, journal entries, postings,
+host_requests, review items, reversal tombstones and terminal batches (closed and
+opened). One statement is one implicit transaction, and its foreign keys are checked at
 its end, when every row of the batch is in place.
 """
 
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from account_host.chart import MONEY_LEDGER, POINTS_LEDGER
 from proto.frames import Request
 
-POINTS_LEDGER = "points"
-MONEY_LEDGER = "money"
+__all__ = ["BATCH_SQL", "MONEY_LEDGER", "POINTS_LEDGER", "BatchWrite"]
 
 BATCH_SQL = """
 WITH
@@ -28,47 +29,75 @@ accounts_written AS (
 transactions_written AS (
     INSERT INTO transactions (id, kind, business_date, posted_at, terminal_code, merchant_id,
                               card_id, batch_number, mti, stan, transmission_time, rrn,
-                              auth_code, amount, currency, points, original_transaction_id)
-    SELECT t.id, t.kind, t.business_date, $37::timestamptz, t.terminal_code, t.merchant_id,
+                              auth_code, amount, currency, points, original_transaction_id,
+                              stored_value_fen)
+    SELECT t.id, t.kind, t.business_date, $49::timestamptz, t.terminal_code, t.merchant_id,
            t.card_id, t.batch_number, t.mti, t.stan, t.transmission_time, t.rrn, t.auth_code,
-           t.amount, t.currency, t.points, t.original_transaction_id
+           t.amount, t.currency, t.points, t.original_transaction_id, t.stored_value_fen
     FROM unnest($8::bigint[], $9::text[], $10::date[], $11::text[], $12::integer[],
                 $13::bigint[], $14::integer[], $15::text[], $16::text[], $17::text[],
                 $18::text[], $19::text[], $20::bigint[], $21::text[], $22::bigint[],
-                $23::bigint[])
+                $23::bigint[], $24::bigint[])
          AS t(id, kind, business_date, terminal_code, merchant_id, card_id, batch_number, mti,
               stan, transmission_time, rrn, auth_code, amount, currency, points,
-              original_transaction_id)
+              original_transaction_id, stored_value_fen)
     RETURNING 1
 ),
 entries_written AS (
     INSERT INTO journal_entries (id, transaction_id, ledger, business_date)
-    SELECT * FROM unnest($24::bigint[], $25::bigint[], $26::text[], $27::date[])
+    SELECT * FROM unnest($25::bigint[], $26::bigint[], $27::text[], $28::date[])
     RETURNING 1
 ),
 postings_written AS (
     INSERT INTO postings (entry_id, account_id, amount)
-    SELECT * FROM unnest($28::bigint[], $29::bigint[], $30::bigint[])
+    SELECT * FROM unnest($29::bigint[], $30::bigint[], $31::bigint[])
     RETURNING 1
 ),
 requests_written AS (
     INSERT INTO host_requests (terminal_code, mti, stan, transmission_time, content_digest,
                                answer, received_at)
     SELECT r.terminal_code, r.mti, r.stan, r.transmission_time, r.content_digest, r.answer,
-           $37::timestamptz
-    FROM unnest($31::text[], $32::text[], $33::text[], $34::text[], $35::bytea[],
-                $36::bytea[])
+           $49::timestamptz
+    FROM unnest($32::text[], $33::text[], $34::text[], $35::text[], $36::bytea[],
+                $37::bytea[])
          AS r(terminal_code, mti, stan, transmission_time, content_digest, answer)
     ON CONFLICT (terminal_code, mti, stan, transmission_time) DO UPDATE
         SET content_digest = EXCLUDED.content_digest, answer = EXCLUDED.answer,
             received_at = EXCLUDED.received_at
+    RETURNING 1
+),
+reviews_written AS (
+    INSERT INTO review_items (transaction_id, reason, created_at)
+    SELECT v.transaction_id, v.reason, $49::timestamptz
+    FROM unnest($38::bigint[], $39::text[]) AS v(transaction_id, reason)
+    RETURNING 1
+),
+tombstones_written AS (
+    INSERT INTO reversal_tombstones (terminal_code, mti, stan, transmission_time, created_at)
+    SELECT s.terminal_code, s.mti, s.stan, s.transmission_time, $49::timestamptz
+    FROM unnest($40::text[], $41::text[], $42::text[], $43::text[])
+         AS s(terminal_code, mti, stan, transmission_time)
+    ON CONFLICT (terminal_code, mti, stan, transmission_time) DO UPDATE
+        SET created_at = EXCLUDED.created_at
+    RETURNING 1
+),
+batches_written AS (
+    INSERT INTO terminal_batches (terminal_code, batch_number, opened_at, closed_at,
+                                  result_code)
+    SELECT * FROM unnest($44::text[], $45::integer[], $46::timestamptz[], $47::timestamptz[],
+                         $48::text[])
+    ON CONFLICT (terminal_code, batch_number, opened_at) DO UPDATE
+        SET closed_at = EXCLUDED.closed_at, result_code = EXCLUDED.result_code
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM transactions_written) AS transactions,
        (SELECT count(*) FROM entries_written) AS entries,
        (SELECT count(*) FROM postings_written) AS postings,
-       (SELECT count(*) FROM requests_written) AS requests
+       (SELECT count(*) FROM requests_written) AS requests,
+       (SELECT count(*) FROM reviews_written) AS reviews,
+       (SELECT count(*) FROM tombstones_written) AS tombstones,
+       (SELECT count(*) FROM batches_written) AS batches
 """
 
 
@@ -80,19 +109,25 @@ class BatchWrite:
         # account id -> (ledger, kind, card_id, merchant_id, alliance_id); one row per account
         # however often the batch posts to it, written with its final balance.
         self.accounts: dict[int, tuple[str, str, int | None, int | None, int | None]] = {}
-        self.transactions: tuple[list, ...] = tuple([] for _ in range(16))
+        self.transactions: tuple[list, ...] = tuple([] for _ in range(17))
         self.entries: tuple[list, ...] = tuple([] for _ in range(4))
         self.postings: tuple[list, ...] = tuple([] for _ in range(3))
         self.requests: tuple[list, ...] = tuple([] for _ in range(6))
+        self.reviews: tuple[list, ...] = tuple([] for _ in range(2))
+        self.tombstones: tuple[list, ...] = tuple([] for _ in range(4))
+        # (terminal, batch number, opened_at) -> (closed_at, result code): a batch closed and
+        # the next opened in one group commit are one row each, the last state winning.
+        self.batches: dict[tuple[str, int, datetime], tuple[datetime | None, str | None]] = {}
 
     def add_transaction(
         self, transaction_id: int, kind: str, business_date: date, request: Request, *,
         merchant_id: int, card_id: int | None, rrn: str | None, auth_code: str | None,
-        amount: int, currency: str, points: int, original_transaction_id: int | None = None,
+        amount: int, currency: str, points: int, stored_value_fen: int = 0,
+        original_transaction_id: int | None = None,
     ) -> None:
         row = (transaction_id, kind, business_date, request.terminal_code, merchant_id, card_id,
                request.batch_number, request.mti, request.stan, request.transmission_time, rrn,
-               auth_code, amount, currency, points, original_transaction_id)
+               auth_code, amount, currency, points, original_transaction_id, stored_value_fen)
         for column, value in zip(self.transactions, row, strict=True):
             column.append(value)
 
@@ -120,8 +155,25 @@ class BatchWrite:
         for column, value in zip(self.requests, row, strict=True):
             column.append(value)
 
+    def add_review(self, transaction_id: int, reason: str) -> None:
+        """Flag a transaction (of this batch or earlier) for an operator's review."""
+        self.reviews[0].append(transaction_id)
+        self.reviews[1].append(reason)
+
+    def add_tombstone(self, terminal_code: str, mti: str, stan: str, time: str) -> None:
+        for column, value in zip(self.tombstones, (terminal_code, mti, stan, time),
+                                 strict=True):
+            column.append(value)
+
+    def set_batch(
+        self, terminal_code: str, batch_number: int, opened_at: datetime,
+        closed_at: datetime | None, result_code: str | None,
+    ) -> None:
+        """A terminal batch row: closed (with its result) or opened (closed_at None)."""
+        self.batches[terminal_code, batch_number, opened_at] = (closed_at, result_code)
+
     def arguments(self, balances: dict[int, int]) -> tuple:
-        """The statement's 37 parameters, accounts with their final balances."""
+        """The statement's 49 parameters, accounts with their final balances."""
         account_columns: tuple[list, ...] = tuple([] for _ in range(7))
         for account_id, (ledger, kind, card_id, merchant_id, alliance_id) in \
                 self.accounts.items():
@@ -129,9 +181,13 @@ class BatchWrite:
                    balances[account_id])
             for column, value in zip(account_columns, row, strict=True):
                 column.append(value)
-        terminal_codes, mtis, stans, times, digests, answers = self.requests
+        batch_columns: tuple[list, ...] = tuple([] for _ in range(5))
+        for key, outcome in self.batches.items():
+            for column, value in zip(batch_columns, (*key, *outcome), strict=True):
+                column.append(value)
         return (*account_columns, *self.transactions, *self.entries, *self.postings,
-                terminal_codes, mtis, stans, times, digests, answers, self.posted_at)
+                *self.requests, *self.reviews, *self.tombstones, *batch_columns,
+                self.posted_at)
 
     def is_empty(self) -> bool:
         """Nothing to write: every request was a retransmission or a 94. Any other request is
@@ -145,7 +201,9 @@ class BatchWrite:
         terminal_codes, mtis, stans, times, digests, _ = self.requests
         return (terminal_codes[0], mtis[0], stans[0], times[0], digests[0], self.posted_at)
 
-    def expected_counts(self) -> tuple[int, int, int, int, int]:
-        """Rows the statement must report: accounts, transactions, entries, postings, requests."""
+    def expected_counts(self) -> tuple[int, ...]:
+        """Rows the statement must report: accounts, transactions, entries, postings, requests,
+        review items, tombstones, terminal batches."""
         return (len(self.accounts), len(self.transactions[0]), len(self.entries[0]),
-                len(self.postings[0]), len(self.requests[0]))
+                len(self.postings[0]), len(self.requests[0]), len(self.reviews[0]),
+                len(self.tombstones[0]), len(self.batches))

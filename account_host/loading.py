@@ -16,8 +16,11 @@ import structlog
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS
 from account_host.errors import StateLoadError
+from account_host.batches import OpenBatch
+from account_host.loading_ledger import load_ledger_windows
 from account_host.state import (
-    CARD_STATUS_DECLINES, MERCHANTS_MAX, Alliance, Card, HostState, LoadedCard, Merchant,
+    CARD_STATUS_DECLINES, GIFTS_MAX, MERCHANTS_MAX, Alliance, Card, HostState, LoadedCard,
+    Merchant,
 )
 
 log = structlog.get_logger("account_host.loading")
@@ -55,13 +58,17 @@ SELECT id, merchant_code, alliance_id, active, earn_points_per_yuan FROM merchan
 """
 # Accounts that belong to no card: merchants' and the alliance's.
 _OTHER_ACCOUNTS_SQL = """
-SELECT id, kind, merchant_id, balance FROM accounts WHERE card_id IS NULL
+SELECT id, ledger, kind, merchant_id, alliance_id, balance FROM accounts WHERE card_id IS NULL
 """
-# The open batch of each terminal: its highest-numbered row not yet closed.
+# The open batch of each terminal: its row not yet closed (the host keeps one per terminal; the
+# latest opened wins should there be more).
 _OPEN_BATCHES_SQL = """
-SELECT DISTINCT ON (terminal_code) terminal_code, batch_number
+SELECT DISTINCT ON (terminal_code) terminal_code, batch_number, opened_at
 FROM terminal_batches WHERE closed_at IS NULL
-ORDER BY terminal_code, batch_number DESC
+ORDER BY terminal_code, opened_at DESC
+"""
+_GIFTS_SQL = """
+SELECT alliance_id, gift_code, points FROM gift_catalogue WHERE active LIMIT $1
 """
 _REQUESTS_SQL = """
 SELECT terminal_code || '|' || mti || '|' || stan || '|' || transmission_time AS key,
@@ -75,21 +82,25 @@ ORDER BY received_at
 async def load_state(connection: asyncpg.Connection, config: HostConfig) -> HostState:
     """The whole state, read within one snapshot (REPEATABLE READ, read only)."""
     started = clock.perf_counter()
-    state = HostState(config.retransmission_window_days * 86_400)
+    state = HostState(config.retransmission_window_days * 86_400, config.return_window_days)
     try:
         with anyio.fail_after(config.load_timeout_s):
             async with connection.transaction(isolation="repeatable_read", readonly=True):
                 state.replace_alliances(await load_alliances(connection))
                 state.replace_merchants(await load_merchants(connection))
+                state.replace_gifts(await load_gifts(connection))
                 await _load_other_accounts(connection, state)
                 await _load_all_cards(connection, state, config)
                 for row in await connection.fetch(_OPEN_BATCHES_SQL):
-                    state.open_batches[row["terminal_code"]] = row["batch_number"]
+                    state.batches[row["terminal_code"]] = OpenBatch(row["batch_number"],
+                                                                    row["opened_at"])
                 await _load_requests(connection, state, config)
+                await load_ledger_windows(connection, state, config)
     except DATABASE_ERRORS as exc:
         raise StateLoadError(f"loading the host's state failed: {exc!r}") from exc
     log.info("state_loaded", cards=len(state.cards), accounts=len(state.balances),
              merchants=len(state.merchants), requests=len(state.retransmissions),
+             returnable=len(state.returns), tombstones=len(state.tombstones),
              elapsed_s=round(clock.perf_counter() - started, 3))
     return state
 
@@ -112,6 +123,12 @@ async def load_alliances(connection: asyncpg.Connection) -> list[Alliance]:
 async def load_merchants(connection: asyncpg.Connection) -> list[Merchant]:
     rows = await connection.fetch(_MERCHANTS_SQL, MERCHANTS_MAX)
     return [Merchant(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+
+async def load_gifts(connection: asyncpg.Connection) -> dict[tuple[int, str], int]:
+    """The active gifts of every alliance's catalogue: (alliance id, code) -> points."""
+    rows = await connection.fetch(_GIFTS_SQL, GIFTS_MAX)
+    return {(row["alliance_id"], row["gift_code"]): row["points"] for row in rows}
 
 
 async def load_cards(
@@ -160,10 +177,12 @@ async def _load_all_cards(
 
 
 async def _load_other_accounts(connection: asyncpg.Connection, state: HostState) -> None:
-    for row in await connection.fetch(_OTHER_ACCOUNTS_SQL):
-        state.balances[row["id"]] = row["balance"]
-        if row["kind"] == "merchant_points_issued":
-            state.issued_accounts[row["merchant_id"]] = row["id"]
+    for account_id, ledger, kind, merchant_id, alliance_id, balance in \
+            await connection.fetch(_OTHER_ACCOUNTS_SQL):
+        state.balances[account_id] = balance
+        owner_id = merchant_id if merchant_id is not None else alliance_id
+        state.owner_accounts[kind, owner_id] = account_id
+        state.owner_account_rows[account_id] = (ledger, kind, None, merchant_id, alliance_id)
 
 
 async def _load_requests(

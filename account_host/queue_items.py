@@ -31,5 +31,12 @@ class NewAlliances(msgspec.Struct, frozen=True):
         state.replace_alliances(self.alliances)
 
 
-Control = NewCards | NewMerchants | NewAlliances
+class NewGifts(msgspec.Struct, frozen=True):
+    gifts: dict[tuple[int, str], int]
+
+    def apply(self, state: HostState) -> None:
+        state.replace_gifts(self.gifts)
+
+
+Control = NewCards | NewMerchants | NewAlliances | NewGifts
 QueueItem = tuple[LinkPeer, Request] | Control

@@ -1,5 +1,6 @@
-"""The host's in-memory model: every balance, card, merchant and open batch it needs to decide
-a request without touching the database (loading.py reads it in bulk).
+"""The host's in-memory model: every balance, card, merchant, open batch and recent transaction
+it needs to decide a request without touching the database (loading.py and loading_ledger.py
+read it in bulk).
 
 Only the writer task mutates it. Per card it keeps one small struct; with its PAN, its dict
 entry and one account's balance that is about 300 bytes, so 10^6 cards take about 300 MB.
@@ -13,7 +14,10 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from account_host.batches import FIRST_BATCH_NUMBER, OpenBatch
 from account_host.idempotency import RetransmissionMemory
+from account_host.returns_index import ReturnIndex
+from account_host.tombstones import Tombstones
 from proto.codes import ResponseCode
 
 # Card status -> the answer a request with that card gets (None: the card may transact).
@@ -25,8 +29,9 @@ CARD_STATUS_DECLINES: dict[str, ResponseCode | None] = {
 }
 # Merchants and alliances are a coalition's few thousand rows; far more is a data error.
 MERCHANTS_MAX = 1_000_000
-# The first batch of a terminal that has no terminal_batches row yet.
-FIRST_BATCH_NUMBER = 1
+# Gifts in all catalogues: a coalition's catalogue has hundreds; far more is a data error.
+GIFTS_MAX = 1_000_000
+_DAY_S = 86_400
 
 
 class Alliance(msgspec.Struct, frozen=True):
@@ -58,21 +63,38 @@ class Card(msgspec.Struct, gc=False):
 class HostState:
     """Everything the writer decides from. A failed batch replaces it with a fresh load."""
 
-    def __init__(self, retransmission_window_s: int) -> None:
+    def __init__(self, retransmission_window_s: int, return_window_days: int) -> None:
         self.alliances: dict[int, Alliance] = {}
         self.merchants: dict[str, Merchant] = {}            # by merchant code (field 42)
-        self.issued_accounts: dict[int, int] = {}           # merchant id -> points issued
+        self.merchants_by_id: dict[int, Merchant] = {}
+        # (account kind, merchant or alliance id) -> account id: the accounts of no card.
+        self.owner_accounts: dict[tuple[str, int], int] = {}
+        # Their rows (ledger, kind, card_id, merchant_id, alliance_id), by account id.
+        self.owner_account_rows: dict[int, tuple[str, str, None, int | None, int | None]] = {}
         self.cards: dict[str, Card] = {}                    # by PAN
         self.highest_card_id = 0
         self.balances: dict[int, int] = {}                  # account id -> balance
-        self.open_batches: dict[str, int] = {}              # terminal code -> batch number
+        self.batches: dict[str, OpenBatch] = {}             # terminal code -> its open batch
+        self.gifts: dict[tuple[int, str], int] = {}         # (alliance id, code) -> points
         self.retransmissions = RetransmissionMemory(retransmission_window_s)
+        self.tombstones = Tombstones(retransmission_window_s)
+        # A purchase's reversal must see its returns: keep purchases for both windows.
+        keep_days = max(return_window_days, -(-retransmission_window_s // _DAY_S))
+        self.returns = ReturnIndex(return_window_days, keep_days)
 
     def balance(self, account_id: int) -> int:
         return self.balances.get(account_id, 0) if account_id else 0
 
     def open_batch(self, terminal_code: str) -> int:
-        return self.open_batches.get(terminal_code, FIRST_BATCH_NUMBER)
+        batch = self.batches.get(terminal_code)
+        return FIRST_BATCH_NUMBER if batch is None else batch.number
+
+    def batch_of(self, terminal_code: str) -> OpenBatch:
+        """The terminal's open batch (its first, when it has none yet)."""
+        batch = self.batches.get(terminal_code)
+        if batch is None:
+            batch = self.batches[terminal_code] = OpenBatch(FIRST_BATCH_NUMBER, None)
+        return batch
 
     def merge_cards(self, cards: list[LoadedCard]) -> None:
         """Add new cards and refresh known ones; accounts already in memory stay authoritative
@@ -91,9 +113,13 @@ class HostState:
 
     def replace_merchants(self, merchants: list[Merchant]) -> None:
         self.merchants = {merchant.merchant_code: merchant for merchant in merchants}
+        self.merchants_by_id = {merchant.id: merchant for merchant in merchants}
 
     def replace_alliances(self, alliances: list[Alliance]) -> None:
         self.alliances = {alliance.id: alliance for alliance in alliances}
+
+    def replace_gifts(self, gifts: dict[tuple[int, str], int]) -> None:
+        self.gifts = gifts
 
 
 class LoadedCard(msgspec.Struct, gc=False):

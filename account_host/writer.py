@@ -93,7 +93,10 @@ class Writer:
             await self._identifiers.reserve_for(
                 database.connection, len(pending), self._config.database_timeout_s)
             now = datetime.now(UTC)
-            state.retransmissions.evict(int(now.timestamp()))
+            now_s = int(now.timestamp())
+            state.retransmissions.evict(now_s)
+            state.tombstones.evict(now_s)
+            state.returns.evict(now_s)
             batch = BatchWrite(now)
             context = ApplyContext(state, self._identifiers, batch, now)
             answers = [apply_request(context, request) for _, request in pending]

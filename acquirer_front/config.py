@@ -43,3 +43,6 @@ class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     sessions_pool_size_max: int = 2
     # Retry of the registry's LISTEN connection after a loss (doubling up to this).
     registry_backoff_max_s: float = 5.0
+    # Benchmarks only (`jifen loadtest`'s bare front ceiling): answer 0800 echo (70=301) from a
+    # registered terminal with 00 here, after the front's checks, without the switch and host.
+    answer_echo_locally: bool = False

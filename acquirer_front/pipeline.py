@@ -14,7 +14,7 @@ from acquirer_front.normalise import normalise
 from acquirer_front.registry import Registry
 from acquirer_front.sessions import SessionStore
 from acquirer_front.steps import (
-    CheckMac, CheckMerchant, IdentifyTerminal, MacVerifier, ValidateMessage,
+    AnswerEchoLocally, CheckMac, CheckMerchant, IdentifyTerminal, MacVerifier, ValidateMessage,
 )
 from acquirer_front.upstream import Upstream
 from proto.codes import Mti, NetworkCode, ResponseCode
@@ -66,11 +66,14 @@ class Pipeline:
 
 
 def build_pipeline(
-    registry: Registry, upstream: Upstream, sessions: SessionStore, mac_verifier: MacVerifier
+    registry: Registry, upstream: Upstream, sessions: SessionStore, mac_verifier: MacVerifier,
+    *, answer_echo_locally: bool = False,
 ) -> Pipeline:
     checks: list[Step] = [
         ValidateMessage(), IdentifyTerminal(registry), CheckMerchant(), CheckMac(mac_verifier),
     ]
+    if answer_echo_locally:
+        checks.append(AnswerEchoLocally())  # benchmarks only: see FrontConfig
     return Pipeline(checks, upstream, sessions)
 
 

@@ -47,7 +47,8 @@ async def run_front(
                 await upstream.link.wait_up()
             sessions = SessionStore(pool, registry, config.database_timeout_s)
             pipeline = build_pipeline(
-                registry, upstream, sessions, mac_verifier or PassThroughMacVerifier()
+                registry, upstream, sessions, mac_verifier or PassThroughMacVerifier(),
+                answer_echo_locally=config.answer_echo_locally,
             )
             port = await group.start(serve_terminals, config, pipeline)
             task_status.started(port)

@@ -42,6 +42,10 @@ class TermCommand(msgspec.Struct, frozen=True):
     tmk: bytes | None = None
     timeout_s: float = 30.0
     stan_start: int = 1
+    # Dial-up: the terminal's serial port (a modem, or the emulator's pty) and the number.
+    serial_device: str | None = None
+    dial_number: str = "1"
+    serial_speed_bps: int = 9600
 
 
 class TermOutcome(msgspec.Struct, frozen=True):
@@ -66,11 +70,7 @@ def read_card_numbers(path: str, limit: int = CARDS_FROM_FILE_MAX) -> list[str]:
 
 async def run_term(command: TermCommand) -> TermOutcome:
     assert command.action in ACTIONS, command.action
-    client = TerminalClient(
-        command.host, command.port, command.terminal_code, command.merchant_code,
-        timeout_s=command.timeout_s, tmk=command.tmk, batch_number=command.batch_number,
-        stan_start=command.stan_start,
-    )
+    client = _client(command)
     async with client:
         if command.action == "purchase" and command.repeat > 1:
             return await _burst(client, command)
@@ -81,6 +81,24 @@ async def run_term(command: TermCommand) -> TermOutcome:
     else:
         text = format_answer_text(answer)
     return TermOutcome(code, text)
+
+
+def _client(command: TermCommand) -> TerminalClient:
+    """A TCP terminal, or a dial-up one when the command names a serial port."""
+    if command.serial_device is None:
+        return TerminalClient(
+            command.host, command.port, command.terminal_code, command.merchant_code,
+            timeout_s=command.timeout_s, tmk=command.tmk, batch_number=command.batch_number,
+            stan_start=command.stan_start,
+        )
+    from devices.dialup.serial_terminal import SerialTerminalClient
+
+    return SerialTerminalClient(
+        command.serial_device, command.terminal_code, command.merchant_code,
+        number=command.dial_number, speed_bps=command.serial_speed_bps,
+        timeout_s=command.timeout_s, tmk=command.tmk, batch_number=command.batch_number,
+        stan_start=command.stan_start,
+    )
 
 
 async def _single(client: TerminalClient, command: TermCommand) -> dict[str, str]:

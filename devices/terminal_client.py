@@ -126,7 +126,14 @@ class TerminalClient:
     ) -> bool | None:
         self._close(HostConnectionError("the client is closed"))
         assert self._exit_stack is not None
-        return await self._exit_stack.__aexit__(exc_type, exc, traceback)
+        try:
+            return await self._exit_stack.__aexit__(exc_type, exc, traceback)
+        except BaseExceptionGroup as group:
+            # The reader's task group wraps the caller's own error: give it back as raised,
+            # so that `except DeviceError` around the `async with` still catches it.
+            if exc is not None and len(group.exceptions) == 1 and group.exceptions[0] is exc:
+                raise exc from exc.__cause__
+            raise
 
     @property
     def address(self) -> str:
@@ -234,7 +241,7 @@ class TerminalClient:
             started = time.perf_counter()
             try:
                 with anyio.fail_after(self.timeout_s):
-                    await self.send_raw(encode_frame(self.tpdu, body))
+                    await self._send_request(body)
                     answer = await waiter.wait()
             except TimeoutError as exc:
                 raise AnswerTimeoutError(
@@ -246,6 +253,10 @@ class TerminalClient:
         mac_verified = self._check_answer_mac(message, waiter.body, answer)
         self._learn(message, answer)
         return Exchange(message, answer, elapsed_s, mac_verified)
+
+    async def _send_request(self, body: bytes) -> None:
+        """One request on the wire; the dial-up terminal frames it for a serial line instead."""
+        await self.send_raw(encode_frame(self.tpdu, body))
 
     async def request(self, fields: Fields) -> Fields:
         """The answer's fields, as proto.iso_codec decodes them ("t" is the MTI)."""

@@ -14,6 +14,7 @@ import msgspec
 
 from account_host.config import HostConfig
 from acquirer_front.config import FrontConfig
+from devices.dialup.config import DialupConfig
 from jifen.errors import ConfigError
 from switch.config import SwitchConfig
 
@@ -36,6 +37,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     front: FrontConfig = FrontConfig()
     switch: SwitchConfig = SwitchConfig()
     host: HostConfig = HostConfig()
+    dialup: DialupConfig = DialupConfig()
     log: LogConfig = LogConfig()
 
 

@@ -4,14 +4,20 @@ is posted, and no account is created."""
 from __future__ import annotations
 
 from account_host.context import ApplyContext
-from account_host.state import Card
-from account_host.transactions.base import TransactionKind
+from account_host.state import Card, Merchant
+from account_host.transactions.base import (
+    CardCheck, TransactionKind, decline, is_late_original,
+)
 from proto.codes import ResponseCode
 from proto.frames import Answer, Balances, Request
 
 
-def apply_inquiry(context: ApplyContext, request: Request, card: Card | None) -> Answer:
+def apply_inquiry(
+    context: ApplyContext, request: Request, card: Card | None, merchant: Merchant | None
+) -> Answer:
     assert card is not None
+    if is_late_original(context, request):
+        return decline(request, ResponseCode.DO_NOT_HONOUR)
     state = context.state
     balances = Balances(state.balance(card.points_account_id),
                         state.balance(card.stored_value_account_id))
@@ -19,4 +25,4 @@ def apply_inquiry(context: ApplyContext, request: Request, card: Card | None) ->
                   rrn=context.identifiers.next_rrn(), balances=balances)
 
 
-BALANCE_INQUIRY = TransactionKind("balance_inquiry", apply_inquiry, needs_card=True)
+BALANCE_INQUIRY = TransactionKind("balance_inquiry", apply_inquiry, CardCheck.FULL)

@@ -4,15 +4,17 @@ change are acknowledged (the front handles sessions and keys)."""
 from __future__ import annotations
 
 from account_host.context import ApplyContext
-from account_host.state import Card
-from account_host.transactions.base import TransactionKind, decline
+from account_host.state import Card, Merchant
+from account_host.transactions.base import CardCheck, TransactionKind, decline
 from proto.codes import NetworkCode, ResponseCode
 from proto.frames import Answer, Request
 
 _ACKNOWLEDGED = frozenset({NetworkCode.SIGN_OFF, NetworkCode.ECHO, NetworkCode.KEY_CHANGE})
 
 
-def apply_network(context: ApplyContext, request: Request, card: Card | None) -> Answer:
+def apply_network(
+    context: ApplyContext, request: Request, card: Card | None, merchant: Merchant | None
+) -> Answer:
     if request.network_code == NetworkCode.SIGN_ON:
         return Answer(request.correlation_id, ResponseCode.APPROVED,
                       batch_number=context.state.open_batch(request.terminal_code))
@@ -21,4 +23,4 @@ def apply_network(context: ApplyContext, request: Request, card: Card | None) ->
     return decline(request, ResponseCode.INVALID_TRANSACTION)
 
 
-NETWORK = TransactionKind("network", apply_network, needs_card=False)
+NETWORK = TransactionKind("network", apply_network, CardCheck.NONE, needs_merchant=False)

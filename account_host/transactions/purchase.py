@@ -2,53 +2,72 @@
 
 Points = amount in fen x the merchant's points per yuan / 100, rounded down. The member's
 points account gains them and the merchant's points-issued account is debited, in one journal
-entry; a purchase that earns nothing still has its transaction row, without an entry.
+entry; a purchase that earns nothing still has its transaction row, without an entry. Every
+purchase is kept in the return index under its RRN. The stored-value purchase and the offline
+advice post through `post_purchase` too.
 """
 
 from __future__ import annotations
 
+from account_host.chart import AccountKind
 from account_host.context import ApplyContext
-from account_host.identifiers import TRANSACTION
-from account_host.journal import POINTS_LEDGER
-from account_host.state import Card
-from account_host.transactions.base import TransactionKind, decline
+from account_host.movements import TransactionType
+from account_host.state import Card, Merchant
+from account_host.transactions.base import (
+    CardCheck, TransactionKind, approved, decline, is_late_original, new_posted,
+    over_balance_limit, record_transaction,
+)
 from proto.codes import ResponseCode
-from proto.fields import encode_tlv, signed_points
-from proto.frames import Answer, Balances, Request
+from proto.frames import Answer, Request
 
 FEN_PER_YUAN = 100
 
 
-def apply_purchase(context: ApplyContext, request: Request, card: Card | None) -> Answer:
-    assert card is not None
-    state = context.state
+def earned_points(amount_fen: int, merchant: Merchant) -> int:
+    return amount_fen * merchant.earn_points_per_yuan // FEN_PER_YUAN
+
+
+def apply_purchase(
+    context: ApplyContext, request: Request, card: Card | None, merchant: Merchant | None
+) -> Answer:
+    assert card is not None and merchant is not None
     amount_fen = request.amount or 0
     if amount_fen <= 0:
         return decline(request, ResponseCode.INVALID_AMOUNT)
-    merchant = state.merchants.get(request.merchant_code)
-    if merchant is None or not merchant.active or merchant.alliance_id not in state.alliances:
-        # The front checked this (03); the host's copy may lag a change by a notification.
-        return decline(request, ResponseCode.MERCHANT_INVALID)
-    points = amount_fen * merchant.earn_points_per_yuan // FEN_PER_YUAN
-    # ---- checked: from here on the purchase is approved and applied ----
-    identifiers = context.identifiers
-    transaction_id = identifiers.next_id(TRANSACTION)
-    rrn = identifiers.next_rrn()
-    auth_code = identifiers.next_auth_code()
-    entry_date = context.business_date(merchant.alliance_id)
+    if over_balance_limit(context, card.points_account_id, earned_points(amount_fen, merchant)):
+        return decline(request, ResponseCode.AMOUNT_LIMIT)
+    if is_late_original(context, request):
+        return decline(request, ResponseCode.DO_NOT_HONOUR)
+    return post_purchase(context, request, card, merchant, TransactionType.PURCHASE)
+
+
+def post_purchase(
+    context: ApplyContext, request: Request, card: Card, merchant: Merchant,
+    transaction_type: TransactionType, *, from_stored_value: bool = False,
+) -> Answer:
+    """Approve and post a purchase of field 4 (checked): points earned, and the amount taken
+    from the stored value when it pays with it."""
+    amount_fen = request.amount or 0
+    points = earned_points(amount_fen, merchant)
+    approval = context.approve()
+    assert approval.rrn is not None
+    posted = new_posted(approval, transaction_type, card, request, amount_fen)
     if points:
-        member_account = context.member_points_account(card)
-        issued_account = context.merchant_points_issued_account(merchant)
-        context.post(transaction_id, POINTS_LEDGER, entry_date,
-                     ((member_account, points), (issued_account, -points)))
-    context.batch.add_transaction(
-        transaction_id, "purchase", entry_date, request, merchant_id=merchant.id,
-        card_id=card.id, rrn=rrn, auth_code=auth_code, amount=amount_fen,
-        currency=request.currency or "", points=points)
-    balances = Balances(state.balance(card.points_account_id),
-                        state.balance(card.stored_value_account_id), points)
-    return Answer(request.correlation_id, ResponseCode.APPROVED, rrn=rrn, auth_code=auth_code,
-                  balances=balances, additional_data=encode_tlv({"PT": signed_points(points)}))
+        posted.points_account_id = context.member_points_account(card)
+        posted.points_counter_account_id = context.owner_account(
+            AccountKind.MERCHANT_POINTS_ISSUED, merchant.id)
+        posted.points = points
+    if from_stored_value:
+        posted.stored_value_account_id = context.member_stored_value_account(card)
+        posted.stored_value_counter_account_id = context.owner_account(
+            AccountKind.MERCHANT_STORED_VALUE_SPENT, merchant.id)
+        posted.stored_value_fen = -amount_fen
+    posted.purchase_rrn = int(approval.rrn)
+    record_transaction(context, request, approval, posted, merchant)
+    context.state.returns.add(
+        posted.purchase_rrn, context.now_s, approval.transaction_id, card.id, merchant.id,
+        amount_fen, points, from_stored_value)
+    return approved(context, request, approval, card, points)
 
 
-PURCHASE = TransactionKind("purchase", apply_purchase, needs_card=True)
+PURCHASE = TransactionKind("purchase", apply_purchase, CardCheck.FULL)

@@ -1,10 +1,11 @@
 """The front's checks, in the spec's order (host interface §4): each a small participant."""
 
+from acquirer_front.steps.echo import AnswerEchoLocally
 from acquirer_front.steps.identify import CheckMerchant, IdentifyTerminal
 from acquirer_front.steps.mac import CheckMac, MacVerifier, PassThroughMacVerifier
 from acquirer_front.steps.validate import ValidateMessage
 
 __all__ = [
-    "CheckMac", "CheckMerchant", "IdentifyTerminal", "MacVerifier", "PassThroughMacVerifier",
-    "ValidateMessage",
+    "AnswerEchoLocally", "CheckMac", "CheckMerchant", "IdentifyTerminal", "MacVerifier",
+    "PassThroughMacVerifier", "ValidateMessage",
 ]

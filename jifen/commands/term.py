@@ -28,6 +28,10 @@ def _command(args: argparse.Namespace) -> TermCommand:
         raise CliError("--batch must be 1-999999")
     if args.stan is not None and not 1 <= args.stan <= STAN_MAX:
         raise CliError(f"--stan must be 1-{STAN_MAX}")
+    if not args.dial or not all(char.isdigit() or char in ",*#W@" for char in args.dial):
+        raise CliError("--dial takes digits (and , * # W @ as a modem dials them)")
+    if args.serial and args.pipeline > 1:
+        raise CliError("a dial-up terminal (--serial) has one request in flight: no --pipeline")
     return TermCommand(
         host=args.host, port=args.port, terminal_code=terminal_code(args.terminal),
         merchant_code=merchant_code(args.merchant), action=args.action,
@@ -36,6 +40,7 @@ def _command(args: argparse.Namespace) -> TermCommand:
         tmk=tmk_hex(args.tmk) if args.tmk else None, timeout_s=args.timeout,
         # A random first STAN: two runs in the same second must not look like a retransmission.
         stan_start=args.stan or 1 + secrets.randbelow(STAN_MAX),
+        serial_device=args.serial, dial_number=args.dial, serial_speed_bps=args.serial_speed,
     )
 
 
@@ -64,6 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per answer")
     parser.add_argument("--stan", type=int, help="first STAN (default: random)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--serial", metavar="DEVICE",
+                        help="dial up through a modem on this serial port (e.g. the terminal "
+                             "side of `jifen modem-emulator`) instead of TCP")
+    parser.add_argument("--dial", default="1", metavar="NUMBER", help="number to dial")
+    parser.add_argument("--serial-speed", type=int, default=9600, metavar="BPS",
+                        help="serial port speed")
     parser.add_argument("action", choices=ACTIONS)
     parser.add_argument("--pan", help="card number")
     parser.add_argument("--cards", metavar="CSV", help="card numbers to cycle (with --repeat)")

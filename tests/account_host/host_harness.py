@@ -14,12 +14,15 @@ import asyncpg
 import msgspec
 
 from account_host import HostConfig, run_host
+from account_host.database import writer_application_name
 from proto.frames import Answer, Request
 from proto.links import LinkClient
 from proto.pan import luhn_check_digit
 
 # Every wait in these tests; each finishes in milliseconds when the host works.
 WAIT_S = 10.0
+# How often a test looks at pg_stat_activity while waiting for the host to block on a lock.
+_POLL_S = 0.01
 
 MERCHANT = "MERCHANT0000001"
 ZERO_RATE_MERCHANT = "MERCHANT0000002"
@@ -159,3 +162,14 @@ async def fetch(database_url: str, query: str, *args: object) -> list[asyncpg.Re
 async def fetchval(database_url: str, query: str, *args: object) -> object:
     rows = await fetch(database_url, query, *args)
     return rows[0][0] if rows else None
+
+
+async def wait_writer_waits_on_lock(connection: asyncpg.Connection) -> None:
+    """Until the host's writer backend is blocked on a lock (its batch is in flight)."""
+    with anyio.fail_after(WAIT_S):
+        while not await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE application_name = $1 AND wait_event_type = 'Lock'"
+                " AND datname = current_database()",
+                writer_application_name("main")):
+            await anyio.sleep(_POLL_S)

@@ -153,8 +153,8 @@ async def test_declines_in_the_order_of_checks(seeded_url: str) -> None:
         "12 wrong batch": (terminal.purchase(CARDS[4], 100, batch_number=2), "12"),
         "12 batch before card": (terminal.purchase(LOST_CARD, 100, batch_number=7), "12"),
         "41 card before amount": (terminal.purchase(LOST_CARD, 0), "41"),
-        "12 not handled yet": (terminal.request(
-            "0200", processing_code="900000", pan=CARDS[4], amount=100, currency="999",
+        "12 not a kind of this host": (terminal.request(
+            "0200", processing_code="310000", pan=CARDS[4], amount=100, currency="156",
             batch_number=1), "12"),
     }
     async with running_host(seeded_url) as host:

@@ -3,24 +3,19 @@ commit answers 96 and leaves nothing half-applied; the host recovers by itself."
 
 from __future__ import annotations
 
-import anyio
 import asyncpg
 import pytest
 from tests.account_host.host_harness import (
-    CARDS, WAIT_S, Terminal, fetch, fetchval, host_config, running_host,
+    CARDS, Terminal, fetch, fetchval, host_config, running_host, wait_writer_waits_on_lock,
 )
 from prometheus_client import REGISTRY
 
 from account_host.context import ApplyContext
-from account_host.database import writer_application_name
-from account_host.state import Card
-from account_host.transactions import KINDS, TransactionKind
+from account_host.state import Card, Merchant
+from account_host.transactions import KINDS, CardCheck, TransactionKind
 from proto.frames import Answer, Balances, Request
 
 pytestmark = pytest.mark.anyio
-
-# How often a test looks at pg_stat_activity while waiting for the host to block on a lock.
-_POLL_S = 0.01
 
 
 async def test_restart_keeps_balances_and_idempotency_keys(seeded_url: str) -> None:
@@ -55,7 +50,7 @@ async def test_terminated_connection_mid_batch_answers_96_and_host_recovers(
                 # The batch statement needs host_requests: it waits on this lock, in flight.
                 await blocker.execute("LOCK TABLE host_requests IN EXCLUSIVE MODE")
                 stuck = host.send([terminal.purchase(CARDS[0], 20000)])
-                await _wait_writer_waits_on_lock(blocker)
+                await wait_writer_waits_on_lock(blocker)
                 await blocker.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")
@@ -115,26 +110,19 @@ async def test_burst_of_200_is_answered_in_batches(seeded_url: str) -> None:
     assert await fetchval(seeded_url, "SELECT sum(balance) FROM accounts") == 0
 
 
-async def _wait_writer_waits_on_lock(connection: asyncpg.Connection) -> None:
-    """Until the host's writer backend is blocked on a lock (its batch is in flight)."""
-    with anyio.fail_after(WAIT_S):
-        while not await connection.fetchval(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE application_name = $1 AND wait_event_type = 'Lock'",
-                writer_application_name("main")):
-            await anyio.sleep(_POLL_S)
-
-
 async def test_a_broken_invariant_fails_its_batch_and_nothing_of_it_stays(
     seeded_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A handler that breaks an invariant halfway through a batch: the whole batch gets 96 and
     the state is rebuilt, so the purchase applied before it in memory is gone too."""
 
-    def broken(context: ApplyContext, request: Request, card: Card | None) -> Answer:
+    def broken(
+        context: ApplyContext, request: Request, card: Card | None, merchant: Merchant | None
+    ) -> Answer:
         raise AssertionError("a journal entry must sum to zero")
 
-    monkeypatch.setitem(KINDS, ("0200", "999999"), TransactionKind("broken", broken, False))
+    monkeypatch.setitem(KINDS, ("0200", "999999"),
+                        TransactionKind("broken", broken, CardCheck.NONE))
     terminal = Terminal()
     async with running_host(seeded_url) as host:
         answers = await host.ask_many([

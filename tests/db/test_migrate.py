@@ -13,6 +13,8 @@ from jifen.cli import main
 from jifen.db import MigrationError, connect, default_migrations_dir, migrate
 
 CORE = default_migrations_dir() / "001_core.sql"
+# Every migration of the repository, in the order they apply.
+ALL = [path.stem for path in sorted(default_migrations_dir().glob("*.sql"))]
 
 
 @pytest.fixture
@@ -34,12 +36,14 @@ async def fetch_values(url: str, query: str) -> list[object]:
 @pytest.mark.anyio
 class TestMigrate:
     async def test_applies_each_file_once(self, empty_database_url):
-        assert await migrate(empty_database_url) == ["001_core"]
+        assert await migrate(empty_database_url) == ALL
         assert await migrate(empty_database_url) == []
         rows = await fetch_values(
-            empty_database_url, "SELECT version || ' ' || checksum FROM schema_migrations"
+            empty_database_url,
+            "SELECT version || ' ' || checksum FROM schema_migrations ORDER BY version",
         )
-        assert rows == [f"001_core {hashlib.sha256(CORE.read_bytes()).hexdigest()}"]
+        assert rows[0] == f"001_core {hashlib.sha256(CORE.read_bytes()).hexdigest()}"
+        assert len(rows) == len(ALL)
         assert await fetch_values(empty_database_url, "SELECT count(*) FROM alliances") == [0]
 
     async def test_template_copies_are_up_to_date(self, database_url):
@@ -54,7 +58,7 @@ class TestMigrate:
         async with anyio.create_task_group() as tasks:
             for _ in range(3):
                 tasks.start_soon(run)
-        assert sorted(results) == [[], [], ["001_core"]]
+        assert sorted(results) == [[], [], ALL]
 
     async def test_changed_checksum_is_refused(self, database_url, migrations_copy):
         with (migrations_copy / CORE.name).open("a") as core:
@@ -74,9 +78,8 @@ class TestMigrate:
             await migrate(database_url, migrations_copy)
         query = "SELECT to_regclass('half_done') IS NULL"
         assert await fetch_values(database_url, query) == [True]
-        assert await fetch_values(database_url, "SELECT version FROM schema_migrations") == [
-            "001_core"
-        ]
+        query = "SELECT version FROM schema_migrations ORDER BY version"
+        assert await fetch_values(database_url, query) == ALL
 
     async def test_environment_names_the_directory(
         self, database_url, migrations_copy, monkeypatch
@@ -99,7 +102,7 @@ class TestMigrateCommand:
     def test_prints_applied_versions(self, empty_database_url, monkeypatch, capsys):
         monkeypatch.setenv("JIFEN_DATABASE_URL", empty_database_url)
         assert main(["db", "migrate"]) == 0
-        assert capsys.readouterr().out == "applied 001_core\n"
+        assert capsys.readouterr().out == "".join(f"applied {version}\n" for version in ALL)
 
     def test_url_prints_the_configured_url(self, database_url, monkeypatch, capsys):
         monkeypatch.setenv("JIFEN_DATABASE_URL", database_url)

@@ -66,6 +66,7 @@ async def seed(database_url: str) -> None:
             "VALUES ($1, (SELECT id FROM alliances WHERE code = 'TEST'), $2, '2099-12-31')",
             [(pan, "active") for pan in CARDS] + [(LOST_CARD, "lost")],
         )
+        await seed_ledger(connection)
     finally:
         await connection.close()
 
@@ -155,3 +156,41 @@ async def running_system(
             yield RunningSystem(database_url, group, host, switch, front)
         finally:
             group.cancel_scope.cancel()
+
+
+# ---- ledger (issue 4): gift catalogue, a second alliance with its own rate, cards and shop ----
+
+GIFT = "TEA"                  # in alliance TEST's catalogue, active
+GIFT_POINTS = 50
+INACTIVE_GIFT = "MUG"         # in alliance TEST's catalogue, withdrawn
+OTHER_ALLIANCE_GIFT = "BOOK"  # only in alliance SECOND's catalogue
+SECOND_ALLIANCE_RATE = 150    # points for 100 fen when exchanging into stored value
+SECOND_MERCHANT = "MERCHANT0000021"
+SECOND_TERMINAL = "TERM0021"
+SECOND_BIN = "622177"
+SECOND_CARDS = [make_pan(serial, bin_=SECOND_BIN) for serial in range(1, 4)]
+
+SEED_LEDGER_SQL = f"""
+INSERT INTO alliances (code, name, exchange_points_per_yuan)
+VALUES ('SECOND', 'Second alliance', {SECOND_ALLIANCE_RATE});
+INSERT INTO merchants (merchant_code, alliance_id, name, earn_points_per_yuan)
+VALUES ('{SECOND_MERCHANT}', (SELECT id FROM alliances WHERE code = 'SECOND'), 'Noodle bar', 1);
+INSERT INTO terminals (terminal_code, merchant_id)
+VALUES ('{SECOND_TERMINAL}', (SELECT id FROM merchants WHERE merchant_code = '{SECOND_MERCHANT}'));
+INSERT INTO card_ranges (bin_low, bin_high, host_name)
+VALUES ('{SECOND_BIN}', '{SECOND_BIN}', 'main');
+INSERT INTO gift_catalogue (alliance_id, gift_code, name, points, active)
+SELECT (SELECT id FROM alliances WHERE code = a), g, n, p, x
+FROM (VALUES ('TEST', '{GIFT}', 'Pot of tea', {GIFT_POINTS}, true),
+             ('TEST', '{INACTIVE_GIFT}', 'Mug', 30, false),
+             ('SECOND', '{OTHER_ALLIANCE_GIFT}', 'Book', 80, true)) AS c(a, g, n, p, x);
+"""
+
+
+async def seed_ledger(connection: asyncpg.Connection) -> None:
+    await connection.execute(SEED_LEDGER_SQL)
+    await connection.executemany(
+        "INSERT INTO cards (pan, alliance_id, status, expires_on) "
+        "VALUES ($1, (SELECT id FROM alliances WHERE code = 'SECOND'), 'active', '2099-12-31')",
+        [(pan,) for pan in SECOND_CARDS],
+    )

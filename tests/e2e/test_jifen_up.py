@@ -57,8 +57,9 @@ def test_up_serves_terminals_and_stops_on_sigterm(tmp_path: Path):
         f"[host]\nlisten_port = {host_port}\nmetrics_port = {_free_port()}\n"
     )
     env = {key: value for key, value in os.environ.items() if key != "JIFEN_DATABASE_URL"}
+    log_path = tmp_path / "up.log"
     up = subprocess.Popen(_jifen("--config", str(config), "up"), cwd=tmp_path, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                          stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True)
     try:
         printed = _wait_for_line(up, "Jifen is up.", UP_TIMEOUT_S)
         assert any("Loaded the demo alliance" in line for line in printed)
@@ -82,6 +83,7 @@ def test_up_serves_terminals_and_stops_on_sigterm(tmp_path: Path):
         except subprocess.TimeoutExpired:
             up.kill()
             raise
-    assert up.returncode == 0, remaining
+    log_tail = "".join(log_path.read_text().splitlines(keepends=True)[-30:])
+    assert up.returncode == 0, f"{remaining}\n--- log ---\n{log_tail}"
     assert "Stopped the embedded database." in remaining
     assert not (tmp_path / "pg" / "postmaster.pid").exists()

@@ -1,0 +1,159 @@
+"""Bulk reads of the ledger's recent history, at start and after a failed batch, so that the
+writer never queries while it applies: what each recent approval posted (for reversals), the
+return index, the totals of every terminal's open batch, and the reversal tombstones.
+
+Run inside load_state's snapshot, after the retransmission memory is loaded.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+
+from account_host.config import HostConfig
+from account_host.movements import RETURNABLE_TYPES, Posted, TransactionType
+from account_host.state import HostState
+
+log = structlog.get_logger("account_host.loading_ledger")
+
+# Rows per cursor fetch: months of purchases may be millions of rows.
+LEDGER_LOAD_CHUNK_ROWS = 50_000
+_DAY_S = 86_400
+
+# Approvals of the retransmission window, each with the two accounts of each ledger it moved
+# (the member's has a card, the counter account has none) and, for a return, its purchase's RRN.
+_POSTED_SQL = """
+WITH recent AS (
+    SELECT t.id, t.terminal_code || '|' || t.mti || '|' || t.stan || '|' || t.transmission_time
+               AS key,
+           t.kind, t.card_id, t.batch_number, t.amount, t.points, t.stored_value_fen, t.rrn,
+           t.original_transaction_id
+    FROM transactions t
+    WHERE t.posted_at > now() - make_interval(days => $1)
+)
+SELECT r.id, r.key, r.kind, r.card_id, r.batch_number, r.amount, r.points,
+       r.stored_value_fen, r.rrn, r.original_transaction_id, o.rrn AS original_rrn,
+       max(p.account_id) FILTER (WHERE e.ledger = 'points' AND a.card_id IS NOT NULL),
+       max(p.account_id) FILTER (WHERE e.ledger = 'points' AND a.card_id IS NULL),
+       max(p.account_id) FILTER (WHERE e.ledger = 'money' AND a.card_id IS NOT NULL),
+       max(p.account_id) FILTER (WHERE e.ledger = 'money' AND a.card_id IS NULL)
+FROM recent r
+LEFT JOIN transactions o ON o.id = r.original_transaction_id
+LEFT JOIN journal_entries e ON e.transaction_id = r.id
+LEFT JOIN postings p ON p.entry_id = e.id
+LEFT JOIN accounts a ON a.id = p.account_id
+GROUP BY r.id, r.key, r.kind, r.card_id, r.batch_number, r.amount, r.points,
+         r.stored_value_fen, r.rrn, r.original_transaction_id, o.rrn
+ORDER BY r.id
+"""
+# Purchases of this host's cards posted since $1 (the first day kept), with what their
+# standing (not reversed) returns returned and clawed back, in RRN order.
+_RETURNABLE_SQL = """
+WITH purchases AS (
+    SELECT t.id, t.rrn, t.posted_at, t.card_id, t.merchant_id, t.amount, t.points, t.kind
+    FROM transactions t
+    WHERE t.kind IN ('purchase', 'stored_value_purchase', 'offline_purchase')
+      AND t.card_id IS NOT NULL AND t.posted_at >= $1
+      AND EXISTS (
+        SELECT 1 FROM cards c JOIN card_ranges g ON g.host_name = $2
+          AND left(c.pan, length(g.bin_low)) COLLATE "C" BETWEEN g.bin_low AND g.bin_high
+        WHERE c.id = t.card_id)
+),
+standing AS (
+    SELECT r.original_transaction_id AS purchase_id, sum(r.amount) AS returned,
+           -sum(r.points) AS clawed
+    FROM transactions r
+    WHERE r.kind = 'return' AND r.original_transaction_id IN (SELECT id FROM purchases)
+      AND NOT EXISTS (SELECT 1 FROM transactions v
+                      WHERE v.kind = 'reversal' AND v.original_transaction_id = r.id)
+    GROUP BY r.original_transaction_id
+)
+SELECT p.rrn::bigint, extract(epoch FROM p.posted_at)::bigint, p.id, p.card_id, p.merchant_id,
+       p.amount, p.points, p.kind = 'stored_value_purchase',
+       coalesce(s.returned, 0)::bigint, coalesce(s.clawed, 0)::bigint,
+       EXISTS (SELECT 1 FROM transactions v
+               WHERE v.kind = 'reversal' AND v.original_transaction_id = p.id)
+FROM purchases p LEFT JOIN standing s ON s.purchase_id = p.id
+ORDER BY p.rrn
+"""
+# The approved, not reversed transactions of each terminal's open batch (its first, 000001,
+# when it has no row yet), by kind; batch numbers wrap, so only those since it opened.
+_OPEN_BATCH_TOTALS_SQL = """
+SELECT o.terminal_code, t.kind, count(*) AS count, sum(t.amount)::bigint AS amount
+FROM (SELECT m.terminal_code, coalesce(b.batch_number, 1) AS batch_number, b.opened_at
+      FROM terminals m
+      LEFT JOIN terminal_batches b
+             ON b.terminal_code = m.terminal_code AND b.closed_at IS NULL) o
+JOIN transactions t ON t.terminal_code = o.terminal_code AND t.batch_number = o.batch_number
+                   AND (o.opened_at IS NULL OR t.posted_at >= o.opened_at)
+WHERE t.kind <> 'reversal'
+  AND NOT EXISTS (SELECT 1 FROM transactions v
+                  WHERE v.kind = 'reversal' AND v.original_transaction_id = t.id)
+GROUP BY o.terminal_code, t.kind
+"""
+_TOMBSTONES_SQL = """
+SELECT terminal_code || '|' || mti || '|' || stan || '|' || transmission_time,
+       extract(epoch FROM created_at)::bigint
+FROM reversal_tombstones WHERE created_at > now() - make_interval(days => $1)
+"""
+
+
+async def load_ledger_windows(
+    connection: asyncpg.Connection, state: HostState, config: HostConfig
+) -> None:
+    await _load_posted(connection, state, config)
+    await _load_returnable(connection, state, config)
+    for terminal_code, kind, count, amount in await connection.fetch(_OPEN_BATCH_TOTALS_SQL):
+        state.batch_of(terminal_code).add(kind, count, amount)
+    for key, created_s in await connection.fetch(_TOMBSTONES_SQL,
+                                                 config.retransmission_window_days):
+        state.tombstones.add(key, created_s)
+
+
+async def _load_posted(
+    connection: asyncpg.Connection, state: HostState, config: HostConfig
+) -> None:
+    """Attach to each remembered approval what it posted, and mark the reversed ones."""
+    memory = state.retransmissions
+    by_id: dict[int, Posted] = {}
+    cursor = await connection.cursor(_POSTED_SQL, config.retransmission_window_days)
+    while rows := await cursor.fetch(LEDGER_LOAD_CHUNK_ROWS):
+        for (transaction_id, key, kind, card_id, batch_number, amount, points, stored_value,
+             rrn, original_id, original_rrn, points_account, points_counter, value_account,
+             value_counter) in rows:
+            if kind == TransactionType.REVERSAL:
+                reversed_posted = by_id.get(original_id)
+                if reversed_posted is not None:
+                    reversed_posted.reversed = True
+                continue
+            try:
+                transaction_type = TransactionType(kind)
+            except ValueError:
+                log.error("transaction_kind_unknown", transaction_id=transaction_id, kind=kind)
+                continue
+            if transaction_type in RETURNABLE_TYPES:
+                purchase_rrn = int(rrn) if card_id is not None else 0
+            else:
+                purchase_rrn = int(original_rrn) if original_rrn is not None else 0
+            posted = Posted(
+                transaction_id, transaction_type, card_id or 0, batch_number or 0, amount,
+                points_account or 0, points_counter or 0, points, value_account or 0,
+                value_counter or 0, stored_value, purchase_rrn)
+            by_id[transaction_id] = posted
+            memory.attach_posted(key, posted)
+
+
+async def _load_returnable(
+    connection: asyncpg.Connection, state: HostState, config: HostConfig
+) -> None:
+    index = state.returns
+    today = int(datetime.now(UTC).timestamp()) // _DAY_S
+    first_day_kept = datetime.fromtimestamp((today - index.keep_days + 1) * _DAY_S, UTC)
+    cursor = await connection.cursor(_RETURNABLE_SQL, first_day_kept, config.name)
+    while rows := await cursor.fetch(LEDGER_LOAD_CHUNK_ROWS):
+        for (rrn, posted_s, transaction_id, card_id, merchant_id, amount, points,
+             from_stored_value, returned, clawed, reversed_) in rows:
+            index.add(rrn, posted_s, transaction_id, card_id, merchant_id, amount, points,
+                      from_stored_value, returned=returned, clawed=clawed, reversed_=reversed_)

@@ -1,0 +1,51 @@
+"""0220/000000 offline purchase advice: the terminal approved it while the host was unreachable,
+so the host acknowledges it (00) and posts it as a purchase even where the card check would have
+declined it (lost, stolen, blocked, expired); such an advice is flagged in review_items.
+
+An advice for a card this host does not know (or of another alliance) is acknowledged and
+recorded as a transaction without postings, and flagged. The spec's own answers stand: a closed
+batch gets 12 (before this handler), an amount of zero 13, and the late original of a
+remembered reversal 05.
+"""
+
+from __future__ import annotations
+
+from account_host.checks import review_reason
+from account_host.context import ApplyContext
+from account_host.movements import TransactionType
+from account_host.state import Card, Merchant
+from account_host.transactions.base import (
+    CardCheck, TransactionKind, approved, decline, is_late_original, new_posted,
+    record_transaction,
+)
+from account_host.transactions.purchase import post_purchase
+from proto.codes import ResponseCode
+from proto.frames import Answer, Request
+
+
+def apply_offline_advice(
+    context: ApplyContext, request: Request, card: Card | None, merchant: Merchant | None
+) -> Answer:
+    assert merchant is not None
+    amount_fen = request.amount or 0
+    if amount_fen <= 0:
+        return decline(request, ResponseCode.INVALID_AMOUNT)
+    if is_late_original(context, request):
+        return decline(request, ResponseCode.DO_NOT_HONOUR)
+    reason = review_reason(card, context.today_ordinal)
+    if card is None:
+        approval = context.approve()
+        posted = new_posted(approval, TransactionType.OFFLINE_PURCHASE, None, request,
+                            amount_fen)
+        record_transaction(context, request, approval, posted, merchant)
+        answer = approved(context, request, approval, None, 0)
+    else:
+        answer = post_purchase(context, request, card, merchant,
+                               TransactionType.OFFLINE_PURCHASE)
+    if reason is not None:
+        assert context.posted is not None
+        context.batch.add_review(context.posted.transaction_id, reason)
+    return answer
+
+
+OFFLINE_PURCHASE = TransactionKind("offline_purchase", apply_offline_advice, CardCheck.ADVICE)

@@ -1,0 +1,134 @@
+"""Settings of the dial-up bridge (TOML section `[dialup]`) and of its test equipment.
+
+    [dialup]
+    front_address = "127.0.0.1:8583"
+
+    [[dialup.ports]]
+    device = "/dev/ttyUSB0"
+    speed_bps = 9600
+    parity = "N"
+    nii = 1
+
+Every limit carries its unit last and a reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Literal
+
+import msgspec
+
+from proto.dialup_framing import PAYLOAD_SIZE_MAX
+
+Parity = Literal["N", "E", "O"]
+HangupMethod = Literal["auto", "dtr", "escape"]
+
+# Hayes: reset, no echo (so results are the only lines we read), no auto-answer (we answer
+# RING ourselves, so we know a call is coming before CONNECT).
+INIT_COMMANDS_DEFAULT = ("ATZ", "ATE0", "ATS0=0")
+
+
+class PortConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One serial port with one modem behind it."""
+
+    device: str  # /dev/ttyS0, /dev/ttyUSB0, or a pty's /dev/pts/N
+    # Label of the port in logs and metrics; the device's file name when not given.
+    name: str | None = None
+    # The DTE speed between the bridge and its modem (the line speed is CONNECT's).
+    speed_bps: int = 9600
+    parity: Parity = "N"
+    data_bits: Literal[7, 8] = 8
+    stop_bits: Literal[1, 2] = 1
+    # When set, frames whose TPDU destination is another NII are not forwarded (a misdialled
+    # terminal of another host); None forwards every NII.
+    nii: int | None = None
+    # Sent in order after every call; each must answer OK. Add e.g. "AT&C1&D2" for a modem
+    # whose factory profile does not report carrier on DCD or hang up on DTR.
+    init_commands: tuple[str, ...] = INIT_COMMANDS_DEFAULT
+    # auto: drop DTR where the port has modem lines, else the +++ escape and ATH.
+    hangup: HangupMethod = "auto"
+
+    @property
+    def label(self) -> str:
+        return self.name or PurePath(self.device).name
+
+
+class ModemSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # An AT command answers in milliseconds; ATZ reloads a profile, which takes up to ~1 s.
+    command_timeout_s: float = 5.0
+    # ATA or ATD to CONNECT: training on a bad line takes up to the modem's S7 (50 s).
+    connect_timeout_s: float = 60.0
+    # Waiting for RING this long, the bridge probes the modem with AT: a dead modem shows.
+    ring_wait_s: float = 60.0
+    # Hayes S12 = 50: one second of silence before and after +++.
+    escape_guard_s: float = 1.0
+    # DTR low this long makes a modem in &D2 hang up (they need tens of milliseconds).
+    dtr_drop_s: float = 0.5
+    # While a call is up, DCD is read this often on ports that have it.
+    carrier_poll_s: float = 0.1
+    # A write to the modem that does not drain in this time means a stuck port.
+    write_timeout_s: float = 5.0
+
+
+class LinkSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The framed exchange of a call (host interface §1), both the bridge's and a terminal's."""
+
+    # A frame's bytes come back to back; at 1200 bps a byte takes 8 ms, so a second of
+    # silence means the sender stopped mid-frame.
+    inter_byte_timeout_s: float = 1.0
+    # The spec's wait for ACK or NAK before a resend.
+    ack_timeout_s: float = 3.0
+    # The spec's resends (4 sends in all).
+    resends_max: int = 3
+    # Bad frames in a row before the receiver hangs up: the line is too noisy to carry money.
+    bad_frames_max: int = 3
+    # A call idle this long between frames is hung up: the terminal forgot to.
+    frame_wait_timeout_s: float = 30.0
+    payload_size_max: int = PAYLOAD_SIZE_MAX
+    # Frames received and not yet taken: a terminal sends one request at a time.
+    frames_queued_max: int = 8
+
+
+class ReversalSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # Every attempt waits this long for the 0410; above the front's own 10 s (it answers 91).
+    answer_timeout_s: float = 15.0
+    # Attempts before giving up and logging the reversal as lost for manual action.
+    attempts_max: int = 10
+    # Backoff between attempts doubles from min to max: a host restart takes seconds.
+    backoff_min_s: float = 0.5
+    backoff_max_s: float = 30.0
+    # Reversals waiting to be sent; past it a call's port waits before its next call.
+    queued_max: int = 1_000
+    # Reversals sent at the same time: each holds one TCP connection to the front.
+    in_flight_max: int = 16
+
+
+class DialupConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # The acquirer front, as a TCP terminal reaches it.
+    front_address: str = "127.0.0.1:8583"
+    metrics_port: int = 9104
+    ports: tuple[PortConfig, ...] = ()
+    # Connecting to the front when the first frame of a call arrives.
+    front_connect_timeout_s: float = 3.0
+    # Waiting for the front's answer: above its answer_timeout_s (10 s), after which it
+    # answers 91 itself; a terminal usually waits 30-60 s.
+    answer_timeout_s: float = 15.0
+    # A port that fails (cannot open, no modem) is retried with a doubling backoff.
+    port_backoff_min_s: float = 0.5
+    port_backoff_max_s: float = 30.0
+    modem: ModemSettings = ModemSettings()
+    link: LinkSettings = LinkSettings()
+    reversal: ReversalSettings = ReversalSettings()
+
+    def __post_init__(self) -> None:
+        labels = [port.label for port in self.ports]
+        if len(labels) != len(set(labels)):
+            raise ValueError(f"dial-up port names repeat: {labels}")
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"address {address!r} is not host:port")
+    return host, int(port)

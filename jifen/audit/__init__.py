@@ -1,0 +1,19 @@
+"""`jifen audit`: checks that the journal balances and that the business records are sound.
+
+Read-only and set-based: every check is one SELECT over whole tables inside one REPEATABLE
+READ READ ONLY transaction, so it can run beside a live host. The checks, one module per group:
+journal.py (entries sum to zero, postings in their entry's ledger), balances.py (balance =
+sum of postings, no negative stored value), originals.py (reversals and returns have an
+original, one reversal per original, returns within the original amount), idempotency.py (one
+transaction per idempotency key within 7 days).
+"""
+
+from jifen.audit.check import Check
+from jifen.audit.errors import AuditDatabaseError, AuditError, AuditTimeoutError
+from jifen.audit.result import AuditReport, CheckResult, RowCounts, Violation
+from jifen.audit.runner import CHECKS, audit_connection, audit_database
+
+__all__ = [
+    "CHECKS", "AuditDatabaseError", "AuditError", "AuditReport", "AuditTimeoutError", "Check",
+    "CheckResult", "RowCounts", "Violation", "audit_connection", "audit_database",
+]

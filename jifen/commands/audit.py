@@ -1,0 +1,77 @@
+"""`jifen audit`: check the journal and the business records; exit 1 naming each violation.
+
+Exit codes: 0 clean, 1 violations found, 2 the database could not be audited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+
+import anyio
+
+from jifen.audit import AuditError, AuditReport, audit_database
+from jifen.audit.runner import AUDIT_TIMEOUT_S_DEFAULT
+from jifen.config import load_config
+from jifen.db import resolve_database_url
+from jifen.errors import CliError
+from jifen.provisioning.runner import print_json
+
+EXIT_VIOLATIONS = 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "audit", help="check that the ledger balances (exit 1 on any violation)",
+        description="Check the database read-only: entries sum to zero, balances equal their "
+                    "postings, no negative stored value, postings in their entry's ledger, "
+                    "reversals and returns have an original, one reversal per original, returns "
+                    "within the original amount, one transaction per idempotency key.",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--timeout-s", type=float, default=AUDIT_TIMEOUT_S_DEFAULT,
+        help=f"give up after this many seconds (default {AUDIT_TIMEOUT_S_DEFAULT:g})",
+    )
+    parser.set_defaults(handler=run_audit)
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    url = resolve_database_url(config.database)
+    audit = functools.partial(audit_database, url, timeout_s=args.timeout_s,
+                              connect_timeout_s=config.database.connect_timeout_s)
+    try:
+        report = anyio.run(audit, backend="asyncio")
+    except AuditError as exc:
+        raise CliError(f"audit failed: {exc}") from exc
+    if args.json:
+        print_json(report)
+    elif report.clean:
+        print(format_summary(report))
+    else:
+        print(format_violations(report), file=sys.stderr)
+        print(format_summary(report))
+    return 0 if report.clean else EXIT_VIOLATIONS
+
+
+def format_violations(report: AuditReport) -> str:
+    lines = []
+    for check in report.checks:
+        if not check.violation_count:
+            continue
+        listed = len(check.violations)
+        more = f" (first {listed} listed)" if listed < check.violation_count else ""
+        lines.append(f"VIOLATION {check.name}: {check.violation_count} rows break "
+                     f"'{check.description}'{more}")
+        lines.extend(f"  {violation.describe()}" for violation in check.violations)
+    return "\n".join(lines)
+
+
+def format_summary(report: AuditReport) -> str:
+    counts = report.counts
+    verdict = "clean" if report.clean else f"{report.violation_count} violations"
+    return (f"audit {verdict}: {len(report.checks)} checks over {counts.transactions} "
+            f"transactions, {counts.entries} entries, {counts.postings} postings and "
+            f"{counts.accounts} accounts in {report.elapsed_s:.2f} s")

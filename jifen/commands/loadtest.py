@@ -1,0 +1,187 @@
+"""`jifen loadtest`: a fleet of simulated terminals against the system, with two references.
+
+    jifen loadtest                       drive the system `jifen up` runs (front :8583)
+    jifen loadtest --start               start one of its own (embedded PostgreSQL under
+                                         var/loadtest-pg, or $JIFEN_DATABASE_URL)
+    jifen loadtest --report docs/performance.md
+                                         measure (on a system of its own unless --front is
+                                         given) and write the report
+
+It exits 1 when any answer was wrong or missing, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import msgspec
+
+from jifen.config import load_config
+from jifen.errors import CliError
+from jifen.logging import configure_logging
+
+if TYPE_CHECKING:
+    from jifen.db.embedded import EmbeddedPostgres
+    from loadtest.run import Options
+
+DEFAULT_DATA_DIR = "var/loadtest-pg"
+DEFAULT_WORK_DIR = "var/loadtest"
+DEFAULT_REPORT_HINT = "docs/performance.md"
+EXIT_ERRORS_COUNTED = 1
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be above 0")
+        return value
+    return parse
+
+
+def _database_url(args: argparse.Namespace,
+                  start: bool) -> tuple[str, EmbeddedPostgres | None]:
+    """The system's database URL, and the embedded server to stop at the end (if we started
+    it). --start uses its own data directory, so it never touches `jifen up`'s data."""
+    from jifen.db.connect import APPLICATION_DATABASE, resolve_database_url
+    from jifen.db.embedded import EmbeddedPostgres
+
+    config = load_config(args.config)
+    if not start or config.database.url:
+        return resolve_database_url(config.database), None
+    embedded = EmbeddedPostgres(args.data_dir)
+    started_here = not embedded.is_running()
+    url = embedded.ensure_database(APPLICATION_DATABASE)
+    return url, embedded if started_here else None
+
+
+def _options(args: argparse.Namespace, start: bool, database_url: str) -> Options:
+    from loadtest.drive import DriveSettings
+    from loadtest.run import Options
+    from loadtest.sampling import parse_skew
+
+    config = load_config(args.config)
+    front = args.front or (config.front.listen_host, config.front.listen_port)
+    metrics = args.metrics or [f"http://127.0.0.1:{config.host.metrics_port}/metrics"]
+    drive = DriveSettings(
+        duration_s=args.duration, warmup_s=args.warmup, in_flight=args.in_flight,
+        rate_per_s=args.rate, amount=args.amount, seed=args.seed,
+    )
+    return Options(
+        command=shlex.join(["jifen", *sys.argv[1:]]), database_url=database_url, start=start,
+        front=front, metrics_urls=metrics, terminals=args.terminals, cards=args.cards,
+        mix=args.mix, skew=parse_skew(args.cards_skew), drive=drive, work_dir=args.work_dir,
+        overrides=args.set, ceiling=not args.no_ceiling, pgbench=not args.no_pgbench,
+        pgbench_clients=args.pgbench_clients, pgbench_scale=args.pgbench_scale,
+        profile_dir=args.profile, progress=not args.quiet,
+    )
+
+
+def _loadtest(args: argparse.Namespace) -> int:
+    from loadtest.report import render_text, write_report
+    from loadtest.run import run
+
+    configure_logging("warning", process="loadtest")
+    # A report describes a system measured from scratch, unless a running one is named.
+    start = args.start or (args.report is not None and args.front is None)
+    if start and args.front is not None:
+        raise CliError("--start runs a system of its own: drop --front")
+    database_url, embedded = _database_url(args, start)
+    try:
+        options = _options(args, start, database_url)
+        results = anyio.run(run, options, backend="asyncio",
+                            backend_options={"use_uvloop": True})
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    if args.json:
+        sys.stdout.buffer.write(msgspec.json.encode(results) + b"\n")
+    else:
+        print(render_text(results), end="")
+    if args.report is not None:
+        write_report(Path(args.report), results)
+        print(f"report written to {args.report}", file=sys.stderr)
+    return EXIT_ERRORS_COUNTED if results.error_count else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from loadtest.mix import DEFAULT_MIX
+
+    text = ("load test: a fleet of terminals against the system, with pgbench and a bare "
+            "front as references")
+    parser = subparsers.add_parser("loadtest", help=text, description=text)
+    system = parser.add_argument_group("the system under test")
+    system.add_argument("--start", action="store_true",
+                        help="start a system of its own (embedded PostgreSQL under --data-dir "
+                             "unless $JIFEN_DATABASE_URL is set; host, switch and front as "
+                             "child processes) and stop it at the end")
+    system.add_argument("--front", type=_address, metavar="HOST:PORT",
+                        help="the running front to drive (default: the configuration's, "
+                             "127.0.0.1:8583)")
+    system.add_argument("--metrics", action="append", metavar="URL",
+                        help="the account host's /metrics, for group-commit batch sizes "
+                             "(repeatable; default http://127.0.0.1:9103/metrics)")
+    system.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                        help=f"--start's embedded PostgreSQL (default {DEFAULT_DATA_DIR})")
+    system.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="--start: a configuration value for the services, e.g. "
+                             "host.batch_wait_ms_max=1 (repeatable)")
+    system.add_argument("--work-dir", default=DEFAULT_WORK_DIR,
+                        help=f"generated configurations and service logs (default "
+                             f"{DEFAULT_WORK_DIR})")
+    load = parser.add_argument_group("the load")
+    load.add_argument("--terminals", type=_positive(int), default=32,
+                      help="terminals, one TCP connection each (default 32)")
+    pace = load.add_mutually_exclusive_group()
+    pace.add_argument("--in-flight", type=_positive(int), default=8,
+                      help="closed loop: requests outstanding per terminal (default 8)")
+    pace.add_argument("--rate", type=_positive(float), metavar="PER_S",
+                      help="open loop: requests per second, all terminals together")
+    load.add_argument("--duration", type=_positive(float), default=20.0,
+                      help="the measured window, seconds (default 20)")
+    load.add_argument("--warmup", type=float, default=2.0,
+                      help="seconds of load before the window (default 2)")
+    load.add_argument("--mix", default=DEFAULT_MIX,
+                      help=f"CODE=WEIGHT[:EXPECTED],... by processing code, or echo "
+                           f"(default {DEFAULT_MIX})")
+    load.add_argument("--cards", type=_positive(int), default=100_000,
+                      help="cards to draw from; issued if missing (default 100,000)")
+    load.add_argument("--cards-skew", default="uniform",
+                      help="uniform, or zipf:S (e.g. zipf:1.1) (default uniform)")
+    load.add_argument("--amount", type=_positive(int), default=1_000,
+                      help="field 4: fen, or points for points codes (default 1,000)")
+    load.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    references = parser.add_argument_group("references")
+    references.add_argument("--no-pgbench", action="store_true", help="skip pgbench")
+    references.add_argument("--no-ceiling", action="store_true",
+                            help="skip the bare front ceiling")
+    references.add_argument("--pgbench-clients", type=_positive(int), default=16,
+                            help="pgbench clients (default 16)")
+    references.add_argument("--pgbench-scale", type=_positive(int),
+                            help="pgbench scale (default: as many as clients)")
+    output = parser.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="print the results as JSON")
+    output.add_argument("--report", metavar="FILE",
+                        help=f"write the Markdown report (e.g. {DEFAULT_REPORT_HINT}); "
+                             "implies --start unless --front is given")
+    output.add_argument("--quiet", action="store_true",
+                        help="no progress line on stderr")
+    output.add_argument("--profile", metavar="DIR",
+                        help="py-spy the services during the window (needs py-spy)")
+    parser.set_defaults(handler=_loadtest)

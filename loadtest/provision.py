@@ -1,0 +1,115 @@
+"""The load test's own alliance: merchants, terminals, a card range and cards, made with
+jifen.provisioning and topped up, never duplicated, so a run reuses what an earlier run made.
+
+Terminals are LT000001, LT000002, ... (8 of them per merchant LOADTEST0000001, ...), none
+requiring MAC; cards are 16 digits under LOADTEST_BIN, routed to one account host.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import asyncpg
+import msgspec
+
+from acquirer_front.keystore import KeyStore
+from jifen.provisioning import (
+    ProvisioningError, add_card_range, create_alliance, create_merchant, create_terminal,
+    issue_cards,
+)
+from jifen.provisioning.card_ranges import routing_range
+from loadtest.drive import Station
+from loadtest.errors import SetupError
+
+ALLIANCE_CODE = "LOADTEST"
+LOADTEST_BIN = "628888"
+TERMINALS_PER_MERCHANT = 8
+# Points per yuan: every purchase earns, so each approval posts a journal entry.
+EARN_POINTS_PER_YUAN = 1
+TMK_SIZE_BYTES = 16
+# Terminal codes are 8 characters: "LT" and 6 digits.
+TERMINALS_MAX = 999_999
+
+
+class FleetData(msgspec.Struct, frozen=True):
+    stations: list[Station]
+    pans: list[str]
+    cards_issued_now: int
+    terminals_created_now: int
+
+
+def terminal_code(number: int) -> str:
+    return f"LT{number:06d}"
+
+
+def merchant_code(number: int) -> str:
+    return f"{ALLIANCE_CODE}{number:07d}"
+
+
+async def ensure_fleet(
+    database_url: str, terminals: int, cards: int, host_name: str = "main"
+) -> FleetData:
+    """At least `terminals` terminals and `cards` active cards of the load-test alliance."""
+    assert 1 <= terminals <= TERMINALS_MAX and cards >= 1
+    connection = await asyncpg.connect(database_url)
+    try:
+        keystore = KeyStore.from_environment()
+        created = await _ensure_stations(connection, keystore, terminals)
+        issued = await _ensure_cards(connection, cards, host_name)
+        pans = await connection.fetch(
+            "SELECT c.pan FROM cards c JOIN alliances a ON a.id = c.alliance_id"
+            " WHERE a.code = $1 AND c.status = 'active' AND c.expires_on >= current_date"
+            " AND left(c.pan, length($2)) = $2 ORDER BY c.id LIMIT $3",
+            ALLIANCE_CODE, LOADTEST_BIN, cards)
+    except ProvisioningError as exc:
+        raise SetupError(f"provisioning the load-test alliance failed: {exc}") from exc
+    finally:
+        await connection.close()
+    stations = [Station(terminal_code(n), merchant_code((n - 1) // TERMINALS_PER_MERCHANT + 1))
+                for n in range(1, terminals + 1)]
+    return FleetData(stations, [row["pan"] for row in pans], issued, created)
+
+
+async def _ensure_stations(
+    connection: asyncpg.Connection, keystore: KeyStore, terminals: int
+) -> int:
+    if not await connection.fetchval("SELECT 1 FROM alliances WHERE code = $1", ALLIANCE_CODE):
+        await create_alliance(connection, ALLIANCE_CODE, "Load test alliance")
+    merchants = (terminals + TERMINALS_PER_MERCHANT - 1) // TERMINALS_PER_MERCHANT
+    existing = set(await connection.fetchval(
+        "SELECT coalesce(array_agg(merchant_code), '{}') FROM merchants"
+        " WHERE merchant_code = ANY($1::text[])",
+        [merchant_code(n) for n in range(1, merchants + 1)]))
+    for number in range(1, merchants + 1):
+        if merchant_code(number) not in existing:
+            await create_merchant(connection, ALLIANCE_CODE, merchant_code(number),
+                                  f"Load test shop {number}", EARN_POINTS_PER_YUAN)
+    existing = set(await connection.fetchval(
+        "SELECT coalesce(array_agg(terminal_code), '{}') FROM terminals"
+        " WHERE terminal_code = ANY($1::text[])",
+        [terminal_code(n) for n in range(1, terminals + 1)]))
+    created = 0
+    for number in range(1, terminals + 1):
+        if terminal_code(number) not in existing:
+            merchant = merchant_code((number - 1) // TERMINALS_PER_MERCHANT + 1)
+            await create_terminal(connection, keystore, terminal_code(number), merchant,
+                                  secrets.token_bytes(TMK_SIZE_BYTES))
+            created += 1
+    return created
+
+
+async def _ensure_cards(connection: asyncpg.Connection, cards: int, host_name: str) -> int:
+    route = await routing_range(connection, LOADTEST_BIN)
+    if route is None:
+        await add_card_range(connection, LOADTEST_BIN, LOADTEST_BIN, host_name)
+    elif route.host_name != host_name:
+        raise SetupError(f"BIN {LOADTEST_BIN} is routed to host {route.host_name!r}, "
+                         f"not {host_name!r}")
+    existing = await connection.fetchval(
+        "SELECT count(*) FROM cards c JOIN alliances a ON a.id = c.alliance_id"
+        " WHERE a.code = $1 AND c.status = 'active' AND c.expires_on >= current_date"
+        " AND left(c.pan, length($2)) = $2", ALLIANCE_CODE, LOADTEST_BIN)
+    if existing >= cards:
+        return 0
+    summary = await issue_cards(connection, ALLIANCE_CODE, LOADTEST_BIN, cards - existing)
+    return summary.count

@@ -1,0 +1,296 @@
+"""A whole load test: the system under test, the fleet's window, and the two references.
+
+    1. the system: started here (--start: migrate, provision, host + switch + front as child
+       processes) or already running (--front), with the load-test alliance topped up;
+    2. the end-to-end window: the fleet at the front, with CPU per process and the host's
+       group commits sampled at the window's start and end;
+    3. the bare front ceiling: a front of its own answering 0800 echo itself, same fleet;
+    4. pgbench tpcb-like on the same PostgreSQL, same duration.
+The references run after the window, one at a time, so that nothing else competes for the two
+cores while each is measured.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import asyncpg
+import msgspec
+
+from devices.errors import DeviceError
+from devices.terminal_client import TerminalClient
+from jifen.db.migrate import migrate
+from loadtest import cpu
+from loadtest.drive import DriveSettings, PhaseResult, Station, drive
+from loadtest.errors import SetupError
+from loadtest.host_metrics import BatchStats, Snapshot, batch_stats, scrape
+from loadtest.machine import Machine, describe_machine
+from loadtest.mix import ECHO, Kind, describe_mix, parse_mix
+from loadtest.pgbench import PgbenchResult, run_pgbench
+from loadtest.profile import Profile, py_spy_path, record
+from loadtest.provision import FleetData, ensure_fleet
+from loadtest.sampling import Skew
+from loadtest.services import (
+    Services, SystemPorts, apply_overrides, ceiling_sections, free_port, system_sections,
+    write_config,
+)
+from proto.codes import ResponseCode
+
+# A running system learns new terminals and cards by notification; this long at most.
+PICK_UP_TIMEOUT_S = 120.0
+PICK_UP_RETRY_S = 0.2
+PROBE_TIMEOUT_S = 5.0
+SERVICE_NAMES = ("host", "switch", "front")
+
+
+class Options(msgspec.Struct, frozen=True):
+    """Everything a run needs, as the command line gave it."""
+
+    command: str
+    database_url: str               # the system's database (started or found by the caller)
+    start: bool
+    front: tuple[str, int]
+    metrics_urls: list[str]
+    terminals: int
+    cards: int
+    mix: str
+    skew: Skew
+    drive: DriveSettings
+    work_dir: str                   # generated configs and child logs
+    overrides: list[str] = []
+    ceiling: bool = True
+    pgbench: bool = True
+    pgbench_clients: int = 16
+    pgbench_threads: int = 2
+    pgbench_scale: int | None = None
+    profile_dir: str | None = None
+    progress: bool = True
+
+
+class Ratios(msgspec.Struct, frozen=True):
+    to_pgbench: float | None        # durable authorisations/s over pgbench TPS
+    to_ceiling: float | None        # over the bare front's echoes/s
+
+
+class Results(msgspec.Struct, frozen=True):
+    started_at: str
+    command: str
+    machine: Machine
+    settings: dict[str, str]
+    system: PhaseResult
+    batches: list[BatchStats]
+    cpu: list[cpu.CpuShare]
+    ceiling: PhaseResult | None
+    ceiling_cpu: list[cpu.CpuShare]
+    pgbench: PgbenchResult | None
+    ratios: Ratios
+    profiles: list[Profile]
+
+    @property
+    def error_count(self) -> int:
+        return self.system.error_count + (self.ceiling.error_count if self.ceiling else 0)
+
+
+class _Window:
+    """What is sampled at the window's start and end: CPU per process, the host's metrics,
+    and (with --profile) py-spy on each service."""
+
+    def __init__(self, metrics_urls: list[str], window_s: float, profile_dir: str | None,
+                 data_dir: str | None, group: anyio.abc.TaskGroup) -> None:
+        self._urls, self._window_s, self._profile_dir = metrics_urls, window_s, profile_dir
+        self._data_dir = data_dir
+        self._group = group
+        self._cpu_before: dict[int, tuple[str, int]] = {}
+        self._metrics_before: list[Snapshot | None] = []
+        self.cpu: list[cpu.CpuShare] = []
+        self.batches: list[BatchStats] = []
+        self.profiles: list[Profile] = []
+
+    async def __call__(self, moment: str) -> None:
+        if moment == "start":
+            self._cpu_before = cpu.snapshot(self._data_dir)
+            self._metrics_before = [await scrape(url) for url in self._urls]
+            if self._profile_dir is not None:
+                self._start_profiles(self._cpu_before)
+            return
+        self.cpu = cpu.shares(self._cpu_before, cpu.snapshot(self._data_dir), self._window_s)
+        after = [await scrape(url) for url in self._urls]
+        self.batches = [stats for url, before, later in zip(self._urls, self._metrics_before,
+                                                             after, strict=True)
+                        if (stats := batch_stats(url, before, later)) is not None]
+
+    def _start_profiles(self, processes: dict[int, tuple[str, int]]) -> None:
+        assert self._profile_dir is not None
+        directory = Path(self._profile_dir)
+        for pid, (group, _) in sorted(processes.items()):
+            if group in SERVICE_NAMES:
+                self._group.start_soon(self._profile, group, pid, directory)
+
+    async def _profile(self, service: str, pid: int, directory: Path) -> None:
+        self.profiles.append(await record(service, pid, self._window_s, directory))
+
+
+async def run(options: Options) -> Results:
+    kinds = parse_mix(options.mix)
+    if options.profile_dir is not None:
+        py_spy_path()  # fail before the work, not after it
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    work_dir = Path(options.work_dir)
+    async with AsyncExitStack() as stack:
+        if options.start:
+            await migrate(options.database_url)
+        fleet = await ensure_fleet(options.database_url, options.terminals, options.cards)
+        if not fleet.pans:
+            raise SetupError("the load-test alliance has no usable cards")
+        front, metrics_urls = options.front, options.metrics_urls
+        services = None
+        if options.start:
+            services = Services(work_dir / "system.toml", work_dir / "logs")
+            stack.push_async_callback(services.stop)
+            front, metrics_urls = await _start_system(services, options)
+        else:
+            await _wait_until_served(front, fleet)
+        postgres_version, data_dir = await _server_facts(options.database_url)
+        system, window = await _measure_system(options, front, metrics_urls, fleet, kinds,
+                                               data_dir)
+        if services is not None:
+            services.check_alive()
+            await services.stop()  # idle, but the references should have the box to themselves
+        ceiling, ceiling_cpu = None, []
+        if options.ceiling:
+            ceiling, ceiling_cpu = await _measure_ceiling(options, fleet, data_dir)
+        pgbench = None
+        if options.pgbench:
+            pgbench = await run_pgbench(
+                options.database_url, int(round(options.drive.duration_s)),
+                options.pgbench_clients, options.pgbench_threads, options.pgbench_scale)
+    return Results(
+        started_at=started_at, command=options.command,
+        machine=describe_machine(postgres_version), settings=_settings(options, kinds, fleet),
+        system=system, batches=window.batches, cpu=window.cpu, ceiling=ceiling,
+        ceiling_cpu=ceiling_cpu, pgbench=pgbench, ratios=_ratios(system, ceiling, pgbench),
+        profiles=sorted(window.profiles, key=lambda profile: SERVICE_NAMES.index(
+            profile.service)),
+    )
+
+
+async def _start_system(services: Services, options: Options) -> tuple[tuple[str, int],
+                                                                        list[str]]:
+    ports = SystemPorts.free()
+    sections = apply_overrides(system_sections(options.database_url, ports), options.overrides)
+    write_config(Path(options.work_dir) / "system.toml", sections)
+    await services.start("host", ports.host)
+    await services.start("switch", ports.switch)
+    await services.start("front", ports.front)
+    return ("127.0.0.1", ports.front), [f"http://127.0.0.1:{ports.host_metrics}/metrics"]
+
+
+async def _measure_system(
+    options: Options, front: tuple[str, int], metrics_urls: list[str], fleet: FleetData,
+    kinds: list[Kind], data_dir: str | None,
+) -> tuple[PhaseResult, _Window]:
+    pans = [pan.encode() for pan in fleet.pans]
+    async with anyio.create_task_group() as group:
+        window = _Window(metrics_urls, options.drive.duration_s, options.profile_dir, data_dir,
+                         group)
+        system = await drive("system", front, fleet.stations, pans, kinds, options.skew,
+                             options.drive, on_window=window, progress=options.progress)
+    return system, window
+
+
+async def _measure_ceiling(options: Options, fleet: FleetData,
+                           data_dir: str | None) -> tuple[PhaseResult, list[cpu.CpuShare]]:
+    """The same fleet, echoes only, at a front that answers them itself."""
+    work_dir = Path(options.work_dir)
+    port = free_port()
+    write_config(work_dir / "ceiling.toml", ceiling_sections(options.database_url, port))
+    services = Services(work_dir / "ceiling.toml", work_dir / "logs-ceiling")
+    shares: list[cpu.CpuShare] = []
+    before: dict[int, tuple[str, int]] = {}
+
+    async def on_window(moment: str) -> None:
+        nonlocal before, shares
+        if moment == "start":
+            before = cpu.snapshot(data_dir)
+        else:
+            shares = cpu.shares(before, cpu.snapshot(data_dir), options.drive.duration_s)
+
+    try:
+        await services.start("front", port)
+        settings = msgspec.structs.replace(options.drive, sign_on=False)
+        echo = parse_mix(f"{ECHO}=1")
+        result = await drive("front", ("127.0.0.1", port), fleet.stations, [b"0"], echo,
+                             Skew(), settings, on_window=on_window, progress=options.progress)
+    finally:
+        await services.stop()
+    return result, shares
+
+
+async def _wait_until_served(front: tuple[str, int], fleet: FleetData) -> None:
+    """A running system reloads new terminals and cards on notification: wait until the last
+    terminal signs on and the last card is known, so that the window measures, not loads."""
+    station: Station = fleet.stations[-1]
+    last_answer: dict[str, str] = {}
+    try:
+        with anyio.fail_after(PICK_UP_TIMEOUT_S):
+            async with TerminalClient(front[0], front[1], station.terminal_code,
+                                      station.merchant_code, timeout_s=PROBE_TIMEOUT_S) as probe:
+                while (last_answer := await probe.sign_on()).get("39") != ResponseCode.APPROVED:
+                    await anyio.sleep(PICK_UP_RETRY_S)
+                while (last_answer := await probe.inquiry(fleet.pans[-1])).get("39") \
+                        != ResponseCode.APPROVED:
+                    await anyio.sleep(PICK_UP_RETRY_S)
+    except TimeoutError as exc:
+        raise SetupError(f"the system at {front[0]}:{front[1]} did not take the load-test "
+                         f"terminals and cards within {PICK_UP_TIMEOUT_S:g} s (last answer "
+                         f"{last_answer.get('t')} {last_answer.get('39')})") from exc
+    except DeviceError as exc:
+        raise SetupError(f"no system at {front[0]}:{front[1]}: {exc}") from exc
+
+
+async def _server_facts(database_url: str) -> tuple[str, str | None]:
+    """The server's version, and its data directory when we may read it (superuser or
+    pg_read_all_settings), to tell its processes from other servers' in the CPU split."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        version = await connection.fetchval("SHOW server_version")
+        try:
+            data_dir = await connection.fetchval("SHOW data_directory")
+        except asyncpg.InsufficientPrivilegeError:
+            data_dir = None
+        return version, data_dir
+    finally:
+        await connection.close()
+
+
+def _ratios(system: PhaseResult, ceiling: PhaseResult | None,
+            pgbench: PgbenchResult | None) -> Ratios:
+    return Ratios(
+        to_pgbench=system.approved_per_s / pgbench.tps if pgbench and pgbench.tps else None,
+        to_ceiling=(system.approved_per_s / ceiling.correct_per_s
+                    if ceiling and ceiling.correct_per_s else None),
+    )
+
+
+def _settings(options: Options, kinds: list[Kind], fleet: FleetData) -> dict[str, str]:
+    drive_settings = options.drive
+    load = (f"open loop, {drive_settings.rate_per_s:,.0f} requests/s in all"
+            if drive_settings.rate_per_s is not None
+            else f"closed loop, {drive_settings.in_flight} in flight per terminal")
+    settings = {
+        "system": "started by the load test" if options.start
+        else f"running at {options.front[0]}:{options.front[1]}",
+        "terminals": f"{len(fleet.stations):,d}",
+        "load": load,
+        "window": f"{drive_settings.duration_s:g} s after {drive_settings.warmup_s:g} s of "
+                  "warm-up",
+        "mix": describe_mix(kinds),
+        "cards": f"{len(fleet.pans):,d}, {options.skew.describe()}",
+        "amount": f"{drive_settings.amount:,d}",
+    }
+    if options.overrides:
+        settings["overrides"] = " ".join(options.overrides)
+    return settings

@@ -1,0 +1,163 @@
+"""`jifen audit`: a sound database passes, and each broken invariant, injected by SQL into a
+fresh database, is named with the ids of its rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.audit.conftest import Run
+
+REPLICA = "SET LOCAL session_replication_role = replica"  # no foreign key triggers
+
+
+def insert_transaction(
+    transaction_id: int, kind: str, *, amount: int = 100, original: int | None = None,
+    mti: str = "0200", stan: str | None = None, transmission_time: str | None = None,
+    posted_minutes: int | None = None,
+) -> str:
+    """A transaction row without entries, by default with a key of its own."""
+    stan = stan or f"{transaction_id:06d}"
+    transmission_time = transmission_time or f"03011{transaction_id:05d}"
+    minutes = transaction_id if posted_minutes is None else posted_minutes
+    return f"""
+        INSERT INTO transactions (id, kind, business_date, posted_at, terminal_code,
+                                  merchant_id, card_id, batch_number, mti, stan,
+                                  transmission_time, amount, currency, points,
+                                  original_transaction_id)
+        VALUES ({transaction_id}, '{kind}', '2025-03-01',
+                timestamptz '2025-03-01 10:00:00+00' + {minutes} * interval '1 min',
+                'AUDTERM1', (SELECT id FROM merchants), (SELECT id FROM cards), 1, '{mti}',
+                '{stan}', '{transmission_time}', {amount}, '156', 0,
+                {'NULL' if original is None else original})
+    """
+
+
+def violations(run: Run) -> dict[str, list[dict]]:
+    """check name -> the ids of each listed violation, from `jifen audit --json`."""
+    report = json.loads(run.out)
+    return {check["name"]: [violation["ids"] for violation in check["violations"]]
+            for check in report["checks"] if check["violation_count"]}
+
+
+class TestClean:
+    def test_an_empty_database_passes(self, audit, database_url):
+        run = audit()
+        assert run.exit_code == 0, run.err
+        assert run.out.startswith("audit clean: 8 checks over 0 transactions, 0 entries")
+
+    def test_a_sound_journal_passes_with_a_summary(self, audit, ledger_url):
+        run = audit()
+        assert run.exit_code == 0, run.err
+        assert "audit clean: 8 checks over 5 transactions, 6 entries, 12 postings and " \
+               "5 accounts in" in run.out
+        assert run.err == ""
+
+    def test_json_report(self, audit, ledger_url):
+        run = audit("--json")
+        assert run.exit_code == 0
+        report = json.loads(run.out)
+        assert (report["clean"], report["violation_count"]) == (True, 0)
+        assert report["counts"] == {"transactions": 5, "entries": 6, "postings": 12,
+                                    "accounts": 5}
+        assert [check["name"] for check in report["checks"]] == [
+            "entry_unbalanced", "posting_wrong_ledger", "balance_mismatch",
+            "stored_value_negative", "original_missing", "reversed_more_than_once",
+            "returns_exceed_original", "idempotency_key_reused"]
+
+    def test_a_reversed_return_gives_its_amount_back(self, audit, ledger_url, sql):
+        # 400 (reversed) + 700 exceeds the purchase's 1000 only if the reversed one counted.
+        sql(insert_transaction(6, "return", amount=700, original=1))
+        assert audit().exit_code == 0
+
+    def test_a_key_reused_after_the_window_is_a_new_request(self, audit, ledger_url, sql):
+        # Field 7 has no year: the same key 8 days later is a new request, not a duplicate.
+        sql(insert_transaction(6, "purchase", stan="000001", transmission_time="0301100100",
+                               posted_minutes=1 + 8 * 24 * 60))
+        assert audit().exit_code == 0
+
+
+# (name, SQL that breaks the journal, the check expected, the ids of its violations)
+VIOLATIONS = [
+    ("unbalanced entry", [
+        "UPDATE postings SET amount = 11 WHERE entry_id = 1 AND account_id = 1",
+        "UPDATE accounts SET balance = 31 WHERE id = 1",
+    ], "entry_unbalanced", [{"entry_id": 1, "transaction_id": 1}]),
+    ("balance off its postings", [
+        "UPDATE accounts SET balance = 29 WHERE id = 1",
+    ], "balance_mismatch", [{"account_id": 1}]),
+    ("negative stored value", [
+        "UPDATE postings SET amount = 1000 WHERE entry_id = 2 AND account_id = 3",
+        "UPDATE postings SET amount = -1000 WHERE entry_id = 2 AND account_id = 4",
+        "UPDATE accounts SET balance = -1000 WHERE id IN (3, 4)",
+    ], "stored_value_negative", [{"account_id": 3, "card_id": 1}]),
+    ("posting in the other ledger", [
+        "UPDATE journal_entries SET ledger = 'money' WHERE id = 1",
+    ], "posting_wrong_ledger", [{"entry_id": 1, "account_id": 1},
+                                {"entry_id": 1, "account_id": 2}]),
+    ("return without original", [
+        "UPDATE transactions SET original_transaction_id = NULL WHERE id = 3",
+    ], "original_missing", [{"transaction_id": 3, "original_transaction_id": None}]),
+    ("reversal of a transaction that does not exist", [
+        REPLICA, "UPDATE transactions SET original_transaction_id = 99 WHERE id = 4",
+    ], "original_missing", [{"transaction_id": 4, "original_transaction_id": 99}]),
+    ("reversal without original", [
+        insert_transaction(6, "reversal", mti="0400"),
+    ], "original_missing", [{"transaction_id": 6, "original_transaction_id": None}]),
+    ("original reversed twice", [
+        insert_transaction(6, "reversal", mti="0400", stan="000003", original=3),
+    ], "reversed_more_than_once", [{"original_transaction_id": 3}]),
+    ("returns above the purchase", [
+        insert_transaction(6, "return", amount=700, original=1),
+        insert_transaction(7, "return", amount=301, original=1),
+    ], "returns_exceed_original", [{"original_transaction_id": 1}]),
+    ("idempotency key used twice within 7 days", [
+        insert_transaction(6, "purchase", stan="000001", transmission_time="0301100100",
+                           posted_minutes=1 + 6 * 24 * 60),
+    ], "idempotency_key_reused", [{"transaction_id": 6, "other_transaction_id": 1}]),
+]
+
+
+@pytest.mark.parametrize(("statements", "check", "ids"),
+                         [case[1:] for case in VIOLATIONS], ids=[case[0] for case in VIOLATIONS])
+def test_each_violation_is_named_with_its_ids(audit, ledger_url, sql, statements, check, ids):
+    sql(*statements)
+    run = audit()
+    assert run.exit_code == 1
+    assert f"audit {len(ids)} violations:" in run.out
+    for violation_ids in ids:
+        named = " ".join(f"{name}={value}" for name, value in violation_ids.items())
+        assert f"  {check} {named}: " in run.err, run.err
+
+    report = audit("--json")
+    assert report.exit_code == 1
+    assert violations(report) == {check: ids}
+
+
+def test_violations_listed_are_bounded_but_all_counted(audit, ledger_url, sql):
+    # Break 150 balances: all are counted, the first 100 (by id) are listed.
+    sql("""
+        INSERT INTO cards (pan, alliance_id, expires_on)
+        SELECT '9' || lpad(n::text, 15, '0'), (SELECT id FROM alliances), '2099-12-31'
+        FROM generate_series(1, 150) AS n
+    """, """
+        INSERT INTO accounts (id, ledger, kind, card_id, balance)
+        SELECT 100 + n, 'points', 'member_points', c.id, 1
+        FROM generate_series(1, 150) AS n JOIN cards AS c ON c.pan = '9' || lpad(n::text, 15, '0')
+    """)
+    run = audit()
+    assert run.exit_code == 1
+    assert "VIOLATION balance_mismatch: 150 rows break" in run.err
+    assert "(first 100 listed)" in run.err
+    listed = violations(audit("--json"))["balance_mismatch"]
+    assert listed == [{"account_id": 100 + n} for n in range(1, 101)]
+
+
+def test_a_database_without_the_schema_is_an_error(empty_database_url, tmp_path, capsys):
+    from jifen.cli import main
+
+    config = tmp_path / "jifen.toml"
+    config.write_text(f'[database]\nurl = "{empty_database_url}"\n')
+    assert main(["--config", str(config), "audit"]) == 2
+    assert "has no Jifen schema" in capsys.readouterr().err
