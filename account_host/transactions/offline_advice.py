@@ -1,6 +1,7 @@
 """0220/000000 offline purchase advice: the terminal approved it while the host was unreachable,
 so the host acknowledges it (00) and posts it as a purchase even where the card check would have
-declined it (lost, stolen, blocked, expired); such an advice is flagged in review_items.
+declined it (lost, stolen, blocked, expired, or over the balance limit, 61); such an advice is
+flagged in review_items.
 
 An advice for a card this host does not know (or of another alliance) is acknowledged and
 recorded as a transaction without postings, and flagged. The spec's own answers stand: a closed
@@ -16,11 +17,14 @@ from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
 from account_host.transactions.base import (
     CardCheck, TransactionKind, approved, decline, is_late_original, new_posted,
-    record_transaction,
+    over_balance_limit, record_transaction,
 )
-from account_host.transactions.purchase import post_purchase
+from account_host.transactions.purchase import earned_points, post_purchase
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
+
+# The points it earns take the balance beyond what field 54 shows (999,999,999,999).
+REVIEW_BALANCE_LIMIT = "balance_limit"
 
 
 def apply_offline_advice(
@@ -32,7 +36,10 @@ def apply_offline_advice(
         return decline(request, ResponseCode.INVALID_AMOUNT)
     if is_late_original(context, request):
         return decline(request, ResponseCode.DO_NOT_HONOUR)
-    reason = review_reason(card, context.today_ordinal)
+    reasons = [review_reason(card, context.today_ordinal)]
+    if card is not None and over_balance_limit(
+            context, card.points_account_id, earned_points(amount_fen, merchant)):
+        reasons.append(REVIEW_BALANCE_LIMIT)
     if card is None:
         approval = context.approve()
         posted = new_posted(approval, TransactionType.OFFLINE_PURCHASE, None, request,
@@ -42,9 +49,10 @@ def apply_offline_advice(
     else:
         answer = post_purchase(context, request, card, merchant,
                                TransactionType.OFFLINE_PURCHASE)
-    if reason is not None:
-        assert context.posted is not None
-        context.batch.add_review(context.posted.transaction_id, reason)
+    assert context.posted is not None
+    for reason in reasons:
+        if reason is not None:
+            context.batch.add_review(context.posted.transaction_id, reason)
     return answer
 
 

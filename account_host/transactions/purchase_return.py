@@ -3,7 +3,7 @@
 The original is a purchase (000000, 006000 or 0220) of the same card, posted within the return
 window (`return_window_days`) and not reversed; anything else is 25, an RRN of another card
 (hence of another alliance) included. Returns may not exceed the purchase's amount in total
-(13).
+(13), and a refund may not take the stored value beyond what field 54 shows (61).
 
 Points are clawed back over the running total: after returns totalling R of a purchase of A
 fen that earned P points, floor(P x R / A) points are clawed back in all, so each return claws
@@ -22,7 +22,7 @@ from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
 from account_host.transactions.base import (
     CardCheck, TransactionKind, approved, decline, is_late_original, new_posted,
-    record_transaction,
+    over_balance_limit, record_transaction,
 )
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
@@ -51,6 +51,9 @@ def apply_return(
     returned_fen = purchase.returned + amount_fen
     if returned_fen > purchase.amount:
         return decline(request, ResponseCode.INVALID_AMOUNT)
+    if purchase.paid_from_stored_value and \
+            over_balance_limit(context, card.stored_value_account_id, amount_fen):
+        return decline(request, ResponseCode.AMOUNT_LIMIT)
     if is_late_original(context, request):
         return decline(request, ResponseCode.DO_NOT_HONOUR)
     # ---- checked: from here on the return is approved and applied ----

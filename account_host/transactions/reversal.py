@@ -7,6 +7,8 @@ status now. In the order of the transaction checks:
 - never seen: 25, and a tombstone (memory and reversal_tombstones), so that the original, if it
   arrives later, is declined with 05;
 - declined, already reversed, or a request that moved nothing: 00, nothing changes;
+- giving back what it took would take a member balance beyond 999,999,999,999 (what field 54
+  shows): 61, nothing changes, and the original is flagged for review;
 - undoing it would take the member's stored value below zero (a load, exchange or return whose
   stored value was spent since): 51, nothing changes, and the original is flagged for review;
 - a purchase that has returns standing: 05, nothing changes, flagged (reverse the returns
@@ -25,7 +27,7 @@ from account_host.movements import RETURNABLE_TYPES, Posted, TransactionType
 from account_host.returns_index import Returnable
 from account_host.state import Card, Merchant
 from account_host.transactions.base import (
-    CardCheck, TransactionKind, decline, new_posted, record_transaction,
+    CardCheck, TransactionKind, decline, new_posted, over_balance_limit, record_transaction,
 )
 from proto.codes import ResponseCode
 from proto.fields import parse_original_data
@@ -33,6 +35,7 @@ from proto.frames import Answer, Request
 
 REVIEW_STORED_VALUE_SPENT = "reversal_declined_stored_value_spent"
 REVIEW_HAS_RETURNS = "reversal_declined_purchase_has_returns"
+REVIEW_BALANCE_LIMIT = "reversal_declined_balance_limit"
 
 
 def apply_reversal(
@@ -55,6 +58,9 @@ def apply_reversal(
     posted = first.posted
     if posted is None or posted.reversed:
         return Answer(request.correlation_id, ResponseCode.APPROVED)
+    if _over_limit(context, posted):
+        context.batch.add_review(posted.transaction_id, REVIEW_BALANCE_LIMIT)
+        return decline(request, ResponseCode.AMOUNT_LIMIT)
     if posted.stored_value_fen > 0 and \
             state.balance(posted.stored_value_account_id) < posted.stored_value_fen:
         context.batch.add_review(posted.transaction_id, REVIEW_STORED_VALUE_SPENT)
@@ -68,6 +74,15 @@ def apply_reversal(
     # ---- checked: from here on the reversal is approved and applied ----
     _undo(context, request, merchant, posted, purchase)
     return Answer(request.correlation_id, ResponseCode.APPROVED)
+
+
+def _over_limit(context: ApplyContext, posted: Posted) -> bool:
+    """Whether giving back what the original took would take a member balance beyond the
+    most field 54 shows."""
+    return (posted.points < 0 and
+            over_balance_limit(context, posted.points_account_id, -posted.points)) or \
+        (posted.stored_value_fen < 0 and over_balance_limit(
+            context, posted.stored_value_account_id, -posted.stored_value_fen))
 
 
 def _is_original_data(text: str | None) -> bool:

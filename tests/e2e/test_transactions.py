@@ -473,6 +473,20 @@ class TestReconciliation:
 
 
 class TestFieldLimits:
+    async def test_refunds_stop_at_what_field_54_shows(self, database_url):
+        async with running_system(database_url) as system, system.terminal() as terminal:
+            await terminal.sign_on()
+            await terminal.load_stored_value(CARDS[9], FIELD_4_MAX)
+            spent = await terminal.exchange(messages.purchase_stored_value(CARDS[9], 100, 1))
+            assert (await terminal.load_stored_value(CARDS[9], 100))["39"] == "00"
+            refund = await terminal.purchase_return(CARDS[9], 100, spent.answer["37"])
+            assert refund["39"] == "61"
+            assert (await terminal.reverse(spent.request))["39"] == "61"
+            assert await member(system, CARDS[9]) == (1, FIELD_4_MAX)
+            reason = await system.fetchval("SELECT reason FROM review_items")
+            assert reason == "reversal_declined_balance_limit"
+            await assert_ledger_sound(system)
+
     async def test_amounts_of_1_and_999999999999(self, database_url):
         async with running_system(database_url) as system, system.terminal() as terminal:
             await terminal.sign_on()
