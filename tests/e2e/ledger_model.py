@@ -8,7 +8,10 @@ account_host/: where the two disagree, one of them is wrong.
 What it models, in the host's order of checks: retransmission (the first answer again, or 94),
 batch open (12), card (14: unknown, or of another alliance than the terminal's merchant), then
 per message: amount (13), original (25), amount limit (61: a member balance above
-999,999,999,999), balance (51), and last the late original of a remembered reversal (05).
+999,999,999,999, except by a 0220), balance (51), and last the late original of a remembered
+reversal (05). A reversal answers 25 for an original never seen (and remembers it), 00 for one
+declined or reversed already, else 61, 51 (stored value spent since) or 05 (a purchase with
+returns standing) before it undoes the original's postings.
 """
 
 from __future__ import annotations
@@ -86,6 +89,8 @@ class Movement:
     kind: str                       # transactions.kind
     amount: int                     # as the batch totals count it
     batch_number: int
+    card: str | None = None         # None: an advice for a card the host cannot use
+    points: int = 0                 # the member's side
     postings: list[tuple[AccountKey, int]] = field(default_factory=list)
     stored_value_account: AccountKey | None = None
     stored_value_fen: int = 0       # the member's side
@@ -234,7 +239,7 @@ class LedgerModel:
         if key in self.tombstones:
             return Expected(ResponseCode.DO_NOT_HONOUR), None
         if pan is None:
-            movement = Movement("offline_purchase", amount, batch.number)
+            movement = Movement("offline_purchase", amount, batch.number)   # no card
             batch.count(movement.kind, amount)
             return Expected(balances=_blocks(0, 0, 0), points_moved=0), movement
         return self._post_purchase("offline_purchase", amount, batch, merchant, pan)
@@ -243,7 +248,7 @@ class LedgerModel:
         points = _earned(amount, merchant)
         from_stored_value = kind == "stored_value_purchase"
         purchase = Purchase(pan, merchant, amount, points, from_stored_value)
-        movement = Movement(kind, amount, batch.number, purchase=purchase)
+        movement = Movement(kind, amount, batch.number, pan, purchase=purchase)
         if points:
             self._post(movement, ("member_points", pan), points,
                        ("merchant_points_issued", merchant.code))
@@ -267,7 +272,7 @@ class LedgerModel:
             return Expected(ResponseCode.INSUFFICIENT_FUNDS), None
         if key in self.tombstones:
             return Expected(ResponseCode.DO_NOT_HONOUR), None
-        movement = Movement("redemption", points, batch.number)
+        movement = Movement("redemption", points, batch.number, pan)
         self._post(movement, ("member_points", pan), -points,
                    ("merchant_points_redeemed", merchant.code))
         batch.count(movement.kind, points)
@@ -283,11 +288,14 @@ class LedgerModel:
         returned = purchase.returned + amount
         if returned > purchase.amount:
             return Expected(ResponseCode.INVALID_AMOUNT), None
+        if purchase.from_stored_value and \
+                self._over_limit(("member_stored_value", pan), amount):
+            return Expected(ResponseCode.AMOUNT_LIMIT), None
         if key in self.tombstones:
             return Expected(ResponseCode.DO_NOT_HONOUR), None
         # The running total: floor(P x R / A) clawed back in all (never a negative claw).
         claw = max(0, purchase.points * returned // purchase.amount - purchase.clawed)
-        movement = Movement("return", amount, batch.number, purchase=purchase, claw=claw)
+        movement = Movement("return", amount, batch.number, pan, purchase=purchase, claw=claw)
         if claw:
             self._post(movement, ("member_points", pan), -claw,
                        ("merchant_points_issued", purchase.merchant.code))
@@ -307,7 +315,7 @@ class LedgerModel:
             return Expected(ResponseCode.AMOUNT_LIMIT), None
         if key in self.tombstones:
             return Expected(ResponseCode.DO_NOT_HONOUR), None
-        movement = Movement("stored_value_load", amount, batch.number)
+        movement = Movement("stored_value_load", amount, batch.number, pan)
         self._post_stored_value(movement, pan, amount,
                                 ("merchant_stored_value_loaded", merchant.code))
         batch.count(movement.kind, amount)
@@ -325,7 +333,7 @@ class LedgerModel:
             return Expected(ResponseCode.INSUFFICIENT_FUNDS), None
         if key in self.tombstones:
             return Expected(ResponseCode.DO_NOT_HONOUR), None
-        movement = Movement("points_exchange", points, batch.number)
+        movement = Movement("points_exchange", points, batch.number, pan)
         self._post(movement, ("member_points", pan), -points,
                    ("alliance_points_exchanged", alliance.code))
         self._post_stored_value(movement, pan, fen,
@@ -345,6 +353,11 @@ class LedgerModel:
         movement = seen.movement
         if movement is None or movement.reversed:
             return Expected()
+        card = movement.card
+        if (movement.points < 0 and self._over_limit(("member_points", card), -movement.points)) \
+                or (movement.stored_value_fen < 0 and
+                    self._over_limit(("member_stored_value", card), -movement.stored_value_fen)):
+            return Expected(ResponseCode.AMOUNT_LIMIT)   # flagged
         if movement.stored_value_fen > 0 and \
                 self.balances[movement.stored_value_account] < movement.stored_value_fen:
             return Expected(ResponseCode.INSUFFICIENT_FUNDS)   # spent since: flagged
@@ -382,6 +395,8 @@ class LedgerModel:
 
     def _post(self, movement: Movement, member: AccountKey, amount: int,
               counter: AccountKey) -> None:
+        if member[0] == "member_points":
+            movement.points = amount
         for account, posted in ((member, amount), (counter, -amount)):
             self.balances[account] += posted
             movement.postings.append((account, posted))
