@@ -166,7 +166,7 @@ INACTIVE_GIFT = "MUG"         # in alliance TEST's catalogue, withdrawn
 OTHER_ALLIANCE_GIFT = "BOOK"  # only in alliance SECOND's catalogue
 SECOND_ALLIANCE_RATE = 150    # points for 100 fen when exchanging into stored value
 SECOND_MERCHANT = "MERCHANT0000021"
-SECOND_TERMINAL = "TERM0021"
+SECOND_ALLIANCE_TERMINAL = "TERM0021"
 SECOND_BIN = "622177"
 SECOND_CARDS = [make_pan(serial, bin_=SECOND_BIN) for serial in range(1, 4)]
 
@@ -176,7 +176,7 @@ VALUES ('SECOND', 'Second alliance', {SECOND_ALLIANCE_RATE});
 INSERT INTO merchants (merchant_code, alliance_id, name, earn_points_per_yuan)
 VALUES ('{SECOND_MERCHANT}', (SELECT id FROM alliances WHERE code = 'SECOND'), 'Noodle bar', 1);
 INSERT INTO terminals (terminal_code, merchant_id)
-VALUES ('{SECOND_TERMINAL}', (SELECT id FROM merchants WHERE merchant_code = '{SECOND_MERCHANT}'));
+VALUES ('{SECOND_ALLIANCE_TERMINAL}', (SELECT id FROM merchants WHERE merchant_code = '{SECOND_MERCHANT}'));
 INSERT INTO card_ranges (bin_low, bin_high, host_name)
 VALUES ('{SECOND_BIN}', '{SECOND_BIN}', 'main');
 INSERT INTO gift_catalogue (alliance_id, gift_code, name, points, active)

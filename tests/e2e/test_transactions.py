@@ -12,7 +12,7 @@ from proto.fields import OriginalData, encode_original_data, parse_balances, par
 from proto.frames import Totals
 from tests.e2e.system import (
     CARDS, GIFT, GIFT_POINTS, INACTIVE_GIFT, LOST_CARD, OTHER_ALLIANCE_GIFT, SECOND_CARDS,
-    SECOND_MERCHANT, SECOND_TERMINAL, UNISSUED_CARD, RunningSystem, running_system,
+    SECOND_MERCHANT, SECOND_ALLIANCE_TERMINAL, UNISSUED_CARD, RunningSystem, running_system,
 )
 
 pytestmark = pytest.mark.anyio
@@ -175,7 +175,7 @@ class TestReturn:
 
     async def test_return_of_another_alliances_purchase_is_25(self, database_url):
         async with running_system(database_url) as system, \
-                system.terminal(SECOND_TERMINAL, SECOND_MERCHANT) as second, \
+                system.terminal(SECOND_ALLIANCE_TERMINAL, SECOND_MERCHANT) as second, \
                 system.terminal() as terminal:
             await second.sign_on()
             await terminal.sign_on()
@@ -249,7 +249,7 @@ class TestLoadAndExchange:
 
     async def test_exchange_rounds_the_fen_down_and_debits_all_points(self, database_url):
         async with running_system(database_url) as system, \
-                system.terminal(SECOND_TERMINAL, SECOND_MERCHANT) as terminal:
+                system.terminal(SECOND_ALLIANCE_TERMINAL, SECOND_MERCHANT) as terminal:
             await terminal.sign_on()
             await terminal.purchase(SECOND_CARDS[1], 100_000)                # +1000
             answer = await terminal.exchange_points(SECOND_CARDS[1], 100)  # 150 points = 1 yuan
