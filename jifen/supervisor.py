@@ -27,6 +27,8 @@ RESTART_BACKOFF_MAX_S = 10.0
 # How long a child may take to open its port, and to exit after SIGTERM.
 CHILD_READY_TIMEOUT_S = 60.0
 CHILD_STOP_TIMEOUT_S = 10.0
+# How often a starting child's port is tried.
+PORT_POLL_INTERVAL_S = 0.1
 
 
 @dataclass
@@ -45,18 +47,28 @@ def _child_command(config_path: str | None, name: str) -> list[str]:
     return command + [name]
 
 
-async def _wait_for_port(port: int, child: Child) -> None:
-    with anyio.fail_after(CHILD_READY_TIMEOUT_S):
-        while True:
-            if child.process is not None and child.process.returncode is not None:
-                raise RuntimeError(f"{child.name} exited with {child.process.returncode}")
-            try:
-                stream = await anyio.connect_tcp("127.0.0.1", port)
-            except OSError:
-                await anyio.sleep(0.1)
-                continue
-            await stream.aclose()
-            return
+class ChildStartError(Exception):
+    """A child exited, or did not open its port in time, while starting."""
+
+
+async def wait_for_port(child: Child) -> None:
+    """Until the child accepts connections on its port; ChildStartError if it never does."""
+    try:
+        with anyio.fail_after(CHILD_READY_TIMEOUT_S):
+            while True:
+                if child.process is not None and child.process.returncode is not None:
+                    raise ChildStartError(
+                        f"{child.name} exited with {child.process.returncode} at start")
+                try:
+                    stream = await anyio.connect_tcp("127.0.0.1", child.port)
+                except OSError:
+                    await anyio.sleep(PORT_POLL_INTERVAL_S)
+                    continue
+                await stream.aclose()
+                return
+    except TimeoutError as exc:
+        raise ChildStartError(f"{child.name} did not listen on {child.port} within "
+                              f"{CHILD_READY_TIMEOUT_S:g} s") from exc
 
 
 async def _run_child(child: Child, command: list[str], env: dict[str, str],
@@ -66,7 +78,7 @@ async def _run_child(child: Child, command: list[str], env: dict[str, str],
     while not child.stopping:
         child.process = await anyio.open_process(command, env=env, stdout=None, stderr=None)
         if not ready.is_set():
-            await _wait_for_port(child.port, child)
+            await wait_for_port(child)
             ready.set()
         code = await child.process.wait()
         if child.stopping:
@@ -77,7 +89,8 @@ async def _run_child(child: Child, command: list[str], env: dict[str, str],
         backoff_s = min(backoff_s * 2, RESTART_BACKOFF_MAX_S)
 
 
-async def _stop_child(child: Child) -> None:
+async def stop_child(child: Child) -> None:
+    """SIGTERM, then SIGKILL after CHILD_STOP_TIMEOUT_S; the child is not restarted."""
     child.stopping = True
     process = child.process
     if process is None or process.returncode is not None:
@@ -115,6 +128,6 @@ async def supervise(config: Config, config_path: str | None, database_url: str,
         finally:
             with anyio.CancelScope(shield=True):
                 for child in reversed(children):
-                    await _stop_child(child)
+                    await stop_child(child)
             group.cancel_scope.cancel()
 

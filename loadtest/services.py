@@ -9,7 +9,6 @@ loses a process has failed, and says so.
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import sys
 import tomllib
@@ -18,16 +17,14 @@ from typing import Any
 
 import anyio
 import msgspec
-from anyio.abc import Process
 
 from jifen.config import load_config
 from jifen.errors import ConfigError
-from jifen.supervisor import CHILD_READY_TIMEOUT_S, CHILD_STOP_TIMEOUT_S, Child
+from jifen.supervisor import Child, ChildStartError, stop_child, wait_for_port
 from loadtest.errors import SetupError, UsageError
 
 # Log level of the children: warnings and errors only, so that logging costs nothing per request.
 CHILD_LOG_LEVEL = "warning"
-PORT_POLL_INTERVAL_S = 0.05
 
 Sections = dict[str, dict[str, Any]]
 
@@ -148,38 +145,12 @@ class Services:
     async def stop(self) -> None:
         with anyio.CancelScope(shield=True):
             for child in reversed(self.children):
-                await _stop(child)
+                await stop_child(child)
             self.children.clear()
 
 
 async def _wait_for_port(child: Child, log_path: Path) -> None:
-    process: Process | None = child.process
-    assert process is not None
     try:
-        with anyio.fail_after(CHILD_READY_TIMEOUT_S):
-            while True:
-                if process.returncode is not None:
-                    raise SetupError(f"{child.name} exited with {process.returncode} at start;"
-                                     f" see {log_path}")
-                try:
-                    stream = await anyio.connect_tcp("127.0.0.1", child.port)
-                except OSError:
-                    await anyio.sleep(PORT_POLL_INTERVAL_S)
-                    continue
-                await stream.aclose()
-                return
-    except TimeoutError as exc:
-        raise SetupError(f"{child.name} did not listen on {child.port} within "
-                         f"{CHILD_READY_TIMEOUT_S:g} s; see {log_path}") from exc
-
-
-async def _stop(child: Child) -> None:
-    process = child.process
-    if process is None or process.returncode is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    with anyio.move_on_after(CHILD_STOP_TIMEOUT_S):
-        await process.wait()
-        return
-    process.kill()
-    await process.wait()
+        await wait_for_port(child)
+    except ChildStartError as exc:
+        raise SetupError(f"{exc}; see {log_path}") from exc
