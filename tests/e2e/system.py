@@ -194,3 +194,15 @@ async def seed_ledger(connection: asyncpg.Connection) -> None:
         "VALUES ($1, (SELECT id FROM alliances WHERE code = 'SECOND'), 'active', '2099-12-31')",
         [(pan,) for pan in SECOND_CARDS],
     )
+
+
+async def retry_until_host_is_back(terminal: TerminalClient, fields: dict[str, str],
+                                   timeout_s: float = 15.0) -> dict[str, str]:
+    """Send until the answer is no longer 91: the switch reconnects to a restarted host with
+    backoff, so the first requests after a restart may still find no link."""
+    with anyio.fail_after(timeout_s):
+        while True:
+            answer = await terminal.request(fields)
+            if answer["39"] != "91":
+                return answer
+            await anyio.sleep(0.05)

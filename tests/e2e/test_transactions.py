@@ -12,7 +12,8 @@ from proto.fields import OriginalData, encode_original_data, parse_balances, par
 from proto.frames import Totals
 from tests.e2e.system import (
     CARDS, GIFT, GIFT_POINTS, INACTIVE_GIFT, LOST_CARD, OTHER_ALLIANCE_GIFT, SECOND_CARDS,
-    SECOND_MERCHANT, SECOND_ALLIANCE_TERMINAL, UNISSUED_CARD, RunningSystem, running_system,
+    SECOND_ALLIANCE_TERMINAL, SECOND_MERCHANT, UNISSUED_CARD, RunningSystem,
+    retry_until_host_is_back, running_system,
 )
 
 pytestmark = pytest.mark.anyio
@@ -65,16 +66,6 @@ async def member(system: RunningSystem, pan: str) -> tuple[int, int]:
 async def owner_balance(system: RunningSystem, kind: str) -> int:
     return await system.fetchval(
         "SELECT coalesce(sum(balance), 0) FROM accounts WHERE kind = $1", kind)
-
-
-async def retry_until_host_is_back(terminal, fields, timeout_s: float = 15.0):
-    """Send until the answer is no longer 91: the switch reconnects to a restarted host."""
-    with anyio.fail_after(timeout_s):
-        while True:
-            answer = await terminal.request(fields)
-            if answer["39"] != "91":
-                return answer
-            await anyio.sleep(0.05)
 
 
 class TestStoredValuePurchase:

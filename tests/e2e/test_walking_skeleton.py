@@ -10,7 +10,7 @@ from proto.fields import parse_balances, parse_tlv
 from proto.framing import Tpdu, encode_frame
 from proto.iso_codec import encode_iso
 from tests.e2e.system import (
-    CARDS, LOST_CARD, MERCHANT, UNISSUED_CARD, running_system,
+    CARDS, LOST_CARD, MERCHANT, UNISSUED_CARD, retry_until_host_is_back, running_system,
 )
 
 pytestmark = pytest.mark.anyio
@@ -80,21 +80,11 @@ class TestRetransmission:
             first = await terminal.exchange(messages.purchase(CARDS[2], 7_700, 1))
             await system.host.stop()
             await system.host.start(system.group)
-            again = await _request_until_host_is_back(terminal, first.request)
+            again = await retry_until_host_is_back(terminal, first.request)
             assert again == first.answer
             assert (await terminal.request(dict(first.request, **{"4": "000000000001"})))[
                 "39"] == "94"
             assert await system.fetchval("SELECT count(*) FROM transactions") == 1
-
-
-async def _request_until_host_is_back(terminal, fields, timeout_s: float = 15.0):
-    """Retransmit until the answer is no longer 91: the switch reconnects with backoff."""
-    with anyio.fail_after(timeout_s):
-        while True:
-            answer = await terminal.request(fields)
-            if answer["39"] != "91":
-                return answer
-            await anyio.sleep(0.05)
 
 
 class TestDeclines:
@@ -186,7 +176,7 @@ class TestHostOutage:
             assert answer["39"] == "91"
             assert anyio.current_time() - started <= 2.5
             await system.host.start(system.group)
-            answer = await _request_until_host_is_back(
+            answer = await retry_until_host_is_back(
                 terminal, messages.purchase(CARDS[6], 300, 1))
             assert answer["39"] == "00"
 
