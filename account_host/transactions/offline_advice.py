@@ -16,8 +16,8 @@ from account_host.context import ApplyContext
 from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
 from account_host.transactions.base import (
-    CardCheck, TransactionKind, approved, decline, is_late_original, new_posted,
-    over_balance_limit, record_transaction,
+    MEMBER_BALANCE_MAX, CardCheck, TransactionKind, approved, decline, is_late_original,
+    new_posted, over_balance_limit, record_transaction,
 )
 from account_host.transactions.purchase import earned_points, post_purchase
 from proto.codes import ResponseCode
@@ -37,9 +37,10 @@ def apply_offline_advice(
     if is_late_original(context, request):
         return decline(request, ResponseCode.DO_NOT_HONOUR)
     reasons = [review_reason(card, context.today_ordinal)]
-    if card is not None and over_balance_limit(
-            context, card.points_account_id, earned_points(amount_fen, merchant)):
+    points = earned_points(amount_fen, merchant)
+    if card is not None and over_balance_limit(context, card.points_account_id, points):
         reasons.append(REVIEW_BALANCE_LIMIT)
+        points = max(0, MEMBER_BALANCE_MAX - context.state.balance(card.points_account_id))
     if card is None:
         approval = context.approve()
         posted = new_posted(approval, TransactionType.OFFLINE_PURCHASE, None, request,
@@ -48,7 +49,7 @@ def apply_offline_advice(
         answer = approved(context, request, approval, None, 0)
     else:
         answer = post_purchase(context, request, card, merchant,
-                               TransactionType.OFFLINE_PURCHASE)
+                               TransactionType.OFFLINE_PURCHASE, points=points)
     assert context.posted is not None
     for reason in reasons:
         if reason is not None:

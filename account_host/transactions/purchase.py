@@ -44,11 +44,13 @@ def apply_purchase(
 def post_purchase(
     context: ApplyContext, request: Request, card: Card, merchant: Merchant,
     transaction_type: TransactionType, *, from_stored_value: bool = False,
+    points: int | None = None,
 ) -> Answer:
-    """Approve and post a purchase of field 4 (checked): points earned, and the amount taken
-    from the stored value when it pays with it."""
+    """Approve and post a purchase of field 4 (checked): `points` earned (by default what the
+    merchant's rate gives), and the amount taken from the stored value when it pays with it."""
     amount_fen = request.amount or 0
-    points = earned_points(amount_fen, merchant)
+    if points is None:
+        points = earned_points(amount_fen, merchant)
     approval = context.approve()
     assert approval.rrn is not None
     posted = new_posted(approval, transaction_type, card, request, amount_fen)

@@ -565,9 +565,6 @@ async def test_a_refund_never_takes_stored_value_beyond_field_54(database_url, r
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(strict=True, reason="host bug: a 0220 advice is posted beyond the "
-                   "999,999,999,999 limit (docs/ledger.md), and the 0230's and later 0110s' "
-                   "field 54 then carry a 13-digit amount, breaking its 20-character blocks")
 async def test_an_advice_beyond_the_limit_keeps_field_54_well_formed(database_url):
     await seed(database_url)
     connection = await asyncpg.connect(database_url)
@@ -587,3 +584,17 @@ async def test_an_advice_beyond_the_limit_keeps_field_54_well_formed(database_ur
         assert advice["39"] == "00"
         _assert_field_54_well_formed(advice)
         _assert_field_54_well_formed(await terminal.inquiry(CARDS[0]))
+    # The sale stands; it earned only the 49 points up to the limit, and is flagged for review.
+    connection = await asyncpg.connect(database_url)
+    try:
+        points = await connection.fetchval(
+            "SELECT p.amount FROM postings p JOIN journal_entries e ON e.id = p.entry_id"
+            " JOIN transactions t ON t.id = e.transaction_id JOIN accounts a ON a.id = p.account_id"
+            " WHERE t.kind = 'offline_purchase' AND a.kind = 'member_points'")
+        reasons = await connection.fetch(
+            "SELECT r.reason FROM review_items r JOIN transactions t ON t.id = r.transaction_id"
+            " WHERE t.kind = 'offline_purchase'")
+    finally:
+        await connection.close()
+    assert points == MEMBER_BALANCE_MAX - 50 * (FIELD_4_MAX * 2 // 100)
+    assert [row["reason"] for row in reasons] == ["balance_limit"]
