@@ -4,7 +4,8 @@ mutates the state.
 
 Payloads on channel `jifen_changes` name a table: 'cards' (new cards: those above the highest
 id seen, less an overlap), 'cards:<id>' (that card changed, e.g. reported lost), 'merchants',
-'alliances', 'card_ranges' (all cards read again), 'gift_catalogue'. Others, such as
+'alliances', 'business_days' (a date sealed by clearing: read with the alliances),
+'card_ranges' (all cards read again), 'gift_catalogue'. Others, such as
 'terminals', concern the front. After (re)connecting the listener catches up on cards,
 merchants, alliances and gifts, since
 notifications sent while it was away are lost; an idle connection is probed so that a lost one
@@ -105,7 +106,8 @@ class ChangeListener:
         config = self._config
         with anyio.fail_after(config.load_timeout_s):
             # A new merchant may be in a new alliance: its business date needs the alliance.
-            if "alliances" in changes or "merchants" in changes:
+            # A sealed date moves the alliance's business date on (Alliance.sealed_through).
+            if changes & {"alliances", "merchants", "business_days"}:
                 await self._queue.send(NewAlliances(await load_alliances(connection)))
             if "merchants" in changes:
                 await self._queue.send(NewMerchants(await load_merchants(connection)))

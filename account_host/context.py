@@ -6,7 +6,7 @@ and the batch's rows never disagree.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from account_host.business_date import business_date
 from account_host.chart import (
@@ -16,6 +16,8 @@ from account_host.identifiers import ACCOUNT, ENTRY, TRANSACTION, Identifiers
 from account_host.journal import BatchWrite
 from account_host.movements import Posted
 from account_host.state import Card, HostState
+
+_ONE_DAY = timedelta(days=1)
 
 
 class Approval:
@@ -48,11 +50,14 @@ class ApplyContext:
         self.posted: Posted | None = None
 
     def business_date(self, alliance_id: int) -> date:
-        """The alliance's business date at this batch's instant."""
+        """The alliance's business date at this batch's instant: never a date clearing has
+        sealed, so late advices and reversals post to the open date (docs/clearing.md)."""
         cached = self._business_dates.get(alliance_id)
         if cached is None:
             alliance = self.state.alliances[alliance_id]
             cached = business_date(self.now, alliance.timezone, alliance.cutover_local_time)
+            if alliance.sealed_through is not None and cached <= alliance.sealed_through:
+                cached = alliance.sealed_through + _ONE_DAY
             self._business_dates[alliance_id] = cached
         return cached
 

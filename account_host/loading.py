@@ -51,7 +51,10 @@ WHERE c.id > $2 AND ($4::bigint[] IS NULL OR c.id = ANY($4::bigint[]))
 LIMIT $3
 """
 _ALLIANCES_SQL = """
-SELECT id, timezone, cutover_local_time, exchange_points_per_yuan FROM alliances LIMIT $1
+SELECT a.id, a.timezone, a.cutover_local_time, a.exchange_points_per_yuan,
+       (SELECT max(d.business_date) FROM business_days d WHERE d.alliance_id = a.id)
+           AS sealed_through
+FROM alliances a LIMIT $1
 """
 _MERCHANTS_SQL = """
 SELECT id, merchant_code, alliance_id, active, earn_points_per_yuan FROM merchants LIMIT $1
@@ -116,7 +119,7 @@ async def load_alliances(connection: asyncpg.Connection) -> list[Alliance]:
                       timezone=row["timezone"])
             timezone = ZoneInfo("UTC")
         alliances.append(Alliance(row["id"], timezone, row["cutover_local_time"],
-                                  row["exchange_points_per_yuan"]))
+                                  row["exchange_points_per_yuan"], row["sealed_through"]))
     return alliances
 
 

@@ -9,7 +9,7 @@ Balances are a dict account id -> int, and an account that does not exist yet ha
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -39,6 +39,9 @@ class Alliance(msgspec.Struct, frozen=True):
     timezone: ZoneInfo
     cutover_local_time: time
     exchange_points_per_yuan: int
+    # The latest business date clearing sealed (table business_days): the host posts to the
+    # day after it at the earliest, whatever its clock says (docs/clearing.md).
+    sealed_through: date | None = None
 
 
 class Merchant(msgspec.Struct, frozen=True):

@@ -2,10 +2,10 @@
 
 from acquirer_front.config import FrontConfig
 from acquirer_front.errors import DatabaseUnavailableError, FrontError
+from acquirer_front.keys import SecurityModule, SoftwareSecurityModule
 from acquirer_front.service import run_front
-from acquirer_front.steps import MacVerifier, PassThroughMacVerifier
 
 __all__ = [
-    "DatabaseUnavailableError", "FrontConfig", "FrontError", "MacVerifier",
-    "PassThroughMacVerifier", "run_front",
+    "DatabaseUnavailableError", "FrontConfig", "FrontError", "SecurityModule",
+    "SoftwareSecurityModule", "run_front",
 ]

@@ -46,3 +46,35 @@ class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # Benchmarks only (`jifen loadtest`'s bare front ceiling): answer 0800 echo (70=301) from a
     # registered terminal with 00 here, after the front's checks, without the switch and host.
     answer_echo_locally: bool = False
+    # ---- store-and-forward of reversal advices (0420, issue 8; table front_saf) ----
+    # New rows commit in one statement per batch (group commit) of at most this many; a host
+    # outage at full load turns every request into a row, and one commit each would not keep up.
+    saf_store_batch_max: int = 1_000
+    # Rows waiting for that commit; past it a failure path waits (bounded by
+    # database_timeout_s, then the row is logged as not stored).
+    saf_store_queue_max: int = 20_000
+    # Rows the sender claims, holds in memory and sends in one link batch.
+    saf_send_batch_max: int = 200
+    # Resends of an unacknowledged row: doubling from min to max, so a host down for an hour
+    # gets one attempt a minute per row, not a flood when it comes back.
+    saf_backoff_min_s: float = 1.0
+    saf_backoff_max_s: float = 60.0
+    # With nothing due, the sender looks again after this long (a new row wakes it at once);
+    # also how often the backlog metrics are refreshed.
+    saf_poll_interval_s: float = 1.0
+    # Connections of the store: the batch writer and the sender.
+    saf_pool_size_max: int = 2
+    # Settled rows stay for operators (`jifen saf list --all`) this long, then are deleted.
+    saf_retention_days: int = 30
+    # An approval written after the terminal ended its side of the connection: how long to
+    # watch for the reset that says it had closed rather than half-closed (a few round trips).
+    undelivered_check_s: float = 1.0
+    # Connections from one source address. A shop's router or a carrier's NAT puts many
+    # terminals behind one address, so this is generous; it stops one host from taking all of
+    # connections_max. Past it, that address's new connections are closed at once.
+    connections_per_source_max: int = 1_000
+    # Where the key-encryption key (KEK) that seals TMKs and MAC session keys comes from: the
+    # environment variable named here when it is set (hex), else this file (created with a
+    # random key, mode 0600, on first use). Relative paths are from the working directory.
+    kek_env: str = "JIFEN_KEK"
+    kek_file: str = "var/kek.hex"

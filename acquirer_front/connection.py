@@ -3,12 +3,20 @@
 Requests are pipelined: the reader goes on reading while earlier requests wait for the host,
 up to `pipelined_requests_max` in flight, and answers go out as they are ready, one write at a
 time. Any framing error closes the connection at once, with nothing posted; in-flight requests
-of that connection are abandoned (their answers could not be delivered reliably anyway).
+of that connection go on to their answers, which are no longer written.
+
+An approval of a 0200 that the terminal does not get is reversed (issue 8): the connection was
+closed before its write, the write failed, or the terminal had ended its side of the
+connection and reset it when the approval reached it. A terminal that only half-closed (and
+still reads) gets its answer as before. Only these failure paths do more than before.
 """
 
 from __future__ import annotations
 
+import socket
 import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from enum import StrEnum
 
 import anyio
@@ -20,9 +28,12 @@ from acquirer_front import metrics
 from acquirer_front.answer import encode_answer, refusal_fields
 from acquirer_front.config import FrontConfig
 from acquirer_front.exchange import Exchange
+from acquirer_front.normalise import normalise
 from acquirer_front.pipeline import Pipeline
+from acquirer_front.saf.entries import REVERSED_MTIS
 from proto.codes import ResponseCode, answer_mti
 from proto.errors import FrameSizeError, IsoDecodeError, TpduError
+from proto.frames import Request
 from proto.framing import encode_frame, read_frame
 from proto.iso_codec import decode_iso
 
@@ -30,6 +41,16 @@ log = structlog.get_logger("acquirer_front.connection")
 
 _PEER_GONE = (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError)
 _WRITE_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, TimeoutError)
+# While watching for a terminal's reset after an approval written past its EOF: a kernel state,
+# so it is polled; 10 ms is well below a terminal's patience and costs nothing on this rare path.
+_RESET_POLL_S = 0.01
+_TCP_CLOSE = 7   # Linux tcp_states.h: what a reset leaves the socket in
+
+# Where an approval the terminal did not get goes to be reversed: run_front sets it around
+# the listener, each connection reads it once. A context variable because the listener's
+# signature (server.py) does not carry it; None (the default) reverses nothing.
+UNDELIVERED_REVERSALS: ContextVar[Callable[[Request], Awaitable[bool]] | None] = ContextVar(
+    "undelivered_reversals", default=None)
 
 
 class CloseReason(StrEnum):
@@ -68,23 +89,35 @@ class _Connection:
         self._in_flight = anyio.Semaphore(config.pipelined_requests_max)
         self._write_lock = anyio.Lock()
         self._close_reason = CloseReason.PEER_CLOSED
-        self._group: TaskGroup | None = None
+        self._reader = anyio.CancelScope()
+        self._closed = False        # by us: answers still due are not written
+        self._peer_ended = False    # EOF from the terminal: an approval needs proof it arrived
+        self._peer_reset = False    # the terminal reset the connection: nothing more arrives
+        self._reverse = UNDELIVERED_REVERSALS.get()
 
     async def run(self) -> CloseReason:
         async with anyio.create_task_group() as group:
-            self._group = group
-            reason = await self._read_requests(group)
-            if reason is not CloseReason.PEER_CLOSED:
-                self._close(reason)
-            # At a clean end the requests in flight still get their answers (a terminal may
-            # half-close after its last request); each is bounded by answer_timeout_s.
+            with self._reader:
+                reason = await self._read_requests(group)
+                if reason is CloseReason.PEER_CLOSED:
+                    # The requests in flight still get their answers (a terminal may
+                    # half-close after its last request); each is bounded by
+                    # answer_timeout_s.
+                    self._peer_ended = True
+                else:
+                    await self._close(reason)
         return self._close_reason
 
-    def _close(self, reason: CloseReason) -> None:
-        if self._close_reason is CloseReason.PEER_CLOSED:
-            self._close_reason = reason
-        assert self._group is not None
-        self._group.cancel_scope.cancel()
+    async def _close(self, reason: CloseReason) -> None:
+        """Stop reading and close the socket now; requests in flight finish unwritten (an
+        approval among them is reversed) rather than being cancelled half-way."""
+        if self._closed:
+            return
+        self._closed = True
+        self._close_reason = reason
+        self._reader.cancel()
+        with anyio.CancelScope(shield=True):
+            await self._stream.aclose()
 
     async def _read_requests(self, group: TaskGroup) -> CloseReason:
         buffered = BufferedByteReceiveStream(self._stream)
@@ -137,16 +170,49 @@ class _Connection:
                 log.exception("request_failed", request=exchange.key_text())
                 metrics.REQUESTS.labels(metrics.mti_label(exchange.mti), "96").inc()
                 fields = refusal_fields(exchange.message, ResponseCode.SYSTEM_ERROR)
-            body, _ = encode_answer(exchange.message, fields)
-            await self._write(encode_frame(exchange.tpdu.swapped(), body))
-            metrics.ANSWER_LATENCY.observe(anyio.current_time() - exchange.arrived_at)
+            body, code = encode_answer(exchange.message, fields)
+            # Delivered, as far as TCP can tell: written, and for an approval written after
+            # the terminal's EOF, not answered by a reset. Else a 0200 approval is reversed.
+            owes_delivery = code == ResponseCode.APPROVED and exchange.mti in REVERSED_MTIS
+            peer_ended = self._peer_ended
+            delivered = not (self._closed or self._peer_reset) and \
+                await self._write(encode_frame(exchange.tpdu.swapped(), body))
+            if delivered and peer_ended and owes_delivery and await self._reset_seen():
+                self._peer_reset = delivered = False
+            if delivered:
+                metrics.ANSWER_LATENCY.observe(anyio.current_time() - exchange.arrived_at)
+            elif owes_delivery and self._reverse is not None:
+                await self._reverse(normalise(exchange, 0))
         finally:
             self._in_flight.release()
 
-    async def _write(self, frame: bytes) -> None:
+    async def _write(self, frame: bytes) -> bool:
         async with self._write_lock:
             try:
                 with anyio.fail_after(self._config.answer_write_timeout_s):
                     await self._stream.send(frame)
+                return True
             except _WRITE_ERRORS:
-                self._close(CloseReason.WRITE_FAILED)
+                await self._close(CloseReason.WRITE_FAILED)
+                return False
+
+    async def _reset_seen(self) -> bool:
+        """A terminal that closed (rather than half-closed) resets the connection when our data
+        reaches it: watch for that for undelivered_check_s."""
+        sock = self._stream.extra(SocketAttribute.raw_socket)
+        with anyio.move_on_after(self._config.undelivered_check_s):
+            while not _is_reset(sock):
+                await anyio.sleep(_RESET_POLL_S)
+            return True
+        return False
+
+
+def _is_reset(sock: socket.socket) -> bool:
+    try:
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            return True
+        tcp_info = getattr(socket, "TCP_INFO", None)
+        return tcp_info is not None and \
+            sock.getsockopt(socket.IPPROTO_TCP, tcp_info, 1)[0] == _TCP_CLOSE
+    except OSError:
+        return True

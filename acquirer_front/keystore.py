@@ -1,11 +1,14 @@
-"""Terminal master keys at rest: sealed under a local key-encryption key (KEK), never in clear.
+"""Keys at rest: sealed under a local key-encryption key (KEK), never in the database in clear.
 
-A TMK is stored in `terminals.tmk_encrypted` as AES-GCM ciphertext under the KEK, so a database
-dump or backup alone does not give away any terminal's keys. The KEK comes from $JIFEN_KEK (hex),
-else from a file (default `var/kek.hex`), created with mode 0600 and a random key on first use.
+A TMK is stored in `terminals.tmk_encrypted`, and a MAC session key in
+`terminal_sessions.session_key_encrypted`, as AES-GCM ciphertext under the KEK, so a database
+dump or backup alone does not give away any terminal's keys. The KEK comes from the environment
+variable named in config (`[front] kek_env`, default $JIFEN_KEK, hex), else from the file named
+there (`[front] kek_file`, default `var/kek.hex`), created with mode 0600 and a random key on
+first use.
 
-`KeyStore` is the one seam the rest of the code uses: an HSM adapter with the same `seal` and
-`open` can replace it later without touching callers.
+Each sealed value is bound to its purpose (the GCM associated data): a sealed TMK copied into
+the session-key column does not open as a session key, and the other way round.
 
 Sealed layout: version (1 byte) | nonce (12) | ciphertext | GCM tag (16).
 
@@ -22,6 +25,8 @@ from pathlib import Path
 
 from Crypto.Cipher import AES
 
+from acquirer_front.config import FrontConfig
+
 KEK_ENV_VAR = "JIFEN_KEK"
 KEK_FILE_DEFAULT = "var/kek.hex"
 # AES-128 or AES-256: the hex forms 32 and 64 characters long.
@@ -33,6 +38,8 @@ NONCE_SIZE_BYTES = 12  # the GCM standard nonce; random per seal, so never reuse
 TAG_SIZE_BYTES = 16
 # Binds the ciphertext to its purpose: a sealed TMK does not open as anything else.
 ASSOCIATED_DATA = b"jifen/tmk/v1"
+TMK_PURPOSE = ASSOCIATED_DATA
+SESSION_KEY_PURPOSE = b"jifen/mac-session-key/v1"
 
 
 class KeyStoreError(Exception):
@@ -52,11 +59,11 @@ def parse_kek_hex(text: str, source: str) -> bytes:
     return kek
 
 
-def load_kek(path: str | None = None) -> bytes:
-    """$JIFEN_KEK if set, else the KEK file (created with a random key if missing)."""
-    text = os.environ.get(KEK_ENV_VAR)
+def load_kek(path: str | None = None, env_var: str = KEK_ENV_VAR) -> bytes:
+    """$`env_var` if set, else the KEK file (created with a random key if missing)."""
+    text = os.environ.get(env_var) if env_var else None
     if text:
-        return parse_kek_hex(text, f"${KEK_ENV_VAR}")
+        return parse_kek_hex(text, f"${env_var}")
     file = Path(path or KEK_FILE_DEFAULT)
     if not file.exists():
         _create_kek_file(file)
@@ -84,17 +91,17 @@ def _create_kek_file(file: Path) -> None:
         staging.unlink(missing_ok=True)
 
 
-def seal_key(kek: bytes, key_bytes: bytes) -> bytes:
+def seal_key(kek: bytes, key_bytes: bytes, purpose: bytes = TMK_PURPOSE) -> bytes:
     assert len(kek) in KEK_SIZES_BYTES, "KEK size"
     assert key_bytes, "nothing to seal"
     nonce = secrets.token_bytes(NONCE_SIZE_BYTES)
     cipher = AES.new(kek, AES.MODE_GCM, nonce=nonce, mac_len=TAG_SIZE_BYTES)
-    cipher.update(ASSOCIATED_DATA)
+    cipher.update(purpose)
     ciphertext, tag = cipher.encrypt_and_digest(key_bytes)
     return bytes((SEALED_VERSION,)) + nonce + ciphertext + tag
 
 
-def open_key(kek: bytes, sealed: bytes) -> bytes:
+def open_key(kek: bytes, sealed: bytes, purpose: bytes = TMK_PURPOSE) -> bytes:
     """The clear key; a wrong KEK or a damaged value is a KeyStoreError, never garbage."""
     assert len(kek) in KEK_SIZES_BYTES, "KEK size"
     if len(sealed) <= 1 + NONCE_SIZE_BYTES + TAG_SIZE_BYTES or sealed[0] != SEALED_VERSION:
@@ -102,7 +109,7 @@ def open_key(kek: bytes, sealed: bytes) -> bytes:
     nonce = sealed[1:1 + NONCE_SIZE_BYTES]
     ciphertext, tag = sealed[1 + NONCE_SIZE_BYTES:-TAG_SIZE_BYTES], sealed[-TAG_SIZE_BYTES:]
     cipher = AES.new(kek, AES.MODE_GCM, nonce=nonce, mac_len=TAG_SIZE_BYTES)
-    cipher.update(ASSOCIATED_DATA)
+    cipher.update(purpose)
     try:
         return cipher.decrypt_and_verify(ciphertext, tag)
     except ValueError as exc:
@@ -110,7 +117,8 @@ def open_key(kek: bytes, sealed: bytes) -> bytes:
 
 
 class KeyStore:
-    """Seals and opens terminal keys under the local KEK (the software stand-in for an HSM)."""
+    """Seals and opens terminal keys under the local KEK. The MAC operations that use those
+    keys sit behind `acquirer_front.keys.SecurityModule`, which an HSM adapter can replace."""
 
     def __init__(self, kek: bytes) -> None:
         if len(kek) not in KEK_SIZES_BYTES:
@@ -118,14 +126,19 @@ class KeyStore:
         self._kek = kek
 
     @classmethod
-    def from_environment(cls, path: str | None = None) -> KeyStore:
-        return cls(load_kek(path))
+    def from_environment(cls, path: str | None = None, env_var: str = KEK_ENV_VAR) -> KeyStore:
+        return cls(load_kek(path, env_var))
 
-    def seal(self, key_bytes: bytes) -> bytes:
-        return seal_key(self._kek, key_bytes)
+    @classmethod
+    def from_config(cls, config: FrontConfig) -> KeyStore:
+        """The KEK named by `[front] kek_env` / `kek_file`."""
+        return cls(load_kek(config.kek_file, config.kek_env))
 
-    def open(self, sealed: bytes) -> bytes:
-        return open_key(self._kek, sealed)
+    def seal(self, key_bytes: bytes, purpose: bytes = TMK_PURPOSE) -> bytes:
+        return seal_key(self._kek, key_bytes, purpose)
+
+    def open(self, sealed: bytes, purpose: bytes = TMK_PURPOSE) -> bytes:
+        return open_key(self._kek, sealed, purpose)
 
     def __repr__(self) -> str:
         return "KeyStore(kek=***)"

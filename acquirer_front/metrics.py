@@ -26,3 +26,24 @@ UPSTREAM_LINK_UP = Gauge("jifen_front_upstream_link_up", "1 while the switch lin
 def mti_label(mti: str) -> str:
     """Known MTIs by name; anything else as one label, so a terminal cannot blow up series."""
     return mti if mti in KNOWN_MTIS else "other"
+
+
+# ---- store-and-forward of reversal advices (issue 8) ----
+SAF_QUEUED = Counter(
+    "jifen_front_saf_queued", "0420s made durable in the store-and-forward queue, by origin.",
+    ["origin"],
+)
+SAF_NOT_STORED = Counter(
+    "jifen_front_saf_not_stored",
+    "0420s the store could not make durable in time (logged as reversal_not_stored).",
+)
+SAF_SENT = Counter("jifen_front_saf_sent", "0420s sent from the store-and-forward queue.")
+SAF_SETTLED = Counter(
+    "jifen_front_saf_settled",
+    "Rows settled by the host: acknowledged (00 or 25) or refused (any other final code).",
+    ["outcome"],
+)
+SAF_PENDING = Gauge("jifen_front_saf_pending", "Rows of the queue not yet acknowledged.")
+SAF_OLDEST_AGE = Gauge(
+    "jifen_front_saf_oldest_age_seconds", "Age of the oldest pending row (0 when none).",
+)

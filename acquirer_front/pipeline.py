@@ -1,5 +1,6 @@
 """The chain of steps for one request, in the spec's order of checks (jPOS TransactionManager
-style): validate, identify terminal, check merchant, check MAC, then forward and answer."""
+style): validate, identify terminal, check merchant, check MAC, then forward and answer; the
+answer of a MAC terminal is MACed last."""
 
 from __future__ import annotations
 
@@ -11,31 +12,37 @@ from acquirer_front import metrics
 from acquirer_front.answer import answer_fields, refusal_fields
 from acquirer_front.exchange import Exchange, Step
 from acquirer_front.normalise import normalise
+from acquirer_front.keys import SecurityModule
 from acquirer_front.registry import Registry
 from acquirer_front.sessions import SessionStore
+from acquirer_front.sign_on import SignOnHandler
 from acquirer_front.steps import (
-    AnswerEchoLocally, CheckMac, CheckMerchant, IdentifyTerminal, MacVerifier, ValidateMessage,
+    AnswerEchoLocally, CheckMac, CheckMerchant, IdentifyTerminal, SignAnswer, ValidateMessage,
 )
 from acquirer_front.upstream import Upstream
-from proto.codes import Mti, NetworkCode, ResponseCode
-from proto.frames import Answer
+from proto.codes import ResponseCode
 from proto.iso_codec import IsoMessage
 from proto.pan import mask_pan
 
 log = structlog.get_logger("acquirer_front.pipeline")
 
-# Network codes whose approval changes the terminal's sign-on state, and to what.
-_SIGN_ON_STATE = {NetworkCode.SIGN_ON: True, NetworkCode.SIGN_OFF: False}
-
 
 class Pipeline:
-    def __init__(self, checks: Sequence[Step], upstream: Upstream, sessions: SessionStore) -> None:
+    def __init__(
+        self, checks: Sequence[Step], upstream: Upstream, sign_on: SignOnHandler,
+        sign_answer: SignAnswer,
+    ) -> None:
         self._checks = tuple(checks)
         self._upstream = upstream
-        self._sessions = sessions
+        self._sign_on = sign_on
+        self._sign_answer = sign_answer
 
     async def process(self, exchange: Exchange) -> IsoMessage:
-        """The answer's fields: the front's own refusal, or the host's answer."""
+        """The answer's fields, MACed when the terminal requires it."""
+        return self._sign_answer(exchange, await self._answer(exchange))
+
+    async def _answer(self, exchange: Exchange) -> IsoMessage:
+        """The front's own refusal, or the host's answer."""
         for check in self._checks:
             code = check(exchange)
             if code is not None:
@@ -45,7 +52,8 @@ class Pipeline:
         )
         if answer is None:
             return self._refuse(exchange, ResponseCode.HOST_UNAVAILABLE)
-        if not await self._record_sign_on(exchange, answer):
+        answer = await self._sign_on.settle(exchange, answer)
+        if answer is None:
             return self._refuse(exchange, ResponseCode.SYSTEM_ERROR)
         fields = answer_fields(exchange.message, answer)
         _log_answer(exchange, answer.response_code, refused_by_front=False)
@@ -55,26 +63,19 @@ class Pipeline:
         _log_answer(exchange, code, refused_by_front=True)
         return refusal_fields(exchange.message, code)
 
-    async def _record_sign_on(self, exchange: Exchange, answer: Answer) -> bool:
-        """Make an approved sign-on or sign-off durable before its answer goes out."""
-        if exchange.mti != Mti.NETWORK or answer.response_code != ResponseCode.APPROVED:
-            return True
-        signed_on = _SIGN_ON_STATE.get(exchange.message["70"])
-        if signed_on is None:
-            return True
-        return await self._sessions.record(exchange.message["41"], signed_on)
-
 
 def build_pipeline(
-    registry: Registry, upstream: Upstream, sessions: SessionStore, mac_verifier: MacVerifier,
-    *, answer_echo_locally: bool = False,
+    registry: Registry, upstream: Upstream, sessions: SessionStore,
+    security_module: SecurityModule, *, answer_echo_locally: bool = False,
 ) -> Pipeline:
     checks: list[Step] = [
-        ValidateMessage(), IdentifyTerminal(registry), CheckMerchant(), CheckMac(mac_verifier),
+        ValidateMessage(), IdentifyTerminal(registry), CheckMerchant(),
+        CheckMac(security_module),
     ]
     if answer_echo_locally:
         checks.append(AnswerEchoLocally())  # benchmarks only: see FrontConfig
-    return Pipeline(checks, upstream, sessions)
+    return Pipeline(checks, upstream, SignOnHandler(sessions),
+                    SignAnswer(security_module, registry))
 
 
 def _log_answer(exchange: Exchange, code: str, *, refused_by_front: bool) -> None:

@@ -7,13 +7,16 @@ import asyncpg
 from anyio.abc import TaskStatus
 
 from acquirer_front.config import FrontConfig
+from acquirer_front.connection import UNDELIVERED_REVERSALS
 from acquirer_front.errors import DatabaseUnavailableError
+from acquirer_front.keys import SecurityModule, SoftwareSecurityModule
+from acquirer_front.keystore import KeyStore
 from acquirer_front.pipeline import build_pipeline
 from acquirer_front.registry import Registry
 from acquirer_front.registry_loader import RegistryLoader
+from acquirer_front.saf import StoreAndForward
 from acquirer_front.server import serve_terminals
 from acquirer_front.sessions import SessionStore
-from acquirer_front.steps import MacVerifier, PassThroughMacVerifier
 from acquirer_front.upstream import Upstream
 
 
@@ -21,15 +24,18 @@ async def run_front(
     config: FrontConfig,
     database_url: str,
     *,
-    mac_verifier: MacVerifier | None = None,
+    security_module: SecurityModule | None = None,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve terminals until cancelled; task_status gets the bound terminal port.
 
-    Raises DatabaseUnavailableError when the registry cannot be loaded at start. The switch
+    Raises DatabaseUnavailableError when the registry cannot be loaded at start, and
+    KeyStoreError when the KEK (config kek_env / kek_file) is missing or bad. The switch
     need not be up: the listener waits for it at most link_startup_wait_s, and until it is up,
     requests are answered 91.
     """
+    # The KEK first: a front that cannot open its keys must not start half-way.
+    security_module = security_module or SoftwareSecurityModule(KeyStore.from_config(config))
     registry = Registry()
     loader = RegistryLoader(database_url, registry, config)
     await loader.open()
@@ -38,23 +44,30 @@ async def run_front(
     except BaseException:
         await loader.aclose()
         raise
+    saf: StoreAndForward | None = None
     try:
+        saf = await StoreAndForward.open(config, database_url)
         async with anyio.create_task_group() as group:
             group.start_soon(loader.run)
-            upstream = Upstream(config)
+            upstream = Upstream(config, saf.store)
             await group.start(upstream.run)
+            group.start_soon(saf.run, upstream)   # resumes rows left pending by an earlier run
             with anyio.move_on_after(config.link_startup_wait_s):
                 await upstream.link.wait_up()
-            sessions = SessionStore(pool, registry, config.database_timeout_s)
+            sessions = SessionStore(pool, registry, security_module, config.database_timeout_s)
+            await sessions.load_keys()  # signed-on terminals go on MACing after a restart
             pipeline = build_pipeline(
-                registry, upstream, sessions, mac_verifier or PassThroughMacVerifier(),
+                registry, upstream, sessions, security_module,
                 answer_echo_locally=config.answer_echo_locally,
             )
+            UNDELIVERED_REVERSALS.set(upstream.reverse_undelivered)   # read by connections
             port = await group.start(serve_terminals, config, pipeline)
             task_status.started(port)
     finally:
         await loader.aclose()
         await _close_pool(pool, config.database_timeout_s)
+        if saf is not None:
+            await saf.aclose()
 
 
 async def _open_pool(config: FrontConfig, database_url: str) -> asyncpg.Pool:

@@ -1,7 +1,9 @@
-"""Sign-on state: the front is the only writer of terminal_sessions.
+"""Sign-on state and MAC session keys: the front is the only writer of terminal_sessions.
 
-A sign-on is durable before its approval is written to the terminal, so that a front restarted
-right after still lets the terminal transact. Sign-ons are rare: one statement each, no batching.
+A sign-on (or key change) is durable before its approval is written to the terminal, so that a
+front restarted right after still lets the terminal transact, and MACs with the same key: the
+session key is kept sealed under the KEK in session_key_encrypted, and `load_keys` installs the
+keys of signed-on terminals at start. Sign-ons are rare: a statement or two each, no batching.
 """
 
 from __future__ import annotations
@@ -9,33 +11,106 @@ from __future__ import annotations
 import asyncpg
 import structlog
 
+from acquirer_front.errors import DatabaseUnavailableError
+from acquirer_front.keys import IssuedSessionKey, SecurityModule
+from acquirer_front.keystore import KeyStoreError
 from acquirer_front.registry import Registry
 
 log = structlog.get_logger("acquirer_front.sessions")
 
+# A sign-on or sign-off without a MAC key: any earlier key is dropped with it.
 _UPSERT = """
-INSERT INTO terminal_sessions (terminal_code, signed_on, changed_at)
-VALUES ($1, $2, now())
-ON CONFLICT (terminal_code) DO UPDATE SET signed_on = EXCLUDED.signed_on, changed_at = now()
+INSERT INTO terminal_sessions (terminal_code, signed_on, session_key_encrypted, changed_at)
+VALUES ($1, $2, NULL, now())
+ON CONFLICT (terminal_code) DO UPDATE
+SET signed_on = EXCLUDED.signed_on, session_key_encrypted = NULL, changed_at = now()
 """
+# A sign-on or key change with a new MAC key (sealed under the KEK).
+_UPSERT_WITH_KEY = """
+INSERT INTO terminal_sessions (terminal_code, signed_on, session_key_encrypted, changed_at)
+VALUES ($1, $2, $3, now())
+ON CONFLICT (terminal_code) DO UPDATE
+SET signed_on = EXCLUDED.signed_on, session_key_encrypted = EXCLUDED.session_key_encrypted,
+    changed_at = now()
+"""
+_SELECT_TMK = "SELECT tmk_encrypted FROM terminals WHERE terminal_code = $1"
+_SELECT_KEYS = """
+SELECT terminal_code, session_key_encrypted FROM terminal_sessions
+WHERE signed_on AND session_key_encrypted IS NOT NULL
+"""
+_DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class SessionStore:
-    def __init__(self, pool: asyncpg.Pool, registry: Registry, timeout_s: float) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, registry: Registry, security_module: SecurityModule,
+        timeout_s: float,
+    ) -> None:
         self._pool = pool
         self._registry = registry
+        self._security_module = security_module
         self._timeout_s = timeout_s
 
     async def record(self, terminal_code: str, signed_on: bool) -> bool:
-        """Write the state, then update the registry; False when the database failed."""
+        """Write the state (with no MAC key), then update the registry and forget any key;
+        False when the database failed."""
         try:
             async with self._pool.acquire(timeout=self._timeout_s) as connection:
                 await connection.execute(
                     _UPSERT, terminal_code, signed_on, timeout=self._timeout_s
                 )
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DATABASE_ERRORS as exc:
             log.error("session_write_failed", terminal=terminal_code, signed_on=signed_on,
                       error=str(exc))
             return False
+        self._security_module.remove(terminal_code)
         self._registry.set_signed_on(terminal_code, signed_on)
         return True
+
+    async def issue_key(self, terminal_code: str, signed_on: bool) -> IssuedSessionKey | None:
+        """A new MAC session key, durable with the sign-on state `signed_on` and installed, for
+        the answer's MK/MV; None when the database failed or the terminal has no usable TMK
+        (the terminal keeps its earlier key then)."""
+        try:
+            async with self._pool.acquire(timeout=self._timeout_s) as connection:
+                sealed_tmk = await connection.fetchval(
+                    _SELECT_TMK, terminal_code, timeout=self._timeout_s
+                )
+                if sealed_tmk is None:
+                    log.error("no_tmk_for_mac_terminal", terminal=terminal_code)
+                    return None
+                issued = self._security_module.new_session_key(terminal_code, sealed_tmk)
+                await connection.execute(
+                    _UPSERT_WITH_KEY, terminal_code, signed_on, issued.handle,
+                    timeout=self._timeout_s,
+                )
+            self._security_module.install(terminal_code, issued.handle)
+        except KeyStoreError as exc:
+            log.error("session_key_not_issued", terminal=terminal_code, error=str(exc))
+            return None
+        except _DATABASE_ERRORS as exc:
+            log.error("session_write_failed", terminal=terminal_code, signed_on=signed_on,
+                      error=str(exc))
+            return None
+        self._registry.set_signed_on(terminal_code, signed_on)
+        return issued
+
+    async def load_keys(self) -> int:
+        """At start: install the session keys of signed-on terminals; the number installed. A
+        key that does not open (another KEK) is skipped: that terminal must sign on again."""
+        try:
+            async with self._pool.acquire(timeout=self._timeout_s) as connection:
+                rows = await connection.fetch(_SELECT_KEYS, timeout=self._timeout_s)
+        except _DATABASE_ERRORS as exc:
+            raise DatabaseUnavailableError(f"cannot load the session keys: {exc}") from exc
+        installed = 0
+        for row in rows:
+            try:
+                self._security_module.install(row["terminal_code"], row["session_key_encrypted"])
+            except KeyStoreError as exc:
+                log.warning("session_key_not_loaded", terminal=row["terminal_code"],
+                            error=str(exc))
+                continue
+            installed += 1
+        log.info("session_keys_loaded", keys=installed)
+        return installed

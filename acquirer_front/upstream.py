@@ -3,23 +3,45 @@
 Each request gets a correlation id unique on the link and a waiter in a bounded map of pending
 requests. None means the front answers 91 itself: the link refused the request (down or full),
 the map is full, the answer did not come in time, or the link went down meanwhile.
+
+When a request left the front and no usable answer came back (none in time, the link lost, or
+91 from the switch, which may have lost the host after forwarding), the outcome is unknown
+(issue 8): a 0200 is then reversed through the store-and-forward queue before its 91 goes out,
+and a terminal's own 0420 is stored there and answered 00 once durable. That is the only
+extra work, and it is on the failure path: an answered request costs what it did before.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Protocol
 
 import anyio
+import msgspec
 import structlog
 from anyio.abc import TaskStatus
 
 from acquirer_front import metrics
 from acquirer_front.config import FrontConfig
+from acquirer_front.saf.entries import Origin, SafEntry, is_reversible, reversal_of, \
+    terminal_advice
+from proto.codes import Mti, ResponseCode
 from proto.frames import Answer, Request
 from proto.links import LinkClient
+from proto.pan import mask_pan
 
 log = structlog.get_logger("acquirer_front.upstream")
+
+# Answers that leave the outcome at the host unknown: the switch answers 91 for a host link
+# that went down with the request on it, as well as for one it never forwarded.
+_OUTCOME_UNKNOWN = ResponseCode.HOST_UNAVAILABLE.value
+
+
+class SafQueue(Protocol):
+    """Where owed 0420s go (acquirer_front.saf.SafStore): True once durable."""
+
+    async def put(self, entry: SafEntry) -> bool: ...
 
 
 class _Waiter:
@@ -31,10 +53,11 @@ class _Waiter:
 
 
 class Upstream:
-    def __init__(self, config: FrontConfig) -> None:
+    def __init__(self, config: FrontConfig, saf: SafQueue | None = None) -> None:
         self._pending_max = config.upstream_queue_max
         self._pending: dict[int, _Waiter] = {}
         self._correlation_ids = itertools.count(1)
+        self._saf = saf
         self.link = LinkClient(
             config.switch_address,
             name="front->switch",
@@ -50,6 +73,10 @@ class Upstream:
         metrics.UPSTREAM_LINK_UP.set_function(lambda: float(link.is_up))
 
     @property
+    def is_up(self) -> bool:
+        return self.link.is_up
+
+    @property
     def pending_count(self) -> int:
         return len(self._pending)
 
@@ -60,27 +87,99 @@ class Upstream:
         """Send the request `build(correlation_id)` and wait for its answer until `deadline`
         (anyio clock); None when there is none."""
         if not self.link.is_up or len(self._pending) >= self._pending_max:
-            return None
+            return await self._not_sent(build)
         correlation_id = next(self._correlation_ids)
         request = build(correlation_id)
         waiter = _Waiter()
         self._pending[correlation_id] = waiter
         try:
-            if not self.link.send([request]):
-                return None
-            with anyio.CancelScope(deadline=deadline):
-                await waiter.done.wait()
-            if waiter.answer is None and not waiter.done.is_set():
-                log.warning("answer_timeout", request=request.key_text())
-            return waiter.answer
+            sent = self.link.send([request])
+            if sent:
+                with anyio.CancelScope(deadline=deadline):
+                    await waiter.done.wait()
+                if waiter.answer is None and not waiter.done.is_set():
+                    log.warning("answer_timeout", request=request.key_text())
         finally:
             self._pending.pop(correlation_id, None)
+        if not sent:
+            return await self._not_sent(lambda _: request)
+        answer = waiter.answer
+        if answer is not None and answer.response_code != _OUTCOME_UNKNOWN:
+            return answer
+        return await self._outcome_unknown(request, answer)
+
+    async def send_batch(self, requests: list[Request], deadline: float) -> list[Answer | None]:
+        """Send requests as they are (new correlation ids) in one link batch and wait for their
+        answers until `deadline`: the store-and-forward sender's way out, with no policy."""
+        if not self.link.is_up or len(self._pending) + len(requests) > self._pending_max:
+            return [None] * len(requests)
+        waiters: dict[int, _Waiter] = {}
+        stamped = []
+        for request in requests:
+            correlation_id = next(self._correlation_ids)
+            waiters[correlation_id] = self._pending[correlation_id] = _Waiter()
+            stamped.append(msgspec.structs.replace(request, correlation_id=correlation_id))
+        try:
+            if self.link.send(stamped):
+                with anyio.CancelScope(deadline=deadline):
+                    for waiter in waiters.values():
+                        await waiter.done.wait()
+        finally:
+            for correlation_id in waiters:
+                self._pending.pop(correlation_id, None)
+        return [waiter.answer for waiter in waiters.values()]
+
+    async def reverse_undelivered(self, original: Request) -> bool:
+        """An approval of `original` the terminal did not get: its reversal is owed. True once
+        durable (the caller has nothing else to do either way; a failure is logged)."""
+        if self._saf is None or not is_reversible(original):
+            return False
+        return await self._store(reversal_of(original, Origin.UNDELIVERED))
+
+    async def _not_sent(self, build: Callable[[int], Request]) -> Answer | None:
+        """The request never left the front: nothing to reverse, but a terminal's 0420 can
+        still be made durable here and delivered later."""
+        if self._saf is None:
+            return None
+        request = build(0)
+        if request.mti != Mti.REVERSAL_ADVICE:
+            return None
+        return await self._store_advice(request, None)
+
+    async def _outcome_unknown(self, request: Request, answer: Answer | None) -> Answer | None:
+        """Sent, and no usable answer: the host may have acted on it."""
+        if self._saf is None:
+            return answer
+        if request.mti == Mti.REVERSAL_ADVICE:
+            return await self._store_advice(request, answer)
+        if is_reversible(request):
+            await self._store(reversal_of(request, Origin.NO_ANSWER))
+        return answer
+
+    async def _store_advice(self, request: Request, answer: Answer | None) -> Answer | None:
+        """A terminal's 0420: 00 once the store holds it, else the 91 it would have had."""
+        if not await self._store(terminal_advice(request)):
+            return answer
+        return Answer(request.correlation_id, ResponseCode.APPROVED)
+
+    async def _store(self, entry: SafEntry) -> bool:
+        assert self._saf is not None
+        stored = await self._saf.put(entry)
+        request = entry.request
+        if stored:
+            log.info("reversal_owed", origin=entry.origin, request=request.key_text(),
+                     original=request.original_data, pan=entry.pan_masked)
+        else:
+            log.error("reversal_not_stored", origin=entry.origin, request=request.key_text(),
+                      original=request.original_data, pan=mask_pan(request.pan))
+        return stored
 
     def _on_answers(self, answers: list[Answer]) -> None:
         for answer in answers:
             waiter = self._pending.pop(answer.correlation_id, None)
             if waiter is None:
-                # Its request timed out (answered 91) or its connection closed.
+                # Its request timed out (answered 91, and reversed if it could have posted)
+                # or its connection closed.
                 log.info("late_answer_dropped", correlation_id=answer.correlation_id,
                          response_code=answer.response_code)
                 continue

@@ -2,10 +2,10 @@
 
 from acquirer_front.steps.echo import AnswerEchoLocally
 from acquirer_front.steps.identify import CheckMerchant, IdentifyTerminal
-from acquirer_front.steps.mac import CheckMac, MacVerifier, PassThroughMacVerifier
+from acquirer_front.steps.mac import CheckMac, SignAnswer
 from acquirer_front.steps.validate import ValidateMessage
 
 __all__ = [
-    "AnswerEchoLocally", "CheckMac", "CheckMerchant", "IdentifyTerminal", "MacVerifier",
-    "PassThroughMacVerifier", "ValidateMessage",
+    "AnswerEchoLocally", "CheckMac", "CheckMerchant", "IdentifyTerminal", "SignAnswer",
+    "ValidateMessage",
 ]

@@ -1,36 +1,71 @@
-"""Check 5: the MAC (A0). Only the seam for now; the security work plugs a verifier in."""
+"""Check 5: the MAC (A0), and the MAC of the answer (host interface §7).
+
+Only a terminal flagged requires_mac pays anything here: for the others the check is one
+attribute test. The key lives in the security module; this step only finds the MAC field and
+what it covers.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from acquirer_front.exchange import Exchange
-from acquirer_front.registry import Terminal
+from acquirer_front.keys import SecurityModule
+from acquirer_front.registry import Registry
 from proto.codes import ResponseCode
-from proto.iso_codec import IsoMessage
+from proto.errors import IsoEncodeError
+from proto.iso_codec import IsoMessage, encode_iso
+from proto.mac import MAC_HEX_SIZE, MAC_MTIS, mac_covered, mac_field
 
-
-class MacVerifier(Protocol):
-    def verify(self, terminal: Terminal, message: IsoMessage, body: bytes) -> bool:
-        """True when the request's MAC (field 64 or 128) is right or not required.
-
-        `body` is the ISO message as received, from the MTI on: what the MAC covers."""
-        ...
-
-
-class PassThroughMacVerifier:
-    """Accepts everything: MAC is not implemented yet."""
-
-    def verify(self, terminal: Terminal, message: IsoMessage, body: bytes) -> bool:
-        return True
+# Answers the host does not MAC (§7): the terminal is unknown or its key is in doubt.
+_UNSIGNED_CODES = frozenset({ResponseCode.TERMINAL_NOT_ALLOWED, ResponseCode.MAC_FAILED})
+_PLACEHOLDER = "0" * MAC_HEX_SIZE
 
 
 class CheckMac:
-    def __init__(self, verifier: MacVerifier) -> None:
-        self._verifier = verifier
+    def __init__(self, security_module: SecurityModule) -> None:
+        self._security_module = security_module
 
     def __call__(self, exchange: Exchange) -> ResponseCode | None:
-        assert exchange.terminal is not None, "IdentifyTerminal runs first"
-        if self._verifier.verify(exchange.terminal, exchange.message, exchange.body):
+        terminal = exchange.terminal
+        assert terminal is not None, "IdentifyTerminal runs first"
+        if not terminal.requires_mac or exchange.mti not in MAC_MTIS:
+            return None
+        message = exchange.message
+        mac = message.get(mac_field(message))
+        # Validation made it 16 upper-case hex; it must also be the message's last bytes, as
+        # the highest field present, or the terminal MACed something else than we check.
+        if mac is None or not exchange.body.endswith(mac.encode("ascii")):
+            return ResponseCode.MAC_FAILED
+        covered = mac_covered(exchange.body)
+        if self._security_module.verify_mac(terminal.terminal_code, covered, mac):
             return None
         return ResponseCode.MAC_FAILED
+
+
+class SignAnswer:
+    """Adds field 64 (or 128) to the answer of a MAC terminal's 0100/0200/0220/0400/0420/0500,
+    except answers 58 and A0."""
+
+    def __init__(self, security_module: SecurityModule, registry: Registry) -> None:
+        self._security_module = security_module
+        self._registry = registry
+
+    def __call__(self, exchange: Exchange, fields: IsoMessage) -> IsoMessage:
+        if exchange.mti not in MAC_MTIS or fields.get("39") in _UNSIGNED_CODES:
+            return fields
+        # A request refused before identification (12, 30) still belongs to its terminal.
+        terminal = exchange.terminal or self._registry.get(exchange.message.get("41", ""))
+        if terminal is None or not terminal.requires_mac:
+            return fields
+        name = mac_field(fields)
+        fields[name] = _PLACEHOLDER
+        try:
+            body = encode_iso(fields)
+        except IsoEncodeError:
+            del fields[name]  # the answer is a bug: encode_answer makes it a 96
+            return fields
+        mac = self._security_module.generate_mac(terminal.terminal_code, mac_covered(body))
+        if mac is None:
+            del fields[name]  # no key (signed off meanwhile): an unMACed answer, as for A0
+        else:
+            fields[name] = mac
+        return fields

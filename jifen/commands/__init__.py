@@ -1,10 +1,12 @@
 """Subcommands of `jifen`. Each module has `register(subparsers)` and sets `handler`."""
 
 from jifen.commands import (
-    alliance, audit, card, db, demo, dialup, loadtest, merchant, services, term, terminal, up,
+    alliance, audit, card, clearing, db, demo, dialup, loadtest, merchant, saf, services,
+    settlement, term, terminal, up,
 )
 
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
     up, services, db, alliance, merchant, terminal, card, demo, term, audit, loadtest, dialup,
+    settlement, clearing, saf,
 ]

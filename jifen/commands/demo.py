@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import argparse
 
+from acquirer_front.keystore import KeyStore
+from jifen.config import load_config
 from jifen.provisioning import create_demo, create_demo_if_empty
 from jifen.provisioning.demo import DEMO_CARDS_CSV
 from jifen.provisioning.runner import add_json_option, print_json, run_with_database
 
 
 def _demo(args: argparse.Namespace) -> int:
-    if args.if_empty:
-        summary = run_with_database(
-            args.config, lambda conn: create_demo_if_empty(conn, cards_csv=args.cards_csv)
-        )
-    else:
-        summary = run_with_database(
-            args.config, lambda conn: create_demo(conn, cards_csv=args.cards_csv)
-        )
+    # The demo's TMKs are sealed under the KEK the front will open them with.
+    keystore = KeyStore.from_config(load_config(args.config).front)
+    create = create_demo_if_empty if args.if_empty else create_demo
+    summary = run_with_database(
+        args.config, lambda conn: create(conn, keystore, cards_csv=args.cards_csv))
     if args.json:
         print_json(summary)
     elif summary is None:

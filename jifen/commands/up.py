@@ -7,6 +7,7 @@ from pathlib import Path
 
 import anyio
 
+from acquirer_front.keystore import KeyStore
 from jifen.config import Config, load_config
 from jifen.logging import configure_logging
 
@@ -30,7 +31,7 @@ def _announce(config: Config, database_url: str, started_database: bool) -> None
     print("\n".join(lines), flush=True)
 
 
-async def _prepare(database_url: str) -> None:
+async def _prepare(database_url: str, keystore: KeyStore) -> None:
     import asyncpg
 
     from jifen.db.migrate import migrate
@@ -39,7 +40,7 @@ async def _prepare(database_url: str) -> None:
     await migrate(database_url)
     connection = await asyncpg.connect(database_url)
     try:
-        summary = await create_demo_if_empty(connection)
+        summary = await create_demo_if_empty(connection, keystore)
     finally:
         await connection.close()
     if summary is not None:
@@ -61,7 +62,9 @@ def _up(args: argparse.Namespace) -> int:
             embedded = None  # someone else started it; leave it running
     database_url = resolve_database_url(config.database)
     try:
-        anyio.run(_prepare, database_url, backend="asyncio")
+        # The demo's TMKs are sealed under the KEK the front will open them with.
+        keystore = KeyStore.from_config(config.front)
+        anyio.run(_prepare, database_url, keystore, backend="asyncio")
         anyio.run(
             supervise, config, args.config, database_url,
             lambda: _announce(config, database_url, embedded is not None),

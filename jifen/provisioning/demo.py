@@ -7,6 +7,7 @@ wants to MAC anyway knows the key.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import asyncpg
@@ -17,6 +18,7 @@ from jifen.provisioning.alliances import create_alliance
 from jifen.provisioning.card_ranges import add_card_range
 from jifen.provisioning.cards import IssueSummary, issue_cards
 from jifen.provisioning.merchants import create_merchant
+from jifen.provisioning.settlement_rules import set_rule
 from jifen.provisioning.terminals import create_terminal
 
 DEMO_ALLIANCE_CODE = "DEMO"
@@ -31,6 +33,15 @@ DEMO_MERCHANTS = (
     ("DEMO00000000001", "Jade Leaf Tea House", 1),
     ("DEMO00000000002", "Riverside Bookshop", 2),
     ("DEMO00000000003", "Golden Crust Bakery", 1),
+)
+# Settlement rules (docs/clearing.md), in force from DEMO_RULES_FROM: every shop pays HQ 1 fen
+# per point its customers earn and is paid 0.9 fen per point redeemed there, less 0.5 %
+# commission; the bookshop, whose customers earn twice as fast, pays 0.6 fen a point.
+# (merchant code or None for the alliance, issue price fen, redemption rate fen, bp)
+DEMO_RULES_FROM = date(2000, 1, 1)
+DEMO_RULES = (
+    (None, "1", "0.9", 50),
+    ("DEMO00000000002", "0.6", "0.9", 50),
 )
 # Advisory lock key of demo creation, so two `jifen up` at once cannot both create it.
 _DEMO_LOCK_KEY = 0x4A4946454E  # "JIFEN"
@@ -86,6 +97,9 @@ async def create_demo(
                 terminal_code = f"DEMO{index * TERMINALS_PER_MERCHANT + number + 1:04d}"
                 await create_terminal(conn, keystore, terminal_code, merchant_code, tmk)
                 terminals.append(DemoTerminal(terminal_code, merchant_code, name))
+        for merchant_code, issue_price, redemption_rate, commission_bp in DEMO_RULES:
+            await set_rule(conn, DEMO_ALLIANCE_CODE, merchant_code, DEMO_RULES_FROM,
+                           issue_price, redemption_rate, commission_bp)
         card_range = await add_card_range(conn, DEMO_BIN, DEMO_BIN, DEMO_HOST_NAME)
         cards = await issue_cards(conn, DEMO_ALLIANCE_CODE, DEMO_BIN, DEMO_CARD_COUNT,
                                   csv_path=cards_csv)

@@ -8,7 +8,7 @@ from Crypto.Cipher import DES3
 
 from acquirer_front.keystore import KeyStore
 from jifen.provisioning import validate
-from jifen.provisioning.errors import DuplicateError
+from jifen.provisioning.errors import ConflictError, DuplicateError, NotFoundError
 from jifen.provisioning.merchants import merchant_id
 from jifen.provisioning.notify import notify_change
 
@@ -52,6 +52,27 @@ async def create_terminal(
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateError(f"terminal {code} already exists") from exc
     return Terminal(code, merchant_code, requires_mac, True, True, key_check_value(tmk))
+
+
+async def set_requires_mac(
+    conn: asyncpg.Connection, terminal_code: str, requires_mac: bool
+) -> Terminal:
+    """Flag a terminal as requiring MAC or not. The front reloads its registry: a terminal
+    flagged while signed on gets A0 until its next sign-on gives it a key (MK); one unflagged
+    is no longer checked, and its answers carry no MAC."""
+    code = validate.terminal_code(terminal_code)
+    async with conn.transaction():
+        has_tmk = await conn.fetchval(
+            "UPDATE terminals SET requires_mac = $2 WHERE terminal_code = $1"
+            " RETURNING tmk_encrypted IS NOT NULL", code, requires_mac,
+        )
+        if has_tmk is None:
+            raise NotFoundError(f"no terminal {code}; `jifen terminal list` shows them")
+        if requires_mac and not has_tmk:
+            raise ConflictError(f"terminal {code} has no TMK: it could never receive a MAC key")
+        await notify_change(conn, "terminals")
+    row = await conn.fetchrow(f"{_SELECT} WHERE t.terminal_code = $1", code)
+    return Terminal(**dict(row))
 
 
 async def list_terminals(

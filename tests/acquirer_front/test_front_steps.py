@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from tests.acquirer_front.front_testkit import MERCHANT, MERCHANT_INACTIVE, T_SIGNED, TPDU, network, purchase
 
@@ -109,12 +110,18 @@ class TestIdentify:
 
     def test_mac_seam(self) -> None:
         class Refuse:
-            def verify(self, terminal: Terminal, message: IsoMessage, body: bytes) -> bool:
+            def verify_mac(self, terminal_code: str, data: bytes, mac_hex: str) -> bool:
                 return False
 
-        context = exchange(purchase())
-        context.terminal = self.registry().get(T_SIGNED)
-        assert CheckMac(Refuse())(context) == "A0"
+        message = purchase()
+        message["64"] = "0" * 16
+        context = exchange(message)
+        terminal = self.registry().get(T_SIGNED)
+        assert terminal is not None
+        context.terminal = msgspec.structs.replace(terminal, requires_mac=True)
+        assert CheckMac(Refuse())(context) == "A0"  # type: ignore[arg-type]
+        context.terminal = terminal  # requires no MAC: the module is not even asked
+        assert CheckMac(Refuse())(context) is None  # type: ignore[arg-type]
 
 
 class TestNormaliseAndAnswer:

@@ -392,8 +392,10 @@ class TestReversal:
                 messages.purchase_return(CARDS[4], 5_000, 1, purchase.answer["37"]))
             await system.host.stop()
             await system.host.start(system.group)
-            answer = await retry_until_host_is_back(
-                terminal, messages.reversal(returned.request, advice=True))
+            # Wait with an inquiry: a 0420 sent while the host is away is stored and answered
+            # 00 at once by the front (store-and-forward), before the host has undone anything.
+            await retry_until_host_is_back(terminal, messages.inquiry(CARDS[4]))
+            answer = await terminal.request(messages.reversal(returned.request, advice=True))
             assert (answer["t"], answer["39"]) == ("0430", "00")
             assert await member(system, CARDS[4]) == (200, 0)
             # The reversed return gave its share back: the whole purchase may be returned.

@@ -1,0 +1,74 @@
+"""The software security module: clear session keys in this process's memory only.
+
+At rest every key is sealed under the KEK (`acquirer_front.keystore`): TMKs in the terminals
+table, session keys in terminal_sessions. A clear key exists only as the cipher state of a
+`RetailMacKey` here, and while a new one is being issued.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from acquirer_front.keys.security_module import IssuedSessionKey
+from acquirer_front.keystore import SESSION_KEY_PURPOSE, KeyStore, KeyStoreError
+from proto.mac import (
+    DOUBLE_KEY_SIZE_BYTES, RetailMacKey, check_value, encrypt_under, macs_equal, new_double_key,
+)
+
+# A random 16 bytes whose halves are equal (a single-DES key) is drawn again; a second such
+# draw in a row is practically impossible, so this bound only turns a broken RNG into an error.
+_KEY_DRAWS_MAX = 8
+
+
+class SoftwareSecurityModule:
+    def __init__(self, keystore: KeyStore) -> None:
+        self._keystore = keystore
+        self._keys: dict[str, RetailMacKey] = {}
+
+    def new_session_key(self, terminal_code: str, sealed_tmk: bytes) -> IssuedSessionKey:
+        tmk = self._keystore.open(sealed_tmk)
+        if len(tmk) != DOUBLE_KEY_SIZE_BYTES:
+            raise KeyStoreError(f"the TMK of {terminal_code} is not a double-length DES key")
+        key = _draw_key()
+        return IssuedSessionKey(
+            key_under_tmk_hex=encrypt_under(tmk, key).hex().upper(),
+            check_value_hex=check_value(key),
+            handle=self._keystore.seal(key, SESSION_KEY_PURPOSE),
+        )
+
+    def install(self, terminal_code: str, handle: bytes) -> None:
+        key = self._keystore.open(handle, SESSION_KEY_PURPOSE)
+        if len(key) != DOUBLE_KEY_SIZE_BYTES:
+            raise KeyStoreError(f"the session key of {terminal_code} has a wrong size")
+        self._keys[terminal_code] = RetailMacKey(key)
+
+    def remove(self, terminal_code: str) -> None:
+        self._keys.pop(terminal_code, None)
+
+    def has_key(self, terminal_code: str) -> bool:
+        return terminal_code in self._keys
+
+    def verify_mac(self, terminal_code: str, data: bytes, mac_hex: str) -> bool:
+        key = self._keys.get(terminal_code)
+        if key is None:
+            return False
+        return macs_equal(key.mac_hex(data), mac_hex)
+
+    def generate_mac(self, terminal_code: str, data: bytes) -> str | None:
+        key = self._keys.get(terminal_code)
+        return None if key is None else key.mac_hex(data)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"SoftwareSecurityModule(keys={len(self._keys)})"
+
+
+def _draw_key() -> bytes:
+    for _ in range(_KEY_DRAWS_MAX):
+        try:
+            return new_double_key(secrets.token_bytes(DOUBLE_KEY_SIZE_BYTES))
+        except ValueError:  # the halves were equal: a single-DES key
+            continue
+    raise KeyStoreError("the random source keeps giving single-DES keys")

@@ -1,0 +1,82 @@
+"""What goes into the store-and-forward queue: a 0420 reversal advice and why it is owed.
+
+The front reverses a 0200 that could have posted and whose outcome the terminal did not learn
+(host interface §1, §4): 39 = 68 (timeout, the spec's reason for a reversal of an answer not
+delivered), 90 = the original's MTI, STAN and field 7, the other fields as the original's, and
+its own field 7, fixed once, so that every resend is a retransmission of one advice. A
+terminal's own 0420 is kept exactly as the terminal sent it: the host then sees the terminal's
+retransmission and the front's delivery as one request (same MTI, 41, 11, 7 and content).
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+
+import msgspec
+
+from proto.codes import Mti
+from proto.fields import OriginalData, encode_original_data
+from proto.frames import Request
+from proto.pan import mask_pan
+
+# Only financial requests that could have posted are reversed. Not 0220: its terminal resends
+# the advice until answered, and reversing it would undo a sale that happened offline. Not
+# 0100 or 0800 (they move nothing) nor 0500 (it closes a batch whatever it answers).
+REVERSED_MTIS = frozenset({Mti.FINANCIAL})
+REVERSAL_REASON_TIMEOUT = "68"
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Request)
+
+
+class Origin(StrEnum):
+    UNDELIVERED = "undelivered"   # the front could not deliver the approval to the terminal
+    NO_ANSWER = "no_answer"       # no answer in time (or 91): the host may have posted
+    TERMINAL = "terminal"         # the terminal's own 0420, taken while the host was away
+
+
+class SafEntry(msgspec.Struct, frozen=True):
+    """One row to store: the 0420 to send and the columns operators list it by."""
+
+    origin: Origin
+    request: Request
+
+    @property
+    def pan_masked(self) -> str | None:
+        return mask_pan(self.request.pan) if self.request.pan else None
+
+
+def is_reversible(request: Request) -> bool:
+    return request.mti in REVERSED_MTIS
+
+
+def reversal_of(original: Request, origin: Origin, now_s: float | None = None) -> SafEntry:
+    """The front's 0420 of `original` (a 0200), stamped now (field 7, UTC)."""
+    assert is_reversible(original), original.mti
+    stamp = time.gmtime(time.time() if now_s is None else now_s)
+    advice = msgspec.structs.replace(
+        original,
+        correlation_id=0,
+        mti=Mti.REVERSAL_ADVICE,
+        transmission_time=time.strftime("%m%d%H%M%S", stamp),
+        received_at_ns=time.time_ns(),
+        reason_code=REVERSAL_REASON_TIMEOUT,
+        original_data=encode_original_data(OriginalData(
+            original.mti, original.stan, original.transmission_time)),
+    )
+    return SafEntry(origin, advice)
+
+
+def terminal_advice(request: Request) -> SafEntry:
+    """A terminal's own 0420, kept as it came (only the link's correlation id is not)."""
+    assert request.mti == Mti.REVERSAL_ADVICE and request.original_data is not None
+    return SafEntry(Origin.TERMINAL, msgspec.structs.replace(request, correlation_id=0))
+
+
+def encode_request(request: Request) -> bytes:
+    return _encoder.encode(request)
+
+
+def decode_request(data: bytes, correlation_id: int) -> Request:
+    return msgspec.structs.replace(_decoder.decode(data), correlation_id=correlation_id)

@@ -1,0 +1,164 @@
+"""The forwarding side of store-and-forward: pending 0420s go to the host until settled.
+
+Each round claims at most `send_batch_max` due rows (so memory holds a batch, whatever the
+backlog), pushing their next attempt out by a doubling backoff in the same statement, sends
+them in one link batch, and settles what the host answered: 00 (reversed, now or before) and
+25 (the original never came; the host keeps a tombstone and will refuse it with 05) both
+acknowledge; 91, 96 or no answer leave the row for its next attempt; any other code is the
+host's final refusal (12 batch closed, 51 or 61 flagged for review, ...) and is kept as
+'refused' for operators. A crash between claim and settle only delays the row.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import anyio
+import asyncpg
+import structlog
+
+from acquirer_front import metrics
+from acquirer_front.saf.entries import decode_request
+from acquirer_front.saf.store import DATABASE_ERRORS
+from proto.codes import ResponseCode
+from proto.frames import Answer, Request
+
+log = structlog.get_logger("acquirer_front.saf.sender")
+
+ACKNOWLEDGED = frozenset({ResponseCode.APPROVED, ResponseCode.ORIGINAL_NOT_FOUND})
+# The host did not decide: another attempt may get through.
+TRANSIENT = frozenset({ResponseCode.HOST_UNAVAILABLE, ResponseCode.SYSTEM_ERROR})
+# Settled rows deleted per statement when pruning, and how often pruning runs: small
+# statements that never hold the table for long.
+_PRUNE_ROWS_MAX = 10_000
+_PRUNE_INTERVAL_S = 3_600.0
+
+_CLAIM = """
+UPDATE front_saf SET attempts = attempts + 1,
+    next_attempt_at = now() + make_interval(
+        secs => least($2::float8, $3::float8 * power(2, least(attempts, 30))))
+WHERE id IN (SELECT id FROM front_saf WHERE state = 'pending' AND next_attempt_at <= now()
+             ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING id, request
+"""
+_SETTLE = """
+UPDATE front_saf AS saf SET state = settled.state, last_response_code = settled.code,
+    settled_at = CASE WHEN settled.state = 'pending' THEN NULL ELSE now() END
+FROM unnest($1::bigint[], $2::text[], $3::text[]) AS settled (id, state, code)
+WHERE saf.id = settled.id AND saf.state = 'pending'
+"""
+_BACKLOG = """
+SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+FROM front_saf WHERE state = 'pending'
+"""
+_PRUNE = """
+DELETE FROM front_saf WHERE id IN (
+    SELECT id FROM front_saf WHERE state <> 'pending'
+    AND settled_at < now() - make_interval(days => $1) LIMIT $2)
+"""
+
+
+class Link(Protocol):
+    """The upstream's raw batch send (acquirer_front.upstream.Upstream)."""
+
+    @property
+    def is_up(self) -> bool: ...
+
+    async def send_batch(self, requests: list[Request], deadline: float
+                         ) -> list[Answer | None]: ...
+
+
+class SenderSettings(Protocol):
+    saf_send_batch_max: int
+    saf_backoff_min_s: float
+    saf_backoff_max_s: float
+    saf_poll_interval_s: float
+    saf_retention_days: int
+    answer_timeout_s: float
+    database_timeout_s: float
+
+
+def outcome(answer: Answer | None) -> str:
+    """The row's state after this answer."""
+    if answer is None or answer.response_code in TRANSIENT:
+        return "pending"
+    return "acknowledged" if answer.response_code in ACKNOWLEDGED else "refused"
+
+
+class SafSender:
+    def __init__(self, pool: asyncpg.Pool, link: Link, settings: SenderSettings) -> None:
+        assert settings.saf_send_batch_max > 0
+        assert 0 < settings.saf_backoff_min_s <= settings.saf_backoff_max_s
+        self._pool = pool
+        self._link = link
+        self._settings = settings
+        self._wake = anyio.Event()
+        self._pruned_at = float("-inf")
+
+    def wake(self) -> None:
+        """New rows: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send due rows until cancelled. Database trouble is logged and retried next poll."""
+        settings = self._settings
+        while True:
+            self._wake = anyio.Event()   # a wake during this round makes the next one at once
+            sent = 0
+            try:
+                if self._link.is_up:
+                    sent = await self.send_due()
+                await self._refresh_backlog()
+                await self._prune()
+            except DATABASE_ERRORS as exc:
+                log.warning("saf_round_failed", error=str(exc))
+            if sent >= settings.saf_send_batch_max:
+                continue   # a full batch: more may be due
+            with anyio.move_on_after(settings.saf_poll_interval_s):
+                await self._wake.wait()
+
+    async def send_due(self) -> int:
+        """One round: claim, send, settle. The number of rows sent."""
+        settings = self._settings
+        timeout_s = settings.database_timeout_s
+        async with self._pool.acquire(timeout=timeout_s) as connection:
+            rows = await connection.fetch(
+                _CLAIM, settings.saf_send_batch_max, settings.saf_backoff_max_s,
+                settings.saf_backoff_min_s, timeout=timeout_s)
+        if not rows:
+            return 0
+        requests = [decode_request(row["request"], 0) for row in rows]
+        metrics.SAF_SENT.inc(len(requests))
+        deadline = anyio.current_time() + settings.answer_timeout_s
+        answers = await self._link.send_batch(requests, deadline)
+        states = [outcome(answer) for answer in answers]
+        async with self._pool.acquire(timeout=timeout_s) as connection:
+            await connection.execute(
+                _SETTLE, [row["id"] for row in rows], states,
+                [answer.response_code if answer else None for answer in answers],
+                timeout=timeout_s)
+        for request, state, answer in zip(requests, states, answers, strict=True):
+            if state != "pending":
+                metrics.SAF_SETTLED.labels(state).inc()
+                emit = log.info if state == "acknowledged" else log.error
+                emit("saf_" + state, request=request.key_text(), original=request.original_data,
+                     response_code=answer.response_code if answer else None)
+        return len(rows)
+
+    async def _refresh_backlog(self) -> None:
+        timeout_s = self._settings.database_timeout_s
+        async with self._pool.acquire(timeout=timeout_s) as connection:
+            pending, oldest_age_s = await connection.fetchrow(_BACKLOG, timeout=timeout_s)
+        metrics.SAF_PENDING.set(pending)
+        metrics.SAF_OLDEST_AGE.set(oldest_age_s)
+
+    async def _prune(self) -> None:
+        now = time.monotonic()
+        if now - self._pruned_at < _PRUNE_INTERVAL_S:
+            return
+        self._pruned_at = now
+        timeout_s = self._settings.database_timeout_s
+        async with self._pool.acquire(timeout=timeout_s) as connection:
+            await connection.execute(_PRUNE, self._settings.saf_retention_days, _PRUNE_ROWS_MAX,
+                                     timeout=timeout_s)

@@ -1,0 +1,283 @@
+"""Store-and-forward at the front (issue 8), against a scripted switch: real TCP, real
+PostgreSQL. What is owed, when, and how the host's answers settle it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+import asyncpg
+import msgspec
+import pytest
+from prometheus_client import REGISTRY
+from tests.acquirer_front.front_testkit import (
+    PAN, T_SIGNED, TEST_CONFIG, WAIT_S, TerminalClient, fetch_value, frame, purchase,
+    running_front, seed,
+)
+
+from acquirer_front import run_front
+from acquirer_front.saf import Origin, SafStore, reversal_of
+from acquirer_front.saf.entries import decode_request, terminal_advice
+from acquirer_front.saf.sender import outcome
+from proto.codes import ResponseCode
+from proto.fields import OriginalData, encode_original_data
+from proto.frames import Answer, Request
+from proto.links import LinkPeer, serve_links
+
+pytestmark = pytest.mark.anyio
+
+FAST_SAF = {"saf_backoff_min_s": 0.05, "saf_backoff_max_s": 0.1, "saf_poll_interval_s": 0.05,
+            "undelivered_check_s": 0.5}
+
+
+def advice_of(original: dict[str, str], transmission_time: str = "0101120500") -> dict:
+    """A terminal's own 0420 of `original`."""
+    fields = {name: value for name, value in original.items() if name not in ("t", "7")}
+    original_data = encode_original_data(OriginalData("0200", original["11"], original["7"]))
+    return {**fields, "t": "0420", "7": transmission_time, "39": "68", "90": original_data}
+
+
+class ScriptedSwitch:
+    """Answers each request with `answer(request)`'s code (None: no answer); records all."""
+
+    def __init__(self, answer: Callable[[Request], str | None]) -> None:
+        self.answer = answer
+        self.seen: list[Request] = []
+        self._seen_more = anyio.Event()
+
+    async def _on_requests(self, peer: LinkPeer, requests: list[Request]) -> None:
+        self.seen.extend(requests)
+        self._seen_more.set()
+        self._seen_more = anyio.Event()
+        answers = [Answer(request.correlation_id, code) for request in requests
+                   if (code := self.answer(request)) is not None]
+        if answers:
+            await peer.send_answers(answers)
+
+    def of_mti(self, mti: str) -> list[Request]:
+        return [request for request in self.seen if request.mti == mti]
+
+    async def wait_for(self, mti: str, count: int) -> list[Request]:
+        with anyio.fail_after(WAIT_S):
+            while len(self.of_mti(mti)) < count:
+                await self._seen_more.wait()
+        return self.of_mti(mti)
+
+
+@asynccontextmanager
+async def front_with(
+    database_url: str, answer: Callable[[Request], str | None], *, seeded: bool = True,
+    **changes: object,
+) -> AsyncIterator[tuple[int, ScriptedSwitch]]:
+    if seeded:
+        await seed(database_url)
+    switch = ScriptedSwitch(answer)
+    async with anyio.create_task_group() as group:
+        switch_port = await group.start(
+            lambda *, task_status: serve_links("127.0.0.1", 0, switch._on_requests,
+                                               name="scripted-switch", task_status=task_status))
+        config = msgspec.structs.replace(
+            TEST_CONFIG, switch_address=f"127.0.0.1:{switch_port}", **{**FAST_SAF, **changes})
+        port = await group.start(lambda *, task_status: run_front(
+            config, database_url, task_status=task_status))
+        yield port, switch
+        group.cancel_scope.cancel()
+
+
+async def rows(database_url: str) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await connection.fetch("SELECT * FROM front_saf ORDER BY id")
+    finally:
+        await connection.close()
+
+
+async def until_rows(database_url: str, check: Callable[[list], bool]) -> list[asyncpg.Record]:
+    with anyio.fail_after(WAIT_S):
+        while not check(found := await rows(database_url)):
+            await anyio.sleep(0.02)
+    return found
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class TestWhatIsOwed:
+    async def test_no_answer_in_time_is_91_and_a_stable_0420_is_resent(self, database_url):
+        answer = {"0200": None, "0420": ResponseCode.HOST_UNAVAILABLE}.get
+        async with front_with(database_url, lambda r: answer(r.mti),
+                              answer_timeout_s=0.3) as (port, switch):
+            async with TerminalClient.connect(port) as terminal:
+                assert (await terminal.request(purchase(stan="000007")))["39"] == "91"
+            first, second = (await switch.wait_for("0420", 2))[:2]
+        assert msgspec.structs.replace(first, correlation_id=0) == \
+            msgspec.structs.replace(second, correlation_id=0)   # one advice, retransmitted
+        assert (first.stan, first.reason_code, first.terminal_code, first.pan) == \
+            ("000007", "68", T_SIGNED, PAN)
+        assert first.original_data == "0200" + "000007" + "0101120000" + "0" * 22
+        [row] = await rows(database_url)
+        assert (row["origin"], row["state"], row["last_response_code"]) == \
+            ("no_answer", "pending", "91")
+        assert row["attempts"] >= 2 and row["pan_masked"] == "621700******7894"
+
+    async def test_a_request_that_never_left_the_front_is_not_reversed(self, database_url):
+        async with running_front(database_url, switch="absent") as running:
+            async with TerminalClient.connect(running.port) as terminal:
+                assert (await terminal.request(purchase()))["39"] == "91"
+        assert await rows(database_url) == []
+
+    async def test_answered_requests_write_nothing(self, database_url):
+        async with running_front(database_url) as running:
+            async with TerminalClient.connect(running.port) as terminal:
+                for number in range(1, 21):
+                    assert (await terminal.request(purchase(stan=f"{number:06d}")))["39"] == "00"
+        assert await rows(database_url) == []
+
+    async def test_advices_and_inquiries_are_never_reversed(self, database_url):
+        async with front_with(database_url, lambda r: None, answer_timeout_s=0.2) as (port, _):
+            async with TerminalClient.connect(port) as terminal:
+                advice = purchase(stan="000002") | {"t": "0220"}
+                assert (await terminal.request(advice))["39"] == "91"
+        assert await rows(database_url) == []
+
+
+class TestUndelivered:
+    async def test_terminal_that_closed_gets_its_approval_reversed(self, database_url):
+        async with front_with(database_url, lambda r: "00") as (port, switch):
+            async with TerminalClient.connect(port) as terminal:
+                await terminal.send(purchase(stan="000003"))
+            [reversal] = await switch.wait_for("0420", 1)
+            [row] = await until_rows(database_url, lambda found: found and
+                                     found[0]["state"] == "acknowledged")
+        assert (row["origin"], reversal.stan) == ("undelivered", "000003")
+
+    async def test_answers_due_when_we_close_are_not_written_but_reversed(self, database_url):
+        async with front_with(database_url, lambda r: "00") as (port, switch):
+            async with TerminalClient.connect(port) as terminal:
+                await terminal.stream.send(frame(purchase(stan="000004")) + b"\x0b\xb8")
+                with anyio.fail_after(WAIT_S), pytest.raises(
+                        (anyio.EndOfStream, anyio.BrokenResourceError, OSError)):
+                    await terminal.stream.receive()   # closed, and no 0210 before the end
+            [row] = await until_rows(database_url, lambda found: found and
+                                     found[0]["state"] == "acknowledged")
+        assert (row["origin"], row["stan"]) == ("undelivered", "000004")
+        assert [request.stan for request in switch.of_mti("0420")] == ["000004"]
+
+    async def test_half_closed_terminal_gets_its_answer_and_nothing_is_owed(self, database_url):
+        async with front_with(database_url, lambda r: "00") as (port, switch):
+            async with TerminalClient.connect(port) as terminal:
+                await terminal.send(purchase())
+                await terminal.stream.send_eof()
+                assert (await terminal.receive())[1]["39"] == "00"
+        assert await rows(database_url) == []
+
+
+class TestTerminalAdvice:
+    async def test_own_0420_is_00_once_durable_and_one_row_for_its_retransmission(
+        self, database_url
+    ):
+        async with front_with(database_url, lambda r: ResponseCode.HOST_UNAVAILABLE
+                              ) as (port, switch):
+            async with TerminalClient.connect(port) as terminal:
+                advice = advice_of(purchase(stan="000005"))
+                for _ in range(2):
+                    answer = await terminal.request(advice)
+                    assert (answer["t"], answer["39"], answer["11"]) == ("0430", "00", "000005")
+            sent = await switch.wait_for("0420", 3)   # two forwarded live, then the queue's
+        [row] = await rows(database_url)
+        assert (row["origin"], row["state"]) == ("terminal", "pending")
+        stored = decode_request(row["request"], 0)
+        assert msgspec.structs.replace(sent[0], correlation_id=0, received_at_ns=0) == \
+            msgspec.structs.replace(stored, received_at_ns=0)   # exactly the terminal's
+
+    async def test_own_0420_without_a_store_write_is_91(self, database_url):
+        async with front_with(database_url, lambda r: "91") as (port, _):
+            connection = await asyncpg.connect(database_url)
+            try:
+                await connection.execute("DROP TABLE front_saf")
+                async with TerminalClient.connect(port) as terminal:
+                    answer = await terminal.request(advice_of(purchase(stan="000006")))
+                    assert answer["39"] == "91"
+            finally:
+                await connection.close()
+
+
+class TestSettling:
+    @pytest.mark.parametrize(("code", "state"), [
+        ("00", "acknowledged"), ("25", "acknowledged"), ("12", "refused"), ("51", "refused"),
+    ])
+    async def test_host_answers_settle_a_row(self, database_url, code, state):
+        settled_before = metric("jifen_front_saf_settled_total", outcome=state)
+        answers = {"0200": "91", "0420": code}
+        async with front_with(database_url, lambda r: answers[r.mti]) as (port, switch):
+            async with TerminalClient.connect(port) as terminal:
+                assert (await terminal.request(purchase()))["39"] == "91"
+            [row] = await until_rows(database_url, lambda found: found and
+                                     found[0]["state"] != "pending")
+        assert (row["state"], row["last_response_code"], row["attempts"]) == (state, code, 1)
+        assert row["settled_at"] is not None
+        assert metric("jifen_front_saf_settled_total", outcome=state) == settled_before + 1
+
+    def test_outcome(self):
+        assert outcome(None) == "pending"
+        for code, state in (("00", "acknowledged"), ("25", "acknowledged"), ("91", "pending"),
+                            ("96", "pending"), ("94", "refused"), ("A0", "refused")):
+            assert outcome(Answer(1, code)) == state
+
+    async def test_backlog_metrics_and_resume_after_restart(self, database_url):
+        answers = {"0200": "91", "0420": "91"}
+        async with front_with(database_url, lambda r: answers[r.mti]) as (port, switch):
+            async with TerminalClient.connect(port) as terminal:
+                for number in (1, 2):
+                    assert (await terminal.request(purchase(stan=f"00000{number}")))["39"] \
+                        == "91"
+            await switch.wait_for("0420", 4)
+            with anyio.fail_after(WAIT_S):
+                while metric("jifen_front_saf_pending") != 2:
+                    await anyio.sleep(0.02)
+            assert metric("jifen_front_saf_oldest_age_seconds") > 0
+        answers["0420"] = "00"
+        async with front_with(database_url, lambda r: answers[r.mti], seeded=False):
+            await until_rows(database_url, lambda found: all(
+                row["state"] == "acknowledged" for row in found))
+
+
+class TestStore:
+    async def test_puts_commit_in_batches_and_one_pending_row_per_original(
+        self, database_url
+    ):
+        await seed(database_url)
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        stored = anyio.Event()
+        store = SafStore(pool, batch_max=100, queue_max=1_000, timeout_s=WAIT_S,
+                         on_stored=stored.set)
+        originals = [_request(f"{number:06d}") for number in range(50)]
+        results: list[bool] = []
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(store.run)
+
+                async def put(entry) -> None:
+                    results.append(await store.put(entry))
+
+                async with anyio.create_task_group() as puts:
+                    for request in originals:
+                        puts.start_soon(put, reversal_of(request, Origin.NO_ANSWER))
+                    # The terminal's own 0420 of the first: the same debt, no second row.
+                    advice = reversal_of(originals[0], Origin.NO_ANSWER).request
+                    puts.start_soon(put, terminal_advice(advice))
+                group.cancel_scope.cancel()
+        finally:
+            await pool.close()
+        assert results == [True] * 51 and stored.is_set()
+        assert await fetch_value(database_url, "SELECT count(*) FROM front_saf") == 50
+
+
+def _request(stan: str) -> Request:
+    return Request(
+        correlation_id=9, mti="0200", terminal_code=T_SIGNED, merchant_code="M00000000000001",
+        stan=stan, transmission_time="0101120000", received_at_ns=1, processing_code="000000",
+        pan=PAN, amount=1000, currency="156", batch_number=1, entry_mode="051",
+    )

@@ -1,0 +1,265 @@
+"""MAC and keys end to end (host interface §7): the simulator with its TMK against the real
+front, switch, host and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import asyncpg
+import pytest
+
+from acquirer_front.keystore import SESSION_KEY_PURPOSE, KeyStore
+from devices import messages
+from devices.errors import SessionKeyError
+from devices.terminal_client import TerminalClient
+from jifen.provisioning.terminals import set_requires_mac
+from proto.fields import parse_tlv
+from proto.frames import Totals
+from proto.framing import encode_frame
+from proto.iso_codec import decode_iso
+from proto.mac import check_value, decrypt_under
+from tests.e2e.system import CARDS, MERCHANT, TERMINAL, RunningSystem, running_system, seed
+
+pytestmark = pytest.mark.anyio
+
+MAC_TERMINAL = "TERMMAC1"
+# Test keys only: a TMK and a KEK that exist nowhere else.
+TMK = bytes.fromhex("C1D0F8FB4958670DBA40AB1F3752EF0D")
+KEK_HEX = "6B1E3F0C2A9D4E7F8A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F6071"
+
+
+async def add_mac_terminal(database_url: str, terminal_code: str = MAC_TERMINAL) -> None:
+    """A terminal of MERCHANT that requires MAC, its TMK sealed under the test KEK."""
+    sealed = KeyStore(bytes.fromhex(KEK_HEX)).seal(TMK)
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO terminals (terminal_code, merchant_id, requires_mac, tmk_encrypted)"
+            " SELECT $1, id, true, $2 FROM merchants WHERE merchant_code = $3",
+            terminal_code, sealed, MERCHANT)
+    finally:
+        await connection.close()
+
+
+@asynccontextmanager
+async def mac_system(database_url: str, monkeypatch: pytest.MonkeyPatch
+                     ) -> AsyncIterator[RunningSystem]:
+    monkeypatch.setenv("JIFEN_KEK", KEK_HEX)  # the front's default kek_env
+    await seed(database_url)
+    await add_mac_terminal(database_url)
+    async with running_system(database_url, seeded=False) as system:
+        yield system
+
+
+def mac_terminal(system: RunningSystem, tmk: bytes | None = TMK, **options) -> TerminalClient:
+    return TerminalClient("127.0.0.1", system.front_port, MAC_TERMINAL, MERCHANT,
+                          timeout_s=10.0, tmk=tmk, **options)
+
+
+async def journal_size(system: RunningSystem) -> tuple[int, int, int]:
+    row = (await system.fetch(
+        "SELECT (SELECT count(*) FROM transactions), (SELECT count(*) FROM journal_entries),"
+        " (SELECT count(*) FROM host_requests)"))[0]
+    return row[0], row[1], row[2]
+
+
+class TestSignOn:
+    async def test_sign_on_gives_a_key_under_the_tmk_and_a_macd_purchase_is_approved(
+        self, database_url, monkeypatch
+    ):
+        async with mac_system(database_url, monkeypatch) as system, \
+                mac_terminal(system) as terminal:
+            answer = await terminal.sign_on()
+            assert answer["39"] == "00" and "64" not in answer
+            tags = parse_tlv(answer["48"])
+            assert len(tags["MK"]) == 32 and len(tags["MV"]) == 6
+            key = decrypt_under(TMK, bytes.fromhex(tags["MK"]))
+            assert check_value(key) == tags["MV"]
+            assert terminal.must_mac
+            # The key is durable, sealed under the KEK for its purpose, never in clear.
+            sealed = await system.fetchval(
+                "SELECT session_key_encrypted FROM terminal_sessions WHERE terminal_code = $1",
+                MAC_TERMINAL)
+            assert key not in sealed
+            assert KeyStore(bytes.fromhex(KEK_HEX)).open(sealed, SESSION_KEY_PURPOSE) == key
+
+            exchange = await terminal.exchange(messages.purchase(CARDS[0], 1_000, 1))
+            assert "64" in exchange.request
+            assert exchange.answer["39"] == "00"
+            assert exchange.mac_verified is True  # the client checked the answer's MAC
+
+            inquiry = await terminal.exchange(messages.inquiry(CARDS[0]))
+            assert (inquiry.answer["39"], inquiry.mac_verified) == ("00", True)
+
+    async def test_secondary_bitmap_messages_use_field_128(self, database_url, monkeypatch):
+        async with mac_system(database_url, monkeypatch) as system, \
+                mac_terminal(system) as terminal:
+            await terminal.sign_on()
+            purchase = await terminal.exchange(messages.purchase(CARDS[1], 2_000, 1))
+            reversal = await terminal.exchange(messages.reversal(purchase.request))
+            assert "128" in reversal.request and "64" not in reversal.request
+            assert (reversal.answer["39"], reversal.mac_verified) == ("00", True)
+            # The 0410 has no field above 64, so its MAC is in 64 (the bitmap decides).
+            assert "64" in reversal.answer and "128" not in reversal.answer
+            # 0500 carries totals (74-89): its MAC is in 128; the purchase was reversed.
+            closing = await terminal.exchange(messages.reconciliation(1, Totals()))
+            assert "128" in closing.request
+            assert (closing.answer["39"], closing.mac_verified) == ("00", True)
+
+    async def test_a_terminal_not_requiring_mac_gets_no_key(self, database_url, monkeypatch):
+        async with mac_system(database_url, monkeypatch) as system, \
+                TerminalClient("127.0.0.1", system.front_port, TERMINAL, MERCHANT,
+                               tmk=TMK) as terminal:
+            answer = await terminal.sign_on()
+            assert answer["39"] == "00" and "MK" not in parse_tlv(answer.get("48", ""))
+            changed = await terminal.key_change()
+            assert changed["39"] == "00" and "48" not in changed
+            purchase = await terminal.exchange(messages.purchase(CARDS[2], 1_000, 1))
+            assert (purchase.answer["39"], purchase.mac_verified) == ("00", None)
+            assert "64" not in purchase.answer
+
+
+class TestRefusals:
+    async def test_wrong_mac_is_a0_and_posts_nothing(self, database_url, monkeypatch):
+        async with mac_system(database_url, monkeypatch) as system, \
+                mac_terminal(system) as terminal:
+            await terminal.sign_on()
+            before = await journal_size(system)
+            wrong = messages.purchase(CARDS[0], 1_000, 1)
+            wrong["64"] = "0123456789ABCDEF"
+            answer = await terminal.request(wrong)
+            assert answer["39"] == "A0" and "64" not in answer  # A0 is not MACed
+            assert await journal_size(system) == before
+
+    async def test_tampered_message_is_a0(self, database_url, monkeypatch):
+        async with mac_system(database_url, monkeypatch) as system, \
+                mac_terminal(system) as terminal:
+            await terminal.sign_on()
+            fields = terminal.prepare(messages.purchase(CARDS[0], 1_000, 1))
+            body = terminal._encode(fields)
+            tampered = body.replace(b"000000001000", b"000000009000", 1)  # field 4
+            assert tampered != body
+            before = await journal_size(system)
+            await terminal.send_raw(_frame(terminal, tampered))
+            frame = await terminal.receive_raw()
+            assert decode_iso(frame.body)["39"] == "A0"
+            assert await journal_size(system) == before
+
+    async def test_missing_mac_is_a0(self, database_url, monkeypatch):
+        async with mac_system(database_url, monkeypatch) as system:
+            async with mac_terminal(system) as terminal:
+                await terminal.sign_on()
+            before = await journal_size(system)
+            # The same terminal without its TMK cannot MAC: it sends no field 64.
+            async with mac_terminal(system, tmk=None, stan_start=500) as bare:
+                answer = await bare.request(messages.purchase(CARDS[0], 1_000, 1))
+            assert answer["39"] == "A0"
+            assert await journal_size(system) == before
+
+
+class TestKeyChangeAndRestart:
+    async def test_key_change_new_key_works_old_key_fails(self, database_url, monkeypatch):
+        async with mac_system(database_url, monkeypatch) as system:
+            async with mac_terminal(system) as terminal:
+                first = parse_tlv((await terminal.sign_on())["48"])
+                old_key = terminal._session_key
+                changed = await terminal.key_change()
+                second = parse_tlv(changed["48"])
+                assert changed["39"] == "00" and second["MK"] != first["MK"]
+                assert terminal._session_key != old_key
+                assert (await terminal.purchase(CARDS[3], 1_000))["39"] == "00"
+                # A terminal that missed the key change still MACs with the old key.
+                terminal._session_key = old_key
+                before = await journal_size(system)
+                assert (await terminal.request(
+                    messages.purchase(CARDS[3], 1_000, 1)))["39"] == "A0"
+                assert await journal_size(system) == before
+            signed_on = await system.fetchval(
+                "SELECT signed_on FROM terminal_sessions WHERE terminal_code = $1", MAC_TERMINAL)
+            assert signed_on is True  # a key change keeps the sign-on
+
+    async def test_front_restart_keeps_the_session_key(self, database_url, monkeypatch):
+        async with mac_system(database_url, monkeypatch) as system:
+            async with mac_terminal(system) as terminal:
+                await terminal.sign_on()
+                assert (await terminal.purchase(CARDS[4], 1_000))["39"] == "00"
+                key = terminal._session_key
+            await system.front.stop()
+            await system.front.start(system.group)
+            async with mac_terminal(system, stan_start=100, batch_number=1) as terminal:
+                terminal._session_key = key  # the terminal remembers its key, as a POS does
+                exchange = await terminal.exchange(messages.purchase(CARDS[4], 2_000, 1))
+                assert (exchange.answer["39"], exchange.mac_verified) == ("00", True)
+
+    async def test_sign_off_drops_the_key(self, database_url, monkeypatch):
+        async with mac_system(database_url, monkeypatch) as system, \
+                mac_terminal(system) as terminal:
+            await terminal.sign_on()
+            assert (await terminal.sign_off())["39"] == "00"
+            sealed = await system.fetchval(
+                "SELECT session_key_encrypted FROM terminal_sessions WHERE terminal_code = $1",
+                MAC_TERMINAL)
+            assert sealed is None
+
+    async def test_wrong_tmk_at_the_terminal_fails_the_check_value(
+        self, database_url, monkeypatch
+    ):
+        async with mac_system(database_url, monkeypatch) as system, \
+                mac_terminal(system, tmk=bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+                             ) as terminal:
+            with pytest.raises(SessionKeyError, match="MV"):
+                await terminal.sign_on()
+
+
+def _frame(terminal: TerminalClient, body: bytes) -> bytes:
+    return encode_frame(terminal.tpdu, body)
+
+
+class TestFlagAtRunTime:
+    async def test_flagging_a_signed_on_terminal_needs_a_new_sign_on(
+        self, database_url, monkeypatch
+    ):
+        async with mac_system(database_url, monkeypatch) as system:
+            async with system.terminal() as plain:  # TERMINAL, no MAC required
+                await plain.sign_on()
+                await _set_requires_mac(system, TERMINAL, True, sealed_tmk=True)
+                # Once the registry has reloaded, its unMACed requests are refused.
+                await _until_answer(plain, messages.purchase(CARDS[5], 1_000, 1), "A0")
+            async with TerminalClient("127.0.0.1", system.front_port, TERMINAL, MERCHANT,
+                                      tmk=TMK, stan_start=200) as terminal:
+                answer = await terminal.sign_on()
+                assert "MK" in parse_tlv(answer["48"])
+                exchange = await terminal.exchange(messages.purchase(CARDS[5], 1_000, 1))
+                assert (exchange.answer["39"], exchange.mac_verified) == ("00", True)
+                await _set_requires_mac(system, TERMINAL, False)
+                # Unflagged: no check, and answers without a MAC.
+                unmacd = messages.purchase(CARDS[5], 1_000, 1) | {"64": "0" * 16}
+                answer = await _until_answer(terminal, unmacd, "00")
+                assert "64" not in answer
+
+
+async def _set_requires_mac(system: RunningSystem, terminal_code: str, requires_mac: bool,
+                            sealed_tmk: bool = False) -> None:
+    connection = await asyncpg.connect(system.database_url)
+    try:
+        if sealed_tmk:
+            await connection.execute(
+                "UPDATE terminals SET tmk_encrypted = $2 WHERE terminal_code = $1",
+                terminal_code, KeyStore(bytes.fromhex(KEK_HEX)).seal(TMK))
+        await set_requires_mac(connection, terminal_code, requires_mac)
+    finally:
+        await connection.close()
+
+
+async def _until_answer(terminal: TerminalClient, fields: dict[str, str], code: str,
+                        timeout_s: float = 10.0) -> dict[str, str]:
+    """Send (a new STAN each time) until the answer is `code`: the front's registry reloads
+    on NOTIFY, a few milliseconds after the change."""
+    with anyio.fail_after(timeout_s):
+        while True:
+            answer = await terminal.request(dict(fields))
+            if answer["39"] == code:
+                return answer
+            await anyio.sleep(0.02)

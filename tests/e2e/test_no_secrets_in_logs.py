@@ -1,0 +1,144 @@
+"""No full PAN, PIN block or key in any log line (issue 8).
+
+Host, switch and front run as the operator runs them (`jifen host|switch|front`, one process
+each) at log level debug, with every line they write on stderr and stdout kept in files. A
+whole session goes through them: sign-on with MAC, inquiry, purchases, a redemption, a
+reversal, a key change, reconciliation, a bad MAC, a request carrying a PIN block, and
+malformed frames. Then every line is scanned for the secrets the session used.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from devices import messages
+from devices.terminal_client import TerminalClient
+from jifen.supervisor import Child, stop_child, wait_for_port
+from proto.frames import Totals
+from proto.framing import encode_frame
+from proto.iso_codec import encode_iso
+from tests.e2e.system import CARDS, LOST_CARD, MERCHANT, TERMINAL, seed
+from tests.e2e.test_mac import KEK_HEX, MAC_TERMINAL, TMK, add_mac_terminal
+
+pytestmark = pytest.mark.anyio
+
+# The front reads its KEK from the variable named in config: not the default one, to prove
+# kek_env is honoured.
+KEK_VARIABLE = "JIFEN_LOG_TEST_KEK"
+PIN_BLOCK = "041234FEDCBA9876"   # an ISO 9564 format-0 looking block: field 52, 16 hex
+SESSION_S = 60.0                 # the whole session; it takes a few seconds
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _write_config(path: Path, database_url: str, ports: dict[str, int]) -> None:
+    path.write_text(
+        f'[database]\nurl = "{database_url}"\n'
+        '[log]\nlevel = "debug"\n'
+        f'[front]\nlisten_port = {ports["front"]}\nmetrics_port = 0\n'
+        f'switch_address = "127.0.0.1:{ports["switch"]}"\nkek_env = "{KEK_VARIABLE}"\n'
+        f'kek_file = "{path.parent / "no-such-kek.hex"}"\n'
+        f'[switch]\nlisten_port = {ports["switch"]}\nmetrics_port = 0\n'
+        f'hosts = {{ main = "127.0.0.1:{ports["host"]}" }}\n'
+        f'[host]\nlisten_port = {ports["host"]}\nmetrics_port = 0\n'
+    )
+
+
+async def _session(front_port: int) -> list[bytes]:
+    """Everything a day at a shop does, and a few mistakes; the session keys it was given."""
+    session_keys: list[bytes] = []
+    async with TerminalClient("127.0.0.1", front_port, MAC_TERMINAL, MERCHANT, tmk=TMK,
+                              timeout_s=10.0) as terminal:
+        assert (await terminal.sign_on())["39"] == "00"
+        session_keys.append(terminal._session_key)
+        assert (await terminal.inquiry(CARDS[0]))["39"] == "00"
+        assert (await terminal.purchase(CARDS[0], 10_000))["39"] == "00"
+        reversed_purchase = await terminal.exchange(messages.purchase(CARDS[1], 5_000, 1))
+        assert (await terminal.redeem(CARDS[0], 50))["39"] == "00"
+        assert (await terminal.reverse(reversed_purchase.request))["39"] == "00"
+        assert (await terminal.inquiry(LOST_CARD))["39"] == "41"
+        bad_mac = messages.purchase(CARDS[2], 1_000, 1)
+        bad_mac["64"] = "0123456789ABCDEF"
+        assert (await terminal.request(bad_mac))["39"] == "A0"
+        assert (await terminal.key_change())["39"] == "00"
+        session_keys.append(terminal._session_key)
+        assert (await terminal.purchase(CARDS[2], 3_000))["39"] == "00"
+        assert (await terminal.reconcile(Totals()))["39"] in ("00", "95")
+    async with TerminalClient("127.0.0.1", front_port, TERMINAL, MERCHANT,
+                              timeout_s=10.0) as plain:
+        await plain.sign_on()
+        with_pin = messages.purchase(CARDS[3], 2_000, 1)
+        with_pin["52"] = PIN_BLOCK
+        assert (await plain.request(with_pin))["39"] == "00"
+        unknown_code = messages.purchase(CARDS[4], 2_000, 1)
+        unknown_code["3"] = "123456"
+        assert (await plain.request(unknown_code))["39"] == "12"
+        # A malformed request: field 4 not digits (30), with a PAN and a PIN block in it.
+        malformed = messages.purchase(CARDS[5], 2_000, 1)
+        malformed |= {"4": "00000000ABCD", "52": PIN_BLOCK}
+        assert (await plain.request(malformed))["39"] == "30"
+    # Frames that cannot be decoded close the connection; their bytes hold a PAN.
+    async with TerminalClient("127.0.0.1", front_port, TERMINAL, MERCHANT,
+                              timeout_s=10.0) as raw:
+        body = encode_iso(messages.purchase(CARDS[6], 2_000, 1) | {"41": TERMINAL})
+        await raw.send_raw(encode_frame(raw.tpdu, body[:4] + b"ZZZZ" + body[8:]))
+        with pytest.raises(Exception):  # noqa: B017 - the front closes: any client error
+            await raw.receive_raw(timeout_s=10.0)
+    return session_keys
+
+
+def _secrets(session_keys: list[bytes]) -> dict[str, str]:
+    found = {f"PAN {pan}": pan for pan in [*CARDS, LOST_CARD]}
+    found |= {"TMK": TMK.hex(), "KEK": KEK_HEX, "PIN block": PIN_BLOCK}
+    found |= {f"session key {index}": key.hex() for index, key in enumerate(session_keys)}
+    return found
+
+
+async def test_no_pan_pin_block_or_key_in_any_log_line(database_url: str, tmp_path: Path):
+    await seed(database_url)
+    await add_mac_terminal(database_url)
+    ports = {name: _free_port() for name in ("host", "switch", "front")}
+    config = tmp_path / "jifen.toml"
+    _write_config(config, database_url, ports)
+    env = dict(os.environ, JIFEN_DATABASE_URL=database_url, **{KEK_VARIABLE: KEK_HEX})
+    env.pop("JIFEN_KEK", None)
+    children: list[Child] = []
+    logs: list[Path] = []
+    try:
+        for name in ("host", "switch", "front"):
+            log = tmp_path / f"{name}.log"
+            logs.append(log)
+            with log.open("wb") as sink:
+                process = await anyio.open_process(
+                    [sys.executable, "-m", "jifen.cli", "--config", str(config), name],
+                    env=env, cwd=tmp_path, stdout=sink, stderr=sink)
+            child = Child(name, ports[name], process)
+            children.append(child)
+            await wait_for_port(child)
+        with anyio.fail_after(SESSION_S):
+            session_keys = await _session(ports["front"])
+    finally:
+        for child in reversed(children):
+            await stop_child(child)
+    lines = [(log.name, line) for log in logs for line in log.read_text().splitlines()]
+    # The capture works: every process logged, at debug level.
+    for log in logs:
+        assert '"level": "debug"' in log.read_text(), f"{log.name} has no debug lines"
+    assert any("622188******" in line for _, line in lines), "no masked PAN logged at all"
+    leaks = [
+        f"{what} in {name}: {line}"
+        for what, secret in _secrets(session_keys).items()
+        for name, line in lines
+        if secret.lower() in line.lower()
+    ]
+    assert not leaks, "\n".join(leaks)
