@@ -8,6 +8,16 @@ about one connection (framing errors, timeouts, a peer that hangs up) closes tha
 and is counted, never raised past it: see `connection.CloseReason`.
 """
 
+import asyncpg
+
+# What a lost or restarting database raises through asyncpg (InternalClientError too: a
+# connection cut mid-operation can report "another operation is in progress"). Callers catch
+# these, log and retry or degrade; they never end the front.
+DATABASE_ERRORS = (
+    OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
 
 class FrontError(Exception):
     pass

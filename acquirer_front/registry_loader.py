@@ -13,7 +13,7 @@ import structlog
 from anyio.abc import TaskStatus
 
 from acquirer_front.config import FrontConfig
-from acquirer_front.errors import DatabaseUnavailableError
+from acquirer_front.errors import DATABASE_ERRORS, DatabaseUnavailableError
 from acquirer_front.registry import Registry, Terminal
 
 log = structlog.get_logger("acquirer_front.registry")
@@ -33,7 +33,6 @@ JOIN alliances a ON a.id = m.alliance_id
 LEFT JOIN terminal_sessions s ON s.terminal_code = t.terminal_code
 """
 
-_DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class RegistryLoader:
@@ -49,7 +48,7 @@ class RegistryLoader:
         """The first load: without a registry the front cannot answer anyone."""
         try:
             self._connection = await self._connect_and_load()
-        except _DATABASE_ERRORS as exc:
+        except DATABASE_ERRORS as exc:
             raise DatabaseUnavailableError(f"cannot load the terminal registry: {exc}") from exc
         log.info("registry_loaded", terminals=len(self._registry))
 
@@ -74,7 +73,7 @@ class RegistryLoader:
         assert self._connection is not None
         try:
             await self._follow(self._connection)
-        except _DATABASE_ERRORS as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("registry_connection_lost", error=str(exc))
         await self.aclose()
 
@@ -85,7 +84,7 @@ class RegistryLoader:
             await anyio.sleep(backoff_s)
             try:
                 self._connection = await self._connect_and_load()
-            except _DATABASE_ERRORS as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("registry_reconnect_failed", error=str(exc))
                 backoff_s = min(backoff_s * 2, self._backoff_max_s)
                 continue
@@ -132,7 +131,7 @@ async def _close(connection: asyncpg.Connection, timeout_s: float) -> None:
     with anyio.CancelScope(shield=True), anyio.move_on_after(timeout_s):
         try:
             await connection.close(timeout=timeout_s)
-        except _DATABASE_ERRORS:
+        except DATABASE_ERRORS:
             pass
     if not connection.is_closed():
         connection.terminate()

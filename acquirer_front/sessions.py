@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncpg
 import structlog
 
-from acquirer_front.errors import DatabaseUnavailableError
+from acquirer_front.errors import DATABASE_ERRORS, DatabaseUnavailableError
 from acquirer_front.keys import IssuedSessionKey, SecurityModule
 from acquirer_front.keystore import KeyStoreError
 from acquirer_front.registry import Registry
@@ -38,7 +38,6 @@ _SELECT_KEYS = """
 SELECT terminal_code, session_key_encrypted FROM terminal_sessions
 WHERE signed_on AND session_key_encrypted IS NOT NULL
 """
-_DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class SessionStore:
@@ -59,7 +58,7 @@ class SessionStore:
                 await connection.execute(
                     _UPSERT, terminal_code, signed_on, timeout=self._timeout_s
                 )
-        except _DATABASE_ERRORS as exc:
+        except DATABASE_ERRORS as exc:
             log.error("session_write_failed", terminal=terminal_code, signed_on=signed_on,
                       error=str(exc))
             return False
@@ -88,7 +87,7 @@ class SessionStore:
         except KeyStoreError as exc:
             log.error("session_key_not_issued", terminal=terminal_code, error=str(exc))
             return None
-        except _DATABASE_ERRORS as exc:
+        except DATABASE_ERRORS as exc:
             log.error("session_write_failed", terminal=terminal_code, signed_on=signed_on,
                       error=str(exc))
             return None
@@ -101,7 +100,7 @@ class SessionStore:
         try:
             async with self._pool.acquire(timeout=self._timeout_s) as connection:
                 rows = await connection.fetch(_SELECT_KEYS, timeout=self._timeout_s)
-        except _DATABASE_ERRORS as exc:
+        except DATABASE_ERRORS as exc:
             raise DatabaseUnavailableError(f"cannot load the session keys: {exc}") from exc
         installed = 0
         for row in rows:

@@ -10,9 +10,9 @@ import anyio
 import asyncpg
 
 from acquirer_front.config import FrontConfig
-from acquirer_front.errors import DatabaseUnavailableError
+from acquirer_front.errors import DATABASE_ERRORS, DatabaseUnavailableError
 from acquirer_front.saf.sender import Link, SafSender
-from acquirer_front.saf.store import DATABASE_ERRORS, SafStore
+from acquirer_front.saf.store import SafStore
 
 
 class StoreAndForward:
@@ -23,6 +23,7 @@ class StoreAndForward:
         self.store = SafStore(
             pool, batch_max=config.saf_store_batch_max, queue_max=config.saf_store_queue_max,
             timeout_s=config.database_timeout_s, on_stored=self._wake_sender,
+            backoff_min_s=config.saf_backoff_min_s, backoff_max_s=config.saf_backoff_max_s,
         )
 
     @classmethod

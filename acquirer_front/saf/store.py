@@ -3,6 +3,10 @@
 A failure path calls `put` and waits until its row is committed (group commit: one INSERT per
 batch, like the host's journal), because a reversal is owed, and a terminal's 0420 answered,
 only once the row survives a crash. Only failure paths write here; answered requests never do.
+
+Rows the database did not take (it is down or restarting) are kept in memory, bounded, and
+inserted again with backoff: the caller has been told False and answered accordingly, but the
+reversal is still owed, and the host may have posted the original before the database went.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import asyncpg
 import structlog
 
 from acquirer_front import metrics
+from acquirer_front.errors import DATABASE_ERRORS
 from acquirer_front.saf.entries import SafEntry, encode_request
 
 log = structlog.get_logger("acquirer_front.saf.store")
 
-DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 # A pending row of the same original already holds the debt: the later one adds nothing.
 _INSERT = """
@@ -43,13 +47,17 @@ class SafStore:
     def __init__(
         self, pool: asyncpg.Pool, *, batch_max: int, queue_max: int, timeout_s: float,
         on_stored: Callable[[], None] = lambda: None,
+        backoff_min_s: float = 1.0, backoff_max_s: float = 60.0,
     ) -> None:
         assert batch_max > 0 and queue_max > 0
         self._pool = pool
         self._batch_max = batch_max
         self._timeout_s = timeout_s
         self._on_stored = on_stored
+        self._queue_max = queue_max
         self._puts_in, self._puts_out = anyio.create_memory_object_stream[_Put](queue_max)
+        self._unstored: list[SafEntry] = []
+        self._backoff_s = (backoff_min_s, backoff_max_s)
 
     async def put(self, entry: SafEntry) -> bool:
         """True once the row is committed; False when that did not happen within the
@@ -62,8 +70,19 @@ class SafStore:
             metrics.SAF_NOT_STORED.inc()
         return put.stored
 
+    @property
+    def unstored_count(self) -> int:
+        return len(self._unstored)
+
     async def run(self) -> None:
-        """Commit queued rows, a batch at a time, until cancelled."""
+        """Commit queued rows, a batch at a time, and retry the ones the database refused,
+        until cancelled."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._retry_unstored)
+            await self._commit_puts()
+            group.cancel_scope.cancel()
+
+    async def _commit_puts(self) -> None:
         async for first in self._puts_out:
             batch = [first]
             while len(batch) < self._batch_max:
@@ -76,9 +95,41 @@ class SafStore:
                 put.stored = stored
                 put.done.set()
             if stored:
-                for put in batch:
-                    metrics.SAF_QUEUED.labels(put.entry.origin).inc()
-                self._on_stored()
+                self._stored([put.entry for put in batch])
+            else:
+                self._keep([put.entry for put in batch])
+
+    def _stored(self, entries: list[SafEntry]) -> None:
+        for entry in entries:
+            metrics.SAF_QUEUED.labels(entry.origin).inc()
+        self._on_stored()
+
+    def _keep(self, entries: list[SafEntry]) -> None:
+        """Hold refused rows for a later insert; past queue_max the oldest are given up."""
+        self._unstored.extend(entries)
+        excess = len(self._unstored) - self._queue_max
+        if excess > 0:
+            for entry in self._unstored[:excess]:
+                log.error("reversal_given_up", request=entry.request.key_text(),
+                          original=entry.request.original_data, pan=entry.pan_masked)
+            del self._unstored[:excess]
+
+    async def _retry_unstored(self) -> None:
+        backoff_min_s, backoff_max_s = self._backoff_s
+        delay_s = backoff_min_s
+        while True:
+            await anyio.sleep(delay_s)
+            if not self._unstored:
+                delay_s = backoff_min_s
+                continue
+            entries = self._unstored[:self._batch_max]
+            if await self._insert(entries):
+                del self._unstored[:len(entries)]
+                log.info("reversals_stored_late", rows=len(entries))
+                self._stored(entries)
+                delay_s = backoff_min_s
+            else:
+                delay_s = min(delay_s * 2, backoff_max_s)
 
     async def _insert(self, entries: list[SafEntry]) -> bool:
         requests = [entry.request for entry in entries]

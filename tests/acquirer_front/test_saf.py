@@ -274,6 +274,28 @@ class TestStore:
         assert results == [True] * 51 and stored.is_set()
         assert await fetch_value(database_url, "SELECT count(*) FROM front_saf") == 50
 
+    async def test_a_row_the_database_refused_is_stored_once_it_is_back(self, database_url):
+        """The caller hears False at once (its terminal gets 91), but the reversal is still
+        owed: the store keeps it and inserts it when the table takes rows again."""
+        await seed(database_url)
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        store = SafStore(pool, batch_max=100, queue_max=1_000, timeout_s=WAIT_S,
+                         backoff_min_s=0.05, backoff_max_s=0.1)
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(store.run)
+                await pool.execute("ALTER TABLE front_saf RENAME TO front_saf_away")
+                assert not await store.put(reversal_of(_request("000001"), Origin.NO_ANSWER))
+                assert store.unstored_count == 1
+                await pool.execute("ALTER TABLE front_saf_away RENAME TO front_saf")
+                with anyio.fail_after(WAIT_S):
+                    while store.unstored_count:
+                        await anyio.sleep(0.02)
+                group.cancel_scope.cancel()
+        finally:
+            await pool.close()
+        assert await fetch_value(database_url, "SELECT count(*) FROM front_saf") == 1
+
 
 def _request(stan: str) -> Request:
     return Request(
