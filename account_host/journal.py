@@ -1,7 +1,8 @@
 """The batch statement: everything one group commit writes, in one round trip.
 
 A batch's rows are gathered in column arrays while it is applied, and written by a single
-statement of data-modifying CTEs over `unnest` of those arrays: accounts (created, or their
+statement of data-modifying CTEs over `unnest` of those arrays (each sent as the text of an
+array literal: see array_literals.py): accounts (created, or their
 balance set to the batch's final balance), transactions, journal entries, postings,
 host_requests, review items, reversal tombstones and terminal batches (closed and
 opened). One statement is one implicit transaction, and its foreign keys are checked at
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from account_host.array_literals import (
+    bytea_array, date_array, int_array, text_array, timestamp_array,
+)
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER
 from proto.frames import Request
 
@@ -21,8 +25,9 @@ BATCH_SQL = """
 WITH
 accounts_written AS (
     INSERT INTO accounts (id, ledger, kind, card_id, merchant_id, alliance_id, balance)
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::integer[],
-                         $6::integer[], $7::bigint[])
+    SELECT * FROM unnest($1::text::bigint[], $2::text::text[], $3::text::text[],
+                         $4::text::bigint[], $5::text::integer[], $6::text::integer[],
+                         $7::text::bigint[])
     ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance
     RETURNING 1
 ),
@@ -34,10 +39,11 @@ transactions_written AS (
     SELECT t.id, t.kind, t.business_date, $49::timestamptz, t.terminal_code, t.merchant_id,
            t.card_id, t.batch_number, t.mti, t.stan, t.transmission_time, t.rrn, t.auth_code,
            t.amount, t.currency, t.points, t.original_transaction_id, t.stored_value_fen
-    FROM unnest($8::bigint[], $9::text[], $10::date[], $11::text[], $12::integer[],
-                $13::bigint[], $14::integer[], $15::text[], $16::text[], $17::text[],
-                $18::text[], $19::text[], $20::bigint[], $21::text[], $22::bigint[],
-                $23::bigint[], $24::bigint[])
+    FROM unnest($8::text::bigint[], $9::text::text[], $10::text::date[], $11::text::text[],
+                $12::text::integer[], $13::text::bigint[], $14::text::integer[],
+                $15::text::text[], $16::text::text[], $17::text::text[], $18::text::text[],
+                $19::text::text[], $20::text::bigint[], $21::text::text[], $22::text::bigint[],
+                $23::text::bigint[], $24::text::bigint[])
          AS t(id, kind, business_date, terminal_code, merchant_id, card_id, batch_number, mti,
               stan, transmission_time, rrn, auth_code, amount, currency, points,
               original_transaction_id, stored_value_fen)
@@ -45,12 +51,13 @@ transactions_written AS (
 ),
 entries_written AS (
     INSERT INTO journal_entries (id, transaction_id, ledger, business_date)
-    SELECT * FROM unnest($25::bigint[], $26::bigint[], $27::text[], $28::date[])
+    SELECT * FROM unnest($25::text::bigint[], $26::text::bigint[], $27::text::text[],
+                         $28::text::date[])
     RETURNING 1
 ),
 postings_written AS (
     INSERT INTO postings (entry_id, account_id, amount)
-    SELECT * FROM unnest($29::bigint[], $30::bigint[], $31::bigint[])
+    SELECT * FROM unnest($29::text::bigint[], $30::text::bigint[], $31::text::bigint[])
     RETURNING 1
 ),
 requests_written AS (
@@ -58,8 +65,8 @@ requests_written AS (
                                answer, received_at)
     SELECT r.terminal_code, r.mti, r.stan, r.transmission_time, r.content_digest, r.answer,
            $49::timestamptz
-    FROM unnest($32::text[], $33::text[], $34::text[], $35::text[], $36::bytea[],
-                $37::bytea[])
+    FROM unnest($32::text::text[], $33::text::text[], $34::text::text[], $35::text::text[],
+                $36::text::bytea[], $37::text::bytea[])
          AS r(terminal_code, mti, stan, transmission_time, content_digest, answer)
     ON CONFLICT (terminal_code, mti, stan, transmission_time) DO UPDATE
         SET content_digest = EXCLUDED.content_digest, answer = EXCLUDED.answer,
@@ -69,13 +76,13 @@ requests_written AS (
 reviews_written AS (
     INSERT INTO review_items (transaction_id, reason, created_at)
     SELECT v.transaction_id, v.reason, $49::timestamptz
-    FROM unnest($38::bigint[], $39::text[]) AS v(transaction_id, reason)
+    FROM unnest($38::text::bigint[], $39::text::text[]) AS v(transaction_id, reason)
     RETURNING 1
 ),
 tombstones_written AS (
     INSERT INTO reversal_tombstones (terminal_code, mti, stan, transmission_time, created_at)
     SELECT s.terminal_code, s.mti, s.stan, s.transmission_time, $49::timestamptz
-    FROM unnest($40::text[], $41::text[], $42::text[], $43::text[])
+    FROM unnest($40::text::text[], $41::text::text[], $42::text::text[], $43::text::text[])
          AS s(terminal_code, mti, stan, transmission_time)
     ON CONFLICT (terminal_code, mti, stan, transmission_time) DO UPDATE
         SET created_at = EXCLUDED.created_at
@@ -84,8 +91,8 @@ tombstones_written AS (
 batches_written AS (
     INSERT INTO terminal_batches (terminal_code, batch_number, opened_at, closed_at,
                                   result_code)
-    SELECT * FROM unnest($44::text[], $45::integer[], $46::timestamptz[], $47::timestamptz[],
-                         $48::text[])
+    SELECT * FROM unnest($44::text::text[], $45::text::integer[], $46::text::timestamptz[],
+                         $47::text::timestamptz[], $48::text::text[])
     ON CONFLICT (terminal_code, batch_number, opened_at) DO UPDATE
         SET closed_at = EXCLUDED.closed_at, result_code = EXCLUDED.result_code
     RETURNING 1
@@ -99,6 +106,30 @@ SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM tombstones_written) AS tombstones,
        (SELECT count(*) FROM batches_written) AS batches
 """
+
+# How each of the 48 columns is written, in parameter order ($1 ... $48).
+_ENCODERS = (
+    # accounts: id, ledger, kind, card_id, merchant_id, alliance_id, balance
+    int_array, text_array, text_array, int_array, int_array, int_array, int_array,
+    # transactions: id, kind, business_date, terminal_code, merchant_id, card_id, batch_number,
+    # mti, stan, transmission_time, rrn, auth_code, amount, currency, points,
+    # original_transaction_id, stored_value_fen
+    int_array, text_array, date_array, text_array, int_array, int_array, int_array,
+    text_array, text_array, text_array, text_array, text_array, int_array, text_array,
+    int_array, int_array, int_array,
+    # journal entries: id, transaction_id, ledger, business_date
+    int_array, int_array, text_array, date_array,
+    # postings: entry_id, account_id, amount
+    int_array, int_array, int_array,
+    # host_requests: terminal_code, mti, stan, transmission_time, content_digest, answer
+    text_array, text_array, text_array, text_array, bytea_array, bytea_array,
+    # review items: transaction_id, reason
+    int_array, text_array,
+    # reversal tombstones: terminal_code, mti, stan, transmission_time
+    text_array, text_array, text_array, text_array,
+    # terminal batches: terminal_code, batch_number, opened_at, closed_at, result_code
+    text_array, int_array, timestamp_array, timestamp_array, text_array,
+)
 
 
 class BatchWrite:
@@ -173,7 +204,8 @@ class BatchWrite:
         self.batches[terminal_code, batch_number, opened_at] = (closed_at, result_code)
 
     def arguments(self, balances: dict[int, int]) -> tuple:
-        """The statement's 49 parameters, accounts with their final balances."""
+        """The statement's 49 parameters, accounts with their final balances: each column as
+        an array literal (array_literals.py), the posting instant as a datetime."""
         account_columns: tuple[list, ...] = tuple([] for _ in range(7))
         for account_id, (ledger, kind, card_id, merchant_id, alliance_id) in \
                 self.accounts.items():
@@ -185,8 +217,9 @@ class BatchWrite:
         for key, outcome in self.batches.items():
             for column, value in zip(batch_columns, (*key, *outcome), strict=True):
                 column.append(value)
-        return (*account_columns, *self.transactions, *self.entries, *self.postings,
-                *self.requests, *self.reviews, *self.tombstones, *batch_columns,
+        columns = (*account_columns, *self.transactions, *self.entries, *self.postings,
+                   *self.requests, *self.reviews, *self.tombstones, *batch_columns)
+        return (*[encode(column) for encode, column in zip(_ENCODERS, columns, strict=True)],
                 self.posted_at)
 
     def is_empty(self) -> bool:
