@@ -8,7 +8,7 @@ import time
 import anyio
 import asyncpg
 
-from jifen.audit import balances, idempotency, journal, originals
+from jifen.audit import balances, idempotency, journal, originals, references
 from jifen.audit.check import Check
 from jifen.audit.errors import AuditDatabaseError, AuditTimeoutError
 from jifen.audit.result import AuditReport, CheckResult, RowCounts, Violation
@@ -16,7 +16,8 @@ from jifen.db.connect import connect, redact_url
 from jifen.db.errors import DatabaseUnavailableError
 
 CHECKS: tuple[Check, ...] = (
-    *journal.CHECKS, *balances.CHECKS, *originals.CHECKS, *idempotency.CHECKS,
+    *journal.CHECKS, *references.CHECKS, *balances.CHECKS, *originals.CHECKS,
+    *idempotency.CHECKS,
 )
 # Violations listed per check (all are counted): enough to start from, not a flood.
 VIOLATIONS_LISTED_MAX = 100

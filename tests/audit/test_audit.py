@@ -45,12 +45,12 @@ class TestClean:
     def test_an_empty_database_passes(self, audit, database_url):
         run = audit()
         assert run.exit_code == 0, run.err
-        assert run.out.startswith("audit clean: 8 checks over 0 transactions, 0 entries")
+        assert run.out.startswith("audit clean: 9 checks over 0 transactions, 0 entries")
 
     def test_a_sound_journal_passes_with_a_summary(self, audit, ledger_url):
         run = audit()
         assert run.exit_code == 0, run.err
-        assert "audit clean: 8 checks over 5 transactions, 6 entries, 12 postings and " \
+        assert "audit clean: 9 checks over 5 transactions, 6 entries, 12 postings and " \
                "5 accounts in" in run.out
         assert run.err == ""
 
@@ -62,7 +62,7 @@ class TestClean:
         assert report["counts"] == {"transactions": 5, "entries": 6, "postings": 12,
                                     "accounts": 5}
         assert [check["name"] for check in report["checks"]] == [
-            "entry_unbalanced", "posting_wrong_ledger", "balance_mismatch",
+            "entry_unbalanced", "posting_wrong_ledger", "reference_missing", "balance_mismatch",
             "stored_value_negative", "original_missing", "reversed_more_than_once",
             "returns_exceed_original", "idempotency_key_reused"]
 
@@ -96,6 +96,12 @@ VIOLATIONS = [
         "UPDATE journal_entries SET ledger = 'money' WHERE id = 1",
     ], "posting_wrong_ledger", [{"entry_id": 1, "account_id": 1},
                                 {"entry_id": 1, "account_id": 2}]),
+    ("account of a card that does not exist", [
+        "UPDATE accounts SET card_id = 99 WHERE id = 1",
+    ], "reference_missing", [{"row_id": 1}]),
+    ("entry of a transaction that does not exist", [
+        "UPDATE journal_entries SET transaction_id = 98 WHERE id = 1",
+    ], "reference_missing", [{"row_id": 1}]),
     ("return without original", [
         "UPDATE transactions SET original_transaction_id = NULL WHERE id = 3",
     ], "original_missing", [{"transaction_id": 3, "original_transaction_id": None}]),
