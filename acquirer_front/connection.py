@@ -1,9 +1,11 @@
 """One terminal connection: a reader that decodes frames, a task per request, one writer.
 
 Requests are pipelined: the reader goes on reading while earlier requests wait for the host,
-up to `pipelined_requests_max` in flight, and answers go out as they are ready, one write at a
-time. Any framing error closes the connection at once, with nothing posted; in-flight requests
-of that connection go on to their answers, which are no longer written.
+up to `pipelined_requests_max` in flight. Answers go to an outbox that one writer task empties
+with one socket write per wake-up (the answers of a link batch arrive together: one write for
+all of them, not one each). Any framing error closes the connection at once, with nothing
+posted; in-flight requests of that connection go on to their answers, which are no longer
+written.
 
 An approval of a 0200 that the terminal does not get is reversed (issue 8): the connection was
 closed before its write, the write failed, or the terminal had ended its side of the
@@ -20,6 +22,7 @@ from contextvars import ContextVar
 from enum import StrEnum
 
 import anyio
+import msgspec
 import structlog
 from anyio.abc import SocketAttribute, SocketStream, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
@@ -81,13 +84,25 @@ async def serve_connection(stream: SocketStream, pipeline: Pipeline, config: Fro
             log.warning("framing_error", peer=f"{host}:{port}", reason=reason)
 
 
+class _Outgoing(msgspec.Struct):
+    """An answer in the outbox: its frame, and whether it is an approval that is reversed if
+    the terminal does not get it."""
+
+    frame: bytes
+    exchange: Exchange
+    owes_delivery: bool
+
+
 class _Connection:
     def __init__(self, stream: SocketStream, pipeline: Pipeline, config: FrontConfig) -> None:
         self._stream = stream
         self._pipeline = pipeline
         self._config = config
         self._in_flight = anyio.Semaphore(config.pipelined_requests_max)
-        self._write_lock = anyio.Lock()
+        # Bounded by the semaphore: a slot is released once its answer is written (or not).
+        self._outbox: list[_Outgoing] = []
+        self._outbox_ready = anyio.Event()
+        self._answers_done = False   # every request read has its answer in the outbox
         self._close_reason = CloseReason.PEER_CLOSED
         self._reader = anyio.CancelScope()
         self._closed = False        # by us: answers still due are not written
@@ -96,16 +111,20 @@ class _Connection:
         self._reverse = UNDELIVERED_REVERSALS.get()
 
     async def run(self) -> CloseReason:
-        async with anyio.create_task_group() as group:
-            with self._reader:
-                reason = await self._read_requests(group)
-                if reason is CloseReason.PEER_CLOSED:
-                    # The requests in flight still get their answers (a terminal may
-                    # half-close after its last request); each is bounded by
-                    # answer_timeout_s.
-                    self._peer_ended = True
-                else:
-                    await self._close(reason)
+        async with anyio.create_task_group() as writer:
+            writer.start_soon(self._write_answers)
+            async with anyio.create_task_group() as group:
+                with self._reader:
+                    reason = await self._read_requests(group)
+                    if reason is CloseReason.PEER_CLOSED:
+                        # The requests in flight still get their answers (a terminal may
+                        # half-close after its last request); each is bounded by
+                        # answer_timeout_s.
+                        self._peer_ended = True
+                    else:
+                        await self._close(reason)
+            self._answers_done = True
+            self._outbox_ready.set()
         return self._close_reason
 
     async def _close(self, reason: CloseReason) -> None:
@@ -129,30 +148,31 @@ class _Connection:
             group.start_soon(self._answer, result)
 
     async def _read_exchange(self, buffered: BufferedByteReceiveStream) -> Exchange | CloseReason:
-        """The next request, or why the connection ends. Two clocks: idle until a frame starts,
-        then frame_complete_timeout_s for the rest of it."""
-        with anyio.move_on_after(self._config.idle_timeout_s) as idle:
+        """The next request, or why the connection ends. Two clocks on one cancel scope: idle
+        until a frame starts, then frame_complete_timeout_s for the rest of it."""
+        started = False
+        with anyio.move_on_after(self._config.idle_timeout_s) as clock:
             try:
                 first = await buffered.receive(1)
             except _PEER_GONE:
                 return CloseReason.PEER_CLOSED
-        if idle.cancelled_caught:
-            return CloseReason.IDLE
-        buffered.feed_data(first)
-        try:
-            with anyio.fail_after(self._config.frame_complete_timeout_s):
+            buffered.feed_data(first)
+            started = True
+            clock.deadline = anyio.current_time() + self._config.frame_complete_timeout_s
+            try:
                 tpdu, body = await read_frame(buffered, self._config.frame_size_max)
+            except FrameSizeError:
+                return CloseReason.FRAME_SIZE
+            except TpduError:
+                return CloseReason.TPDU
+            except _PEER_GONE:
+                return CloseReason.TRUNCATED
+        if clock.cancelled_caught:
+            return CloseReason.FRAME_TIMEOUT if started else CloseReason.IDLE
+        try:
             message = decode_iso(body)
-        except FrameSizeError:
-            return CloseReason.FRAME_SIZE
-        except TpduError:
-            return CloseReason.TPDU
         except IsoDecodeError:
             return CloseReason.ISO
-        except TimeoutError:
-            return CloseReason.FRAME_TIMEOUT
-        except _PEER_GONE:
-            return CloseReason.TRUNCATED
         if len(answer_mti(message["t"])) != 4:
             return CloseReason.ANSWER_MTI
         arrived_at = anyio.current_time()
@@ -162,6 +182,8 @@ class _Connection:
         )
 
     async def _answer(self, exchange: Exchange) -> None:
+        """Process one request and put its answer in the outbox; its in-flight slot is the
+        writer's to release from then on."""
         try:
             try:
                 fields = await self._pipeline.process(exchange)
@@ -171,30 +193,53 @@ class _Connection:
                 metrics.REQUESTS.labels(metrics.mti_label(exchange.mti), "96").inc()
                 fields = refusal_fields(exchange.message, ResponseCode.SYSTEM_ERROR)
             body, code = encode_answer(exchange.message, fields)
-            # Delivered, as far as TCP can tell: written, and for an approval written after
-            # the terminal's EOF, not answered by a reset. Else a 0200 approval is reversed.
-            owes_delivery = code == ResponseCode.APPROVED and exchange.mti in REVERSED_MTIS
+            frame = encode_frame(exchange.tpdu.swapped(), body)
+        except BaseException:
+            self._in_flight.release()
+            raise
+        owes_delivery = code == ResponseCode.APPROVED and exchange.mti in REVERSED_MTIS
+        self._outbox.append(_Outgoing(frame, exchange, owes_delivery))
+        self._outbox_ready.set()
+
+    async def _write_answers(self) -> None:
+        """The writer: everything in the outbox in one write, until the last answer is out.
+        Delivered, as far as TCP can tell: written, and for an approval written after the
+        terminal's EOF, not answered by a reset. Else a 0200 approval is reversed."""
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready = anyio.Event()
+            batch, self._outbox = self._outbox, []
+            if batch:
+                await self._deliver(batch)
+            elif self._answers_done:
+                return
+
+    async def _deliver(self, batch: list[_Outgoing]) -> None:
+        try:
             peer_ended = self._peer_ended
             delivered = not (self._closed or self._peer_reset) and \
-                await self._write(encode_frame(exchange.tpdu.swapped(), body))
-            if delivered and peer_ended and owes_delivery and await self._reset_seen():
+                await self._write(b"".join(outgoing.frame for outgoing in batch))
+            owed = any(outgoing.owes_delivery for outgoing in batch)
+            if delivered and peer_ended and owed and await self._reset_seen():
                 self._peer_reset = delivered = False
-            if delivered:
-                metrics.ANSWER_LATENCY.observe(anyio.current_time() - exchange.arrived_at)
-            elif owes_delivery and self._reverse is not None:
-                await self._reverse(normalise(exchange, 0))
+            now = anyio.current_time()
+            for outgoing in batch:
+                if delivered:
+                    metrics.ANSWER_LATENCY.observe(now - outgoing.exchange.arrived_at)
+                elif outgoing.owes_delivery and self._reverse is not None:
+                    await self._reverse(normalise(outgoing.exchange, 0))
         finally:
-            self._in_flight.release()
+            for _ in batch:
+                self._in_flight.release()
 
-    async def _write(self, frame: bytes) -> bool:
-        async with self._write_lock:
-            try:
-                with anyio.fail_after(self._config.answer_write_timeout_s):
-                    await self._stream.send(frame)
-                return True
-            except _WRITE_ERRORS:
-                await self._close(CloseReason.WRITE_FAILED)
-                return False
+    async def _write(self, data: bytes) -> bool:
+        try:
+            with anyio.fail_after(self._config.answer_write_timeout_s):
+                await self._stream.send(data)
+            return True
+        except _WRITE_ERRORS:
+            await self._close(CloseReason.WRITE_FAILED)
+            return False
 
     async def _reset_seen(self) -> bool:
         """A terminal that closed (rather than half-closed) resets the connection when our data

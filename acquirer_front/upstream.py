@@ -44,11 +44,17 @@ class SafQueue(Protocol):
     async def put(self, entry: SafEntry) -> bool: ...
 
 
-class _Waiter:
-    __slots__ = ("answer", "done")
+# How often requests past their deadline are given up (answered 91): the precision of the
+# answer timeout. One sweeper for all requests instead of a cancel scope each.
+_SWEEP_INTERVAL_S = 0.05
 
-    def __init__(self) -> None:
+
+class _Waiter:
+    __slots__ = ("answer", "deadline", "done")
+
+    def __init__(self, deadline: float) -> None:
         self.answer: Answer | None = None
+        self.deadline = deadline
         self.done = anyio.Event()
 
 
@@ -81,7 +87,26 @@ class Upstream:
         return len(self._pending)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        await self.link.run(task_status=task_status)
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._sweep_forever)
+            await self.link.run(task_status=task_status)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await anyio.sleep(_SWEEP_INTERVAL_S)
+            self.sweep(anyio.current_time())
+
+    def sweep(self, now: float) -> None:
+        """Wake the requests whose deadline has passed, without an answer. The map is in
+        sending order, which is deadline order but for small differences (a request that
+        waited on a sign-on write): the scan stops at the first one still in time."""
+        expired = []
+        for correlation_id, waiter in self._pending.items():
+            if waiter.deadline > now:
+                break
+            expired.append(correlation_id)
+        for correlation_id in expired:
+            self._pending.pop(correlation_id).done.set()
 
     async def forward(self, build: Callable[[int], Request], deadline: float) -> Answer | None:
         """Send the request `build(correlation_id)` and wait for its answer until `deadline`
@@ -90,14 +115,13 @@ class Upstream:
             return await self._not_sent(build)
         correlation_id = next(self._correlation_ids)
         request = build(correlation_id)
-        waiter = _Waiter()
+        waiter = _Waiter(deadline)
         self._pending[correlation_id] = waiter
         try:
             sent = self.link.send([request])
             if sent:
-                with anyio.CancelScope(deadline=deadline):
-                    await waiter.done.wait()
-                if waiter.answer is None and not waiter.done.is_set():
+                await waiter.done.wait()
+                if waiter.answer is None and anyio.current_time() >= deadline:
                     log.warning("answer_timeout", request=request.key_text())
         finally:
             self._pending.pop(correlation_id, None)
@@ -117,7 +141,7 @@ class Upstream:
         stamped = []
         for request in requests:
             correlation_id = next(self._correlation_ids)
-            waiters[correlation_id] = self._pending[correlation_id] = _Waiter()
+            waiters[correlation_id] = self._pending[correlation_id] = _Waiter(deadline)
             stamped.append(msgspec.structs.replace(request, correlation_id=correlation_id))
         try:
             if self.link.send(stamped):
