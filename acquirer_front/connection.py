@@ -31,6 +31,7 @@ from acquirer_front import metrics
 from acquirer_front.answer import encode_answer, refusal_fields
 from acquirer_front.config import FrontConfig
 from acquirer_front.exchange import Exchange
+from acquirer_front.limits import SampledLog
 from acquirer_front.normalise import normalise
 from acquirer_front.pipeline import Pipeline
 from acquirer_front.saf.entries import REVERSED_MTIS
@@ -70,18 +71,31 @@ class CloseReason(StrEnum):
 
 
 _NOT_FRAMING = frozenset({CloseReason.PEER_CLOSED, CloseReason.IDLE, CloseReason.WRITE_FAILED})
+# A hostile peer can make framing errors as fast as it can connect: each is counted, but the
+# warning is sampled per reason so that it cannot fill the disk.
+_FRAMING_LOGS = {reason: SampledLog(log.warning, "framing_error")
+                 for reason in CloseReason if reason not in _NOT_FRAMING}
 
 
 async def serve_connection(stream: SocketStream, pipeline: Pipeline, config: FrontConfig) -> None:
     """Serve one terminal until it hangs up, errs or idles; the stream is closed on return."""
-    host, port = stream.extra(SocketAttribute.remote_address)[:2]
+    peer = _peer_text(stream)
     async with stream:
         reason = await _Connection(stream, pipeline, config).run()
         if reason in _NOT_FRAMING:
-            log.debug("connection_closed", peer=f"{host}:{port}", reason=reason)
+            log.debug("connection_closed", peer=peer, reason=reason)
         else:
             metrics.FRAMING_ERRORS.labels(reason).inc()
-            log.warning("framing_error", peer=f"{host}:{port}", reason=reason)
+            _FRAMING_LOGS[reason](peer=peer, reason=reason)
+
+
+def _peer_text(stream: SocketStream) -> str:
+    """host:port of the terminal, for logs; a peer already gone (reset) has none."""
+    try:
+        host, port = stream.extra(SocketAttribute.remote_address)[:2]
+    except (OSError, anyio.TypedAttributeLookupError):
+        return "gone"
+    return f"{host}:{port}"
 
 
 class _Outgoing(msgspec.Struct):

@@ -15,7 +15,10 @@ ANSWER_LATENCY = Histogram(
 )
 OPEN_CONNECTIONS = Gauge("jifen_front_open_connections", "Terminal connections open.")
 REFUSED_CONNECTIONS = Counter(
-    "jifen_front_refused_connections", "Connections closed at once: connections_max reached.",
+    "jifen_front_refused_connections",
+    "Connections closed as soon as accepted, by limit (connections_max, "
+    "connections_per_source_max).",
+    ["reason"],
 )
 FRAMING_ERRORS = Counter(
     "jifen_front_framing_errors", "Connections closed on a framing error, by reason.", ["reason"],
