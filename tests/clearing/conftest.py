@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from jifen.cli import main
 from tests.e2e.conftest import audited_database  # noqa: F401  (an autouse fixture)
-from tests.provisioning.cli_harness import TEST_KEK_HEX, Run
+from tests.provisioning.cli_harness import Run, jifen_on
 
 
 @pytest.fixture
@@ -23,15 +22,4 @@ def jifen(
 ) -> Callable[..., Run]:
     """`jifen("clearing", "status")`: exit code and output. In an anyio test call it through
     `anyio.to_thread.run_sync`: the command runs its own event loop."""
-    config = tmp_path / "jifen.toml"
-    config.write_text(f'[database]\nurl = "{database_url}"\n')
-    monkeypatch.delenv("JIFEN_DATABASE_URL", raising=False)
-    monkeypatch.setenv("JIFEN_KEK", TEST_KEK_HEX)
-
-    def run(*argv: str) -> Run:
-        capsys.readouterr()
-        exit_code = main(["--config", str(config), *argv])
-        captured = capsys.readouterr()
-        return Run(exit_code, captured.out, captured.err)
-
-    return run
+    return jifen_on(database_url, tmp_path, monkeypatch, capsys, in_tmp_path=False)

@@ -8,9 +8,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-from tests.provisioning.cli_harness import TEST_KEK_HEX, Run
+from tests.provisioning.cli_harness import Run, jifen_on
 
-from jifen.cli import main
 
 
 @pytest.fixture
@@ -18,23 +17,8 @@ def jifen(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Callable[..., Run]:
-    """`jifen("alliance", "list")`: the command's exit code and output, on this test's DB.
-
-    The working directory is tmp_path (var/ files land there) and the KEK is a fixed one.
-    """
-    config = tmp_path / "jifen.toml"
-    config.write_text(f'[database]\nurl = "{database_url}"\n')
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("JIFEN_DATABASE_URL", raising=False)
-    monkeypatch.setenv("JIFEN_KEK", TEST_KEK_HEX)
-
-    def run(*argv: str) -> Run:
-        capsys.readouterr()
-        exit_code = main(["--config", str(config), *argv])
-        captured = capsys.readouterr()
-        return Run(exit_code, captured.out, captured.err)
-
-    return run
+    """`jifen("alliance", "list")`: the command's exit code and output, on this test's DB."""
+    return jifen_on(database_url, tmp_path, monkeypatch, capsys)
 
 
 @pytest.fixture
