@@ -15,6 +15,7 @@ still reads) gets its answer as before. Only these failure paths do more than be
 
 from __future__ import annotations
 
+import functools
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -39,7 +40,7 @@ from proto.codes import ResponseCode, answer_mti
 from proto.errors import FrameSizeError, IsoDecodeError, TpduError
 from proto.frames import Request
 from proto.framing import encode_frame, read_frame
-from proto.iso_codec import decode_iso
+from proto.iso_codec import IsoMessage, decode_iso
 
 log = structlog.get_logger("acquirer_front.connection")
 
@@ -117,6 +118,10 @@ class _Connection:
         self._outbox: list[_Outgoing] = []
         self._outbox_ready = anyio.Event()
         self._answers_done = False   # every request read has its answer in the outbox
+        self._unanswered = 0         # requests read whose answer is not in the outbox yet
+        self._all_answered = anyio.Event()   # set when reading is over and none is left
+        self._reading = True
+        self._group: TaskGroup | None = None
         self._close_reason = CloseReason.PEER_CLOSED
         self._reader = anyio.CancelScope()
         self._closed = False        # by us: answers still due are not written
@@ -128,6 +133,7 @@ class _Connection:
         async with anyio.create_task_group() as writer:
             writer.start_soon(self._write_answers)
             async with anyio.create_task_group() as group:
+                self._group = group
                 with self._reader:
                     reason = await self._read_requests(group)
                     if reason is CloseReason.PEER_CLOSED:
@@ -137,6 +143,9 @@ class _Connection:
                         self._peer_ended = True
                     else:
                         await self._close(reason)
+                self._reading = False
+                if self._unanswered:
+                    await self._all_answered.wait()
             self._answers_done = True
             self._outbox_ready.set()
         return self._close_reason
@@ -159,7 +168,9 @@ class _Connection:
             if isinstance(result, CloseReason):
                 return result
             await self._in_flight.acquire()
-            group.start_soon(self._answer, result)
+            self._unanswered += 1
+            if not self._submit(result):
+                group.start_soon(self._answer, result)
 
     async def _read_exchange(self, buffered: BufferedByteReceiveStream) -> Exchange | CloseReason:
         """The next request, or why the connection ends. Two clocks on one cancel scope: idle
@@ -195,25 +206,45 @@ class _Connection:
             arrived_at=arrived_at, deadline=arrived_at + self._config.answer_timeout_s,
         )
 
-    async def _answer(self, exchange: Exchange) -> None:
-        """Process one request and put its answer in the outbox; its in-flight slot is the
-        writer's to release from then on."""
+    def _submit(self, exchange: Exchange) -> bool:
+        """The hot path: no task, the answer comes by callback. False: take `_answer`."""
         try:
-            try:
-                fields = await self._pipeline.process(exchange)
-            except Exception:
-                # A bug must cost one request a 96, not the connection or the server.
-                log.exception("request_failed", request=exchange.key_text())
-                metrics.REQUESTS.labels(metrics.mti_label(exchange.mti), "96").inc()
-                fields = refusal_fields(exchange.message, ResponseCode.SYSTEM_ERROR)
+            return self._pipeline.submit(
+                exchange, functools.partial(self._emit, exchange), self._spawn)
+        except Exception:
+            return False   # `_answer` meets the same bug and answers 96
+
+    def _spawn(self, work: Callable[[], Awaitable[None]]) -> None:
+        assert self._group is not None
+        self._group.start_soon(work)
+
+    async def _answer(self, exchange: Exchange) -> None:
+        """Process one request the slow way (a task that waits) and emit its answer."""
+        try:
+            fields = await self._pipeline.process(exchange)
+        except Exception:
+            # A bug must cost one request a 96, not the connection or the server.
+            log.exception("request_failed", request=exchange.key_text())
+            metrics.REQUESTS.labels(metrics.mti_label(exchange.mti), "96").inc()
+            fields = refusal_fields(exchange.message, ResponseCode.SYSTEM_ERROR)
+        self._emit(exchange, fields)
+
+    def _emit(self, exchange: Exchange, fields: IsoMessage) -> None:
+        """Put a request's answer in the outbox; its in-flight slot is the writer's to release
+        from then on. Called once per request read."""
+        try:
             body, code = encode_answer(exchange.message, fields)
             frame = encode_frame(exchange.tpdu.swapped(), body)
-        except BaseException:
+        except Exception:
+            log.exception("answer_failed", request=exchange.key_text())
             self._in_flight.release()
-            raise
-        owes_delivery = code == ResponseCode.APPROVED and exchange.mti in REVERSED_MTIS
-        self._outbox.append(_Outgoing(frame, exchange, owes_delivery))
-        self._outbox_ready.set()
+        else:
+            owes_delivery = code == ResponseCode.APPROVED and exchange.mti in REVERSED_MTIS
+            self._outbox.append(_Outgoing(frame, exchange, owes_delivery))
+            self._outbox_ready.set()
+        self._unanswered -= 1
+        if not self._unanswered and not self._reading:
+            self._all_answered.set()
 
     async def _write_answers(self) -> None:
         """The writer: everything in the outbox in one write, until the last answer is out.

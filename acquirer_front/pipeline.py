@@ -4,7 +4,7 @@ answer of a MAC terminal is MACed last."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
@@ -20,7 +20,8 @@ from acquirer_front.steps import (
     AnswerEchoLocally, CheckMac, CheckMerchant, IdentifyTerminal, SignAnswer, ValidateMessage,
 )
 from acquirer_front.upstream import Upstream
-from proto.codes import ResponseCode
+from proto.codes import Mti, ResponseCode
+from proto.frames import Answer, Request
 from proto.iso_codec import IsoMessage
 from proto.pan import mask_pan
 
@@ -41,12 +42,39 @@ class Pipeline:
         """The answer's fields, MACed when the terminal requires it."""
         return self._sign_answer(exchange, await self._answer(exchange))
 
-    async def _answer(self, exchange: Exchange) -> IsoMessage:
-        """The front's own refusal, or the host's answer."""
+    def submit(
+        self, exchange: Exchange, deliver: Callable[[IsoMessage], None],
+        spawn: Callable[[Callable[[], Awaitable[None]]], None],
+    ) -> bool:
+        """The hot path, without a task or a wait: run the checks and send the request on;
+        `deliver` gets the answer's fields (the front's refusal at once, the host's answer when
+        it comes). `spawn` runs what needs waiting (store-and-forward after no usable answer).
+        False: take `process` instead (a sign-on, whose state is written before its answer,
+        or a request the link would not take)."""
+        refusal = self._check(exchange)
+        if refusal is not None:
+            deliver(self._sign_answer(exchange, refusal))
+            return True
+        if exchange.mti == Mti.NETWORK:
+            return False
+        pending = _Pending(self, exchange, deliver, spawn)
+        pending.request = self._upstream.submit(
+            lambda correlation_id: normalise(exchange, correlation_id), exchange.deadline,
+            pending.on_answer)
+        return pending.request is not None
+
+    def _check(self, exchange: Exchange) -> IsoMessage | None:
         for check in self._checks:
             code = check(exchange)
             if code is not None:
                 return self._refuse(exchange, code)
+        return None
+
+    async def _answer(self, exchange: Exchange) -> IsoMessage:
+        """The front's own refusal, or the host's answer."""
+        refusal = self._check(exchange)
+        if refusal is not None:
+            return refusal
         answer = await self._upstream.forward(
             lambda correlation_id: normalise(exchange, correlation_id), exchange.deadline
         )
@@ -55,6 +83,9 @@ class Pipeline:
         answer = await self._sign_on.settle(exchange, answer)
         if answer is None:
             return self._refuse(exchange, ResponseCode.SYSTEM_ERROR)
+        return self._host_answer(exchange, answer)
+
+    def _host_answer(self, exchange: Exchange, answer: Answer) -> IsoMessage:
         fields = answer_fields(exchange.message, answer)
         _log_answer(exchange, answer.response_code, refused_by_front=False)
         return fields
@@ -62,6 +93,53 @@ class Pipeline:
     def _refuse(self, exchange: Exchange, code: ResponseCode) -> IsoMessage:
         _log_answer(exchange, code, refused_by_front=True)
         return refusal_fields(exchange.message, code)
+
+
+class _Pending:
+    """A request submitted on the hot path, until its answer is delivered."""
+
+    __slots__ = ("_deliver", "_exchange", "_pipeline", "_spawn", "request")
+
+    def __init__(
+        self, pipeline: Pipeline, exchange: Exchange, deliver: Callable[[IsoMessage], None],
+        spawn: Callable[[Callable[[], Awaitable[None]]], None],
+    ) -> None:
+        self._pipeline = pipeline
+        self._exchange = exchange
+        self._deliver = deliver
+        self._spawn = spawn
+        self.request: Request | None = None
+
+    def on_answer(self, answer: Answer | None) -> None:
+        """Upstream's callback, on the link's reader: must not raise, and must not wait."""
+        pipeline, exchange = self._pipeline, self._exchange
+        try:
+            if pipeline._upstream.is_usable(answer):
+                assert answer is not None
+                fields = pipeline._host_answer(exchange, answer)
+                self._deliver(pipeline._sign_answer(exchange, fields))
+            else:
+                self._spawn(lambda: self._settle(answer))
+        except Exception:
+            log.exception("request_failed", request=exchange.key_text())
+            metrics.REQUESTS.labels(metrics.mti_label(exchange.mti), "96").inc()
+            self._deliver(refusal_fields(exchange.message, ResponseCode.SYSTEM_ERROR))
+
+    async def _settle(self, answer: Answer | None) -> None:
+        """No usable answer: store-and-forward decides (reverse and 91, or a stored 0420's
+        00); the answer goes out after that."""
+        pipeline, exchange = self._pipeline, self._exchange
+        assert self.request is not None
+        try:
+            settled = await pipeline._upstream.settle(self.request, answer)
+            fields = pipeline._refuse(exchange, ResponseCode.HOST_UNAVAILABLE) \
+                if settled is None else pipeline._host_answer(exchange, settled)
+            fields = pipeline._sign_answer(exchange, fields)
+        except Exception:
+            log.exception("request_failed", request=exchange.key_text())
+            metrics.REQUESTS.labels(metrics.mti_label(exchange.mti), "96").inc()
+            fields = refusal_fields(exchange.message, ResponseCode.SYSTEM_ERROR)
+        self._deliver(fields)
 
 
 def build_pipeline(

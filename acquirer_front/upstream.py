@@ -50,12 +50,28 @@ _SWEEP_INTERVAL_S = 0.05
 
 
 class _Waiter:
-    __slots__ = ("answer", "deadline", "done")
+    """A request on the link: its deadline, and who hears its answer (None: no answer in time,
+    or the link went down). Called exactly once, from the link's reader or the sweeper."""
 
-    def __init__(self, deadline: float) -> None:
-        self.answer: Answer | None = None
+    __slots__ = ("deadline", "on_answer")
+
+    def __init__(self, deadline: float, on_answer: Callable[[Answer | None], None]) -> None:
         self.deadline = deadline
+        self.on_answer = on_answer
+
+
+class _Awaited:
+    """The answer of a request an async caller waits for."""
+
+    __slots__ = ("answer", "done")
+
+    def __init__(self) -> None:
+        self.answer: Answer | None = None
         self.done = anyio.Event()
+
+    def __call__(self, answer: Answer | None) -> None:
+        self.answer = answer
+        self.done.set()
 
 
 class Upstream:
@@ -106,52 +122,70 @@ class Upstream:
                 break
             expired.append(correlation_id)
         for correlation_id in expired:
-            self._pending.pop(correlation_id).done.set()
+            self._pending.pop(correlation_id).on_answer(None)
 
     async def forward(self, build: Callable[[int], Request], deadline: float) -> Answer | None:
         """Send the request `build(correlation_id)` and wait for its answer until `deadline`
         (anyio clock); None when there is none."""
-        if not self.link.is_up or len(self._pending) >= self._pending_max:
+        awaited = _Awaited()
+        request = self.submit(build, deadline, awaited)
+        if request is None:
             return await self._not_sent(build)
+        await awaited.done.wait()
+        if awaited.answer is None and anyio.current_time() >= deadline:
+            log.warning("answer_timeout", request=request.key_text())
+        return await self.settle(request, awaited.answer)
+
+    def submit(
+        self, build: Callable[[int], Request], deadline: float,
+        on_answer: Callable[[Answer | None], None],
+    ) -> Request | None:
+        """Send the request `build(correlation_id)` without waiting: `on_answer` gets its
+        answer, or None at `deadline` or when the link goes down, exactly once (and never
+        before this returns). None when it was not sent: the link is down or full."""
+        if not self.link.is_up or len(self._pending) >= self._pending_max:
+            return None
         correlation_id = next(self._correlation_ids)
         request = build(correlation_id)
-        waiter = _Waiter(deadline)
-        self._pending[correlation_id] = waiter
-        try:
-            sent = self.link.send([request])
-            if sent:
-                await waiter.done.wait()
-                if waiter.answer is None and anyio.current_time() >= deadline:
-                    log.warning("answer_timeout", request=request.key_text())
-        finally:
-            self._pending.pop(correlation_id, None)
-        if not sent:
-            return await self._not_sent(lambda _: request)
-        answer = waiter.answer
+        self._pending[correlation_id] = _Waiter(deadline, on_answer)
+        if not self.link.send([request]):
+            del self._pending[correlation_id]
+            return None
+        return request
+
+    async def settle(self, request: Request, answer: Answer | None) -> Answer | None:
+        """The answer for a request that was sent: the host's, or, when there is no usable one
+        (none, or 91), what store-and-forward makes of it."""
         if answer is not None and answer.response_code != _OUTCOME_UNKNOWN:
             return answer
         return await self._outcome_unknown(request, answer)
+
+    @staticmethod
+    def is_usable(answer: Answer | None) -> bool:
+        """An answer that settles the request as it is (no store-and-forward work)."""
+        return answer is not None and answer.response_code != _OUTCOME_UNKNOWN
 
     async def send_batch(self, requests: list[Request], deadline: float) -> list[Answer | None]:
         """Send requests as they are (new correlation ids) in one link batch and wait for their
         answers until `deadline`: the store-and-forward sender's way out, with no policy."""
         if not self.link.is_up or len(self._pending) + len(requests) > self._pending_max:
             return [None] * len(requests)
-        waiters: dict[int, _Waiter] = {}
+        waiters: dict[int, _Awaited] = {}
         stamped = []
         for request in requests:
             correlation_id = next(self._correlation_ids)
-            waiters[correlation_id] = self._pending[correlation_id] = _Waiter(deadline)
+            waiters[correlation_id] = awaited = _Awaited()
+            self._pending[correlation_id] = _Waiter(deadline, awaited)
             stamped.append(msgspec.structs.replace(request, correlation_id=correlation_id))
         try:
             if self.link.send(stamped):
                 with anyio.CancelScope(deadline=deadline):
-                    for waiter in waiters.values():
-                        await waiter.done.wait()
+                    for awaited in waiters.values():
+                        await awaited.done.wait()
         finally:
             for correlation_id in waiters:
                 self._pending.pop(correlation_id, None)
-        return [waiter.answer for waiter in waiters.values()]
+        return [awaited.answer for awaited in waiters.values()]
 
     async def reverse_undelivered(self, original: Request) -> bool:
         """An approval of `original` the terminal did not get: its reversal is owed. True once
@@ -207,8 +241,7 @@ class Upstream:
                 log.info("late_answer_dropped", correlation_id=answer.correlation_id,
                          response_code=answer.response_code)
                 continue
-            waiter.answer = answer
-            waiter.done.set()
+            waiter.on_answer(answer)
 
     def _on_down(self) -> None:
         """The link is gone and so are the answers on it: every waiter gets 91 now."""
@@ -216,4 +249,4 @@ class Upstream:
         if pending:
             log.warning("pending_failed_link_down", count=len(pending))
         for waiter in pending.values():
-            waiter.done.set()
+            waiter.on_answer(None)
