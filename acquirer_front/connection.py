@@ -1,7 +1,9 @@
-"""One terminal connection: a reader that decodes frames, a task per request, one writer.
+"""One terminal connection: a reader that decodes frames and submits them, one writer.
 
 Requests are pipelined: the reader goes on reading while earlier requests wait for the host,
-up to `pipelined_requests_max` in flight. Answers go to an outbox that one writer task empties
+up to `pipelined_requests_max` in flight. A request takes no task of its own: the pipeline
+checks it and sends it on, and its answer comes back by callback (a sign-on, or a request
+store-and-forward must settle, runs as a task). Answers go to an outbox that one writer task empties
 with one socket write per wake-up (the answers of a link batch arrive together: one write for
 all of them, not one each). Any framing error closes the connection at once, with nothing
 posted; in-flight requests of that connection go on to their answers, which are no longer
@@ -19,7 +21,6 @@ import functools
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from enum import StrEnum
 
 import anyio
@@ -33,12 +34,10 @@ from acquirer_front.answer import encode_answer, refusal_fields
 from acquirer_front.config import FrontConfig
 from acquirer_front.exchange import Exchange
 from acquirer_front.limits import SampledLog
-from acquirer_front.normalise import normalise
 from acquirer_front.pipeline import Pipeline
 from acquirer_front.saf.entries import REVERSED_MTIS
 from proto.codes import ResponseCode, answer_mti
 from proto.errors import FrameSizeError, IsoDecodeError, TpduError
-from proto.frames import Request
 from proto.framing import encode_frame, read_frame
 from proto.iso_codec import IsoMessage, decode_iso
 
@@ -51,11 +50,6 @@ _WRITE_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, 
 _RESET_POLL_S = 0.01
 _TCP_CLOSE = 7   # Linux tcp_states.h: what a reset leaves the socket in
 
-# Where an approval the terminal did not get goes to be reversed: run_front sets it around
-# the listener, each connection reads it once. A context variable because the listener's
-# signature (server.py) does not carry it; None (the default) reverses nothing.
-UNDELIVERED_REVERSALS: ContextVar[Callable[[Request], Awaitable[bool]] | None] = ContextVar(
-    "undelivered_reversals", default=None)
 
 
 class CloseReason(StrEnum):
@@ -127,7 +121,6 @@ class _Connection:
         self._closed = False        # by us: answers still due are not written
         self._peer_ended = False    # EOF from the terminal: an approval needs proof it arrived
         self._peer_reset = False    # the terminal reset the connection: nothing more arrives
-        self._reverse = UNDELIVERED_REVERSALS.get()
 
     async def run(self) -> CloseReason:
         async with anyio.create_task_group() as writer:
@@ -271,8 +264,8 @@ class _Connection:
             for outgoing in batch:
                 if delivered:
                     metrics.ANSWER_LATENCY.observe(now - outgoing.exchange.arrived_at)
-                elif outgoing.owes_delivery and self._reverse is not None:
-                    await self._reverse(normalise(outgoing.exchange, 0))
+                elif outgoing.owes_delivery:
+                    await self._pipeline.reverse_undelivered(outgoing.exchange)
         finally:
             for _ in batch:
                 self._in_flight.release()

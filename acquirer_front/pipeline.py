@@ -63,6 +63,11 @@ class Pipeline:
             pending.on_answer)
         return pending.request is not None
 
+    async def reverse_undelivered(self, exchange: Exchange) -> None:
+        """An approval of `exchange` the terminal did not get: its reversal is owed
+        (store-and-forward; a failure to store it is logged there)."""
+        await self._upstream.reverse_undelivered(normalise(exchange, 0))
+
     def _check(self, exchange: Exchange) -> IsoMessage | None:
         for check in self._checks:
             code = check(exchange)

@@ -7,7 +7,6 @@ import asyncpg
 from anyio.abc import TaskStatus
 
 from acquirer_front.config import FrontConfig
-from acquirer_front.connection import UNDELIVERED_REVERSALS
 from acquirer_front.errors import DatabaseUnavailableError
 from acquirer_front.keys import SecurityModule, SoftwareSecurityModule
 from acquirer_front.keystore import KeyStore
@@ -60,7 +59,6 @@ async def run_front(
                 registry, upstream, sessions, security_module,
                 answer_echo_locally=config.answer_echo_locally,
             )
-            UNDELIVERED_REVERSALS.set(upstream.reverse_undelivered)   # read by connections
             port = await group.start(serve_terminals, config, pipeline)
             task_status.started(port)
     finally:
