@@ -27,7 +27,6 @@ import anyio
 import msgspec
 import structlog
 from anyio.abc import SocketAttribute, SocketStream, TaskGroup
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from acquirer_front import metrics
 from acquirer_front.answer import encode_answer, refusal_fields
@@ -38,7 +37,8 @@ from acquirer_front.pipeline import Pipeline
 from acquirer_front.saf.entries import REVERSED_MTIS
 from proto.codes import ResponseCode, answer_mti
 from proto.errors import FrameSizeError, IsoDecodeError, TpduError
-from proto.framing import encode_frame, read_frame
+from proto.frame_buffer import FrameBuffer
+from proto.framing import Tpdu, encode_frame
 from proto.iso_codec import IsoMessage, decode_iso
 
 log = structlog.get_logger("acquirer_front.connection")
@@ -155,9 +155,9 @@ class _Connection:
             await self._stream.aclose()
 
     async def _read_requests(self, group: TaskGroup) -> CloseReason:
-        buffered = BufferedByteReceiveStream(self._stream)
+        frames = FrameBuffer(self._config.frame_size_max)
         while True:
-            result = await self._read_exchange(buffered)
+            result = await self._read_exchange(frames)
             if isinstance(result, CloseReason):
                 return result
             await self._in_flight.acquire()
@@ -165,28 +165,21 @@ class _Connection:
             if not self._submit(result):
                 group.start_soon(self._answer, result)
 
-    async def _read_exchange(self, buffered: BufferedByteReceiveStream) -> Exchange | CloseReason:
-        """The next request, or why the connection ends. Two clocks on one cancel scope: idle
-        until a frame starts, then frame_complete_timeout_s for the rest of it."""
-        started = False
-        with anyio.move_on_after(self._config.idle_timeout_s) as clock:
-            try:
-                first = await buffered.receive(1)
-            except _PEER_GONE:
-                return CloseReason.PEER_CLOSED
-            buffered.feed_data(first)
-            started = True
-            clock.deadline = anyio.current_time() + self._config.frame_complete_timeout_s
-            try:
-                tpdu, body = await read_frame(buffered, self._config.frame_size_max)
-            except FrameSizeError:
-                return CloseReason.FRAME_SIZE
-            except TpduError:
-                return CloseReason.TPDU
-            except _PEER_GONE:
-                return CloseReason.TRUNCATED
-        if clock.cancelled_caught:
-            return CloseReason.FRAME_TIMEOUT if started else CloseReason.IDLE
+    async def _read_exchange(self, frames: FrameBuffer) -> Exchange | CloseReason:
+        """The next request, or why the connection ends. A frame already received is taken at
+        once; else two clocks on one cancel scope: idle until a frame starts, then
+        frame_complete_timeout_s for the rest of it."""
+        try:
+            frame = frames.take()
+            if frame is None:
+                frame = await self._receive_frame(frames)
+        except FrameSizeError:
+            return CloseReason.FRAME_SIZE
+        except TpduError:
+            return CloseReason.TPDU
+        if isinstance(frame, CloseReason):
+            return frame
+        tpdu, body = frame
         try:
             message = decode_iso(body)
         except IsoDecodeError:
@@ -198,6 +191,25 @@ class _Connection:
             tpdu=tpdu, message=message, body=body, received_at_ns=time.time_ns(),
             arrived_at=arrived_at, deadline=arrived_at + self._config.answer_timeout_s,
         )
+
+    async def _receive_frame(self, frames: FrameBuffer) -> tuple[Tpdu, bytes] | CloseReason:
+        started = len(frames) > 0
+        timeout_s = self._config.frame_complete_timeout_s if started else \
+            self._config.idle_timeout_s
+        with anyio.move_on_after(timeout_s) as clock:
+            while True:
+                try:
+                    frames.feed(await self._stream.receive())
+                except _PEER_GONE:
+                    return CloseReason.TRUNCATED if len(frames) else CloseReason.PEER_CLOSED
+                if not started:
+                    started = True
+                    clock.deadline = anyio.current_time() + \
+                        self._config.frame_complete_timeout_s
+                frame = frames.take()
+                if frame is not None:
+                    return frame
+        return CloseReason.FRAME_TIMEOUT if started else CloseReason.IDLE
 
     def _submit(self, exchange: Exchange) -> bool:
         """The hot path: no task, the answer comes by callback. False: take `_answer`."""
