@@ -160,7 +160,10 @@ class _Connection:
             result = await self._read_exchange(frames)
             if isinstance(result, CloseReason):
                 return result
-            await self._in_flight.acquire()
+            try:
+                self._in_flight.acquire_nowait()   # no checkpoint while slots are free
+            except anyio.WouldBlock:
+                await self._in_flight.acquire()
             self._unanswered += 1
             if not self._submit(result):
                 group.start_soon(self._answer, result)

@@ -26,6 +26,19 @@ FRAMING_ERRORS = Counter(
 UPSTREAM_LINK_UP = Gauge("jifen_front_upstream_link_up", "1 while the switch link is up.")
 
 
+_REQUEST_COUNTERS: dict[tuple[str, str], Counter] = {}
+
+
+def request_counter(mti: str, code: str) -> Counter:
+    """The REQUESTS child of (MTI, response code), looked up once: a hot-path counter. The
+    cache is bounded like the series: known MTIs (else "other") times response codes."""
+    key = (mti_label(mti), code)
+    counter = _REQUEST_COUNTERS.get(key)
+    if counter is None:
+        counter = _REQUEST_COUNTERS[key] = REQUESTS.labels(*key)
+    return counter
+
+
 def mti_label(mti: str) -> str:
     """Known MTIs by name; anything else as one label, so a terminal cannot blow up series."""
     return mti if mti in KNOWN_MTIS else "other"

@@ -4,6 +4,7 @@ answer of a MAC terminal is MACed last."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
@@ -162,8 +163,14 @@ def build_pipeline(
 
 
 def _log_answer(exchange: Exchange, code: str, *, refused_by_front: bool) -> None:
-    metrics.REQUESTS.labels(metrics.mti_label(exchange.mti), code).inc()
-    # Approvals are the bulk of the traffic: they are logged at debug only.
-    emit = log.debug if code == ResponseCode.APPROVED else log.info
+    metrics.request_counter(exchange.mti, code).inc()
+    # Approvals are the bulk of the traffic: they are logged at debug only, and their fields
+    # are not even formatted unless debug is on.
+    if code == ResponseCode.APPROVED:
+        if not log.is_enabled_for(logging.DEBUG):
+            return
+        emit = log.debug
+    else:
+        emit = log.info
     emit("answered", request=exchange.key_text(), pan=mask_pan(exchange.message.get("2")),
          response_code=code, by_front=refused_by_front)
