@@ -29,11 +29,11 @@ import structlog
 from anyio.abc import SocketAttribute, SocketStream, TaskGroup
 
 from acquirer_front import metrics
-from acquirer_front.answer import encode_answer, refusal_fields
+from acquirer_front.answer import encode_answer
 from acquirer_front.config import FrontConfig
 from acquirer_front.exchange import Exchange
 from acquirer_front.limits import SampledLog
-from acquirer_front.pipeline import Pipeline
+from acquirer_front.pipeline import Pipeline, failed_request_fields
 from acquirer_front.saf.entries import REVERSED_MTIS
 from proto.codes import ResponseCode, answer_mti
 from proto.errors import FrameSizeError, IsoDecodeError, TpduError
@@ -231,10 +231,7 @@ class _Connection:
         try:
             fields = await self._pipeline.process(exchange)
         except Exception:
-            # A bug must cost one request a 96, not the connection or the server.
-            log.exception("request_failed", request=exchange.key_text())
-            metrics.REQUESTS.labels(metrics.mti_label(exchange.mti), "96").inc()
-            fields = refusal_fields(exchange.message, ResponseCode.SYSTEM_ERROR)
+            fields = failed_request_fields(exchange)
         self._emit(exchange, fields)
 
     def _emit(self, exchange: Exchange, fields: IsoMessage) -> None:

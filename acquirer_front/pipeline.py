@@ -127,9 +127,7 @@ class _Pending:
             else:
                 self._spawn(lambda: self._settle(answer))
         except Exception:
-            log.exception("request_failed", request=exchange.key_text())
-            metrics.REQUESTS.labels(metrics.mti_label(exchange.mti), "96").inc()
-            self._deliver(refusal_fields(exchange.message, ResponseCode.SYSTEM_ERROR))
+            self._deliver(failed_request_fields(exchange))
 
     async def _settle(self, answer: Answer | None) -> None:
         """No usable answer: store-and-forward decides (reverse and 91, or a stored 0420's
@@ -142,9 +140,7 @@ class _Pending:
                 if settled is None else pipeline._host_answer(exchange, settled)
             fields = pipeline._sign_answer(exchange, fields)
         except Exception:
-            log.exception("request_failed", request=exchange.key_text())
-            metrics.REQUESTS.labels(metrics.mti_label(exchange.mti), "96").inc()
-            fields = refusal_fields(exchange.message, ResponseCode.SYSTEM_ERROR)
+            fields = failed_request_fields(exchange)
         self._deliver(fields)
 
 
@@ -160,6 +156,14 @@ def build_pipeline(
         checks.append(AnswerEchoLocally())  # benchmarks only: see FrontConfig
     return Pipeline(checks, upstream, SignOnHandler(sessions),
                     SignAnswer(security_module, registry))
+
+
+def failed_request_fields(exchange: Exchange) -> IsoMessage:
+    """The answer to a request whose processing raised (call it in the `except`): a bug must
+    cost one request a 96, not the connection or the server."""
+    log.exception("request_failed", request=exchange.key_text())
+    metrics.request_counter(exchange.mti, ResponseCode.SYSTEM_ERROR).inc()
+    return refusal_fields(exchange.message, ResponseCode.SYSTEM_ERROR)
 
 
 def _log_answer(exchange: Exchange, code: str, *, refused_by_front: bool) -> None:
