@@ -27,15 +27,26 @@ def earned_points(amount_fen: int, merchant: Merchant) -> int:
     return amount_fen * merchant.earn_points_per_yuan // FEN_PER_YUAN
 
 
+def purchase_refusal(
+    context: ApplyContext, request: Request, card: Card, merchant: Merchant
+) -> ResponseCode | None:
+    """The checks every online purchase makes first, in the spec's order: an amount above
+    zero (13), then the points it earns within the balance limit (61)."""
+    amount_fen = request.amount or 0
+    if amount_fen <= 0:
+        return ResponseCode.INVALID_AMOUNT
+    if over_balance_limit(context, card.points_account_id, earned_points(amount_fen, merchant)):
+        return ResponseCode.AMOUNT_LIMIT
+    return None
+
+
 def apply_purchase(
     context: ApplyContext, request: Request, card: Card | None, merchant: Merchant | None
 ) -> Answer:
     assert card is not None and merchant is not None
-    amount_fen = request.amount or 0
-    if amount_fen <= 0:
-        return decline(request, ResponseCode.INVALID_AMOUNT)
-    if over_balance_limit(context, card.points_account_id, earned_points(amount_fen, merchant)):
-        return decline(request, ResponseCode.AMOUNT_LIMIT)
+    refusal = purchase_refusal(context, request, card, merchant)
+    if refusal is not None:
+        return decline(request, refusal)
     if is_late_original(context, request):
         return decline(request, ResponseCode.DO_NOT_HONOUR)
     return post_purchase(context, request, card, merchant, TransactionType.PURCHASE)

@@ -6,10 +6,8 @@ from __future__ import annotations
 from account_host.context import ApplyContext
 from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
-from account_host.transactions.base import (
-    CardCheck, TransactionKind, decline, is_late_original, over_balance_limit,
-)
-from account_host.transactions.purchase import earned_points, post_purchase
+from account_host.transactions.base import CardCheck, TransactionKind, decline, is_late_original
+from account_host.transactions.purchase import post_purchase, purchase_refusal
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
 
@@ -18,12 +16,10 @@ def apply_stored_value_purchase(
     context: ApplyContext, request: Request, card: Card | None, merchant: Merchant | None
 ) -> Answer:
     assert card is not None and merchant is not None
-    amount_fen = request.amount or 0
-    if amount_fen <= 0:
-        return decline(request, ResponseCode.INVALID_AMOUNT)
-    if over_balance_limit(context, card.points_account_id, earned_points(amount_fen, merchant)):
-        return decline(request, ResponseCode.AMOUNT_LIMIT)
-    if context.state.balance(card.stored_value_account_id) < amount_fen:
+    refusal = purchase_refusal(context, request, card, merchant)
+    if refusal is not None:
+        return decline(request, refusal)
+    if context.state.balance(card.stored_value_account_id) < (request.amount or 0):
         return decline(request, ResponseCode.INSUFFICIENT_FUNDS)
     if is_late_original(context, request):
         return decline(request, ResponseCode.DO_NOT_HONOUR)
