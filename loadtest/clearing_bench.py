@@ -26,7 +26,7 @@ from pathlib import Path
 import anyio
 import asyncpg
 
-from jifen.db import EmbeddedPostgres, migrate, with_database
+from jifen.db import EmbeddedPostgres, fresh_database, with_database
 from loadtest.journal_gen import JournalShape, generate_journal
 
 REPO_DIR = Path(__file__).resolve().parents[1]
@@ -62,14 +62,7 @@ def _progress(done: int, total: int) -> None:
 
 
 async def _fill(server_url: str, shape: JournalShape) -> None:
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await admin.close()
-    url = with_database(server_url, DATABASE)
-    await migrate(url)
+    url = await fresh_database(server_url, DATABASE)
     connection = await asyncpg.connect(url)
     try:
         with anyio.fail_after(LOAD_TIMEOUT_S):

@@ -37,7 +37,7 @@ from account_host.config import HostConfig
 from account_host.database import WriterDatabase
 from account_host.queue_items import QueueItem
 from account_host.writer import Writer
-from jifen.db import EmbeddedPostgres, migrate, with_database
+from jifen.db import EmbeddedPostgres, fresh_database
 from jifen.logging import configure_logging
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
@@ -87,14 +87,7 @@ async def prepare_database(data_dir: Path, cards: int) -> str:
     """A fresh, migrated and seeded database on the bench's own server; its URL."""
     server = EmbeddedPostgres(data_dir)
     admin_url = server.ensure_running()
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await admin.close()
-    url = with_database(admin_url, DATABASE)
-    await migrate(url)
+    url = await fresh_database(admin_url, DATABASE)
     connection = await asyncpg.connect(url)
     try:
         await connection.execute(f"""

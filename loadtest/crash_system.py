@@ -19,7 +19,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from jifen.db import EmbeddedPostgres, connect, migrate, with_database
+from jifen.db import EmbeddedPostgres, connect, fresh_database
 from jifen.supervisor import Child, ChildStartError, stop_child, wait_for_port
 from loadtest.errors import SetupError
 from loadtest.services import Sections, SystemPorts, apply_overrides, system_sections, write_config
@@ -58,15 +58,7 @@ class CrashSystem:
     async def start_database(self) -> str:
         """Start the server, make a fresh migrated database for this run; its URL."""
         self._server_url = await anyio.to_thread.run_sync(self.postgres.ensure_running)
-        with anyio.fail_after(SQL_TIMEOUT_S):
-            connection = await connect(self._server_url, SQL_TIMEOUT_S)
-            try:
-                await connection.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME} WITH (FORCE)")
-                await connection.execute(f"CREATE DATABASE {DATABASE_NAME}")
-            finally:
-                await connection.close()
-        self.database_url = with_database(self._server_url, DATABASE_NAME)
-        await migrate(self.database_url)
+        self.database_url = await fresh_database(self._server_url, DATABASE_NAME)
         return self.database_url
 
     async def checkpoint(self) -> None:

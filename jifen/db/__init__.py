@@ -1,4 +1,5 @@
-"""The database layer: the embedded PostgreSQL server, connecting, and schema migrations."""
+"""The database layer: the embedded PostgreSQL server, connecting, schema migrations, and
+scratch databases."""
 
 from jifen.db.connect import (
     APPLICATION_DATABASE,
@@ -15,6 +16,7 @@ from jifen.db.errors import (
     MigrationError,
 )
 from jifen.db.migrate import default_migrations_dir, migrate
+from jifen.db.scratch import fresh_database
 
 __all__ = [
     "APPLICATION_DATABASE",
@@ -26,6 +28,7 @@ __all__ = [
     "ServerStatus",
     "connect",
     "default_migrations_dir",
+    "fresh_database",
     "migrate",
     "redact_url",
     "resolve_database_url",

@@ -20,7 +20,7 @@ import anyio
 import asyncpg
 
 from jifen.audit import audit_connection
-from jifen.db import EmbeddedPostgres, migrate, with_database
+from jifen.db import EmbeddedPostgres, fresh_database
 
 DATABASE_NAME = "jifen_audit_synthetic"
 MERCHANTS = 10
@@ -126,14 +126,7 @@ async def fill(connection: asyncpg.Connection, postings: int) -> None:
 
 
 async def _main(server_url: str, postings: int, keep: bool) -> None:
-    url = with_database(server_url, DATABASE_NAME)
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {DATABASE_NAME}")
-    finally:
-        await admin.close()
-    await migrate(url)
+    url = await fresh_database(server_url, DATABASE_NAME)
     connection = await asyncpg.connect(url)
     try:
         started = time.perf_counter()
