@@ -173,3 +173,23 @@ async def wait_writer_waits_on_lock(connection: asyncpg.Connection) -> None:
                 " AND datname = current_database()",
                 writer_application_name("main")):
             await anyio.sleep(_POLL_S)
+
+
+async def answer_of_a_cut_off_batch(
+    host: HostClient, database_url: str, request: Request
+) -> Answer:
+    """The answer to `request` when its group commit dies in flight: host_requests is locked
+    so that the batch statement waits on it, then the writer's connection is terminated."""
+    blocker = await asyncpg.connect(database_url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE host_requests IN EXCLUSIVE MODE")
+            stuck = host.send([request])
+            await wait_writer_waits_on_lock(blocker)
+            await blocker.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            (answer,) = await host.wait_answers(stuck)
+    finally:
+        await blocker.close()
+    return answer

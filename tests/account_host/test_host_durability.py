@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 from tests.account_host.host_harness import (
-    CARDS, Terminal, fetch, fetchval, host_config, running_host, wait_writer_waits_on_lock,
+    CARDS, Terminal, answer_of_a_cut_off_batch, fetch, fetchval, host_config, running_host,
 )
 from prometheus_client import REGISTRY
 
@@ -44,19 +44,8 @@ async def test_terminated_connection_mid_batch_answers_96_and_host_recovers(
     failures_before = REGISTRY.get_sample_value("jifen_host_batch_failures_total") or 0.0
     async with running_host(seeded_url) as host:
         assert (await host.ask(terminal.purchase(CARDS[0], 10000))).response_code == "00"
-        blocker = await asyncpg.connect(seeded_url)
-        try:
-            async with blocker.transaction():
-                # The batch statement needs host_requests: it waits on this lock, in flight.
-                await blocker.execute("LOCK TABLE host_requests IN EXCLUSIVE MODE")
-                stuck = host.send([terminal.purchase(CARDS[0], 20000)])
-                await wait_writer_waits_on_lock(blocker)
-                await blocker.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-                (failed,) = await host.wait_answers(stuck)
-        finally:
-            await blocker.close()
+        failed = await answer_of_a_cut_off_batch(
+            host, seeded_url, terminal.purchase(CARDS[0], 20000))
         after = await host.ask(terminal.purchase(CARDS[0], 30000))
     assert failed.response_code == "96"
     assert after.response_code == "00"

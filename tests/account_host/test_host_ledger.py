@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 from tests.account_host.host_harness import (
-    CARDS, Terminal, fetch, fetchval, running_host, wait_writer_waits_on_lock,
+    CARDS, Terminal, answer_of_a_cut_off_batch, fetch, fetchval, running_host,
 )
 
 from proto.fields import OriginalData, encode_original_data
@@ -75,18 +75,8 @@ async def test_a_failed_batch_leaves_no_return_and_no_totals_behind(seeded_url: 
     terminal = Terminal()
     async with running_host(seeded_url) as host:
         bought = await host.ask(terminal.purchase(CARDS[1], 10_000))
-        blocker = await asyncpg.connect(seeded_url)
-        try:
-            async with blocker.transaction():
-                await blocker.execute("LOCK TABLE host_requests IN EXCLUSIVE MODE")
-                stuck = host.send([purchase_return(terminal, CARDS[1], 10_000, bought.rrn or "")])
-                await wait_writer_waits_on_lock(blocker)
-                await blocker.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-                (failed,) = await host.wait_answers(stuck)
-        finally:
-            await blocker.close()
+        failed = await answer_of_a_cut_off_batch(
+            host, seeded_url, purchase_return(terminal, CARDS[1], 10_000, bought.rrn or ""))
         again = await host.ask(purchase_return(terminal, CARDS[1], 10_000, bought.rrn or ""))
         totals = await host.ask(reconciliation(terminal, 1, Totals(
             purchases_count=1, purchases_fen=10_000, returns_count=1, returns_fen=10_000)))
