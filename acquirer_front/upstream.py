@@ -156,7 +156,7 @@ class Upstream:
     async def settle(self, request: Request, answer: Answer | None) -> Answer | None:
         """The answer for a request that was sent: the host's, or, when there is no usable one
         (none, or 91), what store-and-forward makes of it."""
-        if answer is not None and answer.response_code != _OUTCOME_UNKNOWN:
+        if self.is_usable(answer):
             return answer
         return await self._outcome_unknown(request, answer)
 
