@@ -92,10 +92,10 @@ class WriterDatabase:
         self.connection = connection
         return connection
 
-    async def commit(self, batch: BatchWrite, balances: dict[int, int]) -> float:
-        """Write the batch in one statement; returns its latency in seconds."""
+    async def commit(self, batch: BatchWrite, arguments: tuple) -> float:
+        """Write the batch in one statement (`arguments`: its `BatchWrite.arguments`, taken
+        when it was applied); returns its latency in seconds."""
         assert self.connection is not None
-        arguments = batch.arguments(balances)
         started = clock.perf_counter()
         try:
             with anyio.fail_after(self._config.commit_timeout_s):

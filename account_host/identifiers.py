@@ -93,6 +93,12 @@ class Identifiers:
             block.next_value = row["first_value"]
             block.end_value = row["first_value"] + sizes[names.index(row["name"])]
 
+    def can_serve(self, requests: int) -> bool:
+        """Whether every block can serve `requests` requests of the worst kind without a
+        reservation."""
+        return all(block.end_value - block.next_value >= requests * PER_REQUEST_MAX[name]
+                   for name, block in self._blocks.items())
+
     def next_id(self, name: str) -> int:
         return self._blocks[name].take()
 

@@ -2,6 +2,15 @@
 them in order to the in-memory state, writes the whole batch in one statement, and only then
 answers, grouped per peer.
 
+Pipelined: while one batch's statement is in flight (a task of its own, which answers that
+batch once it has committed), the writer already applies the next batch on top of it, and sends
+that one's statement as soon as the first has committed. The host's CPU (applying, answering)
+and PostgreSQL's (executing, flushing) then overlap instead of taking turns; at most one
+statement is in flight, so batches still commit in order. A batch applied on top of one that
+then fails was applied to a state that is thrown away: it is applied again to the reloaded one.
+An answer is never sent before everything it was applied on has committed: a batch with nothing
+to write (retransmissions, 94s) waits for the one in flight before it answers.
+
 When a batch fails, the state is rebuilt from the database, so that nothing half-applied
 survives, and the writer reconnects with backoff (answering 96 to whatever queues up while the
 database is away); it never stops. A batch that failed before its statement was sent (no
@@ -18,6 +27,7 @@ from datetime import UTC, datetime
 
 import anyio
 import structlog
+from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from account_host import metrics
@@ -44,6 +54,30 @@ _FAILED_KEYS_LOGGED_MAX = 20
 Pending = list[tuple[LinkPeer, Request]]
 
 
+class _Applied:
+    """A batch applied to the state: its answers, and what its statement writes."""
+
+    __slots__ = ("answers", "batch", "pending")
+
+    def __init__(self, pending: Pending, answers: list[Answer], batch: BatchWrite) -> None:
+        self.pending = pending
+        self.answers = answers
+        self.batch = batch
+
+
+class _InFlight:
+    """The statement of one applied batch, committing in a task of its own. `done` is set once
+    it has committed and its answers are sent, or it failed and the failure was resolved (state
+    reloaded, answers sent): `failed` says which."""
+
+    __slots__ = ("applied", "done", "failed")
+
+    def __init__(self, applied: _Applied) -> None:
+        self.applied = applied
+        self.done = anyio.Event()
+        self.failed = False
+
+
 class Writer:
     def __init__(
         self, config: HostConfig, database: WriterDatabase,
@@ -57,10 +91,16 @@ class Writer:
 
     async def run(self) -> None:
         assert self.state is not None, "recover() loads the state before run()"
-        while True:
-            pending = await self._take_batch()
-            if pending:
-                await self._process(pending)
+        in_flight: _InFlight | None = None
+        async with anyio.create_task_group() as group:
+            while True:
+                items = await self._take_items()
+                if in_flight is not None and (in_flight.done.is_set() or in_flight.failed):
+                    await in_flight.done.wait()   # a failure is resolved before anything else
+                    in_flight = None
+                pending = self._requests_of(items)
+                if pending:
+                    in_flight = await self._next(group, pending, in_flight)
 
     async def recover(self, unresolved: BatchWrite | None = None) -> bool:
         """(Re)open the connection and load the state, retrying with backoff until it works.
@@ -81,46 +121,96 @@ class Writer:
             await anyio.sleep(backoff_s)
             backoff_s = min(backoff_s * 2, self._config.reconnect_backoff_max_s)
 
-    async def _process(self, pending: Pending) -> None:
-        state = self.state
-        assert state is not None
-        database = self._database
-        batch: BatchWrite | None = None
+    async def _next(
+        self, group: TaskGroup, pending: Pending, in_flight: _InFlight | None,
+    ) -> _InFlight | None:
+        """Apply `pending` (on top of `in_flight` where it can) and start its statement once
+        `in_flight` has committed; returns what is in flight then."""
+        if in_flight is not None and not self._identifiers.can_serve(len(pending)):
+            # Reserving needs the connection, which the statement in flight holds.
+            await in_flight.done.wait()
+            in_flight = None
         try:
-            if not database.is_open:
-                # Lost while idle, after its last batch committed: the state is still right.
-                await database.open()
-            await self._identifiers.reserve_for(
-                database.connection, len(pending), self._config.database_timeout_s)
-            now = datetime.now(UTC)
-            now_s = int(now.timestamp())
-            state.retransmissions.evict(now_s)
-            state.tombstones.evict(now_s)
-            state.returns.evict(now_s)
-            batch = BatchWrite(now)
-            context = ApplyContext(state, self._identifiers, batch, now)
-            answers = [apply_request(context, request) for _, request in pending]
-            if batch.is_empty():   # only retransmissions and 94s: nothing to write
-                await _send_answers(pending, answers)
-                return
-            latency_s = await database.commit(batch, state.balances)
+            if in_flight is None:
+                await self._prepare(len(pending))
+            applied = self._apply(pending)
         except Exception as exc:   # database errors, and broken invariants of a half-applied state
-            _log_failure(pending, exc)
-            self.state = None
-            landed = await self.recover(batch if isinstance(exc, CommitError) else None)
-            log.warning("failed_batch_resolved", size=len(pending), landed=landed)
-            if not landed:
-                metrics.BATCH_FAILURES.inc()
-                answers = [Answer(request.correlation_id, ResponseCode.SYSTEM_ERROR)
-                           for _, request in pending]
-            await _send_answers(pending, answers)
-            return
-        metrics.BATCH_SIZE.observe(len(pending))
-        metrics.COMMIT_SECONDS.observe(latency_s)
+            if in_flight is not None:
+                await in_flight.done.wait()
+            await self._resolve_failure(pending, None, exc)
+            return None
+        if in_flight is not None:
+            await in_flight.done.wait()
+            if in_flight.failed:   # the state `pending` was applied to is gone: apply again
+                return await self._next(group, pending, None)
+        if applied.batch.is_empty():   # only retransmissions and 94s: nothing to write
+            await _send_answers(pending, applied.answers)
+            return None
+        started = _InFlight(applied)
+        # The arguments carry final balances: taken now, before the next batch changes them.
+        group.start_soon(self._commit, started, applied.batch.arguments(self._state.balances))
+        return started
+
+    async def _prepare(self, requests: int) -> None:
+        """The connection (lost while idle, after its last batch committed: the state is still
+        right) and identifiers for `requests`; only while no statement is in flight."""
+        if not self._database.is_open:
+            await self._database.open()
+        await self._identifiers.reserve_for(
+            self._database.connection, requests, self._config.database_timeout_s)
+
+    def _apply(self, pending: Pending) -> _Applied:
+        state = self._state
+        now = datetime.now(UTC)
+        now_s = int(now.timestamp())
+        state.retransmissions.evict(now_s)
+        state.tombstones.evict(now_s)
+        state.returns.evict(now_s)
+        batch = BatchWrite(now)
+        context = ApplyContext(state, self._identifiers, batch, now)
+        return _Applied(pending, [apply_request(context, request) for _, request in pending],
+                        batch)
+
+    async def _commit(self, in_flight: _InFlight, arguments: tuple) -> None:
+        applied = in_flight.applied
+        try:
+            latency_s = await self._database.commit(applied.batch, arguments)
+        except Exception as exc:
+            in_flight.failed = True
+            await self._resolve_failure(applied.pending, applied, exc)
+        else:
+            metrics.BATCH_SIZE.observe(len(applied.pending))
+            metrics.COMMIT_SECONDS.observe(latency_s)
+            await _send_answers(applied.pending, applied.answers)
+        finally:
+            in_flight.done.set()
+
+    async def _resolve_failure(
+        self, pending: Pending, applied: _Applied | None, exc: Exception,
+    ) -> None:
+        """Reload the state and answer a failed batch: its real answers if its statement
+        (`applied`, None if it was never sent) landed after all, else 96."""
+        _log_failure(pending, exc)
+        self.state = None
+        sent = applied if applied is not None and isinstance(exc, CommitError) else None
+        landed = await self.recover(sent.batch if sent is not None else None)
+        log.warning("failed_batch_resolved", size=len(pending), landed=landed)
+        if sent is not None and landed:
+            answers = sent.answers
+        else:
+            metrics.BATCH_FAILURES.inc()
+            answers = [Answer(request.correlation_id, ResponseCode.SYSTEM_ERROR)
+                       for _, request in pending]
         await _send_answers(pending, answers)
 
-    async def _take_batch(self) -> Pending:
-        """Up to batch_size_max requests (control items are applied on the way)."""
+    @property
+    def _state(self) -> HostState:
+        state = self.state
+        assert state is not None
+        return state
+
+    async def _take_items(self) -> list[QueueItem]:
+        """Up to batch_size_max queue items, waiting for the first."""
         items = [await self._queue.receive()]
         self._take_queued(items)
         wait_s = self._config.batch_wait_ms_max / 1000
@@ -130,12 +220,16 @@ class Writer:
                     items.append(await self._queue.receive())
                     self._take_queued(items)
         metrics.QUEUE_DEPTH.set(self._queue.statistics().current_buffer_used)
+        return items
+
+    def _requests_of(self, items: list[QueueItem]) -> Pending:
+        """The requests among `items`; control items are applied to the state on the way."""
         pending: Pending = []
         for item in items:
             if type(item) is tuple:
                 pending.append(item)
             else:
-                item.apply(self.state)
+                item.apply(self._state)
         return pending
 
     def _take_queued(self, items: list[QueueItem]) -> None:

@@ -1,0 +1,118 @@
+"""The pipelined writer: the next batch is applied while the previous one commits. What must
+hold: nothing is answered before what it was applied on is durable, and a batch applied on top
+of one that fails is applied again to the reloaded state."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import asyncpg
+import pytest
+from tests.account_host.host_harness import (
+    CARDS, WAIT_S, HostClient, Terminal, fetch, running_host, wait_writer_waits_on_lock,
+)
+
+from account_host.writer import Pending, Writer
+from proto.frames import Balances, Request
+
+pytestmark = pytest.mark.anyio
+
+# How long a test lets the writer take a request it was sent (it takes it in microseconds).
+_SETTLE_S = 0.3
+
+
+@pytest.fixture
+def applied(monkeypatch: pytest.MonkeyPatch) -> Counter[int]:
+    """How often each request (by correlation id) was applied to the state."""
+    counts: Counter[int] = Counter()
+    original = Writer._apply
+
+    def counting(self: Writer, pending: Pending):  # type: ignore[no-untyped-def]
+        counts.update(request.correlation_id for _, request in pending)
+        return original(self, pending)
+
+    monkeypatch.setattr(Writer, "_apply", counting)
+    return counts
+
+
+@asynccontextmanager
+async def _second_on_first_in_flight(
+    database_url: str, host: HostClient, applied: Counter[int], first: Request, second: Request,
+) -> AsyncIterator[tuple[Request, Request, asyncpg.Connection]]:
+    """`first` sent and its statement held on a lock of host_requests (by the connection
+    yielded), then `second` sent and applied on top of it; the lock goes on exit."""
+    blocker = await asyncpg.connect(database_url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE host_requests IN EXCLUSIVE MODE")
+            (sent_first,) = host.send([first])
+            await wait_writer_waits_on_lock(blocker)
+            (sent_second,) = host.send([second])
+            with anyio.fail_after(WAIT_S):
+                while not applied[sent_second.correlation_id]:
+                    await anyio.sleep(0.01)
+            yield sent_first, sent_second, blocker
+    finally:
+        await blocker.close()
+
+
+async def test_a_batch_applied_on_a_failed_one_is_applied_again_on_the_reloaded_state(
+    seeded_url: str, applied: Counter[int],
+) -> None:
+    terminal = Terminal()
+    async with running_host(seeded_url) as host:
+        async with _second_on_first_in_flight(
+                seeded_url, host, applied, terminal.purchase(CARDS[3], 10000),
+                terminal.purchase(CARDS[3], 20000)) as (first, second, blocker):
+            await anyio.sleep(_SETTLE_S)
+            assert not host.answers, "answered before the batch in flight committed"
+            await blocker.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        failed, approved = await host.wait_answers([first, second])
+    assert applied[second.correlation_id] == 2, "not applied on top of the batch in flight"
+    assert failed.response_code == "96"
+    assert approved.response_code == "00"
+    # Applied again without the failed 100 points: the first application is gone.
+    assert approved.balances == Balances(200, 0, 200)
+    rows = await fetch(seeded_url, "SELECT amount FROM transactions ORDER BY id")
+    assert [row["amount"] for row in rows] == [20000]
+    assert await fetch(seeded_url, "SELECT balance FROM accounts "
+                                   "WHERE kind = 'member_points'") == [(200,)]
+
+
+async def test_a_batch_applied_on_one_that_commits_is_committed_after_it(
+    seeded_url: str, applied: Counter[int],
+) -> None:
+    terminal = Terminal()
+    async with running_host(seeded_url) as host:
+        async with _second_on_first_in_flight(
+                seeded_url, host, applied, terminal.purchase(CARDS[4], 10000),
+                terminal.purchase(CARDS[4], 20000)) as (first, second, _):
+            pass
+        answers = await host.wait_answers([first, second])
+    assert applied[second.correlation_id] == 1
+    assert [answer.balances for answer in answers] == \
+        [Balances(100, 0, 100), Balances(300, 0, 200)]
+    rows = await fetch(seeded_url, "SELECT amount FROM transactions ORDER BY id")
+    assert [row["amount"] for row in rows] == [10000, 20000]
+
+
+async def test_a_retransmission_is_not_answered_before_its_original_commits(
+    seeded_url: str, applied: Counter[int],
+) -> None:
+    """The retransmission writes nothing (its batch is empty), but the approval it repeats is
+    not durable until the batch in flight commits."""
+    purchase = Terminal().purchase(CARDS[5], 10000)
+    async with running_host(seeded_url) as host:
+        async with _second_on_first_in_flight(
+                seeded_url, host, applied, purchase, purchase) as (original, again, _):
+            await anyio.sleep(_SETTLE_S)
+            assert not host.answers, "a retransmission answered before its original commits"
+        first, second = await host.wait_answers([original, again])
+    assert first.response_code == second.response_code == "00"
+    assert (second.rrn, second.auth_code) == (first.rrn, first.auth_code)
+    assert await fetch(seeded_url, "SELECT count(*) FROM transactions") == [(1,)]
