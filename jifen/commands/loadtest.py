@@ -58,16 +58,20 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
 def _database_url(args: argparse.Namespace,
                   start: bool) -> tuple[str, EmbeddedPostgres | None]:
     """The system's database URL, and the embedded server to stop at the end (if we started
-    it). --start uses its own data directory, so it never touches `jifen up`'s data."""
+    it). --start uses its own data directory, so it never touches `jifen up`'s data, and an
+    empty database every run: a journal left by earlier runs would make each run slower than
+    the one before (bigger indexes, more retransmission keys to load), and runs incomparable.
+    A configured database is used as it is."""
     from jifen.db.connect import APPLICATION_DATABASE, resolve_database_url
     from jifen.db.embedded import EmbeddedPostgres
+    from jifen.db.scratch import fresh_database
 
     config = load_config(args.config)
     if not start or config.database.url:
         return resolve_database_url(config.database), None
     embedded = EmbeddedPostgres(args.data_dir)
     started_here = not embedded.is_running()
-    url = embedded.ensure_database(APPLICATION_DATABASE)
+    url = anyio.run(fresh_database, embedded.ensure_running(), APPLICATION_DATABASE)
     return url, embedded if started_here else None
 
 
