@@ -1,32 +1,47 @@
-"""One terminal connection: a reader that decodes frames and submits them, one writer.
+"""One terminal connection, as an asyncio Protocol: frames are cut and submitted in the
+transport's data callback, answers are written from the pipeline's callback.
 
-Requests are pipelined: the reader goes on reading while earlier requests wait for the host,
-up to `pipelined_requests_max` in flight. A request takes no task of its own: the pipeline
-checks it and sends it on, and its answer comes back by callback (a sign-on, or a request
-store-and-forward must settle, runs as a task). Answers go to an outbox that one writer task empties
-with one socket write per wake-up (the answers of a link batch arrive together: one write for
-all of them, not one each). Any framing error closes the connection at once, with nothing
-posted; in-flight requests of that connection go on to their answers, which are no longer
-written.
+Why a Protocol and not an AnyIO stream: on this 2-core VM every sleep and wake of a process
+is expensive, so at moderate load (each request alone on its connection) a request through
+the stream cost a cancel scope with a timer per read, a task switch to a writer task, and a
+checkpoint per send: py-spy put AnyIO at 35-48% of the front's CPU at 2,000 requests/s. Here a
+request costs one callback in and one write out; the rest of the front (task groups for the
+slow paths, the links, store-and-forward) stays AnyIO.
+
+Requests are pipelined up to `pipelined_requests_max` in flight: past it, reading pauses (TCP
+pushes back on the terminal) until an answer frees a slot, and frames already received wait in
+the buffer. A request takes no task: the pipeline checks it and sends it on, and its answer
+comes back by callback (a sign-on, or a request store-and-forward must settle, runs as a task of
+the listener). Answers that arrive together (one link batch) go out in one write, once per
+loop iteration. Any framing error closes the connection at once, with nothing posted;
+requests in flight go on to their answers, which are no longer written.
+
+Timeouts use one timer per connection, re-armed only when it fires early: a frame only moves
+a timestamp. Idle: no frame started within idle_timeout_s (not counted while reading is paused
+for slots); a started frame must complete within frame_complete_timeout_s; a terminal that
+does not take its answers (the transport's buffer not drained) for answer_write_timeout_s is
+dropped.
 
 An approval of a 0200 that the terminal does not get is reversed (issue 8): the connection was
-closed before its write, the write failed, or the terminal had ended its side of the
+closed before its write, the write did not drain, or the terminal had ended its side of the
 connection and reset it when the approval reached it. A terminal that only half-closed (and
-still reads) gets its answer as before. Only these failure paths do more than before.
+still reads) gets its answer as before. The write buffer's high-water mark is 0, so the
+transport says (pause/resume_writing) exactly when written answers have reached the kernel.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from typing import Protocol, cast
 
 import anyio
 import msgspec
 import structlog
-from anyio.abc import SocketAttribute, SocketStream, TaskGroup
 
 from acquirer_front import metrics
 from acquirer_front.answer import encode_answer
@@ -43,13 +58,23 @@ from proto.iso_codec import IsoMessage, decode_iso
 
 log = structlog.get_logger("acquirer_front.connection")
 
-_PEER_GONE = (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError)
-_WRITE_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, TimeoutError)
 # While watching for a terminal's reset after an approval written past its EOF: a kernel state,
 # so it is polled; 10 ms is well below a terminal's patience and costs nothing on this rare path.
 _RESET_POLL_S = 0.01
 _TCP_CLOSE = 7   # Linux tcp_states.h: what a reset leaves the socket in
 
+
+class Listener(Protocol):
+    """What a connection needs of the listener that accepted it."""
+
+    def admit(self, connection: TerminalConnection, transport: asyncio.Transport) -> bool:
+        """Count the connection in; False when it was refused (the transport is closed)."""
+
+    def closed(self, connection: TerminalConnection) -> None:
+        """An admitted connection's transport is gone (called once)."""
+
+    def spawn(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run what must wait (a sign-on, a reversal) as a task of the listener."""
 
 
 class CloseReason(StrEnum):
@@ -72,29 +97,8 @@ _FRAMING_LOGS = {reason: SampledLog(log.warning, "framing_error")
                  for reason in CloseReason if reason not in _NOT_FRAMING}
 
 
-async def serve_connection(stream: SocketStream, pipeline: Pipeline, config: FrontConfig) -> None:
-    """Serve one terminal until it hangs up, errs or idles; the stream is closed on return."""
-    peer = _peer_text(stream)
-    async with stream:
-        reason = await _Connection(stream, pipeline, config).run()
-        if reason in _NOT_FRAMING:
-            log.debug("connection_closed", peer=peer, reason=reason)
-        else:
-            metrics.FRAMING_ERRORS.labels(reason).inc()
-            _FRAMING_LOGS[reason](peer=peer, reason=reason)
-
-
-def _peer_text(stream: SocketStream) -> str:
-    """host:port of the terminal, for logs; a peer already gone (reset) has none."""
-    try:
-        host, port = stream.extra(SocketAttribute.remote_address)[:2]
-    except (OSError, anyio.TypedAttributeLookupError):
-        return "gone"
-    return f"{host}:{port}"
-
-
 class _Outgoing(msgspec.Struct):
-    """An answer in the outbox: its frame, and whether it is an approval that is reversed if
+    """An answer on its way out: its frame, and whether it is an approval that is reversed if
     the terminal does not get it."""
 
     frame: bytes
@@ -102,117 +106,143 @@ class _Outgoing(msgspec.Struct):
     owes_delivery: bool
 
 
-class _Connection:
-    def __init__(self, stream: SocketStream, pipeline: Pipeline, config: FrontConfig) -> None:
-        self._stream = stream
+class TerminalConnection(asyncio.Protocol):
+    """One accepted terminal."""
+
+    def __init__(self, pipeline: Pipeline, config: FrontConfig, listener: Listener) -> None:
         self._pipeline = pipeline
         self._config = config
-        self._in_flight = anyio.Semaphore(config.pipelined_requests_max)
-        # Bounded by the semaphore: a slot is released once its answer is written (or not).
+        self._listener = listener
+        self._spawn = listener.spawn
+        self._admitted = False
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self.peer = "gone"
+        self._frames = FrameBuffer(config.frame_size_max)
+        self._in_flight = 0               # requests read whose slot is not released yet
+        self._reading_paused = False      # for want of a slot
         self._outbox: list[_Outgoing] = []
-        self._outbox_ready = anyio.Event()
-        self._answers_done = False   # every request read has its answer in the outbox
-        self._unanswered = 0         # requests read whose answer is not in the outbox yet
-        self._all_answered = anyio.Event()   # set when reading is over and none is left
-        self._reading = True
-        self._group: TaskGroup | None = None
+        self._flush_scheduled = False
+        self._unconfirmed: list[_Outgoing] = []   # written, not yet drained to the kernel
+        self._write_paused_at: float | None = None
+        self._reset_checks = 0            # answers held while looking for a reset
+        self._last_frame_at = self._loop.time()
+        self._frame_started_at: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._close_reason = CloseReason.PEER_CLOSED
-        self._reader = anyio.CancelScope()
         self._closed = False        # by us: answers still due are not written
         self._peer_ended = False    # EOF from the terminal: an approval needs proof it arrived
-        self._peer_reset = False    # the terminal reset the connection: nothing more arrives
+        self._lost = False          # the transport is gone
+        self._write_failed = False  # dropped for not draining: unconfirmed answers are lost
 
-    async def run(self) -> CloseReason:
-        async with anyio.create_task_group() as writer:
-            writer.start_soon(self._write_answers)
-            async with anyio.create_task_group() as group:
-                self._group = group
-                with self._reader:
-                    reason = await self._read_requests(group)
-                    if reason is CloseReason.PEER_CLOSED:
-                        # The requests in flight still get their answers (a terminal may
-                        # half-close after its last request); each is bounded by
-                        # answer_timeout_s.
-                        self._peer_ended = True
-                    else:
-                        await self._close(reason)
-                self._reading = False
-                if self._unanswered:
-                    await self._all_answered.wait()
-            self._answers_done = True
-            self._outbox_ready.set()
-        return self._close_reason
+    # ---- transport callbacks ----
 
-    async def _close(self, reason: CloseReason) -> None:
-        """Stop reading and close the socket now; requests in flight finish unwritten (an
-        approval among them is reversed) rather than being cancelled half-way."""
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not subclasses of asyncio.Transport, but have its methods.
+        transport = cast(asyncio.Transport, transport)
+        self._transport = transport
+        if not self._listener.admit(self, transport):
+            self._closed = True
+            return
+        self._admitted = True
+        transport.set_write_buffer_limits(high=0)
+        peername = transport.get_extra_info("peername")
+        if peername:
+            self.peer = f"{peername[0]}:{peername[1]}"
+        self._arm_timer()
+
+    def data_received(self, data: bytes) -> None:
         if self._closed:
             return
-        self._closed = True
-        self._close_reason = reason
-        self._reader.cancel()
-        with anyio.CancelScope(shield=True):
-            await self._stream.aclose()
+        frames = self._frames
+        if not len(frames):
+            self._frame_started_at = self._loop.time()
+        frames.feed(data)
+        self._take_frames()
 
-    async def _read_requests(self, group: TaskGroup) -> CloseReason:
-        frames = FrameBuffer(self._config.frame_size_max)
-        while True:
-            result = await self._read_exchange(frames)
-            if isinstance(result, CloseReason):
-                return result
+    def eof_received(self) -> bool:
+        """The terminal ended its side: requests in flight still get their answers (it may
+        have half-closed after its last request), each bounded by answer_timeout_s."""
+        if len(self._frames):
+            self._close(CloseReason.TRUNCATED)
+            return False
+        self._peer_ended = True
+        self._close_when_done()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        if not self._admitted:
+            return
+        if not self._closed:
+            self._closed = True
+            if len(self._frames):
+                self._close_reason = CloseReason.TRUNCATED
+        if self._timer is not None:
+            self._timer.cancel()
+        # Written before the transport went: drained to the kernel on a clean close.
+        unconfirmed, self._unconfirmed = self._unconfirmed, []
+        self._settle(unconfirmed, delivered=exc is None and not self._write_failed)
+        if self._outbox:
+            self._flush()
+        self._report_close()
+        self._listener.closed(self)
+
+    def abort(self) -> None:
+        """Drop the connection now (the front is stopping)."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    def pause_writing(self) -> None:
+        self._write_paused_at = self._loop.time()
+        self._arm_timer()
+
+    def resume_writing(self) -> None:
+        self._write_paused_at = None
+        unconfirmed, self._unconfirmed = self._unconfirmed, []
+        self._confirm(unconfirmed)
+
+    # ---- requests ----
+
+    def _take_frames(self) -> None:
+        """Submit the frames received, while slots are free."""
+        frames = self._frames
+        limit = self._config.pipelined_requests_max
+        while self._in_flight < limit and not self._closed:
             try:
-                self._in_flight.acquire_nowait()   # no checkpoint while slots are free
-            except anyio.WouldBlock:
-                await self._in_flight.acquire()
-            self._unanswered += 1
-            if not self._submit(result):
-                group.start_soon(self._answer, result)
-
-    async def _read_exchange(self, frames: FrameBuffer) -> Exchange | CloseReason:
-        """The next request, or why the connection ends. A frame already received is taken at
-        once; else two clocks on one cancel scope: idle until a frame starts, then
-        frame_complete_timeout_s for the rest of it."""
-        try:
-            frame = frames.take()
+                frame = frames.take()
+            except FrameSizeError:
+                return self._close(CloseReason.FRAME_SIZE)
+            except TpduError:
+                return self._close(CloseReason.TPDU)
             if frame is None:
-                frame = await self._receive_frame(frames)
-        except FrameSizeError:
-            return CloseReason.FRAME_SIZE
-        except TpduError:
-            return CloseReason.TPDU
-        if isinstance(frame, CloseReason):
-            return frame
-        tpdu, body = frame
+                break
+            self._last_frame_at = now = self._loop.time()
+            self._frame_started_at = now if len(frames) else None
+            exchange = self._exchange(*frame, now)
+            if isinstance(exchange, CloseReason):
+                return self._close(exchange)
+            self._in_flight += 1
+            if not self._submit(exchange):
+                self._spawn(functools.partial(self._answer, exchange))
+        if self._in_flight >= limit and not self._reading_paused and not self._closed:
+            self._reading_paused = True
+            self._transport.pause_reading()   # type: ignore[union-attr]
+        elif self._frame_started_at is not None:
+            self._arm_timer()
+
+    def _exchange(self, tpdu: Tpdu, body: bytes, now: float) -> Exchange | CloseReason:
         try:
             message = decode_iso(body)
         except IsoDecodeError:
             return CloseReason.ISO
         if len(answer_mti(message["t"])) != 4:
             return CloseReason.ANSWER_MTI
-        arrived_at = anyio.current_time()
         return Exchange(
             tpdu=tpdu, message=message, body=body, received_at_ns=time.time_ns(),
-            arrived_at=arrived_at, deadline=arrived_at + self._config.answer_timeout_s,
+            arrived_at=now, deadline=now + self._config.answer_timeout_s,
         )
-
-    async def _receive_frame(self, frames: FrameBuffer) -> tuple[Tpdu, bytes] | CloseReason:
-        started = len(frames) > 0
-        timeout_s = self._config.frame_complete_timeout_s if started else \
-            self._config.idle_timeout_s
-        with anyio.move_on_after(timeout_s) as clock:
-            while True:
-                try:
-                    frames.feed(await self._stream.receive())
-                except _PEER_GONE:
-                    return CloseReason.TRUNCATED if len(frames) else CloseReason.PEER_CLOSED
-                if not started:
-                    started = True
-                    clock.deadline = anyio.current_time() + \
-                        self._config.frame_complete_timeout_s
-                frame = frames.take()
-                if frame is not None:
-                    return frame
-        return CloseReason.FRAME_TIMEOUT if started else CloseReason.IDLE
 
     def _submit(self, exchange: Exchange) -> bool:
         """The hot path: no task, the answer comes by callback. False: take `_answer`."""
@@ -222,10 +252,6 @@ class _Connection:
         except Exception:
             return False   # `_answer` meets the same bug and answers 96
 
-    def _spawn(self, work: Callable[[], Awaitable[None]]) -> None:
-        assert self._group is not None
-        self._group.start_soon(work)
-
     async def _answer(self, exchange: Exchange) -> None:
         """Process one request the slow way (a task that waits) and emit its answer."""
         try:
@@ -234,69 +260,162 @@ class _Connection:
             fields = failed_request_fields(exchange)
         self._emit(exchange, fields)
 
+    # ---- answers ----
+
     def _emit(self, exchange: Exchange, fields: IsoMessage) -> None:
-        """Put a request's answer in the outbox; its in-flight slot is the writer's to release
-        from then on. Called once per request read."""
+        """Queue a request's answer for the next flush. Called once per request read."""
         try:
             body, code = encode_answer(exchange.message, fields)
             frame = encode_frame(exchange.tpdu.swapped(), body)
         except Exception:
             log.exception("answer_failed", request=exchange.key_text())
-            self._in_flight.release()
+            self._release(1)
+            return
+        owes_delivery = code == ResponseCode.APPROVED and exchange.mti in REVERSED_MTIS
+        self._outbox.append(_Outgoing(frame, exchange, owes_delivery))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Everything queued in one write. Delivered, as far as TCP can tell: drained to the
+        kernel, and for an approval written after the terminal's EOF, not answered by a
+        reset."""
+        self._flush_scheduled = False
+        batch, self._outbox = self._outbox, []
+        if not batch:
+            return
+        if self._closed or self._lost:
+            self._settle(batch, delivered=False)
+            return
+        transport = self._transport
+        assert transport is not None
+        transport.write(b"".join(outgoing.frame for outgoing in batch))
+        if transport.get_write_buffer_size():
+            self._unconfirmed.extend(batch)   # resume_writing confirms them
         else:
-            owes_delivery = code == ResponseCode.APPROVED and exchange.mti in REVERSED_MTIS
-            self._outbox.append(_Outgoing(frame, exchange, owes_delivery))
-            self._outbox_ready.set()
-        self._unanswered -= 1
-        if not self._unanswered and not self._reading:
-            self._all_answered.set()
+            self._confirm(batch)
 
-    async def _write_answers(self) -> None:
-        """The writer: everything in the outbox in one write, until the last answer is out.
-        Delivered, as far as TCP can tell: written, and for an approval written after the
-        terminal's EOF, not answered by a reset. Else a 0200 approval is reversed."""
-        while True:
-            await self._outbox_ready.wait()
-            self._outbox_ready = anyio.Event()
-            batch, self._outbox = self._outbox, []
-            if batch:
-                await self._deliver(batch)
-            elif self._answers_done:
-                return
+    def _confirm(self, batch: list[_Outgoing]) -> None:
+        """Answers that reached the kernel: an approval written past the terminal's EOF is
+        delivered only if no reset comes back."""
+        if self._peer_ended and any(outgoing.owes_delivery for outgoing in batch):
+            self._reset_checks += len(batch)
+            self._spawn(functools.partial(self._check_reset, batch))
+        else:
+            self._settle(batch, delivered=True)
 
-    async def _deliver(self, batch: list[_Outgoing]) -> None:
-        try:
-            peer_ended = self._peer_ended
-            delivered = not (self._closed or self._peer_reset) and \
-                await self._write(b"".join(outgoing.frame for outgoing in batch))
-            owed = any(outgoing.owes_delivery for outgoing in batch)
-            if delivered and peer_ended and owed and await self._reset_seen():
-                self._peer_reset = delivered = False
-            now = anyio.current_time()
+    async def _check_reset(self, batch: list[_Outgoing]) -> None:
+        delivered = not await self._reset_seen()
+        self._reset_checks -= len(batch)
+        self._settle(batch, delivered=delivered)
+
+    def _settle(self, batch: list[_Outgoing], *, delivered: bool) -> None:
+        """The end of these answers' way: latency observed, or an approval's reversal owed;
+        their slots are free."""
+        if not batch:
+            return
+        if delivered:
+            now = self._loop.time()
             for outgoing in batch:
-                if delivered:
-                    metrics.ANSWER_LATENCY.observe(now - outgoing.exchange.arrived_at)
-                elif outgoing.owes_delivery:
-                    await self._pipeline.reverse_undelivered(outgoing.exchange)
-        finally:
-            for _ in batch:
-                self._in_flight.release()
+                metrics.ANSWER_LATENCY.observe(now - outgoing.exchange.arrived_at)
+        else:
+            for outgoing in batch:
+                if outgoing.owes_delivery:
+                    self._spawn(functools.partial(
+                        self._pipeline.reverse_undelivered, outgoing.exchange))
+        self._release(len(batch))
 
-    async def _write(self, data: bytes) -> bool:
-        try:
-            with anyio.fail_after(self._config.answer_write_timeout_s):
-                await self._stream.send(data)
-            return True
-        except _WRITE_ERRORS:
-            await self._close(CloseReason.WRITE_FAILED)
-            return False
+    def _release(self, slots: int) -> None:
+        self._in_flight -= slots
+        if self._reading_paused and not self._closed:
+            self._reading_paused = False
+            self._last_frame_at = self._loop.time()   # the idle clock restarts
+            self._transport.resume_reading()   # type: ignore[union-attr]
+            self._take_frames()
+        self._close_when_done()
+
+    def _close_when_done(self) -> None:
+        """After the terminal's EOF, the connection ends with its last answer."""
+        if self._peer_ended and not self._in_flight and not self._reset_checks \
+                and not self._closed:
+            self._closed = True
+            self._transport.close()   # type: ignore[union-attr]
+
+    # ---- closing and timeouts ----
+
+    def _close(self, reason: CloseReason) -> None:
+        """Stop reading and close now; requests in flight finish unwritten (an approval among
+        them is reversed) rather than being cancelled half-way."""
+        if self._closed:
+            return
+        self._closed = True
+        self._close_reason = reason
+        transport = self._transport
+        assert transport is not None
+        if reason is CloseReason.WRITE_FAILED:
+            self._write_failed = True
+            transport.abort()
+        else:
+            transport.close()
+
+    def _report_close(self) -> None:
+        reason = self._close_reason
+        if reason in _NOT_FRAMING:
+            log.debug("connection_closed", peer=self.peer, reason=reason)
+        else:
+            metrics.FRAMING_ERRORS.labels(reason).inc()
+            _FRAMING_LOGS[reason](peer=self.peer, reason=reason)
+
+    def _deadline(self) -> tuple[float, CloseReason] | None:
+        """The earliest clock running, and what its expiry means."""
+        config = self._config
+        clocks: list[tuple[float, CloseReason]] = []
+        if self._write_paused_at is not None:
+            clocks.append((self._write_paused_at + config.answer_write_timeout_s,
+                           CloseReason.WRITE_FAILED))
+        if self._reading_paused or self._peer_ended:
+            pass   # not waiting for the terminal
+        elif self._frame_started_at is not None:
+            clocks.append((self._frame_started_at + config.frame_complete_timeout_s,
+                           CloseReason.FRAME_TIMEOUT))
+        else:
+            clocks.append((self._last_frame_at + config.idle_timeout_s, CloseReason.IDLE))
+        return min(clocks) if clocks else None
+
+    def _arm_timer(self) -> None:
+        """Make sure the timer fires no later than the earliest deadline."""
+        if self._closed:
+            return
+        deadline = self._deadline()
+        if deadline is None:
+            return
+        at = deadline[0]
+        if self._timer is not None:
+            if self._timer_at <= at:
+                return   # fires first, and re-arms for the rest
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self._loop.call_at(at, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        deadline = self._deadline()
+        if deadline is not None and deadline[0] <= self._loop.time():
+            self._close(deadline[1])
+        else:
+            self._arm_timer()
 
     async def _reset_seen(self) -> bool:
         """A terminal that closed (rather than half-closed) resets the connection when our data
         reaches it: watch for that for undelivered_check_s."""
-        sock = self._stream.extra(SocketAttribute.raw_socket)
+        transport = self._transport
+        assert transport is not None
+        sock = transport.get_extra_info("socket")
         with anyio.move_on_after(self._config.undelivered_check_s):
-            while not _is_reset(sock):
+            while not (self._lost or sock is None or _is_reset(sock)):
                 await anyio.sleep(_RESET_POLL_S)
             return True
         return False

@@ -22,13 +22,13 @@ from jifen.db import EmbeddedPostgres, connect, migrate, with_database
 REPO_DIR = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------------------------
-# Async backend: asyncio only, because asyncpg needs it.
+# Async backend: asyncio only, because asyncpg needs it; on uvloop, as the services run.
 # --------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def anyio_backend() -> str:
-    return "asyncio"
+def anyio_backend() -> tuple[str, dict[str, bool]]:
+    return "asyncio", {"use_uvloop": True}
 
 
 # --------------------------------------------------------------------------------------------
