@@ -13,16 +13,16 @@ class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     answer_timeout_s: float = 10.0
     # The spec's LEN limit; larger frames are a framing error.
     frame_size_max: int = 2048
-    # Pipelined requests one terminal may have unanswered; beyond it the reader waits.
+    # Pipelined requests one terminal may have unanswered; beyond it reading pauses.
     pipelined_requests_max: int = 64
-    # A frame started must be complete within this time (slow senders hold a task).
+    # A frame started must be complete within this time (slow senders hold a connection).
     frame_complete_timeout_s: float = 10.0
     # A connection with no traffic at all is closed after this long.
     idle_timeout_s: float = 300.0
     # Frames waiting for the switch link; past it the front answers 91 at once.
     upstream_queue_max: int = 10_000
     connections_max: int = 10_000
-    # A terminal that does not read its answers holds a writer; past this it is dropped.
+    # A terminal that does not read its answers holds its slots; past this it is dropped.
     answer_write_timeout_s: float = 10.0
     # Accepted connections the kernel queues before we take them: a burst of reconnecting
     # terminals after a network blip should not see refusals.
