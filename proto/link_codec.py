@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import msgspec
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from proto.errors import LinkCodecError
 from proto.frames import LinkMessage
@@ -14,6 +13,7 @@ LINK_MESSAGE_SIZE_MAX = 32 * 1024 * 1024
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(LinkMessage)
+_LENGTH_PLACEHOLDER = bytes(LENGTH_SIZE)
 
 
 def encode_link_message(message: LinkMessage) -> bytes:
@@ -23,16 +23,40 @@ def encode_link_message(message: LinkMessage) -> bytes:
     return len(body).to_bytes(LENGTH_SIZE, "big") + body
 
 
-def decode_link_body(body: bytes) -> LinkMessage:
+def encode_link_message_into(message: LinkMessage, buffer: bytearray) -> None:
+    """Append one message to `buffer`, encoded in place (no copy of the body)."""
+    start = len(buffer)
+    buffer += _LENGTH_PLACEHOLDER
+    _encoder.encode_into(message, buffer, start + LENGTH_SIZE)
+    length = len(buffer) - start - LENGTH_SIZE
+    if length > LINK_MESSAGE_SIZE_MAX:
+        del buffer[start:]
+        raise LinkCodecError(f"link message of {length} bytes is over the limit")
+    buffer[start:start + LENGTH_SIZE] = length.to_bytes(LENGTH_SIZE, "big")
+
+
+def decode_link_body(body: bytes | memoryview) -> LinkMessage:
     try:
         return _decoder.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise LinkCodecError(f"malformed link message: {exc}") from exc
 
 
-async def read_link_message(stream: BufferedByteReceiveStream) -> LinkMessage:
-    """One message; raises anyio.IncompleteRead when the peer closes."""
-    length = int.from_bytes(await stream.receive_exactly(LENGTH_SIZE), "big")
-    if length > LINK_MESSAGE_SIZE_MAX:
-        raise LinkCodecError(f"link message of {length} bytes is over the limit")
-    return decode_link_body(await stream.receive_exactly(length))
+def take_link_messages(data: bytes | bytearray) -> tuple[list[LinkMessage], int]:
+    """The whole messages at the head of `data`, and how many bytes they took. Raises
+    LinkCodecError for a length over the limit (as soon as its 4 bytes are in) or a body that
+    does not decode."""
+    messages: list[LinkMessage] = []
+    size = len(data)
+    start = 0
+    with memoryview(data) as view:
+        while size - start >= LENGTH_SIZE:
+            length = int.from_bytes(view[start:start + LENGTH_SIZE], "big")
+            if length > LINK_MESSAGE_SIZE_MAX:
+                raise LinkCodecError(f"link message of {length} bytes is over the limit")
+            end = start + LENGTH_SIZE + length
+            if end > size:
+                break
+            messages.append(decode_link_body(view[start + LENGTH_SIZE:end]))
+            start = end
+    return messages, start
