@@ -67,8 +67,8 @@ class _Applied:
 
 class _InFlight:
     """The statement of one applied batch, committing in a task of its own. `done` is set once
-    it has committed and its answers are sent, or it failed and the failure was resolved (state
-    reloaded, answers sent): `failed` says which."""
+    it has committed (its answers go out after), or it failed and the failure was resolved
+    (state reloaded, answers sent): `failed` says which."""
 
     __slots__ = ("applied", "done", "failed")
 
@@ -134,6 +134,10 @@ class Writer:
             if in_flight is None:
                 await self._prepare(len(pending))
             applied = self._apply(pending)
+            # The arguments carry final balances: taken now, before the next batch changes
+            # them, and while the statement in flight still runs.
+            arguments = None if applied.batch.is_empty() else \
+                applied.batch.arguments(self._state.balances)
         except Exception as exc:   # database errors, and broken invariants of a half-applied state
             if in_flight is not None:
                 await in_flight.done.wait()
@@ -143,12 +147,11 @@ class Writer:
             await in_flight.done.wait()
             if in_flight.failed:   # the state `pending` was applied to is gone: apply again
                 return await self._next(group, pending, None)
-        if applied.batch.is_empty():   # only retransmissions and 94s: nothing to write
+        if arguments is None:   # only retransmissions and 94s: nothing to write
             await _send_answers(pending, applied.answers)
             return None
         started = _InFlight(applied)
-        # The arguments carry final balances: taken now, before the next batch changes them.
-        group.start_soon(self._commit, started, applied.batch.arguments(self._state.balances))
+        group.start_soon(self._commit, started, arguments)
         return started
 
     async def _prepare(self, requests: int) -> None:
@@ -177,13 +180,15 @@ class Writer:
             latency_s = await self._database.commit(applied.batch, arguments)
         except Exception as exc:
             in_flight.failed = True
-            await self._resolve_failure(applied.pending, applied, exc)
-        else:
-            metrics.BATCH_SIZE.observe(len(applied.pending))
-            metrics.COMMIT_SECONDS.observe(latency_s)
-            await _send_answers(applied.pending, applied.answers)
-        finally:
-            in_flight.done.set()
+            try:
+                await self._resolve_failure(applied.pending, applied, exc)
+            finally:
+                in_flight.done.set()
+            return
+        in_flight.done.set()   # durable: the next statement may go while these answers do
+        metrics.BATCH_SIZE.observe(len(applied.pending))
+        metrics.COMMIT_SECONDS.observe(latency_s)
+        await _send_answers(applied.pending, applied.answers)
 
     async def _resolve_failure(
         self, pending: Pending, applied: _Applied | None, exc: Exception,
