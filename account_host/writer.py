@@ -3,8 +3,9 @@ them in order to the in-memory state, writes the whole batch in one statement, a
 answers, grouped per peer.
 
 Pipelined: while one batch's statement is in flight (a task of its own, which answers that
-batch once it has committed), the writer already applies the next batch on top of it, and sends
-that one's statement as soon as the first has committed. The host's CPU (applying, answering)
+batch once it has committed), the writer already applies the next batch on top of it, adds to
+it whatever arrives until that commit is over, and sends its statement as soon as the first has
+committed: a request that arrives during a commit waits for one commit, not two. The host's CPU (applying, answering)
 and PostgreSQL's (executing, flushing) then overlap instead of taking turns; at most one
 statement is in flight, so batches still commit in order. A batch applied on top of one that
 then fails was applied to a state that is thrown away: it is applied again to the reloaded one.
@@ -55,14 +56,22 @@ Pending = list[tuple[LinkPeer, Request]]
 
 
 class _Applied:
-    """A batch applied to the state: its answers, and what its statement writes."""
+    """A batch applied to the state: its answers, and what its statement writes. It grows
+    (`add`) while the statement before it is in flight."""
 
-    __slots__ = ("answers", "batch", "pending")
+    __slots__ = ("answers", "batch", "context", "pending")
 
-    def __init__(self, pending: Pending, answers: list[Answer], batch: BatchWrite) -> None:
-        self.pending = pending
-        self.answers = answers
+    def __init__(self, pending: Pending, context: ApplyContext, batch: BatchWrite) -> None:
+        self.pending: Pending = []
+        self.answers: list[Answer] = []
+        self.context = context
         self.batch = batch
+        self.add(pending)
+
+    def add(self, pending: Pending) -> None:
+        context = self.context
+        self.pending.extend(pending)
+        self.answers.extend([apply_request(context, request) for _, request in pending])
 
 
 class _InFlight:
@@ -70,12 +79,20 @@ class _InFlight:
     it has committed (its answers go out after), or it failed and the failure was resolved
     (state reloaded, answers sent): `failed` says which."""
 
-    __slots__ = ("applied", "done", "failed")
+    __slots__ = ("applied", "done", "failed", "waiting")
 
     def __init__(self, applied: _Applied) -> None:
         self.applied = applied
         self.done = anyio.Event()
         self.failed = False
+        # The writer's wait for more requests while this commits: ended when it is over.
+        self.waiting: anyio.CancelScope | None = None
+
+    def over(self, *, failed: bool = False) -> None:
+        """The statement's outcome is known: the writer stops adding to the next batch."""
+        self.failed = failed
+        if self.waiting is not None:
+            self.waiting.cancel()
 
 
 class Writer:
@@ -88,6 +105,9 @@ class Writer:
         self._queue = queue
         self._identifiers = Identifiers(config.id_block_size)
         self.state: HostState | None = None
+        # Queue items taken but not applied (no identifiers left for them while a statement
+        # held the connection): the next batch starts with them.
+        self._held: list[QueueItem] = []
 
     async def run(self) -> None:
         assert self.state is not None, "recover() loads the state before run()"
@@ -130,25 +150,31 @@ class Writer:
             # Reserving needs the connection, which the statement in flight holds.
             await in_flight.done.wait()
             in_flight = None
+        applied: _Applied | None = None
         try:
             if in_flight is None:
                 await self._prepare(len(pending))
             applied = self._apply(pending)
+            if in_flight is not None:
+                await self._add_while_committing(applied, in_flight)
             # The arguments carry final balances: taken now, before the next batch changes
-            # them, and while the statement in flight still runs.
-            arguments = None if applied.batch.is_empty() else \
+            # them, and while the statement in flight may still run (unless it failed: then
+            # the state is being reloaded, and the batch is applied again below).
+            failed = in_flight is not None and in_flight.failed
+            arguments = None if failed or applied.batch.is_empty() else \
                 applied.batch.arguments(self._state.balances)
         except Exception as exc:   # database errors, and broken invariants of a half-applied state
             if in_flight is not None:
                 await in_flight.done.wait()
-            await self._resolve_failure(pending, None, exc)
+            await self._resolve_failure(
+                applied.pending if applied is not None else pending, None, exc)
             return None
         if in_flight is not None:
             await in_flight.done.wait()
-            if in_flight.failed:   # the state `pending` was applied to is gone: apply again
-                return await self._next(group, pending, None)
+            if in_flight.failed:   # the state it was applied to is gone: apply again
+                return await self._next(group, applied.pending, None)
         if arguments is None:   # only retransmissions and 94s: nothing to write
-            await _send_answers(pending, applied.answers)
+            await _send_answers(applied.pending, applied.answers)
             return None
         started = _InFlight(applied)
         group.start_soon(self._commit, started, arguments)
@@ -170,21 +196,42 @@ class Writer:
         state.tombstones.evict(now_s)
         state.returns.evict(now_s)
         batch = BatchWrite(now)
-        context = ApplyContext(state, self._identifiers, batch, now)
-        return _Applied(pending, [apply_request(context, request) for _, request in pending],
-                        batch)
+        return _Applied(pending, ApplyContext(state, self._identifiers, batch, now), batch)
+
+    async def _add_while_committing(self, applied: _Applied, in_flight: _InFlight) -> None:
+        """Apply what arrives to `applied` until the statement in flight is over: a request
+        that comes during a commit goes out with the next one, not the one after."""
+        limit = self._config.batch_size_max
+        while not in_flight.done.is_set() and not in_flight.failed \
+                and len(applied.pending) < limit:
+            with anyio.CancelScope() as waiting:
+                in_flight.waiting = waiting
+                items = [await self._queue.receive()]
+            in_flight.waiting = None
+            if waiting.cancelled_caught:
+                return
+            self._take_queued(items, limit - len(applied.pending))
+            if in_flight.failed:   # the state is being reloaded: the next round takes them
+                self._held.extend(items)
+                return
+            pending = self._requests_of(items)
+            if not self._identifiers.can_serve(len(applied.pending) + len(pending)):
+                self._held.extend(pending)
+                return
+            applied.add(pending)
 
     async def _commit(self, in_flight: _InFlight, arguments: tuple) -> None:
         applied = in_flight.applied
         try:
             latency_s = await self._database.commit(applied.batch, arguments)
         except Exception as exc:
-            in_flight.failed = True
+            in_flight.over(failed=True)
             try:
                 await self._resolve_failure(applied.pending, applied, exc)
             finally:
                 in_flight.done.set()
             return
+        in_flight.over()
         in_flight.done.set()   # durable: the next statement may go while these answers do
         metrics.BATCH_SIZE.observe(len(applied.pending))
         metrics.COMMIT_SECONDS.observe(latency_s)
@@ -215,8 +262,11 @@ class Writer:
         return state
 
     async def _take_items(self) -> list[QueueItem]:
-        """Up to batch_size_max queue items, waiting for the first."""
-        items = [await self._queue.receive()]
+        """Up to batch_size_max queue items (those held first), waiting for the first."""
+        if self._held:
+            items, self._held = self._held, []
+        else:
+            items = [await self._queue.receive()]
         self._take_queued(items)
         wait_s = self._config.batch_wait_ms_max / 1000
         if wait_s > 0 and len(items) < self._config.batch_size_max:
@@ -237,8 +287,10 @@ class Writer:
                 item.apply(self._state)
         return pending
 
-    def _take_queued(self, items: list[QueueItem]) -> None:
-        limit = self._config.batch_size_max
+    def _take_queued(self, items: list[QueueItem], limit: int | None = None) -> None:
+        """Queued items into `items`, up to `limit` (batch_size_max) in all."""
+        if limit is None:
+            limit = self._config.batch_size_max
         while len(items) < limit:
             try:
                 items.append(self._queue.receive_nowait())

@@ -11,11 +11,12 @@ from contextlib import asynccontextmanager
 import anyio
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from tests.account_host.host_harness import (
     CARDS, WAIT_S, HostClient, Terminal, fetch, running_host, wait_writer_waits_on_lock,
 )
 
-from account_host.writer import Pending, Writer
+from account_host.writer import Pending, _Applied
 from proto.frames import Balances, Request
 
 pytestmark = pytest.mark.anyio
@@ -28,13 +29,13 @@ _SETTLE_S = 0.3
 def applied(monkeypatch: pytest.MonkeyPatch) -> Counter[int]:
     """How often each request (by correlation id) was applied to the state."""
     counts: Counter[int] = Counter()
-    original = Writer._apply
+    original = _Applied.add
 
-    def counting(self: Writer, pending: Pending):  # type: ignore[no-untyped-def]
+    def counting(self: _Applied, pending: Pending) -> None:
         counts.update(request.correlation_id for _, request in pending)
-        return original(self, pending)
+        original(self, pending)
 
-    monkeypatch.setattr(Writer, "_apply", counting)
+    monkeypatch.setattr(_Applied, "add", counting)
     return counts
 
 
@@ -57,6 +58,12 @@ async def _second_on_first_in_flight(
             yield sent_first, sent_second, blocker
     finally:
         await blocker.close()
+
+
+def _batch_sizes() -> tuple[float, float]:
+    """Group commits so far, and the requests they held."""
+    return (REGISTRY.get_sample_value("jifen_host_batch_size_count") or 0.0,
+            REGISTRY.get_sample_value("jifen_host_batch_size_sum") or 0.0)
 
 
 async def test_a_batch_applied_on_a_failed_one_is_applied_again_on_the_reloaded_state(
@@ -116,3 +123,49 @@ async def test_a_retransmission_is_not_answered_before_its_original_commits(
     assert first.response_code == second.response_code == "00"
     assert (second.rrn, second.auth_code) == (first.rrn, first.auth_code)
     assert await fetch(seeded_url, "SELECT count(*) FROM transactions") == [(1,)]
+
+
+async def test_requests_that_arrive_during_a_commit_go_out_with_the_next_statement(
+    seeded_url: str, applied: Counter[int],
+) -> None:
+    """Not with the one after: the batch applied on top of the one in flight goes on taking
+    what arrives until that commit is over."""
+    terminal = Terminal()
+    count_before, sum_before = _batch_sizes()
+    async with running_host(seeded_url) as host:
+        async with _second_on_first_in_flight(
+                seeded_url, host, applied, terminal.purchase(CARDS[6], 10000),
+                terminal.purchase(CARDS[6], 20000)) as (first, second, _):
+            later = [*host.send([terminal.purchase(CARDS[7], 30000)]),
+                     *host.send([terminal.purchase(CARDS[6], 40000)])]
+            with anyio.fail_after(WAIT_S):
+                while not all(applied[request.correlation_id] for request in later):
+                    await anyio.sleep(0.01)
+        answers = await host.wait_answers([first, second, *later])
+    assert [answer.response_code for answer in answers] == ["00"] * 4
+    assert answers[3].balances == Balances(700, 0, 400)
+    count_after, sum_after = _batch_sizes()
+    assert (count_after - count_before, sum_after - sum_before) == (2, 4)
+
+
+async def test_requests_added_to_a_batch_on_a_failed_one_are_applied_again(
+    seeded_url: str, applied: Counter[int],
+) -> None:
+    terminal = Terminal()
+    async with running_host(seeded_url) as host:
+        async with _second_on_first_in_flight(
+                seeded_url, host, applied, terminal.purchase(CARDS[8], 10000),
+                terminal.purchase(CARDS[8], 20000)) as (first, second, blocker):
+            (later,) = host.send([terminal.purchase(CARDS[8], 40000)])
+            with anyio.fail_after(WAIT_S):
+                while not applied[later.correlation_id]:
+                    await anyio.sleep(0.01)
+            await blocker.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        answers = await host.wait_answers([first, second, later])
+    assert [answer.response_code for answer in answers] == ["96", "00", "00"]
+    assert applied[later.correlation_id] == 2
+    assert answers[2].balances == Balances(600, 0, 400)   # 200 + 400: the failed 100 is gone
+    rows = await fetch(seeded_url, "SELECT amount FROM transactions ORDER BY id")
+    assert [row["amount"] for row in rows] == [20000, 40000]
