@@ -3,6 +3,7 @@ PostgreSQL. What is owed, when, and how the host's answers settle it."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -17,6 +18,7 @@ from tests.acquirer_front.front_testkit import (
 )
 
 from acquirer_front import run_front
+from acquirer_front.connection import TerminalConnection
 from acquirer_front.saf import Origin, SafStore, reversal_of
 from acquirer_front.saf.entries import decode_request, terminal_advice
 from acquirer_front.saf.sender import outcome
@@ -164,6 +166,39 @@ class TestUndelivered:
                                      found[0]["state"] == "acknowledged")
         assert (row["origin"], row["stan"]) == ("undelivered", "000004")
         assert [request.stan for request in switch.of_mti("0420")] == ["000004"]
+
+    async def test_terminal_that_does_not_read_is_dropped_and_its_approvals_reversed(
+        self, database_url, monkeypatch
+    ):
+        """Its answers fill the socket buffers (made small here, so that a few hundred
+        answers do): past answer_write_timeout_s the front drops the connection, and the
+        approvals that never drained to the kernel are reversed."""
+        original = TerminalConnection.connection_made
+
+        def small_send_buffer(self, transport):
+            transport.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            original(self, transport)
+
+        monkeypatch.setattr(TerminalConnection, "connection_made", small_send_buffer)
+        count = 400
+        requests = b"".join(frame(purchase(stan=f"{serial:06d}"))
+                            for serial in range(1, count + 1))
+        open_before = REGISTRY.get_sample_value("jifen_front_open_connections") or 0.0
+        async with front_with(database_url, lambda r: "00", answer_write_timeout_s=0.3,
+                              pipelined_requests_max=count) as (port, switch):
+            with socket.socket() as terminal:   # reads nothing, with a small window
+                terminal.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                terminal.connect(("127.0.0.1", port))
+                await anyio.to_thread.run_sync(terminal.sendall, requests)
+                reversals = await switch.wait_for("0420", 1)
+                with anyio.fail_after(WAIT_S):
+                    while (REGISTRY.get_sample_value("jifen_front_open_connections")
+                           or 0.0) > open_before:
+                        await anyio.sleep(0.01)
+            found = await until_rows(database_url, lambda found: len(found) >= len(reversals))
+        assert 0 < len(reversals) < count   # the first answers did drain
+        assert {row["origin"] for row in found} == {"undelivered"}
 
     async def test_half_closed_terminal_gets_its_answer_and_nothing_is_owed(self, database_url):
         async with front_with(database_url, lambda r: "00") as (port, switch):
