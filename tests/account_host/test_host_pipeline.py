@@ -52,12 +52,28 @@ async def _second_on_first_in_flight(
             (sent_first,) = host.send([first])
             await wait_writer_waits_on_lock(blocker)
             (sent_second,) = host.send([second])
-            with anyio.fail_after(WAIT_S):
-                while not applied[sent_second.correlation_id]:
-                    await anyio.sleep(0.01)
+            await _wait_applied(applied, [sent_second])
             yield sent_first, sent_second, blocker
     finally:
         await blocker.close()
+
+
+async def _wait_applied(applied: Counter[int], requests: list[Request]) -> None:
+    with anyio.fail_after(WAIT_S):
+        while not all(applied[request.correlation_id] for request in requests):
+            await anyio.sleep(0.01)
+
+
+async def _terminate_writer(blocker: asyncpg.Connection) -> None:
+    """Cut the writer's connection (its statement in flight fails)."""
+    await blocker.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+def _two_purchases(terminal: Terminal, card: str) -> tuple[Request, Request]:
+    """100 points, then 200, on one card."""
+    return terminal.purchase(card, 10000), terminal.purchase(card, 20000)
 
 
 def _batch_sizes() -> tuple[float, float]:
@@ -70,15 +86,13 @@ async def test_a_batch_applied_on_a_failed_one_is_applied_again_on_the_reloaded_
     seeded_url: str, applied: Counter[int],
 ) -> None:
     terminal = Terminal()
+    purchases = _two_purchases(terminal, CARDS[3])
     async with running_host(seeded_url) as host:
         async with _second_on_first_in_flight(
-                seeded_url, host, applied, terminal.purchase(CARDS[3], 10000),
-                terminal.purchase(CARDS[3], 20000)) as (first, second, blocker):
+                seeded_url, host, applied, *purchases) as (first, second, blocker):
             await anyio.sleep(_SETTLE_S)
             assert not host.answers, "answered before the batch in flight committed"
-            await blocker.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            await _terminate_writer(blocker)
         failed, approved = await host.wait_answers([first, second])
     assert applied[second.correlation_id] == 2, "not applied on top of the batch in flight"
     assert failed.response_code == "96"
@@ -95,10 +109,10 @@ async def test_a_batch_applied_on_one_that_commits_is_committed_after_it(
     seeded_url: str, applied: Counter[int],
 ) -> None:
     terminal = Terminal()
+    purchases = _two_purchases(terminal, CARDS[4])
     async with running_host(seeded_url) as host:
         async with _second_on_first_in_flight(
-                seeded_url, host, applied, terminal.purchase(CARDS[4], 10000),
-                terminal.purchase(CARDS[4], 20000)) as (first, second, _):
+                seeded_url, host, applied, *purchases) as (first, second, _):
             pass
         answers = await host.wait_answers([first, second])
     assert applied[second.correlation_id] == 1
@@ -132,15 +146,13 @@ async def test_requests_that_arrive_during_a_commit_go_out_with_the_next_stateme
     what arrives until that commit is over."""
     terminal = Terminal()
     count_before, sum_before = _batch_sizes()
+    purchases = _two_purchases(terminal, CARDS[6])
     async with running_host(seeded_url) as host:
         async with _second_on_first_in_flight(
-                seeded_url, host, applied, terminal.purchase(CARDS[6], 10000),
-                terminal.purchase(CARDS[6], 20000)) as (first, second, _):
+                seeded_url, host, applied, *purchases) as (first, second, _):
             later = [*host.send([terminal.purchase(CARDS[7], 30000)]),
                      *host.send([terminal.purchase(CARDS[6], 40000)])]
-            with anyio.fail_after(WAIT_S):
-                while not all(applied[request.correlation_id] for request in later):
-                    await anyio.sleep(0.01)
+            await _wait_applied(applied, later)
         answers = await host.wait_answers([first, second, *later])
     assert [answer.response_code for answer in answers] == ["00"] * 4
     assert answers[3].balances == Balances(700, 0, 400)
@@ -152,17 +164,13 @@ async def test_requests_added_to_a_batch_on_a_failed_one_are_applied_again(
     seeded_url: str, applied: Counter[int],
 ) -> None:
     terminal = Terminal()
+    purchases = _two_purchases(terminal, CARDS[8])
     async with running_host(seeded_url) as host:
         async with _second_on_first_in_flight(
-                seeded_url, host, applied, terminal.purchase(CARDS[8], 10000),
-                terminal.purchase(CARDS[8], 20000)) as (first, second, blocker):
+                seeded_url, host, applied, *purchases) as (first, second, blocker):
             (later,) = host.send([terminal.purchase(CARDS[8], 40000)])
-            with anyio.fail_after(WAIT_S):
-                while not applied[later.correlation_id]:
-                    await anyio.sleep(0.01)
-            await blocker.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            await _wait_applied(applied, [later])
+            await _terminate_writer(blocker)
         answers = await host.wait_answers([first, second, later])
     assert [answer.response_code for answer in answers] == ["96", "00", "00"]
     assert applied[later.correlation_id] == 2
