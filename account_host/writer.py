@@ -5,9 +5,9 @@ answers, grouped per peer.
 Pipelined: while one batch's statement is in flight (a task of its own, which answers that
 batch once it has committed), the writer already applies the next batch on top of it, adds to
 it whatever arrives until that commit is over, and sends its statement as soon as the first has
-committed: a request that arrives during a commit waits for one commit, not two. The host's CPU (applying, answering)
-and PostgreSQL's (executing, flushing) then overlap instead of taking turns; at most one
-statement is in flight, so batches still commit in order. A batch applied on top of one that
+committed: a request that arrives during a commit waits for one commit, not two. The host's CPU
+(applying, answering) and PostgreSQL's (executing, flushing) then overlap instead of taking
+turns; at most one statement is in flight, so batches still commit in order. A batch applied on top of one that
 then fails was applied to a state that is thrown away: it is applied again to the reloaded one.
 An answer is never sent before everything it was applied on has committed: a batch with nothing
 to write (retransmissions, 94s) waits for the one in flight before it answers.

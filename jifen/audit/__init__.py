@@ -4,9 +4,9 @@ Read-only and set-based: every check is one SELECT over whole tables inside one 
 READ READ ONLY transaction, so it can run beside a live host. The checks, one module per group:
 journal.py (entries sum to zero, postings in their entry's ledger), balances.py (balance =
 sum of postings, no negative stored value), references.py (every reference between journal
-rows names an existing row: the hot tables have no foreign keys), originals.py (reversals and returns have an
-original, one reversal per original, returns within the original amount), idempotency.py (one
-transaction per idempotency key within 7 days).
+rows names an existing row: the hot tables have no foreign keys), originals.py (reversals and
+returns have an original, one reversal per original, returns within the original amount),
+idempotency.py (one transaction per idempotency key within 7 days).
 """
 
 from jifen.audit.check import Check

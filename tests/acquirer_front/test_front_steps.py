@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from tests.acquirer_front.front_testkit import MERCHANT, MERCHANT_INACTIVE, T_SIGNED, TPDU, network, purchase
+from tests.acquirer_front.front_testkit import (
+    MERCHANT, MERCHANT_INACTIVE, T_SIGNED, TPDU, network, purchase,
+)
 
 from acquirer_front.answer import answer_fields, encode_answer, refusal_fields
 from acquirer_front.exchange import Exchange
