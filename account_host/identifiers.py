@@ -72,15 +72,11 @@ class Identifiers:
         self, connection: asyncpg.Connection, requests: int, timeout_s: float
     ) -> None:
         """Make sure every block can serve `requests` requests of the worst kind."""
-        names: list[str] = []
-        sizes: list[int] = []
-        for name, block in self._blocks.items():
-            needed = requests * PER_REQUEST_MAX[name]
-            if block.end_value - block.next_value < needed:
-                names.append(name)
-                sizes.append(max(self._block_size, needed))
-        if not names:
+        shortfalls = self._shortfalls(requests)
+        if not shortfalls:
             return
+        names = list(shortfalls)
+        sizes = [max(self._block_size, needed) for needed in shortfalls.values()]
         try:
             with anyio.fail_after(timeout_s):
                 rows = await connection.fetch(_RESERVE_SQL, names, sizes)
@@ -96,8 +92,16 @@ class Identifiers:
     def can_serve(self, requests: int) -> bool:
         """Whether every block can serve `requests` requests of the worst kind without a
         reservation."""
-        return all(block.end_value - block.next_value >= requests * PER_REQUEST_MAX[name]
-                   for name, block in self._blocks.items())
+        return not self._shortfalls(requests)
+
+    def _shortfalls(self, requests: int) -> dict[str, int]:
+        """Counter name -> values `requests` need of it, for the blocks with fewer left."""
+        shortfalls: dict[str, int] = {}
+        for name, block in self._blocks.items():
+            needed = requests * PER_REQUEST_MAX[name]
+            if block.end_value - block.next_value < needed:
+                shortfalls[name] = needed
+        return shortfalls
 
     def next_id(self, name: str) -> int:
         return self._blocks[name].take()
