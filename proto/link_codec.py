@@ -17,10 +17,9 @@ _LENGTH_PLACEHOLDER = bytes(LENGTH_SIZE)
 
 
 def encode_link_message(message: LinkMessage) -> bytes:
-    body = _encoder.encode(message)
-    if len(body) > LINK_MESSAGE_SIZE_MAX:
-        raise LinkCodecError(f"link message of {len(body)} bytes is over the limit")
-    return len(body).to_bytes(LENGTH_SIZE, "big") + body
+    encoded = bytearray()
+    encode_link_message_into(message, encoded)
+    return bytes(encoded)
 
 
 def encode_link_message_into(message: LinkMessage, buffer: bytearray) -> None:
