@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from devices import messages
 from loadtest.crash_check import check_journal
 from loadtest.crash_record import Ledger
 from proto.codes import ResponseCode
@@ -17,12 +18,10 @@ async def test_each_outcome_is_classified(database_url):
     async with running_system(database_url) as system, system.terminal() as terminal:
         await terminal.sign_on()
         kept = (await terminal.exchange(terminal.prepare(
-            {"t": "0200", "2": CARDS[0], "3": "000000", "4": "000000010000", "49": "156",
-             "60": f"{terminal.batch_number:06d}"}))).request
+            messages.purchase(CARDS[0], 10_000, terminal.batch_number)))).request
         ledger.answered(ledger.sent(kept), ResponseCode.APPROVED)
         reversed_ = (await terminal.exchange(terminal.prepare(
-            {"t": "0200", "2": CARDS[1], "3": "000000", "4": "000000020000", "49": "156",
-             "60": f"{terminal.batch_number:06d}"}))).request
+            messages.purchase(CARDS[1], 20_000, terminal.batch_number)))).request
         record = ledger.sent(reversed_)
         ledger.answered(record, ResponseCode.APPROVED)
         reversal = await terminal.reverse(reversed_)
@@ -49,8 +48,7 @@ async def test_a_key_posted_twice_is_a_double_post(database_url):
     async with running_system(database_url) as system, system.terminal() as terminal:
         await terminal.sign_on()
         sent = (await terminal.exchange(terminal.prepare(
-            {"t": "0200", "2": CARDS[0], "3": "000000", "4": "000000010000", "49": "156",
-             "60": f"{terminal.batch_number:06d}"}))).request
+            messages.purchase(CARDS[0], 10_000, terminal.batch_number)))).request
         ledger.answered(ledger.sent(sent), ResponseCode.APPROVED)
         await system.fetch(
             "INSERT INTO transactions (id, kind, business_date, posted_at, terminal_code,"
