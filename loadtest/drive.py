@@ -28,8 +28,9 @@ from loadtest.sampling import Skew, card_sampler, weighted_sampler
 from loadtest.tally import ErrorSample, Tally
 from loadtest.terminal import FleetTerminal
 
-# The open loop's pacing tick: requests due are sent every millisecond, in one write per
-# terminal; finer costs the generator more wake-ups, coarser adds its own delay to latency.
+# The open loop's shortest sleep. The event loop's timers count whole milliseconds (uvloop's
+# wakes at once below one), so at more than 1,000 requests/s the requests that fell due during
+# a sleep leave together, one write per terminal, each counted from its own due time.
 OPEN_LOOP_TICK_S = 0.001
 PROGRESS_INTERVAL_S = 1.0
 # Connecting and signing on a fleet at once; a system that takes longer is not up.
@@ -197,18 +198,16 @@ async def _sleep_until(deadline_ns: int) -> None:
 
 async def _pace(terminals: list[FleetTerminal], rate_per_s: float, started_ns: int,
                 stop_ns: int) -> None:
-    """Send every request when it is due, round-robin over the terminals."""
+    """Send every request when it is due, round-robin over the terminals: request i is due at
+    started_ns + i / rate, and counts as sent then, however late the generator is."""
     interval_ns = NS_PER_S / rate_per_s
     count = len(terminals)
     sent = 0
     while True:
-        await anyio.sleep(OPEN_LOOP_TICK_S)
         now_ns = time.perf_counter_ns()
         if now_ns >= stop_ns:
             return
-        due = int((now_ns - started_ns) / interval_ns) - sent
-        if due <= 0:
-            continue
+        due = requests_due(now_ns - started_ns, interval_ns) - sent
         for offset in range(min(due, count)):
             index = sent + offset                      # the first request for this terminal
             terminal = terminals[index % count]
@@ -216,7 +215,16 @@ async def _pace(terminals: list[FleetTerminal], rate_per_s: float, started_ns: i
             frames = terminal.build(share, started_ns + int(index * interval_ns),
                                     int(count * interval_ns))
             terminal.send(frames)
-        sent += due
+        sent += max(due, 0)
+        next_due_ns = started_ns + int(sent * interval_ns)
+        await anyio.sleep(max((next_due_ns - time.perf_counter_ns()) / NS_PER_S,
+                              OPEN_LOOP_TICK_S))
+
+
+def requests_due(elapsed_ns: int, interval_ns: float) -> int:
+    """How many requests of the open loop are due `elapsed_ns` after its start: request i is
+    due at i * interval_ns, so the first leaves at once."""
+    return int(elapsed_ns // interval_ns) + 1 if elapsed_ns >= 0 else 0
 
 
 async def _report_progress(name: str, terminals: list[FleetTerminal], tally: Tally,
