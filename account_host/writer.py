@@ -3,11 +3,13 @@ them in order to the in-memory state, writes the whole batch in one statement, a
 answers, grouped per peer.
 
 Pipelined: while one batch's statement is in flight (a task of its own, which answers that
-batch once it has committed), the writer already applies the next batch on top of it, adds to
-it whatever arrives until that commit is over, and sends its statement as soon as the first has
-committed: a request that arrives during a commit waits for one commit, not two. The host's CPU
-(applying, answering) and PostgreSQL's (executing, flushing) then overlap instead of taking
-turns; at most one statement is in flight, so batches still commit in order. A batch applied on top of one that
+batch once it has committed), the writer already applies the next batch on top of it and adds to
+it whatever arrives until that commit is over: a request that arrives during a commit waits for
+one commit, not two. The committing task sends the next statement itself, the moment the first
+has committed, before it flushes the answers and before the writer runs again (handing it back
+to the writer cost 1.4 ms a cycle at 2,400 requests/s). The host's CPU (applying, answering)
+and PostgreSQL's (executing, flushing) then overlap instead of taking turns; at most one
+statement is in flight, so batches still commit in order. A batch applied on top of one that
 then fails was applied to a state that is thrown away: it is applied again to the reloaded one.
 An answer is never sent before everything it was applied on has committed: a batch with nothing
 to write (retransmissions, 94s) waits for the one in flight before it answers.
@@ -79,7 +81,7 @@ class _InFlight:
     it has committed (its answers go out after), or it failed and the failure was resolved
     (state reloaded, answers sent): `failed` says which."""
 
-    __slots__ = ("applied", "done", "failed", "waiting")
+    __slots__ = ("applied", "done", "failed", "next", "successor", "waiting")
 
     def __init__(self, applied: _Applied) -> None:
         self.applied = applied
@@ -87,6 +89,10 @@ class _InFlight:
         self.failed = False
         # The writer's wait for more requests while this commits: ended when it is over.
         self.waiting: anyio.CancelScope | None = None
+        # The batch the writer applies on top of this one, and its statement once the
+        # committing task has sent it (the moment this one committed).
+        self.successor: _Applied | None = None
+        self.next: _InFlight | None = None
 
     def over(self, *, failed: bool = False) -> None:
         """The statement's outcome is known: the writer stops adding to the next batch."""
@@ -144,7 +150,7 @@ class Writer:
     async def _next(
         self, group: TaskGroup, pending: Pending, in_flight: _InFlight | None,
     ) -> _InFlight | None:
-        """Apply `pending` (on top of `in_flight` where it can) and start its statement once
+        """Apply `pending` (on top of `in_flight` where it can) and have its statement sent once
         `in_flight` has committed; returns what is in flight then."""
         if in_flight is not None and not self._identifiers.can_serve(len(pending)):
             # Reserving needs the connection, which the statement in flight holds.
@@ -156,15 +162,11 @@ class Writer:
                 await self._prepare(len(pending))
             applied = self._apply(pending)
             if in_flight is not None:
+                in_flight.successor = applied
                 await self._add_while_committing(applied, in_flight)
-            # The arguments carry final balances: taken now, before the next batch changes
-            # them, and while the statement in flight may still run (unless it failed: then
-            # the state is being reloaded, and the batch is applied again below).
-            failed = in_flight is not None and in_flight.failed
-            arguments = None if failed or applied.batch.is_empty() else \
-                applied.batch.arguments(self._state.balances)
         except Exception as exc:   # database errors, and broken invariants of a half-applied state
             if in_flight is not None:
+                in_flight.successor = None
                 await in_flight.done.wait()
             await self._resolve_failure(
                 applied.pending if applied is not None else pending, None, exc)
@@ -173,7 +175,20 @@ class Writer:
             await in_flight.done.wait()
             if in_flight.failed:   # the state it was applied to is gone: apply again
                 return await self._next(group, applied.pending, None)
-        if arguments is None:   # only retransmissions and 94s: nothing to write
+            if in_flight.next is not None:   # its committing task sent this batch's statement
+                return in_flight.next
+        return await self._send(group, applied)
+
+    async def _send(self, group: TaskGroup, applied: _Applied) -> _InFlight | None:
+        """Start the statement of `applied` (nothing is in flight), or answer it at once when
+        it writes nothing (only retransmissions and 94s)."""
+        try:
+            arguments = None if applied.batch.is_empty() else \
+                applied.batch.arguments(self._state.balances)
+        except Exception as exc:   # a broken invariant of the applied batch
+            await self._resolve_failure(applied.pending, None, exc)
+            return None
+        if arguments is None:
             await _send_answers(applied.pending, applied.answers)
             return None
         started = _InFlight(applied)
@@ -211,7 +226,9 @@ class Writer:
             if waiting.cancelled_caught:
                 return
             self._take_queued(items, limit - len(applied.pending))
-            if in_flight.failed:   # the state is being reloaded: the next round takes them
+            if in_flight.failed or in_flight.done.is_set():
+                # The state is being reloaded, or `applied` was sent as it stood (its
+                # statement's arguments taken): the next round takes them.
                 self._held.extend(items)
                 return
             pending = self._requests_of(items)
@@ -221,21 +238,44 @@ class Writer:
             applied.add(pending)
 
     async def _commit(self, in_flight: _InFlight, arguments: tuple) -> None:
-        applied = in_flight.applied
-        try:
-            latency_s = await self._database.commit(applied.batch, arguments)
-        except Exception as exc:
-            in_flight.over(failed=True)
+        """Commit `in_flight`, then at once the batch the writer applied on top of it (its
+        statement leaves before these answers are flushed and before the writer runs again:
+        the database is not kept waiting for the writer), and so on; answers each batch once it
+        has committed."""
+        while True:
+            applied = in_flight.applied
             try:
-                await self._resolve_failure(applied.pending, applied, exc)
-            finally:
-                in_flight.done.set()
-            return
-        in_flight.over()
-        in_flight.done.set()   # durable: the next statement may go while these answers do
-        metrics.BATCH_SIZE.observe(len(applied.pending))
-        metrics.COMMIT_SECONDS.observe(latency_s)
-        await _send_answers(applied.pending, applied.answers)
+                latency_s = await self._database.commit(applied.batch, arguments)
+            except Exception as exc:
+                in_flight.over(failed=True)
+                try:
+                    await self._resolve_failure(applied.pending, applied, exc)
+                finally:
+                    in_flight.done.set()
+                return
+            in_flight.over()
+            successor = self._take_successor(in_flight)
+            in_flight.done.set()   # durable: the next statement may go while these answers do
+            metrics.BATCH_SIZE.observe(len(applied.pending))
+            metrics.COMMIT_SECONDS.observe(latency_s)
+            await _send_answers(applied.pending, applied.answers)
+            if successor is None:
+                return
+            in_flight, arguments = successor
+
+    def _take_successor(self, in_flight: _InFlight) -> tuple[_InFlight, tuple] | None:
+        """The batch applied on top of `in_flight` (just committed), closed as it stands: its
+        arguments are taken before the writer can apply anything more. None leaves it to the
+        writer (nothing to write, or a broken invariant it will resolve)."""
+        applied = in_flight.successor
+        if applied is None or applied.batch.is_empty():
+            return None
+        try:
+            arguments = applied.batch.arguments(self._state.balances)
+        except Exception:
+            return None
+        started = in_flight.next = _InFlight(applied)
+        return started, arguments
 
     async def _resolve_failure(
         self, pending: Pending, applied: _Applied | None, exc: Exception,

@@ -10,13 +10,16 @@ from contextlib import asynccontextmanager
 
 import anyio
 import asyncpg
+import msgspec
 import pytest
+from anyio.streams.memory import MemoryObjectSendStream
 from prometheus_client import REGISTRY
 from tests.account_host.host_harness import (
     CARDS, WAIT_S, HostClient, Terminal, fetch, running_host, wait_writer_waits_on_lock,
 )
 
-from account_host.writer import Pending, _Applied
+from account_host.intake import Intake
+from account_host.writer import Pending, _Applied, _InFlight
 from proto.frames import Balances, Request
 
 pytestmark = pytest.mark.anyio
@@ -177,3 +180,44 @@ async def test_requests_added_to_a_batch_on_a_failed_one_are_applied_again(
     assert answers[2].balances == Balances(600, 0, 400)   # 200 + 400: the failed 100 is gone
     rows = await fetch(seeded_url, "SELECT amount FROM transactions ORDER BY id")
     assert [row["amount"] for row in rows] == [20000, 40000]
+
+
+async def test_a_request_that_comes_as_the_batch_it_would_join_is_sent_waits_for_the_next(
+    seeded_url: str, applied: Counter[int], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The committing task sends the next statement the moment the first commits; a request
+    the writer receives in that same instant is not added to the batch already sent (its rows
+    would be missing from the statement) and is not lost: it goes out with the next one."""
+    queues: list[MemoryObjectSendStream] = []
+    original_intake_init = Intake.__init__
+
+    def capturing_intake_init(self: Intake, queue: MemoryObjectSendStream) -> None:
+        queues.append(queue)
+        original_intake_init(self, queue)
+
+    monkeypatch.setattr(Intake, "__init__", capturing_intake_init)
+    terminal = Terminal()
+    late = msgspec.structs.replace(terminal.purchase(CARDS[9], 50000), correlation_id=10_000)
+    original_over = _InFlight.over
+
+    def deliver_then_over(self: _InFlight, *, failed: bool = False) -> None:
+        if self.successor is not None and not failed and late.correlation_id not in applied:
+            # It reaches the writer, waiting for requests, just before the commit is over.
+            queues[0].send_nowait((self.applied.pending[0][0], late))
+        original_over(self, failed=failed)
+
+    monkeypatch.setattr(_InFlight, "over", deliver_then_over)
+    count_before, _ = _batch_sizes()
+    purchases = _two_purchases(terminal, CARDS[9])
+    async with running_host(seeded_url) as host:
+        async with _second_on_first_in_flight(
+                seeded_url, host, applied, *purchases) as (first, second, _):
+            pass
+        answers = await host.wait_answers([first, second, late])
+    assert [answer.response_code for answer in answers] == ["00"] * 3
+    assert answers[2].balances == Balances(800, 0, 500)
+    assert applied[late.correlation_id] == 1
+    count_after, _ = _batch_sizes()
+    assert count_after - count_before == 3, "the late request joined a statement already sent"
+    rows = await fetch(seeded_url, "SELECT amount FROM transactions ORDER BY id")
+    assert [row["amount"] for row in rows] == [10000, 20000, 50000]
