@@ -62,6 +62,7 @@ class Options(msgspec.Struct, frozen=True):
     work_dir: str                   # generated configs and child logs
     overrides: list[str] = []
     ceiling: bool = True
+    half_peak: bool = True          # closed loop: then an open loop at half its rate
     pgbench: bool = True
     pgbench_clients: int = 16
     pgbench_threads: int = 2
@@ -88,10 +89,14 @@ class Results(msgspec.Struct, frozen=True):
     pgbench: PgbenchResult | None
     ratios: Ratios
     profiles: list[Profile]
+    # The closed loop's rate halved, as an open loop on the same system: the latency target.
+    half_peak: PhaseResult | None = None
+    half_peak_cpu: list[cpu.CpuShare] = []
 
     @property
     def error_count(self) -> int:
-        return self.system.error_count + (self.ceiling.error_count if self.ceiling else 0)
+        return sum(phase.error_count for phase in (self.system, self.ceiling, self.half_peak)
+                   if phase is not None)
 
 
 class _Window:
@@ -156,6 +161,10 @@ async def run(options: Options) -> Results:
         postgres_version, data_dir = await _server_facts(options.database_url)
         system, window = await _measure_system(options, front, metrics_urls, fleet, kinds,
                                                data_dir)
+        half_peak, half_peak_cpu = None, []
+        if options.half_peak and options.drive.rate_per_s is None and system.correct_per_s > 0:
+            half_peak, half_peak_cpu = await _measure_half_peak(
+                options, front, fleet, kinds, system.correct_per_s / 2, data_dir)
         if services is not None:
             services.check_alive()
             await services.stop()  # idle, but the references should have the box to themselves
@@ -174,6 +183,7 @@ async def run(options: Options) -> Results:
         ceiling_cpu=ceiling_cpu, pgbench=pgbench, ratios=_ratios(system, ceiling, pgbench),
         profiles=sorted(window.profiles, key=lambda profile: SERVICE_NAMES.index(
             profile.service)),
+        half_peak=half_peak, half_peak_cpu=half_peak_cpu,
     )
 
 
@@ -201,6 +211,35 @@ async def _measure_system(
     return system, window
 
 
+async def _measure_half_peak(
+    options: Options, front: tuple[str, int], fleet: FleetData, kinds: list[Kind],
+    rate_per_s: float, data_dir: str | None,
+) -> tuple[PhaseResult, list[cpu.CpuShare]]:
+    """The same system and fleet, as an open loop at `rate_per_s` (half what the closed loop
+    sustained): latency when the system is not pushed to its limit."""
+    pans = [pan.encode() for pan in fleet.pans]
+    window = _CpuWindow(data_dir, options.drive.duration_s)
+    settings = msgspec.structs.replace(options.drive, rate_per_s=rate_per_s)
+    result = await drive("half peak", front, fleet.stations, pans, kinds, options.skew,
+                         settings, on_window=window, progress=options.progress)
+    return result, window.shares
+
+
+class _CpuWindow:
+    """CPU per process group over a phase's window (its on_window hook)."""
+
+    def __init__(self, data_dir: str | None, window_s: float) -> None:
+        self._data_dir, self._window_s = data_dir, window_s
+        self._before: dict[int, tuple[str, int]] = {}
+        self.shares: list[cpu.CpuShare] = []
+
+    async def __call__(self, moment: str) -> None:
+        if moment == "start":
+            self._before = cpu.snapshot(self._data_dir)
+        else:
+            self.shares = cpu.shares(self._before, cpu.snapshot(self._data_dir), self._window_s)
+
+
 async def _measure_ceiling(options: Options, fleet: FleetData,
                            data_dir: str | None) -> tuple[PhaseResult, list[cpu.CpuShare]]:
     """The same fleet, echoes only, at a front that answers them itself."""
@@ -208,25 +247,16 @@ async def _measure_ceiling(options: Options, fleet: FleetData,
     port = free_port()
     write_config(work_dir / "ceiling.toml", ceiling_sections(options.database_url, port))
     services = Services(work_dir / "ceiling.toml", work_dir / "logs-ceiling")
-    shares: list[cpu.CpuShare] = []
-    before: dict[int, tuple[str, int]] = {}
-
-    async def on_window(moment: str) -> None:
-        nonlocal before, shares
-        if moment == "start":
-            before = cpu.snapshot(data_dir)
-        else:
-            shares = cpu.shares(before, cpu.snapshot(data_dir), options.drive.duration_s)
-
+    window = _CpuWindow(data_dir, options.drive.duration_s)
     try:
         await services.start("front", port)
         settings = msgspec.structs.replace(options.drive, sign_on=False)
         echo = parse_mix(f"{ECHO}=1")
         result = await drive("front", ("127.0.0.1", port), fleet.stations, [b"0"], echo,
-                             Skew(), settings, on_window=on_window, progress=options.progress)
+                             Skew(), settings, on_window=window, progress=options.progress)
     finally:
         await services.stop()
-    return result, shares
+    return result, window.shares
 
 
 async def _wait_until_served(front: tuple[str, int], fleet: FleetData) -> None:

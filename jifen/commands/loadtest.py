@@ -92,6 +92,7 @@ def _options(args: argparse.Namespace, start: bool, database_url: str) -> Option
         front=front, metrics_urls=metrics, terminals=args.terminals, cards=args.cards,
         mix=args.mix, skew=parse_skew(args.cards_skew), drive=drive, work_dir=args.work_dir,
         overrides=args.set, ceiling=not args.no_ceiling, pgbench=not args.no_pgbench,
+        half_peak=not args.no_half_peak,
         pgbench_clients=args.pgbench_clients, pgbench_scale=args.pgbench_scale,
         profile_dir=args.profile, progress=not args.quiet,
     )
@@ -171,6 +172,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     load.add_argument("--amount", type=_positive(int), default=1_000,
                       help="field 4: fen, or points for points codes (default 1,000)")
     load.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    load.add_argument("--no-half-peak", action="store_true",
+                      help="closed loop: skip the open loop at half the rate it sustained "
+                           "(same duration, same system), which measures the latency target")
     references = parser.add_argument_group("references")
     references.add_argument("--no-pgbench", action="store_true", help="skip pgbench")
     references.add_argument("--no-ceiling", action="store_true",

@@ -136,6 +136,24 @@ class TestTable:
         assert "jifen loadtest --start" in markdown
 
 
+class TestHalfPeak:
+    def test_its_row_follows_the_system_and_its_errors_count(self) -> None:
+        results = msgspec.structs.replace(
+            _results(), half_peak=_phase("half peak", 500.0, [ErrorCount("000000", "96", 2)]),
+            half_peak_cpu=[CpuShare("host", 0.2)])
+        rows = table_rows(results)
+        assert rows[4] == ["  at half that rate (open loop)", "500.0", "1.50", "2.50", "4.25",
+                           "9.00", "12.00", "2"]
+        assert rows[5][0] == "bare front: echo answered by the front"
+        assert results.error_count == 2
+        text = render_text(results)
+        assert "half peak: 2 errors: 000000 96 x2" in text
+        assert "CPU during the half-rate window: host 0.20 (total 0.20)" in text
+
+    def test_absent_without_a_closed_loop(self) -> None:
+        assert not any("half" in row[0] for row in table_rows(_results()))
+
+
 class TestWriteReport:
     def test_notes_after_the_marker_survive_a_new_report(self, tmp_path: Path) -> None:
         path = tmp_path / "docs" / "performance.md"

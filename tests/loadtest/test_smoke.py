@@ -33,6 +33,8 @@ def test_a_short_run_has_approvals_and_no_errors(database_url: str, tmp_path: Pa
     system = results["system"]
     assert system["errors"] == [] and system["approved"] > 0
     assert {kind["kind"] for kind in system["by_kind"]} == {"000000", "310000"}
+    half_peak = results["half_peak"]   # the open loop at half the closed loop's rate
+    assert half_peak["errors"] == [] and half_peak["approved"] > 0
     assert results["ceiling"]["errors"] == [] and results["ceiling"]["answered"] > 0
     assert results["pgbench"]["tps"] > 0
     assert results["ratios"]["to_pgbench"] > 0 and results["ratios"]["to_ceiling"] > 0
