@@ -1,0 +1,119 @@
+"""The account host's cold start and memory over many issued cards: issue 5's last target (host
+memory under 500 MB with 10^6 cards, cold start under 10 s).
+
+    python -m loadtest.host_start [--cards 1000000] [--repeat 3] [--data-dir DIR] [--json]
+
+The cards are issued once, into a database of this benchmark's own (on the embedded server
+under --data-dir, or on $JIFEN_DATABASE_URL's server as it is), and kept for the next run.
+Then `jifen host` is started --repeat times, as a child process like `jifen up` starts it. Its
+cold start is the time from spawning the process to its link port taking connections, which
+it opens only once the whole state is loaded (cards, accounts, open batches, the
+retransmission window); its memory is its resident set then (VmRSS) and at its peak (VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import msgspec
+
+from jifen.db.migrate import migrate
+from loadtest.provision import ensure_fleet
+from loadtest.services import Services, SystemPorts, system_sections, write_config
+
+DATA_DIR = "var/host-start-pg"
+WORK_DIR = "var/host-start"
+DATABASE_NAME = "jifen_host_start"
+CARDS_DEFAULT = 1_000_000
+KIB = 1024
+
+
+class Start(msgspec.Struct, frozen=True):
+    cold_start_s: float
+    rss_mib: float       # resident set once serving
+    peak_rss_mib: float  # VmHWM: the most it held while loading
+
+
+class Result(msgspec.Struct, frozen=True):
+    cards: int
+    starts: list[Start]
+
+
+async def measure(database_url: str, cards: int, repeat: int, work_dir: Path) -> Result:
+    await migrate(database_url)
+    fleet = await ensure_fleet(database_url, 1, cards)
+    config_path = work_dir / "host.toml"
+    starts = []
+    for _ in range(repeat):
+        ports = SystemPorts.free()
+        write_config(config_path, system_sections(database_url, ports))
+        services = Services(config_path, work_dir / "logs")
+        try:
+            started = time.perf_counter()
+            await services.start("host", ports.host)
+            cold_start_s = time.perf_counter() - started
+            pid = services.pid("host")
+            assert pid is not None
+            memory = _memory_kib(pid)
+        finally:
+            await services.stop()
+        starts.append(Start(cold_start_s, memory["VmRSS"] / KIB, memory["VmHWM"] / KIB))
+    return Result(len(fleet.pans), starts)
+
+
+def _memory_kib(pid: int) -> dict[str, int]:
+    memory = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            memory[name] = int(value.split()[0])
+    return memory
+
+
+def _database_url(data_dir: str) -> str:
+    url = os.environ.get("JIFEN_DATABASE_URL")
+    if url:
+        return url
+    from jifen.db.embedded import EmbeddedPostgres
+    return EmbeddedPostgres(data_dir).ensure_database(DATABASE_NAME)
+
+
+def render(result: Result) -> str:
+    lines = [f"account host, {result.cards:,d} active cards issued",
+             "start  cold start s  RSS MiB  peak RSS MiB"]
+    lines += [f"{index:5d}  {start.cold_start_s:12.2f}  {start.rss_mib:7.0f}  "
+              f"{start.peak_rss_mib:12.0f}" for index, start in enumerate(result.starts, 1)]
+    median_s = statistics.median(start.cold_start_s for start in result.starts)
+    peak_mib = max(start.peak_rss_mib for start in result.starts)
+    lines.append(f"median cold start {median_s:.2f} s, highest peak RSS {peak_mib:.0f} MiB")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.host_start", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cards", type=int, default=CARDS_DEFAULT,
+                        help=f"active cards to issue, if fewer exist (default {CARDS_DEFAULT:,d})")
+    parser.add_argument("--repeat", type=int, default=3, help="starts to measure (default 3)")
+    parser.add_argument("--data-dir", default=DATA_DIR,
+                        help=f"the embedded server's data directory (default {DATA_DIR})")
+    parser.add_argument("--work-dir", default=WORK_DIR,
+                        help=f"generated configuration and host logs (default {WORK_DIR})")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    if args.cards < 1 or args.repeat < 1:
+        parser.error("--cards and --repeat must be at least 1")
+    result = anyio.run(measure, _database_url(args.data_dir), args.cards, args.repeat,
+                       Path(args.work_dir), backend="asyncio")
+    print(msgspec.json.encode(result).decode() if args.json else render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
