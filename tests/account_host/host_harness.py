@@ -159,6 +159,12 @@ async def fetch(database_url: str, query: str, *args: object) -> list[asyncpg.Re
         await connection.close()
 
 
+async def transaction_amounts(database_url: str) -> list[int]:
+    """Field 4 of every journaled transaction, in posting order."""
+    rows = await fetch(database_url, "SELECT amount FROM transactions ORDER BY id")
+    return [row["amount"] for row in rows]
+
+
 async def fetchval(database_url: str, query: str, *args: object) -> object:
     rows = await fetch(database_url, query, *args)
     return rows[0][0] if rows else None

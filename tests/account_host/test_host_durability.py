@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 from tests.account_host.host_harness import (
-    CARDS, Terminal, answer_of_a_cut_off_batch, fetch, fetchval, host_config, running_host,
+    CARDS, Terminal, answer_of_a_cut_off_batch, fetchval, host_config, running_host,
+    transaction_amounts,
 )
 from prometheus_client import REGISTRY
 
@@ -77,8 +78,7 @@ async def test_commit_timeout_answers_96_and_the_stale_statement_never_lands(
         after = await host.ask(terminal.purchase(CARDS[1], 40000))
     assert failed.response_code == "96"
     assert after.balances == Balances(500, 0, 400)
-    rows = await fetch(seeded_url, "SELECT amount FROM transactions ORDER BY id")
-    assert [row["amount"] for row in rows] == [10000, 40000]
+    assert await transaction_amounts(seeded_url) == [10000, 40000]
 
 
 async def test_burst_of_200_is_answered_in_batches(seeded_url: str) -> None:

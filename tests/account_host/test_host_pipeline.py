@@ -15,7 +15,8 @@ import pytest
 from anyio.streams.memory import MemoryObjectSendStream
 from prometheus_client import REGISTRY
 from tests.account_host.host_harness import (
-    CARDS, WAIT_S, HostClient, Terminal, fetch, running_host, wait_writer_waits_on_lock,
+    CARDS, WAIT_S, HostClient, Terminal, fetch, running_host, transaction_amounts,
+    wait_writer_waits_on_lock,
 )
 
 from account_host.intake import Intake
@@ -102,8 +103,7 @@ async def test_a_batch_applied_on_a_failed_one_is_applied_again_on_the_reloaded_
     assert approved.response_code == "00"
     # Applied again without the failed 100 points: the first application is gone.
     assert approved.balances == Balances(200, 0, 200)
-    rows = await fetch(seeded_url, "SELECT amount FROM transactions ORDER BY id")
-    assert [row["amount"] for row in rows] == [20000]
+    assert await transaction_amounts(seeded_url) == [20000]
     assert await fetch(seeded_url, "SELECT balance FROM accounts "
                                    "WHERE kind = 'member_points'") == [(200,)]
 
@@ -121,8 +121,7 @@ async def test_a_batch_applied_on_one_that_commits_is_committed_after_it(
     assert applied[second.correlation_id] == 1
     assert [answer.balances for answer in answers] == \
         [Balances(100, 0, 100), Balances(300, 0, 200)]
-    rows = await fetch(seeded_url, "SELECT amount FROM transactions ORDER BY id")
-    assert [row["amount"] for row in rows] == [10000, 20000]
+    assert await transaction_amounts(seeded_url) == [10000, 20000]
 
 
 async def test_a_retransmission_is_not_answered_before_its_original_commits(
@@ -178,8 +177,7 @@ async def test_requests_added_to_a_batch_on_a_failed_one_are_applied_again(
     assert [answer.response_code for answer in answers] == ["96", "00", "00"]
     assert applied[later.correlation_id] == 2
     assert answers[2].balances == Balances(600, 0, 400)   # 200 + 400: the failed 100 is gone
-    rows = await fetch(seeded_url, "SELECT amount FROM transactions ORDER BY id")
-    assert [row["amount"] for row in rows] == [20000, 40000]
+    assert await transaction_amounts(seeded_url) == [20000, 40000]
 
 
 async def test_a_request_that_comes_as_the_batch_it_would_join_is_sent_waits_for_the_next(
@@ -219,5 +217,4 @@ async def test_a_request_that_comes_as_the_batch_it_would_join_is_sent_waits_for
     assert applied[late.correlation_id] == 1
     count_after, _ = _batch_sizes()
     assert count_after - count_before == 3, "the late request joined a statement already sent"
-    rows = await fetch(seeded_url, "SELECT amount FROM transactions ORDER BY id")
-    assert [row["amount"] for row in rows] == [10000, 20000, 50000]
+    assert await transaction_amounts(seeded_url) == [10000, 20000, 50000]
