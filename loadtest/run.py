@@ -99,6 +99,21 @@ class Results(msgspec.Struct, frozen=True):
                    if phase is not None)
 
 
+class _CpuWindow:
+    """CPU per process group over a phase's window (its on_window hook)."""
+
+    def __init__(self, data_dir: str | None, window_s: float) -> None:
+        self._data_dir, self._window_s = data_dir, window_s
+        self.before: dict[int, tuple[str, int]] = {}
+        self.shares: list[cpu.CpuShare] = []
+
+    async def __call__(self, moment: str) -> None:
+        if moment == "start":
+            self.before = cpu.snapshot(self._data_dir)
+        else:
+            self.shares = cpu.shares(self.before, cpu.snapshot(self._data_dir), self._window_s)
+
+
 class _Window:
     """What is sampled at the window's start and end: CPU per process, the host's metrics,
     and (with --profile) py-spy on each service."""
@@ -106,22 +121,23 @@ class _Window:
     def __init__(self, metrics_urls: list[str], window_s: float, profile_dir: str | None,
                  data_dir: str | None, group: anyio.abc.TaskGroup) -> None:
         self._urls, self._window_s, self._profile_dir = metrics_urls, window_s, profile_dir
-        self._data_dir = data_dir
+        self._cpu = _CpuWindow(data_dir, window_s)
         self._group = group
-        self._cpu_before: dict[int, tuple[str, int]] = {}
         self._metrics_before: list[Snapshot | None] = []
-        self.cpu: list[cpu.CpuShare] = []
         self.batches: list[BatchStats] = []
         self.profiles: list[Profile] = []
 
+    @property
+    def cpu(self) -> list[cpu.CpuShare]:
+        return self._cpu.shares
+
     async def __call__(self, moment: str) -> None:
+        await self._cpu(moment)
         if moment == "start":
-            self._cpu_before = cpu.snapshot(self._data_dir)
             self._metrics_before = [await scrape(url) for url in self._urls]
             if self._profile_dir is not None:
-                self._start_profiles(self._cpu_before)
+                self._start_profiles(self._cpu.before)
             return
-        self.cpu = cpu.shares(self._cpu_before, cpu.snapshot(self._data_dir), self._window_s)
         after = [await scrape(url) for url in self._urls]
         self.batches = [stats for url, before, later in zip(self._urls, self._metrics_before,
                                                              after, strict=True)
@@ -159,12 +175,13 @@ async def run(options: Options) -> Results:
         else:
             await _wait_until_served(front, fleet)
         postgres_version, data_dir = await _server_facts(options.database_url)
-        system, window = await _measure_system(options, front, metrics_urls, fleet, kinds,
-                                               data_dir)
+        pans = [pan.encode() for pan in fleet.pans]
+        system, window = await _measure_system(options, front, metrics_urls, fleet, pans,
+                                               kinds, data_dir)
         half_peak, half_peak_cpu = None, []
         if options.half_peak and options.drive.rate_per_s is None and system.correct_per_s > 0:
             half_peak, half_peak_cpu = await _measure_half_peak(
-                options, front, fleet, kinds, system.correct_per_s / 2, data_dir)
+                options, front, fleet, pans, kinds, system.correct_per_s / 2, data_dir)
         if services is not None:
             services.check_alive()
             await services.stop()  # idle, but the references should have the box to themselves
@@ -200,9 +217,8 @@ async def _start_system(services: Services, options: Options) -> tuple[tuple[str
 
 async def _measure_system(
     options: Options, front: tuple[str, int], metrics_urls: list[str], fleet: FleetData,
-    kinds: list[Kind], data_dir: str | None,
+    pans: list[bytes], kinds: list[Kind], data_dir: str | None,
 ) -> tuple[PhaseResult, _Window]:
-    pans = [pan.encode() for pan in fleet.pans]
     async with anyio.create_task_group() as group:
         window = _Window(metrics_urls, options.drive.duration_s, options.profile_dir, data_dir,
                          group)
@@ -212,32 +228,16 @@ async def _measure_system(
 
 
 async def _measure_half_peak(
-    options: Options, front: tuple[str, int], fleet: FleetData, kinds: list[Kind],
-    rate_per_s: float, data_dir: str | None,
+    options: Options, front: tuple[str, int], fleet: FleetData, pans: list[bytes],
+    kinds: list[Kind], rate_per_s: float, data_dir: str | None,
 ) -> tuple[PhaseResult, list[cpu.CpuShare]]:
     """The same system and fleet, as an open loop at `rate_per_s` (half what the closed loop
     sustained): latency when the system is not pushed to its limit."""
-    pans = [pan.encode() for pan in fleet.pans]
     window = _CpuWindow(data_dir, options.drive.duration_s)
     settings = msgspec.structs.replace(options.drive, rate_per_s=rate_per_s)
     result = await drive("half peak", front, fleet.stations, pans, kinds, options.skew,
                          settings, on_window=window, progress=options.progress)
     return result, window.shares
-
-
-class _CpuWindow:
-    """CPU per process group over a phase's window (its on_window hook)."""
-
-    def __init__(self, data_dir: str | None, window_s: float) -> None:
-        self._data_dir, self._window_s = data_dir, window_s
-        self._before: dict[int, tuple[str, int]] = {}
-        self.shares: list[cpu.CpuShare] = []
-
-    async def __call__(self, moment: str) -> None:
-        if moment == "start":
-            self._before = cpu.snapshot(self._data_dir)
-        else:
-            self.shares = cpu.shares(self._before, cpu.snapshot(self._data_dir), self._window_s)
 
 
 async def _measure_ceiling(options: Options, fleet: FleetData,
