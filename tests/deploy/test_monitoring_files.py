@@ -45,15 +45,16 @@ def dashboard_expressions(path: Path) -> list[str]:
 
 
 def test_the_exporters_are_loaded() -> None:
-    assert all(module.__name__.endswith("metrics") for module in _EXPORTERS)
-    assert "jifen_host_commit_seconds_bucket" in exported_names()
-    assert "jifen_front_requests_total" in exported_names()
+    exported = exported_names()
+    assert "jifen_host_commit_seconds_bucket" in exported
+    assert "jifen_front_requests_total" in exported
 
 
 def test_every_alert_names_an_exported_metric() -> None:
     used = set(_METRIC_NAME.findall(ALERTS.read_text()))
     assert used, "no metric found in the alert rules"
-    assert used <= exported_names(), sorted(used - exported_names())
+    unknown = used - exported_names()
+    assert not unknown, sorted(unknown)
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda path: path.name)
@@ -61,7 +62,8 @@ def test_every_dashboard_query_names_an_exported_metric(path: Path) -> None:
     expressions = dashboard_expressions(path)
     assert expressions and all(expression.strip() for expression in expressions)
     used = {name for expression in expressions for name in _METRIC_NAME.findall(expression)}
-    assert used <= exported_names(), sorted(used - exported_names())
+    unknown = used - exported_names()
+    assert not unknown, sorted(unknown)
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda path: path.name)
