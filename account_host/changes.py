@@ -2,11 +2,10 @@
 connection of its own and handed to the writer through its queue, so that only the writer
 mutates the state.
 
-Payloads on channel `jifen_changes` name a table: 'cards' (new cards: those above the highest
-id seen, less an overlap), 'cards:<id>' (that card changed, e.g. reported lost), 'merchants',
-'alliances', 'business_days' (a date sealed by clearing: read with the alliances),
-'card_ranges' (all cards read again), 'gift_catalogue'. Others, such as
-'terminals', concern the front. After (re)connecting the listener catches up on cards,
+Changes (`proto.changes`) name a table: cards (new cards: those above the highest id seen, less
+an overlap), one card (that card changed, e.g. reported lost), merchants, alliances,
+business_days (a date sealed by clearing: read with the alliances), card_ranges (all cards read
+again), gift_catalogue. Others, such as terminals, concern the front. After (re)connecting the listener catches up on cards,
 merchants, alliances and gifts, since
 notifications sent while it was away are lost; an idle connection is probed so that a lost one
 is noticed.
@@ -25,17 +24,21 @@ from account_host.database import DATABASE_ERRORS, connect
 from account_host.errors import HostDatabaseError
 from account_host.loading import load_alliances, load_cards, load_gifts, load_merchants
 from account_host.queue_items import NewAlliances, NewCards, NewGifts, NewMerchants, QueueItem
+from proto.changes import CHANNEL, Change, Table, decode_change, encode_change
 
 log = structlog.get_logger("account_host.changes")
 
-CHANNEL = "jifen_changes"
 # Card ids are drawn before their transactions commit, so two issuing sessions may commit out
 # of id order; each 'cards' notification reads this many ids below the highest seen again.
 CARD_IDS_OVERLAP = 1_000
-# Distinct notifications waiting to be read (mostly 'cards:<id>'); beyond it everything is
+# Distinct notifications waiting to be read (mostly one card each); beyond it everything is
 # read again instead, which is always correct.
 PENDING_CHANGES_MAX = 10_000
-_EVERYTHING = frozenset({"card_ranges", "merchants", "alliances", "gift_catalogue"})
+_EVERYTHING = frozenset(Change(table) for table in (
+    Table.CARD_RANGES, Table.MERCHANTS, Table.ALLIANCES, Table.GIFT_CATALOGUE))
+# What a (re)connected listener reads, since notifications sent while it was away are lost.
+_MISSED = frozenset(Change(table) for table in (
+    Table.CARDS, Table.MERCHANTS, Table.ALLIANCES, Table.GIFT_CATALOGUE))
 
 
 class ChangeListener:
@@ -47,7 +50,7 @@ class ChangeListener:
         self._database_url = database_url
         self._queue = queue
         self._highest_card_id = highest_card_id
-        self._pending: set[str] = set()
+        self._pending: set[Change] = set()
         self._wake = anyio.Event()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -73,11 +76,15 @@ class ChangeListener:
     def _on_notification(
         self, _connection: object, _pid: int, _channel: str, payload: str
     ) -> None:
+        change = decode_change(payload)
+        if change is None:
+            log.warning("unknown_change_ignored", payload=payload[:100])
+            return
         if len(self._pending) >= PENDING_CHANGES_MAX:
             log.warning("changes_overflow", pending=len(self._pending))
             self._pending = set(_EVERYTHING)
         else:
-            self._pending.add(payload)
+            self._pending.add(change)
         self._wake.set()
 
     async def _listen(self, connection: asyncpg.Connection) -> None:
@@ -86,7 +93,7 @@ class ChangeListener:
             await connection.add_listener(CHANNEL, self._on_notification)
         connection.add_termination_listener(lambda _connection: self._wake.set())
         # whatever was missed meanwhile
-        self._pending |= {"cards", "merchants", "alliances", "gift_catalogue"}
+        self._pending |= _MISSED
         while True:
             if connection.is_closed():
                 raise HostDatabaseError("the LISTEN connection was closed")
@@ -101,28 +108,29 @@ class ChangeListener:
                 with anyio.fail_after(timeout_s):
                     await connection.fetchval("SELECT 1")
 
-    async def _read(self, connection: asyncpg.Connection, changes: set[str]) -> None:
+    async def _read(self, connection: asyncpg.Connection, changes: set[Change]) -> None:
         """Read what changed and queue it for the writer."""
         config = self._config
+        tables = {change.table for change in changes if change.row_id is None}
         with anyio.fail_after(config.load_timeout_s):
             # A new merchant may be in a new alliance: its business date needs the alliance.
             # A sealed date moves the alliance's business date on (Alliance.sealed_through).
-            if changes & {"alliances", "merchants", "business_days"}:
+            if tables & {Table.ALLIANCES, Table.MERCHANTS, Table.BUSINESS_DAYS}:
                 await self._queue.send(NewAlliances(await load_alliances(connection)))
-            if "merchants" in changes:
+            if Table.MERCHANTS in tables:
                 await self._queue.send(NewMerchants(await load_merchants(connection)))
-            if "gift_catalogue" in changes:
+            if Table.GIFT_CATALOGUE in tables:
                 await self._queue.send(NewGifts(await load_gifts(connection)))
-            if "card_ranges" in changes:
+            if Table.CARD_RANGES in tables:
                 cards = await load_cards(connection, config.name, limit=config.cards_max)
-            elif "cards" in changes:
+            elif Table.CARDS in tables:
                 cards = await load_cards(
                     connection, config.name, limit=config.cards_max,
                     above_id=max(0, self._highest_card_id - CARD_IDS_OVERLAP))
             else:
                 cards = []
-            card_ids = [int(change[6:]) for change in changes
-                        if change.startswith("cards:") and change[6:].isdigit()]
+            card_ids = [change.row_id for change in changes
+                        if change.table is Table.CARDS and change.row_id is not None]
             if card_ids:
                 cards += await load_cards(connection, config.name, only_ids=card_ids,
                                           limit=len(card_ids))
@@ -130,4 +138,5 @@ class ChangeListener:
                 self._highest_card_id = max(self._highest_card_id,
                                             max(loaded.card.id for loaded in cards))
                 await self._queue.send(NewCards(cards))
-        log.debug("changes_read", changes=sorted(changes)[:10], cards=len(cards))
+        log.debug("changes_read", changes=sorted(map(encode_change, changes))[:10],
+                  cards=len(cards))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from account_host.business_date import business_date
+from proto.business_date import business_date
 from account_host.chart import (
     ACCOUNT_KINDS, MONEY_LEDGER, POINTS_LEDGER, AccountKind, Owner, owner_columns,
 )

@@ -16,6 +16,7 @@ import msgspec
 
 from account_host.movements import Posted
 from proto.frames import Answer, Request
+from proto.retransmission import retransmission_key
 
 # 16 bytes: collisions between two contents of one key are out of reach (2^-64 birthday bound
 # over billions of keys), and the digest stays small in memory and in host_requests.
@@ -28,8 +29,8 @@ _answer_decoder = msgspec.msgpack.Decoder(Answer)
 
 
 def request_key(request: Request) -> str:
-    return (f"{request.terminal_code}|{request.mti}|{request.stan}|"
-            f"{request.transmission_time}")
+    return retransmission_key(request.terminal_code, request.mti, request.stan,
+                              request.transmission_time)
 
 
 def content_digest(request: Request) -> bytes:

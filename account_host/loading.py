@@ -22,6 +22,7 @@ from account_host.state import (
     CARD_STATUS_DECLINES, GIFTS_MAX, MERCHANTS_MAX, Alliance, Card, HostState, LoadedCard,
     Merchant,
 )
+from proto.retransmission import key_sql
 
 log = structlog.get_logger("account_host.loading")
 
@@ -73,8 +74,8 @@ ORDER BY terminal_code, opened_at DESC
 _GIFTS_SQL = """
 SELECT alliance_id, gift_code, points FROM gift_catalogue WHERE active LIMIT $1
 """
-_REQUESTS_SQL = """
-SELECT terminal_code || '|' || mti || '|' || stan || '|' || transmission_time AS key,
+_REQUESTS_SQL = f"""
+SELECT {key_sql()} AS key,
        extract(epoch FROM received_at)::bigint AS received_at_s, content_digest, answer
 FROM host_requests
 WHERE received_at > now() - make_interval(days => $1)

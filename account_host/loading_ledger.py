@@ -15,6 +15,7 @@ import structlog
 from account_host.config import HostConfig
 from account_host.movements import RETURNABLE_TYPES, Posted, TransactionType
 from account_host.state import HostState
+from proto.retransmission import key_sql
 
 log = structlog.get_logger("account_host.loading_ledger")
 
@@ -24,10 +25,9 @@ _DAY_S = 86_400
 
 # Approvals of the retransmission window, each with the two accounts of each ledger it moved
 # (the member's has a card, the counter account has none) and, for a return, its purchase's RRN.
-_POSTED_SQL = """
+_POSTED_SQL = f"""
 WITH recent AS (
-    SELECT t.id, t.terminal_code || '|' || t.mti || '|' || t.stan || '|' || t.transmission_time
-               AS key,
+    SELECT t.id, {key_sql("t")} AS key,
            t.kind, t.card_id, t.batch_number, t.amount, t.points, t.stored_value_fen, t.rrn,
            t.original_transaction_id
     FROM transactions t
@@ -93,8 +93,8 @@ WHERE t.kind <> 'reversal'
                   WHERE v.kind = 'reversal' AND v.original_transaction_id = t.id)
 GROUP BY o.terminal_code, t.kind
 """
-_TOMBSTONES_SQL = """
-SELECT terminal_code || '|' || mti || '|' || stan || '|' || transmission_time,
+_TOMBSTONES_SQL = f"""
+SELECT {key_sql()},
        extract(epoch FROM created_at)::bigint
 FROM reversal_tombstones WHERE created_at > now() - make_interval(days => $1)
 """

@@ -1,4 +1,4 @@
-"""Loads the registry from PostgreSQL and reloads it on `LISTEN jifen_changes`.
+"""Loads the registry from PostgreSQL and reloads it on `LISTEN` (`proto.changes`).
 
 One dedicated connection holds the LISTEN. Notifications only wake the loader, so a burst of
 them costs one or two reloads. When that connection is lost, the loader reconnects with
@@ -15,12 +15,12 @@ from anyio.abc import TaskStatus
 from acquirer_front.config import FrontConfig
 from acquirer_front.errors import DATABASE_ERRORS, DatabaseUnavailableError
 from acquirer_front.registry import Registry, Terminal
+from proto.changes import CHANNEL, Table, decode_change
 
 log = structlog.get_logger("acquirer_front.registry")
 
-CHANNEL = "jifen_changes"
-# Payloads that concern the registry; other components use the channel for their own tables.
-RELOAD_PAYLOADS = frozenset({"terminals", "merchants"})
+# Tables that concern the registry; other components use the channel for their own.
+RELOAD_TABLES = frozenset({Table.TERMINALS, Table.MERCHANTS})
 _BACKOFF_MIN_S = 0.05
 
 _QUERY = """
@@ -117,7 +117,8 @@ class RegistryLoader:
         self._registry.replace([Terminal(**dict(row)) for row in rows], mark)
 
     def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
-        if payload in RELOAD_PAYLOADS:
+        change = decode_change(payload)
+        if change is not None and change.table in RELOAD_TABLES:
             self._wake.set()
 
     def _on_terminated(self, _connection: object) -> None:

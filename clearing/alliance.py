@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import msgspec
 
-from account_host.business_date import business_date
+from proto.business_date import business_date
 from clearing.errors import UnknownError
 
 

@@ -1,20 +1,17 @@
 """Errors of clearing: each is a clear message for the operator.
 
-    CliError (jifen.errors)
-    └── ClearingError               clearing refused; nothing was written (exit 1)
-        ├── UnknownError            the alliance, merchant or date named does not exist
-        ├── DayOpenError            the date is still the open business date (or later)
-        ├── AlreadySealedError      close-day of a date sealed before
-        ├── NotSealedError          a run of a date not sealed yet
-        ├── AlreadyClearedError     a run of a date cleared before (corrections: adjust)
-        └── NotClearedError         adjust or verify of a date never cleared
+    ClearingError                   clearing refused; nothing was written (exit 1)
+    ├── UnknownError            the alliance, merchant or date named does not exist
+    ├── DayOpenError            the date is still the open business date (or later)
+    ├── AlreadySealedError      close-day of a date sealed before
+    ├── NotSealedError          a run of a date not sealed yet
+    ├── AlreadyClearedError     a run of a date cleared before (corrections: adjust)
+    └── NotClearedError         adjust or verify of a date never cleared
 """
 
-from jifen.errors import CliError
 
-
-class ClearingError(CliError):
-    exit_code = 1
+class ClearingError(Exception):
+    pass
 
 
 class UnknownError(ClearingError):

@@ -15,10 +15,10 @@ import msgspec
 
 from clearing.alliance import ClearingAlliance, find_alliance
 from clearing.errors import AlreadySealedError, DayOpenError
-from jifen.provisioning.notify import CHANGES_CHANNEL
+from proto.changes import CHANNEL, NOTIFY_SQL, Change, Table, encode_change
 
-# The payload that tells the account host a date was sealed (account_host/changes.py).
-SEALED_PAYLOAD = "business_days"
+# What tells the account host a date was sealed (account_host/changes.py).
+SEALED_CHANGE = Change(Table.BUSINESS_DAYS)
 # Waiting for the host's group commit in flight: milliseconds; longer means something hangs.
 SEAL_LOCK_TIMEOUT_S = 30
 
@@ -70,5 +70,5 @@ async def close_day(
             "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", alliance.id, day, now, sealed_by)
         if await sealed_at(conn, alliance.id, day) != now:   # a concurrent close-day won
             raise AlreadySealedError(f"{day} of alliance {alliance.code} was sealed meanwhile")
-        await conn.execute("SELECT pg_notify($1, $2)", CHANGES_CHANNEL, SEALED_PAYLOAD)
+        await conn.execute(NOTIFY_SQL, CHANNEL, encode_change(SEALED_CHANGE))
     return SealedDay(alliance.code, day, now, sealed_by)

@@ -9,13 +9,12 @@ from __future__ import annotations
 from proto.codes import Mti, NetworkCode, ProcessingCode
 from proto.fields import OriginalData, encode_original_data, encode_tlv, totals_to_fields
 from proto.frames import Totals
-from proto.messages import FINANCIAL_CURRENCY
+from proto.messages import FINANCIAL_CURRENCY, reversal
 
 Fields = dict[str, str]
 
-# A reversal copies these from its original; 7 is its own, 11 the original's.
-_REVERSAL_COPIED_FIELDS = ("2", "3", "4", "11", "12", "13", "22", "25", "37", "41", "42", "48",
-                           "49", "60")
+__all__ = ["reversal"]   # the contract's builder (proto.messages), offered beside the others
+
 
 
 def network(code: str) -> Fields:
@@ -88,15 +87,6 @@ def stored_value_load(pan: str, amount_fen: int, batch_number: int) -> Fields:
 
 def points_exchange(pan: str, points: int, batch_number: int) -> Fields:
     return financial(ProcessingCode.POINTS_TO_STORED_VALUE, pan, points, batch_number)
-
-
-def reversal(original: Fields, reason_code: str = "68", advice: bool = False) -> Fields:
-    """A 0400 (0420 if `advice`) of a request as it was sent (with its 7 and 11)."""
-    fields = {name: original[name] for name in _REVERSAL_COPIED_FIELDS if name in original}
-    fields["t"] = Mti.REVERSAL_ADVICE if advice else Mti.REVERSAL
-    fields["39"] = reason_code
-    fields["90"] = encode_original_data(OriginalData(original["t"], original["11"], original["7"]))
-    return fields
 
 
 def reconciliation(batch_number: int, totals: Totals) -> Fields:

@@ -1,5 +1,5 @@
-"""Composition root: configuration, the `jifen` command line, and `jifen up`.
+"""Composition root: the `jifen` command line and `jifen up`.
 
-The components (proto, acquirer_front, switch, account_host, clearing, devices, loadtest) never
-import this package; it imports them and wires them together.
+It imports every package and wires them together; none of them imports it
+(docs/architecture.md, checked by tests/architecture).
 """

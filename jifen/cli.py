@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from jifen.commands import COMMAND_MODULES
-from jifen.errors import CliError
+from jifen.errors import OPERATOR_ERRORS, exit_code_of
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except CliError as exc:
+    except OPERATOR_ERRORS as exc:
         print(f"jifen: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code_of(exc)
     except KeyboardInterrupt:
         return 130
 

@@ -37,8 +37,8 @@ from account_host.config import HostConfig
 from account_host.database import WriterDatabase
 from account_host.queue_items import QueueItem
 from account_host.writer import Writer
-from jifen.db import EmbeddedPostgres, fresh_database
-from jifen.logging import configure_logging
+from database import EmbeddedPostgres, fresh_database
+from runtime.logging import configure_logging
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
 from proto.pan import luhn_check_digit

@@ -28,7 +28,7 @@ from pathlib import Path
 import anyio
 import msgspec
 
-from jifen.logging import configure_logging
+from runtime.logging import configure_logging
 from loadtest.crash_check import AuditOutcome, JournalCheck, check_journal, run_audit
 from loadtest.crash_fleet import CrashFleet, TerminalPolicy
 from loadtest.crash_system import TARGETS, CrashSystem

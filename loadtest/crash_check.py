@@ -23,7 +23,7 @@ from pathlib import Path
 import anyio
 import msgspec
 
-from jifen.db import connect
+from database import connect
 from loadtest.crash_record import SentRequest
 
 # Problems described one per line in the report (all are counted).

@@ -19,8 +19,8 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from jifen.db import EmbeddedPostgres, connect, fresh_database
-from jifen.supervisor import Child, ChildStartError, stop_child, wait_for_port
+from database import EmbeddedPostgres, connect, fresh_database
+from runtime.supervisor import Child, ChildStartError, stop_child, wait_for_port
 from loadtest.errors import SetupError
 from loadtest.services import Sections, SystemPorts, apply_overrides, system_sections, write_config
 

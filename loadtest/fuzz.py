@@ -28,9 +28,9 @@ import asyncpg
 import msgspec
 
 from devices.terminal_client import TerminalClient
-from jifen.audit import audit_database
-from jifen.db.migrate import migrate
-from jifen.logging import configure_logging
+from back_office.ledger_check import audit_database
+from database.migrate import migrate
+from runtime.logging import configure_logging
 from loadtest.fuzz_cases import Case, Station, make_case, seed_messages
 from loadtest.fuzz_drive import FuzzDriver, Tally
 from loadtest.provision import ensure_fleet
@@ -202,7 +202,7 @@ def _database_url(data_dir: str) -> tuple[str, object | None]:
     url = os.environ.get("JIFEN_DATABASE_URL")
     if url:
         return url, None
-    from jifen.db.embedded import EmbeddedPostgres
+    from database.embedded import EmbeddedPostgres
 
     embedded = EmbeddedPostgres(data_dir)
     started_here = not embedded.is_running()

@@ -23,7 +23,7 @@ from pathlib import Path
 import anyio
 import msgspec
 
-from jifen.db.migrate import migrate
+from database.migrate import migrate
 from loadtest.provision import ensure_fleet
 from loadtest.services import Services, SystemPorts, system_sections, write_config
 
@@ -80,7 +80,7 @@ def _database_url(data_dir: str) -> str:
     url = os.environ.get("JIFEN_DATABASE_URL")
     if url:
         return url
-    from jifen.db.embedded import EmbeddedPostgres
+    from database.embedded import EmbeddedPostgres
     return EmbeddedPostgres(data_dir).ensure_database(DATABASE_NAME)
 
 

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from account_host.business_date import business_date
+from proto.business_date import business_date
 from account_host.identifiers import AUTH_CODE_PERIOD, auth_code_text
 
 # Kind -> weight in the mix (sum 100). Roughly a busy coalition day: mostly earning, a fifth

@@ -16,9 +16,9 @@ import anyio
 import asyncpg
 import msgspec
 
-from jifen.db.connect import redact_url, with_database
-from jifen.db.errors import EmbeddedServerError
-from jifen.db.tools import run_tool
+from database.connect import redact_url, with_database
+from database.errors import EmbeddedServerError
+from database.tools import run_tool
 from loadtest.errors import ReferenceRunError
 
 # One per process: two load tests (or test runs) on one server must not drop each other's.

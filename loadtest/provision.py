@@ -1,5 +1,5 @@
 """The load test's own alliance: merchants, terminals, a card range and cards, made with
-jifen.provisioning and topped up, never duplicated, so a run reuses what an earlier run made.
+back_office.provisioning and topped up, never duplicated, so a run reuses what an earlier run made.
 
 Terminals are LT000001, LT000002, ... (8 of them per merchant LOADTEST0000001, ...), none
 requiring MAC; cards are 16 digits under LOADTEST_BIN, routed to one account host.
@@ -13,11 +13,11 @@ import asyncpg
 import msgspec
 
 from acquirer_front.keystore import KeyStore
-from jifen.provisioning import (
+from back_office.provisioning import (
     ProvisioningError, add_card_range, create_alliance, create_merchant, create_terminal,
     issue_cards,
 )
-from jifen.provisioning.card_ranges import routing_range
+from back_office.provisioning.card_ranges import routing_range
 from loadtest.drive import Station
 from loadtest.errors import SetupError
 

@@ -22,7 +22,7 @@ import msgspec
 
 from devices.errors import DeviceError
 from devices.terminal_client import TerminalClient
-from jifen.db.migrate import migrate
+from database.migrate import migrate
 from loadtest import cpu
 from loadtest.drive import DriveSettings, PhaseResult, Station, drive
 from loadtest.errors import SetupError

@@ -18,9 +18,9 @@ from typing import Any
 import anyio
 import msgspec
 
-from jifen.config import load_config
-from jifen.errors import ConfigError
-from jifen.supervisor import Child, ChildStartError, stop_child, wait_for_port
+from runtime.config import load_config
+from runtime.errors import ConfigError
+from runtime.supervisor import Child, ChildStartError, stop_child, wait_for_port
 from loadtest.errors import SetupError, UsageError
 
 # Log level of the children: warnings and errors only, so that logging costs nothing per request.

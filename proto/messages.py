@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from proto.codes import CURRENCY_FEN, CURRENCY_POINTS, Mti, NetworkCode, ProcessingCode
+from datetime import UTC, datetime
 
+from proto.codes import CURRENCY_FEN, CURRENCY_POINTS, Mti, NetworkCode, ProcessingCode
+from proto.fields import OriginalData, encode_original_data
+
+# A reversal copies these from its original; 7 is its own, 11 the original's.
+_REVERSAL_COPIED_FIELDS = ("2", "3", "4", "11", "12", "13", "22", "25", "37", "41", "42", "48",
+                           "49", "60")
 _FINANCIAL_FIELDS = ("2", "3", "4", "7", "11", "12", "13", "22", "25", "41", "42", "49", "60")
 
 # Field 49 of each 0200 processing code.
@@ -48,3 +54,21 @@ def message_kind(mti: str, processing_code: str | None) -> tuple[str, str | None
     """The key of REQUIRED_FIELDS for this request, or None for an unknown MTI or code (12)."""
     key = (mti, None) if mti == Mti.NETWORK else (mti, processing_code)
     return key if key in REQUIRED_FIELDS else None
+
+
+def reversal(
+    original: dict[str, str], reason_code: str = "68", advice: bool = False,
+) -> dict[str, str]:
+    """A 0400 (0420 if `advice`) of a request as it was sent (with its 7 and 11): its own field
+    7 is the caller's to set."""
+    fields = {name: original[name] for name in _REVERSAL_COPIED_FIELDS if name in original}
+    fields["t"] = Mti.REVERSAL_ADVICE if advice else Mti.REVERSAL
+    fields["39"] = reason_code
+    fields["90"] = encode_original_data(OriginalData(original["t"], original["11"], original["7"]))
+    return fields
+
+
+def transmission_time(now: datetime) -> str:
+    """Field 7: MMDDhhmmss in UTC, of an aware datetime."""
+    assert now.tzinfo is not None, "field 7 is computed from aware datetimes"
+    return now.astimezone(UTC).strftime("%m%d%H%M%S")

@@ -1,4 +1,5 @@
-"""Following card_ranges: LISTEN jifen_changes and re-read the table on payload 'card_ranges'.
+"""Following card_ranges: LISTEN (`proto.changes`) and re-read the table on a change of
+card_ranges.
 
 The LISTEN is issued before the first read, so no change falls between the two. While the
 connection is lost the switch routes with the table it has, re-connects, and re-reads (a
@@ -15,6 +16,7 @@ import structlog
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from proto.changes import CHANNEL, Table, decode_change
 from switch import metrics
 from switch.config import SwitchConfig
 from switch.errors import RouteLoadError
@@ -22,10 +24,8 @@ from switch.routes import CardRange, RouteBook, load_card_ranges
 
 log = structlog.get_logger("switch.reload")
 
-CHANNEL = "jifen_changes"
 # Names the LISTEN connection in pg_stat_activity.
 APPLICATION_NAME = "jifen-switch-routes"
-PAYLOAD = "card_ranges"
 
 _DATABASE_ERRORS = (
     asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, RouteLoadError,
@@ -76,7 +76,8 @@ async def _open(
     """Connect, LISTEN, then read (in that order, so that no change is missed)."""
 
     def on_notification(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
-        if payload == PAYLOAD:
+        change = decode_change(payload)
+        if change is not None and change.table is Table.CARD_RANGES:
             _signal(signals, "changed")
 
     def on_termination(_connection: Any) -> None:

@@ -17,7 +17,7 @@ from typing import TypeVar
 import anyio
 import pytest
 
-from jifen.db import EmbeddedPostgres, connect, migrate, with_database
+from database import EmbeddedPostgres, connect, migrate, with_database
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def anyio_backend() -> tuple[str, dict[str, bool]]:
 # 0.7 s on a fresh clone, a start 0.12 s. It is left running at the end: the next run, a
 # concurrent run or another xdist worker reuses it (stopping it under them would break them),
 # and a CI job's container ends with the job. Stop it by hand with:
-#     python -c "from jifen.db import EmbeddedPostgres as E; E('var/test-pg').stop()"
+#     python -c "from database import EmbeddedPostgres as E; E('var/test-pg').stop()"
 # A test's own database is a copy of the template: about 0.15-0.35 s to create and drop.
 # --------------------------------------------------------------------------------------------
 

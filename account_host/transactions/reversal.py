@@ -32,6 +32,7 @@ from account_host.transactions.base import (
 from proto.codes import ResponseCode
 from proto.fields import parse_original_data
 from proto.frames import Answer, Request
+from proto.retransmission import retransmission_key
 
 REVIEW_STORED_VALUE_SPENT = "reversal_declined_stored_value_spent"
 REVIEW_HAS_RETURNS = "reversal_declined_purchase_has_returns"
@@ -47,7 +48,8 @@ def apply_reversal(
         return decline(request, ResponseCode.FORMAT_ERROR)
     assert request.original_data is not None
     original = parse_original_data(request.original_data)
-    key = f"{request.terminal_code}|{original.mti}|{original.stan}|{original.transmission_time}"
+    key = retransmission_key(request.terminal_code, original.mti, original.stan,
+                             original.transmission_time)
     first = state.retransmissions.lookup(key, context.now_s)
     if first is None:
         if not state.tombstones.is_buried(key, context.now_s):

@@ -11,7 +11,7 @@ hangs up: the other side gets `NO CARRIER`. `ATO` goes back on line.
 Carrier loss. A pty has no modem lines (no DCD, no DTR), so the emulator signals a lost
 carrier the way a modem does in words: both sides get `\\r\\nNO CARRIER\\r\\n` and return to
 command mode; bytes sent after that are read as (ignored) command text. A DTE watching for
-that result code, as devices.dialup.line does, sees the loss at once. Closing the emulator
+that result code, as dialup.line does, sees the loss at once. Closing the emulator
 (or `unplug`) closes the ptys: a DTE then reads end of file or EIO (a "closed line", like an
 unplugged modem).
 

@@ -18,11 +18,11 @@ from typing import Any
 import anyio
 import structlog
 
-from devices.dialup import hayes
-from devices.dialup.config import LinkSettings, ModemSettings
-from devices.dialup.errors import CarrierLostError, DialupError, LineError
-from devices.dialup.line import SerialLine
-from devices.dialup.link import FrameLink
+from dialup import hayes
+from dialup.config import LinkSettings, ModemSettings
+from dialup.errors import CarrierLostError, DialupError, LineError
+from dialup.line import SerialLine
+from dialup.link import FrameLink
 from devices.errors import HostConnectionError
 from devices.terminal_client import TerminalClient
 from proto.errors import FramingError

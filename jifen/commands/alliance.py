@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from jifen.provisioning import create_alliance, list_alliances
-from jifen.provisioning.runner import (
+from back_office.provisioning import create_alliance, list_alliances
+from jifen.commands.runner import (
     add_json_option, print_json, print_table, run_with_database,
 )
 

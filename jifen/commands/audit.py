@@ -11,12 +11,12 @@ import sys
 
 import anyio
 
-from jifen.audit import AuditError, AuditReport, audit_database
-from jifen.audit.runner import AUDIT_TIMEOUT_S_DEFAULT
-from jifen.config import load_config
-from jifen.db import resolve_database_url
+from back_office.ledger_check import AuditError, AuditReport, audit_database
+from back_office.ledger_check.runner import AUDIT_TIMEOUT_S_DEFAULT
+from runtime.config import load_config
+from database import resolve_database_url
 from jifen.errors import CliError
-from jifen.provisioning.runner import print_json
+from jifen.commands.runner import print_json
 
 EXIT_VIOLATIONS = 1
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jifen.provisioning import IssueSummary, add_card_range, issue_cards, list_card_ranges
-from jifen.provisioning.card_status import CARD_STATUSES, set_card_status
-from jifen.provisioning.cards import parse_expiry
-from jifen.provisioning.runner import (
+from back_office.provisioning import IssueSummary, add_card_range, issue_cards, list_card_ranges
+from back_office.provisioning.card_status import CARD_STATUSES, set_card_status
+from back_office.provisioning.cards import parse_expiry
+from jifen.commands.runner import (
     add_json_option, print_json, print_table, run_with_database,
 )
 

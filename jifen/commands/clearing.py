@@ -17,7 +17,7 @@ from clearing import (
     format_fen, parse_date, run_clearing, verify_clearing,
 )
 from jifen.commands import clearing_output
-from jifen.provisioning.runner import (
+from jifen.commands.runner import (
     add_json_option, print_json, print_table, run_with_database,
 )
 

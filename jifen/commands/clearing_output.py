@@ -18,15 +18,16 @@ import anyio
 import asyncpg
 
 from clearing import parse_date
+from clearing.errors import ClearingError
 from clearing.files import write_settlement_files
 from clearing.nightly import (
     METRICS_FILE_DEFAULT, NightlyMetrics, NightlyOutcome, nightly_alliance, write_atomically,
 )
 from clearing.reports import FORMATS, build_report, render_csv, render_json, render_table
-from jifen.config import load_config
-from jifen.db.connect import connect, resolve_database_url
-from jifen.errors import CliError
-from jifen.provisioning.runner import print_json, run_with_database
+from runtime.config import load_config
+from database.connect import connect, resolve_database_url
+from database.errors import DatabaseError
+from jifen.commands.runner import print_json, run_with_database
 
 EXIT_FAILED = 1
 # The label of the metrics when not even the list of alliances could be read.
@@ -93,7 +94,7 @@ async def _nightly_all(
     failures: list[tuple[str, str]] = []
     try:
         conn = await connect(url, connect_timeout_s)
-    except (OSError, asyncpg.PostgresError, CliError) as exc:
+    except (OSError, asyncpg.PostgresError, DatabaseError) as exc:
         failures.append((alliance or ALL_ALLIANCES, f"cannot reach the database: {exc}"))
         metrics.record(alliance or ALL_ALLIANCES, True, time.time(),
                        time.monotonic() - started_s)
@@ -107,7 +108,7 @@ async def _nightly_all(
                 outcomes.append(await nightly_alliance(conn, code, day, out_dir,
                                                        datetime.now(UTC)))
                 failed = False
-            except (CliError, asyncpg.PostgresError, OSError) as exc:
+            except (ClearingError, DatabaseError, asyncpg.PostgresError, OSError) as exc:
                 failures.append((code, str(exc)))
                 failed = True
             metrics.record(code, failed, time.time(), time.monotonic() - began_s)

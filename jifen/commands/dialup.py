@@ -1,6 +1,6 @@
 """`jifen dialup`: the dial-up gateway bridge; `jifen modem-emulator`: a line to try it on.
 
-The bridge reads the `[dialup]` section of the shared TOML file (devices.dialup.config) and
+The bridge reads the `[dialup]` section of the shared TOML file (dialup.config) and
 its `[log]` section; `--port DEVICE` adds ports without a file.
 """
 
@@ -15,16 +15,17 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 
-from jifen.config import load_config
+from runtime.config import load_config
 from jifen.errors import CliError
 
 if TYPE_CHECKING:
-    from devices.dialup import DialupConfig, EmulatorSettings
+    from devices.dialup import EmulatorSettings
+    from dialup import DialupConfig
 
 
 def _dialup(args: argparse.Namespace) -> int:
-    from devices.dialup import PortConfig, run_bridge
-    from jifen.runtime import run_service
+    from dialup import PortConfig, run_bridge
+    from runtime.service import run_service
 
     root = load_config(args.config)
     config = root.dialup

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 
-from jifen.config import load_config
+from runtime.config import load_config
 from jifen.errors import CliError
-from jifen.logging import configure_logging
+from runtime.logging import configure_logging
 
 if TYPE_CHECKING:
-    from jifen.db.embedded import EmbeddedPostgres
+    from database.embedded import EmbeddedPostgres
     from loadtest.run import Options
 
 DEFAULT_DATA_DIR = "var/loadtest-pg"
@@ -62,9 +62,9 @@ def _database_url(args: argparse.Namespace,
     empty database every run: a journal left by earlier runs would make each run slower than
     the one before (bigger indexes, more retransmission keys to load), and runs incomparable.
     A configured database is used as it is."""
-    from jifen.db.connect import APPLICATION_DATABASE, resolve_database_url
-    from jifen.db.embedded import EmbeddedPostgres
-    from jifen.db.scratch import fresh_database
+    from database.connect import APPLICATION_DATABASE, resolve_database_url
+    from database.embedded import EmbeddedPostgres
+    from database.scratch import fresh_database
 
     config = load_config(args.config)
     if not start or config.database.url:

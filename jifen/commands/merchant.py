@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from jifen.provisioning import create_merchant, list_merchants, set_merchant_active
-from jifen.provisioning.merchants import Merchant
-from jifen.provisioning.runner import (
+from back_office.provisioning import create_merchant, list_merchants, set_merchant_active
+from back_office.provisioning.merchants import Merchant
+from jifen.commands.runner import (
     add_json_option, print_json, print_table, run_with_database,
 )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from acquirer_front.saf import list_saf
-from jifen.provisioning.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 
 _COLUMNS = ("id", "state", "origin", "terminal_code", "stan", "original", "reason_code",
             "processing_code", "amount", "currency", "pan", "attempts", "last_response_code",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from jifen.config import load_config
-from jifen.db.connect import resolve_database_url
-from jifen.runtime import run_service
+from runtime.config import load_config
+from database.connect import resolve_database_url
+from runtime.service import run_service
 
 
 def _front(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from devices.errors import DeviceError
 from devices.stan import STAN_MAX
 from devices.term import ACTIONS, TermCommand, run_term
 from jifen.errors import CliError
-from jifen.provisioning.validate import merchant_code, terminal_code, tmk_hex
+from back_office.provisioning.validate import merchant_code, terminal_code, tmk_hex
 
 # Requests in flight for --pipeline: the front's per-terminal limit.
 PIPELINE_MAX = 64

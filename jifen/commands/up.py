@@ -8,8 +8,8 @@ from pathlib import Path
 import anyio
 
 from acquirer_front.keystore import KeyStore
-from jifen.config import Config, load_config
-from jifen.logging import configure_logging
+from runtime.config import Config, load_config
+from runtime.logging import configure_logging
 
 
 def _announce(config: Config, database_url: str, started_database: bool) -> None:
@@ -34,8 +34,8 @@ def _announce(config: Config, database_url: str, started_database: bool) -> None
 async def _prepare(database_url: str, keystore: KeyStore) -> None:
     import asyncpg
 
-    from jifen.db.migrate import migrate
-    from jifen.provisioning.demo import create_demo_if_empty
+    from database.migrate import migrate
+    from back_office.provisioning.demo import create_demo_if_empty
 
     await migrate(database_url)
     connection = await asyncpg.connect(database_url)
@@ -48,9 +48,9 @@ async def _prepare(database_url: str, keystore: KeyStore) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from jifen.db.connect import resolve_database_url
-    from jifen.db.embedded import EmbeddedPostgres
-    from jifen.supervisor import supervise
+    from database.connect import resolve_database_url
+    from database.embedded import EmbeddedPostgres
+    from runtime.supervisor import supervise
 
     config = load_config(args.config)
     configure_logging(config.log.level, process="up")

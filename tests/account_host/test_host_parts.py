@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from account_host.business_date import business_date
+from proto.business_date import business_date
 from account_host.config import HostConfig
 from account_host.database import WriterDatabase, batch_landed
 from account_host.identifiers import (

@@ -19,8 +19,8 @@ from pathlib import Path
 import anyio
 import asyncpg
 
-from jifen.audit import audit_connection
-from jifen.db import EmbeddedPostgres, fresh_database
+from back_office.ledger_check import audit_connection
+from database import EmbeddedPostgres, fresh_database
 
 DATABASE_NAME = "jifen_audit_synthetic"
 MERCHANTS = 10

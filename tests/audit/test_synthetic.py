@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from jifen.audit import audit_connection
+from back_office.ledger_check import audit_connection
 from tests.audit.synthetic import fill
 
 pytestmark = pytest.mark.anyio

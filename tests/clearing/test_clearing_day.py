@@ -54,7 +54,7 @@ import asyncpg
 import pytest
 
 from devices import messages
-from jifen.provisioning.settlement_rules import set_rule
+from back_office.provisioning.settlement_rules import set_rule
 from tests.clearing.clearing_kit import (
     ALLIANCE, MERCHANT_A, MERCHANT_B, MERCHANT_C, TERMINAL_B, TERMINAL_C, clock_in,
     fresh_date, seal, seed_extra,

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clearing import adjust_clearing, close_day, run_clearing, verify_clearing
-from jifen.provisioning.settlement_rules import set_rule
+from back_office.provisioning.settlement_rules import set_rule
 from tests.clearing.synthetic import ALLIANCE, Day, Journal
 
 FIRST_DATE = date(2030, 1, 1)

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from jifen.db import DatabaseUnavailableError, connect, redact_url, with_database
+from database import DatabaseUnavailableError, connect, redact_url, with_database
 
 
 @pytest.mark.anyio

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from jifen.cli import main
-from jifen.db import EmbeddedPostgres, EmbeddedServerError, connect
-from jifen.db.server_user import SERVER_USER
+from database import EmbeddedPostgres, EmbeddedServerError, connect
+from database.server_user import SERVER_USER
 
 STARTERS = 3
 STARTER_TIMEOUT_S = 45.0
 CRASH_TIMEOUT_S = 10.0
 _START_SCRIPT = (
-    "import sys; from jifen.db import EmbeddedPostgres;"
+    "import sys; from database import EmbeddedPostgres;"
     " print(EmbeddedPostgres(sys.argv[1]).ensure_running())"
 )
 

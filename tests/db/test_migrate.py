@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from jifen.cli import main
-from jifen.db import MigrationError, connect, default_migrations_dir, migrate
+from database import MigrationError, connect, default_migrations_dir, migrate
 
 CORE = default_migrations_dir() / "001_core.sql"
 # Every migration of the repository, in the order they apply.

@@ -12,7 +12,7 @@ import pytest
 
 import account_host.metrics
 import acquirer_front.metrics
-import devices.dialup.metrics
+import dialup.metrics
 import switch.metrics
 from clearing.nightly import METRIC_HELP
 
@@ -26,7 +26,7 @@ _SUFFIXES = {"counter": ("_total", "_created"), "gauge": ("",),
              "histogram": ("_bucket", "_sum", "_count", "_created")}
 
 # The modules above register their metrics on the default registry when imported.
-_EXPORTERS = (account_host.metrics, acquirer_front.metrics, devices.dialup.metrics,
+_EXPORTERS = (account_host.metrics, acquirer_front.metrics, dialup.metrics,
               switch.metrics)
 
 

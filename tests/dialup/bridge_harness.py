@@ -10,8 +10,8 @@ from typing import Any
 
 import anyio
 
-from devices.dialup.bridge import DialupBridge
-from devices.dialup.events import BridgeEvent, CallEnded, PortReady, ReversalSettled
+from dialup.bridge import DialupBridge
+from dialup.events import BridgeEvent, CallEnded, PortReady, ReversalSettled
 from devices.dialup.modem_emulator import EmulatorSettings, ModemEmulator
 from devices.dialup.serial_terminal import SerialTerminalClient
 from tests.dialup.equipment import EMULATOR, LINK, MODEM, WAIT_S, bridge_config

@@ -10,9 +10,9 @@ from prometheus_client import REGISTRY
 
 from devices import messages
 from devices.dialup.emulator_faults import NOISE_DEFAULT
-from devices.dialup.events import PortFailed, PortReady, ReversalSettled
+from dialup.events import PortFailed, PortReady, ReversalSettled
 from devices.dialup.modem_emulator import Side
-from devices.dialup.reversals import ReversalOrder
+from dialup.reversals import ReversalOrder
 from devices.errors import AnswerTimeoutError, HostConnectionError
 from proto.dialup_framing import NAK, encode_dialup_frame
 from proto.framing import Tpdu

@@ -11,10 +11,10 @@ import anyio
 import pytest
 from anyio.streams.text import TextReceiveStream
 
-from devices.dialup.config import DialupConfig
+from dialup.config import DialupConfig
 from devices.term import TermCommand, run_term
-from jifen.config import load_config
-from jifen.errors import ConfigError
+from runtime.config import load_config
+from runtime.errors import ConfigError
 from tests.dialup.bridge_harness import dialup_system
 from tests.e2e.system import CARDS, MERCHANT, TERMINAL, running_system
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from jifen.audit import audit_database
+from back_office.ledger_check import audit_database
 
 # A test's database is small: the audit takes milliseconds; this only bounds a hung server.
 AUDIT_TIMEOUT_S = 30.0

@@ -38,8 +38,8 @@ from hypothesis.stateful import (
 
 from devices import messages
 from devices.terminal_client import TerminalClient
-from jifen.audit import audit_database
-from jifen.db import with_database
+from back_office.ledger_check import audit_database
+from database import with_database
 from proto.fields import parse_balances, parse_tlv, totals_from_fields
 from proto.frames import Totals
 from tests.e2e.ledger_model import (

@@ -14,7 +14,7 @@ from acquirer_front.keystore import SESSION_KEY_PURPOSE, KeyStore
 from devices import messages
 from devices.errors import SessionKeyError
 from devices.terminal_client import TerminalClient
-from jifen.provisioning.terminals import set_requires_mac
+from back_office.provisioning.terminals import set_requires_mac
 from proto.fields import parse_tlv
 from proto.frames import Totals
 from proto.framing import encode_frame

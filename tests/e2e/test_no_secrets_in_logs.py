@@ -19,7 +19,7 @@ import pytest
 
 from devices import messages
 from devices.terminal_client import TerminalClient
-from jifen.supervisor import Child, stop_child, wait_for_port
+from runtime.supervisor import Child, stop_child, wait_for_port
 from proto.frames import Totals
 from proto.framing import encode_frame
 from proto.iso_codec import encode_iso

@@ -6,7 +6,7 @@ import anyio
 import asyncpg
 import pytest
 
-from jifen.provisioning.card_status import set_card_status
+from back_office.provisioning.card_status import set_card_status
 from proto.fields import parse_balances
 from tests.e2e.system import CARDS, running_system
 

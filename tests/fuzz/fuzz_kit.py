@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.e2e.system import CARDS, MERCHANT, TERMINAL, RunningSystem
 
-from jifen.audit import audit_database
+from back_office.ledger_check import audit_database
 from loadtest.fuzz import table_counts as all_table_counts
 from loadtest.fuzz_cases import Station
 

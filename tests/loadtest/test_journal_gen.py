@@ -9,7 +9,7 @@ from datetime import date, time
 import asyncpg
 import pytest
 
-from jifen.audit import audit_connection
+from back_office.ledger_check import audit_connection
 from loadtest.journal_day import MIX, day_bounds
 from loadtest.journal_gen import JournalGenError, JournalShape, generate_journal
 

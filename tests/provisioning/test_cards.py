@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.provisioning.cli_harness import Run
 
-from jifen.provisioning.card_numbers import PanGenerator
+from back_office.provisioning.card_numbers import PanGenerator
 from proto.pan import luhn_valid
 
 

@@ -7,10 +7,11 @@ import asyncpg
 import pytest
 
 from acquirer_front.keystore import KeyStore
-from jifen.provisioning import (
-    CHANGES_CHANNEL, add_card_range, create_alliance, create_merchant, create_terminal,
+from back_office.provisioning import (
+    add_card_range, create_alliance, create_merchant, create_terminal,
     issue_cards, set_merchant_active,
 )
+from proto.changes import CHANNEL
 
 pytestmark = pytest.mark.anyio
 
@@ -30,7 +31,7 @@ async def test_each_change_names_its_table(database_url: str) -> None:
     listener = await asyncpg.connect(database_url)
     conn = await asyncpg.connect(database_url)
     try:
-        await listener.add_listener(CHANGES_CHANNEL, received)
+        await listener.add_listener(CHANNEL, received)
         await create_alliance(conn, "TEA", "Tea Street")
         await create_merchant(conn, "TEA", "TEA000000000001", "Tea House")
         await set_merchant_active(conn, "TEA000000000001", False)

@@ -1,0 +1,65 @@
+"""Alliances: the coalition whose merchants share one points currency."""
+
+from __future__ import annotations
+
+from datetime import time
+
+import asyncpg
+import msgspec
+
+from back_office.provisioning import validate
+from back_office.provisioning.errors import DuplicateError, NotFoundError
+from back_office.provisioning.notify import notify_change
+from proto.changes import Change, Table
+
+
+class Alliance(msgspec.Struct, frozen=True):
+    id: int
+    code: str
+    name: str
+    timezone: str
+    cutover: str                   # local time of the business-day cutover, HH:MM
+    exchange_points_per_yuan: int  # points that buy 100 fen of stored value
+
+
+_COLUMNS = "id, code, name, timezone, cutover_local_time, exchange_points_per_yuan"
+
+
+def _alliance(row: asyncpg.Record) -> Alliance:
+    cutover: time = row["cutover_local_time"]
+    return Alliance(row["id"], row["code"], row["name"], row["timezone"],
+                    cutover.strftime("%H:%M"), row["exchange_points_per_yuan"])
+
+
+async def create_alliance(
+    conn: asyncpg.Connection, code: str, name: str, timezone: str = "Asia/Shanghai",
+    cutover: str = "23:00", exchange_points_per_yuan: int = 100,
+) -> Alliance:
+    values = (
+        validate.alliance_code(code), validate.name(name), validate.timezone(timezone),
+        validate.cutover(cutover),
+        validate.rate(exchange_points_per_yuan, "exchange points per yuan", 1),
+    )
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                "INSERT INTO alliances (code, name, timezone, cutover_local_time,"
+                " exchange_points_per_yuan) VALUES ($1, $2, $3, $4, $5)"
+                f" RETURNING {_COLUMNS}", *values,
+            )
+            await notify_change(conn, Change(Table.ALLIANCES))
+    except asyncpg.UniqueViolationError as exc:
+        raise DuplicateError(f"alliance {code} already exists") from exc
+    return _alliance(row)
+
+
+async def list_alliances(conn: asyncpg.Connection) -> list[Alliance]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM alliances ORDER BY code")
+    return [_alliance(row) for row in rows]
+
+
+async def alliance_id(conn: asyncpg.Connection, code: str) -> int:
+    found = await conn.fetchval("SELECT id FROM alliances WHERE code = $1", code)
+    if found is None:
+        raise NotFoundError(f"no alliance {code}; `jifen alliance list` shows them")
+    return found

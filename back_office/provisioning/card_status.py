@@ -1,0 +1,39 @@
+"""Card status: an operator reports a card lost or stolen, blocks it, or makes it active again.
+
+The host declines a lost card 41, a stolen one 43 and a blocked one 05; it hears of the change
+through NOTIFY 'cards:<id>' and re-reads that one card.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+
+from back_office.provisioning.errors import InvalidValueError, NotFoundError
+from back_office.provisioning.notify import notify_change
+from proto.changes import Change, Table
+from proto.pan import mask_pan
+
+CARD_STATUSES = ("active", "lost", "stolen", "blocked")
+
+
+class CardStatusChange(msgspec.Struct, frozen=True):
+    card_id: int
+    pan_masked: str
+    status_before: str
+    status: str
+
+
+async def set_card_status(conn: asyncpg.Connection, pan: str, status: str) -> CardStatusChange:
+    if status not in CARD_STATUSES:
+        raise InvalidValueError(f"status must be one of {', '.join(CARD_STATUSES)}")
+    if not pan.isdigit():
+        raise InvalidValueError("the card number must be digits only")
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT id, status FROM cards WHERE pan = $1 FOR UPDATE", pan)
+        if row is None:
+            raise NotFoundError(f"no card {mask_pan(pan)} is issued")
+        await conn.execute("UPDATE cards SET status = $2 WHERE id = $1", row["id"], status)
+        await notify_change(conn, Change(Table.CARDS, row["id"]))
+    return CardStatusChange(row["id"], mask_pan(pan), row["status"], status)

@@ -1,0 +1,170 @@
+"""Issuing cards in bulk: N unique random Luhn-valid PANs under a BIN, in one transaction.
+
+PANs are drawn in Python (card_numbers) and inserted with unnest + ON CONFLICT DO NOTHING, so a
+number already issued is skipped, not an error; the shortfall is drawn again, a bounded number
+of times. The CSV of what was issued is written before the commit and renamed after it, so a
+CSV exists only for cards that exist.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import os
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import asyncpg
+import msgspec
+
+from back_office.provisioning import validate
+from back_office.provisioning.alliances import alliance_id
+from back_office.provisioning.card_numbers import PAN_LENGTH_MAX, PAN_LENGTH_MIN, PanGenerator
+from back_office.provisioning.card_ranges import routing_range
+from back_office.provisioning.errors import CardSpaceError, InvalidValueError
+from back_office.provisioning.notify import notify_change
+from proto.changes import Change, Table
+
+# One request's worth: a million cards is a few seconds; more is a job for several runs.
+ISSUE_COUNT_MAX = 10_000_000
+# Rows per INSERT: bounds the size of one statement's array parameter (about 2 MB).
+INSERT_CHUNK_CARDS_MAX = 100_000
+# Draws of the shortfall after collisions; with the space at most half full, each number
+# collides with probability below 1/2, so a few rounds finish any request.
+ISSUE_ROUNDS_MAX = 10
+# Never fill a BIN's space beyond this: in a denser space valid numbers are easy to guess,
+# and random draws collide more and more.
+SPACE_FILL_MAX = 0.5
+CARD_VALIDITY_YEARS = 5
+SAMPLE_PANS = 3
+
+
+class IssueSummary(msgspec.Struct, frozen=True):
+    alliance_code: str
+    bin: str
+    length: int
+    count: int
+    expires_on: str
+    first_card_id: int
+    last_card_id: int
+    sample_pans: list[str]
+    csv_path: str | None
+    routed_to_host: str | None  # None: no card range routes this BIN yet
+    rounds: int
+    elapsed_s: float
+
+
+def parse_expiry(text: str | None, today: date | None = None) -> date:
+    """YYYY-MM -> the last day of that month; None -> CARD_VALIDITY_YEARS from now."""
+    today = today or datetime.now(UTC).date()
+    if text is None:
+        year, month = today.year + CARD_VALIDITY_YEARS, today.month
+    else:
+        try:
+            year, month = (int(part) for part in text.split("-"))
+            date(year, month, 1)
+        except ValueError as exc:
+            raise InvalidValueError(f"expiry {text!r} must be YYYY-MM, e.g. 2030-12") from exc
+    expires_on = date(year, month, calendar.monthrange(year, month)[1])
+    if expires_on < today:
+        raise InvalidValueError(f"expiry {expires_on:%Y-%m} is in the past")
+    return expires_on
+
+
+def _check_request(bin_prefix: str, count: int, length: int) -> PanGenerator:
+    validate.bin_digits(bin_prefix)
+    if not PAN_LENGTH_MIN <= length <= PAN_LENGTH_MAX:
+        raise InvalidValueError(f"card length must be {PAN_LENGTH_MIN}-{PAN_LENGTH_MAX}")
+    if len(bin_prefix) > length - 2:
+        raise InvalidValueError(f"BIN {bin_prefix} leaves no random digits in a {length}-digit "
+                                "card number")
+    if not 1 <= count <= ISSUE_COUNT_MAX:
+        raise InvalidValueError(f"count must be 1-{ISSUE_COUNT_MAX}, not {count}")
+    return PanGenerator(bin_prefix, length)
+
+
+async def issue_cards(
+    conn: asyncpg.Connection, alliance_code: str, bin_prefix: str, count: int,
+    length: int = 16, expires_on: date | None = None, csv_path: str | Path | None = None,
+) -> IssueSummary:
+    started = time.perf_counter()
+    generator = _check_request(bin_prefix, count, length)
+    expires_on = expires_on or parse_expiry(None)
+    staging = None
+    try:
+        async with conn.transaction():
+            alliance = await alliance_id(conn, alliance_code)
+            await _check_space(conn, generator, count)
+            issued, rounds = await _insert_cards(conn, generator, count, alliance, expires_on)
+            await notify_change(conn, Change(Table.CARDS))
+            if csv_path is not None:
+                staging = _write_csv_staging(Path(csv_path), issued, expires_on)
+        if staging is not None:
+            staging.replace(csv_path)
+    finally:
+        if staging is not None:
+            staging.unlink(missing_ok=True)
+    routing = await routing_range(conn, bin_prefix)
+    return IssueSummary(
+        alliance_code=alliance_code, bin=bin_prefix, length=length, count=len(issued),
+        expires_on=expires_on.isoformat(), first_card_id=issued[0][0],
+        last_card_id=issued[-1][0], sample_pans=[pan for _, pan in issued[:SAMPLE_PANS]],
+        csv_path=str(csv_path) if csv_path is not None else None,
+        routed_to_host=routing.host_name if routing else None, rounds=rounds,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+async def _check_space(conn: asyncpg.Connection, generator: PanGenerator, count: int) -> None:
+    existing = await conn.fetchval(
+        "SELECT count(*) FROM cards WHERE length(pan) = $2 AND left(pan, length($1)) = $1",
+        generator.bin_prefix, len(generator.bin_prefix) + generator.random_digits + 1,
+    )
+    allowed = int(generator.space_size * SPACE_FILL_MAX)
+    if existing + count > allowed:
+        raise CardSpaceError(
+            f"BIN {generator.bin_prefix} has {generator.space_size} card numbers of this "
+            f"length, {existing} issued; at most {allowed} may be ({SPACE_FILL_MAX:.0%}, so "
+            f"numbers stay hard to guess): issue fewer, or use a longer --length or another BIN"
+        )
+
+
+async def _insert_cards(
+    conn: asyncpg.Connection, generator: PanGenerator, count: int, alliance: int,
+    expires_on: date,
+) -> tuple[list[tuple[int, str]], int]:
+    """(card id, PAN) of `count` new cards, by id, and the rounds it took."""
+    drawn: set[str] = set()
+    issued: list[tuple[int, str]] = []
+    for rounds in range(1, ISSUE_ROUNDS_MAX + 1):
+        # Sorted, a chunk's index entries land on neighbouring pages: about a third faster.
+        pans = sorted(generator.random_pans(count - len(issued), drawn))
+        for start in range(0, len(pans), INSERT_CHUNK_CARDS_MAX):
+            rows = await conn.fetch(
+                "INSERT INTO cards (pan, alliance_id, expires_on)"
+                " SELECT pan, $2, $3 FROM unnest($1::text[]) AS pan"
+                " ON CONFLICT (pan) DO NOTHING RETURNING id, pan",
+                pans[start:start + INSERT_CHUNK_CARDS_MAX], alliance, expires_on,
+            )
+            issued.extend((row["id"], row["pan"]) for row in rows)
+        if len(issued) == count:
+            issued.sort()
+            return issued, rounds
+    raise CardSpaceError(
+        f"only {len(issued)} of {count} numbers were free after {ISSUE_ROUNDS_MAX} draws "
+        f"under BIN {generator.bin_prefix}; nothing was issued"
+    )
+
+
+def _write_csv_staging(path: Path, issued: list[tuple[int, str]], expires_on: date) -> Path:
+    """The CSV next to its final place (mode 0600: it lists full card numbers)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("pan", "expires_on", "card_id"))
+        expiry = expires_on.isoformat()
+        writer.writerows((pan, expiry, card_id) for card_id, pan in issued)
+    return staging

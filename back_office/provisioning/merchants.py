@@ -1,0 +1,92 @@
+"""Merchants of an alliance: where members earn and spend points (ISO field 42)."""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+
+from back_office.provisioning import validate
+from back_office.provisioning.alliances import alliance_id
+from back_office.provisioning.errors import DuplicateError, NotFoundError
+from back_office.provisioning.notify import notify_change
+from proto.changes import Change, Table
+
+
+class Merchant(msgspec.Struct, frozen=True):
+    id: int
+    merchant_code: str
+    alliance_code: str
+    name: str
+    active: bool
+    earn_points_per_yuan: int
+
+
+_SELECT = (
+    "SELECT m.id, m.merchant_code, a.code AS alliance_code, m.name, m.active,"
+    " m.earn_points_per_yuan FROM merchants m JOIN alliances a ON a.id = m.alliance_id"
+)
+
+
+def _merchant(row: asyncpg.Record) -> Merchant:
+    return Merchant(**dict(row))
+
+
+async def create_merchant(
+    conn: asyncpg.Connection, alliance_code: str, merchant_code: str, name: str,
+    earn_points_per_yuan: int = 1, active: bool = True,
+) -> Merchant:
+    code = validate.merchant_code(merchant_code)
+    values = (validate.name(name), validate.rate(earn_points_per_yuan, "earn points per yuan", 0))
+    try:
+        async with conn.transaction():
+            alliance = await alliance_id(conn, alliance_code)
+            merchant = await conn.fetchval(
+                "INSERT INTO merchants (merchant_code, alliance_id, name, earn_points_per_yuan,"
+                " active) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                code, alliance, *values, active,
+            )
+            await notify_change(conn, Change(Table.MERCHANTS))
+    except asyncpg.UniqueViolationError as exc:
+        raise DuplicateError(f"merchant {code} already exists") from exc
+    return await _one(conn, "m.id = $1", merchant)
+
+
+async def list_merchants(
+    conn: asyncpg.Connection, alliance_code: str | None = None
+) -> list[Merchant]:
+    if alliance_code is None:
+        rows = await conn.fetch(f"{_SELECT} ORDER BY m.merchant_code")
+    else:
+        await alliance_id(conn, alliance_code)  # an unknown alliance is an error, not []
+        rows = await conn.fetch(f"{_SELECT} WHERE a.code = $1 ORDER BY m.merchant_code",
+                                alliance_code)
+    return [_merchant(row) for row in rows]
+
+
+async def set_merchant_active(
+    conn: asyncpg.Connection, merchant_code: str, active: bool
+) -> Merchant:
+    async with conn.transaction():
+        updated = await conn.fetchval(
+            "UPDATE merchants SET active = $2 WHERE merchant_code = $1 RETURNING id",
+            merchant_code, active,
+        )
+        if updated is None:
+            raise NotFoundError(f"no merchant {merchant_code}; `jifen merchant list` shows them")
+        await notify_change(conn, Change(Table.MERCHANTS))
+    return await _one(conn, "m.id = $1", updated)
+
+
+async def merchant_id(conn: asyncpg.Connection, merchant_code: str) -> int:
+    found = await conn.fetchval(
+        "SELECT id FROM merchants WHERE merchant_code = $1", merchant_code
+    )
+    if found is None:
+        raise NotFoundError(f"no merchant {merchant_code}; `jifen merchant list` shows them")
+    return found
+
+
+async def _one(conn: asyncpg.Connection, where: str, *args: object) -> Merchant:
+    row = await conn.fetchrow(f"{_SELECT} WHERE {where}", *args)
+    assert row is not None
+    return _merchant(row)

@@ -1,0 +1,88 @@
+"""Terminals of a merchant (ISO field 41), each with its TMK sealed by the key store."""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+from Crypto.Cipher import DES3
+
+from acquirer_front.keystore import KeyStore
+from back_office.provisioning import validate
+from back_office.provisioning.errors import ConflictError, DuplicateError, NotFoundError
+from back_office.provisioning.merchants import merchant_id
+from back_office.provisioning.notify import notify_change
+from proto.changes import Change, Table
+
+
+class Terminal(msgspec.Struct, frozen=True):
+    terminal_code: str
+    merchant_code: str
+    requires_mac: bool
+    active: bool
+    has_tmk: bool
+    tmk_check_value: str | None = None  # shown once, at creation, to compare with the device
+
+
+_SELECT = (
+    "SELECT t.terminal_code, m.merchant_code, t.requires_mac, t.active,"
+    " t.tmk_encrypted IS NOT NULL AS has_tmk"
+    " FROM terminals t JOIN merchants m ON m.id = t.merchant_id"
+)
+
+
+def key_check_value(key: bytes) -> str:
+    """The usual KCV: first 3 bytes of the key's triple-DES encryption of 8 zero bytes."""
+    return DES3.new(key, DES3.MODE_ECB).encrypt(bytes(8))[:3].hex().upper()
+
+
+async def create_terminal(
+    conn: asyncpg.Connection, keystore: KeyStore, terminal_code: str, merchant_code: str,
+    tmk: bytes, requires_mac: bool = False,
+) -> Terminal:
+    code = validate.terminal_code(terminal_code)
+    assert len(tmk) == validate.TMK_SIZE_BYTES, "validate.tmk_hex checks operator input"
+    sealed = keystore.seal(tmk)
+    try:
+        async with conn.transaction():
+            merchant = await merchant_id(conn, merchant_code)
+            await conn.execute(
+                "INSERT INTO terminals (terminal_code, merchant_id, requires_mac, tmk_encrypted)"
+                " VALUES ($1, $2, $3, $4)", code, merchant, requires_mac, sealed,
+            )
+            await notify_change(conn, Change(Table.TERMINALS))
+    except asyncpg.UniqueViolationError as exc:
+        raise DuplicateError(f"terminal {code} already exists") from exc
+    return Terminal(code, merchant_code, requires_mac, True, True, key_check_value(tmk))
+
+
+async def set_requires_mac(
+    conn: asyncpg.Connection, terminal_code: str, requires_mac: bool
+) -> Terminal:
+    """Flag a terminal as requiring MAC or not. The front reloads its registry: a terminal
+    flagged while signed on gets A0 until its next sign-on gives it a key (MK); one unflagged
+    is no longer checked, and its answers carry no MAC."""
+    code = validate.terminal_code(terminal_code)
+    async with conn.transaction():
+        has_tmk = await conn.fetchval(
+            "UPDATE terminals SET requires_mac = $2 WHERE terminal_code = $1"
+            " RETURNING tmk_encrypted IS NOT NULL", code, requires_mac,
+        )
+        if has_tmk is None:
+            raise NotFoundError(f"no terminal {code}; `jifen terminal list` shows them")
+        if requires_mac and not has_tmk:
+            raise ConflictError(f"terminal {code} has no TMK: it could never receive a MAC key")
+        await notify_change(conn, Change(Table.TERMINALS))
+    row = await conn.fetchrow(f"{_SELECT} WHERE t.terminal_code = $1", code)
+    return Terminal(**dict(row))
+
+
+async def list_terminals(
+    conn: asyncpg.Connection, merchant_code: str | None = None
+) -> list[Terminal]:
+    if merchant_code is None:
+        rows = await conn.fetch(f"{_SELECT} ORDER BY t.terminal_code")
+    else:
+        await merchant_id(conn, merchant_code)  # an unknown merchant is an error, not []
+        rows = await conn.fetch(f"{_SELECT} WHERE m.merchant_code = $1 ORDER BY t.terminal_code",
+                                merchant_code)
+    return [Terminal(**dict(row)) for row in rows]

@@ -1,0 +1,52 @@
+"""Which database to use, and opening a connection to it.
+
+A configured URL (the file's `database.url` or $JIFEN_DATABASE_URL) wins; without one, Jifen
+uses database APPLICATION_DATABASE on its embedded server under `database.data_dir`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from database.config import DatabaseConfig
+from database.embedded import EmbeddedPostgres
+from database.errors import DatabaseUnavailableError
+
+APPLICATION_DATABASE = "jifen"
+
+
+def resolve_database_url(config: DatabaseConfig) -> str:
+    """The configured URL, else the embedded server's (started and given the database)."""
+    if config.url:
+        return config.url
+    return EmbeddedPostgres(config.data_dir).ensure_database(APPLICATION_DATABASE)
+
+
+async def connect(url: str, timeout_s: float) -> asyncpg.Connection:
+    """Open a connection within `timeout_s`; any failure is a DatabaseUnavailableError."""
+    try:
+        return await asyncpg.connect(url, timeout=timeout_s)
+    except TimeoutError as exc:
+        raise DatabaseUnavailableError(
+            f"no connection to {redact_url(url)} within {timeout_s:g} s"
+        ) from exc
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ValueError) as exc:
+        raise DatabaseUnavailableError(f"cannot connect to {redact_url(url)}: {exc}") from exc
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server and credentials, another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, fit for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))

@@ -1,0 +1,325 @@
+"""A PostgreSQL server of our own, on a data directory, for when no database URL is configured.
+
+It listens on 127.0.0.1 with trust authentication, on a port chosen at first start and kept
+while it stays free, and it outlives the process that started it: `jifen up`, `jifen host`
+and a test run all find and reuse it. Starting, stopping and creating databases are
+serialised across processes by an fcntl lock on `<data_dir>.lock`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+
+from database import settings
+from database.errors import EmbeddedServerError
+from database.postmaster import (
+    PID_FILE_NAME,
+    STATUS_READY,
+    Postmaster,
+    is_live_postmaster,
+    is_zombie,
+    pid_exists,
+    read_postmaster,
+    server_processes,
+)
+from database.server_user import ServerUser, chown_tree, grant_traverse_to_ancestors, server_user
+from database.tools import OUTPUT_TAIL_BYTES_MAX, prepare_installation, run_tool, tail
+
+SUPERUSER = "postgres"
+HOST = "127.0.0.1"
+# initdb writes and fsyncs about 40 MB; a slow disk may take tens of seconds.
+INITDB_TIMEOUT_S = 120.0
+# A start after a crash replays up to max_wal_size (4 GB) of WAL before it accepts connections.
+START_TIMEOUT_S = 300.0
+# A fast stop ends with a checkpoint: up to shared_buffers (512 MB) of dirty pages to write.
+STOP_TIMEOUT_S = 120.0
+# Creating a database copies template1 (a few MB) and waits for its WAL flush.
+PSQL_TIMEOUT_S = 60.0
+# pg_ctl gets its own -t; ours only catches a pg_ctl that hangs past it.
+TOOL_TIMEOUT_MARGIN_S = 10.0
+# A waiter may sit behind one initdb and one start (or one stop) by another process.
+LOCK_WAIT_S_MAX = INITDB_TIMEOUT_S + START_TIMEOUT_S + TOOL_TIMEOUT_MARGIN_S * 2
+# Polling a lock or postmaster.pid: short against a start (~0.3 s), cheap for the CPU.
+POLL_INTERVAL_S = 0.05
+# After a crash of the postmaster, its backends notice and exit, and PID 1 reaps it (pg_ctl
+# left it an orphan): usually within milliseconds, some seconds on a loaded box.
+STALE_SERVER_WAIT_S_MAX = 30.0
+# A port found free can be taken before the server binds it; then we pick another.
+START_ATTEMPTS_MAX = 3
+# server.log is appended to by every start; past this it moves to server.log.1 (one kept).
+LOG_SIZE_BYTES_MAX = 64 * 1024 * 1024
+# Where initdb writes before its files move into the data directory.
+INITDB_STAGING_NAME = ".jifen-initdb"
+DATABASE_NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class ServerStatus(msgspec.Struct, frozen=True):
+    data_dir: str
+    initialised: bool
+    running: bool  # accepting connections
+    state: str  # "stopped", or the postmaster's own: "starting", "ready", "stopping"
+    pid: int | None = None
+    port: int | None = None
+    dsn: str | None = None
+
+
+class EmbeddedPostgres:
+    """The server that owns `data_dir` (created by initdb on first start)."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.data_dir = Path(os.path.abspath(data_dir))
+        self.lock_path = self.data_dir.with_name(self.data_dir.name + ".lock")
+        self.log_path = self.data_dir / settings.LOG_FILE_NAME
+
+    def ensure_running(self) -> str:
+        """Start the server unless it runs; the DSN of its `postgres` database."""
+        with self._locked():
+            self._ensure_running_locked()
+        return self.dsn()
+
+    def ensure_database(self, name: str) -> str:
+        """ensure_running, then create database `name` if missing; its DSN."""
+        if not DATABASE_NAME_PATTERN.match(name):
+            raise EmbeddedServerError(f"invalid database name {name!r}")
+        with self._locked():
+            self._ensure_running_locked()
+            sql = (
+                f"SELECT 'CREATE DATABASE {name}' WHERE NOT EXISTS"
+                f" (SELECT FROM pg_database WHERE datname = '{name}')\\gexec\n"
+            )
+            args = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.dsn()]
+            run_tool("psql", args, timeout_s=PSQL_TIMEOUT_S, input_text=sql)
+        return self.dsn(name)
+
+    def stop(self) -> bool:
+        """Stop the server (fast: sessions are ended, then a checkpoint); False if not running."""
+        with self._locked():
+            if self._live_postmaster() is None:
+                return False
+            args = ["stop", "-D", str(self.data_dir), "-m", "fast", "-w"]
+            args += ["-t", str(int(STOP_TIMEOUT_S))]
+            timeout_s = STOP_TIMEOUT_S + TOOL_TIMEOUT_MARGIN_S
+            try:
+                run_tool("pg_ctl", args, timeout_s=timeout_s, user=server_user())
+            except EmbeddedServerError as exc:
+                raise EmbeddedServerError(f"server on {self.data_dir} did not stop: {exc}") from exc
+            return True
+
+    def is_running(self) -> bool:
+        return self.status().running
+
+    def status(self) -> ServerStatus:
+        postmaster = self._live_postmaster()
+        initialised = (self.data_dir / "PG_VERSION").exists()
+        if postmaster is None:
+            return ServerStatus(str(self.data_dir), initialised, running=False, state="stopped")
+        running = postmaster.status == STATUS_READY and postmaster.port is not None
+        dsn = None
+        if running and postmaster.port is not None:
+            dsn = self._dsn_for(postmaster.port, SUPERUSER)
+        return ServerStatus(
+            str(self.data_dir),
+            initialised,
+            running=running,
+            state=postmaster.status or "starting",
+            pid=postmaster.pid,
+            port=postmaster.port,
+            dsn=dsn,
+        )
+
+    def dsn(self, database: str = "postgres") -> str:
+        status = self.status()
+        if not status.running or status.port is None:
+            raise EmbeddedServerError(f"no server running on {self.data_dir}")
+        return self._dsn_for(status.port, database)
+
+    @staticmethod
+    def _dsn_for(port: int, database: str) -> str:
+        return f"postgresql://{SUPERUSER}@{HOST}:{port}/{database}"
+
+    def _live_postmaster(self) -> Postmaster | None:
+        postmaster = read_postmaster(self.data_dir)
+        if postmaster is None or not is_live_postmaster(postmaster.pid, self.data_dir):
+            return None
+        return postmaster
+
+    def _ensure_running_locked(self) -> None:
+        if self._settle_postmaster() is not None:
+            return
+        user = server_user()
+        prepare_installation(user)
+        if user is not None:
+            grant_traverse_to_ancestors(self.data_dir)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb(user)
+        chown_tree(self.data_dir, user)
+        self._start(user)
+
+    def _settle_postmaster(self) -> Postmaster | None:
+        """The ready server on our data directory, after waiting out a start or a stop."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            postmaster = read_postmaster(self.data_dir)
+            if postmaster is None:
+                return None
+            if not is_live_postmaster(postmaster.pid, self.data_dir):
+                self._clear_stale_postmaster(postmaster.pid)
+                return None
+            if postmaster.status == STATUS_READY and postmaster.port is not None:
+                return postmaster
+            if time.monotonic() >= deadline:
+                raise EmbeddedServerError(
+                    f"server {postmaster.pid} on {self.data_dir} stayed"
+                    f" {postmaster.status or 'starting'!r} for {START_TIMEOUT_S:g} s"
+                )
+            time.sleep(POLL_INTERVAL_S)
+
+    def _clear_stale_postmaster(self, pid: int) -> None:
+        """Make way for a start after a crash. Postgres refuses to start while the old
+        postmaster's pid exists (even as an unreaped zombie) or old backends remain."""
+        deadline = time.monotonic() + STALE_SERVER_WAIT_S_MAX
+        while is_zombie(pid) or server_processes(self.data_dir):
+            if time.monotonic() >= deadline:
+                raise EmbeddedServerError(
+                    f"the crashed server {pid} on {self.data_dir} has not gone away in"
+                    f" {STALE_SERVER_WAIT_S_MAX:g} s: old backends still run"
+                    f" ({server_processes(self.data_dir)}), or its parent does not reap"
+                    " children (as PID 1 in a container, run under an init)"
+                )
+            time.sleep(POLL_INTERVAL_S)
+        if pid_exists(pid):
+            # A pid reused by an unrelated process (after a reboot). A dead pid postgres
+            # handles itself, checking that no old backend still holds the shared memory the
+            # file names; so only this case removes the file.
+            (self.data_dir / PID_FILE_NAME).unlink(missing_ok=True)
+
+    def _initdb(self, user: ServerUser | None) -> None:
+        """Run initdb in a staging directory inside data_dir, then move its files up with
+        PG_VERSION last: a killed initdb leaves no data directory that looks complete. Inside,
+        not beside, so that data_dir may be a mount point."""
+        staging = self.data_dir / INITDB_STAGING_NAME
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if any(entry.name != INITDB_STAGING_NAME for entry in self.data_dir.iterdir()):
+            raise EmbeddedServerError(
+                f"{self.data_dir} is not empty and is not a PostgreSQL data directory"
+            )
+        self.data_dir.chmod(0o700)  # postgres refuses a data directory others can read
+        shutil.rmtree(staging, ignore_errors=True)  # left by an initdb that was killed
+        chown_tree(self.data_dir, user)
+        staging.mkdir(mode=0o700)
+        chown_tree(staging, user)
+        args = ["-D", str(staging), "--auth=trust", "--encoding=UTF8", "--locale=C"]
+        args += ["--username", SUPERUSER, "--no-instructions"]
+        try:
+            run_tool("initdb", args, timeout_s=INITDB_TIMEOUT_S, user=user)
+        except EmbeddedServerError as exc:
+            raise EmbeddedServerError(f"initdb of {self.data_dir} failed: {exc}") from exc
+        with open(staging / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write(settings.INCLUDE_LINE)
+        entries = sorted(staging.iterdir(), key=lambda entry: entry.name == "PG_VERSION")
+        for entry in entries:
+            os.rename(entry, self.data_dir / entry.name)
+        staging.rmdir()
+        _fsync_directory(self.data_dir)
+
+    def _start(self, user: ServerUser | None) -> None:
+        tried_ports: set[int] = set()
+        for attempt in range(1, START_ATTEMPTS_MAX + 1):
+            port = self._choose_port(tried_ports)
+            tried_ports.add(port)
+            self._write_managed_conf(port, user)
+            self._rotate_log()
+            log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            args = ["start", "-D", str(self.data_dir), "-l", str(self.log_path), "-w"]
+            args += ["-t", str(int(START_TIMEOUT_S))]
+            timeout_s = START_TIMEOUT_S + TOOL_TIMEOUT_MARGIN_S
+            try:
+                run_tool("pg_ctl", args, timeout_s=timeout_s, user=user)
+                return
+            except EmbeddedServerError as exc:
+                log_tail = self._log_tail(log_offset)
+                if "could not bind" in log_tail and attempt < START_ATTEMPTS_MAX:
+                    continue
+                raise EmbeddedServerError(
+                    f"server on {self.data_dir} did not start: {exc}\n"
+                    f"--- {self.log_path} ---\n{log_tail}"
+                ) from exc
+
+    def _choose_port(self, tried_ports: set[int]) -> int:
+        """The last start's port if it is still free, else one the kernel says is free."""
+        last_port = settings.read_managed_port(self.data_dir)
+        if last_port is not None and last_port not in tried_ports and _port_is_free(last_port):
+            return last_port
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((HOST, 0))
+            return probe.getsockname()[1]
+
+    def _write_managed_conf(self, port: int, user: ServerUser | None) -> None:
+        path = self.data_dir / settings.MANAGED_CONF_NAME
+        path.write_text(settings.render_managed_conf(self.data_dir, port), encoding="utf-8")
+        if user is not None:
+            os.chown(path, user.uid, user.gid)
+
+    def _rotate_log(self) -> None:
+        if self.log_path.exists() and self.log_path.stat().st_size > LOG_SIZE_BYTES_MAX:
+            os.replace(self.log_path, self.log_path.with_name(self.log_path.name + ".1"))
+
+    def _log_tail(self, offset: int) -> str:
+        """What the server logged since `offset` (this start attempt), at most a few KB."""
+        try:
+            with open(self.log_path, "rb") as log:
+                size = log.seek(0, os.SEEK_END)
+                log.seek(max(offset, size - OUTPUT_TAIL_BYTES_MAX))
+                return tail(log.read().decode(errors="replace")) or "(nothing logged)"
+        except FileNotFoundError:
+            return "(no log file)"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the data directory's lock file, waiting at most LOCK_WAIT_S_MAX."""
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + LOCK_WAIT_S_MAX
+            while True:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise EmbeddedServerError(
+                            f"{self.lock_path} still locked after {LOCK_WAIT_S_MAX:g} s"
+                        ) from None
+                    time.sleep(POLL_INTERVAL_S)
+            yield
+        finally:
+            os.close(descriptor)  # releases the lock
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As postgres does: a TIME_WAIT left by the last run must not count as busy.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def _fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

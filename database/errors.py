@@ -1,0 +1,23 @@
+"""Errors of the database layer; the CLI prints them as clear messages (exit 2).
+
+    DatabaseError                    anything the database layer could not do
+    ├── EmbeddedServerError       the embedded server failed to set up, start or stop
+    ├── DatabaseUnavailableError  no connection: refused, timed out, no database, auth
+    └── MigrationError            the schema could not be brought up to date
+"""
+
+
+class DatabaseError(Exception):
+    pass
+
+
+class EmbeddedServerError(DatabaseError):
+    pass
+
+
+class DatabaseUnavailableError(DatabaseError):
+    pass
+
+
+class MigrationError(DatabaseError):
+    pass

@@ -1,0 +1,44 @@
+"""The dial-up bridge: every configured port served by its own task, and one Reverser.
+
+    bridge = DialupBridge(config)
+    async with anyio.create_task_group() as group:
+        await group.start(bridge.run)
+        await bridge.events.wait_for(lambda event: isinstance(event, PortReady), 5.0)
+"""
+
+from __future__ import annotations
+
+import anyio
+import structlog
+
+from dialup.config import DialupConfig
+from dialup.events import EventLog
+from dialup.port_task import PortTask
+from dialup.reversals import Reverser
+
+log = structlog.get_logger("dialup.bridge")
+
+
+class DialupBridge:
+    def __init__(self, config: DialupConfig) -> None:
+        self.config = config
+        self.events = EventLog()
+        self.reverser = Reverser(config.front_address, config.front_connect_timeout_s,
+                                 config.reversal, self.events)
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Serve every port until cancelled; `started` gives the number of ports."""
+        async with anyio.create_task_group() as group:
+            await group.start(self.reverser.run)
+            for port in self.config.ports:
+                group.start_soon(PortTask(port, self.config, self.reverser, self.events).run,
+                                 name=f"dialup port {port.label}")
+            log.info("dial-up bridge started", ports=[port.label for port in self.config.ports],
+                     front=self.config.front_address)
+            task_status.started(len(self.config.ports))
+
+
+async def run_bridge(config: DialupConfig, *,
+                     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
+    await DialupBridge(config).run(task_status=task_status)

@@ -1,0 +1,75 @@
+"""Running a provisioning function from the command line: config, connection, error mapping."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import anyio
+import asyncpg
+import msgspec
+
+from acquirer_front.keystore import KeyStoreError
+from runtime.config import load_config
+from database.connect import connect, resolve_database_url
+from jifen.errors import CliError
+
+T = TypeVar("T")
+
+
+def run_with_database(
+    config_path: str | None, function: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
+    """`function(conn)` on a connection to the configured database; failures as CliError."""
+    config = load_config(config_path)
+    url = resolve_database_url(config.database)
+    timeout_s = config.database.connect_timeout_s
+
+    async def with_connection() -> T:
+        conn = await connect(url, timeout_s)
+        try:
+            return await function(conn)
+        finally:
+            await conn.close()
+
+    try:
+        return anyio.run(with_connection, backend="asyncio")
+    except KeyStoreError as exc:
+        raise CliError(f"key store: {exc}") from exc
+    except asyncpg.UndefinedTableError as exc:
+        raise CliError(f"the database has no Jifen schema ({exc}): run `jifen db migrate`") \
+            from exc
+    except asyncpg.PostgresError as exc:
+        raise CliError(f"the database refused the change: {exc}") from exc
+    except (OSError, asyncpg.InterfaceError) as exc:
+        raise CliError(f"lost the database connection: {exc}") from exc
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(msgspec.to_builtins(value), indent=2, ensure_ascii=False))
+
+
+def print_table(rows: Sequence[msgspec.Struct], columns: Sequence[str]) -> None:
+    """Aligned columns for a person; an empty list says so instead of printing a bare header."""
+    if not rows:
+        print("(none)")
+        return
+    cells = [[_cell(getattr(row, column)) for column in columns] for row in rows]
+    widths = [max(len(column), *(len(line[index]) for line in cells))
+              for index, column in enumerate(columns)]
+    print("  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True)))
+    for line in cells:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "-" if value is None else str(value)
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return parser

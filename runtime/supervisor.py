@@ -1,0 +1,133 @@
+"""`jifen up`: the whole system on one machine, supervised.
+
+Starts (or reuses) the database, migrates it, loads the demo alliance into an empty database,
+then runs host, switch and front as child processes, restarting any that dies, until SIGINT
+or SIGTERM stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import anyio
+import structlog
+from anyio.abc import Process
+
+from runtime.config import Config
+
+log = structlog.get_logger("jifen.up")
+
+# A child that dies is restarted after this long, doubling up to the maximum.
+RESTART_BACKOFF_MIN_S = 0.5
+RESTART_BACKOFF_MAX_S = 10.0
+# How long a child may take to open its port, and to exit after SIGTERM.
+CHILD_READY_TIMEOUT_S = 60.0
+CHILD_STOP_TIMEOUT_S = 10.0
+# How often a starting child's port is tried.
+PORT_POLL_INTERVAL_S = 0.1
+
+
+@dataclass
+class Child:
+    name: str
+    port: int
+    process: Process | None = None
+    restarts: int = 0
+    stopping: bool = field(default=False)
+
+
+def _child_command(config_path: str | None, name: str) -> list[str]:
+    command = [sys.executable, "-m", "jifen.cli"]
+    if config_path:
+        command += ["--config", config_path]
+    return command + [name]
+
+
+class ChildStartError(Exception):
+    """A child exited, or did not open its port in time, while starting."""
+
+
+async def wait_for_port(child: Child) -> None:
+    """Until the child accepts connections on its port; ChildStartError if it never does."""
+    try:
+        with anyio.fail_after(CHILD_READY_TIMEOUT_S):
+            while True:
+                if child.process is not None and child.process.returncode is not None:
+                    raise ChildStartError(
+                        f"{child.name} exited with {child.process.returncode} at start")
+                try:
+                    stream = await anyio.connect_tcp("127.0.0.1", child.port)
+                except OSError:
+                    await anyio.sleep(PORT_POLL_INTERVAL_S)
+                    continue
+                await stream.aclose()
+                return
+    except TimeoutError as exc:
+        raise ChildStartError(f"{child.name} did not listen on {child.port} within "
+                              f"{CHILD_READY_TIMEOUT_S:g} s") from exc
+
+
+async def _run_child(child: Child, command: list[str], env: dict[str, str],
+                     ready: anyio.Event) -> None:
+    """Keep one child running; restarts it with backoff until the supervisor stops."""
+    backoff_s = RESTART_BACKOFF_MIN_S
+    while not child.stopping:
+        child.process = await anyio.open_process(command, env=env, stdout=None, stderr=None)
+        if not ready.is_set():
+            await wait_for_port(child)
+            ready.set()
+        code = await child.process.wait()
+        if child.stopping:
+            return
+        child.restarts += 1
+        log.error("child_died", child=child.name, exit_code=code, restart_in_s=backoff_s)
+        await anyio.sleep(backoff_s)
+        backoff_s = min(backoff_s * 2, RESTART_BACKOFF_MAX_S)
+
+
+async def stop_child(child: Child) -> None:
+    """SIGTERM, then SIGKILL after CHILD_STOP_TIMEOUT_S; the child is not restarted."""
+    child.stopping = True
+    process = child.process
+    if process is None or process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    with anyio.move_on_after(CHILD_STOP_TIMEOUT_S):
+        await process.wait()
+        return
+    log.warning("child_killed", child=child.name)
+    process.kill()
+    await process.wait()
+
+
+async def supervise(config: Config, config_path: str | None, database_url: str,
+                    announce: Callable[[], None]) -> None:
+    env = dict(os.environ, JIFEN_DATABASE_URL=database_url)
+    children = [
+        Child("host", config.host.listen_port),
+        Child("switch", config.switch.listen_port),
+        Child("front", config.front.listen_port),
+    ]
+    async with anyio.create_task_group() as group:
+        try:
+            for child in children:
+                ready = anyio.Event()
+                group.start_soon(_run_child, child, _child_command(config_path, child.name),
+                                 env, ready)
+                with anyio.fail_after(CHILD_READY_TIMEOUT_S + 1):
+                    await ready.wait()
+            announce()
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    log.info("stopping", signal=signal.Signals(signum).name)
+                    break
+        finally:
+            with anyio.CancelScope(shield=True):
+                for child in reversed(children):
+                    await stop_child(child)
+            group.cancel_scope.cancel()
+
