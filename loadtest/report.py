@@ -11,6 +11,9 @@ from pathlib import Path
 from loadtest.cpu import CpuShare
 from loadtest.drive import PhaseResult
 from loadtest.host_metrics import BatchStats
+from loadtest.latency_target import (
+    LATENCY_P99_MS_MAX, LATENCY_RATE_TO_PGBENCH, LatencyRate, latency_target_met,
+)
 from loadtest.profile import Profile
 from loadtest.run import Results
 
@@ -41,10 +44,10 @@ def table_rows(results: Results) -> list[list[str]]:
                              _number(system.approved_per_s, 1), system))
     for kind in system.by_kind:
         rows.append([f"  of which {kind.kind}", _number(kind.per_s, 1), "", "", "", "", "", ""])
-    if results.half_peak is not None:
-        rows.append(_latency_row("  at half that rate (open loop)",
-                                 _number(results.half_peak.approved_per_s, 1),
-                                 results.half_peak))
+    if results.latency_phase is not None and results.latency_rate is not None:
+        rows.append(_latency_row(_latency_label(results.latency_rate),
+                                 _number(results.latency_phase.approved_per_s, 1),
+                                 results.latency_phase))
     if results.ceiling is not None:
         rows.append(_latency_row("bare front: echo answered by the front",
                                  _number(results.ceiling.correct_per_s, 1), results.ceiling))
@@ -54,6 +57,30 @@ def table_rows(results: Results) -> list[list[str]]:
                      _number(pgbench.tps, 1), "", "", "", "", "",
                      f"{pgbench.failed:,d}"])
     return rows
+
+
+def _latency_label(rate: LatencyRate) -> str:
+    if rate.source == "pgbench":
+        return f"  at {LATENCY_RATE_TO_PGBENCH:g}x pgbench TPS (open loop)"
+    return "  at the given rate (open loop)"
+
+
+def _latency_lines(rate: LatencyRate | None, phase: PhaseResult | None) -> list[str]:
+    """The latency target's verdict, or why the phase did not run."""
+    if rate is None:
+        return []
+    if phase is None or rate.per_s is None:
+        return [f"latency phase: skipped: {rate.note}"]
+    target = f"p99 < {LATENCY_P99_MS_MAX:g} ms"
+    measured = f"p99 {phase.latency.p99_ms:.2f} ms"
+    if phase.error_count:
+        measured += f", {phase.error_count:,d} errors"
+    verdict = "met" if latency_target_met(phase) else "not met"
+    if rate.source == "pgbench":
+        return [f"latency target, {target} at {rate.per_s:,.0f}/s ({rate.note}): "
+                f"{verdict} ({measured})"]
+    return [f"latency at {rate.note}, not the target's {LATENCY_RATE_TO_PGBENCH:g}x pgbench: "
+            f"{measured} ({target}: {verdict} at this rate)"]
 
 
 def _align(rows: list[list[str]]) -> str:
@@ -137,17 +164,19 @@ def _quiet_line(shares: list[CpuShare]) -> list[str]:
 
 
 def _summary_lines(results: Results) -> list[str]:
-    lines = _ratio_lines(results) + _batch_lines(results.batches) + _quiet_line(results.cpu)
+    lines = (_ratio_lines(results)
+             + _latency_lines(results.latency_rate, results.latency_phase)
+             + _batch_lines(results.batches) + _quiet_line(results.cpu))
     lines.append(_cpu_line("CPU during the window, in cores", results.cpu))
-    if results.half_peak is not None:
-        lines.append(_cpu_line("CPU during the half-rate window", results.half_peak_cpu))
+    if results.latency_phase is not None:
+        lines.append(_cpu_line("CPU during the latency window", results.latency_phase_cpu))
     if results.ceiling is not None:
         lines.append(_cpu_line("CPU during the bare front window", results.ceiling_cpu))
     lines.append(f"generator CPU: {results.system.generator_cpu_s / results.system.window_s:.2f}"
                  " cores")
     lines += _error_lines(results.system)
-    if results.half_peak is not None:
-        lines += _error_lines(results.half_peak)
+    if results.latency_phase is not None:
+        lines += _error_lines(results.latency_phase)
     if results.ceiling is not None:
         lines += _error_lines(results.ceiling)
     return lines
@@ -190,8 +219,10 @@ def render_markdown(results: Results) -> str:
         "Latency in milliseconds, from a request's write to its answer's read at the terminal "
         "(open loop: from its scheduled time), every answer in an HdrHistogram. *Durable "
         "authorisations* are approved answers (39 = 00): the host answers only after the batch "
-        "holding their postings has committed. In a closed-loop run, the system is then driven "
-        "as an open loop at half the rate it sustained: the latency target (p99 < 15 ms there). "
+        "holding their postings has committed. In a closed-loop run, pgbench runs next, and the "
+        f"system is then driven as an open loop at {LATENCY_RATE_TO_PGBENCH:g}x pgbench's TPS, "
+        f"rounded: the latency target is p99 < {LATENCY_P99_MS_MAX:g} ms there (without "
+        "pgbench, the phase runs only at a rate given with `--latency-rate`). "
         "Errors are answers with an unexpected code, or none, in any phase.",
         "",
         _markdown_table(table_rows(results)),

@@ -4,10 +4,12 @@
        processes) or already running (--front), with the load-test alliance topped up;
     2. the end-to-end window: the fleet at the front, with CPU per process and the host's
        group commits sampled at the window's start and end;
-    3. the bare front ceiling: a front of its own answering 0800 echo itself, same fleet;
-    4. pgbench tpcb-like on the same PostgreSQL, same duration.
+    3. pgbench tpcb-like on the same PostgreSQL, same duration, the system idle;
+    4. after a closed loop, the latency phase: the same system and fleet as an open loop at
+       0.7x pgbench's TPS of step 3 (loadtest.latency_target), where p99 < 15 ms is the target;
+    5. the bare front ceiling: a front of its own answering 0800 echo itself, same fleet.
 The references run after the window, one at a time, so that nothing else competes for the two
-cores while each is measured.
+cores while each is measured; pgbench comes before the latency phase, which takes its rate.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from loadtest import cpu
 from loadtest.drive import DriveSettings, PhaseResult, Station, drive
 from loadtest.errors import SetupError
 from loadtest.host_metrics import BatchStats, Snapshot, batch_stats, scrape
+from loadtest.latency_target import LatencyRate, choose_latency_rate
 from loadtest.machine import Machine, describe_machine
 from loadtest.mix import ECHO, Kind, describe_mix, parse_mix
 from loadtest.pgbench import PgbenchResult, run_pgbench
@@ -62,7 +65,8 @@ class Options(msgspec.Struct, frozen=True):
     work_dir: str                   # generated configs and child logs
     overrides: list[str] = []
     ceiling: bool = True
-    half_peak: bool = True          # closed loop: then an open loop at half its rate
+    latency_phase: bool = True      # closed loop: then an open loop at 0.7x pgbench's TPS
+    latency_rate_per_s: float | None = None   # the latency phase's rate instead of pgbench's
     pgbench: bool = True
     pgbench_clients: int = 16
     pgbench_threads: int = 2
@@ -89,13 +93,14 @@ class Results(msgspec.Struct, frozen=True):
     pgbench: PgbenchResult | None
     ratios: Ratios
     profiles: list[Profile]
-    # The closed loop's rate halved, as an open loop on the same system: the latency target.
-    half_peak: PhaseResult | None = None
-    half_peak_cpu: list[cpu.CpuShare] = []
+    # After a closed loop: the rate chosen (or why none), and the system as an open loop at it.
+    latency_rate: LatencyRate | None = None
+    latency_phase: PhaseResult | None = None
+    latency_phase_cpu: list[cpu.CpuShare] = []
 
     @property
     def error_count(self) -> int:
-        return sum(phase.error_count for phase in (self.system, self.ceiling, self.half_peak)
+        return sum(phase.error_count for phase in (self.system, self.ceiling, self.latency_phase)
                    if phase is not None)
 
 
@@ -178,21 +183,22 @@ async def run(options: Options) -> Results:
         pans = [pan.encode() for pan in fleet.pans]
         system, window = await _measure_system(options, front, metrics_urls, fleet, pans,
                                                kinds, data_dir)
-        half_peak, half_peak_cpu = None, []
-        if options.half_peak and options.drive.rate_per_s is None and system.correct_per_s > 0:
-            half_peak, half_peak_cpu = await _measure_half_peak(
-                options, front, fleet, pans, kinds, system.correct_per_s / 2, data_dir)
-        if services is not None:
-            services.check_alive()
-            await services.stop()  # idle, but the references should have the box to themselves
-        ceiling, ceiling_cpu = None, []
-        if options.ceiling:
-            ceiling, ceiling_cpu = await _measure_ceiling(options, fleet, data_dir)
         pgbench = None
-        if options.pgbench:
+        if options.pgbench:  # with the system idle: the latency phase needs its TPS
             pgbench = await run_pgbench(
                 options.database_url, int(round(options.drive.duration_s)),
                 options.pgbench_clients, options.pgbench_threads, options.pgbench_scale)
+        latency_rate = _latency_rate(options, system, pgbench)
+        latency_phase, latency_phase_cpu = None, []
+        if latency_rate is not None and latency_rate.per_s is not None:
+            latency_phase, latency_phase_cpu = await _measure_latency_phase(
+                options, front, fleet, pans, kinds, latency_rate.per_s, data_dir)
+        if services is not None:
+            services.check_alive()
+            await services.stop()  # idle, but the ceiling should have the box to itself
+        ceiling, ceiling_cpu = None, []
+        if options.ceiling:
+            ceiling, ceiling_cpu = await _measure_ceiling(options, fleet, data_dir)
     return Results(
         started_at=started_at, command=options.command,
         machine=describe_machine(postgres_version), settings=_settings(options, kinds, fleet),
@@ -200,7 +206,8 @@ async def run(options: Options) -> Results:
         ceiling_cpu=ceiling_cpu, pgbench=pgbench, ratios=_ratios(system, ceiling, pgbench),
         profiles=sorted(window.profiles, key=lambda profile: SERVICE_NAMES.index(
             profile.service)),
-        half_peak=half_peak, half_peak_cpu=half_peak_cpu,
+        latency_rate=latency_rate, latency_phase=latency_phase,
+        latency_phase_cpu=latency_phase_cpu,
     )
 
 
@@ -227,15 +234,26 @@ async def _measure_system(
     return system, window
 
 
-async def _measure_half_peak(
+def _latency_rate(options: Options, system: PhaseResult,
+                  pgbench: PgbenchResult | None) -> LatencyRate | None:
+    """None when there is no latency phase to speak of: an open-loop run (it is one already),
+    or one asked not to have it; else its rate, or why it is skipped."""
+    if not options.latency_phase or options.drive.rate_per_s is not None:
+        return None
+    if system.correct_per_s <= 0:
+        return LatencyRate.skipped("the closed loop had no correct answers")
+    return choose_latency_rate(pgbench, options.latency_rate_per_s)
+
+
+async def _measure_latency_phase(
     options: Options, front: tuple[str, int], fleet: FleetData, pans: list[bytes],
     kinds: list[Kind], rate_per_s: float, data_dir: str | None,
 ) -> tuple[PhaseResult, list[cpu.CpuShare]]:
-    """The same system and fleet, as an open loop at `rate_per_s` (half what the closed loop
-    sustained): latency when the system is not pushed to its limit."""
+    """The same system and fleet, as an open loop at `rate_per_s` (0.7x pgbench's TPS, or as
+    given): latency when the system is not pushed to its limit."""
     window = _CpuWindow(data_dir, options.drive.duration_s)
     settings = msgspec.structs.replace(options.drive, rate_per_s=rate_per_s)
-    result = await drive("half peak", front, fleet.stations, pans, kinds, options.skew,
+    result = await drive("latency", front, fleet.stations, pans, kinds, options.skew,
                          settings, on_window=window, progress=options.progress)
     return result, window.shares
 

@@ -55,6 +55,18 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
     return parse
 
 
+class _Renamed(argparse.Action):
+    """An option's old spelling: refused, naming the new one."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str) -> None:
+        self._new = new
+        super().__init__(option_strings, dest, nargs=0, help=argparse.SUPPRESS)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        parser.error(f"{option_string} is now {self._new}")
+
+
 def _database_url(args: argparse.Namespace,
                   start: bool) -> tuple[str, EmbeddedPostgres | None]:
     """The system's database URL, and the embedded server to stop at the end (if we started
@@ -92,7 +104,7 @@ def _options(args: argparse.Namespace, start: bool, database_url: str) -> Option
         front=front, metrics_urls=metrics, terminals=args.terminals, cards=args.cards,
         mix=args.mix, skew=parse_skew(args.cards_skew), drive=drive, work_dir=args.work_dir,
         overrides=args.set, ceiling=not args.no_ceiling, pgbench=not args.no_pgbench,
-        half_peak=not args.no_half_peak,
+        latency_phase=not args.no_latency_phase, latency_rate_per_s=args.latency_rate,
         pgbench_clients=args.pgbench_clients, pgbench_scale=args.pgbench_scale,
         profile_dir=args.profile, progress=not args.quiet,
     )
@@ -102,6 +114,9 @@ def _loadtest(args: argparse.Namespace) -> int:
     from loadtest.report import render_text, write_report
     from loadtest.run import run
 
+    if args.rate is not None and args.latency_rate is not None:
+        raise CliError("--latency-rate is the rate of the open loop after a closed loop; with "
+                       "--rate the run is an open loop already: drop one")
     configure_logging("warning", process="loadtest")
     # A report describes a system measured from scratch, unless a running one is named.
     start = args.start or (args.report is not None and args.front is None)
@@ -126,6 +141,7 @@ def _loadtest(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from loadtest.latency_target import LATENCY_P99_MS_MAX, LATENCY_RATE_TO_PGBENCH
     from loadtest.mix import DEFAULT_MIX
 
     text = ("load test: a fleet of terminals against the system, with pgbench and a bare "
@@ -174,9 +190,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     load.add_argument("--amount", type=_positive(int), default=1_000,
                       help="field 4: fen, or points for points codes (default 1,000)")
     load.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    load.add_argument("--no-half-peak", action="store_true",
-                      help="closed loop: skip the open loop at half the rate it sustained "
-                           "(same duration, same system), which measures the latency target")
+    factor = f"{LATENCY_RATE_TO_PGBENCH:g}x pgbench's TPS"
+    latency = load.add_mutually_exclusive_group()
+    latency.add_argument("--no-latency-phase", action="store_true",
+                         help=f"closed loop: skip the latency phase, the open loop at {factor} "
+                              "(same duration, same system) where the latency target, p99 < "
+                              f"{LATENCY_P99_MS_MAX:g} ms, is judged")
+    latency.add_argument("--latency-rate", type=_positive(float), metavar="PER_S",
+                         help=f"closed loop: run the latency phase at this rate instead of "
+                              f"{factor} (with --no-pgbench, the only way to have it)")
+    load.add_argument("--no-half-peak", action=_Renamed, new="--no-latency-phase")
     references = parser.add_argument_group("references")
     references.add_argument("--no-pgbench", action="store_true", help="skip pgbench")
     references.add_argument("--no-ceiling", action="store_true",

@@ -12,6 +12,7 @@ from loadtest.cpu import CpuShare
 from loadtest.drive import ErrorCount, KindResult, PhaseResult
 from loadtest.host_metrics import batch_stats, parse_snapshot
 from loadtest.latency import LatencyRecorder, LatencySummary
+from loadtest.latency_target import LatencyRate, choose_latency_rate
 from loadtest.machine import Machine
 from loadtest.pgbench import PgbenchResult
 from loadtest.report import NOTES_MARKER, render_markdown, render_text, table_rows, write_report
@@ -136,22 +137,67 @@ class TestTable:
         assert "jifen loadtest --start" in markdown
 
 
-class TestHalfPeak:
+def _with_latency_phase(rate: LatencyRate, errors: list[ErrorCount] | None = None,
+                        p99_ms: float = 4.25) -> Results:
+    phase = _phase("latency", 350.0, errors or [])
+    phase = msgspec.structs.replace(
+        phase, latency=msgspec.structs.replace(phase.latency, p99_ms=p99_ms))
+    return msgspec.structs.replace(_results(), latency_rate=rate, latency_phase=phase,
+                                   latency_phase_cpu=[CpuShare("host", 0.2)])
+
+
+class TestLatencyPhase:
+    """At 0.7x the run's pgbench TPS (the fixture's 500.0: 350/s), judged on p99 < 15 ms."""
+
     def test_its_row_follows_the_system_and_its_errors_count(self) -> None:
-        results = msgspec.structs.replace(
-            _results(), half_peak=_phase("half peak", 500.0, [ErrorCount("000000", "96", 2)]),
-            half_peak_cpu=[CpuShare("host", 0.2)])
+        results = _with_latency_phase(choose_latency_rate(_results().pgbench),
+                                      [ErrorCount("000000", "96", 2)])
         rows = table_rows(results)
-        assert rows[4] == ["  at half that rate (open loop)", "500.0", "1.50", "2.50", "4.25",
-                           "9.00", "12.00", "2"]
+        assert rows[4] == ["  at 0.7x pgbench TPS (open loop)", "350.0", "1.50", "2.50",
+                           "4.25", "9.00", "12.00", "2"]
         assert rows[5][0] == "bare front: echo answered by the front"
         assert results.error_count == 2
         text = render_text(results)
-        assert "half peak: 2 errors: 000000 96 x2" in text
-        assert "CPU during the half-rate window: host 0.20 (total 0.20)" in text
+        assert "latency: 2 errors: 000000 96 x2" in text
+        assert "CPU during the latency window: host 0.20 (total 0.20)" in text
+        assert ("latency target, p99 < 15 ms at 350/s (0.7x pgbench's 500.0 TPS): not met "
+                "(p99 4.25 ms, 2 errors)") in text
+
+    def test_met_when_p99_is_under_15_ms(self) -> None:
+        text = render_text(_with_latency_phase(choose_latency_rate(_results().pgbench)))
+        assert ("latency target, p99 < 15 ms at 350/s (0.7x pgbench's 500.0 TPS): met "
+                "(p99 4.25 ms)") in text
+
+    def test_not_met_at_15_ms_or_more(self) -> None:
+        results = _with_latency_phase(choose_latency_rate(_results().pgbench), p99_ms=38.6)
+        assert ": not met (p99 38.60 ms)" in render_text(results)
+        assert "| 350.0 | 1.50 | 2.50 | 38.60 |" in render_markdown(results)
+
+    def test_without_pgbench_it_is_skipped_and_says_why(self) -> None:
+        results = msgspec.structs.replace(_results(), pgbench=None,
+                                          latency_rate=choose_latency_rate(None))
+        assert not any("open loop" in row[0] for row in table_rows(results))
+        text = render_text(results)
+        assert "latency phase: skipped: no pgbench in this run" in text
+        assert "--latency-rate PER_S sets the rate" in text
+        assert "latency phase: skipped: no pgbench" in render_markdown(results)
+
+    def test_a_given_rate_is_not_the_targets(self) -> None:
+        results = _with_latency_phase(choose_latency_rate(None, 350.0))
+        assert table_rows(results)[4][0] == "  at the given rate (open loop)"
+        assert ("latency at 350/s as given (--latency-rate), not the target's 0.7x pgbench: "
+                "p99 4.25 ms (p99 < 15 ms: met at this rate)") in render_text(results)
 
     def test_absent_without_a_closed_loop(self) -> None:
-        assert not any("half" in row[0] for row in table_rows(_results()))
+        results = _results()
+        assert not any("open loop" in row[0] for row in table_rows(results))
+        assert "latency" not in render_text(results)
+
+    def test_the_report_states_the_rule(self) -> None:
+        markdown = render_markdown(_results())
+        assert "open loop at 0.7x pgbench's TPS" in markdown
+        assert "p99 < 15 ms there" in markdown
+        assert "half" not in markdown
 
 
 class TestWriteReport:
