@@ -27,6 +27,12 @@ closed before its write, the write did not drain, or the terminal had ended its 
 connection and reset it when the approval reached it. A terminal that only half-closed (and
 still reads) gets its answer as before. The write buffer's high-water mark is 0, so the
 transport says (pause/resume_writing) exactly when written answers have reached the kernel.
+
+A bug (an AssertionError, or any exception that is not one of the typed errors handled here) ends
+the front, for its supervisor to restart it from the database, rather than cost one request or
+one connection: work spawned on the listener raises in its task group, and a bug in a loop
+callback of this Protocol, which the loop would only log, is handed to `Listener.fail`, whose
+task re-raises it. The `try` around each callback costs nothing until it raises.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from acquirer_front.answer import encode_answer
 from acquirer_front.config import FrontConfig
 from acquirer_front.exchange import Exchange
 from acquirer_front.limits import SampledLog
-from acquirer_front.pipeline import Pipeline, failed_request_fields
+from acquirer_front.pipeline import Pipeline
 from acquirer_front.saf.entries import REVERSED_MTIS
 from proto.codes import ResponseCode, answer_mti
 from proto.errors import FrameSizeError, IsoDecodeError, TpduError
@@ -75,6 +81,9 @@ class Listener(Protocol):
 
     def spawn(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run what must wait (a sign-on, a reversal) as a task of the listener."""
+
+    def fail(self, exc: Exception) -> None:
+        """A bug met in a loop callback: the listener's task re-raises it (the front ends)."""
 
 
 class CloseReason(StrEnum):
@@ -142,52 +151,64 @@ class TerminalConnection(asyncio.Protocol):
         # uvloop's transports are not subclasses of asyncio.Transport, but have its methods.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
-        if not self._listener.admit(self, transport):
-            self._closed = True
-            return
-        self._admitted = True
-        transport.set_write_buffer_limits(high=0)
-        peername = transport.get_extra_info("peername")
-        if peername:
-            self.peer = f"{peername[0]}:{peername[1]}"
-        self._arm_timer()
+        try:
+            if not self._listener.admit(self, transport):
+                self._closed = True
+                return
+            self._admitted = True
+            transport.set_write_buffer_limits(high=0)
+            peername = transport.get_extra_info("peername")
+            if peername:
+                self.peer = f"{peername[0]}:{peername[1]}"
+            self._arm_timer()
+        except Exception as exc:   # a bug: the front ends (see the module's docstring)
+            self._listener.fail(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
-        frames = self._frames
-        if not len(frames):
-            self._frame_started_at = self._loop.time()
-        frames.feed(data)
-        self._take_frames()
+        try:
+            frames = self._frames
+            if not len(frames):
+                self._frame_started_at = self._loop.time()
+            frames.feed(data)
+            self._take_frames()
+        except Exception as exc:   # a bug: the front ends (see the module's docstring)
+            self._listener.fail(exc)
 
     def eof_received(self) -> bool:
         """The terminal ended its side: requests in flight still get their answers (it may
         have half-closed after its last request), each bounded by answer_timeout_s."""
-        if len(self._frames):
-            self._close(CloseReason.TRUNCATED)
-            return False
-        self._peer_ended = True
-        self._close_when_done()
+        try:
+            if len(self._frames):
+                self._close(CloseReason.TRUNCATED)
+                return False
+            self._peer_ended = True
+            self._close_when_done()
+        except Exception as exc:   # a bug: the front ends (see the module's docstring)
+            self._listener.fail(exc)
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         if not self._admitted:
             return
-        if not self._closed:
-            self._closed = True
-            if len(self._frames):
-                self._close_reason = CloseReason.TRUNCATED
-        if self._timer is not None:
-            self._timer.cancel()
-        # Written before the transport went: drained to the kernel on a clean close.
-        unconfirmed, self._unconfirmed = self._unconfirmed, []
-        self._settle(unconfirmed, delivered=exc is None and not self._write_failed)
-        if self._outbox:
-            self._flush()
-        self._report_close()
-        self._listener.closed(self)
+        try:
+            if not self._closed:
+                self._closed = True
+                if len(self._frames):
+                    self._close_reason = CloseReason.TRUNCATED
+            if self._timer is not None:
+                self._timer.cancel()
+            # Written before the transport went: drained to the kernel on a clean close.
+            unconfirmed, self._unconfirmed = self._unconfirmed, []
+            self._settle(unconfirmed, delivered=exc is None and not self._write_failed)
+            if self._outbox:
+                self._flush()
+            self._report_close()
+            self._listener.closed(self)
+        except Exception as failure:   # a bug: the front ends (see the module's docstring)
+            self._listener.fail(failure)
 
     def abort(self) -> None:
         """Drop the connection now (the front is stopping)."""
@@ -196,12 +217,18 @@ class TerminalConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused_at = self._loop.time()
-        self._arm_timer()
+        try:
+            self._arm_timer()
+        except Exception as exc:   # a bug: the front ends (see the module's docstring)
+            self._listener.fail(exc)
 
     def resume_writing(self) -> None:
         self._write_paused_at = None
         unconfirmed, self._unconfirmed = self._unconfirmed, []
-        self._confirm(unconfirmed)
+        try:
+            self._confirm(unconfirmed)
+        except Exception as exc:   # a bug: the front ends (see the module's docstring)
+            self._listener.fail(exc)
 
     # ---- requests ----
 
@@ -224,7 +251,9 @@ class TerminalConnection(asyncio.Protocol):
             if isinstance(exchange, CloseReason):
                 return self._close(exchange)
             self._in_flight += 1
-            if not self._submit(exchange):
+            # The hot path: no task, the answer comes by callback; else `_answer` takes it.
+            if not self._pipeline.submit(
+                    exchange, functools.partial(self._emit, exchange), self._spawn):
                 self._spawn(functools.partial(self._answer, exchange))
         if self._in_flight >= limit and not self._reading_paused and not self._closed:
             self._reading_paused = True
@@ -244,33 +273,20 @@ class TerminalConnection(asyncio.Protocol):
             arrived_at=now, deadline=now + self._config.answer_timeout_s,
         )
 
-    def _submit(self, exchange: Exchange) -> bool:
-        """The hot path: no task, the answer comes by callback. False: take `_answer`."""
-        try:
-            return self._pipeline.submit(
-                exchange, functools.partial(self._emit, exchange), self._spawn)
-        except Exception:
-            return False   # `_answer` meets the same bug and answers 96
-
     async def _answer(self, exchange: Exchange) -> None:
         """Process one request the slow way (a task that waits) and emit its answer."""
-        try:
-            fields = await self._pipeline.process(exchange)
-        except Exception:
-            fields = failed_request_fields(exchange)
-        self._emit(exchange, fields)
+        self._emit(exchange, await self._pipeline.process(exchange))
 
     # ---- answers ----
 
     def _emit(self, exchange: Exchange, fields: IsoMessage) -> None:
-        """Queue a request's answer for the next flush. Called once per request read."""
-        try:
-            body, code = encode_answer(exchange.message, fields)
-            frame = encode_frame(exchange.tpdu.swapped(), body)
-        except Exception:
-            log.exception("answer_failed", request=exchange.key_text())
-            self._release(1)
-            return
+        """Queue a request's answer for the next flush. Called once per request read: from
+        `_take_frames`, the link's reader, the upstream's sweeper or a task of the listener,
+        each of which ends the front on a bug raised here."""
+        # An answer that does not fit the spec is already a 96 (encode_answer), and the spec
+        # bounds an answer far below the 64 KiB of LEN.
+        body, code = encode_answer(exchange.message, fields)
+        frame = encode_frame(exchange.tpdu.swapped(), body)
         owes_delivery = code == ResponseCode.APPROVED and exchange.mti in REVERSED_MTIS
         self._outbox.append(_Outgoing(frame, exchange, owes_delivery))
         if not self._flush_scheduled:
@@ -285,16 +301,19 @@ class TerminalConnection(asyncio.Protocol):
         batch, self._outbox = self._outbox, []
         if not batch:
             return
-        if self._closed or self._lost:
-            self._settle(batch, delivered=False)
-            return
-        transport = self._transport
-        assert transport is not None
-        transport.write(b"".join(outgoing.frame for outgoing in batch))
-        if transport.get_write_buffer_size():
-            self._unconfirmed.extend(batch)   # resume_writing confirms them
-        else:
-            self._confirm(batch)
+        try:
+            if self._closed or self._lost:
+                self._settle(batch, delivered=False)
+                return
+            transport = self._transport
+            assert transport is not None
+            transport.write(b"".join(outgoing.frame for outgoing in batch))
+            if transport.get_write_buffer_size():
+                self._unconfirmed.extend(batch)   # resume_writing confirms them
+            else:
+                self._confirm(batch)
+        except Exception as exc:   # a bug: the front ends (see the module's docstring)
+            self._listener.fail(exc)
 
     def _confirm(self, batch: list[_Outgoing]) -> None:
         """Answers that reached the kernel: an approval written past the terminal's EOF is
@@ -402,11 +421,14 @@ class TerminalConnection(asyncio.Protocol):
         self._timer = None
         if self._closed:
             return
-        deadline = self._deadline()
-        if deadline is not None and deadline[0] <= self._loop.time():
-            self._close(deadline[1])
-        else:
-            self._arm_timer()
+        try:
+            deadline = self._deadline()
+            if deadline is not None and deadline[0] <= self._loop.time():
+                self._close(deadline[1])
+            else:
+                self._arm_timer()
+        except Exception as exc:   # a bug: the front ends (see the module's docstring)
+            self._listener.fail(exc)
 
     async def _reset_seen(self) -> bool:
         """A terminal that closed (rather than half-closed) resets the connection when our data

@@ -5,7 +5,8 @@
 
 Everything about one request is a typed result instead (a `ResponseCode`), and everything
 about one connection (framing errors, timeouts, a peer that hangs up) closes that connection
-and is counted, never raised past it: see `connection.CloseReason`.
+and is counted, never raised past it: see `connection.CloseReason`. Anything else raised while
+serving (an AssertionError, a TypeError) is a bug: nothing swallows it, and it ends the front.
 """
 
 import asyncpg

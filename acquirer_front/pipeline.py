@@ -117,31 +117,27 @@ class _Pending:
         self.request: Request | None = None
 
     def on_answer(self, answer: Answer | None) -> None:
-        """Upstream's callback, on the link's reader: must not raise, and must not wait."""
+        """Upstream's callback, on the link's reader, the sweeper or the link's end: must not
+        wait. Nothing here raises but a bug, which ends the front through the link's owner
+        or the sweeper's task."""
         pipeline, exchange = self._pipeline, self._exchange
-        try:
-            if pipeline._upstream.is_usable(answer):
-                assert answer is not None
-                fields = pipeline._host_answer(exchange, answer)
-                self._deliver(pipeline._sign_answer(exchange, fields))
-            else:
-                self._spawn(lambda: self._settle(answer))
-        except Exception:
-            self._deliver(failed_request_fields(exchange))
+        if pipeline._upstream.is_usable(answer):
+            assert answer is not None
+            fields = pipeline._host_answer(exchange, answer)
+            self._deliver(pipeline._sign_answer(exchange, fields))
+        else:
+            self._spawn(lambda: self._settle(answer))
 
     async def _settle(self, answer: Answer | None) -> None:
         """No usable answer: store-and-forward decides (reverse and 91, or a stored 0420's
-        00); the answer goes out after that."""
+        00); the answer goes out after that. A failure to store is a False there, not an
+        exception: only a bug raises, in the listener's task group, ending the front."""
         pipeline, exchange = self._pipeline, self._exchange
         assert self.request is not None
-        try:
-            settled = await pipeline._upstream.settle(self.request, answer)
-            fields = pipeline._refuse(exchange, ResponseCode.HOST_UNAVAILABLE) \
-                if settled is None else pipeline._host_answer(exchange, settled)
-            fields = pipeline._sign_answer(exchange, fields)
-        except Exception:
-            fields = failed_request_fields(exchange)
-        self._deliver(fields)
+        settled = await pipeline._upstream.settle(self.request, answer)
+        fields = pipeline._refuse(exchange, ResponseCode.HOST_UNAVAILABLE) \
+            if settled is None else pipeline._host_answer(exchange, settled)
+        self._deliver(pipeline._sign_answer(exchange, fields))
 
 
 def build_pipeline(
@@ -156,14 +152,6 @@ def build_pipeline(
         checks.append(AnswerEchoLocally())  # benchmarks only: see FrontConfig
     return Pipeline(checks, upstream, SignOnHandler(sessions),
                     SignAnswer(security_module, registry))
-
-
-def failed_request_fields(exchange: Exchange) -> IsoMessage:
-    """The answer to a request whose processing raised (call it in the `except`): a bug must
-    cost one request a 96, not the connection or the server."""
-    log.exception("request_failed", request=exchange.key_text())
-    metrics.request_counter(exchange.mti, ResponseCode.SYSTEM_ERROR).inc()
-    return refusal_fields(exchange.message, ResponseCode.SYSTEM_ERROR)
 
 
 def _log_answer(exchange: Exchange, code: str, *, refused_by_front: bool) -> None:

@@ -1,7 +1,13 @@
 """The terminal listener: accepts connections within `connections_max` in total and
 `connections_per_source_max` per source address; the rest are closed at once. Each connection
 is a `TerminalConnection` protocol; what one of them must wait for (a sign-on, a reversal) runs
-as a task of the listener's task group, so it ends with the listener."""
+as a task of the listener's task group, so it ends with the listener.
+
+A bug in any connection ends the listener, and with it the front, for its supervisor to restart
+(an assertion is never logged and ignored): raised in a task of the listener, it propagates; met
+in a connection's loop callback, it is handed to `fail`, and the listener's own task raises it.
+A connection's legitimate ends (framing errors, timeouts, a peer that hangs up) close it alone.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +40,8 @@ class _Listener:
         self._refusal_logs = {reason: SampledLog(log.warning, "connection_refused")
                               for reason in RefusalReason}
         self._sources: dict[TerminalConnection, str] = {}
+        self.failure: Exception | None = None   # the first bug a connection's callback met
+        self.failed = anyio.Event()
 
     def connection(self) -> TerminalConnection:
         return TerminalConnection(self._pipeline, self._config, self)
@@ -65,19 +73,17 @@ class _Listener:
         metrics.OPEN_CONNECTIONS.dec()
 
     def spawn(self, work: Callable[[], Awaitable[None]]) -> None:
-        self._group.start_soon(_guarded, work)
+        self._group.start_soon(work)
+
+    def fail(self, exc: Exception) -> None:
+        """A bug met in a connection's loop callback: `serve_terminals` raises it."""
+        if self.failure is None:
+            self.failure = exc
+            self.failed.set()
 
     def abort_all(self) -> None:
         for connection in list(self._sources):
             connection.abort()
-
-
-async def _guarded(work: Callable[[], Awaitable[None]]) -> None:
-    """Never let one connection's bug end the listener and every other terminal."""
-    try:
-        await work()
-    except Exception:
-        log.exception("connection_task_failed")
 
 
 async def serve_terminals(
@@ -86,7 +92,8 @@ async def serve_terminals(
     *,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Listen until cancelled; task_status gets the bound port (config.listen_port may be 0)."""
+    """Listen until cancelled or a bug; task_status gets the bound port (config.listen_port
+    may be 0)."""
     loop = asyncio.get_running_loop()
     async with anyio.create_task_group() as group:
         listener = _Listener(config, pipeline, group)
@@ -97,7 +104,9 @@ async def serve_terminals(
         try:
             log.info("front_listening", host=config.listen_host, port=bound_port)
             task_status.started(bound_port)
-            await anyio.sleep_forever()
+            await listener.failed.wait()
+            assert listener.failure is not None
+            raise listener.failure
         finally:
             server.close()
             listener.abort_all()

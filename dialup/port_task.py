@@ -1,7 +1,8 @@
 """One task per port: open it, initialise the modem, answer calls, serve them, hang up, repeat.
 
-A port's failure (cannot open, no modem, line gone, or a bug) is logged, counted and retried
-after a doubling backoff; it never reaches the other ports' tasks.
+A port's failure (cannot open, no modem, line gone) is logged, counted and retried after a
+doubling backoff; it never reaches the other ports' tasks. A bug (an AssertionError, a
+TypeError...) is not a port's failure: it ends the bridge, whose supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ class PortTask:
                     await self._serve_line(line)
             except DialupError as exc:
                 self._failed(exc, exc_info=False)
-            except Exception as exc:  # a bug must not stop the other ports
+            except OSError as exc:
+                # Not mapped to a LineError: pyserial's SerialException (an OSError), or the
+                # port's close failing on a device that went away.
                 self._failed(exc, exc_info=True)
             await anyio.sleep(self._backoff.next())  # retry later, not a synchronisation
 

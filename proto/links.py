@@ -23,7 +23,10 @@ link messages (front->switch->host and back). So the bytes are handled in the lo
 
 Structured concurrency stays: `LinkClient.run` and `serve_links` run until cancelled and close
 their transports when they end; the probe is a loop of anyio sleeps. A lost connection (closed,
-a malformed message, no answer to a probe) ends that connection only.
+a malformed message, no answer to a probe) ends that connection only. A bug (an AssertionError,
+a caller's handler raising anything but a link error) ends the service: raised in a task, it
+propagates; raised in a loop callback, where the loop would only log it, the connection keeps
+it in `failure`, closes, and the coroutine that owns the connection re-raises it.
 """
 
 from __future__ import annotations
@@ -82,9 +85,9 @@ class _Connection(asyncio.Protocol):
         self._writing_paused = False
         self._room: anyio.Event | None = None
         self.closed = False
-        # A non-link exception raised by a callback while handling a message: re-raised by
-        # the coroutine that owns the connection.
-        self.failure: BaseException | None = None
+        # A bug met in a loop callback (see `_fail`): re-raised by the coroutine that owns the
+        # connection once it is closed.
+        self.failure: Exception | None = None
 
     # Receiving.
 
@@ -120,9 +123,8 @@ class _Connection(asyncio.Protocol):
             except LinkCodecError as exc:
                 log.debug("link_error", error=repr(exc))
                 self.close()
-            except Exception as exc:   # a caller's bug: its owner re-raises it
-                self.failure = exc
-                self.close()
+            except Exception as exc:   # a bug, the caller's handler's or ours: see _fail
+                self._fail(exc)
 
     def eof_received(self) -> bool:
         log.debug("link_error", error="closed by the peer")
@@ -176,16 +178,19 @@ class _Connection(asyncio.Protocol):
         self._wake_senders()
         encoded = bytearray()
         frames: list[Any] = []
-        for item in items:
-            if type(item) is list:
-                frames += item
-                continue
+        try:
+            for item in items:
+                if type(item) is list:
+                    frames += item
+                    continue
+                self._encode_frames(frames, encoded)
+                frames = []
+                encode_link_message_into(item, encoded)
             self._encode_frames(frames, encoded)
-            frames = []
-            encode_link_message_into(item, encoded)
-        self._encode_frames(frames, encoded)
-        assert self.transport is not None
-        self.transport.write(encoded)
+            assert self.transport is not None
+            self.transport.write(encoded)
+        except Exception as exc:   # a bug (every frame we queue encodes): see _fail
+            self._fail(exc)
 
     def _encode_frames(self, frames: list[Any], encoded: bytearray) -> None:
         for start in range(0, len(frames), BATCH_FRAMES_MAX):
@@ -214,6 +219,14 @@ class _Connection(asyncio.Protocol):
         return dropped
 
     # The end.
+
+    def _fail(self, exc: Exception) -> None:
+        """A bug met in a loop callback, where the loop would only log it and go on: the
+        connection ends, and its owner (`LinkClient.run`, or the server's reader task)
+        re-raises `exc`, ending the service for its supervisor to restart."""
+        if self.failure is None:
+            self.failure = exc
+        self.close()
 
     def close(self) -> None:
         """End the connection (idempotent): whatever is unsent is dropped."""
@@ -453,7 +466,10 @@ class _ServerConnection(_Connection):
         server.connections.discard(self)
         log.info("link_closed", link=self.peer.name)
         if server.on_peer_gone is not None:
-            server.on_peer_gone(self.peer)
+            try:
+                server.on_peer_gone(self.peer)
+            except Exception as exc:   # a caller's bug, maybe in a loop callback: see _fail
+                self.failure = self.failure or exc   # the reader task, cancelled, re-raises it
 
 
 async def serve_links(

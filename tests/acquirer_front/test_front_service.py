@@ -1,5 +1,5 @@
 """The front over real TCP, against a fake switch and a real PostgreSQL: the order of checks,
-the echo, sign-on state and 91."""
+the echo, sign-on state, 91, and a bug ending the front."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from tests.acquirer_front.front_testkit import (
 )
 from prometheus_client import REGISTRY
 
-from acquirer_front import DatabaseUnavailableError, run_front
+from acquirer_front import DatabaseUnavailableError, pipeline, run_front
+from acquirer_front.sign_on import SignOnHandler
+from acquirer_front.steps import ValidateMessage
 
 pytestmark = pytest.mark.anyio
 
@@ -205,3 +207,36 @@ async def test_no_database_at_start_is_an_error() -> None:
     config = msgspec.structs.replace(TEST_CONFIG, link_startup_wait_s=0.0)
     with pytest.raises(DatabaseUnavailableError):
         await run_front(config, "postgresql://nobody@127.0.0.1:1/none")
+
+
+class TestBugEndsTheFront:
+    """A bug met while handling a request (an AssertionError here) is not logged and answered
+    96, nor left to the event loop's log: run_front raises it, for its supervisor to restart
+    the front from the database."""
+
+    @pytest.mark.parametrize("where", ["checks", "host_answer", "sign_on"])
+    async def test_an_assertion_ends_run_front(
+        self, database_url: str, monkeypatch: pytest.MonkeyPatch, where: str
+    ) -> None:
+        def broken(*args: object) -> None:
+            raise AssertionError("broken invariant")
+
+        async def broken_async(*args: object) -> None:
+            broken()
+
+        patch, request = {
+            # The hot path, in the connection's data callback.
+            "checks": ((ValidateMessage, "__call__", broken), purchase()),
+            # The host's answer, delivered on the switch link's reader callback.
+            "host_answer": ((pipeline, "answer_fields", broken), purchase()),
+            # A sign-on, which waits in a task of the listener.
+            "sign_on": ((SignOnHandler, "settle", broken_async), network("001")),
+        }[where]
+        monkeypatch.setattr(*patch)
+        with pytest.RaisesGroup(pytest.RaisesExc(AssertionError, match="broken invariant"),
+                                flatten_subgroups=True):
+            async with running_front(database_url) as running:
+                async with TerminalClient.connect(running.port) as terminal:
+                    await terminal.send(request)
+                    with anyio.fail_after(WAIT_S):
+                        await anyio.sleep_forever()   # until the front's failure cancels this

@@ -343,3 +343,60 @@ class TestBrokenLinks:
             with anyio.fail_after(WAIT_S):
                 await handler.gone_event.wait()
         assert [answer.correlation_id for answer in client.answers] == [1, 2]
+
+
+class TestBugs:
+    """A bug in a loop callback, ours or a caller's handler's, is not logged by the loop and
+    forgotten: the coroutine that owns the connection raises it, ending the service."""
+
+    async def test_a_bug_in_on_answers_ends_the_client(self) -> None:
+        def broken(answers: list[Answer]) -> None:
+            raise AssertionError("broken invariant")
+
+        async def answer_once(server: RawServer) -> None:
+            _, writer = await server.next_connection()
+            write_message(writer, AnswerBatch([Answer(1, "00")]))
+
+        async with raw_server() as server, anyio.create_task_group() as group:
+            link = LinkClient(f"127.0.0.1:{server.port}", name="test", on_answers=broken,
+                              on_down=lambda: None)
+            group.start_soon(answer_once, server)
+            with anyio.fail_after(WAIT_S), \
+                    pytest.raises(AssertionError, match="broken invariant"):
+                await link.run()
+
+    async def test_a_frame_that_does_not_encode_ends_the_client(self) -> None:
+        async with raw_server() as server, anyio.create_task_group() as group:
+            link = LinkClient(f"127.0.0.1:{server.port}", name="test",
+                              on_answers=lambda answers: None, on_down=lambda: None)
+
+            async def send_unencodable() -> None:
+                with anyio.fail_after(WAIT_S):
+                    await link.wait_up()
+                bad = Request(1, "0200", "T0000001", "M00000000000001", "000001",
+                              "0101120000", 0, pan=object())  # type: ignore[arg-type]
+                assert link.send([bad])   # taken: it fails in the loop's flush callback
+
+            group.start_soon(send_unencodable)
+            with anyio.fail_after(WAIT_S), pytest.raises(TypeError):
+                await link.run()
+
+    @pytest.mark.parametrize("where", ["on_requests", "on_peer_gone"])
+    async def test_a_bug_in_a_server_handler_ends_serve_links(self, where: str) -> None:
+        handler = Served()
+
+        def broken(*args: object) -> None:
+            raise AssertionError("broken invariant")
+
+        async def broken_async(*args: object) -> None:
+            broken()
+
+        setattr(handler, where, broken_async if where == "on_requests" else broken)
+        with pytest.RaisesGroup(pytest.RaisesExc(AssertionError, match="broken invariant"),
+                                flatten_subgroups=True):
+            async with served(handler) as port:
+                _, writer = await open_raw(port)
+                write_message(writer, RequestBatch([request(1)]))
+                writer.close()   # the connection's end calls on_peer_gone, in a loop callback
+                with anyio.fail_after(WAIT_S):
+                    await anyio.sleep_forever()   # until serve_links' failure cancels this
