@@ -9,11 +9,11 @@ import anyio
 import pytest
 import serial
 
-from devices.dialup.bridge import DialupBridge
-from devices.dialup.errors import LineClosedError
-from devices.dialup.events import PortFailed
-from devices.dialup.line import SerialLine
-from devices.dialup.port_task import PortTask
+from dialup.bridge import DialupBridge
+from dialup.errors import LineClosedError
+from dialup.events import PortFailed
+from dialup.line import SerialLine
+from dialup.port_task import PortTask
 from tests.dialup.equipment import WAIT_S, bridge_config
 
 pytestmark = pytest.mark.anyio
