@@ -26,7 +26,7 @@ What each transition asserts, and why it matters:
 - Nothing applied on a thrown-away state goes out: each batch carries the epoch (the count of
   state loads) it was applied on; a stale batch can only be abandoned.
 
-All checks are O(1) a batch: the hot path pays nothing per request.
+Every check is O(1) per batch (or per addition to one): none loops over its requests.
 """
 
 from __future__ import annotations
