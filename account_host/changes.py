@@ -66,10 +66,10 @@ class ChangeListener:
                 finally:
                     connection.terminate()
             except (HostDatabaseError, *DATABASE_ERRORS) as exc:
+                # Only the database: the rows read decode as the schema's constraints say
+                # (an alliance's unknown time zone is logged by load_alliances), so anything
+                # else is a bug, which ends the host; restarted, it reads every change again.
                 log.warning("listen_connection_lost", error=repr(exc), retry_in_s=backoff_s)
-            except Exception:
-                # A bug here must not stop the writer: changes wait for the next attempt.
-                log.exception("listen_failed", retry_in_s=backoff_s)
             await anyio.sleep(backoff_s)
             backoff_s = min(backoff_s * 2, self._config.reconnect_backoff_max_s)
 

@@ -94,7 +94,9 @@ class WriterDatabase:
 
     async def commit(self, batch: BatchWrite, arguments: tuple) -> float:
         """Write the batch in one statement (`arguments`: its `BatchWrite.arguments`, taken
-        when it was applied); returns its latency in seconds."""
+        when it was applied); returns its latency in seconds. CommitError: it may or may not
+        have landed. An AssertionError: it committed, but not the rows the batch holds; the
+        writer does not catch it (the host ends, and rebuilds from what is durable)."""
         assert self.connection is not None
         started = clock.perf_counter()
         try:
@@ -102,7 +104,8 @@ class WriterDatabase:
                 row = await self.connection.fetchrow(BATCH_SQL, *arguments)
         except DATABASE_ERRORS as exc:
             raise CommitError(f"batch commit failed: {exc!r}") from exc
-        assert tuple(row) == batch.expected_counts(), "the batch statement lost rows"
+        counts, expected = tuple(row), batch.expected_counts()
+        assert counts == expected, f"the batch statement lost rows: {counts}, not {expected}"
         return clock.perf_counter() - started
 
     def close(self) -> None:

@@ -7,8 +7,9 @@ answers with a ResponseCode, never exceptions; these are for the database under 
         ├── ReservationError  identifier blocks could not be reserved in host_counters
         └── CommitError       a batch was not made durable: failed, timed out, connection lost
 
-The writer answers 96 for a batch that ends in any HostDatabaseError and rebuilds its state;
-the service never stops on one.
+The writer rebuilds its state after any HostDatabaseError and answers 96 for a batch that did
+not land; the service never stops on one. A broken invariant is an AssertionError, never one of
+these: nothing catches it, and the host process ends (the supervisor restarts it).
 """
 
 

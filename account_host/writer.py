@@ -1,26 +1,39 @@
 """The single writer: one task owns every balance. It takes a batch of queued requests, applies
 them in order to the in-memory state, writes the whole batch in one statement, and only then
-answers, grouped per peer.
+answers, grouped per peer. Each batch's way through is the state machine of group_commit.py,
+whose transitions assert the invariants this module relies on.
 
 Pipelined: while one batch's statement is in flight (a task of its own, which answers that
 batch once it has committed), the writer already applies the next batch on top of it and adds to
 it whatever arrives until that commit is over: a request that arrives during a commit waits for
 one commit, not two. The committing task sends the next statement itself, the moment the first
 has committed, before it flushes the answers and before the writer runs again (handing it back
-to the writer cost 1.4 ms a cycle at 2,400 requests/s). The host's CPU (applying, answering)
-and PostgreSQL's (executing, flushing) then overlap instead of taking turns; at most one
-statement is in flight, so batches still commit in order. A batch applied on top of one that
-then fails was applied to a state that is thrown away: it is applied again to the reloaded one.
-An answer is never sent before everything it was applied on has committed: a batch with nothing
-to write (retransmissions, 94s) waits for the one in flight before it answers.
+to the writer cost 1.4 ms a cycle at 2,400 requests/s); a request the writer receives in that
+instant waits for the statement after. The host's CPU (applying, answering) and PostgreSQL's
+(executing, flushing) then overlap instead of taking turns; at most one statement is in flight,
+so batches commit in order. A batch applied on top of one that then fails was applied to a
+state that is thrown away: it is abandoned, and its requests are applied again to the reloaded
+one. An answer is never sent before everything it was applied on has committed: a batch with
+nothing to write (retransmissions, 94s) waits for the one in flight before it answers.
 
-When a batch fails, the state is rebuilt from the database, so that nothing half-applied
-survives, and the writer reconnects with backoff (answering 96 to whatever queues up while the
-database is away); it never stops. A batch that failed before its statement was sent (no
-identifiers, a broken invariant) is answered 96 at once. A batch whose statement failed or timed
-out may still have committed: the writer first fences the old connection off (terminating its
-backend), then looks whether the batch landed, and sends its real answers if it did, else 96.
-So a terminal never gets 96 for postings that are durable.
+The two tasks hand batches over through `_InFlight`: `successor` (the batch the writer applies on
+top, which the committing task sends), `next` (its statement, once sent), `waiting` (the
+writer's wait for more requests, cancelled when the commit is over) and `done` (the outcome is
+known and, after a failure, resolved). Whether a commit is over, failed or abandoned is the
+batch's stage, not a flag.
+
+A database error is not fatal: the state is rebuilt from the database, so that nothing
+half-applied survives, and the writer reconnects with backoff (answering 96 to whatever queues
+up while the database is away). Requests that found no connection or no identifiers are
+answered 96. A batch whose statement failed or timed out may still have committed: the writer
+first fences the old connection off (terminating its backend), then looks whether the batch
+landed, and sends its real answers if it did, else 96. So a terminal never gets 96 for postings
+that are durable.
+
+Anything else, a broken invariant above all (an AssertionError while applying, building a
+statement, or in the row counts a commit reports), is not caught: it ends the host process,
+unanswered, and the supervisor restarts it on the state in the database. A request of a batch
+that did commit then gets its first answer again from the retransmission window.
 """
 
 from __future__ import annotations
@@ -39,6 +52,7 @@ from account_host.config import HostConfig
 from account_host.context import ApplyContext
 from account_host.database import WriterDatabase, batch_landed
 from account_host.errors import CommitError, HostDatabaseError
+from account_host.group_commit import GroupCommit, Pipeline, Stage
 from account_host.identifiers import Identifiers
 from account_host.journal import BatchWrite
 from account_host.loading import load_state
@@ -58,35 +72,40 @@ Pending = list[tuple[LinkPeer, Request]]
 
 
 class _Applied:
-    """A batch applied to the state: its answers, and what its statement writes. It grows
-    (`add`) while the statement before it is in flight."""
+    """A batch applied to the state: its answers, what its statement writes, and its stage
+    (`commit`). It grows (`add`) while the statement before it is in flight."""
 
-    __slots__ = ("answers", "batch", "context", "pending")
+    __slots__ = ("answers", "batch", "commit", "context", "pending")
 
-    def __init__(self, pending: Pending, context: ApplyContext, batch: BatchWrite) -> None:
+    def __init__(
+        self, pending: Pending, context: ApplyContext, batch: BatchWrite, commit: GroupCommit,
+    ) -> None:
         self.pending: Pending = []
         self.answers: list[Answer] = []
         self.context = context
         self.batch = batch
+        self.commit = commit
         self.add(pending)
 
     def add(self, pending: Pending) -> None:
+        self.commit.take(len(pending))
         context = self.context
         self.pending.extend(pending)
         self.answers.extend([apply_request(context, request) for _, request in pending])
 
 
 class _InFlight:
-    """The statement of one applied batch, committing in a task of its own. `done` is set once
-    it has committed (its answers go out after), or it failed and the failure was resolved
-    (state reloaded, answers sent): `failed` says which."""
+    """The statement of one applied batch, committing in a task of its own, and what the writer
+    and that task hand each other meanwhile (see the module's docstring)."""
 
-    __slots__ = ("applied", "done", "failed", "next", "successor", "waiting")
+    __slots__ = ("applied", "done", "next", "successor", "waiting")
 
     def __init__(self, applied: _Applied) -> None:
+        assert applied.commit.stage is Stage.COMMITTING
         self.applied = applied
+        # Set once it has committed (its answers go out after), or it failed and the failure
+        # was resolved (state reloaded, answers sent).
         self.done = anyio.Event()
-        self.failed = False
         # The writer's wait for more requests while this commits: ended when it is over.
         self.waiting: anyio.CancelScope | None = None
         # The batch the writer applies on top of this one, and its statement once the
@@ -94,9 +113,17 @@ class _InFlight:
         self.successor: _Applied | None = None
         self.next: _InFlight | None = None
 
+    @property
+    def is_over(self) -> bool:
+        """Its outcome is known (it may still be being resolved: wait for `done`)."""
+        return self.applied.commit.stage is not Stage.COMMITTING
+
     def over(self, *, failed: bool = False) -> None:
         """The statement's outcome is known: the writer stops adding to the next batch."""
-        self.failed = failed
+        if failed:
+            self.applied.commit.failed()
+        else:
+            self.applied.commit.committed()
         if self.waiting is not None:
             self.waiting.cancel()
 
@@ -110,6 +137,7 @@ class Writer:
         self._database = database
         self._queue = queue
         self._identifiers = Identifiers(config.id_block_size)
+        self._pipeline = Pipeline()
         self.state: HostState | None = None
         # Queue items taken but not applied (no identifiers left for them while a statement
         # held the connection): the next batch starts with them.
@@ -121,7 +149,7 @@ class Writer:
         async with anyio.create_task_group() as group:
             while True:
                 items = await self._take_items()
-                if in_flight is not None and (in_flight.done.is_set() or in_flight.failed):
+                if in_flight is not None and in_flight.is_over:
                     await in_flight.done.wait()   # a failure is resolved before anything else
                     in_flight = None
                 pending = self._requests_of(items)
@@ -138,6 +166,7 @@ class Writer:
                 landed = unresolved is not None and await batch_landed(
                     connection, unresolved, self._config.database_timeout_s)
                 self.state = await load_state(connection, self._config)
+                self._pipeline.loaded()
                 metrics.STATE_LOADS.inc()
                 return landed
             except HostDatabaseError as exc:
@@ -156,41 +185,36 @@ class Writer:
             # Reserving needs the connection, which the statement in flight holds.
             await in_flight.done.wait()
             in_flight = None
-        applied: _Applied | None = None
-        try:
-            if in_flight is None:
+        if in_flight is None:
+            try:
                 await self._prepare(len(pending))
-            applied = self._apply(pending)
-            if in_flight is not None:
-                in_flight.successor = applied
-                await self._add_while_committing(applied, in_flight)
-        except Exception as exc:   # database errors, and broken invariants of a half-applied state
-            if in_flight is not None:
-                in_flight.successor = None
-                await in_flight.done.wait()
-            await self._resolve_failure(
-                applied.pending if applied is not None else pending, None, exc)
-            return None
-        if in_flight is not None:
-            await in_flight.done.wait()
-            if in_flight.failed:   # the state it was applied to is gone: apply again
-                return await self._next(group, applied.pending, None)
-            if in_flight.next is not None:   # its committing task sent this batch's statement
-                return in_flight.next
+            except HostDatabaseError as exc:   # no connection, or no identifiers reserved
+                await self._refuse(pending, exc)
+                return None
+        applied = self._apply(pending)
+        if in_flight is None:
+            return await self._send(group, applied)
+        in_flight.successor = applied
+        await self._add_while_committing(applied, in_flight)
+        await in_flight.done.wait()
+        if applied.commit.is_stale:   # the batch under it failed: apply again, on its own
+            applied.commit.abandoned()
+            return await self._next(group, applied.pending, None)
+        sent = applied.commit.stage is not Stage.OPEN
+        assert sent == (in_flight.next is not None)
+        if sent:   # its committing task sent this batch's statement
+            return in_flight.next
         return await self._send(group, applied)
 
     async def _send(self, group: TaskGroup, applied: _Applied) -> _InFlight | None:
         """Start the statement of `applied` (nothing is in flight), or answer it at once when
         it writes nothing (only retransmissions and 94s)."""
-        try:
-            arguments = None if applied.batch.is_empty() else \
-                applied.batch.arguments(self._state.balances)
-        except Exception as exc:   # a broken invariant of the applied batch
-            await self._resolve_failure(applied.pending, None, exc)
+        if applied.batch.is_empty():
+            applied.commit.nothing_to_write()
+            await _answer(applied, applied.answers)
             return None
-        if arguments is None:
-            await _send_answers(applied.pending, applied.answers)
-            return None
+        arguments = applied.batch.arguments(self._state.balances)
+        applied.commit.send()
         started = _InFlight(applied)
         group.start_soon(self._commit, started, arguments)
         return started
@@ -211,14 +235,14 @@ class Writer:
         state.tombstones.evict(now_s)
         state.returns.evict(now_s)
         batch = BatchWrite(now)
-        return _Applied(pending, ApplyContext(state, self._identifiers, batch, now), batch)
+        context = ApplyContext(state, self._identifiers, batch, now)
+        return _Applied(pending, context, batch, self._pipeline.open())
 
     async def _add_while_committing(self, applied: _Applied, in_flight: _InFlight) -> None:
         """Apply what arrives to `applied` until the statement in flight is over: a request
         that comes during a commit goes out with the next one, not the one after."""
         limit = self._config.batch_size_max
-        while not in_flight.done.is_set() and not in_flight.failed \
-                and len(applied.pending) < limit:
+        while not in_flight.is_over and len(applied.pending) < limit:
             with anyio.CancelScope() as waiting:
                 in_flight.waiting = waiting
                 items = [await self._queue.receive()]
@@ -226,7 +250,7 @@ class Writer:
             if waiting.cancelled_caught:
                 return
             self._take_queued(items, limit - len(applied.pending))
-            if in_flight.failed or in_flight.done.is_set():
+            if in_flight.is_over:
                 # The state is being reloaded, or `applied` was sent as it stood (its
                 # statement's arguments taken): the next round takes them.
                 self._held.extend(items)
@@ -241,59 +265,64 @@ class Writer:
         """Commit `in_flight`, then at once the batch the writer applied on top of it (its
         statement leaves before these answers are flushed and before the writer runs again:
         the database is not kept waiting for the writer), and so on; answers each batch once it
-        has committed."""
+        has committed. Only a database error is caught: a broken invariant (the commit's row
+        counts) ends the process rather than answer 96 for what may be durable."""
         while True:
             applied = in_flight.applied
             try:
                 latency_s = await self._database.commit(applied.batch, arguments)
-            except Exception as exc:
+            except CommitError as exc:
                 in_flight.over(failed=True)
-                try:
-                    await self._resolve_failure(applied.pending, applied, exc)
-                finally:
-                    in_flight.done.set()
+                await self._resolve_failed_commit(applied, exc)
+                in_flight.done.set()
                 return
             in_flight.over()
             successor = self._take_successor(in_flight)
             in_flight.done.set()   # durable: the next statement may go while these answers do
             metrics.BATCH_SIZE.observe(len(applied.pending))
             metrics.COMMIT_SECONDS.observe(latency_s)
-            await _send_answers(applied.pending, applied.answers)
+            await _answer(applied, applied.answers)
             if successor is None:
                 return
             in_flight, arguments = successor
 
     def _take_successor(self, in_flight: _InFlight) -> tuple[_InFlight, tuple] | None:
-        """The batch applied on top of `in_flight` (just committed), closed as it stands: its
-        arguments are taken before the writer can apply anything more. None leaves it to the
-        writer (nothing to write, or a broken invariant it will resolve)."""
+        """The batch applied on top of `in_flight` (just committed), closed as it stands and
+        sent: its arguments are taken before the writer can apply anything more. None leaves
+        it to the writer: nothing applied on top, or nothing to write."""
         applied = in_flight.successor
         if applied is None or applied.batch.is_empty():
             return None
-        try:
-            arguments = applied.batch.arguments(self._state.balances)
-        except Exception:
-            return None
+        arguments = applied.batch.arguments(self._state.balances)
+        applied.commit.send()
         started = in_flight.next = _InFlight(applied)
         return started, arguments
 
-    async def _resolve_failure(
-        self, pending: Pending, applied: _Applied | None, exc: Exception,
-    ) -> None:
-        """Reload the state and answer a failed batch: its real answers if its statement
-        (`applied`, None if it was never sent) landed after all, else 96."""
+    async def _resolve_failed_commit(self, applied: _Applied, exc: CommitError) -> None:
+        """Fence off the connection that sent it and reload the state, then answer: its real
+        answers if it landed after all, else 96."""
+        landed = await self._reload(applied.pending, exc, applied.batch)
+        applied.commit.resolved(landed=landed)
+        await _answer(applied, applied.answers if landed else _system_errors(applied.pending))
+
+    async def _refuse(self, pending: Pending, exc: HostDatabaseError) -> None:
+        """Requests that found no connection or no identifiers (nothing of them applied): 96
+        once the connection is back and the state reloaded."""
+        await self._reload(pending, exc, None)
+        await _send_answers(pending, _system_errors(pending))
+
+    async def _reload(
+        self, pending: Pending, exc: HostDatabaseError, unresolved: BatchWrite | None,
+    ) -> bool:
+        """Reconnect and rebuild the state, so that nothing half-applied survives; returns
+        whether `unresolved` (a statement that failed) landed after all."""
         _log_failure(pending, exc)
         self.state = None
-        sent = applied if applied is not None and isinstance(exc, CommitError) else None
-        landed = await self.recover(sent.batch if sent is not None else None)
+        landed = await self.recover(unresolved)
         log.warning("failed_batch_resolved", size=len(pending), landed=landed)
-        if sent is not None and landed:
-            answers = sent.answers
-        else:
+        if not landed:
             metrics.BATCH_FAILURES.inc()
-            answers = [Answer(request.correlation_id, ResponseCode.SYSTEM_ERROR)
-                       for _, request in pending]
-        await _send_answers(pending, answers)
+        return landed
 
     @property
     def _state(self) -> HostState:
@@ -352,6 +381,12 @@ class Writer:
                                           for _, request in pending])
 
 
+async def _answer(applied: _Applied, answers: list[Answer]) -> None:
+    """A batch's answers, once: only after its commit, or once its failure is resolved."""
+    applied.commit.answered(len(answers))
+    await _send_answers(applied.pending, answers)
+
+
 async def _send_answers(pending: Pending, answers: list[Answer]) -> None:
     """Answers grouped per peer, in request order; metrics counted per MTI and code."""
     by_peer: dict[LinkPeer, list[Answer]] = {}
@@ -365,9 +400,12 @@ async def _send_answers(pending: Pending, answers: list[Answer]) -> None:
         await peer.send_answers(peer_answers)
 
 
-def _log_failure(pending: Pending, exc: Exception) -> None:
+def _system_errors(pending: Pending) -> list[Answer]:
+    return [Answer(request.correlation_id, ResponseCode.SYSTEM_ERROR) for _, request in pending]
+
+
+def _log_failure(pending: Pending, exc: HostDatabaseError) -> None:
     requests = [request for _, request in pending[:_FAILED_KEYS_LOGGED_MAX]]
     log.error("batch_failed", size=len(pending), error=repr(exc),
               requests=[request.key_text() for request in requests],
-              pans=[mask_pan(request.pan) for request in requests],
-              exc_info=not isinstance(exc, HostDatabaseError))
+              pans=[mask_pan(request.pan) for request in requests])

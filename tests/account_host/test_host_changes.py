@@ -9,6 +9,7 @@ from tests.account_host.host_harness import (
     CARDS, WAIT_S, HostClient, Terminal, host_config, insert_cards, make_pan, running_host,
 )
 
+from account_host import changes
 from proto.frames import Answer, Request
 
 pytestmark = pytest.mark.anyio
@@ -101,3 +102,32 @@ async def test_the_listener_comes_back_after_its_connection_is_lost(seeded_url: 
         finally:
             await connection.close()
         await _ask_until(host, lambda: terminal.inquiry(new_card), "00")
+
+
+async def test_a_bug_in_the_listener_ends_the_host(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only database errors are retried (above): anything else is a bug, and the host ends
+    rather than run on without the changes (restarted, its load reads them all)."""
+    first_read = anyio.Event()
+    real_load_gifts = changes.load_gifts
+
+    async def broken_after_the_first_read(connection: asyncpg.Connection) -> object:
+        if first_read.is_set():
+            raise AssertionError("a gift without points")
+        first_read.set()
+        return await real_load_gifts(connection)
+
+    monkeypatch.setattr(changes, "load_gifts", broken_after_the_first_read)
+    with pytest.raises(ExceptionGroup) as ended:
+        async with running_host(seeded_url) as host:
+            assert (await host.ask(Terminal().inquiry(CARDS[0]))).response_code == "00"
+            with anyio.fail_after(WAIT_S):
+                await first_read.wait()
+                connection = await asyncpg.connect(seeded_url)
+                try:
+                    await connection.execute("NOTIFY jifen_changes, 'gift_catalogue'")
+                finally:
+                    await connection.close()
+                await anyio.Event().wait()   # until the host's end cancels this
+    assert ended.group_contains(AssertionError, match="gift without points")

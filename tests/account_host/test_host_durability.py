@@ -1,17 +1,20 @@
 """What must survive: a restart keeps balances and idempotency keys; a batch that cannot
-commit answers 96 and leaves nothing half-applied; the host recovers by itself."""
+commit answers 96 and leaves nothing half-applied; the host recovers by itself from a database
+error, and ends on a broken invariant (never answering 96 for what is durable)."""
 
 from __future__ import annotations
 
+import anyio
 import asyncpg
 import pytest
 from tests.account_host.host_harness import (
-    CARDS, Terminal, answer_of_a_cut_off_batch, fetchval, host_config, running_host,
-    transaction_amounts,
+    CARDS, WAIT_S, Terminal, answer_of_a_cut_off_batch, fetch, fetchval, host_config,
+    running_host, transaction_amounts,
 )
 from prometheus_client import REGISTRY
 
 from account_host.context import ApplyContext
+from account_host.journal import BatchWrite
 from account_host.state import Card, Merchant
 from account_host.transactions import KINDS, CardCheck, TransactionKind
 from proto.frames import Answer, Balances, Request
@@ -99,11 +102,12 @@ async def test_burst_of_200_is_answered_in_batches(seeded_url: str) -> None:
     assert await fetchval(seeded_url, "SELECT sum(balance) FROM accounts") == 0
 
 
-async def test_a_broken_invariant_fails_its_batch_and_nothing_of_it_stays(
+async def test_a_broken_invariant_while_applying_ends_the_host_and_nothing_of_its_batch_stays(
     seeded_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A handler that breaks an invariant halfway through a batch: the whole batch gets 96 and
-    the state is rebuilt, so the purchase applied before it in memory is gone too."""
+    """A handler that breaks an invariant halfway through a batch: the host ends at once,
+    answering nothing (not even 96: its state is not to be trusted), and restarted on the
+    database it has nothing of that batch, the purchase applied before it in memory included."""
 
     def broken(
         context: ApplyContext, request: Request, card: Card | None, merchant: Merchant | None
@@ -113,13 +117,57 @@ async def test_a_broken_invariant_fails_its_batch_and_nothing_of_it_stays(
     monkeypatch.setitem(KINDS, ("0200", "999999"),
                         TransactionKind("broken", broken, CardCheck.NONE))
     terminal = Terminal()
+    with pytest.raises(ExceptionGroup) as ended:
+        async with running_host(seeded_url) as host:
+            host.send([
+                terminal.purchase(CARDS[7], 10000),
+                terminal.request("0200", processing_code="999999", pan=CARDS[7], amount=1,
+                                 currency="156", batch_number=1),
+            ])
+            await _cancelled_when_the_host_ends()
+    assert ended.group_contains(AssertionError, match="sum to zero")
+    assert not host.answers
     async with running_host(seeded_url) as host:
-        answers = await host.ask_many([
-            terminal.purchase(CARDS[7], 10000),
-            terminal.request("0200", processing_code="999999", pan=CARDS[7], amount=1,
-                             currency="156", batch_number=1),
-        ])
         inquiry = await host.ask(terminal.inquiry(CARDS[7]))
-    assert [answer.response_code for answer in answers] == ["96", "96"]
     assert inquiry.balances == Balances(0, 0, 0)
     assert await fetchval(seeded_url, "SELECT count(*) FROM transactions") == 0
+
+
+async def test_a_broken_invariant_after_a_commit_ends_the_host_and_never_answers_96(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The statement committed, but the row counts it reports are not what the batch wrote:
+    the host ends rather than run on, and above all does not answer 96 for postings that are
+    durable. Restarted on the same database, it answers the retransmission with the first
+    approval, from the retransmission window."""
+    real_counts = BatchWrite.expected_counts
+
+    def one_row_more(batch: BatchWrite) -> tuple[int, ...]:
+        accounts, *rest = real_counts(batch)
+        return (accounts + 1, *rest)
+
+    purchase = Terminal().purchase(CARDS[10], 10000)
+    with monkeypatch.context() as patch:
+        patch.setattr(BatchWrite, "expected_counts", one_row_more)
+        with pytest.raises(ExceptionGroup) as ended:
+            async with running_host(seeded_url) as host:
+                host.send([purchase])
+                await _cancelled_when_the_host_ends()
+    assert ended.group_contains(AssertionError, match="lost rows")
+    assert not host.answers, "answered although the host had to end"
+    (posted,) = await fetch(seeded_url, "SELECT amount, rrn, auth_code FROM transactions")
+    assert posted["amount"] == 10000
+    assert await fetchval(
+        seeded_url, "SELECT balance FROM accounts WHERE kind = 'member_points'") == 100
+    async with running_host(seeded_url) as host:
+        again = await host.ask(purchase)
+    assert again.response_code == "00"
+    assert (again.rrn, again.auth_code) == (posted["rrn"], posted["auth_code"])
+    assert again.balances == Balances(100, 0, 100)
+    assert await fetchval(seeded_url, "SELECT count(*) FROM transactions") == 1
+
+
+async def _cancelled_when_the_host_ends() -> None:
+    """Waits until the host's end cancels the test's task group (a TimeoutError if it lives)."""
+    with anyio.fail_after(WAIT_S):
+        await anyio.Event().wait()
