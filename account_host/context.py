@@ -94,8 +94,9 @@ class ApplyContext:
         account_id = state.owner_accounts.get(key)
         if account_id is None:
             account_id = state.owner_accounts[key] = self._new_account()
+            _, merchant_id, alliance_id = owner_columns(kind, owner_id)   # no card: asserted
             state.owner_account_rows[account_id] = (
-                ledger, kind, *owner_columns(kind, owner_id))
+                ledger, kind, None, merchant_id, alliance_id)
         self.batch.accounts[account_id] = state.owner_account_rows[account_id]
         return account_id
 
@@ -103,7 +104,8 @@ class ApplyContext:
         """An account that a posting of an earlier transaction created (a reversal posts to
         them again): the card's account in `ledger`, or a merchant's or the alliance's."""
         assert account_id in self.state.balances, "posting to an account that does not exist"
-        row = self.state.owner_account_rows.get(account_id)
+        row: tuple[str, str, int | None, int | None, int | None] | None = \
+            self.state.owner_account_rows.get(account_id)
         if row is None:
             kind = (AccountKind.MEMBER_POINTS if ledger == POINTS_LEDGER
                     else AccountKind.MEMBER_STORED_VALUE)

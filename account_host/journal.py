@@ -11,7 +11,9 @@ its end, when every row of the batch is in place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
+from typing import Any
 
 from account_host.array_literals import (
     bytea_array, date_array, int_array, text_array, timestamp_array,
@@ -107,8 +109,12 @@ SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM batches_written) AS batches
 """
 
+# One column of a batch's rows, in parameter order: its elements are of the type its encoder
+# below takes (ints, texts, dates, ...), which differs from column to column.
+_Column = list[Any]
+
 # How each of the 48 columns is written, in parameter order ($1 ... $48).
-_ENCODERS = (
+_ENCODERS: tuple[Callable[[Any], str], ...] = (
     # accounts: id, ledger, kind, card_id, merchant_id, alliance_id, balance
     int_array, text_array, text_array, int_array, int_array, int_array, int_array,
     # transactions: id, kind, business_date, terminal_code, merchant_id, card_id, batch_number,
@@ -140,12 +146,12 @@ class BatchWrite:
         # account id -> (ledger, kind, card_id, merchant_id, alliance_id); one row per account
         # however often the batch posts to it, written with its final balance.
         self.accounts: dict[int, tuple[str, str, int | None, int | None, int | None]] = {}
-        self.transactions: tuple[list, ...] = tuple([] for _ in range(17))
-        self.entries: tuple[list, ...] = tuple([] for _ in range(4))
-        self.postings: tuple[list, ...] = tuple([] for _ in range(3))
-        self.requests: tuple[list, ...] = tuple([] for _ in range(6))
-        self.reviews: tuple[list, ...] = tuple([] for _ in range(2))
-        self.tombstones: tuple[list, ...] = tuple([] for _ in range(4))
+        self.transactions: tuple[_Column, ...] = tuple([] for _ in range(17))
+        self.entries: tuple[_Column, ...] = tuple([] for _ in range(4))
+        self.postings: tuple[_Column, ...] = tuple([] for _ in range(3))
+        self.requests: tuple[_Column, ...] = tuple([] for _ in range(6))
+        self.reviews: tuple[_Column, ...] = tuple([] for _ in range(2))
+        self.tombstones: tuple[_Column, ...] = tuple([] for _ in range(4))
         # (terminal, batch number, opened_at) -> (closed_at, result code): a batch closed and
         # the next opened in one group commit are one row each, the last state winning.
         self.batches: dict[tuple[str, int, datetime], tuple[datetime | None, str | None]] = {}
@@ -203,20 +209,20 @@ class BatchWrite:
         """A terminal batch row: closed (with its result) or opened (closed_at None)."""
         self.batches[terminal_code, batch_number, opened_at] = (closed_at, result_code)
 
-    def arguments(self, balances: dict[int, int]) -> tuple:
+    def arguments(self, balances: dict[int, int]) -> tuple[str | datetime, ...]:
         """The statement's 49 parameters, accounts with their final balances: each column as
         an array literal (array_literals.py), the posting instant as a datetime."""
-        account_columns: tuple[list, ...] = tuple([] for _ in range(7))
+        account_columns: tuple[_Column, ...] = tuple([] for _ in range(7))
         for account_id, (ledger, kind, card_id, merchant_id, alliance_id) in \
                 self.accounts.items():
             row = (account_id, ledger, kind, card_id, merchant_id, alliance_id,
                    balances[account_id])
             for column, value in zip(account_columns, row, strict=True):
                 column.append(value)
-        batch_columns: tuple[list, ...] = tuple([] for _ in range(5))
+        batch_columns: tuple[_Column, ...] = tuple([] for _ in range(5))
         for key, outcome in self.batches.items():
-            for column, value in zip(batch_columns, (*key, *outcome), strict=True):
-                column.append(value)
+            for column, cell in zip(batch_columns, (*key, *outcome), strict=True):
+                column.append(cell)
         columns = (*account_columns, *self.transactions, *self.entries, *self.postings,
                    *self.requests, *self.reviews, *self.tombstones, *batch_columns)
         return (*[encode(column) for encode, column in zip(_ENCODERS, columns, strict=True)],

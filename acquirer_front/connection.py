@@ -41,9 +41,9 @@ import asyncio
 import functools
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from enum import StrEnum
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import anyio
 import msgspec
@@ -79,7 +79,7 @@ class Listener(Protocol):
     def closed(self, connection: TerminalConnection) -> None:
         """An admitted connection's transport is gone (called once)."""
 
-    def spawn(self, work: Callable[[], Awaitable[None]]) -> None:
+    def spawn(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run what must wait (a sign-on, a reversal) as a task of the listener."""
 
     def fail(self, exc: Exception) -> None:

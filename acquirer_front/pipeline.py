@@ -5,7 +5,8 @@ answer of a MAC terminal is MACed last."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 import structlog
 
@@ -45,7 +46,7 @@ class Pipeline:
 
     def submit(
         self, exchange: Exchange, deliver: Callable[[IsoMessage], None],
-        spawn: Callable[[Callable[[], Awaitable[None]]], None],
+        spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None],
     ) -> bool:
         """The hot path, without a task or a wait: run the checks and send the request on;
         `deliver` gets the answer's fields (the front's refusal at once, the host's answer when
@@ -108,7 +109,7 @@ class _Pending:
 
     def __init__(
         self, pipeline: Pipeline, exchange: Exchange, deliver: Callable[[IsoMessage], None],
-        spawn: Callable[[Callable[[], Awaitable[None]]], None],
+        spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None],
     ) -> None:
         self._pipeline = pipeline
         self._exchange = exchange

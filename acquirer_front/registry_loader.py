@@ -95,7 +95,9 @@ class RegistryLoader:
         connection = await asyncpg.connect(self._database_url, timeout=self._timeout_s)
         try:
             connection.add_termination_listener(self._on_terminated)
-            await connection.add_listener(CHANNEL, self._on_notification)
+            # The stubs type a payload as object; asyncpg hands the NOTIFY payload as a str.
+            await connection.add_listener(
+                CHANNEL, self._on_notification)  # type: ignore[arg-type]
             await self._load(connection)
         except BaseException:
             await _close(connection, self._timeout_s)

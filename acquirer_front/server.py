@@ -12,7 +12,8 @@ A connection's legitimate ends (framing errors, timeouts, a peer that hangs up) 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio
 import structlog
@@ -72,7 +73,7 @@ class _Listener:
         self._limits.release(self._sources.pop(connection))
         metrics.OPEN_CONNECTIONS.dec()
 
-    def spawn(self, work: Callable[[], Awaitable[None]]) -> None:
+    def spawn(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._group.start_soon(work)
 
     def fail(self, exc: Exception) -> None:

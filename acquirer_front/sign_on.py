@@ -18,7 +18,7 @@ from proto.fields import encode_tlv, parse_tlv
 from proto.frames import Answer
 
 # Network codes whose approval changes the terminal's sign-on state, and to what.
-_SIGN_ON_STATE = {NetworkCode.SIGN_ON: True, NetworkCode.SIGN_OFF: False}
+_SIGN_ON_STATE: dict[str, bool] = {NetworkCode.SIGN_ON: True, NetworkCode.SIGN_OFF: False}
 _KEY_ISSUING = frozenset({NetworkCode.SIGN_ON, NetworkCode.KEY_CHANGE})
 
 
@@ -36,8 +36,8 @@ class SignOnHandler:
         network_code = exchange.message["70"]
         if terminal.requires_mac and network_code in _KEY_ISSUING:
             # A key change leaves the sign-on state as it is.
-            signed_on = _SIGN_ON_STATE.get(network_code, terminal.signed_on)
-            issued = await self._sessions.issue_key(terminal.terminal_code, signed_on)
+            state_after = _SIGN_ON_STATE.get(network_code, terminal.signed_on)
+            issued = await self._sessions.issue_key(terminal.terminal_code, state_after)
             return None if issued is None else with_session_key(answer, issued)
         signed_on = _SIGN_ON_STATE.get(network_code)
         if signed_on is None:

@@ -77,7 +77,9 @@ async def read_day(
     # Plan each range for its own bounds: a generic plan of the prepared statement (chosen
     # after a few executions) may walk every posting of the counter accounts instead.
     await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-    low, high, entries = await conn.fetchrow(_BOUNDS_SQL, day)
+    bounds = await conn.fetchrow(_BOUNDS_SQL, day)
+    assert bounds is not None, "an aggregate gives one row"
+    low, high, entries = bounds
     counters = {row["id"]: (row["kind"], row["merchant_id"])
                 for row in await conn.fetch(_COUNTER_ACCOUNTS_SQL, alliance_id)}
     totals: dict[tuple[str, int | None], tuple[int, int]] = {}

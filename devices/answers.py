@@ -63,7 +63,7 @@ FIELD_NAMES: dict[str, str] = {
 
 
 def field_name(field: str) -> str:
-    return FIELD_NAMES.get(field) or str(SPEC.get(field, {}).get("desc", f"field {field}"))
+    return FIELD_NAMES.get(field) or (SPEC[field]["desc"] if field in SPEC else f"field {field}")
 
 
 def response_meaning(code: str | None) -> str:

@@ -26,11 +26,13 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import anyio
 import asyncpg
 import msgspec
+from anyio.streams.memory import MemoryObjectSendStream
 
 from account_host import metrics
 from account_host.config import HostConfig
@@ -41,6 +43,7 @@ from database import EmbeddedPostgres, fresh_database
 from runtime.logging import configure_logging
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
+from proto.links import LinkPeer
 from proto.pan import luhn_check_digit
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "var" / "commit-bench-pg"
@@ -247,13 +250,15 @@ async def measure_size(
         cycle_ms=wall_s / batches * 1e3, requests_per_s=requests / wall_s)
 
 
-async def _feed(send: anyio.abc.ObjectSendStream, peer: BenchPeer,
+async def _feed(send: MemoryObjectSendStream[QueueItem], peer: BenchPeer,
                 requests: list[Request]) -> None:
     """Queue every request at once (the writer then takes full batches), and wait for all
     the answers."""
     peer.expect(len(requests))
+    # The writer takes it for a link's peer: it has what the writer uses of one.
+    link_peer = cast(LinkPeer, peer)
     for request in requests:
-        send.send_nowait((peer, request))
+        send.send_nowait((link_peer, request))
     with anyio.fail_after(WAIT_S):
         await peer.done.wait()
 

@@ -142,7 +142,7 @@ class CrashSystem:
         exited = os.pidfd_open(pid)   # readable once the postmaster has exited
         try:
             os.kill(pid, signal.SIGKILL)
-            ready = await anyio.to_thread.run_sync(
+            ready: tuple[list[int], list[int], list[int]] = await anyio.to_thread.run_sync(
                 select.select, [exited], [], [], EXIT_TIMEOUT_S)
             if not ready[0]:
                 raise SetupError(f"PostgreSQL {pid} did not exit within {EXIT_TIMEOUT_S:g} s "

@@ -192,9 +192,9 @@ def mutate_bitmap(rng: random.Random, mti: bytes, fields: RawFields) -> bytes:
     elif choice == 1:    # a bit set for a field that is not there
         bitmap = bitmap_text(numbers | {rng.randint(2, 128)})
     elif choice == 2:    # not hex
-        bitmap = bytearray(bitmap_text(numbers))
-        bitmap[rng.randrange(len(bitmap))] = ord(rng.choice("GZ-x %"))
-        bitmap = bytes(bitmap)
+        text = bytearray(bitmap_text(numbers))
+        text[rng.randrange(len(text))] = ord(rng.choice("GZ-x %"))
+        bitmap = bytes(text)
     elif choice == 3:    # lower-case hex
         bitmap = bitmap_text(numbers).lower()
     elif choice == 4:    # secondary bitmap announced, not sent

@@ -195,7 +195,7 @@ class JournalDay:
         successor 000002 is open."""
         opened_at = self.start - BATCH_CLOSE_BEFORE_CUTOVER
         closed_at = self.end - BATCH_CLOSE_BEFORE_CUTOVER / 2
-        rows = []
+        rows: list[tuple[str, int, datetime, datetime | None, str | None]] = []
         for index, code in enumerate(self.owners.terminal_codes):
             if unreconciled_every and index % unreconciled_every == unreconciled_every - 1:
                 rows.append((code, 1, opened_at, None, None))
@@ -313,9 +313,9 @@ class JournalDay:
             return False
         original = self.recent[int(self.random.random() * len(self.recent))]
         purchase = original.purchase
-        is_purchase = original.kind != "return" and purchase is not None
+        bought = purchase if original.kind != "return" else None   # a purchase reversed
         if original.reversed or not (original.points or original.stored_value_fen) or \
-                (is_purchase and purchase.returned > 0) or \
+                (bought is not None and bought.returned > 0) or \
                 self.stored_value[original.card] < original.stored_value_fen:
             return False
         mti = "0420" if self.random.random() < 0.25 else "0400"
@@ -329,8 +329,8 @@ class JournalDay:
             self._post_stored_value(chunk, undo, -original.stored_value_fen,
                                     original.stored_value_counter)
         original.reversed = True
-        if is_purchase:
-            purchase.reversed = True
+        if bought is not None:
+            bought.reversed = True
         elif purchase is not None:            # a reversed return gives its share back
             purchase.returned -= original.amount
             purchase.clawed += original.points

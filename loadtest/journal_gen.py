@@ -208,6 +208,7 @@ async def _provision(connection: asyncpg.Connection, shape: JournalShape) -> Own
     if exists:
         raise JournalGenError(f"alliance {shape.alliance_code} exists: generate a new one")
     alliance = await connection.fetchrow(_PROVISION_SQL, shape.alliance_code)
+    assert alliance is not None, "INSERT ... RETURNING gives the row"
     alliance_id = alliance["id"]
     if alliance_id > ALLIANCE_ID_MAX:
         raise JournalGenError(f"alliance id {alliance_id} does not fit the terminal codes")

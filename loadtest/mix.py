@@ -22,7 +22,7 @@ ECHO = "echo"
 DEFAULT_MIX = "000000=80,310000=20"
 # Codes whose request needs state the generator does not keep: a return names the RRN of an
 # earlier purchase (field 37).
-_UNSUPPORTED = {
+_UNSUPPORTED: dict[str, str] = {
     ProcessingCode.RETURN: "a return needs the RRN of an earlier purchase (field 37)",
 }
 _RESPONSE_CODES = frozenset(code.value for code in ResponseCode)

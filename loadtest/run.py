@@ -26,6 +26,7 @@ from devices.errors import DeviceError
 from devices.terminal_client import TerminalClient
 from database.migrate import migrate
 from loadtest import cpu
+from loadtest.cpu import CpuShare
 from loadtest.drive import DriveSettings, PhaseResult, Station, drive
 from loadtest.errors import SetupError
 from loadtest.host_metrics import BatchStats, Snapshot, batch_stats, scrape
@@ -87,16 +88,16 @@ class Results(msgspec.Struct, frozen=True):
     settings: dict[str, str]
     system: PhaseResult
     batches: list[BatchStats]
-    cpu: list[cpu.CpuShare]
+    cpu: list[CpuShare]     # not cpu.CpuShare: in this class, `cpu` names this field
     ceiling: PhaseResult | None
-    ceiling_cpu: list[cpu.CpuShare]
+    ceiling_cpu: list[CpuShare]
     pgbench: PgbenchResult | None
     ratios: Ratios
     profiles: list[Profile]
     # After a closed loop: the rate chosen (or why none), and the system as an open loop at it.
     latency_rate: LatencyRate | None = None
     latency_phase: PhaseResult | None = None
-    latency_phase_cpu: list[cpu.CpuShare] = []
+    latency_phase_cpu: list[CpuShare] = []
 
     @property
     def error_count(self) -> int:
@@ -189,14 +190,16 @@ async def run(options: Options) -> Results:
                 options.database_url, int(round(options.drive.duration_s)),
                 options.pgbench_clients, options.pgbench_threads, options.pgbench_scale)
         latency_rate = _latency_rate(options, system, pgbench)
-        latency_phase, latency_phase_cpu = None, []
+        latency_phase: PhaseResult | None = None
+        latency_phase_cpu: list[CpuShare] = []
         if latency_rate is not None and latency_rate.per_s is not None:
             latency_phase, latency_phase_cpu = await _measure_latency_phase(
                 options, front, fleet, pans, kinds, latency_rate.per_s, data_dir)
         if services is not None:
             services.check_alive()
             await services.stop()  # idle, but the ceiling should have the box to itself
-        ceiling, ceiling_cpu = None, []
+        ceiling: PhaseResult | None = None
+        ceiling_cpu: list[CpuShare] = []
         if options.ceiling:
             ceiling, ceiling_cpu = await _measure_ceiling(options, fleet, data_dir)
     return Results(

@@ -129,11 +129,12 @@ class RequestTemplate:
         self._frame = bytearray(
             (TPDU_SIZE + len(body)).to_bytes(LENGTH_SIZE, "big") + tpdu.encode() + body)
         self._pan_slot = _slot(offsets, "2", len(fields.get("2", "")))
-        self._stan_slot = _slot(offsets, "11", STAN_SIZE)
+        stan_slot = _slot(offsets, "11", STAN_SIZE)
         self._time_slot = _slot(offsets, "7", 10)
         # 12 (hhmmss) and 13 (MMDD) are neighbours: one slot of 10 characters.
         self._local_slot = _slot(offsets, "12", 10) if "13" in fields else None
-        assert self._stan_slot is not None, "every request has a STAN"
+        assert stan_slot is not None, "every request has a STAN"
+        self._stan_slot = stan_slot
         self.answer_mti = f"{int(fields['t']) + 10:04d}".encode()
 
     def render(self, pan: bytes, stan: bytes, times: ClockFields) -> bytearray:

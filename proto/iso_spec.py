@@ -6,7 +6,20 @@ LLLVAR) are checked by the validator, which answers 30, not by the decoder.
 """
 
 import copy
+from typing import NotRequired, TypedDict, cast
 
 import iso8583.specs
 
-SPEC = copy.deepcopy(iso8583.specs.default_ascii)
+
+class FieldSpec(TypedDict):
+    """One field of a pyiso8583 spec, as far as we read it (the library types it as Any)."""
+
+    data_enc: str
+    len_enc: str
+    len_type: int           # the digits of the length prefix: 0 for a fixed width
+    max_len: int
+    desc: str
+    len_count: NotRequired[str]     # "bytes" (the default) or "nibbles"
+
+
+SPEC = cast(dict[str, FieldSpec], copy.deepcopy(iso8583.specs.default_ascii))

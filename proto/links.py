@@ -185,7 +185,8 @@ class _Connection(asyncio.Protocol):
                     continue
                 self._encode_frames(frames, encoded)
                 frames = []
-                encode_link_message_into(item, encoded)
+                # Not a list, so a control message (`type() is` narrows only the true branch).
+                encode_link_message_into(cast("Ping | Pong", item), encoded)
             self._encode_frames(frames, encoded)
             assert self.transport is not None
             self.transport.write(encoded)
@@ -413,7 +414,7 @@ class _ServerConnection(_Connection):
         server = self._server
         if not server.serving:
             self.closed = True
-            transport.abort()
+            cast(asyncio.Transport, transport).abort()
             return
         remote = transport.get_extra_info("peername")
         self.peer = LinkPeer(f"{server.name}<-{remote[0]}:{remote[1]}", self)

@@ -10,13 +10,14 @@ import logging
 import sys
 
 import structlog
+from structlog.typing import EventDict, Processor
 
 from proto.pan import mask_pan
 
 _SENSITIVE_KEYS = frozenset({"pin_block", "key", "tmk", "session_key", "kek"})
 
 
-def _mask_sensitive(_logger: object, _method: str, event: dict) -> dict:
+def _mask_sensitive(_logger: object, _method: str, event: EventDict) -> EventDict:
     pan = event.get("pan")
     if isinstance(pan, str) and "*" not in pan:
         event["pan"] = mask_pan(pan)
@@ -30,7 +31,7 @@ def configure_logging(level: str = "info", process: str | None = None) -> None:
     if not isinstance(level_number, int):
         level_number = logging.INFO
     logging.basicConfig(stream=sys.stderr, level=level_number, format="%(message)s")
-    processors = [
+    processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

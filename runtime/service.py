@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio
 import prometheus_client
@@ -15,7 +16,7 @@ from runtime.logging import configure_logging
 
 log = structlog.get_logger("runtime.service")
 
-ServiceMain = Callable[..., Awaitable[None]]
+ServiceMain = Callable[..., Coroutine[Any, Any, None]]
 
 
 async def _stop_on_signal(scope: anyio.CancelScope) -> None:

@@ -89,7 +89,8 @@ async def _open(
             server_settings={"application_name": APPLICATION_NAME})
     try:
         with anyio.fail_after(config.database_timeout_s):
-            await connection.add_listener(CHANNEL, on_notification)
+            # The stubs type a payload as object; asyncpg hands the NOTIFY payload as a str.
+            await connection.add_listener(CHANNEL, on_notification)  # type: ignore[arg-type]
         connection.add_termination_listener(on_termination)
         ranges = await load_card_ranges(connection, config.database_timeout_s)
     except BaseException:

@@ -13,7 +13,7 @@ from enum import StrEnum
 import msgspec
 
 from account_host.context import Approval, ApplyContext
-from account_host.movements import Posted
+from account_host.movements import Posted, TransactionType
 from account_host.state import Card, Merchant
 from proto.codes import ResponseCode
 from proto.fields import encode_tlv, signed_points
@@ -57,7 +57,7 @@ def is_late_original(context: ApplyContext, request: Request) -> bool:
 
 
 def new_posted(
-    approval: Approval, transaction_type: str, card: Card | None, request: Request,
+    approval: Approval, transaction_type: TransactionType, card: Card | None, request: Request,
     amount: int,
 ) -> Posted:
     """A movement to fill in: nothing moved yet."""

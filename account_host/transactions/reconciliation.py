@@ -33,7 +33,7 @@ def apply_reconciliation(
     opened_at = batch.opened_at or context.now
     context.batch.set_batch(terminal_code, batch.number, opened_at, context.now, code)
     following = OpenBatch(next_batch_number(batch.number), context.now)
-    context.batch.set_batch(terminal_code, following.number, following.opened_at, None, None)
+    context.batch.set_batch(terminal_code, following.number, context.now, None, None)
     state.batches[terminal_code] = following
     return Answer(request.correlation_id, code, totals=None if balanced else totals)
 

@@ -70,13 +70,21 @@ class Link(Protocol):
 
 
 class SenderSettings(Protocol):
-    saf_send_batch_max: int
-    saf_backoff_min_s: float
-    saf_backoff_max_s: float
-    saf_poll_interval_s: float
-    saf_retention_days: int
-    answer_timeout_s: float
-    database_timeout_s: float
+    # Read-only, as the frozen FrontConfig's fields are.
+    @property
+    def saf_send_batch_max(self) -> int: ...
+    @property
+    def saf_backoff_min_s(self) -> float: ...
+    @property
+    def saf_backoff_max_s(self) -> float: ...
+    @property
+    def saf_poll_interval_s(self) -> float: ...
+    @property
+    def saf_retention_days(self) -> int: ...
+    @property
+    def answer_timeout_s(self) -> float: ...
+    @property
+    def database_timeout_s(self) -> float: ...
 
 
 def outcome(answer: Answer | None) -> str:
@@ -149,7 +157,9 @@ class SafSender:
     async def _refresh_backlog(self) -> None:
         timeout_s = self._settings.database_timeout_s
         async with self._pool.acquire(timeout=timeout_s) as connection:
-            pending, oldest_age_s = await connection.fetchrow(_BACKLOG, timeout=timeout_s)
+            row = await connection.fetchrow(_BACKLOG, timeout=timeout_s)
+        assert row is not None, "an aggregate gives one row"
+        pending, oldest_age_s = row
         metrics.SAF_PENDING.set(pending)
         metrics.SAF_OLDEST_AGE.set(oldest_age_s)
 

@@ -42,7 +42,9 @@ async def audit_connection(
     results = []
     async with connection.transaction(isolation="repeatable_read", readonly=True):
         await connection.execute(f"SET LOCAL work_mem = '{WORK_MEM_MB}MB'")
-        counts = RowCounts(**dict(await connection.fetchrow(COUNTS_SQL)))
+        counts_row = await connection.fetchrow(COUNTS_SQL)
+        assert counts_row is not None, "an aggregate gives one row"
+        counts = RowCounts(**dict(counts_row))
         for check in checks:
             results.append(await _run_check(connection, check))
     violation_count = sum(result.violation_count for result in results)

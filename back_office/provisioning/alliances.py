@@ -50,6 +50,7 @@ async def create_alliance(
             await notify_change(conn, Change(Table.ALLIANCES))
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateError(f"alliance {code} already exists") from exc
+    assert row is not None, "INSERT ... RETURNING gives the row"
     return _alliance(row)
 
 

@@ -101,6 +101,7 @@ async def issue_cards(
             if csv_path is not None:
                 staging = _write_csv_staging(Path(csv_path), issued, expires_on)
         if staging is not None:
+            assert csv_path is not None, "staged only for a CSV path"
             staging.replace(csv_path)
     finally:
         if staging is not None:

@@ -97,8 +97,8 @@ async def create_demo(
                 terminal_code = f"DEMO{index * TERMINALS_PER_MERCHANT + number + 1:04d}"
                 await create_terminal(conn, keystore, terminal_code, merchant_code, tmk)
                 terminals.append(DemoTerminal(terminal_code, merchant_code, name))
-        for merchant_code, issue_price, redemption_rate, commission_bp in DEMO_RULES:
-            await set_rule(conn, DEMO_ALLIANCE_CODE, merchant_code, DEMO_RULES_FROM,
+        for rule_merchant_code, issue_price, redemption_rate, commission_bp in DEMO_RULES:
+            await set_rule(conn, DEMO_ALLIANCE_CODE, rule_merchant_code, DEMO_RULES_FROM,
                            issue_price, redemption_rate, commission_bp)
         card_range = await add_card_range(conn, DEMO_BIN, DEMO_BIN, DEMO_HOST_NAME)
         cards = await issue_cards(conn, DEMO_ALLIANCE_CODE, DEMO_BIN, DEMO_CARD_COUNT,

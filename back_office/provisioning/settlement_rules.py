@@ -105,6 +105,7 @@ async def set_rule(
                 f"--retroactive and then `jifen clearing adjust` for each cleared date")
         rule_id = await conn.fetchval(_UPSERT, alliance, merchant, effective_from, *values)
     row = await conn.fetchrow(f"{_SELECT} WHERE r.id = $1", rule_id)
+    assert row is not None, "the rule just written"
     return SettlementRule(**dict(row))
 
 

@@ -73,6 +73,7 @@ async def set_requires_mac(
             raise ConflictError(f"terminal {code} has no TMK: it could never receive a MAC key")
         await notify_change(conn, Change(Table.TERMINALS))
     row = await conn.fetchrow(f"{_SELECT} WHERE t.terminal_code = $1", code)
+    assert row is not None, "the terminal just updated"
     return Terminal(**dict(row))
 
 

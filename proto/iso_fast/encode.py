@@ -67,11 +67,11 @@ def encode_iso(message: dict[str, str]) -> bytes:
 # write, in order: a function of the message's keys alone, so worked out once per tuple of
 # keys. Messages come in a few dozen shapes; the bound keeps odd callers from growing it.
 _Plan = tuple[str, tuple[tuple[str, int, int], ...]]
-_PLANS: dict[tuple, _Plan] = {}
+_PLANS: dict[tuple[str, ...], _Plan] = {}
 _PLANS_MAX = 1024
 
 
-def _plan(keys: tuple) -> _Plan:
+def _plan(keys: tuple[str, ...]) -> _Plan:
     layouts = []
     for key in keys:
         layout = _LAYOUTS_BY_KEY.get(key)

@@ -32,9 +32,9 @@ class FieldLayout(NamedTuple):
 def _check_shape() -> None:
     assert SPEC["h"]["max_len"] == 0, "no message header"
     for key, size in (("t", MTI_SIZE), ("p", BITMAP_HEX_SIZE), ("1", BITMAP_HEX_SIZE)):
-        field = SPEC[key]
-        assert field["data_enc"] == "ascii" and field["len_type"] == 0, key
-        assert field["max_len"] == size, key
+        frame_field = SPEC[key]
+        assert frame_field["data_enc"] == "ascii" and frame_field["len_type"] == 0, key
+        assert frame_field["max_len"] == size, key
     for number in range(2, FIELD_NUMBER_MAX + 1):
         field = SPEC.get(str(number))
         if field is None:
