@@ -74,8 +74,9 @@ class ChangeListener:
             backoff_s = min(backoff_s * 2, self._config.reconnect_backoff_max_s)
 
     def _on_notification(
-        self, _connection: object, _pid: int, _channel: str, payload: str
+        self, _connection: object, _pid: int, _channel: str, payload: object
     ) -> None:
+        assert isinstance(payload, str), "asyncpg hands a NOTIFY payload as a str"
         change = decode_change(payload)
         if change is None:
             log.warning("unknown_change_ignored", payload=payload[:100])

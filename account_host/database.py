@@ -17,7 +17,7 @@ import structlog
 
 from account_host.config import HostConfig
 from account_host.errors import CommitError, HostDatabaseError
-from account_host.journal import BATCH_SQL, BatchWrite
+from account_host.journal import BATCH_SQL, BatchArguments, BatchWrite
 
 log = structlog.get_logger("account_host.database")
 
@@ -92,7 +92,7 @@ class WriterDatabase:
         self.connection = connection
         return connection
 
-    async def commit(self, batch: BatchWrite, arguments: tuple) -> float:
+    async def commit(self, batch: BatchWrite, arguments: BatchArguments) -> float:
         """Write the batch in one statement (`arguments`: its `BatchWrite.arguments`, taken
         when it was applied); returns its latency in seconds. CommitError: it may or may not
         have landed. An AssertionError: it committed, but not the rows the batch holds; the
@@ -104,6 +104,7 @@ class WriterDatabase:
                 row = await self.connection.fetchrow(BATCH_SQL, *arguments)
         except DATABASE_ERRORS as exc:
             raise CommitError(f"batch commit failed: {exc!r}") from exc
+        assert row is not None, "the batch statement returns its row counts"
         counts, expected = tuple(row), batch.expected_counts()
         assert counts == expected, f"the batch statement lost rows: {counts}, not {expected}"
         return clock.perf_counter() - started

@@ -137,6 +137,9 @@ _ENCODERS: tuple[Callable[[Any], str], ...] = (
     text_array, int_array, timestamp_array, timestamp_array, text_array,
 )
 
+# The batch statement's parameters, as `BatchWrite.arguments` builds them.
+BatchArguments = tuple[str | datetime, ...]
+
 
 class BatchWrite:
     """The rows of one batch, as the statement's column arrays."""
@@ -209,7 +212,7 @@ class BatchWrite:
         """A terminal batch row: closed (with its result) or opened (closed_at None)."""
         self.batches[terminal_code, batch_number, opened_at] = (closed_at, result_code)
 
-    def arguments(self, balances: dict[int, int]) -> tuple[str | datetime, ...]:
+    def arguments(self, balances: dict[int, int]) -> BatchArguments:
         """The statement's 49 parameters, accounts with their final balances: each column as
         an array literal (array_literals.py), the posting instant as a datetime."""
         account_columns: tuple[_Column, ...] = tuple([] for _ in range(7))

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from typing import cast
 
 import anyio
 import structlog
@@ -54,9 +55,9 @@ from account_host.database import WriterDatabase, batch_landed
 from account_host.errors import CommitError, HostDatabaseError
 from account_host.group_commit import GroupCommit, Pipeline, Stage
 from account_host.identifiers import Identifiers
-from account_host.journal import BatchWrite
+from account_host.journal import BatchArguments, BatchWrite
 from account_host.loading import load_state
-from account_host.queue_items import QueueItem
+from account_host.queue_items import Control, QueueItem
 from account_host.state import HostState
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
@@ -224,8 +225,10 @@ class Writer:
         right) and identifiers for `requests`; only while no statement is in flight."""
         if not self._database.is_open:
             await self._database.open()
+        connection = self._database.connection
+        assert connection is not None
         await self._identifiers.reserve_for(
-            self._database.connection, requests, self._config.database_timeout_s)
+            connection, requests, self._config.database_timeout_s)
 
     def _apply(self, pending: Pending) -> _Applied:
         state = self._state
@@ -261,7 +264,7 @@ class Writer:
                 return
             applied.add(pending)
 
-    async def _commit(self, in_flight: _InFlight, arguments: tuple) -> None:
+    async def _commit(self, in_flight: _InFlight, arguments: BatchArguments) -> None:
         """Commit `in_flight`, then at once the batch the writer applied on top of it (its
         statement leaves before these answers are flushed and before the writer runs again:
         the database is not kept waiting for the writer), and so on; answers each batch once it
@@ -286,7 +289,9 @@ class Writer:
                 return
             in_flight, arguments = successor
 
-    def _take_successor(self, in_flight: _InFlight) -> tuple[_InFlight, tuple] | None:
+    def _take_successor(
+        self, in_flight: _InFlight,
+    ) -> tuple[_InFlight, BatchArguments] | None:
         """The batch applied on top of `in_flight` (just committed), closed as it stands and
         sent: its arguments are taken before the writer can apply anything more. None leaves
         it to the writer: nothing applied on top, or nothing to write."""
@@ -350,10 +355,10 @@ class Writer:
         """The requests among `items`; control items are applied to the state on the way."""
         pending: Pending = []
         for item in items:
-            if type(item) is tuple:
+            if type(item) is tuple:   # `type() is` narrows only this branch for mypy
                 pending.append(item)
             else:
-                item.apply(self._state)
+                cast(Control, item).apply(self._state)
         return pending
 
     def _take_queued(self, items: list[QueueItem], limit: int | None = None) -> None:
