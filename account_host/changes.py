@@ -5,10 +5,9 @@ mutates the state.
 Changes (`proto.changes`) name a table: cards (new cards: those above the highest id seen, less
 an overlap), one card (that card changed, e.g. reported lost), merchants, alliances,
 business_days (a date sealed by clearing: read with the alliances), card_ranges (all cards read
-again), gift_catalogue. Others, such as terminals, concern the front. After (re)connecting the listener catches up on cards,
-merchants, alliances and gifts, since
-notifications sent while it was away are lost; an idle connection is probed so that a lost one
-is noticed.
+again), gift_catalogue. Others, such as terminals, concern the front. After (re)connecting,
+the listener catches up on cards, merchants, alliances and gifts, since notifications sent
+while it was away are lost; an idle connection is probed so that a lost one is noticed.
 """
 
 from __future__ import annotations

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from proto.business_date import business_date
 from account_host.chart import (
-    ACCOUNT_KINDS, MONEY_LEDGER, POINTS_LEDGER, AccountKind, Owner, owner_columns,
+    ACCOUNT_KINDS,
+    MONEY_LEDGER,
+    POINTS_LEDGER,
+    AccountKind,
+    Owner,
+    owner_columns,
 )
 from account_host.identifiers import ACCOUNT, ENTRY, TRANSACTION, Identifiers
 from account_host.journal import BatchWrite
 from account_host.movements import Posted
 from account_host.state import Card, HostState
+from proto.business_date import business_date
 
 _ONE_DAY = timedelta(days=1)
 

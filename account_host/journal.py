@@ -16,7 +16,11 @@ from datetime import date, datetime
 from typing import Any
 
 from account_host.array_literals import (
-    bytea_array, date_array, int_array, text_array, timestamp_array,
+    bytea_array,
+    date_array,
+    int_array,
+    text_array,
+    timestamp_array,
 )
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER
 from proto.frames import Request

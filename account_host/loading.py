@@ -13,13 +13,19 @@ import anyio
 import asyncpg
 import structlog
 
+from account_host.batches import OpenBatch
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS
 from account_host.errors import StateLoadError
-from account_host.batches import OpenBatch
 from account_host.loading_ledger import load_ledger_windows
 from account_host.state import (
-    CARD_STATUS_DECLINES, GIFTS_MAX, MERCHANTS_MAX, Alliance, Card, HostState, LoadedCard,
+    CARD_STATUS_DECLINES,
+    GIFTS_MAX,
+    MERCHANTS_MAX,
+    Alliance,
+    Card,
+    HostState,
+    LoadedCard,
     Merchant,
 )
 from proto.retransmission import key_sql

@@ -13,13 +13,18 @@ import structlog
 from acquirer_front import metrics
 from acquirer_front.answer import answer_fields, refusal_fields
 from acquirer_front.exchange import Exchange, Step
-from acquirer_front.normalise import normalise
 from acquirer_front.keys import SecurityModule
+from acquirer_front.normalise import normalise
 from acquirer_front.registry import Registry
 from acquirer_front.sessions import SessionStore
 from acquirer_front.sign_on import SignOnHandler
 from acquirer_front.steps import (
-    AnswerEchoLocally, CheckMac, CheckMerchant, IdentifyTerminal, SignAnswer, ValidateMessage,
+    AnswerEchoLocally,
+    CheckMac,
+    CheckMerchant,
+    IdentifyTerminal,
+    SignAnswer,
+    ValidateMessage,
 )
 from acquirer_front.upstream import Upstream
 from proto.codes import Mti, ResponseCode

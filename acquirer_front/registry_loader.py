@@ -7,8 +7,8 @@ backoff and reloads, since notifications sent meanwhile are gone.
 
 from __future__ import annotations
 
-import asyncpg
 import anyio
+import asyncpg
 import structlog
 from anyio.abc import TaskStatus
 

@@ -24,8 +24,7 @@ from anyio.abc import TaskStatus
 
 from acquirer_front import metrics
 from acquirer_front.config import FrontConfig
-from acquirer_front.saf.entries import Origin, SafEntry, is_reversible, reversal_of, \
-    terminal_advice
+from acquirer_front.saf.entries import Origin, SafEntry, is_reversible, reversal_of, terminal_advice
 from proto.codes import Mti, ResponseCode
 from proto.frames import Answer, Request
 from proto.links import LinkClient

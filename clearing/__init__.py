@@ -8,8 +8,13 @@ tables (migrations/003_clearing.sql).
 from clearing.alliance import ClearingAlliance, find_alliance, find_merchant, parse_date
 from clearing.compute import Instruction, Net, Position, clear_day, settle
 from clearing.errors import (
-    AlreadyClearedError, AlreadySealedError, ClearingError, DayOpenError, NotClearedError,
-    NotSealedError, UnknownError,
+    AlreadyClearedError,
+    AlreadySealedError,
+    ClearingError,
+    DayOpenError,
+    NotClearedError,
+    NotSealedError,
+    UnknownError,
 )
 from clearing.progress import ProgressBar
 from clearing.results import HQ, RunResult, VerifyResult, format_fen

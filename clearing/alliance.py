@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import msgspec
 
-from proto.business_date import business_date
 from clearing.errors import UnknownError
+from proto.business_date import business_date
 
 
 class ClearingAlliance(msgspec.Struct, frozen=True):

@@ -16,7 +16,12 @@ import re
 from pathlib import Path
 
 from clearing.reports.model import (
-    INSTRUCTION_LABELS, Amounts, ClearingReport, Line, MerchantDetail, category_label,
+    INSTRUCTION_LABELS,
+    Amounts,
+    ClearingReport,
+    Line,
+    MerchantDetail,
+    category_label,
 )
 from clearing.results import format_fen
 

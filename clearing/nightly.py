@@ -23,9 +23,7 @@ import msgspec
 from clearing.alliance import find_alliance
 from clearing.errors import AlreadyClearedError, AlreadySealedError
 from clearing.files import write_settlement_files
-from clearing.reports import (
-    ClearingReport, build_report, render_csv, render_json, render_table,
-)
+from clearing.reports import ClearingReport, build_report, render_csv, render_json, render_table
 from clearing.run import run_clearing
 from clearing.sealing import close_day, sealed_at
 from clearing.store import runs_of

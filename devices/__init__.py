@@ -8,7 +8,11 @@ on one TCP connection with many requests in flight; `messages` builds each reque
 from devices.answers import describe_answer, format_answer_text, format_yuan, response_meaning
 from devices.burst import BurstResult, run_purchase_burst
 from devices.errors import (
-    AnswerMacError, AnswerTimeoutError, DeviceError, HostConnectionError, SessionKeyError,
+    AnswerMacError,
+    AnswerTimeoutError,
+    DeviceError,
+    HostConnectionError,
+    SessionKeyError,
 )
 from devices.terminal_client import DEFAULT_TPDU, Exchange, RawFrame, TerminalClient
 

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from devices.errors import SessionKeyError
 from proto.mac import (
-    BLOCK_SIZE_BYTES, CHECK_VALUE_HEX_SIZE, DOUBLE_KEY_SIZE_BYTES, MAC_HEX_SIZE, MAC_MTIS,
-    check_value, decrypt_under, mac_covered, mac_field, macs_equal, retail_mac, retail_mac_hex,
+    BLOCK_SIZE_BYTES,
+    CHECK_VALUE_HEX_SIZE,
+    DOUBLE_KEY_SIZE_BYTES,
+    MAC_HEX_SIZE,
+    MAC_MTIS,
+    check_value,
+    decrypt_under,
+    mac_covered,
+    mac_field,
+    macs_equal,
+    retail_mac,
+    retail_mac_hex,
 )
 
 __all__ = [

@@ -7,7 +7,7 @@ They return only what the caller decides; the client fills in the terminal's own
 from __future__ import annotations
 
 from proto.codes import Mti, NetworkCode, ProcessingCode
-from proto.fields import OriginalData, encode_original_data, encode_tlv, totals_to_fields
+from proto.fields import encode_tlv, totals_to_fields
 from proto.frames import Totals
 from proto.messages import FINANCIAL_CURRENCY, reversal
 

@@ -27,8 +27,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from devices import messages
 from devices.clock import Clock, clock_fields, utc_now
 from devices.errors import AnswerMacError, AnswerTimeoutError, DeviceError, HostConnectionError
-from devices.mac import MAC_HEX_SIZE, MAC_MTIS, mac_field, open_session_key, retail_mac
-from devices.mac import verify_answer_mac
+from devices.mac import (
+    MAC_HEX_SIZE,
+    MAC_MTIS,
+    mac_field,
+    open_session_key,
+    retail_mac,
+    verify_answer_mac,
+)
 from devices.pending import PendingAnswers
 from devices.stan import StanCounter
 from proto.codes import Mti, NetworkCode, ResponseCode, answer_mti

@@ -9,13 +9,22 @@ modem emulator, a dialling terminal) is in `devices.dialup`.
 """
 
 from dialup.bridge import DialupBridge, run_bridge
-from dialup.config import (
-    DialupConfig, LinkSettings, ModemSettings, PortConfig, ReversalSettings,
-)
+from dialup.config import DialupConfig, LinkSettings, ModemSettings, PortConfig, ReversalSettings
 from dialup.errors import (
-    BadFramesError, CarrierLostError, DialupError, FrameWaitTimeoutError, FrontError,
-    FrontTimeoutError, FrontUnavailableError, LineClosedError, LineError, LinkError, ModemError,
-    ModemResultError, ModemTimeoutError, NotDeliveredError,
+    BadFramesError,
+    CarrierLostError,
+    DialupError,
+    FrameWaitTimeoutError,
+    FrontError,
+    FrontTimeoutError,
+    FrontUnavailableError,
+    LineClosedError,
+    LineError,
+    LinkError,
+    ModemError,
+    ModemResultError,
+    ModemTimeoutError,
+    NotDeliveredError,
 )
 from dialup.events import CallEnded, EventLog, PortFailed, PortReady, ReversalSettled
 

@@ -15,8 +15,14 @@ import structlog
 from dialup import metrics
 from dialup.config import DialupConfig, PortConfig
 from dialup.errors import (
-    BadFramesError, CarrierLostError, FrameWaitTimeoutError, FrontError, FrontTimeoutError,
-    LineError, LinkError, NotDeliveredError,
+    BadFramesError,
+    CarrierLostError,
+    FrameWaitTimeoutError,
+    FrontError,
+    FrontTimeoutError,
+    LineError,
+    LinkError,
+    NotDeliveredError,
 )
 from dialup.front import FrontAnswer, FrontConnection
 from dialup.line import SerialLine

@@ -18,11 +18,21 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from dialup.config import LinkSettings
 from dialup.errors import (
-    BadFramesError, DialupError, FrameWaitTimeoutError, LinkError, NotDeliveredError,
+    BadFramesError,
+    DialupError,
+    FrameWaitTimeoutError,
+    LinkError,
+    NotDeliveredError,
 )
 from dialup.line import SerialLine
 from proto.dialup_framing import (
-    ACK, NAK, ControlReceived, DialupDecoder, FrameReceived, FrameRejected, NoiseSkipped,
+    ACK,
+    NAK,
+    ControlReceived,
+    DialupDecoder,
+    FrameReceived,
+    FrameRejected,
+    NoiseSkipped,
     encode_dialup_frame,
 )
 

@@ -13,9 +13,7 @@ import structlog
 from dialup import hayes, metrics
 from dialup.call import ENDED_BY_TERMINAL, Call
 from dialup.config import DialupConfig, PortConfig
-from dialup.errors import (
-    CarrierLostError, DialupError, LineError, ModemError, ModemResultError,
-)
+from dialup.errors import CarrierLostError, DialupError, LineError, ModemError, ModemResultError
 from dialup.events import CallEnded, EventLog, PortFailed, PortReady
 from dialup.line import SerialLine
 from dialup.reversals import Reverser

@@ -40,11 +40,11 @@ from account_host.database import WriterDatabase
 from account_host.queue_items import QueueItem
 from account_host.writer import Writer
 from database import EmbeddedPostgres, fresh_database
-from runtime.logging import configure_logging
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
 from proto.links import LinkPeer
 from proto.pan import luhn_check_digit
+from runtime.logging import configure_logging
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "var" / "commit-bench-pg"
 DATABASE = "commit_bench"

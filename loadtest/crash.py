@@ -28,12 +28,12 @@ from pathlib import Path
 import anyio
 import msgspec
 
-from runtime.logging import configure_logging
 from loadtest.crash_check import AuditOutcome, JournalCheck, check_journal, run_audit
 from loadtest.crash_fleet import CrashFleet, TerminalPolicy
 from loadtest.crash_system import TARGETS, CrashSystem
 from loadtest.errors import LoadtestError
 from loadtest.provision import ensure_fleet
+from runtime.logging import configure_logging
 
 EXIT_CHECK_FAILED = 1
 EXIT_NOT_RUN = 2

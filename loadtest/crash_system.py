@@ -20,9 +20,9 @@ import anyio
 import anyio.to_thread
 
 from database import EmbeddedPostgres, connect, fresh_database
-from runtime.supervisor import Child, ChildStartError, stop_child, wait_for_port
 from loadtest.errors import SetupError
 from loadtest.services import Sections, SystemPorts, apply_overrides, system_sections, write_config
+from runtime.supervisor import Child, ChildStartError, stop_child, wait_for_port
 
 SERVICES = ("host", "switch", "front")          # in start order
 POSTGRES = "postgres"

@@ -27,14 +27,14 @@ import anyio
 import asyncpg
 import msgspec
 
-from devices.terminal_client import TerminalClient
 from back_office.ledger_check import audit_database
 from database.migrate import migrate
-from runtime.logging import configure_logging
+from devices.terminal_client import TerminalClient
 from loadtest.fuzz_cases import Case, Station, make_case, seed_messages
 from loadtest.fuzz_drive import FuzzDriver, Tally
 from loadtest.provision import ensure_fleet
 from loadtest.services import Services, SystemPorts, system_sections, write_config
+from runtime.logging import configure_logging
 
 DEFAULT_DATA_DIR = "var/fuzz-pg"
 DEFAULT_WORK_DIR = "var/fuzz"

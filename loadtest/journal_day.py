@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from proto.business_date import business_date
 from account_host.identifiers import AUTH_CODE_PERIOD, auth_code_text
+from proto.business_date import business_date
 
 # Kind -> weight in the mix (sum 100). Roughly a busy coalition day: mostly earning, a fifth
 # stored value, a tenth redemptions, a few returns, reversals and advices.

@@ -25,8 +25,15 @@ import asyncpg
 import msgspec
 
 from loadtest.journal_day import (
-    ACCOUNT_COLUMNS, BATCH_COLUMNS, ENTRY_COLUMNS, POSTING_COLUMNS, TRANSACTION_COLUMNS,
-    Chunk, Counters, JournalDay, Owners,
+    ACCOUNT_COLUMNS,
+    BATCH_COLUMNS,
+    ENTRY_COLUMNS,
+    POSTING_COLUMNS,
+    TRANSACTION_COLUMNS,
+    Chunk,
+    Counters,
+    JournalDay,
+    Owners,
 )
 
 # One card per this many postings: about ten transactions a card in the day, a busy

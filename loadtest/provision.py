@@ -14,7 +14,11 @@ import msgspec
 
 from acquirer_front.keystore import KeyStore
 from back_office.provisioning import (
-    ProvisioningError, add_card_range, create_alliance, create_merchant, create_terminal,
+    ProvisioningError,
+    add_card_range,
+    create_alliance,
+    create_merchant,
+    create_terminal,
     issue_cards,
 )
 from back_office.provisioning.card_ranges import routing_range

@@ -12,7 +12,10 @@ from loadtest.cpu import CpuShare
 from loadtest.drive import PhaseResult
 from loadtest.host_metrics import BatchStats
 from loadtest.latency_target import (
-    LATENCY_P99_MS_MAX, LATENCY_RATE_TO_PGBENCH, LatencyRate, latency_target_met,
+    LATENCY_P99_MS_MAX,
+    LATENCY_RATE_TO_PGBENCH,
+    LatencyRate,
+    latency_target_met,
 )
 from loadtest.profile import Profile
 from loadtest.run import Results

@@ -22,9 +22,9 @@ import anyio
 import asyncpg
 import msgspec
 
+from database.migrate import migrate
 from devices.errors import DeviceError
 from devices.terminal_client import TerminalClient
-from database.migrate import migrate
 from loadtest import cpu
 from loadtest.cpu import CpuShare
 from loadtest.drive import DriveSettings, PhaseResult, Station, drive
@@ -38,7 +38,12 @@ from loadtest.profile import Profile, py_spy_path, record
 from loadtest.provision import FleetData, ensure_fleet
 from loadtest.sampling import Skew
 from loadtest.services import (
-    Services, SystemPorts, apply_overrides, ceiling_sections, free_port, system_sections,
+    Services,
+    SystemPorts,
+    apply_overrides,
+    ceiling_sections,
+    free_port,
+    system_sections,
     write_config,
 )
 from proto.codes import ResponseCode

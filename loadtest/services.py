@@ -18,10 +18,10 @@ from typing import Any
 import anyio
 import msgspec
 
+from loadtest.errors import SetupError, UsageError
 from runtime.config import load_config
 from runtime.errors import ConfigError
 from runtime.supervisor import Child, ChildStartError, stop_child, wait_for_port
-from loadtest.errors import SetupError, UsageError
 
 # Log level of the children: warnings and errors only, so that logging costs nothing per request.
 CHILD_LOG_LEVEL = "warning"

@@ -31,7 +31,12 @@ from loadtest.mix import Kind
 from loadtest.sampling import IndexSampler
 from loadtest.tally import ErrorReason, Tally
 from loadtest.wire import (
-    BODY_OFFSET, LENGTH_SIZE, ClockFields, RequestTemplate, clock_fields, read_answer_head,
+    BODY_OFFSET,
+    LENGTH_SIZE,
+    ClockFields,
+    RequestTemplate,
+    clock_fields,
+    read_answer_head,
 )
 from proto.codes import Mti, NetworkCode, ResponseCode
 from proto.errors import IsoDecodeError

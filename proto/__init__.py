@@ -5,7 +5,12 @@ Every component may import this package; it imports none of them.
 
 from proto.codes import Mti, NetworkCode, ProcessingCode, ResponseCode, answer_mti
 from proto.errors import (
-    FrameSizeError, FramingError, IsoDecodeError, IsoEncodeError, LinkCodecError, ProtoError,
+    FrameSizeError,
+    FramingError,
+    IsoDecodeError,
+    IsoEncodeError,
+    LinkCodecError,
+    ProtoError,
     TpduError,
 )
 from proto.frames import Answer, AnswerBatch, Balances, Ping, Pong, Request, RequestBatch, Totals

@@ -7,12 +7,7 @@ of its cost; the pyiso8583 reference stays importable from here as the oracle.
 
 from __future__ import annotations
 
-from proto.iso_fast import (
-    decode_iso,
-    decode_iso_reference,
-    encode_iso,
-    encode_iso_reference,
-)
+from proto.iso_fast import decode_iso, decode_iso_reference, encode_iso, encode_iso_reference
 
 IsoMessage = dict[str, str]
 """Field number as a string ("2", "39") -> value; "t" is the MTI; bitmaps are left out."""

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import msgspec
 
-from account_host.context import Approval, ApplyContext
+from account_host.context import ApplyContext, Approval
 from account_host.movements import Posted, TransactionType
 from account_host.state import Card, Merchant
 from proto.codes import ResponseCode

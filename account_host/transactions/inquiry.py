@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from account_host.context import ApplyContext
 from account_host.state import Card, Merchant
-from account_host.transactions.base import (
-    CardCheck, TransactionKind, decline, is_late_original,
-)
+from account_host.transactions.base import CardCheck, TransactionKind, decline, is_late_original
 from proto.codes import ResponseCode
 from proto.frames import Answer, Balances, Request
 

@@ -16,8 +16,15 @@ from account_host.context import ApplyContext
 from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
 from account_host.transactions.base import (
-    MEMBER_BALANCE_MAX, CardCheck, TransactionKind, approved, decline, is_late_original,
-    new_posted, over_balance_limit, record_transaction,
+    MEMBER_BALANCE_MAX,
+    CardCheck,
+    TransactionKind,
+    approved,
+    decline,
+    is_late_original,
+    new_posted,
+    over_balance_limit,
+    record_transaction,
 )
 from account_host.transactions.purchase import earned_points, post_purchase
 from proto.codes import ResponseCode

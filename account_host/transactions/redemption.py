@@ -13,7 +13,12 @@ from account_host.context import ApplyContext
 from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
 from account_host.transactions.base import (
-    CardCheck, TransactionKind, approved, decline, is_late_original, new_posted,
+    CardCheck,
+    TransactionKind,
+    approved,
+    decline,
+    is_late_original,
+    new_posted,
     record_transaction,
 )
 from proto.codes import ResponseCode

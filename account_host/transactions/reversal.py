@@ -27,7 +27,12 @@ from account_host.movements import RETURNABLE_TYPES, Posted, TransactionType
 from account_host.returns_index import Returnable
 from account_host.state import Card, Merchant
 from account_host.transactions.base import (
-    CardCheck, TransactionKind, decline, new_posted, over_balance_limit, record_transaction,
+    CardCheck,
+    TransactionKind,
+    decline,
+    new_posted,
+    over_balance_limit,
+    record_transaction,
 )
 from proto.codes import ResponseCode
 from proto.fields import parse_original_data

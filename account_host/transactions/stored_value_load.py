@@ -9,8 +9,14 @@ from account_host.context import ApplyContext
 from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
 from account_host.transactions.base import (
-    CardCheck, TransactionKind, approved, decline, is_late_original, new_posted,
-    over_balance_limit, record_transaction,
+    CardCheck,
+    TransactionKind,
+    approved,
+    decline,
+    is_late_original,
+    new_posted,
+    over_balance_limit,
+    record_transaction,
 )
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request

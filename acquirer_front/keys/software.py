@@ -12,7 +12,12 @@ import secrets
 from acquirer_front.keys.security_module import IssuedSessionKey
 from acquirer_front.keystore import SESSION_KEY_PURPOSE, KeyStore, KeyStoreError
 from proto.mac import (
-    DOUBLE_KEY_SIZE_BYTES, RetailMacKey, check_value, encrypt_under, macs_equal, new_double_key,
+    DOUBLE_KEY_SIZE_BYTES,
+    RetailMacKey,
+    check_value,
+    encrypt_under,
+    macs_equal,
+    new_double_key,
 )
 
 # A random 16 bytes whose halves are equal (a single-DES key) is drawn again; a second such

@@ -19,8 +19,8 @@ import asyncpg
 import structlog
 
 from acquirer_front import metrics
-from acquirer_front.saf.entries import decode_request
 from acquirer_front.errors import DATABASE_ERRORS
+from acquirer_front.saf.entries import decode_request
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
 

@@ -6,7 +6,11 @@ from acquirer_front.exchange import Exchange
 from proto.codes import Mti, ResponseCode
 from proto.fields import TlvError, is_valid_transmission_time, is_well_formed, parse_tlv
 from proto.messages import (
-    FINANCIAL_CURRENCY, KNOWN_MTIS, NETWORK_CODES, REQUIRED_FIELDS, message_kind,
+    FINANCIAL_CURRENCY,
+    KNOWN_MTIS,
+    NETWORK_CODES,
+    REQUIRED_FIELDS,
+    message_kind,
 )
 
 # Messages whose field 49 is fixed by the processing code (points or fen).

@@ -10,11 +10,18 @@ from back_office.provisioning.card_ranges import CardRange, add_card_range, list
 from back_office.provisioning.cards import IssueSummary, issue_cards, parse_expiry
 from back_office.provisioning.demo import DemoSummary, create_demo, create_demo_if_empty
 from back_office.provisioning.errors import (
-    CardSpaceError, ConflictError, DuplicateError, InvalidValueError, NotFoundError,
+    CardSpaceError,
+    ConflictError,
+    DuplicateError,
+    InvalidValueError,
+    NotFoundError,
     ProvisioningError,
 )
 from back_office.provisioning.merchants import (
-    Merchant, create_merchant, list_merchants, set_merchant_active,
+    Merchant,
+    create_merchant,
+    list_merchants,
+    set_merchant_active,
 )
 from back_office.provisioning.notify import notify_change
 from back_office.provisioning.terminals import Terminal, create_terminal, list_terminals

@@ -6,7 +6,13 @@ original + adjustments = final.
 
 from clearing.reports.load import build_report
 from clearing.reports.model import (
-    BatchIssue, ClearingReport, HqSummary, Instruction, Line, MerchantDetail, RunRef,
+    BatchIssue,
+    ClearingReport,
+    HqSummary,
+    Instruction,
+    Line,
+    MerchantDetail,
+    RunRef,
 )
 from clearing.reports.render import render_csv, render_json, render_table
 

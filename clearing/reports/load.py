@@ -14,7 +14,13 @@ import asyncpg
 from clearing.alliance import find_alliance, find_merchant
 from clearing.errors import NotClearedError, NotSealedError
 from clearing.reports.model import (
-    CATEGORY_ORDER, Amounts, ClearingReport, HqSummary, Line, MerchantDetail, RunRef,
+    CATEGORY_ORDER,
+    Amounts,
+    ClearingReport,
+    HqSummary,
+    Line,
+    MerchantDetail,
+    RunRef,
     instruction_for,
 )
 from clearing.reports.terminals import batch_issues

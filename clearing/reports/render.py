@@ -11,7 +11,12 @@ from collections.abc import Sequence
 import msgspec
 
 from clearing.reports.model import (
-    BATCH_STATE_LABELS, INSTRUCTION_LABELS, Amounts, BatchIssue, ClearingReport, Line,
+    BATCH_STATE_LABELS,
+    INSTRUCTION_LABELS,
+    Amounts,
+    BatchIssue,
+    ClearingReport,
+    Line,
     category_label,
 )
 from clearing.results import format_fen

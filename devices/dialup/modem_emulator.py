@@ -35,7 +35,10 @@ import msgspec
 import structlog
 
 from devices.dialup.emulator_commands import (
-    AtCommand, AtSyntaxError, find_command_line, parse_commands,
+    AtCommand,
+    AtSyntaxError,
+    find_command_line,
+    parse_commands,
 )
 from devices.dialup.emulator_faults import Faults, FaultState
 

@@ -18,13 +18,13 @@ from typing import Any
 import anyio
 import structlog
 
+from devices.errors import HostConnectionError
+from devices.terminal_client import TerminalClient
 from dialup import hayes
 from dialup.config import LinkSettings, ModemSettings
 from dialup.errors import CarrierLostError, DialupError, LineError
 from dialup.line import SerialLine
 from dialup.link import FrameLink
-from devices.errors import HostConnectionError
-from devices.terminal_client import TerminalClient
 from proto.errors import FramingError
 from proto.framing import split_payload
 

@@ -1,8 +1,21 @@
 """Subcommands of `jifen`. Each module has `register(subparsers)` and sets `handler`."""
 
 from jifen.commands import (
-    alliance, audit, card, clearing, db, demo, dialup, loadtest, merchant, saf, services,
-    settlement, term, terminal, up,
+    alliance,
+    audit,
+    card,
+    clearing,
+    db,
+    demo,
+    dialup,
+    loadtest,
+    merchant,
+    saf,
+    services,
+    settlement,
+    term,
+    terminal,
+    up,
 )
 
 # In the order `jifen --help` lists them: running the system first, then operating it.

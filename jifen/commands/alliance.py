@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 
 from back_office.provisioning import create_alliance, list_alliances
-from jifen.commands.runner import (
-    add_json_option, print_json, print_table, run_with_database,
-)
+from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 
 _COLUMNS = ("code", "name", "timezone", "cutover", "exchange_points_per_yuan")
 

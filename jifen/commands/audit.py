@@ -13,10 +13,10 @@ import anyio
 
 from back_office.ledger_check import AuditError, AuditReport, audit_database
 from back_office.ledger_check.runner import AUDIT_TIMEOUT_S_DEFAULT
-from runtime.config import load_config
 from database import resolve_database_url
-from jifen.errors import CliError
 from jifen.commands.runner import print_json
+from jifen.errors import CliError
+from runtime.config import load_config
 
 EXIT_VIOLATIONS = 1
 

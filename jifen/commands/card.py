@@ -8,9 +8,7 @@ import sys
 from back_office.provisioning import IssueSummary, add_card_range, issue_cards, list_card_ranges
 from back_office.provisioning.card_status import CARD_STATUSES, set_card_status
 from back_office.provisioning.cards import parse_expiry
-from jifen.commands.runner import (
-    add_json_option, print_json, print_table, run_with_database,
-)
+from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 
 
 def _add_range(args: argparse.Namespace) -> int:

@@ -13,13 +13,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from clearing import (
-    ProgressBar, RunResult, VerifyResult, adjust_clearing, clearing_status, close_day,
-    format_fen, parse_date, run_clearing, verify_clearing,
+    ProgressBar,
+    RunResult,
+    VerifyResult,
+    adjust_clearing,
+    clearing_status,
+    close_day,
+    format_fen,
+    parse_date,
+    run_clearing,
+    verify_clearing,
 )
 from jifen.commands import clearing_output
-from jifen.commands.runner import (
-    add_json_option, print_json, print_table, run_with_database,
-)
+from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 
 EXIT_DIFFERS = 1
 

@@ -21,13 +21,17 @@ from clearing import parse_date
 from clearing.errors import ClearingError
 from clearing.files import write_settlement_files
 from clearing.nightly import (
-    METRICS_FILE_DEFAULT, NightlyMetrics, NightlyOutcome, nightly_alliance, write_atomically,
+    METRICS_FILE_DEFAULT,
+    NightlyMetrics,
+    NightlyOutcome,
+    nightly_alliance,
+    write_atomically,
 )
 from clearing.reports import FORMATS, build_report, render_csv, render_json, render_table
-from runtime.config import load_config
 from database.connect import connect, resolve_database_url
 from database.errors import DatabaseError
 from jifen.commands.runner import print_json, run_with_database
+from runtime.config import load_config
 
 EXIT_FAILED = 1
 # The label of the metrics when not even the list of alliances could be read.

@@ -11,9 +11,9 @@ import sys
 import anyio
 import msgspec
 
-from runtime.config import Config, load_config
 from database import APPLICATION_DATABASE, EmbeddedPostgres, migrate, resolve_database_url
 from database.tools import tool_path
+from runtime.config import Config, load_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

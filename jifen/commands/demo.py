@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from acquirer_front.keystore import KeyStore
-from runtime.config import load_config
 from back_office.provisioning import create_demo, create_demo_if_empty
 from back_office.provisioning.demo import DEMO_CARDS_CSV
 from jifen.commands.runner import add_json_option, print_json, run_with_database
+from runtime.config import load_config
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 
-from runtime.config import load_config
 from jifen.errors import CliError
+from runtime.config import load_config
 
 if TYPE_CHECKING:
     from devices.dialup import EmulatorSettings
-    from dialup import DialupConfig
 
 
 def _dialup(args: argparse.Namespace) -> int:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 
-from runtime.config import load_config
 from jifen.errors import CliError
+from runtime.config import load_config
 from runtime.logging import configure_logging
 
 if TYPE_CHECKING:

@@ -7,9 +7,7 @@ from collections.abc import Callable
 
 from back_office.provisioning import create_merchant, list_merchants, set_merchant_active
 from back_office.provisioning.merchants import Merchant
-from jifen.commands.runner import (
-    add_json_option, print_json, print_table, run_with_database,
-)
+from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 
 _COLUMNS = ("merchant_code", "alliance_code", "name", "active", "earn_points_per_yuan")
 

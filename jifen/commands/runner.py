@@ -12,9 +12,9 @@ import asyncpg
 import msgspec
 
 from acquirer_front.keystore import KeyStoreError
-from runtime.config import load_config
 from database.connect import connect, resolve_database_url
 from jifen.errors import CliError
+from runtime.config import load_config
 
 T = TypeVar("T")
 

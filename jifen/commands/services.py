@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from runtime.config import load_config
 from database.connect import resolve_database_url
+from runtime.config import load_config
 from runtime.service import run_service
 
 

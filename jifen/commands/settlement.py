@@ -6,10 +6,8 @@ import argparse
 from datetime import date
 
 from back_office.provisioning.errors import InvalidValueError
-from jifen.commands.runner import (
-    add_json_option, print_json, print_table, run_with_database,
-)
 from back_office.provisioning.settlement_rules import SettlementRule, list_rules, set_rule
+from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 
 _COLUMNS = ("alliance_code", "merchant_code", "effective_from", "issue_price_fen",
             "redemption_rate_fen", "commission_bp", "commission_fen_per_txn")

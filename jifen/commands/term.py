@@ -7,11 +7,11 @@ import secrets
 
 import anyio
 
+from back_office.provisioning.validate import merchant_code, terminal_code, tmk_hex
 from devices.errors import DeviceError
 from devices.stan import STAN_MAX
 from devices.term import ACTIONS, TermCommand, run_term
 from jifen.errors import CliError
-from back_office.provisioning.validate import merchant_code, terminal_code, tmk_hex
 
 # Requests in flight for --pipeline: the front's per-terminal limit.
 PIPELINE_MAX = 64

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 
 from acquirer_front.keystore import KeyStore, KeyStoreError
-from runtime.config import load_config
-from jifen.errors import CliError
 from back_office.provisioning import create_terminal, list_terminals
-from jifen.commands.runner import (
-    add_json_option, print_json, print_table, run_with_database,
-)
 from back_office.provisioning.terminals import set_requires_mac
 from back_office.provisioning.validate import terminal_code, tmk_hex
+from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.errors import CliError
+from runtime.config import load_config
 
 _COLUMNS = ("terminal_code", "merchant_code", "requires_mac", "active", "has_tmk")
 _KEK_HELP = ("Its TMK is stored sealed under the KEK named in the [front] config: the variable"

@@ -34,8 +34,8 @@ def _announce(config: Config, database_url: str, started_database: bool) -> None
 async def _prepare(database_url: str, keystore: KeyStore) -> None:
     import asyncpg
 
-    from database.migrate import migrate
     from back_office.provisioning.demo import create_demo_if_empty
+    from database.migrate import migrate
 
     await migrate(database_url)
     connection = await asyncpg.connect(database_url)

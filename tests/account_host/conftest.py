@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+
 from tests.account_host.host_harness import (
-    BLOCKED_CARD, CARDS, EXPIRED_CARD, LOST_CARD, OTHER_RANGE_CARD, SEED_SQL, STOLEN_CARD,
+    BLOCKED_CARD,
+    CARDS,
+    EXPIRED_CARD,
+    LOST_CARD,
+    OTHER_RANGE_CARD,
+    SEED_SQL,
+    STOLEN_CARD,
     insert_cards,
 )
 

@@ -13,7 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from account_host.array_literals import (
-    bytea_array, date_array, int_array, text_array, timestamp_array,
+    bytea_array,
+    date_array,
+    int_array,
+    text_array,
+    timestamp_array,
 )
 
 # PostgreSQL text holds any character but NUL; surrogates are not UTF-8.

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from tests.account_host.host_harness import (
-    BLOCKED_CARD, CARDS, EXPIRED_CARD, LOST_CARD, OTHER_RANGE_CARD, STOLEN_CARD, UNISSUED_CARD,
-    ZERO_RATE_MERCHANT, ZERO_RATE_TERMINAL, Terminal, fetch, fetchval, running_host,
-)
 
 from proto.fields import parse_tlv
 from proto.frames import Balances
+from tests.account_host.host_harness import (
+    BLOCKED_CARD,
+    CARDS,
+    EXPIRED_CARD,
+    LOST_CARD,
+    OTHER_RANGE_CARD,
+    STOLEN_CARD,
+    UNISSUED_CARD,
+    ZERO_RATE_MERCHANT,
+    ZERO_RATE_TERMINAL,
+    Terminal,
+    fetch,
+    fetchval,
+    running_host,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -5,12 +5,19 @@ from __future__ import annotations
 import anyio
 import asyncpg
 import pytest
-from tests.account_host.host_harness import (
-    CARDS, WAIT_S, HostClient, Terminal, host_config, insert_cards, make_pan, running_host,
-)
 
 from account_host import changes
 from proto.frames import Answer, Request
+from tests.account_host.host_harness import (
+    CARDS,
+    WAIT_S,
+    HostClient,
+    Terminal,
+    host_config,
+    insert_cards,
+    make_pan,
+    running_host,
+)
 
 pytestmark = pytest.mark.anyio
 

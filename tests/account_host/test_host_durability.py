@@ -7,10 +7,6 @@ from __future__ import annotations
 import anyio
 import asyncpg
 import pytest
-from tests.account_host.host_harness import (
-    CARDS, WAIT_S, Terminal, answer_of_a_cut_off_batch, fetch, fetchval, host_config,
-    running_host, transaction_amounts,
-)
 from prometheus_client import REGISTRY
 
 from account_host.context import ApplyContext
@@ -18,6 +14,17 @@ from account_host.journal import BatchWrite
 from account_host.state import Card, Merchant
 from account_host.transactions import KINDS, CardCheck, TransactionKind
 from proto.frames import Answer, Balances, Request
+from tests.account_host.host_harness import (
+    CARDS,
+    WAIT_S,
+    Terminal,
+    answer_of_a_cut_off_batch,
+    fetch,
+    fetchval,
+    host_config,
+    running_host,
+    transaction_amounts,
+)
 
 pytestmark = pytest.mark.anyio
 

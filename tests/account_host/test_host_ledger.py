@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from tests.account_host.host_harness import (
-    CARDS, Terminal, answer_of_a_cut_off_batch, fetch, fetchval, running_host,
-)
 
 from proto.fields import OriginalData, encode_original_data
 from proto.frames import Answer, Balances, Request, Totals
+from tests.account_host.host_harness import (
+    CARDS,
+    Terminal,
+    answer_of_a_cut_off_batch,
+    fetch,
+    fetchval,
+    running_host,
+)
 
 pytestmark = pytest.mark.anyio
 

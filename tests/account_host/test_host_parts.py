@@ -10,14 +10,19 @@ import asyncpg
 import msgspec
 import pytest
 
-from proto.business_date import business_date
 from account_host.config import HostConfig
 from account_host.database import WriterDatabase, batch_landed
-from account_host.identifiers import (
-    AUTH_CODE_PERIOD, PER_REQUEST_MAX, RRN, TRANSACTION, Identifiers, auth_code_text,
-)
 from account_host.idempotency import RetransmissionMemory, content_digest
+from account_host.identifiers import (
+    AUTH_CODE_PERIOD,
+    PER_REQUEST_MAX,
+    RRN,
+    TRANSACTION,
+    Identifiers,
+    auth_code_text,
+)
 from account_host.journal import BatchWrite
+from proto.business_date import business_date
 from proto.frames import Request
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

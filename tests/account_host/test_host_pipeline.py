@@ -14,14 +14,20 @@ import msgspec
 import pytest
 from anyio.streams.memory import MemoryObjectSendStream
 from prometheus_client import REGISTRY
-from tests.account_host.host_harness import (
-    CARDS, WAIT_S, HostClient, Terminal, fetch, running_host, transaction_amounts,
-    wait_writer_waits_on_lock,
-)
 
 from account_host.intake import Intake
 from account_host.writer import Pending, _Applied, _InFlight
 from proto.frames import Balances, Request
+from tests.account_host.host_harness import (
+    CARDS,
+    WAIT_S,
+    HostClient,
+    Terminal,
+    fetch,
+    running_host,
+    transaction_amounts,
+    wait_writer_waits_on_lock,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 import anyio
 import pytest
 from prometheus_client import REGISTRY
-from tests.acquirer_front.front_testkit import (
-    T_SIGNED, T_UNKNOWN, TPDU, WAIT_S, TerminalClient, frame, network, purchase, running_front,
-)
 
 from proto.iso_codec import encode_iso
+from tests.acquirer_front.front_testkit import (
+    T_SIGNED,
+    T_UNKNOWN,
+    TPDU,
+    WAIT_S,
+    TerminalClient,
+    frame,
+    network,
+    purchase,
+    running_front,
+)
 
 pytestmark = pytest.mark.anyio
 

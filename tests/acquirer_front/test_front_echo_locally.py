@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from tests.acquirer_front.front_testkit import (
-    T_NEW, T_UNKNOWN, TerminalClient, network, purchase, running_front,
+    T_NEW,
+    T_UNKNOWN,
+    TerminalClient,
+    network,
+    purchase,
+    running_front,
 )
 
 pytestmark = pytest.mark.anyio

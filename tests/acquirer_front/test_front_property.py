@@ -7,15 +7,21 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
-from tests.acquirer_front.front_testkit import (
-    TPDU, WAIT_S, RunningFront, TerminalClient, network, purchase, running_front,
-)
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from proto.errors import FramingError
 from proto.framing import read_frame
 from proto.iso_codec import decode_iso, encode_iso
+from tests.acquirer_front.front_testkit import (
+    TPDU,
+    WAIT_S,
+    RunningFront,
+    TerminalClient,
+    network,
+    purchase,
+    running_front,
+)
 
 pytestmark = pytest.mark.anyio
 

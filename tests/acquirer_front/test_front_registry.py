@@ -5,13 +5,19 @@ from __future__ import annotations
 import anyio
 import asyncpg
 import pytest
-from tests.acquirer_front.front_testkit import (
-    MERCHANT, T_NEW, T_OF_INACTIVE, T_SIGNED, TEST_CONFIG, WAIT_S, seed,
-)
 
 from acquirer_front.errors import DatabaseUnavailableError
 from acquirer_front.registry import Registry, Terminal
 from acquirer_front.registry_loader import RegistryLoader
+from tests.acquirer_front.front_testkit import (
+    MERCHANT,
+    T_NEW,
+    T_OF_INACTIVE,
+    T_SIGNED,
+    TEST_CONFIG,
+    WAIT_S,
+    seed,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -7,15 +7,27 @@ import anyio
 import asyncpg
 import msgspec
 import pytest
-from tests.acquirer_front.front_testkit import (
-    MERCHANT_INACTIVE, PAN, T_NEW, T_OF_INACTIVE, T_SIGNED, T_UNKNOWN, TPDU, TerminalClient,
-    TEST_CONFIG, WAIT_S, fetch_value, network, purchase, running_front,
-)
 from prometheus_client import REGISTRY
 
 from acquirer_front import DatabaseUnavailableError, pipeline, run_front
 from acquirer_front.sign_on import SignOnHandler
 from acquirer_front.steps import ValidateMessage
+from tests.acquirer_front.front_testkit import (
+    MERCHANT_INACTIVE,
+    PAN,
+    T_NEW,
+    T_OF_INACTIVE,
+    T_SIGNED,
+    T_UNKNOWN,
+    TEST_CONFIG,
+    TPDU,
+    WAIT_S,
+    TerminalClient,
+    fetch_value,
+    network,
+    purchase,
+    running_front,
+)
 
 pytestmark = pytest.mark.anyio
 

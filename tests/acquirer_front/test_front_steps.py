@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from tests.acquirer_front.front_testkit import (
-    MERCHANT, MERCHANT_INACTIVE, T_SIGNED, TPDU, network, purchase,
-)
 
 from acquirer_front.answer import answer_fields, encode_answer, refusal_fields
 from acquirer_front.exchange import Exchange
@@ -15,6 +12,14 @@ from acquirer_front.registry import Registry, Terminal
 from acquirer_front.steps import CheckMac, CheckMerchant, IdentifyTerminal, ValidateMessage
 from proto.frames import Answer, Totals
 from proto.iso_codec import IsoMessage, decode_iso
+from tests.acquirer_front.front_testkit import (
+    MERCHANT,
+    MERCHANT_INACTIVE,
+    T_SIGNED,
+    TPDU,
+    network,
+    purchase,
+)
 
 
 def exchange(message: IsoMessage) -> Exchange:

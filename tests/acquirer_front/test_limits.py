@@ -11,11 +11,17 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 from prometheus_client import REGISTRY
-from tests.acquirer_front.front_testkit import (
-    WAIT_S, FakeSwitch, TerminalClient, frame, network, purchase, running_front,
-)
 
 from acquirer_front.limits import ConnectionLimits, RefusalReason, SampledLog
+from tests.acquirer_front.front_testkit import (
+    WAIT_S,
+    FakeSwitch,
+    TerminalClient,
+    frame,
+    network,
+    purchase,
+    running_front,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -18,9 +18,9 @@ import time
 import anyio
 import pytest
 from prometheus_client import REGISTRY
-from tests.acquirer_front.front_testkit import PAN, TerminalClient, running_front
 
 from proto.iso_codec import IsoMessage
+from tests.acquirer_front.front_testkit import PAN, TerminalClient, running_front
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
 

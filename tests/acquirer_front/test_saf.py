@@ -12,10 +12,6 @@ import asyncpg
 import msgspec
 import pytest
 from prometheus_client import REGISTRY
-from tests.acquirer_front.front_testkit import (
-    PAN, T_SIGNED, TEST_CONFIG, WAIT_S, TerminalClient, fetch_value, frame, purchase,
-    running_front, seed,
-)
 
 from acquirer_front import run_front
 from acquirer_front.connection import TerminalConnection
@@ -26,6 +22,18 @@ from proto.codes import ResponseCode
 from proto.fields import OriginalData, encode_original_data
 from proto.frames import Answer, Request
 from proto.links import LinkPeer, serve_links
+from tests.acquirer_front.front_testkit import (
+    PAN,
+    T_SIGNED,
+    TEST_CONFIG,
+    WAIT_S,
+    TerminalClient,
+    fetch_value,
+    frame,
+    purchase,
+    running_front,
+    seed,
+)
 
 pytestmark = pytest.mark.anyio
 

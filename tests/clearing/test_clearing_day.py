@@ -53,11 +53,19 @@ import anyio
 import asyncpg
 import pytest
 
-from devices import messages
 from back_office.provisioning.settlement_rules import set_rule
+from devices import messages
 from tests.clearing.clearing_kit import (
-    ALLIANCE, MERCHANT_A, MERCHANT_B, MERCHANT_C, TERMINAL_B, TERMINAL_C, clock_in,
-    fresh_date, seal, seed_extra,
+    ALLIANCE,
+    MERCHANT_A,
+    MERCHANT_B,
+    MERCHANT_C,
+    TERMINAL_B,
+    TERMINAL_C,
+    clock_in,
+    fresh_date,
+    seal,
+    seed_extra,
 )
 from tests.e2e.system import CARDS, SECOND_TERMINAL, RunningSystem, running_system, seed
 

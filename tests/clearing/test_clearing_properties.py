@@ -9,12 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 
 import asyncpg
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clearing import adjust_clearing, close_day, run_clearing, verify_clearing
 from back_office.provisioning.settlement_rules import set_rule
+from clearing import adjust_clearing, close_day, run_clearing, verify_clearing
 from tests.clearing.synthetic import ALLIANCE, Day, Journal
 
 FIRST_DATE = date(2030, 1, 1)

@@ -13,7 +13,13 @@ import pytest
 
 from clearing.files import COLUMNS, ENCODING, file_name, write_settlement_files, yuan
 from clearing.reports.model import (
-    Amounts, ClearingReport, HqSummary, Line, MerchantDetail, RunRef, instruction_for,
+    Amounts,
+    ClearingReport,
+    HqSummary,
+    Line,
+    MerchantDetail,
+    RunRef,
+    instruction_for,
 )
 from tests.clearing.report_kit import ALLIANCE, DAY, cleared_day
 

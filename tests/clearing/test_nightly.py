@@ -13,7 +13,12 @@ import pytest
 
 from clearing import find_alliance
 from clearing.nightly import (
-    LAST_DURATION, LAST_FAILED, LAST_RUN, LAST_SUCCESS, NightlyMetrics, just_closed,
+    LAST_DURATION,
+    LAST_FAILED,
+    LAST_RUN,
+    LAST_SUCCESS,
+    NightlyMetrics,
+    just_closed,
 )
 from tests.clearing.report_kit import ALLIANCE, generated_day
 

@@ -17,11 +17,19 @@ from clearing import adjust_clearing, close_day, find_alliance
 from clearing.errors import NotClearedError, NotSealedError, UnknownError
 from clearing.reports import build_report
 from clearing.reports.model import (
-    NOT_RECONCILED, OUT_OF_BALANCE, PAID_BY_HQ, PAYS_HQ, ClearingReport,
+    NOT_RECONCILED,
+    OUT_OF_BALANCE,
+    PAID_BY_HQ,
+    PAYS_HQ,
+    ClearingReport,
 )
 from clearing.reports.terminals import day_span
 from tests.clearing.report_kit import (
-    ALLIANCE, DAY, TERMINALS_NOT_RECONCILED, TERMINALS_OUT_OF_BALANCE, cleared_day,
+    ALLIANCE,
+    DAY,
+    TERMINALS_NOT_RECONCILED,
+    TERMINALS_OUT_OF_BALANCE,
+    cleared_day,
     generated_day,
 )
 

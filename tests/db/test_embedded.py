@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from jifen.cli import main
 from database import EmbeddedPostgres, EmbeddedServerError, connect
 from database.server_user import SERVER_USER
+from jifen.cli import main
 
 STARTERS = 3
 STARTER_TIMEOUT_S = 45.0

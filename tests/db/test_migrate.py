@@ -9,8 +9,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from jifen.cli import main
 from database import MigrationError, connect, default_migrations_dir, migrate
+from jifen.cli import main
 
 CORE = default_migrations_dir() / "001_core.sql"
 # Every migration of the repository, in the order they apply.

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
+
 from tests.devices.fake_front import FakeFront
 
 

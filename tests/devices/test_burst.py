@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.devices.fake_front import FakeFront, default_answer
 
 from devices.burst import run_purchase_burst
 from devices.terminal_client import TerminalClient
+from tests.devices.fake_front import FakeFront, default_answer
 
 pytestmark = pytest.mark.anyio
 

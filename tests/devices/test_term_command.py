@@ -6,9 +6,9 @@ import json
 
 import anyio
 import pytest
-from tests.devices.fake_front import FakeFront, default_answer
 
 from jifen.cli import main
+from tests.devices.fake_front import FakeFront, default_answer
 
 pytestmark = pytest.mark.anyio
 

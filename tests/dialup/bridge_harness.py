@@ -10,10 +10,10 @@ from typing import Any
 
 import anyio
 
-from dialup.bridge import DialupBridge
-from dialup.events import BridgeEvent, CallEnded, PortReady, ReversalSettled
 from devices.dialup.modem_emulator import EmulatorSettings, ModemEmulator
 from devices.dialup.serial_terminal import SerialTerminalClient
+from dialup.bridge import DialupBridge
+from dialup.events import BridgeEvent, CallEnded, PortReady, ReversalSettled
 from tests.dialup.equipment import EMULATOR, LINK, MODEM, WAIT_S, bridge_config
 from tests.e2e.system import MERCHANT, TERMINAL, RunningSystem, running_system
 

@@ -12,12 +12,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import anyio
 import msgspec
 
+from devices.dialup.modem_emulator import EmulatorSettings, LineState, ModemEmulator
 from dialup import hayes
-from dialup.config import DialupConfig, LinkSettings, ModemSettings, PortConfig
-from dialup.config import ReversalSettings
+from dialup.config import DialupConfig, LinkSettings, ModemSettings, PortConfig, ReversalSettings
 from dialup.line import SerialLine
 from dialup.link import FrameLink
-from devices.dialup.modem_emulator import EmulatorSettings, LineState, ModemEmulator
 
 WAIT_S = 10.0  # any wait for something that must happen in a test
 

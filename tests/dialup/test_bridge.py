@@ -10,10 +10,10 @@ from prometheus_client import REGISTRY
 
 from devices import messages
 from devices.dialup.emulator_faults import NOISE_DEFAULT
-from dialup.events import PortFailed, PortReady, ReversalSettled
 from devices.dialup.modem_emulator import Side
-from dialup.reversals import ReversalOrder
 from devices.errors import AnswerTimeoutError, HostConnectionError
+from dialup.events import PortFailed, PortReady, ReversalSettled
+from dialup.reversals import ReversalOrder
 from proto.dialup_framing import NAK, encode_dialup_frame
 from proto.framing import Tpdu
 from proto.iso_codec import encode_iso

@@ -11,8 +11,8 @@ import anyio
 import pytest
 from anyio.streams.text import TextReceiveStream
 
-from dialup.config import DialupConfig
 from devices.term import TermCommand, run_term
+from dialup.config import DialupConfig
 from runtime.config import load_config
 from runtime.errors import ConfigError
 from tests.dialup.bridge_harness import dialup_system

@@ -6,12 +6,12 @@ import anyio
 import msgspec
 import pytest
 
-from dialup import hayes
 from devices.dialup.emulator_commands import AtCommand, AtSyntaxError, parse_commands
-from devices.dialup.emulator_faults import NOISE_DEFAULT, FaultState, Faults, FrameTracker
+from devices.dialup.emulator_faults import NOISE_DEFAULT, Faults, FaultState, FrameTracker
+from devices.dialup.modem_emulator import LineState, ModemEmulator, Side
+from dialup import hayes
 from dialup.errors import CarrierLostError, LineClosedError, ModemResultError
 from dialup.hayes import Result, ResultCode, parse_result
-from devices.dialup.modem_emulator import LineState, ModemEmulator, Side
 from proto.dialup_framing import encode_dialup_frame
 from tests.dialup.equipment import EMULATOR, MODEM, WAIT_S, open_line
 

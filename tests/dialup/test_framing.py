@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proto.dialup_framing import (
-    ACK, ETX, NAK, PAYLOAD_SIZE_MAX, PAYLOAD_SIZE_MIN, STX, BcdDigitError, ControlReceived,
-    DialupDecoder, DialupFrameError, DialupLengthError, EtxError, FrameReceived, FrameRejected,
-    LrcError, NoiseSkipped, TruncatedFrameError, decode_bcd_length, decode_dialup_frame,
-    encode_bcd_length, encode_dialup_frame, lrc,
+    ACK,
+    ETX,
+    NAK,
+    PAYLOAD_SIZE_MAX,
+    PAYLOAD_SIZE_MIN,
+    STX,
+    BcdDigitError,
+    ControlReceived,
+    DialupDecoder,
+    DialupFrameError,
+    DialupLengthError,
+    EtxError,
+    FrameReceived,
+    FrameRejected,
+    LrcError,
+    NoiseSkipped,
+    TruncatedFrameError,
+    decode_bcd_length,
+    decode_dialup_frame,
+    encode_bcd_length,
+    encode_dialup_frame,
+    lrc,
 )
 from proto.errors import FramingError
 

@@ -7,8 +7,8 @@ import time
 import msgspec
 import pytest
 
-from dialup.errors import BadFramesError, CarrierLostError, NotDeliveredError
 from devices.dialup.modem_emulator import Side
+from dialup.errors import BadFramesError, CarrierLostError, NotDeliveredError
 from proto.dialup_framing import ACK, NAK, STX, encode_dialup_frame
 from tests.dialup.equipment import EMULATOR, LINK, WAIT_S, connected_call
 

@@ -176,7 +176,8 @@ VALUES ('SECOND', 'Second alliance', {SECOND_ALLIANCE_RATE});
 INSERT INTO merchants (merchant_code, alliance_id, name, earn_points_per_yuan)
 VALUES ('{SECOND_MERCHANT}', (SELECT id FROM alliances WHERE code = 'SECOND'), 'Noodle bar', 1);
 INSERT INTO terminals (terminal_code, merchant_id)
-VALUES ('{SECOND_ALLIANCE_TERMINAL}', (SELECT id FROM merchants WHERE merchant_code = '{SECOND_MERCHANT}'));
+VALUES ('{SECOND_ALLIANCE_TERMINAL}',
+        (SELECT id FROM merchants WHERE merchant_code = '{SECOND_MERCHANT}'));
 INSERT INTO card_ranges (bin_low, bin_high, host_name)
 VALUES ('{SECOND_BIN}', '{SECOND_BIN}', 'main');
 INSERT INTO gift_catalogue (alliance_id, gift_code, name, points, active)

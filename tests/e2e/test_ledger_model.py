@@ -32,22 +32,33 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    Bundle, RuleBasedStateMachine, consumes, initialize, multiple, precondition, rule,
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    multiple,
+    precondition,
+    rule,
     run_state_machine_as_test,
 )
 
-from devices import messages
-from devices.terminal_client import TerminalClient
 from back_office.ledger_check import audit_database
 from database import with_database
+from devices import messages
+from devices.terminal_client import TerminalClient
 from proto.fields import parse_balances, parse_tlv, totals_from_fields
 from proto.frames import Totals
-from tests.e2e.ledger_model import (
-    Alliance, Card, Expected, LedgerModel, Merchant, request_key,
-)
+from tests.e2e.ledger_model import Alliance, Card, Expected, LedgerModel, Merchant, request_key
 from tests.e2e.system import (
-    CARDS, LOST_CARD, MERCHANT, OTHER_MERCHANT, SECOND_CARDS, SECOND_MERCHANT, TERMINAL,
-    running_system, seed,
+    CARDS,
+    LOST_CARD,
+    MERCHANT,
+    OTHER_MERCHANT,
+    SECOND_CARDS,
+    SECOND_MERCHANT,
+    TERMINAL,
+    running_system,
+    seed,
 )
 
 Fields = dict[str, str]

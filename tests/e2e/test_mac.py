@@ -11,10 +11,10 @@ import asyncpg
 import pytest
 
 from acquirer_front.keystore import SESSION_KEY_PURPOSE, KeyStore
+from back_office.provisioning.terminals import set_requires_mac
 from devices import messages
 from devices.errors import SessionKeyError
 from devices.terminal_client import TerminalClient
-from back_office.provisioning.terminals import set_requires_mac
 from proto.fields import parse_tlv
 from proto.frames import Totals
 from proto.framing import encode_frame

@@ -19,10 +19,10 @@ import pytest
 
 from devices import messages
 from devices.terminal_client import TerminalClient
-from runtime.supervisor import Child, stop_child, wait_for_port
 from proto.frames import Totals
 from proto.framing import encode_frame
 from proto.iso_codec import encode_iso
+from runtime.supervisor import Child, stop_child, wait_for_port
 from tests.e2e.system import CARDS, LOST_CARD, MERCHANT, TERMINAL, seed
 from tests.e2e.test_mac import KEK_HEX, MAC_TERMINAL, TMK, add_mac_terminal
 

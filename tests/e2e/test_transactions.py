@@ -4,16 +4,25 @@ by SQL: each entry sums to zero within its ledger, each balance is the sum of it
 
 from __future__ import annotations
 
-import anyio
 import pytest
 
 from devices import messages
 from proto.fields import OriginalData, encode_original_data, parse_balances, parse_tlv
 from proto.frames import Totals
 from tests.e2e.system import (
-    CARDS, GIFT, GIFT_POINTS, INACTIVE_GIFT, LOST_CARD, OTHER_ALLIANCE_GIFT, SECOND_CARDS,
-    SECOND_ALLIANCE_TERMINAL, SECOND_MERCHANT, UNISSUED_CARD, RunningSystem,
-    retry_until_host_is_back, running_system,
+    CARDS,
+    GIFT,
+    GIFT_POINTS,
+    INACTIVE_GIFT,
+    LOST_CARD,
+    OTHER_ALLIANCE_GIFT,
+    SECOND_ALLIANCE_TERMINAL,
+    SECOND_CARDS,
+    SECOND_MERCHANT,
+    UNISSUED_CARD,
+    RunningSystem,
+    retry_until_host_is_back,
+    running_system,
 )
 
 pytestmark = pytest.mark.anyio

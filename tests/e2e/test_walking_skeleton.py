@@ -10,7 +10,12 @@ from proto.fields import parse_balances, parse_tlv
 from proto.framing import Tpdu, encode_frame
 from proto.iso_codec import encode_iso
 from tests.e2e.system import (
-    CARDS, LOST_CARD, MERCHANT, UNISSUED_CARD, retry_until_host_is_back, running_system,
+    CARDS,
+    LOST_CARD,
+    MERCHANT,
+    UNISSUED_CARD,
+    retry_until_host_is_back,
+    running_system,
 )
 
 pytestmark = pytest.mark.anyio

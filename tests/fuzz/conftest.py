@@ -7,6 +7,7 @@ import sys
 from collections.abc import AsyncIterator
 
 import pytest
+
 from tests.e2e.system import RunningSystem, running_system
 from tests.fuzz.fuzz_kit import ErrorLogWatch
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.system import CARDS, MERCHANT, TERMINAL, RunningSystem
-
 from back_office.ledger_check import audit_database
 from loadtest.fuzz import table_counts as all_table_counts
 from loadtest.fuzz_cases import Station
+from tests.e2e.system import CARDS, MERCHANT, TERMINAL, RunningSystem
 
 STATION = Station(terminal=TERMINAL, merchant=MERCHANT, pan=CARDS[0])
 AUDIT_TIMEOUT_S = 30.0

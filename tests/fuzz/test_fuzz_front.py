@@ -20,12 +20,10 @@ import struct
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from tests.e2e.system import CARDS, RunningSystem
 
-from loadtest.fuzz_cases import (
-    KINDS, Case, framed, make_case, raw_body, raw_fields, seed_messages,
-)
+from loadtest.fuzz_cases import KINDS, Case, framed, make_case, raw_body, raw_fields, seed_messages
 from loadtest.fuzz_drive import FuzzDriver, Tally
+from tests.e2e.system import CARDS, RunningSystem
 from tests.fuzz.fuzz_kit import STATION, assert_audit_clean, table_counts
 
 pytestmark = pytest.mark.anyio

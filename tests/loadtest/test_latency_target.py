@@ -9,7 +9,10 @@ import pytest
 from loadtest.drive import ErrorCount, PhaseResult
 from loadtest.latency import LatencySummary
 from loadtest.latency_target import (
-    LATENCY_RATE_TO_PGBENCH, LatencyRate, choose_latency_rate, latency_target_met,
+    LATENCY_RATE_TO_PGBENCH,
+    LatencyRate,
+    choose_latency_rate,
+    latency_target_met,
 )
 from loadtest.pgbench import PgbenchResult
 

@@ -9,7 +9,12 @@ import pytest
 
 from loadtest.errors import UsageError
 from loadtest.sampling import (
-    DRAW_BLOCK_SIZE, Skew, card_sampler, parse_skew, weighted_sampler, zipf_cumulative_weights,
+    DRAW_BLOCK_SIZE,
+    Skew,
+    card_sampler,
+    parse_skew,
+    weighted_sampler,
+    zipf_cumulative_weights,
 )
 
 DRAWS = 50_000

@@ -10,9 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loadtest.mix import parse_mix
-from loadtest.wire import (
-    AnswerHead, RequestTemplate, clock_fields, read_answer_head,
-)
+from loadtest.wire import AnswerHead, RequestTemplate, clock_fields, read_answer_head
 from proto.framing import Tpdu
 from proto.iso_codec import decode_iso
 from proto.iso_spec import SPEC

@@ -29,5 +29,6 @@ def test_the_wire_form_is_the_table_and_the_row() -> None:
 
 
 def test_payloads_of_another_version_are_not_changes() -> None:
-    for payload in ("", "members", "cards:", "cards:x", "cards:-1", "cards:0", "cards:1:2", "cards:007", "cards:+7", "cards: 7"):
+    for payload in ("", "members", "cards:", "cards:x", "cards:-1", "cards:0", "cards:1:2",
+                    "cards:007", "cards:+7", "cards: 7"):
         assert decode_change(payload) is None, payload

@@ -1,12 +1,22 @@
 """Composite fields: 48 (TLV), 54 (balances), 74-89 (totals), 90 (original data)."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proto.fields import (
-    OriginalData, TlvError, encode_original_data, encode_tlv, is_well_formed,
-    parse_balances, parse_original_data, parse_tlv, render_balances, signed_points,
-    totals_from_fields, totals_to_fields,
+    OriginalData,
+    TlvError,
+    encode_original_data,
+    encode_tlv,
+    is_well_formed,
+    parse_balances,
+    parse_original_data,
+    parse_tlv,
+    render_balances,
+    signed_points,
+    totals_from_fields,
+    totals_to_fields,
 )
 from proto.frames import Balances, Totals
 

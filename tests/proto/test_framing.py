@@ -3,7 +3,8 @@
 import anyio
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proto.errors import FrameSizeError, TpduError
 from proto.framing import FRAME_SIZE_MAX, Tpdu, decode_tpdu, encode_frame, read_frame

@@ -2,7 +2,8 @@
 
 import iso8583
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proto.errors import IsoDecodeError
 from proto.iso_codec import decode_iso, encode_iso

@@ -12,7 +12,8 @@ import os
 
 import iso8583
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from proto.errors import IsoDecodeError, IsoEncodeError
 from proto.iso_fast import decode_iso, decode_iso_reference, encode_iso, encode_iso_reference

@@ -2,7 +2,8 @@
 
 import msgspec
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proto.errors import LinkCodecError
 from proto.frames import Answer, AnswerBatch, Balances, Ping, Pong, Request, RequestBatch, Totals

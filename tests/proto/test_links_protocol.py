@@ -16,8 +16,7 @@ import anyio
 import pytest
 
 from proto.frames import Answer, AnswerBatch, LinkMessage, Ping, Pong, Request, RequestBatch
-from proto.link_codec import LENGTH_SIZE, decode_link_body, encode_link_message, \
-    take_link_messages
+from proto.link_codec import LENGTH_SIZE, decode_link_body, encode_link_message, take_link_messages
 from proto.links import OUTBOX_ITEMS_MAX, LinkClient, LinkPeer, serve_links
 
 pytestmark = pytest.mark.anyio

@@ -7,8 +7,16 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from proto.mac import (
-    RetailMacKey, check_value, decrypt_under, encrypt_under, mac_covered, mac_field, macs_equal,
-    new_double_key, retail_mac, retail_mac_hex,
+    RetailMacKey,
+    check_value,
+    decrypt_under,
+    encrypt_under,
+    mac_covered,
+    mac_field,
+    macs_equal,
+    new_double_key,
+    retail_mac,
+    retail_mac_hex,
 )
 
 # The ANSI X9.19 / ISO 9797-1 example key: K = 0123456789ABCDEF, K' = FEDCBA9876543210.

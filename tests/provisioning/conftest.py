@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-from tests.provisioning.cli_harness import Run, jifen_on
 
+from tests.provisioning.cli_harness import Run, jifen_on
 
 
 @pytest.fixture

@@ -6,10 +6,9 @@ import csv
 import stat
 from pathlib import Path
 
-from tests.provisioning.cli_harness import Run
-
 from back_office.provisioning.card_numbers import PanGenerator
 from proto.pan import luhn_valid
+from tests.provisioning.cli_harness import Run
 
 
 def create_alliance(jifen) -> None:

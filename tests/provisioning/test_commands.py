@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from tests.provisioning.cli_harness import TEST_KEK_HEX, Run
-
 from acquirer_front.keystore import KeyStore
+from tests.provisioning.cli_harness import TEST_KEK_HEX, Run
 
 TMK_HEX = "00112233445566778899AABBCCDDEEFF"
 

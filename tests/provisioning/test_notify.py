@@ -8,8 +8,12 @@ import pytest
 
 from acquirer_front.keystore import KeyStore
 from back_office.provisioning import (
-    add_card_range, create_alliance, create_merchant, create_terminal,
-    issue_cards, set_merchant_active,
+    add_card_range,
+    create_alliance,
+    create_merchant,
+    create_terminal,
+    issue_cards,
+    set_merchant_active,
 )
 from proto.changes import CHANNEL
 
