@@ -55,7 +55,7 @@ class ChangeListener:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        backoff_s = self._config.reconnect_backoff_min_s
+        backoff_s = self._config.reconnect_backoff_s_min
         application_name = f"jifen-host-listen:{self._config.name}"[:63]
         while True:
             try:
@@ -71,7 +71,7 @@ class ChangeListener:
                 # A bug here must not stop the writer: changes wait for the next attempt.
                 log.exception("listen_failed", retry_in_s=backoff_s)
             await anyio.sleep(backoff_s)
-            backoff_s = min(backoff_s * 2, self._config.reconnect_backoff_max_s)
+            backoff_s = min(backoff_s * 2, self._config.reconnect_backoff_s_max)
 
     def _on_notification(
         self, _connection: object, _pid: int, _channel: str, payload: str

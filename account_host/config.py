@@ -32,8 +32,8 @@ class HostConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # Each query of the LISTEN connection (probes, loading new cards or merchants).
     database_timeout_s: float = 10.0
     # Waits between attempts to reach a database that is down or restarting.
-    reconnect_backoff_min_s: float = 0.05
-    reconnect_backoff_max_s: float = 2.0
+    reconnect_backoff_s_min: float = 0.05
+    reconnect_backoff_s_max: float = 2.0
     # An idle LISTEN connection is probed this often, so a lost one (and its missed
     # notifications) is noticed and caught up within this time.
     listen_probe_interval_s: float = 5.0

@@ -31,8 +31,8 @@ class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     link_connect_timeout_s: float = 3.0
     link_echo_interval_s: float = 5.0
     link_echo_timeout_s: float = 3.0
-    link_backoff_min_s: float = 0.05
-    link_backoff_max_s: float = 2.0
+    link_backoff_s_min: float = 0.05
+    link_backoff_s_max: float = 2.0
     # At start, terminals are accepted once the switch link is up or after this long: a front
     # started with its switch should not answer 91 to the first terminals for want of a wait.
     link_startup_wait_s: float = 3.0
@@ -42,7 +42,7 @@ class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # Connections for sign-on state writes: sign-ons are rare, two cover bursts after a blip.
     sessions_pool_size_max: int = 2
     # Retry of the registry's LISTEN connection after a loss (doubling up to this).
-    registry_backoff_max_s: float = 5.0
+    registry_backoff_s_max: float = 5.0
     # Benchmarks only (`jifen loadtest`'s bare front ceiling): answer 0800 echo (70=301) from a
     # registered terminal with 00 here, after the front's checks, without the switch and host.
     answer_echo_locally: bool = False
@@ -57,8 +57,8 @@ class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     saf_send_batch_max: int = 200
     # Resends of an unacknowledged row: doubling from min to max, so a host down for an hour
     # gets one attempt a minute per row, not a flood when it comes back.
-    saf_backoff_min_s: float = 1.0
-    saf_backoff_max_s: float = 60.0
+    saf_backoff_s_min: float = 1.0
+    saf_backoff_s_max: float = 60.0
     # With nothing due, the sender looks again after this long (a new row wakes it at once);
     # also how often the backlog metrics are refreshed.
     saf_poll_interval_s: float = 1.0

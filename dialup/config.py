@@ -96,8 +96,8 @@ class ReversalSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # Attempts before giving up and logging the reversal as lost for manual action.
     attempts_max: int = 10
     # Backoff between attempts doubles from min to max: a host restart takes seconds.
-    backoff_min_s: float = 0.5
-    backoff_max_s: float = 30.0
+    backoff_s_min: float = 0.5
+    backoff_s_max: float = 30.0
     # Reversals waiting to be sent; past it a call's port waits before its next call.
     queued_max: int = 1_000
     # Reversals sent at the same time: each holds one TCP connection to the front.
@@ -115,8 +115,8 @@ class DialupConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # answers 91 itself; a terminal usually waits 30-60 s.
     answer_timeout_s: float = 15.0
     # A port that fails (cannot open, no modem) is retried with a doubling backoff.
-    port_backoff_min_s: float = 0.5
-    port_backoff_max_s: float = 30.0
+    port_backoff_s_min: float = 0.5
+    port_backoff_s_max: float = 30.0
     modem: ModemSettings = ModemSettings()
     link: LinkSettings = LinkSettings()
     reversal: ReversalSettings = ReversalSettings()

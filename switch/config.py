@@ -16,8 +16,8 @@ class SwitchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # An idle host link is probed this often, and dropped when a probe is not answered in time.
     echo_interval_s: float = 5.0
     echo_timeout_s: float = 3.0
-    reconnect_backoff_min_s: float = 0.05
-    reconnect_backoff_max_s: float = 2.0
+    reconnect_backoff_s_min: float = 0.05
+    reconnect_backoff_s_max: float = 2.0
     connect_timeout_s: float = 3.0
     # At start, how long to wait for the host links before serving fronts.
     host_startup_wait_s: float = 5.0

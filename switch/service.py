@@ -39,8 +39,8 @@ class Switch:
                 connect_timeout_s=config.connect_timeout_s,
                 echo_interval_s=config.echo_interval_s,
                 echo_timeout_s=config.echo_timeout_s,
-                backoff_min_s=config.reconnect_backoff_min_s,
-                backoff_max_s=config.reconnect_backoff_max_s,
+                backoff_s_min=config.reconnect_backoff_s_min,
+                backoff_s_max=config.reconnect_backoff_s_max,
             )
         assert self.links.keys() == config.hosts.keys()
 

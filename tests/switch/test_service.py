@@ -137,7 +137,7 @@ async def insert_ranges(database_url: str) -> None:
 def switch_config(addresses: dict[str, str], **overrides: object) -> SwitchConfig:
     return SwitchConfig(
         listen_port=0, hosts=addresses, default_host="a", host_answer_timeout_s=30.0,
-        reconnect_backoff_min_s=0.01, reconnect_backoff_max_s=0.05, **overrides)
+        reconnect_backoff_s_min=0.01, reconnect_backoff_s_max=0.05, **overrides)
 
 
 @asynccontextmanager
