@@ -79,7 +79,7 @@ class RegistryLoader:
 
     async def _reconnect(self) -> None:
         """Retry with backoff until connected; the load catches up on missed notifications."""
-        backoff_s = _BACKOFF_S_MIN
+        backoff_s = min(_BACKOFF_S_MIN, self._backoff_s_max)
         while True:
             await anyio.sleep(backoff_s)
             try:
