@@ -7,7 +7,7 @@ relations between fields, also for a FrontConfig built in code.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 from msgspec import Meta
@@ -17,6 +17,16 @@ from proto.settings import Address, Port, check_address, check_not_above
 
 
 class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # Settings renamed since an earlier release: a file that still uses the old name is refused
+    # with the new one.
+    renamed_fields: ClassVar[dict[str, str]] = {
+        "link_backoff_min_s": "link_backoff_s_min",
+        "link_backoff_max_s": "link_backoff_s_max",
+        "registry_backoff_max_s": "registry_backoff_s_max",
+        "saf_backoff_min_s": "saf_backoff_s_min",
+        "saf_backoff_max_s": "saf_backoff_s_max",
+    }
+
     listen_host: str = "127.0.0.1"
     listen_port: Port = 8583
     switch_address: Address = "127.0.0.1:8584"

@@ -17,7 +17,7 @@ relations between fields, also for settings built in code.
 from __future__ import annotations
 
 from pathlib import PurePath
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
@@ -103,6 +103,13 @@ class LinkSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class ReversalSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # Settings renamed since an earlier release: a file that still uses the old name is refused
+    # with the new one.
+    renamed_fields: ClassVar[dict[str, str]] = {
+        "backoff_min_s": "backoff_s_min",
+        "backoff_max_s": "backoff_s_max",
+    }
+
     # Every attempt waits this long for the 0410; above the front's own 10 s (it answers 91).
     answer_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 15.0
     # Attempts before giving up and logging the reversal as lost for manual action.
@@ -120,6 +127,13 @@ class ReversalSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class DialupConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # Settings renamed since an earlier release: a file that still uses the old name is refused
+    # with the new one.
+    renamed_fields: ClassVar[dict[str, str]] = {
+        "port_backoff_min_s": "port_backoff_s_min",
+        "port_backoff_max_s": "port_backoff_s_max",
+    }
+
     # The acquirer front, as a TCP terminal reaches it.
     front_address: Address = "127.0.0.1:8583"
     metrics_port: Port = 9104

@@ -6,7 +6,7 @@ relations between fields, also for a SwitchConfig built in code.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 from msgspec import Meta
@@ -15,6 +15,13 @@ from proto.settings import Address, HostName, Port, check_address, check_not_abo
 
 
 class SwitchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # Settings renamed since an earlier release: a file that still uses the old name is refused
+    # with the new one.
+    renamed_fields: ClassVar[dict[str, str]] = {
+        "reconnect_backoff_min_s": "reconnect_backoff_s_min",
+        "reconnect_backoff_max_s": "reconnect_backoff_s_max",
+    }
+
     listen_host: str = "127.0.0.1"
     listen_port: Port = 8584
     metrics_port: Port = 9102

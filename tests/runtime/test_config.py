@@ -1,5 +1,5 @@
 """The configuration file is checked whole when it is loaded: bounds, relations between fields,
-each refused with a message that names the field."""
+and renamed settings, each refused with a message that names the field."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ import msgspec
 import pytest
 
 from account_host.config import HostConfig
+from acquirer_front.config import FrontConfig
+from dialup.config import DialupConfig, ReversalSettings
 from jifen.cli import main
 from runtime.config import Config, check_config, load_config
 from runtime.errors import ConfigError
+from switch.config import SwitchConfig
 
 FULL_FILE = """
 [database]
@@ -211,3 +214,32 @@ class TestRelations:
         assert capsys.readouterr().err == \
             "jifen: error: front_address '10.0.0.1:99999': the port must be 1-65535\n"
 
+
+RENAMED = [(section, old, new) for section, struct_type in [
+    ("front", FrontConfig), ("switch", SwitchConfig), ("host", HostConfig),
+    ("dialup", DialupConfig), ("dialup.reversal", ReversalSettings),
+] for old, new in struct_type.renamed_fields.items()]
+
+
+class TestRenamedSettings:
+    def test_the_old_name_is_refused_with_the_new_one(self, tmp_path: Path):
+        message = refusal(tmp_path, "[host]\nreconnect_backoff_max_s = 2\n")
+        assert message.endswith(": [host] reconnect_backoff_max_s is now reconnect_backoff_s_max")
+
+    @pytest.mark.parametrize(("section", "old", "new"), RENAMED)
+    def test_every_renamed_setting(self, tmp_path: Path, section: str, old: str, new: str):
+        assert refusal(tmp_path, f"[{section}]\n{old} = 2\n").endswith(
+            f"[{section}] {old} is now {new}")
+
+    @pytest.mark.parametrize(("section", "old", "new"), RENAMED)
+    def test_the_new_name_is_a_field_and_the_old_is_not(self, section: str, old: str, new: str):
+        struct_type = {"front": FrontConfig, "switch": SwitchConfig, "host": HostConfig,
+                       "dialup": DialupConfig, "dialup.reversal": ReversalSettings}[section]
+        names = {field.name for field in msgspec.structs.fields(struct_type)}
+        assert new in names and old not in names
+
+    def test_every_old_name_in_a_file_is_named_at_once(self, tmp_path: Path):
+        message = refusal(tmp_path, "[front]\nsaf_backoff_max_s = 9\n"
+                                    "[dialup.reversal]\nbackoff_min_s = 1\n")
+        assert message.endswith("[front] saf_backoff_max_s is now saf_backoff_s_max; "
+                                "[dialup.reversal] backoff_min_s is now backoff_s_min")
