@@ -54,7 +54,7 @@ class ChangeListener:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        backoff_s = self._config.reconnect_backoff_min_s
+        backoff_s = self._config.reconnect_backoff_s_min
         application_name = f"jifen-host-listen:{self._config.name}"[:63]
         while True:
             try:
@@ -70,7 +70,7 @@ class ChangeListener:
                 # else is a bug, which ends the host; restarted, it reads every change again.
                 log.warning("listen_connection_lost", error=repr(exc), retry_in_s=backoff_s)
             await anyio.sleep(backoff_s)
-            backoff_s = min(backoff_s * 2, self._config.reconnect_backoff_max_s)
+            backoff_s = min(backoff_s * 2, self._config.reconnect_backoff_s_max)
 
     def _on_notification(
         self, _connection: object, _pid: int, _channel: str, payload: object

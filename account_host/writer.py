@@ -160,7 +160,7 @@ class Writer:
     async def recover(self, unresolved: BatchWrite | None = None) -> bool:
         """(Re)open the connection and load the state, retrying with backoff until it works.
         Returns whether `unresolved` (a batch whose commit failed) had landed after all."""
-        backoff_s = self._config.reconnect_backoff_min_s
+        backoff_s = self._config.reconnect_backoff_s_min
         while True:
             try:
                 connection = await self._database.open()
@@ -175,7 +175,7 @@ class Writer:
             self._database.close()
             await self._answer_queued(ResponseCode.SYSTEM_ERROR)
             await anyio.sleep(backoff_s)
-            backoff_s = min(backoff_s * 2, self._config.reconnect_backoff_max_s)
+            backoff_s = min(backoff_s * 2, self._config.reconnect_backoff_s_max)
 
     async def _next(
         self, group: TaskGroup, pending: Pending, in_flight: _InFlight | None,

@@ -1,80 +1,119 @@
-"""Settings of the acquirer front. Every limit carries its unit last and a reason."""
+"""Settings of the acquirer front. Every limit's name carries its unit, then its qualifier
+(`saf_backoff_s_max`), and a reason.
+
+Bounds (`Meta`) are checked when the configuration file is loaded; `__post_init__` checks the
+relations between fields, also for a FrontConfig built in code.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
 
 import msgspec
+from msgspec import Meta
+
+from proto.framing import FRAME_SIZE_MIN
+from proto.settings import Address, Port, check_address, check_not_above
 
 
 class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # Settings renamed since an earlier release: a file that still uses the old name is refused
+    # with the new one.
+    renamed_fields: ClassVar[dict[str, str]] = {
+        "link_backoff_min_s": "link_backoff_s_min",
+        "link_backoff_max_s": "link_backoff_s_max",
+        "registry_backoff_max_s": "registry_backoff_s_max",
+        "saf_backoff_min_s": "saf_backoff_s_min",
+        "saf_backoff_max_s": "saf_backoff_s_max",
+    }
+
     listen_host: str = "127.0.0.1"
-    listen_port: int = 8583
-    switch_address: str = "127.0.0.1:8584"
-    metrics_port: int = 9101
+    listen_port: Port = 8583
+    switch_address: Address = "127.0.0.1:8584"
+    metrics_port: Port = 9101
     # A terminal's own timeout is typically 30-60 s; answering 91 well before it lets the
-    # terminal show a clear decline instead of its own timeout.
-    answer_timeout_s: float = 10.0
-    # The spec's LEN limit; larger frames are a framing error.
-    frame_size_max: int = 2048
+    # terminal show a clear decline instead of its own timeout. Past 5 minutes every terminal
+    # has long given up.
+    answer_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 10.0
+    # The spec's LEN limit; larger frames are a framing error. LEN is two bytes, and a frame
+    # holds at least a TPDU and an MTI.
+    frame_size_max: Annotated[int, Meta(ge=FRAME_SIZE_MIN, le=65_535)] = 2048
     # Pipelined requests one terminal may have unanswered; beyond it reading pauses.
-    pipelined_requests_max: int = 64
+    pipelined_requests_max: Annotated[int, Meta(ge=1, le=100_000)] = 64
     # A frame started must be complete within this time (slow senders hold a connection).
-    frame_complete_timeout_s: float = 10.0
-    # A connection with no traffic at all is closed after this long.
-    idle_timeout_s: float = 300.0
+    frame_complete_timeout_s: Annotated[float, Meta(gt=0, le=3_600)] = 10.0
+    # A connection with no traffic at all is closed after this long (at most a day).
+    idle_timeout_s: Annotated[float, Meta(gt=0, le=86_400)] = 300.0
     # Frames waiting for the switch link; past it the front answers 91 at once.
-    upstream_queue_max: int = 10_000
-    connections_max: int = 10_000
+    upstream_queue_max: Annotated[int, Meta(ge=1, le=10_000_000)] = 10_000
+    # One file descriptor each; a million is past any process's limit.
+    connections_max: Annotated[int, Meta(ge=1, le=1_000_000)] = 10_000
     # A terminal that does not read its answers holds its slots; past this it is dropped.
-    answer_write_timeout_s: float = 10.0
+    answer_write_timeout_s: Annotated[float, Meta(gt=0, le=3_600)] = 10.0
     # Accepted connections the kernel queues before we take them: a burst of reconnecting
-    # terminals after a network blip should not see refusals.
-    listen_backlog: int = 1024
-    # The switch link: connecting, probing an idle link, and reconnecting after a loss.
-    link_connect_timeout_s: float = 3.0
-    link_echo_interval_s: float = 5.0
-    link_echo_timeout_s: float = 3.0
-    link_backoff_min_s: float = 0.05
-    link_backoff_max_s: float = 2.0
+    # terminals after a network blip should not see refusals. The kernel caps it at
+    # net.core.somaxconn, 65,535 on most systems.
+    listen_backlog: Annotated[int, Meta(ge=1, le=65_535)] = 1024
+    # The switch link: connecting, probing an idle link, and reconnecting after a loss. A
+    # probe is answered before the next is due (echo timeout <= interval).
+    link_connect_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 3.0
+    link_echo_interval_s: Annotated[float, Meta(gt=0, le=3_600)] = 5.0
+    link_echo_timeout_s: Annotated[float, Meta(gt=0, le=3_600)] = 3.0
+    link_backoff_s_min: Annotated[float, Meta(gt=0, le=60)] = 0.05
+    link_backoff_s_max: Annotated[float, Meta(gt=0, le=3_600)] = 2.0
     # At start, terminals are accepted once the switch link is up or after this long: a front
     # started with its switch should not answer 91 to the first terminals for want of a wait.
-    link_startup_wait_s: float = 3.0
+    # 0 accepts them at once.
+    link_startup_wait_s: Annotated[float, Meta(ge=0, le=300)] = 3.0
     # Every database call (registry load, sign-on state write); a slow database must not
     # hold a sign-on answer past the terminal's own timeout.
-    database_timeout_s: float = 5.0
+    database_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 5.0
     # Connections for sign-on state writes: sign-ons are rare, two cover bursts after a blip.
-    sessions_pool_size_max: int = 2
+    # PostgreSQL's max_connections (100 by default) bounds them.
+    sessions_pool_size_max: Annotated[int, Meta(ge=1, le=1_000)] = 2
     # Retry of the registry's LISTEN connection after a loss (doubling up to this).
-    registry_backoff_max_s: float = 5.0
+    registry_backoff_s_max: Annotated[float, Meta(gt=0, le=3_600)] = 5.0
     # Benchmarks only (`jifen loadtest`'s bare front ceiling): answer 0800 echo (70=301) from a
     # registered terminal with 00 here, after the front's checks, without the switch and host.
     answer_echo_locally: bool = False
     # ---- store-and-forward of reversal advices (0420, issue 8; table front_saf) ----
     # New rows commit in one statement per batch (group commit) of at most this many; a host
     # outage at full load turns every request into a row, and one commit each would not keep up.
-    saf_store_batch_max: int = 1_000
+    saf_store_batch_max: Annotated[int, Meta(ge=1, le=1_000_000)] = 1_000
     # Rows waiting for that commit; past it a failure path waits (bounded by
     # database_timeout_s, then the row is logged as not stored).
-    saf_store_queue_max: int = 20_000
-    # Rows the sender claims, holds in memory and sends in one link batch.
-    saf_send_batch_max: int = 200
+    saf_store_queue_max: Annotated[int, Meta(ge=1, le=10_000_000)] = 20_000
+    # Rows the sender claims, holds in memory and sends in one link batch; the batch must fit
+    # in upstream_queue_max, or it is never sent.
+    saf_send_batch_max: Annotated[int, Meta(ge=1, le=1_000_000)] = 200
     # Resends of an unacknowledged row: doubling from min to max, so a host down for an hour
-    # gets one attempt a minute per row, not a flood when it comes back.
-    saf_backoff_min_s: float = 1.0
-    saf_backoff_max_s: float = 60.0
+    # gets one attempt a minute per row, not a flood when it comes back (max at most a day).
+    saf_backoff_s_min: Annotated[float, Meta(gt=0, le=3_600)] = 1.0
+    saf_backoff_s_max: Annotated[float, Meta(gt=0, le=86_400)] = 60.0
     # With nothing due, the sender looks again after this long (a new row wakes it at once);
     # also how often the backlog metrics are refreshed.
-    saf_poll_interval_s: float = 1.0
+    saf_poll_interval_s: Annotated[float, Meta(gt=0, le=3_600)] = 1.0
     # Connections of the store: the batch writer and the sender.
-    saf_pool_size_max: int = 2
-    # Settled rows stay for operators (`jifen saf list --all`) this long, then are deleted.
-    saf_retention_days: int = 30
+    saf_pool_size_max: Annotated[int, Meta(ge=1, le=1_000)] = 2
+    # Settled rows stay for operators (`jifen saf list --all`) this long, then are deleted
+    # (ten years at most: an audit's longest retention).
+    saf_retention_days: Annotated[int, Meta(ge=1, le=3_660)] = 30
     # An approval written after the terminal ended its side of the connection: how long to
     # watch for the reset that says it had closed rather than half-closed (a few round trips).
-    undelivered_check_s: float = 1.0
+    undelivered_check_s: Annotated[float, Meta(gt=0, le=60)] = 1.0
     # Connections from one source address. A shop's router or a carrier's NAT puts many
     # terminals behind one address, so this is generous; it stops one host from taking all of
     # connections_max. Past it, that address's new connections are closed at once.
-    connections_per_source_max: int = 1_000
+    connections_per_source_max: Annotated[int, Meta(ge=1, le=1_000_000)] = 1_000
     # Where the key-encryption key (KEK) that seals TMKs and MAC session keys comes from: the
     # environment variable named here when it is set (hex), else this file (created with a
     # random key, mode 0600, on first use). Relative paths are from the working directory.
-    kek_env: str = "JIFEN_KEK"
-    kek_file: str = "var/kek.hex"
+    kek_env: Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "JIFEN_KEK"
+    kek_file: Annotated[str, Meta(min_length=1)] = "var/kek.hex"
+
+    def __post_init__(self) -> None:
+        check_address("switch_address", self.switch_address)
+        check_not_above(self, "link_echo_timeout_s", "link_echo_interval_s")
+        check_not_above(self, "link_backoff_s_min", "link_backoff_s_max")
+        check_not_above(self, "saf_backoff_s_min", "saf_backoff_s_max")
+        check_not_above(self, "saf_send_batch_max", "upstream_queue_max")

@@ -21,7 +21,7 @@ log = structlog.get_logger("acquirer_front.registry")
 
 # Tables that concern the registry; other components use the channel for their own.
 RELOAD_TABLES = frozenset({Table.TERMINALS, Table.MERCHANTS})
-_BACKOFF_MIN_S = 0.05
+_BACKOFF_S_MIN = 0.05
 
 _QUERY = """
 SELECT t.terminal_code, m.merchant_code, m.active AS merchant_active,
@@ -40,7 +40,7 @@ class RegistryLoader:
         self._database_url = database_url
         self._registry = registry
         self._timeout_s = config.database_timeout_s
-        self._backoff_max_s = config.registry_backoff_max_s
+        self._backoff_s_max = config.registry_backoff_s_max
         self._wake = anyio.Event()
         self._connection: asyncpg.Connection | None = None
 
@@ -79,14 +79,14 @@ class RegistryLoader:
 
     async def _reconnect(self) -> None:
         """Retry with backoff until connected; the load catches up on missed notifications."""
-        backoff_s = _BACKOFF_MIN_S
+        backoff_s = min(_BACKOFF_S_MIN, self._backoff_s_max)
         while True:
             await anyio.sleep(backoff_s)
             try:
                 self._connection = await self._connect_and_load()
             except DATABASE_ERRORS as exc:
                 log.warning("registry_reconnect_failed", error=str(exc))
-                backoff_s = min(backoff_s * 2, self._backoff_max_s)
+                backoff_s = min(backoff_s * 2, self._backoff_s_max)
                 continue
             log.info("registry_reconnected", terminals=len(self._registry))
             return

@@ -87,8 +87,8 @@ class Upstream:
             connect_timeout_s=config.link_connect_timeout_s,
             echo_interval_s=config.link_echo_interval_s,
             echo_timeout_s=config.link_echo_timeout_s,
-            backoff_min_s=config.link_backoff_min_s,
-            backoff_max_s=config.link_backoff_max_s,
+            backoff_s_min=config.link_backoff_s_min,
+            backoff_s_max=config.link_backoff_s_max,
         )
         link = self.link
         metrics.UPSTREAM_LINK_UP.set_function(lambda: float(link.is_up))

@@ -22,17 +22,17 @@ log = structlog.get_logger("dialup.port")
 
 
 class Backoff:
-    def __init__(self, min_s: float, max_s: float) -> None:
-        assert 0 < min_s <= max_s
-        self._min_s, self._max_s = min_s, max_s
-        self._next_s = min_s
+    def __init__(self, backoff_s_min: float, backoff_s_max: float) -> None:
+        assert 0 < backoff_s_min <= backoff_s_max
+        self._backoff_s_min, self._backoff_s_max = backoff_s_min, backoff_s_max
+        self._next_s = backoff_s_min
 
     def reset(self) -> None:
-        self._next_s = self._min_s
+        self._next_s = self._backoff_s_min
 
     def next(self) -> float:
         delay = self._next_s
-        self._next_s = min(delay * 2, self._max_s)
+        self._next_s = min(delay * 2, self._backoff_s_max)
         return delay
 
 
@@ -43,7 +43,7 @@ class PortTask:
         self.label = port.label
         self._reverser, self._events = reverser, events
         self._metrics = metrics.PortMetrics(self.label)
-        self._backoff = Backoff(config.port_backoff_min_s, config.port_backoff_max_s)
+        self._backoff = Backoff(config.port_backoff_s_min, config.port_backoff_s_max)
 
     async def run(self) -> None:
         """Forever: every failure of this port ends in a backoff and a fresh start."""

@@ -116,7 +116,7 @@ class Reverser:
         message["7"] = transmission_time(datetime.now(UTC))
         body = encode_iso(message)
         key = (answer_mti(message["t"]), message["41"], message["11"])
-        backoff_s = self._settings.backoff_min_s
+        backoff_s = self._settings.backoff_s_min
         code: str | None = None
         for attempt in range(1, self._settings.attempts_max + 1):
             metrics.REVERSAL_ATTEMPTS.inc()
@@ -128,7 +128,7 @@ class Reverser:
                 return self._settle(order, outcome, code, attempt)
             if attempt < self._settings.attempts_max:
                 await anyio.sleep(backoff_s)  # a backoff between attempts, not a sync
-                backoff_s = min(backoff_s * 2, self._settings.backoff_max_s)
+                backoff_s = min(backoff_s * 2, self._settings.backoff_s_max)
         return self._settle(order, "gave_up", code, self._settings.attempts_max)
 
     async def _attempt(self, order: ReversalOrder, body: bytes, key: tuple[str, str, str]

@@ -39,8 +39,8 @@ RECONNECT_WAIT_S = 0.2
 SIGN_ON_RETRY_S = 0.2
 # A reversal answered other than 00/25 (91, 96 while a process restarts) is retried after this,
 # doubling up to the maximum.
-REVERSAL_BACKOFF_MIN_S = 0.1
-REVERSAL_BACKOFF_MAX_S = 1.0
+REVERSAL_BACKOFF_S_MIN = 0.1
+REVERSAL_BACKOFF_S_MAX = 1.0
 # Reversals one terminal has on the wire at once.
 REVERSALS_IN_FLIGHT_MAX = 8
 # An idle reversal task looks again this often (it is also woken when a reversal is queued).
@@ -185,7 +185,7 @@ class CrashTerminal:
 
     async def _reversal_worker(self, client: TerminalClient, stopping: anyio.Event,
                                broken: anyio.Event) -> None:
-        backoff_s = REVERSAL_BACKOFF_MIN_S
+        backoff_s = REVERSAL_BACKOFF_S_MIN
         while not broken.is_set():
             if not self.reversals:
                 if stopping.is_set() and self.in_flight == 0:
@@ -210,10 +210,10 @@ class CrashTerminal:
                 if not acknowledged:
                     self.reversals.appendleft(record)
             if acknowledged:
-                backoff_s = REVERSAL_BACKOFF_MIN_S
+                backoff_s = REVERSAL_BACKOFF_S_MIN
             elif not broken.is_set():
                 await anyio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, REVERSAL_BACKOFF_MAX_S)
+                backoff_s = min(backoff_s * 2, REVERSAL_BACKOFF_S_MAX)
 
 
 class CrashFleet:

@@ -279,8 +279,8 @@ class LinkClient:
         connect_timeout_s: float = 3.0,
         echo_interval_s: float = 5.0,
         echo_timeout_s: float = 3.0,
-        backoff_min_s: float = 0.05,
-        backoff_max_s: float = 2.0,
+        backoff_s_min: float = 0.05,
+        backoff_s_max: float = 2.0,
     ) -> None:
         self.address = address
         self.name = name
@@ -289,8 +289,8 @@ class LinkClient:
         self._connect_timeout_s = connect_timeout_s
         self._echo_interval_s = echo_interval_s
         self._echo_timeout_s = echo_timeout_s
-        self._backoff_min_s = backoff_min_s
-        self._backoff_max_s = backoff_max_s
+        self._backoff_s_min = backoff_s_min
+        self._backoff_s_max = backoff_s_max
         self._connection: _ClientConnection | None = None
         self._nonces = itertools.count(1)
         self._up = anyio.Event()
@@ -307,7 +307,7 @@ class LinkClient:
         task_status.started()
         loop = asyncio.get_running_loop()
         host, port = parse_address(self.address)
-        backoff_s = self._backoff_min_s
+        backoff_s = self._backoff_s_min
         while True:
             try:
                 with anyio.fail_after(self._connect_timeout_s):
@@ -317,9 +317,9 @@ class LinkClient:
                 log.debug("link_connect_failed", link=self.name, address=self.address,
                           error=str(exc))
                 await anyio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, self._backoff_max_s)
+                backoff_s = min(backoff_s * 2, self._backoff_s_max)
                 continue
-            backoff_s = self._backoff_min_s
+            backoff_s = self._backoff_s_min
             log.info("link_up", link=self.name, address=self.address)
             try:
                 await self._run_connection(connection)

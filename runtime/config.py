@@ -3,12 +3,19 @@
 The file is named by `--config` or $JIFEN_CONFIG. $JIFEN_DATABASE_URL, when set, overrides
 `database.url`; with no URL at all, Jifen runs its own embedded PostgreSQL under
 `database.data_dir`.
+
+The file is checked whole when it is loaded, before any process starts: every field's bounds
+(`msgspec.Meta` in its section's Struct) and the relations between fields (each Struct's
+`__post_init__`); the error names the field by its path (`$.host.batch_size_max`). A setting
+renamed since an earlier release (a Struct's `renamed_fields`) is refused with its new name.
 """
 
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 
@@ -19,9 +26,12 @@ from dialup.config import DialupConfig
 from runtime.errors import ConfigError
 from switch.config import SwitchConfig
 
+# The level names Python's logging knows, in either case.
+LogLevel = Annotated[str, msgspec.Meta(pattern=r"(?i)^(debug|info|warning|warn|error|critical)$")]
+
 
 class LogConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    level: str = "info"
+    level: LogLevel = "info"
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -34,18 +44,24 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Read the file (if any) and apply the environment; a bad file is a ConfigError."""
+    """Read the file (if any), check it, and apply the environment; a bad file is a
+    ConfigError whose message names the file and the field."""
     path = path or os.environ.get("JIFEN_CONFIG")
     config = Config()
     if path:
         try:
-            config = msgspec.toml.decode(Path(path).read_bytes(), type=Config)
+            raw = msgspec.toml.decode(Path(path).read_bytes())
         except FileNotFoundError as exc:
             raise ConfigError(f"configuration file {path} not found") from exc
-        except msgspec.ValidationError as exc:
-            raise ConfigError(f"configuration file {path}: {exc}") from exc
         except msgspec.DecodeError as exc:
             raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
+        renamed = _renamed_settings(raw, Config)
+        if renamed:
+            raise ConfigError(f"configuration file {path}: {'; '.join(renamed)}")
+        try:
+            config = msgspec.convert(raw, Config)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"configuration file {path}: {exc}") from exc
     url = os.environ.get("JIFEN_DATABASE_URL")
     if url:
         config = msgspec.structs.replace(
@@ -53,3 +69,31 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         )
     return config
 
+
+def check_config(config: Config) -> Config:
+    """The checks of a file (bounds and relations) on a Config built or changed in code, as
+    `jifen dialup --port` does; a ValidationError names the field by its path."""
+    return msgspec.convert(msgspec.to_builtins(config), Config)
+
+
+def _renamed_settings(
+    raw: object, struct_type: type[msgspec.Struct], section: str = ""
+) -> list[str]:
+    """'[section] old is now new' for every renamed setting the raw TOML table still uses,
+    in its sections, nested sections and arrays of tables (each Struct's `renamed_fields`)."""
+    if not isinstance(raw, dict):
+        return []   # the typed decode says what is wrong with it
+    found = [f"[{section}] {old} is now {new}"
+             for old, new in getattr(struct_type, "renamed_fields", {}).items() if old in raw]
+    for field in msgspec.structs.fields(struct_type):
+        value = raw.get(field.encode_name)
+        name = f"{section}.{field.encode_name}" if section else field.encode_name
+        field_type = typing.get_origin(field.type) or field.type
+        if isinstance(field_type, type) and issubclass(field_type, msgspec.Struct):
+            found += _renamed_settings(value, field_type, name)
+        elif field_type is tuple and isinstance(value, list):
+            item_type = typing.get_args(field.type)[0]
+            if isinstance(item_type, type) and issubclass(item_type, msgspec.Struct):
+                for item in value:
+                    found += _renamed_settings(item, item_type, f"[{name}]")
+    return found

@@ -22,8 +22,8 @@ from runtime.config import Config
 log = structlog.get_logger("jifen.up")
 
 # A child that dies is restarted after this long, doubling up to the maximum.
-RESTART_BACKOFF_MIN_S = 0.5
-RESTART_BACKOFF_MAX_S = 10.0
+RESTART_BACKOFF_S_MIN = 0.5
+RESTART_BACKOFF_S_MAX = 10.0
 # How long a child may take to open its port, and to exit after SIGTERM.
 CHILD_READY_TIMEOUT_S = 60.0
 CHILD_STOP_TIMEOUT_S = 10.0
@@ -74,7 +74,7 @@ async def wait_for_port(child: Child) -> None:
 async def _run_child(child: Child, command: list[str], env: dict[str, str],
                      ready: anyio.Event) -> None:
     """Keep one child running; restarts it with backoff until the supervisor stops."""
-    backoff_s = RESTART_BACKOFF_MIN_S
+    backoff_s = RESTART_BACKOFF_S_MIN
     while not child.stopping:
         child.process = await anyio.open_process(command, env=env, stdout=None, stderr=None)
         if not ready.is_set():
@@ -86,7 +86,7 @@ async def _run_child(child: Child, command: list[str], env: dict[str, str],
         child.restarts += 1
         log.error("child_died", child=child.name, exit_code=code, restart_in_s=backoff_s)
         await anyio.sleep(backoff_s)
-        backoff_s = min(backoff_s * 2, RESTART_BACKOFF_MAX_S)
+        backoff_s = min(backoff_s * 2, RESTART_BACKOFF_S_MAX)
 
 
 async def stop_child(child: Child) -> None:

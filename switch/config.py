@@ -1,32 +1,61 @@
-"""Settings of the switch."""
+"""Settings of the switch.
+
+Bounds (`Meta`) are checked when the configuration file is loaded; `__post_init__` checks the
+relations between fields, also for a SwitchConfig built in code.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
 
 import msgspec
+from msgspec import Meta
+
+from proto.settings import Address, HostName, Port, check_address, check_not_above
 
 
 class SwitchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # Settings renamed since an earlier release: a file that still uses the old name is refused
+    # with the new one.
+    renamed_fields: ClassVar[dict[str, str]] = {
+        "reconnect_backoff_min_s": "reconnect_backoff_s_min",
+        "reconnect_backoff_max_s": "reconnect_backoff_s_max",
+    }
+
     listen_host: str = "127.0.0.1"
-    listen_port: int = 8584
-    metrics_port: int = 9102
-    # Account hosts by name (card_ranges.host_name) -> "host:port".
-    hosts: dict[str, str] = msgspec.field(default_factory=lambda: {"main": "127.0.0.1:8585"})
-    # Frames without a card (sign-on, echo, reconciliation) go to this host.
-    default_host: str = "main"
+    listen_port: Port = 8584
+    metrics_port: Port = 9102
+    # Account hosts by name (card_ranges.host_name) -> "host:port"; at least one.
+    hosts: Annotated[dict[HostName, Address], Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: {"main": "127.0.0.1:8585"})
+    # Frames without a card (sign-on, echo, reconciliation) go to this host, one of `hosts`.
+    default_host: HostName = "main"
     # Past this a pending frame is dropped; the front has answered 91 by then.
-    host_answer_timeout_s: float = 10.0
-    # An idle host link is probed this often, and dropped when a probe is not answered in time.
-    echo_interval_s: float = 5.0
-    echo_timeout_s: float = 3.0
-    reconnect_backoff_min_s: float = 0.05
-    reconnect_backoff_max_s: float = 2.0
-    connect_timeout_s: float = 3.0
-    # At start, how long to wait for the host links before serving fronts.
-    host_startup_wait_s: float = 5.0
+    host_answer_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 10.0
+    # An idle host link is probed this often, and dropped when a probe is not answered in time
+    # (before the next probe is due: timeout <= interval).
+    echo_interval_s: Annotated[float, Meta(gt=0, le=3_600)] = 5.0
+    echo_timeout_s: Annotated[float, Meta(gt=0, le=3_600)] = 3.0
+    reconnect_backoff_s_min: Annotated[float, Meta(gt=0, le=60)] = 0.05
+    reconnect_backoff_s_max: Annotated[float, Meta(gt=0, le=3_600)] = 2.0
+    connect_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 3.0
+    # At start, how long to wait for the host links before serving fronts (0: not at all).
+    host_startup_wait_s: Annotated[float, Meta(ge=0, le=300)] = 5.0
     # Frames in flight to one host; beyond it new frames get 91 (the host is overloaded).
-    pending_requests_max: int = 100_000
+    pending_requests_max: Annotated[int, Meta(ge=1, le=10_000_000)] = 100_000
     # Card ranges are re-read this often even without a notification: heals a NOTIFY missed
     # while the LISTEN connection was being re-established, at the cost of one small query.
-    card_ranges_check_interval_s: float = 30.0
+    card_ranges_check_interval_s: Annotated[float, Meta(gt=0, le=86_400)] = 30.0
     # Connecting to PostgreSQL, and each query on the LISTEN connection.
-    database_timeout_s: float = 10.0
+    database_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 10.0
     # Wait between attempts to re-open a lost LISTEN connection; routing goes on meanwhile.
-    database_retry_interval_s: float = 1.0
+    database_retry_interval_s: Annotated[float, Meta(gt=0, le=3_600)] = 1.0
+
+    def __post_init__(self) -> None:
+        if self.default_host not in self.hosts:
+            raise ValueError(f"default_host {self.default_host!r} is not one of the hosts "
+                             f"{sorted(self.hosts)}")
+        for name, address in self.hosts.items():
+            check_address(f"hosts.{name}", address)
+        check_not_above(self, "echo_timeout_s", "echo_interval_s")
+        check_not_above(self, "reconnect_backoff_s_min", "reconnect_backoff_s_max")

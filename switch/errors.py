@@ -2,16 +2,11 @@
 answers, never exceptions; these are for what stops the switch from starting.
 
     SwitchError
-    ├── SwitchConfigError   the settings contradict themselves (default host not configured)
     └── RouteLoadError      the card ranges could not be read at start, or are too many
 """
 
 
 class SwitchError(Exception):
-    pass
-
-
-class SwitchConfigError(SwitchError):
     pass
 
 

@@ -23,7 +23,7 @@ class StoreAndForward:
         self.store = SafStore(
             pool, batch_max=config.saf_store_batch_max, queue_max=config.saf_store_queue_max,
             timeout_s=config.database_timeout_s, on_stored=self._wake_sender,
-            backoff_min_s=config.saf_backoff_min_s, backoff_max_s=config.saf_backoff_max_s,
+            backoff_s_min=config.saf_backoff_s_min, backoff_s_max=config.saf_backoff_s_max,
         )
 
     @classmethod

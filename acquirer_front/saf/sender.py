@@ -74,9 +74,9 @@ class SenderSettings(Protocol):
     @property
     def saf_send_batch_max(self) -> int: ...
     @property
-    def saf_backoff_min_s(self) -> float: ...
+    def saf_backoff_s_min(self) -> float: ...
     @property
-    def saf_backoff_max_s(self) -> float: ...
+    def saf_backoff_s_max(self) -> float: ...
     @property
     def saf_poll_interval_s(self) -> float: ...
     @property
@@ -97,7 +97,7 @@ def outcome(answer: Answer | None) -> str:
 class SafSender:
     def __init__(self, pool: asyncpg.Pool, link: Link, settings: SenderSettings) -> None:
         assert settings.saf_send_batch_max > 0
-        assert 0 < settings.saf_backoff_min_s <= settings.saf_backoff_max_s
+        assert 0 < settings.saf_backoff_s_min <= settings.saf_backoff_s_max
         self._pool = pool
         self._link = link
         self._settings = settings
@@ -132,8 +132,8 @@ class SafSender:
         timeout_s = settings.database_timeout_s
         async with self._pool.acquire(timeout=timeout_s) as connection:
             rows = await connection.fetch(
-                _CLAIM, settings.saf_send_batch_max, settings.saf_backoff_max_s,
-                settings.saf_backoff_min_s, timeout=timeout_s)
+                _CLAIM, settings.saf_send_batch_max, settings.saf_backoff_s_max,
+                settings.saf_backoff_s_min, timeout=timeout_s)
         if not rows:
             return 0
         requests = [decode_request(row["request"], 0) for row in rows]

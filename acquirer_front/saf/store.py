@@ -47,7 +47,7 @@ class SafStore:
     def __init__(
         self, pool: asyncpg.Pool, *, batch_max: int, queue_max: int, timeout_s: float,
         on_stored: Callable[[], None] = lambda: None,
-        backoff_min_s: float = 1.0, backoff_max_s: float = 60.0,
+        backoff_s_min: float = 1.0, backoff_s_max: float = 60.0,
     ) -> None:
         assert batch_max > 0 and queue_max > 0
         self._pool = pool
@@ -57,7 +57,7 @@ class SafStore:
         self._queue_max = queue_max
         self._puts_in, self._puts_out = anyio.create_memory_object_stream[_Put](queue_max)
         self._unstored: list[SafEntry] = []
-        self._backoff_s = (backoff_min_s, backoff_max_s)
+        self._backoff_s = (backoff_s_min, backoff_s_max)
 
     async def put(self, entry: SafEntry) -> bool:
         """True once the row is committed; False when that did not happen within the
@@ -115,21 +115,21 @@ class SafStore:
             del self._unstored[:excess]
 
     async def _retry_unstored(self) -> None:
-        backoff_min_s, backoff_max_s = self._backoff_s
-        delay_s = backoff_min_s
+        backoff_s_min, backoff_s_max = self._backoff_s
+        delay_s = backoff_s_min
         while True:
             await anyio.sleep(delay_s)
             if not self._unstored:
-                delay_s = backoff_min_s
+                delay_s = backoff_s_min
                 continue
             entries = self._unstored[:self._batch_max]
             if await self._insert(entries):
                 del self._unstored[:len(entries)]
                 log.info("reversals_stored_late", rows=len(entries))
                 self._stored(entries)
-                delay_s = backoff_min_s
+                delay_s = backoff_s_min
             else:
-                delay_s = min(delay_s * 2, backoff_max_s)
+                delay_s = min(delay_s * 2, backoff_s_max)
 
     async def _insert(self, entries: list[SafEntry]) -> bool:
         requests = [entry.request for entry in entries]

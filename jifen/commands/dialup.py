@@ -16,7 +16,7 @@ import anyio
 import msgspec
 
 from jifen.errors import CliError
-from runtime.config import load_config
+from runtime.config import check_config, load_config
 
 if TYPE_CHECKING:
     from devices.dialup import EmulatorSettings
@@ -34,8 +34,9 @@ def _dialup(args: argparse.Namespace) -> int:
     if args.front:
         changes["front_address"] = args.front
     try:
+        # replace runs the relations (__post_init__); check_config the bounds of a file.
         config = msgspec.structs.replace(config, **changes)
-        msgspec.convert(msgspec.to_builtins(config), type(config))  # the checks of a file
+        root = check_config(msgspec.structs.replace(root, dialup=config))
     except (msgspec.ValidationError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     if not config.ports:

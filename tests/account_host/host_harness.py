@@ -131,7 +131,7 @@ class Terminal:
 
 
 def host_config(**changes: object) -> HostConfig:
-    return HostConfig(listen_port=0, metrics_port=0, reconnect_backoff_max_s=0.2,
+    return HostConfig(listen_port=0, metrics_port=0, reconnect_backoff_s_max=0.2,
                       **changes)   # type: ignore[arg-type]
 
 

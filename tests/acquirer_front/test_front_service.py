@@ -189,8 +189,9 @@ class TestHostUnavailable:
                 assert REGISTRY.get_sample_value("jifen_front_upstream_link_up") == 0
 
     async def test_full_pending_map_answers_91_at_once(self, database_url: str) -> None:
-        async with running_front(
-            database_url, switch="silent", answer_timeout_s=60, upstream_queue_max=1
+        async with running_front(   # a SAF batch must fit in the pending map
+            database_url, switch="silent", answer_timeout_s=60, upstream_queue_max=1,
+            saf_send_batch_max=1,
         ) as running:
             async with TerminalClient.connect(running.port) as terminal:
                 await terminal.send(purchase(stan="000001"))

@@ -37,7 +37,7 @@ from tests.acquirer_front.front_testkit import (
 
 pytestmark = pytest.mark.anyio
 
-FAST_SAF = {"saf_backoff_min_s": 0.05, "saf_backoff_max_s": 0.1, "saf_poll_interval_s": 0.05,
+FAST_SAF = {"saf_backoff_s_min": 0.05, "saf_backoff_s_max": 0.1, "saf_poll_interval_s": 0.05,
             "undelivered_check_s": 0.5}
 
 
@@ -323,7 +323,7 @@ class TestStore:
         await seed(database_url)
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
         store = SafStore(pool, batch_max=100, queue_max=1_000, timeout_s=WAIT_S,
-                         backoff_min_s=0.05, backoff_max_s=0.1)
+                         backoff_s_min=0.05, backoff_s_max=0.1)
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(store.run)

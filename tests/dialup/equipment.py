@@ -24,15 +24,15 @@ EMULATOR = EmulatorSettings(ring_interval_s=0.05, rings_max=100, escape_guard_s=
 MODEM = ModemSettings(command_timeout_s=2.0, connect_timeout_s=8.0, ring_wait_s=5.0,
                       escape_guard_s=0.04, dtr_drop_s=0.01, carrier_poll_s=0.05)
 LINK = LinkSettings(inter_byte_timeout_s=0.15, ack_timeout_s=0.25, frame_wait_timeout_s=5.0)
-REVERSAL = ReversalSettings(answer_timeout_s=5.0, attempts_max=5, backoff_min_s=0.05,
-                            backoff_max_s=0.2)
+REVERSAL = ReversalSettings(answer_timeout_s=5.0, attempts_max=5, backoff_s_min=0.05,
+                            backoff_s_max=0.2)
 
 
 def bridge_config(front_port: int, devices: list[str], **changes: object) -> DialupConfig:
     ports = tuple(PortConfig(device, name=f"line{index}") for index, device in enumerate(devices))
     config = DialupConfig(
         front_address=f"127.0.0.1:{front_port}", metrics_port=0, ports=ports,
-        answer_timeout_s=8.0, port_backoff_min_s=0.05, port_backoff_max_s=0.2,
+        answer_timeout_s=8.0, port_backoff_s_min=0.05, port_backoff_s_max=0.2,
         modem=MODEM, link=LINK, reversal=REVERSAL,
     )
     return msgspec.structs.replace(config, **changes) if changes else config

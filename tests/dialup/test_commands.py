@@ -31,7 +31,7 @@ level = "debug"
 [dialup]
 front_address = "127.0.0.1:{front_port}"
 metrics_port = 0
-port_backoff_min_s = 0.05
+port_backoff_s_min = 0.05
 
 [dialup.modem]
 escape_guard_s = 0.05

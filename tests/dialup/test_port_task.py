@@ -32,8 +32,8 @@ async def test_port_errors_are_retried_and_a_bug_ends_the_bridge(monkeypatch) ->
 
     monkeypatch.setattr(PortTask, "_open", open_failing)
     # Nothing listens on the front's port: the reverser never needs it here.
-    bridge = DialupBridge(bridge_config(1, ["/dev/jifen-absent-modem"], port_backoff_min_s=0.001,
-                                        port_backoff_max_s=0.001))
+    bridge = DialupBridge(bridge_config(1, ["/dev/jifen-absent-modem"], port_backoff_s_min=0.001,
+                                        port_backoff_s_max=0.001))
     with pytest.RaisesGroup(pytest.RaisesExc(AssertionError, match="broken invariant"),
                             flatten_subgroups=True):
         with anyio.fail_after(WAIT_S):

@@ -144,7 +144,7 @@ async def running_system(
         host_port = await host.start(group)
         switch = Service("switch", run_switch, SwitchConfig(
             listen_port=0, metrics_port=0, hosts={"main": f"127.0.0.1:{host_port}"},
-            echo_interval_s=1.0, echo_timeout_s=1.0, reconnect_backoff_max_s=0.2,
+            echo_interval_s=1.0, echo_timeout_s=1.0, reconnect_backoff_s_max=0.2,
         ), database_url)
         switch_port = await switch.start(group)
         front = Service("front", run_front, FrontConfig(

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.anyio
 
 WAIT_S = 4.0
 # A front whose queue retries quickly, so that a host back gets its reversals within a test.
-FAST_SAF = {"saf_backoff_min_s": 0.05, "saf_backoff_max_s": 0.2, "saf_poll_interval_s": 0.05,
+FAST_SAF = {"saf_backoff_s_min": 0.05, "saf_backoff_s_max": 0.2, "saf_poll_interval_s": 0.05,
             "undelivered_check_s": 0.5}
 
 

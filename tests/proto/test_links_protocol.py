@@ -83,7 +83,7 @@ class Client:
         self.downs = 0
         self.changed = anyio.Event()
         self.link = LinkClient(f"127.0.0.1:{port}", name="test", on_answers=self._on_answers,
-                               on_down=self._on_down, backoff_min_s=0.01, backoff_max_s=0.02,
+                               on_down=self._on_down, backoff_s_min=0.01, backoff_s_max=0.02,
                                **timing)
 
     def _on_answers(self, answers: list[Answer]) -> None:
