@@ -25,6 +25,7 @@ from back_office.provisioning.card_ranges import routing_range
 from back_office.provisioning.errors import CardSpaceError, InvalidValueError
 from back_office.provisioning.notify import notify_change
 from proto.changes import Change, Table
+from proto.pan import mask_pan
 
 # One request's worth: a million cards is a few seconds; more is a job for several runs.
 ISSUE_COUNT_MAX = 10_000_000
@@ -48,7 +49,8 @@ class IssueSummary(msgspec.Struct, frozen=True):
     expires_on: str
     first_card_id: int
     last_card_id: int
-    sample_pans: list[str]
+    # A few of the numbers, masked: the full ones are only in the 0600 CSV.
+    sample_pans_masked: list[str]
     csv_path: str | None
     routed_to_host: str | None  # None: no card range routes this BIN yet
     rounds: int
@@ -110,7 +112,8 @@ async def issue_cards(
     return IssueSummary(
         alliance_code=alliance_code, bin=bin_prefix, length=length, count=len(issued),
         expires_on=expires_on.isoformat(), first_card_id=issued[0][0],
-        last_card_id=issued[-1][0], sample_pans=[pan for _, pan in issued[:SAMPLE_PANS]],
+        last_card_id=issued[-1][0],
+        sample_pans_masked=[mask_pan(pan) for _, pan in issued[:SAMPLE_PANS]],
         csv_path=str(csv_path) if csv_path is not None else None,
         routed_to_host=routing.host_name if routing else None, rounds=rounds,
         elapsed_s=time.perf_counter() - started,
@@ -162,7 +165,10 @@ def _write_csv_staging(path: Path, issued: list[tuple[int, str]], expires_on: da
     """The CSV next to its final place (mode 0600: it lists full card numbers)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A file that is already there (or a link planted in its place) is never written through:
+    # a stale one of a crashed run is removed (unlink removes a link, not its target).
+    staging.unlink(missing_ok=True)
+    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(descriptor, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(("pan", "expires_on", "card_id"))

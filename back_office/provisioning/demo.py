@@ -70,7 +70,7 @@ class DemoSummary(msgspec.Struct, frozen=True):
         lines += [
             f"card range {self.card_range}",
             f"{self.cards.count} cards under BIN {self.cards.bin}, e.g. "
-            + ", ".join(self.cards.sample_pans),
+            + ", ".join(self.cards.sample_pans_masked),
             f"all card numbers: {self.cards.csv_path}",
             f"terminal TMK (every demo terminal; none requires MAC): {self.tmk_hex}",
             f"try: jifen term --terminal {self.terminals[0].terminal_code} --merchant "

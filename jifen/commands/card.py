@@ -64,7 +64,7 @@ def format_issue_summary(summary: IssueSummary) -> str:
         f"{summary.bin} ({summary.length} digits), expiring {summary.expires_on}, "
         f"in {summary.elapsed_s:.2f} s",
         f"card ids {summary.first_card_id}-{summary.last_card_id}; e.g. "
-        + ", ".join(summary.sample_pans),
+        + ", ".join(summary.sample_pans_masked),
     ]
     if summary.csv_path:
         lines.append(f"card numbers written to {summary.csv_path}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 
 from acquirer_front.keystore import KeyStore
+from database.connect import redact_url
 from runtime.config import Config, load_config
 from runtime.logging import configure_logging
 
@@ -21,7 +22,7 @@ def _announce(config: Config, database_url: str, started_database: bool) -> None
         "  (TCP: 2-byte length + TPDU + ISO 8583, see docs/host-interface.md)",
         f"  Metrics                http://127.0.0.1:{config.front.metrics_port}/metrics (front),"
         f" :{config.switch.metrics_port} (switch), :{config.host.metrics_port} (host)",
-        f"  Database               {database_url}"
+        f"  Database               {redact_url(database_url)}"
         + ("  (embedded, under " + config.database.data_dir + ")" if started_database else ""),
         f"  Try it                 jifen term --port {front.listen_port} --terminal DEMO0001 "
         "--merchant DEMO00000000001 signon",

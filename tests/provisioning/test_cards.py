@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import stat
 from pathlib import Path
 
@@ -40,6 +41,29 @@ class TestIssue:
         assert len(listed) == 1000
         assert [(r["pan"], r["expires_on"], int(r["card_id"])) for r in listed] == \
             [(row["pan"], row["expires_on"], row["id"]) for row in rows]
+
+    def test_the_output_shows_card_numbers_masked(self, jifen, sql) -> None:
+        create_alliance(jifen)
+        for output in ([], ["--json"]):
+            run = issue(jifen, "--bin", "622188", "--count", "5", *output)
+            assert run.exit_code == 0, run.err
+            pans = [row["pan"] for row in sql("SELECT pan FROM cards")]
+            assert not [pan for pan in pans if pan in run.out + run.err]
+            assert "622188******" in run.out
+
+    def test_the_csv_is_never_written_through_a_planted_link(self, jifen, tmp_path) -> None:
+        """A link planted where the command stages the CSV (it runs in this process, so its
+        staging name is known) is replaced, never followed."""
+        create_alliance(jifen)
+        target = tmp_path / "elsewhere"
+        target.write_text("kept\n")
+        out = Path("out/cards.csv")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_name(f".{out.name}.{os.getpid()}.partial").symlink_to(target)
+        run = issue(jifen, "--bin", "622188", "--count", "5", "--out", str(out))
+        assert run.exit_code == 0, run.err
+        assert target.read_text() == "kept\n"
+        assert not out.is_symlink() and stat.S_IMODE(out.stat().st_mode) == 0o600
 
     def test_a_second_issue_adds_new_numbers(self, jifen, sql) -> None:
         create_alliance(jifen)
