@@ -23,6 +23,7 @@ from proto.frames import Answer, Balances, Request
 from proto.framing import Tpdu, encode_frame, read_frame
 from proto.iso_codec import IsoMessage, decode_iso, encode_iso
 from proto.links import LinkPeer, serve_links
+from tests.pki_kit import server_tls, tls_fields
 
 # Every wait in these tests; each finishes in milliseconds when the front works.
 WAIT_S = 5.0
@@ -54,7 +55,7 @@ INSERT INTO terminal_sessions (terminal_code, signed_on)
 
 TEST_CONFIG = FrontConfig(
     listen_port=0, answer_timeout_s=WAIT_S, frame_complete_timeout_s=WAIT_S,
-    link_startup_wait_s=WAIT_S, database_timeout_s=WAIT_S,
+    link_startup_wait_s=WAIT_S, database_timeout_s=WAIT_S, **tls_fields("front"),
 )
 
 
@@ -123,7 +124,7 @@ class FakeSwitch:
     async def serve(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
         with self._scope:
             await serve_links("127.0.0.1", 0, self._on_requests, name="fake-switch",
-                              task_status=task_status)
+                              tls=server_tls("switch", ("front",)), task_status=task_status)
 
     def stop(self) -> None:
         """Close the listener and every link: the front sees its link go down."""
