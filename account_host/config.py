@@ -11,7 +11,17 @@ from typing import Annotated, ClassVar
 import msgspec
 from msgspec import Meta
 
-from proto.settings import HostName, Port, check_not_above
+from proto.link_codec import LINK_MESSAGE_SIZE_MAX
+from proto.settings import (
+    FilePath,
+    HostName,
+    LinkConnections,
+    LinkIdleTimeout,
+    LinkMessageSize,
+    PeerName,
+    Port,
+    check_not_above,
+)
 
 
 class HostConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -63,6 +73,22 @@ class HostConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # Cards loaded at start: far more than a host's 10^6 cards is a data error that would also
     # exhaust memory (about 250 bytes a card: 10^8 take 25 GB).
     cards_max: Annotated[int, Meta(ge=1, le=100_000_000)] = 20_000_000
+    # ---- the links' mutual TLS (`jifen pki init` creates these files; docs/security.md) ----
+    # The host's own certificate (its name, subjectAltName, is what switches expect) and key,
+    # and the CA that signs its peers' certificates.
+    tls_cert_file: FilePath = "var/pki/host.crt"
+    tls_key_file: FilePath = "var/pki/host.key"
+    tls_ca_file: FilePath = "var/pki/ca.crt"
+    # Names a link client's certificate must carry: only switches talk to a host.
+    link_peer_names: Annotated[tuple[PeerName, ...], Meta(min_length=1)] = ("switch",)
+    # ---- what one link peer may hold ----
+    # A host has a few switches, each with one link (and one more while it reconnects).
+    link_connections_max: LinkConnections = 16
+    # A switch probes a quiet link every echo_interval_s (5 s): a minute of silence is a dead
+    # or hostile peer holding a slot.
+    link_idle_timeout_s: LinkIdleTimeout = 60.0
+    # A batch of 4,096 frames is under 1 MiB; a bigger length is refused before it is buffered.
+    link_message_size_max: LinkMessageSize = LINK_MESSAGE_SIZE_MAX
 
     def __post_init__(self) -> None:
         check_not_above(self, "reconnect_backoff_s_min", "reconnect_backoff_s_max")

@@ -10,6 +10,8 @@ from functools import cache
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from proto.messages import mti_label
+
 REQUESTS = Counter(
     "jifen_host_requests", "Requests answered by the host, by MTI and response code",
     ["mti", "response_code"])
@@ -27,7 +29,13 @@ STATE_LOADS = Counter(
     "jifen_host_state_loads", "Loads of the whole state, at start and after a failed batch")
 
 
-@cache
 def requests(mti: str, response_code: str) -> Counter:
-    """The counter child of one MTI and response code, looked up once."""
-    return REQUESTS.labels(mti=mti, response_code=str(response_code))
+    """The counter child of one MTI and response code, looked up once. The MTI comes from the
+    link: an unknown one is labelled "other", so the series (and this cache) stay bounded by
+    the spec's MTIs times the response codes."""
+    return _requests(mti_label(mti), str(response_code))
+
+
+@cache
+def _requests(mti: str, response_code: str) -> Counter:
+    return REQUESTS.labels(mti=mti, response_code=response_code)

@@ -15,7 +15,8 @@ from account_host.database import WriterDatabase
 from account_host.intake import Intake
 from account_host.queue_items import QueueItem
 from account_host.writer import Writer
-from proto.links import serve_links
+from proto.links import LinkServerLimits, serve_links
+from proto.tls import ServerTls
 
 log = structlog.get_logger("account_host.service")
 
@@ -25,6 +26,12 @@ async def run_host(
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve as the account host `config.name`; task_status gets the bound link port."""
+    # First, so that missing certificates are said before the state is loaded.
+    tls = ServerTls.from_files(config.tls_cert_file, config.tls_key_file, config.tls_ca_file,
+                               config.link_peer_names)
+    limits = LinkServerLimits(connections_max=config.link_connections_max,
+                              idle_timeout_s=config.link_idle_timeout_s,
+                              message_size_max=config.link_message_size_max)
     database = WriterDatabase(database_url, config)
     send_queue, receive_queue = anyio.create_memory_object_stream[QueueItem](
         config.queue_requests_max)
@@ -41,7 +48,7 @@ async def run_host(
                 await group.start(listener.run)
                 port = await group.start(partial(
                     serve_links, config.listen_host, config.listen_port, intake.on_requests,
-                    name="host"))
+                    name="host", tls=tls, limits=limits))
                 log.info("host_serving", host=config.name, port=port)
                 task_status.started(port)
     finally:

@@ -13,7 +13,16 @@ import msgspec
 from msgspec import Meta
 
 from proto.framing import FRAME_SIZE_MIN
-from proto.settings import Address, Port, check_address, check_not_above
+from proto.link_codec import LINK_MESSAGE_SIZE_MAX
+from proto.settings import (
+    Address,
+    FilePath,
+    LinkMessageSize,
+    PeerName,
+    Port,
+    check_address,
+    check_not_above,
+)
 
 
 class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -110,6 +119,15 @@ class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # random key, mode 0600, on first use). Relative paths are from the working directory.
     kek_env: Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "JIFEN_KEK"
     kek_file: Annotated[str, Meta(min_length=1)] = "var/kek.hex"
+    # ---- the links' mutual TLS (`jifen pki init` creates these files; docs/security.md) ----
+    # The front's own certificate (name "front", what the switch accepts) and key, and the CA.
+    tls_cert_file: FilePath = "var/pki/front.crt"
+    tls_key_file: FilePath = "var/pki/front.key"
+    tls_ca_file: FilePath = "var/pki/ca.crt"
+    # The name the switch's certificate must carry: anyone else on its port is refused.
+    switch_tls_name: PeerName = "switch"
+    # A batch of 4,096 frames is under 1 MiB; a bigger answer message is refused.
+    link_message_size_max: LinkMessageSize = LINK_MESSAGE_SIZE_MAX
 
     def __post_init__(self) -> None:
         check_address("switch_address", self.switch_address)

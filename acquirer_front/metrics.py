@@ -2,7 +2,7 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from proto.messages import KNOWN_MTIS
+from proto.messages import mti_label
 
 REQUESTS = Counter(
     "jifen_front_requests", "Terminal requests answered, by MTI and response code (field 39).",
@@ -37,11 +37,6 @@ def request_counter(mti: str, code: str) -> Counter:
     if counter is None:
         counter = _REQUEST_COUNTERS[key] = REQUESTS.labels(*key)
     return counter
-
-
-def mti_label(mti: str) -> str:
-    """Known MTIs by name; anything else as one label, so a terminal cannot blow up series."""
-    return mti if mti in KNOWN_MTIS else "other"
 
 
 # ---- store-and-forward of reversal advices (issue 8) ----

@@ -29,6 +29,7 @@ from proto.codes import Mti, ResponseCode
 from proto.frames import Answer, Request
 from proto.links import LinkClient
 from proto.pan import mask_pan
+from proto.tls import ClientTls
 
 log = structlog.get_logger("acquirer_front.upstream")
 
@@ -84,6 +85,9 @@ class Upstream:
             name="front->switch",
             on_answers=self._on_answers,
             on_down=self._on_down,
+            tls=ClientTls.from_files(config.tls_cert_file, config.tls_key_file,
+                                     config.tls_ca_file, config.switch_tls_name),
+            message_size_max=config.link_message_size_max,
             connect_timeout_s=config.link_connect_timeout_s,
             echo_interval_s=config.link_echo_interval_s,
             echo_timeout_s=config.link_echo_timeout_s,

@@ -12,7 +12,8 @@ from back_office.provisioning.errors import ProvisioningError
 from clearing.errors import ClearingError
 from database.errors import DatabaseError
 from loadtest.errors import LoadtestError
-from runtime.errors import ConfigError
+from proto.errors import LinkTlsError
+from runtime.errors import ConfigError, PkiError
 
 
 class CliError(Exception):
@@ -22,6 +23,7 @@ class CliError(Exception):
 # Printed as one line `jifen: error: ...`, never as a traceback.
 OPERATOR_ERRORS: tuple[type[Exception], ...] = (
     CliError, ConfigError, DatabaseError, ProvisioningError, ClearingError, LoadtestError,
+    PkiError, LinkTlsError,
 )
 # A refused clearing exits 1, as docs/clearing.md says (nothing was written); every other
 # refusal exits 2.

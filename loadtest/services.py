@@ -87,8 +87,11 @@ def apply_overrides(sections: Sections, overrides: list[str]) -> Sections:
 
 
 def write_config(path: Path, sections: Sections) -> None:
-    """Write the TOML file, then load it as the services will: a bad --set fails here."""
+    """Write the TOML file, then load it as the services will: a bad --set fails here. The
+    links are mutual TLS: the services' certificates are issued (once) into `pki/` beside the
+    file, and each service section not naming its own files is pointed at them."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    sections = with_link_pki(sections, path.parent / "pki")
     lines = []
     for section, fields in sections.items():
         lines.append(f"[{section}]")
@@ -99,6 +102,21 @@ def write_config(path: Path, sections: Sections) -> None:
         load_config(path)
     except ConfigError as exc:
         raise UsageError(f"the generated configuration is not valid: {exc}") from exc
+
+
+def with_link_pki(sections: Sections, pki_dir: Path) -> Sections:
+    """`sections` with the TLS files of the PKI in `pki_dir` (created when missing)."""
+    from runtime.pki import init_pki, link_paths
+
+    host_name = sections.get("pki", {}).get("host_name", "host")
+    init_pki(pki_dir, ("front", "switch", host_name))
+    changed = {section: dict(fields) for section, fields in sections.items()}
+    changed.setdefault("pki", {}).setdefault("dir", str(pki_dir))
+    for section, name in (("front", "front"), ("switch", "switch"), ("host", host_name)):
+        if section in changed:
+            for field, value in link_paths(pki_dir, name).items():
+                changed[section].setdefault(field, value)
+    return changed
 
 
 def _toml_value(value: Any) -> str:

@@ -6,7 +6,9 @@
     │   ├── TpduError         the TPDU does not start with 0x60
     │   └── IsoDecodeError    the body is not ISO 8583 under our spec (MTI, bitmap, lengths)
     ├── IsoEncodeError        a message we built does not fit the spec (a programmer error)
-    └── LinkCodecError        an internal link message is malformed or oversize
+    ├── LinkCodecError        an internal link message is malformed or oversize
+    │   └── LinkMessageSizeError  its length is over the link's message_size_max
+    └── LinkTlsError          a link's certificate, key or CA file is missing or unusable
 """
 
 
@@ -35,4 +37,12 @@ class IsoEncodeError(ProtoError):
 
 
 class LinkCodecError(ProtoError):
+    pass
+
+
+class LinkMessageSizeError(LinkCodecError):
+    pass
+
+
+class LinkTlsError(ProtoError):
     pass

@@ -21,6 +21,13 @@ link messages (front->switch->host and back). So the bytes are handled in the lo
   `transport.write`: a loaded link batches itself, an idle one adds no delay. The queue is
   bounded (OUTBOX_ITEMS_MAX) and not written while the transport has asked to pause writing.
 
+Every link is mutual TLS (`proto.tls`): the client checks the server's certificate and name, the
+server requires a client certificate from the CA and accepts only the names it is given. A
+server also bounds what one peer can hold: its connections (`connections_max`), a quiet
+connection's life (`idle_timeout_s`, longer than a client's probe interval) and a message's
+size (`message_size_max`, on both ends: a sender splits a batch that would exceed it). What
+these close is counted in `proto.link_metrics`.
+
 Structured concurrency stays: `LinkClient.run` and `serve_links` run until cancelled and close
 their transports when they end; the probe is a loop of anyio sleeps. A lost connection (closed,
 a malformed message, no answer to a probe) ends that connection only. A bug (an AssertionError,
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -41,13 +49,17 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
-from proto.errors import LinkCodecError
+from proto import link_metrics
+from proto.errors import LinkCodecError, LinkMessageSizeError
 from proto.frames import Answer, AnswerBatch, LinkMessage, Ping, Pong, Request, RequestBatch
-from proto.link_codec import encode_link_message_into, take_link_messages
+from proto.link_codec import LINK_MESSAGE_SIZE_MAX, encode_link_message_into, take_link_messages
+from proto.link_metrics import Closed
+from proto.tls import ClientTls, ServerTls, peer_name_allowed
 
 log = structlog.get_logger("proto.links")
 
-# Frames in one link message: bounds the message size (about 200 bytes a frame).
+# Frames in one link message (about 200 bytes a frame); a batch over the message size limit is
+# split in halves until each part fits.
 BATCH_FRAMES_MAX = 4_096
 # Queued items (lists of frames) per connection before senders wait or are refused.
 OUTBOX_ITEMS_MAX = 10_000
@@ -57,6 +69,9 @@ OUTBOX_ITEMS_MAX = 10_000
 _CONTROL_ITEMS_MAX = 64
 # Request batches decoded ahead of the server's handler before the transport stops reading.
 _READ_AHEAD_MESSAGES_MAX = 4
+
+# A TLS handshake not done by then is dropped: a peer must not hold a half-open connection.
+TLS_HANDSHAKE_TIMEOUT_S = 10.0
 
 # What ends one connection quietly (a handler may raise these too, as it could before).
 _LINK_ERRORS = (OSError, LinkCodecError, TimeoutError, anyio.BrokenResourceError,
@@ -74,8 +89,11 @@ class _Connection(asyncio.Protocol):
     """One link connection, either end: messages cut from the bytes received, and an outbox
     flushed as one batch per loop turn. Subclasses handle messages and the end."""
 
-    def __init__(self, batch_type: type[RequestBatch] | type[AnswerBatch]) -> None:
+    def __init__(self, batch_type: type[RequestBatch] | type[AnswerBatch], link_name: str,
+                 message_size_max: int) -> None:
         self._batch_type = batch_type
+        self._link_name = link_name
+        self._message_size_max = message_size_max
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self._received = bytearray()
@@ -105,10 +123,17 @@ class _Connection(asyncio.Protocol):
         else:
             source = data
         try:
-            messages, taken = take_link_messages(source)
+            messages, taken = take_link_messages(source, self._message_size_max)
+        except LinkMessageSizeError as exc:
+            self._received = bytearray()
+            log.warning("link_message_too_large", link=self._link_name, error=str(exc))
+            link_metrics.closed(self._link_name, Closed.MESSAGE_SIZE)
+            self.close()
+            return
         except LinkCodecError as exc:
             self._received = bytearray()
             log.debug("link_error", error=repr(exc))
+            link_metrics.closed(self._link_name, Closed.MALFORMED)
             self.close()
             return
         if source is received:
@@ -186,7 +211,8 @@ class _Connection(asyncio.Protocol):
                 self._encode_frames(frames, encoded)
                 frames = []
                 # Not a list, so a control message (`type() is` narrows only the true branch).
-                encode_link_message_into(cast("Ping | Pong", item), encoded)
+                encode_link_message_into(cast("Ping | Pong", item), encoded,
+                                         self._message_size_max)
             self._encode_frames(frames, encoded)
             assert self.transport is not None
             self.transport.write(encoded)
@@ -195,8 +221,17 @@ class _Connection(asyncio.Protocol):
 
     def _encode_frames(self, frames: list[Any], encoded: bytearray) -> None:
         for start in range(0, len(frames), BATCH_FRAMES_MAX):
-            encode_link_message_into(
-                self._batch_type(frames[start:start + BATCH_FRAMES_MAX]), encoded)
+            self._encode_batch(frames[start:start + BATCH_FRAMES_MAX], encoded)
+
+    def _encode_batch(self, frames: list[Any], encoded: bytearray) -> None:
+        """One message, or halves of it while it is over the size limit (rare: big frames)."""
+        try:
+            encode_link_message_into(self._batch_type(frames), encoded, self._message_size_max)
+        except LinkMessageSizeError:
+            assert len(frames) > 1, "one frame is far below any message size limit"
+            half = len(frames) // 2
+            self._encode_batch(frames[:half], encoded)
+            self._encode_batch(frames[half:], encoded)
 
     def _wake_senders(self) -> None:
         if self._room is not None:
@@ -245,7 +280,7 @@ class _Connection(asyncio.Protocol):
 
 class _ClientConnection(_Connection):
     def __init__(self, client: LinkClient) -> None:
-        super().__init__(RequestBatch)
+        super().__init__(RequestBatch, client.name, client.message_size_max)
         self._client = client
         self.last_received = anyio.current_time()
         self.ended: anyio.CancelScope | None = None   # cancelled when the connection ends
@@ -276,6 +311,8 @@ class LinkClient:
         name: str,
         on_answers: Callable[[list[Answer]], None],
         on_down: Callable[[], None],
+        tls: ClientTls,
+        message_size_max: int = LINK_MESSAGE_SIZE_MAX,
         connect_timeout_s: float = 3.0,
         echo_interval_s: float = 5.0,
         echo_timeout_s: float = 3.0,
@@ -286,6 +323,8 @@ class LinkClient:
         self.name = name
         self._on_answers = on_answers
         self._on_down = on_down
+        self._tls = tls
+        self.message_size_max = message_size_max
         self._connect_timeout_s = connect_timeout_s
         self._echo_interval_s = echo_interval_s
         self._echo_timeout_s = echo_timeout_s
@@ -309,10 +348,23 @@ class LinkClient:
         host, port = parse_address(self.address)
         backoff_s = self._backoff_s_min
         while True:
+            log.debug("link_connecting", link=self.name, address=self.address,
+                      server_name=self._tls.server_name)
             try:
                 with anyio.fail_after(self._connect_timeout_s):
                     _, connection = await loop.create_connection(
-                        lambda: _ClientConnection(self), host, port)
+                        lambda: _ClientConnection(self), host, port, ssl=self._tls.context,
+                        server_hostname=self._tls.server_name,
+                        ssl_handshake_timeout=self._connect_timeout_s)
+            except ssl.SSLError as exc:
+                # The peer's certificate is not from our CA, or not for the expected name:
+                # someone else holds the port. Worth an operator's attention, not a debug line.
+                log.warning("link_tls_refused", link=self.name, address=self.address,
+                            expected=self._tls.server_name, error=str(exc))
+                link_metrics.closed(self.name, Closed.TLS_REFUSED)
+                await anyio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, self._backoff_s_max)
+                continue
             except (OSError, TimeoutError) as exc:
                 log.debug("link_connect_failed", link=self.name, address=self.address,
                           error=str(exc))
@@ -384,12 +436,29 @@ class LinkPeer:
 RequestHandler = Callable[[LinkPeer, list[Request]], Awaitable[None]]
 
 
+class LinkServerLimits:
+    """What one peer of a link server may hold (each a service's config field, with its
+    reason there)."""
+
+    __slots__ = ("connections_max", "idle_timeout_s", "message_size_max")
+
+    def __init__(self, *, connections_max: int = 16, idle_timeout_s: float = 60.0,
+                 message_size_max: int = LINK_MESSAGE_SIZE_MAX) -> None:
+        assert connections_max >= 1 and idle_timeout_s > 0 and message_size_max > 0
+        self.connections_max = connections_max
+        self.idle_timeout_s = idle_timeout_s
+        self.message_size_max = message_size_max
+
+
 class _Server:
     """What the connections of one `serve_links` share."""
 
     def __init__(self, name: str, on_requests: RequestHandler,
-                 on_peer_gone: Callable[[LinkPeer], None] | None, group: TaskGroup) -> None:
+                 on_peer_gone: Callable[[LinkPeer], None] | None, group: TaskGroup,
+                 tls: ServerTls, limits: LinkServerLimits) -> None:
         self.name = name
+        self.tls = tls
+        self.limits = limits
         self.on_requests = on_requests
         self.on_peer_gone = on_peer_gone
         self.group = group
@@ -401,8 +470,10 @@ class _ServerConnection(_Connection):
     """An accepted link: request batches go, in order, to the handler in a reader task."""
 
     def __init__(self, server: _Server) -> None:
-        super().__init__(AnswerBatch)
+        super().__init__(AnswerBatch, server.name, server.limits.message_size_max)
         self._server = server
+        self._last_received = self._loop.time()
+        self._idle_timer: asyncio.TimerHandle | None = None
         self.peer: LinkPeer | None = None
         self._inbox: deque[list[Request]] = deque()
         self._inbox_ready: asyncio.Future[None] | None = None
@@ -413,14 +484,55 @@ class _ServerConnection(_Connection):
         super().connection_made(transport)
         server = self._server
         if not server.serving:
-            self.closed = True
-            cast(asyncio.Transport, transport).abort()
+            self._refuse(transport, None)
             return
         remote = transport.get_extra_info("peername")
-        self.peer = LinkPeer(f"{server.name}<-{remote[0]}:{remote[1]}", self)
+        # Called once the TLS handshake is done: the client's certificate is verified.
+        peer_name = peer_name_allowed(transport.get_extra_info("peercert"),
+                                      server.tls.peer_names)
+        if peer_name is None:
+            log.warning("link_peer_refused", link=server.name, remote=str(remote),
+                        allowed=sorted(server.tls.peer_names),
+                        certificate=transport.get_extra_info("peercert"))
+            self._refuse(transport, Closed.PEER_NAME)
+            return
+        if len(server.connections) >= server.limits.connections_max:
+            log.warning("link_connections_max", link=server.name, remote=str(remote),
+                        connections_max=server.limits.connections_max)
+            self._refuse(transport, Closed.CONNECTIONS_MAX)
+            return
+        self.peer = LinkPeer(f"{server.name}<-{peer_name}@{remote[0]}:{remote[1]}", self)
         server.connections.add(self)
+        link_metrics.CONNECTIONS_OPEN.labels(link=server.name).inc()
         log.info("link_accepted", link=self.peer.name)
+        self._idle_timer = self._loop.call_later(server.limits.idle_timeout_s, self._check_idle)
         server.group.start_soon(self._serve_requests)
+
+    def _refuse(self, transport: asyncio.BaseTransport, reason: Closed | None) -> None:
+        self.closed = True
+        cast(asyncio.Transport, transport).abort()
+        if reason is not None:
+            link_metrics.closed(self._server.name, reason)
+
+    def data_received(self, data: bytes) -> None:
+        self._last_received = self._loop.time()
+        super().data_received(data)
+
+    def _check_idle(self) -> None:
+        """The idle timer: a connection quiet for idle_timeout_s is closed (a live client
+        probes a quiet link well within it), else the timer waits for the rest."""
+        self._idle_timer = None
+        if self.closed:
+            return
+        idle_timeout_s = self._server.limits.idle_timeout_s
+        quiet_s = self._loop.time() - self._last_received
+        if quiet_s >= idle_timeout_s:
+            assert self.peer is not None
+            log.warning("link_idle_timeout", link=self.peer.name, quiet_s=round(quiet_s, 3))
+            link_metrics.closed(self._server.name, Closed.IDLE_TIMEOUT)
+            self.close()
+            return
+        self._idle_timer = self._loop.call_later(idle_timeout_s - quiet_s, self._check_idle)
 
     def _handle(self, message: LinkMessage) -> None:
         if type(message) is RequestBatch:
@@ -461,10 +573,14 @@ class _ServerConnection(_Connection):
     def _closed(self) -> None:
         self._inbox.clear()
         self._reader_scope.cancel()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         server = self._server
         if self.peer is None:
             return
         server.connections.discard(self)
+        link_metrics.CONNECTIONS_OPEN.labels(link=server.name).dec()
         log.info("link_closed", link=self.peer.name)
         if server.on_peer_gone is not None:
             try:
@@ -479,15 +595,20 @@ async def serve_links(
     on_requests: RequestHandler,
     *,
     name: str,
+    tls: ServerTls,
+    limits: LinkServerLimits | None = None,
     on_peer_gone: Callable[[LinkPeer], None] | None = None,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Accept links on host:port forever; task_status gets the bound port."""
+    """Accept links (mutual TLS, clients named in `tls.peer_names`) on host:port forever;
+    task_status gets the bound port."""
     loop = asyncio.get_running_loop()
     async with anyio.create_task_group() as group:
-        server = _Server(name, on_requests, on_peer_gone, group)
+        server = _Server(name, on_requests, on_peer_gone, group, tls,
+                         limits or LinkServerLimits())
         listener = await loop.create_server(
-            lambda: _ServerConnection(server), host, port, reuse_address=True)
+            lambda: _ServerConnection(server), host, port, reuse_address=True,
+            ssl=tls.context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S)
         try:
             bound_port = listener.sockets[0].getsockname()[1]
             log.info("link_listening", link=name, host=host, port=bound_port)

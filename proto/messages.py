@@ -46,8 +46,19 @@ REQUIRED_FIELDS: dict[tuple[str, str | None], tuple[str, ...]] = {
 
 NETWORK_CODES = frozenset(NetworkCode)
 KNOWN_MTIS = frozenset(mti for mti, _ in REQUIRED_FIELDS)
+# The requests' MTIs and their answers' (message function + 1: 0100 -> 0110): the only MTIs that
+# become a metric label; any other (from a terminal or a link) is "other", one series.
+LABELLED_MTIS = KNOWN_MTIS | frozenset(
+    f"{mti[:2]}{int(mti[2]) + 1}{mti[3]}" for mti in KNOWN_MTIS)
+MTI_LABEL_OTHER = "other"
 # Requests a terminal may send before it has signed on.
 SIGN_ON_EXEMPT_MTIS = frozenset({Mti.NETWORK})
+
+
+def mti_label(mti: str) -> str:
+    """The metric label of an MTI read from the wire: itself when the spec knows it, else
+    "other", so that a peer sending random MTIs cannot create series without end."""
+    return mti if mti in LABELLED_MTIS else MTI_LABEL_OTHER
 
 
 def message_kind(mti: str, processing_code: str | None) -> tuple[str, str | None] | None:

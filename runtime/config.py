@@ -23,6 +23,7 @@ from account_host.config import HostConfig
 from acquirer_front.config import FrontConfig
 from database.config import DatabaseConfig
 from dialup.config import DialupConfig
+from proto.settings import PeerName
 from runtime.errors import ConfigError
 from switch.config import SwitchConfig
 
@@ -34,6 +35,16 @@ class LogConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     level: LogLevel = "info"
 
 
+class PkiConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Where `jifen pki init` (and `jifen up` on a first start) writes the links' CA and
+    certificates. The services read the files their own sections name (`tls_cert_file`, ...),
+    whose defaults are under var/pki: moving `dir` means moving those too."""
+
+    dir: Annotated[str, msgspec.Meta(min_length=1)] = "var/pki"
+    # The name in the host's certificate, which the switch expects (`switch.host_tls_name`).
+    host_name: PeerName = "host"
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     database: DatabaseConfig = DatabaseConfig()
     front: FrontConfig = FrontConfig()
@@ -41,6 +52,21 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     host: HostConfig = HostConfig()
     dialup: DialupConfig = DialupConfig()
     log: LogConfig = LogConfig()
+    pki: PkiConfig = PkiConfig()
+
+    def __post_init__(self) -> None:
+        # A client probes a quiet link every echo interval and waits the echo timeout for the
+        # answer: its server must not close the link as idle in between.
+        for client, interval, timeout, server, idle in (
+            ("front", self.front.link_echo_interval_s, self.front.link_echo_timeout_s,
+             "switch", self.switch.link_idle_timeout_s),
+            ("switch", self.switch.echo_interval_s, self.switch.echo_timeout_s,
+             "host", self.host.link_idle_timeout_s),
+        ):
+            if idle <= interval + timeout:
+                raise ValueError(
+                    f"{server}.link_idle_timeout_s ({idle}) must be above the {client}'s echo "
+                    f"interval plus its echo timeout ({interval} + {timeout})")
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -11,7 +11,19 @@ from typing import Annotated, ClassVar
 import msgspec
 from msgspec import Meta
 
-from proto.settings import Address, HostName, Port, check_address, check_not_above
+from proto.link_codec import LINK_MESSAGE_SIZE_MAX
+from proto.settings import (
+    Address,
+    FilePath,
+    HostName,
+    LinkConnections,
+    LinkIdleTimeout,
+    LinkMessageSize,
+    PeerName,
+    Port,
+    check_address,
+    check_not_above,
+)
 
 
 class SwitchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -50,6 +62,23 @@ class SwitchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     database_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 10.0
     # Wait between attempts to re-open a lost LISTEN connection; routing goes on meanwhile.
     database_retry_interval_s: Annotated[float, Meta(gt=0, le=3_600)] = 1.0
+    # ---- the links' mutual TLS (`jifen pki init` creates these files; docs/security.md) ----
+    # The switch's own certificate (name "switch", what fronts expect) and key, and the CA.
+    tls_cert_file: FilePath = "var/pki/switch.crt"
+    tls_key_file: FilePath = "var/pki/switch.key"
+    tls_ca_file: FilePath = "var/pki/ca.crt"
+    # The name every account host's certificate must carry (`[pki] host_name`).
+    host_tls_name: PeerName = "host"
+    # Names a link client's certificate must carry: only fronts talk to the switch.
+    link_peer_names: Annotated[tuple[PeerName, ...], Meta(min_length=1)] = ("front",)
+    # ---- what one link peer may hold ----
+    # A switch has a few fronts, each with one link (and one more while it reconnects).
+    link_connections_max: LinkConnections = 64
+    # A front probes a quiet link every link_echo_interval_s (5 s): a minute of silence is a
+    # dead or hostile peer holding a slot.
+    link_idle_timeout_s: LinkIdleTimeout = 60.0
+    # A batch of 4,096 frames is under 1 MiB; a bigger length is refused before it is buffered.
+    link_message_size_max: LinkMessageSize = LINK_MESSAGE_SIZE_MAX
 
     def __post_init__(self) -> None:
         if self.default_host not in self.hosts:

@@ -8,7 +8,8 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
-from proto.links import LinkClient, serve_links
+from proto.links import LinkClient, LinkServerLimits, serve_links
+from proto.tls import ClientTls, ServerTls
 from switch import metrics
 from switch.config import SwitchConfig
 from switch.forwarder import Forwarder
@@ -28,12 +29,18 @@ class Switch:
         self.routes = RouteBook(default_host=config.default_host, known_hosts=config.hosts)
         self.links: dict[str, LinkClient] = {}
         self.forwarder = Forwarder(config, self.routes, self.links)
+        host_tls = ClientTls.from_files(config.tls_cert_file, config.tls_key_file,
+                                        config.tls_ca_file, config.host_tls_name)
+        self.front_tls = ServerTls.from_files(config.tls_cert_file, config.tls_key_file,
+                                              config.tls_ca_file, config.link_peer_names)
         for host, address in config.hosts.items():
             self.links[host] = LinkClient(
                 address,
                 name=f"switch->{host}",
                 on_answers=partial(self.forwarder.on_host_answers, host),
                 on_down=partial(self.forwarder.on_host_down, host),
+                tls=host_tls,
+                message_size_max=config.link_message_size_max,
                 connect_timeout_s=config.connect_timeout_s,
                 echo_interval_s=config.echo_interval_s,
                 echo_timeout_s=config.echo_timeout_s,
@@ -54,7 +61,11 @@ class Switch:
             await self._wait_for_hosts()
             port = await group.start(partial(
                 serve_links, self.config.listen_host, self.config.listen_port,
-                self.forwarder.on_front_requests, name="switch",
+                self.forwarder.on_front_requests, name="switch", tls=self.front_tls,
+                limits=LinkServerLimits(
+                    connections_max=self.config.link_connections_max,
+                    idle_timeout_s=self.config.link_idle_timeout_s,
+                    message_size_max=self.config.link_message_size_max),
                 on_peer_gone=self.forwarder.on_front_gone))
             log.info("switch_serving", port=port, hosts=sorted(self.links))
             task_status.started(port)

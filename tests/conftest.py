@@ -126,3 +126,16 @@ def empty_database_url(postgres_server_url: str) -> Iterator[str]:
     _execute_sql(postgres_server_url, f"CREATE DATABASE {name}")
     yield with_database(postgres_server_url, name)
     _execute_sql(postgres_server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+# --------------------------------------------------------------------------------------------
+# The links' mutual TLS: one PKI (CA, front, switch, host) per session, in a temporary
+# directory; harnesses take it from tests.pki_kit.session_pki() themselves.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pki() -> Path:
+    from tests.pki_kit import session_pki
+
+    return session_pki()

@@ -10,6 +10,7 @@ from jifen.commands import (
     dialup,
     loadtest,
     merchant,
+    pki,
     saf,
     services,
     settlement,
@@ -20,6 +21,6 @@ from jifen.commands import (
 
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
-    up, services, db, alliance, merchant, terminal, card, demo, term, audit, loadtest, dialup,
+    up, services, pki, db, alliance, merchant, terminal, card, demo, term, audit, loadtest, dialup,
     settlement, clearing, saf,
 ]

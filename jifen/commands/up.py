@@ -51,10 +51,14 @@ async def _prepare(database_url: str, keystore: KeyStore) -> None:
 def _up(args: argparse.Namespace) -> int:
     from database.connect import resolve_database_url
     from database.embedded import EmbeddedPostgres
+    from runtime.pki import ensure_pki
     from runtime.supervisor import supervise
 
     config = load_config(args.config)
     configure_logging(config.log.level, process="up")
+    # The links are mutual TLS: a first start creates the local CA and certificates.
+    for path in ensure_pki(config):
+        print(f"Created {path}", flush=True)
     embedded = None
     if config.database.url is None:
         embedded = EmbeddedPostgres(Path(config.database.data_dir))

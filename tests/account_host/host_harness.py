@@ -18,6 +18,7 @@ from account_host.database import writer_application_name
 from proto.frames import Answer, Request
 from proto.links import LinkClient
 from proto.pan import luhn_check_digit
+from tests.pki_kit import client_tls, tls_fields
 
 # Every wait in these tests; each finishes in milliseconds when the host works.
 WAIT_S = 10.0
@@ -75,7 +76,8 @@ class HostClient:
         self.answers: dict[int, Answer] = {}
         self._answered = anyio.Event()
         self.link = LinkClient(f"127.0.0.1:{port}", name="test-switch",
-                               on_answers=self._on_answers, on_down=lambda: None)
+                               on_answers=self._on_answers, on_down=lambda: None,
+                               tls=client_tls("switch", "host"))
 
     def _on_answers(self, answers: list[Answer]) -> None:
         for answer in answers:
@@ -131,8 +133,9 @@ class Terminal:
 
 
 def host_config(**changes: object) -> HostConfig:
-    return HostConfig(listen_port=0, metrics_port=0, reconnect_backoff_s_max=0.2,
-                      **changes)   # type: ignore[arg-type]
+    return HostConfig(**{  # type: ignore[arg-type]
+        **tls_fields("host"), "listen_port": 0, "metrics_port": 0,
+        "reconnect_backoff_s_max": 0.2, **changes})
 
 
 @asynccontextmanager

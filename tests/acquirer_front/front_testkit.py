@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 
 import anyio
 import asyncpg
@@ -23,6 +24,7 @@ from proto.frames import Answer, Balances, Request
 from proto.framing import Tpdu, encode_frame, read_frame
 from proto.iso_codec import IsoMessage, decode_iso, encode_iso
 from proto.links import LinkPeer, serve_links
+from tests.pki_kit import foreign_pki, server_tls, tls_fields
 
 # Every wait in these tests; each finishes in milliseconds when the front works.
 WAIT_S = 5.0
@@ -54,7 +56,7 @@ INSERT INTO terminal_sessions (terminal_code, signed_on)
 
 TEST_CONFIG = FrontConfig(
     listen_port=0, answer_timeout_s=WAIT_S, frame_complete_timeout_s=WAIT_S,
-    link_startup_wait_s=WAIT_S, database_timeout_s=WAIT_S,
+    link_startup_wait_s=WAIT_S, database_timeout_s=WAIT_S, **tls_fields("front"),
 )
 
 
@@ -102,8 +104,9 @@ class FakeSwitch:
     """Answers 00 to everything (sign-ons with batch 1, financials with balances), or, when
     silent, nothing; records every request it received."""
 
-    def __init__(self, *, answering: bool = True) -> None:
+    def __init__(self, *, answering: bool = True, pki_dir: Path | None = None) -> None:
         self.answering = answering
+        self._tls = server_tls("switch", ("front",), pki_dir)
         self.seen: list[Request] = []
         self._seen_more = anyio.Event()
         self._scope = anyio.CancelScope()
@@ -123,7 +126,7 @@ class FakeSwitch:
     async def serve(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
         with self._scope:
             await serve_links("127.0.0.1", 0, self._on_requests, name="fake-switch",
-                              task_status=task_status)
+                              tls=self._tls, task_status=task_status)
 
     def stop(self) -> None:
         """Close the listener and every link: the front sees its link go down."""
@@ -156,7 +159,8 @@ class RunningFront(msgspec.Struct):
 async def running_front(
     database_url: str, *, switch: str = "answering", **config_changes: object
 ) -> AsyncIterator[RunningFront]:
-    """A seeded database, a fake switch ("answering", "silent" or "absent") and the front."""
+    """A seeded database, a fake switch ("answering", "silent", "absent", or "impostor": one
+    that answers, with a "switch" certificate of another CA) and the front."""
     await seed(database_url)
     async with anyio.create_task_group() as group:
         fake = None
@@ -164,7 +168,8 @@ async def running_front(
             address = f"127.0.0.1:{unused_port()}"
             config_changes.setdefault("link_startup_wait_s", 0.0)
         else:
-            fake = FakeSwitch(answering=switch == "answering")
+            fake = FakeSwitch(answering=switch != "silent",
+                              pki_dir=foreign_pki() if switch == "impostor" else None)
             address = f"127.0.0.1:{await group.start(fake.serve)}"
         config = msgspec.structs.replace(TEST_CONFIG, switch_address=address, **config_changes)
         port = await group.start(partial(run_front, config, database_url))

@@ -161,6 +161,14 @@ class TestHostUnavailable:
     async def test_switch_absent_is_91(self, database_url: str) -> None:
         assert (await answer_to(database_url, purchase(), switch="absent"))["39"] == "91"
 
+    async def test_a_switch_not_signed_by_our_ca_is_refused(self, database_url: str) -> None:
+        """Whoever binds the switch's port (while it restarts) cannot answer in its place."""
+        async with running_front(database_url, switch="impostor",
+                                 link_startup_wait_s=0.0) as running:
+            async with TerminalClient.connect(running.port) as terminal:
+                assert (await terminal.request(purchase()))["39"] == "91"
+            assert running.switch is not None and running.switch.seen == []
+
     async def test_switch_silent_is_91_after_the_answer_timeout(self, database_url: str) -> None:
         async with running_front(database_url, switch="silent", answer_timeout_s=0.2) as running:
             async with TerminalClient.connect(running.port) as terminal:

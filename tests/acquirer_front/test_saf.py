@@ -34,6 +34,7 @@ from tests.acquirer_front.front_testkit import (
     running_front,
     seed,
 )
+from tests.pki_kit import server_tls
 
 pytestmark = pytest.mark.anyio
 
@@ -86,7 +87,9 @@ async def front_with(
     async with anyio.create_task_group() as group:
         switch_port = await group.start(
             lambda *, task_status: serve_links("127.0.0.1", 0, switch._on_requests,
-                                               name="scripted-switch", task_status=task_status))
+                                               name="scripted-switch",
+                                               tls=server_tls("switch", ("front",)),
+                                               task_status=task_status))
         config = msgspec.structs.replace(
             TEST_CONFIG, switch_address=f"127.0.0.1:{switch_port}", **{**FAST_SAF, **changes})
         port = await group.start(lambda *, task_status: run_front(

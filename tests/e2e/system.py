@@ -23,6 +23,7 @@ from devices.terminal_client import TerminalClient
 from proto.pan import luhn_check_digit
 from switch import run_switch
 from switch.config import SwitchConfig
+from tests.pki_kit import tls_fields
 
 MERCHANT = "MERCHANT0000001"
 OTHER_MERCHANT = "MERCHANT0000002"
@@ -139,17 +140,19 @@ async def running_system(
 ) -> AsyncIterator[RunningSystem]:
     if seeded:
         await seed(database_url)
-    host = Service("host", run_host, HostConfig(listen_port=0, metrics_port=0), database_url)
+    host = Service("host", run_host, HostConfig(listen_port=0, metrics_port=0,
+                                                **tls_fields("host")), database_url)
     async with anyio.create_task_group() as group:
         host_port = await host.start(group)
         switch = Service("switch", run_switch, SwitchConfig(
             listen_port=0, metrics_port=0, hosts={"main": f"127.0.0.1:{host_port}"},
             echo_interval_s=1.0, echo_timeout_s=1.0, reconnect_backoff_s_max=0.2,
+            **tls_fields("switch"),
         ), database_url)
         switch_port = await switch.start(group)
         front = Service("front", run_front, FrontConfig(
             listen_port=0, metrics_port=0, switch_address=f"127.0.0.1:{switch_port}",
-            answer_timeout_s=answer_timeout_s,
+            answer_timeout_s=answer_timeout_s, **tls_fields("front"),
         ), database_url)
         await front.start(group)
         try:

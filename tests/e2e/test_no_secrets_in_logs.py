@@ -25,6 +25,7 @@ from proto.iso_codec import encode_iso
 from runtime.supervisor import Child, stop_child, wait_for_port
 from tests.e2e.system import CARDS, LOST_CARD, MERCHANT, TERMINAL, seed
 from tests.e2e.test_mac import KEK_HEX, MAC_TERMINAL, TMK, add_mac_terminal
+from tests.pki_kit import tls_fields
 
 pytestmark = pytest.mark.anyio
 
@@ -42,15 +43,18 @@ def _free_port() -> int:
 
 
 def _write_config(path: Path, database_url: str, ports: dict[str, int]) -> None:
+    def tls(name: str) -> str:
+        return "".join(f'{field} = "{value}"\n' for field, value in tls_fields(name).items())
+
     path.write_text(
         f'[database]\nurl = "{database_url}"\n'
         '[log]\nlevel = "debug"\n'
         f'[front]\nlisten_port = {ports["front"]}\nmetrics_port = 0\n'
         f'switch_address = "127.0.0.1:{ports["switch"]}"\nkek_env = "{KEK_VARIABLE}"\n'
-        f'kek_file = "{path.parent / "no-such-kek.hex"}"\n'
+        f'kek_file = "{path.parent / "no-such-kek.hex"}"\n' + tls("front") +
         f'[switch]\nlisten_port = {ports["switch"]}\nmetrics_port = 0\n'
-        f'hosts = {{ main = "127.0.0.1:{ports["host"]}" }}\n'
-        f'[host]\nlisten_port = {ports["host"]}\nmetrics_port = 0\n'
+        f'hosts = {{ main = "127.0.0.1:{ports["host"]}" }}\n' + tls("switch") +
+        f'[host]\nlisten_port = {ports["host"]}\nmetrics_port = 0\n' + tls("host")
     )
 
 

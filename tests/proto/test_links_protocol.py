@@ -1,7 +1,8 @@
 """proto.links over real TCP: batching, order, back-pressure, and links that go bad.
 
 One end is the module under test; the other is often a raw asyncio socket that reads and
-writes link messages byte for byte, so that what crosses the wire is seen as it is.
+writes link messages byte for byte, so that what crosses the wire is seen as it is. Both are
+TLS (the session's PKI, tests/pki_kit.py): the server is "host", the client "switch".
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import pytest
 
 from proto.frames import Answer, AnswerBatch, LinkMessage, Ping, Pong, Request, RequestBatch
 from proto.link_codec import LENGTH_SIZE, decode_link_body, encode_link_message, take_link_messages
-from proto.links import OUTBOX_ITEMS_MAX, LinkClient, LinkPeer, serve_links
+from proto.links import OUTBOX_ITEMS_MAX, LinkClient, LinkPeer, LinkServerLimits, serve_links
+from tests.pki_kit import client_tls, server_tls
 
 pytestmark = pytest.mark.anyio
 
@@ -67,7 +69,8 @@ class RawServer:
 @asynccontextmanager
 async def raw_server() -> AsyncIterator[RawServer]:
     raw = RawServer()
-    server = await asyncio.start_server(raw._accept, "127.0.0.1", 0)
+    server = await asyncio.start_server(raw._accept, "127.0.0.1", 0,
+                                        ssl=server_tls("host", ("switch",)).context)
     raw.port = server.sockets[0].getsockname()[1]
     try:
         yield raw
@@ -83,8 +86,8 @@ class Client:
         self.downs = 0
         self.changed = anyio.Event()
         self.link = LinkClient(f"127.0.0.1:{port}", name="test", on_answers=self._on_answers,
-                               on_down=self._on_down, backoff_s_min=0.01, backoff_s_max=0.02,
-                               **timing)
+                               on_down=self._on_down, tls=client_tls("switch", "host"),
+                               backoff_s_min=0.01, backoff_s_max=0.02, **timing)
 
     def _on_answers(self, answers: list[Answer]) -> None:
         self.answers += answers
@@ -148,7 +151,7 @@ class TestSending:
 
     async def test_a_link_that_is_down_refuses_frames(self) -> None:
         link = LinkClient("127.0.0.1:1", name="never-run", on_answers=lambda answers: None,
-                          on_down=lambda: None)
+                          on_down=lambda: None, tls=client_tls("switch", "host"))
         assert not link.send([request(1)])
         assert not link.is_up
 
@@ -184,17 +187,22 @@ class Served:
 
 
 @asynccontextmanager
-async def served(handler: Served) -> AsyncIterator[int]:
+async def served(handler: Served,
+                 limits: LinkServerLimits | None = None) -> AsyncIterator[int]:
     async with anyio.create_task_group() as group:
         port = await group.start(partial(serve_links, "127.0.0.1", 0, handler.on_requests,
-                                         name="test-server", on_peer_gone=handler.on_peer_gone))
+                                         name="test-server", tls=server_tls("host", ("switch",)),
+                                         limits=limits, on_peer_gone=handler.on_peer_gone))
         yield port
         group.cancel_scope.cancel()
 
 
-async def open_raw(port: int) -> Connection:
+async def open_raw(port: int, name: str = "switch", **options: object) -> Connection:
+    """A TLS connection with the certificate `name`, as a test writes it byte for byte."""
     with anyio.fail_after(WAIT_S):
-        return await asyncio.open_connection("127.0.0.1", port)
+        return await asyncio.open_connection(  # type: ignore[arg-type]
+            "127.0.0.1", port, ssl=client_tls(name, "host").context, server_hostname="host",
+            **options)
 
 
 class TestBackPressure:
@@ -252,7 +260,10 @@ class TestBackPressure:
                 sock.setblocking(False)
                 with anyio.fail_after(WAIT_S):
                     await loop.sock_connect(sock, ("127.0.0.1", port))
-                    await loop.sock_sendall(sock, encode_link_message(RequestBatch([request(1)])))
+                    reader, writer = await asyncio.open_connection(
+                        sock=sock, ssl=client_tls("switch", "host").context,
+                        server_hostname="host", limit=4096)
+                    writer.write(encode_link_message(RequestBatch([request(1)])))
                     await filled.wait()
                 assert last_id > OUTBOX_ITEMS_MAX
                 with anyio.move_on_after(0.3):
@@ -262,7 +273,7 @@ class TestBackPressure:
                 seen: list[int] = []
                 with anyio.fail_after(WAIT_S):
                     while not seen or seen[-1] != last_id:
-                        received += await loop.sock_recv(sock, 2**20)
+                        received += await reader.read(2**20)
                         messages, taken = take_link_messages(received)
                         del received[:taken]
                         seen += [answer.correlation_id for message in messages
@@ -358,7 +369,7 @@ class TestBugs:
 
         async with raw_server() as server, anyio.create_task_group() as group:
             link = LinkClient(f"127.0.0.1:{server.port}", name="test", on_answers=broken,
-                              on_down=lambda: None)
+                              on_down=lambda: None, tls=client_tls("switch", "host"))
             group.start_soon(answer_once, server)
             with anyio.fail_after(WAIT_S), \
                     pytest.raises(AssertionError, match="broken invariant"):
@@ -367,7 +378,8 @@ class TestBugs:
     async def test_a_frame_that_does_not_encode_ends_the_client(self) -> None:
         async with raw_server() as server, anyio.create_task_group() as group:
             link = LinkClient(f"127.0.0.1:{server.port}", name="test",
-                              on_answers=lambda answers: None, on_down=lambda: None)
+                              on_answers=lambda answers: None, on_down=lambda: None,
+                              tls=client_tls("switch", "host"))
 
             async def send_unencodable() -> None:
                 with anyio.fail_after(WAIT_S):

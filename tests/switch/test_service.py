@@ -18,6 +18,7 @@ from proto.links import LinkClient, LinkPeer, serve_links
 from switch.config import SwitchConfig
 from switch.reload import APPLICATION_NAME
 from switch.service import Switch, run_switch
+from tests.pki_kit import client_tls, server_tls, tls_fields
 
 pytestmark = pytest.mark.anyio
 
@@ -72,7 +73,7 @@ class FakeHost:
             async with anyio.create_task_group() as group:
                 self.port = await group.start(partial(
                     serve_links, "127.0.0.1", self.port, self._on_requests,
-                    name=f"fake-{self.name}"))
+                    name=f"fake-{self.name}", tls=server_tls("host", ("switch",))))
                 task_status.started(self.port)
 
     def stop(self) -> None:
@@ -87,7 +88,8 @@ class FakeFront:
         self.answers: dict[int, Answer] = {}
         self._answered = anyio.Event()
         self.link = LinkClient(f"127.0.0.1:{switch_port}", name="fake-front",
-                               on_answers=self._on_answers, on_down=lambda: None)
+                               on_answers=self._on_answers, on_down=lambda: None,
+                               tls=client_tls("front", "switch"))
 
     def _on_answers(self, answers: list[Answer]) -> None:
         for answer in answers:
@@ -134,9 +136,10 @@ async def insert_ranges(database_url: str) -> None:
 
 
 def switch_config(addresses: dict[str, str], **overrides: object) -> SwitchConfig:
-    return SwitchConfig(
-        listen_port=0, hosts=addresses, default_host="a", host_answer_timeout_s=30.0,
-        reconnect_backoff_s_min=0.01, reconnect_backoff_s_max=0.05, **overrides)
+    return SwitchConfig(**{  # type: ignore[arg-type]
+        **tls_fields("switch"), "listen_port": 0, "hosts": addresses, "default_host": "a",
+        "host_answer_timeout_s": 30.0, "reconnect_backoff_s_min": 0.01,
+        "reconnect_backoff_s_max": 0.05, **overrides})
 
 
 @asynccontextmanager
