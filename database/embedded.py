@@ -146,11 +146,16 @@ class EmbeddedPostgres:
         with self._locked():
             if self._live_postmaster() is None:
                 return False
+            user = server_user()
+            if user is not None:
+                # Another program may have closed a directory above since the start (pytest
+                # takes o+x off /tmp/pytest-of-<user> at every session it begins).
+                grant_traverse_to_ancestors(self.data_dir)
             args = ["stop", "-D", str(self.data_dir), "-m", "fast", "-w"]
             args += ["-t", str(int(STOP_TIMEOUT_S))]
             timeout_s = STOP_TIMEOUT_S + TOOL_TIMEOUT_MARGIN_S
             try:
-                run_tool("pg_ctl", args, timeout_s=timeout_s, user=server_user())
+                run_tool("pg_ctl", args, timeout_s=timeout_s, user=user)
             except EmbeddedServerError as exc:
                 raise EmbeddedServerError(f"server on {self.data_dir} did not stop: {exc}") from exc
             return True

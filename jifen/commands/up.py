@@ -8,6 +8,8 @@ from pathlib import Path
 import anyio
 
 from acquirer_front.keystore import KeyStore
+from database.connect import redact_url
+from database.roles import Role
 from runtime.config import Config, load_config
 from runtime.logging import configure_logging
 
@@ -21,7 +23,7 @@ def _announce(config: Config, database_url: str, started_database: bool) -> None
         "  (TCP: 2-byte length + TPDU + ISO 8583, see docs/host-interface.md)",
         f"  Metrics                http://127.0.0.1:{config.front.metrics_port}/metrics (front),"
         f" :{config.switch.metrics_port} (switch), :{config.host.metrics_port} (host)",
-        f"  Database               {database_url}"
+        f"  Database               {redact_url(database_url)}"
         + ("  (embedded, under " + config.database.data_dir + ")" if started_database else ""),
         f"  Try it                 jifen term --port {front.listen_port} --terminal DEMO0001 "
         "--merchant DEMO00000000001 signon",
@@ -31,14 +33,18 @@ def _announce(config: Config, database_url: str, started_database: bool) -> None
     print("\n".join(lines), flush=True)
 
 
-async def _prepare(database_url: str, keystore: KeyStore) -> None:
+async def _prepare(config: Config, database_url: str, keystore: KeyStore) -> None:
+    """Migrate as the administrator, then load the demo as the back office."""
     import asyncpg
 
     from back_office.provisioning.demo import create_demo_if_empty
+    from database.connect import resolve_database_url
     from database.migrate import migrate
 
     await migrate(database_url)
-    connection = await asyncpg.connect(database_url)
+    back_office_url = await anyio.to_thread.run_sync(
+        resolve_database_url, config.database, Role.BACK_OFFICE)
+    connection = await asyncpg.connect(back_office_url)
     try:
         summary = await create_demo_if_empty(connection, keystore)
     finally:
@@ -64,9 +70,9 @@ def _up(args: argparse.Namespace) -> int:
     try:
         # The demo's TMKs are sealed under the KEK the front will open them with.
         keystore = KeyStore.from_config(config.front)
-        anyio.run(_prepare, database_url, keystore, backend="asyncio")
+        anyio.run(_prepare, config, database_url, keystore, backend="asyncio")
         anyio.run(
-            supervise, config, args.config, database_url,
+            supervise, config, args.config,
             lambda: _announce(config, database_url, embedded is not None),
             backend="asyncio",
         )
