@@ -77,6 +77,8 @@ GRANT USAGE ON SEQUENCE clearing_runs_id_seq TO jifen_clearing;
 -- SHARE ROW EXCLUSIVE mode, which UPDATE allows.
 GRANT SELECT, INSERT, UPDATE ON alliances, merchants, terminals, cards, card_ranges,
     settlement_rules, gift_catalogue TO jifen_back_office;
+-- settlement_rules.py refuses a rule change for a date already cleared.
+GRANT SELECT ON clearing_runs TO jifen_back_office;
 GRANT USAGE ON SEQUENCE alliances_id_seq, merchants_id_seq, cards_id_seq, card_ranges_id_seq,
     settlement_rules_id_seq TO jifen_back_office;
 
