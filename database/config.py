@@ -6,10 +6,24 @@ from typing import Annotated
 
 import msgspec
 
+from database.roles import Role
+
+DatabaseUrl = Annotated[str, msgspec.Meta(pattern=r"^postgres(ql)?://")]
+
 
 class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    # A URL as asyncpg takes it; $JIFEN_DATABASE_URL overrides it.
-    url: Annotated[str, msgspec.Meta(pattern=r"^postgres(ql)?://")] | None = None
+    # A URL as asyncpg takes it; $JIFEN_DATABASE_URL overrides it. The administrator's:
+    # migrations, `jifen db`, test equipment; and every service that has no URL of its own.
+    url: DatabaseUrl | None = None
+    # On a server of your own, each service's login role (migrations/006_roles.sql); a URL
+    # without a password takes it from ~/.pgpass or $PGPASSFILE. On the embedded server leave
+    # them out: each service logs in as its role with a generated password.
+    host_url: DatabaseUrl | None = None
+    front_url: DatabaseUrl | None = None
+    switch_url: DatabaseUrl | None = None
+    clearing_url: DatabaseUrl | None = None
+    back_office_url: DatabaseUrl | None = None
+    audit_url: DatabaseUrl | None = None
     # The embedded server's data directory, relative to the working directory.
     data_dir: Annotated[str, msgspec.Meta(min_length=1)] = "var/pg"
     # Connections per process pool; the host uses one for its writer. PostgreSQL's
@@ -17,3 +31,9 @@ class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     pool_size_max: Annotated[int, msgspec.Meta(ge=1, le=1_000)] = 4
     # A server restarting after a crash replays its WAL first; past five minutes it is down.
     connect_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+
+    def url_of(self, role: Role) -> str | None:
+        """The role's own configured URL, if any."""
+        url = getattr(self, role.value.removeprefix("jifen_") + "_url")
+        assert url is None or isinstance(url, str)
+        return url

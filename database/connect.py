@@ -2,6 +2,10 @@
 
 A configured URL (the file's `database.url` or $JIFEN_DATABASE_URL) wins; without one, Jifen
 uses database APPLICATION_DATABASE on its embedded server under `database.data_dir`.
+
+A service asks for its role's URL: the configured one (`database.host_url`, ...), else, on the
+embedded server, its login role's (created with a generated password on first use), else the
+administrator's `database.url` (so that a single URL, as in tests, still runs everything).
 """
 
 from __future__ import annotations
@@ -13,15 +17,24 @@ import asyncpg
 from database.config import DatabaseConfig
 from database.embedded import EmbeddedPostgres
 from database.errors import DatabaseUnavailableError
+from database.roles import Role
 
 APPLICATION_DATABASE = "jifen"
 
 
-def resolve_database_url(config: DatabaseConfig) -> str:
-    """The configured URL, else the embedded server's (started and given the database)."""
+def resolve_database_url(config: DatabaseConfig, role: Role | None = None) -> str:
+    """The URL to connect with: the administrator's when `role` is None, else the role's
+    (see above). The embedded server is started and given the database if needed."""
+    if role is not None:
+        own_url = config.url_of(role)
+        if own_url:
+            return own_url
     if config.url:
         return config.url
-    return EmbeddedPostgres(config.data_dir).ensure_database(APPLICATION_DATABASE)
+    server = EmbeddedPostgres(config.data_dir)
+    if role is None:
+        return server.ensure_database(APPLICATION_DATABASE)
+    return server.ensure_login(role, APPLICATION_DATABASE)
 
 
 async def connect(url: str, timeout_s: float) -> asyncpg.Connection:

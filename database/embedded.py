@@ -1,7 +1,12 @@
 """A PostgreSQL server of our own, on a data directory, for when no database URL is configured.
 
-It listens on 127.0.0.1 with trust authentication, on a port chosen at first start and kept
-while it stays free, and it outlives the process that started it: `jifen up`, `jifen host`
+It listens on 127.0.0.1 only, on a port chosen at first start and kept while it stays free,
+and every connection proves a password (SCRAM); the passwords of its superuser and of the
+services' login roles are files in `<data_dir>.secrets/` (passwords.py). A data directory made
+by an earlier Jifen with trust authentication is converted at its next start: the superuser
+gets a password, pg_hba.conf is rewritten and reloaded. The server is started with an
+allow-listed environment (tools.py), never the caller's. It outlives the process that started
+it: `jifen up`, `jifen host`
 and a test run all find and reuse it. Starting, stopping and creating databases are
 serialised across processes by an fcntl lock on `<data_dir>.lock`.
 """
@@ -22,6 +27,7 @@ import msgspec
 
 from database import settings
 from database.errors import EmbeddedServerError
+from database.passwords import ensure_password, password_path, read_password
 from database.postmaster import (
     PID_FILE_NAME,
     STATUS_READY,
@@ -32,6 +38,7 @@ from database.postmaster import (
     read_postmaster,
     server_processes,
 )
+from database.roles import Role, ensure_login_sql
 from database.server_user import ServerUser, chown_tree, grant_traverse_to_ancestors, server_user
 from database.tools import OUTPUT_TAIL_BYTES_MAX, prepare_installation, run_tool, tail
 
@@ -60,6 +67,8 @@ START_ATTEMPTS_MAX = 3
 LOG_SIZE_BYTES_MAX = 64 * 1024 * 1024
 # Where initdb writes before its files move into the data directory.
 INITDB_STAGING_NAME = ".jifen-initdb"
+# The superuser's password for initdb --pwfile, in the data directory for the instant of initdb.
+INITDB_PASSWORD_FILE_NAME = ".jifen-initdb-password"
 DATABASE_NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -93,24 +102,60 @@ class EmbeddedPostgres:
             raise EmbeddedServerError(f"invalid database name {name!r}")
         with self._locked():
             self._ensure_running_locked()
-            sql = (
-                f"SELECT 'CREATE DATABASE {name}' WHERE NOT EXISTS"
-                f" (SELECT FROM pg_database WHERE datname = '{name}')\\gexec\n"
-            )
-            args = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.dsn()]
-            run_tool("psql", args, timeout_s=PSQL_TIMEOUT_S, input_text=sql)
+            self._ensure_database_locked(name)
         return self.dsn(name)
+
+    def ensure_login(self, role: Role, database: str) -> str:
+        """ensure_database, then the role's login role with its password (made on first use);
+        the DSN of `database` as that login role."""
+        if not DATABASE_NAME_PATTERN.match(database):
+            raise EmbeddedServerError(f"invalid database name {database!r}")
+        with self._locked():
+            self._ensure_running_locked()
+            self._ensure_database_locked(database)
+            password = ensure_password(self.data_dir, role.login)
+            self._psql(ensure_login_sql(role, password))
+        return self._dsn_for(self._running_port(), database, role.login, password)
+
+    def _ensure_database_locked(self, name: str) -> None:
+        sql = (
+            f"SELECT 'CREATE DATABASE {name}' WHERE NOT EXISTS"
+            f" (SELECT FROM pg_database WHERE datname = '{name}')\\gexec\n"
+        )
+        self._psql(sql)
+
+    def _psql(self, sql: str) -> None:
+        """Run SQL as the superuser; the password goes in the environment, not in argv."""
+        dsn = self._dsn_for(self._running_port(), "postgres", SUPERUSER, None)
+        args = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn]
+        run_tool("psql", args, timeout_s=PSQL_TIMEOUT_S, input_text=sql,
+                 password=self._superuser_password())
+
+    def _superuser_password(self) -> str:
+        password = read_password(self.data_dir, SUPERUSER)
+        if password is None:
+            raise EmbeddedServerError(
+                f"the superuser's password file {password_path(self.data_dir, SUPERUSER)} is"
+                f" missing. Recreate the server: `jifen db stop`, then remove {self.data_dir}"
+                " (its data is lost) and start again"
+            )
+        return password
 
     def stop(self) -> bool:
         """Stop the server (fast: sessions are ended, then a checkpoint); False if not running."""
         with self._locked():
             if self._live_postmaster() is None:
                 return False
+            user = server_user()
+            if user is not None:
+                # Another program may have closed a directory above since the start (pytest
+                # takes o+x off /tmp/pytest-of-<user> at every session it begins).
+                grant_traverse_to_ancestors(self.data_dir)
             args = ["stop", "-D", str(self.data_dir), "-m", "fast", "-w"]
             args += ["-t", str(int(STOP_TIMEOUT_S))]
             timeout_s = STOP_TIMEOUT_S + TOOL_TIMEOUT_MARGIN_S
             try:
-                run_tool("pg_ctl", args, timeout_s=timeout_s, user=server_user())
+                run_tool("pg_ctl", args, timeout_s=timeout_s, user=user)
             except EmbeddedServerError as exc:
                 raise EmbeddedServerError(f"server on {self.data_dir} did not stop: {exc}") from exc
             return True
@@ -126,7 +171,7 @@ class EmbeddedPostgres:
         running = postmaster.status == STATUS_READY and postmaster.port is not None
         dsn = None
         if running and postmaster.port is not None:
-            dsn = self._dsn_for(postmaster.port, SUPERUSER)
+            dsn = self._dsn_for(postmaster.port, "postgres", SUPERUSER, None)
         return ServerStatus(
             str(self.data_dir),
             initialised,
@@ -138,14 +183,20 @@ class EmbeddedPostgres:
         )
 
     def dsn(self, database: str = "postgres") -> str:
+        """The superuser's DSN, password included: for migrations and administration."""
+        return self._dsn_for(self._running_port(), database, SUPERUSER,
+                             self._superuser_password())
+
+    def _running_port(self) -> int:
         status = self.status()
         if not status.running or status.port is None:
             raise EmbeddedServerError(f"no server running on {self.data_dir}")
-        return self._dsn_for(status.port, database)
+        return status.port
 
     @staticmethod
-    def _dsn_for(port: int, database: str) -> str:
-        return f"postgresql://{SUPERUSER}@{HOST}:{port}/{database}"
+    def _dsn_for(port: int, database: str, user: str, password: str | None) -> str:
+        credentials = user if password is None else f"{user}:{password}"
+        return f"postgresql://{credentials}@{HOST}:{port}/{database}"
 
     def _live_postmaster(self) -> Postmaster | None:
         postmaster = read_postmaster(self.data_dir)
@@ -154,16 +205,45 @@ class EmbeddedPostgres:
         return postmaster
 
     def _ensure_running_locked(self) -> None:
-        if self._settle_postmaster() is not None:
-            return
-        user = server_user()
-        prepare_installation(user)
-        if user is not None:
-            grant_traverse_to_ancestors(self.data_dir)
-        if not (self.data_dir / "PG_VERSION").exists():
-            self._initdb(user)
-        chown_tree(self.data_dir, user)
-        self._start(user)
+        if self._settle_postmaster() is None:
+            user = server_user()
+            prepare_installation(user)
+            if user is not None:
+                grant_traverse_to_ancestors(self.data_dir)
+            if not (self.data_dir / "PG_VERSION").exists():
+                self._initdb(user)
+            chown_tree(self.data_dir, user)
+            self._start(user)
+        if settings.hba_trusts(self.data_dir):
+            self._convert_from_trust()
+        self._superuser_password()  # a server whose password we lost: say how to recover
+
+    def _convert_from_trust(self) -> None:
+        """A data directory of an earlier Jifen (initdb --auth=trust): give the superuser a
+        password, then rewrite pg_hba.conf and reload. In this order, so that an interruption
+        leaves a directory that is converted again next time."""
+        password = ensure_password(self.data_dir, SUPERUSER)
+        dsn = self._dsn_for(self._running_port(), "postgres", SUPERUSER, None)
+        args = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn]
+        sql = (
+            "SET password_encryption = 'scram-sha-256';\n"
+            f"ALTER ROLE {SUPERUSER} PASSWORD '{password}';\n"
+        )
+        try:
+            run_tool("psql", args, timeout_s=PSQL_TIMEOUT_S, input_text=sql)
+        except EmbeddedServerError as exc:
+            raise EmbeddedServerError(
+                f"cannot convert {self.data_dir} from trust to password authentication:"
+                f" {exc}\nRecreate it: `jifen db stop`, then remove {self.data_dir}"
+            ) from exc
+        hba_path = self.data_dir / settings.HBA_FILE_NAME
+        staged = hba_path.with_name(hba_path.name + ".jifen-new")
+        staged.write_text(settings.HBA_CONTENT, encoding="utf-8")
+        staged.chmod(0o600)
+        owner = hba_path.stat()
+        os.chown(staged, owner.st_uid, owner.st_gid)
+        os.replace(staged, hba_path)
+        self._psql("SELECT pg_reload_conf();\n")
 
     def _settle_postmaster(self) -> Postmaster | None:
         """The ready server on our data directory, after waiting out a start or a stop."""
@@ -209,7 +289,8 @@ class EmbeddedPostgres:
         not beside, so that data_dir may be a mount point."""
         staging = self.data_dir / INITDB_STAGING_NAME
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if any(entry.name != INITDB_STAGING_NAME for entry in self.data_dir.iterdir()):
+        leftovers = (INITDB_STAGING_NAME, INITDB_PASSWORD_FILE_NAME)
+        if any(entry.name not in leftovers for entry in self.data_dir.iterdir()):
             raise EmbeddedServerError(
                 f"{self.data_dir} is not empty and is not a PostgreSQL data directory"
             )
@@ -218,12 +299,29 @@ class EmbeddedPostgres:
         chown_tree(self.data_dir, user)
         staging.mkdir(mode=0o700)
         chown_tree(staging, user)
-        args = ["-D", str(staging), "--auth=trust", "--encoding=UTF8", "--locale=C"]
-        args += ["--username", SUPERUSER, "--no-instructions"]
+        password_file = self.data_dir / INITDB_PASSWORD_FILE_NAME
+        password_file.unlink(missing_ok=True)
+        descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                             | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(descriptor, (ensure_password(self.data_dir, SUPERUSER) + "\n").encode())
+        finally:
+            os.close(descriptor)
+        if user is not None:
+            os.chown(password_file, user.uid, user.gid)
+        args = ["-D", str(staging), "--auth=scram-sha-256", "--pwfile", str(password_file)]
+        args += ["--encoding=UTF8", "--locale=C", "--username", SUPERUSER, "--no-instructions"]
         try:
             run_tool("initdb", args, timeout_s=INITDB_TIMEOUT_S, user=user)
         except EmbeddedServerError as exc:
             raise EmbeddedServerError(f"initdb of {self.data_dir} failed: {exc}") from exc
+        finally:
+            password_file.unlink(missing_ok=True)
+        # initdb's own file has replication lines and an IPv6 one we do not listen on.
+        hba_path = staging / settings.HBA_FILE_NAME
+        hba_path.write_text(settings.HBA_CONTENT, encoding="utf-8")
+        if user is not None:
+            os.chown(hba_path, user.uid, user.gid)
         with open(staging / "postgresql.conf", "a", encoding="utf-8") as conf:
             conf.write(settings.INCLUDE_LINE)
         entries = sorted(staging.iterdir(), key=lambda entry: entry.name == "PG_VERSION")

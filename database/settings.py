@@ -42,12 +42,38 @@ SERVER_SETTINGS: dict[str, str] = {
     # of WAL to replay, about a minute).
     "checkpoint_timeout": "15min",
     "max_wal_size": "4GB",
-    # Only local clients: initdb set `trust` authentication for 127.0.0.1.
+    # Only local clients, each with a password (pg_hba.conf: scram-sha-256, no trust line).
     "listen_addresses": "127.0.0.1",
+    # The unix socket lives in the 0700 data directory; the socket itself is the server
+    # user's alone too, so that only it (and root) could reach it even from a wider directory.
+    "unix_socket_permissions": "0700",
+    "password_encryption": "scram-sha-256",
     # pg_ctl -l sends stderr to LOG_FILE_NAME; no collector process to supervise.
     "logging_collector": "off",
     "log_destination": "stderr",
 }
+
+
+HBA_FILE_NAME = "pg_hba.conf"
+# Every connection proves a password: over the unix socket and over 127.0.0.1 alike.
+HBA_CONTENT = """# Written by jifen: every connection authenticates with a password (SCRAM).
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 scram-sha-256
+host    all       all   127.0.0.1/32  scram-sha-256
+"""
+
+
+def hba_trusts(data_dir: Path) -> bool:
+    """Whether pg_hba.conf lets anyone in without a password (as initdb --auth=trust did)."""
+    try:
+        text = (data_dir / HBA_FILE_NAME).read_text()
+    except FileNotFoundError:
+        return False
+    for line in text.splitlines():
+        fields = line.partition("#")[0].split()
+        if fields and any(field in ("trust", "peer", "ident") for field in fields[3:]):
+            return True
+    return False
 
 
 def socket_directory(data_dir: Path) -> str:

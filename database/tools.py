@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import pwd
 import subprocess
 import tempfile
 from pathlib import Path
@@ -60,9 +61,11 @@ def run_tool(
     timeout_s: float,
     user: ServerUser | None = None,
     input_text: str | None = None,
+    password: str | None = None,
 ) -> str:
     """Run a bundled program to completion (as `user`, else as ourselves); its output, or
-    EmbeddedServerError with the output's tail."""
+    EmbeddedServerError with the output's tail. A `password` goes to the program in
+    PGPASSWORD, never on its command line (which any user can read in /proc)."""
     argv = [str(tool_path(name)), *args]
     with tempfile.TemporaryFile() as output:
         try:
@@ -74,7 +77,7 @@ def run_tool(
                 stderr=subprocess.STDOUT,
                 timeout=timeout_s,
                 cwd="/",  # the caller's directory may be closed to the server's user
-                env=_tool_environment(),
+                env=tool_environment(user, password),
                 check=False,
                 user=user.uid if user else None,
                 group=user.gid if user else None,
@@ -98,6 +101,29 @@ def tail(text: str, bytes_max: int = OUTPUT_TAIL_BYTES_MAX) -> str:
     return data.decode(errors="replace").strip()
 
 
-def _tool_environment() -> dict[str, str]:
-    """Our environment without PG* variables: the command line alone says what to do."""
-    return {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+# What a program, and the server pg_ctl starts, may inherit from us: the search path, the
+# locale and the time zone. Nothing else: the server would keep the caller's environment for
+# its whole life (JIFEN_KEK, cloud credentials), and `COPY ... PROGRAM` or an extension would
+# hand it to anyone who can run SQL as a superuser.
+ENVIRONMENT_ALLOWED = ("PATH", "LANG", "TZ")
+ENVIRONMENT_ALLOWED_PREFIXES = ("LC_",)
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def tool_environment(user: ServerUser | None, password: str | None = None) -> dict[str, str]:
+    """An allow-listed environment: PATH, LANG, LC_*, TZ, and HOME of the user the program
+    runs as; PGPASSWORD when a password is given. No PG* variable of ours: the command line
+    alone says what to do."""
+    environment = {
+        key: value for key, value in os.environ.items()
+        if key in ENVIRONMENT_ALLOWED or key.startswith(ENVIRONMENT_ALLOWED_PREFIXES)
+    }
+    environment.setdefault("PATH", DEFAULT_PATH)
+    uid = user.uid if user is not None else os.geteuid()
+    try:
+        environment["HOME"] = pwd.getpwuid(uid).pw_dir
+    except KeyError:
+        environment["HOME"] = "/"
+    if password is not None:
+        environment["PGPASSWORD"] = password
+    return environment

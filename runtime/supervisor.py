@@ -104,9 +104,11 @@ async def stop_child(child: Child) -> None:
     await process.wait()
 
 
-async def supervise(config: Config, config_path: str | None, database_url: str,
+async def supervise(config: Config, config_path: str | None,
                     announce: Callable[[], None]) -> None:
-    env = dict(os.environ, JIFEN_DATABASE_URL=database_url)
+    # Each child resolves its own database URL from the same file and environment: on the
+    # embedded server, its own role's login; never the administrator's password from us.
+    env = dict(os.environ)
     children = [
         Child("host", config.host.listen_port),
         Child("switch", config.switch.listen_port),

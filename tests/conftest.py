@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import pytest
 
 from database import EmbeddedPostgres, connect, migrate, with_database
+from database.roles import Role
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 
@@ -139,3 +142,29 @@ def pki() -> Path:
     from tests.pki_kit import session_pki
 
     return session_pki()
+
+
+# --------------------------------------------------------------------------------------------
+# Roles (migrations/006_roles.sql): a login of a service's role on this test's database.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def role_url(database_url: str) -> Iterator[Callable[[Role], str]]:
+    """`role_url(Role.HOST)`: the URL of this test's database for a login role made for this
+    test alone (a member of the role, with a random password), dropped afterwards."""
+    made: list[str] = []
+    parts = urlsplit(database_url)
+
+    def make(role: Role) -> str:
+        name = f"{role.value}_t{uuid.uuid4().hex[:12]}"
+        password = secrets.token_urlsafe(24)
+        _execute_sql(database_url, f"CREATE ROLE {name} LOGIN PASSWORD '{password}'"
+                                   f" IN ROLE {role.value}")
+        made.append(name)
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{name}:{password}@{host}"))
+
+    yield make
+    for name in made:
+        _execute_sql(database_url, f"DROP ROLE IF EXISTS {name}")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 
 from back_office.provisioning import create_alliance, list_alliances
+from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 
 _COLUMNS = ("code", "name", "timezone", "cutover", "exchange_points_per_yuan")
 
 
 def _create(args: argparse.Namespace) -> int:
-    alliance = run_with_database(args.config, lambda conn: create_alliance(
+    alliance = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: create_alliance(
         conn, args.code, args.name, args.timezone, args.cutover, args.exchange_points_per_yuan,
     ))
     if args.json:
@@ -24,7 +25,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    alliances = run_with_database(args.config, list_alliances)
+    alliances = run_with_database(args.config, Role.BACK_OFFICE, list_alliances)
     if args.json:
         print_json(alliances)
     else:

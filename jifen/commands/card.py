@@ -8,11 +8,12 @@ import sys
 from back_office.provisioning import IssueSummary, add_card_range, issue_cards, list_card_ranges
 from back_office.provisioning.card_status import CARD_STATUSES, set_card_status
 from back_office.provisioning.cards import parse_expiry
+from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 
 
 def _add_range(args: argparse.Namespace) -> int:
-    card_range = run_with_database(args.config, lambda conn: add_card_range(
+    card_range = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: add_card_range(
         conn, args.bin_low, args.bin_high, args.host,
     ))
     if args.json:
@@ -24,7 +25,7 @@ def _add_range(args: argparse.Namespace) -> int:
 
 
 def _list_ranges(args: argparse.Namespace) -> int:
-    ranges = run_with_database(args.config, list_card_ranges)
+    ranges = run_with_database(args.config, Role.BACK_OFFICE, list_card_ranges)
     if args.json:
         print_json(ranges)
     else:
@@ -34,7 +35,7 @@ def _list_ranges(args: argparse.Namespace) -> int:
 
 def _issue(args: argparse.Namespace) -> int:
     expires_on = parse_expiry(args.expires)
-    summary = run_with_database(args.config, lambda conn: issue_cards(
+    summary = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: issue_cards(
         conn, args.alliance, args.bin, args.count, args.length, expires_on, args.out,
     ))
     if summary.routed_to_host is None:
@@ -48,7 +49,7 @@ def _issue(args: argparse.Namespace) -> int:
 
 
 def _set_status(args: argparse.Namespace) -> int:
-    change = run_with_database(args.config, lambda conn: set_card_status(
+    change = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: set_card_status(
         conn, args.pan, args.status,
     ))
     if args.json:

@@ -30,6 +30,7 @@ from clearing.nightly import (
 from clearing.reports import FORMATS, build_report, render_csv, render_json, render_table
 from database.connect import connect, resolve_database_url
 from database.errors import DatabaseError
+from database.roles import Role
 from jifen.commands.runner import print_json, run_with_database
 from runtime.config import load_config
 
@@ -40,7 +41,7 @@ ALL_ALLIANCES = "ALL"
 
 def _report(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
-    report = run_with_database(args.config, lambda conn: build_report(
+    report = run_with_database(args.config, Role.CLEARING, lambda conn: build_report(
         conn, args.alliance, day, args.merchant))
     if args.format == "json":
         content = render_json(report)
@@ -59,7 +60,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _settlement_files(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
-    report = run_with_database(args.config, lambda conn: build_report(conn, args.alliance, day))
+    report = run_with_database(
+        args.config, Role.CLEARING, lambda conn: build_report(conn, args.alliance, day))
     for path in write_settlement_files(report, Path(args.out)):
         print(path)
     return 0
@@ -70,7 +72,7 @@ def _nightly(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     metrics = NightlyMetrics(Path(args.metrics_file))
     outcomes: list[NightlyOutcome] = []
-    failures = anyio.run(_nightly_all, resolve_database_url(config.database),
+    failures = anyio.run(_nightly_all, resolve_database_url(config.database, Role.CLEARING),
                          config.database.connect_timeout_s, args.alliance, day,
                          Path(args.out), metrics, outcomes, backend="asyncio")
     metrics.write()

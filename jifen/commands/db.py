@@ -7,6 +7,7 @@ import argparse
 import functools
 import os
 import sys
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import anyio
 import msgspec
@@ -105,6 +106,13 @@ def run_psql(args: argparse.Namespace) -> int:
     url = resolve_database_url(_config(args).database)
     extra = args.psql_args[1:] if args.psql_args[:1] == ["--"] else args.psql_args
     psql = str(tool_path("psql"))
+    # The password goes in psql's environment: its command line is readable by every user.
+    parts = urlsplit(url)
+    environment = dict(os.environ)
+    if parts.password is not None:
+        environment["PGPASSWORD"] = unquote(parts.password)
+        user = parts.netloc.rpartition("@")[0].partition(":")[0]
+        url = urlunsplit(parts._replace(netloc=f"{user}@{parts.netloc.rpartition('@')[2]}"))
     sys.stdout.flush()
-    os.execv(psql, [psql, url, *extra])
+    os.execve(psql, [psql, url, *extra], environment)
     return 0  # not reached: execv replaces this process

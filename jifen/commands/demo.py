@@ -7,6 +7,7 @@ import argparse
 from acquirer_front.keystore import KeyStore
 from back_office.provisioning import create_demo, create_demo_if_empty
 from back_office.provisioning.demo import DEMO_CARDS_CSV
+from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, run_with_database
 from runtime.config import load_config
 
@@ -16,7 +17,8 @@ def _demo(args: argparse.Namespace) -> int:
     keystore = KeyStore.from_config(load_config(args.config).front)
     create = create_demo_if_empty if args.if_empty else create_demo
     summary = run_with_database(
-        args.config, lambda conn: create(conn, keystore, cards_csv=args.cards_csv))
+        args.config, Role.BACK_OFFICE,
+        lambda conn: create(conn, keystore, cards_csv=args.cards_csv))
     if args.json:
         print_json(summary)
     elif summary is None:

@@ -13,6 +13,7 @@ import msgspec
 
 from acquirer_front.keystore import KeyStoreError
 from database.connect import connect, resolve_database_url
+from database.roles import Role
 from jifen.errors import CliError
 from runtime.config import load_config
 
@@ -20,11 +21,13 @@ T = TypeVar("T")
 
 
 def run_with_database(
-    config_path: str | None, function: Callable[[asyncpg.Connection], Awaitable[T]]
+    config_path: str | None, role: Role,
+    function: Callable[[asyncpg.Connection], Awaitable[T]],
 ) -> T:
-    """`function(conn)` on a connection to the configured database; failures as CliError."""
+    """`function(conn)` on a connection to the configured database as `role`; failures as
+    CliError."""
     config = load_config(config_path)
-    url = resolve_database_url(config.database)
+    url = resolve_database_url(config.database, role)
     timeout_s = config.database.connect_timeout_s
 
     async def with_connection() -> T:

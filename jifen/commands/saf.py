@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from acquirer_front.saf import list_saf
+from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 
 _COLUMNS = ("id", "state", "origin", "terminal_code", "stan", "original", "reason_code",
@@ -19,7 +20,7 @@ _COLUMNS = ("id", "state", "origin", "terminal_code", "stan", "original", "reaso
 
 def _list(args: argparse.Namespace) -> int:
     rows = run_with_database(
-        args.config, lambda conn: list_saf(conn, include_settled=args.all))
+        args.config, Role.AUDIT, lambda conn: list_saf(conn, include_settled=args.all))
     if args.json:
         print_json(rows)
     else:

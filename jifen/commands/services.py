@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from database.connect import resolve_database_url
+from database.roles import Role
 from runtime.config import load_config
 from runtime.service import run_service
 
@@ -13,7 +14,7 @@ def _front(args: argparse.Namespace) -> int:
     from acquirer_front import run_front
 
     config = load_config(args.config)
-    url = resolve_database_url(config.database)
+    url = resolve_database_url(config.database, Role.FRONT)
     return run_service("front", config, config.front.metrics_port, run_front, config.front, url)
 
 
@@ -21,7 +22,7 @@ def _switch(args: argparse.Namespace) -> int:
     from switch import run_switch
 
     config = load_config(args.config)
-    url = resolve_database_url(config.database)
+    url = resolve_database_url(config.database, Role.SWITCH)
     return run_service("switch", config, config.switch.metrics_port, run_switch, config.switch,
                        url)
 
@@ -30,7 +31,7 @@ def _host(args: argparse.Namespace) -> int:
     from account_host import run_host
 
     config = load_config(args.config)
-    url = resolve_database_url(config.database)
+    url = resolve_database_url(config.database, Role.HOST)
     return run_service("host", config, config.host.metrics_port, run_host, config.host, url)
 
 

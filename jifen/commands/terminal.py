@@ -8,6 +8,7 @@ from acquirer_front.keystore import KeyStore, KeyStoreError
 from back_office.provisioning import create_terminal, list_terminals
 from back_office.provisioning.terminals import set_requires_mac
 from back_office.provisioning.validate import terminal_code, tmk_hex
+from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 from jifen.errors import CliError
 from runtime.config import load_config
@@ -24,7 +25,7 @@ def _create(args: argparse.Namespace) -> int:
         keystore = KeyStore.from_config(load_config(args.config).front)
     except KeyStoreError as exc:
         raise CliError(f"key store: {exc}") from exc
-    terminal = run_with_database(args.config, lambda conn: create_terminal(
+    terminal = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: create_terminal(
         conn, keystore, code, args.merchant, tmk, args.requires_mac,
     ))
     if args.json:
@@ -37,7 +38,8 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    terminals = run_with_database(args.config, lambda conn: list_terminals(conn, args.merchant))
+    terminals = run_with_database(
+        args.config, Role.BACK_OFFICE, lambda conn: list_terminals(conn, args.merchant))
     if args.json:
         print_json(terminals)
     else:
@@ -47,7 +49,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _set_mac(args: argparse.Namespace) -> int:
     code = terminal_code(args.code)
-    terminal = run_with_database(args.config,
+    terminal = run_with_database(args.config, Role.BACK_OFFICE,
                                  lambda conn: set_requires_mac(conn, code, args.requires_mac))
     if args.json:
         print_json(terminal)

@@ -9,6 +9,7 @@ import anyio
 
 from acquirer_front.keystore import KeyStore
 from database.connect import redact_url
+from database.roles import Role
 from runtime.config import Config, load_config
 from runtime.logging import configure_logging
 
@@ -32,14 +33,18 @@ def _announce(config: Config, database_url: str, started_database: bool) -> None
     print("\n".join(lines), flush=True)
 
 
-async def _prepare(database_url: str, keystore: KeyStore) -> None:
+async def _prepare(config: Config, database_url: str, keystore: KeyStore) -> None:
+    """Migrate as the administrator, then load the demo as the back office."""
     import asyncpg
 
     from back_office.provisioning.demo import create_demo_if_empty
+    from database.connect import resolve_database_url
     from database.migrate import migrate
 
     await migrate(database_url)
-    connection = await asyncpg.connect(database_url)
+    back_office_url = await anyio.to_thread.run_sync(
+        resolve_database_url, config.database, Role.BACK_OFFICE)
+    connection = await asyncpg.connect(back_office_url)
     try:
         summary = await create_demo_if_empty(connection, keystore)
     finally:
@@ -69,9 +74,9 @@ def _up(args: argparse.Namespace) -> int:
     try:
         # The demo's TMKs are sealed under the KEK the front will open them with.
         keystore = KeyStore.from_config(config.front)
-        anyio.run(_prepare, database_url, keystore, backend="asyncio")
+        anyio.run(_prepare, config, database_url, keystore, backend="asyncio")
         anyio.run(
-            supervise, config, args.config, database_url,
+            supervise, config, args.config,
             lambda: _announce(config, database_url, embedded is not None),
             backend="asyncio",
         )

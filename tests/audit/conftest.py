@@ -65,13 +65,15 @@ class Run(msgspec.Struct):
 
 @pytest.fixture
 def sql(database_url: str, run_async: Callable[..., Any]) -> Callable[..., None]:
-    """`sql("UPDATE ...", ...)`: statements run in one transaction, as a superuser (so that a
-    test may switch off foreign keys with session_replication_role)."""
+    """`sql("UPDATE ...", ...)`: statements run in one transaction, as a superuser in
+    replica mode: the tampering the audit must find goes past the journal's append-only
+    trigger (migrations/006_roles.sql) as only a superuser can, and past foreign keys."""
 
     async def execute(*statements: str) -> None:
         connection = await asyncpg.connect(database_url)
         try:
             async with connection.transaction():
+                await connection.execute("SET LOCAL session_replication_role = replica")
                 for statement in statements:
                     await connection.execute(statement)
         finally:

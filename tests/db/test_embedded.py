@@ -85,11 +85,12 @@ class TestLifecycle:
         server, dsns = first_start
         assert len(set(dsns)) == 1
         assert dsns[0] == server.dsn()
-        assert dsns[0].startswith("postgresql://postgres@127.0.0.1:")
+        assert dsns[0].startswith("postgresql://postgres:")
+        assert "@127.0.0.1:" in dsns[0]
 
     def test_a_running_server_is_reused(self, server):
         before = server.status()
-        assert server.ensure_running() == before.dsn
+        assert server.ensure_running() == server.dsn()
         assert server.status().pid == before.pid
 
     def test_restart_keeps_data_and_port(self, server, execute_sql, fetch_values):
@@ -183,7 +184,8 @@ class TestStatusCommand:
         assert status["state"] == "ready"
         assert status["port"] == server.status().port
         assert status["data_dir"] == str(server.data_dir)
-        assert status["dsn"] == server.dsn()
+        # The status names the server, not its password.
+        assert status["dsn"] == f"postgresql://postgres@127.0.0.1:{status['port']}/postgres"
 
     def test_missing_server_exits_1(self, tmp_path, capsys):
         config = write_config(tmp_path, tmp_path / "nothing-here")
