@@ -10,6 +10,14 @@ from functools import cache
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from proto.codes import ResponseCode
+from proto.messages import KNOWN_MTIS
+
+# The label of any MTI or response code the spec does not define: the MTI comes from the wire,
+# and one series per value a peer can invent would grow the registry without bound.
+OTHER_LABEL = "other"
+_RESPONSE_CODES = frozenset(code.value for code in ResponseCode)
+
 REQUESTS = Counter(
     "jifen_host_requests", "Requests answered by the host, by MTI and response code",
     ["mti", "response_code"])
@@ -27,7 +35,15 @@ STATE_LOADS = Counter(
     "jifen_host_state_loads", "Loads of the whole state, at start and after a failed batch")
 
 
-@cache
 def requests(mti: str, response_code: str) -> Counter:
-    """The counter child of one MTI and response code, looked up once."""
-    return REQUESTS.labels(mti=mti, response_code=str(response_code))
+    """The counter child of one MTI and response code: the spec's (proto.messages.KNOWN_MTIS,
+    proto.codes.ResponseCode), anything else counted as `other`, so that the series are at
+    most (7 + 1) x (22 + 1)."""
+    return _requests(mti if mti in KNOWN_MTIS else OTHER_LABEL,
+                     response_code if response_code in _RESPONSE_CODES else OTHER_LABEL)
+
+
+@cache
+def _requests(mti: str, response_code: str) -> Counter:
+    """Looked up once per pair; the pairs are bounded by requests()."""
+    return REQUESTS.labels(mti=mti, response_code=response_code)

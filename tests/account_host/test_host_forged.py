@@ -3,11 +3,17 @@ checks the terminal, merchant and fields again (§4: 30, 58, 03) and posts nothi
 
 from __future__ import annotations
 
+import random
+import string
+
 import asyncpg
 import pytest
 
+from account_host import metrics
 from back_office.ledger_check.runner import audit_database
+from proto.codes import ResponseCode
 from proto.frames import Request
+from proto.messages import KNOWN_MTIS
 from tests.account_host.host_harness import (
     CARDS,
     MERCHANT,
@@ -108,3 +114,24 @@ async def test_terminals_registered_or_deactivated_while_running_reach_the_host(
             await ask_until(host, lambda: new.inquiry(CARDS[0]), "58")
         finally:
             await connection.close()
+
+
+async def test_random_mtis_leave_a_bounded_number_of_metric_series(seeded_url: str) -> None:
+    """The MTI of the requests metric comes from the wire: only the spec's become labels."""
+    generator = random.Random(8583)
+    terminal = Terminal()
+    mtis = [f"{generator.randrange(10_000):04d}" for _ in range(150)] + [
+        "".join(generator.choices(string.printable, k=generator.randrange(1, 40)))
+        for _ in range(50)]
+    mtis = [mti for mti in mtis if mti not in KNOWN_MTIS]
+    async with running_host(seeded_url) as host:
+        answers = await host.ask_many([terminal.request(mti) for mti in mtis])
+    assert {answer.response_code for answer in answers} == {"12"}
+    series = {(sample.labels["mti"], sample.labels["response_code"])
+              for metric in metrics.REQUESTS.collect() for sample in metric.samples
+              if sample.name == "jifen_host_requests_total"}
+    assert {mti for mti, _ in series} <= KNOWN_MTIS | {metrics.OTHER_LABEL}
+    assert {code for _, code in series} <= set(ResponseCode) | {metrics.OTHER_LABEL}
+    assert ("other", "12") in series
+    assert len(series) <= (len(KNOWN_MTIS) + 1) * (len(ResponseCode) + 1)
+    await _nothing_kept(seeded_url)
