@@ -11,7 +11,7 @@ Sans-I/O: a function of the request alone.
 from __future__ import annotations
 
 from proto.codes import Mti, ResponseCode
-from proto.fields import TlvError, is_valid_transmission_time, is_well_formed, parse_tlv
+from proto.fields import FIELD_FORMATS, TlvError, is_valid_transmission_time, parse_tlv
 from proto.frames import Request, Totals
 from proto.messages import FINANCIAL_CURRENCY, KNOWN_MTIS, NETWORK_CODES, REQUIRED_FIELDS
 
@@ -22,6 +22,15 @@ _TEXT_FIELDS: dict[str, str] = {
     "42": "merchant_code", "48": "additional_data", "49": "currency", "70": "network_code",
     "90": "original_data",
 }
+# proto.fields.is_well_formed's kinds as str methods, each after str.isascii: the same
+# answers without a Python call per field (a quarter of the time; the writer runs this for
+# every request).
+_KIND_PREDICATES = {"n": str.isdigit, "an": str.isalnum, "ans": str.isprintable}
+# (attribute, length min, length max, predicate) of each text field.
+_TEXT_CHECKS = tuple(
+    (attribute, FIELD_FORMATS[field].length_min, FIELD_FORMATS[field].length_max,
+     _KIND_PREDICATES[FIELD_FORMATS[field].kind])
+    for field, attribute in _TEXT_FIELDS.items())
 # ... and the numbers, each with the most its digits can hold (§3: 4 is n12, 60 is n6).
 _NUMBER_FIELDS: dict[str, tuple[str, int]] = {
     "4": ("amount", 10**12 - 1), "60": ("batch_number", 10**6 - 1),
@@ -79,9 +88,10 @@ def check_fields(request: Request, kind: tuple[str, str | None]) -> ResponseCode
     for attribute in REQUIRED_ATTRIBUTES[kind]:
         if getattr(request, attribute) is None:
             return ResponseCode.FORMAT_ERROR
-    for field, attribute in _TEXT_FIELDS.items():
+    for attribute, length_min, length_max, predicate in _TEXT_CHECKS:
         value = getattr(request, attribute)
-        if value is not None and not is_well_formed(field, value):
+        if value is not None and not (length_min <= len(value) <= length_max
+                                      and value.isascii() and predicate(value)):
             return ResponseCode.FORMAT_ERROR
     if not is_valid_transmission_time(request.transmission_time):
         return ResponseCode.FORMAT_ERROR
