@@ -1,22 +1,28 @@
-"""Applying one request to the in-memory state, in the host's order of checks: retransmission
-(first answer again, or 94), transaction kind (12 for a kind this host does not handle), batch
-open (12), merchant (03), card (14, 41, 43, 54, 05), then the kind's own checks (13, 25, 51, 05)
-and postings.
+"""Applying one request to the in-memory state, in the order of checks of host interface §4:
+kind of message (12), required fields and formats (30), terminal (58), merchant (03), then
+retransmission (first answer again, or 94), batch open (12), card (14, 41, 43, 54, 05), then the
+kind's own checks (13, 25, 51, 05) and postings.
 
-Every request that passes the retransmission check is remembered with its answer and recorded
-in the batch (host_requests), declines included, so that its retransmission gets the same. An
-approval that moved value is remembered with what it posted, so that a reversal can undo it.
+The first four the front made already; the host makes them again because it does not trust its
+link peer (docs/security.md). A request refused by them posts nothing and is not remembered: it
+never reached a terminal's transaction, and a forger must not fill the host's memory.
+Every request that passes them and the retransmission check is remembered with its answer and
+recorded in the batch (host_requests), declines included, so that its retransmission gets the
+same. An approval that moved value is remembered with what it posted, so that a reversal can
+undo it.
 """
 
 from __future__ import annotations
 
 import structlog
 
-from account_host.checks import check_batch_open, check_card, check_merchant, find_card
+from account_host.checks import check_batch_open, check_card, check_terminal, find_card
 from account_host.context import ApplyContext
 from account_host.idempotency import content_digest, encode_answer, replay_answer, request_key
-from account_host.transactions import kind_of
-from account_host.transactions.base import CardCheck, decline
+from account_host.request_fields import check_fields, check_kind
+from account_host.state import HostState, Merchant
+from account_host.transactions import KINDS
+from account_host.transactions.base import CardCheck, TransactionKind, decline
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
 from proto.pan import mask_pan
@@ -25,6 +31,11 @@ log = structlog.get_logger("account_host.apply")
 
 
 def apply_request(context: ApplyContext, request: Request) -> Answer:
+    kind, merchant, code = admit(context.state, request)
+    if code is not None:
+        log.warning("request_refused", request=request.key_text()[:40], response_code=code)
+        return decline(request, code)
+    assert kind is not None and merchant is not None, "admitted requests have both"
     key = request_key(request)
     digest = content_digest(request)
     memory = context.state.retransmissions
@@ -37,7 +48,7 @@ def apply_request(context: ApplyContext, request: Request) -> Answer:
         return decline(request, ResponseCode.DUPLICATE_MISMATCH)
     context.request_key = key
     context.posted = None
-    answer = _decide(context, request)
+    answer = _decide(context, request, kind, merchant)
     stored = encode_answer(answer)
     posted = context.posted if answer.response_code == ResponseCode.APPROVED else None
     memory.remember(key, digest, stored, context.now_s, posted)
@@ -45,19 +56,31 @@ def apply_request(context: ApplyContext, request: Request) -> Answer:
     return answer
 
 
-def _decide(context: ApplyContext, request: Request) -> Answer:
-    kind = kind_of(request)
-    if kind is None:
-        return decline(request, ResponseCode.INVALID_TRANSACTION)
+def admit(
+    state: HostState, request: Request
+) -> tuple[TransactionKind | None, Merchant | None, ResponseCode | None]:
+    """Checks 1 to 4 of §4, sans I/O: the kind and field 42's merchant, or the refusal (12,
+    30, 58, 03)."""
+    key, code = check_kind(request)
+    if code is not None:
+        return None, None, code
+    assert key is not None, "a kind or a code"
+    code = check_fields(request, key)
+    if code is not None:
+        return None, None, code
+    merchant, code = check_terminal(state, request)
+    if code is not None:
+        return None, None, code
+    return KINDS[key], merchant, None
+
+
+def _decide(
+    context: ApplyContext, request: Request, kind: TransactionKind, merchant: Merchant
+) -> Answer:
     state = context.state
     code = check_batch_open(state, request)
     if code is not None:
         return decline(request, code)
-    merchant = None
-    if kind.needs_merchant:
-        merchant, code = check_merchant(state, request.merchant_code)
-        if code is not None:
-            return decline(request, code)
     card = None
     if kind.card_check is CardCheck.FULL:
         card, code = check_card(state, request.pan, context.today_ordinal, merchant)

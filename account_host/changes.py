@@ -5,9 +5,10 @@ mutates the state.
 Changes (`proto.changes`) name a table: cards (new cards: those above the highest id seen, less
 an overlap), one card (that card changed, e.g. reported lost), merchants, alliances,
 business_days (a date sealed by clearing: read with the alliances), card_ranges (all cards read
-again), gift_catalogue. Others, such as terminals, concern the front. After (re)connecting,
-the listener catches up on cards, merchants, alliances and gifts, since notifications sent
-while it was away are lost; an idle connection is probed so that a lost one is noticed.
+again), gift_catalogue, terminals (read whole: the host checks field 41 again rather than trust
+its link peer). After (re)connecting, the listener catches up on cards, merchants, terminals,
+alliances and gifts, since notifications sent while it was away are lost; an idle connection
+is probed so that a lost one is noticed.
 """
 
 from __future__ import annotations
@@ -21,8 +22,21 @@ from anyio.streams.memory import MemoryObjectSendStream
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS, connect
 from account_host.errors import HostDatabaseError
-from account_host.loading import load_alliances, load_cards, load_gifts, load_merchants
-from account_host.queue_items import NewAlliances, NewCards, NewGifts, NewMerchants, QueueItem
+from account_host.loading import (
+    load_alliances,
+    load_cards,
+    load_gifts,
+    load_merchants,
+    load_terminals,
+)
+from account_host.queue_items import (
+    NewAlliances,
+    NewCards,
+    NewGifts,
+    NewMerchants,
+    NewTerminals,
+    QueueItem,
+)
 from proto.changes import CHANNEL, Change, Table, decode_change, encode_change
 
 log = structlog.get_logger("account_host.changes")
@@ -34,10 +48,10 @@ CARD_IDS_OVERLAP = 1_000
 # read again instead, which is always correct.
 PENDING_CHANGES_MAX = 10_000
 _EVERYTHING = frozenset(Change(table) for table in (
-    Table.CARD_RANGES, Table.MERCHANTS, Table.ALLIANCES, Table.GIFT_CATALOGUE))
+    Table.CARD_RANGES, Table.MERCHANTS, Table.TERMINALS, Table.ALLIANCES, Table.GIFT_CATALOGUE))
 # What a (re)connected listener reads, since notifications sent while it was away are lost.
 _MISSED = frozenset(Change(table) for table in (
-    Table.CARDS, Table.MERCHANTS, Table.ALLIANCES, Table.GIFT_CATALOGUE))
+    Table.CARDS, Table.MERCHANTS, Table.TERMINALS, Table.ALLIANCES, Table.GIFT_CATALOGUE))
 
 
 class ChangeListener:
@@ -119,6 +133,9 @@ class ChangeListener:
                 await self._queue.send(NewAlliances(await load_alliances(connection)))
             if Table.MERCHANTS in tables:
                 await self._queue.send(NewMerchants(await load_merchants(connection)))
+            # Any change of a terminal (a row id or none) reads them all: a small table.
+            if any(change.table is Table.TERMINALS for change in changes):
+                await self._queue.send(NewTerminals(await load_terminals(connection)))
             if Table.GIFT_CATALOGUE in tables:
                 await self._queue.send(NewGifts(await load_gifts(connection)))
             if Table.CARD_RANGES in tables:

@@ -1,6 +1,7 @@
 """The checks the host makes before a transaction kind sees a request (host interface §4,
-"Order of checks"): batch open (12), merchant (03, which the front checked too), then the card
-(14, 41, 43, 54, 05)."""
+"Order of checks"): terminal (58) and merchant (03), which the front checked too and the host
+checks again rather than trust its link peer, batch open (12), then the card (14, 41, 43, 54,
+05). The kind and fields (12, 30) are request_fields.py's."""
 
 from __future__ import annotations
 
@@ -25,12 +26,19 @@ def check_batch_open(state: HostState, request: Request) -> ResponseCode | None:
     return None
 
 
-def check_merchant(
-    state: HostState, merchant_code: str
+def check_terminal(
+    state: HostState, request: Request
 ) -> tuple[Merchant | None, ResponseCode | None]:
-    """The front checked this (03); the host's copy may lag a change by a notification."""
-    merchant = state.merchants.get(merchant_code)
-    if merchant is None or not merchant.active or merchant.alliance_id not in state.alliances:
+    """The merchant of field 42, or 58 when the terminal (41) is not registered or not active,
+    03 when field 42 is not the terminal's merchant, or that merchant is not active in a known
+    alliance. One dict lookup more than the merchant's; the host's copies of both may lag a
+    change by a notification (the front's lag too)."""
+    terminal = state.terminals.get(request.terminal_code)
+    if terminal is None or not terminal.active:
+        return None, ResponseCode.TERMINAL_NOT_ALLOWED
+    merchant = state.merchants.get(request.merchant_code)
+    if merchant is None or merchant.id != terminal.merchant_id or not merchant.active \
+            or merchant.alliance_id not in state.alliances:
         return None, ResponseCode.MERCHANT_INVALID
     return merchant, None
 

@@ -1,7 +1,7 @@
 """Bulk reads of the host's state: a handful of plain SELECTs, no per-row round trips.
 
 Used at start, after a failed batch (the state is rebuilt whole from what is durable), and by
-the change listener for cards, merchants and alliances added while running.
+the change listener for cards, merchants, terminals and alliances added while running.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from account_host.state import (
     CARD_STATUS_DECLINES,
     GIFTS_MAX,
     MERCHANTS_MAX,
+    TERMINALS_MAX,
     Alliance,
     Card,
     HostState,
     LoadedCard,
     Merchant,
+    Terminal,
 )
 from proto.retransmission import key_sql
 
@@ -66,6 +68,9 @@ FROM alliances a LIMIT $1
 _MERCHANTS_SQL = """
 SELECT id, merchant_code, alliance_id, active, earn_points_per_yuan FROM merchants LIMIT $1
 """
+_TERMINALS_SQL = """
+SELECT terminal_code, merchant_id, active FROM terminals LIMIT $1
+"""
 # Accounts that belong to no card: merchants' and the alliance's.
 _OTHER_ACCOUNTS_SQL = """
 SELECT id, ledger, kind, merchant_id, alliance_id, balance FROM accounts WHERE card_id IS NULL
@@ -98,6 +103,7 @@ async def load_state(connection: asyncpg.Connection, config: HostConfig) -> Host
             async with connection.transaction(isolation="repeatable_read", readonly=True):
                 state.replace_alliances(await load_alliances(connection))
                 state.replace_merchants(await load_merchants(connection))
+                state.replace_terminals(await load_terminals(connection))
                 state.replace_gifts(await load_gifts(connection))
                 await _load_other_accounts(connection, state)
                 await _load_all_cards(connection, state, config)
@@ -109,7 +115,8 @@ async def load_state(connection: asyncpg.Connection, config: HostConfig) -> Host
     except DATABASE_ERRORS as exc:
         raise StateLoadError(f"loading the host's state failed: {exc!r}") from exc
     log.info("state_loaded", cards=len(state.cards), accounts=len(state.balances),
-             merchants=len(state.merchants), requests=len(state.retransmissions),
+             merchants=len(state.merchants), terminals=len(state.terminals),
+             requests=len(state.retransmissions),
              returnable=len(state.returns), tombstones=len(state.tombstones),
              elapsed_s=round(clock.perf_counter() - started, 3))
     return state
@@ -133,6 +140,14 @@ async def load_alliances(connection: asyncpg.Connection) -> list[Alliance]:
 async def load_merchants(connection: asyncpg.Connection) -> list[Merchant]:
     rows = await connection.fetch(_MERCHANTS_SQL, MERCHANTS_MAX)
     return [Merchant(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+
+async def load_terminals(connection: asyncpg.Connection) -> dict[str, Terminal]:
+    """Every registered terminal by its code (field 41), active or not."""
+    rows = await connection.fetch(_TERMINALS_SQL, TERMINALS_MAX + 1)
+    if len(rows) > TERMINALS_MAX:
+        raise StateLoadError(f"more than {TERMINALS_MAX} terminals")
+    return {row[0]: Terminal(row[1], row[2]) for row in rows}
 
 
 async def load_gifts(connection: asyncpg.Connection) -> dict[tuple[int, str], int]:

@@ -10,7 +10,12 @@ from functools import cache
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from proto.messages import mti_label
+from proto.codes import ResponseCode
+from proto.messages import MTI_LABEL_OTHER, mti_label
+
+# Response codes come from the host itself, but a label is bounded all the same: the spec's
+# codes, anything else counted as "other".
+_RESPONSE_CODES = frozenset(code.value for code in ResponseCode)
 
 REQUESTS = Counter(
     "jifen_host_requests", "Requests answered by the host, by MTI and response code",
@@ -31,11 +36,13 @@ STATE_LOADS = Counter(
 
 def requests(mti: str, response_code: str) -> Counter:
     """The counter child of one MTI and response code, looked up once. The MTI comes from the
-    link: an unknown one is labelled "other", so the series (and this cache) stay bounded by
-    the spec's MTIs times the response codes."""
-    return _requests(mti_label(mti), str(response_code))
+    link: one the spec does not know is labelled "other" (`proto.messages.mti_label`), as is a
+    response code it does not define, so the series (and this cache) stay bounded."""
+    code = str(response_code)
+    return _requests(mti_label(mti), code if code in _RESPONSE_CODES else MTI_LABEL_OTHER)
 
 
 @cache
 def _requests(mti: str, response_code: str) -> Counter:
+    """Looked up once per pair; the pairs are bounded by requests()."""
     return REQUESTS.labels(mti=mti, response_code=response_code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
-from account_host.state import Alliance, HostState, LoadedCard, Merchant
+from account_host.state import Alliance, HostState, LoadedCard, Merchant, Terminal
 from proto.frames import Request
 from proto.links import LinkPeer
 
@@ -24,6 +24,13 @@ class NewMerchants(msgspec.Struct, frozen=True):
         state.replace_merchants(self.merchants)
 
 
+class NewTerminals(msgspec.Struct, frozen=True):
+    terminals: dict[str, Terminal]
+
+    def apply(self, state: HostState) -> None:
+        state.replace_terminals(self.terminals)
+
+
 class NewAlliances(msgspec.Struct, frozen=True):
     alliances: list[Alliance]
 
@@ -38,5 +45,5 @@ class NewGifts(msgspec.Struct, frozen=True):
         state.replace_gifts(self.gifts)
 
 
-Control = NewCards | NewMerchants | NewAlliances | NewGifts
+Control = NewCards | NewMerchants | NewTerminals | NewAlliances | NewGifts
 QueueItem = tuple[LinkPeer, Request] | Control

@@ -1,6 +1,6 @@
-"""The host's in-memory model: every balance, card, merchant, open batch and recent transaction
-it needs to decide a request without touching the database (loading.py and loading_ledger.py
-read it in bulk).
+"""The host's in-memory model: every balance, card, merchant, terminal, open batch and recent
+transaction it needs to decide a request without touching the database (loading.py and
+loading_ledger.py read it in bulk).
 
 Only the writer task mutates it. Per card it keeps one small struct; with its PAN, its dict
 entry and one account's balance that is about 300 bytes, so 10^6 cards take about 300 MB.
@@ -29,6 +29,8 @@ CARD_STATUS_DECLINES: dict[str, ResponseCode | None] = {
 }
 # Merchants and alliances are a coalition's few thousand rows; far more is a data error.
 MERCHANTS_MAX = 1_000_000
+# Terminals of all merchants: a coalition's tens of thousands; far more is a data error.
+TERMINALS_MAX = 1_000_000
 # Gifts in all catalogues: a coalition's catalogue has hundreds; far more is a data error.
 GIFTS_MAX = 1_000_000
 _DAY_S = 86_400
@@ -52,6 +54,14 @@ class Merchant(msgspec.Struct, frozen=True):
     earn_points_per_yuan: int
 
 
+class Terminal(msgspec.Struct, frozen=True, gc=False):
+    """A registered terminal (field 41): whose it is and whether it may transact. The host
+    checks it again rather than trust the link peer (docs/security.md)."""
+
+    merchant_id: int
+    active: bool
+
+
 class Card(msgspec.Struct, gc=False):
     """One card; account ids are 0 until the card's first posting creates the account."""
 
@@ -70,6 +80,7 @@ class HostState:
         self.alliances: dict[int, Alliance] = {}
         self.merchants: dict[str, Merchant] = {}            # by merchant code (field 42)
         self.merchants_by_id: dict[int, Merchant] = {}
+        self.terminals: dict[str, Terminal] = {}            # by terminal code (field 41)
         # (account kind, merchant or alliance id) -> account id: the accounts of no card.
         self.owner_accounts: dict[tuple[str, int], int] = {}
         # Their rows (ledger, kind, card_id, merchant_id, alliance_id), by account id.
@@ -117,6 +128,9 @@ class HostState:
     def replace_merchants(self, merchants: list[Merchant]) -> None:
         self.merchants = {merchant.merchant_code: merchant for merchant in merchants}
         self.merchants_by_id = {merchant.id: merchant for merchant in merchants}
+
+    def replace_terminals(self, terminals: dict[str, Terminal]) -> None:
+        self.terminals = terminals
 
     def replace_alliances(self, alliances: list[Alliance]) -> None:
         self.alliances = {alliance.id: alliance for alliance in alliances}

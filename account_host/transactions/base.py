@@ -33,9 +33,6 @@ class TransactionKind(msgspec.Struct, frozen=True):
     name: str
     handler: Handler
     card_check: CardCheck
-    # Whether field 42 must name a known, active merchant of a known alliance (03) before
-    # the handler, which then gets it.
-    needs_merchant: bool = True
 
 
 # The most a member's points or stored value may reach: field 54 shows 12 digits. A request

@@ -23,4 +23,4 @@ def apply_network(
     return decline(request, ResponseCode.INVALID_TRANSACTION)
 
 
-NETWORK = TransactionKind("network", apply_network, CardCheck.NONE, needs_merchant=False)
+NETWORK = TransactionKind("network", apply_network, CardCheck.NONE)

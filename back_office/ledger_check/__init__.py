@@ -6,7 +6,8 @@ journal.py (entries sum to zero, postings in their entry's ledger), balances.py 
 sum of postings, no negative stored value), references.py (every reference between journal
 rows names an existing row: the hot tables have no foreign keys), originals.py (reversals and
 returns have an original, one reversal per original, returns within the original amount),
-idempotency.py (one transaction per idempotency key within 7 days).
+idempotency.py (one transaction per idempotency key within 7 days), terminals.py (every
+transaction's terminal is registered and belongs to the transaction's merchant).
 """
 
 from back_office.ledger_check.check import Check

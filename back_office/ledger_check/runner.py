@@ -8,7 +8,14 @@ import time
 import anyio
 import asyncpg
 
-from back_office.ledger_check import balances, idempotency, journal, originals, references
+from back_office.ledger_check import (
+    balances,
+    idempotency,
+    journal,
+    originals,
+    references,
+    terminals,
+)
 from back_office.ledger_check.check import Check
 from back_office.ledger_check.errors import AuditDatabaseError, AuditTimeoutError
 from back_office.ledger_check.result import AuditReport, CheckResult, RowCounts, Violation
@@ -17,7 +24,7 @@ from database.errors import DatabaseUnavailableError
 
 CHECKS: tuple[Check, ...] = (
     *journal.CHECKS, *references.CHECKS, *balances.CHECKS, *originals.CHECKS,
-    *idempotency.CHECKS,
+    *idempotency.CHECKS, *terminals.CHECKS,
 )
 # Violations listed per check (all are counted): enough to start from, not a flood.
 VIOLATIONS_LISTED_MAX = 100

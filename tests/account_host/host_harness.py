@@ -106,6 +106,19 @@ class HostClient:
         return (await self.ask_many([request]))[0]
 
 
+async def ask_until(host: HostClient, make_request: object, response_code: str) -> Answer:
+    """Ask (a fresh request each time) until the answer has `response_code`: the host applies
+    a notification asynchronously, and the answer is the only thing that shows it."""
+    assert callable(make_request)
+    with anyio.fail_after(WAIT_S):
+        while True:
+            request: Request = make_request()
+            answer = await host.ask(request)
+            if answer.response_code == response_code:
+                return answer
+            await anyio.sleep(0.02)
+
+
 class Terminal:
     """Builds the requests one terminal sends, each with a new STAN."""
 

@@ -175,7 +175,8 @@ async def test_declines_in_the_order_of_checks(seeded_url: str) -> None:
     got = {name: answer.response_code for name, answer in zip(cases, answers, strict=True)}
     assert got == {name: code for name, (_, code) in cases.items()}
     assert lost_again.response_code == "41"
-    assert await fetchval(seeded_url, "SELECT count(*) FROM host_requests") == len(cases)
+    # ... except a refusal of checks 1 to 4 (12 for the kind, 30, 58, 03): nothing is kept.
+    assert await fetchval(seeded_url, "SELECT count(*) FROM host_requests") == len(cases) - 1
     assert await fetchval(seeded_url, "SELECT count(*) FROM transactions") == 0
 
 

@@ -7,12 +7,11 @@ import asyncpg
 import pytest
 
 from account_host import changes
-from proto.frames import Answer, Request
 from tests.account_host.host_harness import (
     CARDS,
     WAIT_S,
-    HostClient,
     Terminal,
+    ask_until,
     host_config,
     insert_cards,
     make_pan,
@@ -20,19 +19,6 @@ from tests.account_host.host_harness import (
 )
 
 pytestmark = pytest.mark.anyio
-
-
-async def _ask_until(host: HostClient, make_request: object, response_code: str) -> Answer:
-    """Ask (a fresh request each time) until the answer has `response_code`: the host applies
-    a notification asynchronously, and the answer is the only thing that shows it."""
-    assert callable(make_request)
-    with anyio.fail_after(WAIT_S):
-        while True:
-            request: Request = make_request()
-            answer = await host.ask(request)
-            if answer.response_code == response_code:
-                return answer
-            await anyio.sleep(0.02)
 
 
 async def test_a_card_issued_while_running_is_served(seeded_url: str) -> None:
@@ -47,7 +33,7 @@ async def test_a_card_issued_while_running_is_served(seeded_url: str) -> None:
                 await connection.execute("NOTIFY jifen_changes, 'cards'")
         finally:
             await connection.close()
-        await _ask_until(host, lambda: terminal.inquiry(new_card), "00")
+        await ask_until(host, lambda: terminal.inquiry(new_card), "00")
         purchase = await host.ask(terminal.purchase(new_card, 700))
     assert purchase.response_code == "00"
     assert purchase.balances is not None and purchase.balances.points == 7
@@ -62,13 +48,13 @@ async def test_a_card_reported_lost_is_declined_and_keeps_its_points(seeded_url:
             card_id = await connection.fetchval(
                 "UPDATE cards SET status = 'lost' WHERE pan = $1 RETURNING id", CARDS[0])
             await connection.execute(f"NOTIFY jifen_changes, 'cards:{card_id}'")
-            await _ask_until(host, lambda: terminal.inquiry(CARDS[0]), "41")
+            await ask_until(host, lambda: terminal.inquiry(CARDS[0]), "41")
             await connection.execute(
                 "UPDATE cards SET status = 'active' WHERE id = $1", card_id)
             await connection.execute(f"NOTIFY jifen_changes, 'cards:{card_id}'")
         finally:
             await connection.close()
-        inquiry = await _ask_until(host, lambda: terminal.inquiry(CARDS[0]), "00")
+        inquiry = await ask_until(host, lambda: terminal.inquiry(CARDS[0]), "00")
     assert inquiry.balances is not None and inquiry.balances.points == 9
 
 
@@ -102,13 +88,13 @@ async def test_the_listener_comes_back_after_its_connection_is_lost(seeded_url: 
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()")
             # The writer comes back too (reloading its state if a batch failed meanwhile).
-            await _ask_until(host, lambda: terminal.inquiry(CARDS[0]), "00")
+            await ask_until(host, lambda: terminal.inquiry(CARDS[0]), "00")
             await insert_cards(connection, [(new_card, "active", "2099-12-31")])
             # Sent while the listener may still be away: its catch-up read finds the card.
             await connection.execute("NOTIFY jifen_changes, 'cards'")
         finally:
             await connection.close()
-        await _ask_until(host, lambda: terminal.inquiry(new_card), "00")
+        await ask_until(host, lambda: terminal.inquiry(new_card), "00")
 
 
 async def test_a_bug_in_the_listener_ends_the_host(

@@ -39,7 +39,7 @@ def reversal(terminal: Terminal, original: Request) -> Request:
     return terminal.request(
         "0400", processing_code=original.processing_code, pan=original.pan,
         amount=original.amount, currency=original.currency, batch_number=1, reason_code="68",
-        original_data=encode_original_data(OriginalData(
+        entry_mode=original.entry_mode, original_data=encode_original_data(OriginalData(
             original.mti, original.stan, original.transmission_time)))
 
 

@@ -22,6 +22,7 @@ LEDGER_SQL = """
 INSERT INTO alliances (code, name) VALUES ('AUD', 'Audit alliance');
 INSERT INTO merchants (merchant_code, alliance_id, name)
     VALUES ('AUDITMERCHANT01', (SELECT id FROM alliances), 'Audit shop');
+INSERT INTO terminals (terminal_code, merchant_id) VALUES ('AUDTERM1', (SELECT id FROM merchants));
 INSERT INTO cards (pan, alliance_id, expires_on)
     VALUES ('6221880000000011', (SELECT id FROM alliances), '2099-12-31');
 INSERT INTO accounts (id, ledger, kind, card_id, merchant_id, balance) VALUES

@@ -34,6 +34,11 @@ INSERT INTO merchants (merchant_code, alliance_id, name)
 SELECT 'SYNMERCHANT' || lpad(m::text, 4, '0'), 1, 'Synthetic ' || m
 FROM generate_series(1, $1::int) AS m
 """
+# One terminal per merchant, 'SYNT' + the merchant's id: the audit checks each transaction's.
+_TERMINALS_SQL = """
+INSERT INTO terminals (terminal_code, merchant_id)
+SELECT 'SYNT' || lpad(m::text, 4, '0'), m FROM generate_series(1, $1::int) AS m
+"""
 _CARDS_SQL = """
 INSERT INTO cards (pan, alliance_id, expires_on)
 SELECT '9' || lpad(c::text, 15, '0'), 1, '2099-12-31' FROM generate_series(1, $1::int) AS c
@@ -60,7 +65,8 @@ _TRANSACTIONS_SQL = """
 INSERT INTO transactions (id, kind, business_date, posted_at, terminal_code, merchant_id,
                           card_id, batch_number, mti, stan, transmission_time, rrn,
                           auth_code, amount, currency, points, original_transaction_id)
-SELECT t, x.kind, (x.posted_at)::date, x.posted_at, 'SYNTERM1', t % $2 + 1, t % $3 + 1, 1,
+SELECT t, x.kind, (x.posted_at)::date, x.posted_at, 'SYNT' || lpad((t % $2 + 1)::text, 4, '0'),
+       t % $2 + 1, t % $3 + 1, 1,
        '0200', lpad((t % 1000000)::text, 6, '0'), to_char(x.posted_at, 'MMDDHH24MISS'),
        lpad(t::text, 12, '0'), lpad((t % 1000000)::text, 6, '0'),
        x.amount, x.currency, x.amount / 100 * x.sign, x.original
@@ -116,6 +122,7 @@ async def fill(connection: asyncpg.Connection, postings: int) -> None:
         await connection.execute("SET LOCAL work_mem = '256MB'")
         await connection.execute(_ALLIANCE_SQL)
         await connection.execute(_MERCHANTS_SQL, MERCHANTS)
+        await connection.execute(_TERMINALS_SQL, MERCHANTS)
         await connection.execute(_CARDS_SQL, cards)
         await connection.execute(_ACCOUNTS_SQL, cards, MERCHANTS)
         await connection.execute(_TRANSACTIONS_SQL, transactions, MERCHANTS, cards)

@@ -15,7 +15,7 @@ REPLICA = "SET LOCAL session_replication_role = replica"  # no foreign key trigg
 def insert_transaction(
     transaction_id: int, kind: str, *, amount: int = 100, original: int | None = None,
     mti: str = "0200", stan: str | None = None, transmission_time: str | None = None,
-    posted_minutes: int | None = None,
+    posted_minutes: int | None = None, terminal_code: str = "AUDTERM1",
 ) -> str:
     """A transaction row without entries, by default with a key of its own."""
     stan = stan or f"{transaction_id:06d}"
@@ -28,7 +28,8 @@ def insert_transaction(
                                   original_transaction_id)
         VALUES ({transaction_id}, '{kind}', '2025-03-01',
                 timestamptz '2025-03-01 10:00:00+00' + {minutes} * interval '1 min',
-                'AUDTERM1', (SELECT id FROM merchants), (SELECT id FROM cards), 1, '{mti}',
+                '{terminal_code}', (SELECT id FROM merchants), (SELECT id FROM cards), 1,
+                '{mti}',
                 '{stan}', '{transmission_time}', {amount}, '156', 0,
                 {'NULL' if original is None else original})
     """
@@ -45,12 +46,12 @@ class TestClean:
     def test_an_empty_database_passes(self, audit, database_url):
         run = audit()
         assert run.exit_code == 0, run.err
-        assert run.out.startswith("audit clean: 9 checks over 0 transactions, 0 entries")
+        assert run.out.startswith("audit clean: 10 checks over 0 transactions, 0 entries")
 
     def test_a_sound_journal_passes_with_a_summary(self, audit, ledger_url):
         run = audit()
         assert run.exit_code == 0, run.err
-        assert "audit clean: 9 checks over 5 transactions, 6 entries, 12 postings and " \
+        assert "audit clean: 10 checks over 5 transactions, 6 entries, 12 postings and " \
                "5 accounts in" in run.out
         assert run.err == ""
 
@@ -64,7 +65,7 @@ class TestClean:
         assert [check["name"] for check in report["checks"]] == [
             "entry_unbalanced", "posting_wrong_ledger", "reference_missing", "balance_mismatch",
             "stored_value_negative", "original_missing", "reversed_more_than_once",
-            "returns_exceed_original", "idempotency_key_reused"]
+            "returns_exceed_original", "idempotency_key_reused", "terminal_mismatch"]
 
     def test_a_reversed_return_gives_its_amount_back(self, audit, ledger_url, sql):
         # 400 (reversed) + 700 exceeds the purchase's 1000 only if the reversed one counted.
@@ -122,6 +123,17 @@ VIOLATIONS = [
         insert_transaction(6, "purchase", stan="000001", transmission_time="0301100100",
                            posted_minutes=1 + 6 * 24 * 60),
     ], "idempotency_key_reused", [{"transaction_id": 6, "other_transaction_id": 1}]),
+    # The finding: a load from a terminal the alliance never registered.
+    ("transaction of an unregistered terminal", [
+        insert_transaction(6, "stored_value_load", terminal_code="FORGED01"),
+    ], "terminal_mismatch", [{"transaction_id": 6}]),
+    ("transaction of another merchant's terminal", [
+        "INSERT INTO merchants (merchant_code, alliance_id, name)"
+        " VALUES ('AUDITMERCHANT02', (SELECT id FROM alliances), 'Other shop')",
+        "INSERT INTO terminals (terminal_code, merchant_id)"
+        " SELECT 'AUDTERM2', id FROM merchants WHERE merchant_code = 'AUDITMERCHANT02'",
+        "UPDATE transactions SET terminal_code = 'AUDTERM2' WHERE id = 2",
+    ], "terminal_mismatch", [{"transaction_id": 2}]),
 ]
 
 

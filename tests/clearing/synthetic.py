@@ -25,6 +25,9 @@ INSERT INTO alliances (code, name) VALUES ('SYN', 'Synthetic alliance');
 INSERT INTO merchants (merchant_code, alliance_id, name)
 SELECT 'SYNMERCHANT000' || n, (SELECT id FROM alliances WHERE code = 'SYN'), 'Shop ' || n
 FROM generate_series(1, 3) AS n;
+INSERT INTO terminals (terminal_code, merchant_id)
+SELECT 'SYNTERM' || n, (SELECT id FROM merchants WHERE merchant_code = 'SYNMERCHANT000' || n)
+FROM generate_series(1, 3) AS n;
 INSERT INTO cards (pan, alliance_id, expires_on)
 SELECT '62219900000000' || lpad(n::text, 2, '0'), (SELECT id FROM alliances WHERE code = 'SYN'),
        '2099-12-31'
@@ -39,6 +42,9 @@ class Journal:
     def __init__(self, alliance_id: int, merchant_ids: list[int], card_ids: list[int]) -> None:
         self.alliance_id = alliance_id
         self.merchant_ids = merchant_ids
+        # Each merchant's terminal (SEED_SQL: SYNTERMn of SYNMERCHANT000n, ids in that order).
+        self.terminal_codes = {merchant_id: f"SYNTERM{number}"
+                               for number, merchant_id in enumerate(merchant_ids, start=1)}
         self.card_ids = card_ids
         self._ids = itertools.count(FIRST_ID)
         self.accounts: dict[tuple[str, int], int] = {}      # (kind, owner) -> account id
@@ -94,7 +100,8 @@ class Day:
         points = sum(amount for ledger, _, amount in movements if ledger == POINTS)
         stored_value = sum(amount for ledger, _, amount in movements if ledger == MONEY)
         self.transactions.append((
-            transaction_id, kind, self.business_date, datetime.now(UTC), "SYNTERM1",
+            transaction_id, kind, self.business_date, datetime.now(UTC),
+            journal.terminal_codes[merchant_id],
             merchant_id, card_id, 1, "0400" if kind == "reversal" else "0200",
             f"{transaction_id % 1_000_000:06d}", f"{transaction_id:010d}"[-10:],
             f"{transaction_id:012d}"[-12:], "000001", 0, "156", points, original,
