@@ -46,8 +46,17 @@ REQUIRED_FIELDS: dict[tuple[str, str | None], tuple[str, ...]] = {
 
 NETWORK_CODES = frozenset(NetworkCode)
 KNOWN_MTIS = frozenset(mti for mti, _ in REQUIRED_FIELDS)
-# Requests a terminal may send before it has signed on.
+# Requests a terminal may send before it has signed on: an 0800, except a sign-off or key
+# change (§7, 1.2: those need a session to end or rekey).
 SIGN_ON_EXEMPT_MTIS = frozenset({Mti.NETWORK})
+SIGNED_ON_NETWORK_CODES = frozenset({NetworkCode.SIGN_OFF, NetworkCode.KEY_CHANGE})
+
+
+def needs_sign_on(mti: str, network_code: str | None) -> bool:
+    """True when a terminal must be signed on to send this request (else 58)."""
+    if mti in SIGN_ON_EXEMPT_MTIS:
+        return network_code in SIGNED_ON_NETWORK_CODES
+    return True
 
 
 def message_kind(mti: str, processing_code: str | None) -> tuple[str, str | None] | None:

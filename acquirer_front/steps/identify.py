@@ -6,7 +6,7 @@ from __future__ import annotations
 from acquirer_front.exchange import Exchange
 from acquirer_front.registry import Registry
 from proto.codes import ResponseCode
-from proto.messages import SIGN_ON_EXEMPT_MTIS
+from proto.messages import needs_sign_on
 
 
 class IdentifyTerminal:
@@ -17,7 +17,7 @@ class IdentifyTerminal:
         terminal = self._registry.get(exchange.message["41"])
         if terminal is None or not terminal.active:
             return ResponseCode.TERMINAL_NOT_ALLOWED
-        if not terminal.signed_on and exchange.mti not in SIGN_ON_EXEMPT_MTIS:
+        if not terminal.signed_on and needs_sign_on(exchange.mti, exchange.message.get("70")):
             return ResponseCode.TERMINAL_NOT_ALLOWED
         exchange.terminal = terminal
         return None
