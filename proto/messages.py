@@ -50,6 +50,10 @@ KNOWN_MTIS = frozenset(mti for mti, _ in REQUIRED_FIELDS)
 # change (§7, 1.2: those need a session to end or rekey).
 SIGN_ON_EXEMPT_MTIS = frozenset({Mti.NETWORK})
 SIGNED_ON_NETWORK_CODES = frozenset({NetworkCode.SIGN_OFF, NetworkCode.KEY_CHANGE})
+# 0200s that create stored value: where the alliance requires MAC for them (1.2 §8), a
+# terminal that need not MAC gets 58. Their reversals are not refused: they only take back.
+MAC_ONLY_PROCESSING_CODES = frozenset(
+    {ProcessingCode.STORED_VALUE_LOAD, ProcessingCode.POINTS_TO_STORED_VALUE})
 
 
 def needs_sign_on(mti: str, network_code: str | None) -> bool:

@@ -356,3 +356,34 @@ async def _until_answer(terminal: TerminalClient, fields: dict[str, str], code: 
             if answer["39"] == code:
                 return answer
             await anyio.sleep(0.02)
+
+
+class TestMacForLoads:
+    """1.2 §8: where the alliance requires MAC for loads (210000) and exchanges (400060), a
+    terminal that need not MAC gets 58 and nothing is posted. Fails on 1.1's front."""
+
+    async def test_load_and_exchange_without_mac_are_58_and_post_nothing(
+        self, database_url, monkeypatch
+    ):
+        monkeypatch.setenv("JIFEN_KEK", KEK_HEX)
+        await seed(database_url)
+        await add_mac_terminal(database_url)
+        connection = await asyncpg.connect(database_url)
+        try:
+            await connection.execute("UPDATE alliances SET requires_mac_for_loads = true"
+                                     " WHERE code = 'TEST'")
+        finally:
+            await connection.close()
+        async with running_system(database_url, seeded=False) as system:
+            async with system.terminal() as plain:  # TERMINAL: no MAC required
+                await plain.sign_on()
+                before = await journal_size(system)
+                assert (await plain.load_stored_value(CARDS[7], 5_000_000))["39"] == "58"
+                assert (await plain.exchange_points(CARDS[7], 100))["39"] == "58"
+                assert await journal_size(system) == before
+                # Other transactions of the same terminal are not affected.
+                assert (await plain.purchase(CARDS[7], 1_000))["39"] == "00"
+            async with mac_terminal(system) as terminal:
+                await terminal.sign_on()
+                loaded = await terminal.exchange(messages.stored_value_load(CARDS[7], 5_000, 1))
+                assert (loaded.answer["39"], loaded.mac_verified) == ("00", True)
