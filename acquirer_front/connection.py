@@ -20,7 +20,8 @@ Timeouts use one timer per connection, re-armed only when it fires early: a fram
 a timestamp. Idle: no frame started within idle_timeout_s (not counted while reading is paused
 for slots); a started frame must complete within frame_complete_timeout_s; a terminal that
 does not take its answers (the transport's buffer not drained) for answer_write_timeout_s is
-dropped.
+dropped; a connection that has had no answer but the front's refusals of its sender (12, 30,
+58, 03, A0) within sign_on_wait_s of its accept is closed (a stranger's connection).
 
 An approval of a 0200 that the terminal does not get is reversed (issue 8): the connection was
 closed before its write, the write did not drain, or the terminal had ended its side of the
@@ -89,6 +90,7 @@ class Listener(Protocol):
 class CloseReason(StrEnum):
     PEER_CLOSED = "peer_closed"       # between frames: a normal end
     IDLE = "idle"                     # no frame started within idle_timeout_s
+    SIGN_ON_WAIT = "sign_on_wait"     # no request past the terminal checks in sign_on_wait_s
     WRITE_FAILED = "write_failed"     # the terminal does not take its answers
     # Framing errors (counted by reason):
     FRAME_SIZE = "frame_size"         # LEN above frame_size_max or below a TPDU and an MTI
@@ -99,7 +101,15 @@ class CloseReason(StrEnum):
     FRAME_TIMEOUT = "frame_timeout"   # a frame started but not completed in time
 
 
-_NOT_FRAMING = frozenset({CloseReason.PEER_CLOSED, CloseReason.IDLE, CloseReason.WRITE_FAILED})
+_NOT_FRAMING = frozenset({CloseReason.PEER_CLOSED, CloseReason.IDLE, CloseReason.WRITE_FAILED,
+                          CloseReason.SIGN_ON_WAIT})
+# Answers that say the front does not know or trust the sender: they do not end the wait for a
+# terminal (sign_on_wait_s). Any other answer means a registered, signed-on (or signing-on)
+# terminal of its merchant, with its MAC, sent the request.
+_STRANGER_CODES = frozenset({
+    ResponseCode.INVALID_TRANSACTION, ResponseCode.FORMAT_ERROR,
+    ResponseCode.TERMINAL_NOT_ALLOWED, ResponseCode.MERCHANT_INVALID, ResponseCode.MAC_FAILED,
+})
 # A hostile peer can make framing errors as fast as it can connect: each is counted, but the
 # warning is sampled per reason so that it cannot fill the disk.
 _FRAMING_LOGS = {reason: SampledLog(log.warning, "framing_error")
@@ -136,6 +146,8 @@ class TerminalConnection(asyncio.Protocol):
         self._write_paused_at: float | None = None
         self._reset_checks = 0            # answers held while looking for a reset
         self._last_frame_at = self._loop.time()
+        # Until a request passes the terminal checks, the connection must do so by this time.
+        self._stranger_until: float | None = self._last_frame_at + config.sign_on_wait_s
         self._frame_started_at: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -286,6 +298,8 @@ class TerminalConnection(asyncio.Protocol):
         # An answer that does not fit the spec is already a 96 (encode_answer), and the spec
         # bounds an answer far below the 64 KiB of LEN.
         body, code = encode_answer(exchange.message, fields)
+        if code not in _STRANGER_CODES:
+            self._stranger_until = None  # a known terminal: only the other clocks run
         frame = encode_frame(exchange.tpdu.swapped(), body)
         owes_delivery = code == ResponseCode.APPROVED and exchange.mti in REVERSED_MTIS
         self._outbox.append(_Outgoing(frame, exchange, owes_delivery))
@@ -390,6 +404,8 @@ class TerminalConnection(asyncio.Protocol):
         """The earliest clock running, and what its expiry means."""
         config = self._config
         clocks: list[tuple[float, CloseReason]] = []
+        if self._stranger_until is not None:
+            clocks.append((self._stranger_until, CloseReason.SIGN_ON_WAIT))
         if self._write_paused_at is not None:
             clocks.append((self._write_paused_at + config.answer_write_timeout_s,
                            CloseReason.WRITE_FAILED))

@@ -20,6 +20,15 @@ class Terminal(msgspec.Struct, frozen=True):
     requires_mac: bool
     active: bool
     signed_on: bool
+    # The TMK sealed under the KEK (never clear here): a MAC terminal MACs its sign-on under it.
+    tmk_sealed: bytes | None = None
+    # The alliance's "requires MAC for loads and exchanges" (§8, 1.2); the database's default
+    # for a new alliance is true, this default serves only terminals built in tests.
+    alliance_requires_mac_for_loads: bool = False
+
+    def __repr__(self) -> str:
+        return (f"Terminal({self.terminal_code}, merchant={self.merchant_code},"
+                f" requires_mac={self.requires_mac}, signed_on={self.signed_on})")
 
 
 class Registry:

@@ -20,13 +20,14 @@ from proto.changes import CHANNEL, Table, decode_change
 log = structlog.get_logger("acquirer_front.registry")
 
 # Tables that concern the registry; other components use the channel for their own.
-RELOAD_TABLES = frozenset({Table.TERMINALS, Table.MERCHANTS})
+RELOAD_TABLES = frozenset({Table.TERMINALS, Table.MERCHANTS, Table.ALLIANCES})
 _BACKOFF_S_MIN = 0.05
 
 _QUERY = """
 SELECT t.terminal_code, m.merchant_code, m.active AS merchant_active,
        a.code AS alliance_code, t.requires_mac, t.active,
-       coalesce(s.signed_on, false) AS signed_on
+       coalesce(s.signed_on, false) AS signed_on, t.tmk_encrypted AS tmk_sealed,
+       a.requires_mac_for_loads AS alliance_requires_mac_for_loads
 FROM terminals t
 JOIN merchants m ON m.id = t.merchant_id
 JOIN alliances a ON a.id = m.alliance_id

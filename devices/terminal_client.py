@@ -5,7 +5,8 @@ The client numbers STANs itself and fills in the fields a terminal owns (7, 11, 
 send a retransmission or a malformed field on purpose. One reader task matches answers to
 requests by (answer MTI, 41, 11), as the host interface says a terminal must, so answers may
 come back in any order. After a sign-on whose answer carries MK, it MACs its requests (given the
-TMK) and checks the host's MACs.
+TMK) and checks the host's MACs. Given a TMK, it MACs its sign-on under it, and its key change
+and sign-off under the session key (host interface 1.2, §7).
 
     async with TerminalClient("127.0.0.1", 8583, "DEMO0001", "DEMO00000000001") as terminal:
         await terminal.sign_on()
@@ -43,6 +44,7 @@ from proto.fields import parse_tlv
 from proto.frames import Totals
 from proto.framing import Tpdu, encode_frame, read_frame
 from proto.iso_codec import decode_iso, encode_iso
+from proto.mac import is_network_maced
 from proto.messages import REQUIRED_FIELDS, message_kind
 
 Fields = dict[str, str]
@@ -226,14 +228,27 @@ class TerminalClient:
                 message[name] = own[name]
         return message
 
+    def _mac_key(self, message: Fields) -> bytes | None:
+        """The key this message is MACed under (§7), or None: the TMK for a sign-on when we
+        hold one (a host that does not require MAC ignores it), the session key for the other
+        MACed messages once a sign-on gave one; echo never."""
+        if message["t"] in MAC_MTIS:
+            return self._session_key
+        if not is_network_maced(message):
+            return None
+        if message["70"] == NetworkCode.SIGN_ON:
+            return self._tmk
+        return self._session_key
+
     def _encode(self, message: Fields) -> bytes:
         """ISO bytes; with a MAC in 64/128 when we must MAC and the caller gave none."""
         name = mac_field(message)
-        if self._session_key is None or message["t"] not in MAC_MTIS or name in message:
+        key = self._mac_key(message)
+        if key is None or name in message:
             return encode_iso(message)
         message[name] = "0" * MAC_HEX_SIZE
         body = encode_iso(message)
-        mac = retail_mac(self._session_key, body[:-MAC_HEX_SIZE]).hex().upper()
+        mac = retail_mac(key, body[:-MAC_HEX_SIZE]).hex().upper()
         message[name] = mac
         return body[:-MAC_HEX_SIZE] + mac.encode("ascii")
 

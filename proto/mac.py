@@ -15,14 +15,26 @@ import hmac
 
 from Crypto.Cipher import DES, DES3
 
+from proto.codes import Mti, NetworkCode
+
 BLOCK_SIZE_BYTES = 8
 DOUBLE_KEY_SIZE_BYTES = 16
 MAC_HEX_SIZE = 16
 CHECK_VALUE_HEX_SIZE = 6
 _ZERO_BLOCK = bytes(BLOCK_SIZE_BYTES)
 # Requests that carry field 64/128 from a terminal that must MAC, and whose answers the host
-# MACs too (§7); 0800/0810 never carry a MAC.
+# MACs too (§7).
 MAC_MTIS = frozenset({"0100", "0200", "0220", "0400", "0420", "0500"})
+# The 0800s that change a MAC terminal's session (field 70) and so carry a MAC of their own
+# (§7, 1.2): the sign-on under the TMK, sign-off and key change under the session key. Echo
+# carries none, and no 0810 is MACed.
+SESSION_MAC_CODES = frozenset({NetworkCode.SIGN_OFF, NetworkCode.KEY_CHANGE})
+NETWORK_MAC_CODES = frozenset({NetworkCode.SIGN_ON}) | SESSION_MAC_CODES
+
+
+def is_network_maced(fields: dict[str, str]) -> bool:
+    """An 0800 that a MAC terminal must MAC (its field 70 is sign-on, sign-off or key change)."""
+    return fields.get("t") == Mti.NETWORK and fields.get("70") in NETWORK_MAC_CODES
 
 
 class RetailMacKey:

@@ -51,8 +51,21 @@ KNOWN_MTIS = frozenset(mti for mti, _ in REQUIRED_FIELDS)
 LABELLED_MTIS = KNOWN_MTIS | frozenset(
     f"{mti[:2]}{int(mti[2]) + 1}{mti[3]}" for mti in KNOWN_MTIS)
 MTI_LABEL_OTHER = "other"
-# Requests a terminal may send before it has signed on.
+# Requests a terminal may send before it has signed on: an 0800, except a sign-off or key
+# change (§7, 1.2: those need a session to end or rekey).
 SIGN_ON_EXEMPT_MTIS = frozenset({Mti.NETWORK})
+SIGNED_ON_NETWORK_CODES = frozenset({NetworkCode.SIGN_OFF, NetworkCode.KEY_CHANGE})
+# 0200s that create stored value: where the alliance requires MAC for them (1.2 §8), a
+# terminal that need not MAC gets 58. Their reversals are not refused: they only take back.
+MAC_ONLY_PROCESSING_CODES = frozenset(
+    {ProcessingCode.STORED_VALUE_LOAD, ProcessingCode.POINTS_TO_STORED_VALUE})
+
+
+def needs_sign_on(mti: str, network_code: str | None) -> bool:
+    """True when a terminal must be signed on to send this request (else 58)."""
+    if mti in SIGN_ON_EXEMPT_MTIS:
+        return network_code in SIGNED_ON_NETWORK_CODES
+    return True
 
 
 def mti_label(mti: str) -> str:

@@ -50,6 +50,13 @@ class SecurityModule(Protocol):
         when it is not, or the terminal has no key."""
         ...
 
+    def verify_mac_under_tmk(
+        self, terminal_code: str, sealed_tmk: bytes | None, data: bytes, mac_hex: str,
+    ) -> bool:
+        """True when `mac_hex` is the MAC of `data` under the terminal's TMK (a MAC terminal's
+        sign-on, §7); False when it is not, or the TMK is missing or does not open."""
+        ...
+
     def generate_mac(self, terminal_code: str, data: bytes) -> str | None:
         """The MAC of `data` as 16 hex, or None when the terminal has no key."""
         ...

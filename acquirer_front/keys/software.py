@@ -59,6 +59,19 @@ class SoftwareSecurityModule:
             return False
         return macs_equal(key.mac_hex(data), mac_hex)
 
+    def verify_mac_under_tmk(
+        self, terminal_code: str, sealed_tmk: bytes | None, data: bytes, mac_hex: str,
+    ) -> bool:
+        if sealed_tmk is None:
+            return False
+        try:
+            tmk = self._keystore.open(sealed_tmk)
+        except KeyStoreError:
+            return False
+        if len(tmk) != DOUBLE_KEY_SIZE_BYTES:
+            return False
+        return macs_equal(RetailMacKey(tmk).mac_hex(data), mac_hex)
+
     def generate_mac(self, terminal_code: str, data: bytes) -> str | None:
         key = self._keys.get(terminal_code)
         return None if key is None else key.mac_hex(data)

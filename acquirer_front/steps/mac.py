@@ -2,7 +2,9 @@
 
 Only a terminal flagged requires_mac pays anything here: for the others the check is one
 attribute test. The key lives in the security module; this step only finds the MAC field and
-what it covers.
+what it covers. A MAC terminal's sign-on is MACed under its TMK, its sign-off and key change
+under its session key (1.2): without that, anyone could replace or drop its session key. An
+0800 from a terminal that need not MAC is not checked (its field 64/128 is ignored).
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 from acquirer_front.exchange import Exchange
 from acquirer_front.keys import SecurityModule
 from acquirer_front.registry import Registry
-from proto.codes import ResponseCode
+from proto.codes import NetworkCode, ResponseCode
 from proto.errors import IsoEncodeError
 from proto.iso_codec import IsoMessage, encode_iso
-from proto.mac import MAC_HEX_SIZE, MAC_MTIS, mac_covered, mac_field
+from proto.mac import MAC_HEX_SIZE, MAC_MTIS, is_network_maced, mac_covered, mac_field
 
 # Answers the host does not MAC (§7): the terminal is unknown or its key is in doubt.
 _UNSIGNED_CODES = frozenset({ResponseCode.TERMINAL_NOT_ALLOWED, ResponseCode.MAC_FAILED})
@@ -27,18 +29,24 @@ class CheckMac:
     def __call__(self, exchange: Exchange) -> ResponseCode | None:
         terminal = exchange.terminal
         assert terminal is not None, "IdentifyTerminal runs first"
-        if not terminal.requires_mac or exchange.mti not in MAC_MTIS:
+        if not terminal.requires_mac:
             return None
         message = exchange.message
+        network_maced = is_network_maced(message)
+        if exchange.mti not in MAC_MTIS and not network_maced:
+            return None  # an echo, which carries no MAC
         mac = message.get(mac_field(message))
         # Validation made it 16 upper-case hex; it must also be the message's last bytes, as
         # the highest field present, or the terminal MACed something else than we check.
         if mac is None or not exchange.body.endswith(mac.encode("ascii")):
             return ResponseCode.MAC_FAILED
         covered = mac_covered(exchange.body)
-        if self._security_module.verify_mac(terminal.terminal_code, covered, mac):
-            return None
-        return ResponseCode.MAC_FAILED
+        if network_maced and message["70"] == NetworkCode.SIGN_ON:
+            verified = self._security_module.verify_mac_under_tmk(
+                terminal.terminal_code, terminal.tmk_sealed, covered, mac)
+        else:
+            verified = self._security_module.verify_mac(terminal.terminal_code, covered, mac)
+        return None if verified else ResponseCode.MAC_FAILED
 
 
 class SignAnswer:

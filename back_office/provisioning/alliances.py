@@ -20,31 +20,40 @@ class Alliance(msgspec.Struct, frozen=True):
     timezone: str
     cutover: str                   # local time of the business-day cutover, HH:MM
     exchange_points_per_yuan: int  # points that buy 100 fen of stored value
+    # Loads (210000) and exchanges (400060) from a terminal that need not MAC answer 58
+    # (host interface 1.2 §8): they create stored value, so they must come from a terminal
+    # that proves it holds its keys.
+    requires_mac_for_loads: bool = True
 
 
-_COLUMNS = "id, code, name, timezone, cutover_local_time, exchange_points_per_yuan"
+_COLUMNS = ("id, code, name, timezone, cutover_local_time, exchange_points_per_yuan,"
+            " requires_mac_for_loads")
 
 
 def _alliance(row: asyncpg.Record) -> Alliance:
     cutover: time = row["cutover_local_time"]
     return Alliance(row["id"], row["code"], row["name"], row["timezone"],
-                    cutover.strftime("%H:%M"), row["exchange_points_per_yuan"])
+                    cutover.strftime("%H:%M"), row["exchange_points_per_yuan"],
+                    row["requires_mac_for_loads"])
 
 
 async def create_alliance(
     conn: asyncpg.Connection, code: str, name: str, timezone: str = "Asia/Shanghai",
     cutover: str = "23:00", exchange_points_per_yuan: int = 100,
+    requires_mac_for_loads: bool = True,
 ) -> Alliance:
     values = (
         validate.alliance_code(code), validate.name(name), validate.timezone(timezone),
         validate.cutover(cutover),
         validate.rate(exchange_points_per_yuan, "exchange points per yuan", 1),
+        requires_mac_for_loads,
     )
     try:
         async with conn.transaction():
             row = await conn.fetchrow(
                 "INSERT INTO alliances (code, name, timezone, cutover_local_time,"
-                " exchange_points_per_yuan) VALUES ($1, $2, $3, $4, $5)"
+                " exchange_points_per_yuan, requires_mac_for_loads)"
+                " VALUES ($1, $2, $3, $4, $5, $6)"
                 f" RETURNING {_COLUMNS}", *values,
             )
             await notify_change(conn, Change(Table.ALLIANCES))

@@ -1,8 +1,9 @@
 """The demo programme: one alliance, three merchants, six terminals, a card range, 1,000 cards.
 
-`jifen up` runs `create_demo_if_empty` so a fresh install can take transactions at once. The
-demo TMK is public (DEMO_TMK_HEX): demo terminals do not require MAC, and a simulator that
-wants to MAC anyway knows the key.
+`jifen up` runs `create_demo_if_empty` so a fresh install can take transactions at once. Demo
+terminals require MAC, like any other: each gets its own random TMK, drawn here for this
+installation and written to DEMO_TMKS_CSV (mode 0600, never over an existing file) for `jifen
+term` to read. A public demo key would let anyone who can reach the front load stored value.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from back_office.provisioning.card_ranges import add_card_range
 from back_office.provisioning.cards import IssueSummary, issue_cards
 from back_office.provisioning.merchants import create_merchant
 from back_office.provisioning.settlement_rules import set_rule
-from back_office.provisioning.terminals import create_terminal
+from back_office.provisioning.terminals import create_terminal, new_tmk
+from back_office.provisioning.tmk_files import write_tmk_csv
 
 DEMO_ALLIANCE_CODE = "DEMO"
 DEMO_BIN = "622188"
 DEMO_CARD_COUNT = 1_000
 DEMO_CARDS_CSV = "var/demo-cards.csv"
 DEMO_HOST_NAME = "main"
-DEMO_TMK_HEX = "0123456789ABCDEFFEDCBA9876543210"
+DEMO_TMKS_CSV = "var/demo-tmks.csv"
 TERMINALS_PER_MERCHANT = 2
 # (merchant code, name, points earned per yuan)
 DEMO_MERCHANTS = (
@@ -59,7 +61,7 @@ class DemoSummary(msgspec.Struct, frozen=True):
     terminals: list[DemoTerminal]
     card_range: str
     cards: IssueSummary
-    tmk_hex: str
+    tmks_csv_path: str
 
     def describe(self) -> str:
         """What was created, for a person: terminals and merchants, sample cards, the CSV."""
@@ -72,20 +74,22 @@ class DemoSummary(msgspec.Struct, frozen=True):
             f"{self.cards.count} cards under BIN {self.cards.bin}, e.g. "
             + ", ".join(self.cards.sample_pans_masked),
             f"all card numbers: {self.cards.csv_path}",
-            f"terminal TMK (every demo terminal; none requires MAC): {self.tmk_hex}",
+            f"terminal TMKs (each demo terminal requires MAC; keep this file private): "
+            f"{self.tmks_csv_path}",
             f"try: jifen term --terminal {self.terminals[0].terminal_code} --merchant "
-            f"{self.terminals[0].merchant_code} signon",
+            f"{self.terminals[0].merchant_code} --tmk-file {self.tmks_csv_path} signon",
         ]
         return "\n".join(lines)
 
 
 async def create_demo(
     conn: asyncpg.Connection, keystore: KeyStore | None = None,
-    cards_csv: str | Path = DEMO_CARDS_CSV,
+    cards_csv: str | Path = DEMO_CARDS_CSV, tmks_csv: str | Path = DEMO_TMKS_CSV,
 ) -> DemoSummary:
-    """Create the whole demo in one transaction: all of it or, on any error, none of it."""
+    """Create the whole demo in one transaction: all of it or, on any error, none of it. The
+    TMK file is written last, inside the transaction: if it cannot be, nothing is created."""
     keystore = keystore or KeyStore.from_environment()
-    tmk = bytes.fromhex(DEMO_TMK_HEX)
+    tmks: list[tuple[str, bytes]] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _DEMO_LOCK_KEY)
         await create_alliance(conn, DEMO_ALLIANCE_CODE, "Demo Coalition", "Asia/Shanghai",
@@ -95,7 +99,10 @@ async def create_demo(
             await create_merchant(conn, DEMO_ALLIANCE_CODE, merchant_code, name, rate)
             for number in range(TERMINALS_PER_MERCHANT):
                 terminal_code = f"DEMO{index * TERMINALS_PER_MERCHANT + number + 1:04d}"
-                await create_terminal(conn, keystore, terminal_code, merchant_code, tmk)
+                tmk = new_tmk()
+                await create_terminal(conn, keystore, terminal_code, merchant_code, tmk,
+                                      requires_mac=True)
+                tmks.append((terminal_code, tmk))
                 terminals.append(DemoTerminal(terminal_code, merchant_code, name))
         for rule_merchant_code, issue_price, redemption_rate, commission_bp in DEMO_RULES:
             await set_rule(conn, DEMO_ALLIANCE_CODE, rule_merchant_code, DEMO_RULES_FROM,
@@ -103,21 +110,22 @@ async def create_demo(
         card_range = await add_card_range(conn, DEMO_BIN, DEMO_BIN, DEMO_HOST_NAME)
         cards = await issue_cards(conn, DEMO_ALLIANCE_CODE, DEMO_BIN, DEMO_CARD_COUNT,
                                   csv_path=cards_csv)
+        write_tmk_csv(tmks_csv, tmks)
     return DemoSummary(
         alliance_code=DEMO_ALLIANCE_CODE,
         merchants=[code for code, _, _ in DEMO_MERCHANTS], terminals=terminals,
         card_range=f"{card_range.bin_low}-{card_range.bin_high} -> {card_range.host_name}",
-        cards=cards, tmk_hex=DEMO_TMK_HEX,
+        cards=cards, tmks_csv_path=str(tmks_csv),
     )
 
 
 async def create_demo_if_empty(
     conn: asyncpg.Connection, keystore: KeyStore | None = None,
-    cards_csv: str | Path = DEMO_CARDS_CSV,
+    cards_csv: str | Path = DEMO_CARDS_CSV, tmks_csv: str | Path = DEMO_TMKS_CSV,
 ) -> DemoSummary | None:
     """The demo, unless any alliance exists already (then None, and nothing is written)."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _DEMO_LOCK_KEY)
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM alliances)"):
             return None
-        return await create_demo(conn, keystore, cards_csv)
+        return await create_demo(conn, keystore, cards_csv, tmks_csv)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import asyncpg
 import msgspec
 from Crypto.Cipher import DES3
@@ -23,11 +25,23 @@ class Terminal(msgspec.Struct, frozen=True):
     tmk_check_value: str | None = None  # shown once, at creation, to compare with the device
 
 
+# Equal halves are drawn about once in 2^56 tries; a second in a row means a broken RNG.
+_TMK_DRAWS_MAX = 8
 _SELECT = (
     "SELECT t.terminal_code, m.merchant_code, t.requires_mac, t.active,"
     " t.tmk_encrypted IS NOT NULL AS has_tmk"
     " FROM terminals t JOIN merchants m ON m.id = t.merchant_id"
 )
+
+
+def new_tmk() -> bytes:
+    """A random double-length DES TMK with odd parity (its halves differ: triple-DES)."""
+    for _ in range(_TMK_DRAWS_MAX):
+        try:
+            return DES3.adjust_key_parity(secrets.token_bytes(validate.TMK_SIZE_BYTES))
+        except ValueError:  # equal halves: single DES, draw again
+            continue
+    raise AssertionError("the random source keeps giving single-DES keys")
 
 
 def key_check_value(key: bytes) -> str:
@@ -37,8 +51,10 @@ def key_check_value(key: bytes) -> str:
 
 async def create_terminal(
     conn: asyncpg.Connection, keystore: KeyStore, terminal_code: str, merchant_code: str,
-    tmk: bytes, requires_mac: bool = False,
+    tmk: bytes, requires_mac: bool = True,
 ) -> Terminal:
+    """A new terminal; it requires MAC unless told otherwise (host interface §7: without a
+    MAC anyone who knows its terminal and merchant IDs can transact as it)."""
     code = validate.terminal_code(terminal_code)
     assert len(tmk) == validate.TMK_SIZE_BYTES, "validate.tmk_hex checks operator input"
     sealed = keystore.seal(tmk)

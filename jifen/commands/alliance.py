@@ -8,19 +8,24 @@ from back_office.provisioning import create_alliance, list_alliances
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 
-_COLUMNS = ("code", "name", "timezone", "cutover", "exchange_points_per_yuan")
+_COLUMNS = ("code", "name", "timezone", "cutover", "exchange_points_per_yuan",
+            "requires_mac_for_loads")
 
 
 def _create(args: argparse.Namespace) -> int:
     alliance = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: create_alliance(
         conn, args.code, args.name, args.timezone, args.cutover, args.exchange_points_per_yuan,
+        requires_mac_for_loads=not args.no_mac_for_loads,
     ))
     if args.json:
         print_json(alliance)
     else:
         print(f"created alliance {alliance.code} ({alliance.name}): business day ends "
               f"{alliance.cutover} {alliance.timezone}, "
-              f"{alliance.exchange_points_per_yuan} points buy 1 yuan of stored value")
+              f"{alliance.exchange_points_per_yuan} points buy 1 yuan of stored value; "
+              + ("loads and exchanges need a terminal that MACs"
+                 if alliance.requires_mac_for_loads
+                 else "loads and exchanges allowed from terminals that do not MAC"))
     return 0
 
 
@@ -44,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="local time HH:MM at which its business day ends")
     create.add_argument("--exchange-points-per-yuan", type=int, default=100,
                         help="points that buy 1 yuan of stored value")
+    create.add_argument("--no-mac-for-loads", action="store_true",
+                        help="let terminals that do not MAC load stored value (210000) and"
+                             " exchange points into it (400060); by default they get 58")
     add_json_option(create)
     create.set_defaults(handler=_create)
     listing = actions.add_parser("list", help="list alliances")

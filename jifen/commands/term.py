@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import secrets
+from pathlib import Path
 
 import anyio
 
-from back_office.provisioning.validate import merchant_code, terminal_code, tmk_hex
+from back_office.provisioning.demo import DEMO_TMKS_CSV
+from back_office.provisioning.errors import ProvisioningError
+from back_office.provisioning.tmk_files import read_tmk_file
+from back_office.provisioning.validate import merchant_code, terminal_code
 from devices.errors import DeviceError
 from devices.stan import STAN_MAX
 from devices.term import ACTIONS, TermCommand, run_term
+from jifen.commands.terminal import add_tmk_options, read_tmk_option
 from jifen.errors import CliError
 
 # Requests in flight for --pipeline: the front's per-terminal limit.
@@ -32,16 +37,31 @@ def _command(args: argparse.Namespace) -> TermCommand:
         raise CliError("--dial takes digits (and , * # W @ as a modem dials them)")
     if args.serial and args.pipeline > 1:
         raise CliError("a dial-up terminal (--serial) has one request in flight: no --pipeline")
+    code = terminal_code(args.terminal)
     return TermCommand(
-        host=args.host, port=args.port, terminal_code=terminal_code(args.terminal),
+        host=args.host, port=args.port, terminal_code=code,
         merchant_code=merchant_code(args.merchant), action=args.action,
         json_output=args.json, pan=args.pan, cards_file=args.cards, amount_fen=args.amount,
         batch_number=args.batch, repeat=args.repeat, pipeline=args.pipeline,
-        tmk=tmk_hex(args.tmk) if args.tmk else None, timeout_s=args.timeout,
+        tmk=_tmk(args, code), timeout_s=args.timeout,
         # A random first STAN: two runs in the same second must not look like a retransmission.
         stan_start=args.stan or 1 + secrets.randbelow(STAN_MAX),
         serial_device=args.serial, dial_number=args.dial, serial_speed_bps=args.serial_speed,
     )
+
+
+def _tmk(args: argparse.Namespace, code: str) -> bytes | None:
+    """--tmk-file or --tmk-stdin; else the terminal's row of the demo's TMK file when there is
+    one (a terminal not listed there is run without a TMK: it cannot MAC)."""
+    tmk = read_tmk_option(args, code)
+    if tmk is not None or args.tmk_file is not None or args.tmk_stdin:
+        return tmk
+    if not Path(DEMO_TMKS_CSV).is_file():
+        return None
+    try:
+        return read_tmk_file(DEMO_TMKS_CSV, code)
+    except ProvisioningError:
+        return None  # not ours to judge when not asked for: run without a TMK
 
 
 def _term(args: argparse.Namespace) -> int:
@@ -65,7 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=8583)
     parser.add_argument("--terminal", required=True, help="terminal code (field 41)")
     parser.add_argument("--merchant", required=True, help="merchant code (field 42)")
-    parser.add_argument("--tmk", metavar="HEX32", help="TMK, to MAC if the sign-on says so")
+    add_tmk_options(parser, f"the TMK, to MAC (default: the terminal's row of {DEMO_TMKS_CSV}"
+                            " when that file exists)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per answer")
     parser.add_argument("--stan", type=int, help="first STAN (default: random)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from acquirer_front.keystore import KeyStore, KeyStoreError
 from back_office.provisioning import create_terminal, list_terminals
 from back_office.provisioning.terminals import set_requires_mac
-from back_office.provisioning.validate import terminal_code, tmk_hex
+from back_office.provisioning.tmk_files import parse_tmk_text, read_tmk_file
+from back_office.provisioning.validate import terminal_code
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 from jifen.errors import CliError
@@ -19,14 +21,47 @@ _KEK_HELP = ("Its TMK is stored sealed under the KEK named in the [front] config
              " created on first use). The front must use the same KEK.")
 
 
+# A TMK on the command line is visible to every user of the machine (ps, /proc).
+TMK_ON_ARGV_REFUSED = ("--tmk is no longer accepted: a command line is visible to every user of"
+                       " the machine. Give the TMK with --tmk-file FILE or --tmk-stdin")
+
+
+def read_tmk_option(args: argparse.Namespace, terminal: str) -> bytes | None:
+    """The TMK of --tmk-file (one hex line, or the terminal's row of a TMK CSV) or
+    --tmk-stdin; None when neither was given. --tmk is refused, naming them."""
+    if args.tmk is not None:
+        raise CliError(TMK_ON_ARGV_REFUSED)
+    if args.tmk_stdin:
+        return parse_tmk_text(sys.stdin.readline(), terminal, "standard input")
+    if args.tmk_file is not None:
+        tmk = read_tmk_file(args.tmk_file, terminal)
+        if tmk is None:
+            raise CliError(f"{args.tmk_file} has no TMK for terminal {terminal}")
+        return tmk
+    return None
+
+
+def add_tmk_options(parser: argparse.ArgumentParser, what: str) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--tmk-file", metavar="FILE",
+                        help=f"read {what} from FILE: 32 hex digits, or a CSV with columns"
+                             " terminal_code,tmk (as var/demo-tmks.csv)")
+    source.add_argument("--tmk-stdin", action="store_true",
+                        help=f"read {what} (32 hex digits) from the first line of stdin")
+    source.add_argument("--tmk", help=argparse.SUPPRESS)  # refused, naming the options above
+
+
 def _create(args: argparse.Namespace) -> int:
-    code, tmk = terminal_code(args.code), tmk_hex(args.tmk)  # input errors before any I/O
+    code = terminal_code(args.code)  # input errors before any I/O
+    tmk = read_tmk_option(args, code)
+    if tmk is None:
+        raise CliError("terminal create needs its TMK: --tmk-file FILE or --tmk-stdin")
     try:
         keystore = KeyStore.from_config(load_config(args.config).front)
     except KeyStoreError as exc:
         raise CliError(f"key store: {exc}") from exc
     terminal = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: create_terminal(
-        conn, keystore, code, args.merchant, tmk, args.requires_mac,
+        conn, keystore, code, args.merchant, tmk, not args.no_mac,
     ))
     if args.json:
         print_json(terminal)
@@ -67,10 +102,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 description=f"Register a terminal. {_KEK_HELP}")
     create.add_argument("--code", required=True, help="terminal code: 8 characters (field 41)")
     create.add_argument("--merchant", required=True, help="merchant code")
-    create.add_argument("--tmk", required=True, metavar="HEX32",
-                        help="terminal master key: 32 hex digits")
-    create.add_argument("--requires-mac", action="store_true",
-                        help="its requests must carry a MAC (it gets MK at sign-on)")
+    add_tmk_options(create, "its terminal master key")
+    mac = create.add_mutually_exclusive_group()
+    mac.add_argument("--no-mac", action="store_true",
+                     help="its requests need no MAC (by default they do: anyone who knows a"
+                          " terminal's and merchant's IDs could otherwise transact as it)")
+    mac.add_argument("--requires-mac", action="store_true",
+                     help="its requests must carry a MAC: the default, kept for old scripts")
     create.set_defaults(handler=_create)
     add_json_option(create)
     listing = actions.add_parser("list", help="list terminals")

@@ -40,16 +40,17 @@ PAN = "6217001234567894"
 TPDU = Tpdu(destination_nii=0x0001, source_nii=0x0203)
 
 SEED_SQL = f"""
-INSERT INTO alliances (code, name) VALUES ('{ALLIANCE}', 'Test alliance');
+INSERT INTO alliances (code, name, requires_mac_for_loads)
+    VALUES ('{ALLIANCE}', 'Test alliance', false);
 INSERT INTO merchants (merchant_code, alliance_id, name, active)
     SELECT '{MERCHANT}', id, 'Shop', true FROM alliances;
 INSERT INTO merchants (merchant_code, alliance_id, name, active)
     SELECT '{MERCHANT_INACTIVE}', id, 'Closed shop', false FROM alliances;
-INSERT INTO terminals (terminal_code, merchant_id)
-    SELECT code, m.id FROM merchants m, (VALUES ('{T_SIGNED}'), ('{T_NEW}')) AS t (code)
+INSERT INTO terminals (terminal_code, merchant_id, requires_mac)
+    SELECT code, m.id, false FROM merchants m, (VALUES ('{T_SIGNED}'), ('{T_NEW}')) AS t (code)
     WHERE m.merchant_code = '{MERCHANT}';
-INSERT INTO terminals (terminal_code, merchant_id)
-    SELECT '{T_OF_INACTIVE}', id FROM merchants WHERE merchant_code = '{MERCHANT_INACTIVE}';
+INSERT INTO terminals (terminal_code, merchant_id, requires_mac)
+    SELECT '{T_OF_INACTIVE}', id, false FROM merchants WHERE merchant_code = '{MERCHANT_INACTIVE}';
 INSERT INTO terminal_sessions (terminal_code, signed_on)
     VALUES ('{T_SIGNED}', true), ('{T_OF_INACTIVE}', true);
 """

@@ -12,8 +12,10 @@ import anyio
 import pytest
 from prometheus_client import REGISTRY
 
+from acquirer_front.config import FrontConfig
 from acquirer_front.limits import ConnectionLimits, RefusalReason, SampledLog
 from tests.acquirer_front.front_testkit import (
+    T_UNKNOWN,
     WAIT_S,
     FakeSwitch,
     TerminalClient,
@@ -165,6 +167,44 @@ class TestIdleTimeout:
                     assert await echo_answered(terminal, stan)
                     await anyio.sleep(0.1)  # pacing a slow terminal, not synchronisation
                 await terminal.expect_closed()
+
+
+class TestSignOnWait:
+    """A connection whose requests never pass the terminal checks is closed after
+    sign_on_wait_s, however busy it keeps itself; a known terminal's connection is not."""
+
+    async def test_a_stranger_is_closed_after_sign_on_wait(self, database_url: str) -> None:
+        async with running_front(database_url, sign_on_wait_s=0.3,
+                                 idle_timeout_s=WAIT_S) as running:
+            async with TerminalClient.connect(running.port) as stranger:
+                started = anyio.current_time()
+                # Refused requests (58: an unknown terminal) do not keep it open.
+                for stan in range(1, 100):
+                    try:
+                        await stranger.send(network("301", terminal=T_UNKNOWN,
+                                                    stan=f"{stan:06d}"))
+                        if (await stranger.receive())[1]["39"] != "58":
+                            break
+                    except (anyio.EndOfStream, anyio.IncompleteRead,
+                            anyio.BrokenResourceError, OSError):
+                        break
+                    await anyio.sleep(0.05)  # a patient stranger's pace
+                await stranger.expect_closed()
+                assert 0.25 <= anyio.current_time() - started < WAIT_S
+
+    async def test_a_known_terminal_is_not(self, database_url: str) -> None:
+        async with running_front(database_url, sign_on_wait_s=0.2,
+                                 idle_timeout_s=WAIT_S) as running:
+            async with TerminalClient.connect(running.port) as known:
+                assert await echo_answered(known)  # T_SIGNED: passes the checks
+                await anyio.sleep(0.5)  # well past sign_on_wait_s: the clock under test
+                assert await echo_answered(known, stan=2)
+
+    def test_defaults(self) -> None:
+        config = FrontConfig()
+        assert config.sign_on_wait_s == 30.0
+        # The load test's 64 terminals and the tests connect from one address.
+        assert 64 < config.connections_per_source_max == 256
 
 
 class TestFrameDeadline:

@@ -96,6 +96,7 @@ async def test_idle_connections_do_not_slow_a_live_terminal(database_url: str) -
     async with running_front(
         database_url, connections_max=IDLE_CONNECTIONS + 10,
         connections_per_source_max=IDLE_CONNECTIONS + 10,
+        sign_on_wait_s=600,  # they stay idle strangers for the whole test, as intended here
     ) as running:
         async with TerminalClient.connect(running.port) as live:
             await latencies_ms(live, 1, WARMUP_REQUESTS)

@@ -73,3 +73,23 @@ async def test_errors_are_clear(capsys) -> None:
     assert exit_code == 2 and "--amount" in err
     exit_code, _, err = await jifen_term(port, "inquiry", capsys=capsys)
     assert exit_code == 2 and "needs --pan" in err
+
+
+async def test_the_demo_tmk_file_is_read_by_default_and_macs_the_sign_on(
+    fake_front: FakeFront, capsys, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "demo-tmks.csv").write_text(
+        "terminal_code,tmk\nTERM0001,C1D0F8FB4958670DBA40AB1F3752EF0D\n")
+    exit_code, _, err = await jifen_term(fake_front.port, "signon", capsys=capsys)
+    assert exit_code == 0, err
+    [(_, request)] = fake_front.requests
+    assert len(request["128"]) == 16  # MACed under the TMK found in the file
+
+
+async def test_a_tmk_on_the_command_line_is_refused(fake_front: FakeFront, capsys) -> None:
+    exit_code, _, err = await jifen_term(
+        fake_front.port, "--tmk", "C1D0F8FB4958670DBA40AB1F3752EF0D", "signon", capsys=capsys)
+    assert exit_code == 2 and "--tmk-file" in err and "--tmk-stdin" in err
+    assert fake_front.requests == []

@@ -45,13 +45,16 @@ LOST_CARD = make_pan(90)
 UNISSUED_CARD = make_pan(99)
 
 SEED_SQL = f"""
-INSERT INTO alliances (code, name) VALUES ('TEST', 'Test alliance');
+-- Terminals and alliances that need no MAC, explicitly (MAC is the default since migration
+-- 007): tests that are not about MAC stay fast; tests/e2e/test_mac.py covers MAC.
+INSERT INTO alliances (code, name, requires_mac_for_loads)
+VALUES ('TEST', 'Test alliance', false);
 INSERT INTO merchants (merchant_code, alliance_id, name, earn_points_per_yuan, active)
 SELECT code, (SELECT id FROM alliances WHERE code = 'TEST'), name, rate, active
 FROM (VALUES ('{MERCHANT}', 'Tea house', 1, true), ('{OTHER_MERCHANT}', 'Bookshop', 2, true),
              ('{INACTIVE_MERCHANT}', 'Closed shop', 1, false)) AS m(code, name, rate, active);
-INSERT INTO terminals (terminal_code, merchant_id)
-SELECT t, (SELECT id FROM merchants WHERE merchant_code = m)
+INSERT INTO terminals (terminal_code, merchant_id, requires_mac)
+SELECT t, (SELECT id FROM merchants WHERE merchant_code = m), false
 FROM (VALUES ('{TERMINAL}', '{MERCHANT}'), ('{SECOND_TERMINAL}', '{MERCHANT}'),
              ('{INACTIVE_MERCHANT_TERMINAL}', '{INACTIVE_MERCHANT}')) AS x(t, m);
 INSERT INTO card_ranges (bin_low, bin_high, host_name) VALUES ('{BIN}', '{BIN}', 'main');
@@ -174,13 +177,13 @@ SECOND_BIN = "622177"
 SECOND_CARDS = [make_pan(serial, bin_=SECOND_BIN) for serial in range(1, 4)]
 
 SEED_LEDGER_SQL = f"""
-INSERT INTO alliances (code, name, exchange_points_per_yuan)
-VALUES ('SECOND', 'Second alliance', {SECOND_ALLIANCE_RATE});
+INSERT INTO alliances (code, name, exchange_points_per_yuan, requires_mac_for_loads)
+VALUES ('SECOND', 'Second alliance', {SECOND_ALLIANCE_RATE}, false);
 INSERT INTO merchants (merchant_code, alliance_id, name, earn_points_per_yuan)
 VALUES ('{SECOND_MERCHANT}', (SELECT id FROM alliances WHERE code = 'SECOND'), 'Noodle bar', 1);
-INSERT INTO terminals (terminal_code, merchant_id)
+INSERT INTO terminals (terminal_code, merchant_id, requires_mac)
 VALUES ('{SECOND_ALLIANCE_TERMINAL}',
-        (SELECT id FROM merchants WHERE merchant_code = '{SECOND_MERCHANT}'));
+        (SELECT id FROM merchants WHERE merchant_code = '{SECOND_MERCHANT}'), false);
 INSERT INTO card_ranges (bin_low, bin_high, host_name)
 VALUES ('{SECOND_BIN}', '{SECOND_BIN}', 'main');
 INSERT INTO gift_catalogue (alliance_id, gift_code, name, points, active)

@@ -66,16 +66,23 @@ def test_up_serves_terminals_and_stops_on_sigterm(tmp_path: Path):
         with open(tmp_path / "var" / "demo-cards.csv", newline="") as cards_file:
             pan = next(csv.DictReader(cards_file))["pan"]
 
-        def term(*args: str) -> dict:
+        def term(*args: str, cwd: Path = tmp_path, exit_code: int = 0) -> dict:
             result = subprocess.run(
                 _jifen("term", "--port", str(front_port), "--terminal", "DEMO0001",
                        "--merchant", "DEMO00000000001", "--json", *args),
-                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-            assert result.returncode == 0, result.stderr
+                cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+            assert result.returncode == exit_code, result.stderr
             return json.loads(result.stdout)
 
-        assert "00" in json.dumps(term("signon"))
-        assert "00" in json.dumps(term("purchase", "--pan", pan, "--amount", "2500"))
+        # The demo terminals MAC, with TMKs of this installation that `jifen term` finds in
+        # var/demo-tmks.csv.
+        signed_on = term("signon")["fields"]
+        assert signed_on["39"] == "00" and "MK" in signed_on["48"]
+        purchased = term("purchase", "--pan", pan, "--amount", "2500")["fields"]
+        assert purchased["39"] == "00" and "64" in purchased
+        # Someone who knows only the terminal and merchant IDs cannot even sign on.
+        (stranger := tmp_path / "elsewhere").mkdir()
+        assert term("signon", cwd=stranger, exit_code=1)["fields"]["39"] == "A0"
     finally:
         up.send_signal(signal.SIGTERM)
         try:

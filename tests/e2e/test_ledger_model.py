@@ -82,8 +82,9 @@ TERMINALS = {TERMINAL: MERCHANT, RATE_TWO_TERMINAL: OTHER_MERCHANT,
              SECOND_ALLIANCE_TERMINAL: SECOND_MERCHANT}
 PLAYED_CARDS = [CARDS[0], CARDS[1], SECOND_CARDS[0], LOST_CARD]
 EXTRA_SEED_SQL = f"""
-INSERT INTO terminals (terminal_code, merchant_id)
-VALUES ('{RATE_TWO_TERMINAL}', (SELECT id FROM merchants WHERE merchant_code = '{OTHER_MERCHANT}'))
+INSERT INTO terminals (terminal_code, merchant_id, requires_mac)
+VALUES ('{RATE_TWO_TERMINAL}', (SELECT id FROM merchants WHERE merchant_code = '{OTHER_MERCHANT}'),
+        false)
 """
 CARD_STATUS_DECLINES = {"active": None, "lost": "41", "stolen": "43", "blocked": "05"}
 CARD_EXPIRED = "54"   # after 41 and 43, before a blocked card's 05 (host interface §4)

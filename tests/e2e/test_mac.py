@@ -18,8 +18,8 @@ from devices.terminal_client import TerminalClient
 from proto.fields import parse_tlv
 from proto.frames import Totals
 from proto.framing import encode_frame
-from proto.iso_codec import decode_iso
-from proto.mac import check_value, decrypt_under
+from proto.iso_codec import decode_iso, encode_iso
+from proto.mac import check_value, decrypt_under, retail_mac_hex
 from tests.e2e.system import CARDS, MERCHANT, TERMINAL, RunningSystem, running_system, seed
 
 pytestmark = pytest.mark.anyio
@@ -203,14 +203,107 @@ class TestKeyChangeAndRestart:
                 MAC_TERMINAL)
             assert sealed is None
 
-    async def test_wrong_tmk_at_the_terminal_fails_the_check_value(
-        self, database_url, monkeypatch
-    ):
+    async def test_wrong_tmk_at_the_terminal_is_a0_at_sign_on(self, database_url, monkeypatch):
+        # Since 1.2 the sign-on is MACed under the TMK: a wrong TMK fails there, not at MV.
         async with mac_system(database_url, monkeypatch) as system, \
                 mac_terminal(system, tmk=bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
                              ) as terminal:
+            answer = await terminal.sign_on()
+            assert answer["39"] == "A0" and "48" not in answer
+            assert not terminal.must_mac
+
+    async def test_an_mk_that_does_not_match_mv_is_refused(self, database_url, monkeypatch):
+        async with mac_system(database_url, monkeypatch) as system, \
+                mac_terminal(system) as terminal:
+            terminal._tmk = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
             with pytest.raises(SessionKeyError, match="MV"):
+                # MACed under the right TMK, answered with MK that the wrong one cannot open.
+                await terminal.request(_maced_under(TMK, terminal, messages.sign_on()))
+
+
+def _maced_under(key: bytes, terminal: TerminalClient, fields: dict[str, str]
+                 ) -> dict[str, str]:
+    """`fields` as the terminal would send them, with their MAC (field 128) under `key`."""
+    message = terminal.prepare(fields)
+    message["128"] = "0" * 16
+    body = encode_iso(message)
+    message["128"] = retail_mac_hex(key, body[:-16])
+    return message
+
+
+class TestSessionMessagesAreMaced:
+    """1.2 §7: sign-on under the TMK, key change and sign-off under the session key; A0 and
+    nothing changed otherwise. Each of these fails on 1.1's front, which checked no 0800."""
+
+    @pytest.mark.parametrize("network", [messages.key_change, messages.sign_off])
+    @pytest.mark.parametrize("mac", [None, "0123456789ABCDEF"])
+    async def test_unmaced_or_wrongly_maced_is_a0_and_the_old_key_still_works(
+        self, database_url, monkeypatch, network, mac
+    ):
+        async with mac_system(database_url, monkeypatch) as system:
+            async with mac_terminal(system) as terminal:
                 await terminal.sign_on()
+                sealed_before = await _sealed_session_key(system)
+                if mac is None:  # an attacker without the keys: the same terminal ID, no MAC
+                    async with mac_terminal(system, tmk=None, stan_start=700) as bare:
+                        answer = await bare.request(network())
+                else:
+                    answer = await terminal.request(network() | {"128": mac})
+                assert answer["39"] == "A0" and "48" not in answer
+                assert await _sealed_session_key(system) == sealed_before
+                # Still signed on, with the key it had: a purchase MACed with it is approved.
+                exchange = await terminal.exchange(messages.purchase(CARDS[6], 1_000, 1))
+                assert (exchange.answer["39"], exchange.mac_verified) == ("00", True)
+
+    async def test_unmaced_sign_on_is_a0_and_changes_nothing(self, database_url, monkeypatch):
+        async with mac_system(database_url, monkeypatch) as system:
+            async with mac_terminal(system) as terminal:
+                await terminal.sign_on()
+                sealed_before = await _sealed_session_key(system)
+                async with mac_terminal(system, tmk=None, stan_start=800) as bare:
+                    answer = await bare.sign_on()
+                    assert answer["39"] == "A0" and "48" not in answer
+                    wrong = await bare.request(messages.sign_on() | {"128": "0" * 16})
+                    assert wrong["39"] == "A0"
+                assert await _sealed_session_key(system) == sealed_before
+                assert (await terminal.purchase(CARDS[6], 1_000))["39"] == "00"
+
+    async def test_maced_sign_on_key_change_and_sign_off_work(self, database_url, monkeypatch):
+        async with mac_system(database_url, monkeypatch) as system, \
+                mac_terminal(system) as terminal:
+            await terminal.sign_on()
+            sent = await terminal.exchange(messages.key_change())
+            assert sent.answer["39"] == "00" and "MK" in parse_tlv(sent.answer["48"])
+            assert "128" in sent.request and "128" not in sent.answer  # no 0810 is MACed
+            echo = await terminal.exchange(messages.echo())
+            assert echo.answer["39"] == "00" and "128" not in echo.request
+            assert (await terminal.purchase(CARDS[6], 1_000))["39"] == "00"
+            assert (await terminal.sign_off())["39"] == "00"
+            assert await _sealed_session_key(system) is None
+
+    @pytest.mark.parametrize("network", [messages.key_change, messages.sign_off])
+    async def test_key_change_or_sign_off_when_not_signed_on_is_58(
+        self, database_url, monkeypatch, network
+    ):
+        async with mac_system(database_url, monkeypatch) as system:
+            async with mac_terminal(system) as terminal:
+                assert (await terminal.request(network()))["39"] == "58"
+            async with system.terminal() as plain:  # no MAC required: 58 all the same
+                assert (await plain.request(network()))["39"] == "58"
+
+    async def test_a_mac_on_an_0800_of_a_terminal_that_need_not_mac_is_ignored(
+        self, database_url, monkeypatch
+    ):
+        async with mac_system(database_url, monkeypatch) as system, \
+                system.terminal() as plain:
+            assert (await plain.request(messages.sign_on() | {"128": "0" * 16}))["39"] == "00"
+            assert (await plain.request(messages.key_change() | {"128": "0" * 16}))["39"] == "00"
+
+
+async def _sealed_session_key(system: RunningSystem) -> bytes | None:
+    return await system.fetchval(
+        "SELECT session_key_encrypted FROM terminal_sessions WHERE terminal_code = $1",
+        MAC_TERMINAL)
 
 
 def _frame(terminal: TerminalClient, body: bytes) -> bytes:
@@ -263,3 +356,34 @@ async def _until_answer(terminal: TerminalClient, fields: dict[str, str], code: 
             if answer["39"] == code:
                 return answer
             await anyio.sleep(0.02)
+
+
+class TestMacForLoads:
+    """1.2 §8: where the alliance requires MAC for loads (210000) and exchanges (400060), a
+    terminal that need not MAC gets 58 and nothing is posted. Fails on 1.1's front."""
+
+    async def test_load_and_exchange_without_mac_are_58_and_post_nothing(
+        self, database_url, monkeypatch
+    ):
+        monkeypatch.setenv("JIFEN_KEK", KEK_HEX)
+        await seed(database_url)
+        await add_mac_terminal(database_url)
+        connection = await asyncpg.connect(database_url)
+        try:
+            await connection.execute("UPDATE alliances SET requires_mac_for_loads = true"
+                                     " WHERE code = 'TEST'")
+        finally:
+            await connection.close()
+        async with running_system(database_url, seeded=False) as system:
+            async with system.terminal() as plain:  # TERMINAL: no MAC required
+                await plain.sign_on()
+                before = await journal_size(system)
+                assert (await plain.load_stored_value(CARDS[7], 5_000_000))["39"] == "58"
+                assert (await plain.exchange_points(CARDS[7], 100))["39"] == "58"
+                assert await journal_size(system) == before
+                # Other transactions of the same terminal are not affected.
+                assert (await plain.purchase(CARDS[7], 1_000))["39"] == "00"
+            async with mac_terminal(system) as terminal:
+                await terminal.sign_on()
+                loaded = await terminal.exchange(messages.stored_value_load(CARDS[7], 5_000, 1))
+                assert (loaded.answer["39"], loaded.mac_verified) == ("00", True)

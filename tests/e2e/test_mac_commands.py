@@ -1,4 +1,4 @@
-"""`jifen terminal set-mac` and `create --requires-mac`, and what the front makes of them."""
+"""`jifen terminal set-mac` and `create` (MAC by default), and what the front makes of them."""
 
 from __future__ import annotations
 
@@ -51,8 +51,9 @@ def test_set_mac_refuses_a_terminal_without_tmk_or_unknown(jifen) -> None:
 
 
 def test_create_seals_under_the_kek_named_in_config(jifen) -> None:
+    Path("tmk.hex").write_text(TMK.hex())
     code, out, err = jifen("terminal", "create", "--code", "TERMMAC2", "--merchant",
-                           "MERCHANT0000001", "--tmk", TMK.hex(), "--requires-mac", "--json")
+                           "MERCHANT0000001", "--tmk-file", "tmk.hex", "--json")
     assert code == 0, err
     assert json.loads(out)["requires_mac"] is True
     assert not Path("var/kek.hex").exists()  # the variable named by kek_env was used

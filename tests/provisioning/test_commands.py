@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 from acquirer_front.keystore import KeyStore
 from tests.provisioning.cli_harness import TEST_KEK_HEX, Run
@@ -28,6 +30,15 @@ class TestAlliance:
                     " exchange_points_per_yuan FROM alliances")
         assert dict(row) == {"code": "TEA", "name": "Tea Street", "timezone": "Asia/Urumqi",
                              "cutover": "22:30:00", "exchange_points_per_yuan": 50}
+
+    def test_mac_for_loads_by_default_and_no_mac_for_loads(self, jifen, sql) -> None:
+        run = jifen("alliance", "create", "--code", "TEA", "--name", "Tea Street", "--json")
+        assert run.exit_code == 0 and json.loads(run.out)["requires_mac_for_loads"] is True
+        run = jifen("alliance", "create", "--code", "OLD", "--name", "Old Street",
+                    "--no-mac-for-loads")
+        assert run.exit_code == 0 and "allowed from terminals that do not MAC" in run.out
+        rows = sql("SELECT code, requires_mac_for_loads FROM alliances ORDER BY code")
+        assert [tuple(row) for row in rows] == [("OLD", False), ("TEA", True)]
 
     def test_duplicate_code_is_a_clear_error(self, jifen, sql) -> None:
         assert jifen("alliance", "create", "--code", "TEA", "--name", "A").exit_code == 0
@@ -82,36 +93,64 @@ class TestMerchant:
             assert run.exit_code == 2 and message in run.err, (argv, run.err)
 
 
+def tmk_file(text: str, name: str = "tmk.hex") -> str:
+    """A TMK file in the working directory (the test's tmp_path): TMKs never go on argv."""
+    Path(name).write_text(text + "\n")
+    return name
+
+
 class TestTerminal:
     def test_tmk_is_stored_sealed_and_opens(self, jifen, sql) -> None:
         create_basics(jifen)
         run = jifen("terminal", "create", "--code", "TEA00001", "--merchant", "TEA000000000001",
-                    "--tmk", TMK_HEX, "--requires-mac", "--json")
+                    "--tmk-file", tmk_file(TMK_HEX), "--json")
         assert run.exit_code == 0, run.err
         assert json.loads(run.out)["tmk_check_value"]
         [row] = sql("SELECT requires_mac, tmk_encrypted FROM terminals")
         clear = bytes.fromhex(TMK_HEX)
-        assert row["requires_mac"] is True
+        assert row["requires_mac"] is True  # the default since migration 007
         assert clear not in row["tmk_encrypted"]
         assert KeyStore(bytes.fromhex(TEST_KEK_HEX)).open(row["tmk_encrypted"]) == clear
+
+    def test_tmk_on_argv_is_refused_naming_the_new_options(self, jifen, sql) -> None:
+        create_basics(jifen)
+        run = jifen("terminal", "create", "--code", "TEA00001", "--merchant", "TEA000000000001",
+                    "--tmk", TMK_HEX)
+        assert run.exit_code == 2 and "--tmk-file" in run.err and "--tmk-stdin" in run.err
+        assert sql("SELECT count(*) FROM terminals")[0][0] == 0
+
+    def test_tmk_from_stdin_and_no_mac(self, jifen, sql, monkeypatch) -> None:
+        create_basics(jifen)
+        monkeypatch.setattr("sys.stdin", io.StringIO(TMK_HEX + "\n"))
+        run = jifen("terminal", "create", "--code", "TEA00001", "--merchant", "TEA000000000001",
+                    "--tmk-stdin", "--no-mac", "--json")
+        assert run.exit_code == 0, run.err
+        assert json.loads(run.out)["requires_mac"] is False
+        [row] = sql("SELECT requires_mac, tmk_encrypted FROM terminals")
+        assert KeyStore(bytes.fromhex(TEST_KEK_HEX)).open(row["tmk_encrypted"]) \
+            == bytes.fromhex(TMK_HEX)
 
     def test_errors(self, jifen) -> None:
         create_basics(jifen)
         base = ("terminal", "create", "--merchant", "TEA000000000001")
         cases = [
-            (("--code", "TEA1", "--tmk", TMK_HEX), "exactly 8 characters"),
-            (("--code", "TEA00001", "--tmk", "XYZ"), "hex"),
-            (("--code", "TEA00001", "--tmk", "00" * 8), "32 hex digits"),
-            (("--code", "TEA00001", "--tmk", "0123456789ABCDEF" * 2), "single DES"),
+            (("--code", "TEA1", "--tmk-file", tmk_file(TMK_HEX, "a")), "exactly 8 characters"),
+            (("--code", "TEA00001", "--tmk-file", tmk_file("XYZ", "b")), "hex"),
+            (("--code", "TEA00001", "--tmk-file", tmk_file("00" * 8, "c")), "32 hex digits"),
+            (("--code", "TEA00001", "--tmk-file", tmk_file("0123456789ABCDEF" * 2, "d")),
+             "single DES"),
+            (("--code", "TEA00001", "--tmk-file", "missing.hex"), "cannot read"),
+            (("--code", "TEA00001"), "--tmk-file FILE or --tmk-stdin"),
         ]
         for argv, message in cases:
             run = jifen(*base, *argv)
             assert run.exit_code == 2 and message in run.err, (argv, run.err)
-        assert jifen(*base, "--code", "TEA00001", "--tmk", TMK_HEX).exit_code == 0
-        run = jifen(*base, "--code", "TEA00001", "--tmk", TMK_HEX)
+        key = tmk_file(TMK_HEX)
+        assert jifen(*base, "--code", "TEA00001", "--tmk-file", key, "--no-mac").exit_code == 0
+        run = jifen(*base, "--code", "TEA00001", "--tmk-file", key)
         assert run.exit_code == 2 and "terminal TEA00001 already exists" in run.err
         run = jifen("terminal", "create", "--merchant", "NOPE00000000000", "--code", "TEA00002",
-                    "--tmk", TMK_HEX)
+                    "--tmk-file", key)
         assert run.exit_code == 2 and "no merchant" in run.err
         listed = json.loads(jifen("terminal", "list", "--json").out)
         assert listed == [{"terminal_code": "TEA00001", "merchant_code": "TEA000000000001",

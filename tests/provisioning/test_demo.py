@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import csv
+import stat
 from pathlib import Path
+
+from acquirer_front.keystore import KeyStore
+from tests.provisioning.cli_harness import TEST_KEK_HEX
 
 
 def test_demo_creates_what_it_says(jifen, sql) -> None:
@@ -34,6 +38,37 @@ def test_demo_creates_what_it_says(jifen, sql) -> None:
     assert tuple(card_range) == ("622188", "622188", "main")
     with Path("var/demo-cards.csv").open(newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 1000
+
+
+def test_demo_terminals_mac_with_tmks_of_this_installation(jifen, sql) -> None:
+    run = jifen("demo")
+    assert run.exit_code == 0, run.err
+    assert "var/demo-tmks.csv" in run.out
+    tmks = Path("var/demo-tmks.csv")
+    assert stat.S_IMODE(tmks.stat().st_mode) == 0o600
+    with tmks.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["terminal_code"] for row in rows] == [f"DEMO{n:04d}" for n in range(1, 7)]
+    assert len({row["tmk"] for row in rows}) == 6  # one per terminal, drawn here
+    assert "0123456789ABCDEFFEDCBA9876543210" not in tmks.read_text()  # the old public key
+    keystore = KeyStore(bytes.fromhex(TEST_KEK_HEX))
+    sealed = {row["terminal_code"]: (row["requires_mac"], row["tmk_encrypted"])
+              for row in sql("SELECT terminal_code, requires_mac, tmk_encrypted FROM terminals")}
+    for row in rows:
+        requires_mac, tmk_encrypted = sealed[row["terminal_code"]]
+        assert requires_mac is True
+        assert keystore.open(tmk_encrypted) == bytes.fromhex(row["tmk"])
+    [flag] = sql("SELECT requires_mac_for_loads FROM alliances")
+    assert flag[0] is True
+
+
+def test_demo_never_overwrites_a_tmk_file(jifen, sql) -> None:
+    Path("var").mkdir()
+    Path("var/demo-tmks.csv").write_text("kept\n")
+    run = jifen("demo")
+    assert run.exit_code == 2 and "var/demo-tmks.csv exists already" in run.err
+    assert Path("var/demo-tmks.csv").read_text() == "kept\n"
+    assert sql("SELECT count(*) FROM alliances")[0][0] == 0  # nothing created
 
 
 def test_if_empty_is_a_no_op_the_second_time(jifen, sql) -> None:
