@@ -33,8 +33,8 @@ PROBE_AMOUNT_FEN = 50
 EXTRA_SEED_SQL = f"""
 INSERT INTO merchants (merchant_code, alliance_id, name, earn_points_per_yuan)
 VALUES ('{MERCHANT_C}', (SELECT id FROM alliances WHERE code = 'TEST'), 'Bakery', 1);
-INSERT INTO terminals (terminal_code, merchant_id)
-SELECT t, (SELECT id FROM merchants WHERE merchant_code = m)
+INSERT INTO terminals (terminal_code, merchant_id, requires_mac)
+SELECT t, (SELECT id FROM merchants WHERE merchant_code = m), false
 FROM (VALUES ('{TERMINAL_B}', '{MERCHANT_B}'), ('{TERMINAL_C}', '{MERCHANT_C}')) AS x(t, m);
 """
 
