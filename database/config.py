@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import msgspec
 
 from database.roles import Role
+from proto.settings import FilePath
 
 DatabaseUrl = Annotated[str, msgspec.Meta(pattern=r"^postgres(ql)?://")]
 
@@ -24,6 +26,16 @@ class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     clearing_url: DatabaseUrl | None = None
     back_office_url: DatabaseUrl | None = None
     audit_url: DatabaseUrl | None = None
+    # The password of a service's own URL (above), read from this file when the service starts:
+    # under systemd `credential:db-password` (the unit's `LoadCredential=db-password:...`), so
+    # the password is in neither this file, nor the environment, nor argv. Only with that URL,
+    # and the URL then carries no password. One line; the file must not be open to others.
+    host_password_file: FilePath | None = None
+    front_password_file: FilePath | None = None
+    switch_password_file: FilePath | None = None
+    clearing_password_file: FilePath | None = None
+    back_office_password_file: FilePath | None = None
+    audit_password_file: FilePath | None = None
     # The embedded server's data directory, relative to the working directory.
     data_dir: Annotated[str, msgspec.Meta(min_length=1)] = "var/pg"
     # Connections per process pool; the host uses one for its writer. PostgreSQL's
@@ -32,8 +44,27 @@ class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # A server restarting after a crash replays its WAL first; past five minutes it is down.
     connect_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
 
+    def __post_init__(self) -> None:
+        for role in Role:
+            password_file, url = self.password_file_of(role), self.url_of(role)
+            if password_file is None:
+                continue
+            service = role.value.removeprefix("jifen_")
+            if url is None:
+                raise ValueError(f"{service}_password_file is the password of {service}_url, "
+                                 f"which is not set")
+            if urlsplit(url).password is not None:
+                raise ValueError(f"{service}_url carries a password and {service}_password_file "
+                                 f"gives one: keep only the file")
+
     def url_of(self, role: Role) -> str | None:
         """The role's own configured URL, if any."""
         url = getattr(self, role.value.removeprefix("jifen_") + "_url")
         assert url is None or isinstance(url, str)
         return url
+
+    def password_file_of(self, role: Role) -> str | None:
+        """The file that holds the password of the role's own URL, if any."""
+        path = getattr(self, role.value.removeprefix("jifen_") + "_password_file")
+        assert path is None or isinstance(path, str)
+        return path

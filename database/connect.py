@@ -3,20 +3,23 @@
 A configured URL (the file's `database.url` or $JIFEN_DATABASE_URL) wins; without one, Jifen
 uses database APPLICATION_DATABASE on its embedded server under `database.data_dir`.
 
-A service asks for its role's URL: the configured one (`database.host_url`, ...), else, on the
-embedded server, its login role's (created with a generated password on first use), else the
-administrator's `database.url` (so that a single URL, as in tests, still runs everything).
+A service asks for its role's URL: the configured one (`database.host_url`, ...), with the
+password of its password file if it has one (`database.host_password_file`, ...: a systemd
+credential under the units), else, on the embedded server, its login role's (created with a
+generated password on first use), else the administrator's `database.url` (so that a single
+URL, as in tests, still runs everything).
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
 from database.config import DatabaseConfig
 from database.embedded import EmbeddedPostgres
 from database.errors import DatabaseUnavailableError
+from database.passwords import read_password_file
 from database.roles import Role
 
 APPLICATION_DATABASE = "jifen"
@@ -27,6 +30,9 @@ def resolve_database_url(config: DatabaseConfig, role: Role | None = None) -> st
     (see above). The embedded server is started and given the database if needed."""
     if role is not None:
         own_url = config.url_of(role)
+        password_file = config.password_file_of(role)
+        if own_url and password_file:
+            return with_password(own_url, read_password_file(password_file))
         if own_url:
             return own_url
     if config.url:
@@ -53,6 +59,14 @@ def with_database(url: str, database: str) -> str:
     """The same server and credentials, another database."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + database))
+
+
+def with_password(url: str, password: str) -> str:
+    """The same URL with `password` (quoted: asyncpg unquotes it) for its user."""
+    parts = urlsplit(url)
+    assert parts.password is None and parts.username, "a URL with a user and no password"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:{quote(password, safe='')}@{host}"))
 
 
 def redact_url(url: str) -> str:

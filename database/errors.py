@@ -3,6 +3,7 @@
     DatabaseError                    anything the database layer could not do
     ├── EmbeddedServerError       the embedded server failed to set up, start or stop
     ├── DatabaseUnavailableError  no connection: refused, timed out, no database, auth
+    ├── PasswordFileError         a service's password file is missing, unreadable or too open
     └── MigrationError            the schema could not be brought up to date
 """
 
@@ -16,6 +17,10 @@ class EmbeddedServerError(DatabaseError):
 
 
 class DatabaseUnavailableError(DatabaseError):
+    pass
+
+
+class PasswordFileError(DatabaseError):
     pass
 
 

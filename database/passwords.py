@@ -5,6 +5,9 @@ of it should not carry the keys to the server. Each file holds one password, mad
 `secrets.token_urlsafe` (URL-safe: it goes into a DSN and a quoted SQL literal unescaped). A
 file is created with O_EXCL | O_NOFOLLOW, so a planted file or symlink is refused, not
 followed; the directory is 0700 and must belong to us.
+
+`read_password_file` reads a service's password for a server of your own (`[database]
+host_password_file`, ...), often a systemd credential (`credential:db-password`).
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ import secrets
 import stat
 from pathlib import Path
 
-from database.errors import EmbeddedServerError
+from database.errors import EmbeddedServerError, PasswordFileError
+from proto.settings import is_credential, resolve_file_path
 
 SECRETS_DIR_SUFFIX = ".secrets"
 # 32 bytes of randomness: 43 characters, far past any guessing over a socket.
 PASSWORD_BYTES = 32
 PASSWORD_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43,}$")
 ROLE_NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# A password file holds one line; PostgreSQL's own limit is about 1 KiB, and more is not ours.
+PASSWORD_FILE_SIZE_MAX = 4096
 
 
 def secrets_dir(data_dir: Path) -> Path:
@@ -90,3 +96,33 @@ def _ensure_secrets_dir(path: Path) -> None:
         raise EmbeddedServerError(f"{path} must be a directory of uid {os.geteuid()}")
     if stat.S_IMODE(info.st_mode) & 0o077:
         path.chmod(0o700)
+
+
+def read_password_file(setting: str) -> str:
+    """The password in the file a `<service>_password_file` setting names (one line).
+
+    A plain path must not be open to group or others. A `credential:` one is not checked so:
+    systemd's credentials directory is the service's alone, and where systemd grants the
+    service's user read access by an ACL the mode shows the ACL's mask in the group bits."""
+    try:
+        path = resolve_file_path(setting)
+    except ValueError as exc:
+        raise PasswordFileError(f"database password file {exc}") from exc
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise PasswordFileError(f"cannot read the database password file {path}: "
+                                f"{exc.strerror}") from exc
+    try:
+        mode = stat.S_IMODE(os.fstat(descriptor).st_mode)
+        if not is_credential(setting) and mode & 0o077:
+            raise PasswordFileError(f"database password file {path} is open to other users "
+                                    f"(mode {mode:04o}); chmod 600 it")
+        content = os.read(descriptor, PASSWORD_FILE_SIZE_MAX + 1)
+    finally:
+        os.close(descriptor)
+    lines = content.decode(errors="replace").splitlines()
+    if len(content) > PASSWORD_FILE_SIZE_MAX or len(lines) != 1 or not lines[0]:
+        raise PasswordFileError(f"database password file {path} must hold one line, the "
+                                f"password")
+    return lines[0]

@@ -7,6 +7,8 @@ with the functions here, whose ValueError msgspec reports with the section's pat
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Annotated
 
 import msgspec
@@ -19,7 +21,13 @@ Address = Annotated[str, msgspec.Meta(pattern=r"^.+:[0-9]{1,5}$")]
 HostName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 ADDRESS_PORT_MAX = 65_535
 # A file's path (a link's certificate, key or CA); relative paths are from the working directory.
+# `credential:NAME` names a credential systemd hands the service (`LoadCredential=NAME:...`):
+# the file NAME in $CREDENTIALS_DIRECTORY, resolved by `resolve_file_path` where it is opened.
 FilePath = Annotated[str, msgspec.Meta(min_length=1)]
+CREDENTIAL_PREFIX = "credential:"
+CREDENTIALS_DIRECTORY_VAR = "CREDENTIALS_DIRECTORY"
+# systemd's credential names: no "/", not "." or ".."; 255 bytes, a file name's limit.
+_CREDENTIAL_NAME = re.compile(r"^[A-Za-z0-9_.@+-]{1,255}$")
 # A service's name in its link certificate (subjectAltName, a DNS name): "front", "switch", "host".
 PeerName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
 # A link message's size limit: a batch of a few frames must fit, and no peer may make us hold
@@ -48,3 +56,27 @@ def check_not_above(settings: msgspec.Struct, low: str, high: str) -> None:
     low_value, high_value = getattr(settings, low), getattr(settings, high)
     if low_value > high_value:
         raise ValueError(f"{low} ({low_value}) is above {high} ({high_value})")
+
+
+def resolve_file_path(path: str) -> str:
+    """The file a path setting names: `credential:NAME` is $CREDENTIALS_DIRECTORY/NAME (systemd
+    sets the variable for a unit with `LoadCredential=`), any other path is itself.
+
+    The one place a setting's `credential:` form is expanded, at the moment the file is opened,
+    so that a configuration file shared with commands run by hand (without credentials) still
+    loads. A ValueError says why a credential cannot be found."""
+    if not path.startswith(CREDENTIAL_PREFIX):
+        return path
+    name = path.removeprefix(CREDENTIAL_PREFIX)
+    if not _CREDENTIAL_NAME.match(name) or name in (".", ".."):
+        raise ValueError(f"{path!r}: a credential's name is a file name (no '/')")
+    directory = os.environ.get(CREDENTIALS_DIRECTORY_VAR)
+    if not directory:
+        raise ValueError(f"{path!r}: ${CREDENTIALS_DIRECTORY_VAR} is not set (run under systemd "
+                         f"with LoadCredential={name}:FILE, or give the file's path)")
+    return os.path.join(directory, name)
+
+
+def is_credential(path: str) -> bool:
+    """Whether a path setting names a systemd credential (`credential:NAME`)."""
+    return path.startswith(CREDENTIAL_PREFIX)

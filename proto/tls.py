@@ -8,7 +8,8 @@ the handshake is done and closes the connection unless it is one of the allowed 
 (`peer_name_allowed`).
 
 The services receive file paths in their configuration and build the contexts here; they never
-create keys (that is `runtime.pki`, above them).
+create keys (that is `runtime.pki`, above them). A path may be `credential:NAME`, a file systemd
+hands the service (`LoadCredential=`; `proto.settings.resolve_file_path`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from proto.errors import LinkTlsError
+from proto.settings import resolve_file_path
 
 
-def _context(purpose: ssl._SSLMethod, cert_file: str, key_file: str,
-             ca_file: str) -> ssl.SSLContext:
+def _context(purpose: ssl._SSLMethod, cert_setting: str, key_setting: str,
+             ca_setting: str) -> ssl.SSLContext:
+    try:
+        cert_file, key_file, ca_file = (resolve_file_path(setting) for setting in
+                                        (cert_setting, key_setting, ca_setting))
+    except ValueError as exc:
+        raise LinkTlsError(f"link TLS file {exc}") from exc
     for path in (cert_file, key_file, ca_file):
         if not Path(path).is_file():
             raise LinkTlsError(f"link TLS file {path} is missing (create the keys and "
