@@ -38,6 +38,7 @@ from account_host import metrics
 from account_host.config import HostConfig
 from account_host.database import WriterDatabase
 from account_host.queue_items import QueueItem
+from account_host.service import open_pan_lookup_key
 from account_host.writer import Writer
 from database import EmbeddedPostgres, fresh_database
 from proto.codes import ResponseCode
@@ -214,7 +215,8 @@ async def measure_size(
     database = WriterDatabase(url, config)
     send, receive = anyio.create_memory_object_stream[QueueItem](requests + warmup)
     peer = BenchPeer()
-    writer = Writer(config, database, receive)
+    writer = Writer(config, database, receive,
+                    pan_lookup_key=await open_pan_lookup_key(config, url))
     await writer.recover()
     assert database.connection is not None
     backend_pid = database.connection.get_server_pid()

@@ -20,7 +20,7 @@ import structlog
 
 from acquirer_front import metrics
 from acquirer_front.errors import DATABASE_ERRORS
-from acquirer_front.saf.entries import decode_request
+from acquirer_front.saf.entries import open_request
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
 
@@ -40,7 +40,7 @@ UPDATE front_saf SET attempts = attempts + 1,
         secs => least($2::float8, $3::float8 * power(2, least(attempts, 30))))
 WHERE id IN (SELECT id FROM front_saf WHERE state = 'pending' AND next_attempt_at <= now()
              ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
-RETURNING id, request
+RETURNING id, terminal_code, original_data, request
 """
 _SETTLE = """
 UPDATE front_saf AS saf SET state = settled.state, last_response_code = settled.code,
@@ -95,10 +95,13 @@ def outcome(answer: Answer | None) -> str:
 
 
 class SafSender:
-    def __init__(self, pool: asyncpg.Pool, link: Link, settings: SenderSettings) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, link: Link, settings: SenderSettings, *, seal_key: bytes,
+    ) -> None:
         assert settings.saf_send_batch_max > 0
         assert 0 < settings.saf_backoff_s_min <= settings.saf_backoff_s_max
         self._pool = pool
+        self._seal_key = seal_key
         self._link = link
         self._settings = settings
         self._wake = anyio.Event()
@@ -136,7 +139,8 @@ class SafSender:
                 settings.saf_backoff_s_min, timeout=timeout_s)
         if not rows:
             return 0
-        requests = [decode_request(row["request"], 0) for row in rows]
+        requests = [open_request(self._seal_key, row["request"], row["terminal_code"],
+                                 row["original_data"], 0) for row in rows]
         metrics.SAF_SENT.inc(len(requests))
         deadline = anyio.current_time() + settings.answer_timeout_s
         answers = await self._link.send_batch(requests, deadline)

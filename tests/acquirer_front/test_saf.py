@@ -16,11 +16,12 @@ from prometheus_client import REGISTRY
 from acquirer_front import run_front
 from acquirer_front.connection import TerminalConnection
 from acquirer_front.saf import Origin, SafStore, reversal_of
-from acquirer_front.saf.entries import decode_request, terminal_advice
+from acquirer_front.saf.entries import open_request, terminal_advice
 from acquirer_front.saf.sender import outcome
 from proto.codes import ResponseCode
 from proto.fields import OriginalData, encode_original_data
 from proto.frames import Answer, Request
+from proto.keys import Purpose, load_kek, open_data_keys
 from proto.links import LinkPeer, serve_links
 from tests.acquirer_front.front_testkit import (
     PAN,
@@ -37,6 +38,20 @@ from tests.acquirer_front.front_testkit import (
 from tests.pki_kit import server_tls
 
 pytestmark = pytest.mark.anyio
+
+# SafStore's own tests seal under a key of their own; the front's come from data_keys.
+_SEAL_KEY = bytes(range(32))
+
+
+async def _saf_seal_key(database_url: str) -> bytes:
+    """The saf_seal data key the front opened (under the KEK the harness's front uses)."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        keys = await open_data_keys(connection, load_kek(), [Purpose.SAF_SEAL], create=False)
+    finally:
+        await connection.close()
+    return keys[Purpose.SAF_SEAL]
+
 
 FAST_SAF = {"saf_backoff_s_min": 0.05, "saf_backoff_s_max": 0.1, "saf_poll_interval_s": 0.05,
             "undelivered_check_s": 0.5}
@@ -234,7 +249,9 @@ class TestTerminalAdvice:
             sent = await switch.wait_for("0420", 3)   # two forwarded live, then the queue's
         [row] = await rows(database_url)
         assert (row["origin"], row["state"]) == ("terminal", "pending")
-        stored = decode_request(row["request"], 0)
+        assert sent[0].pan is not None and sent[0].pan.encode() not in row["request"]
+        stored = open_request(await _saf_seal_key(database_url), row["request"],
+                              row["terminal_code"], row["original_data"], 0)
         assert msgspec.structs.replace(sent[0], correlation_id=0, received_at_ns=0) == \
             msgspec.structs.replace(stored, received_at_ns=0)   # exactly the terminal's
 
@@ -297,7 +314,7 @@ class TestStore:
         await seed(database_url)
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
         stored = anyio.Event()
-        store = SafStore(pool, batch_max=100, queue_max=1_000, timeout_s=WAIT_S,
+        store = SafStore(pool, seal_key=_SEAL_KEY, batch_max=100, queue_max=1_000, timeout_s=WAIT_S,
                          on_stored=stored.set)
         originals = [_request(f"{number:06d}") for number in range(50)]
         results: list[bool] = []
@@ -325,7 +342,7 @@ class TestStore:
         owed: the store keeps it and inserts it when the table takes rows again."""
         await seed(database_url)
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
-        store = SafStore(pool, batch_max=100, queue_max=1_000, timeout_s=WAIT_S,
+        store = SafStore(pool, seal_key=_SEAL_KEY, batch_max=100, queue_max=1_000, timeout_s=WAIT_S,
                          backoff_s_min=0.05, backoff_s_max=0.1)
         try:
             async with anyio.create_task_group() as group:
