@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from proto.keys import Purpose, load_kek, open_data_keys, open_pan
+from proto.keys import Purpose, load_kek, open_data_keys, open_pan, pan_hmac, seal_pan
+from proto.pan import mask_pan
 
 
 async def card_pans(database_url: str, kek: bytes | None = None) -> dict[int, str]:
@@ -19,3 +20,25 @@ async def card_pans(database_url: str, kek: bytes | None = None) -> dict[int, st
         await connection.close()
     seal_key = keys[Purpose.PAN_SEAL]
     return {row["id"]: open_pan(seal_key, row["pan_sealed"], row["pan_hmac"]) for row in rows}
+
+
+async def sealed_columns(
+    connection: asyncpg.Connection, pans: list[str], kek: bytes | None = None,
+) -> list[tuple[bytes, bytes, str]]:
+    """(pan_hmac, pan_sealed, pan_masked) of each PAN, as the back office writes them."""
+    keys = await open_data_keys(connection, kek or load_kek(),
+                                [Purpose.PAN_LOOKUP, Purpose.PAN_SEAL])
+    columns = []
+    for pan in pans:
+        digest = pan_hmac(keys[Purpose.PAN_LOOKUP], pan)
+        columns.append((digest, seal_pan(keys[Purpose.PAN_SEAL], pan, digest), mask_pan(pan)))
+    return columns
+
+
+INSERT_CARD_COLUMNS = "pan_hmac, pan_sealed, pan_masked"
+
+
+async def lookup_hash(connection: asyncpg.Connection, pan: str) -> bytes:
+    """cards.pan_hmac of `pan`: how a test finds a card's row."""
+    [(digest, _, _)] = await sealed_columns(connection, [pan])
+    return digest
