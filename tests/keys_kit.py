@@ -3,8 +3,11 @@ data keys (as only the back office could), for tests that must know them."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import asyncpg
 
+from back_office.provisioning.cards import insert_known_cards
 from proto.keys import Purpose, load_kek, open_data_keys, open_pan, pan_hmac, seal_pan
 from proto.pan import mask_pan
 
@@ -42,3 +45,14 @@ async def lookup_hash(connection: asyncpg.Connection, pan: str) -> bytes:
     """cards.pan_hmac of `pan`: how a test finds a card's row."""
     [(digest, _, _)] = await sealed_columns(connection, [pan])
     return digest
+
+
+
+async def insert_cards(
+    connection: asyncpg.Connection, pans: list[str], alliance_id: int, expires_on: date,
+    *, status: str = "active", kek: bytes | None = None,
+) -> list[int]:
+    """Insert cards as the back office issues them (HMAC, sealed PAN, mask): the ids, in the
+    order of `pans` (ids are taken in that order, so a fresh table numbers them 1, 2, ...)."""
+    return await insert_known_cards(connection, pans, alliance_id, expires_on,
+                                    kek=kek or load_kek(), status=status)

@@ -143,6 +143,37 @@ async def open_card_keys(conn: asyncpg.Connection, kek: bytes) -> CardKeys:
     return CardKeys(keys[Purpose.PAN_LOOKUP], keys[Purpose.PAN_SEAL])
 
 
+def sealed_card_columns(
+    keys: CardKeys, pans: list[str],
+) -> tuple[list[bytes], list[bytes], list[str]]:
+    """cards.pan_hmac, pan_sealed and pan_masked of each PAN, as three parallel lists."""
+    hashes = [pan_hmac(keys.lookup, pan) for pan in pans]
+    sealed = [seal_pan(keys.seal, pan, digest) for pan, digest in zip(pans, hashes, strict=True)]
+    return hashes, sealed, [mask_pan(pan) for pan in pans]
+
+
+async def insert_known_cards(
+    conn: asyncpg.Connection, pans: list[str], alliance: int, expires_on: date, *,
+    kek: bytes, status: str = "active",
+) -> list[int]:
+    """Insert cards of given numbers (benchmarks' and tests' fixed fleets; a number issued
+    already is an error): their ids, in the order of `pans`. Without CSV or change notice."""
+    keys = await open_card_keys(conn, kek)
+    ids: list[int] = []
+    for start in range(0, len(pans), INSERT_CHUNK_CARDS_MAX):
+        hashes, sealed, masked = sealed_card_columns(
+            keys, pans[start:start + INSERT_CHUNK_CARDS_MAX])
+        rows = await conn.fetch(
+            "INSERT INTO cards (pan_hmac, pan_sealed, pan_masked, alliance_id, status,"
+            " expires_on)"
+            " SELECT h, s, m, $4, $5, $6"
+            " FROM unnest($1::bytea[], $2::bytea[], $3::text[]) WITH ORDINALITY AS u (h, s, m, n)"
+            " ORDER BY n RETURNING id",
+            hashes, sealed, masked, alliance, status, expires_on)
+        ids.extend(sorted(row["id"] for row in rows))
+    return ids
+
+
 async def _check_space(conn: asyncpg.Connection, generator: PanGenerator, count: int) -> None:
     existing = await conn.fetchval(
         # The mask keeps 6 digits: a longer BIN counts its 6-digit prefix's cards (an upper
@@ -172,16 +203,14 @@ async def _insert_cards(
         pans = sorted(generator.random_pans(count - len(issued), drawn))
         for start in range(0, len(pans), INSERT_CHUNK_CARDS_MAX):
             chunk = pans[start:start + INSERT_CHUNK_CARDS_MAX]
-            hashes = [pan_hmac(keys.lookup, pan) for pan in chunk]
+            hashes, sealed, masked = sealed_card_columns(keys, chunk)
             pan_of = dict(zip(hashes, chunk, strict=True))
             rows = await conn.fetch(
                 "INSERT INTO cards (pan_hmac, pan_sealed, pan_masked, alliance_id, expires_on)"
                 " SELECT h, s, m, $4, $5 FROM unnest($1::bytea[], $2::bytea[], $3::text[])"
                 " AS u (h, s, m)"
                 " ON CONFLICT (pan_hmac) DO NOTHING RETURNING id, pan_hmac",
-                hashes, [seal_pan(keys.seal, pan, digest) for pan, digest
-                         in zip(chunk, hashes, strict=True)],
-                [mask_pan(pan) for pan in chunk], alliance, expires_on,
+                hashes, sealed, masked, alliance, expires_on,
             )
             issued.extend((row["id"], pan_of[row["pan_hmac"]]) for row in rows)
         if len(issued) == count:
