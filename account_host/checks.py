@@ -8,6 +8,7 @@ from __future__ import annotations
 from account_host.state import Card, HostState, Merchant
 from proto.codes import ResponseCode
 from proto.frames import Request
+from proto.keys.cards import pan_hmac
 
 PAN_LENGTH_MIN = 16
 PAN_LENGTH_MAX = 19
@@ -57,7 +58,7 @@ def find_card(state: HostState, pan: str | None, merchant: Merchant | None) -> C
     """The card, if this host has it and it belongs to the merchant's alliance."""
     if pan is None or not PAN_LENGTH_MIN <= len(pan) <= PAN_LENGTH_MAX or not luhn_valid(pan):
         return None
-    card = state.cards.get(pan)
+    card = state.cards.get(pan_hmac(state.pan_lookup_key, pan))
     if card is None or (merchant is not None and card.alliance_id != merchant.alliance_id):
         return None
     return card

@@ -73,6 +73,10 @@ class HostConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # Cards loaded at start: far more than a host's 10^6 cards is a data error that would also
     # exhaust memory (about 250 bytes a card: 10^8 take 25 GB).
     cards_max: Annotated[int, Meta(ge=1, le=100_000_000)] = 20_000_000
+    # The KEK that opens the host's one data key, pan_lookup (proto/keys: a systemd
+    # credential `kek` first, then this variable, then this file); the front's defaults.
+    kek_env: Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "JIFEN_KEK"
+    kek_file: Annotated[str, Meta(min_length=1)] = "var/kek.hex"
     # ---- the links' mutual TLS (`jifen pki init` creates these files; docs/security.md) ----
     # The host's own certificate (its name, subjectAltName, is what switches expect) and key,
     # and the CA that signs its peers' certificates.

@@ -45,7 +45,7 @@ _LOAD_WORK_MEM = "128MB"
 # the C collation), each with its member accounts if they exist. $2: only ids above it;
 # $4: only these ids (NULL for all).
 _CARDS_SQL = """
-SELECT c.id, c.pan, c.alliance_id, c.status,
+SELECT c.id, c.pan_hmac, c.alliance_id, c.status,
        c.expires_on - date '0001-01-01' + 1 AS expires_ordinal,
        p.id AS points_account_id, p.balance AS points_balance,
        s.id AS stored_value_account_id, s.balance AS stored_value_balance
@@ -56,7 +56,7 @@ WHERE c.id > $2 AND ($4::bigint[] IS NULL OR c.id = ANY($4::bigint[]))
   AND EXISTS (
     SELECT 1 FROM card_ranges r
     WHERE r.host_name = $1
-      AND left(c.pan, length(r.bin_low)) COLLATE "C" BETWEEN r.bin_low AND r.bin_high)
+      AND left(c.pan_masked, length(r.bin_low)) COLLATE "C" BETWEEN r.bin_low AND r.bin_high)
 LIMIT $3
 """
 _ALLIANCES_SQL = """
@@ -94,10 +94,13 @@ ORDER BY received_at
 """
 
 
-async def load_state(connection: asyncpg.Connection, config: HostConfig) -> HostState:
+async def load_state(
+    connection: asyncpg.Connection, config: HostConfig, pan_lookup_key: bytes,
+) -> HostState:
     """The whole state, read within one snapshot (REPEATABLE READ, read only)."""
     started = clock.perf_counter()
-    state = HostState(config.retransmission_window_days * 86_400, config.return_window_days)
+    state = HostState(config.retransmission_window_days * 86_400, config.return_window_days,
+                      pan_lookup_key=pan_lookup_key)
     try:
         with anyio.fail_after(config.load_timeout_s):
             async with connection.transaction(isolation="repeatable_read", readonly=True):
@@ -163,12 +166,13 @@ async def load_cards(
     """Cards of this host as LoadedCard (for merging into a running state)."""
     rows = await connection.fetch(_CARDS_SQL, host_name, above_id, limit, only_ids)
     loaded = []
-    for card_id, pan, alliance_id, status, expires, points_id, points, value_id, value in rows:
+    for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, value \
+            in rows:
         card = Card(card_id, alliance_id, CARD_STATUS_DECLINES[status], expires,
                     points_id or 0, value_id or 0)
         balances = tuple((account_id, balance) for account_id, balance
                          in ((points_id, points), (value_id, value)) if account_id)
-        loaded.append(LoadedCard(pan, card, balances))
+        loaded.append(LoadedCard(pan_hash, card, balances))
     return loaded
 
 
@@ -185,10 +189,10 @@ async def _load_all_cards(
     await connection.execute(f"SET LOCAL work_mem = '{_LOAD_WORK_MEM}'")
     cursor = await connection.cursor(_CARDS_SQL, config.name, 0, config.cards_max + 1, None)
     while rows := await cursor.fetch(CARD_LOAD_CHUNK_ROWS):
-        for card_id, pan, alliance_id, status, expires, points_id, points, value_id, value \
-                in rows:
+        for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, \
+                value in rows:
             expires = expiries.setdefault(expires, expires)
-            cards[pan] = Card(card_id, alliance_id, declines[status], expires,
+            cards[pan_hash] = Card(card_id, alliance_id, declines[status], expires,
                               points_id or 0, value_id or 0)
             if points_id:
                 balances[points_id] = points

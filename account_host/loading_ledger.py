@@ -58,7 +58,7 @@ WITH purchases AS (
       AND t.card_id IS NOT NULL AND t.posted_at >= $1
       AND EXISTS (
         SELECT 1 FROM cards c JOIN card_ranges g ON g.host_name = $2
-          AND left(c.pan, length(g.bin_low)) COLLATE "C" BETWEEN g.bin_low AND g.bin_high
+          AND left(c.pan_masked, length(g.bin_low)) COLLATE "C" BETWEEN g.bin_low AND g.bin_high
         WHERE c.id = t.card_id)
 ),
 standing AS (

@@ -6,19 +6,37 @@ from __future__ import annotations
 from functools import partial
 
 import anyio
+import asyncpg
 import structlog
 from anyio.abc import TaskStatus
 
 from account_host.changes import ChangeListener
 from account_host.config import HostConfig
-from account_host.database import WriterDatabase
+from account_host.database import DATABASE_ERRORS, WriterDatabase
+from account_host.errors import StateLoadError
 from account_host.intake import Intake
 from account_host.queue_items import QueueItem
 from account_host.writer import Writer
+from proto.keys import Purpose, load_kek, open_data_keys
 from proto.links import LinkServerLimits, serve_links
 from proto.tls import ServerTls
 
 log = structlog.get_logger("account_host.service")
+
+
+async def open_pan_lookup_key(config: HostConfig, database_url: str) -> bytes:
+    """The host's only data key (KeyStoreError when it does not open under the KEK)."""
+    kek = load_kek(config.kek_file, config.kek_env)
+    try:
+        with anyio.fail_after(config.connect_timeout_s + config.database_timeout_s):
+            connection = await asyncpg.connect(database_url, timeout=config.connect_timeout_s)
+            try:
+                keys = await open_data_keys(connection, kek, [Purpose.PAN_LOOKUP])
+            finally:
+                await connection.close()
+    except DATABASE_ERRORS as exc:
+        raise StateLoadError(f"reading the host's data key failed: {exc!r}") from exc
+    return keys[Purpose.PAN_LOOKUP]
 
 
 async def run_host(
@@ -32,12 +50,13 @@ async def run_host(
     limits = LinkServerLimits(connections_max=config.link_connections_max,
                               idle_timeout_s=config.link_idle_timeout_s,
                               message_size_max=config.link_message_size_max)
+    pan_lookup_key = await open_pan_lookup_key(config, database_url)
     database = WriterDatabase(database_url, config)
     send_queue, receive_queue = anyio.create_memory_object_stream[QueueItem](
         config.queue_requests_max)
     try:
         with send_queue, receive_queue:
-            writer = Writer(config, database, receive_queue)
+            writer = Writer(config, database, receive_queue, pan_lookup_key=pan_lookup_key)
             await writer.recover()
             assert writer.state is not None
             listener = ChangeListener(config, database_url, send_queue,

@@ -132,9 +132,11 @@ class _InFlight:
 class Writer:
     def __init__(
         self, config: HostConfig, database: WriterDatabase,
-        queue: MemoryObjectReceiveStream[QueueItem],
+        queue: MemoryObjectReceiveStream[QueueItem], *, pan_lookup_key: bytes,
     ) -> None:
+        assert len(pan_lookup_key) == 32, "the pan_lookup data key"
         self._config = config
+        self._pan_lookup_key = pan_lookup_key
         self._database = database
         self._queue = queue
         self._identifiers = Identifiers(config.id_block_size)
@@ -166,7 +168,7 @@ class Writer:
                 connection = await self._database.open()
                 landed = unresolved is not None and await batch_landed(
                     connection, unresolved, self._config.database_timeout_s)
-                self.state = await load_state(connection, self._config)
+                self.state = await load_state(connection, self._config, self._pan_lookup_key)
                 self._pipeline.loaded()
                 metrics.STATE_LOADS.inc()
                 return landed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import asyncpg
@@ -26,6 +27,11 @@ MIGRATION_LOCK_KEY = int.from_bytes(b"jifenmig", "big")
 # fail with a clear error rather than hang, and rather than queue DDL in front of traffic.
 LOCK_WAIT_S_MAX = 60
 CONNECT_TIMEOUT_S = 10.0
+# A migration's data step: Python run after its SQL, in the same transaction, for what SQL
+# cannot do (converting rows with keys the database must not have). While it runs the session
+# setting `jifen.data_step` names the migration, so the SQL can tell whether one will follow.
+DataStep = Callable[[asyncpg.Connection], Awaitable[None]]
+DATA_STEP_SETTING = "jifen.data_step"
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -65,9 +71,14 @@ def load_migrations(migrations_dir: Path) -> list[Migration]:
 
 
 async def migrate(
-    url: str, migrations_dir: Path | None = None, *, connect_timeout_s: float = CONNECT_TIMEOUT_S
+    url: str, migrations_dir: Path | None = None, *, connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    data_steps: Mapping[str, DataStep] | None = None,
 ) -> list[str]:
-    """Apply the pending migrations; the versions applied by this call, in order."""
+    """Apply the pending migrations; the versions applied by this call, in order.
+
+    `data_steps` (version -> step) come from a caller that holds what they need (the KEK):
+    `back_office.data_migrations`. A migration whose SQL needs its step refuses to run without
+    it."""
     migrations = load_migrations(migrations_dir or default_migrations_dir())
     connection = await connect(url, connect_timeout_s)
     try:
@@ -79,7 +90,7 @@ async def migrate(
         _check_applied(applied, migrations)
         pending = [migration for migration in migrations if migration.version not in applied]
         for migration in pending:
-            await _apply(connection, migration)
+            await _apply(connection, migration, (data_steps or {}).get(migration.version))
         return [migration.version for migration in pending]
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         raise MigrationError(f"migrating {redact_url(url)} failed: {exc}") from exc
@@ -110,10 +121,19 @@ def _check_applied(applied: dict[str, str], migrations: list[Migration]) -> None
             )
 
 
-async def _apply(connection: asyncpg.Connection, migration: Migration) -> None:
+async def _apply(
+    connection: asyncpg.Connection, migration: Migration, data_step: DataStep | None,
+) -> None:
     try:
         async with connection.transaction():
+            if data_step is not None:
+                await connection.execute(
+                    "SELECT set_config($1, $2, true)", DATA_STEP_SETTING, migration.version)
             await connection.execute(migration.sql)
+            if data_step is not None:
+                await data_step(connection)
+                await connection.execute(
+                    "SELECT set_config($1, '', true)", DATA_STEP_SETTING)
             await connection.execute(
                 "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
                 migration.version,

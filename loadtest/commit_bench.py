@@ -38,10 +38,13 @@ from account_host import metrics
 from account_host.config import HostConfig
 from account_host.database import WriterDatabase
 from account_host.queue_items import QueueItem
+from account_host.service import open_pan_lookup_key
 from account_host.writer import Writer
+from back_office.provisioning.cards import insert_known_cards
 from database import EmbeddedPostgres, fresh_database
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
+from proto.keys import load_kek
 from proto.links import LinkPeer
 from proto.pan import luhn_check_digit
 from runtime.logging import configure_logging
@@ -104,10 +107,9 @@ async def prepare_database(data_dir: Path, cards: int) -> str:
             VALUES ('{BIN}', '{BIN}', 'main');
         """)
         alliance_id = await connection.fetchval("SELECT id FROM alliances")
-        await connection.copy_records_to_table(
-            "cards", columns=("pan", "alliance_id", "expires_on"),
-            records=[(make_pan(serial), alliance_id, datetime(2099, 12, 31).date())
-                     for serial in range(1, cards + 1)])
+        await insert_known_cards(
+            connection, [make_pan(serial) for serial in range(1, cards + 1)], alliance_id,
+            datetime(2099, 12, 31).date(), kek=load_kek())
         await connection.execute("VACUUM ANALYZE")
     finally:
         await connection.close()
@@ -214,7 +216,8 @@ async def measure_size(
     database = WriterDatabase(url, config)
     send, receive = anyio.create_memory_object_stream[QueueItem](requests + warmup)
     peer = BenchPeer()
-    writer = Writer(config, database, receive)
+    writer = Writer(config, database, receive,
+                    pan_lookup_key=await open_pan_lookup_key(config, url))
     await writer.recover()
     assert database.connection is not None
     backend_pid = database.connection.get_server_pid()

@@ -24,6 +24,7 @@ import anyio
 import asyncpg
 import msgspec
 
+from back_office.provisioning.cards import insert_known_cards
 from loadtest.journal_day import (
     ACCOUNT_COLUMNS,
     BATCH_COLUMNS,
@@ -35,6 +36,7 @@ from loadtest.journal_day import (
     JournalDay,
     Owners,
 )
+from proto.keys import load_kek
 
 # One card per this many postings: about ten transactions a card in the day, a busy
 # programme (a quieter one only makes the member accounts more numerous).
@@ -199,14 +201,9 @@ FROM generate_series(0, array_length($2::int[], 1) * $3::int - 1) AS t
 ORDER BY t
 RETURNING terminal_code
 """
-_CARDS_SQL = """
-INSERT INTO cards (pan, alliance_id, expires_on)
-SELECT '8' || lpad($1::int::text, 4, '0') || lpad(c::text, 11, '0'), $1::int,
-       DATE '2099-12-31'
-FROM generate_series(0, $2::int - 1) AS c
-ORDER BY c
-RETURNING id
-"""
+# Cards: PAN '8' + the alliance id in 4 digits + the card's number in 11, sealed as the back
+# office issues them (no PAN is stored in clear).
+CARDS_EXPIRE_ON = date(2099, 12, 31)
 
 
 async def _provision(connection: asyncpg.Connection, shape: JournalShape) -> Owners:
@@ -224,7 +221,9 @@ async def _provision(connection: asyncpg.Connection, shape: JournalShape) -> Own
     terminals = await connection.fetch(_TERMINALS_SQL, alliance_id, merchant_ids,
                                        shape.terminals_per_merchant)
     cards = shape.cards or max(shape.postings // POSTINGS_PER_CARD, 10)
-    card_ids = await connection.fetch(_CARDS_SQL, alliance_id, cards)
+    card_ids = await insert_known_cards(
+        connection, [f"8{alliance_id:04d}{c:011d}" for c in range(cards)], alliance_id,
+        CARDS_EXPIRE_ON, kek=load_kek())
     per_merchant = shape.terminals_per_merchant
     return Owners(
         alliance_id, alliance["timezone"], alliance["cutover_local_time"],
@@ -232,7 +231,7 @@ async def _provision(connection: asyncpg.Connection, shape: JournalShape) -> Own
         tuple(row["earn_points_per_yuan"] for row in merchants),
         tuple(row["terminal_code"] for row in terminals),
         tuple(index // per_merchant for index in range(len(terminals))),
-        tuple(row["id"] for row in card_ids))
+        tuple(card_ids))
 
 
 async def _counters(connection: asyncpg.Connection) -> Counters:

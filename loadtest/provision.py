@@ -24,6 +24,7 @@ from back_office.provisioning import (
 from back_office.provisioning.card_ranges import routing_range
 from loadtest.drive import Station
 from loadtest.errors import SetupError
+from proto.keys import Purpose, load_kek, open_data_keys, open_pan
 
 ALLIANCE_CODE = "LOADTEST"
 LOADTEST_BIN = "628888"
@@ -59,19 +60,16 @@ async def ensure_fleet(
     try:
         keystore = KeyStore.from_environment()
         created = await _ensure_stations(connection, keystore, terminals)
-        issued = await _ensure_cards(connection, cards, host_name)
-        pans = await connection.fetch(
-            "SELECT c.pan FROM cards c JOIN alliances a ON a.id = c.alliance_id"
-            " WHERE a.code = $1 AND c.status = 'active' AND c.expires_on >= current_date"
-            " AND left(c.pan, length($2)) = $2 ORDER BY c.id LIMIT $3",
-            ALLIANCE_CODE, LOADTEST_BIN, cards)
+        kek = load_kek()
+        issued = await _ensure_cards(connection, cards, host_name, kek)
+        pans = await _card_numbers(connection, cards, kek)
     except ProvisioningError as exc:
         raise SetupError(f"provisioning the load-test alliance failed: {exc}") from exc
     finally:
         await connection.close()
     stations = [Station(terminal_code(n), merchant_code((n - 1) // TERMINALS_PER_MERCHANT + 1))
                 for n in range(1, terminals + 1)]
-    return FleetData(stations, [row["pan"] for row in pans], issued, created)
+    return FleetData(stations, pans, issued, created)
 
 
 async def _ensure_stations(
@@ -104,7 +102,22 @@ async def _ensure_stations(
     return created
 
 
-async def _ensure_cards(connection: asyncpg.Connection, cards: int, host_name: str) -> int:
+async def _card_numbers(connection: asyncpg.Connection, cards: int, kek: bytes) -> list[str]:
+    """The clear numbers of up to `cards` active cards, opened with the pan_seal key as the
+    back office does (the terminals must send them; no PAN is stored in clear)."""
+    keys = await open_data_keys(connection, kek, [Purpose.PAN_SEAL], create=False)
+    rows = await connection.fetch(
+        "SELECT c.pan_hmac, c.pan_sealed FROM cards c JOIN alliances a ON a.id = c.alliance_id"
+        " WHERE a.code = $1 AND c.status = 'active' AND c.expires_on >= current_date"
+        " AND left(c.pan_masked, length($2)) = $2 ORDER BY c.id LIMIT $3",
+        ALLIANCE_CODE, LOADTEST_BIN, cards)
+    seal_key = keys[Purpose.PAN_SEAL]
+    return [open_pan(seal_key, row["pan_sealed"], row["pan_hmac"]) for row in rows]
+
+
+async def _ensure_cards(
+    connection: asyncpg.Connection, cards: int, host_name: str, kek: bytes,
+) -> int:
     route = await routing_range(connection, LOADTEST_BIN)
     if route is None:
         await add_card_range(connection, LOADTEST_BIN, LOADTEST_BIN, host_name)
@@ -114,8 +127,9 @@ async def _ensure_cards(connection: asyncpg.Connection, cards: int, host_name: s
     existing = await connection.fetchval(
         "SELECT count(*) FROM cards c JOIN alliances a ON a.id = c.alliance_id"
         " WHERE a.code = $1 AND c.status = 'active' AND c.expires_on >= current_date"
-        " AND left(c.pan, length($2)) = $2", ALLIANCE_CODE, LOADTEST_BIN)
+        " AND left(c.pan_masked, length($2)) = $2", ALLIANCE_CODE, LOADTEST_BIN)
     if existing >= cards:
         return 0
-    summary = await issue_cards(connection, ALLIANCE_CODE, LOADTEST_BIN, cards - existing)
+    summary = await issue_cards(connection, ALLIANCE_CODE, LOADTEST_BIN, cards - existing,
+                                kek=kek)
     return summary.count

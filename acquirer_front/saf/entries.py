@@ -6,6 +6,10 @@ delivered), 90 = the original's MTI, STAN and field 7, the other fields as the o
 its own field 7, fixed once, so that every resend is a retransmission of one advice. A
 terminal's own 0420 is kept exactly as the terminal sent it: the host then sees the terminal's
 retransmission and the front's delivery as one request (same MTI, 41, 11, 7 and content).
+
+At rest the 0420 (which holds the full PAN) is sealed under the saf_seal data key, bound to
+its row's identity (terminal, original data: one pending row each), so a dump of front_saf
+holds no card number; `pan_masked` beside it is what operators list.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import msgspec
 from proto.codes import Mti
 from proto.fields import OriginalData, encode_original_data
 from proto.frames import Request
+from proto.keys.sealing import open_sealed, seal
 from proto.pan import mask_pan
 
 # Only financial requests that could have posted are reversed. Not 0220: its terminal resends
@@ -76,6 +81,27 @@ def terminal_advice(request: Request) -> SafEntry:
 
 def encode_request(request: Request) -> bytes:
     return _encoder.encode(request)
+
+
+SAF_SEAL_PURPOSE = b"jifen/saf/v1"
+
+
+def saf_associated_data(terminal_code: str, original_data: str | None) -> bytes:
+    return b"/".join((SAF_SEAL_PURPOSE, terminal_code.encode(), (original_data or "").encode()))
+
+
+def seal_request(seal_key: bytes, request: Request) -> bytes:
+    """The 0420 as stored in front_saf.request."""
+    return seal(seal_key, encode_request(request),
+                saf_associated_data(request.terminal_code, request.original_data))
+
+
+def open_request(
+    seal_key: bytes, sealed: bytes, terminal_code: str, original_data: str, correlation_id: int,
+) -> Request:
+    """A stored 0420; KeyStoreError when it does not open (another row's, or another key)."""
+    data = open_sealed(seal_key, sealed, saf_associated_data(terminal_code, original_data))
+    return decode_request(data, correlation_id)
 
 
 def decode_request(data: bytes, correlation_id: int) -> Request:

@@ -13,21 +13,26 @@ from acquirer_front.config import FrontConfig
 from acquirer_front.errors import DATABASE_ERRORS, DatabaseUnavailableError
 from acquirer_front.saf.sender import Link, SafSender
 from acquirer_front.saf.store import SafStore
+from proto.keys import Purpose, load_kek, open_data_keys
 
 
 class StoreAndForward:
-    def __init__(self, config: FrontConfig, pool: asyncpg.Pool) -> None:
+    def __init__(self, config: FrontConfig, pool: asyncpg.Pool, seal_key: bytes) -> None:
         self._config = config
         self._pool = pool
+        self._seal_key = seal_key
         self._sender: SafSender | None = None
         self.store = SafStore(
-            pool, batch_max=config.saf_store_batch_max, queue_max=config.saf_store_queue_max,
+            pool, seal_key=seal_key, batch_max=config.saf_store_batch_max,
+            queue_max=config.saf_store_queue_max,
             timeout_s=config.database_timeout_s, on_stored=self._wake_sender,
             backoff_s_min=config.saf_backoff_s_min, backoff_s_max=config.saf_backoff_s_max,
         )
 
     @classmethod
     async def open(cls, config: FrontConfig, database_url: str) -> StoreAndForward:
+        """KeyStoreError when the saf_seal data key does not open under the KEK."""
+        kek = load_kek(config.kek_file, config.kek_env)
         try:
             pool = await asyncpg.create_pool(
                 database_url, min_size=1, max_size=config.saf_pool_size_max,
@@ -36,11 +41,17 @@ class StoreAndForward:
         except DATABASE_ERRORS as exc:
             raise DatabaseUnavailableError(f"cannot open the store-and-forward queue: {exc}") \
                 from exc
-        return cls(config, pool)
+        try:
+            async with pool.acquire(timeout=config.database_timeout_s) as connection:
+                keys = await open_data_keys(connection, kek, [Purpose.SAF_SEAL])
+        except BaseException:
+            pool.terminate()
+            raise
+        return cls(config, pool, keys[Purpose.SAF_SEAL])
 
     async def run(self, link: Link) -> None:
         """Commit new rows and send pending ones over `link` until cancelled."""
-        self._sender = SafSender(self._pool, link, self._config)
+        self._sender = SafSender(self._pool, link, self._config, seal_key=self._seal_key)
         async with anyio.create_task_group() as group:
             group.start_soon(self.store.run)
             group.start_soon(self._sender.run)

@@ -6,7 +6,9 @@ them in one link batch, and settles what the host answered: 00 (reversed, now or
 25 (the original never came; the host keeps a tombstone and will refuse it with 05) both
 acknowledge; 91, 96 or no answer leave the row for its next attempt; any other code is the
 host's final refusal (12 batch closed, 51 or 61 flagged for review, ...) and is kept as
-'refused' for operators. A crash between claim and settle only delays the row.
+'refused' for operators. A crash between claim and settle only delays the row. A row whose
+sealed 0420 does not open (another key, damaged) is refused at once, logged with why, and the
+others of its batch are sent as usual.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from typing import Protocol
 
 import anyio
 import asyncpg
+import msgspec
 import structlog
 
 from acquirer_front import metrics
 from acquirer_front.errors import DATABASE_ERRORS
-from acquirer_front.saf.entries import decode_request
+from acquirer_front.saf.entries import open_request
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
+from proto.keys import KeyStoreError
 
 log = structlog.get_logger("acquirer_front.saf.sender")
 
@@ -40,7 +44,7 @@ UPDATE front_saf SET attempts = attempts + 1,
         secs => least($2::float8, $3::float8 * power(2, least(attempts, 30))))
 WHERE id IN (SELECT id FROM front_saf WHERE state = 'pending' AND next_attempt_at <= now()
              ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
-RETURNING id, request
+RETURNING id, terminal_code, original_data, request
 """
 _SETTLE = """
 UPDATE front_saf AS saf SET state = settled.state, last_response_code = settled.code,
@@ -95,10 +99,13 @@ def outcome(answer: Answer | None) -> str:
 
 
 class SafSender:
-    def __init__(self, pool: asyncpg.Pool, link: Link, settings: SenderSettings) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, link: Link, settings: SenderSettings, *, seal_key: bytes,
+    ) -> None:
         assert settings.saf_send_batch_max > 0
         assert 0 < settings.saf_backoff_s_min <= settings.saf_backoff_s_max
         self._pool = pool
+        self._seal_key = seal_key
         self._link = link
         self._settings = settings
         self._wake = anyio.Event()
@@ -136,16 +143,25 @@ class SafSender:
                 settings.saf_backoff_s_min, timeout=timeout_s)
         if not rows:
             return 0
-        requests = [decode_request(row["request"], 0) for row in rows]
-        metrics.SAF_SENT.inc(len(requests))
-        deadline = anyio.current_time() + settings.answer_timeout_s
-        answers = await self._link.send_batch(requests, deadline)
+        readable, unreadable = self._open_rows(rows)
+        requests = [request for _, request in readable]
+        answers: list[Answer | None] = []
+        if requests:
+            metrics.SAF_SENT.inc(len(requests))
+            deadline = anyio.current_time() + settings.answer_timeout_s
+            answers = await self._link.send_batch(requests, deadline)
         states = [outcome(answer) for answer in answers]
+        # A row that does not open can never be sent: it is refused (no response code), for
+        # operators, rather than retried forever or allowed to stop this loop.
         async with self._pool.acquire(timeout=timeout_s) as connection:
             await connection.execute(
-                _SETTLE, [row["id"] for row in rows], states,
-                [answer.response_code if answer else None for answer in answers],
+                _SETTLE, [row_id for row_id, _ in readable] + unreadable,
+                states + ["refused"] * len(unreadable),
+                [answer.response_code if answer else None for answer in answers]
+                + [None] * len(unreadable),
                 timeout=timeout_s)
+        if unreadable:
+            metrics.SAF_SETTLED.labels("refused").inc(len(unreadable))
         for request, state, answer in zip(requests, states, answers, strict=True):
             if state != "pending":
                 metrics.SAF_SETTLED.labels(state).inc()
@@ -153,6 +169,25 @@ class SafSender:
                 emit("saf_" + state, request=request.key_text(), original=request.original_data,
                      response_code=answer.response_code if answer else None)
         return len(rows)
+
+    def _open_rows(
+        self, rows: list[asyncpg.Record],
+    ) -> tuple[list[tuple[int, Request]], list[int]]:
+        """(row id, its 0420) of the rows that open, and the ids of those that do not (sealed
+        under another key, damaged, or not a request once opened), each logged with why."""
+        readable, unreadable = [], []
+        for row in rows:
+            try:
+                request = open_request(self._seal_key, row["request"], row["terminal_code"],
+                                       row["original_data"], 0)
+            except (KeyStoreError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+                log.error("saf_refused_unreadable", saf_id=row["id"],
+                          terminal=row["terminal_code"], original=row["original_data"],
+                          reason=f"{type(exc).__name__}: {exc}")
+                unreadable.append(row["id"])
+            else:
+                readable.append((row["id"], request))
+        return readable, unreadable
 
     async def _refresh_backlog(self) -> None:
         timeout_s = self._settings.database_timeout_s

@@ -19,7 +19,7 @@ import structlog
 
 from acquirer_front import metrics
 from acquirer_front.errors import DATABASE_ERRORS
-from acquirer_front.saf.entries import SafEntry, encode_request
+from acquirer_front.saf.entries import SafEntry, seal_request
 
 log = structlog.get_logger("acquirer_front.saf.store")
 
@@ -45,12 +45,14 @@ class _Put:
 
 class SafStore:
     def __init__(
-        self, pool: asyncpg.Pool, *, batch_max: int, queue_max: int, timeout_s: float,
+        self, pool: asyncpg.Pool, *, seal_key: bytes, batch_max: int, queue_max: int,
+        timeout_s: float,
         on_stored: Callable[[], None] = lambda: None,
         backoff_s_min: float = 1.0, backoff_s_max: float = 60.0,
     ) -> None:
         assert batch_max > 0 and queue_max > 0
         self._pool = pool
+        self._seal_key = seal_key
         self._batch_max = batch_max
         self._timeout_s = timeout_s
         self._on_stored = on_stored
@@ -143,7 +145,7 @@ class SafStore:
             [request.amount for request in requests],
             [request.currency for request in requests],
             [entry.pan_masked for entry in entries],
-            [encode_request(request) for request in requests],
+            [seal_request(self._seal_key, request) for request in requests],
         )
         try:
             async with self._pool.acquire(timeout=self._timeout_s) as connection:

@@ -15,6 +15,9 @@ from proto.changes import Change, Table
 
 HOST_NAME_LENGTH_MAX = 64  # a key of the switch's host map, not free text
 
+# cards.pan_masked keeps the first 6 digits: the most a range can name (migration 008).
+CARD_RANGE_DIGITS_MAX = 6
+
 
 class CardRange(msgspec.Struct, frozen=True):
     id: int
@@ -48,6 +51,10 @@ async def add_card_range(
     if len(low) != len(high) or low > high:
         raise InvalidValueError(f"BIN low {low} and high {high} must have the same number of "
                                 "digits, low first")
+    if len(low) > CARD_RANGE_DIGITS_MAX:
+        raise InvalidValueError(
+            f"card ranges have at most {CARD_RANGE_DIGITS_MAX} digits (a card is routed by the "
+            f"BIN kept in its masked number), not {len(low)}")
     if not host_name or len(host_name) > HOST_NAME_LENGTH_MAX or not host_name.isprintable():
         raise InvalidValueError(f"host name must be 1-{HOST_NAME_LENGTH_MAX} printable "
                                 "characters")

@@ -12,6 +12,7 @@ import msgspec
 from back_office.provisioning.errors import InvalidValueError, NotFoundError
 from back_office.provisioning.notify import notify_change
 from proto.changes import Change, Table
+from proto.keys import Purpose, load_kek, open_data_keys, pan_hmac
 from proto.pan import mask_pan
 
 CARD_STATUSES = ("active", "lost", "stolen", "blocked")
@@ -24,14 +25,20 @@ class CardStatusChange(msgspec.Struct, frozen=True):
     status: str
 
 
-async def set_card_status(conn: asyncpg.Connection, pan: str, status: str) -> CardStatusChange:
+async def set_card_status(
+    conn: asyncpg.Connection, pan: str, status: str, *, kek: bytes | None = None,
+) -> CardStatusChange:
+    """The card is found by its PAN's HMAC (the pan_lookup key, opened with `kek`)."""
     if status not in CARD_STATUSES:
         raise InvalidValueError(f"status must be one of {', '.join(CARD_STATUSES)}")
     if not pan.isdigit():
         raise InvalidValueError("the card number must be digits only")
     async with conn.transaction():
+        keys = await open_data_keys(conn, kek if kek is not None else load_kek(),
+                                    [Purpose.PAN_LOOKUP])
         row = await conn.fetchrow(
-            "SELECT id, status FROM cards WHERE pan = $1 FOR UPDATE", pan)
+            "SELECT id, status FROM cards WHERE pan_hmac = $1 FOR UPDATE",
+            pan_hmac(keys[Purpose.PAN_LOOKUP], pan))
         if row is None:
             raise NotFoundError(f"no card {mask_pan(pan)} is issued")
         await conn.execute("UPDATE cards SET status = $2 WHERE id = $1", row["id"], status)

@@ -4,6 +4,10 @@ PANs are drawn in Python (card_numbers) and inserted with unnest + ON CONFLICT D
 number already issued is skipped, not an error; the shortfall is drawn again, a bounded number
 of times. The CSV of what was issued is written before the commit and renamed after it, so a
 CSV exists only for cards that exist.
+
+No PAN is stored in clear (docs/security.md, "Keys and card numbers at rest"): a row holds the
+PAN's HMAC under the pan_lookup key, the PAN sealed under the pan_seal key and its mask. The
+CSV is written from the clear numbers drawn here, the only time they exist outside a seal.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from back_office.provisioning.card_ranges import routing_range
 from back_office.provisioning.errors import CardSpaceError, InvalidValueError
 from back_office.provisioning.notify import notify_change
 from proto.changes import Change, Table
+from proto.keys import Purpose, load_kek, open_data_keys, pan_hmac, seal_pan
 from proto.pan import mask_pan
 
 # One request's worth: a million cards is a few seconds; more is a job for several runs.
@@ -89,16 +94,21 @@ def _check_request(bin_prefix: str, count: int, length: int) -> PanGenerator:
 async def issue_cards(
     conn: asyncpg.Connection, alliance_code: str, bin_prefix: str, count: int,
     length: int = 16, expires_on: date | None = None, csv_path: str | Path | None = None,
+    *, kek: bytes | None = None,
 ) -> IssueSummary:
+    """`kek`: the KEK that opens the pan_lookup and pan_seal keys (default: proto.keys'
+    credential, $JIFEN_KEK or var/kek.hex)."""
     started = time.perf_counter()
     generator = _check_request(bin_prefix, count, length)
     expires_on = expires_on or parse_expiry(None)
     staging = None
     try:
         async with conn.transaction():
+            keys = await open_card_keys(conn, kek if kek is not None else load_kek())
             alliance = await alliance_id(conn, alliance_code)
             await _check_space(conn, generator, count)
-            issued, rounds = await _insert_cards(conn, generator, count, alliance, expires_on)
+            issued, rounds = await _insert_cards(conn, generator, count, alliance, expires_on,
+                                                 keys)
             await notify_change(conn, Change(Table.CARDS))
             if csv_path is not None:
                 staging = _write_csv_staging(Path(csv_path), issued, expires_on)
@@ -120,9 +130,56 @@ async def issue_cards(
     )
 
 
+class CardKeys(msgspec.Struct, frozen=True):
+    lookup: bytes   # pan_lookup: HMAC-SHA256 of the PAN
+    seal: bytes     # pan_seal: AES-GCM of the PAN
+
+    def __repr__(self) -> str:
+        return "CardKeys(***)"
+
+
+async def open_card_keys(conn: asyncpg.Connection, kek: bytes) -> CardKeys:
+    keys = await open_data_keys(conn, kek, [Purpose.PAN_LOOKUP, Purpose.PAN_SEAL])
+    return CardKeys(keys[Purpose.PAN_LOOKUP], keys[Purpose.PAN_SEAL])
+
+
+def sealed_card_columns(
+    keys: CardKeys, pans: list[str],
+) -> tuple[list[bytes], list[bytes], list[str]]:
+    """cards.pan_hmac, pan_sealed and pan_masked of each PAN, as three parallel lists."""
+    hashes = [pan_hmac(keys.lookup, pan) for pan in pans]
+    sealed = [seal_pan(keys.seal, pan, digest) for pan, digest in zip(pans, hashes, strict=True)]
+    return hashes, sealed, [mask_pan(pan) for pan in pans]
+
+
+async def insert_known_cards(
+    conn: asyncpg.Connection, pans: list[str], alliance: int, expires_on: date, *,
+    kek: bytes, status: str = "active",
+) -> list[int]:
+    """Insert cards of given numbers (benchmarks' and tests' fixed fleets; a number issued
+    already is an error): their ids, in the order of `pans`. Without CSV or change notice."""
+    keys = await open_card_keys(conn, kek)
+    ids: list[int] = []
+    for start in range(0, len(pans), INSERT_CHUNK_CARDS_MAX):
+        hashes, sealed, masked = sealed_card_columns(
+            keys, pans[start:start + INSERT_CHUNK_CARDS_MAX])
+        rows = await conn.fetch(
+            "INSERT INTO cards (pan_hmac, pan_sealed, pan_masked, alliance_id, status,"
+            " expires_on)"
+            " SELECT h, s, m, $4, $5, $6"
+            " FROM unnest($1::bytea[], $2::bytea[], $3::text[]) WITH ORDINALITY AS u (h, s, m, n)"
+            " ORDER BY n RETURNING id",
+            hashes, sealed, masked, alliance, status, expires_on)
+        ids.extend(sorted(row["id"] for row in rows))
+    return ids
+
+
 async def _check_space(conn: asyncpg.Connection, generator: PanGenerator, count: int) -> None:
     existing = await conn.fetchval(
-        "SELECT count(*) FROM cards WHERE length(pan) = $2 AND left(pan, length($1)) = $1",
+        # The mask keeps 6 digits: a longer BIN counts its 6-digit prefix's cards (an upper
+        # bound, so the limit stays safe).
+        "SELECT count(*) FROM cards WHERE length(pan_masked) = $2"
+        " AND left(pan_masked, least(length($1), 6)) = left($1, 6)",
         generator.bin_prefix, len(generator.bin_prefix) + generator.random_digits + 1,
     )
     allowed = int(generator.space_size * SPACE_FILL_MAX)
@@ -136,7 +193,7 @@ async def _check_space(conn: asyncpg.Connection, generator: PanGenerator, count:
 
 async def _insert_cards(
     conn: asyncpg.Connection, generator: PanGenerator, count: int, alliance: int,
-    expires_on: date,
+    expires_on: date, keys: CardKeys,
 ) -> tuple[list[tuple[int, str]], int]:
     """(card id, PAN) of `count` new cards, by id, and the rounds it took."""
     drawn: set[str] = set()
@@ -145,13 +202,17 @@ async def _insert_cards(
         # Sorted, a chunk's index entries land on neighbouring pages: about a third faster.
         pans = sorted(generator.random_pans(count - len(issued), drawn))
         for start in range(0, len(pans), INSERT_CHUNK_CARDS_MAX):
+            chunk = pans[start:start + INSERT_CHUNK_CARDS_MAX]
+            hashes, sealed, masked = sealed_card_columns(keys, chunk)
+            pan_of = dict(zip(hashes, chunk, strict=True))
             rows = await conn.fetch(
-                "INSERT INTO cards (pan, alliance_id, expires_on)"
-                " SELECT pan, $2, $3 FROM unnest($1::text[]) AS pan"
-                " ON CONFLICT (pan) DO NOTHING RETURNING id, pan",
-                pans[start:start + INSERT_CHUNK_CARDS_MAX], alliance, expires_on,
+                "INSERT INTO cards (pan_hmac, pan_sealed, pan_masked, alliance_id, expires_on)"
+                " SELECT h, s, m, $4, $5 FROM unnest($1::bytea[], $2::bytea[], $3::text[])"
+                " AS u (h, s, m)"
+                " ON CONFLICT (pan_hmac) DO NOTHING RETURNING id, pan_hmac",
+                hashes, sealed, masked, alliance, expires_on,
             )
-            issued.extend((row["id"], row["pan"]) for row in rows)
+            issued.extend((row["id"], pan_of[row["pan_hmac"]]) for row in rows)
         if len(issued) == count:
             issued.sort()
             return issued, rounds

@@ -85,6 +85,7 @@ class DemoSummary(msgspec.Struct, frozen=True):
 async def create_demo(
     conn: asyncpg.Connection, keystore: KeyStore | None = None,
     cards_csv: str | Path = DEMO_CARDS_CSV, tmks_csv: str | Path = DEMO_TMKS_CSV,
+    *, kek: bytes | None = None,
 ) -> DemoSummary:
     """Create the whole demo in one transaction: all of it or, on any error, none of it. The
     TMK file is written last, inside the transaction: if it cannot be, nothing is created."""
@@ -109,7 +110,7 @@ async def create_demo(
                            issue_price, redemption_rate, commission_bp)
         card_range = await add_card_range(conn, DEMO_BIN, DEMO_BIN, DEMO_HOST_NAME)
         cards = await issue_cards(conn, DEMO_ALLIANCE_CODE, DEMO_BIN, DEMO_CARD_COUNT,
-                                  csv_path=cards_csv)
+                                  csv_path=cards_csv, kek=kek)
         write_tmk_csv(tmks_csv, tmks)
     return DemoSummary(
         alliance_code=DEMO_ALLIANCE_CODE,
@@ -122,10 +123,11 @@ async def create_demo(
 async def create_demo_if_empty(
     conn: asyncpg.Connection, keystore: KeyStore | None = None,
     cards_csv: str | Path = DEMO_CARDS_CSV, tmks_csv: str | Path = DEMO_TMKS_CSV,
+    *, kek: bytes | None = None,
 ) -> DemoSummary | None:
     """The demo, unless any alliance exists already (then None, and nothing is written)."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _DEMO_LOCK_KEY)
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM alliances)"):
             return None
-        return await create_demo(conn, keystore, cards_csv, tmks_csv)
+        return await create_demo(conn, keystore, cards_csv, tmks_csv, kek=kek)

@@ -10,6 +10,8 @@ from back_office.provisioning.card_status import CARD_STATUSES, set_card_status
 from back_office.provisioning.cards import parse_expiry
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from proto.keys import load_kek
+from runtime.config import load_config
 
 
 def _add_range(args: argparse.Namespace) -> int:
@@ -33,10 +35,17 @@ def _list_ranges(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kek(args: argparse.Namespace) -> bytes:
+    """The installation's KEK, as the front's config names it (it opens the card keys)."""
+    front = load_config(args.config).front
+    return load_kek(front.kek_file, front.kek_env)
+
+
 def _issue(args: argparse.Namespace) -> int:
     expires_on = parse_expiry(args.expires)
     summary = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: issue_cards(
         conn, args.alliance, args.bin, args.count, args.length, expires_on, args.out,
+        kek=_kek(args),
     ))
     if summary.routed_to_host is None:
         print(f"jifen: warning: no card range routes BIN {summary.bin}; add one with "
@@ -50,7 +59,7 @@ def _issue(args: argparse.Namespace) -> int:
 
 def _set_status(args: argparse.Namespace) -> int:
     change = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: set_card_status(
-        conn, args.pan, args.status,
+        conn, args.pan, args.status, kek=_kek(args),
     ))
     if args.json:
         print_json(change)

@@ -12,8 +12,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import anyio
 import msgspec
 
+from back_office.data_migrations import data_steps
 from database import APPLICATION_DATABASE, EmbeddedPostgres, migrate, resolve_database_url
 from database.tools import tool_path
+from proto.keys import load_kek
 from runtime.config import Config, load_config
 
 
@@ -86,8 +88,11 @@ def show_status(args: argparse.Namespace) -> int:
 def migrate_database(args: argparse.Namespace) -> int:
     config = _config(args)
     url = resolve_database_url(config.database)
+    # The data steps convert rows with the keys (migration 008: card numbers, SAF rows).
+    kek = load_kek(config.front.kek_file, config.front.kek_env)
     apply = functools.partial(
-        migrate, url, connect_timeout_s=config.database.connect_timeout_s
+        migrate, url, connect_timeout_s=config.database.connect_timeout_s,
+        data_steps=data_steps(kek),
     )
     applied = anyio.run(apply, backend="asyncio")
     for version in applied:

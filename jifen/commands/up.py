@@ -37,16 +37,19 @@ async def _prepare(config: Config, database_url: str, keystore: KeyStore) -> Non
     """Migrate as the administrator, then load the demo as the back office."""
     import asyncpg
 
+    from back_office.data_migrations import data_steps
     from back_office.provisioning.demo import create_demo_if_empty
     from database.connect import resolve_database_url
     from database.migrate import migrate
+    from proto.keys import load_kek
 
-    await migrate(database_url)
+    kek = load_kek(config.front.kek_file, config.front.kek_env)
+    await migrate(database_url, data_steps=data_steps(kek))
     back_office_url = await anyio.to_thread.run_sync(
         resolve_database_url, config.database, Role.BACK_OFFICE)
     connection = await asyncpg.connect(back_office_url)
     try:
-        summary = await create_demo_if_empty(connection, keystore)
+        summary = await create_demo_if_empty(connection, keystore, kek=kek)
     finally:
         await connection.close()
     if summary is not None:

@@ -18,6 +18,7 @@ from account_host.database import writer_application_name
 from proto.frames import Answer, Request
 from proto.links import LinkClient
 from proto.pan import luhn_check_digit
+from tests.keys_kit import sealed_columns
 from tests.pki_kit import client_tls, tls_fields
 
 # Every wait in these tests; each finishes in milliseconds when the host works.
@@ -63,9 +64,12 @@ async def insert_cards(
     connection: asyncpg.Connection, cards: list[tuple[str, str, str]]
 ) -> None:
     """(pan, status, expires_on) rows of the one alliance."""
+    columns = await sealed_columns(connection, [pan for pan, _, _ in cards])
     await connection.executemany(
-        "INSERT INTO cards (pan, alliance_id, status, expires_on) "
-        "VALUES ($1, (SELECT id FROM alliances), $2, $3::text::date)", cards)
+        "INSERT INTO cards (pan_hmac, pan_sealed, pan_masked, alliance_id, status, expires_on) "
+        "VALUES ($1, $2, $3, (SELECT id FROM alliances), $4, $5::text::date)",
+        [(*sealed, status, expires) for sealed, (_, status, expires)
+         in zip(columns, cards, strict=True)])
 
 
 class HostClient:

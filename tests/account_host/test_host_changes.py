@@ -17,6 +17,7 @@ from tests.account_host.host_harness import (
     make_pan,
     running_host,
 )
+from tests.keys_kit import lookup_hash
 
 pytestmark = pytest.mark.anyio
 
@@ -46,7 +47,8 @@ async def test_a_card_reported_lost_is_declined_and_keeps_its_points(seeded_url:
         connection = await asyncpg.connect(seeded_url)
         try:
             card_id = await connection.fetchval(
-                "UPDATE cards SET status = 'lost' WHERE pan = $1 RETURNING id", CARDS[0])
+                "UPDATE cards SET status = 'lost' WHERE pan_hmac = $1 RETURNING id",
+                await lookup_hash(connection, CARDS[0]))
             await connection.execute(f"NOTIFY jifen_changes, 'cards:{card_id}'")
             await ask_until(host, lambda: terminal.inquiry(CARDS[0]), "41")
             await connection.execute(

@@ -12,15 +12,17 @@ import asyncpg
 import msgspec
 import pytest
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from acquirer_front import run_front
 from acquirer_front.connection import TerminalConnection
 from acquirer_front.saf import Origin, SafStore, reversal_of
-from acquirer_front.saf.entries import decode_request, terminal_advice
-from acquirer_front.saf.sender import outcome
+from acquirer_front.saf.entries import open_request, terminal_advice
+from acquirer_front.saf.sender import SafSender, outcome
 from proto.codes import ResponseCode
 from proto.fields import OriginalData, encode_original_data
 from proto.frames import Answer, Request
+from proto.keys import Purpose, load_kek, open_data_keys
 from proto.links import LinkPeer, serve_links
 from tests.acquirer_front.front_testkit import (
     PAN,
@@ -37,6 +39,20 @@ from tests.acquirer_front.front_testkit import (
 from tests.pki_kit import server_tls
 
 pytestmark = pytest.mark.anyio
+
+# SafStore's own tests seal under a key of their own; the front's come from data_keys.
+_SEAL_KEY = bytes(range(32))
+
+
+async def _saf_seal_key(database_url: str) -> bytes:
+    """The saf_seal data key the front opened (under the KEK the harness's front uses)."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        keys = await open_data_keys(connection, load_kek(), [Purpose.SAF_SEAL], create=False)
+    finally:
+        await connection.close()
+    return keys[Purpose.SAF_SEAL]
+
 
 FAST_SAF = {"saf_backoff_s_min": 0.05, "saf_backoff_s_max": 0.1, "saf_poll_interval_s": 0.05,
             "undelivered_check_s": 0.5}
@@ -234,7 +250,9 @@ class TestTerminalAdvice:
             sent = await switch.wait_for("0420", 3)   # two forwarded live, then the queue's
         [row] = await rows(database_url)
         assert (row["origin"], row["state"]) == ("terminal", "pending")
-        stored = decode_request(row["request"], 0)
+        assert sent[0].pan is not None and sent[0].pan.encode() not in row["request"]
+        stored = open_request(await _saf_seal_key(database_url), row["request"],
+                              row["terminal_code"], row["original_data"], 0)
         assert msgspec.structs.replace(sent[0], correlation_id=0, received_at_ns=0) == \
             msgspec.structs.replace(stored, received_at_ns=0)   # exactly the terminal's
 
@@ -262,6 +280,11 @@ class TestSettling:
                 assert (await terminal.request(purchase()))["39"] == "91"
             [row] = await until_rows(database_url, lambda found: found and
                                      found[0]["state"] != "pending")
+            # The sender counts a row once its settling statement returns: the commit is
+            # visible here a moment before that.
+            with anyio.fail_after(WAIT_S):
+                while metric("jifen_front_saf_settled_total", outcome=state) == settled_before:
+                    await anyio.sleep(0.01)
         assert (row["state"], row["last_response_code"], row["attempts"]) == (state, code, 1)
         assert row["settled_at"] is not None
         assert metric("jifen_front_saf_settled_total", outcome=state) == settled_before + 1
@@ -290,6 +313,85 @@ class TestSettling:
                 row["state"] == "acknowledged" for row in found))
 
 
+class FakeLink:
+    """The upstream, answering every 0420 with 00; records what it was sent."""
+
+    is_up = True
+
+    def __init__(self) -> None:
+        self.sent: list[Request] = []
+
+    async def send_batch(self, requests: list[Request], deadline: float) -> list[Answer | None]:
+        self.sent.extend(requests)
+        return [Answer(request.correlation_id, "00") for request in requests]
+
+
+class TestUnreadableRows:
+    async def test_a_row_that_does_not_open_is_refused_logged_and_the_rest_sent(
+        self, database_url,
+    ):
+        """A stored 0420 sealed under another key, or damaged, never stops the sender: it is
+        refused (no response code) with a logged reason, and the batch's others go out."""
+        await seed(database_url)
+        front_key = bytes(range(1, 33))
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        try:
+            for key, stan in ((_SEAL_KEY, "000001"), (front_key, "000002"),
+                              (front_key, "000003")):
+                await _store(pool, key, reversal_of(_request(stan), Origin.NO_ANSWER))
+            await pool.execute("UPDATE front_saf SET request = '\\x01deadbeef'::bytea"
+                               " WHERE stan = '000003'")
+            link = FakeLink()
+            config = msgspec.structs.replace(TEST_CONFIG, **FAST_SAF)
+            sender = SafSender(pool, link, config, seal_key=front_key)
+            refused_before = metric("jifen_front_saf_settled_total", outcome="refused")
+            with capture_logs() as logs:
+                assert await sender.send_due() == 3
+                assert await sender.send_due() == 0   # nothing left pending, nothing retried
+        finally:
+            await pool.close()
+        assert [request.stan for request in link.sent] == ["000002"]
+        settled = {row["stan"]: (row["state"], row["last_response_code"])
+                   for row in await rows(database_url)}
+        assert settled == {"000001": ("refused", None), "000002": ("acknowledged", "00"),
+                           "000003": ("refused", None)}
+        unreadable = [event for event in logs if event["event"] == "saf_refused_unreadable"]
+        assert sorted(event["original"][4:10] for event in unreadable) == ["000001", "000003"]
+        assert all("KeyStoreError" in event["reason"] for event in unreadable)
+        assert all(event["log_level"] == "error" for event in unreadable)
+        assert metric("jifen_front_saf_settled_total", outcome="refused") == refused_before + 2
+
+    async def test_the_sender_loop_survives_an_unreadable_row(self, database_url):
+        await seed(database_url)
+        front_key = bytes(range(1, 33))
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        try:
+            await _store(pool, _SEAL_KEY, reversal_of(_request("000001"), Origin.NO_ANSWER))
+            link = FakeLink()
+            config = msgspec.structs.replace(TEST_CONFIG, **FAST_SAF)
+            sender = SafSender(pool, link, config, seal_key=front_key)
+            async with anyio.create_task_group() as group:
+                group.start_soon(sender.run)
+                await until_rows(database_url, lambda found: found[0]["state"] == "refused")
+                await _store(pool, front_key, reversal_of(_request("000002"), Origin.NO_ANSWER))
+                sender.wake()
+                await until_rows(database_url, lambda found: len(found) == 2
+                                 and found[1]["state"] == "acknowledged")
+                group.cancel_scope.cancel()
+        finally:
+            await pool.close()
+        assert [request.stan for request in link.sent] == ["000002"]
+
+
+async def _store(pool: asyncpg.Pool, seal_key: bytes, entry) -> None:
+    """One row written by a SafStore sealing under `seal_key`."""
+    store = SafStore(pool, seal_key=seal_key, batch_max=10, queue_max=10, timeout_s=WAIT_S)
+    async with anyio.create_task_group() as group:
+        group.start_soon(store.run)
+        assert await store.put(entry)
+        group.cancel_scope.cancel()
+
+
 class TestStore:
     async def test_puts_commit_in_batches_and_one_pending_row_per_original(
         self, database_url
@@ -297,7 +399,7 @@ class TestStore:
         await seed(database_url)
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
         stored = anyio.Event()
-        store = SafStore(pool, batch_max=100, queue_max=1_000, timeout_s=WAIT_S,
+        store = SafStore(pool, seal_key=_SEAL_KEY, batch_max=100, queue_max=1_000, timeout_s=WAIT_S,
                          on_stored=stored.set)
         originals = [_request(f"{number:06d}") for number in range(50)]
         results: list[bool] = []
@@ -325,7 +427,7 @@ class TestStore:
         owed: the store keeps it and inserts it when the table takes rows again."""
         await seed(database_url)
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
-        store = SafStore(pool, batch_max=100, queue_max=1_000, timeout_s=WAIT_S,
+        store = SafStore(pool, seal_key=_SEAL_KEY, batch_max=100, queue_max=1_000, timeout_s=WAIT_S,
                          backoff_s_min=0.05, backoff_s_max=0.1)
         try:
             async with anyio.create_task_group() as group:

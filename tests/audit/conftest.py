@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,9 @@ import msgspec
 import pytest
 
 from jifen.cli import main
+from tests.keys_kit import insert_cards
+
+Step = Callable[[asyncpg.Connection], Awaitable[None]]
 
 # A small journal that balances, with fixed ids that the tests break one by one:
 #   accounts 1 member points, 2 merchant points issued, 3 member stored value,
@@ -18,13 +22,15 @@ from jifen.cli import main
 #   1 purchase of 1000 fen, 10 points (entry 1)     2 stored-value load of 5000 fen (entry 2)
 #   3 return of 400 fen of 1, 4 points (entry 3)    4 reversal of 3 (entry 4)
 #   5 stored-value purchase of 2000 fen, 20 points (entries 5 points, 6 money)
-LEDGER_SQL = """
+LEDGER_REFERENCE_SQL = """
 INSERT INTO alliances (code, name) VALUES ('AUD', 'Audit alliance');
 INSERT INTO merchants (merchant_code, alliance_id, name)
     VALUES ('AUDITMERCHANT01', (SELECT id FROM alliances), 'Audit shop');
 INSERT INTO terminals (terminal_code, merchant_id) VALUES ('AUDTERM1', (SELECT id FROM merchants));
-INSERT INTO cards (pan, alliance_id, expires_on)
-    VALUES ('6221880000000011', (SELECT id FROM alliances), '2099-12-31');
+"""
+# The one card, sealed as the back office issues it (no clear PAN at rest).
+LEDGER_CARD = "6221880000000011"
+LEDGER_JOURNAL_SQL = """
 INSERT INTO accounts (id, ledger, kind, card_id, merchant_id, balance) VALUES
     (1, 'points', 'member_points', (SELECT id FROM cards), NULL, 30),
     (2, 'points', 'merchant_points_issued', NULL, (SELECT id FROM merchants), -30),
@@ -58,6 +64,15 @@ INSERT INTO postings (entry_id, account_id, amount) VALUES
 """
 
 
+async def _seed_ledger_card(connection: asyncpg.Connection) -> None:
+    alliance = await connection.fetchval("SELECT id FROM alliances WHERE code = 'AUD'")
+    await insert_cards(connection, [LEDGER_CARD], alliance, date(2099, 12, 31))
+
+
+# The steps of `sql(*LEDGER_SQL)`: SQL, or an async step given the connection.
+LEDGER_SQL = (LEDGER_REFERENCE_SQL, _seed_ledger_card, LEDGER_JOURNAL_SQL)
+
+
 class Run(msgspec.Struct):
     exit_code: int
     out: str
@@ -66,17 +81,21 @@ class Run(msgspec.Struct):
 
 @pytest.fixture
 def sql(database_url: str, run_async: Callable[..., Any]) -> Callable[..., None]:
-    """`sql("UPDATE ...", ...)`: statements run in one transaction, as a superuser in
+    """`sql("UPDATE ...", ...)`: statements (or async steps given the connection, for what
+    needs the keys) run in one transaction, as a superuser in
     replica mode: the tampering the audit must find goes past the journal's append-only
     trigger (migrations/006_roles.sql) as only a superuser can, and past foreign keys."""
 
-    async def execute(*statements: str) -> None:
+    async def execute(*statements: str | Step) -> None:
         connection = await asyncpg.connect(database_url)
         try:
             async with connection.transaction():
                 await connection.execute("SET LOCAL session_replication_role = replica")
                 for statement in statements:
-                    await connection.execute(statement)
+                    if isinstance(statement, str):
+                        await connection.execute(statement)
+                    else:
+                        await statement(connection)
         finally:
             await connection.close()
 
@@ -86,7 +105,7 @@ def sql(database_url: str, run_async: Callable[..., Any]) -> Callable[..., None]
 @pytest.fixture
 def ledger_url(database_url: str, sql: Callable[..., None]) -> str:
     """A database holding LEDGER_SQL's journal."""
-    sql(LEDGER_SQL)
+    sql(*LEDGER_SQL)
     return database_url
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from datetime import date
 from pathlib import Path
 
 import anyio
@@ -21,6 +22,7 @@ import asyncpg
 
 from back_office.ledger_check import audit_connection
 from database import EmbeddedPostgres, fresh_database
+from tests.keys_kit import insert_cards
 
 DATABASE_NAME = "jifen_audit_synthetic"
 MERCHANTS = 10
@@ -39,10 +41,9 @@ _TERMINALS_SQL = """
 INSERT INTO terminals (terminal_code, merchant_id)
 SELECT 'SYNT' || lpad(m::text, 4, '0'), m FROM generate_series(1, $1::int) AS m
 """
-_CARDS_SQL = """
-INSERT INTO cards (pan, alliance_id, expires_on)
-SELECT '9' || lpad(c::text, 15, '0'), 1, '2099-12-31' FROM generate_series(1, $1::int) AS c
-"""
+# Cards are sealed as the back office issues them (tests/keys_kit): PAN n is '9' + n in 15
+# digits, card n has id n (a fresh table).
+CARDS_EXPIRE_ON = date(2099, 12, 31)
 
 # Accounts: 1..C member points, C+1..2C member stored value, then per merchant points issued
 # and stored value loaded.
@@ -123,7 +124,8 @@ async def fill(connection: asyncpg.Connection, postings: int) -> None:
         await connection.execute(_ALLIANCE_SQL)
         await connection.execute(_MERCHANTS_SQL, MERCHANTS)
         await connection.execute(_TERMINALS_SQL, MERCHANTS)
-        await connection.execute(_CARDS_SQL, cards)
+        await insert_cards(connection, [f"9{c:015d}" for c in range(1, cards + 1)], 1,
+                           CARDS_EXPIRE_ON)
         await connection.execute(_ACCOUNTS_SQL, cards, MERCHANTS)
         await connection.execute(_TRANSACTIONS_SQL, transactions, MERCHANTS, cards)
         await connection.execute(_ENTRIES_SQL)

@@ -4,10 +4,12 @@ fresh database, is named with the ids of its rows."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
 from tests.audit.conftest import Run
+from tests.keys_kit import insert_cards
 
 REPLICA = "SET LOCAL session_replication_role = replica"  # no foreign key triggers
 
@@ -155,15 +157,16 @@ def test_each_violation_is_named_with_its_ids(audit, ledger_url, sql, statements
 
 def test_violations_listed_are_bounded_but_all_counted(audit, ledger_url, sql):
     # Break 150 balances: all are counted, the first 100 (by id) are listed.
-    sql("""
-        INSERT INTO cards (pan, alliance_id, expires_on)
-        SELECT '9' || lpad(n::text, 15, '0'), (SELECT id FROM alliances), '2099-12-31'
-        FROM generate_series(1, 150) AS n
-    """, """
-        INSERT INTO accounts (id, ledger, kind, card_id, balance)
-        SELECT 100 + n, 'points', 'member_points', c.id, 1
-        FROM generate_series(1, 150) AS n JOIN cards AS c ON c.pan = '9' || lpad(n::text, 15, '0')
-    """)
+    async def break_balances(connection):
+        alliance = await connection.fetchval("SELECT id FROM alliances")
+        card_ids = await insert_cards(connection, [f"9{n:015d}" for n in range(1, 151)],
+                                      alliance, date(2099, 12, 31))
+        await connection.execute(
+            "INSERT INTO accounts (id, ledger, kind, card_id, balance)"
+            " SELECT 100 + n, 'points', 'member_points', c, 1"
+            " FROM unnest($1::bigint[]) WITH ORDINALITY AS u (c, n)", card_ids)
+
+    sql(break_balances)
     run = audit()
     assert run.exit_code == 1
     assert "VIOLATION balance_mismatch: 150 rows break" in run.err

@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
+from tests.keys_kit import insert_cards
+
 POINTS, MONEY = "points", "money"
 # Ids far above anything the host's allocators hand out in a test.
 FIRST_ID = 1_000_000_000
@@ -28,11 +30,9 @@ FROM generate_series(1, 3) AS n;
 INSERT INTO terminals (terminal_code, merchant_id)
 SELECT 'SYNTERM' || n, (SELECT id FROM merchants WHERE merchant_code = 'SYNMERCHANT000' || n)
 FROM generate_series(1, 3) AS n;
-INSERT INTO cards (pan, alliance_id, expires_on)
-SELECT '62219900000000' || lpad(n::text, 2, '0'), (SELECT id FROM alliances WHERE code = 'SYN'),
-       '2099-12-31'
-FROM generate_series(1, 4) AS n;
 """
+# The cards, sealed as the back office issues them (tests/keys_kit).
+SEED_PANS = [f"62219900000000{n:02d}" for n in range(1, 5)]
 ALLIANCE = "SYN"
 
 
@@ -55,6 +55,7 @@ class Journal:
     async def create(cls, conn: asyncpg.Connection) -> Journal:
         await conn.execute(SEED_SQL)
         alliance_id = await conn.fetchval("SELECT id FROM alliances WHERE code = $1", ALLIANCE)
+        await insert_cards(conn, SEED_PANS, alliance_id, date(2099, 12, 31))
         merchants = [row[0] for row in await conn.fetch(
             "SELECT id FROM merchants WHERE alliance_id = $1 ORDER BY id", alliance_id)]
         cards = [row[0] for row in await conn.fetch(

@@ -48,7 +48,8 @@ class DialupSystem:
     async def points(self, pan: str) -> int:
         balance = await self.system.fetchval(
             "SELECT a.balance FROM accounts a JOIN cards c ON c.id = a.card_id"
-            " WHERE c.pan = $1 AND a.kind = 'member_points'", pan)
+            " WHERE c.pan_hmac = $1 AND a.kind = 'member_points'",
+            await self.system.pan_hmac(pan))
         return balance or 0
 
     async def transactions(self) -> list[tuple[str, str]]:

@@ -114,7 +114,8 @@ class TestCommands:
             assert json.loads(term.stdout)["fields"]["39"] == "00"
             balance = await system.fetchval(
                 "SELECT a.balance FROM accounts a JOIN cards c ON c.id = a.card_id"
-                " WHERE c.pan = $1 AND a.kind = 'member_points'", CARDS[1])
+                " WHERE c.pan_hmac = $1 AND a.kind = 'member_points'",
+                await system.pan_hmac(CARDS[1]))
             assert balance == 123
             group.cancel_scope.cancel()
 

@@ -23,6 +23,7 @@ from devices.terminal_client import TerminalClient
 from proto.pan import luhn_check_digit
 from switch import run_switch
 from switch.config import SwitchConfig
+from tests.keys_kit import lookup_hash, sealed_columns
 from tests.pki_kit import tls_fields
 
 MERCHANT = "MERCHANT0000001"
@@ -65,10 +66,14 @@ async def seed(database_url: str) -> None:
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute(SEED_SQL)
+        pans = [*CARDS, LOST_CARD]
+        columns = await sealed_columns(connection, pans)
         await connection.executemany(
-            "INSERT INTO cards (pan, alliance_id, status, expires_on) "
-            "VALUES ($1, (SELECT id FROM alliances WHERE code = 'TEST'), $2, '2099-12-31')",
-            [(pan, "active") for pan in CARDS] + [(LOST_CARD, "lost")],
+            "INSERT INTO cards (pan_hmac, pan_sealed, pan_masked, alliance_id, status,"
+            " expires_on) VALUES ($1, $2, $3, (SELECT id FROM alliances WHERE code = 'TEST'),"
+            " $4, '2099-12-31')",
+            [(*sealed, "lost" if pan == LOST_CARD else "active")
+             for sealed, pan in zip(columns, pans, strict=True)],
         )
         await seed_ledger(connection)
     finally:
@@ -129,6 +134,14 @@ class RunningSystem:
         connection = await asyncpg.connect(self.database_url)
         try:
             return await connection.fetch(query, *args)
+        finally:
+            await connection.close()
+
+    async def pan_hmac(self, pan: str) -> bytes:
+        """cards.pan_hmac of `pan`: how a test finds a card's row (no PAN is stored)."""
+        connection = await asyncpg.connect(self.database_url)
+        try:
+            return await lookup_hash(connection, pan)
         finally:
             await connection.close()
 
@@ -197,9 +210,10 @@ FROM (VALUES ('TEST', '{GIFT}', 'Pot of tea', {GIFT_POINTS}, true),
 async def seed_ledger(connection: asyncpg.Connection) -> None:
     await connection.execute(SEED_LEDGER_SQL)
     await connection.executemany(
-        "INSERT INTO cards (pan, alliance_id, status, expires_on) "
-        "VALUES ($1, (SELECT id FROM alliances WHERE code = 'SECOND'), 'active', '2099-12-31')",
-        [(pan,) for pan in SECOND_CARDS],
+        "INSERT INTO cards (pan_hmac, pan_sealed, pan_masked, alliance_id, status, expires_on) "
+        "VALUES ($1, $2, $3, (SELECT id FROM alliances WHERE code = 'SECOND'), 'active',"
+        " '2099-12-31')",
+        await sealed_columns(connection, list(SECOND_CARDS)),
     )
 
 

@@ -60,6 +60,7 @@ from tests.e2e.system import (
     running_system,
     seed,
 )
+from tests.keys_kit import card_pans
 
 Fields = dict[str, str]
 
@@ -227,12 +228,15 @@ async def _seed(database_url: str) -> tuple[dict[str, Merchant], dict[str, Card]
                      for row in await connection.fetch(
                          "SELECT m.merchant_code, a.code, m.earn_points_per_yuan "
                          "FROM merchants m JOIN alliances a ON a.id = m.alliance_id")}
-        cards = {row["pan"]: Card(alliances[row["code"]], _card_decline(row))
-                 for row in await connection.fetch(
-                     "SELECT c.pan, a.code, c.status, c.expires_on FROM cards c "
-                     "JOIN alliances a ON a.id = c.alliance_id")}
+        card_rows = await connection.fetch(
+            "SELECT c.id, a.code, c.status, c.expires_on FROM cards c "
+            "JOIN alliances a ON a.id = c.alliance_id")
     finally:
         await connection.close()
+    # No PAN is stored in clear: open them as the back office would.
+    pans = await card_pans(database_url)
+    cards = {pans[row["id"]]: Card(alliances[row["code"]], _card_decline(row))
+             for row in card_rows}
     return {terminal: merchants[merchant] for terminal, merchant in TERMINALS.items()}, cards
 
 
@@ -478,12 +482,13 @@ class LedgerMachine(RuleBasedStateMachine):
         report = self.harness.portal.call(audit_database, self.harness.database_url)
         assert report.clean, [violation.describe() for violation in report.violations()]
         rows = self.harness.fetch("""
-            SELECT a.kind, coalesce(c.pan, m.merchant_code, l.code) AS owner, a.balance
-            FROM accounts a LEFT JOIN cards c ON c.id = a.card_id
+            SELECT a.kind, a.card_id, coalesce(m.merchant_code, l.code) AS owner, a.balance
+            FROM accounts a
             LEFT JOIN merchants m ON m.id = a.merchant_id
             LEFT JOIN alliances l ON l.id = a.alliance_id""")
-        in_database = {(row["kind"], row["owner"]): row["balance"] for row in rows
-                       if row["balance"]}
+        pans = self.harness.portal.call(card_pans, self.harness.database_url)
+        in_database = {(row["kind"], pans[row["card_id"]] if row["card_id"] else row["owner"]):
+                       row["balance"] for row in rows if row["balance"]}
         modelled = {account: balance for account, balance in self.model.balances.items()
                     if balance}
         assert in_database == modelled

@@ -54,7 +54,9 @@ def _write_config(path: Path, database_url: str, ports: dict[str, int]) -> None:
         f'kek_file = "{path.parent / "no-such-kek.hex"}"\n' + tls("front") +
         f'[switch]\nlisten_port = {ports["switch"]}\nmetrics_port = 0\n'
         f'hosts = {{ main = "127.0.0.1:{ports["host"]}" }}\n' + tls("switch") +
-        f'[host]\nlisten_port = {ports["host"]}\nmetrics_port = 0\n' + tls("host")
+        f'[host]\nlisten_port = {ports["host"]}\nmetrics_port = 0\n'
+        f'kek_env = "{KEK_VARIABLE}"\nkek_file = "{path.parent / "no-such-kek.hex"}"\n'
+        + tls("host")
     )
 
 
@@ -108,7 +110,11 @@ def _secrets(session_keys: list[bytes]) -> dict[str, str]:
     return found
 
 
-async def test_no_pan_pin_block_or_key_in_any_log_line(database_url: str, tmp_path: Path):
+async def test_no_pan_pin_block_or_key_in_any_log_line(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+):
+    # One KEK for every data key: the cards seeded here, the front's and the host's.
+    monkeypatch.setenv("JIFEN_KEK", KEK_HEX)
     await seed(database_url)
     await add_mac_terminal(database_url)
     ports = {name: _free_port() for name in ("host", "switch", "front")}

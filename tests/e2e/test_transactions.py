@@ -67,7 +67,7 @@ async def member(system: RunningSystem, pan: str) -> tuple[int, int]:
     """The card's (points, stored value) balances in the database."""
     rows = await system.fetch(
         "SELECT a.kind, a.balance FROM accounts a JOIN cards c ON c.id = a.card_id"
-        " WHERE c.pan = $1", pan)
+        " WHERE c.pan_hmac = $1", await system.pan_hmac(pan))
     by_kind = {row["kind"]: row["balance"] for row in rows}
     return by_kind.get("member_points", 0), by_kind.get("member_stored_value", 0)
 

@@ -59,7 +59,8 @@ class TestPurchaseEarn:
             assert (entries[0]["total"], entries[0]["postings"]) == (0, 2)
             member = await system.fetchval(
                 "SELECT a.balance FROM accounts a JOIN cards c ON c.id = a.card_id"
-                " WHERE c.pan = $1 AND a.kind = 'member_points'", CARDS[0])
+                " WHERE c.pan_hmac = $1 AND a.kind = 'member_points'",
+                await system.pan_hmac(CARDS[0]))
             assert member == 123
 
 

@@ -7,9 +7,12 @@ import os
 import stat
 from pathlib import Path
 
+import anyio
+
 from back_office.provisioning.card_numbers import PanGenerator
 from proto.pan import luhn_valid
-from tests.provisioning.cli_harness import Run
+from tests.keys_kit import card_pans
+from tests.provisioning.cli_harness import TEST_KEK_HEX, Run
 
 
 def create_alliance(jifen) -> None:
@@ -20,16 +23,24 @@ def issue(jifen, *argv: str) -> Run:
     return jifen("card", "issue", "--alliance", "TEA", *argv)
 
 
+
+def pans_of(database_url: str) -> dict[int, str]:
+    return anyio.run(card_pans, database_url, bytes.fromhex(TEST_KEK_HEX))
+
+
 class TestIssue:
-    def test_thousand_cards_unique_luhn_valid_and_in_the_csv(self, jifen, sql) -> None:
+    def test_thousand_cards_unique_luhn_valid_and_in_the_csv(
+        self, jifen, sql, database_url,
+    ) -> None:
         create_alliance(jifen)
         jifen("card-range", "add", "--bin-low", "622188", "--bin-high", "622188")
         run = issue(jifen, "--bin", "622188", "--count", "1000", "--expires", "2031-02",
                     "--out", "out/cards.csv")
         assert run.exit_code == 0, run.err
         assert "issued 1000 cards" in run.out and "warning" not in run.err
-        rows = sql("SELECT id, pan, expires_on::text AS expires_on FROM cards ORDER BY id")
-        pans = [row["pan"] for row in rows]
+        rows = sql("SELECT id, expires_on::text AS expires_on FROM cards ORDER BY id")
+        by_id = pans_of(database_url)
+        pans = [by_id[row["id"]] for row in rows]
         assert len(pans) == len(set(pans)) == 1000
         assert all(len(pan) == 16 and pan.startswith("622188") and luhn_valid(pan)
                    for pan in pans)
@@ -40,14 +51,14 @@ class TestIssue:
             listed = list(csv.DictReader(handle))
         assert len(listed) == 1000
         assert [(r["pan"], r["expires_on"], int(r["card_id"])) for r in listed] == \
-            [(row["pan"], row["expires_on"], row["id"]) for row in rows]
+            [(by_id[row["id"]], row["expires_on"], row["id"]) for row in rows]
 
-    def test_the_output_shows_card_numbers_masked(self, jifen, sql) -> None:
+    def test_the_output_shows_card_numbers_masked(self, jifen, sql, database_url) -> None:
         create_alliance(jifen)
         for output in ([], ["--json"]):
             run = issue(jifen, "--bin", "622188", "--count", "5", *output)
             assert run.exit_code == 0, run.err
-            pans = [row["pan"] for row in sql("SELECT pan FROM cards")]
+            pans = list(pans_of(database_url).values())
             assert not [pan for pan in pans if pan in run.out + run.err]
             assert "622188******" in run.out
 
@@ -65,13 +76,14 @@ class TestIssue:
         assert target.read_text() == "kept\n"
         assert not out.is_symlink() and stat.S_IMODE(out.stat().st_mode) == 0o600
 
-    def test_a_second_issue_adds_new_numbers(self, jifen, sql) -> None:
+    def test_a_second_issue_adds_new_numbers(self, jifen, sql, database_url) -> None:
         create_alliance(jifen)
         for _ in range(2):
             assert issue(jifen, "--bin", "62218800", "--count", "300", "--length", "17")\
                 .exit_code == 0
-        [row] = sql("SELECT count(*) AS cards, count(DISTINCT pan) AS pans FROM cards")
+        [row] = sql("SELECT count(*) AS cards, count(DISTINCT pan_hmac) AS pans FROM cards")
         assert (row["cards"], row["pans"]) == (600, 600)
+        assert len(set(pans_of(database_url).values())) == 600
 
     def test_unrouted_bin_is_warned_about(self, jifen) -> None:
         create_alliance(jifen)
@@ -113,16 +125,16 @@ class TestPanGenerator:
 
 
 class TestStatus:
-    def test_report_lost_and_reactivate(self, jifen, sql) -> None:
+    def test_report_lost_and_reactivate(self, jifen, sql, database_url) -> None:
         create_alliance(jifen)
         assert issue(jifen, "--bin", "622188", "--count", "3").exit_code == 0
-        pan = sql("SELECT pan FROM cards ORDER BY id LIMIT 1")[0]["pan"]
+        card_id, pan = next(iter(pans_of(database_url).items()))
         run = jifen("card", "status", "--pan", pan, "lost")
         assert run.exit_code == 0, run.err
         assert pan not in run.out and f"{pan[:6]}******{pan[-4:]}: active -> lost" in run.out
-        assert sql("SELECT status FROM cards WHERE pan = $1", pan)[0]["status"] == "lost"
+        assert sql("SELECT status FROM cards WHERE id = $1", card_id)[0]["status"] == "lost"
         assert jifen("card", "status", "--pan", pan, "active").exit_code == 0
-        assert sql("SELECT status FROM cards WHERE pan = $1", pan)[0]["status"] == "active"
+        assert sql("SELECT status FROM cards WHERE id = $1", card_id)[0]["status"] == "active"
 
     def test_unknown_card_is_a_clear_error(self, jifen) -> None:
         run = jifen("card", "status", "--pan", "6221880000000000", "stolen")

@@ -167,6 +167,8 @@ class TestCardRange:
         assert run.exit_code == 2 and "overlaps card range 622188-622199" in run.err
         run = jifen("card-range", "add", "--bin-low", "62", "--bin-high", "6")
         assert run.exit_code == 2 and "same number of digits" in run.err
+        run = jifen("card-range", "add", "--bin-low", "6223000", "--bin-high", "6223009")
+        assert run.exit_code == 2 and "at most 6 digits" in run.err
         assert jifen("card-range", "add", "--bin-low", "6222", "--bin-high", "6222",
                      "--host", "second").exit_code == 0
         listed = json.loads(jifen("card-range", "list", "--json").out)

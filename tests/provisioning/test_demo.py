@@ -19,7 +19,7 @@ def test_demo_creates_what_it_says(jifen, sql) -> None:
         " (SELECT count(*) FROM merchants) AS merchants,"
         " (SELECT count(*) FROM terminals) AS terminals,"
         " (SELECT count(*) FROM card_ranges) AS card_ranges,"
-        " (SELECT count(DISTINCT pan) FROM cards WHERE pan LIKE '622188%') AS cards"
+        " (SELECT count(DISTINCT pan_hmac) FROM cards WHERE pan_masked LIKE '622188%') AS cards"
     )
     assert dict(counts) == {"alliances": 1, "merchants": 3, "terminals": 6, "card_ranges": 1,
                             "cards": 1000}

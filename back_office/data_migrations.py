@@ -1,0 +1,75 @@
+"""Data steps of migrations: what SQL cannot do because it needs keys the database must not have.
+
+`database.migrate.migrate(url, data_steps=data_steps(kek))` runs a step right after its
+migration's SQL, in the same transaction (all or nothing). `jifen db migrate` and `jifen up`
+pass them; a migrator without them (a test's template, a scratch database) can still migrate an
+empty database, and a database with rows to convert refuses it (the SQL checks).
+
+008_keys_and_pans_at_rest: creates every purpose's data key; replaces each card's clear PAN by
+its HMAC (pan_lookup), its sealed form (pan_seal) and its mask, then drops the `pan` column
+(and with it its CHECK and UNIQUE); seals each stored 0420 of front_saf (saf_seal).
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from acquirer_front.saf.entries import saf_associated_data
+from database.migrate import DataStep
+from proto.keys import Purpose, open_data_keys, pan_hmac, seal, seal_pan
+from proto.pan import mask_pan
+
+PANS_AT_REST = "008_keys_and_pans_at_rest"
+# Rows converted per statement: bounds one UPDATE's arrays (10^6 cards take 20 statements).
+CONVERT_CHUNK_ROWS = 50_000
+
+
+def data_steps(kek: bytes) -> dict[str, DataStep]:
+    async def pans_at_rest(connection: asyncpg.Connection) -> None:
+        await convert_pans_at_rest(connection, kek)
+
+    return {PANS_AT_REST: pans_at_rest}
+
+
+async def convert_pans_at_rest(connection: asyncpg.Connection, kek: bytes) -> None:
+    keys = await open_data_keys(connection, kek, list(Purpose))
+    has_pan = await connection.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = 'cards'"
+        " AND column_name = 'pan')")
+    if has_pan:
+        await _convert_cards(connection, keys[Purpose.PAN_LOOKUP], keys[Purpose.PAN_SEAL])
+    await _seal_saf(connection, keys[Purpose.SAF_SEAL])
+
+
+async def _convert_cards(connection: asyncpg.Connection, lookup: bytes, seal_key: bytes) -> None:
+    above_id = 0
+    while rows := await connection.fetch(
+            "SELECT id, pan FROM cards WHERE id > $1 ORDER BY id LIMIT $2",
+            above_id, CONVERT_CHUNK_ROWS):
+        hashes = [pan_hmac(lookup, row["pan"]) for row in rows]
+        await connection.execute(
+            "UPDATE cards c SET pan_hmac = u.h, pan_sealed = u.s, pan_masked = u.m"
+            " FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::text[]) AS u (id, h, s, m)"
+            " WHERE c.id = u.id",
+            [row["id"] for row in rows], hashes,
+            [seal_pan(seal_key, row["pan"], digest) for row, digest in zip(rows, hashes,
+                                                                           strict=True)],
+            [mask_pan(row["pan"]) for row in rows])
+        above_id = rows[-1]["id"]
+    await connection.execute(
+        "ALTER TABLE cards DROP COLUMN pan, ALTER COLUMN pan_hmac SET NOT NULL,"
+        " ALTER COLUMN pan_sealed SET NOT NULL, ALTER COLUMN pan_masked SET NOT NULL")
+
+
+async def _seal_saf(connection: asyncpg.Connection, seal_key: bytes) -> None:
+    rows = await connection.fetch("SELECT id, terminal_code, original_data, request"
+                                  " FROM front_saf")
+    if rows:
+        await connection.execute(
+            "UPDATE front_saf f SET request = u.r"
+            " FROM unnest($1::bigint[], $2::bytea[]) AS u (id, r) WHERE f.id = u.id",
+            [row["id"] for row in rows],
+            [seal(seal_key, row["request"],
+                  saf_associated_data(row["terminal_code"], row["original_data"]))
+             for row in rows])
