@@ -8,18 +8,33 @@ empty database, and a database with rows to convert refuses it (the SQL checks).
 008_keys_and_pans_at_rest: creates every purpose's data key; replaces each card's clear PAN by
 its HMAC (pan_lookup), its sealed form (pan_seal) and its mask, then drops the `pan` column
 (and with it its CHECK and UNIQUE); seals each stored 0420 of front_saf (saf_seal).
+
+009_terminal_keys_bound: opens each TMK and MAC session key sealed with the purpose alone
+(layout version 1) and seals it again bound to its terminal (version 2). A TMK that does not
+open under this KEK stops the migration; a session key that does not open is dropped (the front
+skipped it already: that terminal signs on again).
 """
 
 from __future__ import annotations
 
 import asyncpg
 
+from acquirer_front.keystore import (
+    SESSION_KEY_PURPOSE,
+    TMK_PURPOSE,
+    UNBOUND_VERSION,
+    open_unbound_key,
+    seal_key,
+)
 from acquirer_front.saf.entries import saf_associated_data
+from database.errors import MigrationError
 from database.migrate import DataStep
 from proto.keys import Purpose, open_data_keys, pan_hmac, seal, seal_pan
+from proto.keys.errors import KeyStoreError
 from proto.pan import mask_pan
 
 PANS_AT_REST = "008_keys_and_pans_at_rest"
+TERMINAL_KEYS_BOUND = "009_terminal_keys_bound"
 # Rows converted per statement: bounds one UPDATE's arrays (10^6 cards take 20 statements).
 CONVERT_CHUNK_ROWS = 50_000
 
@@ -28,7 +43,10 @@ def data_steps(kek: bytes) -> dict[str, DataStep]:
     async def pans_at_rest(connection: asyncpg.Connection) -> None:
         await convert_pans_at_rest(connection, kek)
 
-    return {PANS_AT_REST: pans_at_rest}
+    async def terminal_keys_bound(connection: asyncpg.Connection) -> None:
+        await bind_terminal_keys(connection, kek)
+
+    return {PANS_AT_REST: pans_at_rest, TERMINAL_KEYS_BOUND: terminal_keys_bound}
 
 
 async def convert_pans_at_rest(connection: asyncpg.Connection, kek: bytes) -> None:
@@ -73,3 +91,45 @@ async def _seal_saf(connection: asyncpg.Connection, seal_key: bytes) -> None:
             [seal(seal_key, row["request"],
                   saf_associated_data(row["terminal_code"], row["original_data"]))
              for row in rows])
+
+
+async def bind_terminal_keys(connection: asyncpg.Connection, kek: bytes) -> None:
+    """Re-seal every version 1 TMK and session key bound to its terminal (version 2)."""
+    terminals = await connection.fetch(
+        "SELECT terminal_code, tmk_encrypted FROM terminals"
+        " WHERE tmk_encrypted IS NOT NULL AND get_byte(tmk_encrypted, 0) = $1"
+        " ORDER BY terminal_code", UNBOUND_VERSION)
+    sealed_tmks: list[bytes] = []
+    for row in terminals:
+        try:
+            tmk = open_unbound_key(kek, row["tmk_encrypted"], TMK_PURPOSE)
+        except KeyStoreError as exc:
+            raise MigrationError(
+                f"migration {TERMINAL_KEYS_BOUND}: the TMK of terminal {row['terminal_code']}"
+                f" does not open under this KEK ({exc})") from exc
+        sealed_tmks.append(seal_key(kek, tmk, row["terminal_code"], TMK_PURPOSE))
+    if terminals:
+        await connection.execute(
+            "UPDATE terminals t SET tmk_encrypted = u.s"
+            " FROM unnest($1::text[], $2::bytea[]) AS u (code, s) WHERE t.terminal_code = u.code",
+            [row["terminal_code"] for row in terminals], sealed_tmks)
+    sessions = await connection.fetch(
+        "SELECT terminal_code, session_key_encrypted FROM terminal_sessions"
+        " WHERE session_key_encrypted IS NOT NULL AND get_byte(session_key_encrypted, 0) = $1"
+        " ORDER BY terminal_code", UNBOUND_VERSION)
+    codes: list[str] = []
+    sealed_keys: list[bytes | None] = []
+    for row in sessions:
+        try:
+            key = open_unbound_key(kek, row["session_key_encrypted"], SESSION_KEY_PURPOSE)
+        except KeyStoreError:
+            sealed = None  # the front could not load it either: the terminal signs on again
+        else:
+            sealed = seal_key(kek, key, row["terminal_code"], SESSION_KEY_PURPOSE)
+        codes.append(row["terminal_code"])
+        sealed_keys.append(sealed)
+    if sessions:
+        await connection.execute(
+            "UPDATE terminal_sessions ts SET session_key_encrypted = u.s"
+            " FROM unnest($1::text[], $2::bytea[]) AS u (code, s) WHERE ts.terminal_code = u.code",
+            codes, sealed_keys)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import secrets
 
+import structlog
+
 from acquirer_front.keys.security_module import IssuedSessionKey
 from acquirer_front.keystore import SESSION_KEY_PURPOSE, KeyStore, KeyStoreError
 from proto.mac import (
@@ -19,6 +21,8 @@ from proto.mac import (
     macs_equal,
     new_double_key,
 )
+
+log = structlog.get_logger("acquirer_front.keys")
 
 # A random 16 bytes whose halves are equal (a single-DES key) is drawn again; a second such
 # draw in a row is practically impossible, so this bound only turns a broken RNG into an error.
@@ -31,18 +35,18 @@ class SoftwareSecurityModule:
         self._keys: dict[str, RetailMacKey] = {}
 
     def new_session_key(self, terminal_code: str, sealed_tmk: bytes) -> IssuedSessionKey:
-        tmk = self._keystore.open(sealed_tmk)
+        tmk = self._keystore.open(sealed_tmk, terminal_code)
         if len(tmk) != DOUBLE_KEY_SIZE_BYTES:
             raise KeyStoreError(f"the TMK of {terminal_code} is not a double-length DES key")
         key = _draw_key()
         return IssuedSessionKey(
             key_under_tmk_hex=encrypt_under(tmk, key).hex().upper(),
             check_value_hex=check_value(key),
-            handle=self._keystore.seal(key, SESSION_KEY_PURPOSE),
+            handle=self._keystore.seal(key, terminal_code, SESSION_KEY_PURPOSE),
         )
 
     def install(self, terminal_code: str, handle: bytes) -> None:
-        key = self._keystore.open(handle, SESSION_KEY_PURPOSE)
+        key = self._keystore.open(handle, terminal_code, SESSION_KEY_PURPOSE)
         if len(key) != DOUBLE_KEY_SIZE_BYTES:
             raise KeyStoreError(f"the session key of {terminal_code} has a wrong size")
         self._keys[terminal_code] = RetailMacKey(key)
@@ -65,8 +69,11 @@ class SoftwareSecurityModule:
         if sealed_tmk is None:
             return False
         try:
-            tmk = self._keystore.open(sealed_tmk)
-        except KeyStoreError:
+            tmk = self._keystore.open(sealed_tmk, terminal_code)
+        except KeyStoreError as exc:
+            # Another KEK, another terminal's TMK copied into this row, or one not yet
+            # re-sealed by migration 009: the sign-on is refused (A0).
+            log.warning("tmk_not_opened", terminal=terminal_code, error=str(exc))
             return False
         if len(tmk) != DOUBLE_KEY_SIZE_BYTES:
             return False

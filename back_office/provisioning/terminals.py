@@ -57,7 +57,7 @@ async def create_terminal(
     MAC anyone who knows its terminal and merchant IDs can transact as it)."""
     code = validate.terminal_code(terminal_code)
     assert len(tmk) == validate.TMK_SIZE_BYTES, "validate.tmk_hex checks operator input"
-    sealed = keystore.seal(tmk)
+    sealed = keystore.seal(tmk, code)  # bound to this terminal: it opens in no other row
     try:
         async with conn.transaction():
             merchant = await merchant_id(conn, merchant_code)

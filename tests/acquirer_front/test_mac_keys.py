@@ -27,7 +27,7 @@ def module_with_key() -> tuple[SoftwareSecurityModule, bytes]:
     """A module with CODE's key installed, and that clear key as the terminal opens it."""
     keystore = KeyStore(KEK)
     module = SoftwareSecurityModule(keystore)
-    issued = module.new_session_key(CODE, keystore.seal(TMK))
+    issued = module.new_session_key(CODE, keystore.seal(TMK, CODE))
     module.install(CODE, issued.handle)
     return module, open_session_key(TMK, issued.key_under_tmk_hex, issued.check_value_hex)
 
@@ -37,16 +37,16 @@ class TestKekSource:
         monkeypatch.setenv("MY_KEK", KEK.hex())
         config = FrontConfig(kek_env="MY_KEK", kek_file=str(tmp_path / "absent.hex"))
         store = KeyStore.from_config(config)
-        assert store.open(KeyStore(KEK).seal(TMK)) == TMK
+        assert store.open(KeyStore(KEK).seal(TMK, CODE), CODE) == TMK
         assert not (tmp_path / "absent.hex").exists()
 
     def test_else_the_file_named_in_config(self, monkeypatch, tmp_path: Path) -> None:
         monkeypatch.delenv("MY_KEK", raising=False)
         file = tmp_path / "keys" / "kek.hex"
         config = FrontConfig(kek_env="MY_KEK", kek_file=str(file))
-        sealed = KeyStore.from_config(config).seal(TMK)   # creates the file, mode 0600
+        sealed = KeyStore.from_config(config).seal(TMK, CODE)   # creates the file, mode 0600
         assert file.stat().st_mode & 0o077 == 0
-        assert KeyStore.from_config(config).open(sealed) == TMK
+        assert KeyStore.from_config(config).open(sealed, CODE) == TMK
         file.chmod(0o644)
         with pytest.raises(KeyStoreError, match="chmod 600"):
             KeyStore.from_config(config)
@@ -54,9 +54,25 @@ class TestKekSource:
     def test_a_sealed_key_opens_only_for_its_purpose(self) -> None:
         store = KeyStore(KEK)
         with pytest.raises(KeyStoreError):
-            store.open(store.seal(TMK), SESSION_KEY_PURPOSE)
+            store.open(store.seal(TMK, CODE), CODE, SESSION_KEY_PURPOSE)
         with pytest.raises(KeyStoreError):
-            store.open(store.seal(TMK, SESSION_KEY_PURPOSE))
+            store.open(store.seal(TMK, CODE, SESSION_KEY_PURPOSE), CODE)
+
+    def test_a_sealed_key_opens_only_for_its_terminal(self) -> None:
+        store = KeyStore(KEK)
+        with pytest.raises(KeyStoreError):
+            store.open(store.seal(TMK, CODE), "TERMMAC2")
+        module = SoftwareSecurityModule(store)
+        with pytest.raises(KeyStoreError):
+            module.new_session_key("TERMMAC2", store.seal(TMK, CODE))
+        issued = module.new_session_key(CODE, store.seal(TMK, CODE))
+        with pytest.raises(KeyStoreError):
+            module.install("TERMMAC2", issued.handle)
+        data = b"0800 sign-on"
+        assert module.verify_mac_under_tmk(CODE, store.seal(TMK, CODE), data,
+                                           retail_mac_hex(TMK, data))
+        assert not module.verify_mac_under_tmk("TERMMAC2", store.seal(TMK, CODE), data,
+                                               retail_mac_hex(TMK, data))
 
 
 class TestSoftwareSecurityModule:
@@ -78,11 +94,11 @@ class TestSoftwareSecurityModule:
     def test_keys_are_fresh_and_never_shown(self) -> None:
         keystore = KeyStore(KEK)
         module = SoftwareSecurityModule(keystore)
-        first = module.new_session_key(CODE, keystore.seal(TMK))
-        second = module.new_session_key(CODE, keystore.seal(TMK))
+        first = module.new_session_key(CODE, keystore.seal(TMK, CODE))
+        second = module.new_session_key(CODE, keystore.seal(TMK, CODE))
         assert first.key_under_tmk_hex != second.key_under_tmk_hex
         assert not module.has_key(CODE)  # issued is not installed
-        key = keystore.open(first.handle, SESSION_KEY_PURPOSE)
+        key = keystore.open(first.handle, CODE, SESSION_KEY_PURPOSE)
         for text in (repr(first), repr(module), repr(keystore)):
             assert key.hex() not in text.lower() and TMK.hex() not in text.lower()
             assert first.key_under_tmk_hex not in text
@@ -90,7 +106,7 @@ class TestSoftwareSecurityModule:
     def test_a_tmk_under_another_kek_is_refused(self) -> None:
         module = SoftwareSecurityModule(KeyStore(KEK))
         with pytest.raises(KeyStoreError):
-            module.new_session_key(CODE, KeyStore(bytes(32)).seal(TMK))
+            module.new_session_key(CODE, KeyStore(bytes(32)).seal(TMK, CODE))
 
 
 def _terminal(requires_mac: bool) -> Terminal:

@@ -10,8 +10,10 @@ import anyio
 import asyncpg
 import pytest
 
-from acquirer_front.keystore import SESSION_KEY_PURPOSE, KeyStore
+from acquirer_front.keystore import SESSION_KEY_PURPOSE, TMK_PURPOSE, KeyStore
+from back_office.data_migrations import data_steps
 from back_office.provisioning.terminals import set_requires_mac
+from database import migrate
 from devices import messages
 from devices.errors import SessionKeyError
 from devices.terminal_client import TerminalClient
@@ -19,7 +21,9 @@ from proto.fields import parse_tlv
 from proto.frames import Totals
 from proto.framing import encode_frame
 from proto.iso_codec import decode_iso, encode_iso
+from proto.keys.sealing import seal
 from proto.mac import check_value, decrypt_under, retail_mac_hex
+from tests.db.test_terminal_keys_bound import migrate_to_008
 from tests.e2e.system import CARDS, MERCHANT, TERMINAL, RunningSystem, running_system, seed
 
 pytestmark = pytest.mark.anyio
@@ -32,7 +36,7 @@ KEK_HEX = "6B1E3F0C2A9D4E7F8A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F6071"
 
 async def add_mac_terminal(database_url: str, terminal_code: str = MAC_TERMINAL) -> None:
     """A terminal of MERCHANT that requires MAC, its TMK sealed under the test KEK."""
-    sealed = KeyStore(bytes.fromhex(KEK_HEX)).seal(TMK)
+    sealed = KeyStore(bytes.fromhex(KEK_HEX)).seal(TMK, terminal_code)
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute(
@@ -83,7 +87,8 @@ class TestSignOn:
                 "SELECT session_key_encrypted FROM terminal_sessions WHERE terminal_code = $1",
                 MAC_TERMINAL)
             assert key not in sealed
-            assert KeyStore(bytes.fromhex(KEK_HEX)).open(sealed, SESSION_KEY_PURPOSE) == key
+            assert KeyStore(bytes.fromhex(KEK_HEX)).open(
+                sealed, MAC_TERMINAL, SESSION_KEY_PURPOSE) == key
 
             exchange = await terminal.exchange(messages.purchase(CARDS[0], 1_000, 1))
             assert "64" in exchange.request
@@ -212,6 +217,30 @@ class TestKeyChangeAndRestart:
             assert answer["39"] == "A0" and "48" not in answer
             assert not terminal.must_mac
 
+    async def test_a_tmk_copied_from_another_terminal_is_a0_at_sign_on(
+        self, database_url, monkeypatch
+    ):
+        # A sealed TMK is bound to its terminal: MAC_TERMINAL's row copied into another
+        # terminal's does not open there, so a sign-on MACed under that TMK is refused.
+        monkeypatch.setenv("JIFEN_KEK", KEK_HEX)
+        await seed(database_url)
+        await add_mac_terminal(database_url)
+        connection = await asyncpg.connect(database_url)
+        try:
+            await connection.execute(
+                "INSERT INTO terminals (terminal_code, merchant_id, requires_mac, tmk_encrypted)"
+                " SELECT 'TERMMAC2', merchant_id, true, tmk_encrypted FROM terminals"
+                " WHERE terminal_code = $1", MAC_TERMINAL)
+        finally:
+            await connection.close()
+        async with running_system(database_url, seeded=False) as system:
+            async with TerminalClient("127.0.0.1", system.front_port, "TERMMAC2", MERCHANT,
+                                      timeout_s=10.0, tmk=TMK) as copied:
+                answer = await copied.sign_on()
+                assert answer["39"] == "A0" and "48" not in answer and not copied.must_mac
+            async with mac_terminal(system) as terminal:  # its own row still opens
+                assert (await terminal.sign_on())["39"] == "00" and terminal.must_mac
+
     async def test_an_mk_that_does_not_match_mv_is_refused(self, database_url, monkeypatch):
         async with mac_system(database_url, monkeypatch) as system, \
                 mac_terminal(system) as terminal:
@@ -310,6 +339,43 @@ def _frame(terminal: TerminalClient, body: bytes) -> bytes:
     return encode_frame(terminal.tpdu, body)
 
 
+class TestKeysSealedBeforeMigration009:
+    async def test_a_database_migrated_from_008_keeps_its_terminal_signing_on(
+        self, empty_database_url, monkeypatch, tmp_path
+    ):
+        """A TMK and a session key sealed the old way (purpose only, version 1) are sealed
+        again bound to the terminal by `jifen db migrate`'s data step: the session key still
+        MACs after the migration, and the terminal still signs on under its TMK."""
+        monkeypatch.setenv("JIFEN_KEK", KEK_HEX)
+        kek = bytes.fromhex(KEK_HEX)
+        session_key = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+        await migrate_to_008(empty_database_url, tmp_path)
+        await seed(empty_database_url)
+        connection = await asyncpg.connect(empty_database_url)
+        try:
+            await connection.execute(
+                "INSERT INTO terminals (terminal_code, merchant_id, requires_mac, tmk_encrypted)"
+                " SELECT $1, id, true, $2 FROM merchants WHERE merchant_code = $3",
+                MAC_TERMINAL, seal(kek, TMK, TMK_PURPOSE), MERCHANT)
+            await connection.execute(
+                "INSERT INTO terminal_sessions (terminal_code, signed_on, session_key_encrypted)"
+                " VALUES ($1, true, $2)", MAC_TERMINAL,
+                seal(kek, session_key, SESSION_KEY_PURPOSE))
+        finally:
+            await connection.close()
+        assert await migrate(empty_database_url, data_steps=data_steps(kek)) == \
+            ["009_terminal_keys_bound"]
+        async with running_system(empty_database_url, seeded=False) as system:
+            async with mac_terminal(system) as terminal:
+                terminal._session_key = session_key  # the key it held before the migration
+                exchange = await terminal.exchange(messages.purchase(CARDS[0], 1_000, 1))
+                assert (exchange.answer["39"], exchange.mac_verified) == ("00", True)
+                answer = await terminal.sign_on()
+                assert answer["39"] == "00" and "MK" in parse_tlv(answer["48"])
+                exchange = await terminal.exchange(messages.purchase(CARDS[0], 2_000, 1))
+                assert (exchange.answer["39"], exchange.mac_verified) == ("00", True)
+
+
 class TestFlagAtRunTime:
     async def test_flagging_a_signed_on_terminal_needs_a_new_sign_on(
         self, database_url, monkeypatch
@@ -340,7 +406,7 @@ async def _set_requires_mac(system: RunningSystem, terminal_code: str, requires_
         if sealed_tmk:
             await connection.execute(
                 "UPDATE terminals SET tmk_encrypted = $2 WHERE terminal_code = $1",
-                terminal_code, KeyStore(bytes.fromhex(KEK_HEX)).seal(TMK))
+                terminal_code, KeyStore(bytes.fromhex(KEK_HEX)).seal(TMK, terminal_code))
         await set_requires_mac(connection, terminal_code, requires_mac)
     finally:
         await connection.close()

@@ -110,7 +110,7 @@ class TestTerminal:
         clear = bytes.fromhex(TMK_HEX)
         assert row["requires_mac"] is True  # the default since migration 007
         assert clear not in row["tmk_encrypted"]
-        assert KeyStore(bytes.fromhex(TEST_KEK_HEX)).open(row["tmk_encrypted"]) == clear
+        assert KeyStore(bytes.fromhex(TEST_KEK_HEX)).open(row["tmk_encrypted"], "TEA00001") == clear
 
     def test_tmk_on_argv_is_refused_naming_the_new_options(self, jifen, sql) -> None:
         create_basics(jifen)
@@ -127,7 +127,7 @@ class TestTerminal:
         assert run.exit_code == 0, run.err
         assert json.loads(run.out)["requires_mac"] is False
         [row] = sql("SELECT requires_mac, tmk_encrypted FROM terminals")
-        assert KeyStore(bytes.fromhex(TEST_KEK_HEX)).open(row["tmk_encrypted"]) \
+        assert KeyStore(bytes.fromhex(TEST_KEK_HEX)).open(row["tmk_encrypted"], "TEA00001") \
             == bytes.fromhex(TMK_HEX)
 
     def test_errors(self, jifen) -> None:

@@ -57,7 +57,7 @@ def test_demo_terminals_mac_with_tmks_of_this_installation(jifen, sql) -> None:
     for row in rows:
         requires_mac, tmk_encrypted = sealed[row["terminal_code"]]
         assert requires_mac is True
-        assert keystore.open(tmk_encrypted) == bytes.fromhex(row["tmk"])
+        assert keystore.open(tmk_encrypted, row["terminal_code"]) == bytes.fromhex(row["tmk"])
     [flag] = sql("SELECT requires_mac_for_loads FROM alliances")
     assert flag[0] is True
 

@@ -7,31 +7,59 @@ from pathlib import Path
 
 import pytest
 
-from acquirer_front.keystore import KeyStore, KeyStoreError, load_kek, open_key, seal_key
+from acquirer_front.keystore import (
+    SESSION_KEY_PURPOSE,
+    TMK_PURPOSE,
+    KeyStore,
+    KeyStoreError,
+    load_kek,
+    open_key,
+    open_unbound_key,
+    seal_key,
+)
+from proto.keys.sealing import seal
 
 KEK = bytes(range(32))
 TMK = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
+CODE = "TERM0001"
 
 
 class TestSeal:
     def test_round_trip_and_never_clear(self) -> None:
-        sealed = seal_key(KEK, TMK)
-        assert TMK not in sealed and sealed != seal_key(KEK, TMK)  # a fresh nonce each time
-        assert open_key(KEK, sealed) == TMK
+        sealed = seal_key(KEK, TMK, CODE)
+        assert TMK not in sealed and sealed != seal_key(KEK, TMK, CODE)  # a fresh nonce each time
+        assert open_key(KEK, sealed, CODE) == TMK
 
     def test_aes_128_kek_works_too(self) -> None:
         store = KeyStore(bytes(16))
-        assert store.open(store.seal(TMK)) == TMK
+        assert store.open(store.seal(TMK, CODE), CODE) == TMK
 
     def test_wrong_kek_or_damage_is_an_error_not_garbage(self) -> None:
-        sealed = seal_key(KEK, TMK)
+        sealed = seal_key(KEK, TMK, CODE)
         with pytest.raises(KeyStoreError, match="does not open"):
-            open_key(bytes(32), sealed)
+            open_key(bytes(32), sealed, CODE)
         damaged = sealed[:-1] + bytes([sealed[-1] ^ 1])
         with pytest.raises(KeyStoreError):
-            open_key(KEK, damaged)
+            open_key(KEK, damaged, CODE)
         with pytest.raises(KeyStoreError, match="format"):
-            open_key(KEK, b"\x02" + sealed[1:])
+            open_key(KEK, b"\x03" + sealed[1:], CODE)
+
+    def test_a_key_copied_to_another_terminal_does_not_open(self) -> None:
+        sealed = seal_key(KEK, TMK, CODE)
+        assert sealed[0] == 2  # the layout's version of a key bound to its terminal
+        with pytest.raises(KeyStoreError, match="does not open"):
+            open_key(KEK, sealed, "TERM0002")
+        session = seal_key(KEK, TMK, CODE, SESSION_KEY_PURPOSE)
+        with pytest.raises(KeyStoreError, match="does not open"):
+            open_key(KEK, session, "TERM0002", SESSION_KEY_PURPOSE)
+
+    def test_a_key_bound_to_its_purpose_only_opens_only_for_the_migration(self) -> None:
+        old = seal(KEK, TMK, TMK_PURPOSE)  # as sealed before migration 009 (version 1)
+        with pytest.raises(KeyStoreError, match="format"):
+            open_key(KEK, old, CODE)
+        with pytest.raises(KeyStoreError):
+            open_key(KEK, b"\x02" + old[1:], CODE)  # relabelling it does not help
+        assert open_unbound_key(KEK, old, TMK_PURPOSE) == TMK
 
     def test_repr_hides_the_kek(self) -> None:
         assert KEK.hex() not in repr(KeyStore(KEK))
