@@ -63,6 +63,22 @@ async def create_alliance(
     return _alliance(row)
 
 
+async def set_mac_for_loads(
+    conn: asyncpg.Connection, code: str, required: bool,
+) -> Alliance:
+    """Whether the alliance's loads and exchanges need a terminal that MACs; the front hears
+    of it through the change notification and answers by it at once."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE alliances SET requires_mac_for_loads = $2 WHERE code = $1"
+            f" RETURNING {_COLUMNS}", code, required,
+        )
+        if row is None:
+            raise NotFoundError(f"no alliance {code}; `jifen alliance list` shows them")
+        await notify_change(conn, Change(Table.ALLIANCES))
+    return _alliance(row)
+
+
 async def list_alliances(conn: asyncpg.Connection) -> list[Alliance]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM alliances ORDER BY code")
     return [_alliance(row) for row in rows]

@@ -1,10 +1,11 @@
-"""`jifen alliance create|list`."""
+"""`jifen alliance create|list|set-mac-for-loads`."""
 
 from __future__ import annotations
 
 import argparse
 
 from back_office.provisioning import create_alliance, list_alliances
+from back_office.provisioning.alliances import set_mac_for_loads
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 
@@ -26,6 +27,18 @@ def _create(args: argparse.Namespace) -> int:
               + ("loads and exchanges need a terminal that MACs"
                  if alliance.requires_mac_for_loads
                  else "loads and exchanges allowed from terminals that do not MAC"))
+    return 0
+
+
+def _set_mac_for_loads(args: argparse.Namespace) -> int:
+    alliance = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: set_mac_for_loads(
+        conn, args.code, args.on))
+    if args.json:
+        print_json(alliance)
+    else:
+        print(f"alliance {alliance.code}: " + (
+            "loads and exchanges need a terminal that MACs" if alliance.requires_mac_for_loads
+            else "loads and exchanges allowed from terminals that do not MAC"))
     return 0
 
 
@@ -54,6 +67,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              " exchange points into it (400060); by default they get 58")
     add_json_option(create)
     create.set_defaults(handler=_create)
+    mac = actions.add_parser(
+        "set-mac-for-loads", help="whether loads (210000) and exchanges (400060) need MAC")
+    mac.add_argument("--code", required=True)
+    switch = mac.add_mutually_exclusive_group(required=True)
+    switch.add_argument("--on", dest="on", action="store_true",
+                        help="terminals that do not MAC get 58 for them (the default)")
+    switch.add_argument("--off", dest="on", action="store_false",
+                        help="let terminals that do not MAC load and exchange")
+    add_json_option(mac)
+    mac.set_defaults(handler=_set_mac_for_loads)
     listing = actions.add_parser("list", help="list alliances")
     add_json_option(listing)
     listing.set_defaults(handler=_list)

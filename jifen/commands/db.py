@@ -14,6 +14,7 @@ import msgspec
 
 from back_office.data_migrations import data_steps
 from database import APPLICATION_DATABASE, EmbeddedPostgres, migrate, resolve_database_url
+from database.connect import redact_url
 from database.tools import tool_path
 from proto.keys import load_kek
 from runtime.config import Config, load_config
@@ -36,7 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.set_defaults(handler=show_status)
     migrate_parser = commands.add_parser("migrate", help="apply pending schema migrations")
     migrate_parser.set_defaults(handler=migrate_database)
-    url = commands.add_parser("url", help="print the database URL in use")
+    url = commands.add_parser("url", help="print the database URL in use (password hidden)")
+    url.add_argument("--show-password", action="store_true",
+                     help="print the administrator's password too (it ends up in your shell's"
+                          " history and screen)")
     url.set_defaults(handler=print_url)
     psql = commands.add_parser("psql", help="open the bundled psql on the database in use")
     psql.add_argument(
@@ -103,7 +107,8 @@ def migrate_database(args: argparse.Namespace) -> int:
 
 
 def print_url(args: argparse.Namespace) -> int:
-    print(resolve_database_url(_config(args).database))
+    url = resolve_database_url(_config(args).database)
+    print(url if args.show_password else redact_url(url))
     return 0
 
 

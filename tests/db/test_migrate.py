@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 import pytest
 
 from database import MigrationError, connect, default_migrations_dir, migrate
+from database.connect import redact_url
 from jifen.cli import main
 
 CORE = default_migrations_dir() / "001_core.sql"
@@ -104,7 +106,12 @@ class TestMigrateCommand:
         assert main(["db", "migrate"]) == 0
         assert capsys.readouterr().out == "".join(f"applied {version}\n" for version in ALL)
 
-    def test_url_prints_the_configured_url(self, database_url, monkeypatch, capsys):
+    def test_url_prints_the_configured_url_with_its_password_hidden(
+            self, database_url, monkeypatch, capsys):
         monkeypatch.setenv("JIFEN_DATABASE_URL", database_url)
         assert main(["db", "url"]) == 0
+        assert capsys.readouterr().out == redact_url(database_url) + "\n"
+        password = urlsplit(database_url).password
+        assert password and password not in redact_url(database_url)
+        assert main(["db", "url", "--show-password"]) == 0
         assert capsys.readouterr().out == database_url + "\n"

@@ -40,6 +40,16 @@ class TestAlliance:
         rows = sql("SELECT code, requires_mac_for_loads FROM alliances ORDER BY code")
         assert [tuple(row) for row in rows] == [("OLD", False), ("TEA", True)]
 
+    def test_mac_for_loads_is_switched_per_alliance(self, jifen, sql) -> None:
+        assert jifen("alliance", "create", "--code", "TEA", "--name", "Tea").exit_code == 0
+        run = jifen("alliance", "set-mac-for-loads", "--code", "TEA", "--off")
+        assert run.exit_code == 0 and "allowed from terminals that do not MAC" in run.out
+        assert sql("SELECT requires_mac_for_loads AS r FROM alliances")[0]["r"] is False
+        run = jifen("alliance", "set-mac-for-loads", "--code", "TEA", "--on", "--json")
+        assert run.exit_code == 0 and json.loads(run.out)["requires_mac_for_loads"] is True
+        run = jifen("alliance", "set-mac-for-loads", "--code", "NOPE", "--on")
+        assert run.exit_code == 2 and "no alliance NOPE" in run.err
+
     def test_duplicate_code_is_a_clear_error(self, jifen, sql) -> None:
         assert jifen("alliance", "create", "--code", "TEA", "--name", "A").exit_code == 0
         run = jifen("alliance", "create", "--code", "TEA", "--name", "B")
