@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 from proto.frames import Answer, Request, RequestBatch
 from proto.link_codec import encode_link_message
 from proto.links import LinkClient, LinkServerLimits
+from proto.tls import ServerTls
 from tests.pki_kit import client_tls, foreign_pki, server_tls
 from tests.proto.test_links_protocol import WAIT_S, Client, Served, open_raw, request, served
 
@@ -99,41 +100,31 @@ class TestWhoMayConnect:
             writer.close()
 
     async def test_a_client_refuses_a_server_of_another_ca(self) -> None:
-        before = closed_count("tls_refused", link="test")
-        impostor = server_tls("host", ("switch",), foreign_pki())
-        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0,
-                                            ssl=impostor.context)
-        port = server.sockets[0].getsockname()[1]
-        try:
-            client = Client(port)
-            async with anyio.create_task_group() as group:
-                await group.start(client.link.run)
-                with anyio.fail_after(WAIT_S):
-                    while closed_count("tls_refused", link="test") == before:
-                        await anyio.sleep(0.01)
-                assert not client.link.is_up
-                assert not client.link.send([request(1)])
-                group.cancel_scope.cancel()
-        finally:
-            server.close()
+        await _refused_as_the_host(server_tls("host", ("switch",), foreign_pki()))
 
     async def test_a_client_refuses_a_server_of_the_wrong_name(self) -> None:
-        before = closed_count("tls_refused", link="test")
-        impostor = server_tls("front", ("switch",))   # our CA, but not the host
-        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0,
-                                            ssl=impostor.context)
-        port = server.sockets[0].getsockname()[1]
-        try:
-            client = Client(port)
-            async with anyio.create_task_group() as group:
-                await group.start(client.link.run)
-                with anyio.fail_after(WAIT_S):
-                    while closed_count("tls_refused", link="test") == before:
-                        await anyio.sleep(0.01)
-                assert not client.link.is_up
-                group.cancel_scope.cancel()
-        finally:
-            server.close()
+        await _refused_as_the_host(server_tls("front", ("switch",)))   # our CA, not the host
+
+
+async def _refused_as_the_host(impostor: ServerTls) -> None:
+    """A client that expects the host refuses `impostor`'s server: counted, never up, and it
+    sends nothing there."""
+    before = closed_count("tls_refused", link="test")
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0,
+                                        ssl=impostor.context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = Client(port)
+        async with anyio.create_task_group() as group:
+            await group.start(client.link.run)
+            with anyio.fail_after(WAIT_S):
+                while closed_count("tls_refused", link="test") == before:
+                    await anyio.sleep(0.01)
+            assert not client.link.is_up
+            assert not client.link.send([request(1)])
+            group.cancel_scope.cancel()
+    finally:
+        server.close()
 
 
 class TestLimits:
