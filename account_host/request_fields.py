@@ -10,10 +10,10 @@ Sans-I/O: a function of the request alone.
 
 from __future__ import annotations
 
-from proto.codes import Mti, ResponseCode
+from proto.codes import ResponseCode
 from proto.fields import FIELD_FORMATS, TlvError, is_valid_transmission_time, parse_tlv
 from proto.frames import Request, Totals
-from proto.messages import FINANCIAL_CURRENCY, KNOWN_MTIS, NETWORK_CODES, REQUIRED_FIELDS
+from proto.messages import REQUIRED_FIELDS, currency_fits, kind_or_refusal
 
 # ISO field -> the Request attribute that carries it, for the text fields.
 _TEXT_FIELDS: dict[str, str] = {
@@ -41,10 +41,6 @@ NOT_CARRIED_FIELDS = frozenset({"12", "13", "25"})
 # Counts (74-77) are n10, amounts (86-89) n16.
 _COUNT_MAX = 10**10 - 1
 _TOTAL_MAX = 10**16 - 1
-# Messages whose field 49 is fixed by the processing code (points or fen).
-_CURRENCY_CHECKED_MTIS = frozenset(
-    {Mti.FINANCIAL, Mti.FINANCIAL_ADVICE, Mti.REVERSAL, Mti.REVERSAL_ADVICE})
-
 
 def _required_attributes(fields: tuple[str, ...]) -> tuple[str, ...]:
     attributes = []
@@ -69,16 +65,7 @@ REQUIRED_ATTRIBUTES: dict[tuple[str, str | None], tuple[str, ...]] = {
 def check_kind(request: Request) -> tuple[tuple[str, str | None] | None, ResponseCode | None]:
     """The request's key in REQUIRED_FIELDS, or 12 for an MTI, processing code or network code
     of no message (30 for a known MTI without its processing code, as the front answers)."""
-    mti = request.mti
-    kind = (mti, None) if mti == Mti.NETWORK else (mti, request.processing_code)
-    if kind not in REQUIRED_FIELDS:
-        if request.processing_code is None and mti in KNOWN_MTIS:
-            return None, ResponseCode.FORMAT_ERROR
-        return None, ResponseCode.INVALID_TRANSACTION
-    if request.network_code is not None and mti == Mti.NETWORK \
-            and request.network_code not in NETWORK_CODES:
-        return None, ResponseCode.INVALID_TRANSACTION
-    return kind, None
+    return kind_or_refusal(request.mti, request.processing_code, request.network_code)
 
 
 def check_fields(request: Request, kind: tuple[str, str | None]) -> ResponseCode | None:
@@ -101,11 +88,8 @@ def check_fields(request: Request, kind: tuple[str, str | None]) -> ResponseCode
             return ResponseCode.FORMAT_ERROR
     if request.totals is not None and not _totals_fit(request.totals):
         return ResponseCode.FORMAT_ERROR
-    mti, processing_code = kind
-    if mti in _CURRENCY_CHECKED_MTIS:
-        assert processing_code is not None, "a financial kind has a processing code"
-        if request.currency != FINANCIAL_CURRENCY[processing_code]:
-            return ResponseCode.FORMAT_ERROR
+    if not currency_fits(kind, request.currency):
+        return ResponseCode.FORMAT_ERROR
     if request.additional_data:
         try:
             parse_tlv(request.additional_data)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from proto.codes import CURRENCY_FEN, CURRENCY_POINTS, Mti, NetworkCode, ProcessingCode
+from proto.codes import (
+    CURRENCY_FEN,
+    CURRENCY_POINTS,
+    Mti,
+    NetworkCode,
+    ProcessingCode,
+    ResponseCode,
+)
 from proto.fields import OriginalData, encode_original_data
 
 # A reversal copies these from its original; 7 is its own, 11 the original's.
@@ -78,6 +85,36 @@ def message_kind(mti: str, processing_code: str | None) -> tuple[str, str | None
     """The key of REQUIRED_FIELDS for this request, or None for an unknown MTI or code (12)."""
     key = (mti, None) if mti == Mti.NETWORK else (mti, processing_code)
     return key if key in REQUIRED_FIELDS else None
+
+
+# Messages whose field 49 is fixed by the processing code (points or fen).
+CURRENCY_CHECKED_MTIS = frozenset(
+    {Mti.FINANCIAL, Mti.FINANCIAL_ADVICE, Mti.REVERSAL, Mti.REVERSAL_ADVICE})
+
+
+def kind_or_refusal(
+    mti: str, processing_code: str | None, network_code: str | None,
+) -> tuple[tuple[str, str | None] | None, ResponseCode | None]:
+    """Check 1 of §4, the front's and the host's alike: the request's key in REQUIRED_FIELDS,
+    or 12 for an MTI, processing code or network code of no message (30 for a known MTI
+    without its processing code: a missing field, not an unknown code)."""
+    kind = message_kind(mti, processing_code)
+    if kind is None:
+        if processing_code is None and mti in KNOWN_MTIS:
+            return None, ResponseCode.FORMAT_ERROR
+        return None, ResponseCode.INVALID_TRANSACTION
+    if mti == Mti.NETWORK and network_code is not None and network_code not in NETWORK_CODES:
+        return None, ResponseCode.INVALID_TRANSACTION
+    return kind, None
+
+
+def currency_fits(kind: tuple[str, str | None], currency: str | None) -> bool:
+    """Field 49 is the currency of the processing code, where the kind fixes one."""
+    mti, processing_code = kind
+    if mti not in CURRENCY_CHECKED_MTIS:
+        return True
+    assert processing_code is not None, "a financial kind has a processing code"
+    return currency == FINANCIAL_CURRENCY[processing_code]
 
 
 def reversal(

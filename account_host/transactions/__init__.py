@@ -17,7 +17,6 @@ from account_host.transactions.reversal import REVERSAL
 from account_host.transactions.stored_value_load import STORED_VALUE_LOAD
 from account_host.transactions.stored_value_purchase import STORED_VALUE_PURCHASE
 from proto.codes import Mti, ProcessingCode
-from proto.frames import Request
 
 _FINANCIAL: dict[str, TransactionKind] = {
     ProcessingCode.PURCHASE: PURCHASE,
@@ -40,9 +39,4 @@ KINDS: dict[tuple[str, str | None], TransactionKind] = {
 }
 
 
-def kind_of(request: Request) -> TransactionKind | None:
-    code = None if request.mti == Mti.NETWORK else request.processing_code
-    return KINDS.get((request.mti, code))
-
-
-__all__ = ["KINDS", "CardCheck", "TransactionKind", "kind_of"]
+__all__ = ["KINDS", "CardCheck", "TransactionKind"]
