@@ -11,8 +11,10 @@ from typing import Annotated, ClassVar
 import msgspec
 from msgspec import Meta
 
+from proto.keys.kek import KEK_ENV_VAR, KEK_FILE_DEFAULT
 from proto.link_codec import LINK_MESSAGE_SIZE_MAX
 from proto.settings import (
+    EnvironmentName,
     FilePath,
     HostName,
     LinkConnections,
@@ -75,8 +77,8 @@ class HostConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     cards_max: Annotated[int, Meta(ge=1, le=100_000_000)] = 20_000_000
     # The KEK that opens the host's one data key, pan_lookup (proto/keys: a systemd
     # credential `kek` first, then this variable, then this file); the front's defaults.
-    kek_env: Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "JIFEN_KEK"
-    kek_file: Annotated[str, Meta(min_length=1)] = "var/kek.hex"
+    kek_env: EnvironmentName = KEK_ENV_VAR
+    kek_file: FilePath = KEK_FILE_DEFAULT
     # ---- the links' mutual TLS (`jifen pki init` creates these files; docs/security.md) ----
     # The host's own certificate (its name, subjectAltName, is what switches expect) and key,
     # and the CA that signs its peers' certificates.

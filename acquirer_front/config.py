@@ -13,9 +13,11 @@ import msgspec
 from msgspec import Meta
 
 from proto.framing import FRAME_SIZE_MIN
+from proto.keys.kek import KEK_ENV_VAR, KEK_FILE_DEFAULT
 from proto.link_codec import LINK_MESSAGE_SIZE_MAX
 from proto.settings import (
     Address,
+    EnvironmentName,
     FilePath,
     LinkMessageSize,
     PeerName,
@@ -123,8 +125,8 @@ class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # Where the key-encryption key (KEK) that seals TMKs and MAC session keys comes from: the
     # environment variable named here when it is set (hex), else this file (created with a
     # random key, mode 0600, on first use). Relative paths are from the working directory.
-    kek_env: Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "JIFEN_KEK"
-    kek_file: Annotated[str, Meta(min_length=1)] = "var/kek.hex"
+    kek_env: EnvironmentName = KEK_ENV_VAR
+    kek_file: FilePath = KEK_FILE_DEFAULT
     # ---- the links' mutual TLS (`jifen pki init` creates these files; docs/security.md) ----
     # The front's own certificate (name "front", what the switch accepts) and key, and the CA.
     tls_cert_file: FilePath = "var/pki/front.crt"

@@ -24,6 +24,8 @@ ADDRESS_PORT_MAX = 65_535
 # `credential:NAME` names a credential systemd hands the service (`LoadCredential=NAME:...`):
 # the file NAME in $CREDENTIALS_DIRECTORY, resolved by `resolve_file_path` where it is opened.
 FilePath = Annotated[str, msgspec.Meta(min_length=1)]
+# The name of an environment variable (the KEK's, `kek_env`).
+EnvironmentName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 CREDENTIAL_PREFIX = "credential:"
 CREDENTIALS_DIRECTORY_VAR = "CREDENTIALS_DIRECTORY"
 # systemd's credential names: no "/", not "." or ".."; 255 bytes, a file name's limit.
