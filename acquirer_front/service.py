@@ -29,12 +29,14 @@ async def run_front(
     """Serve terminals until cancelled; task_status gets the bound terminal port.
 
     Raises DatabaseUnavailableError when the registry cannot be loaded at start, and
-    KeyStoreError when the KEK (config kek_env / kek_file) is missing or bad. The switch
+    KeyStoreError when the KEK (config kek_env / kek_file) is missing or bad, or does not open
+    the front's key pair. The switch
     need not be up: the listener waits for it at most link_startup_wait_s, and until it is up,
     requests are answered 91.
     """
-    # The KEK first: a front that cannot open its keys must not start half-way.
-    security_module = security_module or SoftwareSecurityModule(KeyStore.from_config(config))
+    # The keys first: a front that cannot open them must not start half-way.
+    if security_module is None:
+        security_module = SoftwareSecurityModule(await _open_keystore(config, database_url))
     registry = Registry()
     loader = RegistryLoader(database_url, registry, config)
     await loader.open()
@@ -66,6 +68,17 @@ async def run_front(
         await _close_pool(pool, config.database_timeout_s)
         if saf is not None:
             await saf.aclose()
+
+
+async def _open_keystore(config: FrontConfig, database_url: str) -> KeyStore:
+    try:
+        connection = await asyncpg.connect(database_url, timeout=config.database_timeout_s)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        raise DatabaseUnavailableError(f"cannot read the front's key pair: {exc}") from exc
+    try:
+        return await KeyStore.from_config(config, connection)
+    finally:
+        await connection.close()
 
 
 async def _open_pool(config: FrontConfig, database_url: str) -> asyncpg.Pool:

@@ -13,28 +13,39 @@ its HMAC (pan_lookup), its sealed form (pan_seal) and its mask, then drops the `
 (layout version 1) and seals it again bound to its terminal (version 2). A TMK that does not
 open under this KEK stops the migration; a session key that does not open is dropped (the front
 skipped it already: that terminal signs on again).
+
+010_terminal_keys_sealed_to_front: opens the `tmk` data key (creating it on a new database) as
+the front's key pair, publishes its public key, and seals each version 2 TMK and session key
+again to it (version 3), with the same rules for keys that do not open.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import asyncpg
 
 from acquirer_front.keystore import (
+    KEK_BOUND_VERSION,
     SESSION_KEY_PURPOSE,
     TMK_PURPOSE,
     UNBOUND_VERSION,
+    KeyStore,
     open_unbound_key,
-    seal_key,
+    open_under_kek,
+    seal_under_kek,
 )
 from acquirer_front.saf.entries import saf_associated_data
+from database.connect import connect
 from database.errors import MigrationError
-from database.migrate import DataStep
+from database.migrate import CONNECT_TIMEOUT_S, DataStep
 from proto.keys import Purpose, open_data_keys, pan_hmac, seal, seal_pan
 from proto.keys.errors import KeyStoreError
 from proto.pan import mask_pan
 
 PANS_AT_REST = "008_keys_and_pans_at_rest"
 TERMINAL_KEYS_BOUND = "009_terminal_keys_bound"
+TERMINAL_KEYS_SEALED_TO_FRONT = "010_terminal_keys_sealed_to_front"
 # Rows converted per statement: bounds one UPDATE's arrays (10^6 cards take 20 statements).
 CONVERT_CHUNK_ROWS = 50_000
 
@@ -46,7 +57,23 @@ def data_steps(kek: bytes) -> dict[str, DataStep]:
     async def terminal_keys_bound(connection: asyncpg.Connection) -> None:
         await bind_terminal_keys(connection, kek)
 
-    return {PANS_AT_REST: pans_at_rest, TERMINAL_KEYS_BOUND: terminal_keys_bound}
+    async def terminal_keys_sealed_to_front(connection: asyncpg.Connection) -> None:
+        await seal_terminal_keys_to_front(connection, kek)
+
+    return {PANS_AT_REST: pans_at_rest, TERMINAL_KEYS_BOUND: terminal_keys_bound,
+            TERMINAL_KEYS_SEALED_TO_FRONT: terminal_keys_sealed_to_front}
+
+
+async def publish_front_key(
+    database_url: str, kek: bytes, connect_timeout_s: float = CONNECT_TIMEOUT_S,
+) -> None:
+    """After every migration run (`jifen db migrate`, `jifen up`): the front's key pair exists
+    and its public key is published, also on a database migrated without the KEK."""
+    connection = await connect(database_url, connect_timeout_s)
+    try:
+        await KeyStore.open_with(connection, kek)
+    finally:
+        await connection.close()
 
 
 async def convert_pans_at_rest(connection: asyncpg.Connection, kek: bytes) -> None:
@@ -95,19 +122,44 @@ async def _seal_saf(connection: asyncpg.Connection, seal_key: bytes) -> None:
 
 async def bind_terminal_keys(connection: asyncpg.Connection, kek: bytes) -> None:
     """Re-seal every version 1 TMK and session key bound to its terminal (version 2)."""
+    await _reseal_terminal_keys(
+        connection, TERMINAL_KEYS_BOUND, UNBOUND_VERSION,
+        lambda sealed, _code, purpose: open_unbound_key(kek, sealed, purpose),
+        lambda key, code, purpose: seal_under_kek(kek, key, code, purpose))
+
+
+async def seal_terminal_keys_to_front(connection: asyncpg.Connection, kek: bytes) -> None:
+    """Publish the front's public key; re-seal every version 2 key to it (version 3)."""
+    store = await KeyStore.open_with(connection, kek)
+    await _reseal_terminal_keys(
+        connection, TERMINAL_KEYS_SEALED_TO_FRONT, KEK_BOUND_VERSION,
+        lambda sealed, code, purpose: open_under_kek(kek, sealed, code, purpose), store.seal)
+
+
+_Open = Callable[[bytes, str, bytes], bytes]
+_Seal = Callable[[bytes, str, bytes], bytes]
+
+
+async def _reseal_terminal_keys(
+    connection: asyncpg.Connection, migration: str, from_version: int,
+    open_old: _Open, seal_new: _Seal,
+) -> None:
+    """Every TMK and session key of layout `from_version`, opened and sealed anew. A TMK that
+    does not open stops the migration; a session key that does not open is dropped (the front
+    skipped it already: that terminal signs on again)."""
     terminals = await connection.fetch(
         "SELECT terminal_code, tmk_encrypted FROM terminals"
         " WHERE tmk_encrypted IS NOT NULL AND get_byte(tmk_encrypted, 0) = $1"
-        " ORDER BY terminal_code", UNBOUND_VERSION)
+        " ORDER BY terminal_code", from_version)
     sealed_tmks: list[bytes] = []
     for row in terminals:
         try:
-            tmk = open_unbound_key(kek, row["tmk_encrypted"], TMK_PURPOSE)
+            tmk = open_old(row["tmk_encrypted"], row["terminal_code"], TMK_PURPOSE)
         except KeyStoreError as exc:
             raise MigrationError(
-                f"migration {TERMINAL_KEYS_BOUND}: the TMK of terminal {row['terminal_code']}"
+                f"migration {migration}: the TMK of terminal {row['terminal_code']}"
                 f" does not open under this KEK ({exc})") from exc
-        sealed_tmks.append(seal_key(kek, tmk, row["terminal_code"], TMK_PURPOSE))
+        sealed_tmks.append(seal_new(tmk, row["terminal_code"], TMK_PURPOSE))
     if terminals:
         await connection.execute(
             "UPDATE terminals t SET tmk_encrypted = u.s"
@@ -116,16 +168,17 @@ async def bind_terminal_keys(connection: asyncpg.Connection, kek: bytes) -> None
     sessions = await connection.fetch(
         "SELECT terminal_code, session_key_encrypted FROM terminal_sessions"
         " WHERE session_key_encrypted IS NOT NULL AND get_byte(session_key_encrypted, 0) = $1"
-        " ORDER BY terminal_code", UNBOUND_VERSION)
+        " ORDER BY terminal_code", from_version)
     codes: list[str] = []
     sealed_keys: list[bytes | None] = []
     for row in sessions:
         try:
-            key = open_unbound_key(kek, row["session_key_encrypted"], SESSION_KEY_PURPOSE)
+            key = open_old(row["session_key_encrypted"], row["terminal_code"],
+                           SESSION_KEY_PURPOSE)
         except KeyStoreError:
             sealed = None  # the front could not load it either: the terminal signs on again
         else:
-            sealed = seal_key(kek, key, row["terminal_code"], SESSION_KEY_PURPOSE)
+            sealed = seal_new(key, row["terminal_code"], SESSION_KEY_PURPOSE)
         codes.append(row["terminal_code"])
         sealed_keys.append(sealed)
     if sessions:

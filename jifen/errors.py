@@ -13,6 +13,7 @@ from clearing.errors import ClearingError
 from database.errors import DatabaseError
 from loadtest.errors import LoadtestError
 from proto.errors import LinkTlsError
+from proto.keys.errors import KeyStoreError
 from runtime.errors import ConfigError, PkiError
 
 
@@ -23,7 +24,7 @@ class CliError(Exception):
 # Printed as one line `jifen: error: ...`, never as a traceback.
 OPERATOR_ERRORS: tuple[type[Exception], ...] = (
     CliError, ConfigError, DatabaseError, ProvisioningError, ClearingError, LoadtestError,
-    PkiError, LinkTlsError,
+    PkiError, LinkTlsError, KeyStoreError,
 )
 # A refused clearing exits 1, as docs/clearing.md says (nothing was written); every other
 # refusal exits 2.

@@ -58,9 +58,9 @@ async def ensure_fleet(
     assert 1 <= terminals <= TERMINALS_MAX and cards >= 1
     connection = await asyncpg.connect(database_url)
     try:
-        keystore = KeyStore.from_environment()
-        created = await _ensure_stations(connection, keystore, terminals)
         kek = load_kek()
+        await _ensure_front_key_pair(connection, kek)
+        created = await _ensure_stations(connection, terminals)
         issued = await _ensure_cards(connection, cards, host_name, kek)
         pans = await _card_numbers(connection, cards, kek)
     except ProvisioningError as exc:
@@ -72,8 +72,14 @@ async def ensure_fleet(
     return FleetData(stations, pans, issued, created)
 
 
+async def _ensure_front_key_pair(connection: asyncpg.Connection, kek: bytes) -> None:
+    """As `jifen db migrate` would on a new database: the front's key pair, whose public key
+    the back office seals the terminals' TMKs to."""
+    await KeyStore.open_with(connection, kek)
+
+
 async def _ensure_stations(
-    connection: asyncpg.Connection, keystore: KeyStore, terminals: int
+    connection: asyncpg.Connection, terminals: int
 ) -> int:
     if not await connection.fetchval("SELECT 1 FROM alliances WHERE code = $1", ALLIANCE_CODE):
         # The load test's terminals do not MAC (it measures the switch path, not DES).
@@ -96,7 +102,7 @@ async def _ensure_stations(
     for number in range(1, terminals + 1):
         if terminal_code(number) not in existing:
             merchant = merchant_code((number - 1) // TERMINALS_PER_MERCHANT + 1)
-            await create_terminal(connection, keystore, terminal_code(number), merchant,
+            await create_terminal(connection, terminal_code(number), merchant,
                                   secrets.token_bytes(TMK_SIZE_BYTES), requires_mac=False)
             created += 1
     return created

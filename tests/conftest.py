@@ -19,8 +19,10 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 import pytest
 
+from back_office.data_migrations import publish_front_key
 from database import EmbeddedPostgres, connect, migrate, with_database
 from database.roles import Role
+from proto.keys import load_kek
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 
@@ -109,6 +111,9 @@ def template_database(postgres_server_url: str) -> Iterator[str]:
         f"CREATE DATABASE {name}",
     )
     _run_async(migrate, with_database(postgres_server_url, name))
+    # As `jifen db migrate` does: the front's key pair (under the tests' KEK), whose public
+    # key the back office seals TMKs to.
+    _run_async(publish_front_key, with_database(postgres_server_url, name), load_kek())
     yield name
     _execute_sql(postgres_server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

@@ -7,8 +7,17 @@ from datetime import date
 
 import asyncpg
 
+from acquirer_front.keystore import KeyStore
 from back_office.provisioning.cards import insert_known_cards
-from proto.keys import Purpose, load_kek, open_data_keys, open_pan, pan_hmac, seal_pan
+from proto.keys import (
+    KeyStoreError,
+    Purpose,
+    load_kek,
+    open_data_keys,
+    open_pan,
+    pan_hmac,
+    seal_pan,
+)
 from proto.pan import mask_pan
 
 
@@ -56,3 +65,25 @@ async def insert_cards(
     order of `pans` (ids are taken in that order, so a fresh table numbers them 1, 2, ...)."""
     return await insert_known_cards(connection, pans, alliance_id, expires_on,
                                     kek=kek or load_kek(), status=status)
+
+
+async def front_key_pair(connection: asyncpg.Connection, kek: bytes | None = None) -> KeyStore:
+    """The front's key store under `kek` (default the tests' KEK, under which the template's
+    key pair is). For a test whose front runs under a KEK of its own, that KEK's key pair
+    replaces the template's (as a new installation would have made it)."""
+    kek = kek or load_kek()
+    try:
+        return await KeyStore.open_with(connection, kek)
+    except KeyStoreError:
+        await connection.execute("DELETE FROM data_key_public WHERE purpose = 'tmk'")
+        await connection.execute("DELETE FROM data_keys WHERE purpose = 'tmk'")
+        return await KeyStore.open_with(connection, kek)
+
+
+async def front_keystore(database_url: str, kek: bytes | None = None) -> KeyStore:
+    """`front_key_pair` on a database of its own connection."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await front_key_pair(connection, kek)
+    finally:
+        await connection.close()

@@ -1,7 +1,7 @@
 """The software security module: clear session keys in this process's memory only.
 
-At rest every key is sealed under the KEK (`acquirer_front.keystore`): TMKs in the terminals
-table, session keys in terminal_sessions. A clear key exists only as the cipher state of a
+At rest every key is sealed to the front's key pair (`acquirer_front.keystore`): TMKs in the
+terminals table, session keys in terminal_sessions. A clear key exists only as the cipher state of a
 `RetailMacKey` here, and while a new one is being issued.
 """
 

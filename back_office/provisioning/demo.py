@@ -14,7 +14,6 @@ from pathlib import Path
 import asyncpg
 import msgspec
 
-from acquirer_front.keystore import KeyStore
 from back_office.provisioning.alliances import create_alliance
 from back_office.provisioning.card_ranges import add_card_range
 from back_office.provisioning.cards import IssueSummary, issue_cards
@@ -83,13 +82,12 @@ class DemoSummary(msgspec.Struct, frozen=True):
 
 
 async def create_demo(
-    conn: asyncpg.Connection, keystore: KeyStore | None = None,
+    conn: asyncpg.Connection,
     cards_csv: str | Path = DEMO_CARDS_CSV, tmks_csv: str | Path = DEMO_TMKS_CSV,
     *, kek: bytes | None = None,
 ) -> DemoSummary:
     """Create the whole demo in one transaction: all of it or, on any error, none of it. The
     TMK file is written last, inside the transaction: if it cannot be, nothing is created."""
-    keystore = keystore or KeyStore.from_environment()
     tmks: list[tuple[str, bytes]] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _DEMO_LOCK_KEY)
@@ -101,7 +99,7 @@ async def create_demo(
             for number in range(TERMINALS_PER_MERCHANT):
                 terminal_code = f"DEMO{index * TERMINALS_PER_MERCHANT + number + 1:04d}"
                 tmk = new_tmk()
-                await create_terminal(conn, keystore, terminal_code, merchant_code, tmk,
+                await create_terminal(conn, terminal_code, merchant_code, tmk,
                                       requires_mac=True)
                 tmks.append((terminal_code, tmk))
                 terminals.append(DemoTerminal(terminal_code, merchant_code, name))
@@ -121,7 +119,7 @@ async def create_demo(
 
 
 async def create_demo_if_empty(
-    conn: asyncpg.Connection, keystore: KeyStore | None = None,
+    conn: asyncpg.Connection,
     cards_csv: str | Path = DEMO_CARDS_CSV, tmks_csv: str | Path = DEMO_TMKS_CSV,
     *, kek: bytes | None = None,
 ) -> DemoSummary | None:
@@ -130,4 +128,4 @@ async def create_demo_if_empty(
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _DEMO_LOCK_KEY)
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM alliances)"):
             return None
-        return await create_demo(conn, keystore, cards_csv, tmks_csv, kek=kek)
+        return await create_demo(conn, cards_csv, tmks_csv, kek=kek)

@@ -1,4 +1,7 @@
-"""Terminals of a merchant (ISO field 41), each with its TMK sealed by the key store."""
+"""Terminals of a merchant (ISO field 41), each with its TMK sealed to the front.
+
+The back office holds only the front's public key (`acquirer_front.keystore.TmkSealer`): it
+seals a new TMK and can never open one again."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import asyncpg
 import msgspec
 from Crypto.Cipher import DES3
 
-from acquirer_front.keystore import KeyStore
+from acquirer_front.keystore import TmkSealer
 from back_office.provisioning import validate
 from back_office.provisioning.errors import ConflictError, DuplicateError, NotFoundError
 from back_office.provisioning.merchants import merchant_id
@@ -50,14 +53,16 @@ def key_check_value(key: bytes) -> str:
 
 
 async def create_terminal(
-    conn: asyncpg.Connection, keystore: KeyStore, terminal_code: str, merchant_code: str,
-    tmk: bytes, requires_mac: bool = True,
+    conn: asyncpg.Connection, terminal_code: str, merchant_code: str, tmk: bytes,
+    requires_mac: bool = True,
 ) -> Terminal:
     """A new terminal; it requires MAC unless told otherwise (host interface §7: without a
-    MAC anyone who knows its terminal and merchant IDs can transact as it)."""
+    MAC anyone who knows its terminal and merchant IDs can transact as it). KeyStoreError when
+    the front has published no public key yet."""
     code = validate.terminal_code(terminal_code)
     assert len(tmk) == validate.TMK_SIZE_BYTES, "validate.tmk_hex checks operator input"
-    sealed = keystore.seal(tmk, code)  # bound to this terminal: it opens in no other row
+    sealer = await TmkSealer.load(conn)
+    sealed = sealer.seal(tmk, code)  # bound to this terminal: it opens in no other row
     try:
         async with conn.transaction():
             merchant = await merchant_id(conn, merchant_code)

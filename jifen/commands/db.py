@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import anyio
 import msgspec
 
-from back_office.data_migrations import data_steps
+from back_office.data_migrations import data_steps, publish_front_key
 from database import APPLICATION_DATABASE, EmbeddedPostgres, migrate, resolve_database_url
 from database.connect import redact_url
 from database.tools import tool_path
@@ -99,6 +99,9 @@ def migrate_database(args: argparse.Namespace) -> int:
         data_steps=data_steps(kek),
     )
     applied = anyio.run(apply, backend="asyncio")
+    # Also on a database migrated earlier without the KEK: the back office seals TMKs to it.
+    anyio.run(publish_front_key, url, kek, config.database.connect_timeout_s,
+              backend="asyncio")
     for version in applied:
         print(f"applied {version}")
     if not applied:

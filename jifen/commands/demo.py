@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import argparse
 
-from acquirer_front.keystore import KeyStore
 from back_office.provisioning import create_demo, create_demo_if_empty
 from back_office.provisioning.demo import DEMO_CARDS_CSV
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, run_with_database
+from proto.keys import load_kek
 from runtime.config import load_config
 
 
 def _demo(args: argparse.Namespace) -> int:
-    # The demo's TMKs are sealed under the KEK the front will open them with.
-    keystore = KeyStore.from_config(load_config(args.config).front)
+    # The card keys open under the KEK the services use (the TMKs are sealed to the front's
+    # public key, which needs none).
+    front = load_config(args.config).front
+    kek = load_kek(front.kek_file, front.kek_env)
     create = create_demo_if_empty if args.if_empty else create_demo
     summary = run_with_database(
         args.config, Role.BACK_OFFICE,
-        lambda conn: create(conn, keystore, cards_csv=args.cards_csv))
+        lambda conn: create(conn, cards_csv=args.cards_csv, kek=kek))
     if args.json:
         print_json(summary)
     elif summary is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from acquirer_front.keystore import KeyStore, KeyStoreError
 from back_office.provisioning import create_terminal, list_terminals
 from back_office.provisioning.terminals import set_requires_mac
 from back_office.provisioning.tmk_files import parse_tmk_text, read_tmk_file
@@ -13,7 +12,6 @@ from back_office.provisioning.validate import terminal_code
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 from jifen.errors import CliError
-from runtime.config import load_config
 
 _COLUMNS = ("terminal_code", "merchant_code", "requires_mac", "active", "has_tmk")
 _KEK_HELP = ("Its TMK is stored sealed under the KEK named in the [front] config: the variable"
@@ -56,12 +54,9 @@ def _create(args: argparse.Namespace) -> int:
     tmk = read_tmk_option(args, code)
     if tmk is None:
         raise CliError("terminal create needs its TMK: --tmk-file FILE or --tmk-stdin")
-    try:
-        keystore = KeyStore.from_config(load_config(args.config).front)
-    except KeyStoreError as exc:
-        raise CliError(f"key store: {exc}") from exc
+    # Sealed to the front's public key: this command holds no key that opens a TMK.
     terminal = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: create_terminal(
-        conn, keystore, code, args.merchant, tmk, not args.no_mac,
+        conn, code, args.merchant, tmk, not args.no_mac,
     ))
     if args.json:
         print_json(terminal)

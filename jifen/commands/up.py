@@ -7,7 +7,6 @@ from pathlib import Path
 
 import anyio
 
-from acquirer_front.keystore import KeyStore
 from database.connect import redact_url
 from database.roles import Role
 from runtime.config import Config, load_config
@@ -33,11 +32,11 @@ def _announce(config: Config, database_url: str, started_database: bool) -> None
     print("\n".join(lines), flush=True)
 
 
-async def _prepare(config: Config, database_url: str, keystore: KeyStore) -> None:
+async def _prepare(config: Config, database_url: str) -> None:
     """Migrate as the administrator, then load the demo as the back office."""
     import asyncpg
 
-    from back_office.data_migrations import data_steps
+    from back_office.data_migrations import data_steps, publish_front_key
     from back_office.provisioning.demo import create_demo_if_empty
     from database.connect import resolve_database_url
     from database.migrate import migrate
@@ -45,11 +44,12 @@ async def _prepare(config: Config, database_url: str, keystore: KeyStore) -> Non
 
     kek = load_kek(config.front.kek_file, config.front.kek_env)
     await migrate(database_url, data_steps=data_steps(kek))
+    await publish_front_key(database_url, kek)
     back_office_url = await anyio.to_thread.run_sync(
         resolve_database_url, config.database, Role.BACK_OFFICE)
     connection = await asyncpg.connect(back_office_url)
     try:
-        summary = await create_demo_if_empty(connection, keystore, kek=kek)
+        summary = await create_demo_if_empty(connection, kek=kek)
     finally:
         await connection.close()
     if summary is not None:
@@ -75,9 +75,7 @@ def _up(args: argparse.Namespace) -> int:
             embedded = None  # someone else started it; leave it running
     database_url = resolve_database_url(config.database)
     try:
-        # The demo's TMKs are sealed under the KEK the front will open them with.
-        keystore = KeyStore.from_config(config.front)
-        anyio.run(_prepare, config, database_url, keystore, backend="asyncio")
+        anyio.run(_prepare, config, database_url, backend="asyncio")
         anyio.run(
             supervise, config, args.config,
             lambda: _announce(config, database_url, embedded is not None),

@@ -1,21 +1,19 @@
-"""The front's keys without a network: KEK source, the software security module, the MAC
-steps. The terminal's side (devices.mac) checks what the module issues."""
+"""The front's keys without a network: sealed terminal keys, the software security module,
+the MAC steps. The terminal's side (devices.mac) checks what the module issues."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from acquirer_front.config import FrontConfig
 from acquirer_front.exchange import Exchange
 from acquirer_front.keys import SoftwareSecurityModule
-from acquirer_front.keystore import SESSION_KEY_PURPOSE, KeyStore, KeyStoreError
+from acquirer_front.keystore import SESSION_KEY_PURPOSE, KeyStore, KeyStoreError, TmkSealer
 from acquirer_front.registry import Registry, Terminal
 from acquirer_front.steps import CheckMac, SignAnswer
 from devices.mac import open_session_key, verify_answer_mac
 from proto.framing import Tpdu
 from proto.iso_codec import decode_iso, encode_iso
+from proto.keys.sealed_box import public_key_of
 from proto.mac import retail_mac_hex
 
 KEK = bytes(range(32))
@@ -32,25 +30,7 @@ def module_with_key() -> tuple[SoftwareSecurityModule, bytes]:
     return module, open_session_key(TMK, issued.key_under_tmk_hex, issued.check_value_hex)
 
 
-class TestKekSource:
-    def test_the_variable_named_in_config_wins(self, monkeypatch, tmp_path: Path) -> None:
-        monkeypatch.setenv("MY_KEK", KEK.hex())
-        config = FrontConfig(kek_env="MY_KEK", kek_file=str(tmp_path / "absent.hex"))
-        store = KeyStore.from_config(config)
-        assert store.open(KeyStore(KEK).seal(TMK, CODE), CODE) == TMK
-        assert not (tmp_path / "absent.hex").exists()
-
-    def test_else_the_file_named_in_config(self, monkeypatch, tmp_path: Path) -> None:
-        monkeypatch.delenv("MY_KEK", raising=False)
-        file = tmp_path / "keys" / "kek.hex"
-        config = FrontConfig(kek_env="MY_KEK", kek_file=str(file))
-        sealed = KeyStore.from_config(config).seal(TMK, CODE)   # creates the file, mode 0600
-        assert file.stat().st_mode & 0o077 == 0
-        assert KeyStore.from_config(config).open(sealed, CODE) == TMK
-        file.chmod(0o644)
-        with pytest.raises(KeyStoreError, match="chmod 600"):
-            KeyStore.from_config(config)
-
+class TestSealedTerminalKeys:
     def test_a_sealed_key_opens_only_for_its_purpose(self) -> None:
         store = KeyStore(KEK)
         with pytest.raises(KeyStoreError):
@@ -103,10 +83,16 @@ class TestSoftwareSecurityModule:
             assert key.hex() not in text.lower() and TMK.hex() not in text.lower()
             assert first.key_under_tmk_hex not in text
 
-    def test_a_tmk_under_another_kek_is_refused(self) -> None:
+    def test_a_tmk_sealed_to_another_key_pair_is_refused(self) -> None:
         module = SoftwareSecurityModule(KeyStore(KEK))
         with pytest.raises(KeyStoreError):
             module.new_session_key(CODE, KeyStore(bytes(32)).seal(TMK, CODE))
+
+    def test_the_public_half_seals_what_only_the_private_half_opens(self) -> None:
+        store = KeyStore(KEK)
+        sealed = TmkSealer(public_key_of(KEK)).seal(TMK, CODE)
+        assert TMK not in sealed and store.open(sealed, CODE) == TMK
+        assert not hasattr(TmkSealer, "open")
 
 
 def _terminal(requires_mac: bool) -> Terminal:

@@ -194,6 +194,29 @@ class TestRoles:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             as_role(Role.CLEARING, "INSERT INTO postings VALUES (1, 1, 1)")
 
+    def test_only_the_front_reads_its_private_key(self, as_role):
+        """The back office seals TMKs to the front's public key and cannot open them: it
+        cannot read the `tmk` data key, create one, or publish a public key of its own."""
+        tmk_row = "SELECT * FROM data_keys WHERE purpose = 'tmk'"
+        assert as_role(Role.FRONT, tmk_row) == "SELECT 1"  # the template's key pair
+        for role in set(Role) - {Role.FRONT}:
+            try:
+                assert as_role(role, tmk_row) == "SELECT 0", role  # row-level security
+            except asyncpg.InsufficientPrivilegeError:
+                pass  # no grant on data_keys at all
+        assert as_role(Role.BACK_OFFICE, "SELECT public_key FROM data_key_public") == "SELECT 1"
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):  # row-level security
+            as_role(Role.BACK_OFFICE, "INSERT INTO data_keys (purpose, version, sealed)"
+                                      " VALUES ('tmk', 2, '\\x01')")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            as_role(Role.BACK_OFFICE, "INSERT INTO data_key_public (purpose, version,"
+                                      " public_key) VALUES ('tmk', 2, '\\x01')")
+        for role in (Role.FRONT, Role.BACK_OFFICE):  # a published key is never replaced
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                as_role(role, "UPDATE data_key_public SET public_key = public_key")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                as_role(role, "DELETE FROM data_key_public")
+
     def test_the_audit_reads_everything_and_writes_nothing(self, as_role):
         as_role(Role.AUDIT, "SELECT * FROM terminals, front_saf, host_requests LIMIT 1")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):

@@ -25,6 +25,7 @@ from proto.keys.sealing import seal
 from proto.mac import check_value, decrypt_under, retail_mac_hex
 from tests.db.test_terminal_keys_bound import migrate_to_008
 from tests.e2e.system import CARDS, MERCHANT, TERMINAL, RunningSystem, running_system, seed
+from tests.keys_kit import front_key_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -32,13 +33,23 @@ MAC_TERMINAL = "TERMMAC1"
 # Test keys only: a TMK and a KEK that exist nowhere else.
 TMK = bytes.fromhex("C1D0F8FB4958670DBA40AB1F3752EF0D")
 KEK_HEX = "6B1E3F0C2A9D4E7F8A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F6071"
+KEK = bytes.fromhex(KEK_HEX)
+
+
+async def _front_keys(system: RunningSystem) -> KeyStore:
+    connection = await asyncpg.connect(system.database_url)
+    try:
+        return await front_key_pair(connection, KEK)
+    finally:
+        await connection.close()
 
 
 async def add_mac_terminal(database_url: str, terminal_code: str = MAC_TERMINAL) -> None:
-    """A terminal of MERCHANT that requires MAC, its TMK sealed under the test KEK."""
-    sealed = KeyStore(bytes.fromhex(KEK_HEX)).seal(TMK, terminal_code)
+    """A terminal of MERCHANT that requires MAC, its TMK sealed to the front's key pair
+    (under the test KEK)."""
     connection = await asyncpg.connect(database_url)
     try:
+        sealed = (await front_key_pair(connection, KEK)).seal(TMK, terminal_code)
         await connection.execute(
             "INSERT INTO terminals (terminal_code, merchant_id, requires_mac, tmk_encrypted)"
             " SELECT $1, id, true, $2 FROM merchants WHERE merchant_code = $3",
@@ -82,13 +93,13 @@ class TestSignOn:
             key = decrypt_under(TMK, bytes.fromhex(tags["MK"]))
             assert check_value(key) == tags["MV"]
             assert terminal.must_mac
-            # The key is durable, sealed under the KEK for its purpose, never in clear.
+            # The key is durable, sealed to the front for its purpose, never in clear.
             sealed = await system.fetchval(
                 "SELECT session_key_encrypted FROM terminal_sessions WHERE terminal_code = $1",
                 MAC_TERMINAL)
             assert key not in sealed
-            assert KeyStore(bytes.fromhex(KEK_HEX)).open(
-                sealed, MAC_TERMINAL, SESSION_KEY_PURPOSE) == key
+            assert (await _front_keys(system)).open(sealed, MAC_TERMINAL,
+                                                    SESSION_KEY_PURPOSE) == key
 
             exchange = await terminal.exchange(messages.purchase(CARDS[0], 1_000, 1))
             assert "64" in exchange.request
@@ -344,7 +355,8 @@ class TestKeysSealedBeforeMigration009:
         self, empty_database_url, monkeypatch, tmp_path
     ):
         """A TMK and a session key sealed the old way (purpose only, version 1) are sealed
-        again bound to the terminal by `jifen db migrate`'s data step: the session key still
+        again bound to the terminal, and to the front's key pair, by `jifen db migrate`'s data
+        steps: the session key still
         MACs after the migration, and the terminal still signs on under its TMK."""
         monkeypatch.setenv("JIFEN_KEK", KEK_HEX)
         kek = bytes.fromhex(KEK_HEX)
@@ -364,7 +376,7 @@ class TestKeysSealedBeforeMigration009:
         finally:
             await connection.close()
         assert await migrate(empty_database_url, data_steps=data_steps(kek)) == \
-            ["009_terminal_keys_bound"]
+            ["009_terminal_keys_bound", "010_terminal_keys_sealed_to_front"]
         async with running_system(empty_database_url, seeded=False) as system:
             async with mac_terminal(system) as terminal:
                 terminal._session_key = session_key  # the key it held before the migration
@@ -406,7 +418,7 @@ async def _set_requires_mac(system: RunningSystem, terminal_code: str, requires_
         if sealed_tmk:
             await connection.execute(
                 "UPDATE terminals SET tmk_encrypted = $2 WHERE terminal_code = $1",
-                terminal_code, KeyStore(bytes.fromhex(KEK_HEX)).seal(TMK, terminal_code))
+                terminal_code, (await front_key_pair(connection, KEK)).seal(TMK, terminal_code))
         await set_requires_mac(connection, terminal_code, requires_mac)
     finally:
         await connection.close()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from proto.keys import load_kek
+
 RUN_TIMEOUT_S = 90.0
 
 
@@ -23,7 +25,8 @@ def _loadtest(database_url: str, tmp_path: Path, *options: str) -> str:
         "--warmup", "0", "--terminals", "3", "--in-flight", "2", "--cards", "200", "--quiet",
         *options,
     ]
-    environment = dict(os.environ, JIFEN_DATABASE_URL=database_url)
+    # The installation's KEK, under which its front's key pair is (tests/conftest.py).
+    environment = dict(os.environ, JIFEN_DATABASE_URL=database_url, JIFEN_KEK=load_kek().hex())
     result = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True,
                             text=True, timeout=RUN_TIMEOUT_S, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import msgspec
 import pytest
 
 from jifen.cli import main
+from tests.keys_kit import front_keystore
 
 TEST_KEK_HEX = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF"
 
@@ -34,6 +36,8 @@ def jifen_on(
         monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("JIFEN_DATABASE_URL", raising=False)
     monkeypatch.setenv("JIFEN_KEK", TEST_KEK_HEX)
+    # An installation under this KEK: the front's key pair is this KEK's.
+    anyio.run(front_keystore, database_url, bytes.fromhex(TEST_KEK_HEX))
 
     def run(*argv: str) -> Run:
         capsys.readouterr()

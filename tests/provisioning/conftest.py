@@ -9,7 +9,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.provisioning.cli_harness import Run, jifen_on
+from acquirer_front.keystore import KeyStore
+from tests.keys_kit import front_keystore
+from tests.provisioning.cli_harness import TEST_KEK_HEX, Run, jifen_on
 
 
 @pytest.fixture
@@ -19,6 +21,15 @@ def jifen(
 ) -> Callable[..., Run]:
     """`jifen("alliance", "list")`: the command's exit code and output, on this test's DB."""
     return jifen_on(database_url, tmp_path, monkeypatch, capsys)
+
+
+@pytest.fixture
+def front(
+    jifen: Callable[..., Run], database_url: str, run_async: Callable[..., Any],
+) -> Callable[[], KeyStore]:
+    """`front()`: the key store the front of this test's installation opens (under the KEK
+    the `jifen` fixture runs with): what only the front could do, to check a sealed TMK."""
+    return lambda: run_async(front_keystore, database_url, bytes.fromhex(TEST_KEK_HEX))
 
 
 @pytest.fixture

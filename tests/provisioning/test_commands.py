@@ -7,8 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from acquirer_front.keystore import KeyStore
-from tests.provisioning.cli_harness import TEST_KEK_HEX, Run
+from tests.provisioning.cli_harness import Run
 
 TMK_HEX = "00112233445566778899AABBCCDDEEFF"
 
@@ -110,7 +109,7 @@ def tmk_file(text: str, name: str = "tmk.hex") -> str:
 
 
 class TestTerminal:
-    def test_tmk_is_stored_sealed_and_opens(self, jifen, sql) -> None:
+    def test_tmk_is_stored_sealed_and_opens(self, jifen, sql, front) -> None:
         create_basics(jifen)
         run = jifen("terminal", "create", "--code", "TEA00001", "--merchant", "TEA000000000001",
                     "--tmk-file", tmk_file(TMK_HEX), "--json")
@@ -120,7 +119,19 @@ class TestTerminal:
         clear = bytes.fromhex(TMK_HEX)
         assert row["requires_mac"] is True  # the default since migration 007
         assert clear not in row["tmk_encrypted"]
-        assert KeyStore(bytes.fromhex(TEST_KEK_HEX)).open(row["tmk_encrypted"], "TEA00001") == clear
+        assert front().open(row["tmk_encrypted"], "TEA00001") == clear
+
+    def test_creating_a_terminal_needs_no_kek(self, jifen, sql, front, monkeypatch) -> None:
+        """The operator's CLI seals to the front's public key: it holds no key that opens a
+        TMK. With no usable KEK at all it still creates the terminal, which the front opens."""
+        create_basics(jifen)
+        monkeypatch.setenv("JIFEN_KEK", "not a key")
+        run = jifen("terminal", "create", "--code", "TEA00001", "--merchant",
+                    "TEA000000000001", "--tmk-file", tmk_file(TMK_HEX))
+        assert run.exit_code == 0, run.err
+        assert not Path("var/kek.hex").exists()
+        [row] = sql("SELECT tmk_encrypted FROM terminals")
+        assert front().open(row["tmk_encrypted"], "TEA00001") == bytes.fromhex(TMK_HEX)
 
     def test_tmk_on_argv_is_refused_naming_the_new_options(self, jifen, sql) -> None:
         create_basics(jifen)
@@ -129,7 +140,7 @@ class TestTerminal:
         assert run.exit_code == 2 and "--tmk-file" in run.err and "--tmk-stdin" in run.err
         assert sql("SELECT count(*) FROM terminals")[0][0] == 0
 
-    def test_tmk_from_stdin_and_no_mac(self, jifen, sql, monkeypatch) -> None:
+    def test_tmk_from_stdin_and_no_mac(self, jifen, sql, front, monkeypatch) -> None:
         create_basics(jifen)
         monkeypatch.setattr("sys.stdin", io.StringIO(TMK_HEX + "\n"))
         run = jifen("terminal", "create", "--code", "TEA00001", "--merchant", "TEA000000000001",
@@ -137,8 +148,7 @@ class TestTerminal:
         assert run.exit_code == 0, run.err
         assert json.loads(run.out)["requires_mac"] is False
         [row] = sql("SELECT requires_mac, tmk_encrypted FROM terminals")
-        assert KeyStore(bytes.fromhex(TEST_KEK_HEX)).open(row["tmk_encrypted"], "TEA00001") \
-            == bytes.fromhex(TMK_HEX)
+        assert front().open(row["tmk_encrypted"], "TEA00001") == bytes.fromhex(TMK_HEX)
 
     def test_errors(self, jifen) -> None:
         create_basics(jifen)

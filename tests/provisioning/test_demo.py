@@ -6,9 +6,6 @@ import csv
 import stat
 from pathlib import Path
 
-from acquirer_front.keystore import KeyStore
-from tests.provisioning.cli_harness import TEST_KEK_HEX
-
 
 def test_demo_creates_what_it_says(jifen, sql) -> None:
     run = jifen("demo")
@@ -40,7 +37,7 @@ def test_demo_creates_what_it_says(jifen, sql) -> None:
         assert len(list(csv.DictReader(handle))) == 1000
 
 
-def test_demo_terminals_mac_with_tmks_of_this_installation(jifen, sql) -> None:
+def test_demo_terminals_mac_with_tmks_of_this_installation(jifen, sql, front) -> None:
     run = jifen("demo")
     assert run.exit_code == 0, run.err
     assert "var/demo-tmks.csv" in run.out
@@ -51,7 +48,7 @@ def test_demo_terminals_mac_with_tmks_of_this_installation(jifen, sql) -> None:
     assert [row["terminal_code"] for row in rows] == [f"DEMO{n:04d}" for n in range(1, 7)]
     assert len({row["tmk"] for row in rows}) == 6  # one per terminal, drawn here
     assert "0123456789ABCDEFFEDCBA9876543210" not in tmks.read_text()  # the old public key
-    keystore = KeyStore(bytes.fromhex(TEST_KEK_HEX))
+    keystore = front()
     sealed = {row["terminal_code"]: (row["requires_mac"], row["tmk_encrypted"])
               for row in sql("SELECT terminal_code, requires_mac, tmk_encrypted FROM terminals")}
     for row in rows:

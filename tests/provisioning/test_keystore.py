@@ -1,4 +1,5 @@
-"""TMKs at rest: sealed under the KEK, opened only by it; the KEK from env or a 0600 file."""
+"""Terminal keys at rest: sealed to the front's key pair, opened only by its private half; the
+earlier layouts under the KEK open only for the migrations; the KEK from env or a 0600 file."""
 
 from __future__ import annotations
 
@@ -12,57 +13,65 @@ from acquirer_front.keystore import (
     TMK_PURPOSE,
     KeyStore,
     KeyStoreError,
-    load_kek,
-    open_key,
+    TmkSealer,
     open_unbound_key,
-    seal_key,
+    open_under_kek,
+    seal_under_kek,
 )
+from proto.keys import load_kek
+from proto.keys.sealed_box import public_key_of
 from proto.keys.sealing import seal
 
 KEK = bytes(range(32))
+PRIVATE_KEY = bytes(range(100, 132))
 TMK = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 CODE = "TERM0001"
 
 
-class TestSeal:
+class TestSealedToTheFront:
     def test_round_trip_and_never_clear(self) -> None:
-        sealed = seal_key(KEK, TMK, CODE)
-        assert TMK not in sealed and sealed != seal_key(KEK, TMK, CODE)  # a fresh nonce each time
-        assert open_key(KEK, sealed, CODE) == TMK
+        sealer = TmkSealer(public_key_of(PRIVATE_KEY))
+        sealed = sealer.seal(TMK, CODE)
+        assert TMK not in sealed and sealed != sealer.seal(TMK, CODE)  # fresh each time
+        assert sealed[0] == 3  # the layout's version of a key sealed to the front
+        assert KeyStore(PRIVATE_KEY).open(sealed, CODE) == TMK
 
-    def test_aes_128_kek_works_too(self) -> None:
-        store = KeyStore(bytes(16))
-        assert store.open(store.seal(TMK, CODE), CODE) == TMK
-
-    def test_wrong_kek_or_damage_is_an_error_not_garbage(self) -> None:
-        sealed = seal_key(KEK, TMK, CODE)
+    def test_another_key_pair_or_damage_is_an_error_not_garbage(self) -> None:
+        sealed = KeyStore(PRIVATE_KEY).seal(TMK, CODE)
         with pytest.raises(KeyStoreError, match="does not open"):
-            open_key(bytes(32), sealed, CODE)
-        damaged = sealed[:-1] + bytes([sealed[-1] ^ 1])
-        with pytest.raises(KeyStoreError):
-            open_key(KEK, damaged, CODE)
+            KeyStore(bytes(32)).open(sealed, CODE)
+        for position in (1, 40, len(sealed) - 1):  # the ephemeral key, the nonce, the tag
+            damaged = bytearray(sealed)
+            damaged[position] ^= 1
+            with pytest.raises(KeyStoreError):
+                KeyStore(PRIVATE_KEY).open(bytes(damaged), CODE)
         with pytest.raises(KeyStoreError, match="format"):
-            open_key(KEK, b"\x03" + sealed[1:], CODE)
+            KeyStore(PRIVATE_KEY).open(b"\x02" + sealed[1:], CODE)
 
-    def test_a_key_copied_to_another_terminal_does_not_open(self) -> None:
-        sealed = seal_key(KEK, TMK, CODE)
-        assert sealed[0] == 2  # the layout's version of a key bound to its terminal
+    def test_a_key_copied_to_another_terminal_or_purpose_does_not_open(self) -> None:
+        store = KeyStore(PRIVATE_KEY)
         with pytest.raises(KeyStoreError, match="does not open"):
-            open_key(KEK, sealed, "TERM0002")
-        session = seal_key(KEK, TMK, CODE, SESSION_KEY_PURPOSE)
+            store.open(store.seal(TMK, CODE), "TERM0002")
         with pytest.raises(KeyStoreError, match="does not open"):
-            open_key(KEK, session, "TERM0002", SESSION_KEY_PURPOSE)
+            store.open(store.seal(TMK, CODE, SESSION_KEY_PURPOSE), CODE)
 
-    def test_a_key_bound_to_its_purpose_only_opens_only_for_the_migration(self) -> None:
-        old = seal(KEK, TMK, TMK_PURPOSE)  # as sealed before migration 009 (version 1)
+    def test_keys_under_the_kek_open_only_for_the_migrations(self) -> None:
+        store = KeyStore(PRIVATE_KEY)
+        bound = seal_under_kek(KEK, TMK, CODE, TMK_PURPOSE)  # before 010 (version 2)
         with pytest.raises(KeyStoreError, match="format"):
-            open_key(KEK, old, CODE)
+            store.open(bound, CODE)
+        with pytest.raises(KeyStoreError, match="does not open"):
+            open_under_kek(KEK, bound, "TERM0002", TMK_PURPOSE)
+        assert open_under_kek(KEK, bound, CODE, TMK_PURPOSE) == TMK
+        old = seal(KEK, TMK, TMK_PURPOSE)  # before 009 (version 1)
+        with pytest.raises(KeyStoreError, match="format"):
+            store.open(old, CODE)
         with pytest.raises(KeyStoreError):
-            open_key(KEK, b"\x02" + old[1:], CODE)  # relabelling it does not help
+            open_under_kek(KEK, b"\x02" + old[1:], CODE, TMK_PURPOSE)  # relabelling fails
         assert open_unbound_key(KEK, old, TMK_PURPOSE) == TMK
 
-    def test_repr_hides_the_kek(self) -> None:
-        assert KEK.hex() not in repr(KeyStore(KEK))
+    def test_repr_hides_the_private_key(self) -> None:
+        assert PRIVATE_KEY.hex() not in repr(KeyStore(PRIVATE_KEY))
 
 
 class TestLoadKek:

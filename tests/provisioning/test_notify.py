@@ -6,7 +6,6 @@ import anyio
 import asyncpg
 import pytest
 
-from acquirer_front.keystore import KeyStore
 from back_office.provisioning import (
     add_card_range,
     create_alliance,
@@ -39,7 +38,7 @@ async def test_each_change_names_its_table(database_url: str) -> None:
         await create_alliance(conn, "TEA", "Tea Street")
         await create_merchant(conn, "TEA", "TEA000000000001", "Tea House")
         await set_merchant_active(conn, "TEA000000000001", False)
-        await create_terminal(conn, KeyStore(bytes(16)), "TEA00001", "TEA000000000001",
+        await create_terminal(conn, "TEA00001", "TEA000000000001",
                               bytes.fromhex("00112233445566778899AABBCCDDEEFF"))
         await add_card_range(conn, "622188", "622188")
         await issue_cards(conn, "TEA", "622188", 10)
