@@ -67,8 +67,12 @@ class SwitchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     tls_cert_file: FilePath = "var/pki/switch.crt"
     tls_key_file: FilePath = "var/pki/switch.key"
     tls_ca_file: FilePath = "var/pki/ca.crt"
-    # The name every account host's certificate must carry (`[pki] host_name`).
+    # The name an account host's certificate must carry (`[pki] host_name`), unless
+    # `host_tls_names` names one for that host: with several hosts, give each its own
+    # certificate (`jifen pki init --name host-east`), so that one host's stolen key cannot
+    # answer for another's cards.
     host_tls_name: PeerName = "host"
+    host_tls_names: dict[HostName, PeerName] = msgspec.field(default_factory=dict)
     # Names a link client's certificate must carry: only fronts talk to the switch.
     link_peer_names: Annotated[tuple[PeerName, ...], Meta(min_length=1)] = ("front",)
     # ---- what one link peer may hold ----
@@ -86,5 +90,8 @@ class SwitchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
                              f"{sorted(self.hosts)}")
         for name, address in self.hosts.items():
             check_address(f"hosts.{name}", address)
+        unknown = sorted(set(self.host_tls_names) - set(self.hosts))
+        if unknown:
+            raise ValueError(f"host_tls_names names hosts that are not in hosts: {unknown}")
         check_not_above(self, "echo_timeout_s", "echo_interval_s")
         check_not_above(self, "reconnect_backoff_s_min", "reconnect_backoff_s_max")

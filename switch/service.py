@@ -29,8 +29,6 @@ class Switch:
         self.routes = RouteBook(default_host=config.default_host, known_hosts=config.hosts)
         self.links: dict[str, LinkClient] = {}
         self.forwarder = Forwarder(config, self.routes, self.links)
-        host_tls = ClientTls.from_files(config.tls_cert_file, config.tls_key_file,
-                                        config.tls_ca_file, config.host_tls_name)
         self.front_tls = ServerTls.from_files(config.tls_cert_file, config.tls_key_file,
                                               config.tls_ca_file, config.link_peer_names)
         for host, address in config.hosts.items():
@@ -39,7 +37,8 @@ class Switch:
                 name=f"switch->{host}",
                 on_answers=partial(self.forwarder.on_host_answers, host),
                 on_down=partial(self.forwarder.on_host_down, host),
-                tls=host_tls,
+                tls=ClientTls.from_files(config.tls_cert_file, config.tls_key_file,
+                                         config.tls_ca_file, self.host_tls_name(host)),
                 message_size_max=config.link_message_size_max,
                 connect_timeout_s=config.connect_timeout_s,
                 echo_interval_s=config.echo_interval_s,
@@ -49,6 +48,10 @@ class Switch:
             )
         assert self.links.keys() == config.hosts.keys()
         assert config.default_host in self.links, "SwitchConfig checks it"
+
+    def host_tls_name(self, host: str) -> str:
+        """The name `host`'s certificate must carry."""
+        return self.config.host_tls_names.get(host, self.config.host_tls_name)
 
     async def run(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
         async with anyio.create_task_group() as group:

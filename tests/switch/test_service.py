@@ -46,8 +46,9 @@ class FakeHost:
     """An account host stand-in: answers 00 naming itself in field 48, or holds every request
     unanswered; records what it saw."""
 
-    def __init__(self, name: str, *, answering: bool = True) -> None:
+    def __init__(self, name: str, *, answering: bool = True, tls_name: str = "host") -> None:
         self.name = name
+        self.tls_name = tls_name  # the name of the certificate it serves with
         self.answering = answering
         self.seen: list[Request] = []
         self._seen_more = anyio.Event()
@@ -73,7 +74,7 @@ class FakeHost:
             async with anyio.create_task_group() as group:
                 self.port = await group.start(partial(
                     serve_links, "127.0.0.1", self.port, self._on_requests,
-                    name=f"fake-{self.name}", tls=server_tls("host", ("switch",))))
+                    name=f"fake-{self.name}", tls=server_tls(self.tls_name, ("switch",))))
                 task_status.started(self.port)
 
     def stop(self) -> None:
@@ -350,6 +351,39 @@ class TestFrontGone:
             with anyio.fail_after(WAIT_S):
                 await gone.wait()
             assert setup.switch.forwarder.pending_count("b") == 1
+
+
+class TestHostCertificateNames:
+    async def test_a_host_can_be_held_to_a_certificate_of_its_own(
+        self, database_url: str
+    ) -> None:
+        async with running(database_url, FakeHost("a"), FakeHost("b", tls_name="host-b"),
+                           host_tls_names={"b": "host-b"}) as setup:
+            answers = await setup.front.ask([request(PAN_A), request(PAN_B)])
+            assert [answer.additional_data for answer in answers] == ["a", "b"]
+
+    async def test_another_hosts_certificate_is_refused(self, database_url: str) -> None:
+        """Host b presents the certificate every host shares ("host") where "host-b" is
+        expected: its link never comes up, and its cards get no answer from an impostor."""
+        await insert_ranges(database_url)
+        async with anyio.create_task_group() as group:
+            hosts = [FakeHost("a"), FakeHost("b")]
+            for host in hosts:
+                await group.start(host.serve)
+            switch = Switch(switch_config(
+                {host.name: f"127.0.0.1:{host.port}" for host in hosts},
+                host_tls_names={"b": "host-b"}, host_startup_wait_s=0), database_url)
+            await group.start(switch.run)
+            with anyio.fail_after(WAIT_S):
+                await switch.links["a"].wait_up()
+            await anyio.sleep(0.5)  # several reconnect attempts (backoff at most 0.05 s)
+            assert not switch.links["b"].is_up and hosts[1].seen == []
+            group.cancel_scope.cancel()
+
+    async def test_names_for_hosts_that_do_not_exist_are_refused(self) -> None:
+        with pytest.raises(ValueError, match=r"host_tls_names names hosts .*\['c'\]"):
+            SwitchConfig(hosts={"a": "127.0.0.1:1"}, default_host="a",
+                         host_tls_names={"c": "host-c"})
 
 
 async def test_a_default_host_that_is_not_configured_is_refused() -> None:
