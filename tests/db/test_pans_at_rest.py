@@ -12,6 +12,7 @@ from database import migrate
 from database.errors import MigrationError
 from proto.keys import Purpose, open_data_keys, open_pan, pan_hmac
 from tests.conftest import REPO_DIR
+from tests.db.test_terminal_keys_bound import migrations_after
 
 pytestmark = pytest.mark.anyio
 
@@ -67,8 +68,7 @@ async def test_an_old_database_is_converted_and_holds_no_clear_pan(
     finally:
         await connection.close()
     assert await migrate(empty_database_url, data_steps=data_steps(KEK)) == \
-        ["008_keys_and_pans_at_rest", "009_terminal_keys_bound",
-         "010_terminal_keys_sealed_to_front"]
+        migrations_after("007")
     connection = await asyncpg.connect(empty_database_url)
     try:
         dump = await _dump(connection)

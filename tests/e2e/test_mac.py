@@ -23,7 +23,7 @@ from proto.framing import encode_frame
 from proto.iso_codec import decode_iso, encode_iso
 from proto.keys.sealing import seal
 from proto.mac import check_value, decrypt_under, retail_mac_hex
-from tests.db.test_terminal_keys_bound import migrate_to_008
+from tests.db.test_terminal_keys_bound import migrate_to_008, migrations_after
 from tests.e2e.system import CARDS, MERCHANT, TERMINAL, RunningSystem, running_system, seed
 from tests.keys_kit import front_key_pair
 
@@ -376,7 +376,7 @@ class TestKeysSealedBeforeMigration009:
         finally:
             await connection.close()
         assert await migrate(empty_database_url, data_steps=data_steps(kek)) == \
-            ["009_terminal_keys_bound", "010_terminal_keys_sealed_to_front"]
+            migrations_after("008")
         async with running_system(empty_database_url, seeded=False) as system:
             async with mac_terminal(system) as terminal:
                 terminal._session_key = session_key  # the key it held before the migration
