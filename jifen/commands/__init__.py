@@ -9,6 +9,7 @@ from jifen.commands import (
     demo,
     dialup,
     loadtest,
+    member,
     merchant,
     pki,
     saf,
@@ -21,6 +22,6 @@ from jifen.commands import (
 
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
-    up, services, pki, db, alliance, merchant, terminal, card, demo, term, audit, loadtest, dialup,
-    settlement, clearing, saf,
+    up, services, pki, db, alliance, merchant, terminal, card, member, demo, term, audit,
+    loadtest, dialup, settlement, clearing, saf,
 ]

@@ -1,0 +1,181 @@
+"""`jifen member create|show|update|list|find|export` and `jifen member assign-card`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+import msgspec
+
+from back_office.members import (
+    Member,
+    assign_card,
+    create_member,
+    export_member,
+    find_member,
+    list_members,
+    open_member_keys,
+    show_member,
+    update_member,
+)
+from back_office.members.personal_data import PersonalDataKeys
+from database.roles import Role
+from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.errors import CliError
+from proto.keys import Purpose, load_kek, open_data_keys
+from runtime.config import load_config
+
+T = TypeVar("T")
+
+
+def _with_keys(
+    args: argparse.Namespace,
+    function: Callable[[asyncpg.Connection, PersonalDataKeys, bytes], Awaitable[T]],
+) -> T:
+    """`function(conn, member keys, pan_lookup key)` as the back office, keys opened with the
+    installation's KEK."""
+    front = load_config(args.config).front
+    kek = load_kek(front.kek_file, front.kek_env)
+
+    async def run(conn: asyncpg.Connection) -> T:
+        keys = await open_member_keys(conn, kek)
+        lookup = (await open_data_keys(conn, kek, [Purpose.PAN_LOOKUP]))[Purpose.PAN_LOOKUP]
+        return await function(conn, keys, lookup)
+
+    return run_with_database(args.config, Role.BACK_OFFICE, run)
+
+
+def _print_member(member: Member, as_json: bool) -> None:
+    if as_json:
+        print_json(member)
+        return
+    print(f"member {member.member_id} of {member.alliance_code}: {member.name}")
+    print(f"  mobile {member.mobile_masked}, ID number {member.id_number_masked or '-'},"
+          f" birthday {member.birthday or '-'}, joined {member.joined_on}")
+    print_table(member.cards, ("card_id", "pan_masked", "status", "expires_on", "points",
+                               "stored_value_fen"))
+
+
+def _create(args: argparse.Namespace) -> int:
+    member = _with_keys(args, lambda conn, keys, _: create_member(
+        conn, keys, args.alliance, args.name, args.mobile, id_number=args.id_number,
+        birthday=args.birthday))
+    _print_member(member, args.json)
+    return 0
+
+
+def _update(args: argparse.Namespace) -> int:
+    _, after = _with_keys(args, lambda conn, keys, _: update_member(
+        conn, keys, args.id, name=args.name, mobile=args.mobile, id_number=args.id_number,
+        birthday=args.birthday))
+    _print_member(after, args.json)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    member = run_with_database(args.config, Role.BACK_OFFICE,
+                               lambda conn: show_member(conn, args.id))
+    _print_member(member, args.json)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    members = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: list_members(
+        conn, args.alliance, limit=args.limit, after_id=args.after))
+    if args.json:
+        print_json(members)
+    else:
+        print_table(members, ("member_id", "name", "mobile_masked", "id_number_masked",
+                              "joined_on"))
+        if len(members) == args.limit:
+            print(f"(more: --after {members[-1].member_id})")
+    return 0
+
+
+def _find(args: argparse.Namespace) -> int:
+    member = _with_keys(args, lambda conn, keys, lookup: find_member(
+        conn, keys, lookup, mobile=args.mobile, pan=args.pan))
+    _print_member(member, args.json)
+    return 0
+
+
+def _assign(args: argparse.Namespace) -> int:
+    card = _with_keys(args, lambda conn, _, lookup: assign_card(conn, lookup, args.pan,
+                                                                args.member))
+    if args.json:
+        print_json(card)
+    else:
+        print(f"card {card.pan_masked} now belongs to member {args.member}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    exported = _with_keys(args, lambda conn, keys, _: export_member(conn, keys, args.id))
+    document = msgspec.json.format(msgspec.json.encode(exported), indent=2) + b"\n"
+    if args.out == "-":
+        os.write(1, document)
+        return 0
+    try:  # a new file only, never through a link: it holds the member's data in clear
+        descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                             0o600)
+    except FileExistsError as exc:
+        raise CliError(f"{args.out} exists already: name a new file") from exc
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(document)
+    print(f"wrote member {args.id}'s data to {args.out} (mode 0600): give it to the member"
+          " and delete it")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("member", help="members: create, change, find, export")
+    actions = parser.add_subparsers(dest="member_command", metavar="COMMAND", required=True)
+
+    create = add_json_option(actions.add_parser("create", help="a new member"))
+    create.add_argument("--alliance", required=True, help="alliance code")
+    create.add_argument("--name", required=True)
+    create.add_argument("--mobile", required=True, help="11 digits (stored sealed)")
+    create.add_argument("--id-number", help="resident ID number, 18 characters (sealed)")
+    create.add_argument("--birthday", metavar="YYYY-MM-DD")
+    create.set_defaults(handler=_create)
+
+    update = add_json_option(actions.add_parser("update", help="change a member's details"))
+    update.add_argument("--id", type=int, required=True, help="member id")
+    update.add_argument("--name")
+    update.add_argument("--mobile")
+    update.add_argument("--id-number")
+    update.add_argument("--birthday", metavar="YYYY-MM-DD")
+    update.set_defaults(handler=_update)
+
+    show = add_json_option(actions.add_parser("show", help="a member and their cards"))
+    show.add_argument("--id", type=int, required=True, help="member id")
+    show.set_defaults(handler=_show)
+
+    listing = add_json_option(actions.add_parser("list", help="an alliance's members, paged"))
+    listing.add_argument("--alliance", required=True)
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--after", type=int, default=0, metavar="ID",
+                         help="the page after this member id")
+    listing.set_defaults(handler=_list)
+
+    find = add_json_option(actions.add_parser("find", help="a member by mobile or card"))
+    by = find.add_mutually_exclusive_group(required=True)
+    by.add_argument("--mobile")
+    by.add_argument("--pan", help="one of the member's cards")
+    find.set_defaults(handler=_find)
+
+    assign = add_json_option(actions.add_parser(
+        "assign-card", help="give an anonymous card to a member"))
+    assign.add_argument("--pan", required=True)
+    assign.add_argument("--member", type=int, required=True, help="member id")
+    assign.set_defaults(handler=_assign)
+
+    export = actions.add_parser(
+        "export", help="everything kept about one member, in clear, as JSON (their right)")
+    export.add_argument("--id", type=int, required=True, help="member id")
+    export.add_argument("--out", required=True, metavar="FILE",
+                        help="a new file (mode 0600), or - for standard output")
+    export.set_defaults(handler=_export)
