@@ -69,7 +69,8 @@ _MERCHANTS_SQL = """
 SELECT id, merchant_code, alliance_id, active, earn_points_per_yuan FROM merchants LIMIT $1
 """
 _TERMINALS_SQL = """
-SELECT terminal_code, merchant_id, active FROM terminals LIMIT $1
+SELECT t.terminal_code, t.merchant_id, t.active AND coalesce(s.active, true) AS active
+FROM terminals t LEFT JOIN shops s ON s.id = t.shop_id LIMIT $1
 """
 # Accounts that belong to no card: merchants' and the alliance's.
 _OTHER_ACCOUNTS_SQL = """

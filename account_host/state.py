@@ -26,6 +26,8 @@ CARD_STATUS_DECLINES: dict[str, ResponseCode | None] = {
     "lost": ResponseCode.CARD_LOST,
     "stolen": ResponseCode.CARD_STOLEN,
     "blocked": ResponseCode.DO_NOT_HONOUR,
+    "inactive": ResponseCode.DO_NOT_HONOUR,   # sold, not yet activated
+    "closed": ResponseCode.DO_NOT_HONOUR,     # replaced, or closed and refunded
 }
 # Merchants and alliances are a coalition's few thousand rows; far more is a data error.
 MERCHANTS_MAX = 1_000_000

@@ -25,6 +25,8 @@ class Terminal(msgspec.Struct, frozen=True):
     # The alliance's "requires MAC for loads and exchanges" (§8, 1.2); the database's default
     # for a new alliance is true, this default serves only terminals built in tests.
     alliance_requires_mac_for_loads: bool = False
+    # Its session key was issued before its TMK was replaced: void until it signs on again.
+    session_void: bool = False
 
     def __repr__(self) -> str:
         return (f"Terminal({self.terminal_code}, merchant={self.merchant_code},"
@@ -53,8 +55,9 @@ class Registry:
         """Call before a reload's query: the sequence the loaded snapshot is at least as new as."""
         return next(self._sequence)
 
-    def replace(self, terminals: list[Terminal], mark: int) -> None:
-        """Install a snapshot taken after `mark`, keeping sign-on changes made since."""
+    def replace(self, terminals: list[Terminal], mark: int) -> list[str]:
+        """Install a snapshot taken after `mark`, keeping sign-on changes made since; returns
+        the terminals whose session is void (a new TMK) and not renewed since `mark`."""
         loaded = {terminal.terminal_code: terminal for terminal in terminals}
         self._recent_sessions = {
             code: change for code, change in self._recent_sessions.items() if change[0] > mark
@@ -67,6 +70,8 @@ class Registry:
         self.version += 1
         self._reloaded.set()
         self._reloaded = anyio.Event()
+        return [code for code, terminal in loaded.items()
+                if terminal.session_void and code not in self._recent_sessions]
 
     def set_signed_on(self, terminal_code: str, signed_on: bool) -> None:
         """Record a sign-on or sign-off that is already durable in terminal_sessions."""

@@ -7,6 +7,8 @@ backoff and reloads, since notifications sent meanwhile are gone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import asyncpg
 import structlog
@@ -23,23 +25,34 @@ log = structlog.get_logger("acquirer_front.registry")
 RELOAD_TABLES = frozenset({Table.TERMINALS, Table.MERCHANTS, Table.ALLIANCES})
 _BACKOFF_S_MIN = 0.05
 
-_QUERY = """
+# A session whose key was issued before the terminal's TMK was replaced is void: the terminal
+# must sign on under its new TMK (`jifen terminal rotate-tmk`).
+SESSION_VOID = "(s.changed_at < t.tmk_changed_at)"
+_QUERY = f"""
 SELECT t.terminal_code, m.merchant_code, m.active AS merchant_active,
-       a.code AS alliance_code, t.requires_mac, t.active,
-       coalesce(s.signed_on, false) AS signed_on, t.tmk_encrypted AS tmk_sealed,
-       a.requires_mac_for_loads AS alliance_requires_mac_for_loads
+       a.code AS alliance_code, t.requires_mac, t.active AND coalesce(sh.active, true) AS active,
+       coalesce(s.signed_on, false) AND NOT coalesce({SESSION_VOID}, false) AS signed_on,
+       t.tmk_encrypted AS tmk_sealed,
+       a.requires_mac_for_loads AS alliance_requires_mac_for_loads,
+       coalesce({SESSION_VOID}, false) AS session_void
 FROM terminals t
 JOIN merchants m ON m.id = t.merchant_id
 JOIN alliances a ON a.id = m.alliance_id
+LEFT JOIN shops sh ON sh.id = t.shop_id
 LEFT JOIN terminal_sessions s ON s.terminal_code = t.terminal_code
 """
 
 
 
 class RegistryLoader:
-    def __init__(self, database_url: str, registry: Registry, config: FrontConfig) -> None:
+    def __init__(
+        self, database_url: str, registry: Registry, config: FrontConfig,
+        on_session_void: Callable[[str], None] = lambda _code: None,
+    ) -> None:
         self._database_url = database_url
         self._registry = registry
+        # Told each terminal whose session key a new TMK made void: the key is dropped.
+        self._on_session_void = on_session_void
         self._timeout_s = config.database_timeout_s
         self._backoff_s_max = config.registry_backoff_s_max
         self._wake = anyio.Event()
@@ -117,7 +130,11 @@ class RegistryLoader:
     async def _load(self, connection: asyncpg.Connection) -> None:
         mark = self._registry.mark()
         rows = await connection.fetch(_QUERY, timeout=self._timeout_s)
-        self._registry.replace([Terminal(**dict(row)) for row in rows], mark)
+        void = self._registry.replace([Terminal(**dict(row)) for row in rows], mark)
+        for code in void:
+            self._on_session_void(code)
+        if void:
+            log.info("session_keys_void", terminals=len(void))
 
     def _on_notification(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         change = decode_change(payload)

@@ -38,7 +38,8 @@ async def run_front(
     if security_module is None:
         security_module = SoftwareSecurityModule(await _open_keystore(config, database_url))
     registry = Registry()
-    loader = RegistryLoader(database_url, registry, config)
+    loader = RegistryLoader(database_url, registry, config,
+                            on_session_void=security_module.remove)
     await loader.open()
     try:
         pool = await _open_pool(config, database_url)

@@ -34,9 +34,12 @@ SET signed_on = EXCLUDED.signed_on, session_key_encrypted = EXCLUDED.session_key
     changed_at = now()
 """
 _SELECT_TMK = "SELECT tmk_encrypted FROM terminals WHERE terminal_code = $1"
+# A key issued before its terminal's TMK was replaced is void (`jifen terminal rotate-tmk`).
 _SELECT_KEYS = """
-SELECT terminal_code, session_key_encrypted FROM terminal_sessions
-WHERE signed_on AND session_key_encrypted IS NOT NULL
+SELECT s.terminal_code, s.session_key_encrypted
+FROM terminal_sessions s JOIN terminals t ON t.terminal_code = s.terminal_code
+WHERE s.signed_on AND s.session_key_encrypted IS NOT NULL
+  AND (t.tmk_changed_at IS NULL OR s.changed_at >= t.tmk_changed_at)
 """
 
 

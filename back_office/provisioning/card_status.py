@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncpg
 import msgspec
 
-from back_office.provisioning.errors import InvalidValueError, NotFoundError
+from back_office.provisioning.errors import ConflictError, InvalidValueError, NotFoundError
 from back_office.provisioning.notify import notify_change
 from proto.changes import Change, Table
 from proto.keys import Purpose, load_kek, open_data_keys, pan_hmac
@@ -41,6 +41,8 @@ async def set_card_status(
             pan_hmac(keys[Purpose.PAN_LOOKUP], pan))
         if row is None:
             raise NotFoundError(f"no card {mask_pan(pan)} is issued")
+        if row["status"] == "closed":
+            raise ConflictError(f"card {mask_pan(pan)} is closed: nothing reopens it")
         await conn.execute("UPDATE cards SET status = $2 WHERE id = $1", row["id"], status)
         await notify_change(conn, Change(Table.CARDS, row["id"]))
     return CardStatusChange(row["id"], mask_pan(pan), row["status"], status)

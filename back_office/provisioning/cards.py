@@ -94,10 +94,11 @@ def _check_request(bin_prefix: str, count: int, length: int) -> PanGenerator:
 async def issue_cards(
     conn: asyncpg.Connection, alliance_code: str, bin_prefix: str, count: int,
     length: int = 16, expires_on: date | None = None, csv_path: str | Path | None = None,
-    *, kek: bytes | None = None,
+    *, kek: bytes | None = None, inactive: bool = False,
 ) -> IssueSummary:
     """`kek`: the KEK that opens the pan_lookup and pan_seal keys (default: proto.keys'
-    credential, $JIFEN_KEK or var/kek.hex)."""
+    credential, $JIFEN_KEK or var/kek.hex). `inactive`: cards to be sold, declined (05) until
+    activated (`jifen card activate`)."""
     started = time.perf_counter()
     generator = _check_request(bin_prefix, count, length)
     expires_on = expires_on or parse_expiry(None)
@@ -108,7 +109,7 @@ async def issue_cards(
             alliance = await alliance_id(conn, alliance_code)
             await _check_space(conn, generator, count)
             issued, rounds = await _insert_cards(conn, generator, count, alliance, expires_on,
-                                                 keys)
+                                                 keys, "inactive" if inactive else "active")
             await notify_change(conn, Change(Table.CARDS))
             if csv_path is not None:
                 staging = _write_csv_staging(Path(csv_path), issued, expires_on)
@@ -193,7 +194,7 @@ async def _check_space(conn: asyncpg.Connection, generator: PanGenerator, count:
 
 async def _insert_cards(
     conn: asyncpg.Connection, generator: PanGenerator, count: int, alliance: int,
-    expires_on: date, keys: CardKeys,
+    expires_on: date, keys: CardKeys, status: str,
 ) -> tuple[list[tuple[int, str]], int]:
     """(card id, PAN) of `count` new cards, by id, and the rounds it took."""
     drawn: set[str] = set()
@@ -206,11 +207,11 @@ async def _insert_cards(
             hashes, sealed, masked = sealed_card_columns(keys, chunk)
             pan_of = dict(zip(hashes, chunk, strict=True))
             rows = await conn.fetch(
-                "INSERT INTO cards (pan_hmac, pan_sealed, pan_masked, alliance_id, expires_on)"
-                " SELECT h, s, m, $4, $5 FROM unnest($1::bytea[], $2::bytea[], $3::text[])"
-                " AS u (h, s, m)"
+                "INSERT INTO cards (pan_hmac, pan_sealed, pan_masked, alliance_id, expires_on,"
+                " status) SELECT h, s, m, $4, $5, $6"
+                " FROM unnest($1::bytea[], $2::bytea[], $3::text[]) AS u (h, s, m)"
                 " ON CONFLICT (pan_hmac) DO NOTHING RETURNING id, pan_hmac",
-                hashes, sealed, masked, alliance, expires_on,
+                hashes, sealed, masked, alliance, expires_on, status,
             )
             issued.extend((row["id"], pan_of[row["pan_hmac"]]) for row in rows)
         if len(issued) == count:

@@ -16,6 +16,7 @@ from back_office.provisioning import validate
 from back_office.provisioning.errors import ConflictError, DuplicateError, NotFoundError
 from back_office.provisioning.merchants import merchant_id
 from back_office.provisioning.notify import notify_change
+from back_office.provisioning.shops import shop_id_of
 from proto.changes import Change, Table
 
 
@@ -25,15 +26,18 @@ class Terminal(msgspec.Struct, frozen=True):
     requires_mac: bool
     active: bool
     has_tmk: bool
-    tmk_check_value: str | None = None  # shown once, at creation, to compare with the device
+    shop_code: str | None = None
+    # Shown once, at creation and at each new TMK, to compare with the device.
+    tmk_check_value: str | None = None
 
 
 # Equal halves are drawn about once in 2^56 tries; a second in a row means a broken RNG.
 _TMK_DRAWS_MAX = 8
 _SELECT = (
     "SELECT t.terminal_code, m.merchant_code, t.requires_mac, t.active,"
-    " t.tmk_encrypted IS NOT NULL AS has_tmk"
+    " t.tmk_encrypted IS NOT NULL AS has_tmk, s.shop_code"
     " FROM terminals t JOIN merchants m ON m.id = t.merchant_id"
+    " LEFT JOIN shops s ON s.id = t.shop_id"
 )
 
 
@@ -54,7 +58,7 @@ def key_check_value(key: bytes) -> str:
 
 async def create_terminal(
     conn: asyncpg.Connection, terminal_code: str, merchant_code: str, tmk: bytes,
-    requires_mac: bool = True,
+    requires_mac: bool = True, shop_code: str | None = None,
 ) -> Terminal:
     """A new terminal; it requires MAC unless told otherwise (host interface §7: without a
     MAC anyone who knows its terminal and merchant IDs can transact as it). KeyStoreError when
@@ -66,14 +70,56 @@ async def create_terminal(
     try:
         async with conn.transaction():
             merchant = await merchant_id(conn, merchant_code)
+            shop = None if shop_code is None else await shop_id_of(conn, shop_code, merchant)
             await conn.execute(
-                "INSERT INTO terminals (terminal_code, merchant_id, requires_mac, tmk_encrypted)"
-                " VALUES ($1, $2, $3, $4)", code, merchant, requires_mac, sealed,
+                "INSERT INTO terminals (terminal_code, merchant_id, requires_mac, tmk_encrypted,"
+                " shop_id) VALUES ($1, $2, $3, $4, $5)", code, merchant, requires_mac, sealed,
+                shop,
             )
             await notify_change(conn, Change(Table.TERMINALS))
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateError(f"terminal {code} already exists") from exc
-    return Terminal(code, merchant_code, requires_mac, True, True, key_check_value(tmk))
+    return Terminal(code, merchant_code, requires_mac, True, True, shop_code,
+                    key_check_value(tmk))
+
+
+async def set_terminal_active(
+    conn: asyncpg.Connection, terminal_code: str, active: bool,
+) -> Terminal:
+    """An inactive terminal is answered 58 by the front and the host until made active."""
+    code = validate.terminal_code(terminal_code)
+    async with conn.transaction():
+        updated = await conn.fetchval(
+            "UPDATE terminals SET active = $2 WHERE terminal_code = $1 RETURNING 1", code, active)
+        if updated is None:
+            raise NotFoundError(f"no terminal {code}; `jifen terminal list` shows them")
+        await notify_change(conn, Change(Table.TERMINALS))
+    return await _terminal(conn, code)
+
+
+async def rotate_tmk(conn: asyncpg.Connection, terminal_code: str, tmk: bytes) -> Terminal:
+    """A new TMK, sealed to the front as at creation. The terminal's session key, issued under
+    the old one, is void at once (the front drops it and does not load it again): the terminal
+    gets A0 until it signs on under the new TMK, which the engineer loads into it (compare the
+    check value shown)."""
+    code = validate.terminal_code(terminal_code)
+    assert len(tmk) == validate.TMK_SIZE_BYTES, "validate.tmk_hex checks operator input"
+    sealed = (await TmkSealer.load(conn)).seal(tmk, code)
+    async with conn.transaction():
+        updated = await conn.fetchval(
+            "UPDATE terminals SET tmk_encrypted = $2, tmk_changed_at = now()"
+            " WHERE terminal_code = $1 RETURNING 1", code, sealed)
+        if updated is None:
+            raise NotFoundError(f"no terminal {code}; `jifen terminal list` shows them")
+        await notify_change(conn, Change(Table.TERMINALS))
+    terminal = await _terminal(conn, code)
+    return msgspec.structs.replace(terminal, tmk_check_value=key_check_value(tmk))
+
+
+async def _terminal(conn: asyncpg.Connection, code: str) -> Terminal:
+    row = await conn.fetchrow(f"{_SELECT} WHERE t.terminal_code = $1", code)
+    assert row is not None, "the terminal just written"
+    return Terminal(**dict(row))
 
 
 async def set_requires_mac(

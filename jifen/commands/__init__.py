@@ -15,6 +15,7 @@ from jifen.commands import (
     saf,
     services,
     settlement,
+    shop,
     term,
     terminal,
     up,
@@ -22,6 +23,6 @@ from jifen.commands import (
 
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
-    up, services, pki, db, alliance, merchant, terminal, card, member, demo, term, audit,
+    up, services, pki, db, alliance, merchant, shop, terminal, card, member, demo, term, audit,
     loadtest, dialup, settlement, clearing, saf,
 ]

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Awaitable, Callable
 
+import asyncpg
+
+from back_office.card_service import CardChange, CardStep, change_card, expire_card, renew_card
 from back_office.provisioning import IssueSummary, add_card_range, issue_cards, list_card_ranges
 from back_office.provisioning.card_status import CARD_STATUSES, set_card_status
 from back_office.provisioning.cards import parse_expiry
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
-from proto.keys import load_kek
+from proto.keys import Purpose, load_kek, open_data_keys
 from runtime.config import load_config
 
 
@@ -45,7 +49,7 @@ def _issue(args: argparse.Namespace) -> int:
     expires_on = parse_expiry(args.expires)
     summary = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: issue_cards(
         conn, args.alliance, args.bin, args.count, args.length, expires_on, args.out,
-        kek=_kek(args),
+        kek=_kek(args), inactive=args.inactive,
     ))
     if summary.routed_to_host is None:
         print(f"jifen: warning: no card range routes BIN {summary.bin}; add one with "
@@ -54,6 +58,38 @@ def _issue(args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         print(format_issue_summary(summary))
+    return 0
+
+
+def _lookup_key(args: argparse.Namespace) -> Callable[[asyncpg.Connection], Awaitable[bytes]]:
+    kek = _kek(args)
+
+    async def open_key(conn: asyncpg.Connection) -> bytes:
+        keys = await open_data_keys(conn, kek, [Purpose.PAN_LOOKUP])
+        return keys[Purpose.PAN_LOOKUP]
+
+    return open_key
+
+
+def _step(args: argparse.Namespace) -> int:
+    lookup = _lookup_key(args)
+
+    async def run(conn: asyncpg.Connection) -> CardChange:
+        key = await lookup(conn)
+        if args.card_command == "expire":
+            return await expire_card(conn, key, args.pan)
+        if args.card_command == "renew":
+            return await renew_card(conn, key, args.pan, args.expires)
+        return await change_card(conn, key, args.pan, CardStep(args.card_command))
+
+    change = run_with_database(args.config, Role.BACK_OFFICE, run)
+    if args.json:
+        print_json(change)
+    elif change.expires_on != change.expires_on_before:
+        print(f"card {change.pan_masked}: expires {change.expires_on_before} ->"
+              f" {change.expires_on} ({change.status})")
+    else:
+        print(f"card {change.pan_masked}: {change.status_before} -> {change.status}")
     return 0
 
 
@@ -94,7 +130,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=_list_ranges)
     add_json_option(listing)
 
-    cards = subparsers.add_parser("card", help="issue cards, report them lost or stolen")
+    cards = subparsers.add_parser(
+        "card", help="issue cards and see them through their life: lost, found, blocked, renewed")
     card_actions = cards.add_subparsers(dest="action", metavar="ACTION", required=True)
     issue = card_actions.add_parser(
         "issue", help="issue N random Luhn-valid cards under a BIN, in one transaction",
@@ -105,6 +142,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     issue.add_argument("--length", type=int, default=16, help="digits per card (16-19)")
     issue.add_argument("--expires", metavar="YYYY-MM", help="expiry month (default: 5 years)")
     issue.add_argument("--out", metavar="CSV", help="write pan,expires_on,card_id here (0600)")
+    issue.add_argument("--inactive", action="store_true",
+                       help="cards to be sold: declined (05) until `jifen card activate`")
     issue.set_defaults(handler=_issue)
     add_json_option(issue)
     status = card_actions.add_parser(
@@ -114,3 +153,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("status", choices=CARD_STATUSES)
     status.set_defaults(handler=_set_status)
     add_json_option(status)
+    steps = {
+        "activate": "activate a card issued --inactive (until then 05)",
+        "lost": "report the card lost: 41 from now on",
+        "stolen": "report the card stolen: 43 from now on",
+        "found": "a lost or stolen card is found again: active",
+        "block": "block the card: 05 from now on",
+        "unblock": "unblock a blocked card: active",
+        "expire": "expire the card now: 54 from now on; its balances stay",
+        "renew": "give the card a new expiry (--expires YYYY-MM, default 5 years); balances kept",
+    }
+    for name, text in steps.items():
+        step = add_json_option(card_actions.add_parser(name, help=text, description=text))
+        step.add_argument("--pan", required=True, help="the card number")
+        if name == "renew":
+            step.add_argument("--expires", metavar="YYYY-MM",
+                              help="the new expiry month (default: 5 years from today)")
+        step.set_defaults(handler=_step, card_command=name)

@@ -6,17 +6,17 @@ import argparse
 import sys
 
 from back_office.provisioning import create_terminal, list_terminals
-from back_office.provisioning.terminals import set_requires_mac
+from back_office.provisioning.terminals import rotate_tmk, set_requires_mac, set_terminal_active
 from back_office.provisioning.tmk_files import parse_tmk_text, read_tmk_file
 from back_office.provisioning.validate import terminal_code
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 from jifen.errors import CliError
 
-_COLUMNS = ("terminal_code", "merchant_code", "requires_mac", "active", "has_tmk")
-_KEK_HELP = ("Its TMK is stored sealed under the KEK named in the [front] config: the variable"
-             " kek_env ($JIFEN_KEK by default) when set, else the file kek_file (var/kek.hex,"
-             " created on first use). The front must use the same KEK.")
+_COLUMNS = ("terminal_code", "merchant_code", "shop_code", "requires_mac", "active", "has_tmk")
+_KEK_HELP = ("Its TMK is stored sealed to the front's public key (published by `jifen db"
+             " migrate` or the front's first start): this command needs no KEK and cannot open"
+             " a TMK again.")
 
 
 # A TMK on the command line is visible to every user of the machine (ps, /proc).
@@ -56,7 +56,7 @@ def _create(args: argparse.Namespace) -> int:
         raise CliError("terminal create needs its TMK: --tmk-file FILE or --tmk-stdin")
     # Sealed to the front's public key: this command holds no key that opens a TMK.
     terminal = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: create_terminal(
-        conn, code, args.merchant, tmk, not args.no_mac,
+        conn, code, args.merchant, tmk, not args.no_mac, args.shop,
     ))
     if args.json:
         print_json(terminal)
@@ -90,6 +90,35 @@ def _set_mac(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_active(args: argparse.Namespace) -> int:
+    code = terminal_code(args.code)
+    active = args.action == "activate"
+    terminal = run_with_database(args.config, Role.BACK_OFFICE,
+                                 lambda conn: set_terminal_active(conn, code, active))
+    if args.json:
+        print_json(terminal)
+    else:
+        print(f"terminal {terminal.terminal_code} is "
+              f"{'active' if active else 'inactive: answered 58 until activated'}")
+    return 0
+
+
+def _rotate_tmk(args: argparse.Namespace) -> int:
+    code = terminal_code(args.code)
+    tmk = read_tmk_option(args, code)
+    if tmk is None:
+        raise CliError("rotate-tmk needs the new TMK: --tmk-file FILE or --tmk-stdin")
+    terminal = run_with_database(args.config, Role.BACK_OFFICE,
+                                 lambda conn: rotate_tmk(conn, code, tmk))
+    if args.json:
+        print_json(terminal)
+    else:
+        print(f"terminal {terminal.terminal_code}: new TMK sealed, check value"
+              f" {terminal.tmk_check_value}; its session key is void, so it gets A0 until it"
+              " signs on under the new TMK")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("terminal", help="create and list terminals")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -97,6 +126,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 description=f"Register a terminal. {_KEK_HELP}")
     create.add_argument("--code", required=True, help="terminal code: 8 characters (field 41)")
     create.add_argument("--merchant", required=True, help="merchant code")
+    create.add_argument("--shop", help="the merchant's shop it stands in (`jifen shop`)")
     add_tmk_options(create, "its terminal master key")
     mac = create.add_mutually_exclusive_group()
     mac.add_argument("--no-mac", action="store_true",
@@ -121,3 +151,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     switch.add_argument("--off", dest="requires_mac", action="store_false")
     set_mac.set_defaults(handler=_set_mac)
     add_json_option(set_mac)
+    for action, text in (("activate", "make a terminal active again"),
+                         ("deactivate", "make a terminal inactive: answered 58 until"
+                                        " activated")):
+        toggle = add_json_option(actions.add_parser(action, help=text, description=text))
+        toggle.add_argument("--code", required=True, help="terminal code")
+        toggle.set_defaults(handler=_set_active)
+    rotate_text = ("give a terminal a new TMK: sealed to the front, its check value shown; the"
+                   " terminal gets A0 until it signs on under the new TMK")
+    rotate = add_json_option(actions.add_parser("rotate-tmk", help=rotate_text,
+                                                description=rotate_text))
+    rotate.add_argument("--code", required=True, help="terminal code")
+    add_tmk_options(rotate, "the new terminal master key")
+    rotate.set_defaults(handler=_rotate_tmk)

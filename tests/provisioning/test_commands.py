@@ -175,7 +175,7 @@ class TestTerminal:
         listed = json.loads(jifen("terminal", "list", "--json").out)
         assert listed == [{"terminal_code": "TEA00001", "merchant_code": "TEA000000000001",
                            "requires_mac": False, "active": True, "has_tmk": True,
-                           "tmk_check_value": None}]
+                           "shop_code": None, "tmk_check_value": None}]
 
 
 class TestCardRange:

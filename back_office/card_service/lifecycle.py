@@ -1,0 +1,123 @@
+"""A card's status as an explicit state machine: named steps, the statuses each may start from,
+and an error naming the card's status for any other.
+
+    inactive --activate--> active
+    active   --lost------> lost     (41)      lost, stolen --found---> active
+    active   --stolen----> stolen   (43)      blocked      --unblock-> active
+    active   --block-----> blocked  (05)
+    closed: nothing leaves it (a replaced card, or one closed and refunded)
+
+Expiry (54) is the card's date, not a status: `expire` sets it to yesterday and `renew` to a
+new month's end; both keep the card's balances (they live in its accounts, untouched here) and
+its status. A closed card is neither expired nor renewed.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import msgspec
+
+from back_office.provisioning.cards import parse_expiry
+from back_office.provisioning.errors import ConflictError, InvalidValueError, NotFoundError
+from back_office.provisioning.notify import notify_change
+from proto.changes import Change, Table
+from proto.keys import pan_hmac
+from proto.pan import mask_pan
+
+
+class CardStep(enum.StrEnum):
+    ACTIVATE = "activate"
+    LOST = "lost"
+    STOLEN = "stolen"
+    FOUND = "found"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
+
+
+# step -> (statuses it starts from, the status it ends in)
+TRANSITIONS: dict[CardStep, tuple[frozenset[str], str]] = {
+    CardStep.ACTIVATE: (frozenset({"inactive"}), "active"),
+    CardStep.LOST: (frozenset({"active"}), "lost"),
+    CardStep.STOLEN: (frozenset({"active", "lost"}), "stolen"),
+    CardStep.FOUND: (frozenset({"lost", "stolen"}), "active"),
+    CardStep.BLOCK: (frozenset({"active"}), "blocked"),
+    CardStep.UNBLOCK: (frozenset({"blocked"}), "active"),
+}
+
+
+class CardChange(msgspec.Struct, frozen=True):
+    card_id: int
+    pan_masked: str
+    status_before: str
+    status: str
+    expires_on_before: str
+    expires_on: str
+
+
+async def change_card(
+    conn: asyncpg.Connection, lookup_key: bytes, pan: str, step: CardStep,
+) -> CardChange:
+    """One step of the card's life; ConflictError names the card's status when the step does
+    not start from it (a lost card is not blocked, an active one is not activated)."""
+    starts_from, ends_in = TRANSITIONS[step]
+    async with conn.transaction():
+        row = await _card_for_update(conn, lookup_key, pan)
+        if row["status"] not in starts_from:
+            raise ConflictError(
+                f"card {mask_pan(pan)} is {row['status']}: `{step}` applies to a card that is"
+                f" {' or '.join(sorted(starts_from))}")
+        await conn.execute("UPDATE cards SET status = $2 WHERE id = $1", row["id"], ends_in)
+        await notify_change(conn, Change(Table.CARDS, row["id"]))
+    return _change(row, pan, status=ends_in)
+
+
+async def expire_card(conn: asyncpg.Connection, lookup_key: bytes, pan: str) -> CardChange:
+    """From now on the card is declined 54; its balances stay (renew brings them back)."""
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    return await _set_expiry(conn, lookup_key, pan, yesterday)
+
+
+async def renew_card(
+    conn: asyncpg.Connection, lookup_key: bytes, pan: str, expiry: str | None = None,
+) -> CardChange:
+    """A new expiry (YYYY-MM; default the usual validity from today), balances kept."""
+    expires_on = parse_expiry(expiry)
+    if expires_on <= datetime.now(UTC).date():
+        raise InvalidValueError("a renewed card expires after today")
+    return await _set_expiry(conn, lookup_key, pan, expires_on)
+
+
+async def _set_expiry(
+    conn: asyncpg.Connection, lookup_key: bytes, pan: str, expires_on: date,
+) -> CardChange:
+    async with conn.transaction():
+        row = await _card_for_update(conn, lookup_key, pan)
+        if row["status"] == "closed":
+            raise ConflictError(f"card {mask_pan(pan)} is closed: it neither expires nor renews")
+        await conn.execute("UPDATE cards SET expires_on = $2 WHERE id = $1", row["id"],
+                           expires_on)
+        await notify_change(conn, Change(Table.CARDS, row["id"]))
+    return _change(row, pan, expires_on=expires_on)
+
+
+async def _card_for_update(
+    conn: asyncpg.Connection, lookup_key: bytes, pan: str,
+) -> asyncpg.Record:
+    if not pan.isdigit():
+        raise InvalidValueError("the card number must be digits only")
+    row = await conn.fetchrow("SELECT id, status, expires_on FROM cards WHERE pan_hmac = $1"
+                              " FOR UPDATE", pan_hmac(lookup_key, pan))
+    if row is None:
+        raise NotFoundError(f"no card {mask_pan(pan)} is issued")
+    return row
+
+
+def _change(
+    row: asyncpg.Record, pan: str, *, status: str | None = None, expires_on: date | None = None,
+) -> CardChange:
+    return CardChange(row["id"], mask_pan(pan), row["status"], status or row["status"],
+                      row["expires_on"].isoformat(),
+                      (expires_on or row["expires_on"]).isoformat())
