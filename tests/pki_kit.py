@@ -17,8 +17,8 @@ from typing import Any
 from proto.tls import ClientTls, ServerTls
 from runtime.pki import PkiFiles, init_pki, link_paths
 
-# Every name a test may need: the three services, and a host named as its card ranges are.
-NAMES = ("front", "switch", "host", "main")
+# Every name a test may need: the services, and a host named as its card ranges are.
+NAMES = ("front", "switch", "host", "main", "dialup")
 
 
 def _new_pki(prefix: str) -> Path:
