@@ -120,6 +120,7 @@ def configure_links(config: Config, directory: Path) -> Config:
         front=replace(config.front, **link_paths(directory, "front")),
         switch=replace(config.switch, **link_paths(directory, "switch")),
         host=replace(config.host, **link_paths(directory, config.pki.host_name)),
+        dialup=replace(config.dialup, **link_paths(directory, "dialup")),
     )
 
 

@@ -101,6 +101,7 @@ class TestConfig:
         assert config.front.tls_cert_file == str(tmp_path / "front.crt")
         assert config.switch.tls_key_file == str(tmp_path / "switch.key")
         assert config.host.tls_ca_file == str(tmp_path / "ca.crt")
+        assert config.dialup.tls_cert_file == str(tmp_path / "dialup.crt")
 
     def test_an_idle_timeout_within_the_clients_probe_is_refused(self, tmp_path: Path) -> None:
         from runtime.errors import ConfigError
