@@ -136,9 +136,25 @@ class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     switch_tls_name: PeerName = "switch"
     # A batch of 4,096 frames is under 1 MiB; a bigger answer message is refused.
     link_message_size_max: LinkMessageSize = LINK_MESSAGE_SIZE_MAX
+    # ---- dial-up bridges on other machines (docs/security.md, "The dial-up bridge") ----
+    # "host:port" of a second terminal listener, for bridges: mutual TLS with the front's
+    # certificate above, the client's certificate checked against bridge_peer_names. Its
+    # connections are terminal connections in every other way, within the same limits
+    # (connections_max, connections_per_source_max). Unset: no such listener; a bridge on
+    # the front's machine uses the terminal port.
+    bridge_listen: Address | None = None
+    # Names a bridge's client certificate must carry: only dial-up bridges use that listener.
+    bridge_peer_names: Annotated[tuple[PeerName, ...], Meta(min_length=1)] = ("dialup",)
 
     def __post_init__(self) -> None:
         check_address("switch_address", self.switch_address)
+        if self.bridge_listen is not None:
+            check_address("bridge_listen", self.bridge_listen, listening=True)
+            if self.bridge_listen == f"{self.listen_host}:{self.listen_port}" \
+                    and self.listen_port:
+                raise ValueError(f"bridge_listen {self.bridge_listen!r} is the terminal port "
+                                 f"(listen_host:listen_port): the bridges need a port of "
+                                 f"their own")
         check_not_above(self, "link_echo_timeout_s", "link_echo_interval_s")
         check_not_above(self, "link_backoff_s_min", "link_backoff_s_max")
         check_not_above(self, "saf_backoff_s_min", "saf_backoff_s_max")

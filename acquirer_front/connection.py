@@ -29,6 +29,15 @@ connection and reset it when the approval reached it. A terminal that only half-
 still reads) gets its answer as before. The write buffer's high-water mark is 0, so the
 transport says (pause/resume_writing) exactly when written answers have reached the kernel.
 
+A bridge's connection (the TLS listener, `server.py`) differs in two points the TLS layer
+imposes. Its write buffer is the TLS layer's (data not yet encrypted or not yet handed to the
+socket's transport, whose own buffer is not seen), and that layer pauses at size >= high where
+a plain transport pauses at size > high: a mark of 1 says what 0 says of a plain transport (0
+paused a bridge from each request read until its answer was written, and answer_write_timeout_s
+dropped it while it waited for a slow answer). And TLS has no half-close: the peer's EOF shuts
+the connection both ways, so answers still due are not written (an approval among them is
+reversed, as the bridge also reverses one it does not get).
+
 A bug (an AssertionError, or any exception that is not one of the typed errors handled here) ends
 the front, for its supervisor to restart it from the database, rather than cost one request or
 one connection: work spawned on the listener raises in its task group, and a bug in a loop
@@ -69,6 +78,9 @@ log = structlog.get_logger("acquirer_front.connection")
 # so it is polled; 10 ms is well below a terminal's patience and costs nothing on this rare path.
 _RESET_POLL_S = 0.01
 _TCP_CLOSE = 7   # Linux tcp_states.h: what a reset leaves the socket in
+# A TLS transport pauses its writer at size >= high (a plain one at size > high): 1 is "not
+# empty", as 0 is for a plain transport.
+_TLS_WRITE_HIGH = 1
 
 
 class Listener(Protocol):
@@ -152,6 +164,7 @@ class TerminalConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._close_reason = CloseReason.PEER_CLOSED
+        self._tls = False           # a bridge's connection: no half-close (module docstring)
         self._closed = False        # by us: answers still due are not written
         self._peer_ended = False    # EOF from the terminal: an approval needs proof it arrived
         self._lost = False          # the transport is gone
@@ -168,7 +181,9 @@ class TerminalConnection(asyncio.Protocol):
                 self._closed = True
                 return
             self._admitted = True
-            transport.set_write_buffer_limits(high=0)
+            self._tls = transport.get_extra_info("ssl_object") is not None
+            # Paused while anything written is not yet the kernel's (over TLS: the TLS layer's).
+            transport.set_write_buffer_limits(high=_TLS_WRITE_HIGH if self._tls else 0, low=0)
             peername = transport.get_extra_info("peername")
             if peername:
                 self.peer = f"{peername[0]}:{peername[1]}"
@@ -194,6 +209,9 @@ class TerminalConnection(asyncio.Protocol):
         try:
             if len(self._frames):
                 self._close(CloseReason.TRUNCATED)
+                return False
+            if self._tls:
+                self._closed = True   # the TLS layer shuts both ways: nothing more is written
                 return False
             self._peer_ended = True
             self._close_when_done()

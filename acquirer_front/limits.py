@@ -23,6 +23,7 @@ class RefusalReason(StrEnum):
 
     CONNECTIONS_MAX = "connections_max"                        # the front is full
     CONNECTIONS_PER_SOURCE_MAX = "connections_per_source_max"  # that address holds its share
+    PEER_NAME = "peer_name"   # (bridge listener) the client's certificate names no bridge
 
 
 class ConnectionLimits:

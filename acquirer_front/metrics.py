@@ -17,7 +17,8 @@ OPEN_CONNECTIONS = Gauge("jifen_front_open_connections", "Terminal connections o
 REFUSED_CONNECTIONS = Counter(
     "jifen_front_refused_connections",
     "Connections closed as soon as accepted, by limit (connections_max, "
-    "connections_per_source_max).",
+    "connections_per_source_max) or check (peer_name: a bridge listener's client "
+    "certificate).",
     ["reason"],
 )
 FRAMING_ERRORS = Counter(

@@ -3,6 +3,11 @@
 is a `TerminalConnection` protocol; what one of them must wait for (a sign-on, a reversal) runs
 as a task of the listener's task group, so it ends with the listener.
 
+With `bridge_listen` set, a second port serves dial-up bridges on other machines: mutual TLS
+(`proto.tls`, the links' handshake timeout), and a client whose verified certificate names no
+allowed bridge (`bridge_peer_names`) is closed before it is counted in. Past that gate its
+connections are the same `TerminalConnection`s, in the same book and within the same limits.
+
 A bug in any connection ends the listener, and with it the front, for its supervisor to restart
 (an assertion is never logged and ignored): raised in a task of the listener, it propagates; met
 in a connection's loop callback, it is handed to `fail`, and the listener's own task raises it.
@@ -12,8 +17,10 @@ A connection's legitimate ends (framing errors, timeouts, a peer that hangs up) 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Coroutine
-from typing import Any
+from contextlib import ExitStack
+from typing import Any, NamedTuple
 
 import anyio
 import structlog
@@ -21,9 +28,11 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from acquirer_front import metrics
 from acquirer_front.config import FrontConfig
-from acquirer_front.connection import TerminalConnection
+from acquirer_front.connection import Listener, TerminalConnection
 from acquirer_front.limits import ConnectionLimits, RefusalReason, SampledLog
 from acquirer_front.pipeline import Pipeline
+from proto.links import TLS_HANDSHAKE_TIMEOUT_S, parse_address
+from proto.tls import ServerTls, certificate_names, peer_name_allowed
 
 log = structlog.get_logger("acquirer_front.server")
 
@@ -44,8 +53,9 @@ class _Listener:
         self.failure: Exception | None = None   # the first bug a connection's callback met
         self.failed = anyio.Event()
 
-    def connection(self) -> TerminalConnection:
-        return TerminalConnection(self._pipeline, self._config, self)
+    def connection(self, gate: Listener | None = None) -> TerminalConnection:
+        """A new connection, admitted by this listener or by `gate` (the bridges')."""
+        return TerminalConnection(self._pipeline, self._config, gate or self)
 
     def admit(self, connection: TerminalConnection, transport: asyncio.Transport) -> bool:
         """Count a new connection in; False (and the transport closed) when it is refused."""
@@ -58,15 +68,19 @@ class _Listener:
         refusal = self._limits.admit(source)
         if refusal is not None:
             # Closing at once tells the terminal to retry later, and bounds what we hold.
-            metrics.REFUSED_CONNECTIONS.labels(refusal).inc()
-            self._refusal_logs[refusal](reason=refusal, source=source,
-                                        open=self._limits.open_count,
-                                        held_by_source=self._limits.held_by(source))
-            transport.close()
+            self.refuse(refusal, source, transport, open=self._limits.open_count,
+                        held_by_source=self._limits.held_by(source))
             return False
         metrics.OPEN_CONNECTIONS.inc()
         self._sources[connection] = source
         return True
+
+    def refuse(self, reason: RefusalReason, source: str, transport: asyncio.Transport,
+               **fields: object) -> None:
+        """Close a connection not counted in: counted by reason, logged sampled."""
+        metrics.REFUSED_CONNECTIONS.labels(reason).inc()
+        self._refusal_logs[reason](reason=reason, source=source, **fields)
+        transport.close()
 
     def closed(self, connection: TerminalConnection) -> None:
         """An admitted connection's transport is gone."""
@@ -87,27 +101,77 @@ class _Listener:
             connection.abort()
 
 
+class _BridgeGate:
+    """The bridge listener's admission: the client's certificate (verified by the handshake)
+    must name an allowed bridge; then the listener's own admission and limits. Everything else
+    is the listener's."""
+
+    def __init__(self, listener: _Listener, peer_names: frozenset[str]) -> None:
+        self._listener = listener
+        self._peer_names = peer_names
+
+    def admit(self, connection: TerminalConnection, transport: asyncio.Transport) -> bool:
+        certificate = transport.get_extra_info("peercert")
+        if peer_name_allowed(certificate, self._peer_names) is None:
+            peername = transport.get_extra_info("peername")
+            self._listener.refuse(RefusalReason.PEER_NAME,
+                                  str(peername[0]) if peername else "gone", transport,
+                                  names=certificate_names(certificate),
+                                  allowed=sorted(self._peer_names))
+            return False
+        return self._listener.admit(connection, transport)
+
+    def closed(self, connection: TerminalConnection) -> None:
+        self._listener.closed(connection)
+
+    def spawn(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._listener.spawn(work)
+
+    def fail(self, exc: Exception) -> None:
+        self._listener.fail(exc)
+
+
+class ListeningPorts(NamedTuple):
+    """The ports bound (a configured port may be 0)."""
+
+    terminal: int
+    bridge: int | None
+
+
 async def serve_terminals(
     config: FrontConfig,
     pipeline: Pipeline,
+    bridge_tls: ServerTls | None = None,
     *,
-    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+    task_status: TaskStatus[ListeningPorts] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Listen until cancelled or a bug; task_status gets the bound port (config.listen_port
-    may be 0)."""
+    """Listen until cancelled or a bug, on the terminal port and, given `bridge_tls`, on
+    `config.bridge_listen`; task_status gets the bound ports."""
+    assert (bridge_tls is None) == (config.bridge_listen is None)
     loop = asyncio.get_running_loop()
     async with anyio.create_task_group() as group:
         listener = _Listener(config, pipeline, group)
-        server = await loop.create_server(
-            listener.connection, config.listen_host, config.listen_port,
-            backlog=config.listen_backlog, reuse_address=True)
-        bound_port = server.sockets[0].getsockname()[1]
-        try:
-            log.info("front_listening", host=config.listen_host, port=bound_port)
-            task_status.started(bound_port)
+        with ExitStack() as servers:
+            servers.callback(listener.abort_all)
+            server = await loop.create_server(
+                listener.connection, config.listen_host, config.listen_port,
+                backlog=config.listen_backlog, reuse_address=True)
+            servers.callback(server.close)
+            ports = ListeningPorts(server.sockets[0].getsockname()[1], None)
+            log.info("front_listening", host=config.listen_host, port=ports.terminal)
+            if bridge_tls is not None:
+                assert config.bridge_listen is not None
+                gate = _BridgeGate(listener, bridge_tls.peer_names)
+                host, port = parse_address(config.bridge_listen)
+                bridge_server = await loop.create_server(
+                    functools.partial(listener.connection, gate), host, port,
+                    backlog=config.listen_backlog, reuse_address=True,
+                    ssl=bridge_tls.context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S)
+                servers.callback(bridge_server.close)
+                ports = ports._replace(bridge=bridge_server.sockets[0].getsockname()[1])
+                log.info("front_listening_for_bridges", host=host, port=ports.bridge,
+                         peer_names=sorted(bridge_tls.peer_names))
+            task_status.started(ports)
             await listener.failed.wait()
             assert listener.failure is not None
             raise listener.failure
-        finally:
-            server.close()
-            listener.abort_all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import asyncpg
 from anyio.abc import TaskStatus
@@ -17,6 +19,7 @@ from acquirer_front.saf import StoreAndForward
 from acquirer_front.server import serve_terminals
 from acquirer_front.sessions import SessionStore
 from acquirer_front.upstream import Upstream
+from proto.tls import ServerTls
 
 
 async def run_front(
@@ -24,17 +27,21 @@ async def run_front(
     database_url: str,
     *,
     security_module: SecurityModule | None = None,
+    on_bridge_listening: Callable[[int], None] | None = None,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve terminals until cancelled; task_status gets the bound terminal port.
+    """Serve terminals until cancelled; task_status gets the bound terminal port, and
+    `on_bridge_listening` the bound port of `bridge_listen` when it is set.
 
-    Raises DatabaseUnavailableError when the registry cannot be loaded at start, and
+    Raises DatabaseUnavailableError when the registry cannot be loaded at start,
     KeyStoreError when the KEK (config kek_env / kek_file) is missing or bad, or does not open
-    the front's key pair. The switch
+    the front's key pair, and LinkTlsError when the bridge listener's TLS files are. The switch
     need not be up: the listener waits for it at most link_startup_wait_s, and until it is up,
     requests are answered 91.
     """
-    # The keys first: a front that cannot open them must not start half-way.
+    # The TLS files and the keys first: a front that cannot open them must not start half-way.
+    bridge_tls = None if config.bridge_listen is None else ServerTls.from_files(
+        config.tls_cert_file, config.tls_key_file, config.tls_ca_file, config.bridge_peer_names)
     if security_module is None:
         security_module = SoftwareSecurityModule(await _open_keystore(config, database_url))
     registry = Registry()
@@ -62,8 +69,10 @@ async def run_front(
                 registry, upstream, sessions, security_module,
                 answer_echo_locally=config.answer_echo_locally,
             )
-            port = await group.start(serve_terminals, config, pipeline)
-            task_status.started(port)
+            ports = await group.start(serve_terminals, config, pipeline, bridge_tls)
+            if ports.bridge is not None and on_bridge_listening is not None:
+                on_bridge_listening(ports.bridge)
+            task_status.started(ports.terminal)
     finally:
         await loader.aclose()
         await _close_pool(pool, config.database_timeout_s)

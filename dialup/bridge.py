@@ -13,6 +13,7 @@ import structlog
 
 from dialup.config import DialupConfig
 from dialup.events import EventLog
+from dialup.front import FrontEndpoint
 from dialup.port_task import PortTask
 from dialup.reversals import Reverser
 
@@ -23,8 +24,9 @@ class DialupBridge:
     def __init__(self, config: DialupConfig) -> None:
         self.config = config
         self.events = EventLog()
-        self.reverser = Reverser(config.front_address, config.front_connect_timeout_s,
-                                 config.reversal, self.events)
+        # Read the TLS files now: a bridge that cannot open them must not answer calls.
+        self.front = FrontEndpoint.from_config(config)
+        self.reverser = Reverser(self.front, config.reversal, self.events)
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -32,10 +34,11 @@ class DialupBridge:
         async with anyio.create_task_group() as group:
             await group.start(self.reverser.run)
             for port in self.config.ports:
-                group.start_soon(PortTask(port, self.config, self.reverser, self.events).run,
+                group.start_soon(PortTask(port, self.config, self.front, self.reverser,
+                                          self.events).run,
                                  name=f"dialup port {port.label}")
             log.info("dial-up bridge started", ports=[port.label for port in self.config.ports],
-                     front=self.config.front_address)
+                     front=self.config.front_address, front_tls=self.config.front_tls)
             task_status.started(len(self.config.ports))
 
 

@@ -24,7 +24,7 @@ from dialup.errors import (
     LinkError,
     NotDeliveredError,
 )
-from dialup.front import FrontAnswer, FrontConnection
+from dialup.front import FrontAnswer, FrontConnection, FrontEndpoint
 from dialup.line import SerialLine
 from dialup.link import FrameLink
 from dialup.reversals import ReversalOrder, Reverser, needs_reversal
@@ -58,15 +58,17 @@ class Request(msgspec.Struct, frozen=True):
 
 class Call:
     def __init__(self, line: SerialLine, port: PortConfig, config: DialupConfig,
-                 reverser: Reverser, port_metrics: metrics.PortMetrics) -> None:
+                 front: FrontEndpoint, reverser: Reverser,
+                 port_metrics: metrics.PortMetrics) -> None:
         self.port, self.config = port, config
+        self._front = front
         self.label = port.label
         self.link = FrameLink(line, config.link, port_metrics)
         self.result = CallResult()
         self._reverser = reverser
 
     async def serve(self) -> CallResult:
-        front = FrontConnection(self.config.front_address, self.config.front_connect_timeout_s)
+        front = self._front.connection()
         async with front, anyio.create_task_group() as group:
             await group.start(self.link.run)
             self.result.reason = await self._serve(front)

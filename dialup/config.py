@@ -2,6 +2,9 @@
 
     [dialup]
     front_address = "127.0.0.1:8583"
+    # A front on another machine: its bridge listener ([front] bridge_listen), over TLS.
+    # front_address = "10.0.0.1:8593"
+    # front_tls = true
 
     [[dialup.ports]]
     device = "/dev/ttyUSB0"
@@ -16,6 +19,7 @@ relations between fields, also for settings built in code.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import PurePath
 from typing import Annotated, ClassVar, Literal
 
@@ -23,7 +27,7 @@ import msgspec
 from msgspec import Meta
 
 from proto.dialup_framing import BCD_LENGTH_MAX, PAYLOAD_SIZE_MAX, PAYLOAD_SIZE_MIN
-from proto.settings import Address, Port, check_address, check_not_above
+from proto.settings import Address, FilePath, PeerName, Port, check_address, check_not_above
 
 Parity = Literal["N", "E", "O"]
 HangupMethod = Literal["auto", "dtr", "escape"]
@@ -134,7 +138,8 @@ class DialupConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         "port_backoff_max_s": "port_backoff_s_max",
     }
 
-    # The acquirer front, as a TCP terminal reaches it.
+    # The acquirer front, as a TCP terminal reaches it; a front on another machine, at its
+    # bridge listener ([front] bridge_listen) with front_tls.
     front_address: Address = "127.0.0.1:8583"
     metrics_port: Port = 9104
     ports: tuple[PortConfig, ...] = ()
@@ -149,13 +154,41 @@ class DialupConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     modem: ModemSettings = ModemSettings()
     link: LinkSettings = LinkSettings()
     reversal: ReversalSettings = ReversalSettings()
+    # ---- mutual TLS to the front (`jifen pki init` creates these files; docs/security.md) ----
+    # Connect to the front's bridge listener over TLS 1.3 with the certificate below. Needed
+    # when front_address is not this machine's: the terminals' requests (card numbers,
+    # amounts) would otherwise cross the network in clear, so a bridge without it is refused.
+    front_tls: bool = False
+    # The bridge's own certificate (name "dialup", what the front's bridge listener accepts)
+    # and key, and the CA; read only with front_tls.
+    tls_cert_file: FilePath = "var/pki/dialup.crt"
+    tls_key_file: FilePath = "var/pki/dialup.key"
+    tls_ca_file: FilePath = "var/pki/ca.crt"
+    # The name the front's certificate must carry: anyone else on its port is refused.
+    front_tls_name: PeerName = "front"
 
     def __post_init__(self) -> None:
         labels = [port.label for port in self.ports]
         if len(labels) != len(set(labels)):
             raise ValueError(f"dial-up port names repeat: {labels}")
         check_address("front_address", self.front_address)
+        if not self.front_tls and not is_loopback(split_address(self.front_address)[0]):
+            raise ValueError(
+                f"front_address {self.front_address!r} is not on this machine and front_tls "
+                f"is off: the terminals' requests would cross the network in clear; set "
+                f"front_tls = true and give the front's bridge_listen address")
         check_not_above(self, "port_backoff_s_min", "port_backoff_s_max")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host of an address setting is this machine: localhost, 127.0.0.0/8 or ::1.
+    Any other name may resolve elsewhere, so it is not."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False
 
 
 def split_address(address: str) -> tuple[str, int]:

@@ -3,23 +3,30 @@
 One connection per call (the contract lets a terminal reconnect per transaction), opened with
 the call's first request. Answers are matched by (answer MTI, 41, 11) as the contract says; an
 answer that matches nothing (a late answer to an earlier request) is skipped.
+
+A front on another machine is reached at its bridge listener over mutual TLS (`front_tls`):
+the bridge's certificate "dialup", the front's checked by name (`proto.tls`). The frames carry
+their own lengths, so the connection ends without TLS's closing handshake, as a terminal's
+does; a certificate refused either way is a FrontUnavailableError, as a front not there.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import TracebackType
 
 import anyio
 import msgspec
 import structlog
-from anyio.abc import SocketStream
+from anyio.abc import ByteStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from dialup.config import split_address
+from dialup.config import DialupConfig, split_address
 from dialup.errors import FrontTimeoutError, FrontUnavailableError
 from proto.errors import FramingError, IsoDecodeError
 from proto.framing import FRAME_SIZE_MAX, Tpdu, encode_frame, read_frame
 from proto.iso_codec import IsoMessage, decode_iso
+from proto.tls import ClientTls
 
 log = structlog.get_logger("dialup.front")
 
@@ -41,13 +48,34 @@ class FrontAnswer(msgspec.Struct, frozen=True):
         return self.tpdu.encode() + self.body
 
 
+@dataclass(frozen=True)
+class FrontEndpoint:
+    """How the bridge reaches the front: its address, the connect timeout, and for a remote
+    front the TLS context (its files read once, when the bridge starts: LinkTlsError)."""
+
+    address: str
+    connect_timeout_s: float
+    tls: ClientTls | None = None
+
+    @classmethod
+    def from_config(cls, config: DialupConfig) -> FrontEndpoint:
+        tls = ClientTls.from_files(config.tls_cert_file, config.tls_key_file,
+                                   config.tls_ca_file, config.front_tls_name) \
+            if config.front_tls else None
+        return cls(config.front_address, config.front_connect_timeout_s, tls)
+
+    def connection(self) -> FrontConnection:
+        return FrontConnection(self.address, self.connect_timeout_s, tls=self.tls)
+
+
 class FrontConnection:
     def __init__(self, address: str, connect_timeout_s: float,
-                 frame_size_max: int = FRAME_SIZE_MAX) -> None:
+                 frame_size_max: int = FRAME_SIZE_MAX, *, tls: ClientTls | None = None) -> None:
         self.host, self.port = split_address(address)
         self._connect_timeout_s = connect_timeout_s
         self._frame_size_max = frame_size_max
-        self._stream: SocketStream | None = None
+        self._tls = tls
+        self._stream: ByteStream | None = None
         self._receive: BufferedByteReceiveStream | None = None
 
     async def __aenter__(self) -> FrontConnection:
@@ -83,9 +111,14 @@ class FrontConnection:
         if self._receive is not None:
             return self._receive
         try:
-            with anyio.fail_after(self._connect_timeout_s):
-                self._stream = await anyio.connect_tcp(self.host, self.port)
-        except (OSError, TimeoutError) as exc:
+            with anyio.fail_after(self._connect_timeout_s):   # the TLS handshake included
+                if self._tls is None:
+                    self._stream = await anyio.connect_tcp(self.host, self.port)
+                else:
+                    self._stream = await anyio.connect_tcp(
+                        self.host, self.port, ssl_context=self._tls.context,
+                        tls_hostname=self._tls.server_name, tls_standard_compatible=False)
+        except (*_CONNECTION_ERRORS, TimeoutError) as exc:
             raise FrontUnavailableError(
                 f"cannot connect to the front {self.host}:{self.port}: {exc!r}") from exc
         self._receive = BufferedByteReceiveStream(self._stream)

@@ -15,6 +15,7 @@ from dialup.call import ENDED_BY_TERMINAL, Call
 from dialup.config import DialupConfig, PortConfig
 from dialup.errors import CarrierLostError, DialupError, LineError, ModemError, ModemResultError
 from dialup.events import CallEnded, EventLog, PortFailed, PortReady
+from dialup.front import FrontEndpoint
 from dialup.line import SerialLine
 from dialup.reversals import Reverser
 
@@ -37,9 +38,10 @@ class Backoff:
 
 
 class PortTask:
-    def __init__(self, port: PortConfig, config: DialupConfig, reverser: Reverser,
-                 events: EventLog) -> None:
+    def __init__(self, port: PortConfig, config: DialupConfig, front: FrontEndpoint,
+                 reverser: Reverser, events: EventLog) -> None:
         self.port, self.config = port, config
+        self._front = front
         self.label = port.label
         self._reverser, self._events = reverser, events
         self._metrics = metrics.PortMetrics(self.label)
@@ -94,7 +96,8 @@ class PortTask:
             await self._call(line, speed_bps)
 
     async def _call(self, line: SerialLine, speed_bps: int) -> None:
-        result = await Call(line, self.port, self.config, self._reverser, self._metrics).serve()
+        result = await Call(line, self.port, self.config, self._front, self._reverser,
+                            self._metrics).serve()
         line.set_online(False)
         hangup = None
         if result.reason not in ENDED_BY_TERMINAL:

@@ -28,7 +28,7 @@ from dialup import metrics
 from dialup.config import ReversalSettings
 from dialup.errors import FrontError
 from dialup.events import EventLog, ReversalSettled
-from dialup.front import FrontConnection
+from dialup.front import FrontEndpoint
 from proto.codes import Mti, ResponseCode, answer_mti
 from proto.framing import Tpdu
 from proto.iso_codec import encode_iso
@@ -64,10 +64,9 @@ def needs_reversal(original: dict[str, str]) -> bool:
 
 
 class Reverser:
-    def __init__(self, front_address: str, front_connect_timeout_s: float,
-                 settings: ReversalSettings, events: EventLog) -> None:
-        self._front_address = front_address
-        self._connect_timeout_s = front_connect_timeout_s
+    def __init__(self, front: FrontEndpoint, settings: ReversalSettings,
+                 events: EventLog) -> None:
+        self._front = front
         self._settings = settings
         self._events = events
         self._slots = anyio.Semaphore(settings.in_flight_max)
@@ -135,7 +134,7 @@ class Reverser:
                        ) -> str | None:
         """The 0410's field 39, or None when the front could not be asked."""
         try:
-            async with FrontConnection(self._front_address, self._connect_timeout_s) as front:
+            async with self._front.connection() as front:
                 answer = await front.exchange(order.tpdu, body, key,
                                               self._settings.answer_timeout_s)
         except FrontError as exc:

@@ -43,14 +43,16 @@ LinkConnections = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
 LinkIdleTimeout = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 
 
-def check_address(name: str, address: str) -> None:
+def check_address(name: str, address: str, *, listening: bool = False) -> None:
     """"host:port" with a port of 1-65535 (the pattern admits any five digits; a Struct built
-    in code has not met the pattern)."""
+    in code has not met the pattern). An address to listen on may have port 0: any free port,
+    as a `Port` (tests)."""
     host, colon, port = address.rpartition(":")
     if not colon or not host or not port.isdigit():
         raise ValueError(f"{name} {address!r} is not host:port")
-    if not 1 <= int(port) <= ADDRESS_PORT_MAX:
-        raise ValueError(f"{name} {address!r}: the port must be 1-{ADDRESS_PORT_MAX}")
+    port_min = 0 if listening else 1
+    if not port_min <= int(port) <= ADDRESS_PORT_MAX:
+        raise ValueError(f"{name} {address!r}: the port must be {port_min}-{ADDRESS_PORT_MAX}")
 
 
 def check_not_above(settings: msgspec.Struct, low: str, high: str) -> None:

@@ -1,7 +1,8 @@
 """The local CA of the internal links: `jifen pki init`, and `jifen up` on a first start.
 
 One CA (EC P-256, ten years) signs one certificate per service (EC P-256, 825 days), whose
-subjectAltName is the service's name: "front", "switch" and the host's name (`[pki] host_name`).
+subjectAltName is the service's name: "front", "switch", the host's name (`[pki] host_name`)
+and "dialup" (a dial-up bridge on another machine, to the front's bridge listener).
 The files, under `[pki] dir`:
 
     ca.key  ca.crt          the CA (ca.key only signs; no service reads it)
@@ -62,8 +63,9 @@ class PkiFiles:
 
 
 def service_names(config: Config) -> tuple[str, ...]:
-    """The names a system's certificates carry."""
-    return ("front", "switch", config.pki.host_name)
+    """The names a system's certificates carry. The bridge's is issued whether or not a
+    bridge is remote: an install that adds one later copies it over rather than re-runs."""
+    return ("front", "switch", config.pki.host_name, "dialup")
 
 
 def init_pki(directory: Path, names: tuple[str, ...], *, force: bool = False) -> list[Path]:
@@ -118,6 +120,7 @@ def configure_links(config: Config, directory: Path) -> Config:
         front=replace(config.front, **link_paths(directory, "front")),
         switch=replace(config.switch, **link_paths(directory, "switch")),
         host=replace(config.host, **link_paths(directory, config.pki.host_name)),
+        dialup=replace(config.dialup, **link_paths(directory, "dialup")),
     )
 
 

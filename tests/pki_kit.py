@@ -17,9 +17,9 @@ from typing import Any
 from proto.tls import ClientTls, ServerTls
 from runtime.pki import PkiFiles, init_pki, link_paths
 
-# Every name a test may need: the three services, a host named as its card ranges are, and a
-# host with a certificate of its own.
-NAMES = ("front", "switch", "host", "main", "host-b")
+# Every name a test may need: the services, a host named as its card ranges are, and a host
+# with a certificate of its own.
+NAMES = ("front", "switch", "host", "main", "host-b", "dialup")
 
 
 def _new_pki(prefix: str) -> Path:

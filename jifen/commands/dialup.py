@@ -99,13 +99,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dialup", help="run the dial-up gateway bridge: modems on serial ports",
         description="Answer dial-up terminals' calls on modems (Hayes AT), ACK/NAK their "
-                    "STX/ETX/LRC frames, forward requests to the acquirer front over TCP, and "
-                    "reverse approvals a terminal never got. Ports come from [dialup] in the "
-                    "config file, or --port.",
+                    "STX/ETX/LRC frames, forward requests to the acquirer front over TCP (mutual "
+                    "TLS to a front on another machine: [dialup] front_tls), and reverse "
+                    "approvals a terminal never got. Ports come from [dialup] in the config "
+                    "file, or --port.",
     )
     parser.add_argument("--port", action="append", metavar="DEVICE",
                         help="a serial port with a modem (repeat for more), e.g. /dev/ttyUSB0")
-    parser.add_argument("--front", metavar="HOST:PORT", help="the acquirer front's address")
+    parser.add_argument("--front", metavar="HOST:PORT",
+                        help="the acquirer front's address (not this machine's: its "
+                             "bridge_listen, with [dialup] front_tls = true)")
     parser.set_defaults(handler=_dialup)
 
     emulator = subparsers.add_parser(

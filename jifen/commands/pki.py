@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     text = "the internal links' keys and certificates (mutual TLS)"
     parser = subparsers.add_parser("pki", help=text, description=text)
     commands = parser.add_subparsers(dest="pki_command", metavar="COMMAND", required=True)
-    init_text = ("create the local CA and a key and certificate for front, switch and host "
-                 "under [pki] dir (only the missing ones, unless --force)")
+    init_text = ("create the local CA and a key and certificate for front, switch, host and "
+                 "dialup under [pki] dir (only the missing ones, unless --force)")
     init = commands.add_parser("init", help=init_text, description=init_text)
     init.add_argument("--force", action="store_true",
                       help="replace every file, the CA included (rotation: restart all)")

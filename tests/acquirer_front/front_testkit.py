@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import asyncpg
 import msgspec
-from anyio.abc import SocketStream, TaskStatus
+from anyio.abc import ByteStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from acquirer_front import FrontConfig, run_front
@@ -24,6 +24,7 @@ from proto.frames import Answer, Balances, Request
 from proto.framing import Tpdu, encode_frame, read_frame
 from proto.iso_codec import IsoMessage, decode_iso, encode_iso
 from proto.links import LinkPeer, serve_links
+from proto.tls import ClientTls
 from tests.pki_kit import foreign_pki, server_tls, tls_fields
 
 # Every wait in these tests; each finishes in milliseconds when the front works.
@@ -154,6 +155,7 @@ def unused_port() -> int:
 class RunningFront(msgspec.Struct):
     port: int
     switch: FakeSwitch | None
+    bridge_port: int | None = None   # with bridge_listen
 
 
 @asynccontextmanager
@@ -173,23 +175,33 @@ async def running_front(
                               pki_dir=foreign_pki() if switch == "impostor" else None)
             address = f"127.0.0.1:{await group.start(fake.serve)}"
         config = msgspec.structs.replace(TEST_CONFIG, switch_address=address, **config_changes)
-        port = await group.start(partial(run_front, config, database_url))
-        yield RunningFront(port, fake)
+        bridge_ports: list[int] = []
+        port = await group.start(partial(run_front, config, database_url,
+                                         on_bridge_listening=bridge_ports.append))
+        yield RunningFront(port, fake, bridge_ports[0] if bridge_ports else None)
         group.cancel_scope.cancel()
 
 
 # ---- a terminal on a raw socket -----------------------------------------------------------
 
 class TerminalClient:
-    def __init__(self, stream: SocketStream) -> None:
+    def __init__(self, stream: ByteStream) -> None:
         self.stream = stream
         self._buffered = BufferedByteReceiveStream(stream)
 
     @classmethod
     @asynccontextmanager
-    async def connect(cls, port: int) -> AsyncIterator[TerminalClient]:
+    async def connect(cls, port: int, tls: ClientTls | None = None
+                      ) -> AsyncIterator[TerminalClient]:
+        """A plain connection, or with `tls` one as a dial-up bridge makes (no TLS closing
+        handshake, as `dialup.front`)."""
         with anyio.fail_after(WAIT_S):
-            stream = await anyio.connect_tcp("127.0.0.1", port)
+            if tls is None:
+                stream: ByteStream = await anyio.connect_tcp("127.0.0.1", port)
+            else:
+                stream = await anyio.connect_tcp(
+                    "127.0.0.1", port, ssl_context=tls.context, tls_hostname=tls.server_name,
+                    tls_standard_compatible=False)
         async with stream:
             yield cls(stream)
 

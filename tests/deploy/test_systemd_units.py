@@ -26,7 +26,7 @@ CREDENTIALS = {
     "jifen-host": TLS | {"db-password"},
     "jifen-switch": TLS | {"db-password"},
     "jifen-front": TLS | {"db-password", "kek"},
-    "jifen-dialup": set(),  # a terminal-like ISO connection to the front, no database
+    "jifen-dialup": TLS,  # to a remote front's bridge listener; no KEK, no database
     "jifen-clearing": {"db-password"},  # no sealed keys, no links
 }
 HARDENING = {

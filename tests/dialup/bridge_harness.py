@@ -16,6 +16,7 @@ from dialup.bridge import DialupBridge
 from dialup.events import BridgeEvent, CallEnded, PortReady, ReversalSettled
 from tests.dialup.equipment import EMULATOR, LINK, MODEM, WAIT_S, bridge_config
 from tests.e2e.system import MERCHANT, TERMINAL, RunningSystem, running_system
+from tests.pki_kit import tls_fields
 
 
 @dataclass
@@ -59,12 +60,20 @@ class DialupSystem:
 
 @asynccontextmanager
 async def dialup_system(database_url: str, lines: int = 1,
-                        emulator: EmulatorSettings = EMULATOR,
+                        emulator: EmulatorSettings = EMULATOR, *, front_tls: bool = False,
                         **config_changes: object) -> AsyncIterator[DialupSystem]:
-    async with running_system(database_url) as system, AsyncExitStack() as stack:
+    """With `front_tls`, the bridge reaches the front's bridge listener over mutual TLS with
+    its "dialup" certificate, as a bridge on another machine does."""
+    async with running_system(database_url, bridge_listen=front_tls) as system, \
+            AsyncExitStack() as stack:
         emulators = [await stack.enter_async_context(ModemEmulator(emulator))
                      for _ in range(lines)]
-        config = bridge_config(system.front_port, [e.bridge_path for e in emulators],
+        if front_tls:
+            assert system.front_bridge_port is not None
+            config_changes = {"front_tls": True, **tls_fields("dialup"), **config_changes}
+        front_port = system.front_bridge_port if front_tls else system.front_port
+        assert front_port is not None
+        config = bridge_config(front_port, [e.bridge_path for e in emulators],
                                **config_changes)
         bridge = DialupBridge(config)
         group = await stack.enter_async_context(anyio.create_task_group())

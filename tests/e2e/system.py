@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import anyio
@@ -120,6 +121,7 @@ class RunningSystem:
     host: Service
     switch: Service
     front: Service
+    front_bridge_port: int | None = None   # the front's bridge_listen, when asked for
 
     @property
     def front_port(self) -> int:
@@ -152,8 +154,10 @@ class RunningSystem:
 
 @asynccontextmanager
 async def running_system(
-    database_url: str, *, answer_timeout_s: float = 5.0, seeded: bool = True
+    database_url: str, *, answer_timeout_s: float = 5.0, seeded: bool = True,
+    bridge_listen: bool = False,
 ) -> AsyncIterator[RunningSystem]:
+    """With `bridge_listen`, the front also listens for dial-up bridges (TLS, any free port)."""
     if seeded:
         await seed(database_url)
     host = Service("host", run_host, HostConfig(listen_port=0, metrics_port=0,
@@ -166,13 +170,17 @@ async def running_system(
             **tls_fields("switch"),
         ), database_url)
         switch_port = await switch.start(group)
-        front = Service("front", run_front, FrontConfig(
+        bridge_ports: list[int] = []
+        front = Service("front", partial(run_front, on_bridge_listening=bridge_ports.append),
+                        FrontConfig(
             listen_port=0, metrics_port=0, switch_address=f"127.0.0.1:{switch_port}",
             answer_timeout_s=answer_timeout_s, **tls_fields("front"),
+            bridge_listen="127.0.0.1:0" if bridge_listen else None,
         ), database_url)
         await front.start(group)
         try:
-            yield RunningSystem(database_url, group, host, switch, front)
+            yield RunningSystem(database_url, group, host, switch, front,
+                                bridge_ports[-1] if bridge_ports else None)
         finally:
             group.cancel_scope.cancel()
 

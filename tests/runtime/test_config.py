@@ -34,6 +34,7 @@ registry_backoff_s_max = 10
 saf_backoff_s_min = 2
 saf_backoff_s_max = 120
 kek_env = "JIFEN_KEK_PROD"
+bridge_listen = "10.0.0.1:8593"
 
 [switch]
 listen_port = 8584
@@ -55,7 +56,9 @@ reconnect_backoff_s_min = 0.1
 reconnect_backoff_s_max = 4
 
 [dialup]
-front_address = "10.0.0.1:8583"
+front_address = "10.0.0.1:8593"
+front_tls = true
+tls_cert_file = "credential:tls.crt"
 metrics_port = 0
 port_backoff_s_min = 1
 port_backoff_s_max = 60
@@ -108,6 +111,10 @@ class TestAValidFile:
         assert config.switch.hosts == {"north": "10.0.0.3:8585", "south": "10.0.0.4:8585"}
         assert (config.host.name, config.host.batch_wait_ms_max) == ("north", 2)
         assert config.dialup.reversal.backoff_s_min == 1
+        assert (config.front.bridge_listen, config.front.bridge_peer_names) == \
+            ("10.0.0.1:8593", ("dialup",))
+        assert (config.dialup.front_tls, config.dialup.front_tls_name) == (True, "front")
+        assert config.dialup.tls_cert_file == "credential:tls.crt"
         assert config.dialup.link.resends_max == 0
         assert [port.label for port in config.dialup.ports] == ["ttyUSB0", "ttyUSB1"]
         assert config.log.level == "WARNING"
@@ -192,11 +199,41 @@ class TestRelations:
          "front_address '10.0.0.1:99999': the port must be 1-65535 - at `$.dialup`"),
         ('[[dialup.ports]]\ndevice = "/dev/ttyS0"\n[[dialup.ports]]\ndevice = "/dev/ttyS0"',
          "dial-up port names repeat: ['ttyS0', 'ttyS0'] - at `$.dialup`"),
+        ('[front]\nbridge_listen = "0.0.0.0:70000"',
+         "bridge_listen '0.0.0.0:70000': the port must be 0-65535 - at `$.front`"),
+        ('[front]\nlisten_host = "0.0.0.0"\nbridge_listen = "0.0.0.0:8583"',
+         "bridge_listen '0.0.0.0:8583' is the terminal port (listen_host:listen_port): the "
+         "bridges need a port of their own - at `$.front`"),
     ])
     def test_fields_that_contradict_each_other_are_refused(
         self, tmp_path: Path, text: str, expected: str
     ):
         assert refusal(tmp_path, text).endswith(expected)
+
+    @pytest.mark.parametrize("address", ["10.0.0.1:8593", "front.example:8593",
+                                         "[2001:db8::1]:8593"])
+    def test_a_bridge_with_a_remote_front_and_no_tls_is_refused(
+        self, tmp_path: Path, address: str
+    ):
+        message = refusal(tmp_path, f'[dialup]\nfront_address = "{address}"\n')
+        assert message.endswith(
+            f"front_address {address!r} is not on this machine and front_tls is off: the "
+            f"terminals' requests would cross the network in clear; set front_tls = true and "
+            f"give the front's bridge_listen address - at `$.dialup`")
+
+    @pytest.mark.parametrize("address", ["127.0.0.1:8583", "127.0.1.1:8583", "localhost:8583",
+                                         "[::1]:8583"])
+    def test_a_bridge_on_the_fronts_machine_may_use_plain_tcp(self, tmp_path: Path,
+                                                               address: str):
+        config = load_config(write(tmp_path, f'[dialup]\nfront_address = "{address}"\n'))
+        assert (config.dialup.front_address, config.dialup.front_tls) == (address, False)
+
+    def test_jifen_dialup_refuses_a_remote_front_without_tls(self, tmp_path: Path, capsys):
+        path = write(tmp_path, "")
+        assert main(["--config", str(path), "dialup", "--port", "/dev/ttyS0",
+                     "--front", "10.0.0.1:8593"]) == 2
+        assert "front_address '10.0.0.1:8593' is not on this machine and front_tls is off" \
+            in capsys.readouterr().err
 
     def test_a_config_built_in_code_runs_the_relations(self):
         with pytest.raises(ValueError, match="reconnect_backoff_s_min"):

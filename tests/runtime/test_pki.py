@@ -13,7 +13,7 @@ from cryptography import x509
 from jifen.cli import main
 from runtime.config import Config, load_config
 from runtime.errors import PkiError
-from runtime.pki import LEAF_VALIDITY_DAYS, PkiFiles, configure_links, init_pki
+from runtime.pki import LEAF_VALIDITY_DAYS, PkiFiles, configure_links, init_pki, service_names
 
 NAMES = ("front", "switch", "host")
 
@@ -48,6 +48,27 @@ class TestInit:
                                                         tmp_path / "main.crt"]
         assert PkiFiles(tmp_path).ca_cert.read_bytes() == ca_before
 
+    def test_the_services_names_include_the_bridges(self) -> None:
+        assert service_names(Config()) == ("front", "switch", "host", "dialup")
+
+    def test_an_existing_install_gets_the_bridges_certificate_on_the_next_init(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        directory = tmp_path / "keys"
+        init_pki(directory, NAMES)   # as `jifen pki init` wrote it before the bridge's name
+        before = {path.name: path.read_bytes() for path in directory.iterdir()}
+        config = tmp_path / "jifen.toml"
+        config.write_text(f'[pki]\ndir = "{directory}"\n')
+        assert main(["--config", str(config), "pki", "init"]) == 0
+        assert capsys.readouterr().out == f"wrote {directory / 'dialup.key'}\n" \
+            f"wrote {directory / 'dialup.crt'}\n"
+        assert {path.name: path.read_bytes() for path in directory.iterdir()
+                if path.name in before} == before
+        cert = x509.load_pem_x509_certificate((directory / "dialup.crt").read_bytes())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        assert names.value.get_values_for_type(x509.DNSName) == ["dialup"]
+        assert mode(directory / "dialup.key") == 0o600
+
     def test_force_replaces_the_ca(self, tmp_path: Path) -> None:
         init_pki(tmp_path, NAMES)
         ca_before = PkiFiles(tmp_path).ca_cert.read_bytes()
@@ -80,6 +101,7 @@ class TestConfig:
         assert config.front.tls_cert_file == str(tmp_path / "front.crt")
         assert config.switch.tls_key_file == str(tmp_path / "switch.key")
         assert config.host.tls_ca_file == str(tmp_path / "ca.crt")
+        assert config.dialup.tls_cert_file == str(tmp_path / "dialup.crt")
 
     def test_an_idle_timeout_within_the_clients_probe_is_refused(self, tmp_path: Path) -> None:
         from runtime.errors import ConfigError
