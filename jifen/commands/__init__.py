@@ -3,6 +3,7 @@
 from jifen.commands import (
     alliance,
     audit,
+    audit_log,
     card,
     clearing,
     db,
@@ -10,6 +11,7 @@ from jifen.commands import (
     dialup,
     loadtest,
     merchant,
+    operator,
     pki,
     saf,
     services,
@@ -22,5 +24,5 @@ from jifen.commands import (
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
     up, services, pki, db, alliance, merchant, terminal, card, demo, term, audit, loadtest, dialup,
-    settlement, clearing, saf,
+    settlement, clearing, saf, operator, audit_log,
 ]

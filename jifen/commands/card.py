@@ -9,13 +9,13 @@ from back_office.provisioning import IssueSummary, add_card_range, issue_cards, 
 from back_office.provisioning.card_status import CARD_STATUSES, set_card_status
 from back_office.provisioning.cards import parse_expiry
 from database.roles import Role
-from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 from proto.keys import load_kek
 from runtime.config import load_config
 
 
 def _add_range(args: argparse.Namespace) -> int:
-    card_range = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: add_card_range(
+    card_range = run_command(args, Role.BACK_OFFICE, lambda conn: add_card_range(
         conn, args.bin_low, args.bin_high, args.host,
     ))
     if args.json:
@@ -27,7 +27,7 @@ def _add_range(args: argparse.Namespace) -> int:
 
 
 def _list_ranges(args: argparse.Namespace) -> int:
-    ranges = run_with_database(args.config, Role.BACK_OFFICE, list_card_ranges)
+    ranges = run_command(args, Role.BACK_OFFICE, list_card_ranges)
     if args.json:
         print_json(ranges)
     else:
@@ -43,7 +43,7 @@ def _kek(args: argparse.Namespace) -> bytes:
 
 def _issue(args: argparse.Namespace) -> int:
     expires_on = parse_expiry(args.expires)
-    summary = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: issue_cards(
+    summary = run_command(args, Role.BACK_OFFICE, lambda conn: issue_cards(
         conn, args.alliance, args.bin, args.count, args.length, expires_on, args.out,
         kek=_kek(args),
     ))
@@ -58,7 +58,7 @@ def _issue(args: argparse.Namespace) -> int:
 
 
 def _set_status(args: argparse.Namespace) -> int:
-    change = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: set_card_status(
+    change = run_command(args, Role.BACK_OFFICE, lambda conn: set_card_status(
         conn, args.pan, args.status, kek=_kek(args),
     ))
     if args.json:

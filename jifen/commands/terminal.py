@@ -10,7 +10,7 @@ from back_office.provisioning.terminals import set_requires_mac
 from back_office.provisioning.tmk_files import parse_tmk_text, read_tmk_file
 from back_office.provisioning.validate import terminal_code
 from database.roles import Role
-from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 from jifen.errors import CliError
 
 _COLUMNS = ("terminal_code", "merchant_code", "requires_mac", "active", "has_tmk")
@@ -55,7 +55,7 @@ def _create(args: argparse.Namespace) -> int:
     if tmk is None:
         raise CliError("terminal create needs its TMK: --tmk-file FILE or --tmk-stdin")
     # Sealed to the front's public key: this command holds no key that opens a TMK.
-    terminal = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: create_terminal(
+    terminal = run_command(args, Role.BACK_OFFICE, lambda conn: create_terminal(
         conn, code, args.merchant, tmk, not args.no_mac,
     ))
     if args.json:
@@ -68,8 +68,8 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    terminals = run_with_database(
-        args.config, Role.BACK_OFFICE, lambda conn: list_terminals(conn, args.merchant))
+    terminals = run_command(
+        args, Role.BACK_OFFICE, lambda conn: list_terminals(conn, args.merchant))
     if args.json:
         print_json(terminals)
     else:
@@ -79,7 +79,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _set_mac(args: argparse.Namespace) -> int:
     code = terminal_code(args.code)
-    terminal = run_with_database(args.config, Role.BACK_OFFICE,
+    terminal = run_command(args, Role.BACK_OFFICE,
                                  lambda conn: set_requires_mac(conn, code, args.requires_mac))
     if args.json:
         print_json(terminal)
