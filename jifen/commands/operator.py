@@ -66,9 +66,9 @@ def _show(operator: Operator, verb: str, as_json: bool) -> None:
 def _create(args: argparse.Namespace) -> int:
     name = operator_name(args.name)
     role = OperatorRole(args.role)
-    password = new_password(args, name)
+    # The new password is asked for once the acting operator may create operators.
     operator = run_command(args, Role.BACK_OFFICE, lambda conn: create_operator(
-        conn, name, role, args.merchant, password))
+        conn, name, role, args.merchant, new_password(args, name)))
     _show(operator, "created", args.json)
     return 0
 
@@ -97,13 +97,12 @@ def _passwd(args: argparse.Namespace) -> int:
     name = args.name or acting
     if name is None:
         raise CliError("whose password? --name NAME (or act as the operator: --operator)")
-    password = new_password(args, name)
 
     async def change(conn: asyncpg.Connection) -> None:
         if acting is not None:
             me = await current_operator(conn)
             check_password_change(me.name, me.role, name)
-        await set_operator_password(conn, name, password)
+        await set_operator_password(conn, name, new_password(args, name))
 
     run_command(args, Role.BACK_OFFICE, change)
     if args.json:
