@@ -7,6 +7,7 @@ Created in one transaction, the file written last inside it: no file, no operato
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import asyncpg
@@ -45,6 +46,9 @@ async def create_demo_operators(
     operators: tuple[tuple[str, OperatorRole, str | None], ...] = DEMO_OPERATORS,
 ) -> DemoOperators:
     rows: list[tuple[str, str, str, str]] = []
+    # Checked first for a clear error; the O_EXCL create at the end is the guarantee.
+    if os.path.lexists(csv_path):
+        raise FileExistsError(f"{csv_path} exists already: no demo operators created")
     async with conn.transaction():
         for name, role, merchant_code in operators:
             password = generate_password()
