@@ -15,7 +15,7 @@ import argparse
 import getpass
 import os
 import sys
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -99,6 +99,14 @@ def operator_base_url(config: DatabaseConfig) -> str:
         raise CliError(f"the embedded database under {config.data_dir} is not running: start "
                        f"it with `jifen up` or `jifen db start`")
     return f"postgresql://{EMBEDDED_HOST}:{status.port}/{APPLICATION_DATABASE}"
+
+
+def operator_url(config: DatabaseConfig, operator: str, password: str) -> str:
+    """The operator's URL, password included: for a command that opens its own connections.
+    Never printed (`database.connect.redact_url` hides the password in messages)."""
+    parts = urlsplit(operator_base_url(config))
+    return urlunsplit(parts._replace(
+        netloc=f"{quote(operator, safe='')}:{quote(password, safe='')}@{parts.netloc}"))
 
 
 async def connect_operator(

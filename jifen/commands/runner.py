@@ -19,6 +19,7 @@ from jifen.commands.acting import (
     checked_operator,
     connect_operator,
     operator_password,
+    operator_url,
 )
 from jifen.errors import CliError
 from runtime.config import load_config
@@ -68,6 +69,26 @@ def run_command(
             await conn.close()
 
     return _run_mapped(with_connection, operator)
+
+
+def command_url(args: argparse.Namespace, role: Role) -> str:
+    """The URL a command that opens its own connections runs with: the acting operator's,
+    once its role may run the command, else `role`'s (the installer's mode)."""
+    config = load_config(args.config)
+    operator = acting_operator(args)
+    if operator is None:
+        return resolve_database_url(config.database, role)
+    password = operator_password(args, operator)
+
+    async def check() -> None:
+        conn = await connect_operator(config.database, operator, password)
+        try:
+            await checked_operator(conn, args)
+        finally:
+            await conn.close()
+
+    _run_mapped(check, operator)
+    return operator_url(config.database, operator, password)
 
 
 def _run_mapped(run: Callable[[], Awaitable[T]], operator: str | None) -> T:

@@ -178,3 +178,14 @@ class TestPasswords:
         refused = jifen("operator", "create", "--name", "nomerchant", "--role",
                         "merchant_admin", "--password-env", "PW")
         assert "a merchant admin needs --merchant" in refused.err
+
+
+class TestLedgerCheck:
+    def test_an_auditor_checks_the_ledger_an_hq_admin_may_not(self, operator_of, as_operator):
+        auditor, hq = operator_of("auditor"), operator_of("hq_admin")
+        checked = as_operator(auditor, "audit")
+        assert checked.exit_code == 0, checked.err
+        assert checked.out.startswith("audit clean")
+        assert auditor.password not in checked.out + checked.err
+        refused = as_operator(hq, "audit")
+        assert "may not check the ledger: needs auditor" in refused.err

@@ -68,7 +68,7 @@ def test_read_only_roles_change_nothing():
     reading = {("alliance", "list"), ("merchant", "list"), ("terminal", "list"),
                ("card-range", "list"), ("settlement-rule", "list"), ("clearing", "verify"),
                ("clearing", "status"), ("clearing", "report"), ("clearing", "settlement-files"),
-               ("saf", "list"), ("audit-log", None), ("operator", "list"),
+               ("saf", "list"), ("audit-log", None), ("audit", None), ("operator", "list"),
                ("operator", "passwd")}
     changing = set(COMMAND_RIGHTS) - reading
     assert ("card", "status") in changing
