@@ -66,7 +66,8 @@ async def test_an_old_database_is_converted_and_holds_no_clear_pan(
         assert [pan for pan in PANS if pan.encode() in dump] == PANS  # the old schema's
     finally:
         await connection.close()
-    assert await migrate(empty_database_url, data_steps=data_steps(KEK)) == \
+    # ... and the migrations after them (011 on), which convert nothing.
+    assert (await migrate(empty_database_url, data_steps=data_steps(KEK)))[:3] == \
         ["008_keys_and_pans_at_rest", "009_terminal_keys_bound",
          "010_terminal_keys_sealed_to_front"]
     connection = await asyncpg.connect(empty_database_url)

@@ -375,7 +375,8 @@ class TestKeysSealedBeforeMigration009:
                 seal(kek, session_key, SESSION_KEY_PURPOSE))
         finally:
             await connection.close()
-        assert await migrate(empty_database_url, data_steps=data_steps(kek)) == \
+        # ... and the later migrations (011 on), which convert nothing.
+        assert (await migrate(empty_database_url, data_steps=data_steps(kek)))[:2] == \
             ["009_terminal_keys_bound", "010_terminal_keys_sealed_to_front"]
         async with running_system(empty_database_url, seeded=False) as system:
             async with mac_terminal(system) as terminal:
