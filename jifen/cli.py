@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from jifen.commands import COMMAND_MODULES
+from jifen.commands.acting import add_operator_options, refuse_installer_command
 from jifen.errors import OPERATOR_ERRORS, exit_code_of
 
 
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", metavar="FILE", default=None,
         help="TOML configuration file (default: $JIFEN_CONFIG, else built-in defaults)",
     )
+    add_operator_options(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         module.register(subparsers)
@@ -28,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        refuse_installer_command(args)
         return int(args.handler(args) or 0)
     except OPERATOR_ERRORS as exc:
         print(f"jifen: error: {exc}", file=sys.stderr)

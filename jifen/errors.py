@@ -8,6 +8,7 @@ maps each one the operator must read to the code `jifen` exits with.
 
 from __future__ import annotations
 
+from back_office.operators.errors import OperatorError
 from back_office.provisioning.errors import ProvisioningError
 from clearing.errors import ClearingError
 from database.errors import DatabaseError
@@ -23,8 +24,8 @@ class CliError(Exception):
 
 # Printed as one line `jifen: error: ...`, never as a traceback.
 OPERATOR_ERRORS: tuple[type[Exception], ...] = (
-    CliError, ConfigError, DatabaseError, ProvisioningError, ClearingError, LoadtestError,
-    PkiError, LinkTlsError, KeyStoreError,
+    CliError, ConfigError, DatabaseError, ProvisioningError, OperatorError, ClearingError,
+    LoadtestError, PkiError, LinkTlsError, KeyStoreError,
 )
 # A refused clearing exits 1, as docs/clearing.md says (nothing was written); every other
 # refusal exits 2.

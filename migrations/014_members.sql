@@ -33,6 +33,11 @@ CREATE INDEX cards_member_id ON cards (member_id) WHERE member_id IS NOT NULL;
 GRANT SELECT, INSERT, UPDATE ON members TO jifen_back_office;
 -- A member's cards are shown with their balances (written by the host alone).
 GRANT SELECT (id, kind, card_id, balance) ON accounts TO jifen_back_office;
+-- Card service keeps members too (operators, migration 011).
+GRANT SELECT, INSERT, UPDATE ON members TO jifen_op_card_service;
+GRANT SELECT (id, kind, card_id, balance) ON accounts TO jifen_op_card_service;
+CREATE POLICY data_keys_card_service_members ON data_keys TO jifen_op_card_service
+    USING (purpose = 'member_data') WITH CHECK (purpose = 'member_data');
 -- A policy of its own (permissive policies add up), so that this one grant reads alone.
 CREATE POLICY data_keys_back_office_members ON data_keys TO jifen_back_office
     USING (purpose = 'member_data') WITH CHECK (purpose = 'member_data');

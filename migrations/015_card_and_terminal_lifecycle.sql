@@ -28,6 +28,6 @@ ALTER TABLE terminals
     ADD COLUMN tmk_changed_at timestamptz;
 CREATE INDEX terminals_shop_id ON terminals (shop_id) WHERE shop_id IS NOT NULL;
 
-GRANT SELECT, INSERT, UPDATE ON shops TO jifen_back_office;
+GRANT SELECT, INSERT, UPDATE ON shops TO jifen_back_office;   -- and so HQ admins (011)
 GRANT SELECT (id, merchant_id, active) ON shops TO jifen_host, jifen_front, jifen_clearing;
 GRANT SELECT (shop_id) ON terminals TO jifen_host, jifen_clearing;

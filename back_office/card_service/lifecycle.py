@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import msgspec
 
+from back_office.audit_trail import record
 from back_office.provisioning.cards import parse_expiry
 from back_office.provisioning.errors import ConflictError, InvalidValueError, NotFoundError
 from back_office.provisioning.notify import notify_change
@@ -70,6 +71,8 @@ async def change_card(
                 f"card {mask_pan(pan)} is {row['status']}: `{step}` applies to a card that is"
                 f" {' or '.join(sorted(starts_from))}")
         await conn.execute("UPDATE cards SET status = $2 WHERE id = $1", row["id"], ends_in)
+        await record(conn, f"card.{step}", "card", mask_pan(pan),
+                     before={"status": row["status"]}, after={"status": ends_in})
         await notify_change(conn, Change(Table.CARDS, row["id"]))
     return _change(row, pan, status=ends_in)
 
@@ -77,7 +80,7 @@ async def change_card(
 async def expire_card(conn: asyncpg.Connection, lookup_key: bytes, pan: str) -> CardChange:
     """From now on the card is declined 54; its balances stay (renew brings them back)."""
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    return await _set_expiry(conn, lookup_key, pan, yesterday)
+    return await _set_expiry(conn, lookup_key, pan, yesterday, "card.expire")
 
 
 async def renew_card(
@@ -87,11 +90,11 @@ async def renew_card(
     expires_on = parse_expiry(expiry)
     if expires_on <= datetime.now(UTC).date():
         raise InvalidValueError("a renewed card expires after today")
-    return await _set_expiry(conn, lookup_key, pan, expires_on)
+    return await _set_expiry(conn, lookup_key, pan, expires_on, "card.renew")
 
 
 async def _set_expiry(
-    conn: asyncpg.Connection, lookup_key: bytes, pan: str, expires_on: date,
+    conn: asyncpg.Connection, lookup_key: bytes, pan: str, expires_on: date, action: str,
 ) -> CardChange:
     async with conn.transaction():
         row = await _card_for_update(conn, lookup_key, pan)
@@ -99,6 +102,8 @@ async def _set_expiry(
             raise ConflictError(f"card {mask_pan(pan)} is closed: it neither expires nor renews")
         await conn.execute("UPDATE cards SET expires_on = $2 WHERE id = $1", row["id"],
                            expires_on)
+        await record(conn, action, "card", mask_pan(pan),
+                     before={"expires_on": row["expires_on"]}, after={"expires_on": expires_on})
         await notify_change(conn, Change(Table.CARDS, row["id"]))
     return _change(row, pan, expires_on=expires_on)
 

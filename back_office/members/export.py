@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 import msgspec
 
+from back_office.audit_trail import record
 from back_office.members.members import MemberCard, clear_personal_data, show_member
 from back_office.members.personal_data import PersonalDataKeys
 
@@ -32,11 +33,13 @@ class MemberExport(msgspec.Struct, frozen=True):
 async def export_member(
     conn: asyncpg.Connection, keys: PersonalDataKeys, member_id: int,
 ) -> MemberExport:
-    async with conn.transaction(readonly=True, isolation="repeatable_read"):
+    async with conn.transaction(isolation="repeatable_read"):
         member = await show_member(conn, member_id)
         clear = await clear_personal_data(conn, keys, member_id)
         times = await conn.fetchrow("SELECT created_at, updated_at FROM members WHERE id = $1",
                                     member_id)
+        # Who took a person's data out, and when: the trail keeps that, not the data.
+        await record(conn, "member.export", "member", str(member_id))
     assert times is not None, "show_member found it in the same snapshot"
     return MemberExport(
         exported_at=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 import asyncpg
 import msgspec
 
+from back_office.audit_trail import record
 from back_office.members import validate
 from back_office.members.personal_data import (
     PersonalDataKeys,
@@ -86,7 +87,10 @@ async def create_member(
                 *_id_columns(sealed_id), born, joined_on or today)
         except asyncpg.UniqueViolationError as exc:
             raise DuplicateError(_duplicate_message(exc, sealed_mobile.masked)) from exc
-    return await show_member(conn, member_id)
+        member = await show_member(conn, member_id)
+        await record(conn, "member.create", "member", str(member_id),
+                     after=_audited(member))
+    return member
 
 
 async def update_member(
@@ -125,6 +129,8 @@ async def update_member(
         except asyncpg.UniqueViolationError as exc:
             raise DuplicateError(_duplicate_message(exc, before.mobile_masked)) from exc
         after = await show_member(conn, member_id)
+        await record(conn, "member.update", "member", str(member_id),
+                     before=_audited(before), after=_audited(after))
     return before, after
 
 
@@ -202,6 +208,8 @@ async def assign_card(
             raise ConflictError(f"card {mask_pan(pan)} belongs to member {card['member_id']}")
         await conn.execute("UPDATE cards SET member_id = $2 WHERE id = $1", card["id"],
                            member_id)
+        await record(conn, "member.assign_card", "card", mask_pan(pan),
+                     before={"member_id": card["member_id"]}, after={"member_id": member_id})
         [assigned] = await member_cards(conn, [member_id], card_id=card["id"])
     return assigned
 
@@ -247,6 +255,13 @@ def _duplicate_message(exc: asyncpg.UniqueViolationError, mobile_masked: str) ->
     if "id_number" in (exc.constraint_name or ""):
         return "another member of the alliance has this ID number"
     return f"another member of the alliance has mobile {mobile_masked}"
+
+
+def _audited(member: Member) -> dict[str, object]:
+    """What the audit trail keeps of a member: masks only (no mobile or ID number)."""
+    return {"name": member.name, "mobile_masked": member.mobile_masked,
+            "id_number_masked": member.id_number_masked, "birthday": member.birthday,
+            "alliance_code": member.alliance_code}
 
 
 def _member(row: asyncpg.Record, cards: list[MemberCard]) -> Member:

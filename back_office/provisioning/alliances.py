@@ -7,6 +7,7 @@ from datetime import time
 import asyncpg
 import msgspec
 
+from back_office.audit_trail import record
 from back_office.provisioning import validate
 from back_office.provisioning.errors import DuplicateError, NotFoundError
 from back_office.provisioning.notify import notify_change
@@ -56,11 +57,20 @@ async def create_alliance(
                 " VALUES ($1, $2, $3, $4, $5, $6)"
                 f" RETURNING {_COLUMNS}", *values,
             )
+            assert row is not None, "INSERT ... RETURNING gives the row"
+            alliance = _alliance(row)
+            await record(conn, "alliance.create", "alliance", alliance.code,
+                         after=_audited(alliance))
             await notify_change(conn, Change(Table.ALLIANCES))
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateError(f"alliance {code} already exists") from exc
-    assert row is not None, "INSERT ... RETURNING gives the row"
-    return _alliance(row)
+    return alliance
+
+
+def _audited(alliance: Alliance) -> dict[str, object]:
+    fields = msgspec.structs.asdict(alliance)
+    del fields["id"]
+    return fields
 
 
 async def set_mac_for_loads(
@@ -69,12 +79,17 @@ async def set_mac_for_loads(
     """Whether the alliance's loads and exchanges need a terminal that MACs; the front hears
     of it through the change notification and answers by it at once."""
     async with conn.transaction():
+        before = await conn.fetchval(
+            "SELECT requires_mac_for_loads FROM alliances WHERE code = $1 FOR UPDATE", code)
         row = await conn.fetchrow(
             "UPDATE alliances SET requires_mac_for_loads = $2 WHERE code = $1"
             f" RETURNING {_COLUMNS}", code, required,
         )
         if row is None:
             raise NotFoundError(f"no alliance {code}; `jifen alliance list` shows them")
+        await record(conn, "alliance.set_mac_for_loads", "alliance", code,
+                     before={"requires_mac_for_loads": before},
+                     after={"requires_mac_for_loads": required})
         await notify_change(conn, Change(Table.ALLIANCES))
     return _alliance(row)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncpg
 import msgspec
 
+from back_office.audit_trail import record
 from back_office.provisioning import validate
 from back_office.provisioning.errors import ConflictError, InvalidValueError
 from back_office.provisioning.notify import notify_change
@@ -72,6 +73,8 @@ async def add_card_range(
             "INSERT INTO card_ranges (bin_low, bin_high, host_name) VALUES ($1, $2, $3)"
             " RETURNING id", low, high, host_name,
         )
+        await record(conn, "card_range.add", "card_range", f"{low}-{high}",
+                     after={"bin_low": low, "bin_high": high, "host_name": host_name})
         await notify_change(conn, Change(Table.CARD_RANGES))
     return CardRange(range_id, low, high, host_name)
 

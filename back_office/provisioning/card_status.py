@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncpg
 import msgspec
 
+from back_office.audit_trail import record
 from back_office.provisioning.errors import ConflictError, InvalidValueError, NotFoundError
 from back_office.provisioning.notify import notify_change
 from proto.changes import Change, Table
@@ -44,5 +45,8 @@ async def set_card_status(
         if row["status"] == "closed":
             raise ConflictError(f"card {mask_pan(pan)} is closed: nothing reopens it")
         await conn.execute("UPDATE cards SET status = $2 WHERE id = $1", row["id"], status)
+        await record(conn, "card.status", "card", mask_pan(pan),
+                     before={"card_id": row["id"], "status": row["status"]},
+                     after={"card_id": row["id"], "status": status})
         await notify_change(conn, Change(Table.CARDS, row["id"]))
     return CardStatusChange(row["id"], mask_pan(pan), row["status"], status)

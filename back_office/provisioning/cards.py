@@ -22,6 +22,7 @@ from pathlib import Path
 import asyncpg
 import msgspec
 
+from back_office.audit_trail import record
 from back_office.provisioning import validate
 from back_office.provisioning.alliances import alliance_id
 from back_office.provisioning.card_numbers import PAN_LENGTH_MAX, PAN_LENGTH_MIN, PanGenerator
@@ -110,6 +111,12 @@ async def issue_cards(
             await _check_space(conn, generator, count)
             issued, rounds = await _insert_cards(conn, generator, count, alliance, expires_on,
                                                  keys, "inactive" if inactive else "active")
+            # One row for the batch: the first and last card ids, a few masked numbers.
+            await record(conn, "card.issue", "card_batch", f"{issued[0][0]}-{issued[-1][0]}",
+                         after={"alliance_code": alliance_code, "bin": bin_prefix,
+                                "count": len(issued), "length": length,
+                                "expires_on": expires_on,
+                                "pan": [pan for _, pan in issued[:SAMPLE_PANS]]})
             await notify_change(conn, Change(Table.CARDS))
             if csv_path is not None:
                 staging = _write_csv_staging(Path(csv_path), issued, expires_on)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 import msgspec
 
+from back_office.audit_trail import record
 from back_office.provisioning import validate
 from back_office.provisioning.alliances import alliance_id
 from back_office.provisioning.errors import DuplicateError, NotFoundError
@@ -45,6 +46,9 @@ async def create_merchant(
                 " active) VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 code, alliance, *values, active,
             )
+            await record(conn, "merchant.create", "merchant", code, merchant_id=merchant,
+                         after={"alliance_code": alliance_code, "name": values[0],
+                                "earn_points_per_yuan": values[1], "active": active})
             await notify_change(conn, Change(Table.MERCHANTS))
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateError(f"merchant {code} already exists") from exc
@@ -67,12 +71,18 @@ async def set_merchant_active(
     conn: asyncpg.Connection, merchant_code: str, active: bool
 ) -> Merchant:
     async with conn.transaction():
-        updated = await conn.fetchval(
-            "UPDATE merchants SET active = $2 WHERE merchant_code = $1 RETURNING id",
-            merchant_code, active,
-        )
-        if updated is None:
+        before = await conn.fetchrow(
+            "SELECT id, active FROM merchants WHERE merchant_code = $1 FOR UPDATE",
+            merchant_code)
+        if before is None:
             raise NotFoundError(f"no merchant {merchant_code}; `jifen merchant list` shows them")
+        updated = await conn.fetchval(
+            "UPDATE merchants SET active = $2 WHERE id = $1 RETURNING id", before["id"], active,
+        )
+        assert updated == before["id"], "the row locked above"
+        await record(conn, "merchant.activate" if active else "merchant.deactivate",
+                     "merchant", merchant_code, merchant_id=updated,
+                     before={"active": before["active"]}, after={"active": active})
         await notify_change(conn, Change(Table.MERCHANTS))
     return await _one(conn, "m.id = $1", updated)
 

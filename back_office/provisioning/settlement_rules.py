@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 import asyncpg
 import msgspec
 
+from back_office.audit_trail import record
 from back_office.provisioning.alliances import alliance_id
 from back_office.provisioning.errors import ConflictError, InvalidValueError, NotFoundError
 
@@ -103,7 +104,19 @@ async def set_rule(
                 f"alliance {alliance_code} is cleared through {cleared}: a rule effective "
                 f"{effective_from} would change cleared dates; use a later date, or "
                 f"--retroactive and then `jifen clearing adjust` for each cleared date")
+        before = await conn.fetchrow(
+            "SELECT issue_price_fen, redemption_rate_fen, commission_bp, commission_fen_per_txn"
+            " FROM settlement_rules WHERE alliance_id = $1"
+            " AND merchant_id IS NOT DISTINCT FROM $2 AND effective_from = $3 FOR UPDATE",
+            alliance, merchant, effective_from)
         rule_id = await conn.fetchval(_UPSERT, alliance, merchant, effective_from, *values)
+        await record(
+            conn, "settlement_rule.set", "settlement_rule",
+            f"{alliance_code}/{merchant_code or '*'}/{effective_from}", merchant_id=merchant,
+            before=dict(before) if before is not None else None,
+            after={"issue_price_fen": values[0], "redemption_rate_fen": values[1],
+                   "commission_bp": values[2], "commission_fen_per_txn": values[3],
+                   "retroactive": retroactive})
     row = await conn.fetchrow(f"{_SELECT} WHERE r.id = $1", rule_id)
     assert row is not None, "the rule just written"
     return SettlementRule(**dict(row))

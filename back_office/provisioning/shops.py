@@ -12,6 +12,7 @@ import re
 import asyncpg
 import msgspec
 
+from back_office.audit_trail import record
 from back_office.provisioning import validate
 from back_office.provisioning.errors import DuplicateError, InvalidValueError, NotFoundError
 from back_office.provisioning.merchants import merchant_id
@@ -51,6 +52,8 @@ async def create_shop(
             merchant = await merchant_id(conn, merchant_code)
             await conn.execute("INSERT INTO shops (merchant_id, shop_code, name)"
                                " VALUES ($1, $2, $3)", merchant, code, name)
+            await record(conn, "shop.create", "shop", code, merchant_id=merchant,
+                         after={"name": name, "active": True})
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateError(f"shop {code} already exists") from exc
     return await _shop(conn, code)
@@ -58,10 +61,14 @@ async def create_shop(
 
 async def set_shop_active(conn: asyncpg.Connection, code: str, active: bool) -> Shop:
     async with conn.transaction():
-        updated = await conn.fetchval("UPDATE shops SET active = $2 WHERE shop_code = $1"
-                                      " RETURNING id", shop_code(code), active)
-        if updated is None:
+        before = await conn.fetchrow("SELECT merchant_id, active FROM shops"
+                                     " WHERE shop_code = $1 FOR UPDATE", shop_code(code))
+        if before is None:
             raise NotFoundError(f"no shop {code}; `jifen shop list` shows them")
+        await conn.execute("UPDATE shops SET active = $2 WHERE shop_code = $1", code, active)
+        await record(conn, "shop.activate" if active else "shop.deactivate", "shop", code,
+                     merchant_id=before["merchant_id"], before={"active": before["active"]},
+                     after={"active": active})
         await notify_change(conn, Change(Table.TERMINALS))
     return await _shop(conn, code)
 

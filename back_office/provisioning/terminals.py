@@ -12,6 +12,7 @@ import msgspec
 from Crypto.Cipher import DES3
 
 from acquirer_front.keystore import TmkSealer
+from back_office.audit_trail import record
 from back_office.provisioning import validate
 from back_office.provisioning.errors import ConflictError, DuplicateError, NotFoundError
 from back_office.provisioning.merchants import merchant_id
@@ -76,6 +77,10 @@ async def create_terminal(
                 " shop_id) VALUES ($1, $2, $3, $4, $5)", code, merchant, requires_mac, sealed,
                 shop,
             )
+            # The TMK itself never: its check value identifies it for the engineer.
+            await record(conn, "terminal.create", "terminal", code, merchant_id=merchant,
+                         after={"merchant_code": merchant_code, "requires_mac": requires_mac,
+                                "tmk": "sealed", "tmk_check_value": key_check_value(tmk)})
             await notify_change(conn, Change(Table.TERMINALS))
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateError(f"terminal {code} already exists") from exc
@@ -89,10 +94,15 @@ async def set_terminal_active(
     """An inactive terminal is answered 58 by the front and the host until made active."""
     code = validate.terminal_code(terminal_code)
     async with conn.transaction():
-        updated = await conn.fetchval(
-            "UPDATE terminals SET active = $2 WHERE terminal_code = $1 RETURNING 1", code, active)
-        if updated is None:
+        before = await conn.fetchrow("SELECT merchant_id, active FROM terminals"
+                                     " WHERE terminal_code = $1 FOR UPDATE", code)
+        if before is None:
             raise NotFoundError(f"no terminal {code}; `jifen terminal list` shows them")
+        await conn.execute("UPDATE terminals SET active = $2 WHERE terminal_code = $1", code,
+                           active)
+        await record(conn, "terminal.activate" if active else "terminal.deactivate",
+                     "terminal", code, merchant_id=before["merchant_id"],
+                     before={"active": before["active"]}, after={"active": active})
         await notify_change(conn, Change(Table.TERMINALS))
     return await _terminal(conn, code)
 
@@ -106,11 +116,13 @@ async def rotate_tmk(conn: asyncpg.Connection, terminal_code: str, tmk: bytes) -
     assert len(tmk) == validate.TMK_SIZE_BYTES, "validate.tmk_hex checks operator input"
     sealed = (await TmkSealer.load(conn)).seal(tmk, code)
     async with conn.transaction():
-        updated = await conn.fetchval(
+        merchant = await conn.fetchval(
             "UPDATE terminals SET tmk_encrypted = $2, tmk_changed_at = now()"
-            " WHERE terminal_code = $1 RETURNING 1", code, sealed)
-        if updated is None:
+            " WHERE terminal_code = $1 RETURNING merchant_id", code, sealed)
+        if merchant is None:
             raise NotFoundError(f"no terminal {code}; `jifen terminal list` shows them")
+        await record(conn, "terminal.rotate_tmk", "terminal", code, merchant_id=merchant,
+                     after={"tmk_check_value": key_check_value(tmk)})
         await notify_change(conn, Change(Table.TERMINALS))
     terminal = await _terminal(conn, code)
     return msgspec.structs.replace(terminal, tmk_check_value=key_check_value(tmk))
@@ -130,14 +142,21 @@ async def set_requires_mac(
     is no longer checked, and its answers carry no MAC."""
     code = validate.terminal_code(terminal_code)
     async with conn.transaction():
+        before = await conn.fetchrow(
+            "SELECT merchant_id, requires_mac FROM terminals WHERE terminal_code = $1"
+            " FOR UPDATE", code)
         has_tmk = await conn.fetchval(
             "UPDATE terminals SET requires_mac = $2 WHERE terminal_code = $1"
             " RETURNING tmk_encrypted IS NOT NULL", code, requires_mac,
         )
-        if has_tmk is None:
+        if has_tmk is None or before is None:
             raise NotFoundError(f"no terminal {code}; `jifen terminal list` shows them")
         if requires_mac and not has_tmk:
             raise ConflictError(f"terminal {code} has no TMK: it could never receive a MAC key")
+        await record(conn, "terminal.set_mac", "terminal", code,
+                     merchant_id=before["merchant_id"],
+                     before={"requires_mac": before["requires_mac"]},
+                     after={"requires_mac": requires_mac})
         await notify_change(conn, Change(Table.TERMINALS))
     row = await conn.fetchrow(f"{_SELECT} WHERE t.terminal_code = $1", code)
     assert row is not None, "the terminal just updated"

@@ -3,6 +3,7 @@
 from jifen.commands import (
     alliance,
     audit,
+    audit_log,
     card,
     clearing,
     db,
@@ -11,6 +12,7 @@ from jifen.commands import (
     loadtest,
     member,
     merchant,
+    operator,
     pki,
     saf,
     services,
@@ -24,5 +26,5 @@ from jifen.commands import (
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
     up, services, pki, db, alliance, merchant, shop, terminal, card, member, demo, term, audit,
-    loadtest, dialup, settlement, clearing, saf,
+    loadtest, dialup, settlement, clearing, saf, operator, audit_log,
 ]

@@ -7,14 +7,14 @@ import argparse
 from back_office.provisioning import create_alliance, list_alliances
 from back_office.provisioning.alliances import set_mac_for_loads
 from database.roles import Role
-from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 
 _COLUMNS = ("code", "name", "timezone", "cutover", "exchange_points_per_yuan",
             "requires_mac_for_loads")
 
 
 def _create(args: argparse.Namespace) -> int:
-    alliance = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: create_alliance(
+    alliance = run_command(args, Role.BACK_OFFICE, lambda conn: create_alliance(
         conn, args.code, args.name, args.timezone, args.cutover, args.exchange_points_per_yuan,
         requires_mac_for_loads=not args.no_mac_for_loads,
     ))
@@ -31,7 +31,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _set_mac_for_loads(args: argparse.Namespace) -> int:
-    alliance = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: set_mac_for_loads(
+    alliance = run_command(args, Role.BACK_OFFICE, lambda conn: set_mac_for_loads(
         conn, args.code, args.on))
     if args.json:
         print_json(alliance)
@@ -43,7 +43,7 @@ def _set_mac_for_loads(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    alliances = run_with_database(args.config, Role.BACK_OFFICE, list_alliances)
+    alliances = run_command(args, Role.BACK_OFFICE, list_alliances)
     if args.json:
         print_json(alliances)
     else:

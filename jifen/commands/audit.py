@@ -13,9 +13,8 @@ import anyio
 
 from back_office.ledger_check import AuditError, AuditReport, audit_database
 from back_office.ledger_check.runner import AUDIT_TIMEOUT_S_DEFAULT
-from database import resolve_database_url
 from database.roles import Role
-from jifen.commands.runner import print_json
+from jifen.commands.runner import command_url, print_json
 from jifen.errors import CliError
 from runtime.config import load_config
 
@@ -40,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_audit(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    url = resolve_database_url(config.database, Role.AUDIT)
+    url = command_url(args, Role.AUDIT)
     audit = functools.partial(audit_database, url, timeout_s=args.timeout_s,
                               connect_timeout_s=config.database.connect_timeout_s)
     try:

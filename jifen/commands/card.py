@@ -13,13 +13,13 @@ from back_office.provisioning import IssueSummary, add_card_range, issue_cards, 
 from back_office.provisioning.card_status import CARD_STATUSES, set_card_status
 from back_office.provisioning.cards import parse_expiry
 from database.roles import Role
-from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 from proto.keys import Purpose, load_kek, open_data_keys
 from runtime.config import load_config
 
 
 def _add_range(args: argparse.Namespace) -> int:
-    card_range = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: add_card_range(
+    card_range = run_command(args, Role.BACK_OFFICE, lambda conn: add_card_range(
         conn, args.bin_low, args.bin_high, args.host,
     ))
     if args.json:
@@ -31,7 +31,7 @@ def _add_range(args: argparse.Namespace) -> int:
 
 
 def _list_ranges(args: argparse.Namespace) -> int:
-    ranges = run_with_database(args.config, Role.BACK_OFFICE, list_card_ranges)
+    ranges = run_command(args, Role.BACK_OFFICE, list_card_ranges)
     if args.json:
         print_json(ranges)
     else:
@@ -47,7 +47,7 @@ def _kek(args: argparse.Namespace) -> bytes:
 
 def _issue(args: argparse.Namespace) -> int:
     expires_on = parse_expiry(args.expires)
-    summary = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: issue_cards(
+    summary = run_command(args, Role.BACK_OFFICE, lambda conn: issue_cards(
         conn, args.alliance, args.bin, args.count, args.length, expires_on, args.out,
         kek=_kek(args), inactive=args.inactive,
     ))
@@ -82,7 +82,7 @@ def _step(args: argparse.Namespace) -> int:
             return await renew_card(conn, key, args.pan, args.expires)
         return await change_card(conn, key, args.pan, CardStep(args.card_command))
 
-    change = run_with_database(args.config, Role.BACK_OFFICE, run)
+    change = run_command(args, Role.BACK_OFFICE, run)
     if args.json:
         print_json(change)
     elif change.expires_on != change.expires_on_before:
@@ -94,7 +94,7 @@ def _step(args: argparse.Namespace) -> int:
 
 
 def _set_status(args: argparse.Namespace) -> int:
-    change = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: set_card_status(
+    change = run_command(args, Role.BACK_OFFICE, lambda conn: set_card_status(
         conn, args.pan, args.status, kek=_kek(args),
     ))
     if args.json:

@@ -26,14 +26,14 @@ from clearing import (
 )
 from database.roles import Role
 from jifen.commands import clearing_output
-from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 
 EXIT_DIFFERS = 1
 
 
 def _close_day(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
-    sealed = run_with_database(args.config, Role.CLEARING, lambda conn: close_day(
+    sealed = run_command(args, Role.CLEARING, lambda conn: close_day(
         conn, args.alliance, day, datetime.now(UTC), args.by or getpass.getuser()))
     if args.json:
         print_json(sealed)
@@ -46,7 +46,7 @@ def _close_day(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
     progress = ProgressBar(f"clearing {day}")
-    result = run_with_database(args.config, Role.CLEARING, lambda conn: run_clearing(
+    result = run_command(args, Role.CLEARING, lambda conn: run_clearing(
         conn, args.alliance, day, progress))
     _print_run(result, args.json)
     return 0
@@ -55,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
 def _adjust(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
     progress = ProgressBar(f"recomputing {day}")
-    result = run_with_database(args.config, Role.CLEARING, lambda conn: adjust_clearing(
+    result = run_command(args, Role.CLEARING, lambda conn: adjust_clearing(
         conn, args.alliance, day, args.reason, progress))
     if result is None:
         if args.json:
@@ -71,7 +71,7 @@ def _adjust(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
     progress = ProgressBar(f"recomputing {day}")
-    result = run_with_database(args.config, Role.CLEARING, lambda conn: verify_clearing(
+    result = run_command(args, Role.CLEARING, lambda conn: verify_clearing(
         conn, args.alliance, day, progress))
     if args.json:
         print_json(result)
@@ -81,7 +81,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    statuses = run_with_database(args.config, Role.CLEARING, lambda conn: clearing_status(
+    statuses = run_command(args, Role.CLEARING, lambda conn: clearing_status(
         conn, args.alliance))
     if args.json:
         print_json(statuses)

@@ -31,7 +31,7 @@ from clearing.reports import FORMATS, build_report, render_csv, render_json, ren
 from database.connect import connect, resolve_database_url
 from database.errors import DatabaseError
 from database.roles import Role
-from jifen.commands.runner import print_json, run_with_database
+from jifen.commands.runner import print_json, run_command
 from runtime.config import load_config
 
 EXIT_FAILED = 1
@@ -41,7 +41,7 @@ ALL_ALLIANCES = "ALL"
 
 def _report(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
-    report = run_with_database(args.config, Role.CLEARING, lambda conn: build_report(
+    report = run_command(args, Role.CLEARING, lambda conn: build_report(
         conn, args.alliance, day, args.merchant))
     if args.format == "json":
         content = render_json(report)
@@ -60,8 +60,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _settlement_files(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
-    report = run_with_database(
-        args.config, Role.CLEARING, lambda conn: build_report(conn, args.alliance, day))
+    report = run_command(
+        args, Role.CLEARING, lambda conn: build_report(conn, args.alliance, day))
     for path in write_settlement_files(report, Path(args.out)):
         print(path)
     return 0

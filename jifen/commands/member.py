@@ -23,7 +23,7 @@ from back_office.members import (
 )
 from back_office.members.personal_data import PersonalDataKeys
 from database.roles import Role
-from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 from jifen.errors import CliError
 from proto.keys import Purpose, load_kek, open_data_keys
 from runtime.config import load_config
@@ -45,7 +45,7 @@ def _with_keys(
         lookup = (await open_data_keys(conn, kek, [Purpose.PAN_LOOKUP]))[Purpose.PAN_LOOKUP]
         return await function(conn, keys, lookup)
 
-    return run_with_database(args.config, Role.BACK_OFFICE, run)
+    return run_command(args, Role.BACK_OFFICE, run)
 
 
 def _print_member(member: Member, as_json: bool) -> None:
@@ -76,14 +76,14 @@ def _update(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    member = run_with_database(args.config, Role.BACK_OFFICE,
+    member = run_command(args, Role.BACK_OFFICE,
                                lambda conn: show_member(conn, args.id))
     _print_member(member, args.json)
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    members = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: list_members(
+    members = run_command(args, Role.BACK_OFFICE, lambda conn: list_members(
         conn, args.alliance, limit=args.limit, after_id=args.after))
     if args.json:
         print_json(members)
@@ -132,7 +132,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("member", help="members: create, change, find, export")
-    actions = parser.add_subparsers(dest="member_command", metavar="COMMAND", required=True)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     create = add_json_option(actions.add_parser("create", help="a new member"))
     create.add_argument("--alliance", required=True, help="alliance code")

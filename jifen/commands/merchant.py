@@ -8,7 +8,7 @@ from collections.abc import Callable
 from back_office.provisioning import create_merchant, list_merchants, set_merchant_active
 from back_office.provisioning.merchants import Merchant
 from database.roles import Role
-from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 
 _COLUMNS = ("merchant_code", "alliance_code", "name", "active", "earn_points_per_yuan")
 
@@ -24,7 +24,7 @@ def _show(merchant: Merchant, verb: str, as_json: bool) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
-    merchant = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: create_merchant(
+    merchant = run_command(args, Role.BACK_OFFICE, lambda conn: create_merchant(
         conn, args.alliance, args.code, args.name, args.earn_points_per_yuan, not args.inactive,
     ))
     _show(merchant, "created", args.json)
@@ -32,8 +32,8 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    merchants = run_with_database(
-        args.config, Role.BACK_OFFICE, lambda conn: list_merchants(conn, args.alliance))
+    merchants = run_command(
+        args, Role.BACK_OFFICE, lambda conn: list_merchants(conn, args.alliance))
     if args.json:
         print_json(merchants)
     else:
@@ -43,8 +43,8 @@ def _list(args: argparse.Namespace) -> int:
 
 def _set_active(active: bool) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
-        merchant = run_with_database(
-            args.config, Role.BACK_OFFICE, lambda conn: set_merchant_active(conn, args.code, active)
+        merchant = run_command(
+            args, Role.BACK_OFFICE, lambda conn: set_merchant_active(conn, args.code, active)
         )
         _show(merchant, "activated" if active else "deactivated", args.json)
         return 0

@@ -14,6 +14,13 @@ import msgspec
 from acquirer_front.keystore import KeyStoreError
 from database.connect import connect, resolve_database_url
 from database.roles import Role
+from jifen.commands.acting import (
+    acting_operator,
+    checked_operator,
+    connect_operator,
+    operator_password,
+    operator_url,
+)
 from jifen.errors import CliError
 from runtime.config import load_config
 
@@ -37,13 +44,64 @@ def run_with_database(
         finally:
             await conn.close()
 
+    return _run_mapped(with_connection, None)
+
+
+def run_command(
+    args: argparse.Namespace, role: Role,
+    function: Callable[[asyncpg.Connection], Awaitable[T]],
+) -> T:
+    """`function(conn)` as the acting operator (`--operator`, $JIFEN_OPERATOR) once the CLI
+    has checked the command against its role; without one, as `role` (the installer's mode).
+    """
+    operator = acting_operator(args)
+    if operator is None:
+        return run_with_database(args.config, role, function)
+    config = load_config(args.config)
+    password = operator_password(args, operator)
+
+    async def with_connection() -> T:
+        conn = await connect_operator(config.database, operator, password)
+        try:
+            await checked_operator(conn, args)
+            return await function(conn)
+        finally:
+            await conn.close()
+
+    return _run_mapped(with_connection, operator)
+
+
+def command_url(args: argparse.Namespace, role: Role) -> str:
+    """The URL a command that opens its own connections runs with: the acting operator's,
+    once its role may run the command, else `role`'s (the installer's mode)."""
+    config = load_config(args.config)
+    operator = acting_operator(args)
+    if operator is None:
+        return resolve_database_url(config.database, role)
+    password = operator_password(args, operator)
+
+    async def check() -> None:
+        conn = await connect_operator(config.database, operator, password)
+        try:
+            await checked_operator(conn, args)
+        finally:
+            await conn.close()
+
+    _run_mapped(check, operator)
+    return operator_url(config.database, operator, password)
+
+
+def _run_mapped(run: Callable[[], Awaitable[T]], operator: str | None) -> T:
     try:
-        return anyio.run(with_connection, backend="asyncio")
+        return anyio.run(run, backend="asyncio")
     except KeyStoreError as exc:
         raise CliError(f"key store: {exc}") from exc
     except asyncpg.UndefinedTableError as exc:
         raise CliError(f"the database has no Jifen schema ({exc}): run `jifen db migrate`") \
             from exc
+    except asyncpg.InsufficientPrivilegeError as exc:
+        who = f"operator {operator}" if operator else "this role"
+        raise CliError(f"the database refused {who}: {exc}") from exc
     except asyncpg.PostgresError as exc:
         raise CliError(f"the database refused the change: {exc}") from exc
     except (OSError, asyncpg.InterfaceError) as exc:

@@ -11,7 +11,7 @@ import argparse
 
 from acquirer_front.saf import list_saf
 from database.roles import Role
-from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 
 _COLUMNS = ("id", "state", "origin", "terminal_code", "stan", "original", "reason_code",
             "processing_code", "amount", "currency", "pan", "attempts", "last_response_code",
@@ -19,8 +19,8 @@ _COLUMNS = ("id", "state", "origin", "terminal_code", "stan", "original", "reaso
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = run_with_database(
-        args.config, Role.AUDIT, lambda conn: list_saf(conn, include_settled=args.all))
+    rows = run_command(
+        args, Role.AUDIT, lambda conn: list_saf(conn, include_settled=args.all))
     if args.json:
         print_json(rows)
     else:

@@ -8,7 +8,7 @@ from datetime import date
 from back_office.provisioning.errors import InvalidValueError
 from back_office.provisioning.settlement_rules import SettlementRule, list_rules, set_rule
 from database.roles import Role
-from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 
 _COLUMNS = ("alliance_code", "merchant_code", "effective_from", "issue_price_fen",
             "redemption_rate_fen", "commission_bp", "commission_fen_per_txn")
@@ -23,7 +23,7 @@ def _effective(text: str) -> date:
 
 def _set(args: argparse.Namespace) -> int:
     effective = _effective(args.effective)
-    rule = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: set_rule(
+    rule = run_command(args, Role.BACK_OFFICE, lambda conn: set_rule(
         conn, args.alliance, args.merchant, effective, args.issue_price_fen,
         args.redemption_rate_fen, args.commission_bp, args.commission_fen_per_txn,
         retroactive=args.retroactive,
@@ -36,8 +36,8 @@ def _set(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    rules = run_with_database(
-        args.config, Role.BACK_OFFICE, lambda conn: list_rules(conn, args.alliance))
+    rules = run_command(
+        args, Role.BACK_OFFICE, lambda conn: list_rules(conn, args.alliance))
     if args.json:
         print_json(rules)
     else:

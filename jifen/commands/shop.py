@@ -6,13 +6,13 @@ import argparse
 
 from back_office.provisioning.shops import create_shop, list_shops, set_shop_active
 from database.roles import Role
-from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 
 _COLUMNS = ("shop_code", "merchant_code", "name", "active", "terminals")
 
 
 def _create(args: argparse.Namespace) -> int:
-    shop = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: create_shop(
+    shop = run_command(args, Role.BACK_OFFICE, lambda conn: create_shop(
         conn, args.merchant, args.code, args.name))
     if args.json:
         print_json(shop)
@@ -22,7 +22,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    shops = run_with_database(args.config, Role.BACK_OFFICE,
+    shops = run_command(args, Role.BACK_OFFICE,
                               lambda conn: list_shops(conn, args.merchant))
     if args.json:
         print_json(shops)
@@ -33,7 +33,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _set_active(args: argparse.Namespace) -> int:
     active = args.action == "activate"
-    shop = run_with_database(args.config, Role.BACK_OFFICE,
+    shop = run_command(args, Role.BACK_OFFICE,
                              lambda conn: set_shop_active(conn, args.code, active))
     if args.json:
         print_json(shop)

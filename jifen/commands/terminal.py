@@ -10,7 +10,7 @@ from back_office.provisioning.terminals import rotate_tmk, set_requires_mac, set
 from back_office.provisioning.tmk_files import parse_tmk_text, read_tmk_file
 from back_office.provisioning.validate import terminal_code
 from database.roles import Role
-from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 from jifen.errors import CliError
 
 _COLUMNS = ("terminal_code", "merchant_code", "shop_code", "requires_mac", "active", "has_tmk")
@@ -55,7 +55,7 @@ def _create(args: argparse.Namespace) -> int:
     if tmk is None:
         raise CliError("terminal create needs its TMK: --tmk-file FILE or --tmk-stdin")
     # Sealed to the front's public key: this command holds no key that opens a TMK.
-    terminal = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: create_terminal(
+    terminal = run_command(args, Role.BACK_OFFICE, lambda conn: create_terminal(
         conn, code, args.merchant, tmk, not args.no_mac, args.shop,
     ))
     if args.json:
@@ -68,8 +68,8 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    terminals = run_with_database(
-        args.config, Role.BACK_OFFICE, lambda conn: list_terminals(conn, args.merchant))
+    terminals = run_command(
+        args, Role.BACK_OFFICE, lambda conn: list_terminals(conn, args.merchant))
     if args.json:
         print_json(terminals)
     else:
@@ -79,7 +79,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _set_mac(args: argparse.Namespace) -> int:
     code = terminal_code(args.code)
-    terminal = run_with_database(args.config, Role.BACK_OFFICE,
+    terminal = run_command(args, Role.BACK_OFFICE,
                                  lambda conn: set_requires_mac(conn, code, args.requires_mac))
     if args.json:
         print_json(terminal)
@@ -93,7 +93,7 @@ def _set_mac(args: argparse.Namespace) -> int:
 def _set_active(args: argparse.Namespace) -> int:
     code = terminal_code(args.code)
     active = args.action == "activate"
-    terminal = run_with_database(args.config, Role.BACK_OFFICE,
+    terminal = run_command(args, Role.BACK_OFFICE,
                                  lambda conn: set_terminal_active(conn, code, active))
     if args.json:
         print_json(terminal)
@@ -108,7 +108,7 @@ def _rotate_tmk(args: argparse.Namespace) -> int:
     tmk = read_tmk_option(args, code)
     if tmk is None:
         raise CliError("rotate-tmk needs the new TMK: --tmk-file FILE or --tmk-stdin")
-    terminal = run_with_database(args.config, Role.BACK_OFFICE,
+    terminal = run_command(args, Role.BACK_OFFICE,
                                  lambda conn: rotate_tmk(conn, code, tmk))
     if args.json:
         print_json(terminal)

@@ -37,6 +37,7 @@ async def _prepare(config: Config, database_url: str) -> None:
     import asyncpg
 
     from back_office.data_migrations import data_steps, publish_front_key
+    from back_office.operators.demo import create_demo_operators
     from back_office.provisioning.demo import create_demo_if_empty
     from database.connect import resolve_database_url
     from database.migrate import migrate
@@ -50,10 +51,13 @@ async def _prepare(config: Config, database_url: str) -> None:
     connection = await asyncpg.connect(back_office_url)
     try:
         summary = await create_demo_if_empty(connection, kek=kek)
+        operators = None if summary is None else await create_demo_operators(connection)
     finally:
         await connection.close()
     if summary is not None:
         print(f"Loaded the demo alliance: {summary.describe()}", flush=True)
+    if operators is not None:
+        print(f"Demo {operators.describe()}", flush=True)
 
 
 def _up(args: argparse.Namespace) -> int:

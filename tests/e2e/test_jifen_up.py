@@ -83,6 +83,20 @@ def test_up_serves_terminals_and_stops_on_sigterm(tmp_path: Path):
         # Someone who knows only the terminal and merchant IDs cannot even sign on.
         (stranger := tmp_path / "elsewhere").mkdir()
         assert term("signon", cwd=stranger, exit_code=1)["fields"]["39"] == "A0"
+        # One operator of each role, their passwords in a private file; the merchant admin
+        # sees its merchant only, over the embedded server.
+        operators_csv = tmp_path / "var" / "demo-operators.csv"
+        assert operators_csv.stat().st_mode & 0o777 == 0o600
+        assert any("jifen --operator demo_card_service --operator-password-file" in line
+                   for line in printed)
+        listed = subprocess.run(
+            _jifen("--config", str(config), "--operator", "demo_merchant_admin",
+                   "--operator-password-file", str(operators_csv), "merchant", "list",
+                   "--json"), cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert [row["merchant_code"] for row in json.loads(listed.stdout)] == [
+            "DEMO00000000001"]
     finally:
         up.send_signal(signal.SIGTERM)
         try:

@@ -1,0 +1,120 @@
+"""Which operator role may run which command: the one table (docs/back-office.md shows it).
+
+The CLI checks a command against it before touching the database, for a clear message
+("operator alice (card service) may not create merchants: needs hq admin"). The database's
+grants and row-level security (migration 011) are the guarantee; a test holds the two
+together (tests/operators/test_rights.py).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from back_office.operators.errors import RightRefusedError
+from back_office.operators.roles import OperatorRole
+
+HQ = OperatorRole.HQ_ADMIN
+CARDS = OperatorRole.CARD_SERVICE
+MERCHANT = OperatorRole.MERCHANT_ADMIN
+CLEARING = OperatorRole.CLEARING
+AUDITOR = OperatorRole.AUDITOR
+EVERYONE = frozenset(OperatorRole)
+
+
+class Right(msgspec.Struct, frozen=True):
+    what: str                           # "create merchants": after "may not"
+    roles: frozenset[OperatorRole]
+
+
+def _right(what: str, *roles: OperatorRole) -> Right:
+    return Right(what, frozenset(roles))
+
+
+# (command, action) -> the right it needs. A command missing here is the installer's
+# (`jifen db`, `jifen up`, the services, the load test): refused to every operator.
+COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
+    ("alliance", "create"): _right("create alliances", HQ),
+    ("alliance", "set-mac-for-loads"): _right("change alliances", HQ),
+    ("alliance", "list"): Right("list alliances", EVERYONE),
+    ("merchant", "create"): _right("create merchants", HQ),
+    ("merchant", "activate"): _right("activate merchants", HQ),
+    ("merchant", "deactivate"): _right("deactivate merchants", HQ),
+    ("merchant", "list"): _right("list merchants", HQ, MERCHANT, CLEARING, AUDITOR),
+    ("terminal", "create"): _right("create terminals", HQ),
+    ("terminal", "set-mac"): _right("change terminals", HQ),
+    ("terminal", "activate"): _right("activate terminals", HQ),
+    ("terminal", "deactivate"): _right("deactivate terminals", HQ),
+    ("terminal", "rotate-tmk"): _right("give terminals a new TMK", HQ),
+    ("terminal", "list"): _right("list terminals", HQ, MERCHANT, AUDITOR),
+    ("card-range", "add"): _right("add card ranges", HQ),
+    ("card-range", "list"): _right("list card ranges", HQ, CARDS, AUDITOR),
+    ("card", "issue"): _right("issue cards", HQ, CARDS),
+    ("card", "status"): _right("change a card's status", HQ, CARDS),
+    ("card", "activate"): _right("activate cards", HQ, CARDS),
+    ("card", "lost"): _right("report cards lost", HQ, CARDS),
+    ("card", "stolen"): _right("report cards stolen", HQ, CARDS),
+    ("card", "found"): _right("report cards found", HQ, CARDS),
+    ("card", "block"): _right("block cards", HQ, CARDS),
+    ("card", "unblock"): _right("unblock cards", HQ, CARDS),
+    ("card", "expire"): _right("expire cards", HQ, CARDS),
+    ("card", "renew"): _right("renew cards", HQ, CARDS),
+    ("member", "create"): _right("create members", HQ, CARDS),
+    ("member", "update"): _right("change members", HQ, CARDS),
+    ("member", "assign-card"): _right("assign cards to members", HQ, CARDS),
+    ("member", "export"): _right("export a member's data", HQ, CARDS),
+    ("member", "show"): _right("read members", HQ, CARDS, AUDITOR),
+    ("member", "list"): _right("list members", HQ, CARDS, AUDITOR),
+    ("member", "find"): _right("find members", HQ, CARDS),
+    ("shop", "create"): _right("create shops", HQ),
+    ("shop", "activate"): _right("activate shops", HQ),
+    ("shop", "deactivate"): _right("deactivate shops", HQ),
+    ("shop", "list"): _right("list shops", HQ, AUDITOR),
+    ("settlement-rule", "set"): _right("set settlement rules", HQ),
+    ("settlement-rule", "list"): _right("list settlement rules", HQ, MERCHANT, CLEARING,
+                                        AUDITOR),
+    ("clearing", "close-day"): _right("seal business dates", CLEARING),
+    ("clearing", "run"): _right("run clearing", CLEARING),
+    ("clearing", "adjust"): _right("adjust clearing", CLEARING),
+    ("clearing", "verify"): _right("verify clearing", CLEARING, AUDITOR),
+    ("clearing", "status"): _right("read clearing's status", CLEARING, AUDITOR),
+    ("clearing", "report"): _right("read clearing reports", CLEARING, AUDITOR),
+    ("clearing", "settlement-files"): _right("write settlement files", CLEARING, AUDITOR),
+    ("audit", None): _right("check the ledger", AUDITOR),
+    ("saf", "list"): _right("read the front's store-and-forward queue", AUDITOR),
+    ("audit-log", None): _right("read the audit log", HQ, MERCHANT, AUDITOR),
+    ("operator", "create"): _right("create operators", HQ),
+    ("operator", "disable"): _right("disable operators", HQ),
+    ("operator", "enable"): _right("enable operators", HQ),
+    ("operator", "list"): Right("list operators", EVERYONE),
+    # Its own password: any operator; another's: an HQ admin (check_password_change).
+    ("operator", "passwd"): Right("change their password", EVERYONE),
+}
+OTHERS_PASSWORD = _right("set another operator's password", HQ)
+
+
+def _who(roles: frozenset[OperatorRole]) -> str:
+    return " or ".join(role.spoken for role in OperatorRole if role in roles)
+
+
+def check_right(operator: str, role: OperatorRole, command: str, action: str | None) -> None:
+    """Nothing if the operator's role may run the command; else RightRefusedError naming the
+    right and the roles that have it."""
+    right = COMMAND_RIGHTS.get((command, action))
+    shown = command if action is None else f"{command} {action}"
+    if right is None:
+        raise RightRefusedError(
+            f"operator {operator} ({role.spoken}) may not run `jifen {shown}`: it is the "
+            f"installer's (run it without --operator, as the account that installed Jifen)")
+    if role not in right.roles:
+        raise RightRefusedError(f"operator {operator} ({role.spoken}) may not {right.what}: "
+                                f"needs {_who(right.roles)}")
+
+
+def is_operator_command(command: str, action: str | None) -> bool:
+    return (command, action) in COMMAND_RIGHTS
+
+
+def check_password_change(operator: str, role: OperatorRole, target: str) -> None:
+    if target != operator and role not in OTHERS_PASSWORD.roles:
+        raise RightRefusedError(f"operator {operator} ({role.spoken}) may not "
+                                f"{OTHERS_PASSWORD.what}: needs {_who(OTHERS_PASSWORD.roles)}")
