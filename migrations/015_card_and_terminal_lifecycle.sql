@@ -31,3 +31,10 @@ CREATE INDEX terminals_shop_id ON terminals (shop_id) WHERE shop_id IS NOT NULL;
 GRANT SELECT, INSERT, UPDATE ON shops TO jifen_back_office;   -- and so HQ admins (011)
 GRANT SELECT (id, merchant_id, active) ON shops TO jifen_host, jifen_front, jifen_clearing;
 GRANT SELECT (shop_id) ON terminals TO jifen_host, jifen_clearing;
+-- A merchant admin reads its own merchant's shops only (as its terminals, migration 011).
+GRANT SELECT ON shops TO jifen_op_merchant_admin;
+ALTER TABLE shops ENABLE ROW LEVEL SECURITY;
+CREATE POLICY shops_all ON shops TO jifen_host, jifen_front, jifen_clearing, jifen_back_office,
+    jifen_audit USING (true) WITH CHECK (true);
+CREATE POLICY shops_own ON shops FOR SELECT TO jifen_op_merchant_admin
+    USING (merchant_id = operator_merchant_id());

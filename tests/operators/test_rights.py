@@ -69,7 +69,8 @@ def test_read_only_roles_change_nothing():
                ("card-range", "list"), ("settlement-rule", "list"), ("clearing", "verify"),
                ("clearing", "status"), ("clearing", "report"), ("clearing", "settlement-files"),
                ("saf", "list"), ("audit-log", None), ("audit", None), ("operator", "list"),
-               ("operator", "passwd")}
+               ("operator", "passwd"), ("member", "show"), ("member", "list"),
+               ("member", "find"), ("shop", "list")}
     changing = set(COMMAND_RIGHTS) - reading
     assert ("card", "status") in changing
     for key in changing:
