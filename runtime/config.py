@@ -21,6 +21,7 @@ import msgspec
 
 from account_host.config import HostConfig
 from acquirer_front.config import FrontConfig
+from back_office.config import BackOfficeConfig
 from database.config import DatabaseConfig
 from dialup.config import DialupConfig
 from proto.settings import PeerName
@@ -53,6 +54,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     dialup: DialupConfig = DialupConfig()
     log: LogConfig = LogConfig()
     pki: PkiConfig = PkiConfig()
+    back_office: BackOfficeConfig = BackOfficeConfig()
 
     def __post_init__(self) -> None:
         # A client probes a quiet link every echo interval and waits the echo timeout for the

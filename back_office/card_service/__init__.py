@@ -5,9 +5,14 @@ card in memory, so the next request from a terminal gets its new answer."""
 from back_office.card_service.lifecycle import (
     CardChange,
     CardStep,
+    card_of,
     change_card,
+    change_card_by_id,
     expire_card,
     renew_card,
 )
 
-__all__ = ["CardChange", "CardStep", "change_card", "expire_card", "renew_card"]
+__all__ = [
+    "CardChange", "CardStep", "card_of", "change_card", "change_card_by_id", "expire_card",
+    "renew_card",
+]

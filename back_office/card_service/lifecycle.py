@@ -63,18 +63,37 @@ async def change_card(
 ) -> CardChange:
     """One step of the card's life; ConflictError names the card's status when the step does
     not start from it (a lost card is not blocked, an active one is not activated)."""
-    starts_from, ends_in = TRANSITIONS[step]
     async with conn.transaction():
         row = await _card_for_update(conn, lookup_key, pan)
-        if row["status"] not in starts_from:
-            raise ConflictError(
-                f"card {mask_pan(pan)} is {row['status']}: `{step}` applies to a card that is"
-                f" {' or '.join(sorted(starts_from))}")
-        await conn.execute("UPDATE cards SET status = $2 WHERE id = $1", row["id"], ends_in)
-        await record(conn, f"card.{step}", "card", mask_pan(pan),
-                     before={"status": row["status"]}, after={"status": ends_in})
-        await notify_change(conn, Change(Table.CARDS, row["id"]))
-    return _change(row, pan, status=ends_in)
+        return await _step(conn, row, step)
+
+
+async def change_card_by_id(conn: asyncpg.Connection, card_id: int, step: CardStep) -> CardChange:
+    """As `change_card`, for a card named by its id (an approved request's payload)."""
+    async with conn.transaction():
+        row = await conn.fetchrow("SELECT id, status, expires_on, pan_masked FROM cards"
+                                  " WHERE id = $1 FOR UPDATE", card_id)
+        if row is None:
+            raise NotFoundError(f"no card with id {card_id}")
+        return await _step(conn, row, step)
+
+
+async def card_of(conn: asyncpg.Connection, lookup_key: bytes, pan: str) -> asyncpg.Record:
+    """The card's id, status and masked number (a request names a card by these)."""
+    return await _card_for_update(conn, lookup_key, pan)
+
+
+async def _step(conn: asyncpg.Connection, row: asyncpg.Record, step: CardStep) -> CardChange:
+    starts_from, ends_in = TRANSITIONS[step]
+    if row["status"] not in starts_from:
+        raise ConflictError(
+            f"card {row['pan_masked']} is {row['status']}: `{step}` applies to a card that is"
+            f" {' or '.join(sorted(starts_from))}")
+    await conn.execute("UPDATE cards SET status = $2 WHERE id = $1", row["id"], ends_in)
+    await record(conn, f"card.{step}", "card", row["pan_masked"],
+                 before={"status": row["status"]}, after={"status": ends_in})
+    await notify_change(conn, Change(Table.CARDS, row["id"]))
+    return _change(row, status=ends_in)
 
 
 async def expire_card(conn: asyncpg.Connection, lookup_key: bytes, pan: str) -> CardChange:
@@ -99,13 +118,14 @@ async def _set_expiry(
     async with conn.transaction():
         row = await _card_for_update(conn, lookup_key, pan)
         if row["status"] == "closed":
-            raise ConflictError(f"card {mask_pan(pan)} is closed: it neither expires nor renews")
+            raise ConflictError(f"card {row['pan_masked']} is closed: it neither expires nor"
+                                " renews")
         await conn.execute("UPDATE cards SET expires_on = $2 WHERE id = $1", row["id"],
                            expires_on)
-        await record(conn, action, "card", mask_pan(pan),
+        await record(conn, action, "card", row["pan_masked"],
                      before={"expires_on": row["expires_on"]}, after={"expires_on": expires_on})
         await notify_change(conn, Change(Table.CARDS, row["id"]))
-    return _change(row, pan, expires_on=expires_on)
+    return _change(row, expires_on=expires_on)
 
 
 async def _card_for_update(
@@ -113,16 +133,16 @@ async def _card_for_update(
 ) -> asyncpg.Record:
     if not pan.isdigit():
         raise InvalidValueError("the card number must be digits only")
-    row = await conn.fetchrow("SELECT id, status, expires_on FROM cards WHERE pan_hmac = $1"
-                              " FOR UPDATE", pan_hmac(lookup_key, pan))
+    row = await conn.fetchrow("SELECT id, status, expires_on, pan_masked FROM cards"
+                              " WHERE pan_hmac = $1 FOR UPDATE", pan_hmac(lookup_key, pan))
     if row is None:
         raise NotFoundError(f"no card {mask_pan(pan)} is issued")
     return row
 
 
 def _change(
-    row: asyncpg.Record, pan: str, *, status: str | None = None, expires_on: date | None = None,
+    row: asyncpg.Record, *, status: str | None = None, expires_on: date | None = None,
 ) -> CardChange:
-    return CardChange(row["id"], mask_pan(pan), row["status"], status or row["status"],
+    return CardChange(row["id"], row["pan_masked"], row["status"], status or row["status"],
                       row["expires_on"].isoformat(),
                       (expires_on or row["expires_on"]).isoformat())

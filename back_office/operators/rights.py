@@ -86,6 +86,10 @@ COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     ("operator", "disable"): _right("disable operators", HQ),
     ("operator", "enable"): _right("enable operators", HQ),
     ("operator", "list"): Right("list operators", EVERYONE),
+    ("approval", "list"): _right("read approval requests", HQ, CARDS, AUDITOR),
+    # Which requests a role decides is the action's (back_office/approvals/actions.py).
+    ("approval", "approve"): _right("approve requests", HQ, CARDS),
+    ("approval", "reject"): _right("reject requests", HQ, CARDS),
     # Its own password: any operator; another's: an HQ admin (check_password_change).
     ("operator", "passwd"): Right("change their password", EVERYONE),
 }

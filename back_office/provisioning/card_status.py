@@ -28,8 +28,11 @@ class CardStatusChange(msgspec.Struct, frozen=True):
 
 async def set_card_status(
     conn: asyncpg.Connection, pan: str, status: str, *, kek: bytes | None = None,
+    unblock_allowed: bool = True,
 ) -> CardStatusChange:
-    """The card is found by its PAN's HMAC (the pan_lookup key, opened with `kek`)."""
+    """The card is found by its PAN's HMAC (the pan_lookup key, opened with `kek`). Without
+    `unblock_allowed` (an operator acting), a blocked card is not made active here: that is a
+    request a second operator approves (`jifen card unblock`)."""
     if status not in CARD_STATUSES:
         raise InvalidValueError(f"status must be one of {', '.join(CARD_STATUSES)}")
     if not pan.isdigit():
@@ -44,6 +47,9 @@ async def set_card_status(
             raise NotFoundError(f"no card {mask_pan(pan)} is issued")
         if row["status"] == "closed":
             raise ConflictError(f"card {mask_pan(pan)} is closed: nothing reopens it")
+        if row["status"] == "blocked" and status != "blocked" and not unblock_allowed:
+            raise ConflictError(f"card {mask_pan(pan)} is blocked: unblocking it is a request"
+                                " a second operator approves (`jifen card unblock --pan ...`)")
         await conn.execute("UPDATE cards SET status = $2 WHERE id = $1", row["id"], status)
         await record(conn, "card.status", "card", mask_pan(pan),
                      before={"card_id": row["id"], "status": row["status"]},

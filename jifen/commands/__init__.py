@@ -2,6 +2,7 @@
 
 from jifen.commands import (
     alliance,
+    approval,
     audit,
     audit_log,
     card,
@@ -26,5 +27,5 @@ from jifen.commands import (
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
     up, services, pki, db, alliance, merchant, shop, terminal, card, member, demo, term, audit,
-    loadtest, dialup, settlement, clearing, saf, operator, audit_log,
+    loadtest, dialup, settlement, clearing, saf, operator, approval, audit_log,
 ]

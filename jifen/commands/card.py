@@ -8,11 +8,22 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from back_office.card_service import CardChange, CardStep, change_card, expire_card, renew_card
+from back_office.approvals import CARD_UNBLOCK, ApprovalRequest
+from back_office.card_service import (
+    CardChange,
+    CardStep,
+    card_of,
+    change_card,
+    expire_card,
+    renew_card,
+)
 from back_office.provisioning import IssueSummary, add_card_range, issue_cards, list_card_ranges
 from back_office.provisioning.card_status import CARD_STATUSES, set_card_status
 from back_office.provisioning.cards import parse_expiry
+from back_office.provisioning.errors import ConflictError
 from database.roles import Role
+from jifen.commands.acting import acting_operator
+from jifen.commands.approval import print_submitted, submit_request
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 from proto.keys import Purpose, load_kek, open_data_keys
 from runtime.config import load_config
@@ -73,6 +84,8 @@ def _lookup_key(args: argparse.Namespace) -> Callable[[asyncpg.Connection], Awai
 
 def _step(args: argparse.Namespace) -> int:
     lookup = _lookup_key(args)
+    if args.card_command == "unblock" and acting_operator(args) is not None:
+        return _request_unblock(args, lookup)
 
     async def run(conn: asyncpg.Connection) -> CardChange:
         key = await lookup(conn)
@@ -93,9 +106,28 @@ def _step(args: argparse.Namespace) -> int:
     return 0
 
 
+def _request_unblock(
+    args: argparse.Namespace, lookup: Callable[[asyncpg.Connection], Awaitable[bytes]],
+) -> int:
+    """An operator's unblock is a request a second operator approves (maker-checker)."""
+
+    async def run(conn: asyncpg.Connection) -> ApprovalRequest:
+        async with conn.transaction():
+            card = await card_of(conn, await lookup(conn), args.pan)
+            if card["status"] != "blocked":
+                raise ConflictError(f"card {card['pan_masked']} is {card['status']}, not"
+                                    " blocked")
+            return await submit_request(conn, args, CARD_UNBLOCK.name,
+                                        f"card {card['pan_masked']}", {"card_id": card["id"]})
+
+    print_submitted(run_command(args, Role.BACK_OFFICE, run), args.json)
+    return 0
+
+
 def _set_status(args: argparse.Namespace) -> int:
     change = run_command(args, Role.BACK_OFFICE, lambda conn: set_card_status(
         conn, args.pan, args.status, kek=_kek(args),
+        unblock_allowed=acting_operator(args) is None,
     ))
     if args.json:
         print_json(change)

@@ -5,9 +5,18 @@ from __future__ import annotations
 import argparse
 from datetime import date
 
+from back_office.approvals import SETTLEMENT_RULE
 from back_office.provisioning.errors import InvalidValueError
-from back_office.provisioning.settlement_rules import SettlementRule, list_rules, set_rule
+from back_office.provisioning.settlement_rules import (
+    SettlementRule,
+    commission_bp,
+    list_rules,
+    price_fen,
+    set_rule,
+)
 from database.roles import Role
+from jifen.commands.acting import acting_operator
+from jifen.commands.approval import print_submitted, submit_request
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 
 _COLUMNS = ("alliance_code", "merchant_code", "effective_from", "issue_price_fen",
@@ -23,6 +32,8 @@ def _effective(text: str) -> date:
 
 def _set(args: argparse.Namespace) -> int:
     effective = _effective(args.effective)
+    if acting_operator(args) is not None:
+        return _request_rule(args, effective)
     rule = run_command(args, Role.BACK_OFFICE, lambda conn: set_rule(
         conn, args.alliance, args.merchant, effective, args.issue_price_fen,
         args.redemption_rate_fen, args.commission_bp, args.commission_fen_per_txn,
@@ -32,6 +43,26 @@ def _set(args: argparse.Namespace) -> int:
         print_json(rule)
     else:
         print(describe_rule(rule))
+    return 0
+
+
+def _request_rule(args: argparse.Namespace, effective: date) -> int:
+    """An operator's rule change is a request a second operator approves (maker-checker);
+    its values are checked now, so a request never fails for a typo when approved."""
+    payload = {
+        "alliance_code": args.alliance, "merchant_code": args.merchant,
+        "effective_from": effective.isoformat(),
+        "issue_price_fen": str(price_fen(args.issue_price_fen, "issue price")),
+        "redemption_rate_fen": str(price_fen(args.redemption_rate_fen, "redemption rate")),
+        "commission_bp": commission_bp(args.commission_bp),
+        "commission_fen_per_txn": str(price_fen(args.commission_fen_per_txn,
+                                                "commission per transaction")),
+        "retroactive": args.retroactive,
+    }
+    owner = f"merchant {args.merchant}" if args.merchant else f"alliance {args.alliance}"
+    request = run_command(args, Role.BACK_OFFICE, lambda conn: submit_request(
+        conn, args, SETTLEMENT_RULE.name, f"rule of {owner} from {effective}", payload))
+    print_submitted(request, args.json)
     return 0
 
 

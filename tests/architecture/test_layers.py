@@ -21,7 +21,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "back_office": frozenset({"proto", "database", "acquirer_front"}),
     "clearing": frozenset({"proto", "database"}),
     "runtime": frozenset({"proto", "database", "account_host", "acquirer_front", "switch",
-                          "dialup"}),
+                          "dialup", "back_office"}),
     "devices": frozenset({"proto", "dialup"}),
     "loadtest": frozenset({"proto", "database", "account_host", "acquirer_front", "switch",
                            "dialup", "back_office", "clearing", "runtime", "devices"}),

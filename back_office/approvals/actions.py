@@ -1,0 +1,52 @@
+"""What a request may ask for, and how its approval carries it out.
+
+An action's payload holds ids and amounts, never a clear card number or password (the row is
+read by every approver). `execute` runs in the approval's transaction, as the approving
+operator: the database's grants of the approver's role are the last check, and the change,
+its audit rows and the decision commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from back_office.card_service.lifecycle import CardStep, change_card_by_id
+from back_office.operators.roles import OperatorRole
+from back_office.provisioning.settlement_rules import set_rule
+
+Payload = dict[str, Any]
+Executor = Callable[[asyncpg.Connection, Payload], Awaitable[str]]
+
+
+class Action(msgspec.Struct, frozen=True):
+    name: str
+    what: str                                  # "unblock a card": for messages
+    approvers: frozenset[OperatorRole]         # who may approve or reject it
+    execute: Executor
+
+
+async def _unblock(conn: asyncpg.Connection, payload: Payload) -> str:
+    change = await change_card_by_id(conn, int(payload["card_id"]), CardStep.UNBLOCK)
+    return f"card {change.pan_masked}: {change.status_before} -> {change.status}"
+
+
+async def _settlement_rule(conn: asyncpg.Connection, payload: Payload) -> str:
+    rule = await set_rule(
+        conn, payload["alliance_code"], payload["merchant_code"],
+        date.fromisoformat(payload["effective_from"]), payload["issue_price_fen"],
+        payload["redemption_rate_fen"], int(payload["commission_bp"]),
+        payload["commission_fen_per_txn"], retroactive=bool(payload["retroactive"]))
+    return f"settlement rule {rule.id} effective {rule.effective_from}"
+
+
+CARD_UNBLOCK = Action("card_unblock", "unblock a card",
+                      frozenset({OperatorRole.HQ_ADMIN, OperatorRole.CARD_SERVICE}), _unblock)
+SETTLEMENT_RULE = Action("settlement_rule", "change a settlement rule",
+                         frozenset({OperatorRole.HQ_ADMIN}), _settlement_rule)
+
+ACTIONS: dict[str, Action] = {action.name: action for action in (CARD_UNBLOCK, SETTLEMENT_RULE)}

@@ -1,0 +1,87 @@
+"""`jifen approval list|approve|reject`: second-person approval of operators' requests, and
+`submit_request`, which the commands whose change needs approval call when an operator acts."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+
+import asyncpg
+
+from back_office.approvals import ApprovalRequest, approve, list_requests, reject, submit
+from back_office.approvals.actions import Payload
+from database.roles import Role
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from runtime.config import load_config
+
+_COLUMNS = ("id", "action", "subject", "state", "requested_by", "expires_at", "decided_by")
+
+
+def request_expiry(args: argparse.Namespace) -> timedelta:
+    return timedelta(hours=load_config(args.config).back_office.approval_expiry_h)
+
+
+async def submit_request(
+    conn: asyncpg.Connection, args: argparse.Namespace, action: str, subject: str,
+    payload: Payload,
+) -> ApprovalRequest:
+    return await submit(conn, action, subject, payload, request_expiry(args))
+
+
+def print_submitted(request: ApprovalRequest, as_json: bool) -> None:
+    if as_json:
+        print_json(request)
+        return
+    print(f"request {request.id}: {request.action} of {request.subject} awaits a second"
+          f" operator (`jifen approval approve --id {request.id}`), until"
+          f" {request.expires_at:%Y-%m-%d %H:%M} UTC")
+
+
+def _list(args: argparse.Namespace) -> int:
+    requests = run_command(args, Role.BACK_OFFICE, lambda conn: list_requests(
+        conn, pending_only=not args.all, limit=args.limit))
+    if args.json:
+        print_json(requests)
+    else:
+        print_table(requests, _COLUMNS)
+    return 0
+
+
+def _approve(args: argparse.Namespace) -> int:
+    decided = run_command(args, Role.BACK_OFFICE,
+                          lambda conn: approve(conn, args.id, args.note))
+    if args.json:
+        print_json(decided)
+    else:
+        print(f"request {decided.id} approved: {decided.result}")
+    return 0
+
+
+def _reject(args: argparse.Namespace) -> int:
+    decided = run_command(args, Role.BACK_OFFICE,
+                          lambda conn: reject(conn, args.id, args.note))
+    if args.json:
+        print_json(decided)
+    else:
+        print(f"request {decided.id} rejected; nothing changed")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "approval", help="approve or reject another operator's request (maker-checker)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = add_json_option(actions.add_parser("list", help="pending requests, newest first"))
+    listing.add_argument("--all", action="store_true", help="decided and expired ones too")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(handler=_list)
+    approving = add_json_option(actions.add_parser(
+        "approve", help="carry another operator's request out"))
+    approving.add_argument("--id", type=int, required=True, help="request id")
+    approving.add_argument("--note", help="why, for the audit trail")
+    approving.set_defaults(handler=_approve)
+    rejecting = add_json_option(actions.add_parser(
+        "reject", help="refuse another operator's request; nothing changes"))
+    rejecting.add_argument("--id", type=int, required=True, help="request id")
+    rejecting.add_argument("--note", required=True, help="why: the maker reads it")
+    rejecting.set_defaults(handler=_reject)

@@ -1,0 +1,121 @@
+"""Maker-checker: an operator's unblock or settlement-rule change is a request; only a second
+operator of the right role carries it out, and the database refuses the maker's own decision
+even past the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+import pytest
+
+from tests.operators.conftest import ALLIANCE, BIN, MERCHANT_A
+
+
+def _issue_blocked_card(jifen) -> str:
+    assert jifen("card", "issue", "--alliance", ALLIANCE, "--bin", BIN, "--count", "1",
+                 "--out", "one.csv").exit_code == 0
+    with open("one.csv") as handle:
+        pan = handle.read().splitlines()[1].split(",")[0]
+    assert jifen("card", "block", "--pan", pan).exit_code == 0
+    return pan
+
+
+def _request_id(run) -> int:
+    assert run.exit_code == 0, run.err
+    return json.loads(run.out)["id"]
+
+
+def _status(sql_as, database_url: str, pan_suffix: str) -> str:
+    [row] = sql_as(database_url, "SELECT status FROM cards WHERE pan_masked LIKE $1",
+                   f"%{pan_suffix}")
+    return row["status"]
+
+
+def test_an_unblock_needs_a_second_operator(
+    jifen, operator_of, as_operator, sql_as, database_url,
+) -> None:
+    pan = _issue_blocked_card(jifen)
+    maker, checker = operator_of("card_service"), operator_of("card_service")
+    request_id = _request_id(as_operator(maker, "card", "unblock", "--pan", pan, "--json"))
+    assert _status(sql_as, database_url, pan[-4:]) == "blocked"   # nothing yet
+    own = as_operator(maker, "approval", "approve", "--id", str(request_id))
+    assert own.exit_code == 2 and f"request {request_id} is yours" in own.err
+    direct = as_operator(maker, "card", "status", "--pan", pan, "active")
+    assert direct.exit_code == 2 and "a second operator approves" in direct.err
+    listed = json.loads(as_operator(checker, "approval", "list", "--json").out)
+    assert [(r["id"], r["subject"]) for r in listed] == [
+        (request_id, f"card {pan[:6]}******{pan[-4:]}")]
+    approved = as_operator(checker, "approval", "approve", "--id", str(request_id), "--json")
+    assert approved.exit_code == 0, approved.err
+    decided = json.loads(approved.out)
+    assert (decided["state"], decided["requested_by"], decided["decided_by"]) == (
+        "approved", maker.name, checker.name)
+    assert _status(sql_as, database_url, pan[-4:]) == "active"
+    again = as_operator(checker, "approval", "approve", "--id", str(request_id))
+    assert again.exit_code == 2 and "approved already" in again.err
+    trail = sql_as(database_url, "SELECT actor, action FROM audit_log WHERE request_id = $1"
+                   " ORDER BY id", request_id)
+    assert [(row["actor"], row["action"]) for row in trail] == [
+        (maker.name, "approval.request"), (checker.name, "approval.approve")]
+
+
+def test_the_database_refuses_the_makers_own_decision(
+    jifen, operator_of, as_operator, run_async,
+) -> None:
+    pan = _issue_blocked_card(jifen)
+    maker = operator_of("card_service")
+    request_id = _request_id(as_operator(maker, "card", "unblock", "--pan", pan, "--json"))
+
+    async def decide_own() -> None:
+        connection = await asyncpg.connect(maker.url)
+        try:
+            await connection.execute("UPDATE approval_requests SET state = 'approved',"
+                                     " decided_by = 'someone_else' WHERE id = $1", request_id)
+        finally:
+            await connection.close()
+
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="their own request"):
+        run_async(decide_own)
+
+
+def test_a_rule_change_is_approved_by_hq_only(
+    jifen, operator_of, as_operator, sql_as, database_url,
+) -> None:
+    maker, hq = operator_of("hq_admin"), operator_of("hq_admin")
+    cards = operator_of("card_service")
+    request_id = _request_id(as_operator(
+        maker, "settlement-rule", "set", "--alliance", ALLIANCE, "--merchant", MERCHANT_A,
+        "--effective", "2031-01-01", "--issue-price-fen", "1.2", "--redemption-rate-fen", "1",
+        "--json"))
+    refused = as_operator(cards, "approval", "approve", "--id", str(request_id))
+    assert refused.exit_code == 2 and "may not approve a request to change a settlement" \
+        " rule: needs hq admin" in refused.err
+    assert as_operator(hq, "approval", "approve", "--id", str(request_id)).exit_code == 0
+    rows = sql_as(database_url, "SELECT issue_price_fen::text AS price FROM settlement_rules"
+                  " WHERE effective_from = '2031-01-01'")
+    assert [row["price"] for row in rows] == ["1.200000"]
+
+
+def test_a_rejected_or_expired_request_changes_nothing(
+    jifen, operator_of, as_operator, sql_as, database_url, execute_sql,
+) -> None:
+    pan = _issue_blocked_card(jifen)
+    maker, checker = operator_of("card_service"), operator_of("hq_admin")
+    first = _request_id(as_operator(maker, "card", "unblock", "--pan", pan, "--json"))
+    no_note = as_operator(checker, "approval", "reject", "--id", str(first), "--note", " ")
+    assert no_note.exit_code == 2 and "say why" in no_note.err
+    assert as_operator(checker, "approval", "reject", "--id", str(first), "--note",
+                       "not the owner").exit_code == 0
+    second = _request_id(as_operator(maker, "card", "unblock", "--pan", pan, "--json"))
+    execute_sql(database_url,   # as if it had waited past its time
+                "ALTER TABLE approval_requests DISABLE TRIGGER approval_requests_guard",
+                f"UPDATE approval_requests SET requested_at = now() - interval '2 days',"
+                f" expires_at = now() - interval '1 day' WHERE id = {second}",
+                "ALTER TABLE approval_requests ENABLE TRIGGER approval_requests_guard")
+    late = as_operator(checker, "approval", "approve", "--id", str(second))
+    assert late.exit_code == 2 and "has expired" in late.err
+    states = {row["id"]: row["state"] for row in json.loads(
+        as_operator(checker, "approval", "list", "--all", "--json").out)}
+    assert states == {first: "rejected", second: "expired"}
+    assert _status(sql_as, database_url, pan[-4:]) == "blocked"
