@@ -60,7 +60,7 @@ def _fields(value: str | None) -> Any:
 
 class TestEachChangeWritesItsRow:
     def test_reference_data(self, operator_of, as_operator, rows):
-        hq = operator_of("hq_admin")
+        hq, checker = operator_of("hq_admin"), operator_of("hq_admin")
         for argv in (
             ("alliance", "create", "--code", "OPS2", "--name", "Ops 2"),
             ("alliance", "set-mac-for-loads", "--code", "OPS2", "--off"),
@@ -68,12 +68,18 @@ class TestEachChangeWritesItsRow:
             ("merchant", "activate", "--code", MERCHANT_A),
             ("terminal", "set-mac", "--code", TERMINAL_A, "--off"),
             ("card-range", "add", "--bin-low", "622200", "--bin-high", "622299"),
-            ("settlement-rule", "set", "--alliance", ALLIANCE, "--merchant", MERCHANT_B,
-             "--effective", "2030-01-01", "--issue-price-fen", "0.5",
-             "--redemption-rate-fen", "0.8"),
         ):
             result = as_operator(hq, *argv)
             assert result.exit_code == 0, (argv, result.err)
+        # A rule change is a request (maker-checker): a second HQ admin carries it out.
+        requested = as_operator(hq, "settlement-rule", "set", "--alliance", ALLIANCE,
+                                "--merchant", MERCHANT_B, "--effective", "2030-01-01",
+                                "--issue-price-fen", "0.5", "--redemption-rate-fen", "0.8",
+                                "--json")
+        assert requested.exit_code == 0, requested.err
+        request_id = json.loads(requested.out)["id"]
+        approved = as_operator(checker, "approval", "approve", "--id", str(request_id))
+        assert approved.exit_code == 0, approved.err
         alliance = _last(rows, "alliance.create")
         assert (alliance["actor"], alliance["object_kind"], alliance["object_key"]) == (
             hq.name, "alliance", "OPS2")
@@ -93,7 +99,8 @@ class TestEachChangeWritesItsRow:
         assert _fields(rules[0]["before"]) is None   # the fixture's, new
         assert _fields(rules[1]["before"])["issue_price_fen"] == "1.000000"
         assert _fields(rules[1]["after"])["issue_price_fen"] == "0.5"
-        assert all(row["actor"] == hq.name for row in rows()[-7:])
+        assert rules[1]["actor"] == checker.name
+        assert [row["actor"] for row in rows()[-9:]] == [hq.name] * 7 + [checker.name] * 2
 
     def test_terminal_create_keeps_no_tmk(self, jifen, rows):
         row = _last(rows, "terminal.create")
