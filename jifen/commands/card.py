@@ -1,15 +1,26 @@
-"""`jifen card-range add|list` (routing by BIN) and `jifen card issue` (cards in bulk)."""
+"""`jifen card-range add|list` (routing by BIN), `jifen card issue` (cards in bulk), `jifen card
+status` and `jifen card password set|reset|show`."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
+import stat
 import sys
+from pathlib import Path
 
 from back_office.provisioning import IssueSummary, add_card_range, issue_cards, list_card_ranges
+from back_office.provisioning.card_passwords import (
+    reset_card_password,
+    set_card_password,
+    show_card_password,
+)
 from back_office.provisioning.card_status import CARD_STATUSES, set_card_status
 from back_office.provisioning.cards import parse_expiry
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.errors import CliError
 from proto.keys import load_kek
 from runtime.config import load_config
 
@@ -68,6 +79,95 @@ def _set_status(args: argparse.Namespace) -> int:
     return 0
 
 
+# A password file holds one short line; anything larger is not one.
+PASSWORD_FILE_SIZE_BYTES_MAX = 64
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    """The new password from --password-file (mode 0600), --password-stdin or a prompt asked
+    twice; never from the command line, which other users can read in the process list."""
+    if args.password_stdin:
+        return sys.stdin.readline().strip()
+    if args.password_file is not None:
+        return _read_password_file(Path(args.password_file))
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to ask for the password: use --password-stdin or "
+                       "--password-file")
+    first = getpass.getpass("new card password: ")
+    if getpass.getpass("again: ") != first:
+        raise CliError("the two passwords differ; nothing was changed")
+    return first
+
+
+def _read_password_file(path: Path) -> str:
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise CliError(f"cannot read the password file {path}: {exc.strerror}") from exc
+    with os.fdopen(descriptor, "rb") as handle:
+        mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise CliError(f"password file {path} is accessible to other users "
+                           f"(mode {mode:04o}); chmod 600 it")
+        data = handle.read(PASSWORD_FILE_SIZE_BYTES_MAX + 1)
+    if len(data) > PASSWORD_FILE_SIZE_BYTES_MAX:
+        raise CliError(f"{path} is too large to be a password file")
+    return data.decode("utf-8", "replace").strip()
+
+
+def _password_change(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    change_of = reset_card_password if args.password_action == "reset" else set_card_password
+    change = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: change_of(
+        conn, args.pan, password, kek=_kek(args),
+    ))
+    if args.json:
+        print_json(change)
+    else:
+        unlocked = " (it was locked: unlocked)" if change.was_locked else ""
+        print(f"card {change.pan_masked}: password {change.action}{unlocked}")
+    return 0
+
+
+def _password_show(args: argparse.Namespace) -> int:
+    shown = run_with_database(args.config, Role.BACK_OFFICE, lambda conn: show_card_password(
+        conn, args.pan, kek=_kek(args),
+    ))
+    if args.json:
+        print_json(shown)
+    elif not shown.has_password:
+        print(f"card {shown.pan_masked}: no password")
+    else:
+        state = "locked (75)" if shown.locked else f"{shown.wrong_tries} wrong tries in a row"
+        print(f"card {shown.pan_masked}: password set, {state}")
+    return 0
+
+
+def _register_password(card_actions: argparse._SubParsersAction) -> None:
+    password = card_actions.add_parser(
+        "password", help="a card's password (host interface 1.2): set, reset, show")
+    actions = password.add_subparsers(dest="password_action", metavar="ACTION", required=True)
+    helps = {"set": "give a card without a password one",
+             "reset": "give a card a new password and clear its wrong tries (unlocks it)"}
+    for name, text in helps.items():
+        action = actions.add_parser(
+            name, help=text, description=f"{text[0].upper()}{text[1:]}. The password (4-6 "
+            "digits) is asked for twice, or read from --password-stdin or --password-file; "
+            "never from the command line.")
+        action.add_argument("--pan", required=True, help="the card number")
+        source = action.add_mutually_exclusive_group()
+        source.add_argument("--password-stdin", action="store_true",
+                            help="read the password from the first line of stdin")
+        source.add_argument("--password-file", metavar="FILE",
+                            help="read the password from FILE (mode 0600)")
+        action.set_defaults(handler=_password_change)
+        add_json_option(action)
+    show = actions.add_parser("show", help="whether a card has a password, and its lock")
+    show.add_argument("--pan", required=True, help="the card number")
+    show.set_defaults(handler=_password_show)
+    add_json_option(show)
+
+
 def format_issue_summary(summary: IssueSummary) -> str:
     lines = [
         f"issued {summary.count} cards of alliance {summary.alliance_code} under BIN "
@@ -114,3 +214,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("status", choices=CARD_STATUSES)
     status.set_defaults(handler=_set_status)
     add_json_option(status)
+    _register_password(card_actions)
