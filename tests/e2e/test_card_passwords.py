@@ -15,11 +15,12 @@ from back_office.provisioning.card_passwords import (
     show_card_password,
 )
 from devices import messages
+from devices.term import TermCommand, run_term
 from devices.terminal_client import TerminalClient
 from proto.fields import parse_tlv
 from proto.mac import check_value, decrypt_under
-from tests.e2e.system import CARDS, RunningSystem, retry_until_host_is_back
-from tests.e2e.test_mac import KEK, TMK, mac_system, mac_terminal
+from tests.e2e.system import CARDS, MERCHANT, RunningSystem, retry_until_host_is_back
+from tests.e2e.test_mac import KEK, MAC_TERMINAL, TMK, mac_system, mac_terminal
 
 pytestmark = pytest.mark.anyio
 
@@ -213,3 +214,22 @@ class TestPasswordChecks:
                 assert (await plain.request(fields | {"52": block}))["39"] == "55"
                 assert (await plain.request(dict(fields)))["39"] == "55"
             assert await _tries(system) == 0
+
+
+class TestTermCommand:
+    async def test_jifen_term_sends_the_password_it_was_given(self, database_url, monkeypatch):
+        async with mac_system(database_url, monkeypatch) as system, \
+                mac_terminal(system) as terminal:
+            await _ready(system, terminal)
+
+            def command(password: str, stan: int) -> TermCommand:
+                return TermCommand(
+                    host="127.0.0.1", port=system.front_port, terminal_code=MAC_TERMINAL,
+                    merchant_code=MERCHANT, action="redeem", pan=PAN, amount_fen=POINTS,
+                    tmk=TMK, timeout_s=10.0, stan_start=stan, password=password)
+
+            right = await run_term(command(PASSWORD, 500))
+            assert right.exit_code == 0 and PASSWORD not in right.text
+            wrong = await run_term(command(WRONG, 600))
+            assert wrong.exit_code == 1 and "55" in wrong.text
+            assert PASSWORD not in repr(command(PASSWORD, 1))
