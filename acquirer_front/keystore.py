@@ -79,12 +79,17 @@ class KeyStore(TmkSealer):
         self.pin_verification_key = pin_verification_key
 
     @classmethod
-    async def open_with(cls, connection: Connection, kek: bytes) -> KeyStore:
+    async def open_with(
+        cls, connection: Connection, kek: bytes, *, pin_verification: bool = True,
+    ) -> KeyStore:
         """The front's key pair: the `tmk` data key opened under `kek` (created on a first
         start), its public key published for the back office (and checked if it was); and
-        the `pin_verification` data key."""
-        keys = await open_data_keys(connection, kek, [Purpose.TMK, Purpose.PIN_VERIFICATION])
-        store = cls(keys[Purpose.TMK], keys[Purpose.PIN_VERIFICATION])
+        the `pin_verification` data key unless `pin_verification` is False (the data step of
+        migration 010, which runs before 012 allows that purpose)."""
+        purposes = [Purpose.TMK, Purpose.PIN_VERIFICATION] if pin_verification \
+            else [Purpose.TMK]
+        keys = await open_data_keys(connection, kek, purposes)
+        store = cls(keys[Purpose.TMK], keys.get(Purpose.PIN_VERIFICATION))
         await publish_public_key(connection, Purpose.TMK, store._public_key)
         return store
 
