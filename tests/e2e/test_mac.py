@@ -375,8 +375,9 @@ class TestKeysSealedBeforeMigration009:
                 seal(kek, session_key, SESSION_KEY_PURPOSE))
         finally:
             await connection.close()
-        assert await migrate(empty_database_url, data_steps=data_steps(kek)) == \
-            ["009_terminal_keys_bound", "010_terminal_keys_sealed_to_front"]
+        applied = await migrate(empty_database_url, data_steps=data_steps(kek))
+        # 009 and 010 convert the keys; later migrations add no data step of their own.
+        assert applied[:2] == ["009_terminal_keys_bound", "010_terminal_keys_sealed_to_front"]
         async with running_system(empty_database_url, seeded=False) as system:
             async with mac_terminal(system) as terminal:
                 terminal._session_key = session_key  # the key it held before the migration
