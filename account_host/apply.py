@@ -1,7 +1,7 @@
 """Applying one request to the in-memory state, in the order of checks of host interface §4:
 kind of message (12), required fields and formats (30), terminal (58), merchant (03), then
-retransmission (first answer again, or 94), batch open (12), card (14, 41, 43, 54, 05), then the
-kind's own checks (13, 25, 51, 05) and postings.
+retransmission (first answer again, or 94), batch open (12), card (14, 41, 43, 54, 05), card
+password (75, 55: card_password.py), then the kind's own checks (13, 25, 51, 05) and postings.
 
 The first four the front made already; the host makes them again because it does not trust its
 link peer (docs/security.md). A request refused by them posts nothing and is not remembered: it
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import structlog
 
+from account_host.card_password import check_password
 from account_host.checks import check_batch_open, check_card, check_terminal, find_card
 from account_host.context import ApplyContext
 from account_host.idempotency import content_digest, encode_answer, replay_answer, request_key
@@ -87,6 +88,12 @@ def _decide(
         if code is not None:
             log.debug("card_declined", request=request.key_text(), pan=mask_pan(request.pan),
                       response_code=code)
+            return decline(request, code)
+        assert card is not None, "a card or a code"
+        code = check_password(context, request, card)
+        if code is not None:
+            log.debug("password_declined", request=request.key_text(),
+                      pan=mask_pan(request.pan), response_code=code)
             return decline(request, code)
     elif kind.card_check is CardCheck.ADVICE:
         card = find_card(state, request.pan, merchant)

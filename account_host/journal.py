@@ -4,9 +4,9 @@ A batch's rows are gathered in column arrays while it is applied, and written by
 statement of data-modifying CTEs over `unnest` of those arrays (each sent as the text of an
 array literal: see array_literals.py): accounts (created, or their
 balance set to the batch's final balance), transactions, journal entries, postings,
-host_requests, review items, reversal tombstones and terminal batches (closed and
-opened). One statement is one implicit transaction, and its foreign keys are checked at
-its end, when every row of the batch is in place.
+host_requests, review items, reversal tombstones, terminal batches (closed and
+opened) and card passwords' wrong tries. One statement is one implicit transaction, and its
+foreign keys are checked at its end, when every row of the batch is in place.
 """
 
 from __future__ import annotations
@@ -102,6 +102,16 @@ batches_written AS (
     ON CONFLICT (terminal_code, batch_number, opened_at) DO UPDATE
         SET closed_at = EXCLUDED.closed_at, result_code = EXCLUDED.result_code
     RETURNING 1
+),
+password_tries_written AS (
+    INSERT INTO card_password_tries (card_id, password_version, tries, changed_at)
+    SELECT w.card_id, w.password_version, w.tries, $49::timestamptz
+    FROM unnest($50::text::bigint[], $51::text::integer[], $52::text::integer[])
+         AS w(card_id, password_version, tries)
+    ON CONFLICT (card_id) DO UPDATE
+        SET password_version = EXCLUDED.password_version, tries = EXCLUDED.tries,
+            changed_at = EXCLUDED.changed_at
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM transactions_written) AS transactions,
@@ -110,14 +120,16 @@ SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM requests_written) AS requests,
        (SELECT count(*) FROM reviews_written) AS reviews,
        (SELECT count(*) FROM tombstones_written) AS tombstones,
-       (SELECT count(*) FROM batches_written) AS batches
+       (SELECT count(*) FROM batches_written) AS batches,
+       (SELECT count(*) FROM password_tries_written) AS password_tries
 """
 
 # One column of a batch's rows, in parameter order: its elements are of the type its encoder
 # below takes (ints, texts, dates, ...), which differs from column to column.
 _Column = list[Any]
 
-# How each of the 48 columns is written, in parameter order ($1 ... $48).
+# How each of the 48 columns before the posting instant is written, in parameter order ($1 ...
+# $48); the password tries' 3 come after it ($50 ... $52).
 _ENCODERS: tuple[Callable[[Any], str], ...] = (
     # accounts: id, ledger, kind, card_id, merchant_id, alliance_id, balance
     int_array, text_array, text_array, int_array, int_array, int_array, int_array,
@@ -140,6 +152,8 @@ _ENCODERS: tuple[Callable[[Any], str], ...] = (
     # terminal batches: terminal_code, batch_number, opened_at, closed_at, result_code
     text_array, int_array, timestamp_array, timestamp_array, text_array,
 )
+# card password tries: card_id, password_version, tries
+_PASSWORD_TRIES_ENCODERS: tuple[Callable[[Any], str], ...] = (int_array, int_array, int_array)
 
 # The batch statement's parameters, as `BatchWrite.arguments` builds them.
 BatchArguments = tuple[str | datetime, ...]
@@ -162,6 +176,8 @@ class BatchWrite:
         # (terminal, batch number, opened_at) -> (closed_at, result code): a batch closed and
         # the next opened in one group commit are one row each, the last state winning.
         self.batches: dict[tuple[str, int, datetime], tuple[datetime | None, str | None]] = {}
+        # card id -> (password version, wrong tries): one row per card, the last count winning.
+        self.password_tries: dict[int, tuple[int, int]] = {}
 
     def add_transaction(
         self, transaction_id: int, kind: str, business_date: date, request: Request, *,
@@ -216,8 +232,13 @@ class BatchWrite:
         """A terminal batch row: closed (with its result) or opened (closed_at None)."""
         self.batches[terminal_code, batch_number, opened_at] = (closed_at, result_code)
 
+    def set_password_tries(self, card_id: int, password_version: int, tries: int) -> None:
+        """A card's wrong password tries in a row, as they stand after this batch."""
+        assert tries >= 0
+        self.password_tries[card_id] = (password_version, tries)
+
     def arguments(self, balances: dict[int, int]) -> BatchArguments:
-        """The statement's 49 parameters, accounts with their final balances: each column as
+        """The statement's 52 parameters, accounts with their final balances: each column as
         an array literal (array_literals.py), the posting instant as a datetime."""
         account_columns: tuple[_Column, ...] = tuple([] for _ in range(7))
         for account_id, (ledger, kind, card_id, merchant_id, alliance_id) in \
@@ -232,8 +253,14 @@ class BatchWrite:
                 column.append(cell)
         columns = (*account_columns, *self.transactions, *self.entries, *self.postings,
                    *self.requests, *self.reviews, *self.tombstones, *batch_columns)
+        tries_columns: tuple[_Column, ...] = (
+            list(self.password_tries),
+            [version for version, _ in self.password_tries.values()],
+            [tries for _, tries in self.password_tries.values()])
         return (*[encode(column) for encode, column in zip(_ENCODERS, columns, strict=True)],
-                self.posted_at)
+                self.posted_at,
+                *[encode(column) for encode, column
+                  in zip(_PASSWORD_TRIES_ENCODERS, tries_columns, strict=True)])
 
     def is_empty(self) -> bool:
         """Nothing to write: every request was a retransmission or a 94. Any other request is
@@ -249,7 +276,7 @@ class BatchWrite:
 
     def expected_counts(self) -> tuple[int, ...]:
         """Rows the statement must report: accounts, transactions, entries, postings, requests,
-        review items, tombstones, terminal batches."""
+        review items, tombstones, terminal batches, card password tries."""
         return (len(self.accounts), len(self.transactions[0]), len(self.entries[0]),
                 len(self.postings[0]), len(self.requests[0]), len(self.reviews[0]),
-                len(self.tombstones[0]), len(self.batches))
+                len(self.tombstones[0]), len(self.batches), len(self.password_tries))

@@ -48,10 +48,13 @@ _CARDS_SQL = """
 SELECT c.id, c.pan_hmac, c.alliance_id, c.status,
        c.expires_on - date '0001-01-01' + 1 AS expires_ordinal,
        p.id AS points_account_id, p.balance AS points_balance,
-       s.id AS stored_value_account_id, s.balance AS stored_value_balance
+       s.id AS stored_value_account_id, s.balance AS stored_value_balance,
+       c.password_verification, c.password_version, coalesce(t.tries, 0) AS password_tries
 FROM cards c
 LEFT JOIN accounts p ON p.kind = 'member_points' AND p.card_id = c.id
 LEFT JOIN accounts s ON s.kind = 'member_stored_value' AND s.card_id = c.id
+LEFT JOIN card_password_tries t
+       ON t.card_id = c.id AND t.password_version = c.password_version
 WHERE c.id > $2 AND ($4::bigint[] IS NULL OR c.id = ANY($4::bigint[]))
   AND EXISTS (
     SELECT 1 FROM card_ranges r
@@ -167,10 +170,10 @@ async def load_cards(
     """Cards of this host as LoadedCard (for merging into a running state)."""
     rows = await connection.fetch(_CARDS_SQL, host_name, above_id, limit, only_ids)
     loaded = []
-    for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, value \
-            in rows:
+    for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, value, \
+            password, password_version, password_tries in rows:
         card = Card(card_id, alliance_id, CARD_STATUS_DECLINES[status], expires,
-                    points_id or 0, value_id or 0)
+                    points_id or 0, value_id or 0, password, password_version, password_tries)
         balances = tuple((account_id, balance) for account_id, balance
                          in ((points_id, points), (value_id, value)) if account_id)
         loaded.append(LoadedCard(pan_hash, card, balances))
@@ -191,10 +194,11 @@ async def _load_all_cards(
     cursor = await connection.cursor(_CARDS_SQL, config.name, 0, config.cards_max + 1, None)
     while rows := await cursor.fetch(CARD_LOAD_CHUNK_ROWS):
         for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, \
-                value in rows:
+                value, password, password_version, password_tries in rows:
             expires = expiries.setdefault(expires, expires)
             cards[pan_hash] = Card(card_id, alliance_id, declines[status], expires,
-                              points_id or 0, value_id or 0)
+                                   points_id or 0, value_id or 0, password, password_version,
+                                   password_tries)
             if points_id:
                 balances[points_id] = points
             if value_id:

@@ -73,6 +73,12 @@ class Card(msgspec.Struct, gc=False):
     expires_ordinal: int                # date.toordinal() of expires_on
     points_account_id: int = 0
     stored_value_account_id: int = 0
+    # The card password's verification value (None: the card has none), the times the back
+    # office set it, and the wrong tries in a row under that version (account_host/
+    # card_password.py). The tries are the writer's: they change as requests are applied.
+    password: bytes | None = None
+    password_version: int = 0
+    password_tries: int = 0
 
 
 class HostState:
@@ -127,6 +133,10 @@ class HostState:
             if known is not None:
                 card.points_account_id = known.points_account_id
                 card.stored_value_account_id = known.stored_value_account_id
+                if known.password_version == card.password_version:
+                    # The same password: the tries in memory may be ahead of the database's
+                    # (a batch in flight). Another version (a reset) starts from its row.
+                    card.password_tries = known.password_tries
             else:
                 for account_id, balance in loaded.balances:
                     self.balances.setdefault(account_id, balance)

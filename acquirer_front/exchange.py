@@ -25,6 +25,9 @@ class Exchange(msgspec.Struct):
     kind: tuple[str, str | None] | None = None
     # Set by identification: the registered terminal named by field 41.
     terminal: Terminal | None = None
+    # Set by TranslatePassword: field 52 as the password's verification value (never the
+    # PIN block itself), for Request.card_password.
+    card_password: bytes | None = None
 
     @property
     def mti(self) -> str:

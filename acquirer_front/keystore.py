@@ -31,12 +31,14 @@ from proto.keys.sealed_box import open_box, public_key_of, seal_to
 from proto.keys.sealing import open_sealed, seal
 
 __all__ = [
-    "KeyStore", "KeyStoreError", "SESSION_KEY_PURPOSE", "TMK_PURPOSE", "TmkSealer",
+    "KeyStore", "KeyStoreError", "PIN_KEY_PURPOSE", "SESSION_KEY_PURPOSE", "TMK_PURPOSE",
+    "TmkSealer",
     "open_under_kek", "open_unbound_key", "seal_under_kek",
 ]
 
 TMK_PURPOSE = b"jifen/tmk/v1"
 SESSION_KEY_PURPOSE = b"jifen/mac-session-key/v1"
+PIN_KEY_PURPOSE = b"jifen/pin-session-key/v1"
 
 # The sealed layouts' versions: 3 is sealed to the front's public key and bound to the terminal.
 SEALED_TO_FRONT_VERSION = 3
@@ -69,16 +71,25 @@ class KeyStore(TmkSealer):
     """Seals and opens terminal keys (the front). The MAC operations that use those keys sit
     behind `acquirer_front.keys.SecurityModule`, which an HSM adapter can replace."""
 
-    def __init__(self, private_key: bytes) -> None:
+    def __init__(self, private_key: bytes, pin_verification_key: bytes | None = None) -> None:
         super().__init__(public_key_of(private_key))
         self._private_key = private_key
+        # The `pin_verification` data key (proto.card_password), for the security module;
+        # None: this front verifies no card password (every offered one is forwarded as none).
+        self.pin_verification_key = pin_verification_key
 
     @classmethod
-    async def open_with(cls, connection: Connection, kek: bytes) -> KeyStore:
+    async def open_with(
+        cls, connection: Connection, kek: bytes, *, pin_verification: bool = True,
+    ) -> KeyStore:
         """The front's key pair: the `tmk` data key opened under `kek` (created on a first
-        start), its public key published for the back office (and checked if it was)."""
-        keys = await open_data_keys(connection, kek, [Purpose.TMK])
-        store = cls(keys[Purpose.TMK])
+        start), its public key published for the back office (and checked if it was); and
+        the `pin_verification` data key unless `pin_verification` is False (the data step of
+        migration 010, which runs before 012 allows that purpose)."""
+        purposes = [Purpose.TMK, Purpose.PIN_VERIFICATION] if pin_verification \
+            else [Purpose.TMK]
+        keys = await open_data_keys(connection, kek, purposes)
+        store = cls(keys[Purpose.TMK], keys.get(Purpose.PIN_VERIFICATION))
         await publish_public_key(connection, Purpose.TMK, store._public_key)
         return store
 

@@ -33,4 +33,5 @@ def normalise(exchange: Exchange, correlation_id: int) -> Request:
         network_code=message.get("70"),
         entry_mode=message.get("22"),
         totals=totals_from_fields(message) if exchange.mti == Mti.RECONCILIATION else None,
+        card_password=exchange.card_password,
     )

@@ -1,6 +1,6 @@
 """The chain of steps for one request, in the spec's order of checks (jPOS TransactionManager
-style): validate, identify terminal, check merchant, check MAC, then forward and answer; the
-answer of a MAC terminal is MACed last."""
+style): validate, identify terminal, check merchant, check MAC, turn a card password into its
+verification value, then forward and answer; the answer of a MAC terminal is MACed last."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from acquirer_front.steps import (
     CheckMerchant,
     IdentifyTerminal,
     SignAnswer,
+    TranslatePassword,
     ValidateMessage,
 )
 from acquirer_front.upstream import Upstream
@@ -152,7 +153,7 @@ def build_pipeline(
 ) -> Pipeline:
     checks: list[Step] = [
         ValidateMessage(), IdentifyTerminal(registry), CheckMerchant(),
-        CheckMac(security_module),
+        CheckMac(security_module), TranslatePassword(security_module),
     ]
     if answer_echo_locally:
         checks.append(AnswerEchoLocally())  # benchmarks only: see FrontConfig

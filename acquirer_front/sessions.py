@@ -1,14 +1,16 @@
-"""Sign-on state and MAC session keys: the front is the only writer of terminal_sessions.
+"""Sign-on state, MAC and PIN session keys: the front is the only writer of terminal_sessions.
 
 A sign-on (or key change) is durable before its approval is written to the terminal, so that a
 front restarted right after still lets the terminal transact, and MACs with the same key: the
-session key is kept sealed under the KEK in session_key_encrypted, and `load_keys` installs the
-keys of signed-on terminals at start. Sign-ons are rare: a statement or two each, no batching.
+session keys are kept sealed to the front in session_key_encrypted and pin_key_encrypted
+(migration 012), and `load_keys` installs the keys of signed-on terminals at start. Sign-ons
+are rare: a statement or two each, no batching.
 """
 
 from __future__ import annotations
 
 import asyncpg
+import msgspec
 import structlog
 
 from acquirer_front.errors import DATABASE_ERRORS, DatabaseUnavailableError
@@ -18,29 +20,39 @@ from acquirer_front.registry import Registry
 
 log = structlog.get_logger("acquirer_front.sessions")
 
-# A sign-on or sign-off without a MAC key: any earlier key is dropped with it.
+# A sign-on or sign-off without a MAC key: any earlier keys are dropped with it.
 _UPSERT = """
-INSERT INTO terminal_sessions (terminal_code, signed_on, session_key_encrypted, changed_at)
-VALUES ($1, $2, NULL, now())
+INSERT INTO terminal_sessions (terminal_code, signed_on, session_key_encrypted,
+                               pin_key_encrypted, changed_at)
+VALUES ($1, $2, NULL, NULL, now())
 ON CONFLICT (terminal_code) DO UPDATE
-SET signed_on = EXCLUDED.signed_on, session_key_encrypted = NULL, changed_at = now()
+SET signed_on = EXCLUDED.signed_on, session_key_encrypted = NULL, pin_key_encrypted = NULL,
+    changed_at = now()
 """
-# A sign-on or key change with a new MAC key (sealed under the KEK).
+# A sign-on or key change with new MAC and PIN keys (sealed to the front).
 _UPSERT_WITH_KEY = """
-INSERT INTO terminal_sessions (terminal_code, signed_on, session_key_encrypted, changed_at)
-VALUES ($1, $2, $3, now())
+INSERT INTO terminal_sessions (terminal_code, signed_on, session_key_encrypted,
+                               pin_key_encrypted, changed_at)
+VALUES ($1, $2, $3, $4, now())
 ON CONFLICT (terminal_code) DO UPDATE
 SET signed_on = EXCLUDED.signed_on, session_key_encrypted = EXCLUDED.session_key_encrypted,
-    changed_at = now()
+    pin_key_encrypted = EXCLUDED.pin_key_encrypted, changed_at = now()
 """
 _SELECT_TMK = "SELECT tmk_encrypted FROM terminals WHERE terminal_code = $1"
 # A key issued before its terminal's TMK was replaced is void (`jifen terminal rotate-tmk`).
 _SELECT_KEYS = """
-SELECT s.terminal_code, s.session_key_encrypted
+SELECT s.terminal_code, s.session_key_encrypted, s.pin_key_encrypted
 FROM terminal_sessions s JOIN terminals t ON t.terminal_code = s.terminal_code
 WHERE s.signed_on AND s.session_key_encrypted IS NOT NULL
   AND (t.tmk_changed_at IS NULL OR s.changed_at >= t.tmk_changed_at)
 """
+
+
+class IssuedKeys(msgspec.Struct, frozen=True):
+    """A sign-on's or key change's new keys: MAC (tags MK/MV) and PIN (PK/PV)."""
+
+    mac: IssuedSessionKey
+    pin: IssuedSessionKey
 
 
 class SessionStore:
@@ -69,10 +81,10 @@ class SessionStore:
         self._registry.set_signed_on(terminal_code, signed_on)
         return True
 
-    async def issue_key(self, terminal_code: str, signed_on: bool) -> IssuedSessionKey | None:
-        """A new MAC session key, durable with the sign-on state `signed_on` and installed, for
-        the answer's MK/MV; None when the database failed or the terminal has no usable TMK
-        (the terminal keeps its earlier key then)."""
+    async def issue_key(self, terminal_code: str, signed_on: bool) -> IssuedKeys | None:
+        """New MAC and PIN session keys, durable with the sign-on state `signed_on` and
+        installed, for the answer's MK/MV and PK/PV; None when the database failed or the
+        terminal has no usable TMK (the terminal keeps its earlier keys then)."""
         try:
             async with self._pool.acquire(timeout=self._timeout_s) as connection:
                 sealed_tmk = await connection.fetchval(
@@ -81,12 +93,15 @@ class SessionStore:
                 if sealed_tmk is None:
                     log.error("no_tmk_for_mac_terminal", terminal=terminal_code)
                     return None
-                issued = self._security_module.new_session_key(terminal_code, sealed_tmk)
+                module = self._security_module
+                issued = IssuedKeys(module.new_session_key(terminal_code, sealed_tmk),
+                                    module.new_pin_key(terminal_code, sealed_tmk))
                 await connection.execute(
-                    _UPSERT_WITH_KEY, terminal_code, signed_on, issued.handle,
-                    timeout=self._timeout_s,
+                    _UPSERT_WITH_KEY, terminal_code, signed_on, issued.mac.handle,
+                    issued.pin.handle, timeout=self._timeout_s,
                 )
-            self._security_module.install(terminal_code, issued.handle)
+            module.install(terminal_code, issued.mac.handle)
+            module.install_pin_key(terminal_code, issued.pin.handle)
         except KeyStoreError as exc:
             log.error("session_key_not_issued", terminal=terminal_code, error=str(exc))
             return None
@@ -109,6 +124,11 @@ class SessionStore:
         for row in rows:
             try:
                 self._security_module.install(row["terminal_code"], row["session_key_encrypted"])
+                # A key issued before migration 012 has no PIN key: until its next sign-on or
+                # key change the terminal's passwords are forwarded as none (55).
+                if row["pin_key_encrypted"] is not None:
+                    self._security_module.install_pin_key(row["terminal_code"],
+                                                          row["pin_key_encrypted"])
             except KeyStoreError as exc:
                 log.warning("session_key_not_loaded", terminal=row["terminal_code"],
                             error=str(exc))

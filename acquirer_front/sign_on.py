@@ -1,9 +1,12 @@
-"""After the host approves an 0800: sign-on state and MAC keys made durable, MK/MV added.
+"""After the host approves an 0800: sign-on state, MAC and PIN keys made durable, MK/MV and
+PK/PV added.
 
 The host answers sign-on, sign-off and key change (it knows the open batch); the front owns the
 sessions and keys. A terminal that requires MAC gets a fresh session key in every approved
-sign-on (70=001) and key change (70=101): tags MK and MV in field 48 of the 0810. A terminal
-that need not MAC gets none, and its key change is answered as the host did (00, no MK).
+sign-on (70=001) and key change (70=101): tags MK and MV in field 48 of the 0810, and a fresh
+PIN session key in PK and PV (1.2: passwords are entered only at terminals that MAC). A
+terminal that need not MAC gets neither, and its key change is answered as the host did (00,
+no MK).
 """
 
 from __future__ import annotations
@@ -11,8 +14,7 @@ from __future__ import annotations
 import msgspec
 
 from acquirer_front.exchange import Exchange
-from acquirer_front.keys import IssuedSessionKey
-from acquirer_front.sessions import SessionStore
+from acquirer_front.sessions import IssuedKeys, SessionStore
 from proto.codes import Mti, NetworkCode, ResponseCode
 from proto.fields import encode_tlv, parse_tlv
 from proto.frames import Answer
@@ -47,9 +49,11 @@ class SignOnHandler:
         return None
 
 
-def with_session_key(answer: Answer, issued: IssuedSessionKey) -> Answer:
-    """The answer with tags MK and MV added to whatever field 48 the host gave."""
+def with_session_key(answer: Answer, issued: IssuedKeys) -> Answer:
+    """The answer with tags MK, MV, PK and PV added to whatever field 48 the host gave."""
     tags = parse_tlv(answer.additional_data or "")
-    tags["MK"] = issued.key_under_tmk_hex
-    tags["MV"] = issued.check_value_hex
+    tags["MK"] = issued.mac.key_under_tmk_hex
+    tags["MV"] = issued.mac.check_value_hex
+    tags["PK"] = issued.pin.key_under_tmk_hex
+    tags["PV"] = issued.pin.check_value_hex
     return msgspec.structs.replace(answer, additional_data=encode_tlv(tags))

@@ -76,8 +76,14 @@ async def publish_front_key(
         await connection.close()
 
 
+# The purposes migration 008's table allows: a later purpose (pin_verification, 012) is created
+# by whoever needs it after its own migration, never by an older migration's step.
+_PURPOSES_OF_008 = (Purpose.TMK, Purpose.PAN_LOOKUP, Purpose.PAN_SEAL, Purpose.SAF_SEAL,
+                    Purpose.MEMBER_DATA)
+
+
 async def convert_pans_at_rest(connection: asyncpg.Connection, kek: bytes) -> None:
-    keys = await open_data_keys(connection, kek, list(Purpose))
+    keys = await open_data_keys(connection, kek, _PURPOSES_OF_008)
     has_pan = await connection.fetchval(
         "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
         " WHERE table_schema = current_schema() AND table_name = 'cards'"
@@ -130,7 +136,7 @@ async def bind_terminal_keys(connection: asyncpg.Connection, kek: bytes) -> None
 
 async def seal_terminal_keys_to_front(connection: asyncpg.Connection, kek: bytes) -> None:
     """Publish the front's public key; re-seal every version 2 key to it (version 3)."""
-    store = await KeyStore.open_with(connection, kek)
+    store = await KeyStore.open_with(connection, kek, pin_verification=False)
     await _reseal_terminal_keys(
         connection, TERMINAL_KEYS_SEALED_TO_FRONT, KEK_BOUND_VERSION,
         lambda sealed, code, purpose: open_under_kek(kek, sealed, code, purpose), store.seal)

@@ -2,7 +2,9 @@
 
 The composition root parses the command line into a `TermCommand`; this module runs it and
 returns the text to print and the exit code (0 approved, 1 declined). Without a batch number a
-purchase signs on first, as a terminal does after power-up, to learn its open batch.
+purchase signs on first, as a terminal does after power-up, to learn its open batch. A purchase
+from stored value (svpurchase) or a redemption (redeem) with a card password signs on first in
+any case: the PIN session key of its sign-on answer (PK) encrypts the password (field 52).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from devices.errors import DeviceError
 from devices.terminal_client import TerminalClient
 from proto.codes import ResponseCode
 
-ACTIONS = ("signon", "signoff", "echo", "keychange", "inquiry", "purchase")
+ACTIONS = ("signon", "signoff", "echo", "keychange", "inquiry", "purchase", "svpurchase",
+           "redeem")
+# Actions with a card and an amount (fen, or points for redeem).
+AMOUNT_ACTIONS = ("purchase", "svpurchase", "redeem")
 EXIT_APPROVED = 0
 EXIT_DECLINED = 1
 # Cards read from a CSV for a burst: enough variety without holding a huge file in memory.
@@ -46,6 +51,11 @@ class TermCommand(msgspec.Struct, frozen=True):
     serial_device: str | None = None
     dial_number: str = "1"
     serial_speed_bps: int = 9600
+    # The card password for svpurchase or redeem (field 52); never printed.
+    password: str | None = None
+
+    def __repr__(self) -> str:
+        return f"TermCommand({self.action}, terminal={self.terminal_code})"
 
 
 class TermOutcome(msgspec.Struct, frozen=True):
@@ -115,13 +125,25 @@ async def _single(client: TerminalClient, command: TermCommand) -> dict[str, str
     if action == "inquiry":
         return await client.inquiry(command.pan)
     assert command.amount_fen is not None
+    if action == "purchase":
+        await _ensure_batch(client)
+        return await client.purchase(command.pan, command.amount_fen)
+    if command.password is not None and not client.has_pin_key:
+        await _sign_on(client)   # the PIN key comes with a sign-on
     await _ensure_batch(client)
-    return await client.purchase(command.pan, command.amount_fen)
+    if action == "svpurchase":
+        return await client.purchase_stored_value(command.pan, command.amount_fen,
+                                                  password=command.password)
+    return await client.redeem(command.pan, command.amount_fen, password=command.password)
 
 
 async def _ensure_batch(client: TerminalClient) -> None:
     if client.batch_number is not None:
         return
+    await _sign_on(client)
+
+
+async def _sign_on(client: TerminalClient) -> None:
     answer = await client.sign_on()
     if answer.get("39") != ResponseCode.APPROVED or client.batch_number is None:
         raise DeviceError(

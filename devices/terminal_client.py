@@ -6,7 +6,8 @@ send a retransmission or a malformed field on purpose. One reader task matches a
 requests by (answer MTI, 41, 11), as the host interface says a terminal must, so answers may
 come back in any order. After a sign-on whose answer carries MK, it MACs its requests (given the
 TMK) and checks the host's MACs. Given a TMK, it MACs its sign-on under it, and its key change
-and sign-off under the session key (host interface 1.2, §7).
+and sign-off under the session key (host interface 1.2, §7); a PIN session key in PK/PV lets it
+send a card password as a format 0 PIN block in field 52.
 
     async with TerminalClient("127.0.0.1", 8583, "DEMO0001", "DEMO00000000001") as terminal:
         await terminal.sign_on()
@@ -46,6 +47,7 @@ from proto.framing import Tpdu, encode_frame, read_frame
 from proto.iso_codec import decode_iso, encode_iso
 from proto.mac import is_network_maced
 from proto.messages import REQUIRED_FIELDS, message_kind
+from proto.pin_block import PinBlockError, encrypt_block
 
 Fields = dict[str, str]
 
@@ -97,6 +99,7 @@ class TerminalClient:
         self.unsolicited_dropped = 0
         self._tmk, self._clock, self._entry_mode = tmk, clock, entry_mode
         self._session_key: bytes | None = None
+        self._pin_key: bytes | None = None
         self._stan = StanCounter(stan_start)
         self._slots = anyio.Semaphore(pending_requests_max)
         self._pending = PendingAnswers()
@@ -297,7 +300,7 @@ class TerminalClient:
             return
         code = message.get("70")
         if code == NetworkCode.SIGN_OFF:
-            self._session_key = None
+            self._session_key = self._pin_key = None
             return
         if code not in (NetworkCode.SIGN_ON, NetworkCode.KEY_CHANGE):
             return
@@ -308,6 +311,28 @@ class TerminalClient:
             self._session_key = open_session_key(self._tmk, tags["MK"], tags.get("MV", ""))
         elif code == NetworkCode.SIGN_ON:
             self._session_key = None  # no MK, or no TMK to open it: we send no MAC
+        if "PK" in tags and self._tmk is not None:
+            self._pin_key = open_session_key(self._tmk, tags["PK"], tags.get("PV", ""))
+        elif code == NetworkCode.SIGN_ON:
+            self._pin_key = None  # no PK: this terminal cannot send a password
+
+    @property
+    def has_pin_key(self) -> bool:
+        return self._pin_key is not None
+
+    def pin_block(self, pan: str, password: str) -> str:
+        """Field 52: `password` as a format 0 PIN block under the PIN session key."""
+        if self._pin_key is None:
+            raise DeviceError("no PIN key: sign on (with the TMK) at a terminal that MACs")
+        try:
+            return encrypt_block(self._pin_key, password, pan)
+        except PinBlockError as exc:
+            raise DeviceError(str(exc)) from exc
+
+    def _with_password(self, fields: Fields, password: str | None) -> Fields:
+        if password is not None:
+            fields["52"] = self.pin_block(fields["2"], password)
+        return fields
 
     def _batch(self, batch_number: int | None) -> int:
         batch = batch_number if batch_number is not None else self.batch_number
@@ -338,17 +363,20 @@ class TerminalClient:
         return await self.request(messages.purchase(pan, amount_fen, self._batch(batch_number)))
 
     async def purchase_stored_value(
-        self, pan: str, amount_fen: int, batch_number: int | None = None
+        self, pan: str, amount_fen: int, batch_number: int | None = None,
+        password: str | None = None,
     ) -> Fields:
         batch = self._batch(batch_number)
-        return await self.request(messages.purchase_stored_value(pan, amount_fen, batch))
+        return await self.request(self._with_password(
+            messages.purchase_stored_value(pan, amount_fen, batch), password))
 
     async def redeem(
         self, pan: str, points: int, gift_code: str | None = None,
-        batch_number: int | None = None,
+        batch_number: int | None = None, password: str | None = None,
     ) -> Fields:
         batch = self._batch(batch_number)
-        return await self.request(messages.redemption(pan, points, batch, gift_code))
+        return await self.request(self._with_password(
+            messages.redemption(pan, points, batch, gift_code), password))
 
     async def purchase_return(
         self, pan: str, amount_fen: int, original_rrn: str, batch_number: int | None = None
@@ -363,10 +391,12 @@ class TerminalClient:
         return await self.request(messages.stored_value_load(pan, amount_fen, batch))
 
     async def exchange_points(
-        self, pan: str, points: int, batch_number: int | None = None
+        self, pan: str, points: int, batch_number: int | None = None,
+        password: str | None = None,
     ) -> Fields:
         batch = self._batch(batch_number)
-        return await self.request(messages.points_exchange(pan, points, batch))
+        return await self.request(self._with_password(
+            messages.points_exchange(pan, points, batch), password))
 
     async def reverse(
         self, original: Fields, reason_code: str = "68", advice: bool = False

@@ -16,9 +16,11 @@ class ResponseCode(StrEnum):
     CARD_STOLEN = "43"
     INSUFFICIENT_FUNDS = "51"
     CARD_EXPIRED = "54"
+    PASSWORD_WRONG = "55"          # card password missing or wrong (1.2)
     TERMINAL_NOT_ALLOWED = "58"
     AMOUNT_LIMIT = "61"
     FREQUENCY_LIMIT = "65"
+    PASSWORD_LOCKED = "75"         # card password locked after three wrong tries (1.2)
     HOST_UNAVAILABLE = "91"
     DUPLICATE_MISMATCH = "94"
     OUT_OF_BALANCE = "95"

@@ -34,6 +34,7 @@ FIELD_FORMATS: dict[str, FieldFormat] = {
     "42": _fixed("ans", 15),
     "48": FieldFormat("ans", 0, 999),
     "49": _fixed("n", 3),
+    "52": _fixed("hex", 16),        # the card password's PIN block (1.2)
     "54": FieldFormat("an", 0, 120),
     "60": _fixed("n", 6),
     "64": _fixed("hex", 16),

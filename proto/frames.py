@@ -45,10 +45,18 @@ class Request(msgspec.Struct, array_like=True, frozen=True):
     network_code: str | None = None      # 70
     entry_mode: str | None = None        # 22
     totals: Totals | None = None         # 74-77, 86-89 of a 0500
+    # 52, never as sent: the front's security module turns the PIN block into the password's
+    # verification value (proto.card_password); b"" for a block that is not well formed, None
+    # when no password was offered (or the request needs none, or the terminal need not MAC).
+    card_password: bytes | None = None
 
     def key_text(self) -> str:
         """The request's key for logs: MTI/41/11."""
         return f"{self.mti}/{self.terminal_code}/{self.stan}"
+
+    def __repr__(self) -> str:
+        # Never the password's verification value, whoever prints a request.
+        return f"Request({self.key_text()}, card_password={self.card_password is not None})"
 
 
 class Balances(msgspec.Struct, array_like=True, frozen=True):

@@ -70,13 +70,15 @@ async def insert_cards(
 async def front_key_pair(connection: asyncpg.Connection, kek: bytes | None = None) -> KeyStore:
     """The front's key store under `kek` (default the tests' KEK, under which the template's
     key pair is). For a test whose front runs under a KEK of its own, that KEK's key pair
-    replaces the template's (as a new installation would have made it)."""
+    replaces the template's (as a new installation would have made it), and so does its PIN
+    verification key."""
     kek = kek or load_kek()
     try:
         return await KeyStore.open_with(connection, kek)
     except KeyStoreError:
         await connection.execute("DELETE FROM data_key_public WHERE purpose = 'tmk'")
-        await connection.execute("DELETE FROM data_keys WHERE purpose = 'tmk'")
+        await connection.execute(
+            "DELETE FROM data_keys WHERE purpose IN ('tmk', 'pin_verification')")
         return await KeyStore.open_with(connection, kek)
 
 

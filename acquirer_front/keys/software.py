@@ -1,4 +1,5 @@
-"""The software security module: clear session keys in this process's memory only.
+"""The software security module: clear session keys (MAC and PIN) and the PIN verification key
+in this process's memory only.
 
 At rest every key is sealed to the front's key pair (`acquirer_front.keystore`): TMKs in the
 terminals table, session keys in terminal_sessions. A clear key exists only as the cipher state of a
@@ -12,7 +13,8 @@ import secrets
 import structlog
 
 from acquirer_front.keys.security_module import IssuedSessionKey
-from acquirer_front.keystore import SESSION_KEY_PURPOSE, KeyStore, KeyStoreError
+from acquirer_front.keystore import PIN_KEY_PURPOSE, SESSION_KEY_PURPOSE, KeyStore, KeyStoreError
+from proto.card_password import MALFORMED_BLOCK, verification_value
 from proto.mac import (
     DOUBLE_KEY_SIZE_BYTES,
     RetailMacKey,
@@ -21,6 +23,7 @@ from proto.mac import (
     macs_equal,
     new_double_key,
 )
+from proto.pin_block import PinBlockError, decrypt_block
 
 log = structlog.get_logger("acquirer_front.keys")
 
@@ -33,8 +36,15 @@ class SoftwareSecurityModule:
     def __init__(self, keystore: KeyStore) -> None:
         self._keystore = keystore
         self._keys: dict[str, RetailMacKey] = {}
+        self._pin_keys: dict[str, bytes] = {}
 
     def new_session_key(self, terminal_code: str, sealed_tmk: bytes) -> IssuedSessionKey:
+        return self._issue(terminal_code, sealed_tmk, SESSION_KEY_PURPOSE)
+
+    def new_pin_key(self, terminal_code: str, sealed_tmk: bytes) -> IssuedSessionKey:
+        return self._issue(terminal_code, sealed_tmk, PIN_KEY_PURPOSE)
+
+    def _issue(self, terminal_code: str, sealed_tmk: bytes, purpose: bytes) -> IssuedSessionKey:
         tmk = self._keystore.open(sealed_tmk, terminal_code)
         if len(tmk) != DOUBLE_KEY_SIZE_BYTES:
             raise KeyStoreError(f"the TMK of {terminal_code} is not a double-length DES key")
@@ -42,17 +52,38 @@ class SoftwareSecurityModule:
         return IssuedSessionKey(
             key_under_tmk_hex=encrypt_under(tmk, key).hex().upper(),
             check_value_hex=check_value(key),
-            handle=self._keystore.seal(key, terminal_code, SESSION_KEY_PURPOSE),
+            handle=self._keystore.seal(key, terminal_code, purpose),
         )
 
     def install(self, terminal_code: str, handle: bytes) -> None:
-        key = self._keystore.open(handle, terminal_code, SESSION_KEY_PURPOSE)
+        self._keys[terminal_code] = RetailMacKey(
+            self._open(terminal_code, handle, SESSION_KEY_PURPOSE))
+
+    def install_pin_key(self, terminal_code: str, handle: bytes) -> None:
+        self._pin_keys[terminal_code] = self._open(terminal_code, handle, PIN_KEY_PURPOSE)
+
+    def _open(self, terminal_code: str, handle: bytes, purpose: bytes) -> bytes:
+        key = self._keystore.open(handle, terminal_code, purpose)
         if len(key) != DOUBLE_KEY_SIZE_BYTES:
-            raise KeyStoreError(f"the session key of {terminal_code} has a wrong size")
-        self._keys[terminal_code] = RetailMacKey(key)
+            raise KeyStoreError(f"a session key of {terminal_code} has a wrong size")
+        return key
 
     def remove(self, terminal_code: str) -> None:
         self._keys.pop(terminal_code, None)
+        self._pin_keys.pop(terminal_code, None)
+
+    def password_verification(
+        self, terminal_code: str, pan: str, pin_block_hex: str,
+    ) -> bytes | None:
+        pin_key = self._pin_keys.get(terminal_code)
+        verification_key = self._keystore.pin_verification_key
+        if pin_key is None or verification_key is None:
+            return None
+        try:
+            password = decrypt_block(pin_key, pin_block_hex, pan)
+        except PinBlockError:
+            return MALFORMED_BLOCK
+        return verification_value(verification_key, pan, password)
 
     def has_key(self, terminal_code: str) -> bool:
         return terminal_code in self._keys
@@ -87,7 +118,8 @@ class SoftwareSecurityModule:
         return len(self._keys)
 
     def __repr__(self) -> str:
-        return f"SoftwareSecurityModule(keys={len(self._keys)})"
+        return (f"SoftwareSecurityModule(keys={len(self._keys)}, "
+                f"pin_keys={len(self._pin_keys)})")
 
 
 def _draw_key() -> bytes:

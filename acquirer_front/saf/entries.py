@@ -69,6 +69,7 @@ def reversal_of(original: Request, origin: Origin, now_s: float | None = None) -
         reason_code=REVERSAL_REASON_TIMEOUT,
         original_data=encode_original_data(OriginalData(
             original.mti, original.stan, original.transmission_time)),
+        card_password=None,   # a reversal never needs one (§4): nothing of it is stored
     )
     return SafEntry(origin, advice)
 

@@ -1,7 +1,13 @@
 """Second-person approval (maker-checker): a change asked by one operator, carried out only
 when another approves it (migration 016; docs/back-office.md, "Approvals")."""
 
-from back_office.approvals.actions import ACTIONS, CARD_UNBLOCK, SETTLEMENT_RULE, Action
+from back_office.approvals.actions import (
+    ACTIONS,
+    CARD_UNBLOCK,
+    PASSWORD_RESET,
+    SETTLEMENT_RULE,
+    Action,
+)
 from back_office.approvals.errors import ApprovalError, OwnRequestError, RequestDecidedError
 from back_office.approvals.requests import (
     ApprovalRequest,
@@ -13,7 +19,7 @@ from back_office.approvals.requests import (
 )
 
 __all__ = [
-    "ACTIONS", "CARD_UNBLOCK", "SETTLEMENT_RULE", "Action", "ApprovalError", "ApprovalRequest",
-    "OwnRequestError", "RequestDecidedError", "approve", "expire_overdue", "list_requests",
-    "reject", "submit",
+    "ACTIONS", "CARD_UNBLOCK", "PASSWORD_RESET", "SETTLEMENT_RULE", "Action", "ApprovalError",
+    "ApprovalRequest", "OwnRequestError", "RequestDecidedError", "approve", "expire_overdue",
+    "list_requests", "reject", "submit",
 ]

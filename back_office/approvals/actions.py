@@ -17,6 +17,7 @@ import msgspec
 
 from back_office.card_service.lifecycle import CardStep, change_card_by_id
 from back_office.operators.roles import OperatorRole
+from back_office.provisioning.card_passwords import apply_password_reset
 from back_office.provisioning.settlement_rules import set_rule
 
 Payload = dict[str, Any]
@@ -44,9 +45,21 @@ async def _settlement_rule(conn: asyncpg.Connection, payload: Payload) -> str:
     return f"settlement rule {rule.id} effective {rule.effective_from}"
 
 
+async def _password_reset(conn: asyncpg.Connection, payload: Payload) -> str:
+    change = await apply_password_reset(conn, int(payload["card_id"]),
+                                        bytes.fromhex(payload["verification"]))
+    unlocked = " and unlocked" if change.was_locked else ""
+    return f"card {change.pan_masked}: password reset{unlocked}"
+
+
 CARD_UNBLOCK = Action("card_unblock", "unblock a card",
                       frozenset({OperatorRole.HQ_ADMIN, OperatorRole.CARD_SERVICE}), _unblock)
 SETTLEMENT_RULE = Action("settlement_rule", "change a settlement rule",
                          frozenset({OperatorRole.HQ_ADMIN}), _settlement_rule)
 
-ACTIONS: dict[str, Action] = {action.name: action for action in (CARD_UNBLOCK, SETTLEMENT_RULE)}
+PASSWORD_RESET = Action("password_reset", "reset a card's password",
+                        frozenset({OperatorRole.HQ_ADMIN, OperatorRole.CARD_SERVICE}),
+                        _password_reset)
+
+ACTIONS: dict[str, Action] = {
+    action.name: action for action in (CARD_UNBLOCK, SETTLEMENT_RULE, PASSWORD_RESET)}

@@ -58,6 +58,8 @@ COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     ("card", "unblock"): _right("unblock cards", HQ, CARDS),
     ("card", "expire"): _right("expire cards", HQ, CARDS),
     ("card", "renew"): _right("renew cards", HQ, CARDS),
+    # set, reset (an operator's reset is a request a second operator approves) and show.
+    ("card", "password"): _right("manage card passwords", HQ, CARDS),
     ("member", "create"): _right("create members", HQ, CARDS),
     ("member", "update"): _right("change members", HQ, CARDS),
     ("member", "assign-card"): _right("assign cards to members", HQ, CARDS),

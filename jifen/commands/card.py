@@ -1,14 +1,19 @@
-"""`jifen card-range add|list` (routing by BIN) and `jifen card issue` (cards in bulk)."""
+"""`jifen card-range add|list` (routing by BIN), `jifen card issue` (cards in bulk), `jifen card
+status` and `jifen card password set|reset|show`."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
+import stat
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import asyncpg
 
-from back_office.approvals import CARD_UNBLOCK, ApprovalRequest
+from back_office.approvals import CARD_UNBLOCK, PASSWORD_RESET, ApprovalRequest
 from back_office.card_service import (
     CardChange,
     CardStep,
@@ -18,6 +23,12 @@ from back_office.card_service import (
     renew_card,
 )
 from back_office.provisioning import IssueSummary, add_card_range, issue_cards, list_card_ranges
+from back_office.provisioning.card_passwords import (
+    prepare_password_reset,
+    reset_card_password,
+    set_card_password,
+    show_card_password,
+)
 from back_office.provisioning.card_status import CARD_STATUSES, set_card_status
 from back_office.provisioning.cards import parse_expiry
 from back_office.provisioning.errors import ConflictError
@@ -25,6 +36,7 @@ from database.roles import Role
 from jifen.commands.acting import acting_operator
 from jifen.commands.approval import print_submitted, submit_request
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from jifen.errors import CliError
 from proto.keys import Purpose, load_kek, open_data_keys
 from runtime.config import load_config
 
@@ -136,6 +148,111 @@ def _set_status(args: argparse.Namespace) -> int:
     return 0
 
 
+# A password file holds one short line; anything larger is not one.
+PASSWORD_FILE_SIZE_BYTES_MAX = 64
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    """The new password from --password-file (mode 0600), --password-stdin or a prompt asked
+    twice; never from the command line, which other users can read in the process list."""
+    if args.password_stdin:
+        return sys.stdin.readline().strip()
+    if args.password_file is not None:
+        return _read_password_file(Path(args.password_file))
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to ask for the password: use --password-stdin or "
+                       "--password-file")
+    first = getpass.getpass("new card password: ")
+    if getpass.getpass("again: ") != first:
+        raise CliError("the two passwords differ; nothing was changed")
+    return first
+
+
+def _read_password_file(path: Path) -> str:
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise CliError(f"cannot read the password file {path}: {exc.strerror}") from exc
+    with os.fdopen(descriptor, "rb") as handle:
+        mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise CliError(f"password file {path} is accessible to other users "
+                           f"(mode {mode:04o}); chmod 600 it")
+        data = handle.read(PASSWORD_FILE_SIZE_BYTES_MAX + 1)
+    if len(data) > PASSWORD_FILE_SIZE_BYTES_MAX:
+        raise CliError(f"{path} is too large to be a password file")
+    return data.decode("utf-8", "replace").strip()
+
+
+def _password_change(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    if args.password_action == "reset" and acting_operator(args) is not None:
+        return _request_password_reset(args, password)
+    change_of = reset_card_password if args.password_action == "reset" else set_card_password
+    change = run_command(args, Role.BACK_OFFICE, lambda conn: change_of(
+        conn, args.pan, password, kek=_kek(args),
+    ))
+    if args.json:
+        print_json(change)
+    else:
+        unlocked = " (it was locked: unlocked)" if change.was_locked else ""
+        print(f"card {change.pan_masked}: password {change.action}{unlocked}")
+    return 0
+
+
+def _request_password_reset(args: argparse.Namespace, password: str) -> int:
+    """An operator's reset is a request a second operator approves: it keeps the new
+    password's verification value, never the password."""
+
+    async def run(conn: asyncpg.Connection) -> ApprovalRequest:
+        prepared = await prepare_password_reset(conn, args.pan, password, kek=_kek(args))
+        return await submit_request(
+            conn, args, PASSWORD_RESET.name, f"card {prepared.pan_masked}",
+            {"card_id": prepared.card_id, "verification": prepared.verification_hex})
+
+    print_submitted(run_command(args, Role.BACK_OFFICE, run), args.json)
+    return 0
+
+
+def _password_show(args: argparse.Namespace) -> int:
+    shown = run_command(args, Role.BACK_OFFICE, lambda conn: show_card_password(
+        conn, args.pan, kek=_kek(args),
+    ))
+    if args.json:
+        print_json(shown)
+    elif not shown.has_password:
+        print(f"card {shown.pan_masked}: no password")
+    else:
+        state = "locked (75)" if shown.locked else f"{shown.wrong_tries} wrong tries in a row"
+        print(f"card {shown.pan_masked}: password set, {state}")
+    return 0
+
+
+def _register_password(card_actions: argparse._SubParsersAction) -> None:
+    password = card_actions.add_parser(
+        "password", help="a card's password (host interface 1.2): set, reset, show")
+    actions = password.add_subparsers(dest="password_action", metavar="ACTION", required=True)
+    helps = {"set": "give a card without a password one",
+             "reset": "give a card a new password and clear its wrong tries (unlocks it)"}
+    for name, text in helps.items():
+        action = actions.add_parser(
+            name, help=text, description=f"{text[0].upper()}{text[1:]}. The password (4-6 "
+            "digits) is asked for twice, or read from --password-stdin or --password-file; "
+            "never from the command line.")
+        action.add_argument("--pan", required=True, help="the card number")
+        source = action.add_mutually_exclusive_group()
+        source.add_argument("--password-stdin", action="store_true",
+                            help="read the password from the first line of stdin")
+        source.add_argument("--password-file", metavar="FILE",
+                            help="read the password from FILE (mode 0600)")
+        action.set_defaults(handler=_password_change)
+        add_json_option(action)
+    show = actions.add_parser("show", help="whether a card has a password, and its lock")
+    show.add_argument("--pan", required=True, help="the card number")
+    show.set_defaults(handler=_password_show)
+    add_json_option(show)
+
+
 def format_issue_summary(summary: IssueSummary) -> str:
     lines = [
         f"issued {summary.count} cards of alliance {summary.alliance_code} under BIN "
@@ -202,3 +319,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             step.add_argument("--expires", metavar="YYYY-MM",
                               help="the new expiry month (default: 5 years from today)")
         step.set_defaults(handler=_step, card_command=name)
+    _register_password(card_actions)

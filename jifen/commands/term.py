@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import secrets
+import sys
 from pathlib import Path
 
 import anyio
@@ -14,7 +16,7 @@ from back_office.provisioning.tmk_files import read_tmk_file
 from back_office.provisioning.validate import merchant_code, terminal_code
 from devices.errors import DeviceError
 from devices.stan import STAN_MAX
-from devices.term import ACTIONS, TermCommand, run_term
+from devices.term import ACTIONS, AMOUNT_ACTIONS, TermCommand, run_term
 from jifen.commands.terminal import add_tmk_options, read_tmk_option
 from jifen.errors import CliError
 
@@ -23,10 +25,14 @@ PIPELINE_MAX = 64
 
 
 def _command(args: argparse.Namespace) -> TermCommand:
-    if args.action in ("inquiry", "purchase") and not (args.pan or args.cards):
+    if args.action in ("inquiry", *AMOUNT_ACTIONS) and not (args.pan or args.cards):
         raise CliError(f"{args.action} needs --pan (or --cards with --repeat)")
-    if args.action == "purchase" and (args.amount is None or args.amount <= 0):
-        raise CliError("purchase needs --amount in fen, above zero")
+    if args.action in AMOUNT_ACTIONS and (args.amount is None or args.amount <= 0):
+        raise CliError(f"{args.action} needs --amount (fen, or points to redeem), above zero")
+    if args.action in ("svpurchase", "redeem") and (args.repeat > 1 or not args.pan):
+        raise CliError(f"{args.action} sends one request for one --pan (no --repeat)")
+    if (args.password or args.password_stdin) and args.action not in ("svpurchase", "redeem"):
+        raise CliError("a card password goes with svpurchase or redeem only")
     if args.repeat < 1 or not 1 <= args.pipeline <= PIPELINE_MAX:
         raise CliError(f"--repeat must be at least 1 and --pipeline 1-{PIPELINE_MAX}")
     if args.batch is not None and not 1 <= args.batch <= 999_999:
@@ -47,7 +53,17 @@ def _command(args: argparse.Namespace) -> TermCommand:
         # A random first STAN: two runs in the same second must not look like a retransmission.
         stan_start=args.stan or 1 + secrets.randbelow(STAN_MAX),
         serial_device=args.serial, dial_number=args.dial, serial_speed_bps=args.serial_speed,
+        password=_password(args),
     )
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    """The card password from stdin or a prompt, never from the command line."""
+    if args.password_stdin:
+        return sys.stdin.readline().strip()
+    if args.password:
+        return getpass.getpass("card password: ")
+    return None
 
 
 def _tmk(args: argparse.Namespace, code: str) -> bytes | None:
@@ -101,6 +117,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cards", metavar="CSV", help="card numbers to cycle (with --repeat)")
     parser.add_argument("--amount", type=int, help="amount in fen")
     parser.add_argument("--batch", type=int, help="batch number (default: learnt by sign-on)")
+    password = parser.add_mutually_exclusive_group()
+    password.add_argument("--password", action="store_true",
+                          help="ask for the card password (svpurchase, redeem) at a prompt")
+    password.add_argument("--password-stdin", action="store_true",
+                          help="read the card password from the first line of stdin")
     parser.add_argument("--repeat", type=int, default=1, help="purchases to send")
     parser.add_argument("--pipeline", type=int, default=1, help="purchases kept in flight")
     parser.set_defaults(handler=_term)

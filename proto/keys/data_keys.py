@@ -29,6 +29,9 @@ class Purpose(enum.StrEnum):
     PAN_SEAL = "pan_seal"        # the sealed PAN: cards.pan_sealed (back office)
     SAF_SEAL = "saf_seal"        # the front's stored 0420s: front_saf.request (the front)
     MEMBER_DATA = "member_data"  # members' personal data (the next issue)
+    # Card passwords' verification values (proto.card_password): the front, which turns field
+    # 52 into one, and the back office, which sets them (docs/security.md).
+    PIN_VERIFICATION = "pin_verification"
 
 
 def data_key_associated_data(purpose: Purpose, version: int) -> bytes:

@@ -3,20 +3,25 @@
 Host, switch and front run as the operator runs them (`jifen host|switch|front`, one process
 each) at log level debug, with every line they write on stderr and stdout kept in files. A
 whole session goes through them: sign-on with MAC, inquiry, purchases, a redemption, a
-reversal, a key change, reconciliation, a bad MAC, a request carrying a PIN block, and
-malformed frames. Then every line is scanned for the secrets the session used.
+reversal, a key change, reconciliation, a bad MAC, a request carrying a PIN block, card
+passwords right and wrong (issue 17), and malformed frames. Then every line is scanned for the
+secrets the session used: PANs, keys (TMK, KEK, MAC and PIN session keys), PIN blocks, the
+card password and its verification value.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 from pathlib import Path
 
 import anyio
+import asyncpg
 import pytest
 
+from back_office.provisioning.card_passwords import set_card_password
 from devices import messages
 from devices.terminal_client import TerminalClient
 from proto.frames import Totals
@@ -24,7 +29,7 @@ from proto.framing import encode_frame
 from proto.iso_codec import encode_iso
 from runtime.supervisor import Child, stop_child, wait_for_port
 from tests.e2e.system import CARDS, LOST_CARD, MERCHANT, TERMINAL, seed
-from tests.e2e.test_mac import KEK_HEX, MAC_TERMINAL, TMK, add_mac_terminal
+from tests.e2e.test_mac import KEK, KEK_HEX, MAC_TERMINAL, TMK, add_mac_terminal
 from tests.pki_kit import tls_fields
 
 pytestmark = pytest.mark.anyio
@@ -34,6 +39,8 @@ pytestmark = pytest.mark.anyio
 KEK_VARIABLE = "JIFEN_LOG_TEST_KEK"
 PIN_BLOCK = "041234FEDCBA9876"   # an ISO 9564 format-0 looking block: field 52, 16 hex
 SESSION_S = 60.0                 # the whole session; it takes a few seconds
+CARD_PASSWORD = "805731"         # CARDS[0]'s, set at the back office before the session
+WRONG_PASSWORD = "193642"
 
 
 def _free_port() -> int:
@@ -60,24 +67,30 @@ def _write_config(path: Path, database_url: str, ports: dict[str, int]) -> None:
     )
 
 
-async def _session(front_port: int) -> list[bytes]:
-    """Everything a day at a shop does, and a few mistakes; the session keys it was given."""
+async def _session(front_port: int) -> tuple[list[bytes], list[str]]:
+    """Everything a day at a shop does, and a few mistakes; the session keys it was given (MAC
+    and PIN) and the PIN blocks it sent."""
     session_keys: list[bytes] = []
+    pin_blocks: list[str] = []
     async with TerminalClient("127.0.0.1", front_port, MAC_TERMINAL, MERCHANT, tmk=TMK,
                               timeout_s=10.0) as terminal:
         assert (await terminal.sign_on())["39"] == "00"
-        session_keys.append(terminal._session_key)
+        session_keys += [terminal._session_key, terminal._pin_key]
         assert (await terminal.inquiry(CARDS[0]))["39"] == "00"
         assert (await terminal.purchase(CARDS[0], 10_000))["39"] == "00"
         reversed_purchase = await terminal.exchange(messages.purchase(CARDS[1], 5_000, 1))
-        assert (await terminal.redeem(CARDS[0], 50))["39"] == "00"
+        assert (await terminal.redeem(CARDS[0], 50))["39"] == "55"   # no password
+        assert (await terminal.redeem(CARDS[0], 50, password=WRONG_PASSWORD))["39"] == "55"
+        assert (await terminal.redeem(CARDS[0], 50, password=CARD_PASSWORD))["39"] == "00"
+        pin_blocks += [terminal.pin_block(CARDS[0], password)
+                       for password in (CARD_PASSWORD, WRONG_PASSWORD)]
         assert (await terminal.reverse(reversed_purchase.request))["39"] == "00"
         assert (await terminal.inquiry(LOST_CARD))["39"] == "41"
         bad_mac = messages.purchase(CARDS[2], 1_000, 1)
         bad_mac["64"] = "0123456789ABCDEF"
         assert (await terminal.request(bad_mac))["39"] == "A0"
         assert (await terminal.key_change())["39"] == "00"
-        session_keys.append(terminal._session_key)
+        session_keys += [terminal._session_key, terminal._pin_key]
         assert (await terminal.purchase(CARDS[2], 3_000))["39"] == "00"
         assert (await terminal.reconcile(Totals()))["39"] in ("00", "95")
     async with TerminalClient("127.0.0.1", front_port, TERMINAL, MERCHANT,
@@ -93,6 +106,9 @@ async def _session(front_port: int) -> list[bytes]:
         malformed = messages.purchase(CARDS[5], 2_000, 1)
         malformed |= {"4": "00000000ABCD", "52": PIN_BLOCK}
         assert (await plain.request(malformed))["39"] == "30"
+        # A password at a terminal that need not MAC: 55, its block never forwarded.
+        at_plain = messages.redemption(CARDS[0], 50, 1) | {"52": pin_blocks[0]}
+        assert (await plain.request(at_plain))["39"] == "55"
     # Frames that cannot be decoded close the connection; their bytes hold a PAN.
     async with TerminalClient("127.0.0.1", front_port, TERMINAL, MERCHANT,
                               timeout_s=10.0) as raw:
@@ -100,14 +116,35 @@ async def _session(front_port: int) -> list[bytes]:
         await raw.send_raw(encode_frame(raw.tpdu, body[:4] + b"ZZZZ" + body[8:]))
         with pytest.raises(Exception):  # noqa: B017 - the front closes: any client error
             await raw.receive_raw(timeout_s=10.0)
-    return session_keys
+    return session_keys, pin_blocks
 
 
-def _secrets(session_keys: list[bytes]) -> dict[str, str]:
+def _secrets(
+    session_keys: list[bytes], pin_blocks: list[str], verification: bytes,
+) -> dict[str, str]:
     found = {f"PAN {pan}": pan for pan in [*CARDS, LOST_CARD]}
     found |= {"TMK": TMK.hex(), "KEK": KEK_HEX, "PIN block": PIN_BLOCK}
     found |= {f"session key {index}": key.hex() for index, key in enumerate(session_keys)}
+    found |= {f"card PIN block {index}": block for index, block in enumerate(pin_blocks)}
+    found |= {"verification value": verification.hex()}
     return found
+
+
+def _password_leaks(lines: list[tuple[str, str]]) -> list[str]:
+    """The passwords as whole numbers (six digits could occur inside a longer one)."""
+    pattern = re.compile(rf"(?<!\d)({CARD_PASSWORD}|{WRONG_PASSWORD})(?!\d)")
+    return [f"card password in {name}: {line}" for name, line in lines if pattern.search(line)]
+
+
+async def _set_password(database_url: str) -> bytes:
+    """CARDS[0]'s password, as the back office sets it; its verification value."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        await set_card_password(connection, CARDS[0], CARD_PASSWORD, kek=KEK)
+        return await connection.fetchval(
+            "SELECT password_verification FROM cards WHERE password_verification IS NOT NULL")
+    finally:
+        await connection.close()
 
 
 async def test_no_pan_pin_block_or_key_in_any_log_line(
@@ -117,6 +154,7 @@ async def test_no_pan_pin_block_or_key_in_any_log_line(
     monkeypatch.setenv("JIFEN_KEK", KEK_HEX)
     await seed(database_url)
     await add_mac_terminal(database_url)
+    verification = await _set_password(database_url)
     ports = {name: _free_port() for name in ("host", "switch", "front")}
     config = tmp_path / "jifen.toml"
     _write_config(config, database_url, ports)
@@ -136,7 +174,7 @@ async def test_no_pan_pin_block_or_key_in_any_log_line(
             children.append(child)
             await wait_for_port(child)
         with anyio.fail_after(SESSION_S):
-            session_keys = await _session(ports["front"])
+            session_keys, pin_blocks = await _session(ports["front"])
     finally:
         for child in reversed(children):
             await stop_child(child)
@@ -147,8 +185,8 @@ async def test_no_pan_pin_block_or_key_in_any_log_line(
     assert any("622188******" in line for _, line in lines), "no masked PAN logged at all"
     leaks = [
         f"{what} in {name}: {line}"
-        for what, secret in _secrets(session_keys).items()
+        for what, secret in _secrets(session_keys, pin_blocks, verification).items()
         for name, line in lines
         if secret.lower() in line.lower()
-    ]
+    ] + _password_leaks(lines)
     assert not leaks, "\n".join(leaks)

@@ -119,3 +119,31 @@ def test_a_rejected_or_expired_request_changes_nothing(
         as_operator(checker, "approval", "list", "--all", "--json").out)}
     assert states == {first: "rejected", second: "expired"}
     assert _status(sql_as, database_url, pan[-4:]) == "blocked"
+
+
+def test_a_password_reset_is_a_request_that_keeps_no_password(
+    jifen, operator_of, as_operator, sql_as, database_url, tmp_path,
+) -> None:
+    assert jifen("card", "issue", "--alliance", ALLIANCE, "--bin", BIN, "--count", "1",
+                 "--out", "one.csv").exit_code == 0
+    with open("one.csv") as handle:
+        pan = handle.read().splitlines()[1].split(",")[0]
+    first, second = tmp_path / "first.pw", tmp_path / "second.pw"
+    for path, password in ((first, "123456"), (second, "654321")):
+        path.write_text(password + "\n")
+        path.chmod(0o600)
+    maker, checker = operator_of("card_service"), operator_of("card_service")
+    assert as_operator(maker, "card", "password", "set", "--pan", pan, "--password-file",
+                       str(first)).exit_code == 0
+    request_id = _request_id(as_operator(maker, "card", "password", "reset", "--pan", pan,
+                                         "--password-file", str(second), "--json"))
+    [row] = sql_as(database_url, "SELECT payload::text AS p, subject FROM approval_requests"
+                   " WHERE id = $1", request_id)
+    assert "654321" not in row["p"] and pan not in row["p"] + row["subject"]
+    versions = sql_as(database_url, "SELECT password_version FROM cards")
+    assert as_operator(checker, "approval", "approve", "--id", str(request_id)).exit_code == 0
+    after = sql_as(database_url, "SELECT password_version FROM cards")
+    assert after[0]["password_version"] == versions[0]["password_version"] + 1
+    trail = sql_as(database_url, "SELECT before::text || after::text AS t FROM audit_log"
+                   " WHERE action LIKE 'card.password%'")
+    assert len(trail) == 2 and not any("123456" in r["t"] or "654321" in r["t"] for r in trail)
