@@ -18,6 +18,7 @@ import msgspec
 from back_office.card_service.lifecycle import CardStep, change_card_by_id
 from back_office.operators.roles import OperatorRole
 from back_office.provisioning.card_passwords import apply_password_reset
+from back_office.provisioning.merchants import update_merchant
 from back_office.provisioning.settlement_rules import set_rule
 
 Payload = dict[str, Any]
@@ -52,6 +53,13 @@ async def _password_reset(conn: asyncpg.Connection, payload: Payload) -> str:
     return f"card {change.pan_masked}: password reset{unlocked}"
 
 
+async def _merchant_update(conn: asyncpg.Connection, payload: Payload) -> str:
+    merchant = await update_merchant(conn, payload["merchant_code"], name=payload["name"],
+                                     earn_points_per_yuan=payload["earn_points_per_yuan"])
+    return (f"merchant {merchant.merchant_code}: {merchant.name}, earns"
+            f" {merchant.earn_points_per_yuan} points per yuan")
+
+
 CARD_UNBLOCK = Action("card_unblock", "unblock a card",
                       frozenset({OperatorRole.HQ_ADMIN, OperatorRole.CARD_SERVICE}), _unblock)
 SETTLEMENT_RULE = Action("settlement_rule", "change a settlement rule",
@@ -61,5 +69,9 @@ PASSWORD_RESET = Action("password_reset", "reset a card's password",
                         frozenset({OperatorRole.HQ_ADMIN, OperatorRole.CARD_SERVICE}),
                         _password_reset)
 
+MERCHANT_RATE = Action("merchant_rate", "change a merchant's earn rate",
+                       frozenset({OperatorRole.HQ_ADMIN}), _merchant_update)
+
 ACTIONS: dict[str, Action] = {
-    action.name: action for action in (CARD_UNBLOCK, SETTLEMENT_RULE, PASSWORD_RESET)}
+    action.name: action
+    for action in (CARD_UNBLOCK, SETTLEMENT_RULE, PASSWORD_RESET, MERCHANT_RATE)}

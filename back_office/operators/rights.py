@@ -39,6 +39,7 @@ COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     ("merchant", "create"): _right("create merchants", HQ),
     ("merchant", "activate"): _right("activate merchants", HQ),
     ("merchant", "deactivate"): _right("deactivate merchants", HQ),
+    ("merchant", "update"): _right("change merchants", HQ),
     ("merchant", "list"): _right("list merchants", HQ, MERCHANT, CLEARING, AUDITOR),
     ("terminal", "create"): _right("create terminals", HQ),
     ("terminal", "set-mac"): _right("change terminals", HQ),

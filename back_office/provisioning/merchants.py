@@ -8,7 +8,7 @@ import msgspec
 from back_office.audit_trail import record
 from back_office.provisioning import validate
 from back_office.provisioning.alliances import alliance_id
-from back_office.provisioning.errors import DuplicateError, NotFoundError
+from back_office.provisioning.errors import DuplicateError, InvalidValueError, NotFoundError
 from back_office.provisioning.notify import notify_change
 from proto.changes import Change, Table
 
@@ -85,6 +85,36 @@ async def set_merchant_active(
                      before={"active": before["active"]}, after={"active": active})
         await notify_change(conn, Change(Table.MERCHANTS))
     return await _one(conn, "m.id = $1", updated)
+
+
+async def update_merchant(
+    conn: asyncpg.Connection, merchant_code: str, *, name: str | None = None,
+    earn_points_per_yuan: int | None = None,
+) -> Merchant:
+    """A merchant's name or earn rate; only what is given changes. The host hears it
+    (NOTIFY) and earns at the new rate from its next request."""
+    if name is None and earn_points_per_yuan is None:
+        raise InvalidValueError("nothing to change: give --name or --earn-points-per-yuan")
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = validate.name(name)
+    if earn_points_per_yuan is not None:
+        changes["earn_points_per_yuan"] = validate.rate(earn_points_per_yuan,
+                                                        "earn points per yuan", 0)
+    async with conn.transaction():
+        before = await conn.fetchrow(
+            "SELECT id, name, earn_points_per_yuan FROM merchants WHERE merchant_code = $1"
+            " FOR UPDATE", merchant_code)
+        if before is None:
+            raise NotFoundError(f"no merchant {merchant_code}; `jifen merchant list` shows them")
+        assignments = ", ".join(f"{column} = ${n}" for n, column in enumerate(changes, 2))
+        await conn.execute(f"UPDATE merchants SET {assignments} WHERE id = $1", before["id"],
+                           *changes.values())
+        await record(conn, "merchant.update", "merchant", merchant_code,
+                     merchant_id=before["id"],
+                     before={column: before[column] for column in changes}, after=changes)
+        await notify_change(conn, Change(Table.MERCHANTS))
+    return await _one(conn, "m.id = $1", before["id"])
 
 
 async def merchant_id(conn: asyncpg.Connection, merchant_code: str) -> int:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from back_office.approvals import MERCHANT_RATE
 from back_office.provisioning import create_merchant, list_merchants, set_merchant_active
-from back_office.provisioning.merchants import Merchant
+from back_office.provisioning.merchants import Merchant, update_merchant
 from database.roles import Role
+from jifen.commands.acting import acting_operator
+from jifen.commands.approval import print_submitted, submit_request
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 
 _COLUMNS = ("merchant_code", "alliance_code", "name", "active", "earn_points_per_yuan")
@@ -41,6 +44,21 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _update(args: argparse.Namespace) -> int:
+    if args.earn_points_per_yuan is not None and acting_operator(args) is not None:
+        # A rate is what members earn: an operator's change waits for a second operator.
+        payload = {"merchant_code": args.code, "name": args.name,
+                   "earn_points_per_yuan": args.earn_points_per_yuan}
+        request = run_command(args, Role.BACK_OFFICE, lambda conn: submit_request(
+            conn, args, MERCHANT_RATE.name, f"merchant {args.code}", payload))
+        print_submitted(request, args.json)
+        return 0
+    merchant = run_command(args, Role.BACK_OFFICE, lambda conn: update_merchant(
+        conn, args.code, name=args.name, earn_points_per_yuan=args.earn_points_per_yuan))
+    _show(merchant, "updated", args.json)
+    return 0
+
+
 def _set_active(active: bool) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         merchant = run_command(
@@ -63,6 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--inactive", action="store_true", help="create it inactive")
     create.set_defaults(handler=_create)
     add_json_option(create)
+    update = add_json_option(actions.add_parser(
+        "update", help="change a merchant's name or earn rate (an operator's rate change"
+                       " waits for a second operator's approval)"))
+    update.add_argument("--code", required=True, help="merchant code")
+    update.add_argument("--name")
+    update.add_argument("--earn-points-per-yuan", type=int)
+    update.set_defaults(handler=_update)
     listing = actions.add_parser("list", help="list merchants")
     listing.add_argument("--alliance", help="only this alliance's")
     listing.set_defaults(handler=_list)

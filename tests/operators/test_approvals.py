@@ -147,3 +147,17 @@ def test_a_password_reset_is_a_request_that_keeps_no_password(
     trail = sql_as(database_url, "SELECT before::text || after::text AS t FROM audit_log"
                    " WHERE action LIKE 'card.password%'")
     assert len(trail) == 2 and not any("123456" in r["t"] or "654321" in r["t"] for r in trail)
+
+
+def test_a_merchants_name_is_changed_and_its_earn_rate_requested(
+    jifen, operator_of, as_operator, sql_as, database_url,
+) -> None:
+    maker, checker = operator_of("hq_admin"), operator_of("hq_admin")
+    renamed = as_operator(maker, "merchant", "update", "--code", MERCHANT_A, "--name", "甲店")
+    assert renamed.exit_code == 0, renamed.err
+    request_id = _request_id(as_operator(maker, "merchant", "update", "--code", MERCHANT_A,
+                                         "--earn-points-per-yuan", "3", "--json"))
+    rate = "SELECT name, earn_points_per_yuan AS r FROM merchants WHERE merchant_code = $1"
+    assert [tuple(row) for row in sql_as(database_url, rate, MERCHANT_A)] == [("甲店", 1)]
+    assert as_operator(checker, "approval", "approve", "--id", str(request_id)).exit_code == 0
+    assert [tuple(row) for row in sql_as(database_url, rate, MERCHANT_A)] == [("甲店", 3)]
