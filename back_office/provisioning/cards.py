@@ -27,7 +27,7 @@ from back_office.provisioning import validate
 from back_office.provisioning.alliances import alliance_id
 from back_office.provisioning.card_numbers import PAN_LENGTH_MAX, PAN_LENGTH_MIN, PanGenerator
 from back_office.provisioning.card_ranges import routing_range
-from back_office.provisioning.errors import CardSpaceError, InvalidValueError
+from back_office.provisioning.errors import CardSpaceError, InvalidValueError, NotFoundError
 from back_office.provisioning.notify import notify_change
 from proto.changes import Change, Table
 from proto.keys import Purpose, load_kek, open_data_keys, pan_hmac, seal_pan
@@ -95,11 +95,14 @@ def _check_request(bin_prefix: str, count: int, length: int) -> PanGenerator:
 async def issue_cards(
     conn: asyncpg.Connection, alliance_code: str, bin_prefix: str, count: int,
     length: int = 16, expires_on: date | None = None, csv_path: str | Path | None = None,
-    *, kek: bytes | None = None, inactive: bool = False,
+    *, kek: bytes | None = None, inactive: bool = False, member_id: int | None = None,
 ) -> IssueSummary:
     """`kek`: the KEK that opens the pan_lookup and pan_seal keys (default: proto.keys'
     credential, $JIFEN_KEK or var/kek.hex). `inactive`: cards to be sold, declined (05) until
-    activated (`jifen card activate`)."""
+    activated (`jifen card activate`). `member_id`: a single card issued to that member (of
+    the same alliance)."""
+    if member_id is not None and count != 1:
+        raise InvalidValueError("a card issued to a member is issued alone: --count 1")
     started = time.perf_counter()
     generator = _check_request(bin_prefix, count, length)
     expires_on = expires_on or parse_expiry(None)
@@ -109,13 +112,18 @@ async def issue_cards(
             keys = await open_card_keys(conn, kek if kek is not None else load_kek())
             alliance = await alliance_id(conn, alliance_code)
             await _check_space(conn, generator, count)
+            if member_id is not None:
+                await _check_member(conn, member_id, alliance)
             issued, rounds = await _insert_cards(conn, generator, count, alliance, expires_on,
                                                  keys, "inactive" if inactive else "active")
+            if member_id is not None:
+                await conn.execute("UPDATE cards SET member_id = $2 WHERE id = $1",
+                                   issued[0][0], member_id)
             # One row for the batch: the first and last card ids, a few masked numbers.
             await record(conn, "card.issue", "card_batch", f"{issued[0][0]}-{issued[-1][0]}",
                          after={"alliance_code": alliance_code, "bin": bin_prefix,
                                 "count": len(issued), "length": length,
-                                "expires_on": expires_on,
+                                "expires_on": expires_on, "member_id": member_id,
                                 "pan": [pan for _, pan in issued[:SAMPLE_PANS]]})
             await notify_change(conn, Change(Table.CARDS))
             if csv_path is not None:
@@ -228,6 +236,15 @@ async def _insert_cards(
         f"only {len(issued)} of {count} numbers were free after {ISSUE_ROUNDS_MAX} draws "
         f"under BIN {generator.bin_prefix}; nothing was issued"
     )
+
+
+async def _check_member(conn: asyncpg.Connection, member_id: int, alliance: int) -> None:
+    member_alliance = await conn.fetchval("SELECT alliance_id FROM members WHERE id = $1",
+                                          member_id)
+    if member_alliance is None:
+        raise NotFoundError(f"no member {member_id}; `jifen member find` finds one")
+    if member_alliance != alliance:
+        raise InvalidValueError(f"member {member_id} is of another alliance")
 
 
 def _write_csv_staging(path: Path, issued: list[tuple[int, str]], expires_on: date) -> Path:

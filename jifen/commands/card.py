@@ -72,7 +72,7 @@ def _issue(args: argparse.Namespace) -> int:
     expires_on = parse_expiry(args.expires)
     summary = run_command(args, Role.BACK_OFFICE, lambda conn: issue_cards(
         conn, args.alliance, args.bin, args.count, args.length, expires_on, args.out,
-        kek=_kek(args), inactive=args.inactive,
+        kek=_kek(args), inactive=args.inactive, member_id=args.member,
     ))
     if summary.routed_to_host is None:
         print(f"jifen: warning: no card range routes BIN {summary.bin}; add one with "
@@ -291,6 +291,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     issue.add_argument("--length", type=int, default=16, help="digits per card (16-19)")
     issue.add_argument("--expires", metavar="YYYY-MM", help="expiry month (default: 5 years)")
     issue.add_argument("--out", metavar="CSV", help="write pan,expires_on,card_id here (0600)")
+    issue.add_argument("--member", type=int, metavar="ID",
+                       help="issue one card (--count 1) to this member of the alliance")
     issue.add_argument("--inactive", action="store_true",
                        help="cards to be sold: declined (05) until `jifen card activate`")
     issue.set_defaults(handler=_issue)

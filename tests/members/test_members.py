@@ -188,3 +188,21 @@ def test_the_id_number_check_character() -> None:
         digits[position] = str((int(digits[position]) + 1) % 10)
         with pytest.raises(InvalidValueError):
             id_number("".join(digits))
+
+
+def test_a_card_issued_to_a_member(jifen) -> None:
+    alliance_with_cards(jifen)
+    alliance_with_cards(jifen, "OAK", "622299")
+    member = create(jifen)
+    run = jifen("card", "issue", "--alliance", "TEA", "--bin", "622188", "--count", "1",
+                "--member", str(member["member_id"]), "--out", "own-cards.csv")
+    assert run.exit_code == 0, run.err
+    shown = json.loads(jifen("member", "show", "--id", str(member["member_id"]),
+                             "--json").out)
+    assert [card["pan_masked"][-4:] for card in shown["cards"]] == [pans("own")[0][-4:]]
+    for argv, message in [
+        (("--alliance", "TEA", "--bin", "622188", "--count", "2"), "--count 1"),
+        (("--alliance", "OAK", "--bin", "622299", "--count", "1"), "of another alliance"),
+    ]:
+        refused = jifen("card", "issue", *argv, "--member", str(member["member_id"]))
+        assert refused.exit_code == 2 and message in refused.err, refused.err
