@@ -16,11 +16,12 @@ from jifen.commands import (
     settlement,
     term,
     terminal,
+    txn,
     up,
 )
 
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
     up, services, pki, db, alliance, merchant, terminal, card, demo, term, audit, loadtest, dialup,
-    settlement, clearing, saf,
+    settlement, clearing, saf, txn,
 ]

@@ -1,14 +1,22 @@
-"""`jifen card-range add|list` (routing by BIN) and `jifen card issue` (cards in bulk)."""
+"""`jifen card-range add|list` (routing by BIN), `jifen card issue` (cards in bulk), `jifen card
+status` and `jifen card statement` (对账单)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
+from pathlib import Path
+
+import asyncpg
 
 from back_office.provisioning import IssueSummary, add_card_range, issue_cards, list_card_ranges
 from back_office.provisioning.card_status import CARD_STATUSES, set_card_status
 from back_office.provisioning.cards import parse_expiry
+from back_office.queries import Statement, card_statement, find_card
+from back_office.queries.statement_render import FORMATS, render
 from database.roles import Role
+from jifen.commands.card_lookup import card_hash_of
 from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
 from proto.keys import load_kek
 from runtime.config import load_config
@@ -68,6 +76,23 @@ def _set_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _statement(args: argparse.Namespace) -> int:
+    card_hash = card_hash_of(args.config, args.pan)
+
+    async def query(conn: asyncpg.Connection) -> Statement:
+        card = await find_card(conn, card_hash, args.pan)
+        return await card_statement(conn, card, args.date_from, args.date_to)
+
+    # The audit role: SELECT only, and the statement's own transaction is READ ONLY.
+    content = render(run_with_database(args.config, Role.AUDIT, query), args.format)
+    if args.out:
+        Path(args.out).write_bytes(content)
+    else:
+        sys.stdout.buffer.write(content)
+        sys.stdout.flush()
+    return 0
+
+
 def format_issue_summary(summary: IssueSummary) -> str:
     lines = [
         f"issued {summary.count} cards of alliance {summary.alliance_code} under BIN "
@@ -94,7 +119,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=_list_ranges)
     add_json_option(listing)
 
-    cards = subparsers.add_parser("card", help="issue cards, report them lost or stolen")
+    cards = subparsers.add_parser(
+        "card", help="issue cards, report them lost or stolen, print a statement")
     card_actions = cards.add_subparsers(dest="action", metavar="ACTION", required=True)
     issue = card_actions.add_parser(
         "issue", help="issue N random Luhn-valid cards under a BIN, in one transaction",
@@ -114,3 +140,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("status", choices=CARD_STATUSES)
     status.set_defaults(handler=_set_status)
     add_json_option(status)
+    statement = card_actions.add_parser(
+        "statement", help="a card's transactions with running balances (points, stored value)",
+        description="Every transaction that moved the card's points or stored value in the "
+                    "business dates given, with both balances after each, and the opening "
+                    "and closing balances; amounts are integers (points, fen). CSV is UTF-8 "
+                    "with a byte order mark, for spreadsheets. The card number is masked.",
+    )
+    statement.add_argument("--pan", required=True, help="the card number")
+    statement.add_argument("--from", dest="date_from", required=True, type=date.fromisoformat,
+                           metavar="DATE", help="first business date, YYYY-MM-DD")
+    statement.add_argument("--to", dest="date_to", required=True, type=date.fromisoformat,
+                           metavar="DATE", help="last business date, YYYY-MM-DD (included)")
+    statement.add_argument("--format", choices=FORMATS, default="table")
+    statement.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    statement.set_defaults(handler=_statement)
