@@ -4,15 +4,21 @@
 --
 -- `txn find` pages newest first by (business_date, id), a keyset: each filter has an index
 -- whose columns are the filter, then that key, so a page is one short index range scan
--- whatever the journal's size. The host writes every index below on each INSERT: two of them
--- replace an index of the same table instead of adding one (the business date's, the
--- postings' by account), so the writer maintains three more index entries a transaction and
--- none more a posting (the commit benchmark's figures are in docs/performance.md).
+-- whatever the journal's size. The host writes every index below on each INSERT: three of
+-- them replace an index of the same table instead of adding one (the business date's, the
+-- time's, the postings' by account), so the writer maintains three more index entries a
+-- transaction, none more a posting, and one a declined request (the commit benchmark's
+-- figures are in docs/performance.md).
 
 -- A business date (range) alone: the date, then the key. Replaces (business_date), which
 -- clearing reads by its leading column as before.
 DROP INDEX transactions_business_date;
 CREATE INDEX transactions_business_date ON transactions (business_date, id);
+
+-- A UTC time range without business dates pages by (posted_at, id). Replaces (posted_at),
+-- which the host's start reads by its leading column as before.
+DROP INDEX transactions_posted_at;
+CREATE INDEX transactions_posted_at ON transactions (posted_at, id);
 
 -- A card's transactions (the card found by its PAN's keyed hash). Unknown-card advices have
 -- no card and are left out.

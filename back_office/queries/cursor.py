@@ -23,6 +23,11 @@ class TransactionKey(msgspec.Struct, frozen=True, array_like=True, tag="t"):
     transaction_id: int
 
 
+class PostedKey(msgspec.Struct, frozen=True, array_like=True, tag="p"):
+    posted_at: datetime
+    transaction_id: int
+
+
 class DeclineKey(msgspec.Struct, frozen=True, array_like=True, tag="d"):
     received_at: datetime
     terminal_code: str
@@ -31,10 +36,10 @@ class DeclineKey(msgspec.Struct, frozen=True, array_like=True, tag="d"):
     transmission_time: str
 
 
-Key = TypeVar("Key", TransactionKey, DeclineKey)
+Key = TypeVar("Key", TransactionKey, PostedKey, DeclineKey)
 
 
-def encode_cursor(key: TransactionKey | DeclineKey) -> str:
+def encode_cursor(key: TransactionKey | PostedKey | DeclineKey) -> str:
     return base64.urlsafe_b64encode(msgspec.msgpack.encode(key)).decode().rstrip("=")
 
 
@@ -46,5 +51,5 @@ def decode_cursor(text: str, kind: type[Key]) -> Key:
         return msgspec.msgpack.decode(raw, type=kind)
     except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
         raise InvalidQueryError(
-            "the cursor is not one this query printed (each of `txn find`'s listings, "
-            "transactions or declined requests, has its own)") from exc
+            "the cursor is not one this query printed (each of `txn find`'s listings has "
+            "its own: transactions by business date, by time, declined requests)") from exc

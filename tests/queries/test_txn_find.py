@@ -77,11 +77,14 @@ def test_by_business_date_and_time(jifen, journal: Journal) -> None:
 
 
 @pytest.mark.parametrize("limit", [1, 2, 4])
-def test_paging_lists_every_row_once(jifen, journal: Journal, limit: int) -> None:
+@pytest.mark.parametrize("order", [(), ("--since", "2000-01-01T00:00:00Z")],
+                         ids=["by-business-date", "by-time"])
+def test_paging_lists_every_row_once(jifen, journal: Journal, limit: int,
+                                     order: tuple[str, ...]) -> None:
     seen: list[int] = []
     after: list[str] = []
     for _ in range(journal.transactions + 1):
-        page = find(jifen, "--limit", str(limit), *after)
+        page = find(jifen, "--limit", str(limit), *order, *after)
         assert len(page["rows"]) <= limit
         seen += [row["transaction_id"] for row in page["rows"]]
         if page["next_cursor"] is None:
