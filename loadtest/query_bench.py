@@ -24,6 +24,7 @@ import json
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -117,13 +118,17 @@ async def fill(server_url: str, postings: int, days: int, last_date: date) -> No
 
 class _Recorder:
     """The connection a query is given: passes everything on and notes each SELECT it sends
-    (text and arguments), to be EXPLAIN ANALYZEd afterwards."""
+    (text and arguments), to be EXPLAIN ANALYZEd afterwards, and when the query opened its
+    transaction (the wall time starts there: choosing the random inputs is not timed)."""
 
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
         self.statements: list[tuple[str, tuple[object, ...]]] = []
+        self.started: float | None = None
 
     def __getattr__(self, name: str) -> Any:
+        if name == "transaction" and self.started is None:
+            self.started = time.perf_counter()
         return getattr(self._connection, name)
 
     async def fetch(self, query: str, *args: object) -> Any:
@@ -203,12 +208,11 @@ async def _shapes(connection: asyncpg.Connection) -> dict[str, Shape]:
         return generator.randint(bounds["card_low"], bounds["card_high"])
 
     async def transaction_near(conn: Any, generator: random.Random) -> asyncpg.Record:
-        near = await connection.fetchrow(
+        rows = await connection.fetch(
             "SELECT id, business_date, rrn, merchant_id FROM transactions WHERE id >= $1 "
-            "AND rrn IS NOT NULL "
-            "ORDER BY id LIMIT 1", generator.randint(ids["low"], ids["high"]))
-        assert near is not None, "ids up to the highest have a row at or above them"
-        return near
+            "ORDER BY id LIMIT 20", generator.randint(ids["low"], ids["high"]))
+        with_rrn = [row for row in rows if row["rrn"] is not None]
+        return with_rrn[0] if with_rrn else rows[0]
 
     def moment(generator: random.Random) -> datetime:
         return span["first"] + (span["last"] - span["first"]) * generator.random()
@@ -297,9 +301,9 @@ async def run_bench(url: str, rounds: int, seed: int) -> dict[str, Figures]:
             walls, servers, rows, scans = [], [], 0, set()
             for _ in range(rounds):
                 recorder = _Recorder(connection)
-                started = time.perf_counter()
                 rows += await shape(recorder, generator)
-                walls.append((time.perf_counter() - started) * 1_000)
+                assert recorder.started is not None, "every query opens its transaction"
+                walls.append((time.perf_counter() - recorder.started) * 1_000)
                 server_ms, found = await _explain(connection, recorder.statements)
                 servers.append(server_ms)
                 scans.update(found)
@@ -315,6 +319,14 @@ async def run_bench(url: str, rounds: int, seed: int) -> dict[str, Figures]:
     return results
 
 
+# The host's batch statement (account_host/journal.py), if it is running: on CPU, or waiting.
+_WRITER_STATE_SQL = """
+SELECT coalesce(wait_event_type || ':' || wait_event, 'running') AS state
+FROM pg_stat_activity
+WHERE state = 'active' AND query LIKE '%accounts_written AS%' AND pid <> pg_backend_pid()
+"""
+
+
 async def query_loop(url: str, seconds: float, rate: float, stop_file: Path | None) -> None:
     """For `seconds`: a card's statement, its transactions and a merchant's first page, on
     random cards of the database at `url` (the commit benchmark's while it runs: does the
@@ -324,6 +336,7 @@ async def query_loop(url: str, seconds: float, rate: float, stop_file: Path | No
     deadline = time.monotonic() + seconds
     generator = random.Random(1)
     tally = [0]
+    waits: Counter[str] = Counter()
     started = time.monotonic()
 
     def going() -> bool:
@@ -336,19 +349,23 @@ async def query_loop(url: str, seconds: float, rate: float, stop_file: Path | No
             await anyio.sleep(0.2)
             continue
         try:
-            await _query_session(connection, generator, going, rate, started, tally)
+            await _query_session(connection, generator, going, rate, started, tally, waits)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             await anyio.sleep(0.2)   # the benchmark dropped its database: wait for the next
         finally:
             await connection.close()
     elapsed_s = time.monotonic() - started
     print(f"{tally[0]:,} queries in {elapsed_s:.1f} s: {tally[0] / elapsed_s:,.0f} a second")
+    print("the writer's statement, sampled after each round of queries: "
+          + ", ".join(f"{state} {count}" for state, count in waits.most_common()))
 
 
 async def _query_session(connection: asyncpg.Connection, generator: random.Random,
                          going: Callable[[], bool], rate: float, started: float,
-                         tally: list[int]) -> None:
-    """Queries on one connection while `going()`, counted in tally[0]."""
+                         tally: list[int], waits: Counter[str]) -> None:
+    """Queries on one connection while `going()`, counted in tally[0]; after each round, what
+    the writer's batch statement is doing (running, or waiting on what: a Lock would be a
+    query in its way), counted in `waits`."""
     if not await connection.fetchval("SELECT count(*) > 0 FROM transactions"):
         await anyio.sleep(0.2)
         return
@@ -367,6 +384,8 @@ async def _query_session(connection: asyncpg.Connection, generator: random.Rando
         await find_transactions(connection, TransactionFilter(
             merchant_code=generator.choice(merchants)))
         tally[0] += 3
+        for row in await connection.fetch(_WRITER_STATE_SQL):
+            waits[row["state"]] += 1
 
 
 def main(argv: list[str] | None = None) -> int:
