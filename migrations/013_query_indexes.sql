@@ -46,12 +46,17 @@ CREATE INDEX postings_account ON postings (account_id, entry_id) INCLUDE (amount
 -- encoding (tests/back_office/test_queries_response_code.py).
 CREATE FUNCTION host_answer_id_extra_bytes(answer bytea) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE get_byte(answer, 1) WHEN 204 THEN 1 WHEN 205 THEN 2 WHEN 206 THEN 4
-                                    WHEN 207 THEN 8 ELSE 0 END
+    SELECT CASE WHEN length(answer) < 2 THEN 0
+                ELSE CASE get_byte(answer, 1) WHEN 204 THEN 1 WHEN 205 THEN 2 WHEN 206 THEN 4
+                                              WHEN 207 THEN 8 ELSE 0 END
+           END
 $$;
+-- Total: any bytes at all give a code or NULL, never an error (the index below evaluates it
+-- in the host's INSERT, which must not fail on it). CASE evaluates its branches in order.
 CREATE FUNCTION host_answer_response_code(answer bytea) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN get_byte(answer, public.host_answer_id_extra_bytes(answer) + 2) = 162
+    SELECT CASE WHEN length(answer) < public.host_answer_id_extra_bytes(answer) + 5 THEN NULL
+                WHEN get_byte(answer, public.host_answer_id_extra_bytes(answer) + 2) = 162
                 THEN encode(substring(answer FROM public.host_answer_id_extra_bytes(answer) + 4
                                              FOR 2), 'escape')  -- 0xa2: fixstr of 2
            END

@@ -87,3 +87,22 @@ async def test_response_code_in_sql_matches_msgspec(database_url: str) -> None:
     finally:
         await connection.close()
     assert [row["code"] for row in codes] == [answer.response_code for answer in answers]
+
+
+async def test_response_code_of_any_bytes_is_a_code_or_null(database_url: str) -> None:
+    """The declines' index evaluates it in the host's INSERT: it must never raise."""
+    generator = random.Random(18)
+    blobs = [b"", b"\x00", b"\x98", b"\x98\xcf", b"\x98\xcc\x01\xa2\x30"]
+    blobs += [bytes(generator.randrange(256) for _ in range(generator.randrange(12)))
+              for _ in range(500)]
+    connection = await asyncpg.connect(database_url)
+    try:
+        codes = await connection.fetch(
+            "SELECT host_answer_response_code(a) AS code FROM unnest($1::bytea[]) AS a", blobs)
+        await connection.execute(
+            "INSERT INTO host_requests VALUES ('TERM0001', '0200', '000001', '1207100000',"
+            " '\\x00', '\\x00', now())")
+    finally:
+        await connection.close()
+    assert all(row["code"] is None or len(row["code"]) == 2 for row in codes)
+    assert [row["code"] for row in codes[:5]] == [None] * 5
