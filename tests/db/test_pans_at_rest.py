@@ -68,7 +68,7 @@ async def test_an_old_database_is_converted_and_holds_no_clear_pan(
         await connection.close()
     assert await migrate(empty_database_url, data_steps=data_steps(KEK)) == \
         ["008_keys_and_pans_at_rest", "009_terminal_keys_bound",
-         "010_terminal_keys_sealed_to_front"]
+         "010_terminal_keys_sealed_to_front", "013_query_indexes"]
     connection = await asyncpg.connect(empty_database_url)
     try:
         dump = await _dump(connection)

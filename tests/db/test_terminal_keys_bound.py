@@ -81,8 +81,8 @@ async def test_old_keys_are_sealed_again_to_the_front_bound_to_their_terminal(
     await migrate_to(empty_database_url, tmp_path, from_version)
     await add_old_keys(empty_database_url, KEK, bound=from_version == "009")
     applied = await migrate(empty_database_url, data_steps=data_steps(KEK))
-    assert applied == ["009_terminal_keys_bound", "010_terminal_keys_sealed_to_front"][
-        int(from_version) - 8:]
+    assert applied == ["009_terminal_keys_bound", "010_terminal_keys_sealed_to_front",
+                       "013_query_indexes"][int(from_version) - 8:]
     connection = await asyncpg.connect(empty_database_url)
     try:
         tmks = dict(await connection.fetch(

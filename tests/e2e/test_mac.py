@@ -376,7 +376,8 @@ class TestKeysSealedBeforeMigration009:
         finally:
             await connection.close()
         assert await migrate(empty_database_url, data_steps=data_steps(kek)) == \
-            ["009_terminal_keys_bound", "010_terminal_keys_sealed_to_front"]
+            ["009_terminal_keys_bound", "010_terminal_keys_sealed_to_front",
+             "013_query_indexes"]
         async with running_system(empty_database_url, seeded=False) as system:
             async with mac_terminal(system) as terminal:
                 terminal._session_key = session_key  # the key it held before the migration
