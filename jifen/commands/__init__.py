@@ -21,11 +21,12 @@ from jifen.commands import (
     shop,
     term,
     terminal,
+    txn,
     up,
 )
 
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
     up, services, pki, db, alliance, merchant, shop, terminal, card, member, demo, term, audit,
-    loadtest, dialup, settlement, clearing, saf, operator, approval, audit_log,
+    loadtest, dialup, settlement, clearing, saf, operator, approval, audit_log, txn,
 ]

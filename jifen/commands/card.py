@@ -1,5 +1,5 @@
 """`jifen card-range add|list` (routing by BIN), `jifen card issue` (cards in bulk), `jifen card
-status` and `jifen card password set|reset|show`."""
+status`, `jifen card password set|reset|show` and `jifen card statement` (对账单)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import stat
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 
 import asyncpg
@@ -32,10 +33,19 @@ from back_office.provisioning.card_passwords import (
 from back_office.provisioning.card_status import CARD_STATUSES, set_card_status
 from back_office.provisioning.cards import parse_expiry
 from back_office.provisioning.errors import ConflictError
+from back_office.queries import Statement, card_statement, find_card
+from back_office.queries.statement_render import FORMATS, render
 from database.roles import Role
 from jifen.commands.acting import acting_operator
 from jifen.commands.approval import print_submitted, submit_request
-from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from jifen.commands.card_lookup import card_hash_of
+from jifen.commands.runner import (
+    add_json_option,
+    print_json,
+    print_table,
+    run_command,
+    run_with_database,
+)
 from jifen.errors import CliError
 from proto.keys import Purpose, load_kek, open_data_keys
 from runtime.config import load_config
@@ -253,6 +263,23 @@ def _register_password(card_actions: argparse._SubParsersAction) -> None:
     add_json_option(show)
 
 
+def _statement(args: argparse.Namespace) -> int:
+    card_hash = card_hash_of(args.config, args.pan)
+
+    async def query(conn: asyncpg.Connection) -> Statement:
+        card = await find_card(conn, card_hash, args.pan)
+        return await card_statement(conn, card, args.date_from, args.date_to)
+
+    # The audit role: SELECT only, and the statement's own transaction is READ ONLY.
+    content = render(run_with_database(args.config, Role.AUDIT, query), args.format)
+    if args.out:
+        Path(args.out).write_bytes(content)
+    else:
+        sys.stdout.buffer.write(content)
+        sys.stdout.flush()
+    return 0
+
+
 def format_issue_summary(summary: IssueSummary) -> str:
     lines = [
         f"issued {summary.count} cards of alliance {summary.alliance_code} under BIN "
@@ -280,7 +307,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_json_option(listing)
 
     cards = subparsers.add_parser(
-        "card", help="issue cards and see them through their life: lost, found, blocked, renewed")
+        "card", help="issue cards, see them through their life, print a statement")
     card_actions = cards.add_subparsers(dest="action", metavar="ACTION", required=True)
     issue = card_actions.add_parser(
         "issue", help="issue N random Luhn-valid cards under a BIN, in one transaction",
@@ -322,3 +349,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               help="the new expiry month (default: 5 years from today)")
         step.set_defaults(handler=_step, card_command=name)
     _register_password(card_actions)
+    statement = card_actions.add_parser(
+        "statement", help="a card's transactions with running balances (points, stored value)",
+        description="Every transaction that moved the card's points or stored value in the "
+                    "business dates given, with both balances after each, and the opening "
+                    "and closing balances; amounts are integers (points, fen). CSV is UTF-8 "
+                    "with a byte order mark, for spreadsheets. The card number is masked.",
+    )
+    statement.add_argument("--pan", required=True, help="the card number")
+    statement.add_argument("--from", dest="date_from", required=True, type=date.fromisoformat,
+                           metavar="DATE", help="first business date, YYYY-MM-DD")
+    statement.add_argument("--to", dest="date_to", required=True, type=date.fromisoformat,
+                           metavar="DATE", help="last business date, YYYY-MM-DD (included)")
+    statement.add_argument("--format", choices=FORMATS, default="table")
+    statement.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    statement.set_defaults(handler=_statement)

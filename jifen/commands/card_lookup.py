@@ -1,0 +1,21 @@
+"""A card named on the command line by its number: the number is checked, hashed with the
+pan_lookup key (opened as the back office's role, which alone of the reading roles may open
+it) and never sent to the database, printed or logged; only its mask is shown."""
+
+from __future__ import annotations
+
+from back_office.queries import open_pan_lookup_key, pan_lookup_hash
+from back_office.queries.cards import check_pan
+from database.roles import Role
+from jifen.commands.runner import run_with_database
+from proto.keys import load_kek
+from runtime.config import load_config
+
+
+def card_hash_of(config_path: str | None, pan: str) -> bytes:
+    check_pan(pan)
+    front = load_config(config_path).front
+    kek = load_kek(front.kek_file, front.kek_env)
+    key = run_with_database(config_path, Role.BACK_OFFICE,
+                            lambda conn: open_pan_lookup_key(conn, kek))
+    return pan_lookup_hash(key, pan)
