@@ -16,6 +16,7 @@ from jifen.commands import (
     services,
     settlement,
     shop,
+    status,
     term,
     terminal,
     up,
@@ -23,6 +24,6 @@ from jifen.commands import (
 
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
-    up, services, pki, db, alliance, merchant, shop, terminal, card, member, demo, term, audit,
-    loadtest, dialup, settlement, clearing, saf,
+    up, services, status, pki, db, alliance, merchant, shop, terminal, card, member, demo, term,
+    audit, loadtest, dialup, settlement, clearing, saf,
 ]
