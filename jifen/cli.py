@@ -34,6 +34,24 @@ def main(argv: list[str] | None = None) -> int:
         return exit_code_of(exc)
     except KeyboardInterrupt:
         return 130
+    finally:
+        say_what_is_left_running(args.config)
+
+
+def say_what_is_left_running(config_path: str | None) -> None:
+    """A command that had to start the embedded PostgreSQL says so, and how to stop it.
+
+    It is not stopped here: the server is shared on purpose (the next command, `jifen up` and
+    the services find and reuse it, and a start costs about a second), and a command stopping
+    it could cut off another that found it running meanwhile. `jifen up` stops what it
+    started itself, so it says nothing here."""
+    from database.embedded import started_by_this_process
+
+    config = f" --config {config_path}" if config_path else ""
+    for data_dir in started_by_this_process():
+        print(f"jifen: note: started the embedded PostgreSQL server on {data_dir}; it keeps "
+              f"running for the next command. Stop it with `jifen{config} db stop`.",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":
