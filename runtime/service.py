@@ -48,9 +48,7 @@ class Started:
 
 
 async def _serve(name: str, service: ServiceMain, readiness: Readiness, heartbeat: Heartbeat,
-                 *args: object) -> None:
-    started = Started()
-    readiness.add_check("started", started.probe)
+                 started: Started, *args: object) -> None:
     async with anyio.create_task_group() as group:
         group.start_soon(_stop_on_signal, group.cancel_scope)
         group.start_soon(heartbeat.run)
@@ -70,13 +68,15 @@ def run_service(
     """Run `service(*args, health=..., task_status=...)` until SIGTERM or SIGINT; 0 on a
     clean stop. The metrics port (when not 0) serves /metrics, /healthz, /readyz, /status."""
     configure_logging(config.log.level, process=name)
-    readiness, heartbeat = Readiness(), Heartbeat()
+    readiness, heartbeat, started = Readiness(), Heartbeat(), Started()
+    # Before the endpoint answers: never ready with no checks yet.
+    readiness.add_check("started", started.probe)
     server = None
     if metrics_port:
         server = OpsServer(OpsEndpoint(name, readiness, heartbeat), metrics_port).start()
     try:
-        anyio.run(_serve, name, service, readiness, heartbeat, *args, backend="asyncio",
-                  backend_options={"use_uvloop": True})
+        anyio.run(_serve, name, service, readiness, heartbeat, started, *args,
+                  backend="asyncio", backend_options={"use_uvloop": True})
     finally:
         if server is not None:
             server.stop()
