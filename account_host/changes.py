@@ -65,6 +65,9 @@ class ChangeListener:
         self._highest_card_id = highest_card_id
         self._pending: set[Change] = set()
         self._wake = anyio.Event()
+        # Whether the LISTEN connection is open (it reconnects by itself, and probes an idle
+        # one): the host's view of its database, for readiness and jifen_host_database_up.
+        self.connected = False
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -77,6 +80,7 @@ class ChangeListener:
                 try:
                     await self._listen(connection)
                 finally:
+                    self.connected = False
                     connection.terminate()
             except (HostDatabaseError, *DATABASE_ERRORS) as exc:
                 # Only the database: the rows read decode as the schema's constraints say
@@ -106,6 +110,7 @@ class ChangeListener:
         with anyio.fail_after(timeout_s):
             await connection.add_listener(CHANNEL, self._on_notification)
         connection.add_termination_listener(lambda _connection: self._wake.set())
+        self.connected = True
         # whatever was missed meanwhile
         self._pending |= _MISSED
         while True:

@@ -30,6 +30,10 @@ QUEUE_DEPTH = Gauge(
     "jifen_host_queue_depth", "Requests waiting for the writer when it takes a batch")
 BATCH_FAILURES = Counter(
     "jifen_host_batch_failures", "Batches answered 96 because they could not be made durable")
+DATABASE_UP = Gauge(
+    "jifen_host_database_up",
+    "1 while the host's connection to PostgreSQL (its LISTEN, probed when idle) is open; 0 "
+    "while it reconnects")
 STATE_LOADS = Counter(
     "jifen_host_state_loads", "Loads of the whole state, at start and after a failed batch")
 

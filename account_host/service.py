@@ -10,6 +10,7 @@ import asyncpg
 import structlog
 from anyio.abc import TaskStatus
 
+from account_host import metrics
 from account_host.changes import ChangeListener
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS, WriterDatabase
@@ -17,7 +18,9 @@ from account_host.errors import StateLoadError
 from account_host.intake import Intake
 from account_host.queue_items import QueueItem
 from account_host.writer import Writer
+from proto.health import LinkState, Readiness
 from proto.keys import Purpose, load_kek, open_data_keys
+from proto.link_metrics import open_connections
 from proto.links import LinkServerLimits, serve_links
 from proto.tls import ServerTls
 
@@ -40,10 +43,14 @@ async def open_pan_lookup_key(config: HostConfig, database_url: str) -> bytes:
 
 
 async def run_host(
-    config: HostConfig, database_url: str, *,
+    config: HostConfig, database_url: str, *, health: Readiness | None = None,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve as the account host `config.name`; task_status gets the bound link port."""
+    """Serve as the account host `config.name`; task_status gets the bound link port.
+
+    Ready (`health`) when its connection to PostgreSQL is open (`database`: the change
+    listener's, which reconnects by itself), and the writer has loaded the state and takes
+    from its queue (`writer`, `Writer.readiness`)."""
     # First, so that missing certificates are said before the state is loaded.
     tls = ServerTls.from_files(config.tls_cert_file, config.tls_key_file, config.tls_ca_file,
                                config.link_peer_names)
@@ -57,11 +64,17 @@ async def run_host(
     try:
         with send_queue, receive_queue:
             writer = Writer(config, database, receive_queue, pan_lookup_key=pan_lookup_key)
+            if health is not None:
+                health.add_check("writer", writer.readiness)
+                health.add_link("switches", _switch_links)
             await writer.recover()
             assert writer.state is not None
             listener = ChangeListener(config, database_url, send_queue,
                                       writer.state.highest_card_id)
             intake = Intake(send_queue)
+            metrics.DATABASE_UP.set_function(lambda: float(listener.connected))
+            if health is not None:
+                health.add_check("database", partial(_database_readiness, listener, database))
             async with anyio.create_task_group() as group:
                 group.start_soon(writer.run)
                 await group.start(listener.run)
@@ -72,3 +85,19 @@ async def run_host(
                 task_status.started(port)
     finally:
         database.close()
+
+
+def _switch_links() -> LinkState:
+    """The switches' links to this host: shown, not a check (a switch connects when it can)."""
+    count = open_connections("host")
+    return LinkState("switches", count > 0, f"{count} connected")
+
+
+def _database_readiness(listener: ChangeListener, database: WriterDatabase,
+                        ) -> tuple[bool, str]:
+    """The LISTEN connection follows the server: it reconnects by itself and probes an idle
+    one. The writer's own, lost while idle, is opened again by the next batch."""
+    writer = "open" if database.is_open else "reopened by the next batch"
+    if listener.connected:
+        return True, f"connected (the writer's connection: {writer})"
+    return False, "no connection to PostgreSQL (reconnecting)"

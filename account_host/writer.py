@@ -38,6 +38,7 @@ that did commit then gets its first answer again from the retransmission window.
 
 from __future__ import annotations
 
+import time as clock
 from collections import Counter
 from datetime import UTC, datetime
 from typing import cast
@@ -66,6 +67,9 @@ from proto.pan import mask_pan
 
 log = structlog.get_logger("account_host.writer")
 
+# A writer with requests queued that takes none for this many commit timeouts is wedged (not
+# ready): one commit may take commit_timeout_s before the writer gives up on it and answers 96.
+WRITER_STALL_COMMITS = 2
 # Request keys named in the log line of a failed batch; the count says how many there were.
 _FAILED_KEYS_LOGGED_MAX = 20
 
@@ -145,6 +149,21 @@ class Writer:
         # Queue items taken but not applied (no identifiers left for them while a statement
         # held the connection): the next batch starts with them.
         self._held: list[QueueItem] = []
+        # For readiness (read from the health endpoint's thread): when the writer last took
+        # from its queue, and whether it is (re)loading the state.
+        self.last_take_at = clock.monotonic()
+        self.recovering = False
+
+    def readiness(self) -> tuple[bool, str]:
+        """Not wedged: not loading the state, and not sitting on a queue it does not take from
+        (for WRITER_STALL_COMMITS commit timeouts: past one the writer gives up on a commit)."""
+        if self.recovering:
+            return False, "loading the state from the database"
+        waiting = self._queue.statistics().current_buffer_used
+        stalled_s = clock.monotonic() - self.last_take_at
+        if waiting and stalled_s > WRITER_STALL_COMMITS * self._config.commit_timeout_s:
+            return False, f"{waiting} requests queued, none taken for {stalled_s:.1f} s"
+        return True, f"{waiting} requests queued"
 
     async def run(self) -> None:
         assert self.state is not None, "recover() loads the state before run()"
@@ -163,6 +182,7 @@ class Writer:
         """(Re)open the connection and load the state, retrying with backoff until it works.
         Returns whether `unresolved` (a batch whose commit failed) had landed after all."""
         backoff_s = self._config.reconnect_backoff_s_min
+        self.recovering = True
         while True:
             try:
                 connection = await self._database.open()
@@ -171,6 +191,7 @@ class Writer:
                 self.state = await load_state(connection, self._config, self._pan_lookup_key)
                 self._pipeline.loaded()
                 metrics.STATE_LOADS.inc()
+                self.recovering = False
                 return landed
             except HostDatabaseError as exc:
                 log.warning("database_unavailable", error=str(exc), retry_in_s=backoff_s)
@@ -367,6 +388,7 @@ class Writer:
         """Queued items into `items`, up to `limit` (batch_size_max) in all."""
         if limit is None:
             limit = self._config.batch_size_max
+        self.last_take_at = clock.monotonic()
         while len(items) < limit:
             try:
                 items.append(self._queue.receive_nowait())

@@ -25,6 +25,11 @@ FRAMING_ERRORS = Counter(
     "jifen_front_framing_errors", "Connections closed on a framing error, by reason.", ["reason"],
 )
 UPSTREAM_LINK_UP = Gauge("jifen_front_upstream_link_up", "1 while the switch link is up.")
+DATABASE_UP = Gauge(
+    "jifen_front_database_up",
+    "1 while the registry's connection to PostgreSQL (its LISTEN) is open; 0 while it "
+    "reconnects.",
+)
 
 
 _REQUEST_COUNTERS: dict[tuple[str, str], Counter] = {}

@@ -58,6 +58,11 @@ class RegistryLoader:
         self._wake = anyio.Event()
         self._connection: asyncpg.Connection | None = None
 
+    @property
+    def is_connected(self) -> bool:
+        """Its LISTEN connection is open (False while it reconnects)."""
+        return self._connection is not None and not self._connection.is_closed()
+
     async def open(self) -> None:
         """The first load: without a registry the front cannot answer anyone."""
         try:

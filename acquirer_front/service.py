@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import anyio
 import asyncpg
 from anyio.abc import TaskStatus
 
+from acquirer_front import metrics
 from acquirer_front.config import FrontConfig
 from acquirer_front.errors import DatabaseUnavailableError
 from acquirer_front.keys import SecurityModule, SoftwareSecurityModule
@@ -19,6 +21,7 @@ from acquirer_front.saf import StoreAndForward
 from acquirer_front.server import serve_terminals
 from acquirer_front.sessions import SessionStore
 from acquirer_front.upstream import Upstream
+from proto.health import LinkState, Readiness
 from proto.tls import ServerTls
 
 
@@ -28,6 +31,7 @@ async def run_front(
     *,
     security_module: SecurityModule | None = None,
     on_bridge_listening: Callable[[int], None] | None = None,
+    health: Readiness | None = None,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve terminals until cancelled; task_status gets the bound terminal port, and
@@ -38,6 +42,10 @@ async def run_front(
     the front's key pair, and LinkTlsError when the bridge listener's TLS files are. The switch
     need not be up: the listener waits for it at most link_startup_wait_s, and until it is up,
     requests are answered 91.
+
+    Ready (`health`) while the registry's connection to PostgreSQL is open (`database`: it
+    follows terminal and merchant changes on it) and the link to the switch is up
+    (`switch_link`: without it every request is answered 91).
     """
     # The TLS files and the keys first: a front that cannot open them must not start half-way.
     bridge_tls = None if config.bridge_listen is None else ServerTls.from_files(
@@ -48,6 +56,9 @@ async def run_front(
     loader = RegistryLoader(database_url, registry, config,
                             on_session_void=security_module.remove)
     await loader.open()
+    metrics.DATABASE_UP.set_function(lambda: float(loader.is_connected))
+    if health is not None:
+        health.add_check("database", partial(_database_readiness, loader))
     try:
         pool = await _open_pool(config, database_url)
     except BaseException:
@@ -60,6 +71,9 @@ async def run_front(
             group.start_soon(loader.run)
             upstream = Upstream(config, saf.store)
             await group.start(upstream.run)
+            if health is not None:
+                health.add_check("switch_link", partial(_switch_readiness, upstream, config))
+                health.add_link("switch", partial(_switch_link, upstream, config))
             group.start_soon(saf.run, upstream)   # resumes rows left pending by an earlier run
             with anyio.move_on_after(config.link_startup_wait_s):
                 await upstream.link.wait_up()
@@ -106,3 +120,20 @@ async def _close_pool(pool: asyncpg.Pool, timeout_s: float) -> None:
     with anyio.CancelScope(shield=True), anyio.move_on_after(timeout_s):
         await pool.close()
     pool.terminate()
+
+
+def _database_readiness(loader: RegistryLoader) -> tuple[bool, str]:
+    if loader.is_connected:
+        return True, "the registry's connection is open"
+    return False, "the registry has no connection to PostgreSQL (reconnecting)"
+
+
+def _switch_readiness(upstream: Upstream, config: FrontConfig) -> tuple[bool, str]:
+    if upstream.is_up:
+        return True, f"up to {config.switch_address}"
+    return False, f"no link to the switch at {config.switch_address}: requests get 91"
+
+
+def _switch_link(upstream: Upstream, config: FrontConfig) -> LinkState:
+    return LinkState("switch", upstream.is_up,
+                     f"{config.switch_address}, {upstream.pending_count} pending")

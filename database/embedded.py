@@ -72,6 +72,19 @@ INITDB_PASSWORD_FILE_NAME = ".jifen-initdb-password"
 DATABASE_NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
+# The data directories whose server this process started (and has not stopped). A command run
+# by a person says, when it ends, which it leaves running (`jifen`'s main): the server outlives
+# the command on purpose (the next command, `jifen up` and the services share it), but never
+# unknown to whoever started it.
+_started_by_this_process: set[Path] = set()
+
+
+def started_by_this_process() -> list[Path]:
+    """The data directories whose server this process started and which still run."""
+    return sorted(path for path in _started_by_this_process
+                  if EmbeddedPostgres(path).is_running())
+
+
 class ServerStatus(msgspec.Struct, frozen=True):
     data_dir: str
     initialised: bool
@@ -158,6 +171,7 @@ class EmbeddedPostgres:
                 run_tool("pg_ctl", args, timeout_s=timeout_s, user=user)
             except EmbeddedServerError as exc:
                 raise EmbeddedServerError(f"server on {self.data_dir} did not stop: {exc}") from exc
+            _started_by_this_process.discard(self.data_dir)
             return True
 
     def is_running(self) -> bool:
@@ -343,6 +357,7 @@ class EmbeddedPostgres:
             timeout_s = START_TIMEOUT_S + TOOL_TIMEOUT_MARGIN_S
             try:
                 run_tool("pg_ctl", args, timeout_s=timeout_s, user=user)
+                _started_by_this_process.add(self.data_dir)
                 return
             except EmbeddedServerError as exc:
                 log_tail = self._log_tail(log_offset)

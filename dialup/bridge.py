@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import anyio
 import structlog
 
@@ -16,6 +18,7 @@ from dialup.events import EventLog
 from dialup.front import FrontEndpoint
 from dialup.port_task import PortTask
 from dialup.reversals import Reverser
+from proto.health import LinkState, Readiness
 
 log = structlog.get_logger("dialup.bridge")
 
@@ -27,6 +30,19 @@ class DialupBridge:
         # Read the TLS files now: a bridge that cannot open them must not answer calls.
         self.front = FrontEndpoint.from_config(config)
         self.reverser = Reverser(self.front, config.reversal, self.events)
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready when every configured port's modem is initialised (waiting for a call or in
+        one); a port that failed is retried after a backoff, and is not ready meanwhile."""
+        labels = [port.label for port in self.config.ports]
+        not_ready = [label for label in labels if not self.events.port_ready.get(label, False)]
+        if not_ready:
+            return False, f"ports not ready: {', '.join(not_ready)}"
+        return True, f"{len(labels)} ports ready"
+
+    def port_link(self, label: str) -> LinkState:
+        return LinkState(f"port {label}", self.events.port_ready.get(label, False),
+                         f"front {self.config.front_address}")
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -42,6 +58,12 @@ class DialupBridge:
             task_status.started(len(self.config.ports))
 
 
-async def run_bridge(config: DialupConfig, *,
+async def run_bridge(config: DialupConfig, *, health: Readiness | None = None,
                      task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
-    await DialupBridge(config).run(task_status=task_status)
+    """Ready (`health`) when every port is (`DialupBridge.readiness`)."""
+    bridge = DialupBridge(config)
+    if health is not None:
+        health.add_check("ports", bridge.readiness)
+        for port in config.ports:
+            health.add_link(f"port {port.label}", partial(bridge.port_link, port.label))
+    await bridge.run(task_status=task_status)

@@ -49,12 +49,17 @@ class EventLog:
     def __init__(self, kept_max: int = EVENTS_KEPT_MAX) -> None:
         self._events: deque[BridgeEvent] = deque(maxlen=kept_max)
         self._changed = anyio.Event()
+        # Each port's last word on itself: True once initialised (PortReady), False after a
+        # PortFailed; bounded by the configured ports. For the bridge's readiness.
+        self.port_ready: dict[str, bool] = {}
 
     def __iter__(self) -> Iterator[BridgeEvent]:
         return iter(tuple(self._events))
 
     def record(self, event: BridgeEvent) -> None:
         self._events.append(event)
+        if isinstance(event, PortReady | PortFailed):
+            self.port_ready[event.port] = isinstance(event, PortReady)
         changed, self._changed = self._changed, anyio.Event()
         changed.set()
 

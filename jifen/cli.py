@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from database.embedded import started_by_this_process
 from jifen.commands import COMMAND_MODULES
 from jifen.commands.acting import add_operator_options, refuse_installer_command
 from jifen.errors import OPERATOR_ERRORS, exit_code_of
@@ -29,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Servers this process started before the command (main called in-process, as tests do):
+    # not this command's to report.
+    already_started = set(started_by_this_process())
     try:
         refuse_installer_command(args)
         return int(args.handler(args) or 0)
@@ -37,6 +42,24 @@ def main(argv: list[str] | None = None) -> int:
         return exit_code_of(exc)
     except KeyboardInterrupt:
         return 130
+    finally:
+        say_what_is_left_running(args.config, already_started)
+
+
+def say_what_is_left_running(config_path: str | None, already_started: set[Path]) -> None:
+    """A command that had to start the embedded PostgreSQL says so, and how to stop it.
+
+    It is not stopped here: the server is shared on purpose (the next command, `jifen up` and
+    the services find and reuse it, and a start costs about a second), and a command stopping
+    it could cut off another that found it running meanwhile. `jifen up` stops what it
+    started itself, so it says nothing here."""
+    config = f" --config {config_path}" if config_path else ""
+    for data_dir in started_by_this_process():
+        if data_dir in already_started:
+            continue
+        print(f"jifen: note: started the embedded PostgreSQL server on {data_dir}; it keeps "
+              f"running for the next command. Stop it with `jifen{config} db stop`.",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":

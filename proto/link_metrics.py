@@ -28,3 +28,12 @@ CONNECTIONS_OPEN = Gauge(
 
 def closed(link: str, reason: Closed) -> None:
     CONNECTIONS_CLOSED.labels(link=link, reason=reason.value).inc()
+
+
+def open_connections(link: str) -> int:
+    """The accepted connections open on the link server `link` (for a service's status)."""
+    for family in CONNECTIONS_OPEN.collect():
+        for sample in family.samples:
+            if sample.labels.get("link") == link:
+                return int(sample.value)
+    return 0

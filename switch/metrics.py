@@ -33,6 +33,10 @@ HOST_LINK_UP = Gauge("jifen_switch_host_link_up", "1 while the link to the host 
 PENDING = Gauge(
     "jifen_switch_pending_requests", "Requests sent to a host and not yet answered", ["host"])
 CARD_RANGES = Gauge("jifen_switch_card_ranges", "Card ranges in the routing table")
+DATABASE_UP = Gauge(
+    "jifen_switch_database_up",
+    "1 while the card ranges' connection to PostgreSQL (its LISTEN) is open; 0 while it "
+    "reconnects")
 ROUTE_RELOADS = Counter(
     "jifen_switch_route_reloads", "Reads of card_ranges, by outcome (installed, unchanged, failed)",
     ["outcome"])

@@ -32,15 +32,26 @@ _DATABASE_ERRORS = (
 )
 
 
+class FeedState:
+    """Whether the LISTEN connection is open (False while it reconnects): the switch's
+    `database` readiness and its jifen_switch_database_up gauge."""
+
+    def __init__(self) -> None:
+        self.connected = False
+
+
 async def follow_card_ranges(
     database_url: str,
     config: SwitchConfig,
     book: RouteBook,
     *,
+    feed: FeedState | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Install the ranges, report started, then keep the book current until cancelled. Failing
     to read them at start raises RouteLoadError: a switch without routes must not serve."""
+    if feed is None:
+        feed = FeedState()
     # One pending signal is enough: a reload reads everything, so signals coalesce.
     send, receive = anyio.create_memory_object_stream[str](1)
     connection: asyncpg.Connection | None
@@ -49,6 +60,7 @@ async def follow_card_ranges(
     except _DATABASE_ERRORS as exc:
         raise RouteLoadError(f"cannot read card_ranges: {exc!r}") from exc
     _install(book, ranges)
+    feed.connected = True
     task_status.started()
     while True:
         if connection is None:
@@ -60,12 +72,14 @@ async def follow_card_ranges(
                 continue
             log.info("card_ranges_reconnected")
             _install(book, ranges)
+            feed.connected = True
         try:
             await _follow(connection, config, book, receive)
         except _DATABASE_ERRORS as exc:
             log.warning("card_ranges_connection_lost", error=repr(exc))
             metrics.ROUTE_RELOADS.labels(outcome="failed").inc()
         finally:
+            feed.connected = False
             connection.terminate()
         connection = None
 

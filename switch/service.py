@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import anyio
 import structlog
 from anyio.abc import TaskStatus
 
+from proto.health import LinkState, Readiness
+from proto.link_metrics import open_connections
 from proto.links import LinkClient, LinkServerLimits, serve_links
 from proto.tls import ClientTls, ServerTls
 from switch import metrics
 from switch.config import SwitchConfig
 from switch.forwarder import Forwarder
-from switch.reload import follow_card_ranges
+from switch.reload import FeedState, follow_card_ranges
 from switch.routes import RouteBook
 
 log = structlog.get_logger("switch.service")
@@ -23,8 +26,11 @@ class Switch:
     """The switch's parts, wired; `run` serves until cancelled. Tests reach the parts (host
     links, route book) to wait on their state instead of sleeping."""
 
-    def __init__(self, config: SwitchConfig, database_url: str) -> None:
+    def __init__(self, config: SwitchConfig, database_url: str,
+                 health: Readiness | None = None) -> None:
         self.config = config
+        self.health = health
+        self.feed = FeedState()
         self.database_url = database_url
         self.routes = RouteBook(default_host=config.default_host, known_hosts=config.hosts)
         self.links: dict[str, LinkClient] = {}
@@ -55,7 +61,10 @@ class Switch:
 
     async def run(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
         async with anyio.create_task_group() as group:
-            await group.start(follow_card_ranges, self.database_url, self.config, self.routes)
+            await group.start(partial(follow_card_ranges, self.database_url, self.config,
+                                      self.routes, feed=self.feed))
+            metrics.DATABASE_UP.set_function(lambda: float(self.feed.connected))
+            self._add_checks()
             for host, link in self.links.items():
                 metrics.watch_host(host, partial(_link_is_up, link),
                                    partial(self.forwarder.pending_count, host))
@@ -73,6 +82,25 @@ class Switch:
             log.info("switch_serving", port=port, hosts=sorted(self.links))
             task_status.started(port)
 
+    def _add_checks(self) -> None:
+        """Ready while the card ranges' connection is open (`database`: changes reach the
+        routing table on it) and every configured host's link is up (`host_link:NAME`: that
+        host's cards get 91 without it)."""
+        if self.health is None:
+            return
+        self.health.add_check("database", self._database_readiness)
+        for host, link in self.links.items():
+            address = self.config.hosts[host]
+            self.health.add_check(f"host_link:{host}", partial(_host_readiness, link, address))
+            self.health.add_link(f"host {host}", partial(
+                _host_link, host, link, address, partial(self.forwarder.pending_count, host)))
+        self.health.add_link("fronts", _front_links)
+
+    def _database_readiness(self) -> tuple[bool, str]:
+        if self.feed.connected:
+            return True, "the card ranges' connection is open"
+        return False, "no connection to PostgreSQL for card_ranges (reconnecting)"
+
     async def _wait_for_hosts(self) -> None:
         """Give the host links a moment before fronts connect, so that a fresh start does not
         answer its first requests 91; a host still down after it is answered 91 as usual."""
@@ -85,12 +113,30 @@ async def run_switch(
     config: SwitchConfig,
     database_url: str,
     *,
+    health: Readiness | None = None,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve front links on config.listen_port (0: any); task_status gets the bound port."""
-    await Switch(config, database_url).run(task_status=task_status)
+    await Switch(config, database_url, health).run(task_status=task_status)
 
 
 def _link_is_up(link: LinkClient) -> bool:
     """For the link's gauge, read when scraped (a lambda binding `link` is not typed)."""
     return link.is_up
+
+
+def _host_readiness(link: LinkClient, address: str) -> tuple[bool, str]:
+    if link.is_up:
+        return True, f"up to {address}"
+    return False, f"no link to {address}: its cards get 91"
+
+
+def _host_link(host: str, link: LinkClient, address: str, pending: Callable[[], int],
+               ) -> LinkState:
+    return LinkState(f"host {host}", link.is_up, f"{address}, {pending()} pending")
+
+
+def _front_links() -> LinkState:
+    """The fronts' links to this switch: shown, not a check (a front connects when it can)."""
+    count = open_connections("switch")
+    return LinkState("fronts", count > 0, f"{count} connected")

@@ -40,15 +40,22 @@ def anyio_backend() -> tuple[str, dict[str, bool]]:
 # PostgreSQL: one server per session, one migrated template per session, one database per test.
 #
 # $JIFEN_DATABASE_URL, when set, names the server; its role must be allowed to CREATE DATABASE.
-# Without it the server is an embedded one under var/test-pg (gitignored): initdb costs about
-# 0.7 s on a fresh clone, a start 0.12 s. It is left running at the end: the next run, a
-# concurrent run or another xdist worker reuses it (stopping it under them would break them),
-# and a CI job's container ends with the job. Stop it by hand with:
+# Without it the server is an embedded one under var/test-pg (gitignored; $JIFEN_TEST_PG_DIR
+# moves it, for the test of this very rule): initdb costs about 0.7 s on a fresh clone, a start
+# 0.12 s. The session that started it stops it at its end, so that nothing is left running
+# behind a person's back, unless:
+#   - $JIFEN_TEST_KEEP_DB=1 asks to keep it (repeated local runs save the start);
+#   - it was running when the session began (a person's, or another run's: leave it be);
+#   - another session still uses it (its jifen_template_<pid> database exists and that pid
+#     runs): stopping it under a concurrent run would break that run.
+# Stop a kept one with:
 #     python -c "from database import EmbeddedPostgres as E; E('var/test-pg').stop()"
 # A test's own database is a copy of the template: about 0.15-0.35 s to create and drop.
 # --------------------------------------------------------------------------------------------
 
-TEST_DATA_DIR = REPO_DIR / "var" / "test-pg"
+TEST_DATA_DIR = Path(os.environ.get("JIFEN_TEST_PG_DIR") or REPO_DIR / "var" / "test-pg")
+KEEP_DB_VARIABLE = "JIFEN_TEST_KEEP_DB"
+TEMPLATE_PREFIX = "jifen_template_"
 # Creating or dropping a database, or migrating the template: well under a second here.
 SQL_TIMEOUT_S = 30.0
 
@@ -93,18 +100,59 @@ def execute_sql() -> Callable[..., None]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url() -> str:
-    """A superuser's URL on the test server: $JIFEN_DATABASE_URL, else the embedded one."""
+def postgres_server_url() -> Iterator[str]:
+    """A superuser's URL on the test server: $JIFEN_DATABASE_URL, else the embedded one,
+    stopped at the end of the session when this session started it (see above)."""
     url = os.environ.get("JIFEN_DATABASE_URL")
     if url:
-        return url
-    return EmbeddedPostgres(TEST_DATA_DIR).ensure_running()
+        yield url
+        return
+    server = EmbeddedPostgres(TEST_DATA_DIR)
+    was_running = server.is_running()
+    url = server.ensure_running()
+    yield url
+    if was_running or os.environ.get(KEEP_DB_VARIABLE) == "1":
+        return
+    if _other_sessions(url):
+        return
+    server.stop()
+
+
+def _other_sessions(url: str) -> list[int]:
+    """The pids of other live test sessions on the server (by their template databases)."""
+
+    async def templates() -> list[str]:
+        with anyio.fail_after(SQL_TIMEOUT_S):
+            connection = await connect(url, SQL_TIMEOUT_S)
+            try:
+                rows = await connection.fetch(
+                    "SELECT datname FROM pg_database WHERE datname LIKE $1", TEMPLATE_PREFIX + "%")
+            finally:
+                await connection.close()
+        return [row["datname"] for row in rows]
+
+    pids = []
+    for name in _run_async(templates):
+        pid = name.removeprefix(TEMPLATE_PREFIX)
+        if pid.isdigit() and int(pid) != os.getpid() and _pid_runs(int(pid)):
+            pids.append(int(pid))
+    return pids
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture(scope="session")
 def template_database(postgres_server_url: str) -> Iterator[str]:
     """The name of a database migrated once per session, which test databases copy."""
-    name = f"jifen_template_{os.getpid()}"
+    name = f"{TEMPLATE_PREFIX}{os.getpid()}"
     _execute_sql(
         postgres_server_url,
         f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",

@@ -19,6 +19,7 @@ from jifen.commands import (
     services,
     settlement,
     shop,
+    status,
     term,
     terminal,
     txn,
@@ -27,6 +28,6 @@ from jifen.commands import (
 
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
-    up, services, pki, db, alliance, merchant, shop, terminal, card, member, demo, term, audit,
-    loadtest, dialup, settlement, clearing, saf, operator, approval, audit_log, txn,
+    up, services, status, pki, db, alliance, merchant, shop, terminal, card, member, demo, term,
+    audit, loadtest, dialup, settlement, clearing, saf, operator, approval, audit_log, txn,
 ]

@@ -22,6 +22,7 @@ def _announce(config: Config, database_url: str, started_database: bool) -> None
         "  (TCP: 2-byte length + TPDU + ISO 8583, see docs/host-interface.md)",
         f"  Metrics                http://127.0.0.1:{config.front.metrics_port}/metrics (front),"
         f" :{config.switch.metrics_port} (switch), :{config.host.metrics_port} (host)",
+        "  Status                 jifen status  (/healthz and /readyz on each metrics port)",
         f"  Database               {redact_url(database_url)}"
         + ("  (embedded, under " + config.database.data_dir + ")" if started_database else ""),
         f"  Try it                 jifen term --port {front.listen_port} --terminal DEMO0001 "

@@ -88,6 +88,7 @@ class TestCalls:
 
     async def test_two_ports_in_parallel(self, database_url):
         async with dialup_system(database_url, lines=2) as dialup:
+            assert dialup.bridge.readiness() == (True, "2 ports ready")
 
             async def buy(line: int, terminal_code: str, pan: str) -> None:
                 async with dialup.terminal(line, terminal_code) as terminal:
@@ -106,6 +107,9 @@ class TestCalls:
             await dialup.emulators[0].unplug()  # line0's device goes away
             await dialup.bridge.events.wait_for(
                 lambda e: isinstance(e, PortFailed) and e.port == "line0", WAIT_S)
+            # Not ready (`/readyz`), naming the port; line1 still is.
+            assert dialup.bridge.readiness() == (False, "ports not ready: line0")
+            assert dialup.bridge.port_link("line1").up
             async with dialup.terminal(1) as terminal:
                 await terminal.sign_on()
                 assert (await terminal.purchase(CARDS[5], AMOUNT_FEN))["39"] == "00"

@@ -21,7 +21,9 @@ from account_host.config import HostConfig
 from acquirer_front import run_front
 from acquirer_front.config import FrontConfig
 from devices.terminal_client import TerminalClient
+from proto.health import Readiness
 from proto.pan import luhn_check_digit
+from runtime.ops_server import Heartbeat, OpsEndpoint, OpsServer
 from switch import run_switch
 from switch.config import SwitchConfig
 from tests.keys_kit import lookup_hash, sealed_columns
@@ -90,13 +92,17 @@ class Service:
     scope: anyio.CancelScope | None = None
     stopped: anyio.Event = field(default_factory=anyio.Event)
     port: int = 0
+    # What the service says of itself (`proto.health`); kept across restarts, as a process's
+    # runtime keeps it: the service adds its checks again.
+    health: Readiness = field(default_factory=Readiness)
 
     async def _run(self, *, task_status: anyio.abc.TaskStatus[int]) -> None:
         self.scope = anyio.CancelScope()
         self.stopped = anyio.Event()
         try:
             with self.scope:
-                await self.main(self.config, self.database_url, task_status=task_status)
+                await self.main(self.config, self.database_url, health=self.health,
+                                task_status=task_status)
         finally:
             self.stopped.set()
 
@@ -182,6 +188,26 @@ async def running_system(
             yield RunningSystem(database_url, group, host, switch, front,
                                 bridge_ports[-1] if bridge_ports else None)
         finally:
+            group.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def ops_endpoints(system: RunningSystem) -> AsyncIterator[dict[str, OpsServer]]:
+    """Each service's /metrics, /healthz, /readyz and /status on a port of its own (any free
+    one), as `runtime.service` serves them for a process; the event loop's heartbeat runs
+    meanwhile. Yields the servers by service name (`.port`)."""
+    heartbeat = Heartbeat()
+    servers = {service.name: OpsServer(OpsEndpoint(service.name, service.health, heartbeat), 0)
+               for service in (system.host, system.switch, system.front)}
+    async with anyio.create_task_group() as group:
+        group.start_soon(heartbeat.run)
+        for server in servers.values():
+            server.start()
+        try:
+            yield servers
+        finally:
+            for server in servers.values():
+                server.stop()
             group.cancel_scope.cancel()
 
 

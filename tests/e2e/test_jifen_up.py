@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 UP_TIMEOUT_S = 90.0
+# Readiness after "Jifen is up": the front's link to the switch, at most a backoff away.
+STATUS_READY_TIMEOUT_S = 30.0
 
 
 def _free_port() -> int:
@@ -41,6 +43,18 @@ def _wait_for_line(process: subprocess.Popen, text: str, timeout_s: float) -> li
         if text in line:
             return seen
     raise AssertionError(f"{text!r} not printed; got {''.join(seen)!r}")
+
+
+def _status_once_ready(config: Path, env: dict[str, str], cwd: Path) -> list[dict]:
+    """`jifen status --json` until it exits 0 (links come up just after the ports open)."""
+    deadline = time.monotonic() + STATUS_READY_TIMEOUT_S
+    while True:
+        result = subprocess.run(_jifen("--config", str(config), "status", "--json"), cwd=cwd,
+                                env=env, capture_output=True, text=True, timeout=60)
+        if result.returncode == 0 or time.monotonic() > deadline:
+            assert result.returncode == 0, result.stdout + result.stderr
+            return json.loads(result.stdout)
+        time.sleep(0.2)
 
 
 @pytest.mark.timeout(180)
@@ -97,6 +111,11 @@ def test_up_serves_terminals_and_stops_on_sigterm(tmp_path: Path):
         assert listed.returncode == 0, listed.stderr
         assert [row["merchant_code"] for row in json.loads(listed.stdout)] == [
             "DEMO00000000001"]
+        # Every process answers on its metrics port: alive, ready, its links up.
+        processes = _status_once_ready(config, env, tmp_path)
+        assert [process["service"] for process in processes] == ["front", "switch", "host"]
+        assert all(link["up"] for process in processes
+                   for link in process["status"]["links"]), processes
     finally:
         up.send_signal(signal.SIGTERM)
         try:

@@ -1,0 +1,77 @@
+"""Asking every configured process how it is (`jifen status`): GET /status on each one's
+metrics port (`ops_server.py`), all at once, each within a timeout.
+
+The processes are those of the configuration: front, switch and host, and the dial-up bridge
+when it has ports. A process whose metrics_port is 0 serves nothing and is reported so.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import msgspec
+
+from proto.health import ServiceStatus
+from runtime.config import Config
+
+# A process answers /status from a thread of its own in milliseconds; one that takes longer
+# than this is as good as down to an operator.
+STATUS_TIMEOUT_S_DEFAULT = 2.0
+# The metrics endpoints listen on this address only (runtime/service.py).
+METRICS_HOST = "127.0.0.1"
+# The largest /status body we read: a few checks and links are about 1 KB.
+STATUS_SIZE_BYTES_MAX = 64 * 1024
+
+
+class ProcessStatus(msgspec.Struct, frozen=True):
+    """One process as `jifen status` sees it: its own answer, or why there is none."""
+
+    service: str
+    address: str
+    status: ServiceStatus | None = None
+    error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.status is not None and self.status.alive and self.status.ready
+
+
+def configured_processes(config: Config) -> list[tuple[str, int]]:
+    """(service, metrics port) of every process the configuration runs."""
+    processes = [("front", config.front.metrics_port), ("switch", config.switch.metrics_port),
+                 ("host", config.host.metrics_port)]
+    if config.dialup.ports:
+        processes.append(("dialup", config.dialup.metrics_port))
+    return processes
+
+
+def fetch_status(service: str, port: int, timeout_s: float) -> ProcessStatus:
+    address = f"{METRICS_HOST}:{port}"
+    if port == 0:
+        return ProcessStatus(service, "-", error="metrics_port is 0: no endpoint to ask")
+    try:
+        with urllib.request.urlopen(f"http://{address}/status", timeout=timeout_s) as answer:
+            body = answer.read(STATUS_SIZE_BYTES_MAX)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return ProcessStatus(service, address, error=f"not answering: {reason}")
+    try:
+        status = msgspec.json.decode(body, type=ServiceStatus)
+    except msgspec.DecodeError as exc:
+        return ProcessStatus(service, address, error=f"not a Jifen status: {exc}")
+    if status.service != service:
+        return ProcessStatus(service, address, status,
+                             error=f"the {status.service} answers on this port")
+    return ProcessStatus(service, address, status)
+
+
+def system_status(config: Config, timeout_s: float = STATUS_TIMEOUT_S_DEFAULT,
+                  ) -> list[ProcessStatus]:
+    """Every configured process's status, asked in parallel: at most about `timeout_s`."""
+    processes = configured_processes(config)
+    with ThreadPoolExecutor(max_workers=len(processes)) as pool:
+        futures = [pool.submit(fetch_status, service, port, timeout_s)
+                   for service, port in processes]
+        return [future.result() for future in futures]
