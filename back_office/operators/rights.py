@@ -90,6 +90,9 @@ COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     ("operator", "enable"): _right("enable operators", HQ),
     ("operator", "list"): Right("list operators", EVERYONE),
     ("approval", "list"): _right("read approval requests", HQ, CARDS, AUDITOR),
+    # A merchant admin reads its own merchant's transactions only (row-level security).
+    ("txn", "find"): _right("find transactions", HQ, CARDS, MERCHANT, AUDITOR),
+    ("card", "statement"): _right("read card statements", HQ, CARDS, MERCHANT, AUDITOR),
     # Which requests a role decides is the action's (back_office/approvals/actions.py).
     ("approval", "approve"): _right("approve requests", HQ, CARDS),
     ("approval", "reject"): _right("reject requests", HQ, CARDS),

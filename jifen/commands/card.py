@@ -38,14 +38,8 @@ from back_office.queries.statement_render import FORMATS, render
 from database.roles import Role
 from jifen.commands.acting import acting_operator
 from jifen.commands.approval import print_submitted, submit_request
-from jifen.commands.card_lookup import card_hash_of
-from jifen.commands.runner import (
-    add_json_option,
-    print_json,
-    print_table,
-    run_command,
-    run_with_database,
-)
+from jifen.commands.card_lookup import card_hash_in, card_hash_of
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 from jifen.errors import CliError
 from proto.keys import Purpose, load_kek, open_data_keys
 from runtime.config import load_config
@@ -264,14 +258,18 @@ def _register_password(card_actions: argparse._SubParsersAction) -> None:
 
 
 def _statement(args: argparse.Namespace) -> int:
-    card_hash = card_hash_of(args.config, args.pan)
+    operator = acting_operator(args) is not None
+    card_hash = None if operator else card_hash_of(args.config, args.pan)
 
     async def query(conn: asyncpg.Connection) -> Statement:
-        card = await find_card(conn, card_hash, args.pan)
+        hashed = card_hash if card_hash is not None else await card_hash_in(
+            conn, args.config, args.pan)
+        card = await find_card(conn, hashed, args.pan)
         return await card_statement(conn, card, args.date_from, args.date_to)
 
-    # The audit role: SELECT only, and the statement's own transaction is READ ONLY.
-    content = render(run_with_database(args.config, Role.AUDIT, query), args.format)
+    # The audit role (SELECT only) in the installer's mode, else the operator's own role (a
+    # merchant admin sees its merchant's lines only); the statement's transaction is READ ONLY.
+    content = render(run_command(args, Role.AUDIT, query), args.format)
     if args.out:
         Path(args.out).write_bytes(content)
     else:

@@ -4,12 +4,22 @@ it) and never sent to the database, printed or logged; only its mask is shown.""
 
 from __future__ import annotations
 
+import asyncpg
+
 from back_office.queries import open_pan_lookup_key, pan_lookup_hash
 from back_office.queries.cards import check_pan
 from database.roles import Role
 from jifen.commands.runner import run_with_database
 from proto.keys import load_kek
 from runtime.config import load_config
+
+
+async def card_hash_in(connection: asyncpg.Connection, config_path: str | None, pan: str) -> bytes:
+    """As `card_hash_of`, on an operator's own connection (its role may open the key)."""
+    check_pan(pan)
+    front = load_config(config_path).front
+    key = await open_pan_lookup_key(connection, load_kek(front.kek_file, front.kek_env))
+    return pan_lookup_hash(key, pan)
 
 
 def card_hash_of(config_path: str | None, pan: str) -> bytes:

@@ -23,8 +23,9 @@ from back_office.queries import (
     find_transactions,
 )
 from database.roles import Role
-from jifen.commands.card_lookup import card_hash_of
-from jifen.commands.runner import add_json_option, print_json, print_table, run_with_database
+from jifen.commands.acting import acting_operator
+from jifen.commands.card_lookup import card_hash_in, card_hash_of
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 from jifen.errors import CliError
 
 TRANSACTION_COLUMNS = ("business_date", "transaction_id", "posted_at", "kind", "mti",
@@ -70,10 +71,14 @@ def _find(args: argparse.Namespace) -> int:
 
 
 def _find_transactions(args: argparse.Namespace) -> TransactionPage:
-    card_hash = card_hash_of(args.config, args.pan) if args.pan else None
+    operator = acting_operator(args) is not None
+    card_hash = card_hash_of(args.config, args.pan) if args.pan and not operator else None
 
     async def query(conn: asyncpg.Connection) -> TransactionPage:
+        nonlocal card_hash
         card_ids: tuple[int, ...] | None = None
+        if args.pan and card_hash is None:   # an operator: its own role opens the key
+            card_hash = await card_hash_in(conn, args.config, args.pan)
         if card_hash is not None:
             card_ids = ((await find_card(conn, card_hash, args.pan)).card_id,)
         if args.member is not None:
@@ -93,7 +98,9 @@ def _find_transactions(args: argparse.Namespace) -> TransactionPage:
             posted_from=args.since, posted_before=args.until,
         ), limit=args.limit, after=args.after)
 
-    return run_with_database(args.config, Role.AUDIT, query)
+    # The audit role in the installer's mode; an operator reads under its own role (a merchant
+    # admin sees its own merchant's transactions only: row-level security, migration 017).
+    return run_command(args, Role.AUDIT, query)
 
 
 def _find_declines(args: argparse.Namespace) -> DeclinePage:
@@ -102,7 +109,7 @@ def _find_declines(args: argparse.Namespace) -> DeclinePage:
             raise CliError(f"{option} does not apply to declined requests: the host keeps "
                            "their terminal, time and response code, not the card, RRN or "
                            "business date")
-    return run_with_database(args.config, Role.AUDIT, lambda conn: find_declines(
+    return run_command(args, Role.AUDIT, lambda conn: find_declines(
         conn, DeclineFilter(
             response_code=args.response_code if args.response_code != "00" else None,
             merchant_code=args.merchant, terminal_code=args.terminal,

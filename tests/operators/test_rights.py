@@ -70,7 +70,8 @@ def test_read_only_roles_change_nothing():
                ("clearing", "status"), ("clearing", "report"), ("clearing", "settlement-files"),
                ("saf", "list"), ("audit-log", None), ("audit", None), ("operator", "list"),
                ("operator", "passwd"), ("member", "show"), ("member", "list"),
-               ("member", "find"), ("shop", "list"), ("approval", "list")}
+               ("member", "find"), ("shop", "list"), ("approval", "list"), ("txn", "find"),
+               ("card", "statement")}
     changing = set(COMMAND_RIGHTS) - reading
     assert ("card", "status") in changing
     for key in changing:
