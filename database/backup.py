@@ -5,6 +5,7 @@ The backup directory, 0700 and the server user's (docs/reliability.md, "Backup a
 
     <backup_dir>/wal/<segment>           every finished WAL segment (the server's archive_command)
     <backup_dir>/base/<name>/            a plain base backup with its WAL and backup_manifest
+    <backup_dir>/base/<name>.secrets/    a copy of <data_dir>.secrets/: the roles' passwords
     <backup_dir>/base/<name>.json        when it began and ended: written last, once verified
 
 A backup is named by its start time in UTC (20261207T113000Z). A restore puts the data
@@ -27,7 +28,7 @@ import msgspec
 
 from database.embedded import HOST, SUPERUSER, EmbeddedPostgres
 from database.errors import BackupError, EmbeddedServerError
-from database.passwords import read_password
+from database.passwords import read_password, secrets_dir
 from database.server_user import ServerUser, chown_tree, ensure_private_dir, server_user
 from database.settings import ARCHIVE_DIR_PATTERN
 from database.tools import run_tool
@@ -57,8 +58,8 @@ RECOVERY_SETTINGS = ("restore_command", "recovery_target_time", "recovery_target
 class Backup(msgspec.Struct, frozen=True):
     name: str
     path: str
-    started_at: dt.datetime  # before pg_basebackup began: the backup holds nothing later...
-    ended_at: dt.datetime  # ...than this: the earliest target a restore can reach from it
+    started_at: dt.datetime  # just before pg_basebackup began (its name)
+    ended_at: dt.datetime  # once it ended: the earliest target a restore from it may have
     size_bytes: int
     start_wal_file: str  # the oldest archived segment a restore from it needs
 
@@ -99,12 +100,16 @@ def take_backup(server: EmbeddedPostgres, backup_dir: Path, backups_kept: int) -
     """A base backup of the running server (started if needed), verified; then the backups
     past `backups_kept` and the WAL only they needed are removed."""
     assert backups_kept >= 1
+    backup_dir = Path(os.path.abspath(backup_dir))  # the server's commands run elsewhere
     server.ensure_running()
     user = server_user()
     base = backup_dir / BASE_DIR_NAME
     for directory in (backup_dir, base):
         ensure_private_dir(directory, user)
     started_at = _now()
+    if (base / started_at.strftime(NAME_FORMAT)).exists():  # names are to the second
+        time.sleep(1.0 - started_at.microsecond / 1e6)
+        started_at = _now()
     name = started_at.strftime(NAME_FORMAT)
     target = base / name
     if target.exists():
@@ -118,14 +123,16 @@ def take_backup(server: EmbeddedPostgres, backup_dir: Path, backups_kept: int) -
     try:
         run_tool("pg_basebackup", args, timeout_s=BASE_BACKUP_TIMEOUT_S, user=user,
                  password=password)
+        ended_at = _now()
         run_tool("pg_verifybackup", ["--quiet", str(partial)], timeout_s=VERIFY_TIMEOUT_S,
                  user=user)
     except EmbeddedServerError as exc:
         shutil.rmtree(partial, ignore_errors=True)
         raise BackupError(f"base backup of {server.data_dir} failed: {exc}") from exc
-    backup = Backup(name=name, path=str(target), started_at=started_at, ended_at=_now(),
+    backup = Backup(name=name, path=str(target), started_at=started_at, ended_at=ended_at,
                     size_bytes=_size_bytes(partial),
                     start_wal_file=_start_wal_file(partial / "backup_label"))
+    _copy_secrets(secrets_dir(server.data_dir), base / f"{name}.secrets")
     _write_private(base / f"{name}.json", msgspec.json.encode(backup), user)
     os.rename(partial, target)
     archiving = _query(server, "SHOW archive_mode") == "on"
@@ -139,6 +146,7 @@ def _prune(backup_dir: Path, backups_kept: int, user: ServerUser | None) -> tupl
     for backup in old:
         (backup_dir / BASE_DIR_NAME / f"{backup.name}.json").unlink()
         shutil.rmtree(backup.path)
+        shutil.rmtree(f"{backup.path}.secrets", ignore_errors=True)
     archive = wal_archive_dir(backup_dir)
     if not old or not archive.is_dir():
         return [backup.name for backup in old], 0
@@ -179,6 +187,7 @@ def restore(server: EmbeddedPostgres, backup_dir: Path, target: dt.datetime | No
     archive to `target` (None: to its end), promote and start. Refused while other sessions
     are connected: the services would carry on against a database moved under them."""
     began = time.monotonic()
+    backup_dir = Path(os.path.abspath(backup_dir))  # restore_command runs in the data dir
     backup = choose_backup(list_backups(backup_dir), target, backup_name)
     if server.is_running():
         _refuse_if_in_use(server)
@@ -190,6 +199,8 @@ def restore(server: EmbeddedPostgres, backup_dir: Path, target: dt.datetime | No
                               " process during the restore: stop it and retry")
         set_aside = _set_aside(server.data_dir)
         _copy_backup(Path(backup.path), server.data_dir, user)
+        if not secrets_dir(server.data_dir).exists():  # lost with the disk
+            _copy_secrets(Path(f"{backup.path}.secrets"), secrets_dir(server.data_dir))
         copied = 0
         if target is None and set_aside is not None:
             copied = _copy_unarchived_wal(set_aside, server.data_dir,
@@ -241,6 +252,18 @@ def _copy_backup(source: Path, data_dir: Path, user: ServerUser | None) -> None:
         leftover.unlink(missing_ok=True)
     data_dir.chmod(0o700)  # postgres refuses a data directory others can read
     chown_tree(data_dir, user)
+
+
+def _copy_secrets(source: Path, destination: Path) -> None:
+    """The passwords files, ours and private (0700, 0600) as passwords.py keeps them: a
+    restored cluster's roles have the passwords of the backup's time, and only these open
+    it. The server's user may read them in the backup: it owns the database anyway."""
+    if not source.is_dir():
+        return
+    shutil.copytree(source, destination)
+    destination.chmod(0o700)
+    for copied in destination.iterdir():
+        copied.chmod(0o600)
 
 
 def _copy_unarchived_wal(old_data_dir: Path, data_dir: Path, archive: Path,

@@ -200,11 +200,11 @@ async def measure_rto(work_dir: Path, cards: int, postings: int) -> RtoResult:
     began = time.perf_counter()
     backup = take_backup(server, backup_dir, 1).backup
     backup_s = time.perf_counter() - began
-    wal_before = await connection.fetchval("SELECT pg_current_wal_lsn()")
+    wal_position = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"
+    wal_before = await connection.fetchval(wal_position)
     await generate_journal(connection, JournalShape(day + dt.timedelta(days=1), postings,
                                                     alliance_code="GEN2"))
-    wal_bytes = await connection.fetchval("SELECT pg_current_wal_lsn() - $1::pg_lsn",
-                                          str(wal_before))
+    wal_bytes = await connection.fetchval(wal_position) - wal_before
     await connection.close()
     await _lose_disk(server)
     began = time.perf_counter()

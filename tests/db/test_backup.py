@@ -26,6 +26,7 @@ from database.backup import (
     wal_archive_dir,
 )
 from database.errors import BackupError
+from database.passwords import secrets_dir
 from database.settings import HBA_CONTENT_BEFORE_BACKUPS, HBA_FILE_NAME, archive_settings
 from devices.terminal_client import TerminalClient
 from jifen.cli import main
@@ -105,6 +106,7 @@ async def crash_and_lose_disk(server: EmbeddedPostgres) -> None:
         while server.status().pid is not None:
             await anyio.sleep(POLL_S)
     shutil.rmtree(server.data_dir)
+    shutil.rmtree(secrets_dir(server.data_dir))  # beside it, on the same disk
 
 
 async def test_restore_drill_after_a_lost_disk(backed_up):
@@ -250,3 +252,24 @@ class TestCommands:
         assert main(["--config", str(config), "db", "restore", "--to", "latest"]) == 2
         assert "jifen db backup" in capsys.readouterr().err
         assert not (tmp_path / "pg").exists()
+
+    def test_backup_and_restore_with_the_default_relative_paths(self, tmp_path, capsys,
+                                                                monkeypatch):
+        """As `jifen up`'s default configuration has them: relative to the working directory,
+        while the server's archive and restore commands run in the data directory."""
+        monkeypatch.delenv("JIFEN_DATABASE_URL", raising=False)
+        monkeypatch.chdir(tmp_path)
+        config = tmp_path / "jifen.toml"
+        config.write_text('[database]\ndata_dir = "pg"\nbackup_dir = "backups"\n')
+        server = EmbeddedPostgres(tmp_path / "pg", wal_archive_dir(tmp_path / "backups"))
+        try:
+            assert main(["--config", str(config), "db", "backup"]) == 0
+            assert "verified" in capsys.readouterr().out
+            assert main(["--config", str(config), "db", "restore", "--to", "latest"]) == 0
+            out = capsys.readouterr().out
+            assert "restored pg from base backup" in out
+            assert "the previous data directory is kept at" in out
+            assert server.is_running()
+            assert (tmp_path / "backups" / "wal").is_dir()
+        finally:
+            server.stop()
