@@ -255,9 +255,9 @@ def _copy_backup(source: Path, data_dir: Path, user: ServerUser | None) -> None:
 
 
 def _copy_secrets(source: Path, destination: Path) -> None:
-    """The passwords files, ours and private (0700, 0600) as passwords.py keeps them: a
-    restored cluster's roles have the passwords of the backup's time, and only these open
-    it. The server's user may read them in the backup: it owns the database anyway."""
+    """The password files, ours and private (0700, 0600) as passwords.py keeps them, also
+    inside the server user's backup directory: a restored cluster's roles have the passwords
+    of the backup's time, and only these open it."""
     if not source.is_dir():
         return
     shutil.copytree(source, destination)

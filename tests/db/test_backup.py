@@ -141,6 +141,23 @@ async def test_restore_drill_after_a_lost_disk(backed_up):
     assert len(await purchases(url, 3, 4_000, 4)) == 3
 
 
+def test_restore_to_a_time_keeps_what_committed_before_it(backed_up, execute_sql,
+                                                          run_async):
+    server, backup_dir = backed_up
+    url = server.ensure_database("point_in_time")
+    execute_sql(url, "CREATE TABLE IF NOT EXISTS marks (n int)", "TRUNCATE marks",
+                "INSERT INTO marks VALUES (1)")
+    take_backup(server, backup_dir, 2)
+    execute_sql(url, "INSERT INTO marks VALUES (2)")
+    (target,) = run_async(fetch_values, url, "SELECT clock_timestamp()")
+    execute_sql(url, "INSERT INTO marks VALUES (3)")
+    result = restore(server, backup_dir, target)
+    assert result.set_aside is not None and Path(result.set_aside).is_dir()  # kept, not deleted
+    assert result.recovered_to is not None and result.recovered_to <= target
+    url = server.ensure_database("point_in_time")
+    assert run_async(fetch_values, url, "SELECT n FROM marks ORDER BY n") == [1, 2]
+
+
 def test_backup_is_verified_named_by_time_and_private(backed_up):
     server, backup_dir = backed_up
     result = take_backup(server, backup_dir, 2)
