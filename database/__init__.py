@@ -4,6 +4,7 @@ scratch databases."""
 from database.connect import (
     APPLICATION_DATABASE,
     connect,
+    embedded_server,
     redact_url,
     resolve_database_url,
     with_database,
@@ -27,6 +28,7 @@ __all__ = [
     "MigrationError",
     "ServerStatus",
     "connect",
+    "embedded_server",
     "default_migrations_dir",
     "fresh_database",
     "migrate",

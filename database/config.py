@@ -38,6 +38,16 @@ class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     audit_password_file: FilePath | None = None
     # The embedded server's data directory, relative to the working directory.
     data_dir: Annotated[str, msgspec.Meta(min_length=1)] = "var/pg"
+    # The embedded server's base backups (`jifen db backup`: <backup_dir>/base/) and WAL
+    # archive (<backup_dir>/wal/), relative to the working directory. On another disk than
+    # data_dir in production: one lost disk must not take the database and its backups.
+    backup_dir: Annotated[str, msgspec.Meta(min_length=1)] = "var/backups"
+    # Archive every WAL segment into backup_dir (point-in-time restore; archive_mode needs a
+    # restart of a running server). Off: base backups only, each restored to its own end.
+    archive_wal: bool = True
+    # Base backups kept by `jifen db backup` (the oldest are removed, with the archived WAL
+    # that only they needed): a week of nightly backups.
+    backups_kept: Annotated[int, msgspec.Meta(ge=1, le=1_000)] = 7
     # Connections per process pool; the host uses one for its writer. PostgreSQL's
     # max_connections (100 by default) bounds the sum over processes; 1,000 is far past it.
     pool_size_max: Annotated[int, msgspec.Meta(ge=1, le=1_000)] = 4

@@ -12,10 +12,12 @@ URL, as in tests, still runs everything).
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
+from database.backup import wal_archive_dir
 from database.config import DatabaseConfig
 from database.embedded import EmbeddedPostgres
 from database.errors import DatabaseUnavailableError
@@ -37,10 +39,17 @@ def resolve_database_url(config: DatabaseConfig, role: Role | None = None) -> st
             return own_url
     if config.url:
         return config.url
-    server = EmbeddedPostgres(config.data_dir)
+    server = embedded_server(config)
     if role is None:
         return server.ensure_database(APPLICATION_DATABASE)
     return server.ensure_login(role, APPLICATION_DATABASE)
+
+
+def embedded_server(config: DatabaseConfig) -> EmbeddedPostgres:
+    """The embedded server of `config`, archiving its WAL under `backup_dir` if asked: every
+    process that may start it must build it here, so that all start it alike."""
+    archive = wal_archive_dir(Path(config.backup_dir)) if config.archive_wal else None
+    return EmbeddedPostgres(config.data_dir, archive)
 
 
 async def connect(url: str, timeout_s: float) -> asyncpg.Connection:

@@ -39,7 +39,13 @@ from database.postmaster import (
     server_processes,
 )
 from database.roles import Role, ensure_login_sql
-from database.server_user import ServerUser, chown_tree, grant_traverse_to_ancestors, server_user
+from database.server_user import (
+    ServerUser,
+    chown_tree,
+    ensure_private_dir,
+    grant_traverse_to_ancestors,
+    server_user,
+)
 from database.tools import OUTPUT_TAIL_BYTES_MAX, prepare_installation, run_tool, tail
 
 SUPERUSER = "postgres"
@@ -98,8 +104,14 @@ class ServerStatus(msgspec.Struct, frozen=True):
 class EmbeddedPostgres:
     """The server that owns `data_dir` (created by initdb on first start)."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str],
+                 wal_archive_dir: str | os.PathLike[str] | None = None) -> None:
+        """With `wal_archive_dir`, the server archives its WAL there (database/backup.py);
+        every process that may start the server must pass the same (archive_mode is read at
+        start only)."""
         self.data_dir = Path(os.path.abspath(data_dir))
+        self.wal_archive_dir = (Path(os.path.abspath(wal_archive_dir))
+                                if wal_archive_dir is not None else None)
         self.lock_path = self.data_dir.with_name(self.data_dir.name + ".lock")
         self.log_path = self.data_dir / settings.LOG_FILE_NAME
 
@@ -227,9 +239,12 @@ class EmbeddedPostgres:
             if not (self.data_dir / "PG_VERSION").exists():
                 self._initdb(user)
             chown_tree(self.data_dir, user)
+            if self.wal_archive_dir is not None:
+                ensure_private_dir(self.wal_archive_dir, user)
             self._start(user)
         if settings.hba_trusts(self.data_dir):
             self._convert_from_trust()
+        self._allow_replication()
         self._superuser_password()  # a server whose password we lost: say how to recover
 
     def _convert_from_trust(self) -> None:
@@ -251,6 +266,22 @@ class EmbeddedPostgres:
                 f" {exc}\nRecreate it: `jifen db stop`, then remove {self.data_dir}"
             ) from exc
         hba_path = self.data_dir / settings.HBA_FILE_NAME
+        staged = hba_path.with_name(hba_path.name + ".jifen-new")
+        staged.write_text(settings.HBA_CONTENT, encoding="utf-8")
+        staged.chmod(0o600)
+        owner = hba_path.stat()
+        os.chown(staged, owner.st_uid, owner.st_gid)
+        os.replace(staged, hba_path)
+        self._psql("SELECT pg_reload_conf();\n")
+
+    def _allow_replication(self) -> None:
+        """A pg_hba.conf written before backups gets the replication line (then a reload)."""
+        hba_path = self.data_dir / settings.HBA_FILE_NAME
+        try:
+            if hba_path.read_text() != settings.HBA_CONTENT_BEFORE_BACKUPS:
+                return
+        except FileNotFoundError:
+            return
         staged = hba_path.with_name(hba_path.name + ".jifen-new")
         staged.write_text(settings.HBA_CONTENT, encoding="utf-8")
         staged.chmod(0o600)
@@ -379,7 +410,8 @@ class EmbeddedPostgres:
 
     def _write_managed_conf(self, port: int, user: ServerUser | None) -> None:
         path = self.data_dir / settings.MANAGED_CONF_NAME
-        path.write_text(settings.render_managed_conf(self.data_dir, port), encoding="utf-8")
+        text = settings.render_managed_conf(self.data_dir, port, self.wal_archive_dir)
+        path.write_text(text, encoding="utf-8")
         if user is not None:
             os.chown(path, user.uid, user.gid)
 
@@ -396,6 +428,12 @@ class EmbeddedPostgres:
                 return tail(log.read().decode(errors="replace")) or "(nothing logged)"
         except FileNotFoundError:
             return "(no log file)"
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the data directory's lock: no other process starts or stops the server (nor
+        initialises the directory) meanwhile. Not reentrant: call none of the methods above
+        inside it."""
+        return self._locked()
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

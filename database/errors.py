@@ -4,7 +4,8 @@
     ├── EmbeddedServerError       the embedded server failed to set up, start or stop
     ├── DatabaseUnavailableError  no connection: refused, timed out, no database, auth
     ├── PasswordFileError         a service's password file is missing, unreadable or too open
-    └── MigrationError            the schema could not be brought up to date
+    ├── MigrationError            the schema could not be brought up to date
+    └── BackupError               no backup to restore, a target before it, a busy server
 """
 
 
@@ -25,4 +26,8 @@ class PasswordFileError(DatabaseError):
 
 
 class MigrationError(DatabaseError):
+    pass
+
+
+class BackupError(DatabaseError):
     pass

@@ -91,3 +91,18 @@ def chown_tree(root: Path, user: ServerUser | None) -> None:
             os.chown(Path(directory) / name, user.uid, user.gid, follow_symlinks=False)
     # The top last: an interrupted walk is redone next time, since the check reads the top.
     os.chown(root, user.uid, user.gid, follow_symlinks=False)
+
+
+def ensure_private_dir(path: Path, user: ServerUser | None) -> None:
+    """A directory (parents too) that only the server's user may use (0700, its own): a WAL
+    archive or a backup, which the server or its tools write and nobody else may read."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    if user is None:
+        return
+    for ancestor in path.parents:
+        info = ancestor.stat()
+        if info.st_uid != user.uid and not info.st_mode & stat.S_IXOTH:
+            ancestor.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXOTH)  # traverse, no listing
+    if path.stat().st_uid != user.uid:
+        os.chown(path, user.uid, user.gid)

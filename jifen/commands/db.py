@@ -1,23 +1,35 @@
-"""`jifen db`: the embedded server (start, stop, status), the schema (migrate), and access
-(url, psql)."""
+"""`jifen db`: the embedded server (start, stop, status), the schema (migrate), access
+(url, psql), and the embedded server's backups (backup, restore)."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import functools
 import os
 import sys
+from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import anyio
 import msgspec
 
 from back_office.data_migrations import data_steps, publish_front_key
-from database import APPLICATION_DATABASE, EmbeddedPostgres, migrate, resolve_database_url
+from database import (
+    APPLICATION_DATABASE,
+    EmbeddedPostgres,
+    embedded_server,
+    migrate,
+    resolve_database_url,
+)
+from database.backup import list_backups, restore, take_backup
 from database.connect import redact_url
 from database.tools import tool_path
+from jifen.errors import CliError
 from proto.keys import load_kek
 from runtime.config import Config, load_config
+
+BACKUP_DOCS = "docs/reliability.md, \"Backup and restore\""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +60,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="passed on to psql; put them after --, as in: jifen db psql -- -c 'select 1'",
     )
     psql.set_defaults(handler=run_psql)
+    backup = commands.add_parser(
+        "backup", help="a verified base backup of the embedded server into [database] backup_dir"
+    )
+    backup.add_argument("--list", action="store_true",
+                        help="list the backups kept, do not take one")
+    backup.set_defaults(handler=backup_database)
+    restore_parser = commands.add_parser(
+        "restore", help="restore the embedded server from a base backup and the WAL archive",
+        description="Stop the embedded server, move its data directory aside (never deleted),"
+                    " copy a base backup in its place, replay the archived WAL up to TIME (or"
+                    " its end: latest), promote and start.",
+    )
+    restore_parser.add_argument(
+        "--to", required=True, metavar="TIME|latest",
+        help="latest, or an ISO 8601 time (with a zone offset, else UTC): the last"
+             " transactions committed at or before it are kept",
+    )
+    restore_parser.add_argument("--backup", metavar="NAME",
+                                help="the base backup (default: the newest before TIME)")
+    restore_parser.set_defaults(handler=restore_database)
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -55,7 +87,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _server(config: Config) -> EmbeddedPostgres:
-    return EmbeddedPostgres(config.database.data_dir)
+    return embedded_server(config.database)
 
 
 def start_server(args: argparse.Namespace) -> int:
@@ -129,3 +161,69 @@ def run_psql(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     os.execve(psql, [psql, url, *extra], environment)
     return 0  # not reached: execv replaces this process
+
+
+def _embedded_only(config: Config, command: str) -> None:
+    if config.database.url:
+        raise CliError(
+            f"`jifen db {command}` backs up the embedded server only; a database URL is"
+            " configured (database.url or $JIFEN_DATABASE_URL): that server's backups are the"
+            f" deployment's own, with its own tools (see {BACKUP_DOCS})"
+        )
+
+
+def backup_database(args: argparse.Namespace) -> int:
+    config = _config(args)
+    _embedded_only(config, "backup")
+    backup_dir = Path(config.database.backup_dir)
+    if args.list:
+        for kept in list_backups(backup_dir):
+            print(f"{kept.name}  ended {kept.ended_at.isoformat(timespec='seconds')}"
+                  f"  {kept.size_bytes / 1e6:.1f} MB  {kept.path}")
+        return 0
+    result = take_backup(_server(config), backup_dir, config.database.backups_kept)
+    written = result.backup
+    print(f"base backup {written.name}: {written.path} ({written.size_bytes / 1e6:.1f} MB,"
+          f" verified), restorable from {written.ended_at.isoformat(timespec='seconds')}")
+    for name in result.removed:
+        print(f"removed backup {name} (backups_kept = {config.database.backups_kept})")
+    if result.wal_files_removed:
+        print(f"removed {result.wal_files_removed} archived WAL files older than the oldest"
+              " backup kept")
+    if not result.archiving:
+        print("jifen: warning: the server does not archive its WAL yet (archive_mode is read"
+              " at start): restart it (`jifen db stop`, then start) so that a restore can"
+              " reach past this backup; until then it restores to the backup's end",
+              file=sys.stderr)
+    return 0
+
+
+def restore_database(args: argparse.Namespace) -> int:
+    config = _config(args)
+    _embedded_only(config, "restore")
+    target = _restore_target(args.to)
+    result = restore(_server(config), Path(config.database.backup_dir), target, args.backup)
+    print(f"restored {config.database.data_dir} from base backup {result.backup.name}"
+          f" and the WAL archive, to {'the end of the archive' if target is None else target}")
+    if result.set_aside:
+        print(f"the previous data directory is kept at {result.set_aside}")
+    if result.wal_files_copied:
+        print(f"replayed {result.wal_files_copied} WAL files not yet archived, from it")
+    if result.recovered_to is not None:
+        print(f"last transaction replayed: {result.recovered_to.isoformat()}")
+    print(f"promoted and running, in {result.duration_s:.1f} s")
+    return 0
+
+
+def _restore_target(text: str) -> dt.datetime | None:
+    if text == "latest":
+        return None
+    try:
+        target = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise CliError(f"--to {text!r}: not `latest` nor an ISO 8601 time") from exc
+    if target.tzinfo is None:
+        target = target.replace(tzinfo=dt.UTC)
+    if target > dt.datetime.now(dt.UTC):
+        raise CliError(f"--to {text}: in the future; use `latest` for the end of the archive")
+    return target

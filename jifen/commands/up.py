@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import anyio
 
@@ -62,8 +61,7 @@ async def _prepare(config: Config, database_url: str) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from database.connect import resolve_database_url
-    from database.embedded import EmbeddedPostgres
+    from database.connect import embedded_server, resolve_database_url
     from runtime.pki import ensure_pki
     from runtime.supervisor import supervise
 
@@ -74,7 +72,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"Created {path}", flush=True)
     embedded = None
     if config.database.url is None:
-        embedded = EmbeddedPostgres(Path(config.database.data_dir))
+        embedded = embedded_server(config.database)
         was_running = embedded.is_running()
         if was_running:
             embedded = None  # someone else started it; leave it running
