@@ -122,3 +122,7 @@ def sql_as(run_async: Callable[..., Any]) -> Callable[..., list[asyncpg.Record]]
             await conn.close()
 
     return lambda url, query, *args: run_async(fetch, url, query, *args)
+
+
+# `jifen audit` after every test of a database, as in the end-to-end tests.
+from tests.e2e.conftest import audited_database  # noqa: E402,F401

@@ -44,3 +44,7 @@ def sql(database_url: str, run_async: Callable[..., Any]) -> Callable[..., list[
             await conn.close()
 
     return lambda query, *args: run_async(fetch, query, *args)
+
+
+# `jifen audit` after every test of a database, as in the end-to-end tests.
+from tests.e2e.conftest import audited_database  # noqa: E402,F401
