@@ -30,10 +30,15 @@ from switch.config import SwitchConfig
 
 # The level names Python's logging knows, in either case.
 LogLevel = Annotated[str, msgspec.Meta(pattern=r"(?i)^(debug|info|warning|warn|error|critical)$")]
+LogFormat = typing.Literal["auto", "json", "console"]
 
 
 class LogConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     level: LogLevel = "info"
+    # "json" for machines (systemd's journal, a log shipper), "console" for people reading a
+    # terminal; "auto" picks console when stderr is a terminal (`jifen up` in a shell and the
+    # services it starts), else JSON (under systemd stderr is the journal).
+    format: LogFormat = "auto"
 
 
 class PkiConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -1,4 +1,5 @@
-"""JSON logs for every process, one object a line on stderr.
+"""Logs for every process on stderr: JSON, one object a line, for machines; or, for people at
+a terminal (`jifen up` in a shell), structlog's console rendering of the same events.
 
 A last-line defence masks any `pan` value that reaches a log call unmasked; components mask
 PANs themselves, this only catches mistakes.
@@ -26,7 +27,10 @@ def _mask_sensitive(_logger: object, _method: str, event: EventDict) -> EventDic
     return event
 
 
-def configure_logging(level: str = "info", process: str | None = None) -> None:
+def configure_logging(
+    level: str = "info", process: str | None = None, log_format: str = "json",
+) -> None:
+    """`log_format`: "json", "console", or "auto" (console when stderr is a terminal)."""
     level_number = logging.getLevelName(level.upper())
     if not isinstance(level_number, int):
         level_number = logging.INFO
@@ -37,7 +41,7 @@ def configure_logging(level: str = "info", process: str | None = None) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _mask_sensitive,
         structlog.processors.format_exc_info,
-        structlog.processors.JSONRenderer(),
+        _renderer(log_format),
     ]
     structlog.configure(
         processors=processors,
@@ -47,3 +51,12 @@ def configure_logging(level: str = "info", process: str | None = None) -> None:
     )
     if process:
         structlog.contextvars.bind_contextvars(process=process)
+
+
+def _renderer(log_format: str) -> Processor:
+    if log_format == "auto":
+        log_format = "console" if sys.stderr.isatty() else "json"
+    if log_format == "console":
+        return structlog.dev.ConsoleRenderer(colors=False)
+    assert log_format == "json", log_format
+    return structlog.processors.JSONRenderer()

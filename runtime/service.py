@@ -67,7 +67,7 @@ def run_service(
 ) -> int:
     """Run `service(*args, health=..., task_status=...)` until SIGTERM or SIGINT; 0 on a
     clean stop. The metrics port (when not 0) serves /metrics, /healthz, /readyz, /status."""
-    configure_logging(config.log.level, process=name)
+    configure_logging(config.log.level, process=name, log_format=config.log.format)
     readiness, heartbeat, started = Readiness(), Heartbeat(), Started()
     # Before the endpoint answers: never ready with no checks yet.
     readiness.add_check("started", started.probe)

@@ -66,7 +66,7 @@ def _up(args: argparse.Namespace) -> int:
     from runtime.supervisor import supervise
 
     config = load_config(args.config)
-    configure_logging(config.log.level, process="up")
+    configure_logging(config.log.level, process="up", log_format=config.log.format)
     # The links are mutual TLS: a first start creates the local CA and certificates.
     for path in ensure_pki(config):
         print(f"Created {path}", flush=True)
