@@ -19,6 +19,7 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
+from back_office.queries.conditions import Conditions
 from back_office.queries.cursor import DeclineKey, decode_cursor, encode_cursor
 from back_office.queries.errors import InvalidQueryError
 from back_office.queries.read_only import read_only
@@ -85,13 +86,8 @@ async def find_declines(
     check_page_rows(limit)
     key = decode_cursor(after, DeclineKey) if after else None
     async with read_only(connection):
-        conditions: list[str] = []
-        arguments: list[object] = []
-
-        def condition(template: str, value: object) -> None:
-            arguments.append(value)
-            conditions.append(template.format(f"${len(arguments)}"))
-
+        where = Conditions()
+        condition = where.add
         if query.response_code is not None:
             condition("host_answer_response_code(r.answer) = {}", query.response_code)
         if query.merchant_code is not None:
@@ -105,16 +101,13 @@ async def find_declines(
         if query.received_before is not None:
             condition("r.received_at < {}", query.received_before)
         if key is not None:
-            arguments.extend((key.received_at, key.terminal_code, key.mti, key.stan,
-                              key.transmission_time))
-            first = len(arguments) - 4
-            conditions.append(
-                "(r.received_at, r.terminal_code, r.mti, r.stan, r.transmission_time) < "
-                f"(${first}, ${first + 1}, ${first + 2}, ${first + 3}, ${first + 4})")
-        arguments.append(limit + 1)
-        where = "".join(f" AND {text}" for text in conditions)
-        records = await connection.fetch(
-            f"{_SELECT}{where} {_ORDER} LIMIT ${len(arguments)}", *arguments)
+            where.after_key("r.received_at, r.terminal_code, r.mti, r.stan, r.transmission_time",
+                            (key.received_at, key.terminal_code, key.mti, key.stan,
+                             key.transmission_time))
+        limit_clause = where.limit(limit + 1)
+        filters = "".join(f" AND {text}" for text in where.texts)
+        records = await connection.fetch(f"{_SELECT}{filters} {_ORDER} {limit_clause}",
+                                         *where.arguments)
     rows = [DeclinedRequest(*record.values()) for record in records[:limit]]
     last = rows[-1] if len(records) > limit else None
     next_cursor = encode_cursor(DeclineKey(

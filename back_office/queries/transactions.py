@@ -22,6 +22,7 @@ from datetime import date, datetime
 import asyncpg
 import msgspec
 
+from back_office.queries.conditions import Conditions
 from back_office.queries.cursor import PostedKey, TransactionKey, decode_cursor, encode_cursor
 from back_office.queries.errors import InvalidQueryError, NotFoundError
 from back_office.queries.read_only import read_only
@@ -131,13 +132,8 @@ async def find_transactions(
     if after:
         key = decode_cursor(after, PostedKey) if by_time else decode_cursor(after, TransactionKey)
     async with read_only(connection):
-        conditions: list[str] = []
-        arguments: list[object] = []
-
-        def condition(template: str, value: object) -> None:
-            arguments.append(value)
-            conditions.append(template.format(f"${len(arguments)}"))
-
+        where = Conditions()
+        condition = where.add
         if query.card_ids is not None:
             if len(query.card_ids) == 1:
                 condition("t.card_id = {}", query.card_ids[0])
@@ -160,15 +156,13 @@ async def find_transactions(
         if query.posted_before is not None:
             condition("t.posted_at < {}", query.posted_before)
         if key is not None:
-            arguments.extend((key.posted_at if isinstance(key, PostedKey)
-                              else key.business_date, key.transaction_id))
-            conditions.append(
-                f"({key_columns}) < (${len(arguments) - 1}, ${len(arguments)})")
-        arguments.append(limit + 1)
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+            where.after_key(key_columns, (key.posted_at if isinstance(key, PostedKey)
+                                          else key.business_date, key.transaction_id))
+        limit_clause = where.limit(limit + 1)
+        filters = f"WHERE {' AND '.join(where.texts)}" if where.texts else ""
         order = key_columns.replace(",", " DESC,") + " DESC"
         records = await connection.fetch(
-            f"{_SELECT} {where} ORDER BY {order} LIMIT ${len(arguments)}", *arguments)
+            f"{_SELECT} {filters} ORDER BY {order} {limit_clause}", *where.arguments)
     rows = [_row(record) for record in records[:limit]]
     next_cursor = None
     if len(records) > limit:
