@@ -265,6 +265,10 @@ class EmbeddedPostgres:
                 f"cannot convert {self.data_dir} from trust to password authentication:"
                 f" {exc}\nRecreate it: `jifen db stop`, then remove {self.data_dir}"
             ) from exc
+        self._rewrite_hba()
+
+    def _rewrite_hba(self) -> None:
+        """Today's pg_hba.conf in place of the file there (same owner, 0600), then a reload."""
         hba_path = self.data_dir / settings.HBA_FILE_NAME
         staged = hba_path.with_name(hba_path.name + ".jifen-new")
         staged.write_text(settings.HBA_CONTENT, encoding="utf-8")
@@ -282,13 +286,7 @@ class EmbeddedPostgres:
                 return
         except FileNotFoundError:
             return
-        staged = hba_path.with_name(hba_path.name + ".jifen-new")
-        staged.write_text(settings.HBA_CONTENT, encoding="utf-8")
-        staged.chmod(0o600)
-        owner = hba_path.stat()
-        os.chown(staged, owner.st_uid, owner.st_gid)
-        os.replace(staged, hba_path)
-        self._psql("SELECT pg_reload_conf();\n")
+        self._rewrite_hba()
 
     def _settle_postmaster(self) -> Postmaster | None:
         """The ready server on our data directory, after waiting out a start or a stop."""
