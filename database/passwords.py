@@ -98,6 +98,29 @@ def _ensure_secrets_dir(path: Path) -> None:
         path.chmod(0o700)
 
 
+def read_private_file(path: str | os.PathLike[str], size_max: int, what: str) -> bytes:
+    """The bytes of a small secret file (an operator's or a card's password file, typed by a
+    person): never through a symbolic link, a regular file of this process's user that no one
+    else may read, at most `size_max` bytes; PasswordFileError naming `what` otherwise."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise PasswordFileError(f"cannot read the {what} {path}: {exc.strerror}") from exc
+    try:
+        info = os.fstat(descriptor)
+        mode = stat.S_IMODE(info.st_mode)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or mode & 0o077:
+            raise PasswordFileError(
+                f"{what} {path} must be a file of uid {os.geteuid()} that only it can read"
+                f" (mode {mode:04o}); chmod 600 it")
+        content = os.read(descriptor, size_max + 1)
+    finally:
+        os.close(descriptor)
+    if len(content) > size_max:
+        raise PasswordFileError(f"{what} {path} is too large (over {size_max} bytes)")
+    return content
+
+
 def read_password_file(setting: str) -> str:
     """The password in the file a `<service>_password_file` setting names (one line).
 

@@ -17,10 +17,11 @@ import hmac
 import io
 import os
 import secrets
-import stat
 from pathlib import Path
 
 from back_office.operators.errors import OperatorPasswordError
+from database.errors import PasswordFileError
+from database.passwords import read_private_file
 
 PASSWORD_LENGTH_MIN = 12
 # PostgreSQL's own limit on a password is about 1 KiB.
@@ -69,22 +70,9 @@ def scram_verifier(password: str, salt: bytes | None = None) -> str:
 def read_password_file(path: str | os.PathLike[str], operator: str) -> str:
     """The operator's password from a private file (see above)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as exc:
-        raise OperatorPasswordError(
-            f"cannot read the password file {path}: {exc.strerror}") from exc
-    try:
-        info = os.fstat(descriptor)
-        mode = stat.S_IMODE(info.st_mode)
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or mode & 0o077:
-            raise OperatorPasswordError(
-                f"password file {path} must be a file of uid {os.geteuid()} that only it can "
-                f"read (mode {mode:04o}); chmod 600 it")
-        content = os.read(descriptor, PASSWORD_FILE_SIZE_MAX + 1)
-    finally:
-        os.close(descriptor)
-    if len(content) > PASSWORD_FILE_SIZE_MAX:
-        raise OperatorPasswordError(f"password file {path} is too large to hold passwords")
+        content = read_private_file(path, PASSWORD_FILE_SIZE_MAX, "password file")
+    except PasswordFileError as exc:
+        raise OperatorPasswordError(str(exc)) from exc
     text = content.decode(errors="replace")
     lines = text.splitlines()
     if len(lines) == 1 and lines[0]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
-import stat
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -35,6 +33,7 @@ from back_office.provisioning.cards import parse_expiry
 from back_office.provisioning.errors import ConflictError
 from back_office.queries import Statement, card_statement, find_card
 from back_office.queries.statement_render import FORMATS, render
+from database.passwords import read_private_file
 from database.roles import Role
 from jifen.commands.acting import acting_operator
 from jifen.commands.approval import print_submitted, submit_request
@@ -173,19 +172,8 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def _read_password_file(path: Path) -> str:
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as exc:
-        raise CliError(f"cannot read the password file {path}: {exc.strerror}") from exc
-    with os.fdopen(descriptor, "rb") as handle:
-        mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise CliError(f"password file {path} is accessible to other users "
-                           f"(mode {mode:04o}); chmod 600 it")
-        data = handle.read(PASSWORD_FILE_SIZE_BYTES_MAX + 1)
-    if len(data) > PASSWORD_FILE_SIZE_BYTES_MAX:
-        raise CliError(f"{path} is too large to be a password file")
-    return data.decode("utf-8", "replace").strip()
+    content = read_private_file(path, PASSWORD_FILE_SIZE_BYTES_MAX, "password file")
+    return content.decode("utf-8", "replace").strip()
 
 
 def _password_change(args: argparse.Namespace) -> int:
