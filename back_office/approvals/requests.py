@@ -54,6 +54,7 @@ async def submit(
     """A pending request; nothing else changes until a second operator approves it."""
     assert action in ACTIONS, action
     async with conn.transaction():
+        await expire_overdue(conn)   # the makers keep the table's states true as they go
         row = await conn.fetchrow(
             f"INSERT INTO approval_requests (action, subject, payload, expires_at)"
             f" VALUES ($1, $2, $3::jsonb, now() + $4::interval) RETURNING {_COLUMNS}",
@@ -97,15 +98,22 @@ async def expire_overdue(conn: asyncpg.Connection) -> int:
     return int(status.split()[-1])
 
 
+# A pending request past its time reads as expired before anyone marks it: listing is a read
+# (an auditor may list, and may not write), and nothing can approve it any more.
+_LISTED_COLUMNS = (
+    "id, action, subject,"
+    " CASE WHEN state = 'pending' AND expires_at <= now() THEN 'expired' ELSE state END AS state,"
+    " requested_by, requested_at, expires_at, decided_by, decided_at, note, result")
+
+
 async def list_requests(
     conn: asyncpg.Connection, *, pending_only: bool = True, limit: int = 100,
 ) -> list[ApprovalRequest]:
-    """The newest first; overdue requests are marked expired first."""
+    """The newest first; an overdue request shows as expired."""
     if not 1 <= limit <= LIST_LIMIT_MAX:
         raise InvalidValueError(f"--limit is 1 to {LIST_LIMIT_MAX}")
-    await expire_overdue(conn)
-    where = "WHERE state = 'pending'" if pending_only else ""
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM approval_requests {where}"
+    where = "WHERE state = 'pending' AND expires_at > now()" if pending_only else ""
+    rows = await conn.fetch(f"SELECT {_LISTED_COLUMNS} FROM approval_requests {where}"
                             " ORDER BY id DESC LIMIT $1", limit)
     return [ApprovalRequest(**dict(row)) for row in rows]
 

@@ -161,3 +161,22 @@ def test_a_merchants_name_is_changed_and_its_earn_rate_requested(
     assert [tuple(row) for row in sql_as(database_url, rate, MERCHANT_A)] == [("甲店", 1)]
     assert as_operator(checker, "approval", "approve", "--id", str(request_id)).exit_code == 0
     assert [tuple(row) for row in sql_as(database_url, rate, MERCHANT_A)] == [("甲店", 3)]
+
+
+def test_an_auditor_reads_the_requests_and_decides_none(
+    jifen, operator_of, as_operator, execute_sql, database_url,
+) -> None:
+    pan = _issue_blocked_card(jifen)
+    maker, auditor = operator_of("card_service"), operator_of("auditor")
+    request_id = _request_id(as_operator(maker, "card", "unblock", "--pan", pan, "--json"))
+    execute_sql(database_url,   # overdue: listed as expired, though nobody has marked it yet
+                "ALTER TABLE approval_requests DISABLE TRIGGER approval_requests_guard",
+                f"UPDATE approval_requests SET requested_at = now() - interval '2 days',"
+                f" expires_at = now() - interval '1 day' WHERE id = {request_id}",
+                "ALTER TABLE approval_requests ENABLE TRIGGER approval_requests_guard")
+    listed = as_operator(auditor, "approval", "list", "--all", "--json")
+    assert listed.exit_code == 0, listed.err
+    assert [(row["id"], row["state"]) for row in json.loads(listed.out)] == [
+        (request_id, "expired")]
+    refused = as_operator(auditor, "approval", "approve", "--id", str(request_id))
+    assert refused.exit_code == 2 and "may not approve requests" in refused.err
