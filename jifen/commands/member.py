@@ -17,7 +17,6 @@ from back_office.members import (
     export_member,
     find_member,
     list_members,
-    open_member_keys,
     show_member,
     update_member,
 )
@@ -41,9 +40,9 @@ def _with_keys(
     kek = load_kek(front.kek_file, front.kek_env)
 
     async def run(conn: asyncpg.Connection) -> T:
-        keys = await open_member_keys(conn, kek)
-        lookup = (await open_data_keys(conn, kek, [Purpose.PAN_LOOKUP]))[Purpose.PAN_LOOKUP]
-        return await function(conn, keys, lookup)
+        keys = await open_data_keys(conn, kek, [Purpose.MEMBER_DATA, Purpose.PAN_LOOKUP])
+        return await function(conn, PersonalDataKeys.derive(keys[Purpose.MEMBER_DATA]),
+                              keys[Purpose.PAN_LOOKUP])
 
     return run_command(args, Role.BACK_OFFICE, run)
 
