@@ -6,9 +6,10 @@ Changes (`proto.changes`) name a table: cards (new cards: those above the highes
 an overlap), one card (that card changed, e.g. reported lost), merchants, alliances,
 business_days (a date sealed by clearing: read with the alliances), card_ranges (all cards read
 again), gift_catalogue, terminals (read whole: the host checks field 41 again rather than trust
-its link peer). After (re)connecting, the listener catches up on cards, merchants, terminals,
-alliances and gifts, since notifications sent while it was away are lost; an idle connection
-is probed so that a lost one is noticed.
+its link peer), host_commands (the pending back-office commands, queued after the cards they
+name, which are read first). After (re)connecting, the listener catches up on cards, merchants,
+terminals, alliances, gifts and commands, since notifications sent while it was away are lost;
+an idle connection is probed so that a lost one is noticed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import structlog
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 
+from account_host.commands.outcomes import CommandOutcomes
+from account_host.commands.reading import COMMANDS_PER_READ, named_cards, read_pending
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS, connect
 from account_host.errors import HostDatabaseError
@@ -51,7 +54,8 @@ _EVERYTHING = frozenset(Change(table) for table in (
     Table.CARD_RANGES, Table.MERCHANTS, Table.TERMINALS, Table.ALLIANCES, Table.GIFT_CATALOGUE))
 # What a (re)connected listener reads, since notifications sent while it was away are lost.
 _MISSED = frozenset(Change(table) for table in (
-    Table.CARDS, Table.MERCHANTS, Table.TERMINALS, Table.ALLIANCES, Table.GIFT_CATALOGUE))
+    Table.CARDS, Table.MERCHANTS, Table.TERMINALS, Table.ALLIANCES, Table.GIFT_CATALOGUE,
+    Table.HOST_COMMANDS))
 
 
 class ChangeListener:
@@ -65,6 +69,8 @@ class ChangeListener:
         self._highest_card_id = highest_card_id
         self._pending: set[Change] = set()
         self._wake = anyio.Event()
+        # The writer's peer for commands: a batch of them that did not land is read again.
+        self.command_outcomes = CommandOutcomes(self._read_commands_again)
         # Whether the LISTEN connection is open (it reconnects by itself, and probes an idle
         # one): the host's view of its database, for readiness and jifen_host_database_up.
         self.connected = False
@@ -89,6 +95,10 @@ class ChangeListener:
                 log.warning("listen_connection_lost", error=repr(exc), retry_in_s=backoff_s)
             await anyio.sleep(backoff_s)
             backoff_s = min(backoff_s * 2, self._config.reconnect_backoff_s_max)
+
+    def _read_commands_again(self) -> None:
+        self._pending.add(Change(Table.HOST_COMMANDS))
+        self._wake.set()
 
     def _on_notification(
         self, _connection: object, _pid: int, _channel: str, payload: object
@@ -160,5 +170,29 @@ class ChangeListener:
                 self._highest_card_id = max(self._highest_card_id,
                                             max(loaded.card.id for loaded in cards))
                 await self._queue.send(NewCards(cards))
+            if Table.HOST_COMMANDS in tables:
+                await self._read_commands(connection)
         log.debug("changes_read", changes=sorted(map(encode_change, changes))[:10],
                   cards=len(cards))
+
+    async def _read_commands(self, connection: asyncpg.Connection) -> None:
+        """Every pending command of this host's cards, a page at a time, each queued after
+        the cards it names (read again: the writer must hold them, in their latest state). A
+        command read while its batch is in flight is read again and applied once (its id is
+        in the state's commands_taken)."""
+        config = self._config
+        above_id = 0
+        while True:
+            commands = await read_pending(connection, config.name, above_id=above_id)
+            if not commands:
+                return
+            card_ids = named_cards(commands)
+            if card_ids:
+                cards = await load_cards(connection, config.name, only_ids=card_ids,
+                                         limit=len(card_ids))
+                await self._queue.send(NewCards(cards))
+            for command in commands:
+                await self._queue.send((self.command_outcomes, command))
+            if len(commands) < COMMANDS_PER_READ:
+                return
+            above_id = commands[-1].correlation_id

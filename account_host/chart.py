@@ -28,12 +28,15 @@ class AccountKind(StrEnum):
     MERCHANT_POINTS_ISSUED = "merchant_points_issued"        # earned at the merchant
     MERCHANT_POINTS_REDEEMED = "merchant_points_redeemed"    # spent at the merchant
     ALLIANCE_POINTS_EXCHANGED = "alliance_points_exchanged"  # turned into stored value
-    ALLIANCE_BREAKAGE = "alliance_breakage"                  # expired (not posted yet)
+    ALLIANCE_BREAKAGE = "alliance_breakage"                  # expired, or forfeited at closure
+    ALLIANCE_POINTS_ADJUSTED = "alliance_points_adjusted"    # given or taken by the back office
     # money ledger
     MEMBER_STORED_VALUE = "member_stored_value"
     MERCHANT_STORED_VALUE_LOADED = "merchant_stored_value_loaded"   # cash taken at a load
     MERCHANT_STORED_VALUE_SPENT = "merchant_stored_value_spent"     # paid to the merchant
     ALLIANCE_STORED_VALUE_EXCHANGE = "alliance_stored_value_exchange"  # paid for points
+    ALLIANCE_STORED_VALUE_ADJUSTED = "alliance_stored_value_adjusted"  # by the back office
+    ALLIANCE_STORED_VALUE_REFUNDED = "alliance_stored_value_refunded"  # paid out at closure
 
 
 # kind -> (ledger, owner)
@@ -43,10 +46,13 @@ ACCOUNT_KINDS: dict[AccountKind, tuple[str, Owner]] = {
     AccountKind.MERCHANT_POINTS_REDEEMED: (POINTS_LEDGER, Owner.MERCHANT),
     AccountKind.ALLIANCE_POINTS_EXCHANGED: (POINTS_LEDGER, Owner.ALLIANCE),
     AccountKind.ALLIANCE_BREAKAGE: (POINTS_LEDGER, Owner.ALLIANCE),
+    AccountKind.ALLIANCE_POINTS_ADJUSTED: (POINTS_LEDGER, Owner.ALLIANCE),
     AccountKind.MEMBER_STORED_VALUE: (MONEY_LEDGER, Owner.CARD),
     AccountKind.MERCHANT_STORED_VALUE_LOADED: (MONEY_LEDGER, Owner.MERCHANT),
     AccountKind.MERCHANT_STORED_VALUE_SPENT: (MONEY_LEDGER, Owner.MERCHANT),
     AccountKind.ALLIANCE_STORED_VALUE_EXCHANGE: (MONEY_LEDGER, Owner.ALLIANCE),
+    AccountKind.ALLIANCE_STORED_VALUE_ADJUSTED: (MONEY_LEDGER, Owner.ALLIANCE),
+    AccountKind.ALLIANCE_STORED_VALUE_REFUNDED: (MONEY_LEDGER, Owner.ALLIANCE),
 }
 
 # The account row's owner columns (card_id, merchant_id, alliance_id) of a kind and owner id.

@@ -35,6 +35,10 @@ SELECT count(*) FROM host_requests
 WHERE terminal_code = $1 AND mti = $2 AND stan = $3 AND transmission_time = $4
   AND content_digest = $5 AND received_at = $6
 """
+# A batch of back-office commands alone: its first command, decided at the batch's instant.
+_COMMANDS_LANDED_SQL = """
+SELECT count(*) FROM host_commands WHERE id = $1 AND done_at = $2
+"""
 # Only writers of this database: another database on the same server (a test's, another
 # installation's) has writers of its own, with the same host name.
 _TERMINATE_OTHERS_SQL = """
@@ -121,6 +125,8 @@ async def batch_landed(connection: asyncpg.Connection, batch: BatchWrite, timeou
     connection that sent it is fenced off: then its outcome can no longer change."""
     try:
         with anyio.fail_after(timeout_s):
-            return bool(await connection.fetchval(_BATCH_LANDED_SQL, *batch.marker()))
+            marker = batch.marker()
+            sql = _COMMANDS_LANDED_SQL if len(marker) == 2 else _BATCH_LANDED_SQL
+            return bool(await connection.fetchval(sql, *marker))
     except DATABASE_ERRORS as exc:
         raise HostDatabaseError(f"checking a failed batch failed: {exc!r}") from exc

@@ -5,7 +5,8 @@ statement of data-modifying CTEs over `unnest` of those arrays (each sent as the
 array literal: see array_literals.py): accounts (created, or their
 balance set to the batch's final balance), transactions, journal entries, postings,
 host_requests, review items, reversal tombstones, terminal batches (closed and
-opened) and card passwords' wrong tries. One statement is one implicit transaction, and its
+opened), card passwords' wrong tries, back-office commands' outcomes and the statuses of the
+cards they closed (or activated). One statement is one implicit transaction, and its
 foreign keys are checked at its end, when every row of the batch is in place.
 """
 
@@ -41,18 +42,19 @@ transactions_written AS (
     INSERT INTO transactions (id, kind, business_date, posted_at, terminal_code, merchant_id,
                               card_id, batch_number, mti, stan, transmission_time, rrn,
                               auth_code, amount, currency, points, original_transaction_id,
-                              stored_value_fen)
+                              stored_value_fen, command_id)
     SELECT t.id, t.kind, t.business_date, $49::timestamptz, t.terminal_code, t.merchant_id,
            t.card_id, t.batch_number, t.mti, t.stan, t.transmission_time, t.rrn, t.auth_code,
-           t.amount, t.currency, t.points, t.original_transaction_id, t.stored_value_fen
+           t.amount, t.currency, t.points, t.original_transaction_id, t.stored_value_fen,
+           t.command_id
     FROM unnest($8::text::bigint[], $9::text::text[], $10::text::date[], $11::text::text[],
                 $12::text::integer[], $13::text::bigint[], $14::text::integer[],
                 $15::text::text[], $16::text::text[], $17::text::text[], $18::text::text[],
                 $19::text::text[], $20::text::bigint[], $21::text::text[], $22::text::bigint[],
-                $23::text::bigint[], $24::text::bigint[])
+                $23::text::bigint[], $24::text::bigint[], $53::text::bigint[])
          AS t(id, kind, business_date, terminal_code, merchant_id, card_id, batch_number, mti,
               stan, transmission_time, rrn, auth_code, amount, currency, points,
-              original_transaction_id, stored_value_fen)
+              original_transaction_id, stored_value_fen, command_id)
     RETURNING 1
 ),
 entries_written AS (
@@ -112,6 +114,21 @@ password_tries_written AS (
         SET password_version = EXCLUDED.password_version, tries = EXCLUDED.tries,
             changed_at = EXCLUDED.changed_at
     RETURNING 1
+),
+commands_decided AS (
+    UPDATE host_commands c
+    SET state = d.state, result_code = d.result_code, result = d.result,
+        transaction_id = d.transaction_id, done_at = $49::timestamptz
+    FROM unnest($54::text::bigint[], $55::text::text[], $56::text::text[], $57::text::text[],
+                $58::text::bigint[]) AS d(id, state, result_code, result, transaction_id)
+    WHERE c.id = d.id AND c.state = 'pending'
+    RETURNING 1
+),
+cards_closed AS (
+    UPDATE cards c SET status = s.status
+    FROM unnest($59::text::bigint[], $60::text::text[]) AS s(id, status)
+    WHERE c.id = s.id
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM transactions_written) AS transactions,
@@ -121,7 +138,9 @@ SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM reviews_written) AS reviews,
        (SELECT count(*) FROM tombstones_written) AS tombstones,
        (SELECT count(*) FROM batches_written) AS batches,
-       (SELECT count(*) FROM password_tries_written) AS password_tries
+       (SELECT count(*) FROM password_tries_written) AS password_tries,
+       (SELECT count(*) FROM commands_decided) AS commands,
+       (SELECT count(*) FROM cards_closed) AS card_statuses
 """
 
 # One column of a batch's rows, in parameter order: its elements are of the type its encoder
@@ -129,7 +148,8 @@ SELECT (SELECT count(*) FROM accounts_written) AS accounts,
 _Column = list[Any]
 
 # How each of the 48 columns before the posting instant is written, in parameter order ($1 ...
-# $48); the password tries' 3 come after it ($50 ... $52).
+# $48); after it ($50 ...), the password tries' 3, the transactions' command ids, the
+# commands' outcomes (5) and the cards' statuses (2).
 _ENCODERS: tuple[Callable[[Any], str], ...] = (
     # accounts: id, ledger, kind, card_id, merchant_id, alliance_id, balance
     int_array, text_array, text_array, int_array, int_array, int_array, int_array,
@@ -154,6 +174,10 @@ _ENCODERS: tuple[Callable[[Any], str], ...] = (
 )
 # card password tries: card_id, password_version, tries
 _PASSWORD_TRIES_ENCODERS: tuple[Callable[[Any], str], ...] = (int_array, int_array, int_array)
+# transactions' command_id; commands: id, state, result_code, result, transaction_id; cards:
+# id, status
+_COMMANDS_ENCODERS: tuple[Callable[[Any], str], ...] = (
+    int_array, int_array, text_array, text_array, text_array, int_array, int_array, text_array)
 
 # The batch statement's parameters, as `BatchWrite.arguments` builds them.
 BatchArguments = tuple[str | datetime, ...]
@@ -168,6 +192,7 @@ class BatchWrite:
         # however often the batch posts to it, written with its final balance.
         self.accounts: dict[int, tuple[str, str, int | None, int | None, int | None]] = {}
         self.transactions: tuple[_Column, ...] = tuple([] for _ in range(17))
+        self.command_ids: _Column = []    # the transactions' 18th column, a parameter apart
         self.entries: tuple[_Column, ...] = tuple([] for _ in range(4))
         self.postings: tuple[_Column, ...] = tuple([] for _ in range(3))
         self.requests: tuple[_Column, ...] = tuple([] for _ in range(6))
@@ -178,6 +203,10 @@ class BatchWrite:
         self.batches: dict[tuple[str, int, datetime], tuple[datetime | None, str | None]] = {}
         # card id -> (password version, wrong tries): one row per card, the last count winning.
         self.password_tries: dict[int, tuple[int, int]] = {}
+        # Back-office commands decided: id, state, result code, result, transaction id.
+        self.commands: tuple[_Column, ...] = tuple([] for _ in range(5))
+        # card id -> the status a command gave it (closed, or active for a replacing card).
+        self.card_statuses: dict[int, str] = {}
 
     def add_transaction(
         self, transaction_id: int, kind: str, business_date: date, request: Request, *,
@@ -190,6 +219,31 @@ class BatchWrite:
                auth_code, amount, currency, points, original_transaction_id, stored_value_fen)
         for column, value in zip(self.transactions, row, strict=True):
             column.append(value)
+        self.command_ids.append(None)
+
+    def add_command_transaction(
+        self, transaction_id: int, kind: str, business_date: date, command_id: int, *,
+        card_id: int, amount: int, currency: str, points: int, stored_value_fen: int,
+    ) -> None:
+        """A back-office command's transaction: no terminal, message or merchant."""
+        row = (transaction_id, kind, business_date, None, None, card_id, None, None, None,
+               None, None, None, amount, currency, points, None, stored_value_fen)
+        for column, value in zip(self.transactions, row, strict=True):
+            column.append(value)
+        self.command_ids.append(command_id)
+
+    def decide_command(
+        self, command_id: int, result_code: str, result: str, transaction_id: int | None,
+    ) -> None:
+        """A command's outcome: done (with its transaction) or refused (with none)."""
+        state = "done" if transaction_id is not None else "refused"
+        for column, value in zip(self.commands,
+                                 (command_id, state, result_code, result, transaction_id),
+                                 strict=True):
+            column.append(value)
+
+    def set_card_status(self, card_id: int, status: str) -> None:
+        self.card_statuses[card_id] = status
 
     def add_entry(
         self, entry_id: int, transaction_id: int, ledger: str, business_date: date,
@@ -238,7 +292,7 @@ class BatchWrite:
         self.password_tries[card_id] = (password_version, tries)
 
     def arguments(self, balances: dict[int, int]) -> BatchArguments:
-        """The statement's 52 parameters, accounts with their final balances: each column as
+        """The statement's 60 parameters, accounts with their final balances: each column as
         an array literal (array_literals.py), the posting instant as a datetime."""
         account_columns: tuple[_Column, ...] = tuple([] for _ in range(7))
         for account_id, (ledger, kind, card_id, merchant_id, alliance_id) in \
@@ -257,26 +311,37 @@ class BatchWrite:
             list(self.password_tries),
             [version for version, _ in self.password_tries.values()],
             [tries for _, tries in self.password_tries.values()])
+        command_columns: tuple[_Column, ...] = (
+            self.command_ids, *self.commands, list(self.card_statuses),
+            list(self.card_statuses.values()))
         return (*[encode(column) for encode, column in zip(_ENCODERS, columns, strict=True)],
                 self.posted_at,
                 *[encode(column) for encode, column
-                  in zip(_PASSWORD_TRIES_ENCODERS, tries_columns, strict=True)])
+                  in zip(_PASSWORD_TRIES_ENCODERS, tries_columns, strict=True)],
+                *[encode(column) for encode, column
+                  in zip(_COMMANDS_ENCODERS, command_columns, strict=True)])
 
     def is_empty(self) -> bool:
-        """Nothing to write: every request was a retransmission or a 94. Any other request is
-        recorded in host_requests, and nothing is written without one."""
-        return not self.requests[0]
+        """Nothing to write: every request was a retransmission or a 94, and no command was
+        decided. Any other request is recorded in host_requests, any command decided in
+        host_commands, and nothing is written without one of them."""
+        return not self.requests[0] and not self.commands[0]
 
-    def marker(self) -> tuple[str, str, str, str, bytes, datetime]:
-        """The batch's first host_requests row (key, digest, received_at): it is there after
-        a restart if and only if the whole batch committed."""
+    def marker(self) -> tuple[str, str, str, str, bytes, datetime] | tuple[int, datetime]:
+        """The batch's first host_requests row (key, digest, received_at), or its first
+        command (id, done_at): it is there after a restart if and only if the whole batch
+        committed."""
         assert not self.is_empty()
+        if not self.requests[0]:
+            return (self.commands[0][0], self.posted_at)
         terminal_codes, mtis, stans, times, digests, _ = self.requests
         return (terminal_codes[0], mtis[0], stans[0], times[0], digests[0], self.posted_at)
 
     def expected_counts(self) -> tuple[int, ...]:
         """Rows the statement must report: accounts, transactions, entries, postings, requests,
-        review items, tombstones, terminal batches, card password tries."""
+        review items, tombstones, terminal batches, card password tries, commands, card
+        statuses."""
         return (len(self.accounts), len(self.transactions[0]), len(self.entries[0]),
                 len(self.postings[0]), len(self.requests[0]), len(self.reviews[0]),
-                len(self.tombstones[0]), len(self.batches), len(self.password_tries))
+                len(self.tombstones[0]), len(self.batches), len(self.password_tries),
+                len(self.commands[0]), len(self.card_statuses))

@@ -64,6 +64,7 @@ LIMIT $3
 """
 _ALLIANCES_SQL = """
 SELECT a.id, a.timezone, a.cutover_local_time, a.exchange_points_per_yuan,
+       a.points_transfer_allowed,
        (SELECT max(d.business_date) FROM business_days d WHERE d.alliance_id = a.id)
            AS sealed_through
 FROM alliances a LIMIT $1
@@ -140,7 +141,8 @@ async def load_alliances(connection: asyncpg.Connection) -> list[Alliance]:
                       timezone=row["timezone"])
             timezone = ZoneInfo("UTC")
         alliances.append(Alliance(row["id"], timezone, row["cutover_local_time"],
-                                  row["exchange_points_per_yuan"], row["sealed_through"]))
+                                  row["exchange_points_per_yuan"], row["sealed_through"],
+                                  row["points_transfer_allowed"]))
     return alliances
 
 

@@ -24,6 +24,12 @@ class TransactionType(StrEnum):
     POINTS_EXCHANGE = "points_exchange"              # 0200/400060
     OFFLINE_PURCHASE = "offline_purchase"            # 0220/000000
     REVERSAL = "reversal"                            # 0400, 0420
+    # a back-office command's (proto.host_commands): no message, no terminal
+    POINTS_ADJUSTMENT = "points_adjustment"
+    STORED_VALUE_ADJUSTMENT = "stored_value_adjustment"
+    POINTS_TRANSFER = "points_transfer"
+    CARD_REPLACEMENT = "card_replacement"
+    CARD_CLOSURE = "card_closure"
 
 
 # Purchases a return may name by RRN (host interface §4, Return).

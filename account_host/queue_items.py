@@ -1,13 +1,16 @@
-"""What travels through the writer's queue: (peer, request) pairs from the links, and control
-items from the change listener, so that only the writer mutates the state."""
+"""What travels through the writer's queue: (peer, request) pairs from the links, (outcomes,
+command) pairs and control items from the change listener, so that only the writer mutates
+the state."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import msgspec
 
+from account_host.commands.item import Command
 from account_host.state import Alliance, HostState, LoadedCard, Merchant, Terminal
-from proto.frames import Request
-from proto.links import LinkPeer
+from proto.frames import Answer, Request
 
 
 class NewCards(msgspec.Struct, frozen=True):
@@ -46,4 +49,12 @@ class NewGifts(msgspec.Struct, frozen=True):
 
 
 Control = NewCards | NewMerchants | NewTerminals | NewAlliances | NewGifts
-QueueItem = tuple[LinkPeer, Request] | Control
+class Peer(Protocol):
+    """Where a batch's answers go: a link's peer (proto.links.LinkPeer) for requests, the
+    commands' outcomes (account_host/commands/outcomes.py) for commands."""
+
+    async def send_answers(self, answers: list[Answer]) -> None: ...
+
+
+Applicable = Request | Command
+QueueItem = tuple[Peer, Applicable] | Control

@@ -46,6 +46,8 @@ class Alliance(msgspec.Struct, frozen=True):
     # The latest business date clearing sealed (table business_days): the host posts to the
     # day after it at the earliest, whatever its clock says (docs/clearing.md).
     sealed_through: date | None = None
+    # Whether members may give each other points (a back-office transfer).
+    points_transfer_allowed: bool = False
 
 
 class Merchant(msgspec.Struct, frozen=True):
@@ -109,6 +111,10 @@ class HostState:
         # A purchase's reversal must see its returns: keep purchases for both windows.
         keep_days = max(return_window_days, -(-retransmission_window_s // _DAY_S))
         self.returns = ReturnIndex(return_window_days, keep_days)
+        # Back-office commands applied to this state (a command read twice is applied once),
+        # and the cards they closed (the database says so only once their batch commits).
+        self.commands_taken: set[int] = set()
+        self.closed_cards: set[int] = set()
 
     def balance(self, account_id: int) -> int:
         return self.balances.get(account_id, 0) if account_id else 0

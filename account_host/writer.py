@@ -50,6 +50,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from account_host import metrics
 from account_host.apply import apply_request
+from account_host.commands.applying import apply_command
+from account_host.commands.item import Command
 from account_host.config import HostConfig
 from account_host.context import ApplyContext
 from account_host.database import WriterDatabase, batch_landed
@@ -58,11 +60,10 @@ from account_host.group_commit import GroupCommit, Pipeline, Stage
 from account_host.identifiers import Identifiers
 from account_host.journal import BatchArguments, BatchWrite
 from account_host.loading import load_state
-from account_host.queue_items import Control, QueueItem
+from account_host.queue_items import Applicable, Control, Peer, QueueItem
 from account_host.state import HostState
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
-from proto.links import LinkPeer
 from proto.pan import mask_pan
 
 log = structlog.get_logger("account_host.writer")
@@ -73,7 +74,7 @@ WRITER_STALL_COMMITS = 2
 # Request keys named in the log line of a failed batch; the count says how many there were.
 _FAILED_KEYS_LOGGED_MAX = 20
 
-Pending = list[tuple[LinkPeer, Request]]
+Pending = list[tuple[Peer, Applicable]]
 
 
 class _Applied:
@@ -96,7 +97,9 @@ class _Applied:
         self.commit.take(len(pending))
         context = self.context
         self.pending.extend(pending)
-        self.answers.extend([apply_request(context, request) for _, request in pending])
+        self.answers.extend([apply_request(context, request) if type(request) is Request
+                             else apply_command(context, cast(Command, request))
+                             for _, request in pending])
 
 
 class _InFlight:
@@ -418,7 +421,7 @@ async def _answer(applied: _Applied, answers: list[Answer]) -> None:
 
 async def _send_answers(pending: Pending, answers: list[Answer]) -> None:
     """Answers grouped per peer, in request order; metrics counted per MTI and code."""
-    by_peer: dict[LinkPeer, list[Answer]] = {}
+    by_peer: dict[Peer, list[Answer]] = {}
     outcomes: Counter[tuple[str, str]] = Counter()
     for (peer, request), answer in zip(pending, answers, strict=True):
         by_peer.setdefault(peer, []).append(answer)

@@ -29,6 +29,8 @@ class Table(StrEnum):
     # A business date sealed by clearing: the host reads it with the alliances.
     BUSINESS_DAYS = "business_days"
     GIFT_CATALOGUE = "gift_catalogue"
+    # A back-office command for the account host (proto.host_commands).
+    HOST_COMMANDS = "host_commands"
 
 
 class Change(msgspec.Struct, frozen=True):

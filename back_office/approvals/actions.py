@@ -15,14 +15,17 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from back_office.balances.commands import submit_command
 from back_office.card_service.lifecycle import CardStep, change_card_by_id
 from back_office.operators.roles import OperatorRole
 from back_office.provisioning.card_passwords import apply_password_reset
 from back_office.provisioning.merchants import update_merchant
 from back_office.provisioning.settlement_rules import set_rule
+from proto.host_commands import CommandKind, CommandPayload
 
 Payload = dict[str, Any]
-Executor = Callable[[asyncpg.Connection, Payload], Awaitable[str]]
+# (connection, payload, the request's id) -> what was done, for the request's result
+Executor = Callable[[asyncpg.Connection, Payload, int], Awaitable[str]]
 
 
 class Action(msgspec.Struct, frozen=True):
@@ -32,12 +35,12 @@ class Action(msgspec.Struct, frozen=True):
     execute: Executor
 
 
-async def _unblock(conn: asyncpg.Connection, payload: Payload) -> str:
+async def _unblock(conn: asyncpg.Connection, payload: Payload, _request_id: int) -> str:
     change = await change_card_by_id(conn, int(payload["card_id"]), CardStep.UNBLOCK)
     return f"card {change.pan_masked}: {change.status_before} -> {change.status}"
 
 
-async def _settlement_rule(conn: asyncpg.Connection, payload: Payload) -> str:
+async def _settlement_rule(conn: asyncpg.Connection, payload: Payload, _request_id: int) -> str:
     rule = await set_rule(
         conn, payload["alliance_code"], payload["merchant_code"],
         date.fromisoformat(payload["effective_from"]), payload["issue_price_fen"],
@@ -46,19 +49,44 @@ async def _settlement_rule(conn: asyncpg.Connection, payload: Payload) -> str:
     return f"settlement rule {rule.id} effective {rule.effective_from}"
 
 
-async def _password_reset(conn: asyncpg.Connection, payload: Payload) -> str:
+async def _password_reset(conn: asyncpg.Connection, payload: Payload, _request_id: int) -> str:
     change = await apply_password_reset(conn, int(payload["card_id"]),
                                         bytes.fromhex(payload["verification"]))
     unlocked = " and unlocked" if change.was_locked else ""
     return f"card {change.pan_masked}: password reset{unlocked}"
 
 
-async def _merchant_update(conn: asyncpg.Connection, payload: Payload) -> str:
+async def _merchant_update(conn: asyncpg.Connection, payload: Payload, _request_id: int) -> str:
     merchant = await update_merchant(conn, payload["merchant_code"], name=payload["name"],
                                      earn_points_per_yuan=payload["earn_points_per_yuan"])
     return (f"merchant {merchant.merchant_code}: {merchant.name}, earns"
             f" {merchant.earn_points_per_yuan} points per yuan")
 
+
+async def _command(conn: asyncpg.Connection, payload: Payload, request_id: int, *,
+                   kind: CommandKind) -> str:
+    """A change of balances: a command to the account host, under this approval (the host
+    checks the approval itself before it applies the command)."""
+    command = msgspec.convert(payload, CommandPayload)
+    subject = await conn.fetchval("SELECT subject FROM approval_requests WHERE id = $1",
+                                  request_id)
+    command_id = await submit_command(conn, kind, command, subject, approval_id=request_id)
+    return f"command {command_id} sent to the account host"
+
+
+def _command_action(kind: CommandKind, what: str) -> Action:
+    async def execute(conn: asyncpg.Connection, payload: Payload, request_id: int) -> str:
+        return await _command(conn, payload, request_id, kind=kind)
+
+    return Action(kind.value, what, frozenset({OperatorRole.HQ_ADMIN}), execute)
+
+
+POINTS_ADJUSTMENT = _command_action(CommandKind.POINTS_ADJUSTMENT, "adjust a card's points")
+STORED_VALUE_ADJUSTMENT = _command_action(CommandKind.STORED_VALUE_ADJUSTMENT,
+                                          "adjust a card's stored value")
+POINTS_TRANSFER = _command_action(CommandKind.POINTS_TRANSFER,
+                                  "transfer points between cards")
+CARD_CLOSURE = _command_action(CommandKind.CARD_CLOSURE, "close a card and refund it")
 
 CARD_UNBLOCK = Action("card_unblock", "unblock a card",
                       frozenset({OperatorRole.HQ_ADMIN, OperatorRole.CARD_SERVICE}), _unblock)
@@ -74,4 +102,5 @@ MERCHANT_RATE = Action("merchant_rate", "change a merchant's earn rate",
 
 ACTIONS: dict[str, Action] = {
     action.name: action
-    for action in (CARD_UNBLOCK, SETTLEMENT_RULE, PASSWORD_RESET, MERCHANT_RATE)}
+    for action in (CARD_UNBLOCK, SETTLEMENT_RULE, PASSWORD_RESET, MERCHANT_RATE,
+                   POINTS_ADJUSTMENT, STORED_VALUE_ADJUSTMENT, POINTS_TRANSFER, CARD_CLOSURE)}

@@ -72,7 +72,7 @@ async def approve(conn: asyncpg.Connection, request_id: int, note: str | None = 
         row, payload = await _pending(conn, request_id)
         action = ACTIONS[row["action"]]
         await _check_approver(conn, action, "approve")
-        result = await action.execute(conn, payload)
+        result = await action.execute(conn, payload, request_id)
         decided = await _decide(conn, request_id, "approved", note, result)
         await record(conn, "approval.approve", "approval", str(request_id),
                      after={"action": action.name, "result": result}, request_id=request_id)

@@ -10,6 +10,7 @@ import asyncpg
 
 from back_office.ledger_check import (
     balances,
+    commands,
     idempotency,
     journal,
     originals,
@@ -24,7 +25,7 @@ from database.errors import DatabaseUnavailableError
 
 CHECKS: tuple[Check, ...] = (
     *journal.CHECKS, *references.CHECKS, *balances.CHECKS, *originals.CHECKS,
-    *idempotency.CHECKS, *terminals.CHECKS,
+    *idempotency.CHECKS, *terminals.CHECKS, *commands.CHECKS,
 )
 # Violations listed per check (all are counted): enough to start from, not a flood.
 VIOLATIONS_LISTED_MAX = 100

@@ -13,7 +13,8 @@ from back_office.ledger_check.check import Check
 
 TERMINAL_MISMATCH = Check(
     name="terminal_mismatch",
-    description="every transaction's terminal is registered and belongs to its merchant",
+    description=("every transaction from a terminal names a registered terminal of its"
+                 " merchant"),
     sql="""
         SELECT t.id AS transaction_id,
                CASE WHEN r.terminal_code IS NULL
@@ -23,7 +24,8 @@ TERMINAL_MISMATCH = Check(
                END AS detail
         FROM transactions AS t
         LEFT JOIN terminals AS r ON r.terminal_code = t.terminal_code
-        WHERE r.terminal_code IS NULL OR r.merchant_id <> t.merchant_id
+        WHERE t.command_id IS NULL
+          AND (r.terminal_code IS NULL OR r.merchant_id <> t.merchant_id)
     """,
 )
 

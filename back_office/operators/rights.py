@@ -35,6 +35,7 @@ def _right(what: str, *roles: OperatorRole) -> Right:
 COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     ("alliance", "create"): _right("create alliances", HQ),
     ("alliance", "set-mac-for-loads"): _right("change alliances", HQ),
+    ("alliance", "set-points-transfer"): _right("change alliances", HQ),
     ("alliance", "list"): Right("list alliances", EVERYONE),
     ("merchant", "create"): _right("create merchants", HQ),
     ("merchant", "activate"): _right("activate merchants", HQ),
@@ -61,6 +62,12 @@ COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     ("card", "renew"): _right("renew cards", HQ, CARDS),
     # set, reset (an operator's reset is a request a second operator approves) and show.
     ("card", "password"): _right("manage card passwords", HQ, CARDS),
+    # Balance changes: requests (a second operator approves), but a replacement at once.
+    ("card", "adjust"): _right("ask for balance adjustments", HQ, CARDS),
+    ("card", "transfer"): _right("ask for transfers of points", HQ, CARDS),
+    ("card", "close"): _right("ask for cards to be closed and refunded", HQ, CARDS),
+    ("card", "replace"): _right("replace cards", HQ, CARDS),
+    ("card", "commands"): _right("read balance changes", HQ, CARDS, AUDITOR),
     ("member", "create"): _right("create members", HQ, CARDS),
     ("member", "update"): _right("change members", HQ, CARDS),
     ("member", "assign-card"): _right("assign cards to members", HQ, CARDS),

@@ -25,17 +25,19 @@ class Alliance(msgspec.Struct, frozen=True):
     # (host interface 1.2 §8): they create stored value, so they must come from a terminal
     # that proves it holds its keys.
     requires_mac_for_loads: bool = True
+    # Whether members may give each other points (a back-office transfer, approved).
+    points_transfer_allowed: bool = False
 
 
 _COLUMNS = ("id, code, name, timezone, cutover_local_time, exchange_points_per_yuan,"
-            " requires_mac_for_loads")
+            " requires_mac_for_loads, points_transfer_allowed")
 
 
 def _alliance(row: asyncpg.Record) -> Alliance:
     cutover: time = row["cutover_local_time"]
     return Alliance(row["id"], row["code"], row["name"], row["timezone"],
                     cutover.strftime("%H:%M"), row["exchange_points_per_yuan"],
-                    row["requires_mac_for_loads"])
+                    row["requires_mac_for_loads"], row["points_transfer_allowed"])
 
 
 async def create_alliance(
@@ -78,18 +80,31 @@ async def set_mac_for_loads(
 ) -> Alliance:
     """Whether the alliance's loads and exchanges need a terminal that MACs; the front hears
     of it through the change notification and answers by it at once."""
+    return await _set_flag(conn, code, "requires_mac_for_loads", required)
+
+
+async def set_points_transfer(
+    conn: asyncpg.Connection, code: str, allowed: bool,
+) -> Alliance:
+    """Whether members of the alliance may give each other points; the host hears of it and
+    checks it when it applies a transfer."""
+    return await _set_flag(conn, code, "points_transfer_allowed", allowed)
+
+
+async def _set_flag(conn: asyncpg.Connection, code: str, column: str, value: bool) -> Alliance:
+    assert column in ("requires_mac_for_loads", "points_transfer_allowed"), column
     async with conn.transaction():
         before = await conn.fetchval(
-            "SELECT requires_mac_for_loads FROM alliances WHERE code = $1 FOR UPDATE", code)
+            f"SELECT {column} FROM alliances WHERE code = $1 FOR UPDATE", code)
         row = await conn.fetchrow(
-            "UPDATE alliances SET requires_mac_for_loads = $2 WHERE code = $1"
-            f" RETURNING {_COLUMNS}", code, required,
+            f"UPDATE alliances SET {column} = $2 WHERE code = $1 RETURNING {_COLUMNS}",
+            code, value,
         )
         if row is None:
             raise NotFoundError(f"no alliance {code}; `jifen alliance list` shows them")
-        await record(conn, "alliance.set_mac_for_loads", "alliance", code,
-                     before={"requires_mac_for_loads": before},
-                     after={"requires_mac_for_loads": required})
+        action = "set_mac_for_loads" if column == "requires_mac_for_loads" else column
+        await record(conn, f"alliance.{action}", "alliance", code,
+                     before={column: before}, after={column: value})
         await notify_change(conn, Change(Table.ALLIANCES))
     return _alliance(row)
 

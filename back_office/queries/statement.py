@@ -41,8 +41,8 @@ class StatementLine(msgspec.Struct, frozen=True):
     business_date: date
     posted_at: datetime
     kind: str
-    merchant_code: str
-    terminal_code: str                # 41
+    merchant_code: str | None         # None: a back-office change (no terminal)
+    terminal_code: str | None         # 41
     rrn: str | None                   # 37
     points: int                       # this line's points, signed
     points_balance: int               # the card's points after it
@@ -87,7 +87,7 @@ SELECT t.id, t.business_date, t.posted_at, t.kind, m.merchant_code, t.terminal_c
        coalesce(sum(cp.amount) FILTER (WHERE cp.ledger = 'money'), 0)::bigint AS money
 FROM card_postings AS cp
 JOIN transactions AS t ON t.id = cp.transaction_id
-JOIN merchants AS m ON m.id = t.merchant_id
+LEFT JOIN merchants AS m ON m.id = t.merchant_id
 WHERE cp.business_date BETWEEN $2 AND $3
 GROUP BY t.id, m.merchant_code
 ORDER BY t.id

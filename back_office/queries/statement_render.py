@@ -42,8 +42,8 @@ def render_csv(statement: Statement) -> str:
                      statement.opening_points, 0, statement.opening_stored_value_fen])
     for line in statement.lines:
         writer.writerow([card, line.transaction_id, line.business_date.isoformat(),
-                         line.posted_at.isoformat(), line.kind, line.merchant_code,
-                         line.terminal_code, line.rrn or "", line.points, line.points_balance,
+                         line.posted_at.isoformat(), line.kind, line.merchant_code or "",
+                         line.terminal_code or "", line.rrn or "", line.points, line.points_balance,
                          line.stored_value_fen, line.stored_value_balance_fen])
     writer.writerow([card, "", statement.date_to.isoformat(), "", "closing", "", "", "",
                      statement.closing_points - statement.opening_points,
@@ -59,7 +59,8 @@ def render_table(statement: Statement) -> str:
     rows = [("", "", "opening", "", "", "", "", str(statement.opening_points), "",
              str(statement.opening_stored_value_fen))]
     rows += [(line.business_date.isoformat(), line.posted_at.strftime("%Y-%m-%d %H:%M:%S"),
-              line.kind, line.merchant_code, line.terminal_code, line.rrn or "-",
+              line.kind, line.merchant_code or "back office", line.terminal_code or "-",
+              line.rrn or "-",
               f"{line.points:+d}", str(line.points_balance), f"{line.stored_value_fen:+d}",
               str(line.stored_value_balance_fen)) for line in statement.lines]
     rows.append(("", "", "closing", "", "", "", "", str(statement.closing_points), "",

@@ -56,11 +56,11 @@ class TransactionRow(msgspec.Struct, frozen=True):
     business_date: date
     posted_at: datetime
     kind: str
-    mti: str
-    merchant_code: str
-    terminal_code: str            # 41
+    mti: str | None               # None, and no 41, 42, 11: a back-office change (command_id)
+    merchant_code: str | None
+    terminal_code: str | None     # 41
     pan_masked: str | None        # None: an advice of a card the host does not know
-    stan: str                     # 11
+    stan: str | None              # 11
     rrn: str | None               # 37
     auth_code: str | None         # 38
     amount: int                   # 4: fen (currency 156) or points (999)
@@ -69,6 +69,7 @@ class TransactionRow(msgspec.Struct, frozen=True):
     stored_value_fen: int         # and on the member's stored value
     response_code: str            # 39
     original_transaction_id: int | None
+    command_id: int | None        # the back-office command it carried out (jifen card commands)
 
 
 class TransactionPage(msgspec.Struct, frozen=True):
@@ -79,9 +80,9 @@ class TransactionPage(msgspec.Struct, frozen=True):
 _SELECT = """
 SELECT t.id, t.business_date, t.posted_at, t.kind, t.mti, m.merchant_code, t.terminal_code,
        c.pan_masked, t.stan, t.rrn, t.auth_code, t.amount, t.currency, t.points,
-       t.stored_value_fen, t.original_transaction_id
+       t.stored_value_fen, t.original_transaction_id, t.command_id
 FROM transactions AS t
-JOIN merchants AS m ON m.id = t.merchant_id
+LEFT JOIN merchants AS m ON m.id = t.merchant_id
 LEFT JOIN cards AS c ON c.id = t.card_id
 """
 
@@ -179,4 +180,4 @@ def _row(record: asyncpg.Record) -> TransactionRow:
         record["mti"], record["merchant_code"], record["terminal_code"], record["pan_masked"],
         record["stan"], record["rrn"], record["auth_code"], record["amount"],
         record["currency"], record["points"], record["stored_value_fen"], APPROVED,
-        record["original_transaction_id"])
+        record["original_transaction_id"], record["command_id"])

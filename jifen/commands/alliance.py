@@ -1,16 +1,16 @@
-"""`jifen alliance create|list|set-mac-for-loads`."""
+"""`jifen alliance create|list|set-mac-for-loads|set-points-transfer`."""
 
 from __future__ import annotations
 
 import argparse
 
 from back_office.provisioning import create_alliance, list_alliances
-from back_office.provisioning.alliances import set_mac_for_loads
+from back_office.provisioning.alliances import set_mac_for_loads, set_points_transfer
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 
 _COLUMNS = ("code", "name", "timezone", "cutover", "exchange_points_per_yuan",
-            "requires_mac_for_loads")
+            "requires_mac_for_loads", "points_transfer_allowed")
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -39,6 +39,17 @@ def _set_mac_for_loads(args: argparse.Namespace) -> int:
         print(f"alliance {alliance.code}: " + (
             "loads and exchanges need a terminal that MACs" if alliance.requires_mac_for_loads
             else "loads and exchanges allowed from terminals that do not MAC"))
+    return 0
+
+
+def _set_points_transfer(args: argparse.Namespace) -> int:
+    alliance = run_command(args, Role.BACK_OFFICE, lambda conn: set_points_transfer(
+        conn, args.code, args.allowed))
+    if args.json:
+        print_json(alliance)
+    else:
+        print(f"alliance {alliance.code}: transfers of points between members' cards "
+              + ("allowed" if alliance.points_transfer_allowed else "refused"))
     return 0
 
 
@@ -77,6 +88,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="let terminals that do not MAC load and exchange")
     add_json_option(mac)
     mac.set_defaults(handler=_set_mac_for_loads)
+    transfer = actions.add_parser(
+        "set-points-transfer",
+        help="whether members may give each other points (`jifen card transfer`)")
+    transfer.add_argument("--code", required=True)
+    allowed = transfer.add_mutually_exclusive_group(required=True)
+    allowed.add_argument("--allowed", dest="allowed", action="store_true",
+                         help="transfers may be requested (each approved by a second operator)")
+    allowed.add_argument("--refused", dest="allowed", action="store_false",
+                         help="no transfers (the default); the host refuses them 57")
+    add_json_option(transfer)
+    transfer.set_defaults(handler=_set_points_transfer)
     listing = actions.add_parser("list", help="list alliances")
     add_json_option(listing)
     listing.set_defaults(handler=_list)

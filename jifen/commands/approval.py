@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import timedelta
 
 import asyncpg
+import msgspec
 
 from back_office.approvals import ApprovalRequest, approve, list_requests, reject, submit
 from back_office.approvals.actions import Payload
+from back_office.balances import CommandOutcome, outcome_of_request
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 from runtime.config import load_config
@@ -37,6 +40,23 @@ def print_submitted(request: ApprovalRequest, as_json: bool) -> None:
           f" {request.expires_at:%Y-%m-%d %H:%M} UTC")
 
 
+def print_outcome(outcome: CommandOutcome, as_json: bool) -> int:
+    """The command's outcome; exit 1 when the host refused it."""
+    if as_json:
+        print_json(outcome)
+    elif outcome.state == "pending":
+        print(f"command {outcome.id} ({outcome.kind}) is queued: the account host applies it"
+              f" when it runs (`jifen card commands --pending`)")
+    elif outcome.state == "done":
+        print(f"command {outcome.id} ({outcome.kind}) done: {outcome.result}"
+              f" (transaction {outcome.transaction_id})")
+    else:
+        print(f"jifen: error: command {outcome.id} ({outcome.kind}) refused by the account"
+              f" host ({outcome.result_code}): {outcome.result}", file=sys.stderr)
+    return 1 if outcome.state == "refused" else 0
+
+
+
 def _list(args: argparse.Namespace) -> int:
     requests = run_command(args, Role.BACK_OFFICE, lambda conn: list_requests(
         conn, pending_only=not args.all, limit=args.limit))
@@ -48,13 +68,19 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _approve(args: argparse.Namespace) -> int:
-    decided = run_command(args, Role.BACK_OFFICE,
-                          lambda conn: approve(conn, args.id, args.note))
-    if args.json:
-        print_json(decided)
-    else:
-        print(f"request {decided.id} approved: {decided.result}")
-    return 0
+    """Approved; a change of balances is then waited for until the account host applies it."""
+    wait_s = load_config(args.config).back_office.host_command_wait_s
+
+    async def run(conn: asyncpg.Connection) -> tuple[ApprovalRequest, CommandOutcome | None]:
+        decided = await approve(conn, args.id, args.note)
+        return decided, await outcome_of_request(conn, decided.id, wait_s)
+
+    decided, outcome = run_command(args, Role.BACK_OFFICE, run)
+    if args.json:   # the request, and the command it made (null: none)
+        print_json({**msgspec.to_builtins(decided), "command": outcome})
+        return 0 if outcome is None or outcome.state != "refused" else 1
+    print(f"request {decided.id} approved: {decided.result}")
+    return 0 if outcome is None else print_outcome(outcome, False)
 
 
 def _reject(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from back_office.queries import Statement, card_statement, find_card
 from back_office.queries.statement_render import FORMATS, render
 from database.passwords import read_private_file
 from database.roles import Role
+from jifen.commands import card_balance
 from jifen.commands.acting import acting_operator
 from jifen.commands.approval import print_submitted, submit_request
 from jifen.commands.card_lookup import card_hash_in, card_hash_of
@@ -335,6 +336,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               help="the new expiry month (default: 5 years from today)")
         step.set_defaults(handler=_step, card_command=name)
     _register_password(card_actions)
+    card_balance.register(card_actions)
     statement = card_actions.add_parser(
         "statement", help="a card's transactions with running balances (points, stored value)",
         description="Every transaction that moved the card's points or stored value in the "

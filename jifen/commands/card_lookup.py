@@ -17,9 +17,13 @@ from runtime.config import load_config
 async def card_hash_in(connection: asyncpg.Connection, config_path: str | None, pan: str) -> bytes:
     """As `card_hash_of`, on an operator's own connection (its role may open the key)."""
     check_pan(pan)
+    return pan_lookup_hash(await lookup_key_in(connection, config_path), pan)
+
+
+async def lookup_key_in(connection: asyncpg.Connection, config_path: str | None) -> bytes:
+    """The pan_lookup key, opened on the caller's connection with the configured KEK."""
     front = load_config(config_path).front
-    key = await open_pan_lookup_key(connection, load_kek(front.kek_file, front.kek_env))
-    return pan_lookup_hash(key, pan)
+    return await open_pan_lookup_key(connection, load_kek(front.kek_file, front.kek_env))
 
 
 def card_hash_of(config_path: str | None, pan: str) -> bytes:

@@ -1,0 +1,253 @@
+"""Applying one back-office command to the in-memory state, sans I/O, as a request is.
+
+Checks in order: read once (a command read twice is applied once), its payload, maker-checker
+(the host's own reading of the approval), the cards (on this host, not closed), then the kind's
+own (balance, alliance, the new card's state). A refusal posts nothing and is written with its
+code and reason; an approval posts one transaction (no terminal, no message) whose entries
+each move a member's account against the alliance's, or against the other card's.
+
+Codes, as a terminal would get them: 12 not approved, or a payload or card pair no kind
+allows; 14 a card this host does not hold; 05 a closed card, or one not in a state to take
+part; 51 a balance that would go below zero, 61 one that would go above what field 54 shows;
+57 transfers not allowed in the alliance.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import structlog
+
+from account_host.chart import MONEY_LEDGER, POINTS_LEDGER, AccountKind
+from account_host.commands.item import Command
+from account_host.context import ApplyContext
+from account_host.state import Card
+from account_host.transactions.base import over_balance_limit
+from proto.codes import CURRENCY_FEN, CURRENCY_POINTS, ResponseCode
+from proto.frames import Answer
+from proto.host_commands import NEEDS_APPROVAL, TWO_CARDS, CommandKind, CommandPayload
+
+log = structlog.get_logger("account_host.commands")
+
+# Not in proto.codes' terminal set: a transaction the cardholder's programme does not permit.
+NOT_PERMITTED = "57"
+_CLOSED = "closed"
+# A new card takes over only from these (a sold card not yet activated, or an active one).
+_REPLACING_STATUSES = frozenset({"active", "inactive"})
+
+Outcome = tuple[str, str, int | None]   # result code, reason, transaction id (None: refused)
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def apply_command(context: ApplyContext, command: Command) -> Answer:
+    """The command decided and recorded in the batch; its answer for the writer (94: read
+    again while already applied to this state, nothing written)."""
+    state = context.state
+    command_id = command.correlation_id
+    if command_id in state.commands_taken:
+        return Answer(command_id, ResponseCode.DUPLICATE_MISMATCH)
+    state.commands_taken.add(command_id)
+    try:
+        code, reason, transaction_id = _decide(context, command)
+    except _Refused as refused:
+        code, reason, transaction_id = refused.code, refused.reason, None
+    context.batch.decide_command(command_id, code, reason, transaction_id)
+    log.info("command_decided", command=command_id, kind=command.kind, result_code=code,
+             reason=reason)
+    return Answer(command_id, code)
+
+
+def _decide(context: ApplyContext, command: Command) -> Outcome:
+    payload = command.payload
+    if payload is None:
+        raise _Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")
+    if command.kind in NEEDS_APPROVAL and not command.approved:
+        raise _Refused(ResponseCode.INVALID_TRANSACTION,
+                       "not approved by a second operator")
+    card = _card(context, command.card_hmac, payload.card_id, command.card_status)
+    other = None
+    if command.kind in TWO_CARDS:
+        assert command.other_hmac is not None and payload.other_card_id is not None
+        other = _card(context, command.other_hmac, payload.other_card_id,
+                      command.other_status or "")
+        if other.alliance_id != card.alliance_id:
+            raise _Refused(ResponseCode.INVALID_TRANSACTION,
+                           "the two cards are of different alliances")
+        if command.kind is CommandKind.CARD_REPLACEMENT \
+                and command.other_status not in _REPLACING_STATUSES:
+            raise _Refused(ResponseCode.DO_NOT_HONOUR,
+                           f"the new card {other.id} is {command.other_status}: it takes over"
+                           " only when active or newly sold (inactive)")
+    handler = _HANDLERS[command.kind]
+    return handler(context, command.correlation_id, payload, card, other)
+
+
+def _card(context: ApplyContext, pan_hmac: bytes, card_id: int, status: str) -> Card:
+    state = context.state
+    card = state.cards.get(pan_hmac)
+    if card is None or card.id != card_id:
+        raise _Refused(ResponseCode.CARD_UNKNOWN, f"card {card_id} is not on this host")
+    if status == _CLOSED or card.id in state.closed_cards:
+        raise _Refused(ResponseCode.DO_NOT_HONOUR, f"card {card_id} is closed")
+    return card
+
+
+def _adjust_points(
+    context: ApplyContext, command_id: int, payload: CommandPayload, card: Card,
+    _other: Card | None,
+) -> Outcome:
+    points = payload.points
+    balance = context.state.balance(card.points_account_id)
+    if balance + points < 0:
+        raise _Refused(ResponseCode.INSUFFICIENT_FUNDS,
+                       f"the card has {balance} points; {points} would take it below zero")
+    _check_limit(context, card.points_account_id, points)
+    transaction_id, day = _transaction(context, card)
+    member = context.member_points_account(card)
+    alliance = context.owner_account(AccountKind.ALLIANCE_POINTS_ADJUSTED, card.alliance_id)
+    context.post(transaction_id, POINTS_LEDGER, day, ((member, points), (alliance, -points)))
+    context.batch.add_command_transaction(
+        transaction_id, CommandKind.POINTS_ADJUSTMENT, day, command_id, card_id=card.id,
+        amount=abs(points), currency=CURRENCY_POINTS, points=points, stored_value_fen=0)
+    return ResponseCode.APPROVED, f"{points:+d} points", transaction_id
+
+
+def _adjust_stored_value(
+    context: ApplyContext, command_id: int, payload: CommandPayload, card: Card,
+    _other: Card | None,
+) -> Outcome:
+    fen = payload.stored_value_fen
+    balance = context.state.balance(card.stored_value_account_id)
+    if balance + fen < 0:
+        raise _Refused(ResponseCode.INSUFFICIENT_FUNDS,
+                       f"the card has {balance} fen; {fen} would take it below zero")
+    _check_limit(context, card.stored_value_account_id, fen)
+    transaction_id, day = _transaction(context, card)
+    member = context.member_stored_value_account(card)
+    alliance = context.owner_account(AccountKind.ALLIANCE_STORED_VALUE_ADJUSTED,
+                                     card.alliance_id)
+    context.post(transaction_id, MONEY_LEDGER, day, ((member, fen), (alliance, -fen)))
+    context.batch.add_command_transaction(
+        transaction_id, CommandKind.STORED_VALUE_ADJUSTMENT, day, command_id, card_id=card.id,
+        amount=abs(fen), currency=CURRENCY_FEN, points=0, stored_value_fen=fen)
+    return ResponseCode.APPROVED, f"{fen:+d} fen", transaction_id
+
+
+def _transfer_points(
+    context: ApplyContext, command_id: int, payload: CommandPayload, card: Card,
+    other: Card | None,
+) -> Outcome:
+    assert other is not None
+    if not context.state.alliances[card.alliance_id].points_transfer_allowed:
+        raise _Refused(NOT_PERMITTED, "the alliance does not allow transfers of points")
+    for party in (card, other):
+        if party.decline_code is not None:
+            raise _Refused(ResponseCode.DO_NOT_HONOUR,
+                           f"card {party.id} may not transact ({party.decline_code})")
+    points = payload.points
+    balance = context.state.balance(card.points_account_id)
+    if balance < points:
+        raise _Refused(ResponseCode.INSUFFICIENT_FUNDS,
+                       f"the card has {balance} points, fewer than {points}")
+    _check_limit(context, other.points_account_id, points)
+    transaction_id, day = _transaction(context, card)
+    giver = context.member_points_account(card)
+    taker = context.member_points_account(other)
+    context.post(transaction_id, POINTS_LEDGER, day, ((giver, -points), (taker, points)))
+    context.batch.add_command_transaction(
+        transaction_id, CommandKind.POINTS_TRANSFER, day, command_id, card_id=card.id,
+        amount=points, currency=CURRENCY_POINTS, points=-points, stored_value_fen=0)
+    return ResponseCode.APPROVED, f"{points} points to card {other.id}", transaction_id
+
+
+def _replace_card(
+    context: ApplyContext, command_id: int, _payload: CommandPayload, card: Card,
+    other: Card | None,
+) -> Outcome:
+    """Every balance to the new card (`other`) in one transaction; the old one closed, the
+    new one active."""
+    assert other is not None
+    state = context.state
+    if state.balance(other.points_account_id) or state.balance(other.stored_value_account_id):
+        raise _Refused(ResponseCode.INVALID_TRANSACTION,
+                       f"the new card {other.id} has balances of its own")
+    points = state.balance(card.points_account_id)
+    fen = state.balance(card.stored_value_account_id)
+    transaction_id, day = _transaction(context, card)
+    if points:
+        context.post(transaction_id, POINTS_LEDGER, day, (
+            (context.member_points_account(card), -points),
+            (context.member_points_account(other), points)))
+    if fen:
+        context.post(transaction_id, MONEY_LEDGER, day, (
+            (context.member_stored_value_account(card), -fen),
+            (context.member_stored_value_account(other), fen)))
+    context.batch.add_command_transaction(
+        transaction_id, CommandKind.CARD_REPLACEMENT, day, command_id, card_id=card.id,
+        amount=fen, currency=CURRENCY_FEN, points=-points, stored_value_fen=-fen)
+    _close(context, card)
+    if other.decline_code is not None:   # sold, not yet activated: it is the card now
+        other.decline_code = None
+        context.batch.set_card_status(other.id, "active")
+    return (ResponseCode.APPROVED,
+            f"{points} points and {fen} fen to card {other.id}; card {card.id} closed",
+            transaction_id)
+
+
+def _close_card(
+    context: ApplyContext, command_id: int, _payload: CommandPayload, card: Card,
+    _other: Card | None,
+) -> Outcome:
+    """Stored value paid out (to the alliance's refunds account: the cash leaves), points
+    forfeited to breakage; the card closed."""
+    state = context.state
+    points = state.balance(card.points_account_id)
+    fen = state.balance(card.stored_value_account_id)
+    transaction_id, day = _transaction(context, card)
+    if points:
+        breakage = context.owner_account(AccountKind.ALLIANCE_BREAKAGE, card.alliance_id)
+        context.post(transaction_id, POINTS_LEDGER, day, (
+            (context.member_points_account(card), -points), (breakage, points)))
+    if fen:
+        refunded = context.owner_account(AccountKind.ALLIANCE_STORED_VALUE_REFUNDED,
+                                         card.alliance_id)
+        context.post(transaction_id, MONEY_LEDGER, day, (
+            (context.member_stored_value_account(card), -fen), (refunded, fen)))
+    context.batch.add_command_transaction(
+        transaction_id, CommandKind.CARD_CLOSURE, day, command_id, card_id=card.id,
+        amount=fen, currency=CURRENCY_FEN, points=-points, stored_value_fen=-fen)
+    _close(context, card)
+    return (ResponseCode.APPROVED, f"{fen} fen paid out, {points} points forfeited; closed",
+            transaction_id)
+
+
+def _check_limit(context: ApplyContext, account_id: int, credit: int) -> None:
+    if over_balance_limit(context, account_id, credit):
+        raise _Refused(ResponseCode.AMOUNT_LIMIT, "the balance would exceed 999,999,999,999")
+
+
+def _transaction(context: ApplyContext, card: Card) -> tuple[int, date]:
+    """A new transaction's id, and the business date it posts on (the card's alliance's)."""
+    return context.approve(with_rrn=False).transaction_id, context.business_date(
+        card.alliance_id)
+
+
+def _close(context: ApplyContext, card: Card) -> None:
+    card.decline_code = ResponseCode.DO_NOT_HONOUR
+    context.state.closed_cards.add(card.id)
+    context.batch.set_card_status(card.id, _CLOSED)
+
+
+_HANDLERS = {
+    CommandKind.POINTS_ADJUSTMENT: _adjust_points,
+    CommandKind.STORED_VALUE_ADJUSTMENT: _adjust_stored_value,
+    CommandKind.POINTS_TRANSFER: _transfer_points,
+    CommandKind.CARD_REPLACEMENT: _replace_card,
+    CommandKind.CARD_CLOSURE: _close_card,
+}

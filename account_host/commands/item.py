@@ -1,0 +1,32 @@
+"""A back-office command as it travels through the writer's queue: the row's payload, and
+what the host read beside it to check it (the approval, the cards' PAN hashes and statuses)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import msgspec
+
+from proto.host_commands import CommandKind, CommandPayload
+
+
+class Command(msgspec.Struct, frozen=True):
+    # The command's id: the writer answers it like a request, by correlation id.
+    correlation_id: int
+    kind: CommandKind
+    # None when the row's payload did not decode or did not fit its kind (`invalid` says why).
+    payload: CommandPayload | None
+    invalid: str | None
+    # An approved request for the same action and payload, decided by someone else.
+    approved: bool
+    card_hmac: bytes
+    card_status: str
+    other_hmac: bytes | None = None
+    other_status: str | None = None
+
+    # What the writer's metrics and failure log read of a request.
+    mti: ClassVar[str] = "command"
+    pan: ClassVar[None] = None
+
+    def key_text(self) -> str:
+        return f"command/{self.correlation_id}"

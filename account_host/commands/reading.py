@@ -1,0 +1,66 @@
+"""Pending commands, read on the change listener's connection (never the writer's): one query
+per notification, with everything the writer needs to decide each without a round trip."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from account_host.commands.item import Command
+from proto.host_commands import CommandKind, InvalidCommand, decode_payload
+
+# Commands read at once; the rest on the next round (the listener reads again until none).
+COMMANDS_PER_READ = 100
+
+# The pending commands whose card this host owns (its card ranges, as loading.py's cards), in
+# the order they were made. `approved`: the host's own check of maker-checker.
+_PENDING_SQL = """
+SELECT h.id, h.kind, h.payload::text AS payload, h.card_id, h.other_card_id,
+       coalesce(a.state = 'approved' AND a.decided_by IS NOT NULL
+                AND a.decided_by <> a.requested_by AND a.action = h.kind
+                AND a.payload = h.payload, false) AS approved,
+       c.pan_hmac AS card_hmac, c.status AS card_status,
+       o.pan_hmac AS other_hmac, o.status AS other_status
+FROM host_commands h
+JOIN cards c ON c.id = h.card_id
+LEFT JOIN cards o ON o.id = h.other_card_id
+LEFT JOIN approval_requests a ON a.id = h.approval_id
+WHERE h.state = 'pending' AND h.id > $3
+  AND EXISTS (
+    SELECT 1 FROM card_ranges r
+    WHERE r.host_name = $1
+      AND left(c.pan_masked, length(r.bin_low)) COLLATE "C" BETWEEN r.bin_low AND r.bin_high)
+ORDER BY h.id
+LIMIT $2
+"""
+
+
+async def read_pending(
+    connection: asyncpg.Connection, host_name: str, *, above_id: int = 0,
+    limit: int = COMMANDS_PER_READ,
+) -> list[Command]:
+    rows = await connection.fetch(_PENDING_SQL, host_name, limit, above_id)
+    return [_command(row) for row in rows]
+
+
+def _command(row: asyncpg.Record) -> Command:
+    kind = CommandKind(row["kind"])   # the table's constraint holds the kinds
+    payload, invalid = None, None
+    try:
+        payload = decode_payload(kind, row["payload"])
+        if (payload.card_id, payload.other_card_id) != (row["card_id"], row["other_card_id"]):
+            raise InvalidCommand("the payload names other cards than the row")
+    except InvalidCommand as exc:
+        payload, invalid = None, str(exc)[:200]
+    return Command(row["id"], kind, payload, invalid, row["approved"], row["card_hmac"],
+                   row["card_status"], row["other_hmac"], row["other_status"])
+
+
+def named_cards(commands: list[Command]) -> list[int]:
+    """The cards `commands` name, which the listener loads (and queues) before them."""
+    ids = set()
+    for command in commands:
+        if command.payload is not None:
+            ids.add(command.payload.card_id)
+            if command.payload.other_card_id is not None:
+                ids.add(command.payload.other_card_id)
+    return sorted(ids)

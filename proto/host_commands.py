@@ -1,0 +1,96 @@
+"""Back-office changes of balances, as frames to the account host.
+
+The host is the only writer of balances, so the back office never posts: it writes a command
+row (table host_commands, migration 018) holding one of these payloads as JSON, and announces
+it (`proto.changes`, table host_commands) in the same transaction. The host reads pending
+commands, applies each in a group commit like a terminal's request, and writes its outcome into
+the row in that commit's statement: a command is carried out once, or refused with a reason.
+
+A kind that needs a second operator is applied only when its row names an approved request
+(approval_requests) for the same action and payload, decided by someone other than its maker:
+the host checks that itself rather than trust whoever wrote the row.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+
+class CommandKind(StrEnum):
+    POINTS_ADJUSTMENT = "points_adjustment"              # points in or out, against the alliance
+    STORED_VALUE_ADJUSTMENT = "stored_value_adjustment"  # fen in or out, against the alliance
+    POINTS_TRANSFER = "points_transfer"                  # points from one card to another
+    CARD_REPLACEMENT = "card_replacement"                # every balance to a new card; old closed
+    CARD_CLOSURE = "card_closure"                        # stored value paid out, points forfeited
+
+
+# Maker-checker: these are carried out only under an approved request of the same action.
+NEEDS_APPROVAL = frozenset({
+    CommandKind.POINTS_ADJUSTMENT, CommandKind.STORED_VALUE_ADJUSTMENT,
+    CommandKind.POINTS_TRANSFER, CommandKind.CARD_CLOSURE,
+})
+# Those that name a second card (other_card_id): the receiving card, or the new one.
+TWO_CARDS = frozenset({CommandKind.POINTS_TRANSFER, CommandKind.CARD_REPLACEMENT})
+# A reason is kept with every command; the audit trail and statements show it.
+REASON_LENGTH_MAX = 200
+# Whole points or fen moved by one command: far above any card's balance, far below int64.
+AMOUNT_MAX = 10**12
+
+
+class CommandPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a command asks: ids and amounts, never a card number (every approver reads it).
+    Amounts are signed for adjustments (in or out of the card), positive for a transfer, and
+    0 where the kind takes the whole balance (replacement, closure)."""
+
+    card_id: int
+    reason: str
+    other_card_id: int | None = None
+    points: int = 0
+    stored_value_fen: int = 0
+
+
+class InvalidCommand(ValueError):
+    """A payload that no kind accepts (the message says why)."""
+
+
+def check_payload(kind: CommandKind, payload: CommandPayload) -> None:
+    """The shape each kind needs, checked where a command is made and where it is applied."""
+    if not payload.reason.strip() or len(payload.reason) > REASON_LENGTH_MAX:
+        raise InvalidCommand(f"a reason of 1 to {REASON_LENGTH_MAX} characters")
+    if payload.card_id <= 0:
+        raise InvalidCommand("card_id is positive")
+    if (payload.other_card_id is not None) != (kind in TWO_CARDS):
+        raise InvalidCommand(f"{kind} names {'two cards' if kind in TWO_CARDS else 'one card'}")
+    if payload.other_card_id is not None and payload.other_card_id in (payload.card_id, 0):
+        raise InvalidCommand("the second card differs from the first")
+    if abs(payload.points) > AMOUNT_MAX or abs(payload.stored_value_fen) > AMOUNT_MAX:
+        raise InvalidCommand(f"at most {AMOUNT_MAX} points or fen")
+    moves = (payload.points != 0, payload.stored_value_fen != 0)
+    if kind is CommandKind.POINTS_ADJUSTMENT and moves != (True, False):
+        raise InvalidCommand("a points adjustment moves points (not 0), no stored value")
+    if kind is CommandKind.STORED_VALUE_ADJUSTMENT and moves != (False, True):
+        raise InvalidCommand("a stored-value adjustment moves fen (not 0), no points")
+    if kind is CommandKind.POINTS_TRANSFER and (payload.points <= 0 or moves[1]):
+        raise InvalidCommand("a transfer moves a positive number of points")
+    if kind in (CommandKind.CARD_REPLACEMENT, CommandKind.CARD_CLOSURE) and any(moves):
+        raise InvalidCommand(f"a {kind} takes the whole balances: no amounts")
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def encode_payload(payload: CommandPayload) -> str:
+    """The JSON the row (and the approval request) holds."""
+    return _ENCODER.encode(payload).decode()
+
+
+def decode_payload(kind: CommandKind, text: str | bytes) -> CommandPayload:
+    """InvalidCommand for a payload that does not decode or does not fit its kind."""
+    try:
+        payload = msgspec.json.decode(text, type=CommandPayload)
+    except msgspec.DecodeError as exc:   # malformed, or the wrong shape
+        raise InvalidCommand(f"the payload does not decode: {exc}") from exc
+    check_payload(kind, payload)
+    return payload
