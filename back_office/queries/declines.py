@@ -7,9 +7,9 @@ business date. So declines are found by terminal, merchant, response code and UT
 Field 39 is read from the stored answer by `host_answer_response_code` (migration 013), and the
 partial index `host_requests_declined` holds only the declines, newest first.
 
-Row-level security: host_requests has no merchant_id; a merchant admin's policy would go
-through the terminal (`terminal_code IN (SELECT terminal_code FROM terminals WHERE
-merchant_id = ...)`), as the merchant filter here does. The merchant is the terminal's today.
+Row-level security: host_requests has no merchant_id; a merchant admin's policy goes through
+the terminal (`terminal_code IN (SELECT terminal_code FROM terminals WHERE merchant_id = ...)`,
+migration 019), as the merchant filter here does. The merchant is the terminal's today.
 """
 
 from __future__ import annotations

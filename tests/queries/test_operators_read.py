@@ -32,7 +32,7 @@ def merchant_admin(jifen, database_url, monkeypatch, execute_sql):
 
 
 def test_a_merchant_admin_sees_its_own_lines_only(
-    jifen, journal: Journal, merchant_admin, monkeypatch, run_async,
+    jifen, journal: Journal, merchant_admin, monkeypatch, run_async, database_url,
 ) -> None:
     name, password, url = merchant_admin
     monkeypatch.setenv("JIFEN_OPERATOR_PASSWORD", password)
@@ -44,6 +44,11 @@ def test_a_merchant_admin_sees_its_own_lines_only(
     other = jifen("--operator", name, "txn", "find", "--merchant", SECOND_MERCHANT, "--json")
     # Another merchant does not exist for it (row-level security on merchants, 011).
     assert other.exit_code == 2 and f"no merchant {SECOND_MERCHANT}" in other.err
+    # The host's declines, through the terminal: the 51 at MERCHANT's TERM0001 is its own.
+    declines = jifen("--operator", name, "txn", "find", "--declined", "--json")
+    assert declines.exit_code == 0, declines.err
+    assert [(row["terminal_code"], row["response_code"])
+            for row in json.loads(declines.out)["rows"]] == [(journal.declined_terminal, "51")]
     statement = jifen("--operator", name, "card", "statement", "--pan", CARDS[0], "--from",
                       str(journal.business_date), "--to", str(journal.business_date),
                       "--format", "json")
@@ -53,10 +58,27 @@ def test_a_merchant_admin_sees_its_own_lines_only(
         connection = await asyncpg.connect(url)
         try:
             return {table: await connection.fetchval(f"SELECT count(*) FROM {table}")
-                    for table in ("transactions", "journal_entries", "postings", "cards")}
+                    for table in ("transactions", "journal_entries", "postings", "cards",
+                                  "host_requests")}
         finally:
             await connection.close()
 
     seen = run_async(counts)
     assert 0 < seen["transactions"] < journal.transactions
     assert seen["cards"] == 2   # CARDS[0] and CARDS[1] transacted at MERCHANT
+    # Its terminals' requests (the sign-ons, approvals and the decline), not the other
+    # alliance's merchant's.
+    assert seen["host_requests"] == run_async(_requests_at, database_url, MERCHANT)
+    assert seen["host_requests"] < run_async(_requests_at, database_url, None)
+
+
+async def _requests_at(database_url: str, merchant_code: str | None) -> int:
+    """host_requests of the merchant's terminals (None: all), read as the installer."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await connection.fetchval(
+            "SELECT count(*) FROM host_requests WHERE $1::text IS NULL OR terminal_code IN"
+            " (SELECT t.terminal_code FROM terminals t JOIN merchants m ON m.id = t.merchant_id"
+            "  WHERE m.merchant_code = $1)", merchant_code)
+    finally:
+        await connection.close()
