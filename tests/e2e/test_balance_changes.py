@@ -12,7 +12,7 @@ import pytest
 
 from devices import messages
 from devices.terminal_client import TerminalClient
-from tests.e2e.system import CARDS, running_system
+from tests.e2e.system import CARDS, running_system, seed
 from tests.e2e.test_lifecycle import cli, until
 from tests.e2e.test_transactions import POINTS, STORED_VALUE, balances
 from tests.operators.conftest import Operator, as_operator, operator_of
@@ -228,3 +228,33 @@ class TestReplacement:
             assert "not approved" in row["result"]
             assert await _balances(terminal, pan) == start
             assert (await terminal.exchange(messages.inquiry(pan))).answer["39"] == "00"
+
+
+async def test_a_command_made_while_the_host_is_down_is_applied_when_it_starts(
+    jifen, database_url,
+) -> None:
+    """Notifications sent while no host listens are lost: a starting host reads the pending
+    commands itself."""
+    old, new = CARDS[8], CARDS[9]
+    await seed(database_url)
+    masks = [f"{pan[:6]}******{pan[-4:]}" for pan in (old, new)]
+    rows = await _fetch(database_url, "SELECT id FROM cards WHERE pan_masked = ANY($1)"
+                        " ORDER BY array_position($1, pan_masked)", masks)
+    old_id, new_id = (row["id"] for row in rows)
+    connection = await asyncpg.connect(database_url)
+    try:
+        command_id = await connection.fetchval(
+            "INSERT INTO host_commands (kind, payload, card_id, other_card_id) VALUES"
+            " ('card_replacement', $1::jsonb, $2, $3) RETURNING id",
+            json.dumps({"card_id": old_id, "reason": "made while the host was down",
+                        "other_card_id": new_id, "points": 0, "stored_value_fen": 0}),
+            old_id, new_id)
+    finally:
+        await connection.close()
+    async with running_system(database_url, seeded=False) as system, \
+            system.terminal() as terminal:
+        await terminal.sign_on()
+        await until(terminal, old, "05")
+        [row] = await _fetch(database_url, "SELECT state, result_code FROM host_commands"
+                             " WHERE id = $1", command_id)
+        assert (row["state"], row["result_code"]) == ("done", "00")
