@@ -13,7 +13,13 @@ HQ's own lines, outside the nets (no money changes hands for them at clearing):
     points_exchanged     points = postings on alliance_points_exchanged; amount = postings on
                          alliance_stored_value_exchange (the stored value HQ funded, < 0)
     breakage             points = postings on alliance_breakage; amount = +round(points x the
-                         alliance's issue price) (HQ income)
+                         alliance's issue price) (HQ income: expired, or forfeited at closure)
+    points_adjusted      points = postings on alliance_points_adjusted; amount = +round(points
+                         x the alliance's issue price) (< 0: points the back office gave)
+    stored_value_adjusted  amount = postings on alliance_stored_value_adjusted (< 0: stored
+                         value the back office gave members, which HQ funds)
+    stored_value_refunded  amount = -(postings on alliance_stored_value_refunded) (cash HQ
+                         paid out to members whose card was closed, < 0)
 round() is half up (ties away from zero, so a day and its reversal clear to exact opposites),
 once per merchant and category, on the day's aggregate. A merchant's net is the sum of its
 amounts; HQ's net is minus their sum, so the nets sum to zero to the fen.
@@ -30,7 +36,8 @@ from clearing.rules import RulesInForce
 
 MERCHANT_CATEGORIES = ("points_issued", "points_redeemed", "stored_value_loaded",
                        "stored_value_spent", "commission")
-HQ_CATEGORIES = ("points_exchanged", "breakage")
+HQ_CATEGORIES = ("points_exchanged", "breakage", "points_adjusted", "stored_value_adjusted",
+                 "stored_value_refunded")
 _BASIS_POINTS = Decimal(10_000)
 # Far more digits than points x price needs (10^12 points x 6 decimals), so nothing rounds
 # before the one rounding to whole fen.
@@ -102,6 +109,7 @@ def _merchant_positions(
 def _hq_positions(journal: DayJournal, rules: RulesInForce) -> list[Position]:
     exchanged = journal.amount("alliance_points_exchanged", None)
     breakage = journal.amount("alliance_breakage", None)
+    adjusted = journal.amount("alliance_points_adjusted", None)
     return [
         Position(None, "points_exchanged", exchanged,
                  journal.amount("alliance_stored_value_exchange", None),
@@ -109,6 +117,15 @@ def _hq_positions(journal: DayJournal, rules: RulesInForce) -> list[Position]:
         Position(None, "breakage", breakage,
                  round_fen(breakage * rules.alliance.issue_price_fen),
                  journal.count("alliance_breakage", None)),
+        Position(None, "points_adjusted", adjusted,
+                 round_fen(adjusted * rules.alliance.issue_price_fen),
+                 journal.count("alliance_points_adjusted", None)),
+        Position(None, "stored_value_adjusted", 0,
+                 journal.amount("alliance_stored_value_adjusted", None),
+                 journal.count("alliance_stored_value_adjusted", None)),
+        Position(None, "stored_value_refunded", 0,
+                 -journal.amount("alliance_stored_value_refunded", None),
+                 journal.count("alliance_stored_value_refunded", None)),
     ]
 
 

@@ -91,8 +91,8 @@ def hq_rows(report: ClearingReport) -> list[list[str]]:
     for line in summary.categories:
         rows.line("ALL", "all merchants 全部商户", line)
     rows.amounts(HQ_PARTY, "总部 HQ", "net", "总部净额 HQ net", summary.hq_net)
-    rows.line(HQ_PARTY, "总部 HQ", summary.breakage)
-    rows.line(HQ_PARTY, "总部 HQ", summary.exchange_funding)
+    for line in summary.hq_lines:
+        rows.line(HQ_PARTY, "总部 HQ", line)
     for detail in report.merchants:
         rows.amounts(detail.merchant, detail.name, "net", "净额 net", detail.net)
         rows.instruction(detail)

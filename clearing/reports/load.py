@@ -15,6 +15,7 @@ from clearing.alliance import find_alliance, find_merchant
 from clearing.errors import NotClearedError, NotSealedError
 from clearing.reports.model import (
     CATEGORY_ORDER,
+    HQ_LINES,
     Amounts,
     ClearingReport,
     HqSummary,
@@ -146,8 +147,7 @@ def _summary(figures: _Figures, merchants: list[MerchantDetail]) -> HqSummary:
     paid = [detail for detail in merchants if detail.net.final_fen > 0]
     return HqSummary(
         categories=categories, hq_net=figures.net(None),
-        breakage=figures.line(None, "breakage"),
-        exchange_funding=figures.line(None, "points_exchanged"),
+        hq_lines=[figures.line(None, category) for category in HQ_LINES],
         merchants_paying_hq=len(paying), merchants_paid_by_hq=len(paid),
         paid_to_hq_fen=-sum(detail.net.final_fen for detail in paying),
         paid_by_hq_fen=sum(detail.net.final_fen for detail in paid))

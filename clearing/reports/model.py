@@ -22,7 +22,13 @@ CATEGORY_LABELS: dict[str, tuple[str, str]] = {
     "commission": ("佣金", "commission"),
     "points_exchanged": ("积分转储值", "points exchanged (HQ funds)"),
     "breakage": ("过期积分", "breakage (HQ income)"),
+    "points_adjusted": ("积分调整", "points adjusted by the back office"),
+    "stored_value_adjusted": ("储值调整", "stored value adjusted by the back office"),
+    "stored_value_refunded": ("销卡退款", "stored value refunded at closure (HQ pays)"),
 }
+# HQ's own lines (merchant_id NULL), outside the nets, in the order reports list them.
+HQ_LINES = ("breakage", "points_exchanged", "points_adjusted", "stored_value_adjusted",
+            "stored_value_refunded")
 CATEGORY_ORDER = {category: index for index, category in enumerate(CATEGORY_LABELS)}
 
 PAYS_HQ = "pays HQ"
@@ -86,8 +92,7 @@ class HqSummary(msgspec.Struct, frozen=True):
 
     categories: list[Line]             # merchants' categories summed
     hq_net: Amounts                    # + HQ receives, - HQ pays
-    breakage: Line
-    exchange_funding: Line
+    hq_lines: list[Line]               # HQ's own lines (HQ_LINES), outside the nets
     merchants_paying_hq: int
     merchants_paid_by_hq: int
     paid_to_hq_fen: int

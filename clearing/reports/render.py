@@ -97,8 +97,7 @@ def _summary_lines(report: ClearingReport) -> list[str]:
     assert summary is not None
     rows = [_line_cells(line) for line in summary.categories]
     rows.append(["总部净额 HQ net", "", "", *_amount_cells(summary.hq_net)])
-    rows.append(_line_cells(summary.breakage))
-    rows.append(_line_cells(summary.exchange_funding))
+    rows += [_line_cells(line) for line in summary.hq_lines]
     return ["总帐 HQ summary (all merchants)",
             *format_rows(("category 类别", *_AMOUNT_HEADERS), rows, 1),
             f"merchants paying HQ 付总部: {summary.merchants_paying_hq}, "
@@ -132,8 +131,7 @@ def csv_rows(report: ClearingReport) -> list[list[str]]:
     if summary is not None:
         rows += [_csv_line("summary", "ALL", line) for line in summary.categories]
         rows.append(_csv_amounts("summary", "HQ", "net", "总部净额 HQ net", summary.hq_net))
-        rows.append(_csv_line("summary", "HQ", summary.breakage))
-        rows.append(_csv_line("summary", "HQ", summary.exchange_funding))
+        rows += [_csv_line("summary", "HQ", line) for line in summary.hq_lines]
     for detail in report.merchants:
         rows += [_csv_line("merchant", detail.merchant, line) for line in detail.lines]
         rows.append(_csv_amounts("merchant", detail.merchant, "net", "净额 net", detail.net))

@@ -49,7 +49,7 @@ def _report() -> ClearingReport:
                            Amounts.of(0, 0), Amounts.of(7, 0), instruction_for(7))
     summary = HqSummary([_line("points_issued", 1229, -1229, -5),
                          _line("points_redeemed", 9, 7, 0)], Amounts.of(1222, 5),
-                        _line("breakage", 0, 0, 0), _line("points_exchanged", 50, -50, 0),
+                        [_line("breakage", 0, 0, 0), _line("points_exchanged", 50, -50, 0)],
                         1, 1, 1234, 7)
     run = RunRef(1, "run", None, None, now, "test", 10)
     return ClearingReport("A1", date(2026, 11, 20), None, now, now, [run], summary,
