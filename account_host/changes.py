@@ -6,13 +6,15 @@ Changes (`proto.changes`) name a table: cards (new cards: those above the highes
 an overlap), one card (that card changed, e.g. reported lost), merchants, alliances,
 business_days (a date sealed by clearing: read with the alliances), card_ranges (all cards read
 again), gift_catalogue, terminals (read whole: the host checks field 41 again rather than trust
-its link peer), host_commands (the pending back-office commands, queued after the cards they
-name, which are read first). After (re)connecting, the listener catches up on cards, merchants,
-terminals, alliances, gifts and commands, since notifications sent while it was away are lost;
-an idle connection is probed so that a lost one is noticed.
+its link peer), earn_rules (every version, compiled again), host_commands (the pending
+back-office commands, queued after the cards they name, which are read first). After
+(re)connecting, the listener catches up on all of them, since notifications sent while it was
+away are lost; an idle connection is probed so that a lost one is noticed.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import anyio
 import asyncpg
@@ -24,6 +26,7 @@ from account_host.commands.outcomes import CommandOutcomes
 from account_host.commands.reading import COMMANDS_PER_READ, named_cards, read_pending
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS, connect
+from account_host.earning.loading import counted_alliances, load_earn_rules, read_earn_counters
 from account_host.errors import HostDatabaseError
 from account_host.loading import (
     load_alliances,
@@ -35,6 +38,7 @@ from account_host.loading import (
 from account_host.queue_items import (
     NewAlliances,
     NewCards,
+    NewEarnRules,
     NewGifts,
     NewMerchants,
     NewTerminals,
@@ -51,11 +55,12 @@ CARD_IDS_OVERLAP = 1_000
 # read again instead, which is always correct.
 PENDING_CHANGES_MAX = 10_000
 _EVERYTHING = frozenset(Change(table) for table in (
-    Table.CARD_RANGES, Table.MERCHANTS, Table.TERMINALS, Table.ALLIANCES, Table.GIFT_CATALOGUE))
+    Table.CARD_RANGES, Table.MERCHANTS, Table.TERMINALS, Table.ALLIANCES, Table.GIFT_CATALOGUE,
+    Table.EARN_RULES, Table.HOST_COMMANDS))
 # What a (re)connected listener reads, since notifications sent while it was away are lost.
 _MISSED = frozenset(Change(table) for table in (
     Table.CARDS, Table.MERCHANTS, Table.TERMINALS, Table.ALLIANCES, Table.GIFT_CATALOGUE,
-    Table.HOST_COMMANDS))
+    Table.EARN_RULES, Table.HOST_COMMANDS))
 
 
 class ChangeListener:
@@ -153,6 +158,8 @@ class ChangeListener:
                 await self._queue.send(NewTerminals(await load_terminals(connection)))
             if Table.GIFT_CATALOGUE in tables:
                 await self._queue.send(NewGifts(await load_gifts(connection)))
+            if Table.EARN_RULES in tables:
+                await self._queue.send(await self._earn_rules(connection))
             if Table.CARD_RANGES in tables:
                 cards = await load_cards(connection, config.name, limit=config.cards_max)
             elif Table.CARDS in tables:
@@ -174,6 +181,17 @@ class ChangeListener:
                 await self._read_commands(connection)
         log.debug("changes_read", changes=sorted(map(encode_change, changes))[:10],
                   cards=len(cards))
+
+    async def _earn_rules(self, connection: asyncpg.Connection) -> NewEarnRules:
+        """Every version, and the day's and month's points of the cards where the version
+        now in force counts them (earned before it did, they count)."""
+        versions = await load_earn_rules(connection)
+        timezones = {alliance.id: alliance.timezone
+                     for alliance in await load_alliances(connection)}
+        now = datetime.now(UTC)
+        counters = await read_earn_counters(
+            connection, counted_alliances(versions, timezones, now), now)
+        return NewEarnRules(versions, counters)
 
     async def _read_commands(self, connection: asyncpg.Connection) -> None:
         """Every pending command of this host's cards, a page at a time, each queued after

@@ -16,6 +16,7 @@ from account_host.chart import (
     Owner,
     owner_columns,
 )
+from account_host.earning.earn import Earning, Moment
 from account_host.identifiers import ACCOUNT, ENTRY, TRANSACTION, Identifiers
 from account_host.journal import BatchWrite
 from account_host.movements import Posted
@@ -49,6 +50,7 @@ class ApplyContext:
         self.now_s = int(now.timestamp())
         self.today_ordinal = now.date().toordinal()   # UTC date, for card expiry
         self._business_dates: dict[int, date] = {}
+        self._earnings: dict[int, Earning] = {}
         # The request being applied: its retransmission key, and what it posted (apply.py
         # remembers that with its answer, for a reversal).
         self.request_key = ""
@@ -65,6 +67,17 @@ class ApplyContext:
                 cached = alliance.sealed_through + _ONE_DAY
             self._business_dates[alliance_id] = cached
         return cached
+
+    def earning(self, alliance_id: int) -> Earning:
+        """The alliance's earn rules at this batch's instant, in its time zone."""
+        earning = self._earnings.get(alliance_id)
+        if earning is None:
+            local = self.now.astimezone(self.state.alliances[alliance_id].timezone)
+            book = self.state.rule_books.get(alliance_id)
+            rules = book.in_force(local.date()) if book is not None else None
+            earning = self._earnings[alliance_id] = Earning(rules, Moment(local.date(),
+                                                                          local.hour))
+        return earning
 
     def approve(self, *, with_rrn: bool = True) -> Approval:
         """Identifiers for an approved transaction: past this call it must be written."""

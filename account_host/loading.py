@@ -7,6 +7,7 @@ the change listener for cards, merchants, terminals and alliances added while ru
 from __future__ import annotations
 
 import time as clock
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
@@ -16,6 +17,7 @@ import structlog
 from account_host.batches import OpenBatch
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS
+from account_host.earning.loading import load_earning
 from account_host.errors import StateLoadError
 from account_host.loading_ledger import load_ledger_windows
 from account_host.state import (
@@ -70,7 +72,8 @@ SELECT a.id, a.timezone, a.cutover_local_time, a.exchange_points_per_yuan,
 FROM alliances a LIMIT $1
 """
 _MERCHANTS_SQL = """
-SELECT id, merchant_code, alliance_id, active, earn_points_per_yuan FROM merchants LIMIT $1
+SELECT id, merchant_code, alliance_id, active, earn_points_per_yuan, category FROM merchants
+LIMIT $1
 """
 _TERMINALS_SQL = """
 SELECT t.terminal_code, t.merchant_id, t.active AND coalesce(s.active, true) AS active
@@ -111,6 +114,7 @@ async def load_state(
             async with connection.transaction(isolation="repeatable_read", readonly=True):
                 state.replace_alliances(await load_alliances(connection))
                 state.replace_merchants(await load_merchants(connection))
+                await load_earning(connection, state, datetime.now(UTC))
                 state.replace_terminals(await load_terminals(connection))
                 state.replace_gifts(await load_gifts(connection))
                 await _load_other_accounts(connection, state)
@@ -148,7 +152,7 @@ async def load_alliances(connection: asyncpg.Connection) -> list[Alliance]:
 
 async def load_merchants(connection: asyncpg.Connection) -> list[Merchant]:
     rows = await connection.fetch(_MERCHANTS_SQL, MERCHANTS_MAX)
-    return [Merchant(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+    return [Merchant(row[0], row[1], row[2], row[3], row[4], row[5]) for row in rows]
 
 
 async def load_terminals(connection: asyncpg.Connection) -> dict[str, Terminal]:

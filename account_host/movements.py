@@ -32,6 +32,12 @@ class TransactionType(StrEnum):
     CARD_CLOSURE = "card_closure"
 
 
+# Those that earn points by the earn rules (and count against their caps).
+EARNING_TYPES = frozenset({
+    TransactionType.PURCHASE, TransactionType.STORED_VALUE_PURCHASE,
+    TransactionType.OFFLINE_PURCHASE,
+})
+
 # Purchases a return may name by RRN (host interface §4, Return).
 RETURNABLE_TYPES = frozenset({
     TransactionType.PURCHASE, TransactionType.STORED_VALUE_PURCHASE,

@@ -4,12 +4,14 @@ the state."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Protocol
 
 import msgspec
 
 from account_host.commands.item import Command
 from account_host.state import Alliance, HostState, LoadedCard, Merchant, Terminal
+from proto.earn_rules import EarnRules
 from proto.frames import Answer, Request
 
 
@@ -41,6 +43,16 @@ class NewAlliances(msgspec.Struct, frozen=True):
         state.replace_alliances(self.alliances)
 
 
+class NewEarnRules(msgspec.Struct, frozen=True):
+    versions: dict[int, list[tuple[date, EarnRules]]]
+    # The cards' day and month from the journal, where the rules now in force count them.
+    counters: list[tuple[int, int, int, int, int]]
+
+    def apply(self, state: HostState) -> None:
+        state.replace_earn_rules(self.versions)
+        state.earn_counters.merge(self.counters)
+
+
 class NewGifts(msgspec.Struct, frozen=True):
     gifts: dict[tuple[int, str], int]
 
@@ -48,7 +60,7 @@ class NewGifts(msgspec.Struct, frozen=True):
         state.replace_gifts(self.gifts)
 
 
-Control = NewCards | NewMerchants | NewTerminals | NewAlliances | NewGifts
+Control = NewCards | NewMerchants | NewTerminals | NewAlliances | NewGifts | NewEarnRules
 class Peer(Protocol):
     """Where a batch's answers go: a link's peer (proto.links.LinkPeer) for requests, the
     commands' outcomes (account_host/commands/outcomes.py) for commands."""

@@ -15,10 +15,13 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from account_host.batches import FIRST_BATCH_NUMBER, OpenBatch
+from account_host.earning.counters import EarnCounters
+from account_host.earning.rule_book import RuleBook, compile_rules
 from account_host.idempotency import RetransmissionMemory
 from account_host.returns_index import ReturnIndex
 from account_host.tombstones import Tombstones
 from proto.codes import ResponseCode
+from proto.earn_rules import EarnRules
 
 # Card status -> the answer a request with that card gets (None: the card may transact).
 CARD_STATUS_DECLINES: dict[str, ResponseCode | None] = {
@@ -56,6 +59,7 @@ class Merchant(msgspec.Struct, frozen=True):
     alliance_id: int
     active: bool
     earn_points_per_yuan: int
+    category: str | None = None   # the rule document may give it a base rate
 
 
 class Terminal(msgspec.Struct, frozen=True, gc=False):
@@ -115,6 +119,11 @@ class HostState:
         # and the cards they closed (the database says so only once their batch commits).
         self.commands_taken: set[int] = set()
         self.closed_cards: set[int] = set()
+        # Earn rules: each alliance's versions as read (alliance id -> [(from, rules)]), and
+        # compiled against its merchants; the cards' points of the day and month for caps.
+        self.earn_rule_versions: dict[int, list[tuple[date, EarnRules]]] = {}
+        self.rule_books: dict[int, RuleBook] = {}
+        self.earn_counters = EarnCounters()
 
     def balance(self, account_id: int) -> int:
         return self.balances.get(account_id, 0) if account_id else 0
@@ -152,6 +161,23 @@ class HostState:
     def replace_merchants(self, merchants: list[Merchant]) -> None:
         self.merchants = {merchant.merchant_code: merchant for merchant in merchants}
         self.merchants_by_id = {merchant.id: merchant for merchant in merchants}
+        self._compile_rules()
+
+    def replace_earn_rules(self, versions: dict[int, list[tuple[date, EarnRules]]]) -> None:
+        self.earn_rule_versions = versions
+        self._compile_rules()
+
+    def _compile_rules(self) -> None:
+        """Every alliance's rule versions against its merchants as they are now."""
+        by_alliance: dict[int, dict[str, tuple[int, str | None]]] = {}
+        for merchant in self.merchants.values():
+            by_alliance.setdefault(merchant.alliance_id, {})[merchant.merchant_code] = (
+                merchant.id, merchant.category)
+        self.rule_books = {
+            alliance_id: RuleBook([compile_rules(effective_from, rules,
+                                                 by_alliance.get(alliance_id, {}))
+                                   for effective_from, rules in versions])
+            for alliance_id, versions in self.earn_rule_versions.items()}
 
     def replace_terminals(self, terminals: dict[str, Terminal]) -> None:
         self.terminals = terminals

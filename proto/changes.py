@@ -31,6 +31,8 @@ class Table(StrEnum):
     GIFT_CATALOGUE = "gift_catalogue"
     # A back-office command for the account host (proto.host_commands).
     HOST_COMMANDS = "host_commands"
+    # A version of an alliance's earn rules (proto.earn_rules).
+    EARN_RULES = "earn_rules"
 
 
 class Change(msgspec.Struct, frozen=True):

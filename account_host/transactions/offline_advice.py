@@ -44,7 +44,7 @@ def apply_offline_advice(
     if is_late_original(context, request):
         return decline(request, ResponseCode.DO_NOT_HONOUR)
     reasons = [review_reason(card, context.today_ordinal)]
-    points = earned_points(amount_fen, merchant)
+    points = earned_points(context, merchant, amount_fen, card)
     if card is not None and over_balance_limit(context, card.points_account_id, points):
         reasons.append(REVIEW_BALANCE_LIMIT)
         points = max(0, MEMBER_BALANCE_MAX - context.state.balance(card.points_account_id))

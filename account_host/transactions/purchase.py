@@ -1,7 +1,8 @@
 """0200/000000 purchase paid in cash or by another card: earns points on the amount.
 
-Points = amount in fen x the merchant's points per yuan / 100, rounded down. The member's
-points account gains them and the merchant's points-issued account is debited, in one journal
+Points: by the alliance's earn rules (account_host/earning/, docs/rules.md); with none, the
+amount in fen x the merchant's points per yuan / 100, rounded down. The member's points
+account gains them and the merchant's points-issued account is debited, in one journal
 entry; a purchase that earns nothing still has its transaction row, without an entry. Every
 purchase is kept in the return index under its RRN. The stored-value purchase and the offline
 advice post through `post_purchase` too.
@@ -26,48 +27,53 @@ from account_host.transactions.base import (
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
 
-FEN_PER_YUAN = 100
 
-
-def earned_points(amount_fen: int, merchant: Merchant) -> int:
-    return amount_fen * merchant.earn_points_per_yuan // FEN_PER_YUAN
+def earned_points(
+    context: ApplyContext, merchant: Merchant, amount_fen: int, card: Card | None,
+) -> int:
+    """What a purchase of `amount_fen` at `merchant` earns now (0 without a card)."""
+    if card is None:
+        return 0
+    earning = context.earning(merchant.alliance_id)
+    counters = context.state.earn_counters if earning.counted() else None
+    return earning.points(merchant.id, merchant.earn_points_per_yuan, amount_fen, counters,
+                          card.id)
 
 
 def purchase_refusal(
     context: ApplyContext, request: Request, card: Card, merchant: Merchant
-) -> ResponseCode | None:
+) -> tuple[ResponseCode | None, int]:
     """The checks every online purchase makes first, in the spec's order: an amount above
-    zero (13), then the points it earns within the balance limit (61)."""
+    zero (13), then the points it earns within the balance limit (61); and those points."""
     amount_fen = request.amount or 0
     if amount_fen <= 0:
-        return ResponseCode.INVALID_AMOUNT
-    if over_balance_limit(context, card.points_account_id, earned_points(amount_fen, merchant)):
-        return ResponseCode.AMOUNT_LIMIT
-    return None
+        return ResponseCode.INVALID_AMOUNT, 0
+    points = earned_points(context, merchant, amount_fen, card)
+    if over_balance_limit(context, card.points_account_id, points):
+        return ResponseCode.AMOUNT_LIMIT, points
+    return None, points
 
 
 def apply_purchase(
     context: ApplyContext, request: Request, card: Card | None, merchant: Merchant | None
 ) -> Answer:
     assert card is not None and merchant is not None
-    refusal = purchase_refusal(context, request, card, merchant)
+    refusal, points = purchase_refusal(context, request, card, merchant)
     if refusal is not None:
         return decline(request, refusal)
     if is_late_original(context, request):
         return decline(request, ResponseCode.DO_NOT_HONOUR)
-    return post_purchase(context, request, card, merchant, TransactionType.PURCHASE)
+    return post_purchase(context, request, card, merchant, TransactionType.PURCHASE,
+                         points=points)
 
 
 def post_purchase(
     context: ApplyContext, request: Request, card: Card, merchant: Merchant,
-    transaction_type: TransactionType, *, from_stored_value: bool = False,
-    points: int | None = None,
+    transaction_type: TransactionType, *, points: int, from_stored_value: bool = False,
 ) -> Answer:
-    """Approve and post a purchase of field 4 (checked): `points` earned (by default what the
-    merchant's rate gives), and the amount taken from the stored value when it pays with it."""
+    """Approve and post a purchase of field 4 (checked): `points` earned (counted against the
+    caps), and the amount taken from the stored value when it pays with it."""
     amount_fen = request.amount or 0
-    if points is None:
-        points = earned_points(amount_fen, merchant)
     approval = context.approve()
     assert approval.rrn is not None
     posted = new_posted(approval, transaction_type, card, request, amount_fen)
@@ -76,6 +82,9 @@ def post_purchase(
         posted.points_counter_account_id = context.owner_account(
             AccountKind.MERCHANT_POINTS_ISSUED, merchant.id)
         posted.points = points
+        earning = context.earning(merchant.alliance_id)
+        if earning.counted():
+            earning.count(context.state.earn_counters, card.id, points)
     if from_stored_value:
         posted.stored_value_account_id = context.member_stored_value_account(card)
         posted.stored_value_counter_account_id = context.owner_account(

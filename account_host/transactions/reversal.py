@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER
 from account_host.context import ApplyContext
-from account_host.movements import RETURNABLE_TYPES, Posted, TransactionType
+from account_host.movements import EARNING_TYPES, RETURNABLE_TYPES, Posted, TransactionType
 from account_host.returns_index import Returnable
 from account_host.state import Card, Merchant
 from account_host.transactions.base import (
@@ -110,6 +110,10 @@ def _undo(
         undo.points_counter_account_id = context.existing_account(
             posted.points_counter_account_id, posted.card_id, POINTS_LEDGER)
         undo.points = -posted.points
+        if posted.type in EARNING_TYPES and posted.points > 0:
+            earning = context.earning(merchant.alliance_id)
+            if earning.counted():   # the caps' room comes back today
+                earning.count(state.earn_counters, posted.card_id, -posted.points)
     if posted.stored_value_fen:
         undo.stored_value_account_id = context.existing_account(
             posted.stored_value_account_id, posted.card_id, MONEY_LEDGER)

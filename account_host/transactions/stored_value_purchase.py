@@ -16,7 +16,7 @@ def apply_stored_value_purchase(
     context: ApplyContext, request: Request, card: Card | None, merchant: Merchant | None
 ) -> Answer:
     assert card is not None and merchant is not None
-    refusal = purchase_refusal(context, request, card, merchant)
+    refusal, points = purchase_refusal(context, request, card, merchant)
     if refusal is not None:
         return decline(request, refusal)
     if context.state.balance(card.stored_value_account_id) < (request.amount or 0):
@@ -24,7 +24,8 @@ def apply_stored_value_purchase(
     if is_late_original(context, request):
         return decline(request, ResponseCode.DO_NOT_HONOUR)
     return post_purchase(context, request, card, merchant,
-                         TransactionType.STORED_VALUE_PURCHASE, from_stored_value=True)
+                         TransactionType.STORED_VALUE_PURCHASE, points=points,
+                         from_stored_value=True)
 
 
 STORED_VALUE_PURCHASE = TransactionKind(

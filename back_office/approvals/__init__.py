@@ -4,6 +4,7 @@ when another approves it (migration 016; docs/back-office.md, "Approvals")."""
 from back_office.approvals.actions import (
     ACTIONS,
     CARD_UNBLOCK,
+    EARN_RULES,
     MERCHANT_RATE,
     PASSWORD_RESET,
     SETTLEMENT_RULE,
@@ -20,7 +21,8 @@ from back_office.approvals.requests import (
 )
 
 __all__ = [
-    "ACTIONS", "CARD_UNBLOCK", "MERCHANT_RATE", "PASSWORD_RESET", "SETTLEMENT_RULE", "Action",
+    "ACTIONS", "CARD_UNBLOCK", "EARN_RULES", "MERCHANT_RATE", "PASSWORD_RESET",
+    "SETTLEMENT_RULE", "Action",
     "ApprovalError", "ApprovalRequest", "OwnRequestError", "RequestDecidedError", "approve",
     "expire_overdue", "list_requests", "reject", "submit",
 ]

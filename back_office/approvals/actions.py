@@ -21,6 +21,8 @@ from back_office.operators.roles import OperatorRole
 from back_office.provisioning.card_passwords import apply_password_reset
 from back_office.provisioning.merchants import update_merchant
 from back_office.provisioning.settlement_rules import set_rule
+from back_office.rules.earn_rules import set_rules
+from proto.earn_rules import EarnRules
 from proto.host_commands import CommandKind, CommandPayload
 
 Payload = dict[str, Any]
@@ -58,7 +60,8 @@ async def _password_reset(conn: asyncpg.Connection, payload: Payload, _request_i
 
 async def _merchant_update(conn: asyncpg.Connection, payload: Payload, _request_id: int) -> str:
     merchant = await update_merchant(conn, payload["merchant_code"], name=payload["name"],
-                                     earn_points_per_yuan=payload["earn_points_per_yuan"])
+                                     earn_points_per_yuan=payload["earn_points_per_yuan"],
+                                     category=payload.get("category"))
     return (f"merchant {merchant.merchant_code}: {merchant.name}, earns"
             f" {merchant.earn_points_per_yuan} points per yuan")
 
@@ -88,6 +91,17 @@ POINTS_TRANSFER = _command_action(CommandKind.POINTS_TRANSFER,
                                   "transfer points between cards")
 CARD_CLOSURE = _command_action(CommandKind.CARD_CLOSURE, "close a card and refund it")
 
+async def _earn_rules(conn: asyncpg.Connection, payload: Payload, request_id: int) -> str:
+    rules = msgspec.convert(payload["document"], EarnRules)
+    version = await set_rules(conn, payload["alliance_code"],
+                              date.fromisoformat(payload["effective_from"]), rules,
+                              approval_id=request_id)
+    return f"earn rules of {version.alliance_code} in force from {version.effective_from}"
+
+
+EARN_RULES = Action("earn_rules", "change the earn rules", frozenset({OperatorRole.HQ_ADMIN}),
+                    _earn_rules)
+
 CARD_UNBLOCK = Action("card_unblock", "unblock a card",
                       frozenset({OperatorRole.HQ_ADMIN, OperatorRole.CARD_SERVICE}), _unblock)
 SETTLEMENT_RULE = Action("settlement_rule", "change a settlement rule",
@@ -103,4 +117,5 @@ MERCHANT_RATE = Action("merchant_rate", "change a merchant's earn rate",
 ACTIONS: dict[str, Action] = {
     action.name: action
     for action in (CARD_UNBLOCK, SETTLEMENT_RULE, PASSWORD_RESET, MERCHANT_RATE,
-                   POINTS_ADJUSTMENT, STORED_VALUE_ADJUSTMENT, POINTS_TRANSFER, CARD_CLOSURE)}
+                   POINTS_ADJUSTMENT, STORED_VALUE_ADJUSTMENT, POINTS_TRANSFER, CARD_CLOSURE,
+                   EARN_RULES)}

@@ -41,6 +41,11 @@ COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     ("merchant", "activate"): _right("activate merchants", HQ),
     ("merchant", "deactivate"): _right("deactivate merchants", HQ),
     ("merchant", "update"): _right("change merchants", HQ),
+    # The earn rules: an operator's `set` is a request an HQ admin approves.
+    ("rules", "set"): _right("change the earn rules", HQ),
+    ("rules", "check"): Right("check rule documents", EVERYONE),
+    ("rules", "show"): _right("read the earn rules", HQ, CARDS, CLEARING, AUDITOR),
+    ("rules", "list"): _right("read the earn rules", HQ, CARDS, CLEARING, AUDITOR),
     ("merchant", "list"): _right("list merchants", HQ, MERCHANT, CLEARING, AUDITOR),
     ("terminal", "create"): _right("create terminals", HQ),
     ("terminal", "set-mac"): _right("change terminals", HQ),

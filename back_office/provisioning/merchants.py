@@ -20,11 +20,13 @@ class Merchant(msgspec.Struct, frozen=True):
     name: str
     active: bool
     earn_points_per_yuan: int
+    category: str | None = None   # its base rate may be its category's (docs/rules.md)
 
 
 _SELECT = (
     "SELECT m.id, m.merchant_code, a.code AS alliance_code, m.name, m.active,"
-    " m.earn_points_per_yuan FROM merchants m JOIN alliances a ON a.id = m.alliance_id"
+    " m.earn_points_per_yuan, m.category"
+    " FROM merchants m JOIN alliances a ON a.id = m.alliance_id"
 )
 
 
@@ -89,13 +91,16 @@ async def set_merchant_active(
 
 async def update_merchant(
     conn: asyncpg.Connection, merchant_code: str, *, name: str | None = None,
-    earn_points_per_yuan: int | None = None,
+    earn_points_per_yuan: int | None = None, category: str | None = None,
 ) -> Merchant:
-    """A merchant's name or earn rate; only what is given changes. The host hears it
-    (NOTIFY) and earns at the new rate from its next request."""
-    if name is None and earn_points_per_yuan is None:
-        raise InvalidValueError("nothing to change: give --name or --earn-points-per-yuan")
+    """A merchant's name, earn rate or category ("" clears it); only what is given changes.
+    The host hears it (NOTIFY) and earns by the new values from its next request."""
+    if name is None and earn_points_per_yuan is None and category is None:
+        raise InvalidValueError("nothing to change: give --name, --earn-points-per-yuan or"
+                                " --category")
     changes: dict[str, object] = {}
+    if category is not None:
+        changes["category"] = validate.category(category) if category else None
     if name is not None:
         changes["name"] = validate.name(name)
     if earn_points_per_yuan is not None:
@@ -103,7 +108,8 @@ async def update_merchant(
                                                         "earn points per yuan", 0)
     async with conn.transaction():
         before = await conn.fetchrow(
-            "SELECT id, name, earn_points_per_yuan FROM merchants WHERE merchant_code = $1"
+            "SELECT id, name, earn_points_per_yuan, category FROM merchants"
+            " WHERE merchant_code = $1"
             " FOR UPDATE", merchant_code)
         if before is None:
             raise NotFoundError(f"no merchant {merchant_code}; `jifen merchant list` shows them")

@@ -10,6 +10,8 @@ from Crypto.Cipher import DES3
 
 from back_office.provisioning.errors import InvalidValueError
 
+_CATEGORY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
 ALLIANCE_CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # the schema's CHECK
 MERCHANT_CODE_LENGTH = 15  # ISO field 42, ans15
 TERMINAL_CODE_LENGTH = 8   # ISO field 41, ans8
@@ -69,6 +71,14 @@ def rate(value: int, what: str, minimum: int) -> int:
     if not minimum <= value <= RATE_MAX:
         raise InvalidValueError(f"{what} must be between {minimum} and {RATE_MAX}, not {value}")
     return value
+
+
+def category(text: str) -> str:
+    """A merchant category code (the earn rules' `rates.categories` keys)."""
+    if not _CATEGORY.match(text):
+        raise InvalidValueError(f"a category is 1-32 lower-case letters, digits or '_',"
+                                f" starting with a letter, not {text!r}")
+    return text
 
 
 def tmk_hex(text: str) -> bytes:

@@ -15,6 +15,7 @@ from jifen.commands import (
     merchant,
     operator,
     pki,
+    rules,
     saf,
     services,
     settlement,
@@ -29,5 +30,6 @@ from jifen.commands import (
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
     up, services, status, pki, db, alliance, merchant, shop, terminal, card, member, demo, term,
-    audit, loadtest, dialup, settlement, clearing, saf, operator, approval, audit_log, txn,
+    audit, loadtest, dialup, settlement, rules, clearing, saf, operator, approval, audit_log,
+    txn,
 ]

@@ -45,16 +45,20 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _update(args: argparse.Namespace) -> int:
-    if args.earn_points_per_yuan is not None and acting_operator(args) is not None:
-        # A rate is what members earn: an operator's change waits for a second operator.
+    earning = args.earn_points_per_yuan is not None or args.category is not None
+    if earning and acting_operator(args) is not None:
+        # A rate (or the category that gives one) is what members earn: an operator's
+        # change waits for a second operator.
         payload = {"merchant_code": args.code, "name": args.name,
-                   "earn_points_per_yuan": args.earn_points_per_yuan}
+                   "earn_points_per_yuan": args.earn_points_per_yuan,
+                   "category": args.category}
         request = run_command(args, Role.BACK_OFFICE, lambda conn: submit_request(
             conn, args, MERCHANT_RATE.name, f"merchant {args.code}", payload))
         print_submitted(request, args.json)
         return 0
     merchant = run_command(args, Role.BACK_OFFICE, lambda conn: update_merchant(
-        conn, args.code, name=args.name, earn_points_per_yuan=args.earn_points_per_yuan))
+        conn, args.code, name=args.name, earn_points_per_yuan=args.earn_points_per_yuan,
+        category=args.category))
     _show(merchant, "updated", args.json)
     return 0
 
@@ -87,6 +91,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     update.add_argument("--code", required=True, help="merchant code")
     update.add_argument("--name")
     update.add_argument("--earn-points-per-yuan", type=int)
+    update.add_argument("--category", help="its category for the earn rules (e.g. dining);"
+                                           " '' clears it")
     update.set_defaults(handler=_update)
     listing = actions.add_parser("list", help="list merchants")
     listing.add_argument("--alliance", help="only this alliance's")

@@ -1,0 +1,120 @@
+"""The points one purchase earns, sans I/O (docs/rules.md, "How the rules combine"):
+
+1. the base rate: the rule document's rate for the merchant, else for its category, else its
+   default, else the merchant's own rate (`earn_points_per_yuan`);
+2. a spend threshold running now whose threshold the amount reaches, and whose rate gives more
+   than the base, replaces it for the whole purchase (the best one);
+3. points = the rate's points for the amount, rounded down;
+4. the highest multiplier running now applies (they do not stack): points x percent / 100,
+   rounded down;
+5. caps: at most per transaction, then what is left of the card's day and month.
+
+Promotions run in the alliance's time zone, by the host's clock at the request. One `Earning`
+serves one alliance for one batch (one instant): what runs for a merchant is worked out at its
+first purchase of the batch, so a purchase costs a dict lookup and its thresholds."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import msgspec
+
+from account_host.earning.counters import EarnCounters
+from account_host.earning.rule_book import CompiledRules
+from proto.earn_rules import Multiplier, Rate, SpendThreshold
+
+_FEN_PER_YUAN = 100
+
+
+class Moment(msgspec.Struct, frozen=True):
+    """An instant in the alliance's time zone, as the rules read it."""
+
+    local_date: date
+    hour: int         # 0..23
+
+    @property
+    def day(self) -> int:
+        return self.local_date.toordinal()
+
+    @property
+    def weekday(self) -> int:
+        return self.local_date.isoweekday()
+
+    @property
+    def month(self) -> int:
+        return self.local_date.year * 12 + self.local_date.month - 1
+
+
+class _Running(msgspec.Struct, frozen=True):
+    """What applies to one merchant now: its base rate, the multiplier, the thresholds."""
+
+    rate: Rate | None
+    percent: int
+    thresholds: tuple[SpendThreshold, ...]
+
+
+class Earning:
+    """One alliance's rules at one instant."""
+
+    __slots__ = ("_day", "_month", "_moment", "_running", "rules")
+
+    def __init__(self, rules: CompiledRules | None, moment: Moment) -> None:
+        self.rules = rules
+        self._moment = moment
+        self._day = moment.day
+        self._month = moment.month
+        self._running: dict[int, _Running] = {}
+
+    def points(
+        self, merchant_id: int, own_rate: int, amount_fen: int,
+        counters: EarnCounters | None = None, card_id: int = 0,
+    ) -> int:
+        """Never negative, never above a cap. `own_rate`: the merchant's points per yuan.
+        `counters` (with `card_id`): the card's day and month, where the caps count them."""
+        rules = self.rules
+        if rules is None:
+            return amount_fen * own_rate // _FEN_PER_YUAN
+        running = self._running.get(merchant_id)
+        if running is None:
+            running = self._running[merchant_id] = self._work_out(merchant_id)
+        rate = running.rate
+        base = (rate.points_for(amount_fen) if rate is not None
+                else amount_fen * own_rate // _FEN_PER_YUAN)
+        for threshold in running.thresholds:
+            if amount_fen >= threshold.threshold_fen:
+                base = max(base, threshold.rate.points_for(amount_fen))
+        points = base * running.percent // 100
+        caps = rules.rules.caps
+        if caps.per_transaction is not None:
+            points = min(points, caps.per_transaction)
+        if counters is not None and caps.counted:
+            day_points, month_points = counters.earned(card_id, self._day, self._month)
+            if caps.per_day is not None:
+                points = min(points, max(0, caps.per_day - day_points))
+            if caps.per_month is not None:
+                points = min(points, max(0, caps.per_month - month_points))
+        return points
+
+    def counted(self) -> bool:
+        """Whether the caps count each card's day and month."""
+        return self.rules is not None and self.rules.rules.caps.counted
+
+    def count(self, counters: EarnCounters, card_id: int, points: int) -> None:
+        """The card earned `points` now (negative: a reversal gives them back)."""
+        counters.add(card_id, self._day, self._month, points)
+
+    def _work_out(self, merchant_id: int) -> _Running:
+        rules = self.rules
+        assert rules is not None
+        moment = self._moment
+        day, weekday, hour = moment.local_date, moment.weekday, moment.hour
+        percent = 100
+        thresholds = []
+        for promotion in rules.promotions_of(merchant_id):
+            if not promotion.window.covers(day, weekday, hour):
+                continue
+            if isinstance(promotion, Multiplier):
+                percent = max(percent, promotion.percent)
+            else:
+                thresholds.append(promotion)
+        return _Running(rules.rates.get(merchant_id), percent, tuple(thresholds))
