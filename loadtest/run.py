@@ -36,6 +36,7 @@ from loadtest.mix import ECHO, Kind, describe_mix, parse_mix
 from loadtest.pgbench import PgbenchResult, run_pgbench
 from loadtest.profile import Profile, py_spy_path, record
 from loadtest.provision import FleetData, ensure_fleet
+from loadtest.rules import ensure_rules
 from loadtest.sampling import Skew
 from loadtest.services import (
     Services,
@@ -79,6 +80,7 @@ class Options(msgspec.Struct, frozen=True):
     pgbench_scale: int | None = None
     profile_dir: str | None = None
     progress: bool = True
+    rules: str = "none"             # the earn rules loaded (loadtest/rules.py)
 
 
 class Ratios(msgspec.Struct, frozen=True):
@@ -175,6 +177,7 @@ async def run(options: Options) -> Results:
         if options.start:
             await migrate(options.database_url)
         fleet = await ensure_fleet(options.database_url, options.terminals, options.cards)
+        await ensure_rules(options.database_url, options.rules)
         if not fleet.pans:
             raise SetupError("the load-test alliance has no usable cards")
         front, metrics_urls = options.front, options.metrics_urls

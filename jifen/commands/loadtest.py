@@ -23,6 +23,7 @@ import anyio
 import msgspec
 
 from jifen.errors import CliError
+from loadtest.rules import RULE_SETS
 from runtime.config import load_config
 from runtime.logging import configure_logging
 
@@ -106,7 +107,7 @@ def _options(args: argparse.Namespace, start: bool, database_url: str) -> Option
         overrides=args.set, ceiling=not args.no_ceiling, pgbench=not args.no_pgbench,
         latency_phase=not args.no_latency_phase, latency_rate_per_s=args.latency_rate,
         pgbench_clients=args.pgbench_clients, pgbench_scale=args.pgbench_scale,
-        profile_dir=args.profile, progress=not args.quiet,
+        profile_dir=args.profile, progress=not args.quiet, rules=args.rules,
     )
 
 
@@ -190,6 +191,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     load.add_argument("--amount", type=_positive(int), default=1_000,
                       help="field 4: fen, or points for points codes (default 1,000)")
     load.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    load.add_argument("--rules", choices=RULE_SETS, default="none",
+                      help="earn rules of the load-test alliance: none (each merchant's own"
+                           " rate), or realistic (200 merchants, 20 promotions, caps counted"
+                           " per card and day; loadtest/rules.py)")
     factor = f"{LATENCY_RATE_TO_PGBENCH:g}x pgbench's TPS"
     latency = load.add_mutually_exclusive_group()
     latency.add_argument("--no-latency-phase", action="store_true",
