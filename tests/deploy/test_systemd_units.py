@@ -122,6 +122,20 @@ class TestUnit:
         else:  # the long-running services write only to the database, sockets and stdout
             assert writable == []
 
+    def test_a_service_counts_as_started_once_it_is_ready(self, path: Path) -> None:
+        """ExecStartPost waits for its /readyz (jifen status --wait S SERVICE), and gives up,
+        saying why, before systemd's TimeoutStartSec would kill it silently."""
+        settings = service_settings(path)
+        if settings["Type"] == ["oneshot"]:   # the clearing: started is done
+            assert "ExecStartPost" not in settings
+            return
+        service = path.stem.removeprefix("jifen-")
+        (post,) = settings["ExecStartPost"]
+        match = re.fullmatch(rf"/opt/jifen/\.venv/bin/jifen status --wait (\d+) {service}", post)
+        assert match, post
+        (timeout,) = settings["TimeoutStartSec"]
+        assert 0 < int(match[1]) < int(timeout)
+
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 
