@@ -34,7 +34,8 @@ log = structlog.get_logger("account_host.apply")
 def apply_request(context: ApplyContext, request: Request) -> Answer:
     kind, merchant, code = admit(context.state, request)
     if code is not None:
-        log.warning("request_refused", request=request.key_text()[:40], response_code=code)
+        log.warning("request_refused", request_id=request.request_id,
+                    request=request.key_text()[:40], response_code=code)
         return decline(request, code)
     assert kind is not None and merchant is not None, "admitted requests have both"
     key = request_key(request)
@@ -44,8 +45,8 @@ def apply_request(context: ApplyContext, request: Request) -> Answer:
     if first is not None:
         if first.digest == digest:
             return replay_answer(first.answer, request.correlation_id)
-        log.info("retransmission_mismatch", request=request.key_text(),
-                 pan=mask_pan(request.pan))
+        log.info("retransmission_mismatch", request_id=request.request_id,
+                 request=request.key_text(), pan=mask_pan(request.pan))
         return decline(request, ResponseCode.DUPLICATE_MISMATCH)
     context.request_key = key
     context.posted = None
@@ -86,14 +87,14 @@ def _decide(
     if kind.card_check is CardCheck.FULL:
         card, code = check_card(state, request.pan, context.today_ordinal, merchant)
         if code is not None:
-            log.debug("card_declined", request=request.key_text(), pan=mask_pan(request.pan),
-                      response_code=code)
+            log.debug("card_declined", request_id=request.request_id,
+                      request=request.key_text(), pan=mask_pan(request.pan), response_code=code)
             return decline(request, code)
         assert card is not None, "a card or a code"
         code = check_password(context, request, card)
         if code is not None:
-            log.debug("password_declined", request=request.key_text(),
-                      pan=mask_pan(request.pan), response_code=code)
+            log.debug("password_declined", request_id=request.request_id,
+                      request=request.key_text(), pan=mask_pan(request.pan), response_code=code)
             return decline(request, code)
     elif kind.card_check is CardCheck.ADVICE:
         card = find_card(state, request.pan, merchant)

@@ -38,12 +38,14 @@ that did commit then gets its first answer again from the retransmission window.
 
 from __future__ import annotations
 
+import logging
 import time as clock
 from collections import Counter
 from datetime import UTC, datetime
 from typing import cast
 
 import anyio
+import msgspec
 import structlog
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
@@ -63,7 +65,7 @@ from account_host.loading import load_state
 from account_host.queue_items import Applicable, Control, Peer, QueueItem
 from account_host.state import HostState
 from proto.codes import ResponseCode
-from proto.frames import Answer, Request
+from proto.frames import REQUEST_IDS_LOGGED_MAX, Answer, Request
 from proto.pan import mask_pan
 
 log = structlog.get_logger("account_host.writer")
@@ -72,7 +74,7 @@ log = structlog.get_logger("account_host.writer")
 # ready): one commit may take commit_timeout_s before the writer gives up on it and answers 96.
 WRITER_STALL_COMMITS = 2
 # Request keys named in the log line of a failed batch; the count says how many there were.
-_FAILED_KEYS_LOGGED_MAX = 20
+_FAILED_KEYS_LOGGED_MAX = REQUEST_IDS_LOGGED_MAX
 
 Pending = list[tuple[Peer, Applicable]]
 
@@ -350,7 +352,8 @@ class Writer:
         _log_failure(pending, exc)
         self.state = None
         landed = await self.recover(unresolved)
-        log.warning("failed_batch_resolved", size=len(pending), landed=landed)
+        log.warning("failed_batch_resolved", size=len(pending), landed=landed,
+                    request_ids=_request_ids(pending))
         if not landed:
             metrics.BATCH_FAILURES.inc()
         return landed
@@ -409,6 +412,8 @@ class Writer:
             items.clear()
             self._take_queued(items)
         if pending:
+            log.warning("queued_requests_refused", response_code=code, requests=len(pending),
+                        request_ids=_request_ids(pending))
             await _send_answers(pending, [Answer(request.correlation_id, code)
                                           for _, request in pending])
 
@@ -420,12 +425,20 @@ async def _answer(applied: _Applied, answers: list[Answer]) -> None:
 
 
 async def _send_answers(pending: Pending, answers: list[Answer]) -> None:
-    """Answers grouped per peer, in request order; metrics counted per MTI and code."""
+    """Answers grouped per peer, in request order, each stamped with its request's id (here,
+    not where it is made: the answer remembered for a retransmission is stored without it);
+    metrics counted per MTI and code; a line per answer at debug."""
     by_peer: dict[Peer, list[Answer]] = {}
     outcomes: Counter[tuple[str, str]] = Counter()
+    debug = log.is_enabled_for(logging.DEBUG)
     for (peer, request), answer in zip(pending, answers, strict=True):
+        if request.request_id:
+            answer = msgspec.structs.replace(answer, request_id=request.request_id)
         by_peer.setdefault(peer, []).append(answer)
         outcomes[request.mti, answer.response_code] += 1
+        if debug:
+            log.debug("answered", request_id=request.request_id, request=request.key_text(),
+                      pan=mask_pan(request.pan), response_code=answer.response_code)
     for (mti, code), count in outcomes.items():
         metrics.requests(mti, code).inc(count)
     for peer, peer_answers in by_peer.items():
@@ -439,5 +452,11 @@ def _system_errors(pending: Pending) -> list[Answer]:
 def _log_failure(pending: Pending, exc: HostDatabaseError) -> None:
     requests = [request for _, request in pending[:_FAILED_KEYS_LOGGED_MAX]]
     log.error("batch_failed", size=len(pending), error=repr(exc),
+              request_ids=[request.request_id for request in requests],
               requests=[request.key_text() for request in requests],
               pans=[mask_pan(request.pan) for request in requests])
+
+
+def _request_ids(pending: Pending) -> list[str]:
+    """The ids a line about many requests names (the first REQUEST_IDS_LOGGED_MAX)."""
+    return [request.request_id for _, request in pending[:REQUEST_IDS_LOGGED_MAX]]

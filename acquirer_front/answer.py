@@ -57,13 +57,15 @@ def answer_fields(request: IsoMessage, answer: Answer) -> IsoMessage:
     return fields
 
 
-def encode_answer(request: IsoMessage, fields: IsoMessage) -> tuple[bytes, str]:
+def encode_answer(
+    request: IsoMessage, fields: IsoMessage, request_id: str = "",
+) -> tuple[bytes, str]:
     """The ISO body and its field 39. An answer that does not fit the spec is a bug upstream:
     the terminal gets 96 rather than nothing."""
     try:
         return encode_iso(fields), fields["39"]
     except IsoEncodeError as exc:
         log.error("answer_not_encodable", request=f"{request['t']}/{request.get('41')}",
-                  error=str(exc))
+                  request_id=request_id, error=str(exc))
         fields = refusal_fields(request, ResponseCode.SYSTEM_ERROR)
         return encode_iso(fields), fields["39"]

@@ -65,6 +65,7 @@ from acquirer_front.config import FrontConfig
 from acquirer_front.exchange import Exchange
 from acquirer_front.limits import SampledLog
 from acquirer_front.pipeline import Pipeline
+from acquirer_front.request_ids import RequestIds
 from acquirer_front.saf.entries import REVERSED_MTIS
 from proto.codes import ResponseCode, answer_mti
 from proto.errors import FrameSizeError, IsoDecodeError, TpduError
@@ -126,6 +127,8 @@ _STRANGER_CODES = frozenset({
 # warning is sampled per reason so that it cannot fill the disk.
 _FRAMING_LOGS = {reason: SampledLog(log.warning, "framing_error")
                  for reason in CloseReason if reason not in _NOT_FRAMING}
+# This process's request ids: every request read gets the next.
+_next_request_id = RequestIds().next
 
 
 class _Outgoing(msgspec.Struct):
@@ -301,11 +304,14 @@ class TerminalConnection(asyncio.Protocol):
         return Exchange(
             tpdu=tpdu, message=message, body=body, received_at_ns=time.time_ns(),
             arrived_at=now, deadline=now + self._config.answer_timeout_s,
+            request_id=_next_request_id(),
         )
 
     async def _answer(self, exchange: Exchange) -> None:
-        """Process one request the slow way (a task that waits) and emit its answer."""
-        self._emit(exchange, await self._pipeline.process(exchange))
+        """Process one request the slow way (a task that waits) and emit its answer. Every line
+        logged in this task (the sign-on's writes, store-and-forward) carries its id."""
+        with structlog.contextvars.bound_contextvars(request_id=exchange.request_id):
+            self._emit(exchange, await self._pipeline.process(exchange))
 
     # ---- answers ----
 
@@ -315,7 +321,7 @@ class TerminalConnection(asyncio.Protocol):
         each of which ends the front on a bug raised here."""
         # An answer that does not fit the spec is already a 96 (encode_answer), and the spec
         # bounds an answer far below the 64 KiB of LEN.
-        body, code = encode_answer(exchange.message, fields)
+        body, code = encode_answer(exchange.message, fields, exchange.request_id)
         if code not in _STRANGER_CODES:
             self._stranger_until = None  # a known terminal: only the other clocks run
         frame = encode_frame(exchange.tpdu.swapped(), body)

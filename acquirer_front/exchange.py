@@ -21,6 +21,8 @@ class Exchange(msgspec.Struct):
     received_at_ns: int        # wall clock, for the Request
     arrived_at: float          # anyio clock, for the answer latency
     deadline: float            # anyio clock: the answer is due by then (answer_timeout_s)
+    # Given as it is read (acquirer_front.request_ids): in its Request and its log lines.
+    request_id: str = ""
     # Set by validation: the key of proto.messages.REQUIRED_FIELDS.
     kind: tuple[str, str | None] | None = None
     # Set by identification: the registered terminal named by field 41.

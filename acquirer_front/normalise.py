@@ -34,4 +34,5 @@ def normalise(exchange: Exchange, correlation_id: int) -> Request:
         entry_mode=message.get("22"),
         totals=totals_from_fields(message) if exchange.mti == Mti.RECONCILIATION else None,
         card_password=exchange.card_password,
+        request_id=exchange.request_id,
     )

@@ -73,8 +73,9 @@ class Pipeline:
 
     async def reverse_undelivered(self, exchange: Exchange) -> None:
         """An approval of `exchange` the terminal did not get: its reversal is owed
-        (store-and-forward; a failure to store it is logged there)."""
-        await self._upstream.reverse_undelivered(normalise(exchange, 0))
+        (store-and-forward; a failure to store it is logged there, with its id)."""
+        with structlog.contextvars.bound_contextvars(request_id=exchange.request_id):
+            await self._upstream.reverse_undelivered(normalise(exchange, 0))
 
     def _check(self, exchange: Exchange) -> IsoMessage | None:
         for check in self._checks:
@@ -141,7 +142,8 @@ class _Pending:
         exception: only a bug raises, in the listener's task group, ending the front."""
         pipeline, exchange = self._pipeline, self._exchange
         assert self.request is not None
-        settled = await pipeline._upstream.settle(self.request, answer)
+        with structlog.contextvars.bound_contextvars(request_id=exchange.request_id):
+            settled = await pipeline._upstream.settle(self.request, answer)
         fields = pipeline._refuse(exchange, ResponseCode.HOST_UNAVAILABLE) \
             if settled is None else pipeline._host_answer(exchange, settled)
         self._deliver(pipeline._sign_answer(exchange, fields))
@@ -171,5 +173,5 @@ def _log_answer(exchange: Exchange, code: str, *, refused_by_front: bool) -> Non
         emit = log.debug
     else:
         emit = log.info
-    emit("answered", request=exchange.key_text(), pan=mask_pan(exchange.message.get("2")),
-         response_code=code, by_front=refused_by_front)
+    emit("answered", request_id=exchange.request_id, request=exchange.key_text(),
+         pan=mask_pan(exchange.message.get("2")), response_code=code, by_front=refused_by_front)

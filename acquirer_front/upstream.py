@@ -26,7 +26,7 @@ from acquirer_front import metrics
 from acquirer_front.config import FrontConfig
 from acquirer_front.saf.entries import Origin, SafEntry, is_reversible, reversal_of, terminal_advice
 from proto.codes import Mti, ResponseCode
-from proto.frames import Answer, Request
+from proto.frames import REQUEST_IDS_LOGGED_MAX, Answer, Request
 from proto.links import LinkClient
 from proto.pan import mask_pan
 from proto.tls import ClientTls
@@ -50,14 +50,18 @@ _SWEEP_INTERVAL_S = 0.05
 
 
 class _Waiter:
-    """A request on the link: its deadline, and who hears its answer (None: no answer in time,
-    or the link went down). Called exactly once, from the link's reader or the sweeper."""
+    """A request on the link: its deadline, its id for the logs, and who hears its answer
+    (None: no answer in time, or the link went down). Called exactly once, from the link's
+    reader or the sweeper."""
 
-    __slots__ = ("deadline", "on_answer")
+    __slots__ = ("deadline", "on_answer", "request_id")
 
-    def __init__(self, deadline: float, on_answer: Callable[[Answer | None], None]) -> None:
+    def __init__(
+        self, deadline: float, on_answer: Callable[[Answer | None], None], request_id: str,
+    ) -> None:
         self.deadline = deadline
         self.on_answer = on_answer
+        self.request_id = request_id
 
 
 class _Awaited:
@@ -124,8 +128,14 @@ class Upstream:
             if waiter.deadline > now:
                 break
             expired.append(correlation_id)
-        for correlation_id in expired:
-            self._pending.pop(correlation_id).on_answer(None)
+        if not expired:
+            return
+        waiters = [self._pending.pop(correlation_id) for correlation_id in expired]
+        log.warning("answers_timed_out", requests=len(waiters),
+                    request_ids=[waiter.request_id
+                                 for waiter in waiters[:REQUEST_IDS_LOGGED_MAX]])
+        for waiter in waiters:
+            waiter.on_answer(None)
 
     async def forward(self, build: Callable[[int], Request], deadline: float) -> Answer | None:
         """Send the request `build(correlation_id)` and wait for its answer until `deadline`
@@ -136,7 +146,8 @@ class Upstream:
             return await self._not_sent(build)
         await awaited.done.wait()
         if awaited.answer is None and anyio.current_time() >= deadline:
-            log.warning("answer_timeout", request=request.key_text())
+            log.warning("answer_timeout", request_id=request.request_id,
+                        request=request.key_text())
         return await self.settle(request, awaited.answer)
 
     def submit(
@@ -150,7 +161,7 @@ class Upstream:
             return None
         correlation_id = next(self._correlation_ids)
         request = build(correlation_id)
-        self._pending[correlation_id] = _Waiter(deadline, on_answer)
+        self._pending[correlation_id] = _Waiter(deadline, on_answer, request.request_id)
         if not self.link.send([request]):
             del self._pending[correlation_id]
             return None
@@ -178,7 +189,7 @@ class Upstream:
         for request in requests:
             correlation_id = next(self._correlation_ids)
             waiters[correlation_id] = awaited = _Awaited()
-            self._pending[correlation_id] = _Waiter(deadline, awaited)
+            self._pending[correlation_id] = _Waiter(deadline, awaited, request.request_id)
             stamped.append(msgspec.structs.replace(request, correlation_id=correlation_id))
         try:
             if self.link.send(stamped):
@@ -228,11 +239,13 @@ class Upstream:
         stored = await self._saf.put(entry)
         request = entry.request
         if stored:
-            log.info("reversal_owed", origin=entry.origin, request=request.key_text(),
-                     original=request.original_data, pan=entry.pan_masked)
+            log.info("reversal_owed", origin=entry.origin, request_id=request.request_id,
+                     request=request.key_text(), original=request.original_data,
+                     pan=entry.pan_masked)
         else:
-            log.error("reversal_not_stored", origin=entry.origin, request=request.key_text(),
-                      original=request.original_data, pan=mask_pan(request.pan))
+            log.error("reversal_not_stored", origin=entry.origin, request_id=request.request_id,
+                      request=request.key_text(), original=request.original_data,
+                      pan=mask_pan(request.pan))
         return stored
 
     def _on_answers(self, answers: list[Answer]) -> None:
@@ -241,7 +254,8 @@ class Upstream:
             if waiter is None:
                 # Its request timed out (answered 91, and reversed if it could have posted)
                 # or its connection closed.
-                log.info("late_answer_dropped", correlation_id=answer.correlation_id,
+                log.info("late_answer_dropped", request_id=answer.request_id,
+                         correlation_id=answer.correlation_id,
                          response_code=answer.response_code)
                 continue
             waiter.on_answer(answer)
@@ -250,6 +264,7 @@ class Upstream:
         """The link is gone and so are the answers on it: every waiter gets 91 now."""
         pending, self._pending = self._pending, {}
         if pending:
-            log.warning("pending_failed_link_down", count=len(pending))
+            log.warning("pending_failed_link_down", count=len(pending), request_ids=[
+                waiter.request_id for waiter in list(pending.values())[:REQUEST_IDS_LOGGED_MAX]])
         for waiter in pending.values():
             waiter.on_answer(None)

@@ -3,11 +3,27 @@
 A terminal's ISO message is decoded once, at the front, into a `Request`; the host answers with
 an `Answer`, and the front alone turns that back into ISO. Field numbers are in comments. The
 structs are array-like, so that msgpack carries values without field names.
+
+`request_id` is last in both, with a default, for three reasons: a peer of the release before
+reads the frame (msgspec ignores trailing elements it does not know) and its frames read here
+(the missing element takes the default); the 0420s stored sealed in front_saf before it
+existed still open; and the host's remembered answers (host_requests) are stored without it.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+# Request ids named in one log line about many requests (a link lost with the requests on it, a
+# batch that failed, requests past their deadline); the line's count says how many there were.
+# 20 ids are about 300 characters: a line stays readable, and a storm of them stays small.
+REQUEST_IDS_LOGGED_MAX = 20
+# A request id's length: the front's are 14-20 characters (acquirer_front.request_ids); a
+# longer one is a malformed frame, so that a peer cannot put a long string in every log line.
+REQUEST_ID_LENGTH_MAX = 32
+RequestId = Annotated[str, msgspec.Meta(max_length=REQUEST_ID_LENGTH_MAX)]
 
 
 class Totals(msgspec.Struct, array_like=True, frozen=True):
@@ -49,6 +65,9 @@ class Request(msgspec.Struct, array_like=True, frozen=True):
     # verification value (proto.card_password); b"" for a block that is not well formed, None
     # when no password was offered (or the request needs none, or the terminal need not MAC).
     card_password: bytes | None = None
+    # The front's id of the terminal request this is (acquirer_front.request_ids), for the
+    # logs of all three processes; a reversal the front owes keeps its original's. Not ISO.
+    request_id: RequestId = ""
 
     def key_text(self) -> str:
         """The request's key for logs: MTI/41/11."""
@@ -78,6 +97,8 @@ class Answer(msgspec.Struct, array_like=True, frozen=True):
     additional_data: str | None = None   # 48, TLV
     batch_number: int | None = None      # 60
     totals: Totals | None = None         # 74-77, 86-89: the host's, in a 0510 with 95
+    # Its request's request_id, stamped on by the host as the answer leaves (not stored).
+    request_id: RequestId = ""
 
 
 class RequestBatch(msgspec.Struct, tag="rq", array_like=True):

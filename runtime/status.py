@@ -3,12 +3,16 @@ metrics port (`ops_server.py`), all at once, each within a timeout.
 
 The processes are those of the configuration: front, switch and host, and the dial-up bridge
 when it has ports. A process whose metrics_port is 0 serves nothing and is reported so.
+`wait_ready` asks again until every one asked is ready, within a bound: how a systemd unit
+counts its service started only once it is ready (`jifen status --wait`).
 """
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
@@ -23,6 +27,10 @@ STATUS_TIMEOUT_S_DEFAULT = 2.0
 METRICS_HOST = "127.0.0.1"
 # The largest /status body we read: a few checks and links are about 1 KB.
 STATUS_SIZE_BYTES_MAX = 64 * 1024
+# While waiting for readiness, how often the processes are asked: a unit's start is counted
+# within this of the service being ready, and a process answers in milliseconds.
+READY_POLL_INTERVAL_S = 0.5
+SERVICE_NAMES = ("front", "switch", "host", "dialup")
 
 
 class ProcessStatus(msgspec.Struct, frozen=True):
@@ -38,12 +46,18 @@ class ProcessStatus(msgspec.Struct, frozen=True):
         return self.status is not None and self.status.alive and self.status.ready
 
 
-def configured_processes(config: Config) -> list[tuple[str, int]]:
-    """(service, metrics port) of every process the configuration runs."""
+def configured_processes(
+    config: Config, services: Sequence[str] = (),
+) -> list[tuple[str, int]]:
+    """(service, metrics port) of every process the configuration runs, or of `services`
+    alone (the dial-up bridge even without ports: it was asked for by name)."""
+    assert set(services) <= set(SERVICE_NAMES), services
     processes = [("front", config.front.metrics_port), ("switch", config.switch.metrics_port),
                  ("host", config.host.metrics_port)]
-    if config.dialup.ports:
+    if config.dialup.ports or "dialup" in services:
         processes.append(("dialup", config.dialup.metrics_port))
+    if services:
+        processes = [process for process in processes if process[0] in services]
     return processes
 
 
@@ -68,10 +82,33 @@ def fetch_status(service: str, port: int, timeout_s: float) -> ProcessStatus:
 
 
 def system_status(config: Config, timeout_s: float = STATUS_TIMEOUT_S_DEFAULT,
-                  ) -> list[ProcessStatus]:
-    """Every configured process's status, asked in parallel: at most about `timeout_s`."""
-    processes = configured_processes(config)
+                  services: Sequence[str] = ()) -> list[ProcessStatus]:
+    """Every configured process's status (or that of `services`), asked in parallel: at
+    most about `timeout_s`."""
+    processes = configured_processes(config, services)
     with ThreadPoolExecutor(max_workers=len(processes)) as pool:
         futures = [pool.submit(fetch_status, service, port, timeout_s)
                    for service, port in processes]
         return [future.result() for future in futures]
+
+
+def wait_ready(
+    config: Config, wait_s: float, timeout_s: float = STATUS_TIMEOUT_S_DEFAULT,
+    services: Sequence[str] = (), *, clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[ProcessStatus]:
+    """Ask every READY_POLL_INTERVAL_S until every process (of `services`) is ready, for at
+    most `wait_s`; the last answers. A process with no endpoint (metrics_port 0) can never
+    say it is ready: the wait ends at once."""
+    deadline = clock() + wait_s
+    while True:
+        processes = system_status(config, min(timeout_s, max(deadline - clock(), 0.1)),
+                                  services)
+        if all(process.ready for process in processes):
+            return processes
+        if any(process.address == "-" for process in processes):
+            return processes
+        left_s = deadline - clock()
+        if left_s <= 0:
+            return processes
+        sleep(min(READY_POLL_INTERVAL_S, left_s))

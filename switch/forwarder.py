@@ -5,11 +5,17 @@ entry (owning front peer, the front's id, deadline) in its host's map. The maps 
 entries leave them on the answer, when the host link goes down (answered 91 at once), when the
 front link goes away, or after host_answer_timeout_s (no answer: the front has answered 91 by
 its own timeout). Deadlines grow with insertion order, so each map is swept from its head.
+
+Each entry keeps its request's id (`Request.request_id`, the front's), so that every line about
+a request names it: one line per request forwarded or answered, at debug (the bulk of the
+traffic: nothing is formatted unless debug is on), and the ids (up to REQUEST_IDS_LOGGED_MAX)
+in the lines about many (a host lost with requests on it, requests past their deadline).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -18,7 +24,7 @@ import msgspec
 import structlog
 
 from proto.codes import ResponseCode
-from proto.frames import Answer, Request
+from proto.frames import REQUEST_IDS_LOGGED_MAX, Answer, Request
 from proto.links import LinkPeer
 from proto.pan import mask_pan
 from switch import metrics
@@ -46,6 +52,7 @@ class _Pending(msgspec.Struct):
     peer: LinkPeer
     front_id: int
     deadline: float
+    request_id: str
 
 
 class Forwarder:
@@ -76,10 +83,10 @@ class Forwarder:
             host = table.host_for(request.pan)
             if host is None:
                 # Debug only: the bad range was logged as an error at load, and the metric counts.
-                log.debug("card_range_unroutable", pan=mask_pan(request.pan),
-                          request=request.key_text())
+                log.debug("card_range_unroutable", request_id=request.request_id,
+                          pan=mask_pan(request.pan), request=request.key_text())
                 metrics.frames("unconfigured", Outcome.UNROUTABLE_91).inc()
-                refused.append(Answer(request.correlation_id, _UNAVAILABLE))
+                refused.append(_refusal(request))
             else:
                 by_host.setdefault(host, []).append(request)
         for host, group in by_host.items():
@@ -97,8 +104,10 @@ class Forwarder:
         pending = self._pending[host]
         room = self._pending_max - len(pending)
         if room < len(requests):
-            log.warning("host_pending_full", host=host, refused=len(requests) - max(room, 0))
-            self._refuse(host, requests[max(room, 0):], Outcome.OVERFLOW_91, refused)
+            overflow = requests[max(room, 0):]
+            log.warning("host_pending_full", host=host, refused=len(overflow), request_ids=[
+                request.request_id for request in overflow[:REQUEST_IDS_LOGGED_MAX]])
+            self._refuse(host, overflow, Outcome.OVERFLOW_91, refused)
             requests = requests[:max(room, 0)]
             if not requests:
                 return
@@ -106,7 +115,8 @@ class Forwarder:
         outgoing: list[Request] = []
         for request in requests:
             switch_id = next(self._switch_ids)
-            pending[switch_id] = _Pending(peer, request.correlation_id, deadline)
+            pending[switch_id] = _Pending(peer, request.correlation_id, deadline,
+                                          request.request_id)
             outgoing.append(msgspec.structs.replace(request, correlation_id=switch_id))
         if not link.send(outgoing):
             for request in outgoing:
@@ -114,13 +124,21 @@ class Forwarder:
             self._refuse(host, requests, Outcome.UNAVAILABLE_91, refused)
             return
         metrics.frames(host, Outcome.FORWARDED).inc(len(outgoing))
+        if log.is_enabled_for(logging.DEBUG):
+            for request in requests:
+                log.debug("forwarded", request_id=request.request_id, host=host,
+                          request=request.key_text(), pan=mask_pan(request.pan))
 
     @staticmethod
     def _refuse(
         host: str, requests: list[Request], outcome: Outcome, refused: list[Answer]
     ) -> None:
-        refused.extend(Answer(request.correlation_id, _UNAVAILABLE) for request in requests)
+        refused.extend(_refusal(request) for request in requests)
         metrics.frames(host, outcome).inc(len(requests))
+        if log.is_enabled_for(logging.DEBUG):
+            for request in requests:
+                log.debug("refused", request_id=request.request_id, host=host,
+                          outcome=outcome, request=request.key_text())
 
     # Host -> front.
 
@@ -128,17 +146,24 @@ class Forwarder:
         """LinkClient's on_answers: map ids back and send each front peer its answers."""
         pending = self._pending[host]
         by_peer: dict[LinkPeer, list[Answer]] = {}
-        late = 0
+        late: list[Answer] = []
         for answer in answers:
             entry = pending.pop(answer.correlation_id, None)
             if entry is None:
-                late += 1
+                late.append(answer)
                 continue
-            by_peer.setdefault(entry.peer, []).append(
-                msgspec.structs.replace(answer, correlation_id=entry.front_id))
+            # The id is the request's as the switch saw it, whatever the host put there.
+            by_peer.setdefault(entry.peer, []).append(msgspec.structs.replace(
+                answer, correlation_id=entry.front_id, request_id=entry.request_id))
         if late:
-            log.info("late_answers_dropped", host=host, answers=late)
-            metrics.frames(host, Outcome.LATE_ANSWER_DROPPED).inc(late)
+            log.info("late_answers_dropped", host=host, answers=len(late), request_ids=[
+                answer.request_id for answer in late[:REQUEST_IDS_LOGGED_MAX]])
+            metrics.frames(host, Outcome.LATE_ANSWER_DROPPED).inc(len(late))
+        if log.is_enabled_for(logging.DEBUG):
+            for peer_answers in by_peer.values():
+                for answer in peer_answers:
+                    log.debug("answer_returned", request_id=answer.request_id, host=host,
+                              response_code=answer.response_code)
         self._deliver(host, by_peer)
 
     def on_host_down(self, host: str) -> None:
@@ -149,8 +174,10 @@ class Forwarder:
         self._pending[host] = {}
         by_peer: dict[LinkPeer, list[Answer]] = {}
         for entry in pending.values():
-            by_peer.setdefault(entry.peer, []).append(Answer(entry.front_id, _UNAVAILABLE))
-        log.warning("host_down_pending_answered", host=host, requests=len(pending))
+            by_peer.setdefault(entry.peer, []).append(
+                Answer(entry.front_id, _UNAVAILABLE, request_id=entry.request_id))
+        log.warning("host_down_pending_answered", host=host, requests=len(pending), request_ids=[
+            entry.request_id for entry in list(pending.values())[:REQUEST_IDS_LOGGED_MAX]])
         metrics.frames(host, Outcome.HOST_DOWN_91).inc(len(pending))
         self._deliver(host, by_peer)
 
@@ -159,15 +186,22 @@ class Forwarder:
         for peer, answers in by_peer.items():
             if not peer.send_answers_nowait(answers):
                 # The front link is gone or its outbox is full: the front answers 91 by timeout.
-                log.warning("front_answers_dropped", link=peer.name, answers=len(answers))
+                log.warning("front_answers_dropped", link=peer.name, answers=len(answers),
+                            request_ids=[answer.request_id
+                                         for answer in answers[:REQUEST_IDS_LOGGED_MAX]])
                 metrics.frames(host, Outcome.FRONT_GONE_DROPPED).inc(len(answers))
 
     # Housekeeping.
 
     def on_front_gone(self, peer: LinkPeer) -> None:
         """serve_links' on_peer_gone: free the slots of a front that will not read answers."""
-        for pending in self._pending.values():
+        for host, pending in self._pending.items():
             owned = [switch_id for switch_id, entry in pending.items() if entry.peer is peer]
+            if owned:
+                log.info("front_gone_pending_dropped", host=host, link=peer.name,
+                         requests=len(owned), request_ids=[
+                             pending[switch_id].request_id
+                             for switch_id in owned[:REQUEST_IDS_LOGGED_MAX]])
             for switch_id in owned:
                 del pending[switch_id]
 
@@ -180,10 +214,12 @@ class Forwarder:
                 if entry.deadline > now:
                     break   # entries are in deadline order
                 expired.append(switch_id)
+            if expired:
+                log.info("pending_expired", host=host, requests=len(expired), request_ids=[
+                    pending[switch_id].request_id
+                    for switch_id in expired[:REQUEST_IDS_LOGGED_MAX]])
             for switch_id in expired:
                 del pending[switch_id]
-            if expired:
-                log.info("pending_expired", host=host, requests=len(expired))
                 metrics.frames(host, Outcome.EXPIRED).inc(len(expired))
             dropped += len(expired)
         return dropped
@@ -193,3 +229,8 @@ class Forwarder:
         while True:
             await anyio.sleep(interval_s)
             self.sweep(anyio.current_time())
+
+
+def _refusal(request: Request) -> Answer:
+    """The switch's own 91 for a request it does not forward."""
+    return Answer(request.correlation_id, _UNAVAILABLE, request_id=request.request_id)

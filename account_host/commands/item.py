@@ -27,6 +27,7 @@ class Command(msgspec.Struct, frozen=True):
     # What the writer's metrics and failure log read of a request.
     mti: ClassVar[str] = "command"
     pan: ClassVar[None] = None
+    request_id: ClassVar[str] = ""   # no terminal's request: the command id names it
 
     def key_text(self) -> str:
         return f"command/{self.correlation_id}"

@@ -163,10 +163,15 @@ class SafSender:
         if unreadable:
             metrics.SAF_SETTLED.labels("refused").inc(len(unreadable))
         for request, state, answer in zip(requests, states, answers, strict=True):
-            if state != "pending":
+            if state == "pending":   # tried again after a backoff: a line per try, at debug
+                log.debug("saf_still_pending", request_id=request.request_id,
+                          request=request.key_text(),
+                          response_code=answer.response_code if answer else None)
+            else:
                 metrics.SAF_SETTLED.labels(state).inc()
                 emit = log.info if state == "acknowledged" else log.error
-                emit("saf_" + state, request=request.key_text(), original=request.original_data,
+                emit("saf_" + state, request_id=request.request_id, request=request.key_text(),
+                     original=request.original_data,
                      response_code=answer.response_code if answer else None)
         return len(rows)
 

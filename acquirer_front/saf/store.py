@@ -112,7 +112,8 @@ class SafStore:
         excess = len(self._unstored) - self._queue_max
         if excess > 0:
             for entry in self._unstored[:excess]:
-                log.error("reversal_given_up", request=entry.request.key_text(),
+                log.error("reversal_given_up", request_id=entry.request.request_id,
+                          request=entry.request.key_text(),
                           original=entry.request.original_data, pan=entry.pan_masked)
             del self._unstored[:excess]
 

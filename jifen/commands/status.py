@@ -1,5 +1,7 @@
-"""`jifen status [--json]`: every configured process's health, readiness, version, uptime and
-links; exit 1 when any is not ready (or not answering)."""
+"""`jifen status [--json] [--wait S] [SERVICE ...]`: every configured process's (or the named
+ones') health, readiness, version, uptime and links; exit 1 when any is not ready (or not
+answering), after waiting up to S seconds for all to be ready with --wait (a systemd unit's
+ExecStartPost: the service counts as started once it is ready)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,17 @@ import sys
 import msgspec
 
 from runtime.config import load_config
-from runtime.status import STATUS_TIMEOUT_S_DEFAULT, ProcessStatus, system_status
+from runtime.status import (
+    SERVICE_NAMES,
+    STATUS_TIMEOUT_S_DEFAULT,
+    ProcessStatus,
+    system_status,
+    wait_ready,
+)
 
 NOT_READY_EXIT_CODE = 1
+# The longest --wait: a host loading 10^7 cards takes well under a minute; an hour is a typo.
+WAIT_S_MAX = 3_600.0
 
 
 def _timeout_s(text: str) -> float:
@@ -20,6 +30,20 @@ def _timeout_s(text: str) -> float:
     if not 0 < value <= 60:
         raise argparse.ArgumentTypeError("must be above 0 and at most 60 seconds")
     return value
+
+
+def _wait_s(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= WAIT_S_MAX:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {WAIT_S_MAX:g} seconds")
+    return value
+
+
+def _service(text: str) -> str:
+    if text not in SERVICE_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not one of {', '.join(SERVICE_NAMES)}")
+    return text
 
 
 def _uptime(seconds: float) -> str:
@@ -60,7 +84,11 @@ def print_status_table(processes: list[ProcessStatus]) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    processes = system_status(load_config(args.config), args.timeout)
+    config = load_config(args.config)
+    if args.wait:
+        processes = wait_ready(config, args.wait, args.timeout, args.services)
+    else:
+        processes = system_status(config, args.timeout, args.services)
     if args.json:
         print(json.dumps([{**msgspec.to_builtins(process), "ready": process.ready}
                           for process in processes], indent=2))
@@ -74,7 +102,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     text = ("ask every configured process (front, switch, host, dial-up bridge) for its health,"
             " readiness, version, uptime and links; exit 1 when any is not ready")
     parser = subparsers.add_parser("status", help=text, description=text)
+    # Not `choices`: argparse checks an empty list against them (and refuses bare `status`).
+    parser.add_argument("services", nargs="*", type=_service, metavar="SERVICE",
+                        help=f"ask only these ({', '.join(SERVICE_NAMES)}; default: every "
+                        "configured one)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--wait", type=_wait_s, default=0.0, metavar="S",
+                        help="ask again until every one is ready, for at most S seconds "
+                        "(a systemd unit's ExecStartPost; default 0: ask once)")
     parser.add_argument("--timeout", type=_timeout_s, default=STATUS_TIMEOUT_S_DEFAULT,
                         metavar="S", help="seconds to wait for each process "
                         f"(default {STATUS_TIMEOUT_S_DEFAULT:g})")

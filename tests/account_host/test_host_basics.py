@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncpg
+import msgspec
 import pytest
+from structlog.testing import capture_logs
 
+from account_host.idempotency import replay_answer
 from proto.fields import parse_tlv
 from proto.frames import Balances
 from tests.account_host.host_harness import (
@@ -111,6 +114,27 @@ async def test_retransmission_gets_the_first_answer_and_posts_nothing(seeded_url
         assert answer.correlation_id != first.correlation_id
     assert counts_after == counts
     assert inquiry.balances == Balances(100, 0, 0)
+
+
+async def test_every_answer_carries_its_requests_id_and_none_is_stored(seeded_url: str) -> None:
+    """The id travels back on each answer (a retransmission's its own, not the first's), is
+    in the host's lines about the request, and is not in the answer remembered for it."""
+    terminal = Terminal()
+    purchase = msgspec.structs.replace(terminal.purchase(CARDS[2], 10000),
+                                       request_id="0a1b2c3d-1")
+    again = msgspec.structs.replace(purchase, request_id="0a1b2c3d-2")
+    declined = msgspec.structs.replace(terminal.inquiry(LOST_CARD), request_id="0a1b2c3d-3")
+    async with running_host(seeded_url) as host:
+        with capture_logs() as logs:
+            answers = [await host.ask(request) for request in (purchase, again, declined)]
+    assert [answer.response_code for answer in answers] == ["00", "00", "41"]
+    assert [answer.request_id for answer in answers] == ["0a1b2c3d-1", "0a1b2c3d-2",
+                                                         "0a1b2c3d-3"]
+    stored = await fetch(seeded_url, "SELECT answer FROM host_requests")
+    assert stored and all(replay_answer(row["answer"], 1).request_id == "" for row in stored)
+    lines = {(line["event"], line.get("request_id")) for line in logs}
+    assert {("answered", "0a1b2c3d-1"), ("answered", "0a1b2c3d-2"), ("answered", "0a1b2c3d-3"),
+            ("card_declined", "0a1b2c3d-3")} <= lines
 
 
 async def test_a_key_older_than_the_window_is_a_new_request(seeded_url: str) -> None:

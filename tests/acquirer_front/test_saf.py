@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from acquirer_front import run_front
 from acquirer_front.connection import TerminalConnection
 from acquirer_front.saf import Origin, SafStore, reversal_of
-from acquirer_front.saf.entries import open_request, terminal_advice
+from acquirer_front.saf.entries import decode_request, open_request, terminal_advice
 from acquirer_front.saf.sender import SafSender, outcome
 from proto.codes import ResponseCode
 from proto.fields import OriginalData, encode_original_data
@@ -150,6 +150,32 @@ class TestWhatIsOwed:
         assert (row["origin"], row["state"], row["last_response_code"]) == \
             ("no_answer", "pending", "91")
         assert row["attempts"] >= 2 and row["pan_masked"] == "621700******7894"
+
+    async def test_the_owed_0420_keeps_its_originals_request_id_in_the_row_and_the_log(
+        self, database_url
+    ):
+        """Followed by one id: the 0200, its 0420 (sealed in the row, sent again and again)
+        and the lines about both; a row stored before request ids opens with none."""
+        answer = {"0200": None, "0420": ResponseCode.APPROVED}.get
+        with capture_logs() as logs:
+            async with front_with(database_url, lambda r: answer(r.mti),
+                                  answer_timeout_s=0.3) as (port, switch):
+                async with TerminalClient.connect(port) as terminal:
+                    assert (await terminal.request(purchase(stan="000008")))["39"] == "91"
+                (original,) = switch.of_mti("0200")
+                (advice,) = await switch.wait_for("0420", 1)
+                await until_rows(database_url, lambda found: found[0]["state"] == "acknowledged")
+        assert original.request_id and advice.request_id == original.request_id
+        [row] = await rows(database_url)
+        stored = open_request(await _saf_seal_key(database_url), row["request"],
+                              row["terminal_code"], row["original_data"], 0)
+        assert stored.request_id == original.request_id
+        events = {line["event"]: line for line in logs if "request_id" in line}
+        assert events["reversal_owed"]["request_id"] == original.request_id
+        assert events["saf_acknowledged"]["request_id"] == original.request_id
+        older = msgspec.msgpack.encode(msgspec.msgpack.decode(
+            msgspec.msgpack.encode(stored))[:-1])   # as sealed before the field existed
+        assert decode_request(older, 0).request_id == ""
 
     async def test_a_request_that_never_left_the_front_is_not_reversed(self, database_url):
         async with running_front(database_url, switch="absent") as running:

@@ -82,3 +82,19 @@ def test_dashboard_panels_fit_the_grid_without_overlap(path: Path) -> None:
 
 def test_there_is_a_dashboard() -> None:
     assert [path.name for path in DASHBOARDS] == ["jifen.json"]
+
+
+_SERIES_SUFFIX = re.compile(r"_(?:bucket|sum|count|total|created)$")
+
+
+def _metric(name: str) -> str:
+    """The metric a series belongs to (a histogram's _bucket, a counter's _total: itself)."""
+    return _SERIES_SUFFIX.sub("", name)
+
+
+def test_every_metric_an_alert_names_is_on_the_dashboard() -> None:
+    """Who is paged finds the alert's metric on a panel, over time, beside the others."""
+    alerted = {_metric(name) for name in _METRIC_NAME.findall(ALERTS.read_text())}
+    shown = {_metric(name) for path in DASHBOARDS for expression in dashboard_expressions(path)
+             for name in _METRIC_NAME.findall(expression)}
+    assert alerted - shown == set()

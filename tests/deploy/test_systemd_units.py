@@ -28,6 +28,12 @@ CREDENTIALS = {
     "jifen-front": TLS | {"db-password", "kek"},
     "jifen-dialup": TLS,  # to a remote front's bridge listener; no KEK, no database
     "jifen-clearing": {"db-password"},  # no sealed keys, no links
+    "jifen-receivewal": {"pgpass"},  # the WAL stream's: no Jifen file at all
+}
+# The units that run no `jifen` command: what they are given instead of JIFEN_CONFIG.
+FOREIGN_ENVIRONMENT = {
+    "jifen-receivewal": ["PGHOST=db.example PGPORT=5432 PGUSER=jifen_replication "
+                         "PGAPPNAME=jifen_receivewal", "PGPASSFILE=%d/pgpass"],
 }
 HARDENING = {
     "NoNewPrivileges": "yes", "PrivateTmp": "yes", "ProtectSystem": "strict",
@@ -112,15 +118,45 @@ class TestUnit:
         assert "EnvironmentFile" not in settings, "a file of variables is the environment"
         for value in settings.get("Environment", []):
             assert not _SECRET_WORDS.search(value), value
-        assert settings["Environment"] == ["JIFEN_CONFIG=/etc/jifen/jifen.toml"]
+        assert settings["Environment"] == FOREIGN_ENVIRONMENT.get(
+            path.stem, ["JIFEN_CONFIG=/etc/jifen/jifen.toml"])
 
     def test_it_writes_only_where_it_is_given(self, path: Path) -> None:
         settings = service_settings(path)
         writable = settings.get("StateDirectory", []) + settings.get("ReadWritePaths", [])
         if path.stem == "jifen-clearing":
             assert writable == ["jifen/clearing", "-/var/lib/node_exporter/textfile_collector"]
+        elif path.stem == "jifen-receivewal":
+            assert writable == ["jifen/wal-stream"]
         else:  # the long-running services write only to the database, sockets and stdout
             assert writable == []
+
+    def test_a_service_counts_as_started_once_it_is_ready(self, path: Path) -> None:
+        """ExecStartPost waits for its /readyz (jifen status --wait S SERVICE), and gives up,
+        saying why, before systemd's TimeoutStartSec would kill it silently."""
+        settings = service_settings(path)
+        if settings["Type"] == ["oneshot"] or path.stem in FOREIGN_ENVIRONMENT:
+            # The clearing: started is done. pg_receivewal: no endpoint to ask.
+            assert "ExecStartPost" not in settings
+            return
+        service = path.stem.removeprefix("jifen-")
+        (post,) = settings["ExecStartPost"]
+        match = re.fullmatch(rf"/opt/jifen/\.venv/bin/jifen status --wait (\d+) {service}", post)
+        assert match, post
+        (timeout,) = settings["TimeoutStartSec"]
+        assert 0 < int(match[1]) < int(timeout)
+
+
+def test_the_wal_stream_is_restarted_whatever_ends_it() -> None:
+    """While it is away, every COMMIT of a server that names it as synchronous standby
+    waits: systemd restarts it at once, and never stops trying."""
+    path = UNITS_DIR / "jifen-receivewal.service"
+    settings = service_settings(path)
+    assert (settings["Restart"], settings["RestartSec"]) == (["always"], ["1"])
+    assert ("StartLimitIntervalSec", "0") in parse_unit(path)["Unit"]
+    (command,) = settings["ExecStart"]
+    assert "--synchronous" in command and "--slot=jifen_stream" in command
+    assert "--no-loop" not in command   # it retries a lost connection itself
 
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")

@@ -11,10 +11,7 @@ card password and its verification value.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import sys
 from pathlib import Path
 
 import anyio
@@ -27,10 +24,9 @@ from devices.terminal_client import TerminalClient
 from proto.frames import Totals
 from proto.framing import encode_frame
 from proto.iso_codec import encode_iso
-from runtime.supervisor import Child, stop_child, wait_for_port
+from tests.e2e.processes import environment, free_port, running_services, write_config
 from tests.e2e.system import CARDS, LOST_CARD, MERCHANT, TERMINAL, seed
 from tests.e2e.test_mac import KEK, KEK_HEX, MAC_TERMINAL, TMK, add_mac_terminal
-from tests.pki_kit import tls_fields
 
 pytestmark = pytest.mark.anyio
 
@@ -41,30 +37,6 @@ PIN_BLOCK = "041234FEDCBA9876"   # an ISO 9564 format-0 looking block: field 52,
 SESSION_S = 60.0                 # the whole session; it takes a few seconds
 CARD_PASSWORD = "805731"         # CARDS[0]'s, set at the back office before the session
 WRONG_PASSWORD = "193642"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _write_config(path: Path, database_url: str, ports: dict[str, int]) -> None:
-    def tls(name: str) -> str:
-        return "".join(f'{field} = "{value}"\n' for field, value in tls_fields(name).items())
-
-    path.write_text(
-        f'[database]\nurl = "{database_url}"\n'
-        '[log]\nlevel = "debug"\n'
-        f'[front]\nlisten_port = {ports["front"]}\nmetrics_port = 0\n'
-        f'switch_address = "127.0.0.1:{ports["switch"]}"\nkek_env = "{KEK_VARIABLE}"\n'
-        f'kek_file = "{path.parent / "no-such-kek.hex"}"\n' + tls("front") +
-        f'[switch]\nlisten_port = {ports["switch"]}\nmetrics_port = 0\n'
-        f'hosts = {{ main = "127.0.0.1:{ports["host"]}" }}\n' + tls("switch") +
-        f'[host]\nlisten_port = {ports["host"]}\nmetrics_port = 0\n'
-        f'kek_env = "{KEK_VARIABLE}"\nkek_file = "{path.parent / "no-such-kek.hex"}"\n'
-        + tls("host")
-    )
 
 
 async def _session(front_port: int) -> tuple[list[bytes], list[str]]:
@@ -155,29 +127,14 @@ async def test_no_pan_pin_block_or_key_in_any_log_line(
     await seed(database_url)
     await add_mac_terminal(database_url)
     verification = await _set_password(database_url)
-    ports = {name: _free_port() for name in ("host", "switch", "front")}
+    ports = {name: free_port() for name in ("host", "switch", "front")}
     config = tmp_path / "jifen.toml"
-    _write_config(config, database_url, ports)
-    env = dict(os.environ, JIFEN_DATABASE_URL=database_url, **{KEK_VARIABLE: KEK_HEX})
-    env.pop("JIFEN_KEK", None)
-    children: list[Child] = []
-    logs: list[Path] = []
-    try:
-        for name in ("host", "switch", "front"):
-            log = tmp_path / f"{name}.log"
-            logs.append(log)
-            with log.open("wb") as sink:
-                process = await anyio.open_process(
-                    [sys.executable, "-m", "jifen.cli", "--config", str(config), name],
-                    env=env, cwd=tmp_path, stdout=sink, stderr=sink)
-            child = Child(name, ports[name], process)
-            children.append(child)
-            await wait_for_port(child)
+    write_config(config, database_url, ports, kek_variable=KEK_VARIABLE)
+    env = environment(database_url, KEK_VARIABLE, KEK_HEX)
+    async with running_services(config, ports, env, tmp_path) as by_name:
         with anyio.fail_after(SESSION_S):
             session_keys, pin_blocks = await _session(ports["front"])
-    finally:
-        for child in reversed(children):
-            await stop_child(child)
+    logs = list(by_name.values())
     lines = [(log.name, line) for log in logs for line in log.read_text().splitlines()]
     # The capture works: every process logged, at debug level.
     for log in logs:

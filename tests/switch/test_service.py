@@ -12,6 +12,7 @@ import asyncpg
 import msgspec
 import pytest
 from anyio.abc import TaskStatus
+from structlog.testing import capture_logs
 
 from proto.frames import Answer, Request
 from proto.links import LinkClient, LinkPeer, serve_links
@@ -33,8 +34,10 @@ _correlation_ids = itertools.count(1)
 
 
 def request(pan: str | None, *, mti: str = "0200") -> Request:
+    correlation_id = next(_correlation_ids)
     return Request(
-        correlation_id=next(_correlation_ids), mti=mti, terminal_code="T0000001",
+        correlation_id=correlation_id, request_id=f"5w1tc4e5-{correlation_id:x}", mti=mti,
+        terminal_code="T0000001",
         merchant_code="M00000000000001", stan="000001", transmission_time="0101120000",
         received_at_ns=0, processing_code="000000" if pan else None, pan=pan,
         amount=100 if pan else None, currency="156" if pan else None,
@@ -351,6 +354,43 @@ class TestFrontGone:
             with anyio.fail_after(WAIT_S):
                 await gone.wait()
             assert setup.switch.forwarder.pending_count("b") == 1
+
+
+class TestRequestIds:
+    async def test_each_request_id_reaches_its_host_and_comes_back_on_its_answer(
+        self, database_url: str
+    ) -> None:
+        async with running(database_url, FakeHost("a"), FakeHost("b")) as setup:
+            requests = [request(PAN_A), request(PAN_B)]
+            with capture_logs() as logs:
+                answers = await setup.front.ask(requests)
+            ids = [item.request_id for item in requests]
+            assert [item.request_id for item in setup.hosts["a"].seen + setup.hosts["b"].seen] \
+                == ids
+            # The fake hosts answer without it: the switch puts back the request's.
+            assert [answer.request_id for answer in answers] == ids
+            lines = {(line["event"], line.get("request_id")) for line in logs}
+            assert {(event, request_id) for event in ("forwarded", "answer_returned")
+                    for request_id in ids} <= lines
+
+    async def test_the_switchs_own_91s_carry_the_request_id_and_name_it_in_the_log(
+        self, database_url: str
+    ) -> None:
+        async with running(database_url, FakeHost("a"), FakeHost("b", answering=False),
+                           pending_requests_max=1) as setup:
+            held = request(PAN_B)
+            setup.front.send([held])
+            await setup.hosts["b"].wait_seen(1)
+            over = request(PAN_B)
+            with capture_logs() as logs:
+                (refused,) = await setup.front.ask([over])
+                setup.hosts["b"].stop()
+                (lost,) = await setup.front.wait_answers([held])
+            assert (refused.response_code, refused.request_id) == ("91", over.request_id)
+            assert (lost.response_code, lost.request_id) == ("91", held.request_id)
+            by_event = {line["event"]: line for line in logs}
+            assert by_event["host_pending_full"]["request_ids"] == [over.request_id]
+            assert by_event["host_down_pending_answered"]["request_ids"] == [held.request_id]
 
 
 class TestHostCertificateNames:
