@@ -51,8 +51,11 @@ SELECT c.id, c.pan_hmac, c.alliance_id, c.status,
        c.expires_on - date '0001-01-01' + 1 AS expires_ordinal,
        p.id AS points_account_id, p.balance AS points_balance,
        s.id AS stored_value_account_id, s.balance AS stored_value_balance,
-       c.password_verification, c.password_version, coalesce(t.tries, 0) AS password_tries
+       c.password_verification, c.password_version, coalesce(t.tries, 0) AS password_tries,
+       coalesce(extract(month FROM m.birthday) * 100 + extract(day FROM m.birthday), 0)::integer
+           AS birthday
 FROM cards c
+LEFT JOIN members m ON m.id = c.member_id
 LEFT JOIN accounts p ON p.kind = 'member_points' AND p.card_id = c.id
 LEFT JOIN accounts s ON s.kind = 'member_stored_value' AND s.card_id = c.id
 LEFT JOIN card_password_tries t
@@ -177,9 +180,10 @@ async def load_cards(
     rows = await connection.fetch(_CARDS_SQL, host_name, above_id, limit, only_ids)
     loaded = []
     for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, value, \
-            password, password_version, password_tries in rows:
+            password, password_version, password_tries, birthday in rows:
         card = Card(card_id, alliance_id, CARD_STATUS_DECLINES[status], expires,
-                    points_id or 0, value_id or 0, password, password_version, password_tries)
+                    points_id or 0, value_id or 0, password, password_version, password_tries,
+                    birthday)
         balances = tuple((account_id, balance) for account_id, balance
                          in ((points_id, points), (value_id, value)) if account_id)
         loaded.append(LoadedCard(pan_hash, card, balances))
@@ -200,11 +204,11 @@ async def _load_all_cards(
     cursor = await connection.cursor(_CARDS_SQL, config.name, 0, config.cards_max + 1, None)
     while rows := await cursor.fetch(CARD_LOAD_CHUNK_ROWS):
         for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, \
-                value, password, password_version, password_tries in rows:
+                value, password, password_version, password_tries, birthday in rows:
             expires = expiries.setdefault(expires, expires)
             cards[pan_hash] = Card(card_id, alliance_id, declines[status], expires,
                                    points_id or 0, value_id or 0, password, password_version,
-                                   password_tries)
+                                   password_tries, expiries.setdefault(birthday, birthday))
             if points_id:
                 balances[points_id] = points
             if value_id:

@@ -85,6 +85,8 @@ class Card(msgspec.Struct, gc=False):
     password: bytes | None = None
     password_version: int = 0
     password_tries: int = 0
+    # The card's member's birthday as month * 100 + day (0: none), for birthday promotions.
+    birthday: int = 0
 
 
 class HostState:

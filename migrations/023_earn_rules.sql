@@ -22,3 +22,5 @@ ALTER TABLE merchants ADD COLUMN category text CHECK (category ~ '^[a-z][a-z0-9_
 
 GRANT SELECT, INSERT, UPDATE (replaced_by) ON earn_rule_sets TO jifen_back_office;
 GRANT SELECT ON earn_rule_sets TO jifen_host, jifen_op_card_service;
+-- Birthday promotions: the host reads a card's member's birthday (it keeps month and day).
+GRANT SELECT (id, birthday) ON members TO jifen_host;

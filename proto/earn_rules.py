@@ -83,7 +83,20 @@ class SpendThreshold(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ta
     merchants: tuple[str, ...] = ()
 
 
-Promotion = Multiplier | SpendThreshold
+class Birthday(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="birthday",
+               tag_field="kind"):
+    """Points x percent / 100 on the member's birthday (or all its month, `month = true`), in
+    the alliance's time zone; a 29 February birthday is kept on 28 February in other years.
+    It is a multiplier: the highest one running applies."""
+
+    code: str
+    percent: int
+    month: bool = False
+    window: Window = Window()
+    merchants: tuple[str, ...] = ()
+
+
+Promotion = Multiplier | SpendThreshold | Birthday
 
 
 class Caps(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -134,8 +147,8 @@ def check_rules(rules: EarnRules) -> None:
         raise InvalidRules("promotion codes are unique")
     for promotion in rules.promotions:
         _check_window(promotion.code, promotion.window)
-        if isinstance(promotion, Multiplier) and not PERCENT_MIN <= promotion.percent \
-                <= PERCENT_MAX:
+        if isinstance(promotion, Multiplier | Birthday) and not PERCENT_MIN \
+                <= promotion.percent <= PERCENT_MAX:
             raise InvalidRules(f"promotion {promotion.code}: percent is {PERCENT_MIN} to"
                                f" {PERCENT_MAX} (200 = x2)")
 

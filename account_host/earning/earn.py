@@ -5,7 +5,8 @@
 2. a spend threshold running now whose threshold the amount reaches, and whose rate gives more
    than the base, replaces it for the whole purchase (the best one);
 3. points = the rate's points for the amount, rounded down;
-4. the highest multiplier running now applies (they do not stack): points x percent / 100,
+4. the highest multiplier running now applies (they do not stack; a birthday promotion is one
+   for a card whose member's birthday, or birthday month, it is): points x percent / 100,
    rounded down;
 5. caps: at most per transaction, then what is left of the card's day and month.
 
@@ -21,7 +22,7 @@ import msgspec
 
 from account_host.earning.counters import EarnCounters
 from account_host.earning.rule_book import CompiledRules
-from proto.earn_rules import Multiplier, Rate, SpendThreshold
+from proto.earn_rules import Birthday, Multiplier, Rate, SpendThreshold
 
 _FEN_PER_YUAN = 100
 
@@ -46,17 +47,19 @@ class Moment(msgspec.Struct, frozen=True):
 
 
 class _Running(msgspec.Struct, frozen=True):
-    """What applies to one merchant now: its base rate, the multiplier, the thresholds."""
+    """What applies to one merchant now: its base rate, the multiplier, the thresholds, and
+    the birthday promotions (for cards whose member has a birthday)."""
 
     rate: Rate | None
     percent: int
     thresholds: tuple[SpendThreshold, ...]
+    birthdays: tuple[Birthday, ...]
 
 
 class Earning:
     """One alliance's rules at one instant."""
 
-    __slots__ = ("_day", "_month", "_moment", "_running", "rules")
+    __slots__ = ("_birthday_days", "_day", "_month", "_moment", "_running", "rules")
 
     def __init__(self, rules: CompiledRules | None, moment: Moment) -> None:
         self.rules = rules
@@ -64,13 +67,20 @@ class Earning:
         self._day = moment.day
         self._month = moment.month
         self._running: dict[int, _Running] = {}
+        # The birthdays (month * 100 + day) that are today: 29 February's on 28 February in
+        # a year without one.
+        local = moment.local_date
+        today = local.month * 100 + local.day
+        leap = local.year % 4 == 0 and (local.year % 100 != 0 or local.year % 400 == 0)
+        self._birthday_days = (today, 229) if today == 228 and not leap else (today,)
 
     def points(
         self, merchant_id: int, own_rate: int, amount_fen: int,
-        counters: EarnCounters | None = None, card_id: int = 0,
+        counters: EarnCounters | None = None, card_id: int = 0, birthday: int = 0,
     ) -> int:
         """Never negative, never above a cap. `own_rate`: the merchant's points per yuan.
-        `counters` (with `card_id`): the card's day and month, where the caps count them."""
+        `counters` (with `card_id`): the card's day and month, where the caps count them.
+        `birthday`: the card's member's, month * 100 + day (0: none)."""
         rules = self.rules
         if rules is None:
             return amount_fen * own_rate // _FEN_PER_YUAN
@@ -83,7 +93,10 @@ class Earning:
         for threshold in running.thresholds:
             if amount_fen >= threshold.threshold_fen:
                 base = max(base, threshold.rate.points_for(amount_fen))
-        points = base * running.percent // 100
+        percent = running.percent
+        if birthday and running.birthdays:
+            percent = max(percent, self._birthday_percent(running.birthdays, birthday))
+        points = base * percent // 100
         caps = rules.rules.caps
         if caps.per_transaction is not None:
             points = min(points, caps.per_transaction)
@@ -103,6 +116,15 @@ class Earning:
         """The card earned `points` now (negative: a reversal gives them back)."""
         counters.add(card_id, self._day, self._month, points)
 
+    def _birthday_percent(self, promotions: tuple[Birthday, ...], birthday: int) -> int:
+        percent = 100
+        month = self._moment.local_date.month
+        for promotion in promotions:
+            if (birthday // 100 == month) if promotion.month \
+                    else birthday in self._birthday_days:
+                percent = max(percent, promotion.percent)
+        return percent
+
     def _work_out(self, merchant_id: int) -> _Running:
         rules = self.rules
         assert rules is not None
@@ -110,11 +132,15 @@ class Earning:
         day, weekday, hour = moment.local_date, moment.weekday, moment.hour
         percent = 100
         thresholds = []
+        birthdays = []
         for promotion in rules.promotions_of(merchant_id):
             if not promotion.window.covers(day, weekday, hour):
                 continue
             if isinstance(promotion, Multiplier):
                 percent = max(percent, promotion.percent)
+            elif isinstance(promotion, Birthday):
+                birthdays.append(promotion)
             else:
                 thresholds.append(promotion)
-        return _Running(rules.rates.get(merchant_id), percent, tuple(thresholds))
+        return _Running(rules.rates.get(merchant_id), percent, tuple(thresholds),
+                        tuple(birthdays))

@@ -8,10 +8,10 @@ from datetime import date
 
 import msgspec
 
-from proto.earn_rules import EarnRules, Multiplier, Rate, SpendThreshold
+from proto.earn_rules import EarnRules, Promotion, Rate
 
 # A compiled version of no rules at all: every purchase earns its merchant's own rate.
-_NO_PROMOTIONS: tuple[Multiplier | SpendThreshold, ...] = ()
+_NO_PROMOTIONS: tuple[Promotion, ...] = ()
 
 
 class CompiledRules(msgspec.Struct, frozen=True):
@@ -22,10 +22,10 @@ class CompiledRules(msgspec.Struct, frozen=True):
     # merchant id -> its base rate from the document (absent: the merchant's own rate)
     rates: dict[int, Rate]
     # merchant id -> the promotions that may apply to it (alliance-wide and its own)
-    promotions: dict[int, tuple[Multiplier | SpendThreshold, ...]]
-    alliance_promotions: tuple[Multiplier | SpendThreshold, ...]
+    promotions: dict[int, tuple[Promotion, ...]]
+    alliance_promotions: tuple[Promotion, ...]
 
-    def promotions_of(self, merchant_id: int) -> tuple[Multiplier | SpendThreshold, ...]:
+    def promotions_of(self, merchant_id: int) -> tuple[Promotion, ...]:
         return self.promotions.get(merchant_id, self.alliance_promotions)
 
 
@@ -59,7 +59,7 @@ def compile_rules(
         if rate is not None:
             rates[merchant_id] = rate
     alliance_wide = tuple(p for p in rules.promotions if not p.merchants)
-    promotions: dict[int, tuple[Multiplier | SpendThreshold, ...]] = {}
+    promotions: dict[int, tuple[Promotion, ...]] = {}
     for promotion in rules.promotions:
         for code in promotion.merchants:
             if code in merchants:

@@ -37,7 +37,7 @@ def earned_points(
     earning = context.earning(merchant.alliance_id)
     counters = context.state.earn_counters if earning.counted() else None
     return earning.points(merchant.id, merchant.earn_points_per_yuan, amount_fen, counters,
-                          card.id)
+                          card.id, card.birthday)
 
 
 def purchase_refusal(

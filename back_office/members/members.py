@@ -29,6 +29,8 @@ from back_office.provisioning.errors import (
     InvalidValueError,
     NotFoundError,
 )
+from back_office.provisioning.notify import notify_change
+from proto.changes import Change, Table
 from proto.keys import Purpose, open_data_keys, pan_hmac
 from proto.pan import mask_pan
 
@@ -131,6 +133,11 @@ async def update_member(
         after = await show_member(conn, member_id)
         await record(conn, "member.update", "member", str(member_id),
                      before=_audited(before), after=_audited(after))
+        if birthday is not None:   # the host keeps each card's member's birthday
+            for card_id in await conn.fetchval(
+                    "SELECT coalesce(array_agg(id), '{}') FROM cards WHERE member_id = $1",
+                    member_id):
+                await notify_change(conn, Change(Table.CARDS, card_id))
     return before, after
 
 
@@ -210,6 +217,8 @@ async def assign_card(
                            member_id)
         await record(conn, "member.assign_card", "card", mask_pan(pan),
                      before={"member_id": card["member_id"]}, after={"member_id": member_id})
+        # The host reads the card again: its member's birthday (birthday promotions).
+        await notify_change(conn, Change(Table.CARDS, card["id"]))
         [assigned] = await member_cards(conn, [member_id], card_id=card["id"])
     return assigned
 

@@ -4,6 +4,7 @@ sets, moments and amounts; never negative, never above a cap, monotone in the am
 
 from __future__ import annotations
 
+import calendar
 from datetime import date, timedelta
 
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from account_host.earning.counters import EarnCounters
 from account_host.earning.earn import Earning, Moment
 from account_host.earning.rule_book import RuleBook, compile_rules
 from proto.earn_rules import (
+    Birthday,
     Caps,
     EarnRules,
     InvalidRules,
@@ -44,9 +46,13 @@ def promotions(draw: st.DrawFn) -> tuple[Multiplier | SpendThreshold, ...]:
     found: list[Multiplier | SpendThreshold] = []
     for index in range(draw(st.integers(0, 4))):
         window = draw(windows)
-        if draw(st.booleans()):
+        kind = draw(st.sampled_from(["multiplier", "threshold", "birthday"]))
+        if kind == "multiplier":
             found.append(Multiplier(f"X{index}", draw(st.integers(100, 1000)), window,
                                     draw(scopes)))
+        elif kind == "birthday":
+            found.append(Birthday(f"B{index}", draw(st.integers(100, 1000)),
+                                  draw(st.booleans()), window, draw(scopes)))
         else:
             found.append(SpendThreshold(f"T{index}", draw(st.integers(1, 200_000)),
                                         draw(rates), window, draw(scopes)))
@@ -63,12 +69,13 @@ rule_sets = st.builds(
                    per_day=st.none() | st.integers(0, 8_000),
                    per_month=st.none() | st.integers(0, 20_000)),
 )
-moments = st.builds(Moment, st.integers(0, 12).map(lambda d: DAY0 + timedelta(days=d)),
+moments = st.builds(Moment, st.integers(0, 24).map(lambda d: DAY0 + timedelta(days=d))
+                    | st.sampled_from([date(2027, 2, 28), date(2028, 2, 28), date(2028, 2, 29)]),
                     st.integers(0, 23))
 
 
 def model(rules: EarnRules, code: str, amount: int, moment: Moment, day_points: int,
-          month_points: int) -> int:
+          month_points: int, birthday: date | None = None) -> int:
     merchant_id, category = MERCHANTS[code]
 
     def runs(window: Window) -> bool:
@@ -90,7 +97,19 @@ def model(rules: EarnRules, code: str, amount: int, moment: Moment, day_points: 
     for promotion in applying:
         if isinstance(promotion, SpendThreshold) and amount >= promotion.threshold_fen:
             points = max(points, earn(promotion.rate))
-    percent = max([100] + [p.percent for p in applying if isinstance(p, Multiplier)])
+    today = moment.local_date
+
+    def celebrates(promotion: Birthday) -> bool:
+        if birthday is None:
+            return False
+        if promotion.month:
+            return birthday.month == today.month
+        if (birthday.month, birthday.day) == (2, 29) and not calendar.isleap(today.year):
+            return (today.month, today.day) == (2, 28)
+        return (birthday.month, birthday.day) == (today.month, today.day)
+
+    percent = max([100] + [p.percent for p in applying if isinstance(p, Multiplier)]
+                  + [p.percent for p in applying if isinstance(p, Birthday) and celebrates(p)])
     points = points * percent // 100
     caps = rules.caps
     limits = [points]
@@ -108,16 +127,23 @@ def _earning(rules: EarnRules, moment: Moment) -> Earning:
     return Earning(book.in_force(moment.local_date), moment)
 
 
+birthdays = st.none() | st.sampled_from(
+    [date(1990, 2, 8), date(1985, 2, 12), date(2000, 2, 29), date(1970, 3, 1),
+     date(1999, 12, 31)])
+
+
 @settings(max_examples=300, deadline=None)
 @given(rule_sets, moments, st.sampled_from(sorted(MERCHANTS)), st.integers(1, 10**7),
-       st.integers(0, 10_000), st.integers(0, 30_000))
-def test_the_host_earns_what_the_model_says(rules, moment, code, amount, day, month) -> None:
+       st.integers(0, 10_000), st.integers(0, 30_000), birthdays)
+def test_the_host_earns_what_the_model_says(rules, moment, code, amount, day, month,
+                                            birthday) -> None:
     merchant_id = MERCHANTS[code][0]
     counters = EarnCounters()
     counters.load(7, moment.day, day, moment.month, month)
+    packed = 0 if birthday is None else birthday.month * 100 + birthday.day
     points = _earning(rules, moment).points(merchant_id, OWN_RATE[merchant_id], amount,
-                                            counters, 7)
-    assert points == model(rules, code, amount, moment, day, month)
+                                            counters, 7, packed)
+    assert points == model(rules, code, amount, moment, day, month, birthday)
     assert points >= 0
     caps = rules.caps
     for cap in (caps.per_transaction, caps.per_day, caps.per_month):

@@ -5,6 +5,7 @@ host started again counts the day from the journal."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -130,3 +131,45 @@ async def _purchase_until(terminal, pan: str, amount: int, expected: str) -> dic
             if points_tag(answer) == expected:
                 return answer
             await anyio.sleep(0.05)
+
+
+BIRTHDAY_RULES = """
+[[promotions]]
+kind = "birthday"                         # x3 on the member's birthday
+code = "HAPPY"
+percent = 300
+"""
+
+
+async def test_a_member_earns_triple_on_their_birthday(jifen, database_url, tmp_path) -> None:
+    rules = tmp_path / "birthday.toml"
+    rules.write_text(BIRTHDAY_RULES)
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    born = today.replace(year=1990) if (today.month, today.day) != (2, 29) \
+        else today.replace(year=1992)
+    await seed(database_url)
+    async with running_system(database_url, seeded=False) as system, \
+            system.terminal() as terminal:
+        await terminal.sign_on()
+        created = await cli(jifen, "member", "create", "--alliance", "TEST", "--name", "王小明",
+                            "--mobile", "13812345678", "--birthday", born.isoformat(),
+                            "--json")
+        member_id = _json_of(created)["member_id"]
+        await cli(jifen, "card", "issue", "--alliance", "TEST", "--bin", "622188", "--count",
+                  "1", "--member", str(member_id), "--out", str(tmp_path / "card.csv"))
+        pan = (tmp_path / "card.csv").read_text().splitlines()[1].split(",")[0]
+        await cli(jifen, "rules", "set", "--alliance", "TEST", "--effective", _today(),
+                  "--file", str(rules))
+        await _purchase_until(terminal, pan, 10_000, "+300")              # 100 x 3
+        assert points_tag(await terminal.purchase(CARDS[4], 10_000)) == "+100"   # no member
+        # Another birthday: the host reads the card again, and the day is an ordinary one.
+        await cli(jifen, "member", "update", "--id", str(member_id), "--birthday",
+                  (born.replace(day=1) if born.day != 1 else born.replace(day=2)).isoformat())
+        await _purchase_until(terminal, pan, 10_000, "+100")
+
+
+def _json_of(out: str) -> dict:
+    """The command's JSON document among the running services' log lines (same process)."""
+    lines = out.splitlines()
+    start, end = lines.index("{"), len(lines) - lines[::-1].index("}")
+    return json.loads("\n".join(lines[start:end]))
