@@ -30,6 +30,7 @@ class TransactionType(StrEnum):
     POINTS_TRANSFER = "points_transfer"
     CARD_REPLACEMENT = "card_replacement"
     CARD_CLOSURE = "card_closure"
+    JOIN_BONUS = "join_bonus"
 
 
 # Those that earn points by the earn rules (and count against their caps).

@@ -16,6 +16,8 @@ HQ's own lines, outside the nets (no money changes hands for them at clearing):
                          alliance's issue price) (HQ income: expired, or forfeited at closure)
     points_adjusted      points = postings on alliance_points_adjusted; amount = +round(points
                          x the alliance's issue price) (< 0: points the back office gave)
+    points_bonus         points = postings on alliance_points_bonus; amount = +round(points x
+                         the alliance's issue price) (< 0: points given for joining)
     stored_value_adjusted  amount = postings on alliance_stored_value_adjusted (< 0: stored
                          value the back office gave members, which HQ funds)
     stored_value_refunded  amount = -(postings on alliance_stored_value_refunded) (cash HQ
@@ -36,8 +38,8 @@ from clearing.rules import RulesInForce
 
 MERCHANT_CATEGORIES = ("points_issued", "points_redeemed", "stored_value_loaded",
                        "stored_value_spent", "commission")
-HQ_CATEGORIES = ("points_exchanged", "breakage", "points_adjusted", "stored_value_adjusted",
-                 "stored_value_refunded")
+HQ_CATEGORIES = ("points_exchanged", "breakage", "points_adjusted", "points_bonus",
+                 "stored_value_adjusted", "stored_value_refunded")
 _BASIS_POINTS = Decimal(10_000)
 # Far more digits than points x price needs (10^12 points x 6 decimals), so nothing rounds
 # before the one rounding to whole fen.
@@ -110,6 +112,7 @@ def _hq_positions(journal: DayJournal, rules: RulesInForce) -> list[Position]:
     exchanged = journal.amount("alliance_points_exchanged", None)
     breakage = journal.amount("alliance_breakage", None)
     adjusted = journal.amount("alliance_points_adjusted", None)
+    bonus = journal.amount("alliance_points_bonus", None)
     return [
         Position(None, "points_exchanged", exchanged,
                  journal.amount("alliance_stored_value_exchange", None),
@@ -120,6 +123,9 @@ def _hq_positions(journal: DayJournal, rules: RulesInForce) -> list[Position]:
         Position(None, "points_adjusted", adjusted,
                  round_fen(adjusted * rules.alliance.issue_price_fen),
                  journal.count("alliance_points_adjusted", None)),
+        Position(None, "points_bonus", bonus,
+                 round_fen(bonus * rules.alliance.issue_price_fen),
+                 journal.count("alliance_points_bonus", None)),
         Position(None, "stored_value_adjusted", 0,
                  journal.amount("alliance_stored_value_adjusted", None),
                  journal.count("alliance_stored_value_adjusted", None)),

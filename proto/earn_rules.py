@@ -113,6 +113,13 @@ class Caps(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return self.per_day is not None or self.per_month is not None
 
 
+class Bonuses(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Points given for what is not a purchase, each through the host as a transaction of its
+    own: `join`, to a new member's first card (once per member)."""
+
+    join: Annotated[int, Meta(ge=0, le=CAP_MAX)] = 0
+
+
 class Rates(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Base rates, the most specific first: a merchant's own here, its category's, the
     default here; with none of them, the merchant's rate (`jifen merchant update
@@ -127,6 +134,7 @@ class EarnRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rates: Rates = Rates()
     promotions: tuple[Promotion, ...] = ()
     caps: Caps = Caps()
+    bonuses: Bonuses = Bonuses()
 
 
 def check_rules(rules: EarnRules) -> None:

@@ -24,6 +24,7 @@ class CommandKind(StrEnum):
     POINTS_TRANSFER = "points_transfer"                  # points from one card to another
     CARD_REPLACEMENT = "card_replacement"                # every balance to a new card; old closed
     CARD_CLOSURE = "card_closure"                        # stored value paid out, points forfeited
+    JOIN_BONUS = "join_bonus"                            # the earn rules' points for joining
 
 
 # Maker-checker: these are carried out only under an approved request of the same action.
@@ -76,6 +77,8 @@ def check_payload(kind: CommandKind, payload: CommandPayload) -> None:
         raise InvalidCommand("a transfer moves a positive number of points")
     if kind in (CommandKind.CARD_REPLACEMENT, CommandKind.CARD_CLOSURE) and any(moves):
         raise InvalidCommand(f"a {kind} takes the whole balances: no amounts")
+    if kind is CommandKind.JOIN_BONUS and any(moves):
+        raise InvalidCommand("a join bonus is what the earn rules in force give: no amounts")
 
 
 _ENCODER = msgspec.json.Encoder()

@@ -232,6 +232,27 @@ def _check_limit(context: ApplyContext, account_id: int, credit: int) -> None:
         raise _Refused(ResponseCode.AMOUNT_LIMIT, "the balance would exceed 999,999,999,999")
 
 
+def _join_bonus(
+    context: ApplyContext, command_id: int, _payload: CommandPayload, card: Card,
+    _other: Card | None,
+) -> Outcome:
+    """The points the earn rules in force give for joining, to the member's first card."""
+    rules = context.earning(card.alliance_id).rules
+    points = 0 if rules is None else rules.rules.bonuses.join
+    if not points:
+        raise _Refused(ResponseCode.INVALID_TRANSACTION,
+                       "the earn rules in force give no join bonus")
+    _check_limit(context, card.points_account_id, points)
+    transaction_id, day = _transaction(context, card)
+    member = context.member_points_account(card)
+    alliance = context.owner_account(AccountKind.ALLIANCE_POINTS_BONUS, card.alliance_id)
+    context.post(transaction_id, POINTS_LEDGER, day, ((member, points), (alliance, -points)))
+    context.batch.add_command_transaction(
+        transaction_id, CommandKind.JOIN_BONUS, day, command_id, card_id=card.id,
+        amount=points, currency=CURRENCY_POINTS, points=points, stored_value_fen=0)
+    return ResponseCode.APPROVED, f"+{points} points for joining", transaction_id
+
+
 def _transaction(context: ApplyContext, card: Card) -> tuple[int, date]:
     """A new transaction's id, and the business date it posts on (the card's alliance's)."""
     return context.approve(with_rrn=False).transaction_id, context.business_date(
@@ -250,4 +271,5 @@ _HANDLERS = {
     CommandKind.POINTS_TRANSFER: _transfer_points,
     CommandKind.CARD_REPLACEMENT: _replace_card,
     CommandKind.CARD_CLOSURE: _close_card,
+    CommandKind.JOIN_BONUS: _join_bonus,
 }

@@ -22,4 +22,18 @@ COMMAND_MISMATCH = Check(
     """,
 )
 
-CHECKS = (COMMAND_MISMATCH,)
+JOIN_BONUS_TWICE = Check(
+    name="join_bonus_twice",
+    description="a member gets the join bonus once",
+    sql="""
+        SELECT c.member_id AS member_id,
+               format('join bonus posted %s times, by commands %s', count(*),
+                      string_agg(h.id::text, ', ' ORDER BY h.id)) AS detail
+        FROM host_commands AS h JOIN cards AS c ON c.id = h.card_id
+        WHERE h.kind = 'join_bonus' AND h.state = 'done'
+        GROUP BY c.member_id
+        HAVING count(*) > 1
+    """,
+)
+
+CHECKS = (COMMAND_MISMATCH, JOIN_BONUS_TWICE)

@@ -14,6 +14,7 @@ import asyncpg
 import msgspec
 
 from back_office.audit_trail import record
+from back_office.balances.join_bonus import offer_join_bonus
 from back_office.members import validate
 from back_office.members.personal_data import (
     PersonalDataKeys,
@@ -219,6 +220,7 @@ async def assign_card(
                      before={"member_id": card["member_id"]}, after={"member_id": member_id})
         # The host reads the card again: its member's birthday (birthday promotions).
         await notify_change(conn, Change(Table.CARDS, card["id"]))
+        await offer_join_bonus(conn, member_id, card["id"])
         [assigned] = await member_cards(conn, [member_id], card_id=card["id"])
     return assigned
 

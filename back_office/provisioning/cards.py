@@ -23,6 +23,7 @@ import asyncpg
 import msgspec
 
 from back_office.audit_trail import record
+from back_office.balances.join_bonus import offer_join_bonus
 from back_office.provisioning import validate
 from back_office.provisioning.alliances import alliance_id
 from back_office.provisioning.card_numbers import PAN_LENGTH_MAX, PAN_LENGTH_MIN, PanGenerator
@@ -119,6 +120,7 @@ async def issue_cards(
             if member_id is not None:
                 await conn.execute("UPDATE cards SET member_id = $2 WHERE id = $1",
                                    issued[0][0], member_id)
+                await offer_join_bonus(conn, member_id, issued[0][0])
             # One row for the batch: the first and last card ids, a few masked numbers.
             await record(conn, "card.issue", "card_batch", f"{issued[0][0]}-{issued[-1][0]}",
                          after={"alliance_code": alliance_code, "bin": bin_prefix,

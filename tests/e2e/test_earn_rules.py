@@ -15,8 +15,8 @@ import pytest
 
 from devices import messages
 from tests.e2e.system import CARDS, OTHER_MERCHANT, SECOND_TERMINAL, running_system, seed
-from tests.e2e.test_lifecycle import cli, refused
-from tests.e2e.test_transactions import points_tag
+from tests.e2e.test_lifecycle import cli, refused, until
+from tests.e2e.test_transactions import POINTS, balances, points_tag
 from tests.provisioning.conftest import jifen
 
 pytestmark = pytest.mark.anyio
@@ -172,4 +172,36 @@ def _json_of(out: str) -> dict:
     """The command's JSON document among the running services' log lines (same process)."""
     lines = out.splitlines()
     start, end = lines.index("{"), len(lines) - lines[::-1].index("}")
+    return json.loads("\n".join(lines[start:end]))
+
+
+async def test_a_new_member_gets_the_join_bonus_once(jifen, database_url, tmp_path) -> None:
+    rules = tmp_path / "bonus.toml"
+    rules.write_text("[bonuses]\njoin = 500\n")
+    await seed(database_url)
+    async with running_system(database_url, seeded=False) as system, \
+            system.terminal() as terminal:
+        await terminal.sign_on()
+        await cli(jifen, "rules", "set", "--alliance", "TEST", "--effective", _today(),
+                  "--file", str(rules))
+        created = await cli(jifen, "member", "create", "--alliance", "TEST", "--name", "李雷",
+                            "--mobile", "13912345678", "--json")
+        member_id = str(_json_of(created)["member_id"])
+        pans = []
+        for name in ("first.csv", "second.csv"):
+            await cli(jifen, "card", "issue", "--alliance", "TEST", "--bin", "622188",
+                      "--count", "1", "--member", member_id, "--out", str(tmp_path / name))
+            pans.append((tmp_path / name).read_text().splitlines()[1].split(",")[0])
+        with anyio.fail_after(10):
+            while balances(await until(terminal, pans[0], "00"))[POINTS] != 500:
+                await anyio.sleep(0.05)
+        assert balances(await until(terminal, pans[1], "00"))[POINTS] == 0   # once a member
+        commands = await cli(jifen, "card", "commands", "--json")
+        assert [(c["kind"], c["state"]) for c in _json_list(commands)] == [
+            ("join_bonus", "done")]
+
+
+def _json_list(out: str) -> list:
+    lines = out.splitlines()
+    start, end = lines.index("["), len(lines) - lines[::-1].index("]")
     return json.loads("\n".join(lines[start:end]))
