@@ -46,13 +46,8 @@ SETTLE_TIMEOUT_S = 20.0           # the front's stored reversals reaching the ho
 # reconnection; far below this on any machine (the figure is in docs/reliability.md).
 HOST_RESTART_91_WINDOW_S_MAX = 10.0
 ERROR_CODES = {ResponseCode.HOST_UNAVAILABLE.value, ResponseCode.SYSTEM_ERROR.value}
-OVERRIDES = [
-    # Reconnect within 0.2 s of a peer's return rather than up to 2 s.
-    "front.link_backoff_s_max=0.2", "switch.reconnect_backoff_s_max=0.2",
-    # A switch probes an idle host link often: a lost one is seen at once.
-    "switch.echo_interval_s=1.0", "switch.echo_timeout_s=1.0",
-    *(f"{name}.drain_timeout_s={seconds}" for name, seconds in DRAIN_TIMEOUT_S.items()),
-]
+# Every other setting is the default: the 91 window measured is what an installation sees.
+OVERRIDES = [f"{name}.drain_timeout_s={seconds}" for name, seconds in DRAIN_TIMEOUT_S.items()]
 
 
 def _answered_between(requests: list[SentRequest], start: float, end: float) -> Counter[str]:
@@ -71,6 +66,7 @@ async def test_a_rolling_restart_under_load_loses_nothing(database_url: str, tmp
         timeout_s=TERMINAL_TIMEOUT_S, rate_per_s=RATE_PER_S / TERMINALS), seed=20)
     exits: dict[str, tuple[int | None, float]] = {}
     phases: dict[str, tuple[float, float]] = {}   # a restart: SIGTERM .. serving again
+    starts_s: dict[str, float] = {}               # a restart: started .. listening
     try:
         await system.start_services(system.sections(FRONT_ANSWER_TIMEOUT_S))
         fleet_done = anyio.Event()
@@ -87,7 +83,9 @@ async def test_a_rolling_restart_under_load_loses_nothing(database_url: str, tmp
                 started = time.monotonic()
                 exits[name] = await system.terminate(
                     name, DRAIN_TIMEOUT_S[name] + EXIT_SLACK_S)
+                restarted = time.monotonic()
                 await system.restart(name)
+                starts_s[name] = time.monotonic() - restarted
                 with anyio.fail_after(SERVING_TIMEOUT_S):
                     await fleet.wait_for_approvals(
                         fleet.approvals + APPROVALS_BETWEEN_RESTARTS)
@@ -106,7 +104,7 @@ async def test_a_rolling_restart_under_load_loses_nothing(database_url: str, tmp
         await system.stop(stop_postgres=False)
 
     logs = system.log_dir
-    report = (f"exits {exits}; answers {dict(fleet.ledger.answers)}; "
+    report = (f"exits {exits}; starts {starts_s}; answers {dict(fleet.ledger.answers)}; "
               f"no answer {fleet.ledger.no_answer}; journal {journal}; logs in {logs}")
     for name, (code, seconds) in exits.items():
         assert code == 0, f"{name} exited {code} after {seconds:.1f} s: {report}"
@@ -127,7 +125,9 @@ async def test_a_rolling_restart_under_load_loses_nothing(database_url: str, tmp
         window_s = unavailable[-1] - unavailable[0]
         assert phases["host"][0] <= unavailable[0] and unavailable[-1] <= phases["host"][1]
         assert window_s <= HOST_RESTART_91_WINDOW_S_MAX, report
-        print(f"host restart: {len(unavailable)} requests answered 91 over {window_s:.2f} s")
+        print(f"host restart: {len(unavailable)} requests answered 91 over {window_s:.2f} s "
+              f"(the host exited in {exits['host'][1]:.2f} s, the new one listened after "
+              f"{starts_s['host']:.2f} s)")
     # The journal agrees with every answer; the 91s are absent or reversed.
     assert journal.approvals_checked > 0, report
     assert journal.clean, report
