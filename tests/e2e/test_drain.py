@@ -73,6 +73,33 @@ async def test_a_front_holds_requests_while_its_switch_restarts(database_url: st
         assert await postings(system) == 1
 
 
+async def test_a_front_that_stops_reading_still_answers_what_it_read(database_url: str) -> None:
+    """A request in flight when the front stops reading (here: held while the switch restarts)
+    is answered, the connection closes after it, and the front waits for it to exit."""
+    async with running_system(database_url) as system, system.terminal() as terminal:
+        await terminal.sign_on()
+        await system.switch.drain_stop()
+        answers: list[dict[str, str]] = []
+
+        async def send() -> None:
+            answers.append(await purchase(terminal))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(send)
+            await anyio.sleep(0.1)
+            started = anyio.current_time()
+            system.front.start_drain()
+            await anyio.sleep(IDLE_WAIT_S + 0.2)   # past the idle wait: it reads no more
+            assert not answers and not system.front.stopped.is_set()
+            await system.switch.start(system.group)
+        assert [answer["39"] for answer in answers] == [ResponseCode.APPROVED]
+        await closed_by_front(terminal)
+        with anyio.fail_after(WAIT_S):
+            await system.front.stopped.wait()
+        assert not system.front.scope.cancel_called
+        assert anyio.current_time() - started < WAIT_S
+
+
 async def test_a_draining_host_answers_everything_it_took(database_url: str) -> None:
     async with running_system(database_url) as system, system.terminal() as terminal:
         await terminal.sign_on()
