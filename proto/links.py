@@ -443,8 +443,9 @@ class LinkClient:
                 connection.close()
                 self._down()
                 dropped = connection.discard_all()
-                log.warning("link_down", link=self.name, address=self.address,
-                            frames_dropped=dropped)
+                # After the peer's `Closing`, the end it announced (a restart), not a fault.
+                (log.info if self.peer_stopping else log.warning)(
+                    "link_down", link=self.name, address=self.address, frames_dropped=dropped)
                 self._on_down()
             if connection.failure is not None:
                 raise connection.failure
