@@ -11,11 +11,16 @@ and the process exits 0. A second signal, or the drain's deadline, cancels it as
 without a drain is cancelled at the first signal (what is still in flight is then handled as
 a crash would leave it: docs/reliability.md, "Graceful drain"). While draining, the check
 `draining` fails, so `/readyz` is 503 and `jifen status` says the process is on its way out.
+
+Under `jifen up` (`$JIFEN_SUPERVISED`) a service ignores SIGINT: a Ctrl-C in the shell reaches
+every process of the group, and the supervisor, which gets it too, drains its children one by
+one with SIGTERM; a SIGINT of their own would make that SIGTERM a second signal, which cuts.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import signal
 from collections.abc import Callable, Coroutine
 from functools import partial
@@ -34,12 +39,24 @@ log = structlog.get_logger("runtime.service")
 
 ServiceMain = Callable[..., Coroutine[Any, Any, None]]
 
+# Set by `jifen up` for its children (the module's docstring).
+SUPERVISED_ENV = "JIFEN_SUPERVISED"
+
+
+def _stop_signals() -> tuple[signal.Signals, ...]:
+    """The signals that stop this process: SIGTERM, and SIGINT unless supervised (then it is
+    ignored, rather than left to Python's KeyboardInterrupt)."""
+    if os.environ.get(SUPERVISED_ENV) == "1":
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return (signal.SIGTERM,)
+    return (signal.SIGTERM, signal.SIGINT)
+
 
 async def _stop_on_signal(scope: anyio.CancelScope, drain: Drain | None,
                           returned: anyio.Event) -> None:
     """The first signal asks the drain (without one: cancels); a second signal, or the drain's
     deadline, cancels; the service returning on its own ends the process too."""
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with anyio.open_signal_receiver(*_stop_signals()) as signals:
         async with anyio.create_task_group() as waiting:
             waiting.start_soon(_set_when, returned, waiting.cancel_scope)
             async for signum in signals:

@@ -19,6 +19,7 @@ import structlog
 from anyio.abc import Process
 
 from runtime.config import Config
+from runtime.service import SUPERVISED_ENV
 
 log = structlog.get_logger("jifen.up")
 
@@ -117,6 +118,7 @@ async def supervise(config: Config, config_path: str | None,
     # Each child resolves its own database URL from the same file and environment: on the
     # embedded server, its own role's login; never the administrator's password from us.
     env = dict(os.environ)
+    env[SUPERVISED_ENV] = "1"   # a Ctrl-C is ours to act on: we drain them in order
     children = [
         Child("host", config.host.listen_port,
               stop_timeout_s=config.host.drain_timeout_s + CHILD_CLOSE_S_MAX),

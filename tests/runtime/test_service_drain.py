@@ -16,7 +16,7 @@ from anyio.abc import TaskStatus
 from proto.drain import Drain
 from proto.health import Readiness
 from runtime.ops_server import Heartbeat
-from runtime.service import Started, _serve
+from runtime.service import SUPERVISED_ENV, Started, _serve
 
 pytestmark = pytest.mark.anyio
 
@@ -35,9 +35,11 @@ def _unfreeze() -> Iterator[None]:
 class FakeService:
     """A service that starts, then waits for its drain, and either returns or hangs."""
 
-    def __init__(self, *, returns: bool, signals: int = 1) -> None:
+    def __init__(self, *, returns: bool, signals: int = 1,
+                 first: signal.Signals = signal.SIGTERM) -> None:
         self.returns = returns
         self.signals = signals
+        self.first = first
         self.drain: Drain | None = None
         self.ready_while_draining: bool | None = None
         self.cancelled = False
@@ -48,8 +50,8 @@ class FakeService:
         task_status.started(0)
         await anyio.lowlevel.checkpoint()
         try:
-            for _ in range(self.signals):
-                os.kill(os.getpid(), signal.SIGTERM)
+            for number in range(self.signals):
+                os.kill(os.getpid(), self.first if number == 0 else signal.SIGTERM)
                 await anyio.sleep(0.05)
             if drain is not None:
                 await drain.wait()
@@ -96,3 +98,17 @@ async def test_without_a_drain_timeout_the_first_signal_cancels() -> None:
     service = FakeService(returns=False)
     await serve(service, drain_timeout_s=None)
     assert service.drain is None and service.cancelled
+
+
+async def test_under_jifen_up_a_sigint_is_left_to_the_supervisor(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C reaches every process of the shell's group: the child ignores it, and drains
+    on the supervisor's SIGTERM rather than being cut by it."""
+    monkeypatch.setenv(SUPERVISED_ENV, "1")
+    service = FakeService(returns=True, signals=2, first=signal.SIGINT)
+    try:
+        await serve(service, drain_timeout_s=WAIT_S)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert service.drain is not None and service.drain.asked
+    assert not service.cancelled
