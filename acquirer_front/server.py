@@ -64,6 +64,7 @@ class _Listener:
         self.failure: Exception | None = None   # the first bug a connection's callback met
         self.ended = anyio.Event()   # a bug (`failure`), or drained
         self._working = 0   # spawned work not finished
+        self._draining = False
 
     def connection(self, gate: Listener | None = None) -> TerminalConnection:
         """A new connection, admitted by this listener or by `gate` (the bridges')."""
@@ -85,6 +86,8 @@ class _Listener:
             return False
         metrics.OPEN_CONNECTIONS.inc()
         self._sources[connection] = source
+        if self._draining:   # accepted just before the listeners closed
+            connection.drain()
         return True
 
     def refuse(self, reason: RefusalReason, source: str, transport: asyncio.Transport,
@@ -133,6 +136,7 @@ class _Listener:
         return not self._sources and not self._working
 
     def drain(self) -> None:
+        self._draining = True
         for connection in list(self._sources):
             connection.drain()
 

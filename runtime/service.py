@@ -9,8 +9,9 @@ A service run with a drain timeout is also handed `drain=` (`proto.drain`). The 
 or SIGINT asks it to drain: it stops taking new work, finishes what is in flight and returns,
 and the process exits 0. A second signal, or the drain's deadline, cancels it as a service
 without a drain is cancelled at the first signal (what is still in flight is then handled as
-a crash would leave it: docs/reliability.md, "Graceful drain"). While draining, the check
-`draining` fails, so `/readyz` is 503 and `jifen status` says the process is on its way out.
+a crash would leave it: docs/reliability.md, "Graceful drain and restarts"). While draining,
+the check `draining` fails, so `/readyz` is 503 and `jifen status` says the process is on its
+way out.
 
 Under `jifen up` (`$JIFEN_SUPERVISED`) a service ignores SIGINT: a Ctrl-C in the shell reaches
 every process of the group, and the supervisor, which gets it too, drains its children one by

@@ -3,7 +3,8 @@
 Starts (or reuses) the database, migrates it, loads the demo alliance into an empty database,
 then runs host, switch and front as child processes, restarting any that dies, until SIGINT
 or SIGTERM stops them in reverse order, each with a SIGTERM that drains it (the front first,
-so that its terminals have their answers; docs/reliability.md, "Graceful drain").
+so that its terminals have their answers; docs/reliability.md, "Graceful drain and
+restarts").
 """
 
 from __future__ import annotations
