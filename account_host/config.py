@@ -60,6 +60,12 @@ class HostConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # a year and a month is the longest return period a shop gives.
     return_window_days: Annotated[int, Meta(ge=1, le=400)] = 90
     commit_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 10.0
+    # On SIGTERM (a drain, docs/reliability.md): the host stops accepting links, tells its
+    # switches it is closing, and commits and answers what they sent before they stopped, then
+    # exits 0. That takes a batch or two (milliseconds); this bounds it when PostgreSQL is
+    # slow, above one commit_timeout_s. Past it the host stops as if killed (the switch
+    # answers 91, the front reverses). 0: no drain, stop at once.
+    drain_timeout_s: Annotated[float, Meta(ge=0, le=300)] = 15.0
     # Opening a connection to PostgreSQL (writer or LISTEN); a restarting server may be slow.
     connect_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 10.0
     # Loading the whole state (10^6 cards take a few seconds) at start and after a failure.

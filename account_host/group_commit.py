@@ -59,7 +59,8 @@ NEXT_STAGES: dict[Stage, frozenset[Stage]] = {
 class Pipeline:
     """What the batches share: the statement slot, the order, and the state's epoch."""
 
-    __slots__ = ("committed_last", "committing", "epoch", "sent_last", "sequence_last")
+    __slots__ = ("committed_last", "committing", "epoch", "finished", "sent_last",
+                 "sequence_last")
 
     def __init__(self) -> None:
         self.epoch = 0                # state loads so far: the state batches are applied on
@@ -67,6 +68,12 @@ class Pipeline:
         self.sent_last = 0            # of the last statement sent
         self.committed_last = 0       # of the last statement known to have committed
         self.committing: GroupCommit | None = None   # the statement in flight
+        self.finished = 0             # batches ANSWERED or ABANDONED: every other is under way
+
+    @property
+    def batches_under_way(self) -> int:
+        """Batches opened and not yet answered (nor abandoned): 0 when the writer is idle."""
+        return self.sequence_last - self.finished
 
     def loaded(self) -> None:
         """The state was (re)loaded from the database: every open batch is stale."""
@@ -151,11 +158,13 @@ class GroupCommit:
         """Applied on a state thrown away: dropped, its requests applied again in a new batch."""
         assert self.is_stale, f"{self!r} abandoned on a state that still holds"
         self._move(Stage.ABANDONED)
+        self.pipeline.finished += 1
 
     def answered(self, answers: int) -> None:
         """Its answers go out: one for each request it took, once."""
         assert answers == self.requests, f"{self!r} took {self.requests}, answers {answers}"
         self._move(Stage.ANSWERED)
+        self.pipeline.finished += 1
 
     def _landed(self) -> None:
         pipeline = self.pipeline

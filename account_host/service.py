@@ -1,8 +1,17 @@
 """Wiring of the account host: load the state, start the writer and the change listener, then
-serve the internal links; runs until cancelled."""
+serve the internal links; runs until cancelled, or, given a drain, until the links are drained.
+
+A drain (`proto.drain`, the first SIGTERM) needs nothing of the writer: the link server stops
+accepting, tells each switch it is closing, and closes each link once it has had an answer for
+every request it brought (`proto.links`). The writer answers only after a batch has committed,
+so by then every batch with those requests in it is durable and answered; the writer is then
+given until the deadline to finish any other batch under way (the change listener's items),
+and is cancelled with the rest. What a switch sent after it was told is refused by the switch
+itself (91, as for a host that is down)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 import anyio
@@ -18,6 +27,7 @@ from account_host.errors import StateLoadError
 from account_host.intake import Intake
 from account_host.queue_items import QueueItem
 from account_host.writer import Writer
+from proto.drain import Drain
 from proto.health import LinkState, Readiness
 from proto.keys import Purpose, load_kek, open_data_keys
 from proto.link_metrics import open_connections
@@ -25,6 +35,9 @@ from proto.links import LinkServerLimits, serve_links
 from proto.tls import ServerTls
 
 log = structlog.get_logger("account_host.service")
+
+# While draining, how often the writer is looked at (only then, for a batch or two).
+_DRAIN_POLL_S = 0.01
 
 
 async def open_pan_lookup_key(config: HostConfig, database_url: str) -> bytes:
@@ -44,7 +57,7 @@ async def open_pan_lookup_key(config: HostConfig, database_url: str) -> bytes:
 
 async def run_host(
     config: HostConfig, database_url: str, *, health: Readiness | None = None,
-    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+    drain: Drain | None = None, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve as the account host `config.name`; task_status gets the bound link port.
 
@@ -79,12 +92,27 @@ async def run_host(
                 group.start_soon(writer.run)
                 await group.start(listener.run)
                 port = await group.start(partial(
-                    serve_links, config.listen_host, config.listen_port, intake.on_requests,
-                    name="host", tls=tls, limits=limits))
+                    _serve_links, group, writer, drain, partial(
+                        serve_links, config.listen_host, config.listen_port,
+                        intake.on_requests, name="host", tls=tls, limits=limits, drain=drain)))
                 log.info("host_serving", host=config.name, port=port)
                 task_status.started(port)
     finally:
         database.close()
+
+
+async def _serve_links(group: anyio.abc.TaskGroup, writer: Writer, drain: Drain | None,
+                       serve: Callable[..., Awaitable[None]], *,
+                       task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
+    """The links until they are drained (they are served until cancelled without a drain),
+    then the writer until it is idle: then the rest of the host stops with them."""
+    await serve(task_status=task_status)
+    assert drain is not None and drain.asked
+    with anyio.move_on_after(max(0.0, drain.deadline - anyio.current_time())):
+        while not writer.is_idle:
+            await anyio.sleep(_DRAIN_POLL_S)
+    log.info("host_drained", writer_idle=writer.is_idle)
+    group.cancel_scope.cancel()
 
 
 def _switch_links() -> LinkState:

@@ -170,6 +170,12 @@ class Writer:
             return False, f"{waiting} requests queued, none taken for {stalled_s:.1f} s"
         return True, f"{waiting} requests queued"
 
+    @property
+    def is_idle(self) -> bool:
+        """No batch under way and nothing queued or held: a drain may stop the writer."""
+        return not self._pipeline.batches_under_way and not self._held \
+            and not self._queue.statistics().current_buffer_used
+
     async def run(self) -> None:
         assert self.state is not None, "recover() loads the state before run()"
         in_flight: _InFlight | None = None

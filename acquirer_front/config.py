@@ -46,6 +46,19 @@ class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # terminal show a clear decline instead of its own timeout. Past 5 minutes every terminal
     # has long given up.
     answer_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 10.0
+    # On SIGTERM (a drain, docs/reliability.md): the front closes its listener; each open
+    # connection is closed right after the answer that leaves it with nothing in flight (the
+    # moment its terminal, which just got its answer, is least likely to be sending). After
+    # drain_idle_wait_s the connections stop reading: one with nothing in flight closes then,
+    # the others once what they read is answered. The front exits 0 when every connection is
+    # closed and every reversal owed is stored, by drain_timeout_s at most: above
+    # drain_idle_wait_s + answer_timeout_s + database_timeout_s (16 s), so that a request read
+    # at the last moment still gets its answer, or its 91 and stored reversal. Past it the
+    # front stops as if killed (terminals reverse what they had no answer to). 0: no drain.
+    drain_timeout_s: Annotated[float, Meta(ge=0, le=600)] = 20.0
+    # A terminal that sends steadily sends within a second: its connection closes after that
+    # answer instead of under a request it is sending.
+    drain_idle_wait_s: Annotated[float, Meta(ge=0, le=60)] = 1.0
     # The spec's LEN limit; larger frames are a framing error. LEN is two bytes, and a frame
     # holds at least a TPDU and an MTI.
     frame_size_max: Annotated[int, Meta(ge=FRAME_SIZE_MIN, le=65_535)] = 2048
@@ -156,6 +169,8 @@ class FrontConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
                                  f"(listen_host:listen_port): the bridges need a port of "
                                  f"their own")
         check_not_above(self, "link_echo_timeout_s", "link_echo_interval_s")
+        if self.drain_timeout_s:
+            check_not_above(self, "drain_idle_wait_s", "drain_timeout_s")
         check_not_above(self, "link_backoff_s_min", "link_backoff_s_max")
         check_not_above(self, "saf_backoff_s_min", "saf_backoff_s_max")
         check_not_above(self, "saf_send_batch_max", "upstream_queue_max")

@@ -38,6 +38,13 @@ dropped it while it waited for a slow answer). And TLS has no half-close: the pe
 the connection both ways, so answers still due are not written (an approval among them is
 reversed, as the bridge also reverses one it does not get).
 
+A drain (the front is stopping, `server.py`) first lets a connection go on as it is, and closes
+it right after the answer that leaves nothing in flight: its terminal has just had its answer and
+is the least likely to be writing, so no request is caught on its way in by the close. Then
+(`stop_reading`) it takes no more frames: one with nothing in flight closes at once, the others
+once what they took is answered. A request still unread then was never seen by the front (its
+terminal, without an answer, reverses it; the host never saw it either).
+
 A bug (an AssertionError, or any exception that is not one of the typed errors handled here) ends
 the front, for its supervisor to restart it from the database, rather than cost one request or
 one connection: work spawned on the listener raises in its task group, and a bug in a loop
@@ -105,6 +112,7 @@ class CloseReason(StrEnum):
     IDLE = "idle"                     # no frame started within idle_timeout_s
     SIGN_ON_WAIT = "sign_on_wait"     # no request past the terminal checks in sign_on_wait_s
     WRITE_FAILED = "write_failed"     # the terminal does not take its answers
+    DRAINED = "drained"               # the front is stopping, and this terminal had its answers
     # Framing errors (counted by reason):
     FRAME_SIZE = "frame_size"         # LEN above frame_size_max or below a TPDU and an MTI
     TPDU = "tpdu"                     # TPDU not starting with 0x60
@@ -115,7 +123,7 @@ class CloseReason(StrEnum):
 
 
 _NOT_FRAMING = frozenset({CloseReason.PEER_CLOSED, CloseReason.IDLE, CloseReason.WRITE_FAILED,
-                          CloseReason.SIGN_ON_WAIT})
+                          CloseReason.SIGN_ON_WAIT, CloseReason.DRAINED})
 # Answers that say the front does not know or trust the sender: they do not end the wait for a
 # terminal (sign_on_wait_s). Any other answer means a registered, signed-on (or signing-on)
 # terminal of its merchant, with its MAC, sent the request.
@@ -170,6 +178,9 @@ class TerminalConnection(asyncio.Protocol):
         self._tls = False           # a bridge's connection: no half-close (module docstring)
         self._closed = False        # by us: answers still due are not written
         self._peer_ended = False    # EOF from the terminal: an approval needs proof it arrived
+        self._draining = False      # the front is stopping (module docstring)
+        # Close once nothing is in flight: after the terminal's EOF, or while draining.
+        self._ending = False
         self._lost = False          # the transport is gone
         self._write_failed = False  # dropped for not draining: unconfirmed answers are lost
 
@@ -216,7 +227,7 @@ class TerminalConnection(asyncio.Protocol):
             if self._tls:
                 self._closed = True   # the TLS layer shuts both ways: nothing more is written
                 return False
-            self._peer_ended = True
+            self._peer_ended = self._ending = True
             self._close_when_done()
         except Exception as exc:   # a bug: the front ends (see the module's docstring)
             self._listener.fail(exc)
@@ -247,6 +258,25 @@ class TerminalConnection(asyncio.Protocol):
         """Drop the connection now (the front is stopping)."""
         if self._transport is not None:
             self._transport.abort()
+
+    def drain(self) -> None:
+        """The front is stopping: close right after the answer that leaves nothing in flight."""
+        # Nothing more now: idle, it waits for its terminal's next request (or
+        # `stop_reading`); busy, `_release` closes it after the answer that empties it.
+        self._draining = self._ending = True
+
+    def stop_reading(self) -> None:
+        """The drain's second step: take no more frames (those received and not taken are
+        dropped, unseen), and close once what was taken is answered."""
+        self._draining = self._ending = True
+        if self._closed:
+            return
+        if not self._reading_paused:
+            self._transport.pause_reading()   # type: ignore[union-attr]
+        self._reading_paused = False   # so that no released slot resumes it
+        self._frames = FrameBuffer(self._config.frame_size_max)
+        self._frame_started_at = None
+        self._close_when_done()
 
     def pause_writing(self) -> None:
         self._write_paused_at = self._loop.time()
@@ -393,9 +423,12 @@ class TerminalConnection(asyncio.Protocol):
         self._close_when_done()
 
     def _close_when_done(self) -> None:
-        """After the terminal's EOF, the connection ends with its last answer."""
-        if self._peer_ended and not self._in_flight and not self._reset_checks \
-                and not self._closed:
+        """After the terminal's EOF, or while draining, the connection ends with its last
+        answer (draining, not under a frame half received)."""
+        if self._ending and not self._in_flight and not self._reset_checks \
+                and not self._closed and not len(self._frames):
+            if not self._peer_ended:
+                self._close_reason = CloseReason.DRAINED
             self._closed = True
             self._transport.close()   # type: ignore[union-attr]
 

@@ -12,6 +12,13 @@ A bug in any connection ends the listener, and with it the front, for its superv
 (an assertion is never logged and ignored): raised in a task of the listener, it propagates; met
 in a connection's loop callback, it is handed to `fail`, and the listener's own task raises it.
 A connection's legitimate ends (framing errors, timeouts, a peer that hangs up) close it alone.
+
+A drain (`proto.drain`, the front is stopping): the listeners close, so new connections are
+refused, and each open connection drains (`connection.py`): it is closed right after the answer
+that leaves it with nothing in flight. After `drain_idle_wait_s` the connections stop reading,
+and close once what they read is answered. The listener ends when no connection is open, no
+work it spawned (a sign-on, a request waiting for the switch, a reversal being stored) runs and
+nothing waits on the switch link, or at the drain's deadline.
 """
 
 from __future__ import annotations
@@ -31,10 +38,14 @@ from acquirer_front.config import FrontConfig
 from acquirer_front.connection import Listener, TerminalConnection
 from acquirer_front.limits import ConnectionLimits, RefusalReason, SampledLog
 from acquirer_front.pipeline import Pipeline
+from proto.drain import Drain
 from proto.links import TLS_HANDSHAKE_TIMEOUT_S, parse_address
 from proto.tls import ServerTls, certificate_names, peer_name_allowed
 
 log = structlog.get_logger("acquirer_front.server")
+
+# While draining, how often the listener looks whether anything is left (only then).
+_DRAIN_POLL_S = 0.01
 
 
 class _Listener:
@@ -51,7 +62,9 @@ class _Listener:
                               for reason in RefusalReason}
         self._sources: dict[TerminalConnection, str] = {}
         self.failure: Exception | None = None   # the first bug a connection's callback met
-        self.failed = anyio.Event()
+        self.ended = anyio.Event()   # a bug (`failure`), or drained
+        self._working = 0   # spawned work not finished
+        self._draining = False
 
     def connection(self, gate: Listener | None = None) -> TerminalConnection:
         """A new connection, admitted by this listener or by `gate` (the bridges')."""
@@ -73,6 +86,8 @@ class _Listener:
             return False
         metrics.OPEN_CONNECTIONS.inc()
         self._sources[connection] = source
+        if self._draining:   # accepted just before the listeners closed
+            connection.drain()
         return True
 
     def refuse(self, reason: RefusalReason, source: str, transport: asyncio.Transport,
@@ -88,17 +103,46 @@ class _Listener:
         metrics.OPEN_CONNECTIONS.dec()
 
     def spawn(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        self._group.start_soon(work)
+        self._working += 1
+        self._group.start_soon(self._run_work, work)
+
+    async def _run_work(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        try:
+            await work()
+        finally:
+            self._working -= 1
 
     def fail(self, exc: Exception) -> None:
         """A bug met in a connection's loop callback: `serve_terminals` raises it."""
         if self.failure is None:
             self.failure = exc
-            self.failed.set()
+            self.ended.set()
 
     def abort_all(self) -> None:
         for connection in list(self._sources):
             connection.abort()
+
+    @property
+    def open_count(self) -> int:
+        return len(self._sources)
+
+    @property
+    def working_count(self) -> int:
+        return self._working
+
+    @property
+    def is_idle(self) -> bool:
+        """No connection open, no spawned work running."""
+        return not self._sources and not self._working
+
+    def drain(self) -> None:
+        self._draining = True
+        for connection in list(self._sources):
+            connection.drain()
+
+    def stop_reading(self) -> None:
+        for connection in list(self._sources):
+            connection.stop_reading()
 
 
 class _BridgeGate:
@@ -143,10 +187,14 @@ async def serve_terminals(
     pipeline: Pipeline,
     bridge_tls: ServerTls | None = None,
     *,
+    drain: Drain | None = None,
+    upstream_busy: Callable[[], bool] = lambda: False,
     task_status: TaskStatus[ListeningPorts] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen until cancelled or a bug, on the terminal port and, given `bridge_tls`, on
-    `config.bridge_listen`; task_status gets the bound ports."""
+    `config.bridge_listen`; task_status gets the bound ports. Given `drain`, return once it
+    is asked and done (the module's docstring); `upstream_busy` says whether requests still
+    wait on the switch link (their answers may owe a reversal)."""
     assert (bridge_tls is None) == (config.bridge_listen is None)
     loop = asyncio.get_running_loop()
     async with anyio.create_task_group() as group:
@@ -157,6 +205,7 @@ async def serve_terminals(
                 listener.connection, config.listen_host, config.listen_port,
                 backlog=config.listen_backlog, reuse_address=True)
             servers.callback(server.close)
+            listening = [server]
             ports = ListeningPorts(server.sockets[0].getsockname()[1], None)
             log.info("front_listening", host=config.listen_host, port=ports.terminal)
             if bridge_tls is not None:
@@ -168,10 +217,47 @@ async def serve_terminals(
                     backlog=config.listen_backlog, reuse_address=True,
                     ssl=bridge_tls.context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S)
                 servers.callback(bridge_server.close)
+                listening.append(bridge_server)
                 ports = ports._replace(bridge=bridge_server.sockets[0].getsockname()[1])
                 log.info("front_listening_for_bridges", host=host, port=ports.bridge,
                          peer_names=sorted(bridge_tls.peer_names))
             task_status.started(ports)
-            await listener.failed.wait()
-            assert listener.failure is not None
-            raise listener.failure
+            if drain is not None:
+                group.start_soon(_drain, listener, listening, drain, config, upstream_busy)
+            await listener.ended.wait()
+            if listener.failure is not None:
+                raise listener.failure
+            group.cancel_scope.cancel()   # drained: nothing runs, unless past the deadline
+
+
+async def _drain(listener: _Listener, listening: list[asyncio.Server], drain: Drain,
+                 config: FrontConfig, upstream_busy: Callable[[], bool]) -> None:
+    """The drain's steps (the module's docstring), then `listener.ended`."""
+    await drain.wait()
+    for server in listening:
+        server.close()
+    listener.drain()
+    log.info("front_draining", idle_wait_s=config.drain_idle_wait_s,
+             drain_timeout_s=drain.timeout_s)
+
+    def done() -> bool:
+        return listener.is_idle and not upstream_busy()
+
+    assert drain.asked_at is not None
+    await _until(done, drain.asked_at + config.drain_idle_wait_s)
+    if not done():
+        listener.stop_reading()
+        await _until(done, drain.deadline)
+    if done():
+        log.info("front_drained", after_s=round(anyio.current_time() - drain.asked_at, 3))
+    else:
+        log.warning("front_drain_timeout", connections=listener.open_count,
+                    work=listener.working_count, upstream_busy=upstream_busy())
+    listener.ended.set()
+
+
+async def _until(condition: Callable[[], bool], deadline: float) -> None:
+    """Until `condition()` holds or `deadline` (anyio clock) passes."""
+    with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+        while not condition():
+            await anyio.sleep(_DRAIN_POLL_S)

@@ -1,4 +1,8 @@
-"""The acquirer front's entry point: registry, switch link and terminal listener together."""
+"""The acquirer front's entry point: registry, switch link and terminal listener together.
+
+A drain (`proto.drain`) is the listener's (`server.py`): once it is done, the switch link, the
+registry and store-and-forward stop with it (every reversal owed by then is stored: storing one
+is work the listener waits for)."""
 
 from __future__ import annotations
 
@@ -14,13 +18,14 @@ from acquirer_front.config import FrontConfig
 from acquirer_front.errors import DatabaseUnavailableError
 from acquirer_front.keys import SecurityModule, SoftwareSecurityModule
 from acquirer_front.keystore import KeyStore
-from acquirer_front.pipeline import build_pipeline
+from acquirer_front.pipeline import Pipeline, build_pipeline
 from acquirer_front.registry import Registry
 from acquirer_front.registry_loader import RegistryLoader
 from acquirer_front.saf import StoreAndForward
-from acquirer_front.server import serve_terminals
+from acquirer_front.server import ListeningPorts, serve_terminals
 from acquirer_front.sessions import SessionStore
 from acquirer_front.upstream import Upstream
+from proto.drain import Drain
 from proto.health import LinkState, Readiness
 from proto.tls import ServerTls
 
@@ -32,9 +37,10 @@ async def run_front(
     security_module: SecurityModule | None = None,
     on_bridge_listening: Callable[[int], None] | None = None,
     health: Readiness | None = None,
+    drain: Drain | None = None,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve terminals until cancelled; task_status gets the bound terminal port, and
+    """Serve terminals until cancelled, or drained; task_status gets the bound terminal port, and
     `on_bridge_listening` the bound port of `bridge_listen` when it is set.
 
     Raises DatabaseUnavailableError when the registry cannot be loaded at start,
@@ -83,7 +89,9 @@ async def run_front(
                 registry, upstream, sessions, security_module,
                 answer_echo_locally=config.answer_echo_locally,
             )
-            ports = await group.start(serve_terminals, config, pipeline, bridge_tls)
+            ports = await group.start(partial(
+                _serve_terminals, group.cancel_scope, config, pipeline, bridge_tls, drain,
+                upstream))
             if ports.bridge is not None and on_bridge_listening is not None:
                 on_bridge_listening(ports.bridge)
             task_status.started(ports.terminal)
@@ -92,6 +100,19 @@ async def run_front(
         await _close_pool(pool, config.database_timeout_s)
         if saf is not None:
             await saf.aclose()
+
+
+async def _serve_terminals(
+    scope: anyio.CancelScope, config: FrontConfig, pipeline: Pipeline,
+    bridge_tls: ServerTls | None, drain: Drain | None, upstream: Upstream, *,
+    task_status: TaskStatus[ListeningPorts] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """The terminals until the listener is drained (until cancelled without a drain); then
+    the rest of the front stops with it."""
+    await serve_terminals(config, pipeline, bridge_tls, drain=drain,
+                          upstream_busy=lambda: upstream.pending_count > 0,
+                          task_status=task_status)
+    scope.cancel()
 
 
 async def _open_keystore(config: FrontConfig, database_url: str) -> KeyStore:

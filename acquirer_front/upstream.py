@@ -9,6 +9,12 @@ When a request left the front and no usable answer came back (none in time, the 
 (issue 8): a 0200 is then reversed through the store-and-forward queue before its 91 goes out,
 and a terminal's own 0420 is stored there and answered 00 once durable. That is the only
 extra work, and it is on the failure path: an answered request costs what it did before.
+
+A switch that drains (a restart) says so on the link (`Closing`, `proto.links`) before it
+closes it: the link reports down, and a request that finds it so waits for the switch to be
+back, within its own deadline, instead of being answered 91 at once; it is sent then. Such a
+request had not left the front, so one that times out waiting is a plain 91 with nothing to
+reverse. A link lost without that word (a crash) is answered 91 at once, as before.
 """
 
 from __future__ import annotations
@@ -142,6 +148,8 @@ class Upstream:
         (anyio clock); None when there is none."""
         awaited = _Awaited()
         request = self.submit(build, deadline, awaited)
+        if request is None and self.link.peer_stopping:
+            request = await self._submit_when_back(build, deadline, awaited)
         if request is None:
             return await self._not_sent(build)
         await awaited.done.wait()
@@ -149,6 +157,16 @@ class Upstream:
             log.warning("answer_timeout", request_id=request.request_id,
                         request=request.key_text())
         return await self.settle(request, awaited.answer)
+
+    async def _submit_when_back(
+        self, build: Callable[[int], Request], deadline: float, awaited: _Awaited,
+    ) -> Request | None:
+        """The switch is restarting: send the request once its link is up again, if that is
+        before `deadline`; None (not sent) otherwise."""
+        with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+            await self.link.wait_up()
+            return self.submit(build, deadline, awaited)
+        return None
 
     def submit(
         self, build: Callable[[int], Request], deadline: float,

@@ -2,6 +2,8 @@
 
     DeviceError                 the simulated terminal could not complete an exchange
     ├── HostConnectionError     no connection, or the host closed or broke it
+    │   └── NotSentError        the host had closed the connection before the request was
+    │                           written: it never left the terminal
     ├── AnswerTimeoutError      no answer within the client's timeout (also a TimeoutError)
     ├── AnswerMacError          the host's answer carries a MAC that does not verify
     └── SessionKeyError         a sign-on's MK/MV do not give a key that matches its check value
@@ -15,6 +17,10 @@ class DeviceError(Exception):
 
 
 class HostConnectionError(DeviceError):
+    pass
+
+
+class NotSentError(HostConnectionError):
     pass
 
 

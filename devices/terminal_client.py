@@ -28,7 +28,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from devices import messages
 from devices.clock import Clock, clock_fields, utc_now
-from devices.errors import AnswerMacError, AnswerTimeoutError, DeviceError, HostConnectionError
+from devices.errors import (
+    AnswerMacError,
+    AnswerTimeoutError,
+    DeviceError,
+    HostConnectionError,
+    NotSentError,
+)
 from devices.mac import (
     MAC_HEX_SIZE,
     MAC_MTIS,
@@ -189,9 +195,10 @@ class TerminalClient:
     # ---- raw frames, for framing tests -----------------------------------------------------
 
     async def send_raw(self, data: bytes) -> None:
-        """Bytes on the wire exactly as given: no length, TPDU or codec is added."""
+        """Bytes on the wire exactly as given: no length, TPDU or codec is added. NotSentError
+        when the connection was already closed (nothing was written)."""
         if self._closed_error is not None:
-            raise self._closed_error
+            raise NotSentError(str(self._closed_error)) from self._closed_error
         assert self._stream is not None, "use the client as an async context manager"
         try:
             with anyio.fail_after(self.timeout_s):

@@ -8,7 +8,9 @@ goes on the wire. It behaves as a real POS does when the system fails under it:
   is connected again and retried until answered 00 or 25;
 - answers in `reverse_codes` (none by default; 91, the front's "the host did not answer", for
   a front without store-and-forward) are treated as no answer and reversed the same way;
-- a broken connection is reopened (and signed on again) until the run ends.
+- a broken connection is reopened (and signed on again) until the run ends; a request the
+  terminal could not write because the front had already closed the connection (a drain) was
+  never sent, and is not recorded.
 When the run stops, a terminal ends only once every reversal it owes is acknowledged.
 
 It uses devices.terminal_client.TerminalClient (full codec, one task per request): the crash
@@ -26,7 +28,7 @@ import msgspec
 from anyio.abc import TaskGroup
 
 from devices import messages
-from devices.errors import AnswerTimeoutError, DeviceError
+from devices.errors import AnswerTimeoutError, DeviceError, NotSentError
 from devices.stan import StanCounter
 from devices.terminal_client import TerminalClient
 from loadtest.crash_record import Ledger, SentRequest
@@ -153,6 +155,11 @@ class CrashTerminal:
                 broken.set()   # not signed on (any more): reconnect and sign on again
         except AnswerTimeoutError:
             pass
+        except NotSentError:
+            broken.set()
+            if record is not None:
+                self._ledger.withdrawn(record)
+                record = None
         except DeviceError:
             broken.set()
         finally:

@@ -5,6 +5,7 @@ memory, which no kill touches, and is what the journal is checked against at the
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ class SentRequest:
 
     fields: Fields
     answer_code: str | None = None       # field 39 of its answer; None: no answer in time
+    answered_at: float | None = None     # time.monotonic() when the answer came
     reversal_code: str | None = None     # the answer that acknowledged the terminal's reversal
     reversal_attempts: int = 0
 
@@ -61,8 +63,16 @@ class Ledger:
         self.requests.append(request)
         return request
 
+    def withdrawn(self, request: SentRequest) -> None:
+        """A request that never went on the wire (its connection had been closed): not sent."""
+        for position in range(len(self.requests) - 1, -1, -1):   # it is one of the last
+            if self.requests[position] is request:
+                del self.requests[position]
+                return
+
     def answered(self, request: SentRequest, code: str) -> None:
         request.answer_code = code
+        request.answered_at = time.monotonic()
         self.answers[code] += 1
         if code == ResponseCode.APPROVED:
             self.approvals += 1

@@ -2,6 +2,10 @@
 host, switch and front as child processes (`python -m jifen.cli <service>`, as `jifen up` runs
 them), so that a SIGKILL is a real process death.
 
+It also stops a service gracefully (`terminate`: SIGTERM, which drains it) for the rolling
+restart test (tests/crash/test_graceful_restart.py), and can run on a database of a server it
+did not start (`use_database`).
+
 The test restarts what it killed, as a supervisor would; everything else must recover on its
 own: after PostgreSQL restarts, the host reconnects and rebuilds its state, and the front and
 switch reopen their database connections; after a service restarts, its peers reopen their
@@ -60,6 +64,25 @@ class CrashSystem:
         self._server_url = await anyio.to_thread.run_sync(self.postgres.ensure_running)
         self.database_url = await fresh_database(self._server_url, DATABASE_NAME)
         return self.database_url
+
+    def use_database(self, database_url: str) -> None:
+        """Run on this (migrated) database instead of starting a server of our own."""
+        self.database_url = database_url
+
+    async def terminate(self, target: str, timeout_s: float) -> tuple[int | None, float]:
+        """SIGTERM a service (it drains) and wait for it to exit, at most `timeout_s`; its exit
+        code (None: still running, then killed) and the seconds it took."""
+        process = self._children[target].process
+        assert process is not None
+        started = anyio.current_time()
+        process.send_signal(signal.SIGTERM)
+        with anyio.move_on_after(timeout_s):
+            code = await process.wait()
+            return code, anyio.current_time() - started
+        process.kill()
+        with anyio.fail_after(EXIT_TIMEOUT_S):
+            await process.wait()
+        return None, anyio.current_time() - started
 
     async def checkpoint(self) -> None:
         """A checkpoint now, as a server in its steady state has had one recently: a crash

@@ -117,4 +117,15 @@ class Pong(msgspec.Struct, tag="po", array_like=True):
     nonce: int
 
 
-LinkMessage = RequestBatch | AnswerBatch | Ping | Pong
+class Closing(msgspec.Struct, tag="cl", array_like=True):
+    """Server to client: this server is stopping (a drain). Send no more requests on this
+    connection; those already sent are answered, then the server closes it."""
+
+
+class ClosingSeen(msgspec.Struct, tag="cs", array_like=True):
+    """Client to server, after a `Closing`: nothing more follows on this connection. Every
+    request sent before it has arrived before it (one TCP stream), so the server knows which
+    answers it still owes."""
+
+
+LinkMessage = RequestBatch | AnswerBatch | Ping | Pong | Closing | ClosingSeen

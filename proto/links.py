@@ -28,6 +28,16 @@ connection's life (`idle_timeout_s`, longer than a client's probe interval) and 
 size (`message_size_max`, on both ends: a sender splits a batch that would exceed it). What
 these close is counted in `proto.link_metrics`.
 
+A drain (`proto.drain`, a service's graceful stop): `serve_links` stops accepting, sends each
+client `Closing`, and the client answers `ClosingSeen` once it has stopped sending on that
+connection (its requests already sent are ahead of it in the stream). The server then closes
+each connection once it has queued as many answers as it received requests and has written
+them: no request that reached it loses its answer to the stop. Past the drain's deadline the
+connections are closed as before. A client told `Closing` reports itself down (`send` refuses,
+so callers answer for new requests as when the link is down) but still delivers the answers
+coming on that connection; `peer_stopping` says the peer left on purpose and is expected
+back, so a caller may wait for it (`wait_up`) instead of refusing at once.
+
 Structured concurrency stays: `LinkClient.run` and `serve_links` run until cancelled and close
 their transports when they end; the probe is a loop of anyio sleeps. A lost connection (closed,
 a malformed message, no answer to a probe) ends that connection only. A bug (an AssertionError,
@@ -50,8 +60,19 @@ import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
 from proto import link_metrics
+from proto.drain import Drain
 from proto.errors import LinkCodecError, LinkMessageSizeError
-from proto.frames import Answer, AnswerBatch, LinkMessage, Ping, Pong, Request, RequestBatch
+from proto.frames import (
+    Answer,
+    AnswerBatch,
+    Closing,
+    ClosingSeen,
+    LinkMessage,
+    Ping,
+    Pong,
+    Request,
+    RequestBatch,
+)
 from proto.link_codec import LINK_MESSAGE_SIZE_MAX, encode_link_message_into, take_link_messages
 from proto.link_metrics import Closed
 from proto.tls import ClientTls, ServerTls, peer_name_allowed
@@ -70,6 +91,15 @@ _CONTROL_ITEMS_MAX = 64
 # Request batches decoded ahead of the server's handler before the transport stops reading.
 _READ_AHEAD_MESSAGES_MAX = 4
 
+# While draining, how often a link server looks whether its connections have had their answers
+# (only during a drain: a few hundred looks in all).
+_DRAIN_POLL_S = 0.01
+
+# A peer that said `Closing` is restarting: it is tried this often until it is back, rather than
+# after a doubled backoff (up to 2 s), so that the requests its absence holds or refuses wait
+# 0.1 s at most past its return. A refused connection costs microseconds on either side.
+_RESTART_RETRY_S = 0.1
+
 # A TLS handshake not done by then is dropped: a peer must not hold a half-open connection.
 TLS_HANDSHAKE_TIMEOUT_S = 10.0
 
@@ -77,7 +107,8 @@ TLS_HANDSHAKE_TIMEOUT_S = 10.0
 _LINK_ERRORS = (OSError, LinkCodecError, TimeoutError, anyio.BrokenResourceError,
                 anyio.ClosedResourceError, anyio.EndOfStream)
 
-_Outgoing = list[Any] | Ping | Pong
+_Outgoing = list[Any] | Ping | Pong | Closing | ClosingSeen
+_Control = Ping | Pong | Closing | ClosingSeen
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -99,6 +130,7 @@ class _Connection(asyncio.Protocol):
         self._received = bytearray()
         self._outbox: list[_Outgoing] = []
         self._outbox_frames = 0   # lists in the outbox, which OUTBOX_ITEMS_MAX bounds
+        self.frames_queued = 0    # in all: a drained server has queued an answer per request
         self._flush_scheduled = False
         self._writing_paused = False
         self._room: anyio.Event | None = None
@@ -170,10 +202,11 @@ class _Connection(asyncio.Protocol):
         if self.closed or self._outbox_frames >= OUTBOX_ITEMS_MAX:
             return False
         self._outbox_frames += 1
+        self.frames_queued += len(frames)
         self._queue(frames)
         return True
 
-    def put_control(self, message: Ping | Pong) -> None:
+    def put_control(self, message: _Control) -> None:
         if self.closed:
             return
         if len(self._outbox) - self._outbox_frames >= _CONTROL_ITEMS_MAX:
@@ -211,7 +244,7 @@ class _Connection(asyncio.Protocol):
                 self._encode_frames(frames, encoded)
                 frames = []
                 # Not a list, so a control message (`type() is` narrows only the true branch).
-                encode_link_message_into(cast("Ping | Pong", item), encoded,
+                encode_link_message_into(cast(_Control, item), encoded,
                                          self._message_size_max)
             self._encode_frames(frames, encoded)
             assert self.transport is not None
@@ -247,6 +280,12 @@ class _Connection(asyncio.Protocol):
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
 
+    @property
+    def is_flushed(self) -> bool:
+        """Everything queued is written to the transport (which `close(graceful=True)`
+        flushes before it closes)."""
+        return not self._outbox and not self._writing_paused
+
     def discard_all(self) -> int:
         """Drop what is queued (the connection it was for is gone); returns frames dropped."""
         dropped = sum(len(item) for item in self._outbox if type(item) is list)
@@ -264,13 +303,17 @@ class _Connection(asyncio.Protocol):
             self.failure = exc
         self.close()
 
-    def close(self) -> None:
-        """End the connection (idempotent): whatever is unsent is dropped."""
+    def close(self, *, graceful: bool = False) -> None:
+        """End the connection (idempotent): whatever is unsent is dropped, unless `graceful`,
+        where what the transport holds is written first (its outbox must be flushed)."""
         if self.closed:
             return
         self.closed = True
         if self.transport is not None:
-            self.transport.abort()
+            if graceful:
+                self.transport.close()
+            else:
+                self.transport.abort()
         self._wake_senders()
         self._closed()
 
@@ -292,6 +335,8 @@ class _ClientConnection(_Connection):
     def _handle(self, message: LinkMessage) -> None:
         if type(message) is AnswerBatch:
             self._client._on_answers(message.answers)
+        elif type(message) is Closing:
+            self._client._on_closing(self)
         elif type(message) is not Pong:
             raise LinkCodecError(f"unexpected {type(message).__name__} from a server")
 
@@ -334,6 +379,8 @@ class LinkClient:
         self._nonces = itertools.count(1)
         self._up = anyio.Event()
         self.is_up = False
+        # The peer said it is stopping (`Closing`): it is expected back, at the same address.
+        self.peer_stopping = False
 
     def send(self, requests: list[Request]) -> bool:
         connection = self._connection
@@ -341,6 +388,21 @@ class LinkClient:
 
     async def wait_up(self) -> None:
         await self._up.wait()
+
+    def _down(self) -> None:
+        self._connection = None
+        self.is_up = False
+        if self._up.is_set():   # a waiter on the unset one is woken by the next connection
+            self._up = anyio.Event()
+
+    def _on_closing(self, connection: _ClientConnection) -> None:
+        """The server drains: send nothing more on this connection (callers see the link
+        down) and say so; the answers it owes still come on it until it closes."""
+        if self._connection is connection:
+            self._down()
+            self.peer_stopping = True
+            log.info("link_peer_closing", link=self.name, address=self.address)
+        connection.put_control(ClosingSeen())
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -368,6 +430,8 @@ class LinkClient:
             except (OSError, TimeoutError) as exc:
                 log.debug("link_connect_failed", link=self.name, address=self.address,
                           error=str(exc))
+                if self.peer_stopping:   # restarting: its return is looked for often
+                    backoff_s = min(_RESTART_RETRY_S, self._backoff_s_max)
                 await anyio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, self._backoff_s_max)
                 continue
@@ -377,12 +441,11 @@ class LinkClient:
                 await self._run_connection(connection)
             finally:
                 connection.close()
-                self._connection = None
-                self.is_up = False
-                self._up = anyio.Event()
+                self._down()
                 dropped = connection.discard_all()
-                log.warning("link_down", link=self.name, address=self.address,
-                            frames_dropped=dropped)
+                # After the peer's `Closing`, the end it announced (a restart), not a fault.
+                (log.info if self.peer_stopping else log.warning)(
+                    "link_down", link=self.name, address=self.address, frames_dropped=dropped)
                 self._on_down()
             if connection.failure is not None:
                 raise connection.failure
@@ -394,6 +457,7 @@ class LinkClient:
             connection.last_received = anyio.current_time()
             self._connection = connection
             self.is_up = True
+            self.peer_stopping = False
             self._up.set()
             await self._probe_forever(connection)
 
@@ -479,6 +543,8 @@ class _ServerConnection(_Connection):
         self._inbox_ready: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._reader_scope = anyio.CancelScope()
+        self.requests_received = 0
+        self.closing_seen = False   # the client sends nothing more (a drain)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -536,6 +602,7 @@ class _ServerConnection(_Connection):
 
     def _handle(self, message: LinkMessage) -> None:
         if type(message) is RequestBatch:
+            self.requests_received += len(message.requests)
             self._inbox.append(message.requests)
             if self._inbox_ready is not None and not self._inbox_ready.done():
                 self._inbox_ready.set_result(None)
@@ -545,8 +612,17 @@ class _ServerConnection(_Connection):
                 self.transport.pause_reading()
         elif type(message) is Ping:
             self.put_control(Pong(message.nonce))
+        elif type(message) is ClosingSeen:
+            self.closing_seen = True
         else:
             raise LinkCodecError(f"unexpected {type(message).__name__} from a client")
+
+    @property
+    def is_drained(self) -> bool:
+        """Told `Closing` and acknowledged, an answer queued for every request received, and
+        all of it written: nothing is owed on this connection any more."""
+        return self.closing_seen and not self._inbox \
+            and self.frames_queued >= self.requests_received and self.is_flushed
 
     async def _serve_requests(self) -> None:
         """The reader task: each batch to the handler in turn, until the connection ends."""
@@ -598,10 +674,12 @@ async def serve_links(
     tls: ServerTls,
     limits: LinkServerLimits | None = None,
     on_peer_gone: Callable[[LinkPeer], None] | None = None,
+    drain: Drain | None = None,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Accept links (mutual TLS, clients named in `tls.peer_names`) on host:port forever;
-    task_status gets the bound port."""
+    """Accept links (mutual TLS, clients named in `tls.peer_names`) on host:port until
+    cancelled, or, given `drain`, until it is asked and every connection has had its answers
+    (or its deadline passed: see the module's docstring); task_status gets the bound port."""
     loop = asyncio.get_running_loop()
     async with anyio.create_task_group() as group:
         server = _Server(name, on_requests, on_peer_gone, group, tls,
@@ -613,9 +691,35 @@ async def serve_links(
             bound_port = listener.sockets[0].getsockname()[1]
             log.info("link_listening", link=name, host=host, port=bound_port)
             task_status.started(bound_port)
-            await anyio.sleep_forever()
+            if drain is None:
+                await anyio.sleep_forever()
+            else:
+                await drain.wait()
+                server.serving = False
+                listener.close()
+                await _drain_connections(server, drain.deadline)
         finally:
             server.serving = False
             listener.close()
             for connection in list(server.connections):
                 connection.close()
+
+
+async def _drain_connections(server: _Server, deadline: float) -> None:
+    """Tell every client `Closing`, then close each connection once it is drained (its answers
+    written), all by `deadline`; what is left then is closed by the caller, as before."""
+    told = list(server.connections)
+    for connection in told:
+        connection.put_control(Closing())
+    log.info("link_draining", link=server.name, connections=len(told))
+    with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+        while server.connections:
+            for connection in list(server.connections):
+                if connection.is_drained:
+                    connection.close(graceful=True)
+            if server.connections:
+                await anyio.sleep(_DRAIN_POLL_S)
+    if server.connections:
+        log.warning("link_drain_timeout", link=server.name, connections=len(server.connections))
+    else:
+        log.info("link_drained", link=server.name, connections=len(told))

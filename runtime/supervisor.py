@@ -2,7 +2,9 @@
 
 Starts (or reuses) the database, migrates it, loads the demo alliance into an empty database,
 then runs host, switch and front as child processes, restarting any that dies, until SIGINT
-or SIGTERM stops them in reverse order.
+or SIGTERM stops them in reverse order, each with a SIGTERM that drains it (the front first,
+so that its terminals have their answers; docs/reliability.md, "Graceful drain and
+restarts").
 """
 
 from __future__ import annotations
@@ -18,15 +20,21 @@ import structlog
 from anyio.abc import Process
 
 from runtime.config import Config
+from runtime.service import SUPERVISED_ENV
 
 log = structlog.get_logger("jifen.up")
 
 # A child that dies is restarted after this long, doubling up to the maximum.
 RESTART_BACKOFF_S_MIN = 0.5
 RESTART_BACKOFF_S_MAX = 10.0
-# How long a child may take to open its port, and to exit after SIGTERM.
+# How long a child may take to open its port.
 CHILD_READY_TIMEOUT_S = 60.0
-CHILD_STOP_TIMEOUT_S = 10.0
+# How long a child may take to exit after SIGTERM, past its drain (its drain_timeout_s): its
+# connections and pools closing, each bounded by a database timeout (10 s at most by default).
+CHILD_CLOSE_S_MAX = 10.0
+# A child whose drain is not known (the load test's): the longest default drain (the front's
+# 20 s) and the closing.
+CHILD_STOP_TIMEOUT_S = 30.0
 # How often a starting child's port is tried.
 PORT_POLL_INTERVAL_S = 0.1
 
@@ -38,6 +46,7 @@ class Child:
     process: Process | None = None
     restarts: int = 0
     stopping: bool = field(default=False)
+    stop_timeout_s: float = CHILD_STOP_TIMEOUT_S
 
 
 def _child_command(config_path: str | None, name: str) -> list[str]:
@@ -90,13 +99,14 @@ async def _run_child(child: Child, command: list[str], env: dict[str, str],
 
 
 async def stop_child(child: Child) -> None:
-    """SIGTERM, then SIGKILL after CHILD_STOP_TIMEOUT_S; the child is not restarted."""
+    """SIGTERM (the child drains), then SIGKILL after its stop timeout; it is not
+    restarted."""
     child.stopping = True
     process = child.process
     if process is None or process.returncode is not None:
         return
     process.send_signal(signal.SIGTERM)
-    with anyio.move_on_after(CHILD_STOP_TIMEOUT_S):
+    with anyio.move_on_after(child.stop_timeout_s):
         await process.wait()
         return
     log.warning("child_killed", child=child.name)
@@ -109,10 +119,14 @@ async def supervise(config: Config, config_path: str | None,
     # Each child resolves its own database URL from the same file and environment: on the
     # embedded server, its own role's login; never the administrator's password from us.
     env = dict(os.environ)
+    env[SUPERVISED_ENV] = "1"   # a Ctrl-C is ours to act on: we drain them in order
     children = [
-        Child("host", config.host.listen_port),
-        Child("switch", config.switch.listen_port),
-        Child("front", config.front.listen_port),
+        Child("host", config.host.listen_port,
+              stop_timeout_s=config.host.drain_timeout_s + CHILD_CLOSE_S_MAX),
+        Child("switch", config.switch.listen_port,
+              stop_timeout_s=config.switch.drain_timeout_s + CHILD_CLOSE_S_MAX),
+        Child("front", config.front.listen_port,
+              stop_timeout_s=config.front.drain_timeout_s + CHILD_CLOSE_S_MAX),
     ]
     async with anyio.create_task_group() as group:
         try:

@@ -44,6 +44,12 @@ class SwitchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     default_host: HostName = "main"
     # Past this a pending frame is dropped; the front has answered 91 by then.
     host_answer_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 10.0
+    # On SIGTERM (a drain, docs/reliability.md): the switch stops accepting links, tells its
+    # fronts it is closing (they hold new requests until it is back), forwards the hosts'
+    # answers to what it had forwarded, then exits 0. Above host_answer_timeout_s, so that a
+    # slow host's last answers still arrive; past it the switch stops as if killed (the front
+    # answers 91 and reverses). 0: no drain, stop at once.
+    drain_timeout_s: Annotated[float, Meta(ge=0, le=300)] = 15.0
     # An idle host link is probed this often, and dropped when a probe is not answered in time
     # (before the next probe is due: timeout <= interval).
     echo_interval_s: Annotated[float, Meta(gt=0, le=3_600)] = 5.0

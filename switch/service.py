@@ -1,4 +1,11 @@
-"""The switch process: card-range routes, one link per account host, front links served."""
+"""The switch process: card-range routes, one link per account host, front links served.
+
+A drain (`proto.drain`, the first SIGTERM): the front links' server stops accepting, tells each
+front it is closing (the front then holds its new requests until a switch is back), and closes
+each front link once every request that came on it is answered: the hosts' answers to what was
+forwarded go through as usual. Then the host links close, with nothing pending on them. A host
+that drains in turn tells this switch `Closing`: its link reports down, and its cards get 91
+at once, as while it is down, until the host is back."""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
+from proto.drain import Drain
 from proto.health import LinkState, Readiness
 from proto.link_metrics import open_connections
 from proto.links import LinkClient, LinkServerLimits, serve_links
@@ -59,7 +67,8 @@ class Switch:
         """The name `host`'s certificate must carry."""
         return self.config.host_tls_names.get(host, self.config.host_tls_name)
 
-    async def run(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, drain: Drain | None = None,
+                  task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
         async with anyio.create_task_group() as group:
             await group.start(partial(follow_card_ranges, self.database_url, self.config,
                                       self.routes, feed=self.feed))
@@ -72,15 +81,25 @@ class Switch:
             group.start_soon(self.forwarder.sweep_forever)
             await self._wait_for_hosts()
             port = await group.start(partial(
-                serve_links, self.config.listen_host, self.config.listen_port,
-                self.forwarder.on_front_requests, name="switch", tls=self.front_tls,
-                limits=LinkServerLimits(
-                    connections_max=self.config.link_connections_max,
-                    idle_timeout_s=self.config.link_idle_timeout_s,
-                    message_size_max=self.config.link_message_size_max),
-                on_peer_gone=self.forwarder.on_front_gone))
+                self._serve_fronts, group.cancel_scope, drain))
             log.info("switch_serving", port=port, hosts=sorted(self.links))
             task_status.started(port)
+
+    async def _serve_fronts(self, scope: anyio.CancelScope, drain: Drain | None, *,
+                            task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
+        """The fronts' links until they are drained (until cancelled without a drain); then
+        the rest of the switch (host links, route feed) stops with them."""
+        await serve_links(
+            self.config.listen_host, self.config.listen_port,
+            self.forwarder.on_front_requests, name="switch", tls=self.front_tls,
+            limits=LinkServerLimits(
+                connections_max=self.config.link_connections_max,
+                idle_timeout_s=self.config.link_idle_timeout_s,
+                message_size_max=self.config.link_message_size_max),
+            on_peer_gone=self.forwarder.on_front_gone, drain=drain, task_status=task_status)
+        log.info("switch_front_links_closed",
+                 pending=sum(self.forwarder.pending_count(host) for host in self.links))
+        scope.cancel()
 
     def _add_checks(self) -> None:
         """Ready while the card ranges' connection is open (`database`: changes reach the
@@ -114,10 +133,12 @@ async def run_switch(
     database_url: str,
     *,
     health: Readiness | None = None,
+    drain: Drain | None = None,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve front links on config.listen_port (0: any); task_status gets the bound port."""
-    await Switch(config, database_url, health).run(task_status=task_status)
+    """Serve front links on config.listen_port (0: any) until cancelled or drained;
+    task_status gets the bound port."""
+    await Switch(config, database_url, health).run(drain=drain, task_status=task_status)
 
 
 def _link_is_up(link: LinkClient) -> bool:

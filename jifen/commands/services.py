@@ -15,7 +15,8 @@ def _front(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     url = resolve_database_url(config.database, Role.FRONT)
-    return run_service("front", config, config.front.metrics_port, run_front, config.front, url)
+    return run_service("front", config, config.front.metrics_port, run_front, config.front, url,
+                       drain_timeout_s=config.front.drain_timeout_s)
 
 
 def _switch(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def _switch(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     url = resolve_database_url(config.database, Role.SWITCH)
     return run_service("switch", config, config.switch.metrics_port, run_switch, config.switch,
-                       url)
+                       url, drain_timeout_s=config.switch.drain_timeout_s)
 
 
 def _host(args: argparse.Namespace) -> int:
@@ -32,7 +33,8 @@ def _host(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     url = resolve_database_url(config.database, Role.HOST)
-    return run_service("host", config, config.host.metrics_port, run_host, config.host, url)
+    return run_service("host", config, config.host.metrics_port, run_host, config.host, url,
+                       drain_timeout_s=config.host.drain_timeout_s)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -86,6 +86,25 @@ class TestSchedules:
         empty.nothing_to_write()
         empty.answered(2)
 
+    def test_batches_under_way_are_those_neither_answered_nor_abandoned(self) -> None:
+        """What a drain waits for before it stops the writer."""
+        pipeline = _loaded()
+        failed = _sent(pipeline)
+        on_top = _opened(pipeline)
+        assert pipeline.batches_under_way == 2
+        failed.failed()
+        pipeline.loaded()
+        failed.resolved(landed=False)
+        failed.answered(2)
+        on_top.abandoned()
+        assert pipeline.batches_under_way == 0
+        again = _sent(pipeline)
+        assert pipeline.batches_under_way == 1
+        again.committed()
+        assert pipeline.batches_under_way == 1, "committed, not yet answered"
+        again.answered(2)
+        assert pipeline.batches_under_way == 0
+
 
 class TestInvariants:
     def test_at_most_one_statement_in_flight(self) -> None:

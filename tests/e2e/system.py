@@ -1,7 +1,8 @@
 """The whole system in one event loop, for end-to-end tests: host, switch and front on real
 TCP ports and a real PostgreSQL database, seeded with a small alliance.
 
-Each service runs in its own cancel scope, so a test can stop and restart one of them.
+Each service runs in its own cancel scope, so a test can stop and restart one of them: at once
+(`stop`, a crash's cut), or with a drain (`drain_stop`, as the first SIGTERM does).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from account_host.config import HostConfig
 from acquirer_front import run_front
 from acquirer_front.config import FrontConfig
 from devices.terminal_client import TerminalClient
+from proto.drain import Drain
 from proto.health import Readiness
 from proto.pan import luhn_check_digit
 from runtime.ops_server import Heartbeat, OpsEndpoint, OpsServer
@@ -95,14 +97,16 @@ class Service:
     # What the service says of itself (`proto.health`); kept across restarts, as a process's
     # runtime keeps it: the service adds its checks again.
     health: Readiness = field(default_factory=Readiness)
+    drain: Drain = field(default_factory=lambda: Drain(SERVICE_START_TIMEOUT_S))
 
     async def _run(self, *, task_status: anyio.abc.TaskStatus[int]) -> None:
         self.scope = anyio.CancelScope()
         self.stopped = anyio.Event()
+        self.drain = Drain(self.drain.timeout_s)
         try:
             with self.scope:
                 await self.main(self.config, self.database_url, health=self.health,
-                                task_status=task_status)
+                                drain=self.drain, task_status=task_status)
         finally:
             self.stopped.set()
 
@@ -118,6 +122,20 @@ class Service:
         self.scope.cancel()
         with anyio.fail_after(SERVICE_START_TIMEOUT_S):
             await self.stopped.wait()
+
+    def start_drain(self, timeout_s: float = SERVICE_START_TIMEOUT_S) -> None:
+        """Ask the running service to drain (the first SIGTERM), within `timeout_s`."""
+        self.drain.timeout_s = timeout_s
+        self.drain.ask()
+
+    async def drain_stop(self, timeout_s: float = SERVICE_START_TIMEOUT_S) -> float:
+        """Drain the service until it returns (by its deadline, it does); the seconds it
+        took."""
+        started = anyio.current_time()
+        self.start_drain(timeout_s)
+        with anyio.fail_after(timeout_s + 1):
+            await self.stopped.wait()
+        return anyio.current_time() - started
 
 
 @dataclass
