@@ -47,6 +47,11 @@ TAG_NAMES: dict[str, str] = {
     "MV": "mac_key_check_value",
     "PT": "points_signed",
     "TR": "tier",
+    "OA": "order_fen",
+    "XP": "points_expiring",
+    "LD": "lottery_prize",
+    "PK": "pin_key_under_tmk",
+    "PV": "pin_key_check_value",
 }
 
 # The host interface's names where they are shorter than pyiso8583's descriptions.

@@ -15,16 +15,22 @@ from pathlib import Path
 
 import msgspec
 
+from devices import messages
 from devices.answers import describe_answer, format_answer_text
 from devices.burst import BurstResult, run_purchase_burst
 from devices.errors import DeviceError
 from devices.terminal_client import TerminalClient
 from proto.codes import ResponseCode
+from proto.frames import Totals
 
 ACTIONS = ("signon", "signoff", "echo", "keychange", "inquiry", "purchase", "svpurchase",
-           "redeem")
-# Actions with a card and an amount (fen, or points for redeem).
-AMOUNT_ACTIONS = ("purchase", "svpurchase", "redeem")
+           "redeem", "return", "load", "exchange", "reverse", "reconcile")
+# Actions with a card and an amount (fen, or points for redeem and exchange).
+AMOUNT_ACTIONS = ("purchase", "svpurchase", "redeem", "return", "load", "exchange", "reverse")
+# What `reverse` sends first, then reverses (0400): every request a terminal may reverse.
+REVERSIBLE = ("purchase", "svpurchase", "redeem", "load", "exchange")
+# Those a card password goes with (host interface §4, "Card password").
+PASSWORD_ACTIONS = ("svpurchase", "redeem", "exchange")
 EXIT_APPROVED = 0
 EXIT_DECLINED = 1
 # Cards read from a CSV for a burst: enough variety without holding a huge file in memory.
@@ -51,8 +57,11 @@ class TermCommand(msgspec.Struct, frozen=True):
     serial_device: str | None = None
     dial_number: str = "1"
     serial_speed_bps: int = 9600
-    # The card password for svpurchase or redeem (field 52); never printed.
+    # The card password for svpurchase, redeem or exchange (field 52); never printed.
     password: str | None = None
+    # return: the purchase's RRN (field 37); reverse: the request sent first, then reversed.
+    original_rrn: str | None = None
+    reverse_of: str = "purchase"
 
     def __repr__(self) -> str:
         return f"TermCommand({self.action}, terminal={self.terminal_code})"
@@ -121,6 +130,9 @@ async def _single(client: TerminalClient, command: TermCommand) -> dict[str, str
         return await client.echo()
     if action == "keychange":
         return await client.key_change()
+    if action == "reconcile":   # with zero totals: a 95 answer shows the host's
+        await _ensure_batch(client)
+        return await client.reconcile(Totals())
     assert command.pan is not None, "inquiry and purchase need a card"
     if action == "inquiry":
         return await client.inquiry(command.pan)
@@ -131,10 +143,34 @@ async def _single(client: TerminalClient, command: TermCommand) -> dict[str, str
     if command.password is not None and not client.has_pin_key:
         await _sign_on(client)   # the PIN key comes with a sign-on
     await _ensure_batch(client)
+    if action == "reverse":
+        original = await client.exchange(_request(client, command.reverse_of, command))
+        if original.answer.get("39") != ResponseCode.APPROVED:
+            return original.answer   # nothing to reverse: its decline is the answer
+        return await client.reverse(original.request)
+    return await client.request(_request(client, action, command))
+
+
+def _request(client: TerminalClient, action: str, command: TermCommand) -> dict[str, str]:
+    """The message of an amount action, as the terminal's client builds and sends it."""
+    assert command.pan is not None and command.amount_fen is not None
+    assert client.batch_number is not None
+    pan, amount, batch = command.pan, command.amount_fen, client.batch_number
+    if action == "purchase":
+        return messages.purchase(pan, amount, batch)
+    if action == "load":
+        return messages.stored_value_load(pan, amount, batch)
+    if action == "return":
+        assert command.original_rrn is not None
+        return messages.purchase_return(pan, amount, batch, command.original_rrn)
     if action == "svpurchase":
-        return await client.purchase_stored_value(command.pan, command.amount_fen,
-                                                  password=command.password)
-    return await client.redeem(command.pan, command.amount_fen, password=command.password)
+        fields = messages.purchase_stored_value(pan, amount, batch)
+    elif action == "redeem":
+        fields = messages.redemption(pan, amount, batch)
+    else:
+        assert action == "exchange", action
+        fields = messages.points_exchange(pan, amount, batch)
+    return client.with_password(fields, command.password)
 
 
 async def _ensure_batch(client: TerminalClient) -> None:

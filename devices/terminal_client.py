@@ -336,7 +336,8 @@ class TerminalClient:
         except PinBlockError as exc:
             raise DeviceError(str(exc)) from exc
 
-    def _with_password(self, fields: Fields, password: str | None) -> Fields:
+    def with_password(self, fields: Fields, password: str | None) -> Fields:
+        """`fields` with the card password as a PIN block under the PIN key (field 52)."""
         if password is not None:
             fields["52"] = self.pin_block(fields["2"], password)
         return fields
@@ -374,7 +375,7 @@ class TerminalClient:
         password: str | None = None,
     ) -> Fields:
         batch = self._batch(batch_number)
-        return await self.request(self._with_password(
+        return await self.request(self.with_password(
             messages.purchase_stored_value(pan, amount_fen, batch), password))
 
     async def redeem(
@@ -382,7 +383,7 @@ class TerminalClient:
         batch_number: int | None = None, password: str | None = None,
     ) -> Fields:
         batch = self._batch(batch_number)
-        return await self.request(self._with_password(
+        return await self.request(self.with_password(
             messages.redemption(pan, points, batch, gift_code), password))
 
     async def purchase_return(
@@ -402,7 +403,7 @@ class TerminalClient:
         password: str | None = None,
     ) -> Fields:
         batch = self._batch(batch_number)
-        return await self.request(self._with_password(
+        return await self.request(self.with_password(
             messages.points_exchange(pan, points, batch), password))
 
     async def reverse(

@@ -16,7 +16,14 @@ from back_office.provisioning.tmk_files import read_tmk_file
 from back_office.provisioning.validate import merchant_code, terminal_code
 from devices.errors import DeviceError
 from devices.stan import STAN_MAX
-from devices.term import ACTIONS, AMOUNT_ACTIONS, TermCommand, run_term
+from devices.term import (
+    ACTIONS,
+    AMOUNT_ACTIONS,
+    PASSWORD_ACTIONS,
+    REVERSIBLE,
+    TermCommand,
+    run_term,
+)
 from jifen.commands.terminal import add_tmk_options, read_tmk_option
 from jifen.errors import CliError
 
@@ -28,11 +35,16 @@ def _command(args: argparse.Namespace) -> TermCommand:
     if args.action in ("inquiry", *AMOUNT_ACTIONS) and not (args.pan or args.cards):
         raise CliError(f"{args.action} needs --pan (or --cards with --repeat)")
     if args.action in AMOUNT_ACTIONS and (args.amount is None or args.amount <= 0):
-        raise CliError(f"{args.action} needs --amount (fen, or points to redeem), above zero")
-    if args.action in ("svpurchase", "redeem") and (args.repeat > 1 or not args.pan):
+        raise CliError(f"{args.action} needs --amount (fen, or points to redeem or exchange),"
+                       " above zero")
+    if args.action != "purchase" and args.action in AMOUNT_ACTIONS \
+            and (args.repeat > 1 or not args.pan):
         raise CliError(f"{args.action} sends one request for one --pan (no --repeat)")
-    if (args.password or args.password_stdin) and args.action not in ("svpurchase", "redeem"):
-        raise CliError("a card password goes with svpurchase or redeem only")
+    if args.action == "return" and not args.rrn:
+        raise CliError("return needs --rrn: the purchase's RRN (field 37 of its answer)")
+    passworded = args.of if args.action == "reverse" else args.action
+    if (args.password or args.password_stdin) and passworded not in PASSWORD_ACTIONS:
+        raise CliError(f"a card password goes with {', '.join(PASSWORD_ACTIONS)} only")
     if args.repeat < 1 or not 1 <= args.pipeline <= PIPELINE_MAX:
         raise CliError(f"--repeat must be at least 1 and --pipeline 1-{PIPELINE_MAX}")
     if args.batch is not None and not 1 <= args.batch <= 999_999:
@@ -53,7 +65,7 @@ def _command(args: argparse.Namespace) -> TermCommand:
         # A random first STAN: two runs in the same second must not look like a retransmission.
         stan_start=args.stan or 1 + secrets.randbelow(STAN_MAX),
         serial_device=args.serial, dial_number=args.dial, serial_speed_bps=args.serial_speed,
-        password=_password(args),
+        password=_password(args), original_rrn=args.rrn, reverse_of=args.of,
     )
 
 
@@ -92,10 +104,13 @@ def _term(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "term", help="act as a POS terminal: sign on, echo, inquire, purchase",
-        description="Send one request as a terminal and print the answer (exit 0 if "
-                    "approved, 1 if declined). purchase --repeat N --pipeline K measures an "
-                    "end-to-end rate.",
+        "term", help="act as a POS terminal: every request of the host interface",
+        description="Send one request as a terminal and print the answer, its balances and "
+                    "tags decoded (exit 0 if approved, 1 if declined): sign-on, echo, key "
+                    "change, inquiry, purchase (cash or stored value), redemption, return "
+                    "(--rrn), load, exchange of points, a request and its reversal (reverse "
+                    "--of), reconciliation (zero totals: a 95 shows the host's). purchase "
+                    "--repeat N --pipeline K measures an end-to-end rate.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="acquirer front address")
     parser.add_argument("--port", type=int, default=8583)
@@ -115,11 +130,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("action", choices=ACTIONS)
     parser.add_argument("--pan", help="card number")
     parser.add_argument("--cards", metavar="CSV", help="card numbers to cycle (with --repeat)")
-    parser.add_argument("--amount", type=int, help="amount in fen")
+    parser.add_argument("--amount", type=int,
+                        help="amount in fen (points for redeem and exchange)")
+    parser.add_argument("--rrn", help="return: the purchase's RRN")
+    parser.add_argument("--of", choices=REVERSIBLE, default="purchase",
+                        help="reverse: the request sent first, then reversed (0400)")
     parser.add_argument("--batch", type=int, help="batch number (default: learnt by sign-on)")
     password = parser.add_mutually_exclusive_group()
     password.add_argument("--password", action="store_true",
-                          help="ask for the card password (svpurchase, redeem) at a prompt")
+                          help="ask for the card password (svpurchase, redeem, exchange)")
     password.add_argument("--password-stdin", action="store_true",
                           help="read the card password from the first line of stdin")
     parser.add_argument("--repeat", type=int, default=1, help="purchases to send")

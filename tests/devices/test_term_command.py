@@ -93,3 +93,42 @@ async def test_a_tmk_on_the_command_line_is_refused(fake_front: FakeFront, capsy
         fake_front.port, "--tmk", "C1D0F8FB4958670DBA40AB1F3752EF0D", "signon", capsys=capsys)
     assert exit_code == 2 and "--tmk-file" in err and "--tmk-stdin" in err
     assert fake_front.requests == []
+
+
+@pytest.mark.parametrize(("argv", "sent"), [
+    (("return", "--rrn", "000000000123", "--amount", "500"), ("0200", "200000")),
+    (("load", "--amount", "10000"), ("0200", "210000")),
+    (("exchange", "--amount", "300"), ("0200", "400060")),
+    (("redeem", "--amount", "50"), ("0200", "900000")),
+])
+async def test_each_processing_code(fake_front: FakeFront, capsys, argv, sent) -> None:
+    exit_code, _, err = await jifen_term(fake_front.port, "--batch", "1", argv[0], "--pan",
+                                         PAN, *argv[1:], capsys=capsys)
+    assert exit_code == 0, err
+    [(_, request)] = fake_front.requests
+    assert (request["t"], request["3"]) == sent
+    if argv[0] == "return":
+        assert request["37"] == "000000000123"
+
+
+async def test_reverse_sends_the_request_then_its_reversal(fake_front: FakeFront,
+                                                           capsys) -> None:
+    exit_code, out, _ = await jifen_term(fake_front.port, "--batch", "1", "reverse", "--of",
+                                         "load", "--pan", PAN, "--amount", "800",
+                                         capsys=capsys)
+    assert exit_code == 0 and out.startswith("0410")
+    (_, load), (_, reversal) = fake_front.requests
+    assert (load["t"], load["3"], reversal["t"]) == ("0200", "210000", "0400")
+    assert reversal["90"].startswith("0200" + load["11"])
+
+
+async def test_reconcile_and_what_is_refused(fake_front: FakeFront, capsys) -> None:
+    exit_code, _, _ = await jifen_term(fake_front.port, "--batch", "1", "reconcile",
+                                       capsys=capsys)
+    assert exit_code == 0 and fake_front.requests[0][1]["t"] == "0500"
+    exit_code, _, err = await jifen_term(fake_front.port, "return", "--pan", PAN, "--amount",
+                                         "5", capsys=capsys)
+    assert exit_code == 2 and "return needs --rrn" in err
+    exit_code, _, err = await jifen_term(fake_front.port, "load", "--pan", PAN, "--amount",
+                                         "5", "--password-stdin", capsys=capsys)
+    assert exit_code == 2 and "a card password goes with" in err
