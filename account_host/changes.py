@@ -26,7 +26,12 @@ from account_host.commands.outcomes import CommandOutcomes
 from account_host.commands.reading import COMMANDS_PER_READ, named_cards, read_pending
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS, connect
-from account_host.earning.loading import counted_alliances, load_earn_rules, read_earn_counters
+from account_host.earning.loading import (
+    counted_alliances,
+    load_earn_rules,
+    read_earn_counters,
+    read_referrals,
+)
 from account_host.errors import HostDatabaseError
 from account_host.loading import (
     load_alliances,
@@ -41,6 +46,7 @@ from account_host.queue_items import (
     NewEarnRules,
     NewGifts,
     NewMerchants,
+    NewReferrals,
     NewTerminals,
     QueueItem,
 )
@@ -177,6 +183,10 @@ class ChangeListener:
                 self._highest_card_id = max(self._highest_card_id,
                                             max(loaded.card.id for loaded in cards))
                 await self._queue.send(NewCards(cards))
+                referrals = await read_referrals(connection,
+                                                 [loaded.card.id for loaded in cards])
+                if referrals:   # a referred member's new card
+                    await self._queue.send(NewReferrals(referrals))
             if Table.HOST_COMMANDS in tables:
                 await self._read_commands(connection)
         log.debug("changes_read", changes=sorted(map(encode_change, changes))[:10],

@@ -30,7 +30,7 @@ class AccountKind(StrEnum):
     ALLIANCE_POINTS_EXCHANGED = "alliance_points_exchanged"  # turned into stored value
     ALLIANCE_BREAKAGE = "alliance_breakage"                  # expired, or forfeited at closure
     ALLIANCE_POINTS_ADJUSTED = "alliance_points_adjusted"    # given or taken by the back office
-    ALLIANCE_POINTS_BONUS = "alliance_points_bonus"          # given as bonuses (joining)
+    ALLIANCE_POINTS_BONUS = "alliance_points_bonus"          # given as bonuses (join, referral)
     # money ledger
     MEMBER_STORED_VALUE = "member_stored_value"
     MERCHANT_STORED_VALUE_LOADED = "merchant_stored_value_loaded"   # cash taken at a load

@@ -22,10 +22,12 @@ ACCOUNT = "account"
 
 # The most a single request may take of each counter: a purchase paid from stored value (or an
 # exchange, or a return of one) takes two journal entries (points, money) and may create four
-# accounts (the member's two, and a merchant's or the alliance's in each ledger). Reserving for
-# the worst case keeps apply synchronous.
+# accounts (the member's two, and a merchant's or the alliance's in each ledger); a referred
+# member's first purchase adds the referral bonus: a transaction, an entry, and the referrer's
+# points account and the alliance's bonus account. Reserving for the worst case keeps apply
+# synchronous.
 PER_REQUEST_MAX: dict[str, int] = {
-    RRN: 1, AUTH_CODE: 1, TRANSACTION: 1, ENTRY: 2, ACCOUNT: 4,
+    RRN: 1, AUTH_CODE: 1, TRANSACTION: 2, ENTRY: 3, ACCOUNT: 6,
 }
 
 # Field 37 is 12 digits.

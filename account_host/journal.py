@@ -221,6 +221,17 @@ class BatchWrite:
             column.append(value)
         self.command_ids.append(None)
 
+    def add_bonus_transaction(
+        self, transaction_id: int, kind: str, business_date: date, *, card_id: int,
+        points: int, original_transaction_id: int,
+    ) -> None:
+        """A bonus the host posts with the transaction it rewards: no terminal or merchant."""
+        row = (transaction_id, kind, business_date, None, None, card_id, None, None, None,
+               None, None, None, points, "999", points, original_transaction_id, 0)
+        for column, value in zip(self.transactions, row, strict=True):
+            column.append(value)
+        self.command_ids.append(None)
+
     def add_command_transaction(
         self, transaction_id: int, kind: str, business_date: date, command_id: int, *,
         card_id: int, amount: int, currency: str, points: int, stored_value_fen: int,

@@ -31,6 +31,8 @@ class TransactionType(StrEnum):
     CARD_REPLACEMENT = "card_replacement"
     CARD_CLOSURE = "card_closure"
     JOIN_BONUS = "join_bonus"
+    # posted by the host with the purchase it rewards (no message of its own)
+    REFERRAL_BONUS = "referral_bonus"
 
 
 # Those that earn points by the earn rules (and count against their caps).

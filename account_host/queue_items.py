@@ -53,6 +53,13 @@ class NewEarnRules(msgspec.Struct, frozen=True):
         state.earn_counters.merge(self.counters)
 
 
+class NewReferrals(msgspec.Struct, frozen=True):
+    rows: list[tuple[int, int, bytes | None]]
+
+    def apply(self, state: HostState) -> None:
+        state.referrals.merge(self.rows)
+
+
 class NewGifts(msgspec.Struct, frozen=True):
     gifts: dict[tuple[int, str], int]
 
@@ -60,7 +67,8 @@ class NewGifts(msgspec.Struct, frozen=True):
         state.replace_gifts(self.gifts)
 
 
-Control = NewCards | NewMerchants | NewTerminals | NewAlliances | NewGifts | NewEarnRules
+Control = (NewCards | NewMerchants | NewTerminals | NewAlliances | NewGifts | NewEarnRules
+           | NewReferrals)
 class Peer(Protocol):
     """Where a batch's answers go: a link's peer (proto.links.LinkPeer) for requests, the
     commands' outcomes (account_host/commands/outcomes.py) for commands."""

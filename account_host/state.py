@@ -16,6 +16,7 @@ import msgspec
 
 from account_host.batches import FIRST_BATCH_NUMBER, OpenBatch
 from account_host.earning.counters import EarnCounters
+from account_host.earning.referrals import Referrals
 from account_host.earning.rule_book import RuleBook, compile_rules
 from account_host.idempotency import RetransmissionMemory
 from account_host.returns_index import ReturnIndex
@@ -126,6 +127,7 @@ class HostState:
         self.earn_rule_versions: dict[int, list[tuple[date, EarnRules]]] = {}
         self.rule_books: dict[int, RuleBook] = {}
         self.earn_counters = EarnCounters()
+        self.referrals = Referrals()
 
     def balance(self, account_id: int) -> int:
         return self.balances.get(account_id, 0) if account_id else 0

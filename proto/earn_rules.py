@@ -115,9 +115,11 @@ class Caps(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class Bonuses(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Points given for what is not a purchase, each through the host as a transaction of its
-    own: `join`, to a new member's first card (once per member)."""
+    own: `join`, to a new member's first card (once per member); `referral`, to the referring
+    member's card at the referred member's first purchase."""
 
     join: Annotated[int, Meta(ge=0, le=CAP_MAX)] = 0
+    referral: Annotated[int, Meta(ge=0, le=CAP_MAX)] = 0
 
 
 class Rates(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import structlog
 
+from account_host.earning.referrals import ReferralRow
 from account_host.movements import EARNING_TYPES
 from account_host.state import HostState
 from proto.earn_rules import EarnRules, InvalidRules, decode_rules
@@ -38,6 +39,29 @@ WHERE t.posted_at >= $1 AND c.alliance_id = ANY($2::integer[])
   AND (t.kind = ANY($3::text[]) OR (t.kind = 'reversal' AND o.kind = ANY($3::text[])))
 GROUP BY 1, 2, 3
 """
+
+
+# The cards of referred members who have made no purchase yet ($2: only these cards, NULL for
+# all), each with the referrer's card to credit: its oldest one not closed.
+_REFERRALS_SQL = """
+SELECT c.id AS card_id, m.id AS member_id,
+       (SELECT r.pan_hmac FROM cards r WHERE r.member_id = m.referred_by AND r.status <> 'closed'
+        ORDER BY r.id LIMIT 1) AS referrer_hmac
+FROM members m JOIN cards c ON c.member_id = m.id
+WHERE m.referred_by IS NOT NULL
+  AND ($2::bigint[] IS NULL OR c.id = ANY($2::bigint[]))
+  AND NOT EXISTS (SELECT 1 FROM cards mc JOIN transactions t ON t.card_id = mc.id
+                  WHERE mc.member_id = m.id AND t.kind = ANY($1::text[]))
+"""
+
+
+async def read_referrals(
+    connection: asyncpg.Connection, card_ids: list[int] | None = None,
+) -> list[ReferralRow]:
+    """Pending referrals (of `card_ids` only, when given)."""
+    rows = await connection.fetch(_REFERRALS_SQL, sorted(str(kind) for kind in EARNING_TYPES),
+                                  card_ids)
+    return [(row["card_id"], row["member_id"], row["referrer_hmac"]) for row in rows]
 
 
 async def load_earn_rules(connection: asyncpg.Connection) -> RuleVersions:
@@ -103,3 +127,4 @@ async def load_earning(connection: asyncpg.Connection, state: HostState, now: da
     rows = await read_earn_counters(connection, counted_alliances(versions, timezones, now),
                                     now)
     state.earn_counters.merge(rows)
+    state.referrals.merge(await read_referrals(connection))

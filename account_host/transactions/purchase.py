@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from account_host.chart import AccountKind
 from account_host.context import ApplyContext
+from account_host.earning.bonuses import post_referral_bonus
 from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
 from account_host.transactions.base import (
@@ -92,6 +93,11 @@ def post_purchase(
         posted.stored_value_fen = -amount_fen
     posted.purchase_rrn = int(approval.rrn)
     record_transaction(context, request, approval, posted, merchant)
+    if context.state.referrals:   # a referred member's first purchase
+        referral = context.state.referrals.take(card.id)
+        if referral is not None:
+            post_referral_bonus(context, referral, merchant.alliance_id,
+                                approval.transaction_id)
     context.state.returns.add(
         posted.purchase_rrn, context.now_s, approval.transaction_id, card.id, merchant.id,
         amount_fen, points, from_stored_value)

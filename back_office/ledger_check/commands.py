@@ -1,5 +1,6 @@
-"""Back-office commands and their transactions (migration 018): a command the host carried out
-has exactly the transaction that names it, a refused or pending one has none."""
+"""Back-office commands and bonuses (migrations 018, 024, 025): a command the host carried out
+has exactly the transaction that names it, a refused or pending one has none; a member gets
+the join bonus once, and a referrer the referral bonus once per referred member."""
 
 from __future__ import annotations
 
@@ -36,4 +37,20 @@ JOIN_BONUS_TWICE = Check(
     """,
 )
 
-CHECKS = (COMMAND_MISMATCH, JOIN_BONUS_TWICE)
+REFERRAL_BONUS_TWICE = Check(
+    name="referral_bonus_twice",
+    description="a referred member's first purchase rewards the referrer once",
+    sql="""
+        SELECT c.member_id AS member_id,
+               format('referral bonus posted %s times, by transactions %s', count(*),
+                      string_agg(b.id::text, ', ' ORDER BY b.id)) AS detail
+        FROM transactions AS b
+        JOIN transactions AS p ON p.id = b.original_transaction_id
+        JOIN cards AS c ON c.id = p.card_id
+        WHERE b.kind = 'referral_bonus'
+        GROUP BY c.member_id
+        HAVING count(*) > 1
+    """,
+)
+
+CHECKS = (COMMAND_MISMATCH, JOIN_BONUS_TWICE, REFERRAL_BONUS_TWICE)

@@ -17,7 +17,7 @@ IDEMPOTENCY_KEY_REUSED = Check(
     sql=f"""
         WITH reused AS MATERIALIZED (
             SELECT terminal_code, mti, stan, transmission_time FROM transactions
-            WHERE command_id IS NULL   -- a back-office command's has no message key
+            WHERE terminal_code IS NOT NULL   -- a command's or a bonus's has no message key
             GROUP BY terminal_code, mti, stan, transmission_time
             HAVING count(*) > 1
         )

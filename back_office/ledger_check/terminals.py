@@ -24,7 +24,7 @@ TERMINAL_MISMATCH = Check(
                END AS detail
         FROM transactions AS t
         LEFT JOIN terminals AS r ON r.terminal_code = t.terminal_code
-        WHERE t.command_id IS NULL
+        WHERE t.terminal_code IS NOT NULL
           AND (r.terminal_code IS NULL OR r.merchant_id <> t.merchant_id)
     """,
 )

@@ -69,8 +69,10 @@ async def open_member_keys(conn: asyncpg.Connection, kek: bytes) -> PersonalData
 async def create_member(
     conn: asyncpg.Connection, keys: PersonalDataKeys, alliance_code: str, name: str,
     mobile: str, *, id_number: str | None = None, birthday: str | None = None,
-    joined_on: date | None = None,
+    joined_on: date | None = None, referred_by: int | None = None,
 ) -> Member:
+    """A new member; `referred_by`: the member of the same alliance who referred them (their
+    card gets the referral bonus at this member's first purchase: docs/rules.md)."""
     today = datetime.now(UTC).date()
     name = validate.name(name)
     mobile = validate.mobile(mobile)
@@ -78,6 +80,10 @@ async def create_member(
     born = None if birthday is None else validate.birthday(birthday, today)
     async with conn.transaction():
         alliance = await alliance_id(conn, alliance_code)
+        if referred_by is not None and await conn.fetchval(
+                "SELECT alliance_id FROM members WHERE id = $1", referred_by) != alliance:
+            raise NotFoundError(f"no member {referred_by} in alliance {alliance_code} to have"
+                                " referred them")
         sealed_mobile = seal_field(keys, MOBILE, alliance, mobile, validate.mask_mobile(mobile))
         sealed_id = None if id_number is None else seal_field(
             keys, ID_NUMBER, alliance, id_number, validate.mask_id_number(id_number))
@@ -85,14 +91,15 @@ async def create_member(
             member_id = await conn.fetchval(
                 "INSERT INTO members (alliance_id, name, mobile_hmac, mobile_sealed,"
                 " mobile_masked, id_number_hmac, id_number_sealed, id_number_masked, birthday,"
-                " joined_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                " joined_on, referred_by)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
                 alliance, name, sealed_mobile.digest, sealed_mobile.sealed, sealed_mobile.masked,
-                *_id_columns(sealed_id), born, joined_on or today)
+                *_id_columns(sealed_id), born, joined_on or today, referred_by)
         except asyncpg.UniqueViolationError as exc:
             raise DuplicateError(_duplicate_message(exc, sealed_mobile.masked)) from exc
         member = await show_member(conn, member_id)
         await record(conn, "member.create", "member", str(member_id),
-                     after=_audited(member))
+                     after={**_audited(member), "referred_by": referred_by})
     return member
 
 

@@ -61,7 +61,7 @@ def _print_member(member: Member, as_json: bool) -> None:
 def _create(args: argparse.Namespace) -> int:
     member = _with_keys(args, lambda conn, keys, _: create_member(
         conn, keys, args.alliance, args.name, args.mobile, id_number=args.id_number,
-        birthday=args.birthday))
+        birthday=args.birthday, referred_by=args.referred_by))
     _print_member(member, args.json)
     return 0
 
@@ -139,6 +139,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--mobile", required=True, help="11 digits (stored sealed)")
     create.add_argument("--id-number", help="resident ID number, 18 characters (sealed)")
     create.add_argument("--birthday", metavar="YYYY-MM-DD")
+    create.add_argument("--referred-by", type=int, metavar="ID",
+                        help="the member who referred them: their card gets the referral"
+                             " bonus at this member's first purchase (docs/rules.md)")
     create.set_defaults(handler=_create)
 
     update = add_json_option(actions.add_parser("update", help="change a member's details"))

@@ -205,3 +205,35 @@ def _json_list(out: str) -> list:
     lines = out.splitlines()
     start, end = lines.index("["), len(lines) - lines[::-1].index("]")
     return json.loads("\n".join(lines[start:end]))
+
+
+async def test_a_referrer_gets_the_bonus_at_the_first_purchase(
+    jifen, database_url, tmp_path,
+) -> None:
+    rules = tmp_path / "referral.toml"
+    rules.write_text("[bonuses]\nreferral = 800\n")
+    await seed(database_url)
+    async with running_system(database_url, seeded=False) as system, \
+            system.terminal() as terminal:
+        await terminal.sign_on()
+        await cli(jifen, "rules", "set", "--alliance", "TEST", "--effective", _today(),
+                  "--file", str(rules))
+        referrer_id, referrer = await _member_with_card(jifen, tmp_path, "13812340001")
+        _, referred = await _member_with_card(jifen, tmp_path, "13812340002",
+                                              "--referred-by", str(referrer_id))
+        # The referred member's first purchase: 100 points for them, 800 for the referrer.
+        answer = await _purchase_until(terminal, referred, 10_000, "+100")
+        assert answer["39"] == "00"
+        assert balances(await until(terminal, referrer, "00"))[POINTS] == 800
+        await terminal.purchase(referred, 10_000)                           # once only
+        assert balances(await until(terminal, referrer, "00"))[POINTS] == 800
+
+
+async def _member_with_card(jifen, tmp_path, mobile: str, *options: str) -> tuple[int, str]:
+    """A new member of TEST with one card issued to them: (member id, card number)."""
+    member_id = _json_of(await cli(jifen, "member", "create", "--alliance", "TEST", "--name",
+                                   "会员", "--mobile", mobile, "--json", *options))["member_id"]
+    out = tmp_path / f"{mobile}.csv"
+    await cli(jifen, "card", "issue", "--alliance", "TEST", "--bin", "622188", "--count", "1",
+              "--member", str(member_id), "--out", str(out))
+    return member_id, out.read_text().splitlines()[1].split(",")[0]

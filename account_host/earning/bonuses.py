@@ -1,0 +1,38 @@
+"""The referral bonus, posted with the purchase it rewards: the earn rules' `[bonuses]
+referral` points to the referrer's card, against the alliance's bonus account, as a
+transaction of its own that names the purchase. None when the rules in force give none, the
+referrer has no card to credit (closed, or on another host), or it would go over the balance
+limit: the first purchase is the occasion, once."""
+
+from __future__ import annotations
+
+from account_host.chart import POINTS_LEDGER, AccountKind
+from account_host.context import ApplyContext
+from account_host.earning.referrals import Referral
+from account_host.movements import TransactionType
+
+_MEMBER_BALANCE_MAX = 999_999_999_999   # field 54's 12 digits (transactions/base.py)
+
+
+def post_referral_bonus(
+    context: ApplyContext, referral: Referral, alliance_id: int, purchase_id: int,
+) -> int:
+    """The points posted (0: none)."""
+    rules = context.earning(alliance_id).rules
+    points = 0 if rules is None else rules.rules.bonuses.referral
+    if not points or referral.referrer_hmac is None:
+        return 0
+    state = context.state
+    referrer = state.cards.get(referral.referrer_hmac)
+    if referrer is None or referrer.id in state.closed_cards \
+            or state.balance(referrer.points_account_id) + points > _MEMBER_BALANCE_MAX:
+        return 0
+    transaction_id = context.approve(with_rrn=False).transaction_id
+    day = context.business_date(alliance_id)
+    member = context.member_points_account(referrer)
+    alliance = context.owner_account(AccountKind.ALLIANCE_POINTS_BONUS, alliance_id)
+    context.post(transaction_id, POINTS_LEDGER, day, ((member, points), (alliance, -points)))
+    context.batch.add_bonus_transaction(
+        transaction_id, TransactionType.REFERRAL_BONUS, day, card_id=referrer.id,
+        points=points, original_transaction_id=purchase_id)
+    return points

@@ -1,0 +1,45 @@
+"""Referred members who have not made their first purchase: by each of their cards, the
+referrer's card, so that the first purchase of any of them posts the referral bonus once
+(docs/rules.md, "Bonuses"). Only pending referrals are kept: a few entries."""
+
+from __future__ import annotations
+
+# (card id, referred member id, the referrer's card's PAN hash or None: no card to credit)
+ReferralRow = tuple[int, int, bytes | None]
+
+
+class Referral:
+    __slots__ = ("member_id", "paid", "referrer_hmac")
+
+    def __init__(self, member_id: int, referrer_hmac: bytes | None) -> None:
+        self.member_id = member_id
+        self.referrer_hmac = referrer_hmac
+        self.paid = False
+
+
+class Referrals:
+    __slots__ = ("_by_card", "_by_member")
+
+    def __init__(self) -> None:
+        self._by_card: dict[int, Referral] = {}
+        self._by_member: dict[int, Referral] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._by_card)
+
+    def merge(self, rows: list[ReferralRow]) -> None:
+        """Pending referrals as read (at start, or for cards just issued): a member already
+        known keeps its entry (paid or not), so a new card of it shares it."""
+        for card_id, member_id, referrer_hmac in rows:
+            referral = self._by_member.get(member_id)
+            if referral is None:
+                referral = self._by_member[member_id] = Referral(member_id, referrer_hmac)
+            self._by_card[card_id] = referral
+
+    def take(self, card_id: int) -> Referral | None:
+        """The card's member's referral at its first purchase, once; None after."""
+        referral = self._by_card.pop(card_id, None)
+        if referral is None or referral.paid:
+            return None
+        referral.paid = True
+        return referral
