@@ -180,3 +180,26 @@ def test_an_auditor_reads_the_requests_and_decides_none(
         (request_id, "expired")]
     refused = as_operator(auditor, "approval", "approve", "--id", str(request_id))
     assert refused.exit_code == 2 and "may not approve requests" in refused.err
+
+
+def test_earn_rules_set_by_an_operator_wait_for_a_second_hq_admin(
+    jifen, operator_of, as_operator, sql_as, database_url, tmp_path,
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[rates]\ndefault = { points = 2 }\n")
+    maker, checker = operator_of("hq_admin"), operator_of("hq_admin")
+    refused = as_operator(operator_of("card_service"), "rules", "set", "--alliance", ALLIANCE,
+                          "--effective", "2099-01-01", "--file", str(rules))
+    assert refused.exit_code == 2 and "may not change the earn rules" in refused.err
+    request_id = _request_id(as_operator(maker, "rules", "set", "--alliance", ALLIANCE,
+                                         "--effective", "2099-01-01", "--file", str(rules),
+                                         "--json"))
+    assert sql_as(database_url, "SELECT count(*) AS n FROM earn_rule_sets")[0]["n"] == 0
+    approved = as_operator(checker, "approval", "approve", "--id", str(request_id))
+    assert approved.exit_code == 0, approved.err
+    [row] = sql_as(database_url, "SELECT effective_from::text AS day, approval_id,"
+                   " document->'rates'->'default'->>'points' AS points FROM earn_rule_sets")
+    assert (row["day"], row["approval_id"], row["points"]) == ("2099-01-01", request_id, "2")
+    shown = as_operator(checker, "rules", "show", "--alliance", ALLIANCE, "--date",
+                        "2099-01-02", "--json")
+    assert json.loads(shown.out)["effective_from"] == "2099-01-01"
