@@ -28,6 +28,7 @@ TOTALS_CLASS: dict[str, int] = {
     TransactionType.RETURN: _RETURNS,
     TransactionType.REDEMPTION: _REDEMPTIONS,
     TransactionType.POINTS_EXCHANGE: _REDEMPTIONS,
+    TransactionType.LOTTERY: _REDEMPTIONS,      # the stake (host interface 1.2)
     TransactionType.STORED_VALUE_LOAD: _LOADS,
 }
 

@@ -40,11 +40,13 @@ from account_host.loading import (
     load_merchants,
     load_terminals,
 )
+from account_host.lottery.loading import load_campaigns
 from account_host.queue_items import (
     NewAlliances,
     NewCards,
     NewEarnRules,
     NewGifts,
+    NewLottery,
     NewMerchants,
     NewReferrals,
     NewTerminals,
@@ -62,11 +64,11 @@ CARD_IDS_OVERLAP = 1_000
 PENDING_CHANGES_MAX = 10_000
 _EVERYTHING = frozenset(Change(table) for table in (
     Table.CARD_RANGES, Table.MERCHANTS, Table.TERMINALS, Table.ALLIANCES, Table.GIFT_CATALOGUE,
-    Table.EARN_RULES, Table.HOST_COMMANDS))
+    Table.EARN_RULES, Table.LOTTERY, Table.HOST_COMMANDS))
 # What a (re)connected listener reads, since notifications sent while it was away are lost.
 _MISSED = frozenset(Change(table) for table in (
     Table.CARDS, Table.MERCHANTS, Table.TERMINALS, Table.ALLIANCES, Table.GIFT_CATALOGUE,
-    Table.EARN_RULES, Table.HOST_COMMANDS))
+    Table.EARN_RULES, Table.LOTTERY, Table.HOST_COMMANDS))
 
 
 class ChangeListener:
@@ -164,6 +166,8 @@ class ChangeListener:
                 await self._queue.send(NewTerminals(await load_terminals(connection)))
             if Table.GIFT_CATALOGUE in tables:
                 await self._queue.send(NewGifts(await load_gifts(connection)))
+            if Table.LOTTERY in tables:
+                await self._queue.send(NewLottery(await load_campaigns(connection)))
             if Table.EARN_RULES in tables:
                 await self._queue.send(await self._earn_rules(connection))
             if Table.CARD_RANGES in tables:

@@ -31,6 +31,7 @@ class AccountKind(StrEnum):
     ALLIANCE_BREAKAGE = "alliance_breakage"                  # expired, or forfeited at closure
     ALLIANCE_POINTS_ADJUSTED = "alliance_points_adjusted"    # given or taken by the back office
     ALLIANCE_POINTS_BONUS = "alliance_points_bonus"          # given as bonuses (join, referral)
+    ALLIANCE_POINTS_LOTTERY = "alliance_points_lottery"      # stakes in, points prizes out
     # money ledger
     MEMBER_STORED_VALUE = "member_stored_value"
     MERCHANT_STORED_VALUE_LOADED = "merchant_stored_value_loaded"   # cash taken at a load
@@ -49,6 +50,7 @@ ACCOUNT_KINDS: dict[AccountKind, tuple[str, Owner]] = {
     AccountKind.ALLIANCE_BREAKAGE: (POINTS_LEDGER, Owner.ALLIANCE),
     AccountKind.ALLIANCE_POINTS_ADJUSTED: (POINTS_LEDGER, Owner.ALLIANCE),
     AccountKind.ALLIANCE_POINTS_BONUS: (POINTS_LEDGER, Owner.ALLIANCE),
+    AccountKind.ALLIANCE_POINTS_LOTTERY: (POINTS_LEDGER, Owner.ALLIANCE),
     AccountKind.MEMBER_STORED_VALUE: (MONEY_LEDGER, Owner.CARD),
     AccountKind.MERCHANT_STORED_VALUE_LOADED: (MONEY_LEDGER, Owner.MERCHANT),
     AccountKind.MERCHANT_STORED_VALUE_SPENT: (MONEY_LEDGER, Owner.MERCHANT),

@@ -129,6 +129,20 @@ cards_closed AS (
     FROM unnest($59::text::bigint[], $60::text::text[]) AS s(id, status)
     WHERE c.id = s.id
     RETURNING 1
+),
+draws_written AS (
+    INSERT INTO lottery_draws (transaction_id, campaign_id, card_id, draw_number, draw_value,
+                               prize_code)
+    SELECT * FROM unnest($61::text::bigint[], $62::text::integer[], $63::text::bigint[],
+                         $64::text::integer[], $65::text::integer[], $66::text::text[])
+    RETURNING 1
+),
+prize_stock_written AS (
+    UPDATE lottery_prize_stock p SET stock = s.stock
+    FROM unnest($67::text::integer[], $68::text::text[], $69::text::bigint[])
+         AS s(campaign_id, prize_code, stock)
+    WHERE p.campaign_id = s.campaign_id AND p.prize_code = s.prize_code
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM transactions_written) AS transactions,
@@ -140,7 +154,9 @@ SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM batches_written) AS batches,
        (SELECT count(*) FROM password_tries_written) AS password_tries,
        (SELECT count(*) FROM commands_decided) AS commands,
-       (SELECT count(*) FROM cards_closed) AS card_statuses
+       (SELECT count(*) FROM cards_closed) AS card_statuses,
+       (SELECT count(*) FROM draws_written) AS draws,
+       (SELECT count(*) FROM prize_stock_written) AS prize_stock
 """
 
 # One column of a batch's rows, in parameter order: its elements are of the type its encoder
@@ -175,9 +191,12 @@ _ENCODERS: tuple[Callable[[Any], str], ...] = (
 # card password tries: card_id, password_version, tries
 _PASSWORD_TRIES_ENCODERS: tuple[Callable[[Any], str], ...] = (int_array, int_array, int_array)
 # transactions' command_id; commands: id, state, result_code, result, transaction_id; cards:
-# id, status
+# id, status; lottery draws: transaction_id, campaign_id, card_id, draw_number, draw_value,
+# prize_code; prize stock: campaign_id, prize_code, stock
 _COMMANDS_ENCODERS: tuple[Callable[[Any], str], ...] = (
-    int_array, int_array, text_array, text_array, text_array, int_array, int_array, text_array)
+    int_array, int_array, text_array, text_array, text_array, int_array, int_array, text_array,
+    int_array, int_array, int_array, int_array, int_array, text_array,
+    int_array, text_array, int_array)
 
 # The batch statement's parameters, as `BatchWrite.arguments` builds them.
 BatchArguments = tuple[str | datetime, ...]
@@ -207,6 +226,9 @@ class BatchWrite:
         self.commands: tuple[_Column, ...] = tuple([] for _ in range(5))
         # card id -> the status a command gave it (closed, or active for a replacing card).
         self.card_statuses: dict[int, str] = {}
+        # Lottery draws, and the stock of the limited prizes as it stands after this batch.
+        self.draws: tuple[_Column, ...] = tuple([] for _ in range(6))
+        self.prize_stock: dict[tuple[int, str], int] = {}
 
     def add_transaction(
         self, transaction_id: int, kind: str, business_date: date, request: Request, *,
@@ -256,6 +278,16 @@ class BatchWrite:
     def set_card_status(self, card_id: int, status: str) -> None:
         self.card_statuses[card_id] = status
 
+    def add_draw(self, transaction_id: int, campaign_id: int, card_id: int, draw_number: int,
+                 value: int, prize_code: str) -> None:
+        for column, value_ in zip(self.draws, (transaction_id, campaign_id, card_id,
+                                               draw_number, value, prize_code), strict=True):
+            column.append(value_)
+
+    def set_prize_stock(self, campaign_id: int, prize_code: str, stock: int) -> None:
+        assert stock >= 0
+        self.prize_stock[campaign_id, prize_code] = stock
+
     def add_entry(
         self, entry_id: int, transaction_id: int, ledger: str, business_date: date,
         postings: tuple[tuple[int, int], ...],
@@ -303,7 +335,7 @@ class BatchWrite:
         self.password_tries[card_id] = (password_version, tries)
 
     def arguments(self, balances: dict[int, int]) -> BatchArguments:
-        """The statement's 60 parameters, accounts with their final balances: each column as
+        """The statement's 69 parameters, accounts with their final balances: each column as
         an array literal (array_literals.py), the posting instant as a datetime."""
         account_columns: tuple[_Column, ...] = tuple([] for _ in range(7))
         for account_id, (ledger, kind, card_id, merchant_id, alliance_id) in \
@@ -324,7 +356,9 @@ class BatchWrite:
             [tries for _, tries in self.password_tries.values()])
         command_columns: tuple[_Column, ...] = (
             self.command_ids, *self.commands, list(self.card_statuses),
-            list(self.card_statuses.values()))
+            list(self.card_statuses.values()), *self.draws,
+            [campaign for campaign, _ in self.prize_stock],
+            [code for _, code in self.prize_stock], list(self.prize_stock.values()))
         return (*[encode(column) for encode, column in zip(_ENCODERS, columns, strict=True)],
                 self.posted_at,
                 *[encode(column) for encode, column
@@ -351,8 +385,9 @@ class BatchWrite:
     def expected_counts(self) -> tuple[int, ...]:
         """Rows the statement must report: accounts, transactions, entries, postings, requests,
         review items, tombstones, terminal batches, card password tries, commands, card
-        statuses."""
+        statuses, lottery draws, prize stock."""
         return (len(self.accounts), len(self.transactions[0]), len(self.entries[0]),
                 len(self.postings[0]), len(self.requests[0]), len(self.reviews[0]),
                 len(self.tombstones[0]), len(self.batches), len(self.password_tries),
-                len(self.commands[0]), len(self.card_statuses))
+                len(self.commands[0]), len(self.card_statuses), len(self.draws[0]),
+                len(self.prize_stock))

@@ -20,6 +20,7 @@ from account_host.database import DATABASE_ERRORS
 from account_host.earning.loading import load_earning
 from account_host.errors import StateLoadError
 from account_host.loading_ledger import load_ledger_windows
+from account_host.lottery.loading import load_lottery
 from account_host.state import (
     CARD_STATUS_DECLINES,
     GIFTS_MAX,
@@ -117,7 +118,10 @@ async def load_state(
             async with connection.transaction(isolation="repeatable_read", readonly=True):
                 state.replace_alliances(await load_alliances(connection))
                 state.replace_merchants(await load_merchants(connection))
-                await load_earning(connection, state, datetime.now(UTC))
+                now = datetime.now(UTC)
+                await load_earning(connection, state, now)
+                await load_lottery(connection, state.lottery,
+                                   config.retransmission_window_days * 86_400, now)
                 state.replace_terminals(await load_terminals(connection))
                 state.replace_gifts(await load_gifts(connection))
                 await _load_other_accounts(connection, state)

@@ -24,6 +24,7 @@ class TransactionType(StrEnum):
     POINTS_EXCHANGE = "points_exchange"              # 0200/400060
     OFFLINE_PURCHASE = "offline_purchase"            # 0220/000000
     REVERSAL = "reversal"                            # 0400, 0420
+    LOTTERY = "lottery"                              # 0200/910000
     # a back-office command's (proto.host_commands): no message, no terminal
     POINTS_ADJUSTMENT = "points_adjustment"
     STORED_VALUE_ADJUSTMENT = "stored_value_adjustment"

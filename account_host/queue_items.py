@@ -10,6 +10,7 @@ from typing import Protocol
 import msgspec
 
 from account_host.commands.item import Command
+from account_host.lottery.book import Campaign
 from account_host.state import Alliance, HostState, LoadedCard, Merchant, Terminal
 from proto.earn_rules import EarnRules
 from proto.frames import Answer, Request
@@ -60,6 +61,13 @@ class NewReferrals(msgspec.Struct, frozen=True):
         state.referrals.merge(self.rows)
 
 
+class NewLottery(msgspec.Struct, frozen=True):
+    campaigns: list[Campaign]
+
+    def apply(self, state: HostState) -> None:
+        state.lottery.replace_campaigns(self.campaigns)
+
+
 class NewGifts(msgspec.Struct, frozen=True):
     gifts: dict[tuple[int, str], int]
 
@@ -68,7 +76,7 @@ class NewGifts(msgspec.Struct, frozen=True):
 
 
 Control = (NewCards | NewMerchants | NewTerminals | NewAlliances | NewGifts | NewEarnRules
-           | NewReferrals)
+           | NewReferrals | NewLottery)
 class Peer(Protocol):
     """Where a batch's answers go: a link's peer (proto.links.LinkPeer) for requests, the
     commands' outcomes (account_host/commands/outcomes.py) for commands."""

@@ -19,6 +19,7 @@ from account_host.earning.counters import EarnCounters
 from account_host.earning.referrals import Referrals
 from account_host.earning.rule_book import RuleBook, compile_rules
 from account_host.idempotency import RetransmissionMemory
+from account_host.lottery.book import LotteryBook
 from account_host.returns_index import ReturnIndex
 from account_host.tombstones import Tombstones
 from proto.codes import ResponseCode
@@ -128,6 +129,7 @@ class HostState:
         self.rule_books: dict[int, RuleBook] = {}
         self.earn_counters = EarnCounters()
         self.referrals = Referrals()
+        self.lottery = LotteryBook(retransmission_window_s)
 
     def balance(self, account_id: int) -> int:
         return self.balances.get(account_id, 0) if account_id else 0

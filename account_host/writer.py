@@ -271,6 +271,7 @@ class Writer:
         state.retransmissions.evict(now_s)
         state.tombstones.evict(now_s)
         state.returns.evict(now_s)
+        state.lottery.evict(now_s)
         batch = BatchWrite(now)
         context = ApplyContext(state, self._identifiers, batch, now)
         return _Applied(pending, context, batch, self._pipeline.open())

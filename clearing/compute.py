@@ -18,6 +18,8 @@ HQ's own lines, outside the nets (no money changes hands for them at clearing):
                          x the alliance's issue price) (< 0: points the back office gave)
     points_bonus         points = postings on alliance_points_bonus; amount = +round(points x
                          the alliance's issue price) (< 0: points given for joining)
+    lottery              points = postings on alliance_points_lottery; amount = +round(points x
+                         the alliance's issue price) (> 0: stakes above the points prizes)
     stored_value_adjusted  amount = postings on alliance_stored_value_adjusted (< 0: stored
                          value the back office gave members, which HQ funds)
     stored_value_refunded  amount = -(postings on alliance_stored_value_refunded) (cash HQ
@@ -39,7 +41,7 @@ from clearing.rules import RulesInForce
 MERCHANT_CATEGORIES = ("points_issued", "points_redeemed", "stored_value_loaded",
                        "stored_value_spent", "commission")
 HQ_CATEGORIES = ("points_exchanged", "breakage", "points_adjusted", "points_bonus",
-                 "stored_value_adjusted", "stored_value_refunded")
+                 "lottery", "stored_value_adjusted", "stored_value_refunded")
 _BASIS_POINTS = Decimal(10_000)
 # Far more digits than points x price needs (10^12 points x 6 decimals), so nothing rounds
 # before the one rounding to whole fen.
@@ -113,6 +115,7 @@ def _hq_positions(journal: DayJournal, rules: RulesInForce) -> list[Position]:
     breakage = journal.amount("alliance_breakage", None)
     adjusted = journal.amount("alliance_points_adjusted", None)
     bonus = journal.amount("alliance_points_bonus", None)
+    lottery = journal.amount("alliance_points_lottery", None)
     return [
         Position(None, "points_exchanged", exchanged,
                  journal.amount("alliance_stored_value_exchange", None),
@@ -126,6 +129,9 @@ def _hq_positions(journal: DayJournal, rules: RulesInForce) -> list[Position]:
         Position(None, "points_bonus", bonus,
                  round_fen(bonus * rules.alliance.issue_price_fen),
                  journal.count("alliance_points_bonus", None)),
+        Position(None, "lottery", lottery,
+                 round_fen(lottery * rules.alliance.issue_price_fen),
+                 journal.count("alliance_points_lottery", None)),
         Position(None, "stored_value_adjusted", 0,
                  journal.amount("alliance_stored_value_adjusted", None),
                  journal.count("alliance_stored_value_adjusted", None)),

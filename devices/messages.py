@@ -75,6 +75,10 @@ def redemption(pan: str, points: int, batch_number: int, gift_code: str | None =
     return financial(ProcessingCode.REDEMPTION, pan, points, batch_number, additional_data=tags)
 
 
+def lottery_draw(pan: str, stake_points: int, batch_number: int) -> Fields:
+    return financial(ProcessingCode.LOTTERY, pan, stake_points, batch_number)
+
+
 def purchase_return(pan: str, amount_fen: int, batch_number: int, original_rrn: str) -> Fields:
     fields = financial(ProcessingCode.RETURN, pan, amount_fen, batch_number)
     fields["37"] = original_rrn

@@ -24,13 +24,14 @@ from proto.codes import ResponseCode
 from proto.frames import Totals
 
 ACTIONS = ("signon", "signoff", "echo", "keychange", "inquiry", "purchase", "svpurchase",
-           "redeem", "return", "load", "exchange", "reverse", "reconcile")
+           "redeem", "lottery", "return", "load", "exchange", "reverse", "reconcile")
 # Actions with a card and an amount (fen, or points for redeem and exchange).
-AMOUNT_ACTIONS = ("purchase", "svpurchase", "redeem", "return", "load", "exchange", "reverse")
+AMOUNT_ACTIONS = ("purchase", "svpurchase", "redeem", "lottery", "return", "load", "exchange",
+                  "reverse")
 # What `reverse` sends first, then reverses (0400): every request a terminal may reverse.
-REVERSIBLE = ("purchase", "svpurchase", "redeem", "load", "exchange")
+REVERSIBLE = ("purchase", "svpurchase", "redeem", "lottery", "load", "exchange")
 # Those a card password goes with (host interface §4, "Card password").
-PASSWORD_ACTIONS = ("svpurchase", "redeem", "exchange")
+PASSWORD_ACTIONS = ("svpurchase", "redeem", "lottery", "exchange")
 EXIT_APPROVED = 0
 EXIT_DECLINED = 1
 # Cards read from a CSV for a burst: enough variety without holding a huge file in memory.
@@ -167,6 +168,8 @@ def _request(client: TerminalClient, action: str, command: TermCommand) -> dict[
         fields = messages.purchase_stored_value(pan, amount, batch)
     elif action == "redeem":
         fields = messages.redemption(pan, amount, batch)
+    elif action == "lottery":
+        fields = messages.lottery_draw(pan, amount, batch)
     else:
         assert action == "exchange", action
         fields = messages.points_exchange(pan, amount, batch)

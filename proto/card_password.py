@@ -22,11 +22,9 @@ _DOMAIN = b"jifen/card-password/v1"
 MALFORMED_BLOCK = b""
 # The third wrong try in a row locks the card's password (75) until the back office resets it.
 PASSWORD_TRIES_MAX = 3
-# The lottery draw (1.2); it has no transaction kind in this version, but needs the password.
-LOTTERY_PROCESSING_CODE = "910000"
 # The 0200s that need the password of a card that has one (§4); reversals never do.
 PASSWORD_PROCESSING_CODES = frozenset({
-    ProcessingCode.PURCHASE_STORED_VALUE, ProcessingCode.REDEMPTION, LOTTERY_PROCESSING_CODE,
+    ProcessingCode.PURCHASE_STORED_VALUE, ProcessingCode.REDEMPTION, ProcessingCode.LOTTERY,
     ProcessingCode.POINTS_TO_STORED_VALUE,
 })
 

@@ -33,6 +33,8 @@ class Table(StrEnum):
     HOST_COMMANDS = "host_commands"
     # A version of an alliance's earn rules (proto.earn_rules).
     EARN_RULES = "earn_rules"
+    # A lottery campaign opened or ended (proto.lottery).
+    LOTTERY = "lottery_campaigns"
 
 
 class Change(msgspec.Struct, frozen=True):

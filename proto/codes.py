@@ -48,6 +48,7 @@ class ProcessingCode(StrEnum):
     PURCHASE = "000000"
     PURCHASE_STORED_VALUE = "006000"
     REDEMPTION = "900000"
+    LOTTERY = "910000"             # a points lottery draw (1.2)
     RETURN = "200000"
     STORED_VALUE_LOAD = "210000"
     POINTS_TO_STORED_VALUE = "400060"

@@ -27,6 +27,7 @@ FINANCIAL_CURRENCY: dict[str, str] = {
     ProcessingCode.RETURN: CURRENCY_FEN,
     ProcessingCode.STORED_VALUE_LOAD: CURRENCY_FEN,
     ProcessingCode.POINTS_TO_STORED_VALUE: CURRENCY_POINTS,
+    ProcessingCode.LOTTERY: CURRENCY_POINTS,
 }
 
 

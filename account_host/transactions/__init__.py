@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from account_host.transactions.base import CardCheck, TransactionKind
 from account_host.transactions.inquiry import BALANCE_INQUIRY
+from account_host.transactions.lottery import LOTTERY
 from account_host.transactions.network import NETWORK
 from account_host.transactions.offline_advice import OFFLINE_PURCHASE
 from account_host.transactions.points_exchange import POINTS_EXCHANGE
@@ -25,6 +26,7 @@ _FINANCIAL: dict[str, TransactionKind] = {
     ProcessingCode.RETURN: RETURN,
     ProcessingCode.STORED_VALUE_LOAD: STORED_VALUE_LOAD,
     ProcessingCode.POINTS_TO_STORED_VALUE: POINTS_EXCHANGE,
+    ProcessingCode.LOTTERY: LOTTERY,
 }
 
 KINDS: dict[tuple[str, str | None], TransactionKind] = {

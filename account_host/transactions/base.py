@@ -84,9 +84,10 @@ def record_transaction(
 
 def approved(
     context: ApplyContext, request: Request, approval: Approval, card: Card | None,
-    points_moved: int,
+    points_moved: int, tags: dict[str, str] | None = None,
 ) -> Answer:
-    """A 0210/0230 approval: RRN, authorisation code, balances after it (54), PT (48)."""
+    """A 0210/0230 approval: RRN, authorisation code, balances after it (54), PT and any
+    other `tags` (48)."""
     state = context.state
     if card is None:
         balances = Balances(0, 0, points_moved)
@@ -95,4 +96,4 @@ def approved(
                             state.balance(card.stored_value_account_id), points_moved)
     return Answer(request.correlation_id, ResponseCode.APPROVED, rrn=approval.rrn,
                   auth_code=approval.auth_code, balances=balances,
-                  additional_data=encode_tlv({"PT": signed_points(points_moved)}))
+                  additional_data=encode_tlv({"PT": signed_points(points_moved), **(tags or {})}))

@@ -122,6 +122,12 @@ def _undo(
         undo.stored_value_fen = -posted.stored_value_fen
     record_transaction(context, request, approval, undo, merchant,
                        original_transaction_id=posted.transaction_id)
+    if posted.type == TransactionType.LOTTERY:   # its count, and its prize's stock, back
+        restocked = state.lottery.undo(posted.transaction_id)
+        if restocked is not None:
+            campaign, prize, stock = restocked
+            context.batch.set_prize_stock(campaign.id, campaign.table.prizes[prize].code,
+                                          stock)
     context.posted = None   # a reversal is not itself reversible
     posted.reversed = True
     batch = state.batches.get(request.terminal_code)

@@ -5,6 +5,7 @@ from back_office.approvals.actions import (
     ACTIONS,
     CARD_UNBLOCK,
     EARN_RULES,
+    LOTTERY_CAMPAIGN,
     MERCHANT_RATE,
     PASSWORD_RESET,
     SETTLEMENT_RULE,
@@ -21,7 +22,8 @@ from back_office.approvals.requests import (
 )
 
 __all__ = [
-    "ACTIONS", "CARD_UNBLOCK", "EARN_RULES", "MERCHANT_RATE", "PASSWORD_RESET",
+    "ACTIONS", "CARD_UNBLOCK", "EARN_RULES", "LOTTERY_CAMPAIGN", "MERCHANT_RATE",
+    "PASSWORD_RESET",
     "SETTLEMENT_RULE", "Action",
     "ApprovalError", "ApprovalRequest", "OwnRequestError", "RequestDecidedError", "approve",
     "expire_overdue", "list_requests", "reject", "submit",

@@ -17,6 +17,7 @@ import msgspec
 
 from back_office.balances.commands import submit_command
 from back_office.card_service.lifecycle import CardStep, change_card_by_id
+from back_office.lottery.campaigns import create_campaign
 from back_office.operators.roles import OperatorRole
 from back_office.provisioning.card_passwords import apply_password_reset
 from back_office.provisioning.merchants import update_merchant
@@ -24,6 +25,7 @@ from back_office.provisioning.settlement_rules import set_rule
 from back_office.rules.earn_rules import set_rules
 from proto.earn_rules import EarnRules
 from proto.host_commands import CommandKind, CommandPayload
+from proto.lottery import PrizeTable
 
 Payload = dict[str, Any]
 # (connection, payload, the request's id) -> what was done, for the request's result
@@ -99,6 +101,17 @@ async def _earn_rules(conn: asyncpg.Connection, payload: Payload, request_id: in
     return f"earn rules of {version.alliance_code} in force from {version.effective_from}"
 
 
+async def _lottery_campaign(conn: asyncpg.Connection, payload: Payload,
+                           request_id: int) -> str:
+    table = msgspec.convert(payload["table"], PrizeTable)
+    campaign = await create_campaign(conn, payload["alliance_code"], payload["code"],
+                                     int(payload["price"]), table, approval_id=request_id)
+    return f"lottery {campaign.code} of {campaign.alliance_code} opened"
+
+
+LOTTERY_CAMPAIGN = Action("lottery_campaign", "open a lottery campaign",
+                          frozenset({OperatorRole.HQ_ADMIN}), _lottery_campaign)
+
 EARN_RULES = Action("earn_rules", "change the earn rules", frozenset({OperatorRole.HQ_ADMIN}),
                     _earn_rules)
 
@@ -118,4 +131,4 @@ ACTIONS: dict[str, Action] = {
     action.name: action
     for action in (CARD_UNBLOCK, SETTLEMENT_RULE, PASSWORD_RESET, MERCHANT_RATE,
                    POINTS_ADJUSTMENT, STORED_VALUE_ADJUSTMENT, POINTS_TRANSFER, CARD_CLOSURE,
-                   EARN_RULES)}
+                   EARN_RULES, LOTTERY_CAMPAIGN)}

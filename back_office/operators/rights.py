@@ -46,6 +46,12 @@ COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     ("rules", "check"): Right("check rule documents", EVERYONE),
     ("rules", "show"): _right("read the earn rules", HQ, CARDS, CLEARING, AUDITOR),
     ("rules", "list"): _right("read the earn rules", HQ, CARDS, CLEARING, AUDITOR),
+    # The lottery: an operator's `create` is a request an HQ admin approves.
+    ("lottery", "create"): _right("open lottery campaigns", HQ),
+    ("lottery", "end"): _right("end lottery campaigns", HQ),
+    ("lottery", "publish"): _right("publish lottery secrets", HQ),
+    ("lottery", "list"): _right("read lottery campaigns", HQ, CARDS, CLEARING, AUDITOR),
+    ("lottery", "verify"): _right("verify lottery draws", HQ, AUDITOR),
     ("merchant", "list"): _right("list merchants", HQ, MERCHANT, CLEARING, AUDITOR),
     ("terminal", "create"): _right("create terminals", HQ),
     ("terminal", "set-mac"): _right("change terminals", HQ),

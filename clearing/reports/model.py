@@ -23,12 +23,13 @@ CATEGORY_LABELS: dict[str, tuple[str, str]] = {
     "points_exchanged": ("积分转储值", "points exchanged (HQ funds)"),
     "breakage": ("过期积分", "breakage (HQ income)"),
     "points_adjusted": ("积分调整", "points adjusted by the back office"),
-    "points_bonus": ("奖励积分", "points given as bonuses (joining)"),
+    "points_bonus": ("奖励积分", "points given as bonuses (joining, referrals)"),
+    "lottery": ("积分抽奖", "lottery: stakes less points prizes"),
     "stored_value_adjusted": ("储值调整", "stored value adjusted by the back office"),
     "stored_value_refunded": ("销卡退款", "stored value refunded at closure (HQ pays)"),
 }
 # HQ's own lines (merchant_id NULL), outside the nets, in the order reports list them.
-HQ_LINES = ("breakage", "points_exchanged", "points_adjusted", "points_bonus",
+HQ_LINES = ("breakage", "points_exchanged", "points_adjusted", "points_bonus", "lottery",
             "stored_value_adjusted", "stored_value_refunded")
 CATEGORY_ORDER = {category: index for index, category in enumerate(CATEGORY_LABELS)}
 

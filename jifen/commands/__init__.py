@@ -11,6 +11,7 @@ from jifen.commands import (
     demo,
     dialup,
     loadtest,
+    lottery,
     member,
     merchant,
     operator,
@@ -30,6 +31,6 @@ from jifen.commands import (
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
     up, services, status, pki, db, alliance, merchant, shop, terminal, card, member, demo, term,
-    audit, loadtest, dialup, settlement, rules, clearing, saf, operator, approval, audit_log,
-    txn,
+    audit, loadtest, dialup, settlement, rules, lottery, clearing, saf, operator, approval,
+    audit_log, txn,
 ]

@@ -107,7 +107,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "term", help="act as a POS terminal: every request of the host interface",
         description="Send one request as a terminal and print the answer, its balances and "
                     "tags decoded (exit 0 if approved, 1 if declined): sign-on, echo, key "
-                    "change, inquiry, purchase (cash or stored value), redemption, return "
+                    "change, inquiry, purchase (cash or stored value), redemption, lottery "
+                    "draw (--amount: the stake), return "
                     "(--rrn), load, exchange of points, a request and its reversal (reverse "
                     "--of), reconciliation (zero totals: a 95 shows the host's). purchase "
                     "--repeat N --pipeline K measures an end-to-end rate.",
@@ -131,7 +132,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pan", help="card number")
     parser.add_argument("--cards", metavar="CSV", help="card numbers to cycle (with --repeat)")
     parser.add_argument("--amount", type=int,
-                        help="amount in fen (points for redeem and exchange)")
+                        help="amount in fen (points for redeem, lottery and exchange)")
     parser.add_argument("--rrn", help="return: the purchase's RRN")
     parser.add_argument("--of", choices=REVERSIBLE, default="purchase",
                         help="reverse: the request sent first, then reversed (0400)")

@@ -100,6 +100,7 @@ async def test_a_tmk_on_the_command_line_is_refused(fake_front: FakeFront, capsy
     (("load", "--amount", "10000"), ("0200", "210000")),
     (("exchange", "--amount", "300"), ("0200", "400060")),
     (("redeem", "--amount", "50"), ("0200", "900000")),
+    (("lottery", "--amount", "100"), ("0200", "910000")),
 ])
 async def test_each_processing_code(fake_front: FakeFront, capsys, argv, sent) -> None:
     exit_code, _, err = await jifen_term(fake_front.port, "--batch", "1", argv[0], "--pan",

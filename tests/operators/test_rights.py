@@ -72,7 +72,8 @@ def test_read_only_roles_change_nothing():
                ("operator", "passwd"), ("member", "show"), ("member", "list"),
                ("member", "find"), ("shop", "list"), ("approval", "list"), ("txn", "find"),
                ("card", "statement"), ("card", "commands"), ("rules", "check"),
-               ("rules", "show"), ("rules", "list")}
+               ("rules", "show"), ("rules", "list"), ("lottery", "list"),
+               ("lottery", "verify")}
     changing = set(COMMAND_RIGHTS) - reading
     assert ("card", "status") in changing
     for key in changing:
