@@ -9,7 +9,9 @@ What it models, in the host's order of checks: retransmission (the first answer 
 batch open (12), card (14: unknown, or of another alliance than the terminal's merchant), then
 per message: amount (13), original (25), amount limit (61: a member balance above
 999,999,999,999, except by a 0220), balance (51), and last the late original of a remembered
-reversal (05). A reversal answers 25 for an original never seen (and remembers it), 00 for one
+reversal (05). A lottery draw (910000) is decided as the host interface says, by the
+campaign's secret, the card and its standing draws (the contract's own function,
+proto/lottery.py). A reversal answers 25 for an original never seen (and remembers it), 00 for one
 declined or reversed already, else 61, 51 (stored value spent since) or 05 (a purchase with
 returns standing) before it undoes the original's postings.
 """
@@ -17,11 +19,12 @@ returns standing) before it undoes the original's postings.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from proto.codes import Mti, ProcessingCode, ResponseCode
 from proto.fields import parse_tlv, totals_from_fields
 from proto.frames import Totals
+from proto.lottery import NO_PRIZE, PrizeTable, draw_value, prize_index
 
 Fields = dict[str, str]
 AccountKey = tuple[str, str]   # (account kind, owner: PAN, merchant code or alliance code)
@@ -38,14 +41,27 @@ FINANCIAL_CODES = frozenset({
     ProcessingCode.PURCHASE, ProcessingCode.PURCHASE_STORED_VALUE, ProcessingCode.REDEMPTION,
     ProcessingCode.RETURN, ProcessingCode.STORED_VALUE_LOAD,
     ProcessingCode.POINTS_TO_STORED_VALUE,
+    ProcessingCode.LOTTERY,
 })
 # transactions.kind of the requests that may be returned (by RRN).
 RETURNABLE = frozenset({"purchase", "stored_value_purchase", "offline_purchase"})
 # Reconciliation classes: transaction kind -> index of its count in Totals (amount follows).
 TOTALS_CLASS = {
     "purchase": 0, "stored_value_purchase": 0, "offline_purchase": 0, "return": 2,
-    "redemption": 4, "points_exchange": 4, "stored_value_load": 6,
+    "redemption": 4, "points_exchange": 4, "lottery": 4, "stored_value_load": 6,
 }
+
+
+@dataclass
+class Lottery:
+    """The alliance's open campaign, as the host draws it (proto/lottery.py)."""
+
+    price: int
+    table: PrizeTable
+    secret: bytes
+    stock: list[int | None]
+    card_ids: dict[str, int]                                  # PAN -> card id
+    draws: dict[str, int] = field(default_factory=dict)       # PAN -> standing draws
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,7 @@ class Alliance:
     code: str
     exchange_points_per_yuan: int
     gifts: dict[str, int]   # active gift code -> price in points
+    lottery: Lottery | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,7 @@ class Movement:
     stored_value_fen: int = 0       # the member's side
     purchase: Purchase | None = None   # a purchase: itself; a return: what it returned
     claw: int = 0                   # a return: the points it clawed back
+    prize: int | None = None        # a lottery draw: the prize won (its index), if any
     reversed: bool = False
 
 
@@ -128,6 +146,7 @@ class Expected:
     retransmission: bool = False
     balances: dict[str, int] | None = None     # field 54 blocks -> amount
     points_moved: int | None = None            # tag PT
+    prize: str | None = None                   # tag LD of a lottery draw
     totals: Totals | None = None               # a 0510 with 95
     purchase: Purchase | None = None           # an approved purchase: learn its RRN
 
@@ -204,6 +223,7 @@ class LedgerModel:
             ProcessingCode.RETURN: self._return,
             ProcessingCode.STORED_VALUE_LOAD: self._stored_value_load,
             ProcessingCode.POINTS_TO_STORED_VALUE: self._points_exchange,
+            ProcessingCode.LOTTERY: self._lottery,
         }[request["3"]]
         return handler(request, key, batch, merchant, pan)
 
@@ -341,6 +361,39 @@ class LedgerModel:
         batch.count(movement.kind, points)
         return self._approved(pan, -points), movement
 
+    def _lottery(self, request, key, batch, merchant, pan):
+        lottery = merchant.alliance.lottery
+        if lottery is None:
+            return Expected(ResponseCode.INVALID_TRANSACTION), None
+        stake = int(request["4"])
+        if stake != lottery.price:
+            return Expected(ResponseCode.INVALID_AMOUNT), None
+        if self.member_balances(pan)[0] < stake:
+            return Expected(ResponseCode.INSUFFICIENT_FUNDS), None
+        if key in self.tombstones:
+            return Expected(ResponseCode.DO_NOT_HONOUR), None
+        number = lottery.draws.get(pan, 0)
+        index = prize_index(lottery.table, draw_value(lottery.secret, lottery.card_ids[pan],
+                                                      number))
+        if index is not None and lottery.stock[index] == 0:
+            index = None
+        lottery.draws[pan] = number + 1
+        won = 0
+        code = NO_PRIZE
+        if index is not None:
+            prize = lottery.table.prizes[index]
+            won, code = prize.points, prize.code
+            stock = lottery.stock[index]
+            if stock is not None:
+                lottery.stock[index] = stock - 1
+        movement = Movement("lottery", stake, batch.number, pan, prize=index)
+        if won - stake:
+            self._post(movement, ("member_points", pan), won - stake,
+                       ("alliance_points_lottery", merchant.alliance.code))
+        batch.count(movement.kind, stake)
+        expected = self._approved(pan, won - stake)
+        return replace(expected, prize=code), movement
+
     def _reverse(self, request: Fields, batch: Batch) -> Expected:
         """0400/0420: undo the original (found by 41 and 90) exactly once."""
         original_data = request["90"]
@@ -375,6 +428,13 @@ class LedgerModel:
             assert purchase is not None
             purchase.returned -= movement.amount
             purchase.clawed -= movement.claw
+        elif movement.kind == "lottery":   # the draw count and the prize's stock come back
+            assert card is not None
+            lottery = self.cards[card].alliance.lottery
+            assert lottery is not None
+            lottery.draws[card] -= 1
+            if movement.prize is not None and lottery.stock[movement.prize] is not None:
+                lottery.stock[movement.prize] += 1   # type: ignore[operator]
         return Expected()
 
     def _reconcile(self, request: Fields, batch: Batch) -> Expected:

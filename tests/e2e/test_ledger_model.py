@@ -1,5 +1,6 @@
 """A hypothesis stateful test of the whole transaction set, end to end: random sequences of
-earns, redemptions (points and gifts), stored-value loads and purchases, exchanges, offline
+earns, redemptions (points and gifts), lottery draws, stored-value loads and purchases,
+exchanges, offline
 advices, returns, reversals (of what was sent, and of what was not: tombstones), retransmissions
 (the same, and changed: 94), reconciliations and host restarts, through the real system (front,
 switch and host over TCP, PostgreSQL). The plain-Python model in ledger_model.py predicts every
@@ -48,7 +49,16 @@ from devices import messages
 from devices.terminal_client import TerminalClient
 from proto.fields import parse_balances, parse_tlv, totals_from_fields
 from proto.frames import Totals
-from tests.e2e.ledger_model import Alliance, Card, Expected, LedgerModel, Merchant, request_key
+from proto.lottery import PrizeTable
+from tests.e2e.ledger_model import (
+    Alliance,
+    Card,
+    Expected,
+    LedgerModel,
+    Lottery,
+    Merchant,
+    request_key,
+)
 from tests.e2e.system import (
     CARDS,
     LOST_CARD,
@@ -87,6 +97,12 @@ INSERT INTO terminals (terminal_code, merchant_id, requires_mac)
 VALUES ('{RATE_TWO_TERMINAL}', (SELECT id FROM merchants WHERE merchant_code = '{OTHER_MERCHANT}'),
         false)
 """
+# The TEST alliance's lottery: a draw costs 50 points; a prize of 120 points (3 in stock) in
+# 30 % of draws, a gift in 20 %, nothing in the rest.
+LOTTERY_PRICE = 50
+LOTTERY_TABLE = """{"prizes": [
+    {"code": "WIN", "kind": "points", "ppm": 300000, "points": 120, "stock": 3},
+    {"code": "MUG", "kind": "gift", "ppm": 200000, "gift_code": "MUG"}]}"""
 CARD_STATUS_DECLINES = {"active": None, "lost": "41", "stolen": "43", "blocked": "05"}
 CARD_EXPIRED = "54"   # after 41 and 43, before a blocked card's 05 (host interface §4)
 
@@ -215,13 +231,27 @@ async def _seed(database_url: str) -> tuple[dict[str, Merchant], dict[str, Card]
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute(EXTRA_SEED_SQL)
+        campaign = await connection.fetchrow(
+            "INSERT INTO lottery_campaigns (alliance_id, code, draw_price_points, prize_table)"
+            " SELECT id, 'MODEL', $1, $2::jsonb FROM alliances WHERE code = 'TEST'"
+            " RETURNING id, secret, prize_table::text AS prize_table", LOTTERY_PRICE,
+            LOTTERY_TABLE)
+        await connection.execute("INSERT INTO lottery_prize_stock VALUES ($1, 'WIN', 3)",
+                                 campaign["id"])
         gifts: dict[str, dict[str, int]] = {}
         for row in await connection.fetch(
                 "SELECT a.code, g.gift_code, g.points FROM gift_catalogue g "
                 "JOIN alliances a ON a.id = g.alliance_id WHERE g.active"):
             gifts.setdefault(row["code"], {})[row["gift_code"]] = row["points"]
+        # No PAN is stored in clear: open them as the back office would.
+        pans = await card_pans(database_url)
+        table = msgspec.json.decode(campaign["prize_table"], type=PrizeTable)
+        lottery = Lottery(LOTTERY_PRICE, table, bytes(campaign["secret"]),
+                          [prize.stock for prize in table.prizes],
+                          {pan: card_id for card_id, pan in pans.items()})
         alliances = {row["code"]: Alliance(row["code"], row["exchange_points_per_yuan"],
-                                           gifts.get(row["code"], {}))
+                                           gifts.get(row["code"], {}),
+                                           lottery if row["code"] == "TEST" else None)
                      for row in await connection.fetch("SELECT * FROM alliances")}
         merchants = {row["merchant_code"]: Merchant(row["merchant_code"], alliances[row["code"]],
                                                     row["earn_points_per_yuan"])
@@ -233,8 +263,6 @@ async def _seed(database_url: str) -> tuple[dict[str, Merchant], dict[str, Card]
             "JOIN alliances a ON a.id = c.alliance_id")
     finally:
         await connection.close()
-    # No PAN is stored in clear: open them as the back office would.
-    pans = await card_pans(database_url)
     cards = {pans[row["id"]]: Card(alliances[row["code"]], _card_decline(row))
              for row in card_rows}
     return {terminal: merchants[merchant] for terminal, merchant in TERMINALS.items()}, cards
@@ -347,6 +375,13 @@ class LedgerMachine(RuleBasedStateMachine):
         points = price if priced else price + 1
         batch = self._batch(terminal)
         return self._send(_at(terminal, messages.redemption(pan, points, batch, gift)))
+
+    @rule(target=sent, where=WHERE, priced=st.sampled_from([True, True, True, False]))
+    def lottery_draw(self, where, priced):
+        """910000: the draw price (or not: 13); TEST's campaign only (the other alliance has
+        none: 12)."""
+        stake = LOTTERY_PRICE if priced else LOTTERY_PRICE + 1
+        return self._financial(where, messages.lottery_draw, stake)
 
     @rule(target=sent, where=WHERE, spend=SPEND)
     def exchange_points(self, where, spend):
@@ -535,6 +570,8 @@ class LedgerMachine(RuleBasedStateMachine):
             assert parse_balances(answer["54"]) == expected.balances, where
         if expected.points_moved is not None:
             assert parse_tlv(answer["48"])["PT"] == f"{expected.points_moved:+d}", where
+        if expected.prize is not None:
+            assert parse_tlv(answer["48"])["LD"] == expected.prize, where
         if expected.totals is not None:
             assert totals_from_fields(answer) == expected.totals, where
         if expected.purchase is not None:
@@ -587,6 +624,13 @@ async def test_an_advice_beyond_the_limit_keeps_field_54_well_formed(database_ur
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute(EXTRA_SEED_SQL)
+        campaign = await connection.fetchrow(
+            "INSERT INTO lottery_campaigns (alliance_id, code, draw_price_points, prize_table)"
+            " SELECT id, 'MODEL', $1, $2::jsonb FROM alliances WHERE code = 'TEST'"
+            " RETURNING id, secret, prize_table::text AS prize_table", LOTTERY_PRICE,
+            LOTTERY_TABLE)
+        await connection.execute("INSERT INTO lottery_prize_stock VALUES ($1, 'WIN', 3)",
+                                 campaign["id"])
     finally:
         await connection.close()
     async with running_system(database_url, seeded=False) as system, \
