@@ -48,7 +48,6 @@ from account_host.queue_items import (
     NewGifts,
     NewLottery,
     NewMerchants,
-    NewReferrals,
     NewTerminals,
     QueueItem,
 )
@@ -186,11 +185,9 @@ class ChangeListener:
             if cards:
                 self._highest_card_id = max(self._highest_card_id,
                                             max(loaded.card.id for loaded in cards))
-                await self._queue.send(NewCards(cards))
                 referrals = await read_referrals(connection,
                                                  [loaded.card.id for loaded in cards])
-                if referrals:   # a referred member's new card
-                    await self._queue.send(NewReferrals(referrals))
+                await self._queue.send(NewCards(cards, referrals))
             if Table.HOST_COMMANDS in tables:
                 await self._read_commands(connection)
         log.debug("changes_read", changes=sorted(map(encode_change, changes))[:10],

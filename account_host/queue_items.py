@@ -18,9 +18,13 @@ from proto.frames import Answer, Request
 
 class NewCards(msgspec.Struct, frozen=True):
     cards: list[LoadedCard]
+    # The pending referrals of these cards' members: in the same item, so that no request can
+    # come between a referred member's new card and its referral.
+    referrals: list[tuple[int, int, bytes | None]] = []
 
     def apply(self, state: HostState) -> None:
         state.merge_cards(self.cards)
+        state.referrals.merge(self.referrals)
 
 
 class NewMerchants(msgspec.Struct, frozen=True):
@@ -54,13 +58,6 @@ class NewEarnRules(msgspec.Struct, frozen=True):
         state.earn_counters.merge(self.counters)
 
 
-class NewReferrals(msgspec.Struct, frozen=True):
-    rows: list[tuple[int, int, bytes | None]]
-
-    def apply(self, state: HostState) -> None:
-        state.referrals.merge(self.rows)
-
-
 class NewLottery(msgspec.Struct, frozen=True):
     campaigns: list[Campaign]
 
@@ -76,7 +73,7 @@ class NewGifts(msgspec.Struct, frozen=True):
 
 
 Control = (NewCards | NewMerchants | NewTerminals | NewAlliances | NewGifts | NewEarnRules
-           | NewReferrals | NewLottery)
+           | NewLottery)
 class Peer(Protocol):
     """Where a batch's answers go: a link's peer (proto.links.LinkPeer) for requests, the
     commands' outcomes (account_host/commands/outcomes.py) for commands."""

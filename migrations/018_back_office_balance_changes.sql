@@ -7,7 +7,7 @@ CREATE TABLE host_commands (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind            text NOT NULL CHECK (kind IN ('points_adjustment', 'stored_value_adjustment',
                                                   'points_transfer', 'card_replacement',
-                                                  'card_closure')),
+                                                  'card_closure', 'join_bonus')),
     -- proto.host_commands.CommandPayload as JSON: ids and amounts, never a card number.
     payload         jsonb NOT NULL,
     card_id         bigint NOT NULL REFERENCES cards,
@@ -95,7 +95,9 @@ ALTER TABLE host_commands ADD CONSTRAINT host_commands_transaction
     FOREIGN KEY (transaction_id) REFERENCES transactions;
 
 -- The alliance's side of a back-office change: adjustments in each ledger, and stored value
--- paid out to a member whose card was closed. Points forfeited go to alliance_breakage.
+-- paid out to a member whose card was closed (points forfeited go to alliance_breakage); and
+-- of the loyalty programme's own postings: bonuses (joining, referrals: migration 024) and the
+-- lottery's stakes and prizes (migration 025).
 ALTER TABLE accounts DROP CONSTRAINT accounts_chart;
 ALTER TABLE accounts ADD CONSTRAINT accounts_chart CHECK (
     (ledger = 'points' AND kind = 'member_points'
@@ -103,7 +105,8 @@ ALTER TABLE accounts ADD CONSTRAINT accounts_chart CHECK (
     OR (ledger = 'points' AND kind IN ('merchant_points_issued', 'merchant_points_redeemed')
         AND card_id IS NULL AND merchant_id IS NOT NULL AND alliance_id IS NULL)
     OR (ledger = 'points'
-        AND kind IN ('alliance_points_exchanged', 'alliance_breakage', 'alliance_points_adjusted')
+        AND kind IN ('alliance_points_exchanged', 'alliance_breakage', 'alliance_points_adjusted',
+                     'alliance_points_bonus', 'alliance_points_lottery')
         AND card_id IS NULL AND merchant_id IS NULL AND alliance_id IS NOT NULL)
     OR (ledger = 'money' AND kind = 'member_stored_value'
         AND card_id IS NOT NULL AND merchant_id IS NULL AND alliance_id IS NULL)

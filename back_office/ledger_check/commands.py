@@ -1,4 +1,4 @@
-"""Back-office commands and bonuses (migrations 018, 024, 025): a command the host carried out
+"""Back-office commands and bonuses (migrations 018, 024): a command the host carried out
 has exactly the transaction that names it, a refused or pending one has none; a member gets
 the join bonus once, and a referrer the referral bonus once per referred member."""
 

@@ -124,11 +124,12 @@ async def test_a_category_rate_and_what_the_cli_refuses(jifen, database_url, tmp
 
 
 async def _purchase_until(terminal, pan: str, amount: int, expected: str) -> dict:
-    """The rules reach the host through a notification: a moment after the command."""
+    """Rules and new cards reach the host through a notification, a moment after the command:
+    purchases until one earns `expected` (a new card is 14 until then)."""
     with anyio.fail_after(10):
         while True:
             answer = await terminal.purchase(pan, amount)
-            if points_tag(answer) == expected:
+            if answer["39"] == "00" and points_tag(answer) == expected:
                 return answer
             await anyio.sleep(0.05)
 
@@ -211,18 +212,22 @@ async def test_a_referrer_gets_the_bonus_at_the_first_purchase(
     jifen, database_url, tmp_path,
 ) -> None:
     rules = tmp_path / "referral.toml"
-    rules.write_text("[bonuses]\nreferral = 800\n")
+    # 2 points per yuan at the tea house: the purchases show when the rules have arrived.
+    rules.write_text("[rates.merchants]\nMERCHANT0000001 = { points = 2 }\n"
+                     "[bonuses]\nreferral = 800\n")
     await seed(database_url)
     async with running_system(database_url, seeded=False) as system, \
             system.terminal() as terminal:
         await terminal.sign_on()
         await cli(jifen, "rules", "set", "--alliance", "TEST", "--effective", _today(),
                   "--file", str(rules))
+        await _purchase_until(terminal, CARDS[5], 10_000, "+200")
         referrer_id, referrer = await _member_with_card(jifen, tmp_path, "13812340001")
         _, referred = await _member_with_card(jifen, tmp_path, "13812340002",
                                               "--referred-by", str(referrer_id))
-        # The referred member's first purchase: 100 points for them, 800 for the referrer.
-        answer = await _purchase_until(terminal, referred, 10_000, "+100")
+        # The referred member's first purchase (14 until the host has the new card): 200
+        # points for them, 800 for the referrer.
+        answer = await _purchase_until(terminal, referred, 10_000, "+200")
         assert answer["39"] == "00"
         assert balances(await until(terminal, referrer, "00"))[POINTS] == 800
         await terminal.purchase(referred, 10_000)                           # once only

@@ -1,6 +1,7 @@
--- Referrals (docs/rules.md, "Bonuses"): a member may name the member who referred them; at the
--- referred member's first purchase the referrer's card gets the earn rules' referral bonus, a
--- transaction of its own that names the purchase (original_transaction_id) and no terminal.
+-- Referrals (docs/rules.md, "Bonuses"; the join bonus is a host command of migration 018): a
+-- member may name the member who referred them; at the referred member's first purchase the
+-- referrer's card gets the earn rules' referral bonus, a transaction of its own that names the
+-- purchase (original_transaction_id) and no terminal.
 
 ALTER TABLE members ADD COLUMN referred_by bigint REFERENCES members
     CHECK (referred_by <> id);

@@ -67,33 +67,3 @@ GRANT SELECT, INSERT ON lottery_draws TO jifen_host;
 REVOKE SELECT ON lottery_campaigns FROM jifen_audit;
 GRANT SELECT (id, alliance_id, code, draw_price_points, prize_table, state, published_secret,
               created_by, created_at, ended_at, approval_id) ON lottery_campaigns TO jifen_audit;
-
--- The stakes in and the points prizes out: the alliance's lottery account.
-ALTER TABLE accounts DROP CONSTRAINT accounts_chart;
-ALTER TABLE accounts ADD CONSTRAINT accounts_chart CHECK (
-    (ledger = 'points' AND kind = 'member_points'
-        AND card_id IS NOT NULL AND merchant_id IS NULL AND alliance_id IS NULL)
-    OR (ledger = 'points' AND kind IN ('merchant_points_issued', 'merchant_points_redeemed')
-        AND card_id IS NULL AND merchant_id IS NOT NULL AND alliance_id IS NULL)
-    OR (ledger = 'points'
-        AND kind IN ('alliance_points_exchanged', 'alliance_breakage', 'alliance_points_adjusted',
-                     'alliance_points_bonus', 'alliance_points_lottery')
-        AND card_id IS NULL AND merchant_id IS NULL AND alliance_id IS NOT NULL)
-    OR (ledger = 'money' AND kind = 'member_stored_value'
-        AND card_id IS NOT NULL AND merchant_id IS NULL AND alliance_id IS NULL)
-    OR (ledger = 'money'
-        AND kind IN ('merchant_stored_value_loaded', 'merchant_stored_value_spent')
-        AND card_id IS NULL AND merchant_id IS NOT NULL AND alliance_id IS NULL)
-    OR (ledger = 'money'
-        AND kind IN ('alliance_stored_value_exchange', 'alliance_stored_value_adjusted',
-                     'alliance_stored_value_refunded')
-        AND card_id IS NULL AND merchant_id IS NULL AND alliance_id IS NOT NULL)
-);
-
-ALTER TABLE clearing_positions DROP CONSTRAINT clearing_positions_category_check;
-ALTER TABLE clearing_positions ADD CONSTRAINT clearing_positions_category_check
-    CHECK (category IN ('points_issued', 'points_redeemed', 'commission',
-                        'stored_value_loaded', 'stored_value_spent',
-                        'points_exchanged', 'breakage', 'points_adjusted',
-                        'stored_value_adjusted', 'stored_value_refunded', 'points_bonus',
-                        'lottery'));
