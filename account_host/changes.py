@@ -152,7 +152,7 @@ class ChangeListener:
             if any(change.table is Table.TERMINALS for change in changes):
                 await self._queue.send(NewTerminals(await load_terminals(connection)))
             if Table.GIFT_CATALOGUE in tables:
-                await self._queue.send(NewGifts(await load_gifts(connection)))
+                await self._queue.send(NewGifts(await load_gifts(connection, config.name)))
             if Table.CARD_RANGES in tables:
                 cards = await load_cards(connection, config.name, limit=config.cards_max)
             elif Table.CARDS in tables:

@@ -9,7 +9,7 @@ from typing import Protocol
 import msgspec
 
 from account_host.commands.item import Command
-from account_host.state import Alliance, HostState, LoadedCard, Merchant, Terminal
+from account_host.state import Alliance, Gift, HostState, LoadedCard, Merchant, Terminal
 from proto.frames import Answer, Request
 
 
@@ -42,10 +42,10 @@ class NewAlliances(msgspec.Struct, frozen=True):
 
 
 class NewGifts(msgspec.Struct, frozen=True):
-    gifts: dict[tuple[int, str], int]
+    gifts: dict[tuple[int, str], Gift]
 
     def apply(self, state: HostState) -> None:
-        state.replace_gifts(self.gifts)
+        state.merge_gifts(self.gifts)
 
 
 Control = NewCards | NewMerchants | NewTerminals | NewAlliances | NewGifts

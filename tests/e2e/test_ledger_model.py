@@ -48,9 +48,18 @@ from devices import messages
 from devices.terminal_client import TerminalClient
 from proto.fields import parse_balances, parse_tlv, totals_from_fields
 from proto.frames import Totals
-from tests.e2e.ledger_model import Alliance, Card, Expected, LedgerModel, Merchant, request_key
+from tests.e2e.ledger_model import (
+    Alliance,
+    Card,
+    Expected,
+    Gift,
+    LedgerModel,
+    Merchant,
+    request_key,
+)
 from tests.e2e.system import (
     CARDS,
+    GIFT,
     LOST_CARD,
     MERCHANT,
     OTHER_MERCHANT,
@@ -85,7 +94,10 @@ PLAYED_CARDS = [CARDS[0], CARDS[1], SECOND_CARDS[0], LOST_CARD]
 EXTRA_SEED_SQL = f"""
 INSERT INTO terminals (terminal_code, merchant_id, requires_mac)
 VALUES ('{RATE_TWO_TERMINAL}', (SELECT id FROM merchants WHERE merchant_code = '{OTHER_MERCHANT}'),
-        false)
+        false);
+-- Few in stock, so that examples run a gift out of stock and reversals put it back (the audit
+-- after each example counts the stock against the journal).
+UPDATE gift_catalogue SET stock = 2, stock_initial = 2 WHERE gift_code = '{GIFT}';
 """
 CARD_STATUS_DECLINES = {"active": None, "lost": "41", "stolen": "43", "blocked": "05"}
 CARD_EXPIRED = "54"   # after 41 and 43, before a blocked card's 05 (host interface §4)
@@ -215,11 +227,12 @@ async def _seed(database_url: str) -> tuple[dict[str, Merchant], dict[str, Card]
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute(EXTRA_SEED_SQL)
-        gifts: dict[str, dict[str, int]] = {}
+        gifts: dict[str, dict[str, Gift]] = {}
         for row in await connection.fetch(
-                "SELECT a.code, g.gift_code, g.points FROM gift_catalogue g "
-                "JOIN alliances a ON a.id = g.alliance_id WHERE g.active"):
-            gifts.setdefault(row["code"], {})[row["gift_code"]] = row["points"]
+                "SELECT a.code, g.gift_code, g.points, g.stock, g.active FROM gift_catalogue g "
+                "JOIN alliances a ON a.id = g.alliance_id"):
+            gifts.setdefault(row["code"], {})[row["gift_code"]] = Gift(
+                row["points"], row["stock"], row["active"])
         alliances = {row["code"]: Alliance(row["code"], row["exchange_points_per_yuan"],
                                            gifts.get(row["code"], {}))
                      for row in await connection.fetch("SELECT * FROM alliances")}
@@ -343,7 +356,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(target=sent, where=WHERE, gift=GIFTS, priced=st.booleans())
     def redeem_gift(self, where, gift, priced):
         terminal, pan = where
-        price = self.model.terminals[terminal].alliance.gifts.get(gift, 50)
+        known = self.model.terminals[terminal].alliance.gifts.get(gift)
+        price = 50 if known is None else known.points
         points = price if priced else price + 1
         batch = self._batch(terminal)
         return self._send(_at(terminal, messages.redemption(pan, points, batch, gift)))
