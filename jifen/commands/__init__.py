@@ -10,6 +10,7 @@ from jifen.commands import (
     db,
     demo,
     dialup,
+    gift,
     loadtest,
     member,
     merchant,
@@ -28,6 +29,7 @@ from jifen.commands import (
 
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
-    up, services, status, pki, db, alliance, merchant, shop, terminal, card, member, demo, term,
+    up, services, status, pki, db, alliance, merchant, shop, terminal, card, gift, member, demo,
+    term,
     audit, loadtest, dialup, settlement, clearing, saf, operator, approval, audit_log, txn,
 ]

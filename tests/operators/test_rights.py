@@ -71,7 +71,7 @@ def test_read_only_roles_change_nothing():
                ("saf", "list"), ("audit-log", None), ("audit", None), ("operator", "list"),
                ("operator", "passwd"), ("member", "show"), ("member", "list"),
                ("member", "find"), ("shop", "list"), ("approval", "list"), ("txn", "find"),
-               ("card", "statement"), ("card", "commands")}
+               ("card", "statement"), ("card", "commands"), ("gift", "list")}
     changing = set(COMMAND_RIGHTS) - reading
     assert ("card", "status") in changing
     for key in changing:
