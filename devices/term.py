@@ -53,6 +53,10 @@ class TermCommand(msgspec.Struct, frozen=True):
     serial_speed_bps: int = 9600
     # The card password for svpurchase or redeem (field 52); never printed.
     password: str | None = None
+    # redeem: a gift of the catalogue (tag GC), or the whole order the points pay part of
+    # (tag OA, fen).
+    gift_code: str | None = None
+    order_fen: int | None = None
 
     def __repr__(self) -> str:
         return f"TermCommand({self.action}, terminal={self.terminal_code})"
@@ -134,7 +138,8 @@ async def _single(client: TerminalClient, command: TermCommand) -> dict[str, str
     if action == "svpurchase":
         return await client.purchase_stored_value(command.pan, command.amount_fen,
                                                   password=command.password)
-    return await client.redeem(command.pan, command.amount_fen, password=command.password)
+    return await client.redeem(command.pan, command.amount_fen, password=command.password,
+                               gift_code=command.gift_code, order_fen=command.order_fen)
 
 
 async def _ensure_batch(client: TerminalClient) -> None:
