@@ -14,7 +14,14 @@ import pytest
 from devices import messages
 from devices.terminal_client import TerminalClient
 from proto.fields import encode_tlv
-from tests.e2e.system import CARDS, MERCHANT, RunningSystem, running_system, seed
+from tests.e2e.system import (
+    CARDS,
+    MERCHANT,
+    RunningSystem,
+    retry_until_host_is_back,
+    running_system,
+    seed,
+)
 from tests.e2e.test_lifecycle import cli
 from tests.e2e.test_transactions import POINTS, balances, member, points_tag
 from tests.provisioning.conftest import jifen
@@ -145,3 +152,27 @@ class TestOrderShare:
             assert [tuple(row) for row in posted] == [("redemption", 3_703, -3_703, True)]
             assert await system.fetchval("SELECT count(*) FROM gift_redemptions") == 0
             assert await member(system, pan) == (5_000 - 3_703, 0)
+
+
+class TestRestart:
+    async def test_stock_and_a_reversal_survive_a_host_restart(self, jifen, database_url):
+        """The host reads stock back, and which gift each redemption took (gift_redemptions),
+        so that a reversal after a restart still puts the gift back."""
+        await seed(database_url)
+        await cli(jifen, "gift", "add", "--alliance", ALLIANCE, "--code", LAMP, "--name",
+                  "Desk lamp", "--points", str(LAMP_POINTS), "--stock", "1")
+        pan = CARDS[6]
+        async with running_system(database_url, seeded=False) as system, \
+                system.terminal() as terminal:
+            await terminal.sign_on()
+            await _earn(terminal, pan, 100)
+            taken = await terminal.exchange(messages.redemption(pan, LAMP_POINTS, 1, LAMP))
+            assert taken.answer["39"] == "00"
+            await system.host.stop()
+            await system.host.start(system.group)
+            await retry_until_host_is_back(terminal, messages.inquiry(pan))
+            assert (await terminal.redeem(pan, LAMP_POINTS, gift_code=LAMP))["39"] == "05"
+            assert (await terminal.reverse(taken.request))["39"] == "00"
+            assert await _stock(system, LAMP) == 1
+            assert (await terminal.redeem(pan, LAMP_POINTS, gift_code=LAMP))["39"] == "00"
+            assert await _stock(system, LAMP) == 0
