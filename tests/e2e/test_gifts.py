@@ -176,3 +176,6 @@ class TestRestart:
             assert await _stock(system, LAMP) == 1
             assert (await terminal.redeem(pan, LAMP_POINTS, gift_code=LAMP))["39"] == "00"
             assert await _stock(system, LAMP) == 0
+            out = await cli(jifen, "gift", "restock", "--alliance", ALLIANCE, "--code", LAMP,
+                            "--quantity", "3", "--reason", "delivery")
+            assert "(gift_restock) done: +3: 3 in stock\n" in out and "transaction" not in out
