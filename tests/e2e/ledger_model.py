@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from proto.codes import Mti, ProcessingCode, ResponseCode
 from proto.fields import parse_tlv, totals_from_fields
@@ -60,6 +61,7 @@ class Alliance:
     code: str
     exchange_points_per_yuan: int
     gifts: dict[str, Gift]   # gift code -> the gift (the host's; its stock changes)
+    order_points_share_bp: int = 5000   # the most of an order (tag OA) points may pay
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,11 @@ class LedgerModel:
         points = int(request["4"])
         if points <= 0 or (gift is not None and points != gift.points):
             return Expected(ResponseCode.INVALID_AMOUNT), None
+        if "OA" in tags:   # points worth more than the share of the order, in exact fractions
+            alliance = merchant.alliance
+            worth_fen = Fraction(points * 100, alliance.exchange_points_per_yuan)
+            if worth_fen > Fraction(alliance.order_points_share_bp, 10_000) * int(tags["OA"]):
+                return Expected(ResponseCode.AMOUNT_LIMIT), None
         if self.member_balances(pan)[0] < points:
             return Expected(ResponseCode.INSUFFICIENT_FUNDS), None
         if gift is not None and (not gift.active or gift.stock == 0):

@@ -95,9 +95,11 @@ EXTRA_SEED_SQL = f"""
 INSERT INTO terminals (terminal_code, merchant_id, requires_mac)
 VALUES ('{RATE_TWO_TERMINAL}', (SELECT id FROM merchants WHERE merchant_code = '{OTHER_MERCHANT}'),
         false);
--- Few in stock, so that examples run a gift out of stock and reversals put it back (the audit
--- after each example counts the stock against the journal).
-UPDATE gift_catalogue SET stock = 2, stock_initial = 2 WHERE gift_code = '{GIFT}';
+-- One in stock and cheap, so that examples run a gift out of stock and reversals put it back
+-- (the audit after each example counts the stock against the journal).
+UPDATE gift_catalogue SET stock = 1, stock_initial = 1, points = 2 WHERE gift_code = '{GIFT}';
+-- Points may pay 30 % of an order in alliance TEST (the other keeps the default, half).
+UPDATE alliances SET order_points_share_bp = 3000 WHERE code = 'TEST';
 """
 CARD_STATUS_DECLINES = {"active": None, "lost": "41", "stolen": "43", "blocked": "05"}
 CARD_EXPIRED = "54"   # after 41 and 43, before a blocked card's 05 (host interface §4)
@@ -234,7 +236,8 @@ async def _seed(database_url: str) -> tuple[dict[str, Merchant], dict[str, Card]
             gifts.setdefault(row["code"], {})[row["gift_code"]] = Gift(
                 row["points"], row["stock"], row["active"])
         alliances = {row["code"]: Alliance(row["code"], row["exchange_points_per_yuan"],
-                                           gifts.get(row["code"], {}))
+                                           gifts.get(row["code"], {}),
+                                           row["order_points_share_bp"])
                      for row in await connection.fetch("SELECT * FROM alliances")}
         merchants = {row["merchant_code"]: Merchant(row["merchant_code"], alliances[row["code"]],
                                                     row["earn_points_per_yuan"])
@@ -294,7 +297,8 @@ POINTS = st.one_of(st.integers(1, 400), st.sampled_from([0, 1, 149, 150, FIELD_4
 # little more than all of it), so that debits are approved often enough to matter.
 SPEND = st.one_of(*[st.integers(1, 1_100).map(lambda per_mille: ("per_mille", per_mille))] * 2,
                   POINTS.map(lambda amount: ("amount", amount)))
-GIFTS = st.sampled_from(["TEA", "MUG", "BOOK", "NOSUCHGIFT"])
+# TEA (one in stock) most often, so that examples take the last one and find none left.
+GIFTS = st.sampled_from(["TEA", "TEA", "TEA", "TEA", "MUG", "BOOK", "NOSUCHGIFT"])
 CREDITS = ["earn", "load", "offline"]
 PIPELINED_MAX = 8
 UNSENT_KINDS = st.sampled_from(["purchase", "stored_value_purchase", "redemption", "load",
@@ -353,7 +357,16 @@ class LedgerMachine(RuleBasedStateMachine):
         points = self._spend(spend, self.model.member_balances(where[1])[0])
         return self._financial(where, messages.redemption, points)
 
-    @rule(target=sent, where=WHERE, gift=GIFTS, priced=st.booleans())
+    @rule(target=sent, where=WHERE, spend=SPEND, order_fen=st.integers(0, 200_000))
+    def redeem_for_order(self, where, spend, order_fen):
+        """Points paying part of an order (tag OA), around the alliance's share of it."""
+        terminal, pan = where
+        points = self._spend(spend, self.model.member_balances(pan)[0])
+        batch = self._batch(terminal)
+        return self._send(_at(terminal, messages.redemption(pan, points, batch,
+                                                            order_fen=order_fen)))
+
+    @rule(target=sent, where=WHERE, gift=GIFTS, priced=st.sampled_from([True, True, False]))
     def redeem_gift(self, where, gift, priced):
         terminal, pan = where
         known = self.model.terminals[terminal].alliance.gifts.get(gift)
