@@ -164,7 +164,7 @@ class ChangeListener:
             if any(change.table is Table.TERMINALS for change in changes):
                 await self._queue.send(NewTerminals(await load_terminals(connection)))
             if Table.GIFT_CATALOGUE in tables:
-                await self._queue.send(NewGifts(await load_gifts(connection)))
+                await self._queue.send(NewGifts(await load_gifts(connection, config.name)))
             if Table.LOTTERY in tables:
                 await self._queue.send(NewLottery(await load_campaigns(connection)))
             if Table.EARN_RULES in tables:

@@ -6,7 +6,8 @@ array literal: see array_literals.py): accounts (created, or their
 balance set to the batch's final balance), transactions, journal entries, postings,
 host_requests, review items, reversal tombstones, terminal batches (closed and
 opened), card passwords' wrong tries, back-office commands' outcomes and the statuses of the
-cards they closed (or activated). One statement is one implicit transaction, and its
+cards they closed (or activated), the gifts redemptions took, and the stock and state of the
+gifts the batch changed. One statement is one implicit transaction, and its
 foreign keys are checked at its end, when every row of the batch is in place.
 """
 
@@ -143,6 +144,18 @@ prize_stock_written AS (
          AS s(campaign_id, prize_code, stock)
     WHERE p.campaign_id = s.campaign_id AND p.prize_code = s.prize_code
     RETURNING 1
+),
+gift_redemptions_written AS (
+    INSERT INTO gift_redemptions (transaction_id, alliance_id, gift_code)
+    SELECT * FROM unnest($70::text::bigint[], $71::text::integer[], $72::text::text[])
+    RETURNING 1
+),
+gifts_written AS (
+    UPDATE gift_catalogue g SET stock = s.stock, active = s.active
+    FROM unnest($73::text::integer[], $74::text::text[], $75::text::bigint[],
+                $76::text::boolean[]) AS s(alliance_id, gift_code, stock, active)
+    WHERE g.alliance_id = s.alliance_id AND g.gift_code = s.gift_code
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM transactions_written) AS transactions,
@@ -156,7 +169,9 @@ SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM commands_decided) AS commands,
        (SELECT count(*) FROM cards_closed) AS card_statuses,
        (SELECT count(*) FROM draws_written) AS draws,
-       (SELECT count(*) FROM prize_stock_written) AS prize_stock
+       (SELECT count(*) FROM prize_stock_written) AS prize_stock,
+       (SELECT count(*) FROM gift_redemptions_written) AS gift_redemptions,
+       (SELECT count(*) FROM gifts_written) AS gifts
 """
 
 # One column of a batch's rows, in parameter order: its elements are of the type its encoder
@@ -165,7 +180,7 @@ _Column = list[Any]
 
 # How each of the 48 columns before the posting instant is written, in parameter order ($1 ...
 # $48); after it ($50 ...), the password tries' 3, the transactions' command ids, the
-# commands' outcomes (5) and the cards' statuses (2).
+# commands' outcomes (5), the cards' statuses (2), the gift redemptions (3) and the gifts (4).
 _ENCODERS: tuple[Callable[[Any], str], ...] = (
     # accounts: id, ledger, kind, card_id, merchant_id, alliance_id, balance
     int_array, text_array, text_array, int_array, int_array, int_array, int_array,
@@ -197,6 +212,10 @@ _COMMANDS_ENCODERS: tuple[Callable[[Any], str], ...] = (
     int_array, int_array, text_array, text_array, text_array, int_array, int_array, text_array,
     int_array, int_array, int_array, int_array, int_array, text_array,
     int_array, text_array, int_array)
+# gift redemptions: transaction_id, alliance_id, gift_code; gifts: alliance_id, gift_code,
+# stock, active (as 't' or 'f')
+_GIFTS_ENCODERS: tuple[Callable[[Any], str], ...] = (
+    int_array, int_array, text_array, int_array, text_array, int_array, text_array)
 
 # The batch statement's parameters, as `BatchWrite.arguments` builds them.
 BatchArguments = tuple[str | datetime, ...]
@@ -229,6 +248,10 @@ class BatchWrite:
         # Lottery draws, and the stock of the limited prizes as it stands after this batch.
         self.draws: tuple[_Column, ...] = tuple([] for _ in range(6))
         self.prize_stock: dict[tuple[int, str], int] = {}
+        # The gift each redemption of the batch took: transaction id, alliance id, gift code.
+        self.gift_redemptions: tuple[_Column, ...] = tuple([] for _ in range(3))
+        # (alliance id, gift code) -> (stock, active): one row per gift, the last state winning.
+        self.gifts: dict[tuple[int, str], tuple[int | None, bool]] = {}
 
     def add_transaction(
         self, transaction_id: int, kind: str, business_date: date, request: Request, *,
@@ -268,8 +291,10 @@ class BatchWrite:
     def decide_command(
         self, command_id: int, result_code: str, result: str, transaction_id: int | None,
     ) -> None:
-        """A command's outcome: done (with its transaction) or refused (with none)."""
-        state = "done" if transaction_id is not None else "refused"
+        """A command's outcome: done (00: with its transaction, none for a gift command) or
+        refused (with none)."""
+        state = "done" if result_code == "00" else "refused"
+        assert transaction_id is None or state == "done"
         for column, value in zip(self.commands,
                                  (command_id, state, result_code, result, transaction_id),
                                  strict=True):
@@ -287,6 +312,16 @@ class BatchWrite:
     def set_prize_stock(self, campaign_id: int, prize_code: str, stock: int) -> None:
         assert stock >= 0
         self.prize_stock[campaign_id, prize_code] = stock
+
+    def add_gift_redemption(self, transaction_id: int, alliance_id: int, gift_code: str) -> None:
+        for column, value in zip(self.gift_redemptions, (transaction_id, alliance_id, gift_code),
+                                 strict=True):
+            column.append(value)
+
+    def set_gift(self, alliance_id: int, gift_code: str, stock: int | None, active: bool) -> None:
+        """A gift's stock and state as they stand after this batch."""
+        assert stock is None or stock >= 0, "a gift's stock is never below zero"
+        self.gifts[alliance_id, gift_code] = (stock, active)
 
     def add_entry(
         self, entry_id: int, transaction_id: int, ledger: str, business_date: date,
@@ -335,7 +370,7 @@ class BatchWrite:
         self.password_tries[card_id] = (password_version, tries)
 
     def arguments(self, balances: dict[int, int]) -> BatchArguments:
-        """The statement's 69 parameters, accounts with their final balances: each column as
+        """The statement's 76 parameters, accounts with their final balances: each column as
         an array literal (array_literals.py), the posting instant as a datetime."""
         account_columns: tuple[_Column, ...] = tuple([] for _ in range(7))
         for account_id, (ledger, kind, card_id, merchant_id, alliance_id) in \
@@ -359,12 +394,20 @@ class BatchWrite:
             list(self.card_statuses.values()), *self.draws,
             [campaign for campaign, _ in self.prize_stock],
             [code for _, code in self.prize_stock], list(self.prize_stock.values()))
+        gift_columns: tuple[_Column, ...] = (
+            *self.gift_redemptions,
+            [alliance_id for alliance_id, _ in self.gifts],
+            [gift_code for _, gift_code in self.gifts],
+            [stock for stock, _ in self.gifts.values()],
+            ["t" if active else "f" for _, active in self.gifts.values()])
         return (*[encode(column) for encode, column in zip(_ENCODERS, columns, strict=True)],
                 self.posted_at,
                 *[encode(column) for encode, column
                   in zip(_PASSWORD_TRIES_ENCODERS, tries_columns, strict=True)],
                 *[encode(column) for encode, column
-                  in zip(_COMMANDS_ENCODERS, command_columns, strict=True)])
+                  in zip(_COMMANDS_ENCODERS, command_columns, strict=True)],
+                *[encode(column) for encode, column
+                  in zip(_GIFTS_ENCODERS, gift_columns, strict=True)])
 
     def is_empty(self) -> bool:
         """Nothing to write: every request was a retransmission or a 94, and no command was
@@ -385,9 +428,9 @@ class BatchWrite:
     def expected_counts(self) -> tuple[int, ...]:
         """Rows the statement must report: accounts, transactions, entries, postings, requests,
         review items, tombstones, terminal batches, card password tries, commands, card
-        statuses, lottery draws, prize stock."""
+        statuses, lottery draws, prize stock, gift redemptions, gifts."""
         return (len(self.accounts), len(self.transactions[0]), len(self.entries[0]),
                 len(self.postings[0]), len(self.requests[0]), len(self.reviews[0]),
                 len(self.tombstones[0]), len(self.batches), len(self.password_tries),
                 len(self.commands[0]), len(self.card_statuses), len(self.draws[0]),
-                len(self.prize_stock))
+                len(self.prize_stock), len(self.gift_redemptions[0]), len(self.gifts))

@@ -28,6 +28,7 @@ from account_host.state import (
     TERMINALS_MAX,
     Alliance,
     Card,
+    Gift,
     HostState,
     LoadedCard,
     Merchant,
@@ -70,7 +71,7 @@ LIMIT $3
 """
 _ALLIANCES_SQL = """
 SELECT a.id, a.timezone, a.cutover_local_time, a.exchange_points_per_yuan,
-       a.points_transfer_allowed,
+       a.points_transfer_allowed, a.order_points_share_bp,
        (SELECT max(d.business_date) FROM business_days d WHERE d.alliance_id = a.id)
            AS sealed_through
 FROM alliances a LIMIT $1
@@ -94,8 +95,10 @@ SELECT DISTINCT ON (terminal_code) terminal_code, batch_number, opened_at
 FROM terminal_batches WHERE closed_at IS NULL
 ORDER BY terminal_code, opened_at DESC
 """
+# The gifts whose stock this host keeps (gift_catalogue.host_name), withdrawn ones too (05).
 _GIFTS_SQL = """
-SELECT alliance_id, gift_code, points FROM gift_catalogue WHERE active LIMIT $1
+SELECT alliance_id, gift_code, points, stock, active FROM gift_catalogue
+WHERE host_name = $2 LIMIT $1
 """
 _REQUESTS_SQL = f"""
 SELECT {key_sql()} AS key,
@@ -123,7 +126,7 @@ async def load_state(
                 await load_lottery(connection, state.lottery,
                                    config.retransmission_window_days * 86_400, now)
                 state.replace_terminals(await load_terminals(connection))
-                state.replace_gifts(await load_gifts(connection))
+                state.merge_gifts(await load_gifts(connection, config.name))
                 await _load_other_accounts(connection, state)
                 await _load_all_cards(connection, state, config)
                 for row in await connection.fetch(_OPEN_BATCHES_SQL):
@@ -153,7 +156,8 @@ async def load_alliances(connection: asyncpg.Connection) -> list[Alliance]:
             timezone = ZoneInfo("UTC")
         alliances.append(Alliance(row["id"], timezone, row["cutover_local_time"],
                                   row["exchange_points_per_yuan"], row["sealed_through"],
-                                  row["points_transfer_allowed"]))
+                                  row["points_transfer_allowed"],
+                                  row["order_points_share_bp"]))
     return alliances
 
 
@@ -170,10 +174,13 @@ async def load_terminals(connection: asyncpg.Connection) -> dict[str, Terminal]:
     return {row[0]: Terminal(row[1], row[2]) for row in rows}
 
 
-async def load_gifts(connection: asyncpg.Connection) -> dict[tuple[int, str], int]:
-    """The active gifts of every alliance's catalogue: (alliance id, code) -> points."""
-    rows = await connection.fetch(_GIFTS_SQL, GIFTS_MAX)
-    return {(row["alliance_id"], row["gift_code"]): row["points"] for row in rows}
+async def load_gifts(
+    connection: asyncpg.Connection, host_name: str,
+) -> dict[tuple[int, str], Gift]:
+    """The gifts this host keeps, of every alliance's catalogue, by (alliance id, code)."""
+    rows = await connection.fetch(_GIFTS_SQL, GIFTS_MAX, host_name)
+    return {(row["alliance_id"], row["gift_code"]): Gift(row["points"], row["stock"],
+                                                          row["active"]) for row in rows}
 
 
 async def load_cards(

@@ -24,7 +24,8 @@ LEDGER_LOAD_CHUNK_ROWS = 50_000
 _DAY_S = 86_400
 
 # Approvals of the retransmission window, each with the two accounts of each ledger it moved
-# (the member's has a card, the counter account has none) and, for a return, its purchase's RRN.
+# (the member's has a card, the counter account has none), for a return, its purchase's RRN,
+# and for a redemption of a gift, the gift.
 _POSTED_SQL = f"""
 WITH recent AS (
     SELECT t.id, {key_sql("t")} AS key,
@@ -38,14 +39,17 @@ SELECT r.id, r.key, r.kind, r.card_id, r.batch_number, r.amount, r.points,
        max(p.account_id) FILTER (WHERE e.ledger = 'points' AND a.card_id IS NOT NULL),
        max(p.account_id) FILTER (WHERE e.ledger = 'points' AND a.card_id IS NULL),
        max(p.account_id) FILTER (WHERE e.ledger = 'money' AND a.card_id IS NOT NULL),
-       max(p.account_id) FILTER (WHERE e.ledger = 'money' AND a.card_id IS NULL)
+       max(p.account_id) FILTER (WHERE e.ledger = 'money' AND a.card_id IS NULL),
+       g.alliance_id AS gift_alliance_id, g.gift_code
 FROM recent r
 LEFT JOIN transactions o ON o.id = r.original_transaction_id
+LEFT JOIN gift_redemptions g ON g.transaction_id = r.id
 LEFT JOIN journal_entries e ON e.transaction_id = r.id
 LEFT JOIN postings p ON p.entry_id = e.id
 LEFT JOIN accounts a ON a.id = p.account_id
 GROUP BY r.id, r.key, r.kind, r.card_id, r.batch_number, r.amount, r.points,
-         r.stored_value_fen, r.rrn, r.original_transaction_id, o.rrn
+         r.stored_value_fen, r.rrn, r.original_transaction_id, o.rrn, g.alliance_id,
+         g.gift_code
 ORDER BY r.id
 """
 # Purchases of this host's cards posted since $1 (the first day kept), with what their
@@ -122,7 +126,7 @@ async def _load_posted(
     while rows := await cursor.fetch(LEDGER_LOAD_CHUNK_ROWS):
         for (transaction_id, key, kind, card_id, batch_number, amount, points, stored_value,
              rrn, original_id, original_rrn, points_account, points_counter, value_account,
-             value_counter) in rows:
+             value_counter, gift_alliance_id, gift_code) in rows:
             if kind == TransactionType.REVERSAL:
                 reversed_posted = by_id.get(original_id)
                 if reversed_posted is not None:
@@ -140,7 +144,8 @@ async def _load_posted(
             posted = Posted(
                 transaction_id, transaction_type, card_id or 0, batch_number or 0, amount,
                 points_account or 0, points_counter or 0, points, value_account or 0,
-                value_counter or 0, stored_value, purchase_rrn)
+                value_counter or 0, stored_value, purchase_rrn,
+                gift=None if gift_code is None else (gift_alliance_id, gift_code))
             by_id[transaction_id] = posted
             memory.attach_posted(key, posted)
 

@@ -50,8 +50,8 @@ RETURNABLE_TYPES = frozenset({
 
 
 class Posted(msgspec.Struct, gc=False):
-    """One approved transaction that a reversal may undo: about 120 bytes (a 16-byte header
-    and 13 slots; the ints are mostly shared with the card, merchant and account maps).
+    """One approved transaction that a reversal may undo: about 130 bytes (a 16-byte header
+    and 14 slots; the ints are mostly shared with the card, merchant and account maps).
 
     Amounts are the member's side, signed as they were posted; the counter account got the
     opposite. An account id is 0 where its ledger did not move.
@@ -71,3 +71,5 @@ class Posted(msgspec.Struct, gc=False):
     # A purchase: its own RRN; a return: its purchase's. The key in the return index.
     purchase_rrn: int = 0
     reversed: bool = False
+    # A redemption of a gift: the gift's key in HostState.gifts, which its reversal restocks.
+    gift: tuple[int, str] | None = None

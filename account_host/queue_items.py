@@ -11,7 +11,7 @@ import msgspec
 
 from account_host.commands.item import Command
 from account_host.lottery.book import Campaign
-from account_host.state import Alliance, HostState, LoadedCard, Merchant, Terminal
+from account_host.state import Alliance, Gift, HostState, LoadedCard, Merchant, Terminal
 from proto.earn_rules import EarnRules
 from proto.frames import Answer, Request
 
@@ -66,10 +66,10 @@ class NewLottery(msgspec.Struct, frozen=True):
 
 
 class NewGifts(msgspec.Struct, frozen=True):
-    gifts: dict[tuple[int, str], int]
+    gifts: dict[tuple[int, str], Gift]
 
     def apply(self, state: HostState) -> None:
-        state.replace_gifts(self.gifts)
+        state.merge_gifts(self.gifts)
 
 
 Control = (NewCards | NewMerchants | NewTerminals | NewAlliances | NewGifts | NewEarnRules

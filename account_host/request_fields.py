@@ -11,7 +11,13 @@ Sans-I/O: a function of the request alone.
 from __future__ import annotations
 
 from proto.codes import ResponseCode
-from proto.fields import FIELD_FORMATS, TlvError, is_valid_transmission_time, parse_tlv
+from proto.fields import (
+    FIELD_FORMATS,
+    TlvError,
+    is_valid_transmission_time,
+    parse_tlv,
+    request_tags_fit,
+)
 from proto.frames import Request, Totals
 from proto.messages import REQUIRED_FIELDS, currency_fits, kind_or_refusal
 
@@ -71,7 +77,8 @@ def check_kind(request: Request) -> tuple[tuple[str, str | None] | None, Respons
 def check_fields(request: Request, kind: tuple[str, str | None]) -> ResponseCode | None:
     """30 when a field the kind requires is missing, or any field present breaks its format:
     text fields as §3 says, field 7 a calendar time, amounts and batch within their digits,
-    field 49 the currency of the processing code, field 48 well-formed TLV."""
+    field 49 the currency of the processing code, field 48 well-formed TLV whose tags fit
+    (proto.fields.request_tags_fit)."""
     for attribute in REQUIRED_ATTRIBUTES[kind]:
         if getattr(request, attribute) is None:
             return ResponseCode.FORMAT_ERROR
@@ -92,8 +99,10 @@ def check_fields(request: Request, kind: tuple[str, str | None]) -> ResponseCode
         return ResponseCode.FORMAT_ERROR
     if request.additional_data:
         try:
-            parse_tlv(request.additional_data)
+            tags = parse_tlv(request.additional_data)
         except TlvError:
+            return ResponseCode.FORMAT_ERROR
+        if not request_tags_fit(tags):
             return ResponseCode.FORMAT_ERROR
     return None
 

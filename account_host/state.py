@@ -53,6 +53,18 @@ class Alliance(msgspec.Struct, frozen=True):
     sealed_through: date | None = None
     # Whether members may give each other points (a back-office transfer).
     points_transfer_allowed: bool = False
+    # The most of an order that points may pay (900000 with tag OA), in basis points.
+    order_points_share_bp: int = 5000
+
+
+class Gift(msgspec.Struct, gc=False):
+    """A gift of an alliance's catalogue. The host is the only writer of `stock` and `active`
+    once the gift exists: a redemption takes one, its reversal gives it back, and back-office
+    commands restock or withdraw it (account_host/commands/applying.py)."""
+
+    points: int          # its price (field 4 of the redemption)
+    stock: int | None    # None: not counted (a gift made before stock was kept)
+    active: bool         # False: withdrawn (05)
 
 
 class Merchant(msgspec.Struct, frozen=True):
@@ -113,7 +125,7 @@ class HostState:
         self.highest_card_id = 0
         self.balances: dict[int, int] = {}                  # account id -> balance
         self.batches: dict[str, OpenBatch] = {}             # terminal code -> its open batch
-        self.gifts: dict[tuple[int, str], int] = {}         # (alliance id, code) -> points
+        self.gifts: dict[tuple[int, str], Gift] = {}        # by (alliance id, code)
         self.retransmissions = RetransmissionMemory(retransmission_window_s)
         self.tombstones = Tombstones(retransmission_window_s)
         # A purchase's reversal must see its returns: keep purchases for both windows.
@@ -191,8 +203,11 @@ class HostState:
     def replace_alliances(self, alliances: list[Alliance]) -> None:
         self.alliances = {alliance.id: alliance for alliance in alliances}
 
-    def replace_gifts(self, gifts: dict[tuple[int, str], int]) -> None:
-        self.gifts = gifts
+    def merge_gifts(self, gifts: dict[tuple[int, str], Gift]) -> None:
+        """Add new gifts; a known gift keeps its stock and state in memory, which may be ahead
+        of the rows read (a batch in flight): the host is their only writer."""
+        for key, gift in gifts.items():
+            self.gifts.setdefault(key, gift)
 
 
 class LoadedCard(msgspec.Struct, gc=False):

@@ -43,11 +43,11 @@ BALANCE_NAMES: dict[str, str] = {
 
 TAG_NAMES: dict[str, str] = {
     "GC": "gift_code",
+    "OA": "order_fen",
     "MK": "mac_key_under_tmk",
     "MV": "mac_key_check_value",
     "PT": "points_signed",
     "TR": "tier",
-    "OA": "order_fen",
     "XP": "points_expiring",
     "LD": "lottery_prize",
     "PK": "pin_key_under_tmk",
@@ -111,7 +111,23 @@ def describe_answer(fields: dict[str, str]) -> dict[str, Any]:
         else:
             described["additional_data"] = {TAG_NAMES.get(tag, tag): value
                                             for tag, value in tags.items()}
+            points = decode_points(tags.get("PT"))
+            if points is not None:
+                described["points_moved_by_this"] = points
     return described
+
+
+def decode_points(text: str | None) -> int | None:
+    """Tag PT ('+100', '-250', '+0') as a signed integer; None when absent or malformed."""
+    if text is None or len(text) < 2 or text[0] not in "+-" or not text[1:].isdigit():
+        return None
+    return int(text)
+
+
+def _points_text(points: int) -> str:
+    if points < 0:
+        return f"{-points} points spent"
+    return f"{points} points earned" if points else "no points moved"
 
 
 def format_answer_text(fields: dict[str, str]) -> str:
@@ -126,7 +142,9 @@ def format_answer_text(fields: dict[str, str]) -> str:
         lines.append(f"  balance  {name.removesuffix('_fen'):<26} {shown}")
     tags = parse_tlv(fields["48"]) if "additional_data" in described else {}
     for tag, value in tags.items():
-        lines.append(f"  tag {tag}   {TAG_NAMES.get(tag, tag):<26} {value}")
+        points = decode_points(value) if tag == "PT" else None
+        shown = value if points is None else f"{value} ({_points_text(points)})"
+        lines.append(f"  tag {tag}   {TAG_NAMES.get(tag, tag):<26} {shown}")
     return "\n".join(lines)
 
 

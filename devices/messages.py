@@ -70,9 +70,17 @@ def offline_purchase_advice(pan: str, amount_fen: int, batch_number: int) -> Fie
                      mti=Mti.FINANCIAL_ADVICE)
 
 
-def redemption(pan: str, points: int, batch_number: int, gift_code: str | None = None) -> Fields:
-    tags = {"GC": gift_code} if gift_code else None
-    return financial(ProcessingCode.REDEMPTION, pan, points, batch_number, additional_data=tags)
+def redemption(
+    pan: str, points: int, batch_number: int, gift_code: str | None = None,
+    order_fen: int | None = None,
+) -> Fields:
+    """A 900000: a gift (tag GC), or points paying part of an order of `order_fen` (tag OA,
+    n12), or neither."""
+    tags = {"GC": gift_code} if gift_code else {}
+    if order_fen is not None:
+        tags["OA"] = f"{order_fen:012d}"
+    return financial(ProcessingCode.REDEMPTION, pan, points, batch_number,
+                     additional_data=tags or None)
 
 
 def lottery_draw(pan: str, stake_points: int, batch_number: int) -> Fields:

@@ -63,6 +63,10 @@ class TermCommand(msgspec.Struct, frozen=True):
     # return: the purchase's RRN (field 37); reverse: the request sent first, then reversed.
     original_rrn: str | None = None
     reverse_of: str = "purchase"
+    # redeem: a gift of the catalogue (tag GC), or the whole order the points pay part of
+    # (tag OA, fen).
+    gift_code: str | None = None
+    order_fen: int | None = None
 
     def __repr__(self) -> str:
         return f"TermCommand({self.action}, terminal={self.terminal_code})"
@@ -167,7 +171,8 @@ def _request(client: TerminalClient, action: str, command: TermCommand) -> dict[
     if action == "svpurchase":
         fields = messages.purchase_stored_value(pan, amount, batch)
     elif action == "redeem":
-        fields = messages.redemption(pan, amount, batch)
+        fields = messages.redemption(pan, amount, batch, command.gift_code,
+                                     command.order_fen)
     elif action == "lottery":
         fields = messages.lottery_draw(pan, amount, batch)
     else:

@@ -381,10 +381,11 @@ class TerminalClient:
     async def redeem(
         self, pan: str, points: int, gift_code: str | None = None,
         batch_number: int | None = None, password: str | None = None,
+        order_fen: int | None = None,
     ) -> Fields:
         batch = self._batch(batch_number)
         return await self.request(self.with_password(
-            messages.redemption(pan, points, batch, gift_code), password))
+            messages.redemption(pan, points, batch, gift_code, order_fen), password))
 
     async def purchase_return(
         self, pan: str, amount_fen: int, original_rrn: str, batch_number: int | None = None

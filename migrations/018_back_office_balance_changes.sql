@@ -96,8 +96,8 @@ ALTER TABLE host_commands ADD CONSTRAINT host_commands_transaction
 
 -- The alliance's side of a back-office change: adjustments in each ledger, and stored value
 -- paid out to a member whose card was closed (points forfeited go to alliance_breakage); and
--- of the loyalty programme's own postings: bonuses (joining, referrals: migration 024) and the
--- lottery's stakes and prizes (migration 025).
+-- of the loyalty programme's own postings: bonuses (joining, referrals: migration 023) and the
+-- lottery's stakes and prizes (migration 024).
 ALTER TABLE accounts DROP CONSTRAINT accounts_chart;
 ALTER TABLE accounts ADD CONSTRAINT accounts_chart CHECK (
     (ledger = 'points' AND kind = 'member_points'

@@ -99,6 +99,23 @@ def parse_tlv(text: str) -> dict[str, str]:
     return tags
 
 
+# Tags of a 0200/900000 request (host interface §5): a gift from the catalogue, or the whole
+# order (n12, fen) that the points pay part of; never both (30).
+GIFT_CODE_TAG = "GC"
+ORDER_AMOUNT_TAG = "OA"
+_ORDER_AMOUNT_LENGTH = 12
+
+
+def request_tags_fit(tags: dict[str, str]) -> bool:
+    """Whether a request's field 48 tags fit their formats: OA is n12, and GC and OA do not
+    come together. Checked by the front (30) and again by the host."""
+    order = tags.get(ORDER_AMOUNT_TAG)
+    if order is None:
+        return True
+    return len(order) == _ORDER_AMOUNT_LENGTH and order.isascii() and order.isdigit() \
+        and GIFT_CODE_TAG not in tags
+
+
 def encode_tlv(tags: dict[str, str]) -> str:
     return "".join(f"{tag}{len(value):03d}{value}" for tag, value in tags.items())
 

@@ -9,6 +9,10 @@ the row in that commit's statement: a command is carried out once, or refused wi
 A kind that needs a second operator is applied only when its row names an approved request
 (approval_requests) for the same action and payload, decided by someone other than its maker:
 the host checks that itself rather than trust whoever wrote the row.
+
+The gift kinds (migration 021) name a gift instead of a card, with a GiftPayload: the host is
+the only writer of a gift's stock, as of balances, so a restock or a withdrawal is a command
+too, decided in a group commit and written in its statement.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ class CommandKind(StrEnum):
     CARD_REPLACEMENT = "card_replacement"                # every balance to a new card; old closed
     CARD_CLOSURE = "card_closure"                        # stored value paid out, points forfeited
     JOIN_BONUS = "join_bonus"                            # the earn rules' points for joining
+    GIFT_RESTOCK = "gift_restock"                        # a gift's stock up by a quantity
+    GIFT_WITHDRAWAL = "gift_withdrawal"                  # a gift no longer redeemed (05)
 
 
 # Maker-checker: these are carried out only under an approved request of the same action.
@@ -32,12 +38,16 @@ NEEDS_APPROVAL = frozenset({
     CommandKind.POINTS_ADJUSTMENT, CommandKind.STORED_VALUE_ADJUSTMENT,
     CommandKind.POINTS_TRANSFER, CommandKind.CARD_CLOSURE,
 })
+# Those that name a gift (gift_alliance_id, gift_code) instead of a card: GiftPayload.
+GIFT_KINDS = frozenset({CommandKind.GIFT_RESTOCK, CommandKind.GIFT_WITHDRAWAL})
 # Those that name a second card (other_card_id): the receiving card, or the new one.
 TWO_CARDS = frozenset({CommandKind.POINTS_TRANSFER, CommandKind.CARD_REPLACEMENT})
 # A reason is kept with every command; the audit trail and statements show it.
 REASON_LENGTH_MAX = 200
 # Whole points or fen moved by one command: far above any card's balance, far below int64.
 AMOUNT_MAX = 10**12
+# Gifts added by one restock: a warehouse's delivery, far below what a bigint holds.
+RESTOCK_QUANTITY_MAX = 10**9
 
 
 class CommandPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -50,6 +60,16 @@ class CommandPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     other_card_id: int | None = None
     points: int = 0
     stored_value_fen: int = 0
+
+
+class GiftPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A gift command: which gift (the row's gift_alliance_id and gift_code), how many more
+    (a restock; 0 for a withdrawal), and why."""
+
+    alliance_id: int
+    gift_code: str
+    reason: str
+    quantity: int = 0
 
 
 class InvalidCommand(ValueError):
@@ -81,10 +101,22 @@ def check_payload(kind: CommandKind, payload: CommandPayload) -> None:
         raise InvalidCommand("a join bonus is what the earn rules in force give: no amounts")
 
 
+def check_gift_payload(kind: CommandKind, payload: GiftPayload) -> None:
+    assert kind in GIFT_KINDS, kind
+    if not payload.reason.strip() or len(payload.reason) > REASON_LENGTH_MAX:
+        raise InvalidCommand(f"a reason of 1 to {REASON_LENGTH_MAX} characters")
+    if payload.alliance_id <= 0 or not payload.gift_code:
+        raise InvalidCommand("a gift is named by its alliance and code")
+    if kind is CommandKind.GIFT_RESTOCK and not 0 < payload.quantity <= RESTOCK_QUANTITY_MAX:
+        raise InvalidCommand(f"a restock adds 1 to {RESTOCK_QUANTITY_MAX} gifts")
+    if kind is CommandKind.GIFT_WITHDRAWAL and payload.quantity != 0:
+        raise InvalidCommand("a withdrawal takes no quantity")
+
+
 _ENCODER = msgspec.json.Encoder()
 
 
-def encode_payload(payload: CommandPayload) -> str:
+def encode_payload(payload: CommandPayload | GiftPayload) -> str:
     """The JSON the row (and the approval request) holds."""
     return _ENCODER.encode(payload).decode()
 
@@ -96,4 +128,14 @@ def decode_payload(kind: CommandKind, text: str | bytes) -> CommandPayload:
     except msgspec.DecodeError as exc:   # malformed, or the wrong shape
         raise InvalidCommand(f"the payload does not decode: {exc}") from exc
     check_payload(kind, payload)
+    return payload
+
+
+def decode_gift_payload(kind: CommandKind, text: str | bytes) -> GiftPayload:
+    """InvalidCommand for a gift payload that does not decode or does not fit its kind."""
+    try:
+        payload = msgspec.json.decode(text, type=GiftPayload)
+    except msgspec.DecodeError as exc:
+        raise InvalidCommand(f"the payload does not decode: {exc}") from exc
+    check_gift_payload(kind, payload)
     return payload

@@ -10,6 +10,11 @@ Codes, as a terminal would get them: 12 not approved, or a payload or card pair 
 allows; 14 a card this host does not hold; 05 a closed card, or one not in a state to take
 part; 51 a balance that would go below zero, 61 one that would go above what field 54 shows;
 57 transfers not allowed in the alliance.
+
+A gift command (restock, withdrawal) names a gift this host keeps instead of a card, posts
+nothing, and is done with no transaction: the gift's new stock or state is written in the
+batch's statement (12 a gift this host does not keep, 05 a restock of a withdrawn gift,
+61 a stock beyond GIFT_STOCK_MAX).
 """
 
 from __future__ import annotations
@@ -21,11 +26,18 @@ import structlog
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER, AccountKind
 from account_host.commands.item import Command
 from account_host.context import ApplyContext
-from account_host.state import Card
+from account_host.state import Card, Gift
 from account_host.transactions.base import over_balance_limit
 from proto.codes import CURRENCY_FEN, CURRENCY_POINTS, ResponseCode
 from proto.frames import Answer
-from proto.host_commands import NEEDS_APPROVAL, TWO_CARDS, CommandKind, CommandPayload
+from proto.host_commands import (
+    GIFT_KINDS,
+    NEEDS_APPROVAL,
+    TWO_CARDS,
+    CommandKind,
+    CommandPayload,
+    GiftPayload,
+)
 
 log = structlog.get_logger("account_host.commands")
 
@@ -36,6 +48,8 @@ _CLOSED = "closed"
 _REPLACING_STATUSES = frozenset({"active", "inactive"})
 
 Outcome = tuple[str, str, int | None]   # result code, reason, transaction id (None: refused)
+# The most of one gift a catalogue keeps in stock: far beyond any shelf, far below a bigint.
+GIFT_STOCK_MAX = 10**12
 
 
 class _Refused(Exception):
@@ -64,6 +78,8 @@ def apply_command(context: ApplyContext, command: Command) -> Answer:
 
 
 def _decide(context: ApplyContext, command: Command) -> Outcome:
+    if command.kind in GIFT_KINDS:
+        return _decide_gift(context, command)
     payload = command.payload
     if payload is None:
         raise _Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")
@@ -86,6 +102,36 @@ def _decide(context: ApplyContext, command: Command) -> Outcome:
                            " only when active or newly sold (inactive)")
     handler = _HANDLERS[command.kind]
     return handler(context, command.correlation_id, payload, card, other)
+
+
+def _decide_gift(context: ApplyContext, command: Command) -> Outcome:
+    payload = command.gift
+    if payload is None:
+        raise _Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")
+    key = (payload.alliance_id, payload.gift_code)
+    gift = context.state.gifts.get(key)
+    if gift is None:
+        raise _Refused(ResponseCode.INVALID_TRANSACTION,
+                       f"gift {payload.gift_code} is not kept by this host")
+    if command.kind is CommandKind.GIFT_RESTOCK:
+        _restock_gift(gift, payload)
+        result = f"+{payload.quantity}: {gift.stock} in stock"
+    else:
+        gift.active = False
+        result = "withdrawn" + ("" if gift.stock is None else f" with {gift.stock} in stock")
+    context.batch.set_gift(*key, gift.stock, gift.active)
+    return ResponseCode.APPROVED, result, None
+
+
+def _restock_gift(gift: Gift, payload: GiftPayload) -> None:
+    """Checked, then changed: a restock of a gift whose stock is not counted starts counting."""
+    if not gift.active:
+        raise _Refused(ResponseCode.DO_NOT_HONOUR,
+                       f"gift {payload.gift_code} is withdrawn; add a new one instead")
+    stock = (gift.stock or 0) + payload.quantity
+    if stock > GIFT_STOCK_MAX:
+        raise _Refused(ResponseCode.AMOUNT_LIMIT, f"a stock above {GIFT_STOCK_MAX}")
+    gift.stock = stock
 
 
 def _card(context: ApplyContext, pan_hmac: bytes, card_id: int, status: str) -> Card:

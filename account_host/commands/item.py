@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import msgspec
 
-from proto.host_commands import CommandKind, CommandPayload
+from proto.host_commands import CommandKind, CommandPayload, GiftPayload
 
 
 class Command(msgspec.Struct, frozen=True):
@@ -19,10 +19,12 @@ class Command(msgspec.Struct, frozen=True):
     invalid: str | None
     # An approved request for the same action and payload, decided by someone else.
     approved: bool
-    card_hmac: bytes
-    card_status: str
+    card_hmac: bytes        # b"" for a gift command
+    card_status: str        # "" for a gift command
     other_hmac: bytes | None = None
     other_status: str | None = None
+    # A gift command's payload (proto.host_commands.GIFT_KINDS); `payload` is then None.
+    gift: GiftPayload | None = None
 
     # What the writer's metrics and failure log read of a request.
     mti: ClassVar[str] = "command"

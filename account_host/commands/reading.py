@@ -6,29 +6,39 @@ from __future__ import annotations
 import asyncpg
 
 from account_host.commands.item import Command
-from proto.host_commands import CommandKind, InvalidCommand, decode_payload
+from proto.host_commands import (
+    GIFT_KINDS,
+    CommandKind,
+    InvalidCommand,
+    decode_gift_payload,
+    decode_payload,
+)
 
 # Commands read at once; the rest on the next round (the listener reads again until none).
 COMMANDS_PER_READ = 100
 
-# The pending commands whose card this host owns (its card ranges, as loading.py's cards), in
-# the order they were made. `approved`: the host's own check of maker-checker.
+# The pending commands whose card this host owns (its card ranges, as loading.py's cards) or
+# whose gift it keeps (gift_catalogue.host_name), in the order they were made. `approved`: the
+# host's own check of maker-checker.
 _PENDING_SQL = """
 SELECT h.id, h.kind, h.payload::text AS payload, h.card_id, h.other_card_id,
+       h.gift_alliance_id, h.gift_code,
        coalesce(a.state = 'approved' AND a.decided_by IS NOT NULL
                 AND a.decided_by <> a.requested_by AND a.action = h.kind
                 AND a.payload = h.payload, false) AS approved,
        c.pan_hmac AS card_hmac, c.status AS card_status,
        o.pan_hmac AS other_hmac, o.status AS other_status
 FROM host_commands h
-JOIN cards c ON c.id = h.card_id
+LEFT JOIN cards c ON c.id = h.card_id
 LEFT JOIN cards o ON o.id = h.other_card_id
 LEFT JOIN approval_requests a ON a.id = h.approval_id
+LEFT JOIN gift_catalogue g
+       ON g.alliance_id = h.gift_alliance_id AND g.gift_code = h.gift_code
 WHERE h.state = 'pending' AND h.id > $3
-  AND EXISTS (
+  AND (g.host_name = $1 OR EXISTS (
     SELECT 1 FROM card_ranges r
     WHERE r.host_name = $1
-      AND left(c.pan_masked, length(r.bin_low)) COLLATE "C" BETWEEN r.bin_low AND r.bin_high)
+      AND left(c.pan_masked, length(r.bin_low)) COLLATE "C" BETWEEN r.bin_low AND r.bin_high))
 ORDER BY h.id
 LIMIT $2
 """
@@ -44,6 +54,8 @@ async def read_pending(
 
 def _command(row: asyncpg.Record) -> Command:
     kind = CommandKind(row["kind"])   # the table's constraint holds the kinds
+    if kind in GIFT_KINDS:
+        return _gift_command(row, kind)
     payload, invalid = None, None
     try:
         payload = decode_payload(kind, row["payload"])
@@ -53,6 +65,17 @@ def _command(row: asyncpg.Record) -> Command:
         payload, invalid = None, str(exc)[:200]
     return Command(row["id"], kind, payload, invalid, row["approved"], row["card_hmac"],
                    row["card_status"], row["other_hmac"], row["other_status"])
+
+
+def _gift_command(row: asyncpg.Record, kind: CommandKind) -> Command:
+    gift, invalid = None, None
+    try:
+        gift = decode_gift_payload(kind, row["payload"])
+        if (gift.alliance_id, gift.gift_code) != (row["gift_alliance_id"], row["gift_code"]):
+            raise InvalidCommand("the payload names another gift than the row")
+    except InvalidCommand as exc:
+        gift, invalid = None, str(exc)[:200]
+    return Command(row["id"], kind, None, invalid, row["approved"], b"", "", gift=gift)
 
 
 def named_cards(commands: list[Command]) -> list[int]:

@@ -16,7 +16,7 @@ status now. In the order of the transaction checks:
 - else: the original's postings negated, as new journal entries of a transaction of kind
   'reversal' naming the original; points may go below zero, like a return's claw-back. The
   original leaves its batch's totals and the return index, and a reversed return gives its
-  share of the purchase back.
+  share of the purchase back; a reversed redemption of a gift puts the gift back in stock.
 """
 
 from __future__ import annotations
@@ -133,12 +133,23 @@ def _undo(
     batch = state.batches.get(request.terminal_code)
     if batch is not None and batch.number == posted.batch_number:
         batch.count(posted.type, posted.amount, times=-1)
+    if posted.gift is not None:
+        _restock(context, posted.gift)
     if purchase is not None:
         purchase.mark_reversed()
     elif posted.type == TransactionType.RETURN:
         returned = state.returns.find(posted.purchase_rrn, context.now_s, for_return=False)
         if returned is not None:
             returned.add_return(-posted.amount, posted.points)   # the claw was -points
+
+
+def _restock(context: ApplyContext, key: tuple[int, str]) -> None:
+    """The gift a reversed redemption took, back in stock (withdrawn or not: it is on the
+    shelf again); a gift whose stock is not counted has nothing to write."""
+    gift = context.state.gifts.get(key)
+    if gift is not None and gift.stock is not None:
+        gift.stock += 1
+        context.batch.set_gift(*key, gift.stock, gift.active)
 
 
 REVERSAL = TransactionKind("reversal", apply_reversal, CardCheck.NONE)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from acquirer_front.exchange import Exchange
 from proto.codes import ResponseCode
-from proto.fields import TlvError, is_valid_transmission_time, is_well_formed, parse_tlv
+from proto.fields import (
+    TlvError,
+    is_valid_transmission_time,
+    is_well_formed,
+    parse_tlv,
+    request_tags_fit,
+)
 from proto.messages import REQUIRED_FIELDS, currency_fits, kind_or_refusal
 
 
@@ -32,7 +38,9 @@ def _check_fields(message: dict[str, str], kind: tuple[str, str | None]) -> Resp
         return ResponseCode.FORMAT_ERROR
     if "48" in message:
         try:
-            parse_tlv(message["48"])
+            tags = parse_tlv(message["48"])
         except TlvError:
+            return ResponseCode.FORMAT_ERROR
+        if not request_tags_fit(tags):   # OA is n12, and never with GC
             return ResponseCode.FORMAT_ERROR
     return None

@@ -42,9 +42,11 @@ class CommandOutcome(msgspec.Struct, frozen=True):
     done_at: datetime | None
 
 
-_COLUMNS = ("h.id, h.kind, c.pan_masked AS subject, h.state, h.result_code, h.result,"
-            " h.transaction_id, h.approval_id, h.requested_by, h.requested_at, h.done_at")
-_FROM = "FROM host_commands h JOIN cards c ON c.id = h.card_id"
+# A command's subject: its card (masked), or its gift (a gift command has no card).
+_COLUMNS = ("h.id, h.kind, coalesce(c.pan_masked, 'gift ' || h.gift_code) AS subject,"
+            " h.state, h.result_code, h.result, h.transaction_id, h.approval_id,"
+            " h.requested_by, h.requested_at, h.done_at")
+_FROM = "FROM host_commands h LEFT JOIN cards c ON c.id = h.card_id"
 
 
 async def submit_command(

@@ -1,6 +1,7 @@
-"""Back-office commands and bonuses (migrations 018, 024): a command the host carried out
-has exactly the transaction that names it, a refused or pending one has none; a member gets
-the join bonus once, and a referrer the referral bonus once per referred member."""
+"""Back-office commands and bonuses (migrations 018, 021, 023): a command the host carried out
+has exactly the transaction that names it, a refused or pending one has none, and a gift
+command (no card) has none either; a member gets the join bonus once, and a referrer the
+referral bonus once per referred member."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from back_office.ledger_check.check import Check
 COMMAND_MISMATCH = Check(
     name="command_mismatch",
     description=("a back-office command carried out has the one transaction that names it;"
-                 " one refused or pending has none"),
+                 " one refused or pending, or of a gift, has none"),
     sql="""
         SELECT h.id AS command_id, h.transaction_id AS transaction_id,
                format('command %s is %s with transaction %s, but transaction %s names it',
@@ -19,7 +20,7 @@ COMMAND_MISMATCH = Check(
         FULL JOIN (SELECT id, command_id FROM transactions WHERE command_id IS NOT NULL) AS t
                ON t.command_id = h.id
         WHERE h.id IS NULL OR t.id IS DISTINCT FROM h.transaction_id
-           OR (h.state = 'done') <> (t.id IS NOT NULL)
+           OR (h.state = 'done' AND h.card_id IS NOT NULL) <> (t.id IS NOT NULL)
     """,
 )
 

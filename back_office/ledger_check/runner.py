@@ -11,6 +11,7 @@ import asyncpg
 from back_office.ledger_check import (
     balances,
     commands,
+    gifts,
     idempotency,
     journal,
     originals,
@@ -25,7 +26,7 @@ from database.errors import DatabaseUnavailableError
 
 CHECKS: tuple[Check, ...] = (
     *journal.CHECKS, *references.CHECKS, *balances.CHECKS, *originals.CHECKS,
-    *idempotency.CHECKS, *terminals.CHECKS, *commands.CHECKS,
+    *idempotency.CHECKS, *terminals.CHECKS, *commands.CHECKS, *gifts.CHECKS,
 )
 # Violations listed per check (all are counted): enough to start from, not a flood.
 VIOLATIONS_LISTED_MAX = 100

@@ -9,7 +9,7 @@ import msgspec
 
 from back_office.audit_trail import record
 from back_office.provisioning import validate
-from back_office.provisioning.errors import DuplicateError, NotFoundError
+from back_office.provisioning.errors import DuplicateError, InvalidValueError, NotFoundError
 from back_office.provisioning.notify import notify_change
 from proto.changes import Change, Table
 
@@ -27,17 +27,22 @@ class Alliance(msgspec.Struct, frozen=True):
     requires_mac_for_loads: bool = True
     # Whether members may give each other points (a back-office transfer, approved).
     points_transfer_allowed: bool = False
+    # The most of an order that points may pay (900000 with tag OA), in basis points.
+    order_points_share_bp: int = 5000
 
 
 _COLUMNS = ("id, code, name, timezone, cutover_local_time, exchange_points_per_yuan,"
-            " requires_mac_for_loads, points_transfer_allowed")
+            " requires_mac_for_loads, points_transfer_allowed, order_points_share_bp")
+# Basis points in a whole: a share of 10000 lets points pay the whole order.
+ORDER_SHARE_BP_MAX = 10_000
 
 
 def _alliance(row: asyncpg.Record) -> Alliance:
     cutover: time = row["cutover_local_time"]
     return Alliance(row["id"], row["code"], row["name"], row["timezone"],
                     cutover.strftime("%H:%M"), row["exchange_points_per_yuan"],
-                    row["requires_mac_for_loads"], row["points_transfer_allowed"])
+                    row["requires_mac_for_loads"], row["points_transfer_allowed"],
+                    row["order_points_share_bp"])
 
 
 async def create_alliance(
@@ -89,6 +94,26 @@ async def set_points_transfer(
     """Whether members of the alliance may give each other points; the host hears of it and
     checks it when it applies a transfer."""
     return await _set_flag(conn, code, "points_transfer_allowed", allowed)
+
+
+async def set_order_share(conn: asyncpg.Connection, code: str, share_bp: int) -> Alliance:
+    """The most of an order that points may pay, in basis points (5000: half; 0: none); the
+    host hears of it and caps each 900000 with tag OA by it (61 above)."""
+    if not 0 <= share_bp <= ORDER_SHARE_BP_MAX:
+        raise InvalidValueError(f"the order share is 0 to {ORDER_SHARE_BP_MAX} basis points")
+    async with conn.transaction():
+        before = await conn.fetchval(
+            "SELECT order_points_share_bp FROM alliances WHERE code = $1 FOR UPDATE", code)
+        row = await conn.fetchrow(
+            f"UPDATE alliances SET order_points_share_bp = $2 WHERE code = $1"
+            f" RETURNING {_COLUMNS}", code, share_bp)
+        if row is None:
+            raise NotFoundError(f"no alliance {code}; `jifen alliance list` shows them")
+        await record(conn, "alliance.set_order_share", "alliance", code,
+                     before={"order_points_share_bp": before},
+                     after={"order_points_share_bp": share_bp})
+        await notify_change(conn, Change(Table.ALLIANCES))
+    return _alliance(row)
 
 
 async def _set_flag(conn: asyncpg.Connection, code: str, column: str, value: bool) -> Alliance:

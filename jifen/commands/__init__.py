@@ -10,6 +10,7 @@ from jifen.commands import (
     db,
     demo,
     dialup,
+    gift,
     loadtest,
     lottery,
     member,
@@ -30,7 +31,7 @@ from jifen.commands import (
 
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
-    up, services, status, pki, db, alliance, merchant, shop, terminal, card, member, demo, term,
-    audit, loadtest, dialup, settlement, rules, lottery, clearing, saf, operator, approval,
+    up, services, status, pki, db, alliance, merchant, shop, terminal, card, gift, member, demo,
+    term, audit, loadtest, dialup, settlement, rules, lottery, clearing, saf, operator, approval,
     audit_log, txn,
 ]

@@ -1,16 +1,20 @@
-"""`jifen alliance create|list|set-mac-for-loads|set-points-transfer`."""
+"""`jifen alliance create|list|set-mac-for-loads|set-points-transfer|set-order-share`."""
 
 from __future__ import annotations
 
 import argparse
 
 from back_office.provisioning import create_alliance, list_alliances
-from back_office.provisioning.alliances import set_mac_for_loads, set_points_transfer
+from back_office.provisioning.alliances import (
+    set_mac_for_loads,
+    set_order_share,
+    set_points_transfer,
+)
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 
 _COLUMNS = ("code", "name", "timezone", "cutover", "exchange_points_per_yuan",
-            "requires_mac_for_loads", "points_transfer_allowed")
+            "requires_mac_for_loads", "points_transfer_allowed", "order_points_share_bp")
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -50,6 +54,17 @@ def _set_points_transfer(args: argparse.Namespace) -> int:
     else:
         print(f"alliance {alliance.code}: transfers of points between members' cards "
               + ("allowed" if alliance.points_transfer_allowed else "refused"))
+    return 0
+
+
+def _set_order_share(args: argparse.Namespace) -> int:
+    alliance = run_command(args, Role.BACK_OFFICE, lambda conn: set_order_share(
+        conn, args.code, args.share_bp))
+    if args.json:
+        print_json(alliance)
+    else:
+        print(f"alliance {alliance.code}: points may pay at most"
+              f" {alliance.order_points_share_bp / 100:g} % of an order")
     return 0
 
 
@@ -99,6 +114,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="no transfers (the default); the host refuses them 57")
     add_json_option(transfer)
     transfer.set_defaults(handler=_set_points_transfer)
+    share = actions.add_parser(
+        "set-order-share",
+        help="the most of an order that points may pay (900000 with tag OA; 61 above)")
+    share.add_argument("--code", required=True)
+    share.add_argument("--share-bp", type=int, required=True,
+                       help="basis points of the order: 5000 is half (the default), 0 none")
+    add_json_option(share)
+    share.set_defaults(handler=_set_order_share)
     listing = actions.add_parser("list", help="list alliances")
     add_json_option(listing)
     listing.set_defaults(handler=_list)

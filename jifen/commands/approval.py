@@ -47,9 +47,10 @@ def print_outcome(outcome: CommandOutcome, as_json: bool) -> int:
     elif outcome.state == "pending":
         print(f"command {outcome.id} ({outcome.kind}) is queued: the account host applies it"
               f" when it runs (`jifen card commands --pending`)")
-    elif outcome.state == "done":
-        print(f"command {outcome.id} ({outcome.kind}) done: {outcome.result}"
-              f" (transaction {outcome.transaction_id})")
+    elif outcome.state == "done":   # a gift command posts nothing: no transaction
+        posted = "" if outcome.transaction_id is None else \
+            f" (transaction {outcome.transaction_id})"
+        print(f"command {outcome.id} ({outcome.kind}) done: {outcome.result}{posted}")
     else:
         print(f"jifen: error: command {outcome.id} ({outcome.kind}) refused by the account"
               f" host ({outcome.result_code}): {outcome.result}", file=sys.stderr)

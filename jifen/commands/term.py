@@ -45,6 +45,13 @@ def _command(args: argparse.Namespace) -> TermCommand:
     passworded = args.of if args.action == "reverse" else args.action
     if (args.password or args.password_stdin) and passworded not in PASSWORD_ACTIONS:
         raise CliError(f"a card password goes with {', '.join(PASSWORD_ACTIONS)} only")
+    if (args.gift is not None or args.order is not None) and args.action != "redeem":
+        raise CliError("--gift and --order go with redeem only")
+    if args.gift is not None and args.order is not None:
+        raise CliError("a redemption takes a gift (--gift) or pays part of an order (--order),"
+                       " not both")
+    if args.order is not None and not 0 <= args.order < 10**12:
+        raise CliError("--order is the whole order in fen: 0 to 999999999999")
     if args.repeat < 1 or not 1 <= args.pipeline <= PIPELINE_MAX:
         raise CliError(f"--repeat must be at least 1 and --pipeline 1-{PIPELINE_MAX}")
     if args.batch is not None and not 1 <= args.batch <= 999_999:
@@ -66,6 +73,7 @@ def _command(args: argparse.Namespace) -> TermCommand:
         stan_start=args.stan or 1 + secrets.randbelow(STAN_MAX),
         serial_device=args.serial, dial_number=args.dial, serial_speed_bps=args.serial_speed,
         password=_password(args), original_rrn=args.rrn, reverse_of=args.of,
+        gift_code=args.gift, order_fen=args.order,
     )
 
 
@@ -137,6 +145,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--of", choices=REVERSIBLE, default="purchase",
                         help="reverse: the request sent first, then reversed (0400)")
     parser.add_argument("--batch", type=int, help="batch number (default: learnt by sign-on)")
+    parser.add_argument("--gift", metavar="CODE",
+                        help="redeem: a gift of the alliance's catalogue (tag GC); --amount is"
+                             " its price in points")
+    parser.add_argument("--order", type=int, metavar="FEN",
+                        help="redeem: the whole order in fen (tag OA) that --amount points pay"
+                             " part of")
     password = parser.add_mutually_exclusive_group()
     password.add_argument("--password", action="store_true",
                           help="ask for the card password (svpurchase, redeem, exchange)")

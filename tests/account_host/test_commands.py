@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from account_host.chart import AccountKind
-from account_host.commands.applying import apply_command
+from account_host.commands.applying import GIFT_STOCK_MAX, apply_command
 from account_host.commands.item import Command
 from account_host.context import ApplyContext
 from account_host.identifiers import Identifiers
 from account_host.journal import BatchWrite
-from account_host.state import Alliance, Card, HostState
+from account_host.state import Alliance, Card, Gift, HostState
 from proto.codes import ResponseCode
-from proto.host_commands import CommandKind, CommandPayload
+from proto.host_commands import CommandKind, CommandPayload, GiftPayload
 
 NOW = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
 ALLIANCE_ID = 1
@@ -200,3 +200,51 @@ class TestRefusals:
                           True, _hmac(1), "active")
         code, batch = _apply(state, identifiers, invalid)
         assert (code, batch.commands[3]) == ("12", ["the payload does not decode"])
+
+
+def _gift_command(command_id: int, kind: CommandKind, code: str = "LAMP",
+                  quantity: int = 0) -> Command:
+    return Command(command_id, kind, None, None, False, b"", "",
+                   gift=GiftPayload(ALLIANCE_ID, code, "test", quantity))
+
+
+class TestGifts:
+    """Gift commands: no card, no approval, no transaction; the gift's new stock and state in
+    the batch (migration 021)."""
+
+    def _state(self, stock: int | None = 2) -> tuple[HostState, Identifiers]:
+        state, identifiers = _state()
+        state.merge_gifts({(ALLIANCE_ID, "LAMP"): Gift(40, stock, True)})
+        return state, identifiers
+
+    def test_a_restock_adds_and_a_withdrawal_stops_it(self) -> None:
+        state, identifiers = self._state()
+        code, batch = _apply(state, identifiers, _gift_command(1, CommandKind.GIFT_RESTOCK,
+                                                               quantity=3))
+        assert (code, batch.gifts) == ("00", {(ALLIANCE_ID, "LAMP"): (5, True)})
+        assert batch.commands[1:] == (["done"], ["00"], ["+3: 5 in stock"], [None])
+        assert not batch.transactions[0] and not batch.entries[0]
+        code, batch = _apply(state, identifiers, _gift_command(2, CommandKind.GIFT_WITHDRAWAL))
+        assert (code, batch.gifts) == ("00", {(ALLIANCE_ID, "LAMP"): (5, False)})
+        code, batch = _apply(state, identifiers, _gift_command(3, CommandKind.GIFT_RESTOCK,
+                                                               quantity=1))
+        assert (code, batch.gifts, batch.commands[1]) == ("05", {}, ["refused"])
+        assert state.gifts[ALLIANCE_ID, "LAMP"] == Gift(40, 5, False)
+
+    def test_a_restock_of_a_gift_not_counted_starts_counting(self) -> None:
+        state, identifiers = self._state(stock=None)
+        code, batch = _apply(state, identifiers, _gift_command(1, CommandKind.GIFT_RESTOCK,
+                                                               quantity=7))
+        assert (code, batch.gifts) == ("00", {(ALLIANCE_ID, "LAMP"): (7, True)})
+
+    def test_refusals(self) -> None:
+        state, identifiers = self._state(stock=GIFT_STOCK_MAX)
+        assert _apply(state, identifiers, _gift_command(
+            1, CommandKind.GIFT_RESTOCK, quantity=1))[0] == "61"
+        assert _apply(state, identifiers, _gift_command(
+            2, CommandKind.GIFT_RESTOCK, code="NOSUCH", quantity=1))[0] == "12"
+        invalid = Command(3, CommandKind.GIFT_RESTOCK, None, "a restock adds 1 to", False,
+                          b"", "")
+        code, batch = _apply(state, identifiers, invalid)
+        assert (code, batch.commands[3]) == ("12", ["a restock adds 1 to"])
+        assert state.gifts[ALLIANCE_ID, "LAMP"].stock == GIFT_STOCK_MAX

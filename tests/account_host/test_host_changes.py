@@ -107,11 +107,13 @@ async def test_a_bug_in_the_listener_ends_the_host(
     first_read = anyio.Event()
     real_load_gifts = changes.load_gifts
 
-    async def broken_after_the_first_read(connection: asyncpg.Connection) -> object:
+    async def broken_after_the_first_read(
+        connection: asyncpg.Connection, host_name: str,
+    ) -> object:
         if first_read.is_set():
             raise AssertionError("a gift without points")
         first_read.set()
-        return await real_load_gifts(connection)
+        return await real_load_gifts(connection, host_name)
 
     monkeypatch.setattr(changes, "load_gifts", broken_after_the_first_read)
     with pytest.raises(ExceptionGroup) as ended:

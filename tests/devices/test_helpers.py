@@ -8,7 +8,7 @@ from typing import ClassVar
 import pytest
 from Crypto.Cipher import DES3
 
-from devices.answers import describe_answer, format_answer_text, format_yuan
+from devices.answers import decode_points, describe_answer, format_answer_text, format_yuan
 from devices.clock import clock_fields
 from devices.errors import SessionKeyError
 from devices.mac import check_value, mac_field, open_session_key, retail_mac
@@ -61,6 +61,7 @@ class TestAnswers:
             "points": 1234, "stored_value_fen": -500, "points_moved": 100,
         }
         assert described["additional_data"] == {"points_signed": "+100", "tier": "G"}
+        assert described["points_moved_by_this"] == 100
         assert described["batch_number"] == 2 and described["rrn"] == "000000000123"
 
     def test_text_shows_names_and_yuan(self) -> None:
@@ -85,3 +86,15 @@ def test_redemption_carries_the_gift_code() -> None:
     fields = redemption("6221880000000009", 250, 7, gift_code="TEA01")
     assert fields["49"] == "999" and fields["3"] == "900000" and fields["60"] == "000007"
     assert parse_tlv(fields["48"]) == {"GC": "TEA01"}
+
+
+def test_redemption_carries_the_order_as_n12() -> None:
+    fields = redemption("6221880000000009", 250, 7, order_fen=12_345)
+    assert parse_tlv(fields["48"]) == {"OA": "000000012345"}
+    assert "48" not in redemption("6221880000000009", 250, 7)
+
+
+@pytest.mark.parametrize(("text", "points"), [
+    ("+100", 100), ("-250", -250), ("+0", 0), ("100", None), ("-", None), (None, None)])
+def test_pt_is_decoded(text: str | None, points: int | None) -> None:
+    assert decode_points(text) == points

@@ -8,6 +8,7 @@ import anyio
 import pytest
 
 from jifen.cli import main
+from proto.fields import parse_tlv
 from tests.devices.fake_front import FakeFront, default_answer
 
 pytestmark = pytest.mark.anyio
@@ -133,3 +134,26 @@ async def test_reconcile_and_what_is_refused(fake_front: FakeFront, capsys) -> N
     exit_code, _, err = await jifen_term(fake_front.port, "load", "--pan", PAN, "--amount",
                                          "5", "--password-stdin", capsys=capsys)
     assert exit_code == 2 and "a card password goes with" in err
+
+
+@pytest.mark.parametrize(("option", "tags"), [
+    (("--gift", "TEA"), {"GC": "TEA"}), (("--order", "12345"), {"OA": "000000012345"})])
+async def test_redeem_a_gift_or_part_of_an_order_shows_pt_decoded(
+    fake_front: FakeFront, capsys, option: tuple[str, str], tags: dict[str, str],
+) -> None:
+    fake_front.answer = lambda request: {**default_answer(request), "48": "PT004-250"}
+    exit_code, out, _ = await jifen_term(fake_front.port, "--batch", "1", "redeem", "--pan",
+                                         PAN, "--amount", "250", *option, capsys=capsys)
+    assert exit_code == 0
+    [(_, request)] = fake_front.requests
+    assert (request["3"], parse_tlv(request["48"])) == ("900000", tags)
+    assert "-250 (250 points spent)" in out
+
+
+async def test_gift_and_order_are_refused_together_and_elsewhere(capsys) -> None:
+    exit_code, _, err = await jifen_term(1, "redeem", "--pan", PAN, "--amount", "1", "--gift",
+                                         "TEA", "--order", "100", capsys=capsys)
+    assert exit_code == 2 and "not both" in err
+    exit_code, _, err = await jifen_term(1, "purchase", "--pan", PAN, "--amount", "1",
+                                         "--order", "100", capsys=capsys)
+    assert exit_code == 2 and "redeem only" in err

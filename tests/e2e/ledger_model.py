@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 from proto.codes import Mti, ProcessingCode, ResponseCode
 from proto.fields import parse_tlv, totals_from_fields
@@ -64,11 +65,19 @@ class Lottery:
     draws: dict[str, int] = field(default_factory=dict)       # PAN -> standing draws
 
 
+@dataclass
+class Gift:
+    points: int
+    stock: int | None    # None: not counted
+    active: bool         # False: withdrawn (05)
+
+
 @dataclass(frozen=True)
 class Alliance:
     code: str
     exchange_points_per_yuan: int
-    gifts: dict[str, int]   # active gift code -> price in points
+    gifts: dict[str, Gift]   # gift code -> the gift (the host's; its stock changes)
+    order_points_share_bp: int = 5000   # the most of an order (tag OA) points may pay
     lottery: Lottery | None = None
 
 
@@ -114,6 +123,7 @@ class Movement:
     purchase: Purchase | None = None   # a purchase: itself; a return: what it returned
     claw: int = 0                   # a return: the points it clawed back
     prize: int | None = None        # a lottery draw: the prize won (its index), if any
+    gift: Gift | None = None        # a redemption of a gift: the gift, back in stock if undone
     reversed: bool = False
 
 
@@ -280,19 +290,28 @@ class LedgerModel:
 
     def _redemption(self, request, key, batch, merchant, pan):
         tags = parse_tlv(request.get("48", ""))
-        price = None
+        gift = None
         if "GC" in tags:
-            price = merchant.alliance.gifts.get(tags["GC"])
-            if price is None:
+            gift = merchant.alliance.gifts.get(tags["GC"])
+            if gift is None:
                 return Expected(ResponseCode.INVALID_TRANSACTION), None
         points = int(request["4"])
-        if points <= 0 or (price is not None and points != price):
+        if points <= 0 or (gift is not None and points != gift.points):
             return Expected(ResponseCode.INVALID_AMOUNT), None
+        if "OA" in tags:   # points worth more than the share of the order, in exact fractions
+            alliance = merchant.alliance
+            worth_fen = Fraction(points * 100, alliance.exchange_points_per_yuan)
+            if worth_fen > Fraction(alliance.order_points_share_bp, 10_000) * int(tags["OA"]):
+                return Expected(ResponseCode.AMOUNT_LIMIT), None
         if self.member_balances(pan)[0] < points:
             return Expected(ResponseCode.INSUFFICIENT_FUNDS), None
+        if gift is not None and (not gift.active or gift.stock == 0):
+            return Expected(ResponseCode.DO_NOT_HONOUR), None   # withdrawn, or out of stock
         if key in self.tombstones:
             return Expected(ResponseCode.DO_NOT_HONOUR), None
-        movement = Movement("redemption", points, batch.number, pan)
+        movement = Movement("redemption", points, batch.number, pan, gift=gift)
+        if gift is not None and gift.stock is not None:
+            gift.stock -= 1
         self._post(movement, ("member_points", pan), -points,
                    ("merchant_points_redeemed", merchant.code))
         batch.count(movement.kind, points)
@@ -420,6 +439,8 @@ class LedgerModel:
         for account, amount in movement.postings:
             self.balances[account] -= amount
         movement.reversed = True
+        if movement.gift is not None and movement.gift.stock is not None:
+            movement.gift.stock += 1
         if movement.batch_number == batch.number:
             batch.count(movement.kind, movement.amount, times=-1)
         if movement.kind in RETURNABLE and purchase is not None:

@@ -54,6 +54,7 @@ from tests.e2e.ledger_model import (
     Alliance,
     Card,
     Expected,
+    Gift,
     LedgerModel,
     Lottery,
     Merchant,
@@ -61,6 +62,7 @@ from tests.e2e.ledger_model import (
 )
 from tests.e2e.system import (
     CARDS,
+    GIFT,
     LOST_CARD,
     MERCHANT,
     OTHER_MERCHANT,
@@ -95,7 +97,12 @@ PLAYED_CARDS = [CARDS[0], CARDS[1], SECOND_CARDS[0], LOST_CARD]
 EXTRA_SEED_SQL = f"""
 INSERT INTO terminals (terminal_code, merchant_id, requires_mac)
 VALUES ('{RATE_TWO_TERMINAL}', (SELECT id FROM merchants WHERE merchant_code = '{OTHER_MERCHANT}'),
-        false)
+        false);
+-- One in stock and cheap, so that examples run a gift out of stock and reversals put it back
+-- (the audit after each example counts the stock against the journal).
+UPDATE gift_catalogue SET stock = 1, stock_initial = 1, points = 2 WHERE gift_code = '{GIFT}';
+-- Points may pay 30 % of an order in alliance TEST (the other keeps the default, half).
+UPDATE alliances SET order_points_share_bp = 3000 WHERE code = 'TEST';
 """
 # The TEST alliance's lottery: a draw costs 50 points; a prize of 120 points (3 in stock) in
 # 30 % of draws, a gift in 20 %, nothing in the rest.
@@ -238,11 +245,12 @@ async def _seed(database_url: str) -> tuple[dict[str, Merchant], dict[str, Card]
             LOTTERY_TABLE)
         await connection.execute("INSERT INTO lottery_prize_stock VALUES ($1, 'WIN', 3)",
                                  campaign["id"])
-        gifts: dict[str, dict[str, int]] = {}
+        gifts: dict[str, dict[str, Gift]] = {}
         for row in await connection.fetch(
-                "SELECT a.code, g.gift_code, g.points FROM gift_catalogue g "
-                "JOIN alliances a ON a.id = g.alliance_id WHERE g.active"):
-            gifts.setdefault(row["code"], {})[row["gift_code"]] = row["points"]
+                "SELECT a.code, g.gift_code, g.points, g.stock, g.active FROM gift_catalogue g "
+                "JOIN alliances a ON a.id = g.alliance_id"):
+            gifts.setdefault(row["code"], {})[row["gift_code"]] = Gift(
+                row["points"], row["stock"], row["active"])
         # No PAN is stored in clear: open them as the back office would.
         pans = await card_pans(database_url)
         table = msgspec.json.decode(campaign["prize_table"], type=PrizeTable)
@@ -251,6 +259,7 @@ async def _seed(database_url: str) -> tuple[dict[str, Merchant], dict[str, Card]
                           {pan: card_id for card_id, pan in pans.items()})
         alliances = {row["code"]: Alliance(row["code"], row["exchange_points_per_yuan"],
                                            gifts.get(row["code"], {}),
+                                           row["order_points_share_bp"],
                                            lottery if row["code"] == "TEST" else None)
                      for row in await connection.fetch("SELECT * FROM alliances")}
         merchants = {row["merchant_code"]: Merchant(row["merchant_code"], alliances[row["code"]],
@@ -309,7 +318,8 @@ POINTS = st.one_of(st.integers(1, 400), st.sampled_from([0, 1, 149, 150, FIELD_4
 # little more than all of it), so that debits are approved often enough to matter.
 SPEND = st.one_of(*[st.integers(1, 1_100).map(lambda per_mille: ("per_mille", per_mille))] * 2,
                   POINTS.map(lambda amount: ("amount", amount)))
-GIFTS = st.sampled_from(["TEA", "MUG", "BOOK", "NOSUCHGIFT"])
+# TEA (one in stock) most often, so that examples take the last one and find none left.
+GIFTS = st.sampled_from(["TEA", "TEA", "TEA", "TEA", "MUG", "BOOK", "NOSUCHGIFT"])
 CREDITS = ["earn", "load", "offline"]
 PIPELINED_MAX = 8
 UNSENT_KINDS = st.sampled_from(["purchase", "stored_value_purchase", "redemption", "load",
@@ -368,10 +378,20 @@ class LedgerMachine(RuleBasedStateMachine):
         points = self._spend(spend, self.model.member_balances(where[1])[0])
         return self._financial(where, messages.redemption, points)
 
-    @rule(target=sent, where=WHERE, gift=GIFTS, priced=st.booleans())
+    @rule(target=sent, where=WHERE, spend=SPEND, order_fen=st.integers(0, 200_000))
+    def redeem_for_order(self, where, spend, order_fen):
+        """Points paying part of an order (tag OA), around the alliance's share of it."""
+        terminal, pan = where
+        points = self._spend(spend, self.model.member_balances(pan)[0])
+        batch = self._batch(terminal)
+        return self._send(_at(terminal, messages.redemption(pan, points, batch,
+                                                            order_fen=order_fen)))
+
+    @rule(target=sent, where=WHERE, gift=GIFTS, priced=st.sampled_from([True, True, False]))
     def redeem_gift(self, where, gift, priced):
         terminal, pan = where
-        price = self.model.terminals[terminal].alliance.gifts.get(gift, 50)
+        known = self.model.terminals[terminal].alliance.gifts.get(gift)
+        price = 50 if known is None else known.points
         points = price if priced else price + 1
         batch = self._batch(terminal)
         return self._send(_at(terminal, messages.redemption(pan, points, batch, gift)))

@@ -127,7 +127,7 @@ class TestRedemption:
             cases = [
                 (GIFT_POINTS + 1, GIFT, "13"),          # field 4 must be the gift's price
                 (GIFT_POINTS, "NOSUCH", "12"),          # unknown gift
-                (30, INACTIVE_GIFT, "12"),               # withdrawn from the catalogue
+                (30, INACTIVE_GIFT, "05"),               # withdrawn from the catalogue
                 (80, OTHER_ALLIANCE_GIFT, "12"),         # another alliance's catalogue
             ]
             for points, code, expected in cases:

@@ -14,6 +14,7 @@ from proto.fields import (
     parse_original_data,
     parse_tlv,
     render_balances,
+    request_tags_fit,
     signed_points,
     totals_from_fields,
     totals_to_fields,
@@ -80,3 +81,13 @@ class TestFormats:
     ])
     def test_examples(self, field, value, ok):
         assert is_well_formed(field, value) is ok
+
+
+@pytest.mark.parametrize(("tags", "fits"), [
+    ({}, True), ({"GC": "TEA"}, True), ({"OA": "000000012345"}, True),
+    ({"OA": "12345"}, False), ({"OA": "0000000123456"}, False), ({"OA": "00000001234+"}, False),
+    ({"OA": "０００００００１２３４５"}, False),   # digits, but not ASCII
+    ({"GC": "TEA", "OA": "000000012345"}, False),
+])
+def test_request_tags_fit(tags: dict[str, str], fits: bool) -> None:
+    assert request_tags_fit(tags) is fits
