@@ -148,41 +148,44 @@ def _adjust_points(
     context: ApplyContext, command_id: int, payload: CommandPayload, card: Card,
     _other: Card | None,
 ) -> Outcome:
-    points = payload.points
-    balance = context.state.balance(card.points_account_id)
-    if balance + points < 0:
-        raise _Refused(ResponseCode.INSUFFICIENT_FUNDS,
-                       f"the card has {balance} points; {points} would take it below zero")
-    _check_limit(context, card.points_account_id, points)
-    transaction_id, day = _transaction(context, card)
-    member = context.member_points_account(card)
-    alliance = context.owner_account(AccountKind.ALLIANCE_POINTS_ADJUSTED, card.alliance_id)
-    context.post(transaction_id, POINTS_LEDGER, day, ((member, points), (alliance, -points)))
-    context.batch.add_command_transaction(
-        transaction_id, CommandKind.POINTS_ADJUSTMENT, day, command_id, card_id=card.id,
-        amount=abs(points), currency=CURRENCY_POINTS, points=points, stored_value_fen=0)
-    return ResponseCode.APPROVED, f"{points:+d} points", transaction_id
+    return _adjust(context, command_id, card, payload.points, points_ledger=True)
 
 
 def _adjust_stored_value(
     context: ApplyContext, command_id: int, payload: CommandPayload, card: Card,
     _other: Card | None,
 ) -> Outcome:
-    fen = payload.stored_value_fen
-    balance = context.state.balance(card.stored_value_account_id)
-    if balance + fen < 0:
+    return _adjust(context, command_id, card, payload.stored_value_fen, points_ledger=False)
+
+
+def _adjust(
+    context: ApplyContext, command_id: int, card: Card, amount: int, *, points_ledger: bool,
+) -> Outcome:
+    """`amount` points (or fen) in or out of the card, against the alliance's adjustment
+    account in that ledger."""
+    if points_ledger:
+        account_id, unit = card.points_account_id, "points"
+        ledger, kind, currency = POINTS_LEDGER, CommandKind.POINTS_ADJUSTMENT, CURRENCY_POINTS
+        counter = AccountKind.ALLIANCE_POINTS_ADJUSTED
+    else:
+        account_id, unit = card.stored_value_account_id, "fen"
+        ledger, kind, currency = MONEY_LEDGER, CommandKind.STORED_VALUE_ADJUSTMENT, CURRENCY_FEN
+        counter = AccountKind.ALLIANCE_STORED_VALUE_ADJUSTED
+    balance = context.state.balance(account_id)
+    if balance + amount < 0:
         raise _Refused(ResponseCode.INSUFFICIENT_FUNDS,
-                       f"the card has {balance} fen; {fen} would take it below zero")
-    _check_limit(context, card.stored_value_account_id, fen)
+                       f"the card has {balance} {unit}; {amount} would take it below zero")
+    _check_limit(context, account_id, amount)
     transaction_id, day = _transaction(context, card)
-    member = context.member_stored_value_account(card)
-    alliance = context.owner_account(AccountKind.ALLIANCE_STORED_VALUE_ADJUSTED,
-                                     card.alliance_id)
-    context.post(transaction_id, MONEY_LEDGER, day, ((member, fen), (alliance, -fen)))
+    member = (context.member_points_account(card) if points_ledger
+              else context.member_stored_value_account(card))
+    alliance = context.owner_account(counter, card.alliance_id)
+    context.post(transaction_id, ledger, day, ((member, amount), (alliance, -amount)))
     context.batch.add_command_transaction(
-        transaction_id, CommandKind.STORED_VALUE_ADJUSTMENT, day, command_id, card_id=card.id,
-        amount=abs(fen), currency=CURRENCY_FEN, points=0, stored_value_fen=fen)
-    return ResponseCode.APPROVED, f"{fen:+d} fen", transaction_id
+        transaction_id, kind, day, command_id, card_id=card.id, amount=abs(amount),
+        currency=currency, points=amount if points_ledger else 0,
+        stored_value_fen=0 if points_ledger else amount)
+    return ResponseCode.APPROVED, f"{amount:+d} {unit}", transaction_id
 
 
 def _transfer_points(

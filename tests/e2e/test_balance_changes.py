@@ -12,6 +12,7 @@ import pytest
 
 from devices import messages
 from devices.terminal_client import TerminalClient
+from tests.e2e.cli_output import json_document
 from tests.e2e.system import CARDS, running_system, seed
 from tests.e2e.test_lifecycle import cli, until
 from tests.e2e.test_transactions import POINTS, STORED_VALUE, balances
@@ -31,24 +32,18 @@ async def _as(as_operator, operator: Operator, *argv: str):
     return await anyio.to_thread.run_sync(lambda: as_operator(operator, *argv))
 
 
-def _json_of(out: str) -> dict:
-    """The command's JSON document among the running services' log lines (same process)."""
-    lines = out.splitlines()
-    start, end = lines.index("{"), len(lines) - lines[::-1].index("}")
-    return json.loads("\n".join(lines[start:end]))
-
 
 async def _request(as_operator, maker: Operator, *argv: str) -> int:
     run = await _as(as_operator, maker, "card", *argv, "--json")
     assert run.exit_code == 0, run.err
-    return _json_of(run.out)["id"]
+    return json_document(run.out)["id"]
 
 
 async def _approve(as_operator, checker: Operator, request_id: int) -> dict:
     run = await _as(as_operator, checker, "approval", "approve", "--id", str(request_id),
                     "--json")
     assert run.exit_code == 0, run.err
-    decided = _json_of(run.out)
+    decided = json_document(run.out)
     assert decided["state"] == "approved"
     return decided["command"]
 

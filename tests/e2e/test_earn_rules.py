@@ -5,7 +5,6 @@ host started again counts the day from the journal."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -14,6 +13,7 @@ import asyncpg
 import pytest
 
 from devices import messages
+from tests.e2e.cli_output import json_document
 from tests.e2e.system import CARDS, OTHER_MERCHANT, SECOND_TERMINAL, running_system, seed
 from tests.e2e.test_lifecycle import cli, refused, until
 from tests.e2e.test_transactions import POINTS, balances, points_tag
@@ -155,7 +155,7 @@ async def test_a_member_earns_triple_on_their_birthday(jifen, database_url, tmp_
         created = await cli(jifen, "member", "create", "--alliance", "TEST", "--name", "王小明",
                             "--mobile", "13812345678", "--birthday", born.isoformat(),
                             "--json")
-        member_id = _json_of(created)["member_id"]
+        member_id = json_document(created)["member_id"]
         await cli(jifen, "card", "issue", "--alliance", "TEST", "--bin", "622188", "--count",
                   "1", "--member", str(member_id), "--out", str(tmp_path / "card.csv"))
         pan = (tmp_path / "card.csv").read_text().splitlines()[1].split(",")[0]
@@ -169,12 +169,6 @@ async def test_a_member_earns_triple_on_their_birthday(jifen, database_url, tmp_
         await _purchase_until(terminal, pan, 10_000, "+100")
 
 
-def _json_of(out: str) -> dict:
-    """The command's JSON document among the running services' log lines (same process)."""
-    lines = out.splitlines()
-    start, end = lines.index("{"), len(lines) - lines[::-1].index("}")
-    return json.loads("\n".join(lines[start:end]))
-
 
 async def test_a_new_member_gets_the_join_bonus_once(jifen, database_url, tmp_path) -> None:
     rules = tmp_path / "bonus.toml"
@@ -187,7 +181,7 @@ async def test_a_new_member_gets_the_join_bonus_once(jifen, database_url, tmp_pa
                   "--file", str(rules))
         created = await cli(jifen, "member", "create", "--alliance", "TEST", "--name", "李雷",
                             "--mobile", "13912345678", "--json")
-        member_id = str(_json_of(created)["member_id"])
+        member_id = str(json_document(created)["member_id"])
         pans = []
         for name in ("first.csv", "second.csv"):
             await cli(jifen, "card", "issue", "--alliance", "TEST", "--bin", "622188",
@@ -198,14 +192,9 @@ async def test_a_new_member_gets_the_join_bonus_once(jifen, database_url, tmp_pa
                 await anyio.sleep(0.05)
         assert balances(await until(terminal, pans[1], "00"))[POINTS] == 0   # once a member
         commands = await cli(jifen, "card", "commands", "--json")
-        assert [(c["kind"], c["state"]) for c in _json_list(commands)] == [
+        assert [(c["kind"], c["state"]) for c in json_document(commands, "[", "]")] == [
             ("join_bonus", "done")]
 
-
-def _json_list(out: str) -> list:
-    lines = out.splitlines()
-    start, end = lines.index("["), len(lines) - lines[::-1].index("]")
-    return json.loads("\n".join(lines[start:end]))
 
 
 async def test_a_referrer_gets_the_bonus_at_the_first_purchase(
@@ -236,7 +225,7 @@ async def test_a_referrer_gets_the_bonus_at_the_first_purchase(
 
 async def _member_with_card(jifen, tmp_path, mobile: str, *options: str) -> tuple[int, str]:
     """A new member of TEST with one card issued to them: (member id, card number)."""
-    member_id = _json_of(await cli(jifen, "member", "create", "--alliance", "TEST", "--name",
+    member_id = json_document(await cli(jifen, "member", "create", "--alliance", "TEST", "--name",
                                    "会员", "--mobile", mobile, "--json", *options))["member_id"]
     out = tmp_path / f"{mobile}.csv"
     await cli(jifen, "card", "issue", "--alliance", "TEST", "--bin", "622188", "--count", "1",
