@@ -1,4 +1,5 @@
-"""The demo programme: one alliance, three merchants, six terminals, a card range, 1,000 cards.
+"""The demo programme: one alliance, three merchants, six terminals, a card range, 1,000 cards,
+and the loyalty side (earn rules, gifts, a lottery: demo_loyalty.py).
 
 `jifen up` runs `create_demo_if_empty` so a fresh install can take transactions at once. Demo
 terminals require MAC, like any other: each gets its own random TMK, drawn here for this
@@ -17,6 +18,7 @@ import msgspec
 from back_office.provisioning.alliances import create_alliance
 from back_office.provisioning.card_ranges import add_card_range
 from back_office.provisioning.cards import IssueSummary, issue_cards
+from back_office.provisioning.demo_loyalty import create_demo_loyalty
 from back_office.provisioning.merchants import create_merchant
 from back_office.provisioning.settlement_rules import set_rule
 from back_office.provisioning.terminals import create_terminal, new_tmk
@@ -61,6 +63,7 @@ class DemoSummary(msgspec.Struct, frozen=True):
     card_range: str
     cards: IssueSummary
     tmks_csv_path: str
+    loyalty: list[str] = []
 
     def describe(self) -> str:
         """What was created, for a person: terminals and merchants, sample cards, the CSV."""
@@ -75,6 +78,7 @@ class DemoSummary(msgspec.Struct, frozen=True):
             f"all card numbers: {self.cards.csv_path}",
             f"terminal TMKs (each demo terminal requires MAC; keep this file private): "
             f"{self.tmks_csv_path}",
+            *self.loyalty,
             f"try: jifen term --terminal {self.terminals[0].terminal_code} --merchant "
             f"{self.terminals[0].merchant_code} --tmk-file {self.tmks_csv_path} signon",
         ]
@@ -109,12 +113,13 @@ async def create_demo(
         card_range = await add_card_range(conn, DEMO_BIN, DEMO_BIN, DEMO_HOST_NAME)
         cards = await issue_cards(conn, DEMO_ALLIANCE_CODE, DEMO_BIN, DEMO_CARD_COUNT,
                                   csv_path=cards_csv, kek=kek)
+        loyalty = await create_demo_loyalty(conn, DEMO_ALLIANCE_CODE)
         write_tmk_csv(tmks_csv, tmks)
     return DemoSummary(
         alliance_code=DEMO_ALLIANCE_CODE,
         merchants=[code for code, _, _ in DEMO_MERCHANTS], terminals=terminals,
         card_range=f"{card_range.bin_low}-{card_range.bin_high} -> {card_range.host_name}",
-        cards=cards, tmks_csv_path=str(tmks_csv),
+        cards=cards, tmks_csv_path=str(tmks_csv), loyalty=loyalty,
     )
 
 

@@ -37,6 +37,23 @@ def test_demo_creates_what_it_says(jifen, sql) -> None:
         assert len(list(csv.DictReader(handle))) == 1000
 
 
+def test_demo_has_rules_gifts_and_a_lottery(jifen, sql) -> None:
+    run = jifen("demo")
+    assert run.exit_code == 0, run.err
+    assert "earn rules in force" in run.out and "lottery DEMOLUCK" in run.out
+    categories = sql("SELECT merchant_code, category FROM merchants ORDER BY 1")
+    assert [row[1] for row in categories] == ["tea", "books", "bakery"]
+    [rules] = sql("SELECT count(*) AS versions, min(document->'bonuses'->>'join') AS join_bonus"
+                  " FROM earn_rule_sets")
+    assert (rules["versions"], rules["join_bonus"]) == (1, "100")
+    gifts = sql("SELECT gift_code, points, stock FROM gift_catalogue ORDER BY 1")
+    assert [tuple(row) for row in gifts] == [("MUG", 300, 50), ("TEASET", 500, 20)]
+    [lottery] = sql("SELECT code, draw_price_points, state FROM lottery_campaigns")
+    assert tuple(lottery) == ("DEMOLUCK", 50, "open")
+    rules_shown = jifen("rules", "show", "--alliance", "DEMO")
+    assert rules_shown.exit_code == 0 and '"WEEKEND"' in rules_shown.out
+
+
 def test_demo_terminals_mac_with_tmks_of_this_installation(jifen, sql, front) -> None:
     run = jifen("demo")
     assert run.exit_code == 0, run.err
