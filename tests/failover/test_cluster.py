@@ -1,0 +1,52 @@
+"""The local fail-over cluster (database/cluster.py): synchronous replication is on, a standby
+refuses writes, and a kill -9 of the primary's postmaster promotes the standby with every
+committed row, reachable through the same multi-host URL."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import asyncpg
+import pytest
+
+from database.cluster import LocalCluster
+
+pytestmark = pytest.mark.anyio
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+async def fetch_values(url: str, query: str) -> list[object]:
+    connection = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
+    try:
+        return [row[0] for row in await connection.fetch(query)]
+    finally:
+        await connection.close()
+
+
+async def test_commits_wait_for_a_synchronous_standby(ready_cluster: LocalCluster):
+    primary = ready_cluster.primary()
+    (standby,) = [node for node in ready_cluster.nodes if node != primary]
+    settings = await fetch_values(ready_cluster.dsn(), """
+        SELECT current_setting('synchronous_commit') || ' ' ||
+               current_setting('synchronous_standby_names')
+        UNION ALL SELECT sync_state FROM pg_stat_replication""")
+    assert settings == [f"on {standby.name}", "sync"]
+    with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+        await fetch_values(ready_cluster.node_dsn(standby), "CREATE TABLE refused (n int)")
+
+
+async def test_a_killed_primary_fails_over_with_its_commits(ready_cluster: LocalCluster):
+    url = ready_cluster.dsn()
+    table = f"marks_{uuid.uuid4().hex[:8]}"
+    await fetch_values(url, f"CREATE TABLE {table} AS SELECT 1 AS n")
+    old = ready_cluster.primary()
+    started = time.monotonic()
+    ready_cluster.kill_postmaster(old)
+    new = ready_cluster.wait_for_new_primary(old)
+    print(f"\nstandby {new.name} promoted {time.monotonic() - started:.1f} s after the kill")
+    assert new != old
+    assert await fetch_values(url, f"SELECT n FROM {table}") == [1]
+    await fetch_values(url, f"INSERT INTO {table} VALUES (2)")
+    assert await fetch_values(ready_cluster.node_dsn(new), f"SELECT n FROM {table}") == [1, 2]
