@@ -10,7 +10,11 @@ import uuid
 import asyncpg
 import pytest
 
+from account_host.config import HostConfig
+from account_host.database import WriterDatabase
+from account_host.errors import HostDatabaseError
 from database.cluster import LocalCluster
+from tests.pki_kit import tls_fields
 
 pytestmark = pytest.mark.anyio
 
@@ -50,3 +54,20 @@ async def test_a_killed_primary_fails_over_with_its_commits(ready_cluster: Local
     assert await fetch_values(url, f"SELECT n FROM {table}") == [1]
     await fetch_values(url, f"INSERT INTO {table} VALUES (2)")
     assert await fetch_values(ready_cluster.node_dsn(new), f"SELECT n FROM {table}") == [1, 2]
+
+
+async def test_the_host_writer_never_opens_on_a_standby(ready_cluster: LocalCluster):
+    """Whatever its URL says, the writer asks for a read-write session: a URL that names only
+    the standby gets no connection, one that names both gets the primary."""
+    primary = ready_cluster.primary()
+    (standby,) = [node for node in ready_cluster.nodes if node != primary]
+    config = HostConfig(listen_port=0, metrics_port=0, **tls_fields("host"))
+    with pytest.raises(HostDatabaseError, match="TargetServerAttributeNotMatched"):
+        await WriterDatabase(ready_cluster.node_dsn(standby), config).open()
+    both = ready_cluster.dsn().partition("?")[0]  # no target_session_attrs of its own
+    writer = WriterDatabase(both, config)
+    connection = await writer.open()
+    try:
+        assert await connection.fetchval("SELECT pg_is_in_recovery()") is False
+    finally:
+        writer.close()
