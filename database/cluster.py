@@ -35,6 +35,7 @@ from pathlib import Path
 
 import msgspec
 
+from database.embedded import DATABASE_NAME_PATTERN
 from database.errors import EmbeddedServerError
 from database.postmaster import read_postmaster
 from database.server_user import ensure_private_dir, grant_traverse_to_ancestors, server_user
@@ -58,6 +59,8 @@ CLUSTER_START_TIMEOUT_S = 120.0
 FAILOVER_TIMEOUT_S = 60.0
 # Patroni stops PostgreSQL (fast) before it exits; etcd exits at once.
 STOP_TIMEOUT_S = 60.0
+# A statement of ours: creating a database copies template1 (a few MB) and waits for its flush.
+PSQL_TIMEOUT_S = 60.0
 # The REST API answers on loopback in milliseconds.
 REST_TIMEOUT_S = 2.0
 POLL_INTERVAL_S = 0.1
@@ -200,11 +203,35 @@ class LocalCluster:
 
     def in_recovery(self, node: Node) -> bool:
         """Whether the node's PostgreSQL is a standby (or still replaying to become primary)."""
-        args = ["-X", "-q", "-A", "-t", "-d", self.node_dsn(node).replace(
-            f":{self._superuser_password}@", "@"), "-c", "SELECT pg_is_in_recovery()"]
-        output = run_tool("psql", args, timeout_s=REST_TIMEOUT_S,
-                          password=self._superuser_password)
-        return output.strip() != "f"
+        return self._psql(node, "postgres", "SELECT pg_is_in_recovery()").strip() != "f"
+
+    def fresh_database(self, name: str) -> str:
+        """Database `name` made anew on the primary, once every standby has replayed it; the
+        URL of it that follows the primary. (A commit waits for the standby's flush, not its
+        replay; and asyncpg, trying a multi-host URL's servers in turn, gives up at one that
+        has no such database instead of trying the next.)"""
+        assert DATABASE_NAME_PATTERN.match(name), name
+        primary = self.primary()
+        self._psql(primary, "postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self._psql(primary, "postgres", f"CREATE DATABASE {name}")
+        deadline = time.monotonic() + FAILOVER_TIMEOUT_S
+        for node in self.nodes:
+            while node != primary:
+                try:
+                    self._psql(node, name, "SELECT 1")
+                    break
+                except EmbeddedServerError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(POLL_INTERVAL_S)
+        return self.dsn(name)
+
+    def _psql(self, node: Node, database: str, sql: str) -> str:
+        """One statement as the superuser on one node; its output, unaligned."""
+        url = f"postgresql://{SUPERUSER}@{HOST}:{node.postgres_port}/{database}"
+        return run_tool("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url,
+                                 "-c", sql],
+                        timeout_s=PSQL_TIMEOUT_S, password=self._superuser_password)
 
     def wait_for(self, done: _Condition, timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s

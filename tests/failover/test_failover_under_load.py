@@ -15,7 +15,7 @@ import pytest
 
 from back_office.data_migrations import publish_front_key
 from back_office.ledger_check import audit_database
-from database import migrate, with_database
+from database import migrate
 from database.cluster import LocalCluster
 from devices.errors import DeviceError
 from devices.terminal_client import TerminalClient
@@ -84,21 +84,6 @@ async def fetch_values(url: str, query: str) -> list[object]:
         await connection.close()
 
 
-async def standbys_have_replayed(cluster: LocalCluster, database: str) -> None:
-    """Until every standby lets us into `database`. A commit waits for the standby's flush,
-    not its replay; and asyncpg, trying a multi-host URL's hosts in turn, gives up at a host
-    that refuses for a missing database instead of trying the next."""
-    primary = cluster.primary()
-    with anyio.fail_after(APPROVALS_BACK_TIMEOUT_S):
-        for node in cluster.nodes:
-            while node != primary:
-                try:
-                    await fetch_values(with_database(cluster.node_dsn(node), database), "SELECT 1")
-                    break
-                except asyncpg.InvalidCatalogNameError:
-                    await anyio.sleep(0.05)
-
-
 def longest_gap_s(approved: list[tuple[float, str]], killed_at: float) -> float:
     """The time without approvals across the kill: the longest wait between two approvals
     answered one after the other, the second after the kill (answers to batches that
@@ -110,10 +95,7 @@ def longest_gap_s(approved: list[tuple[float, str]], killed_at: float) -> float:
 
 @pytest.mark.timeout(180)
 async def test_approvals_flow_again_after_the_primary_is_killed(ready_cluster: LocalCluster):
-    await fetch_values(ready_cluster.dsn(), f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    await fetch_values(ready_cluster.dsn(), f"CREATE DATABASE {DATABASE}")
-    await standbys_have_replayed(ready_cluster, DATABASE)
-    url = with_database(ready_cluster.dsn(), DATABASE)
+    url = await anyio.to_thread.run_sync(ready_cluster.fresh_database, DATABASE)
     await migrate(url)
     await publish_front_key(url, load_kek())
     load = Load()
