@@ -291,7 +291,7 @@ class LocalCluster:
 
     def _start_patroni(self, node: Node) -> None:
         ensure_private_dir(node.node_dir, self._user)
-        node.config_path.write_text(json.dumps(self._patroni_config(node), indent=2))
+        node.config_path.write_text(json.dumps(self.patroni_config(node), indent=2))
         node.config_path.chmod(0o600)  # the passwords
         user = self._user
         if user is not None:
@@ -304,7 +304,7 @@ class LocalCluster:
                 env=environment, user=user.uid if user else None,
                 group=user.gid if user else None, extra_groups=[] if user else None)
 
-    def _patroni_config(self, node: Node) -> dict[str, object]:
+    def patroni_config(self, node: Node) -> dict[str, object]:
         """Patroni's configuration (YAML is a superset of JSON)."""
         return {
             "scope": SCOPE,
