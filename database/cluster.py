@@ -144,8 +144,11 @@ class LocalCluster:
         self._start_etcd(etcd)
         prepare_installation(self._user)
         if self._user is not None:
-            # Patroni runs as the server user on this interpreter and its packages.
+            # Patroni runs as the server user on this interpreter and its packages: they
+            # get o+x on the directories above them (traverse, no listing), as data
+            # directories do.
             grant_traverse_to_ancestors(Path(os.path.realpath(sys.executable)))
+            grant_traverse_to_ancestors(Path(sys.prefix) / "lib")
             grant_traverse_to_ancestors(self.base_dir / "x")
         for node in self.nodes:
             self._start_patroni(node)
