@@ -46,7 +46,8 @@ SCOPE = "jifen"
 HOST = "127.0.0.1"
 SUPERUSER = "postgres"
 REPLICATION_USER = "replicator"
-# Two nodes: a primary and its synchronous standby. A third only adds a spare in tests.
+# Two nodes make a primary and its synchronous standby; a few more, spares. Each costs
+# a PostgreSQL and a Patroni on a box the tests share.
 NODES_MAX = 5
 # Patroni's lowest: its leader key lives 20 s; a loop a second notices a crash within one.
 DCS_TTL_S = 20

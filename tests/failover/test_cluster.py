@@ -16,7 +16,9 @@ from account_host.errors import HostDatabaseError
 from database.cluster import LocalCluster
 from tests.pki_kit import tls_fields
 
-pytestmark = pytest.mark.anyio
+# The first test here may start the cluster (10 s here; initdb and a base backup on a loaded
+# box take longer) and later ones wait for the old primary to rejoin as standby (5-8 s).
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
 
 CONNECT_TIMEOUT_S = 10.0
 
