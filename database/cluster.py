@@ -107,7 +107,7 @@ class LocalCluster:
 
     def __init__(self, base_dir: str | os.PathLike[str], nodes: int = 2,
                  strict_synchronous: bool = False) -> None:
-        """`strict_synchronous`: the primary refuses commits while no standby confirms them
+        """`strict_synchronous`: the primary's commits wait while no standby confirms them
         (two nodes on a fail-over leave none: only three keep approving)."""
         assert 1 <= nodes <= NODES_MAX
         self.base_dir = Path(os.path.abspath(base_dir))
