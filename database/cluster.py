@@ -209,6 +209,24 @@ class LocalCluster:
         """Whether the node's PostgreSQL is a standby (or still replaying to become primary)."""
         return self._psql(node, "postgres", "SELECT pg_is_in_recovery()").strip() != "f"
 
+    def set_synchronous(self, on: bool) -> None:
+        """Patroni's synchronous_mode on or off (its dynamic configuration, as `patronictl
+        edit-config` changes it); returns once the primary names a standby, or none."""
+        primary = self.primary()
+        url = f"http://{HOST}:{primary.rest_port}/config"
+        body = msgspec.json.encode({"synchronous_mode": on})
+        request = urllib.request.Request(url, data=body, method="PATCH")
+        try:
+            with urllib.request.urlopen(request, timeout=REST_TIMEOUT_S):
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            raise EmbeddedServerError(f"Patroni refused the change: {exc}") from exc
+        deadline = time.monotonic() + FAILOVER_TIMEOUT_S
+        while bool(self._psql(primary, "postgres", "SHOW synchronous_standby_names").strip()) != on:
+            if time.monotonic() >= deadline:
+                raise EmbeddedServerError(f"synchronous_mode {on} not applied")
+            time.sleep(POLL_INTERVAL_S)
+
     def fresh_database(self, name: str) -> str:
         """Database `name` made anew on the primary, once every standby has replayed it; the
         URL of it that follows the primary. (A commit waits for the standby's flush, not its
