@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import anyio
 import asyncpg
 import pytest
 
@@ -41,6 +42,17 @@ async def test_commits_wait_for_a_synchronous_standby(ready_cluster: LocalCluste
     assert settings == [f"on {standby.name}", "sync"]
     with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
         await fetch_values(ready_cluster.node_dsn(standby), "CREATE TABLE refused (n int)")
+
+
+async def test_synchronous_mode_off_and_on_again(ready_cluster: LocalCluster):
+    """As loadtest.sync_cost turns it, through Patroni's dynamic configuration."""
+    names = "SELECT current_setting('synchronous_standby_names')"
+    try:
+        await anyio.to_thread.run_sync(ready_cluster.set_synchronous, False)
+        assert await fetch_values(ready_cluster.dsn(), names) == [""]
+    finally:
+        await anyio.to_thread.run_sync(ready_cluster.set_synchronous, True)
+    assert await fetch_values(ready_cluster.dsn(), names) != [""]
 
 
 async def test_a_killed_primary_fails_over_with_its_commits(ready_cluster: LocalCluster):
