@@ -1,6 +1,11 @@
 """The writer's PostgreSQL connection: opening it (fencing off any earlier writer of this host),
 and committing a batch statement.
 
+Always the primary: every connection of the host asks for a read-write session
+(target_session_attrs), whatever the URL says. A URL naming the primary and its standbys
+(`postgresql://u@db1:5432,db2:5432/jifen`) then reaches whichever is primary now, after a
+fail-over too; a standby is never written to, and the state is never loaded from one that lags.
+
 Single writer: every writer connection carries the application name of its host, and a new one
 terminates any other connection with that name and waits until it is gone before the state is
 loaded. So a restarted host (or a writer that reconnected after a timeout) never reads the state
@@ -27,6 +32,8 @@ DATABASE_ERRORS = (
     asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError,
     TimeoutError,
 )
+# What the host's connections insist on: the primary, never a standby in recovery.
+TARGET_SESSION_ATTRS = asyncpg.connect_utils.SessionAttribute.read_write
 # How often the fence looks whether the terminated writers are gone (they exit in milliseconds).
 _FENCE_POLL_S = 0.01
 
@@ -59,7 +66,7 @@ async def connect(database_url: str, application_name: str, timeout_s: float) ->
     try:
         with anyio.fail_after(timeout_s):
             return await asyncpg.connect(
-                database_url, timeout=timeout_s,
+                database_url, timeout=timeout_s, target_session_attrs=TARGET_SESSION_ATTRS,
                 server_settings={"application_name": application_name})
     except DATABASE_ERRORS as exc:
         raise HostDatabaseError(f"connecting to PostgreSQL failed: {exc!r}") from exc

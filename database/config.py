@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
@@ -55,6 +55,8 @@ class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     connect_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
 
     def __post_init__(self) -> None:
+        for name in ("url", *(role.value.removeprefix("jifen_") + "_url" for role in Role)):
+            check_multi_host(name, getattr(self, name))
         for role in Role:
             password_file, url = self.password_file_of(role), self.url_of(role)
             if password_file is None:
@@ -78,3 +80,23 @@ class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         path = getattr(self, role.value.removeprefix("jifen_") + "_password_file")
         assert path is None or isinstance(path, str)
         return path
+
+
+# What a URL naming several servers must ask for: the one that takes writes (asyncpg tries
+# them in turn). Without it the first that answers is taken, a standby as well.
+WRITABLE_SESSION_ATTRS = ("read-write", "primary")
+
+
+def check_multi_host(name: str, url: str | None) -> None:
+    """A URL naming a primary and its standbys (`postgresql://u@db1:5432,db2:5432/jifen`) must
+    carry target_session_attrs=read-write: a service on a standby would fail its writes, and
+    one that reads the ledger would read it late (docs/reliability.md, "Fail-over")."""
+    if url is None:
+        return
+    parts = urlsplit(url)
+    if "," not in parts.netloc.rpartition("@")[2]:
+        return
+    asked = parse_qs(parts.query).get("target_session_attrs", [])
+    if not any(value in WRITABLE_SESSION_ATTRS for value in asked):
+        raise ValueError(f"{name} names several servers: add ?target_session_attrs=read-write,"
+                         " so that it reaches the primary only")

@@ -86,3 +86,19 @@ class TestServiceUrl:
                "front_password_file": "credential:db-password"}
         with pytest.raises(msgspec.ValidationError, match="keep only the file"):
             msgspec.convert(raw, DatabaseConfig)
+
+
+class TestMultiHostUrl:
+    """A URL naming a primary and its standbys must ask for the primary (database/config.py)."""
+
+    def test_several_servers_need_a_read_write_session(self):
+        with pytest.raises(ValueError, match="host_url names several servers"):
+            DatabaseConfig(host_url="postgresql://h@db1:5432,db2:5432/jifen")
+        with pytest.raises(ValueError, match="url names several servers"):
+            DatabaseConfig(url="postgresql://a@db1,db2/jifen?target_session_attrs=any")
+
+    def test_accepted_with_it_or_with_one_server(self):
+        for url in ("postgresql://a@db1:5432,db2:5432/jifen?target_session_attrs=read-write",
+                    "postgresql://a@db1,db2/jifen?sslmode=verify-full&target_session_attrs=primary",
+                    "postgresql://a@db1:5432/jifen"):
+            assert DatabaseConfig(url=url, front_url=url).url == url
