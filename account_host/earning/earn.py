@@ -59,10 +59,12 @@ class _Running(msgspec.Struct, frozen=True):
 class Earning:
     """One alliance's rules at one instant."""
 
-    __slots__ = ("_birthday_days", "_day", "_month", "_moment", "_running", "rules")
+    __slots__ = ("_birthday_days", "_day", "_month", "_moment", "_running", "counted", "rules")
 
     def __init__(self, rules: CompiledRules | None, moment: Moment) -> None:
         self.rules = rules
+        # Whether the caps count each card's day and month (an attribute: read per purchase).
+        self.counted = rules is not None and rules.rules.caps.counted
         self._moment = moment
         self._day = moment.day
         self._month = moment.month
@@ -107,10 +109,6 @@ class Earning:
             if caps.per_month is not None:
                 points = min(points, max(0, caps.per_month - month_points))
         return points
-
-    def counted(self) -> bool:
-        """Whether the caps count each card's day and month."""
-        return self.rules is not None and self.rules.rules.caps.counted
 
     def count(self, counters: EarnCounters, card_id: int, points: int) -> None:
         """The card earned `points` now (negative: a reversal gives them back)."""

@@ -18,14 +18,12 @@ class Referral:
 
 
 class Referrals:
-    __slots__ = ("_by_card", "_by_member")
+    __slots__ = ("_by_member", "by_card")
 
     def __init__(self) -> None:
-        self._by_card: dict[int, Referral] = {}
+        # Read per purchase (empty, mostly): a plain attribute, not a method.
+        self.by_card: dict[int, Referral] = {}
         self._by_member: dict[int, Referral] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self._by_card)
 
     def merge(self, rows: list[ReferralRow]) -> None:
         """Pending referrals as read (at start, or for cards just issued): a member already
@@ -34,11 +32,11 @@ class Referrals:
             referral = self._by_member.get(member_id)
             if referral is None:
                 referral = self._by_member[member_id] = Referral(member_id, referrer_hmac)
-            self._by_card[card_id] = referral
+            self.by_card[card_id] = referral
 
     def take(self, card_id: int) -> Referral | None:
         """The card's member's referral at its first purchase, once; None after."""
-        referral = self._by_card.pop(card_id, None)
+        referral = self.by_card.pop(card_id, None)
         if referral is None or referral.paid:
             return None
         referral.paid = True

@@ -28,6 +28,8 @@ from account_host.transactions.base import (
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request
 
+FEN_PER_YUAN = 100
+
 
 def earned_points(
     context: ApplyContext, merchant: Merchant, amount_fen: int, card: Card | None,
@@ -36,7 +38,9 @@ def earned_points(
     if card is None:
         return 0
     earning = context.earning(merchant.alliance_id)
-    counters = context.state.earn_counters if earning.counted() else None
+    if earning.rules is None:   # no rules: the merchant's own rate (most purchases, today)
+        return amount_fen * merchant.earn_points_per_yuan // FEN_PER_YUAN
+    counters = context.state.earn_counters if earning.counted else None
     return earning.points(merchant.id, merchant.earn_points_per_yuan, amount_fen, counters,
                           card.id, card.birthday)
 
@@ -84,7 +88,7 @@ def post_purchase(
             AccountKind.MERCHANT_POINTS_ISSUED, merchant.id)
         posted.points = points
         earning = context.earning(merchant.alliance_id)
-        if earning.counted():
+        if earning.counted:
             earning.count(context.state.earn_counters, card.id, points)
     if from_stored_value:
         posted.stored_value_account_id = context.member_stored_value_account(card)
@@ -93,8 +97,9 @@ def post_purchase(
         posted.stored_value_fen = -amount_fen
     posted.purchase_rrn = int(approval.rrn)
     record_transaction(context, request, approval, posted, merchant)
-    if context.state.referrals:   # a referred member's first purchase
-        referral = context.state.referrals.take(card.id)
+    referrals = context.state.referrals
+    if referrals.by_card:   # a referred member's first purchase
+        referral = referrals.take(card.id)
         if referral is not None:
             post_referral_bonus(context, referral, merchant.alliance_id,
                                 approval.transaction_id)

@@ -112,7 +112,7 @@ def _undo(
         undo.points = -posted.points
         if posted.type in EARNING_TYPES and posted.points > 0:
             earning = context.earning(merchant.alliance_id)
-            if earning.counted():   # the caps' room comes back today
+            if earning.counted:   # the caps' room comes back today
                 earning.count(state.earn_counters, posted.card_id, -posted.points)
     if posted.stored_value_fen:
         undo.stored_value_account_id = context.existing_account(

@@ -162,7 +162,7 @@ def test_more_spent_never_earns_less(rules, moment, code, amount, more) -> None:
 
 def test_no_rules_earn_the_merchants_own_rate() -> None:
     earning = Earning(None, Moment(DAY0, 12))
-    assert earning.points(2, 3, 12_345) == 370 and not earning.counted()
+    assert earning.points(2, 3, 12_345) == 370 and not earning.counted
 
 
 def test_a_version_is_in_force_from_its_date() -> None:
