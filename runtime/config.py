@@ -22,7 +22,7 @@ import msgspec
 from account_host.config import HostConfig
 from acquirer_front.config import FrontConfig
 from back_office.config import BackOfficeConfig
-from database.config import DatabaseConfig
+from database.config import DatabaseConfig, check_multi_host
 from dialup.config import DialupConfig
 from proto.settings import PeerName
 from runtime.errors import ConfigError
@@ -97,6 +97,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             raise ConfigError(f"configuration file {path}: {exc}") from exc
     url = os.environ.get("JIFEN_DATABASE_URL")
     if url:
+        try:   # replace() runs no __post_init__: the file's checks of a URL, made here
+            check_multi_host("$JIFEN_DATABASE_URL", url)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
         config = msgspec.structs.replace(
             config, database=msgspec.structs.replace(config.database, url=url)
         )

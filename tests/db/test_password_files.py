@@ -15,6 +15,8 @@ from database.connect import redact_url, resolve_database_url
 from database.errors import PasswordFileError
 from database.passwords import read_password_file
 from database.roles import Role
+from runtime.config import load_config
+from runtime.errors import ConfigError
 
 HOST_URL = "postgresql://jifen_host_login@db.example:5432/jifen"
 PASSWORD = "p@ss:w/rd%"  # every character a URL would misread
@@ -96,6 +98,15 @@ class TestMultiHostUrl:
             DatabaseConfig(host_url="postgresql://h@db1:5432,db2:5432/jifen")
         with pytest.raises(ValueError, match="url names several servers"):
             DatabaseConfig(url="postgresql://a@db1,db2/jifen?target_session_attrs=any")
+
+    def test_jifen_database_url_is_checked_as_the_file_is(self, monkeypatch):
+        monkeypatch.delenv("JIFEN_CONFIG", raising=False)
+        monkeypatch.setenv("JIFEN_DATABASE_URL", "postgresql://a@db1,db2/jifen")
+        with pytest.raises(ConfigError, match=r"\$JIFEN_DATABASE_URL names several servers"):
+            load_config(None)
+        url = "postgresql://a@db1,db2/jifen?target_session_attrs=read-write"
+        monkeypatch.setenv("JIFEN_DATABASE_URL", url)
+        assert load_config(None).database.url == url
 
     def test_accepted_with_it_or_with_one_server(self):
         for url in ("postgresql://a@db1:5432,db2:5432/jifen?target_session_attrs=read-write",
