@@ -37,7 +37,7 @@ import msgspec
 
 from database.embedded import DATABASE_NAME_PATTERN
 from database.errors import EmbeddedServerError
-from database.postmaster import read_postmaster
+from database.postmaster import pid_exists, read_postmaster
 from database.server_user import ensure_private_dir, grant_traverse_to_ancestors, server_user
 from database.tools import install_dir, prepare_installation, run_tool, tool_environment
 
@@ -274,7 +274,7 @@ class LocalCluster:
         for node in self.nodes:
             # A postmaster whose Patroni died first: stop it alike (fast shutdown).
             postmaster = read_postmaster(node.data_dir)
-            if postmaster is not None and _pid_runs(postmaster.pid):
+            if postmaster is not None and pid_exists(postmaster.pid):
                 os.kill(postmaster.pid, signal.SIGINT)
         self._patronis.clear()
         if self._etcd is not None:
@@ -431,15 +431,6 @@ def _terminate(process: subprocess.Popen[bytes], signum: int) -> None:
         process.kill()
         process.wait()
 
-
-def _pid_runs(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _free_ports(count: int) -> list[int]:

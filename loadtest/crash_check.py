@@ -100,6 +100,31 @@ async def check_journal(database_url: str, requests: Sequence[SentRequest]) -> J
     )
 
 
+async def settle_journal(database_url: str, requests: Sequence[SentRequest], timeout_s: float,
+                         poll_s: float = 0.5) -> JournalCheck:
+    """The journal check, repeated while it is not clean, for at most `timeout_s`: reversals
+    the front stored may still be on their way when the terminals are done."""
+    journal = await check_journal(database_url, requests)
+    with anyio.move_on_after(timeout_s):
+        while not journal.clean:
+            await anyio.sleep(poll_s)
+            journal = await check_journal(database_url, requests)
+    return journal
+
+
+def outcome_lines(answers: dict[str, int], audit: AuditOutcome, journal: JournalCheck,
+                  failures: list[str], requests: int, no_answer: int) -> list[str]:
+    """A run's closing report lines: answers, audit, problems, failures and the counts."""
+    listed = ", ".join(f"{code} {count}" for code, count in sorted(answers.items()))
+    return [f"answers: {listed}", f"audit: exit {audit.exit_code}",
+            *(f"PROBLEM {problem}" for problem in journal.problems),
+            *(f"FAILED: {failure}" for failure in failures),
+            f"requests: {requests}", f"without an answer: {no_answer}",
+            f"approvals checked: {journal.approvals_checked}", f"losses: {journal.losses}",
+            f"posted without approval: {journal.posted_without_approval}",
+            f"double posts: {journal.double_posts}"]
+
+
 def _classify(request: SentRequest, posted: int, reversals: int) -> tuple[str, str] | None:
     """(category, what is wrong), or None when the journal agrees with the terminal."""
     if posted > 1 or reversals > 1:

@@ -33,7 +33,13 @@ import msgspec
 from database import migrate
 from database.cluster import ETCD_PACKAGE, LocalCluster
 from database.errors import DatabaseError
-from loadtest.crash_check import AuditOutcome, JournalCheck, check_journal, run_audit
+from loadtest.crash_check import (
+    AuditOutcome,
+    JournalCheck,
+    outcome_lines,
+    run_audit,
+    settle_journal,
+)
 from loadtest.crash_fleet import CrashFleet, TerminalPolicy
 from loadtest.crash_record import SentRequest
 from loadtest.crash_system import CrashSystem
@@ -106,7 +112,8 @@ async def run_failover(options: FailoverOptions) -> FailoverResult:
             rate_per_s=options.rate_per_s / options.terminals), seed=options.seed)
         failovers = await _fail_over_under_load(cluster, fleet, options)
         requests = fleet.ledger.requests
-        journal = await _settle(database_url, requests, options.settle_timeout_s)
+        journal = await settle_journal(database_url, requests, options.settle_timeout_s,
+                                       SETTLE_POLL_S)
         audit = await run_audit(system.config_path)
     except DatabaseError as exc:
         raise LoadtestError(f"the cluster failed: {exc}") from exc
@@ -163,17 +170,6 @@ def _without_approvals_s(requests: list[SentRequest], killed_at: float) -> float
     return max(gaps, default=0.0)
 
 
-async def _settle(database_url: str, requests: list[SentRequest],
-                  timeout_s: float) -> JournalCheck:
-    """The journal check, repeated while the front's stored reversals may be on their way."""
-    journal = await check_journal(database_url, requests)
-    with anyio.move_on_after(timeout_s):
-        while not journal.clean:
-            await anyio.sleep(SETTLE_POLL_S)
-            journal = await check_journal(database_url, requests)
-    return journal
-
-
 def _failures(requests: list[SentRequest], journal: JournalCheck,
               audit: AuditOutcome) -> list[str]:
     failures = []
@@ -194,17 +190,8 @@ def render(result: FailoverResult, command: str) -> str:
                      f"{failover.promoted_s:.2f} s, no approvals for "
                      f"{failover.without_approvals_s:.2f} s, serving again after "
                      f"{failover.serving_s:.2f} s")
-    answers = ", ".join(f"{code} {count}" for code, count in sorted(result.answers.items()))
-    lines.append(f"answers: {answers}")
-    lines.append(f"audit: exit {result.audit.exit_code}")
-    lines += [f"PROBLEM {problem}" for problem in result.journal.problems]
-    lines += [f"FAILED: {failure}" for failure in result.failures]
-    lines.append(f"requests: {result.requests}")
-    lines.append(f"without an answer: {result.no_answer}")
-    lines.append(f"approvals checked: {result.journal.approvals_checked}")
-    lines.append(f"losses: {result.journal.losses}")
-    lines.append(f"posted without approval: {result.journal.posted_without_approval}")
-    lines.append(f"double posts: {result.journal.double_posts}")
+    lines += outcome_lines(result.answers, result.audit, result.journal, result.failures,
+                           result.requests, result.no_answer)
     return "\n".join(lines) + "\n"
 
 

@@ -28,7 +28,13 @@ from pathlib import Path
 import anyio
 import msgspec
 
-from loadtest.crash_check import AuditOutcome, JournalCheck, check_journal, run_audit
+from loadtest.crash_check import (
+    AuditOutcome,
+    JournalCheck,
+    outcome_lines,
+    run_audit,
+    settle_journal,
+)
 from loadtest.crash_fleet import CrashFleet, TerminalPolicy
 from loadtest.crash_record import SentRequest
 from loadtest.crash_system import SERVICES, CrashSystem
@@ -113,7 +119,8 @@ async def run_restart(options: RestartOptions) -> RestartResult:
             rate_per_s=options.rate_per_s / options.terminals), seed=options.seed)
         restarts = await _restart_under_load(system, fleet, options)
         requests = fleet.ledger.requests
-        journal = await _settle(database_url, requests, options.settle_timeout_s)
+        journal = await settle_journal(database_url, requests, options.settle_timeout_s,
+                                       SETTLE_POLL_S)
         audit = await run_audit(system.config_path)
     finally:
         await system.stop(stop_postgres=options.stop_postgres and options.database_url is None)
@@ -154,17 +161,6 @@ async def _restart_under_load(system: CrashSystem, fleet: CrashFleet,
         with anyio.fail_after(options.fleet_done_timeout_s):
             await fleet_done.wait()
     return restarts
-
-
-async def _settle(database_url: str, requests: list[SentRequest],
-                  timeout_s: float) -> JournalCheck:
-    """The journal check, repeated while the front's stored reversals may be on their way."""
-    journal = await check_journal(database_url, requests)
-    with anyio.move_on_after(timeout_s):
-        while not journal.clean:
-            await anyio.sleep(SETTLE_POLL_S)
-            journal = await check_journal(database_url, requests)
-    return journal
 
 
 def _answered_within(requests: list[SentRequest],
@@ -211,17 +207,8 @@ def render(result: RestartResult, command: str) -> str:
                      f"listening {restart.start_s:.2f} s after its start, serving again after "
                      f"{restart.ended - restart.began:.2f} s; answers meanwhile: {answers}"
                      f"{window}")
-    answers = ", ".join(f"{code} {count}" for code, count in sorted(result.answers.items()))
-    lines.append(f"answers: {answers}")
-    lines.append(f"audit: exit {result.audit.exit_code}")
-    lines += [f"PROBLEM {problem}" for problem in result.journal.problems]
-    lines += [f"FAILED: {failure}" for failure in result.failures]
-    lines.append(f"requests: {result.requests}")
-    lines.append(f"without an answer: {result.no_answer}")
-    lines.append(f"approvals checked: {result.journal.approvals_checked}")
-    lines.append(f"losses: {result.journal.losses}")
-    lines.append(f"posted without approval: {result.journal.posted_without_approval}")
-    lines.append(f"double posts: {result.journal.double_posts}")
+    lines += outcome_lines(result.answers, result.audit, result.journal, result.failures,
+                           result.requests, result.no_answer)
     return "\n".join(lines) + "\n"
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from back_office.data_migrations import publish_front_key
 from database import EmbeddedPostgres, connect, migrate, with_database
+from database.postmaster import pid_exists
 from database.roles import Role
 from proto.keys import load_kek
 
@@ -134,19 +135,10 @@ def _other_sessions(url: str) -> list[int]:
     pids = []
     for name in _run_async(templates):
         pid = name.removeprefix(TEMPLATE_PREFIX)
-        if pid.isdigit() and int(pid) != os.getpid() and _pid_runs(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and pid_exists(int(pid)):
             pids.append(int(pid))
     return pids
 
-
-def _pid_runs(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @pytest.fixture(scope="session")
