@@ -10,8 +10,7 @@ from account_host.chart import POINTS_LEDGER, AccountKind
 from account_host.context import ApplyContext
 from account_host.earning.referrals import Referral
 from account_host.movements import TransactionType
-
-_MEMBER_BALANCE_MAX = 999_999_999_999   # field 54's 12 digits (transactions/base.py)
+from account_host.transactions.base import over_balance_limit
 
 
 def post_referral_bonus(
@@ -25,7 +24,7 @@ def post_referral_bonus(
     state = context.state
     referrer = state.cards.get(referral.referrer_hmac)
     if referrer is None or referrer.id in state.closed_cards \
-            or state.balance(referrer.points_account_id) + points > _MEMBER_BALANCE_MAX:
+            or over_balance_limit(context, referrer.points_account_id, points):
         return 0
     transaction_id = context.approve(with_rrn=False).transaction_id
     day = context.business_date(alliance_id)

@@ -37,7 +37,7 @@ class TransactionKind(msgspec.Struct, frozen=True):
 
 # The most a member's points or stored value may reach: field 54 shows 12 digits. A request
 # that would credit beyond it is over the amount limit (61).
-MEMBER_BALANCE_MAX = 999_999_999_999   # and account_host/earning/bonuses.py
+MEMBER_BALANCE_MAX = 999_999_999_999
 
 
 def over_balance_limit(context: ApplyContext, account_id: int, credit: int) -> bool:
