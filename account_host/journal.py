@@ -6,9 +6,10 @@ array literal: see array_literals.py): accounts (created, or their
 balance set to the batch's final balance), transactions, journal entries, postings,
 host_requests, review items, reversal tombstones, terminal batches (closed and
 opened), card passwords' wrong tries, back-office commands' outcomes and the statuses of the
-cards they closed (or activated), the gifts redemptions took, and the stock and state of the
-gifts the batch changed. One statement is one implicit transaction, and its
-foreign keys are checked at its end, when every row of the batch is in place.
+cards they closed (or activated), the gifts redemptions took, the stock and state of the gifts
+the batch changed, and the tier standings it changed. One statement is one implicit
+transaction, and its foreign keys are checked at its end, when every row of the batch is in
+place.
 """
 
 from __future__ import annotations
@@ -156,6 +157,21 @@ gifts_written AS (
                 $76::text::boolean[]) AS s(alliance_id, gift_code, stock, active)
     WHERE g.alliance_id = s.alliance_id AND g.gift_code = s.gift_code
     RETURNING 1
+),
+standings_written AS (
+    INSERT INTO tier_standings (member_id, card_id, alliance_id, tier, tier_until,
+                                latest_month, months, changed_at)
+    SELECT s.member_id, s.card_id, s.alliance_id, s.tier, s.tier_until, s.latest_month,
+           s.months, $49::timestamptz
+    FROM unnest($77::text::bigint[], $78::text::bigint[], $79::text::integer[],
+                $80::text::text[], $81::text::date[], $82::text::integer[],
+                $83::text::bytea[])
+         AS s(member_id, card_id, alliance_id, tier, tier_until, latest_month, months)
+    ON CONFLICT (holder) DO UPDATE
+        SET tier = EXCLUDED.tier, tier_until = EXCLUDED.tier_until,
+            latest_month = EXCLUDED.latest_month, months = EXCLUDED.months,
+            changed_at = EXCLUDED.changed_at
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM transactions_written) AS transactions,
@@ -171,7 +187,8 @@ SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM draws_written) AS draws,
        (SELECT count(*) FROM prize_stock_written) AS prize_stock,
        (SELECT count(*) FROM gift_redemptions_written) AS gift_redemptions,
-       (SELECT count(*) FROM gifts_written) AS gifts
+       (SELECT count(*) FROM gifts_written) AS gifts,
+       (SELECT count(*) FROM standings_written) AS standings
 """
 
 # One column of a batch's rows, in parameter order: its elements are of the type its encoder
@@ -216,6 +233,14 @@ _COMMANDS_ENCODERS: tuple[Callable[[Any], str], ...] = (
 # stock, active (as 't' or 'f')
 _GIFTS_ENCODERS: tuple[Callable[[Any], str], ...] = (
     int_array, int_array, text_array, int_array, text_array, int_array, text_array)
+# tier standings ($77 ...): member_id, card_id (one of them NULL), alliance_id, tier,
+# tier_until (ISO dates or NULL, as text), latest_month, months
+_STANDINGS_ENCODERS: tuple[Callable[[Any], str], ...] = (
+    int_array, int_array, int_array, text_array, text_array, int_array, bytea_array)
+
+# A tier standing's row: member_id, card_id, alliance_id, tier, tier_until (ISO date or None),
+# latest_month, months.
+StandingRow = tuple[int | None, int | None, int, str, str | None, int, bytes]
 
 # The batch statement's parameters, as `BatchWrite.arguments` builds them.
 BatchArguments = tuple[str | datetime, ...]
@@ -252,6 +277,8 @@ class BatchWrite:
         self.gift_redemptions: tuple[_Column, ...] = tuple([] for _ in range(3))
         # (alliance id, gift code) -> (stock, active): one row per gift, the last state winning.
         self.gifts: dict[tuple[int, str], tuple[int | None, bool]] = {}
+        # holder -> its standing's row as it stands after this batch (one per holder).
+        self.standings: dict[int, StandingRow] = {}
 
     def add_transaction(
         self, transaction_id: int, kind: str, business_date: date, request: Request, *,
@@ -323,6 +350,12 @@ class BatchWrite:
         assert stock is None or stock >= 0, "a gift's stock is never below zero"
         self.gifts[alliance_id, gift_code] = (stock, active)
 
+    def set_standing(self, holder: int, row: StandingRow) -> None:
+        """A tier standing as it stands after this batch: (member_id, card_id, alliance_id,
+        tier, tier_until, latest_month, months), the last state winning."""
+        assert (row[0] is None) != (row[1] is None), "a member's or a card's"
+        self.standings[holder] = row
+
     def add_entry(
         self, entry_id: int, transaction_id: int, ledger: str, business_date: date,
         postings: tuple[tuple[int, int], ...],
@@ -370,7 +403,7 @@ class BatchWrite:
         self.password_tries[card_id] = (password_version, tries)
 
     def arguments(self, balances: dict[int, int]) -> BatchArguments:
-        """The statement's 76 parameters, accounts with their final balances: each column as
+        """The statement's 83 parameters, accounts with their final balances: each column as
         an array literal (array_literals.py), the posting instant as a datetime."""
         account_columns: tuple[_Column, ...] = tuple([] for _ in range(7))
         for account_id, (ledger, kind, card_id, merchant_id, alliance_id) in \
@@ -400,6 +433,9 @@ class BatchWrite:
             [gift_code for _, gift_code in self.gifts],
             [stock for stock, _ in self.gifts.values()],
             ["t" if active else "f" for _, active in self.gifts.values()])
+        standing_columns: tuple[_Column, ...] = tuple(
+            list(column) for column in zip(*self.standings.values(), strict=True)) \
+            if self.standings else tuple([] for _ in range(7))
         return (*[encode(column) for encode, column in zip(_ENCODERS, columns, strict=True)],
                 self.posted_at,
                 *[encode(column) for encode, column
@@ -407,7 +443,9 @@ class BatchWrite:
                 *[encode(column) for encode, column
                   in zip(_COMMANDS_ENCODERS, command_columns, strict=True)],
                 *[encode(column) for encode, column
-                  in zip(_GIFTS_ENCODERS, gift_columns, strict=True)])
+                  in zip(_GIFTS_ENCODERS, gift_columns, strict=True)],
+                *[encode(column) for encode, column
+                  in zip(_STANDINGS_ENCODERS, standing_columns, strict=True)])
 
     def is_empty(self) -> bool:
         """Nothing to write: every request was a retransmission or a 94, and no command was
@@ -428,9 +466,10 @@ class BatchWrite:
     def expected_counts(self) -> tuple[int, ...]:
         """Rows the statement must report: accounts, transactions, entries, postings, requests,
         review items, tombstones, terminal batches, card password tries, commands, card
-        statuses, lottery draws, prize stock, gift redemptions, gifts."""
+        statuses, lottery draws, prize stock, gift redemptions, gifts, tier standings."""
         return (len(self.accounts), len(self.transactions[0]), len(self.entries[0]),
                 len(self.postings[0]), len(self.requests[0]), len(self.reviews[0]),
                 len(self.tombstones[0]), len(self.batches), len(self.password_tries),
                 len(self.commands[0]), len(self.card_statuses), len(self.draws[0]),
-                len(self.prize_stock), len(self.gift_redemptions[0]), len(self.gifts))
+                len(self.prize_stock), len(self.gift_redemptions[0]), len(self.gifts),
+                len(self.standings))

@@ -51,7 +51,7 @@ RETURNABLE_TYPES = frozenset({
 
 class Posted(msgspec.Struct, gc=False):
     """One approved transaction that a reversal may undo: about 130 bytes (a 16-byte header
-    and 14 slots; the ints are mostly shared with the card, merchant and account maps).
+    and 15 slots; the ints are mostly shared with the card, merchant and account maps).
 
     Amounts are the member's side, signed as they were posted; the counter account got the
     opposite. An account id is 0 where its ledger did not move.
@@ -73,3 +73,6 @@ class Posted(msgspec.Struct, gc=False):
     reversed: bool = False
     # A redemption of a gift: the gift's key in HostState.gifts, which its reversal restocks.
     gift: tuple[int, str] | None = None
+    # A purchase or return that counted in a tier standing: its holder (tiers/holders.py),
+    # whose rolling total its reversal corrects; 0: none.
+    holder: int = 0

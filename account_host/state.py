@@ -21,6 +21,7 @@ from account_host.earning.rule_book import RuleBook, compile_rules
 from account_host.idempotency import RetransmissionMemory
 from account_host.lottery.book import LotteryBook
 from account_host.returns_index import ReturnIndex
+from account_host.tiers.standing import Standing
 from account_host.tombstones import Tombstones
 from proto.codes import ResponseCode
 from proto.earn_rules import EarnRules
@@ -101,6 +102,8 @@ class Card(msgspec.Struct, gc=False):
     password_tries: int = 0
     # The card's member's birthday as month * 100 + day (0: none), for birthday promotions.
     birthday: int = 0
+    # The card's member (0: none): a member's cards share one tier standing (tiers/).
+    member_id: int = 0
 
 
 class HostState:
@@ -142,6 +145,9 @@ class HostState:
         self.earn_counters = EarnCounters()
         self.referrals = Referrals()
         self.lottery = LotteryBook(retransmission_window_s)
+        # Tier standings by holder (account_host/tiers/holders.py: a member's id, or minus a
+        # memberless card's): only holders that purchased where the alliance has tiers.
+        self.standings: dict[int, Standing] = {}
 
     def balance(self, account_id: int) -> int:
         return self.balances.get(account_id, 0) if account_id else 0
@@ -173,6 +179,8 @@ class HostState:
             else:
                 for account_id, balance in loaded.balances:
                     self.balances.setdefault(account_id, balance)
+            if loaded.standing is not None:   # memory is ahead of the row (a batch in flight)
+                self.standings.setdefault(card.member_id or -card.id, loaded.standing)
             self.cards[loaded.pan_hmac] = card
             self.highest_card_id = max(self.highest_card_id, card.id)
 
@@ -216,3 +224,4 @@ class LoadedCard(msgspec.Struct, gc=False):
     pan_hmac: bytes
     card: Card
     balances: tuple[tuple[int, int], ...]
+    standing: Standing | None = None   # its holder's, as written

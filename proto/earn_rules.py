@@ -16,6 +16,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from proto.tiers import InvalidTiers, Tiers, check_tiers
+
 # A rate is points per 1, 10 or 100 yuan (the seeds' programmes), at most this many points.
 PER_YUAN_CHOICES = (1, 10, 100)
 RATE_POINTS_MAX = 10_000
@@ -137,6 +139,8 @@ class EarnRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     promotions: tuple[Promotion, ...] = ()
     caps: Caps = Caps()
     bonuses: Bonuses = Bonuses()
+    # Tiers (proto/tiers.py): absent, the alliance has none (no TR in its answers).
+    tiers: Tiers | None = None
 
 
 def check_rules(rules: EarnRules) -> None:
@@ -155,6 +159,11 @@ def check_rules(rules: EarnRules) -> None:
             raise InvalidRules(f"promotion code {code!r}: 1-32 letters, digits, '_' or '-'")
     if len(set(codes)) != len(codes):
         raise InvalidRules("promotion codes are unique")
+    if rules.tiers is not None:
+        try:
+            check_tiers(rules.tiers)
+        except InvalidTiers as exc:
+            raise InvalidRules(str(exc)) from exc
     for promotion in rules.promotions:
         _check_window(promotion.code, promotion.window)
         if isinstance(promotion, Multiplier | Birthday) and not PERCENT_MIN \

@@ -8,7 +8,10 @@
 4. the highest multiplier running now applies (they do not stack; a birthday promotion is one
    for a card whose member's birthday, or birthday month, it is): points x percent / 100,
    rounded down;
-5. caps: at most per transaction, then what is left of the card's day and month.
+5. the tier: points x the percent of the tier the card's holder had before this purchase /
+   100, rounded down together with the multiplier (one rounding: base x percent x tier percent
+   / 10000);
+6. caps: at most per transaction, then what is left of the card's day and month.
 
 Promotions run in the alliance's time zone, by the host's clock at the request. One `Earning`
 serves one alliance for one batch (one instant): what runs for a merchant is worked out at its
@@ -22,6 +25,7 @@ import msgspec
 
 from account_host.earning.counters import EarnCounters
 from account_host.earning.rule_book import CompiledRules
+from account_host.tiers.standing import TierTable
 from proto.earn_rules import Birthday, Multiplier, Rate, SpendThreshold
 
 _FEN_PER_YUAN = 100
@@ -59,15 +63,19 @@ class _Running(msgspec.Struct, frozen=True):
 class Earning:
     """One alliance's rules at one instant."""
 
-    __slots__ = ("_birthday_days", "_day", "_month", "_moment", "_running", "counted", "rules")
+    __slots__ = ("_birthday_days", "_day", "_moment", "_running", "counted", "local_date",
+                 "month", "rules", "tiers")
 
     def __init__(self, rules: CompiledRules | None, moment: Moment) -> None:
         self.rules = rules
         # Whether the caps count each card's day and month (an attribute: read per purchase).
         self.counted = rules is not None and rules.rules.caps.counted
+        # The version's tiers (None: no TR, no standings); the local date and month they count.
+        self.tiers: TierTable | None = rules.tiers if rules is not None else None
+        self.local_date = moment.local_date
+        self.month = moment.month
         self._moment = moment
         self._day = moment.day
-        self._month = moment.month
         self._running: dict[int, _Running] = {}
         # The birthdays (month * 100 + day) that are today: 29 February's on 28 February in
         # a year without one.
@@ -79,10 +87,12 @@ class Earning:
     def points(
         self, merchant_id: int, own_rate: int, amount_fen: int,
         counters: EarnCounters | None = None, card_id: int = 0, birthday: int = 0,
+        tier_percent: int = 100,
     ) -> int:
         """Never negative, never above a cap. `own_rate`: the merchant's points per yuan.
         `counters` (with `card_id`): the card's day and month, where the caps count them.
-        `birthday`: the card's member's, month * 100 + day (0: none)."""
+        `birthday`: the card's member's, month * 100 + day (0: none). `tier_percent`: the
+        holder's tier's, before this purchase."""
         rules = self.rules
         if rules is None:
             return amount_fen * own_rate // _FEN_PER_YUAN
@@ -98,12 +108,12 @@ class Earning:
         percent = running.percent
         if birthday and running.birthdays:
             percent = max(percent, self._birthday_percent(running.birthdays, birthday))
-        points = base * percent // 100
+        points = base * percent * tier_percent // 10_000
         caps = rules.rules.caps
         if caps.per_transaction is not None:
             points = min(points, caps.per_transaction)
         if counters is not None and caps.counted:
-            day_points, month_points = counters.earned(card_id, self._day, self._month)
+            day_points, month_points = counters.earned(card_id, self._day, self.month)
             if caps.per_day is not None:
                 points = min(points, max(0, caps.per_day - day_points))
             if caps.per_month is not None:
@@ -112,7 +122,7 @@ class Earning:
 
     def count(self, counters: EarnCounters, card_id: int, points: int) -> None:
         """The card earned `points` now (negative: a reversal gives them back)."""
-        counters.add(card_id, self._day, self._month, points)
+        counters.add(card_id, self._day, self.month, points)
 
     def _birthday_percent(self, promotions: tuple[Birthday, ...], birthday: int) -> int:
         percent = 100

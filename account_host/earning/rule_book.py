@@ -8,6 +8,7 @@ from datetime import date
 
 import msgspec
 
+from account_host.tiers.standing import TierTable
 from proto.earn_rules import EarnRules, Promotion, Rate
 
 # A compiled version of no rules at all: every purchase earns its merchant's own rate.
@@ -24,6 +25,7 @@ class CompiledRules(msgspec.Struct, frozen=True):
     # merchant id -> the promotions that may apply to it (alliance-wide and its own)
     promotions: dict[int, tuple[Promotion, ...]]
     alliance_promotions: tuple[Promotion, ...]
+    tiers: TierTable | None = None   # the version's tiers (None: the alliance has none)
 
     def promotions_of(self, merchant_id: int) -> tuple[Promotion, ...]:
         return self.promotions.get(merchant_id, self.alliance_promotions)
@@ -67,4 +69,5 @@ def compile_rules(
                 promotions[merchant_id] = promotions.get(merchant_id, alliance_wide) \
                     + (promotion,)
     return CompiledRules(effective_from, rules, rates, promotions,
-                         alliance_wide or _NO_PROMOTIONS)
+                         alliance_wide or _NO_PROMOTIONS,
+                         TierTable(rules.tiers) if rules.tiers is not None else None)

@@ -15,6 +15,7 @@ import msgspec
 from account_host.context import ApplyContext, Approval
 from account_host.movements import Posted, TransactionType
 from account_host.state import Card, Merchant
+from account_host.tiers.holders import tier_tags
 from proto.codes import ResponseCode
 from proto.fields import encode_tlv, signed_points
 from proto.frames import Answer, Balances, Request
@@ -86,14 +87,20 @@ def approved(
     context: ApplyContext, request: Request, approval: Approval, card: Card | None,
     points_moved: int, tags: dict[str, str] | None = None,
 ) -> Answer:
-    """A 0210/0230 approval: RRN, authorisation code, balances after it (54), PT and any
-    other `tags` (48)."""
+    """A 0210/0230 approval: RRN, authorisation code, balances after it (54), PT, the
+    card's tier after it (TR, where the alliance has tiers) and any other `tags` (48)."""
     state = context.state
+    answer_tags = {"PT": signed_points(points_moved)}
     if card is None:
         balances = Balances(0, 0, points_moved)
     else:
         balances = Balances(state.balance(card.points_account_id),
                             state.balance(card.stored_value_account_id), points_moved)
+        tier = tier_tags(context, card)
+        if tier is not None:
+            answer_tags.update(tier)
+    if tags:
+        answer_tags.update(tags)
     return Answer(request.correlation_id, ResponseCode.APPROVED, rrn=approval.rrn,
                   auth_code=approval.auth_code, balances=balances,
-                  additional_data=encode_tlv({"PT": signed_points(points_moved), **(tags or {})}))
+                  additional_data=encode_tlv(answer_tags))

@@ -1,12 +1,14 @@
-"""0100/310000 balance inquiry: the card's points and stored value, under a new RRN. Nothing
-is posted, and no account is created."""
+"""0100/310000 balance inquiry: the card's points and stored value, under a new RRN, and its
+tier (TR) where the alliance has tiers. Nothing is posted, and no account is created."""
 
 from __future__ import annotations
 
 from account_host.context import ApplyContext
 from account_host.state import Card, Merchant
+from account_host.tiers.holders import tier_tags
 from account_host.transactions.base import CardCheck, TransactionKind, decline, is_late_original
 from proto.codes import ResponseCode
+from proto.fields import encode_tlv
 from proto.frames import Answer, Balances, Request
 
 
@@ -19,8 +21,10 @@ def apply_inquiry(
     state = context.state
     balances = Balances(state.balance(card.points_account_id),
                         state.balance(card.stored_value_account_id))
+    tags = tier_tags(context, card)
     return Answer(request.correlation_id, ResponseCode.APPROVED,
-                  rrn=context.identifiers.next_rrn(), balances=balances)
+                  rrn=context.identifiers.next_rrn(), balances=balances,
+                  additional_data=encode_tlv(tags) if tags is not None else None)
 
 
 BALANCE_INQUIRY = TransactionKind("balance_inquiry", apply_inquiry, CardCheck.FULL)

@@ -15,6 +15,7 @@ from account_host.checks import review_reason
 from account_host.context import ApplyContext
 from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
+from account_host.tiers.holders import TIER_TAG
 from account_host.transactions.base import (
     MEMBER_BALANCE_MAX,
     CardCheck,
@@ -53,7 +54,9 @@ def apply_offline_advice(
         posted = new_posted(approval, TransactionType.OFFLINE_PURCHASE, None, request,
                             amount_fen)
         record_transaction(context, request, approval, posted, merchant)
-        answer = approved(context, request, approval, None, 0)
+        table = context.earning(merchant.alliance_id).tiers   # no card: the base tier
+        answer = approved(context, request, approval, None, 0,
+                          tags={TIER_TAG: table.base} if table is not None else None)
     else:
         answer = post_purchase(context, request, card, merchant,
                                TransactionType.OFFLINE_PURCHASE, points=points)

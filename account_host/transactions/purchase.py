@@ -15,6 +15,7 @@ from account_host.context import ApplyContext
 from account_host.earning.bonuses import post_referral_bonus
 from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
+from account_host.tiers.holders import count_purchase_of, tier_percent
 from account_host.transactions.base import (
     CardCheck,
     TransactionKind,
@@ -41,8 +42,9 @@ def earned_points(
     if earning.rules is None:   # no rules: the merchant's own rate (most purchases, today)
         return amount_fen * merchant.earn_points_per_yuan // FEN_PER_YUAN
     counters = context.state.earn_counters if earning.counted else None
+    percent = 100 if earning.tiers is None else tier_percent(context, earning.tiers, card)
     return earning.points(merchant.id, merchant.earn_points_per_yuan, amount_fen, counters,
-                          card.id, card.birthday)
+                          card.id, card.birthday, percent)
 
 
 def purchase_refusal(
@@ -96,6 +98,8 @@ def post_purchase(
             AccountKind.MERCHANT_STORED_VALUE_SPENT, merchant.id)
         posted.stored_value_fen = -amount_fen
     posted.purchase_rrn = int(approval.rrn)
+    # It earned at the tier held before it; now it counts, and may upgrade (TR shows it).
+    posted.holder = count_purchase_of(context, card, amount_fen, points)
     record_transaction(context, request, approval, posted, merchant)
     referrals = context.state.referrals
     if referrals.by_card:   # a referred member's first purchase

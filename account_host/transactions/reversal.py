@@ -26,6 +26,7 @@ from account_host.context import ApplyContext
 from account_host.movements import EARNING_TYPES, RETURNABLE_TYPES, Posted, TransactionType
 from account_host.returns_index import Returnable
 from account_host.state import Card, Merchant
+from account_host.tiers.holders import correct
 from account_host.transactions.base import (
     CardCheck,
     TransactionKind,
@@ -135,6 +136,9 @@ def _undo(
         batch.count(posted.type, posted.amount, times=-1)
     if posted.gift is not None:
         _restock(context, posted.gift)
+    if posted.holder:   # the rolling total of its tier standing corrected (tiers/holders.py)
+        correct(context, posted.holder, merchant.alliance_id, posted.amount, abs(posted.points),
+                give_back=posted.type in EARNING_TYPES)
     if purchase is not None:
         purchase.mark_reversed()
     elif posted.type == TransactionType.RETURN:

@@ -23,6 +23,7 @@ from back_office.members.personal_data import (
     open_field,
     seal_field,
 )
+from back_office.members.tiers import member_tier
 from back_office.provisioning.alliances import alliance_id
 from back_office.provisioning.errors import (
     ConflictError,
@@ -59,6 +60,10 @@ class Member(msgspec.Struct, frozen=True):
     birthday: str | None
     joined_on: str
     cards: list[MemberCard] = []
+    # Where the member has a tier standing (back_office/members/tiers.py): `show` only.
+    tier: str | None = None
+    tier_until: str | None = None
+    tier_rolling_total: int | None = None
 
 
 async def open_member_keys(conn: asyncpg.Connection, kek: bytes) -> PersonalDataKeys:
@@ -158,7 +163,14 @@ async def show_member(
         f" WHERE m.id = $1{' FOR UPDATE OF m' if for_update else ''}", member_id)
     if row is None:
         raise NotFoundError(f"no member {member_id}; `jifen member find` finds one")
-    return _member(row, await member_cards(conn, [member_id]))
+    member = _member(row, await member_cards(conn, [member_id]))
+    if for_update:
+        return member
+    shown = await member_tier(conn, member_id)
+    if shown is None:
+        return member
+    return msgspec.structs.replace(member, tier=shown.tier, tier_until=shown.tier_until,
+                                   tier_rolling_total=shown.rolling_total)
 
 
 async def list_members(

@@ -54,6 +54,9 @@ def _print_member(member: Member, as_json: bool) -> None:
     print(f"member {member.member_id} of {member.alliance_code}: {member.name}")
     print(f"  mobile {member.mobile_masked}, ID number {member.id_number_masked or '-'},"
           f" birthday {member.birthday or '-'}, joined {member.joined_on}")
+    if member.tier is not None:
+        print(f"  tier {member.tier} until {member.tier_until or '-'},"
+              f" rolling 12 months {member.tier_rolling_total}")
     print_table(member.cards, ("card_id", "pan_masked", "status", "expires_on", "points",
                                "stored_value_fen"))
 

@@ -1,0 +1,33 @@
+"""A member's tier as staff see it (`jifen member show`): read-only, from the standing the
+account host writes (tier_standings, proto/tiers.py). The host keeps the live standing in
+memory; the row is as of its last group commit that changed it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import msgspec
+
+from proto.tiers import month_key, months_total
+
+
+class TierShown(msgspec.Struct, frozen=True):
+    tier: str
+    tier_until: str | None   # the tier's last sure day; None: the base tier
+    rolling_total: int       # the rolling 12 months' count: fen spent or points earned
+
+
+async def member_tier(conn: asyncpg.Connection, member_id: int) -> TierShown | None:
+    """The member's standing (None: none yet, the base tier where the alliance has tiers)."""
+    row = await conn.fetchrow(
+        "SELECT s.tier, s.tier_until, s.latest_month, s.months, a.timezone"
+        " FROM tier_standings s JOIN alliances a ON a.id = s.alliance_id"
+        " WHERE s.holder = $1", member_id)
+    if row is None:
+        return None
+    local = datetime.now(UTC).astimezone(ZoneInfo(row["timezone"])).date()
+    total = months_total(row["months"], row["latest_month"], month_key(local.year, local.month))
+    until = row["tier_until"]
+    return TierShown(row["tier"], None if until is None else until.isoformat(), total)
