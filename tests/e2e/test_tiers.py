@@ -2,7 +2,8 @@
 with two cards and a card without a member. An alliance without tiers sends no TR; with them,
 the purchase that crosses a threshold earns at its old tier's rate and its answer already shows
 the new tier; the member's second card shares the tier (0110) and earns at its rate; another
-kind's 0210 carries TR too; a host started again reads the standings back; `jifen member show`
+kind's 0210 carries TR too; a return and a reversal take off the rolling total and leave
+the tier; a host started again reads the standings back; `jifen member show`
 shows the tier."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 import anyio
 import pytest
 
+from devices import messages
 from proto.fields import parse_tlv
 from tests.e2e.cli_output import json_document
 from tests.e2e.system import CARDS, SECOND_TERMINAL, running_system, seed
@@ -77,9 +79,14 @@ async def test_an_upgrade_across_a_threshold_and_a_members_cards(
         crossing = await terminal.purchase(first, 30_000)
         assert (points_tag(crossing), _tier(crossing)) == ("+300", "GOLD")
         assert _tier(await terminal.inquiry(second)) == "GOLD"   # the member's other card
-        gold = await terminal.purchase(second, 10_000)
-        assert (points_tag(gold), _tier(gold)) == ("+150", "GOLD")   # x1.5
-        redeemed = await terminal.redeem(second, 100)
+        gold = await terminal.exchange(messages.purchase(second, 10_000, 1))
+        assert (points_tag(gold.answer), _tier(gold.answer)) == ("+150", "GOLD")   # x1.5
+        # A return and a reversal take off the rolling total (1,200 - 100 - 100 yuan); the
+        # tier stays until the review.
+        returned = await terminal.purchase_return(first, 10_000, crossing["37"])
+        assert (points_tag(returned), _tier(returned)) == ("-100", "GOLD")
+        assert (await terminal.request(messages.reversal(gold.request)))["39"] == "00"
+        redeemed = await terminal.redeem(first, 100)
         assert (points_tag(redeemed), _tier(redeemed)) == ("-100", "GOLD")
         lone_purchase = await terminal.purchase(lone, 10_000)
         assert (points_tag(lone_purchase), _tier(lone_purchase)) == ("+100", "SILVER")
@@ -89,4 +96,4 @@ async def test_an_upgrade_across_a_threshold_and_a_members_cards(
         assert _tier(await terminal.inquiry(first)) == "GOLD"    # read back at start
         assert _tier(await terminal.inquiry(lone)) == "SILVER"
     shown = json_document(await cli(jifen, "member", "show", "--id", member_id, "--json"))
-    assert shown["tier"] == "GOLD" and shown["tier_rolling_total"] == 120_000
+    assert shown["tier"] == "GOLD" and shown["tier_rolling_total"] == 100_000
