@@ -1,7 +1,8 @@
 """The account host's cold start and memory over many issued cards: issue 5's last target (host
 memory under 500 MB with 10^6 cards, cold start under 10 s).
 
-    python -m loadtest.host_start [--cards 1000000] [--repeat 3] [--data-dir DIR] [--json]
+    python -m loadtest.host_start [--cards 1000000] [--repeat 3] [--standings all|none]
+                                  [--data-dir DIR] [--json]
 
 The cards are issued once, into a database of this benchmark's own (on the embedded server
 under --data-dir, or on $JIFEN_DATABASE_URL's server as it is), and kept for the next run.
@@ -9,6 +10,10 @@ Then `jifen host` is started --repeat times, as a child process like `jifen up` 
 cold start is the time from spawning the process to its link port taking connections, which
 it opens only once the whole state is loaded (cards, accounts, open batches, the
 retransmission window); its memory is its resident set then (VmRSS) and at its peak (VmHWM).
+
+With `--standings all` (the default) every card has a tier standing of its own (a card without
+a member is its own holder): the most the host keeps of tiers, as if every card had purchased
+in an alliance with tiers within the year. `--standings none` removes them.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import time
 from pathlib import Path
 
 import anyio
+import asyncpg
 import msgspec
 
 from database.migrate import migrate
@@ -32,6 +38,19 @@ WORK_DIR = "var/host-start"
 DATABASE_NAME = "jifen_host_start"
 CARDS_DEFAULT = 1_000_000
 KIB = 1024
+STANDINGS = ("all", "none")
+# Every card's standing: GOLD for most of a year, a few months counted (ids vary the counts).
+_STANDINGS_SQL = """
+INSERT INTO tier_standings (card_id, alliance_id, tier, tier_until, latest_month, months,
+                            changed_at)
+SELECT c.id, c.alliance_id, 'GOLD', current_date + 300,
+       extract(year FROM now())::integer * 12 + extract(month FROM now())::integer - 1,
+       int4send(c.id::integer) || int4send(c.id::integer % 9973)
+           || decode(repeat('00', 40), 'hex'),
+       now()
+FROM cards c WHERE c.member_id IS NULL
+ON CONFLICT (holder) DO NOTHING
+"""
 
 
 class Start(msgspec.Struct, frozen=True):
@@ -45,9 +64,20 @@ class Result(msgspec.Struct, frozen=True):
     starts: list[Start]
 
 
-async def measure(database_url: str, cards: int, repeat: int, work_dir: Path) -> Result:
+async def measure(
+    database_url: str, cards: int, repeat: int, work_dir: Path, standings: str = "all",
+) -> Result:
     await migrate(database_url)
     fleet = await ensure_fleet(database_url, 1, cards)
+    connection = await asyncpg.connect(database_url)
+    try:
+        if standings == "all":
+            await connection.execute(_STANDINGS_SQL)
+        else:
+            await connection.execute("DELETE FROM tier_standings")
+        await connection.execute("VACUUM ANALYZE tier_standings")
+    finally:
+        await connection.close()
     config_path = work_dir / "host.toml"
     starts = []
     for _ in range(repeat):
@@ -105,12 +135,14 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"the embedded server's data directory (default {DATA_DIR})")
     parser.add_argument("--work-dir", default=WORK_DIR,
                         help=f"generated configuration and host logs (default {WORK_DIR})")
+    parser.add_argument("--standings", choices=STANDINGS, default="all",
+                        help="a tier standing for every card (default), or none")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     if args.cards < 1 or args.repeat < 1:
         parser.error("--cards and --repeat must be at least 1")
     result = anyio.run(measure, _database_url(args.data_dir), args.cards, args.repeat,
-                       Path(args.work_dir), backend="asyncio")
+                       Path(args.work_dir), args.standings, backend="asyncio")
     print(msgspec.json.encode(result).decode() if args.json else render(result))
     return 0
 

@@ -1,8 +1,9 @@
 """A realistic rule set for the load test (`jifen loadtest --rules realistic`): 200 merchants
 in 10 categories, each with a base rate, 20 promotions (multipliers running now and not,
-alliance-wide and per merchant, spend thresholds) and caps per purchase, day and month, so
-that every purchase goes through every step of docs/rules.md, the day's and month's counters
-included. `--rules none` (the default) removes the load test alliance's rules from today on."""
+alliance-wide and per merchant, spend thresholds), caps per purchase, day and month, and 4
+tiers by spend, so that every purchase goes through every step of docs/rules.md, the day's and
+month's counters and its holder's tier standing (counted, and written) included. `--rules
+none` (the default) removes the load test alliance's rules from today on."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from back_office.provisioning.merchants import update_merchant
 from back_office.rules import set_rules
 from loadtest.provision import ALLIANCE_CODE, EARN_POINTS_PER_YUAN, merchant_code
 from proto.earn_rules import Caps, EarnRules, Multiplier, Rate, Rates, SpendThreshold, Window
+from proto.tiers import Tier, Tiers
 
 RULE_SETS = ("none", "realistic")
 MERCHANTS = 200
@@ -26,6 +28,9 @@ PROMOTIONS = 20
 CAP_PER_TRANSACTION = 1_000_000
 CAP_PER_DAY = 10**8
 CAP_PER_MONTH = 10**9
+# Four tiers by spend, the upper ones within reach of a run's busiest cards (so upgrades happen).
+TIERS = Tiers((Tier("SILVER", 0), Tier("GOLD", 500_000, 110), Tier("PLATINUM", 2_000_000, 125),
+               Tier("DIAMOND", 10_000_000, 150)))
 
 
 def realistic_rules(today: datetime) -> EarnRules:
@@ -48,7 +53,7 @@ def realistic_rules(today: datetime) -> EarnRules:
             promotions.append(Multiplier(f"MULTIPLY{n}", 110 + n * 10, window, scope))
     return EarnRules(Rates(Rate(EARN_POINTS_PER_YUAN), categories, merchants),
                      tuple(promotions),
-                     Caps(CAP_PER_TRANSACTION, CAP_PER_DAY, CAP_PER_MONTH))
+                     Caps(CAP_PER_TRANSACTION, CAP_PER_DAY, CAP_PER_MONTH), tiers=TIERS)
 
 
 async def ensure_rules(database_url: str, rule_set: str) -> None:
