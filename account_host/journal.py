@@ -159,18 +159,16 @@ gifts_written AS (
     RETURNING 1
 ),
 standings_written AS (
-    INSERT INTO tier_standings (member_id, card_id, alliance_id, tier, tier_until,
-                                latest_month, months, changed_at)
-    SELECT s.member_id, s.card_id, s.alliance_id, s.tier, s.tier_until, s.latest_month,
-           s.months, $49::timestamptz
+    INSERT INTO tier_standings (member_id, card_id, alliance_id, tier, tier_until, standing,
+                                changed_at)
+    SELECT s.member_id, s.card_id, s.alliance_id, s.tier, s.tier_until, s.standing,
+           $49::timestamptz
     FROM unnest($77::text::bigint[], $78::text::bigint[], $79::text::integer[],
-                $80::text::text[], $81::text::date[], $82::text::integer[],
-                $83::text::bytea[])
-         AS s(member_id, card_id, alliance_id, tier, tier_until, latest_month, months)
+                $80::text::text[], $81::text::date[], $82::text::bytea[])
+         AS s(member_id, card_id, alliance_id, tier, tier_until, standing)
     ON CONFLICT (holder) DO UPDATE
         SET tier = EXCLUDED.tier, tier_until = EXCLUDED.tier_until,
-            latest_month = EXCLUDED.latest_month, months = EXCLUDED.months,
-            changed_at = EXCLUDED.changed_at
+            standing = EXCLUDED.standing, changed_at = EXCLUDED.changed_at
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM accounts_written) AS accounts,
@@ -234,13 +232,13 @@ _COMMANDS_ENCODERS: tuple[Callable[[Any], str], ...] = (
 _GIFTS_ENCODERS: tuple[Callable[[Any], str], ...] = (
     int_array, int_array, text_array, int_array, text_array, int_array, text_array)
 # tier standings ($77 ...): member_id, card_id (one of them NULL), alliance_id, tier,
-# tier_until (ISO dates or NULL, as text), latest_month, months
+# tier_until (ISO dates or NULL, as text), standing (proto/tiers.py)
 _STANDINGS_ENCODERS: tuple[Callable[[Any], str], ...] = (
-    int_array, int_array, int_array, text_array, text_array, int_array, bytea_array)
+    int_array, int_array, int_array, text_array, text_array, bytea_array)
 
 # A tier standing's row: member_id, card_id, alliance_id, tier, tier_until (ISO date or None),
-# latest_month, months.
-StandingRow = tuple[int | None, int | None, int, str, str | None, int, bytes]
+# the packed standing.
+StandingRow = tuple[int | None, int | None, int, str, str | None, bytes]
 
 # The batch statement's parameters, as `BatchWrite.arguments` builds them.
 BatchArguments = tuple[str | datetime, ...]
@@ -352,7 +350,7 @@ class BatchWrite:
 
     def set_standing(self, holder: int, row: StandingRow) -> None:
         """A tier standing as it stands after this batch: (member_id, card_id, alliance_id,
-        tier, tier_until, latest_month, months), the last state winning."""
+        tier, tier_until, standing), the last state winning."""
         assert (row[0] is None) != (row[1] is None), "a member's or a card's"
         self.standings[holder] = row
 
@@ -403,7 +401,7 @@ class BatchWrite:
         self.password_tries[card_id] = (password_version, tries)
 
     def arguments(self, balances: dict[int, int]) -> BatchArguments:
-        """The statement's 83 parameters, accounts with their final balances: each column as
+        """The statement's 82 parameters, accounts with their final balances: each column as
         an array literal (array_literals.py), the posting instant as a datetime."""
         account_columns: tuple[_Column, ...] = tuple([] for _ in range(7))
         for account_id, (ledger, kind, card_id, merchant_id, alliance_id) in \
@@ -435,7 +433,7 @@ class BatchWrite:
             ["t" if active else "f" for _, active in self.gifts.values()])
         standing_columns: tuple[_Column, ...] = tuple(
             list(column) for column in zip(*self.standings.values(), strict=True)) \
-            if self.standings else tuple([] for _ in range(7))
+            if self.standings else tuple([] for _ in range(6))
         return (*[encode(column) for encode, column in zip(_ENCODERS, columns, strict=True)],
                 self.posted_at,
                 *[encode(column) for encode, column

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time as clock
 from datetime import UTC, datetime
-from sys import intern
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
@@ -35,7 +34,6 @@ from account_host.state import (
     Merchant,
     Terminal,
 )
-from account_host.tiers.standing import Standing
 from proto.retransmission import key_sql
 
 log = structlog.get_logger("account_host.loading")
@@ -58,8 +56,7 @@ SELECT c.id, c.pan_hmac, c.alliance_id, c.status,
        c.password_verification, c.password_version, coalesce(t.tries, 0) AS password_tries,
        coalesce(extract(month FROM m.birthday) * 100 + extract(day FROM m.birthday), 0)::integer
            AS birthday,
-       coalesce(c.member_id, 0) AS member_id, ts.tier, ts.tier_until - date '0001-01-01' + 1,
-       ts.latest_month, ts.months
+       coalesce(c.member_id, 0) AS member_id, ts.standing
 FROM cards c
 LEFT JOIN members m ON m.id = c.member_id
 LEFT JOIN tier_standings ts ON ts.holder = coalesce(c.member_id, -c.id)
@@ -196,14 +193,12 @@ async def load_cards(
     rows = await connection.fetch(_CARDS_SQL, host_name, above_id, limit, only_ids)
     loaded = []
     for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, value, \
-            password, password_version, password_tries, birthday, member_id, tier, until, \
-            latest, months in rows:
+            password, password_version, password_tries, birthday, member_id, standing in rows:
         card = Card(card_id, alliance_id, CARD_STATUS_DECLINES[status], expires,
                     points_id or 0, value_id or 0, password, password_version, password_tries,
-                    birthday, member_id)
+                    birthday, member_id, None if member_id else standing)
         balances = tuple((account_id, balance) for account_id, balance
                          in ((points_id, points), (value_id, value)) if account_id)
-        standing = Standing(tier, until or 0, latest, months) if tier is not None else None
         loaded.append(LoadedCard(pan_hash, card, balances, standing))
     return loaded
 
@@ -217,25 +212,21 @@ async def _load_all_cards(
     balances = state.balances
     declines = CARD_STATUS_DECLINES
     expiries: dict[int, int] = {}   # one int object per distinct expiry date
-    standings = state.standings
+    standings = state.member_standings
     highest = 0
     await connection.execute(f"SET LOCAL work_mem = '{_LOAD_WORK_MEM}'")
     cursor = await connection.cursor(_CARDS_SQL, config.name, 0, config.cards_max + 1, None)
     while rows := await cursor.fetch(CARD_LOAD_CHUNK_ROWS):
         for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, \
-                value, password, password_version, password_tries, birthday, member_id, tier, \
-                until, latest, months in rows:
+                value, password, password_version, password_tries, birthday, member_id, \
+                standing in rows:
             expires = expiries.setdefault(expires, expires)
             cards[pan_hash] = Card(card_id, alliance_id, declines[status], expires,
                                    points_id or 0, value_id or 0, password, password_version,
                                    password_tries, expiries.setdefault(birthday, birthday),
-                                   member_id)
-            if tier is not None:   # its holder's standing (a member's cards share one)
-                holder = member_id or -card_id
-                if holder not in standings:
-                    standings[holder] = Standing(
-                        intern(tier), expiries.setdefault(until, until) if until else 0,
-                        expiries.setdefault(latest, latest), months)
+                                   member_id, None if member_id else standing)
+            if member_id and standing is not None:   # a member's cards share one
+                standings[member_id] = standing
             if points_id:
                 balances[points_id] = points
             if value_id:

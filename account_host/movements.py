@@ -9,8 +9,12 @@ most two such pairs, one per ledger, and its reversal posts the same pairs negat
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import msgspec
+
+if TYPE_CHECKING:   # state.py imports the retransmission memory, which keeps Posted
+    from account_host.state import Card
 
 
 class TransactionType(StrEnum):
@@ -73,6 +77,6 @@ class Posted(msgspec.Struct, gc=False):
     reversed: bool = False
     # A redemption of a gift: the gift's key in HostState.gifts, which its reversal restocks.
     gift: tuple[int, str] | None = None
-    # A purchase or return that counted in a tier standing: its holder (tiers/holders.py),
-    # whose rolling total its reversal corrects; 0: none.
-    holder: int = 0
+    # A purchase or return that counted in a tier standing: its card, whose holder's rolling
+    # total its reversal corrects (tiers/holders.py); None: none.
+    tier_card: Card | None = None

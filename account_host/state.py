@@ -21,7 +21,6 @@ from account_host.earning.rule_book import RuleBook, compile_rules
 from account_host.idempotency import RetransmissionMemory
 from account_host.lottery.book import LotteryBook
 from account_host.returns_index import ReturnIndex
-from account_host.tiers.standing import Standing
 from account_host.tombstones import Tombstones
 from proto.codes import ResponseCode
 from proto.earn_rules import EarnRules
@@ -104,6 +103,8 @@ class Card(msgspec.Struct, gc=False):
     birthday: int = 0
     # The card's member (0: none): a member's cards share one tier standing (tiers/).
     member_id: int = 0
+    # A card without a member: its own tier standing (proto/tiers.py), None until it counts.
+    standing: bytes | None = None
 
 
 class HostState:
@@ -145,9 +146,9 @@ class HostState:
         self.earn_counters = EarnCounters()
         self.referrals = Referrals()
         self.lottery = LotteryBook(retransmission_window_s)
-        # Tier standings by holder (account_host/tiers/holders.py: a member's id, or minus a
-        # memberless card's): only holders that purchased where the alliance has tiers.
-        self.standings: dict[int, Standing] = {}
+        # Members' tier standings (proto/tiers.py), by member id: only members that purchased
+        # where the alliance has tiers. A card without a member keeps its own (Card.standing).
+        self.member_standings: dict[int, bytes] = {}
 
     def balance(self, account_id: int) -> int:
         return self.balances.get(account_id, 0) if account_id else 0
@@ -179,8 +180,10 @@ class HostState:
             else:
                 for account_id, balance in loaded.balances:
                     self.balances.setdefault(account_id, balance)
-            if loaded.standing is not None:   # memory is ahead of the row (a batch in flight)
-                self.standings.setdefault(card.member_id or -card.id, loaded.standing)
+            if loaded.standing is not None and card.member_id:   # memory may be ahead
+                self.member_standings.setdefault(card.member_id, loaded.standing)
+            elif known is not None and known.standing is not None:
+                card.standing = known.standing
             self.cards[loaded.pan_hmac] = card
             self.highest_card_id = max(self.highest_card_id, card.id)
 
@@ -224,4 +227,4 @@ class LoadedCard(msgspec.Struct, gc=False):
     pan_hmac: bytes
     card: Card
     balances: tuple[tuple[int, int], ...]
-    standing: Standing | None = None   # its holder's, as written
+    standing: bytes | None = None   # its holder's, as written (a member's: to share)

@@ -39,13 +39,16 @@ DATABASE_NAME = "jifen_host_start"
 CARDS_DEFAULT = 1_000_000
 KIB = 1024
 STANDINGS = ("all", "none")
-# Every card's standing: GOLD for most of a year, a few months counted (ids vary the counts).
+# Every card's standing (proto/tiers.py's packing, big-endian): GOLD for most of a year, this
+# month and the one before counted (ids vary the counts).
 _STANDINGS_SQL = """
-INSERT INTO tier_standings (card_id, alliance_id, tier, tier_until, latest_month, months,
-                            changed_at)
+INSERT INTO tier_standings (card_id, alliance_id, tier, tier_until, standing, changed_at)
 SELECT c.id, c.alliance_id, 'GOLD', current_date + 300,
-       extract(year FROM now())::integer * 12 + extract(month FROM now())::integer - 1,
-       int4send(c.id::integer) || int4send(c.id::integer % 9973)
+       decode('474f4c4400000000', 'hex')                           -- 'GOLD', NUL-padded
+           || int4send((current_date + 300 - date '0001-01-01' + 1)::integer)
+           || substring(int4send(extract(year FROM now())::integer * 12
+                                 + extract(month FROM now())::integer - 1) FROM 3 FOR 2)
+           || int4send(c.id::integer) || int4send(c.id::integer % 9973)
            || decode(repeat('00', 40), 'hex'),
        now()
 FROM cards c WHERE c.member_id IS NULL

@@ -1,9 +1,10 @@
 -- Tiers (docs/rules.md, "Tiers"): each holder's standing, kept by the account host in memory
 -- and written in the group commit of the request that changed it. A holder is a card's
 -- member (all its cards share one standing), or the card itself when it has no member; the
--- generated `holder` (a member's id, or minus a card's) is the key the host keeps them by.
--- `months` is 12 little-endian 32-bit counts, indexed by month key (year * 12 + month - 1)
--- modulo 12, the newest being `latest_month` (proto/tiers.py reads them).
+-- generated `holder` (a member's id, or minus a card's) is the key the rows are written by.
+-- `standing` is the value the host keeps in memory (proto/tiers.py packs and reads it: the
+-- tier, its last sure day, and the 12 months' counts); `tier` and `tier_until` repeat the
+-- first two for SQL (the nightly review selects the holders whose tier's year ended).
 
 CREATE TABLE tier_standings (
     holder        bigint GENERATED ALWAYS AS (coalesce(member_id, -card_id)) STORED
@@ -13,14 +14,16 @@ CREATE TABLE tier_standings (
     alliance_id   integer NOT NULL REFERENCES alliances,
     tier          text NOT NULL CHECK (tier ~ '^[A-Z0-9]{1,8}$'),
     tier_until    date,               -- the tier's last sure day (NULL: the base, for good)
-    latest_month  integer NOT NULL,
-    months        bytea NOT NULL CHECK (length(months) = 48),
+    standing      bytea NOT NULL CHECK (length(standing) = 62),
     changed_at    timestamptz NOT NULL,
     CHECK ((member_id IS NULL) <> (card_id IS NULL))
 ) WITH (fillfactor = 80);   -- room on the page for HOT updates: a standing changes often
+-- The nightly review's selection: the holders whose tier's year ended (the base has none).
+CREATE INDEX tier_standings_due ON tier_standings (alliance_id, tier_until)
+    WHERE tier_until IS NOT NULL;
 
 -- The host writes the standings (it reads cards' members already); staff read them.
-GRANT SELECT, INSERT, UPDATE (tier, tier_until, latest_month, months, changed_at)
+GRANT SELECT, INSERT, UPDATE (tier, tier_until, standing, changed_at)
     ON tier_standings TO jifen_host;
 GRANT SELECT ON tier_standings TO jifen_back_office, jifen_op_hq_admin, jifen_op_card_service,
     jifen_op_auditor, jifen_audit;

@@ -1,7 +1,7 @@
 """Tiers (会员等级): the part of an alliance's rule document that ranks members by what they
-spent, or the points they earned, in a rolling 12 months (docs/rules.md, "Tiers"); and the
-months of one holder's standing, packed as the account host keeps and writes them and the
-back office reads them back (`jifen member show`).
+spent, or the points they earned, in a rolling 12 months (docs/rules.md, "Tiers"); and one
+holder's standing packed in one value, as the account host keeps and writes it and the back
+office reads it back (`jifen member show`).
 
 Both sides use this module, so what the back office accepted and shows is what the host
 applies. A holder is a card's member, or the card itself when it has no member.
@@ -30,9 +30,6 @@ THRESHOLD_MAX = MONTH_COUNT_MAX
 # multiplier promotion's.
 TIER_PERCENT_MIN, TIER_PERCENT_MAX = 100, 1_000
 
-_MONTHS = struct.Struct(f"<{MONTHS}I")
-MONTHS_BYTES = _MONTHS.size
-EMPTY_MONTHS = bytes(MONTHS_BYTES)
 
 
 class InvalidTiers(ValueError):
@@ -77,45 +74,81 @@ def check_tiers(tiers: Tiers) -> None:
             raise InvalidTiers(f"tier {higher.code}: a higher tier earns no less")
 
 
-# ---- a holder's months: 12 counts in a ring, indexed by month key modulo 12 -------------
-# A month key is year * 12 + month - 1. `latest` is the key of the newest month counted.
+# ---- a holder's standing, packed ------------------------------------------------------
+# One bytes value, as the host keeps it in memory (a 62-byte value is a 96-byte object: 10^6
+# holders take about 100 MB) and writes it (tier_standings.standing), big-endian:
+#   tier code (8 bytes, NUL-padded), until (u32: date.toordinal() of the tier's last sure day,
+#   0: the base, for good), latest (u16: the month key of the newest month counted), and
+#   12 monthly counts (u32 each), indexed by month key modulo 12.
+# A month key is year * 12 + month - 1.
+
+_STANDING = struct.Struct(f">8sIH{MONTHS}I")
+STANDING_BYTES = _STANDING.size
+_CODE_BYTES = 8
 
 
 def month_key(year: int, month: int) -> int:
     return year * 12 + month - 1
 
 
-def months_total(months: bytes, latest: int, month: int) -> int:
+def tier_field(code: str) -> bytes:
+    """A tier code as the standing's first 8 bytes (how a standing's tier is compared)."""
+    return code.encode().ljust(_CODE_BYTES, b"\0")
+
+
+def pack_standing(tier: str, until: int, latest: int, counts: list[int]) -> bytes:
+    return _STANDING.pack(tier_field(tier), until, latest, *counts)
+
+
+def unpack_standing(standing: bytes) -> tuple[str, int, int, list[int]]:
+    """(tier code, until, latest month key, the 12 counts)."""
+    code, until, latest, *counts = _STANDING.unpack(standing)
+    return code.rstrip(b"\0").decode(), until, latest, counts
+
+
+def counts_total(counts: list[int], latest: int, month: int) -> int:
     """The rolling 12 months' count as of `month`: the months counted that are among `month`
     and the 11 before it."""
-    counts = _MONTHS.unpack(months)
     oldest = month - (MONTHS - 1)
     return sum(counts[key % MONTHS] for key in range(max(oldest, latest - (MONTHS - 1)),
                                                         min(latest, month) + 1))
 
 
-def months_add(months: bytes, latest: int, month: int, amount: int) -> tuple[bytes, int]:
-    """`amount` (>= 0) counted in `month` (not before `latest`); the months and the new
-    latest. Months that left the window are cleared as the ring turns."""
+def counts_add(counts: list[int], latest: int, month: int, amount: int) -> int:
+    """`amount` (>= 0) counted in `month` (not before `latest`), in place; the new latest.
+    Months that left the window are cleared as the ring turns."""
     assert amount >= 0 and month >= latest, "counts go forward in time"
-    counts = list(_MONTHS.unpack(months))
     for key in range(latest + 1, min(month, latest + MONTHS) + 1):
         counts[key % MONTHS] = 0
     slot = month % MONTHS
     counts[slot] = min(MONTH_COUNT_MAX, counts[slot] + amount)
-    return _MONTHS.pack(*counts), month
+    return month
 
 
-def months_take(months: bytes, latest: int, month: int, amount: int) -> tuple[bytes, int]:
+def counts_take(counts: list[int], latest: int, month: int, amount: int) -> int:
     """`amount` (>= 0) taken off the window of `month`, newest month first, never below zero
-    (a return or a reversal): the months and the latest."""
+    (a return or a reversal), in place; the new latest."""
     assert amount >= 0
-    months, latest = months_add(months, latest, max(month, latest), 0)
-    counts = list(_MONTHS.unpack(months))
+    latest = counts_add(counts, latest, max(month, latest), 0)
     for key in range(latest, latest - MONTHS, -1):
         if not amount:
             break
         taken = min(amount, counts[key % MONTHS])
         counts[key % MONTHS] -= taken
         amount -= taken
-    return _MONTHS.pack(*counts), latest
+    return latest
+
+
+_HEADER = struct.Struct(">8sI")
+
+
+def standing_tier(standing: bytes) -> tuple[str, int]:
+    """A packed standing's tier code and its until (without unpacking the counts)."""
+    code, until = _HEADER.unpack_from(standing)
+    return code.rstrip(b"\0").decode(), until
+
+
+def standing_total(standing: bytes, month: int) -> int:
+    """A packed standing's rolling total as of `month` (the back office shows it)."""
+    _, _, latest, counts = unpack_standing(standing)
+    return counts_total(counts, latest, month)

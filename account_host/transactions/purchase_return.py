@@ -20,7 +20,7 @@ from account_host.chart import AccountKind
 from account_host.context import ApplyContext
 from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
-from account_host.tiers.holders import correct, holder_of
+from account_host.tiers.holders import correct
 from account_host.transactions.base import (
     CardCheck,
     TransactionKind,
@@ -79,8 +79,8 @@ def apply_return(
         posted.stored_value_fen = amount_fen
     posted.purchase_rrn = int(rrn)
     if context.earning(card.alliance_id).tiers is not None:   # off the rolling total
-        posted.holder = holder_of(card)
-        correct(context, posted.holder, card.alliance_id, amount_fen, claw, give_back=True)
+        posted.tier_card = card
+        correct(context, card, amount_fen, claw, give_back=True)
     record_transaction(context, request, approval, posted, merchant,
                        original_transaction_id=purchase.transaction_id)
     purchase.add_return(amount_fen, claw)

@@ -136,8 +136,8 @@ def _undo(
         batch.count(posted.type, posted.amount, times=-1)
     if posted.gift is not None:
         _restock(context, posted.gift)
-    if posted.holder:   # the rolling total of its tier standing corrected (tiers/holders.py)
-        correct(context, posted.holder, merchant.alliance_id, posted.amount, abs(posted.points),
+    if posted.tier_card is not None:   # its holder's rolling total corrected (tiers/)
+        correct(context, posted.tier_card, posted.amount, abs(posted.points),
                 give_back=posted.type in EARNING_TYPES)
     if purchase is not None:
         purchase.mark_reversed()

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import msgspec
 
-from proto.tiers import month_key, months_total
+from proto.tiers import month_key, standing_total
 
 
 class TierShown(msgspec.Struct, frozen=True):
@@ -22,12 +22,12 @@ class TierShown(msgspec.Struct, frozen=True):
 async def member_tier(conn: asyncpg.Connection, member_id: int) -> TierShown | None:
     """The member's standing (None: none yet, the base tier where the alliance has tiers)."""
     row = await conn.fetchrow(
-        "SELECT s.tier, s.tier_until, s.latest_month, s.months, a.timezone"
+        "SELECT s.tier, s.tier_until, s.standing, a.timezone"
         " FROM tier_standings s JOIN alliances a ON a.id = s.alliance_id"
         " WHERE s.holder = $1", member_id)
     if row is None:
         return None
     local = datetime.now(UTC).astimezone(ZoneInfo(row["timezone"])).date()
-    total = months_total(row["months"], row["latest_month"], month_key(local.year, local.month))
+    total = standing_total(row["standing"], month_key(local.year, local.month))
     until = row["tier_until"]
     return TierShown(row["tier"], None if until is None else until.isoformat(), total)

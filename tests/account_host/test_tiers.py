@@ -24,15 +24,19 @@ from account_host.tiers.standing import (
 )
 from proto.earn_rules import EarnRules, InvalidRules, Multiplier, Rate, Rates, parse_rules_file
 from proto.tiers import (
-    EMPTY_MONTHS,
     MONTH_COUNT_MAX,
     MONTHS,
+    STANDING_BYTES,
     Tier,
     Tiers,
+    counts_add,
+    counts_take,
+    counts_total,
     month_key,
-    months_add,
-    months_take,
-    months_total,
+    pack_standing,
+    standing_tier,
+    standing_total,
+    unpack_standing,
 )
 
 TIERS = Tiers((Tier("SILVER", 0), Tier("GOLD", 100_000, 150), Tier("PLAT", 500_000, 200),
@@ -59,18 +63,27 @@ def _model_take(model: dict[int, int], month: int, amount: int) -> None:
 @settings(max_examples=300, deadline=None)
 @given(steps)
 def test_the_months_equal_a_plain_model(operations) -> None:
-    months, latest, month = EMPTY_MONTHS, MONTH0, MONTH0
+    counts, latest, month = [0] * MONTHS, MONTH0, MONTH0
     model: dict[int, int] = {}
     for ahead, amount, takes in operations:
         month += ahead
         if takes:
-            months, latest = months_take(months, latest, month, amount)
+            latest = counts_take(counts, latest, month, amount)
             _model_take(model, month, amount)
         else:
-            months, latest = months_add(months, latest, month, amount)
+            latest = counts_add(counts, latest, month, amount)
             model[month] = min(MONTH_COUNT_MAX, model.get(month, 0) + amount)
         for later in (month, month + 1, month + 11, month + 12):
-            assert months_total(months, latest, later) == _model_total(model, later)
+            assert counts_total(counts, latest, later) == _model_total(model, later)
+    packed = pack_standing("GOLD", 7, latest, counts)
+    assert len(packed) == STANDING_BYTES == 62
+    assert unpack_standing(packed) == ("GOLD", 7, latest, counts)
+    assert standing_tier(packed) == ("GOLD", 7)
+    assert standing_total(packed, month) == _model_total(model, month)
+
+
+def _total(standing: bytes, month: int) -> int:
+    return standing_total(standing, month)
 
 
 @settings(max_examples=300, deadline=None)
@@ -82,12 +95,11 @@ def test_the_tier_is_monotone_in_the_total_and_never_lowered_by_a_request(operat
         month += ahead
         before = TABLE.rank_of(standing)
         if takes:
-            take_back(standing, month, amount)
+            standing = take_back(standing, month, amount)
         else:
-            upgraded = count_purchase(TABLE, standing, month, day, amount)
-            reached = TABLE.rank_reached(months_total(standing.months, standing.latest, month))
+            standing = count_purchase(TABLE, standing, month, day, amount)
+            reached = TABLE.rank_reached(_total(standing, month))
             assert TABLE.rank_of(standing) == max(before, reached)
-            assert upgraded == (reached > before)
         assert TABLE.rank_of(standing) >= before
     totals = range(0, 3_000_000, 12_345)
     ranks = [TABLE.rank_reached(total) for total in totals]
@@ -97,28 +109,29 @@ def test_the_tier_is_monotone_in_the_total_and_never_lowered_by_a_request(operat
 def test_an_upgrade_lasts_a_year_and_the_review_decides_at_its_end() -> None:
     standing = new_standing(TABLE, MONTH0)
     day = date(2027, 1, 20)
-    assert not count_purchase(TABLE, standing, MONTH0, day, 80_000)
-    assert count_purchase(TABLE, standing, MONTH0, day, 30_000)   # 1,100 yuan: GOLD
-    assert (standing.tier, standing.until) == ("GOLD", date(2028, 1, 20).toordinal())
-    take_back(standing, MONTH0, 50_000)                 # a return: the tier stays
-    assert standing.tier == "GOLD"
-    count_again(standing, MONTH0, 50_000)               # its reversal: counted again
-    assert months_total(standing.months, standing.latest, MONTH0) == 110_000
-    assert not review(TABLE, standing, MONTH0 + 12, date(2028, 1, 20))   # not yet over
+    standing = count_purchase(TABLE, standing, MONTH0, day, 80_000)
+    assert standing_tier(standing) == ("SILVER", 0)
+    standing = count_purchase(TABLE, standing, MONTH0, day, 30_000)   # 1,100 yuan: GOLD
+    assert standing_tier(standing) == ("GOLD", date(2028, 1, 20).toordinal())
+    standing = take_back(standing, MONTH0, 50_000)      # a return: the tier stays
+    assert TABLE.code_of(standing) == "GOLD"
+    standing = count_again(standing, MONTH0, 50_000)    # its reversal: counted again
+    assert _total(standing, MONTH0) == 110_000
+    assert review(TABLE, standing, MONTH0 + 12, date(2028, 1, 20)) is None   # not yet over
     # A year later the January spend has left the window: back to the base, for good.
-    assert review(TABLE, standing, month_key(2028, 1), date(2028, 1, 21))
-    assert (standing.tier, standing.until) == ("SILVER", 0)
+    reviewed = review(TABLE, standing, month_key(2028, 1), date(2028, 1, 21))
+    assert reviewed is not None and standing_tier(reviewed) == ("SILVER", 0)
+    assert review(TABLE, reviewed, month_key(2028, 2), date(2028, 2, 21)) is None
     # Spend within the window at the review keeps the tier another year.
-    kept = new_standing(TABLE, MONTH0)
-    count_purchase(TABLE, kept, MONTH0, day, 120_000)
-    count_purchase(TABLE, kept, month_key(2027, 12), date(2027, 12, 1), 100_000)
-    assert review(TABLE, kept, month_key(2028, 1), date(2028, 1, 21))
-    assert (kept.tier, kept.until) == ("GOLD", date(2029, 1, 21).toordinal())
+    kept = count_purchase(TABLE, new_standing(TABLE, MONTH0), MONTH0, day, 120_000)
+    kept = count_purchase(TABLE, kept, month_key(2027, 12), date(2027, 12, 1), 100_000)
+    kept_again = review(TABLE, kept, month_key(2028, 1), date(2028, 1, 21))
+    assert kept_again is not None
+    assert standing_tier(kept_again) == ("GOLD", date(2029, 1, 21).toordinal())
 
 
 def test_a_tier_the_table_lacks_counts_as_the_base_and_29_february() -> None:
-    standing = new_standing(TABLE, MONTH0)
-    standing.tier = "GONE"
+    standing = pack_standing("GONE", 0, MONTH0, [0] * MONTHS)
     assert (TABLE.code_of(standing), TABLE.percent_of(standing)) == ("SILVER", 100)
     assert TABLE.code_of(None) == "SILVER"
     assert year_later(date(2028, 2, 29)) == date(2029, 2, 28)

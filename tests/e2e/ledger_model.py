@@ -14,6 +14,13 @@ campaign's secret, the card and its standing draws (the contract's own function,
 proto/lottery.py). A reversal answers 25 for an original never seen (and remembers it), 00 for one
 declined or reversed already, else 61, 51 (stored value spent since) or 05 (a purchase with
 returns standing) before it undoes the original's postings.
+
+Tiers (docs/rules.md, "Tiers"; tag TR): where the alliance has tiers, every approved 0110,
+0210 and 0230 shows the card's tier (the model's cards have no member: each is its own
+holder). Every request of a sequence falls in one month, so the rolling total is one count:
+purchases add their fen (a month counts at most 2**32 - 1), returns and reversals of purchases
+take theirs off (never below zero), a reversed return adds its fen back; only a purchase
+upgrades, to the highest tier the total reaches, and nothing downgrades.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ FEN_PER_YUAN = 100
 # The most a member's points or stored value may reach by a purchase, load or exchange (61):
 # field 54 shows 12 digits (docs/ledger.md, "Member limits").
 MEMBER_BALANCE_MAX = 999_999_999_999
+MONTH_COUNT_MAX = 2**32 - 1   # a tier standing's month counts at most this (proto/tiers.py)
 LAST_BATCH_NUMBER = 999_999
 FINANCIAL_CODES = frozenset({
     ProcessingCode.PURCHASE, ProcessingCode.PURCHASE_STORED_VALUE, ProcessingCode.REDEMPTION,
@@ -79,6 +87,7 @@ class Alliance:
     gifts: dict[str, Gift]   # gift code -> the gift (the host's; its stock changes)
     order_points_share_bp: int = 5000   # the most of an order (tag OA) points may pay
     lottery: Lottery | None = None
+    tiers: tuple[tuple[str, int], ...] = ()   # (code, threshold in fen), the base first
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,7 @@ class Expected:
     points_moved: int | None = None            # tag PT
     prize: str | None = None                   # tag LD of a lottery draw
     totals: Totals | None = None               # a 0510 with 95
+    tier: str | None = None                    # tag TR of an approval (None: no TR)
     purchase: Purchase | None = None           # an approved purchase: learn its RRN
 
 
@@ -174,6 +184,9 @@ class LedgerModel:
         self.seen: dict[RequestKey, Seen] = {}
         self.tombstones: set[RequestKey] = set()
         self.purchases: dict[str, Purchase] = {}   # by RRN
+        # Tiers, by PAN: the rolling total of fen, and the rank held.
+        self.tier_totals: defaultdict[str, int] = defaultdict(int)
+        self.tier_ranks: defaultdict[str, int] = defaultdict(int)
 
     # ---- what the test reads ---------------------------------------------------------------
 
@@ -225,7 +238,8 @@ class LedgerModel:
             return Expected(card.decline), None
         if mti == Mti.AUTHORISATION:
             points, stored_value = self.member_balances(pan)
-            return Expected(balances={"0001999": points, "6001156": stored_value}), None
+            return Expected(balances={"0001999": points, "6001156": stored_value},
+                            tier=self._tier(pan)), None
         handler = {
             ProcessingCode.PURCHASE: self._purchase,
             ProcessingCode.PURCHASE_STORED_VALUE: self._stored_value_purchase,
@@ -271,7 +285,9 @@ class LedgerModel:
         if pan is None:
             movement = Movement("offline_purchase", amount, batch.number)   # no card
             batch.count(movement.kind, amount)
-            return Expected(balances=_blocks(0, 0, 0), points_moved=0), movement
+            tiers = merchant.alliance.tiers   # no card: the base tier
+            return Expected(balances=_blocks(0, 0, 0), points_moved=0,
+                            tier=tiers[0][0] if tiers else None), movement
         return self._post_purchase("offline_purchase", amount, batch, merchant, pan)
 
     def _post_purchase(self, kind, amount, batch, merchant, pan):
@@ -286,6 +302,7 @@ class LedgerModel:
             self._post_stored_value(movement, pan, -amount,
                                     ("merchant_stored_value_spent", merchant.code))
         batch.count(kind, amount)
+        self._count_tier(pan, amount)
         return self._approved(pan, points, purchase), movement
 
     def _redemption(self, request, key, batch, merchant, pan):
@@ -343,6 +360,7 @@ class LedgerModel:
                                     ("merchant_stored_value_spent", purchase.merchant.code))
         purchase.returned = returned
         purchase.clawed += claw
+        self._count_tier(pan, -amount)
         batch.count(movement.kind, amount)
         return self._approved(pan, -claw), movement
 
@@ -445,10 +463,12 @@ class LedgerModel:
             batch.count(movement.kind, movement.amount, times=-1)
         if movement.kind in RETURNABLE and purchase is not None:
             purchase.reversed = True
+            self._count_tier(purchase.card, -movement.amount)
         elif movement.kind == "return":
             assert purchase is not None
             purchase.returned -= movement.amount
             purchase.clawed -= movement.claw
+            self._count_tier(purchase.card, movement.amount, upgrades=False)
         elif movement.kind == "lottery":   # the draw count and the prize's stock come back
             assert card is not None
             lottery = self.cards[card].alliance.lottery
@@ -493,7 +513,26 @@ class LedgerModel:
                   purchase: Purchase | None = None) -> Expected:
         points, stored_value = self.member_balances(pan)
         return Expected(balances=_blocks(points, stored_value, points_moved),
-                        points_moved=points_moved, purchase=purchase)
+                        points_moved=points_moved, purchase=purchase, tier=self._tier(pan))
+
+    # ---- tiers -----------------------------------------------------------------------------
+
+    def _tier(self, pan: str) -> str | None:
+        tiers = self.cards[pan].alliance.tiers
+        return tiers[self.tier_ranks[pan]][0] if tiers else None
+
+    def _count_tier(self, pan: str, fen: int, upgrades: bool = True) -> None:
+        """`fen` counted in the card's rolling total (negative: taken off); a purchase
+        (`upgrades`) takes the card to the highest tier the total reaches, if higher."""
+        tiers = self.cards[pan].alliance.tiers
+        if not tiers:
+            return
+        total = min(MONTH_COUNT_MAX, max(0, self.tier_totals[pan] + fen))
+        self.tier_totals[pan] = total
+        if upgrades and fen > 0:
+            reached = max(rank for rank, (_, threshold) in enumerate(tiers)
+                          if total >= threshold)
+            self.tier_ranks[pan] = max(self.tier_ranks[pan], reached)
 
 
 def _earned(amount_fen: int, merchant: Merchant) -> int:

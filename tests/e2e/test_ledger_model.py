@@ -47,9 +47,11 @@ from back_office.ledger_check import audit_database
 from database import with_database
 from devices import messages
 from devices.terminal_client import TerminalClient
+from proto.earn_rules import EarnRules, encode_rules
 from proto.fields import parse_balances, parse_tlv, totals_from_fields
 from proto.frames import Totals
 from proto.lottery import PrizeTable
+from proto.tiers import Tier, Tiers
 from tests.e2e.ledger_model import (
     Alliance,
     Card,
@@ -76,6 +78,10 @@ from tests.keys_kit import card_pans
 
 Fields = dict[str, str]
 
+# TEST's tiers (fen in the rolling 12 months), all at the base rate (points stay the
+# merchant's): DIAMOND only by the largest purchases, beyond a month's 32-bit count.
+MODEL_TIERS = (("SILVER", 0), ("GOLD", 100_000), ("PLATINUM", 400_000),
+               ("DIAMOND", 4_000_000_000))
 MODEL_EXAMPLES = int(os.environ.get("JIFEN_MODEL_EXAMPLES", "10"))
 STEPS_PER_EXAMPLE = 40
 # A restart costs the switch's reconnection; three per sequence show what a restart loses.
@@ -245,6 +251,11 @@ async def _seed(database_url: str) -> tuple[dict[str, Merchant], dict[str, Card]
             LOTTERY_TABLE)
         await connection.execute("INSERT INTO lottery_prize_stock VALUES ($1, 'WIN', 3)",
                                  campaign["id"])
+        await connection.execute(   # TEST has tiers, in force since yesterday (any time zone)
+            "INSERT INTO earn_rule_sets (alliance_id, effective_from, document)"
+            " SELECT id, current_date - 1, $1::jsonb FROM alliances WHERE code = 'TEST'",
+            encode_rules(EarnRules(tiers=Tiers(tuple(Tier(code, threshold)
+                                                     for code, threshold in MODEL_TIERS)))))
         gifts: dict[str, dict[str, Gift]] = {}
         for row in await connection.fetch(
                 "SELECT a.code, g.gift_code, g.points, g.stock, g.active FROM gift_catalogue g "
@@ -260,7 +271,8 @@ async def _seed(database_url: str) -> tuple[dict[str, Merchant], dict[str, Card]
         alliances = {row["code"]: Alliance(row["code"], row["exchange_points_per_yuan"],
                                            gifts.get(row["code"], {}),
                                            row["order_points_share_bp"],
-                                           lottery if row["code"] == "TEST" else None)
+                                           lottery if row["code"] == "TEST" else None,
+                                           MODEL_TIERS if row["code"] == "TEST" else ())
                      for row in await connection.fetch("SELECT * FROM alliances")}
         merchants = {row["merchant_code"]: Merchant(row["merchant_code"], alliances[row["code"]],
                                                     row["earn_points_per_yuan"])
@@ -592,6 +604,9 @@ class LedgerMachine(RuleBasedStateMachine):
             assert parse_tlv(answer["48"])["PT"] == f"{expected.points_moved:+d}", where
         if expected.prize is not None:
             assert parse_tlv(answer["48"])["LD"] == expected.prize, where
+        if expected.code == "00" and answer["t"] in ("0110", "0210", "0230"):
+            tier = parse_tlv(answer.get("48", "")).get("TR")
+            assert tier == expected.tier, f"{where}: TR {tier}, the model expects {expected.tier}"
         if expected.totals is not None:
             assert totals_from_fields(answer) == expected.totals, where
         if expected.purchase is not None:
