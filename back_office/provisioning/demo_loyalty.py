@@ -1,6 +1,6 @@
 """The demo programme's loyalty side, so that a fresh `jifen up` shows what an alliance buys:
-merchant categories and an earn rule document in force from today (docs/rules.md), two gifts
-in stock, and a lottery campaign."""
+merchant categories and an earn rule document in force from today (docs/rules.md) with four
+tiers, two gifts in stock, and a lottery campaign."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from proto.earn_rules import (
     Window,
 )
 from proto.lottery import Prize, PrizeKind, PrizeTable
+from proto.tiers import Tier, Tiers
 
 # merchant code -> its category
 DEMO_CATEGORIES = {"DEMO00000000001": "tea", "DEMO00000000002": "books",
@@ -38,6 +39,8 @@ DEMO_EARN_RULES = EarnRules(
     ),
     caps=Caps(per_transaction=5_000, per_day=20_000),
     bonuses=Bonuses(join=100, referral=200),
+    tiers=Tiers((Tier("SILVER", 0), Tier("GOLD", 200_000, 125), Tier("PLATINUM", 1_000_000, 150),
+                 Tier("DIAMOND", 5_000_000, 200))),
 )
 # (code, name, points, first stock)
 DEMO_GIFTS = (("TEASET", "Celadon tea set", 500, 20), ("MUG", "Demo mug", 300, 50))
@@ -65,7 +68,8 @@ async def create_demo_loyalty(conn: asyncpg.Connection, alliance_code: str) -> l
     return [
         "earn rules in force (`jifen rules show --alliance DEMO`): categories tea, books and"
         " bakery, double points at weekends, 3 a yuan from 300 yuan, x3 on a member's"
-        " birthday, caps, join and referral bonuses (docs/rules.md)",
+        " birthday, caps, join and referral bonuses, tiers SILVER to DIAMOND by spend (GOLD"
+        " from 2,000 yuan in 12 months; TR in every approval) (docs/rules.md)",
         "gifts " + ", ".join(f"{code} ({points} points)" for code, _, points, _ in DEMO_GIFTS)
         + f"; lottery {DEMO_LOTTERY_CODE}, {DEMO_LOTTERY_PRICE} points a draw"
           " (`jifen term ... lottery --amount 50`)",
