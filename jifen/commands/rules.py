@@ -50,7 +50,8 @@ def _check(args: argparse.Namespace) -> int:
     else:
         print(f"{args.file}: valid: {len(rules.promotions)} promotions,"
               f" {len(rules.rates.categories)} category and {len(rules.rates.merchants)}"
-              f" merchant rates")
+              f" merchant rates" + (f", tiers {'/'.join(t.code for t in rules.tiers.levels)}"
+                                    f" by {rules.tiers.measure}" if rules.tiers else ""))
     return 0
 
 
