@@ -109,6 +109,8 @@ def unpack_standing(standing: bytes) -> tuple[str, int, int, list[int]]:
 def counts_total(counts: list[int], latest: int, month: int) -> int:
     """The rolling 12 months' count as of `month`: the months counted that are among `month`
     and the 11 before it."""
+    if month == latest:   # the ring holds latest and the 11 months before it, no others
+        return sum(counts)
     oldest = month - (MONTHS - 1)
     return sum(counts[key % MONTHS] for key in range(max(oldest, latest - (MONTHS - 1)),
                                                         min(latest, month) + 1))
@@ -140,6 +142,34 @@ def counts_take(counts: list[int], latest: int, month: int, amount: int) -> int:
 
 
 _HEADER = struct.Struct(">8sI")
+_LATEST = struct.Struct(">H")
+_COUNT = struct.Struct(">I")
+_COUNTS = struct.Struct(f">{MONTHS}I")
+_LATEST_OFFSET = _HEADER.size
+_COUNTS_OFFSET = _LATEST_OFFSET + _LATEST.size
+
+
+def standing_add(standing: bytes, month: int, amount: int) -> tuple[bytes, int]:
+    """`amount` (>= 0) counted in `month` (not before the latest): the new standing and its
+    rolling total as of `month`. A month already counted (most purchases) changes one count in
+    place, without unpacking the others into a list: about a microsecond."""
+    if _LATEST.unpack_from(standing, _LATEST_OFFSET)[0] != month:
+        tier, until, latest, counts = unpack_standing(standing)
+        latest = counts_add(counts, latest, month, amount)
+        return pack_standing(tier, until, latest, counts), counts_total(counts, latest, month)
+    assert amount >= 0
+    buffer = bytearray(standing)
+    offset = _COUNTS_OFFSET + _COUNT.size * (month % MONTHS)
+    _COUNT.pack_into(buffer, offset,
+                     min(MONTH_COUNT_MAX, _COUNT.unpack_from(buffer, offset)[0] + amount))
+    return bytes(buffer), sum(_COUNTS.unpack_from(buffer, _COUNTS_OFFSET))
+
+
+def standing_with_tier(standing: bytes, tier: str, until: int) -> bytes:
+    """The standing with another tier and until (an upgrade), its counts as they are."""
+    buffer = bytearray(standing)
+    _HEADER.pack_into(buffer, 0, tier_field(tier), until)
+    return bytes(buffer)
 
 
 def standing_tier(standing: bytes) -> tuple[str, int]:

@@ -28,6 +28,8 @@ from proto.tiers import (
     counts_take,
     counts_total,
     pack_standing,
+    standing_add,
+    standing_with_tier,
     tier_field,
     unpack_standing,
 )
@@ -76,12 +78,12 @@ def count_purchase(
 ) -> bytes:
     """A purchase's `amount` (fen or points, as the table measures) counted in `month`, the
     holder upgraded when the total reaches a higher tier: the new standing."""
-    tier, until, latest, counts = unpack_standing(standing)
-    latest = counts_add(counts, latest, month, amount)
-    reached = table.rank_reached(counts_total(counts, latest, month))
+    standing, total = standing_add(standing, month, amount)
+    reached = table.rank_reached(total)
     if reached > table.rank_of(standing):
-        tier, until = table.codes[reached], year_later(local_date).toordinal()
-    return pack_standing(tier, until, latest, counts)
+        return standing_with_tier(standing, table.codes[reached],
+                                  year_later(local_date).toordinal())
+    return standing
 
 
 def take_back(standing: bytes, month: int, amount: int) -> bytes:
