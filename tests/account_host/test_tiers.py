@@ -91,15 +91,19 @@ def _total(standing: bytes, month: int) -> int:
 def test_the_tier_is_monotone_in_the_total_and_never_lowered_by_a_request(operations) -> None:
     standing = new_standing(TABLE, MONTH0)
     month, day = MONTH0, date(2027, 1, 15)
+    model: dict[int, int] = {}
     for ahead, amount, takes in operations:
         month += ahead
         before = TABLE.rank_of(standing)
         if takes:
             standing = take_back(standing, month, amount)
+            _model_take(model, month, amount)
         else:
             standing = count_purchase(TABLE, standing, month, day, amount)
-            reached = TABLE.rank_reached(_total(standing, month))
+            model[month] = min(MONTH_COUNT_MAX, model.get(month, 0) + amount)
+            reached = TABLE.rank_reached(_model_total(model, month))
             assert TABLE.rank_of(standing) == max(before, reached)
+        assert _total(standing, month) == _model_total(model, month)
         assert TABLE.rank_of(standing) >= before
     totals = range(0, 3_000_000, 12_345)
     ranks = [TABLE.rank_reached(total) for total in totals]
