@@ -5,13 +5,16 @@
 -- `standing` is the value the host keeps in memory (proto/tiers.py packs and reads it: the
 -- tier, its last sure day, and the 12 months' counts); `tier` and `tier_until` repeat the
 -- first two for SQL (the nightly review selects the holders whose tier's year ended).
+-- As for the journal's hot tables (migration 005), no foreign keys: the single writer keeps
+-- the references, and `jifen audit` checks them (reference_missing); a purchase writes one
+-- standing, so per-row key triggers would be a part of every purchase's cost.
 
 CREATE TABLE tier_standings (
     holder        bigint GENERATED ALWAYS AS (coalesce(member_id, -card_id)) STORED
                   PRIMARY KEY,
-    member_id     bigint REFERENCES members,
-    card_id       bigint REFERENCES cards,
-    alliance_id   integer NOT NULL REFERENCES alliances,
+    member_id     bigint,
+    card_id       bigint,
+    alliance_id   integer NOT NULL,
     tier          text NOT NULL CHECK (tier ~ '^[A-Z0-9]{1,8}$'),
     tier_until    date,               -- the tier's last sure day (NULL: the base, for good)
     standing      bytea NOT NULL CHECK (length(standing) = 62),

@@ -1,8 +1,8 @@
 """References between journal rows: what foreign keys would guard, checked here instead.
 
-The hot tables (postings, journal_entries, transactions, accounts) have no foreign keys
-(migrations/005): the single writer keeps them, and a reference to a missing row can only be a
-bug of that writer, which this check names.
+The hot tables (postings, journal_entries, transactions, accounts, and tier_standings) have no
+foreign keys (migrations/005, 026): the single writer keeps them, and a reference to a missing
+row can only be a bug of that writer, which this check names.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ _REFERENCES = (
     ("accounts", "card_id", "cards"),
     ("accounts", "merchant_id", "merchants"),
     ("accounts", "alliance_id", "alliances"),
+    ("tier_standings", "member_id", "members"),
+    ("tier_standings", "card_id", "cards"),
+    ("tier_standings", "alliance_id", "alliances"),
 )
-# Postings have a composite key; the others are named by their id.
-_ROW_ID = {"postings": "r.entry_id"}
+# Postings have a composite key, tier standings their holder; the others are named by id.
+_ROW_ID = {"postings": "r.entry_id", "tier_standings": "r.holder"}
 
 
 def _missing(table: str, column: str, referenced: str) -> str:
