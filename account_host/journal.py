@@ -21,10 +21,12 @@ from account_host.array_literals import (
     bytea_array,
     date_array,
     int_array,
+    nullable_bytea_array,
     text_array,
     timestamp_array,
 )
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER
+from account_host.expiry.lots import soonest_day
 from proto.frames import Request
 
 __all__ = ["BATCH_SQL", "MONEY_LEDGER", "POINTS_LEDGER", "BatchWrite"]
@@ -32,30 +34,36 @@ __all__ = ["BATCH_SQL", "MONEY_LEDGER", "POINTS_LEDGER", "BatchWrite"]
 BATCH_SQL = """
 WITH
 accounts_written AS (
-    INSERT INTO accounts (id, ledger, kind, card_id, merchant_id, alliance_id, balance)
-    SELECT * FROM unnest($1::text::bigint[], $2::text::text[], $3::text::text[],
-                         $4::text::bigint[], $5::text::integer[], $6::text::integer[],
-                         $7::text::bigint[])
-    ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance
+    INSERT INTO accounts (id, ledger, kind, card_id, merchant_id, alliance_id, balance, lots,
+                          lots_expire_first)
+    SELECT a.id, a.ledger, a.kind, a.card_id, a.merchant_id, a.alliance_id, a.balance, a.lots,
+           date '0001-01-01' + (a.first_day - 1)
+    FROM unnest($1::text::bigint[], $2::text::text[], $3::text::text[],
+                $4::text::bigint[], $5::text::integer[], $6::text::integer[],
+                $7::text::bigint[], $77::text::bytea[], $78::text::integer[])
+         AS a(id, ledger, kind, card_id, merchant_id, alliance_id, balance, lots, first_day)
+    ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance, lots = EXCLUDED.lots,
+                                   lots_expire_first = EXCLUDED.lots_expire_first
     RETURNING 1
 ),
 transactions_written AS (
     INSERT INTO transactions (id, kind, business_date, posted_at, terminal_code, merchant_id,
                               card_id, batch_number, mti, stan, transmission_time, rrn,
                               auth_code, amount, currency, points, original_transaction_id,
-                              stored_value_fen, command_id)
+                              stored_value_fen, command_id, lot_moves)
     SELECT t.id, t.kind, t.business_date, $49::timestamptz, t.terminal_code, t.merchant_id,
            t.card_id, t.batch_number, t.mti, t.stan, t.transmission_time, t.rrn, t.auth_code,
            t.amount, t.currency, t.points, t.original_transaction_id, t.stored_value_fen,
-           t.command_id
+           t.command_id, t.lot_moves
     FROM unnest($8::text::bigint[], $9::text::text[], $10::text::date[], $11::text::text[],
                 $12::text::integer[], $13::text::bigint[], $14::text::integer[],
                 $15::text::text[], $16::text::text[], $17::text::text[], $18::text::text[],
                 $19::text::text[], $20::text::bigint[], $21::text::text[], $22::text::bigint[],
-                $23::text::bigint[], $24::text::bigint[], $53::text::bigint[])
+                $23::text::bigint[], $24::text::bigint[], $53::text::bigint[],
+                $79::text::bytea[])
          AS t(id, kind, business_date, terminal_code, merchant_id, card_id, batch_number, mti,
               stan, transmission_time, rrn, auth_code, amount, currency, points,
-              original_transaction_id, stored_value_fen, command_id)
+              original_transaction_id, stored_value_fen, command_id, lot_moves)
     RETURNING 1
 ),
 entries_written AS (
@@ -231,6 +239,10 @@ class BatchWrite:
         self.accounts: dict[int, tuple[str, str, int | None, int | None, int | None]] = {}
         self.transactions: tuple[_Column, ...] = tuple([] for _ in range(17))
         self.command_ids: _Column = []    # the transactions' 18th column, a parameter apart
+        # The transactions' lot moves (expiry/lots.py, stored as bytes), by row, and whether
+        # any account's lots changed (see _lots_arguments).
+        self.lot_moves: dict[int, bytes] = {}
+        self.lots_moved = False
         self.entries: tuple[_Column, ...] = tuple([] for _ in range(4))
         self.postings: tuple[_Column, ...] = tuple([] for _ in range(3))
         self.requests: tuple[_Column, ...] = tuple([] for _ in range(6))
@@ -277,6 +289,18 @@ class BatchWrite:
             column.append(value)
         self.command_ids.append(None)
 
+    def add_expiry_transaction(
+        self, transaction_id: int, kind: str, business_date: date, *, card_id: int,
+        points: int,
+    ) -> None:
+        """Points of a card that expired (a sweep command's): no terminal, merchant or
+        command id (one command books many cards)."""
+        row = (transaction_id, kind, business_date, None, None, card_id, None, None, None,
+               None, None, None, points, "999", -points, None, 0)
+        for column, value in zip(self.transactions, row, strict=True):
+            column.append(value)
+        self.command_ids.append(None)
+
     def add_command_transaction(
         self, transaction_id: int, kind: str, business_date: date, command_id: int, *,
         card_id: int, amount: int, currency: str, points: int, stored_value_fen: int,
@@ -299,6 +323,13 @@ class BatchWrite:
                                  (command_id, state, result_code, result, transaction_id),
                                  strict=True):
             column.append(value)
+
+    def set_lot_moves(self, transaction_id: int, moves: bytes) -> None:
+        """The lot moves of the transaction added last (which must be `transaction_id`)."""
+        index = len(self.command_ids) - 1
+        assert self.transactions[0][index] == transaction_id, "moves of another transaction"
+        self.lot_moves[index] = moves
+        self.lots_moved = True
 
     def set_card_status(self, card_id: int, status: str) -> None:
         self.card_statuses[card_id] = status
@@ -369,9 +400,9 @@ class BatchWrite:
         assert tries >= 0
         self.password_tries[card_id] = (password_version, tries)
 
-    def arguments(self, balances: dict[int, int]) -> BatchArguments:
-        """The statement's 76 parameters, accounts with their final balances: each column as
-        an array literal (array_literals.py), the posting instant as a datetime."""
+    def arguments(self, balances: dict[int, int], lots: dict[int, bytes]) -> BatchArguments:
+        """The statement's 79 parameters, accounts with their final balances and lots: each
+        column as an array literal (array_literals.py), the posting instant as a datetime."""
         account_columns: tuple[_Column, ...] = tuple([] for _ in range(7))
         for account_id, (ledger, kind, card_id, merchant_id, alliance_id) in \
                 self.accounts.items():
@@ -407,7 +438,30 @@ class BatchWrite:
                 *[encode(column) for encode, column
                   in zip(_COMMANDS_ENCODERS, command_columns, strict=True)],
                 *[encode(column) for encode, column
-                  in zip(_GIFTS_ENCODERS, gift_columns, strict=True)])
+                  in zip(_GIFTS_ENCODERS, gift_columns, strict=True)],
+                *self._lots_arguments(lots))
+
+    def _lots_arguments(self, lots: dict[int, bytes]) -> tuple[str, str, str]:
+        """The points accounts' lots and their soonest day, and the transactions' lot moves.
+        Memory mirrors the rows: where no account of the batch has lots and none moved, every
+        row's lots are NULL already, and the columns go as empty arrays (unnest pads them with
+        NULLs at no cost: the case of every alliance whose points never expire)."""
+        account_lots: list[bytes | None] = []
+        first_days: list[int | None] = []
+        any_lots = self.lots_moved
+        for account_id in self.accounts:
+            packed = lots.get(account_id)
+            account_lots.append(packed)
+            if packed is not None:
+                first_days.append(soonest_day(packed))
+                any_lots = True
+            else:
+                first_days.append(None)
+        if not any_lots:
+            return "{}", "{}", "{}"
+        moves = [self.lot_moves.get(index) for index in range(len(self.command_ids))]
+        return (nullable_bytea_array(account_lots), int_array(first_days),
+                nullable_bytea_array(moves))
 
     def is_empty(self) -> bool:
         """Nothing to write: every request was a retransmission or a 94, and no command was

@@ -55,7 +55,8 @@ SELECT c.id, c.pan_hmac, c.alliance_id, c.status,
        s.id AS stored_value_account_id, s.balance AS stored_value_balance,
        c.password_verification, c.password_version, coalesce(t.tries, 0) AS password_tries,
        coalesce(extract(month FROM m.birthday) * 100 + extract(day FROM m.birthday), 0)::integer
-           AS birthday
+           AS birthday,
+       p.lots AS points_lots
 FROM cards c
 LEFT JOIN members m ON m.id = c.member_id
 LEFT JOIN accounts p ON p.kind = 'member_points' AND p.card_id = c.id
@@ -191,13 +192,13 @@ async def load_cards(
     rows = await connection.fetch(_CARDS_SQL, host_name, above_id, limit, only_ids)
     loaded = []
     for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, value, \
-            password, password_version, password_tries, birthday in rows:
+            password, password_version, password_tries, birthday, lots in rows:
         card = Card(card_id, alliance_id, CARD_STATUS_DECLINES[status], expires,
                     points_id or 0, value_id or 0, password, password_version, password_tries,
                     birthday)
         balances = tuple((account_id, balance) for account_id, balance
                          in ((points_id, points), (value_id, value)) if account_id)
-        loaded.append(LoadedCard(pan_hash, card, balances))
+        loaded.append(LoadedCard(pan_hash, card, balances, lots or None))
     return loaded
 
 
@@ -208,6 +209,7 @@ async def _load_all_cards(
     are freed before the next arrives, so the peak stays near the size of the state itself."""
     cards = state.cards
     balances = state.balances
+    lots_of = state.lots
     declines = CARD_STATUS_DECLINES
     expiries: dict[int, int] = {}   # one int object per distinct expiry date
     highest = 0
@@ -215,13 +217,15 @@ async def _load_all_cards(
     cursor = await connection.cursor(_CARDS_SQL, config.name, 0, config.cards_max + 1, None)
     while rows := await cursor.fetch(CARD_LOAD_CHUNK_ROWS):
         for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, \
-                value, password, password_version, password_tries, birthday in rows:
+                value, password, password_version, password_tries, birthday, lots in rows:
             expires = expiries.setdefault(expires, expires)
             cards[pan_hash] = Card(card_id, alliance_id, declines[status], expires,
                                    points_id or 0, value_id or 0, password, password_version,
                                    password_tries, expiries.setdefault(birthday, birthday))
             if points_id:
                 balances[points_id] = points
+                if lots:
+                    lots_of[points_id] = lots
             if value_id:
                 balances[value_id] = value
             if card_id > highest:

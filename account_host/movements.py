@@ -73,3 +73,5 @@ class Posted(msgspec.Struct, gc=False):
     reversed: bool = False
     # A redemption of a gift: the gift's key in HostState.gifts, which its reversal restocks.
     gift: tuple[int, str] | None = None
+    # What it did to the card's lots (account_host/expiry/lots.py), which its reversal undoes.
+    lots: tuple[int, ...] = ()

@@ -1,12 +1,15 @@
-"""0100/310000 balance inquiry: the card's points and stored value, under a new RRN. Nothing
-is posted, and no account is created."""
+"""0100/310000 balance inquiry: the card's points and stored value, under a new RRN, and tag XP
+when some of its points expire within the alliance's warning window. Nothing is posted, and
+no account is created."""
 
 from __future__ import annotations
 
 from account_host.context import ApplyContext
+from account_host.expiry.warning import EXPIRY_TAG, expiry_warning
 from account_host.state import Card, Merchant
 from account_host.transactions.base import CardCheck, TransactionKind, decline, is_late_original
 from proto.codes import ResponseCode
+from proto.fields import encode_tlv
 from proto.frames import Answer, Balances, Request
 
 
@@ -19,8 +22,11 @@ def apply_inquiry(
     state = context.state
     balances = Balances(state.balance(card.points_account_id),
                         state.balance(card.stored_value_account_id))
+    warning = expiry_warning(context, card)
     return Answer(request.correlation_id, ResponseCode.APPROVED,
-                  rrn=context.identifiers.next_rrn(), balances=balances)
+                  rrn=context.identifiers.next_rrn(), balances=balances,
+                  additional_data=None if warning is None
+                  else encode_tlv({EXPIRY_TAG: warning}))
 
 
 BALANCE_INQUIRY = TransactionKind("balance_inquiry", apply_inquiry, CardCheck.FULL)
