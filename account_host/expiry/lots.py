@@ -2,8 +2,8 @@
 
 A lot is (last day, points): points that can be spent through that local day (a date
 ordinal). An account keeps its lots packed, soonest first, one per last day, in 8 bytes each
-(the day above bit 40, the points below), so 10^6 cards with a few lots each cost tens of
-megabytes, and the database keeps the same bytes (accounts.lots).
+(proto/lots.py: the format the database keeps in accounts.lots, which the back office and the
+audit read), so 10^6 cards with a few lots each cost tens of megabytes.
 
 The points of a balance that no lot holds (`max(0, balance) - sum(lots)`) never expire: they
 were earned before the alliance's rules had an expiry, or while it had none. The rules every
@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import struct
 
-_DAY_SHIFT = 40
-_POINTS_MASK = (1 << _DAY_SHIFT) - 1
-_LOT = struct.Struct(">Q")
-_MOVE = struct.Struct(">iq")   # a move as stored (transactions.lot_moves): day, signed points
+from proto.lots import LOT as _LOT
+from proto.lots import LOT_DAY_SHIFT as _DAY_SHIFT
+from proto.lots import LOT_POINTS_MASK as _POINTS_MASK
+from proto.lots import MOVE as _MOVE
 
 Lots = bytes           # packed, soonest first; b"" for none
 Moves = tuple[int, ...]  # day, signed points, day, signed points, ...

@@ -129,6 +129,12 @@ async def test_lots_warning_spending_and_expiry(jifen, database_url, tmp_path) -
     breakage = [p for p in json.loads(cleared)["positions"] if p["category"] == "breakage"]
     assert [(p["points"], p["count"]) for p in breakage] == [(100, 1)]
     await cli(jifen, "audit")   # exits 0 only on a sound ledger
+    dates = ("--from", str(day - timedelta(days=2)), "--to", str(day))
+    statement = json.loads(await cli(jifen, "card", "statement", "--pan", pan, *dates,
+                                     "--format", "json"))
+    assert statement["expiring"] == [{"last_day": _year_on(today).isoformat(), "points": 50}]
+    assert f"points expiring (now): 50 until {_year_on(today)}" in await cli(
+        jifen, "card", "statement", "--pan", pan, *dates)
     assert "is after today" in await refused(
         jifen, "rules", "expire", "--alliance", "TEST", "--date",
         (today + timedelta(days=2)).isoformat())
