@@ -52,6 +52,11 @@ def bytea_array(values: Sequence[bytes]) -> str:
     return "{" + ",".join([f'"\\\\x{value.hex()}"' for value in values]) + "}"
 
 
+def nullable_bytea_array(values: Sequence[bytes | None]) -> str:
+    return "{" + ",".join(["NULL" if value is None else f'"\\\\x{value.hex()}"'
+                           for value in values]) + "}"
+
+
 def _quoted(value: str | None) -> str:
     if value is None:
         return "NULL"

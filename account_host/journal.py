@@ -22,10 +22,12 @@ from account_host.array_literals import (
     bytea_array,
     date_array,
     int_array,
+    nullable_bytea_array,
     text_array,
     timestamp_array,
 )
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER
+from account_host.expiry.lots import soonest_day
 from proto.frames import Request
 
 __all__ = ["BATCH_SQL", "MONEY_LEDGER", "POINTS_LEDGER", "BatchWrite"]
@@ -33,30 +35,36 @@ __all__ = ["BATCH_SQL", "MONEY_LEDGER", "POINTS_LEDGER", "BatchWrite"]
 BATCH_SQL = """
 WITH
 accounts_written AS (
-    INSERT INTO accounts (id, ledger, kind, card_id, merchant_id, alliance_id, balance)
-    SELECT * FROM unnest($1::text::bigint[], $2::text::text[], $3::text::text[],
-                         $4::text::bigint[], $5::text::integer[], $6::text::integer[],
-                         $7::text::bigint[])
-    ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance
+    INSERT INTO accounts (id, ledger, kind, card_id, merchant_id, alliance_id, balance, lots,
+                          lots_expire_first)
+    SELECT a.id, a.ledger, a.kind, a.card_id, a.merchant_id, a.alliance_id, a.balance, a.lots,
+           date '0001-01-01' + (a.first_day - 1)
+    FROM unnest($1::text::bigint[], $2::text::text[], $3::text::text[],
+                $4::text::bigint[], $5::text::integer[], $6::text::integer[],
+                $7::text::bigint[], $77::text::bytea[], $78::text::integer[])
+         AS a(id, ledger, kind, card_id, merchant_id, alliance_id, balance, lots, first_day)
+    ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance, lots = EXCLUDED.lots,
+                                   lots_expire_first = EXCLUDED.lots_expire_first
     RETURNING 1
 ),
 transactions_written AS (
     INSERT INTO transactions (id, kind, business_date, posted_at, terminal_code, merchant_id,
                               card_id, batch_number, mti, stan, transmission_time, rrn,
                               auth_code, amount, currency, points, original_transaction_id,
-                              stored_value_fen, command_id)
+                              stored_value_fen, command_id, lot_moves)
     SELECT t.id, t.kind, t.business_date, $49::timestamptz, t.terminal_code, t.merchant_id,
            t.card_id, t.batch_number, t.mti, t.stan, t.transmission_time, t.rrn, t.auth_code,
            t.amount, t.currency, t.points, t.original_transaction_id, t.stored_value_fen,
-           t.command_id
+           t.command_id, t.lot_moves
     FROM unnest($8::text::bigint[], $9::text::text[], $10::text::date[], $11::text::text[],
                 $12::text::integer[], $13::text::bigint[], $14::text::integer[],
                 $15::text::text[], $16::text::text[], $17::text::text[], $18::text::text[],
                 $19::text::text[], $20::text::bigint[], $21::text::text[], $22::text::bigint[],
-                $23::text::bigint[], $24::text::bigint[], $53::text::bigint[])
+                $23::text::bigint[], $24::text::bigint[], $53::text::bigint[],
+                $79::text::bytea[])
          AS t(id, kind, business_date, terminal_code, merchant_id, card_id, batch_number, mti,
               stan, transmission_time, rrn, auth_code, amount, currency, points,
-              original_transaction_id, stored_value_fen, command_id)
+              original_transaction_id, stored_value_fen, command_id, lot_moves)
     RETURNING 1
 ),
 entries_written AS (
@@ -163,8 +171,8 @@ standings_written AS (
                                 changed_at)
     SELECT s.member_id, s.card_id, s.alliance_id, s.tier, s.tier_until, s.standing,
            $49::timestamptz
-    FROM unnest($77::text::bigint[], $78::text::bigint[], $79::text::integer[],
-                $80::text::text[], $81::text::date[], $82::text::bytea[])
+    FROM unnest($80::text::bigint[], $81::text::bigint[], $82::text::integer[],
+                $83::text::text[], $84::text::date[], $85::text::bytea[])
          AS s(member_id, card_id, alliance_id, tier, tier_until, standing)
     ON CONFLICT (holder) DO UPDATE
         SET tier = EXCLUDED.tier, tier_until = EXCLUDED.tier_until,
@@ -231,7 +239,7 @@ _COMMANDS_ENCODERS: tuple[Callable[[Any], str], ...] = (
 # stock, active (as 't' or 'f')
 _GIFTS_ENCODERS: tuple[Callable[[Any], str], ...] = (
     int_array, int_array, text_array, int_array, text_array, int_array, text_array)
-# tier standings ($77 ...): member_id, card_id (one of them NULL), alliance_id, tier,
+# tier standings ($80 ...): member_id, card_id (one of them NULL), alliance_id, tier,
 # tier_until (ISO dates or NULL, as text), standing (proto/tiers.py)
 _STANDINGS_ENCODERS: tuple[Callable[[Any], str], ...] = (
     int_array, int_array, int_array, text_array, text_array, bytea_array)
@@ -254,6 +262,10 @@ class BatchWrite:
         self.accounts: dict[int, tuple[str, str, int | None, int | None, int | None]] = {}
         self.transactions: tuple[_Column, ...] = tuple([] for _ in range(17))
         self.command_ids: _Column = []    # the transactions' 18th column, a parameter apart
+        # The transactions' lot moves (expiry/lots.py, stored as bytes), by row, and whether
+        # any account's lots changed (see _lots_arguments).
+        self.lot_moves: dict[int, bytes] = {}
+        self.lots_moved = False
         self.entries: tuple[_Column, ...] = tuple([] for _ in range(4))
         self.postings: tuple[_Column, ...] = tuple([] for _ in range(3))
         self.requests: tuple[_Column, ...] = tuple([] for _ in range(6))
@@ -302,6 +314,18 @@ class BatchWrite:
             column.append(value)
         self.command_ids.append(None)
 
+    def add_expiry_transaction(
+        self, transaction_id: int, kind: str, business_date: date, *, card_id: int,
+        points: int,
+    ) -> None:
+        """Points of a card that expired (a sweep command's): no terminal, merchant or
+        command id (one command books many cards)."""
+        row = (transaction_id, kind, business_date, None, None, card_id, None, None, None,
+               None, None, None, points, "999", -points, None, 0)
+        for column, value in zip(self.transactions, row, strict=True):
+            column.append(value)
+        self.command_ids.append(None)
+
     def add_command_transaction(
         self, transaction_id: int, kind: str, business_date: date, command_id: int, *,
         card_id: int, amount: int, currency: str, points: int, stored_value_fen: int,
@@ -324,6 +348,13 @@ class BatchWrite:
                                  (command_id, state, result_code, result, transaction_id),
                                  strict=True):
             column.append(value)
+
+    def set_lot_moves(self, transaction_id: int, moves: bytes) -> None:
+        """The lot moves of the transaction added last (which must be `transaction_id`)."""
+        index = len(self.command_ids) - 1
+        assert self.transactions[0][index] == transaction_id, "moves of another transaction"
+        self.lot_moves[index] = moves
+        self.lots_moved = True
 
     def set_card_status(self, card_id: int, status: str) -> None:
         self.card_statuses[card_id] = status
@@ -400,9 +431,9 @@ class BatchWrite:
         assert tries >= 0
         self.password_tries[card_id] = (password_version, tries)
 
-    def arguments(self, balances: dict[int, int]) -> BatchArguments:
-        """The statement's 82 parameters, accounts with their final balances: each column as
-        an array literal (array_literals.py), the posting instant as a datetime."""
+    def arguments(self, balances: dict[int, int], lots: dict[int, bytes]) -> BatchArguments:
+        """The statement's 85 parameters, accounts with their final balances and lots: each
+        column as an array literal (array_literals.py), the posting instant as a datetime."""
         account_columns: tuple[_Column, ...] = tuple([] for _ in range(7))
         for account_id, (ledger, kind, card_id, merchant_id, alliance_id) in \
                 self.accounts.items():
@@ -442,8 +473,31 @@ class BatchWrite:
                   in zip(_COMMANDS_ENCODERS, command_columns, strict=True)],
                 *[encode(column) for encode, column
                   in zip(_GIFTS_ENCODERS, gift_columns, strict=True)],
+                *self._lots_arguments(lots),
                 *[encode(column) for encode, column
                   in zip(_STANDINGS_ENCODERS, standing_columns, strict=True)])
+
+    def _lots_arguments(self, lots: dict[int, bytes]) -> tuple[str, str, str]:
+        """The points accounts' lots and their soonest day, and the transactions' lot moves.
+        Memory mirrors the rows: where no account of the batch has lots and none moved, every
+        row's lots are NULL already, and the columns go as empty arrays (unnest pads them with
+        NULLs at no cost: the case of every alliance whose points never expire)."""
+        account_lots: list[bytes | None] = []
+        first_days: list[int | None] = []
+        any_lots = self.lots_moved
+        for account_id in self.accounts:
+            packed = lots.get(account_id)
+            account_lots.append(packed)
+            if packed is not None:
+                first_days.append(soonest_day(packed))
+                any_lots = True
+            else:
+                first_days.append(None)
+        if not any_lots:
+            return "{}", "{}", "{}"
+        moves = [self.lot_moves.get(index) for index in range(len(self.command_ids))]
+        return (nullable_bytea_array(account_lots), int_array(first_days),
+                nullable_bytea_array(moves))
 
     def is_empty(self) -> bool:
         """Nothing to write: every request was a retransmission or a 94, and no command was

@@ -56,7 +56,7 @@ SELECT c.id, c.pan_hmac, c.alliance_id, c.status,
        c.password_verification, c.password_version, coalesce(t.tries, 0) AS password_tries,
        coalesce(extract(month FROM m.birthday) * 100 + extract(day FROM m.birthday), 0)::integer
            AS birthday,
-       coalesce(c.member_id, 0) AS member_id, ts.standing
+       p.lots AS points_lots, coalesce(c.member_id, 0) AS member_id, ts.standing
 FROM cards c
 LEFT JOIN members m ON m.id = c.member_id
 LEFT JOIN tier_standings ts ON ts.holder = coalesce(c.member_id, -c.id)
@@ -193,13 +193,14 @@ async def load_cards(
     rows = await connection.fetch(_CARDS_SQL, host_name, above_id, limit, only_ids)
     loaded = []
     for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, value, \
-            password, password_version, password_tries, birthday, member_id, standing in rows:
+            password, password_version, password_tries, birthday, lots, member_id, \
+            standing in rows:
         card = Card(card_id, alliance_id, CARD_STATUS_DECLINES[status], expires,
                     points_id or 0, value_id or 0, password, password_version, password_tries,
                     birthday, member_id, None if member_id else standing)
         balances = tuple((account_id, balance) for account_id, balance
                          in ((points_id, points), (value_id, value)) if account_id)
-        loaded.append(LoadedCard(pan_hash, card, balances, standing))
+        loaded.append(LoadedCard(pan_hash, card, balances, standing, lots or None))
     return loaded
 
 
@@ -210,6 +211,7 @@ async def _load_all_cards(
     are freed before the next arrives, so the peak stays near the size of the state itself."""
     cards = state.cards
     balances = state.balances
+    lots_of = state.lots
     declines = CARD_STATUS_DECLINES
     expiries: dict[int, int] = {}   # one int object per distinct expiry date
     standings = state.member_standings
@@ -218,8 +220,8 @@ async def _load_all_cards(
     cursor = await connection.cursor(_CARDS_SQL, config.name, 0, config.cards_max + 1, None)
     while rows := await cursor.fetch(CARD_LOAD_CHUNK_ROWS):
         for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, \
-                value, password, password_version, password_tries, birthday, member_id, \
-                standing in rows:
+                value, password, password_version, password_tries, birthday, lots, \
+                member_id, standing in rows:
             expires = expiries.setdefault(expires, expires)
             cards[pan_hash] = Card(card_id, alliance_id, declines[status], expires,
                                    points_id or 0, value_id or 0, password, password_version,
@@ -229,6 +231,8 @@ async def _load_all_cards(
                 standings[member_id] = standing
             if points_id:
                 balances[points_id] = points
+                if lots:
+                    lots_of[points_id] = lots
             if value_id:
                 balances[value_id] = value
             if card_id > highest:

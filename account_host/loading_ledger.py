@@ -13,6 +13,7 @@ import asyncpg
 import structlog
 
 from account_host.config import HostConfig
+from account_host.expiry.lots import decode_moves, earned_day
 from account_host.movements import RETURNABLE_TYPES, Posted, TransactionType
 from account_host.state import HostState
 from proto.retransmission import key_sql
@@ -30,7 +31,7 @@ _POSTED_SQL = f"""
 WITH recent AS (
     SELECT t.id, {key_sql("t")} AS key,
            t.kind, t.card_id, t.batch_number, t.amount, t.points, t.stored_value_fen, t.rrn,
-           t.original_transaction_id
+           t.original_transaction_id, t.lot_moves
     FROM transactions t
     WHERE t.posted_at > now() - make_interval(days => $1)
 )
@@ -40,7 +41,7 @@ SELECT r.id, r.key, r.kind, r.card_id, r.batch_number, r.amount, r.points,
        max(p.account_id) FILTER (WHERE e.ledger = 'points' AND a.card_id IS NULL),
        max(p.account_id) FILTER (WHERE e.ledger = 'money' AND a.card_id IS NOT NULL),
        max(p.account_id) FILTER (WHERE e.ledger = 'money' AND a.card_id IS NULL),
-       g.alliance_id AS gift_alliance_id, g.gift_code
+       g.alliance_id AS gift_alliance_id, g.gift_code, r.lot_moves
 FROM recent r
 LEFT JOIN transactions o ON o.id = r.original_transaction_id
 LEFT JOIN gift_redemptions g ON g.transaction_id = r.id
@@ -49,14 +50,15 @@ LEFT JOIN postings p ON p.entry_id = e.id
 LEFT JOIN accounts a ON a.id = p.account_id
 GROUP BY r.id, r.key, r.kind, r.card_id, r.batch_number, r.amount, r.points,
          r.stored_value_fen, r.rrn, r.original_transaction_id, o.rrn, g.alliance_id,
-         g.gift_code
+         g.gift_code, r.lot_moves
 ORDER BY r.id
 """
 # Purchases of this host's cards posted since $1 (the first day kept), with what their
 # standing (not reversed) returns returned and clawed back, in RRN order.
 _RETURNABLE_SQL = """
 WITH purchases AS (
-    SELECT t.id, t.rrn, t.posted_at, t.card_id, t.merchant_id, t.amount, t.points, t.kind
+    SELECT t.id, t.rrn, t.posted_at, t.card_id, t.merchant_id, t.amount, t.points, t.kind,
+           t.lot_moves
     FROM transactions t
     WHERE t.kind IN ('purchase', 'stored_value_purchase', 'offline_purchase')
       AND t.card_id IS NOT NULL AND t.posted_at >= $1
@@ -78,7 +80,8 @@ SELECT p.rrn::bigint, extract(epoch FROM p.posted_at)::bigint, p.id, p.card_id, 
        p.amount, p.points, p.kind = 'stored_value_purchase',
        coalesce(s.returned, 0)::bigint, coalesce(s.clawed, 0)::bigint,
        EXISTS (SELECT 1 FROM transactions v
-               WHERE v.kind = 'reversal' AND v.original_transaction_id = p.id)
+               WHERE v.kind = 'reversal' AND v.original_transaction_id = p.id),
+       p.lot_moves
 FROM purchases p LEFT JOIN standing s ON s.purchase_id = p.id
 ORDER BY p.rrn
 """
@@ -126,7 +129,7 @@ async def _load_posted(
     while rows := await cursor.fetch(LEDGER_LOAD_CHUNK_ROWS):
         for (transaction_id, key, kind, card_id, batch_number, amount, points, stored_value,
              rrn, original_id, original_rrn, points_account, points_counter, value_account,
-             value_counter, gift_alliance_id, gift_code) in rows:
+             value_counter, gift_alliance_id, gift_code, lot_moves) in rows:
             if kind == TransactionType.REVERSAL:
                 reversed_posted = by_id.get(original_id)
                 if reversed_posted is not None:
@@ -145,7 +148,8 @@ async def _load_posted(
                 transaction_id, transaction_type, card_id or 0, batch_number or 0, amount,
                 points_account or 0, points_counter or 0, points, value_account or 0,
                 value_counter or 0, stored_value, purchase_rrn,
-                gift=None if gift_code is None else (gift_alliance_id, gift_code))
+                gift=None if gift_code is None else (gift_alliance_id, gift_code),
+                lots=decode_moves(lot_moves))
             by_id[transaction_id] = posted
             memory.attach_posted(key, posted)
 
@@ -159,6 +163,7 @@ async def _load_returnable(
     cursor = await connection.cursor(_RETURNABLE_SQL, first_day_kept, config.name)
     while rows := await cursor.fetch(LEDGER_LOAD_CHUNK_ROWS):
         for (rrn, posted_s, transaction_id, card_id, merchant_id, amount, points,
-             from_stored_value, returned, clawed, reversed_) in rows:
+             from_stored_value, returned, clawed, reversed_, lot_moves) in rows:
             index.add(rrn, posted_s, transaction_id, card_id, merchant_id, amount, points,
-                      from_stored_value, returned=returned, clawed=clawed, reversed_=reversed_)
+                      from_stored_value, returned=returned, clawed=clawed, reversed_=reversed_,
+                      lot_day=earned_day(decode_moves(lot_moves)) if lot_moves else 0)

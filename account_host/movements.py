@@ -77,6 +77,8 @@ class Posted(msgspec.Struct, gc=False):
     reversed: bool = False
     # A redemption of a gift: the gift's key in HostState.gifts, which its reversal restocks.
     gift: tuple[int, str] | None = None
+    # What it did to the card's lots (account_host/expiry/lots.py), which its reversal undoes.
+    lots: tuple[int, ...] = ()
     # A purchase or return that counted in a tier standing: its card, whose holder's rolling
     # total its reversal corrects (tiers/holders.py); None: none.
     tier_card: Card | None = None

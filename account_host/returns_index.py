@@ -21,9 +21,13 @@ from bisect import bisect_left, bisect_right
 _DAY_S = 86_400
 _PAID_FROM_STORED_VALUE = 1
 _REVERSED = 2
-# A purchase's row in _Segment.rows: seven 8-byte numbers at these offsets.
+# A purchase's row in _Segment.rows: seven 8-byte numbers at these offsets. _POINTS holds the
+# points earned in its low 40 bits (a balance is at most 12 digits) and, above them, the last
+# day of the lot they went to (0: they never expire), which its returns claw back from first.
 _TRANSACTION_ID, _CARD_ID, _MERCHANT_ID, _AMOUNT, _POINTS, _RETURNED, _CLAWED = range(7)
 _ROW_SIZE = 7
+_LOT_DAY_SHIFT = 40
+_POINTS_MASK = (1 << _LOT_DAY_SHIFT) - 1
 
 
 class _Segment:
@@ -71,7 +75,12 @@ class Returnable:
     @property
     def points(self) -> int:
         """The points it earned."""
-        return self._field(_POINTS)
+        return self._field(_POINTS) & _POINTS_MASK
+
+    @property
+    def lot_day(self) -> int:
+        """The last day of the lot its points went to (0: none)."""
+        return self._field(_POINTS) >> _LOT_DAY_SHIFT
 
     @property
     def returned(self) -> int:
@@ -97,7 +106,7 @@ class Returnable:
         rows[base + _RETURNED] += amount_fen
         rows[base + _CLAWED] += points
         assert 0 <= rows[base + _RETURNED] <= rows[base + _AMOUNT]
-        assert 0 <= rows[base + _CLAWED] <= rows[base + _POINTS]
+        assert 0 <= rows[base + _CLAWED] <= rows[base + _POINTS] & _POINTS_MASK
 
     def mark_reversed(self) -> None:
         self._segment.flags[self._index] |= _REVERSED
@@ -122,10 +131,11 @@ class ReturnIndex:
     def add(
         self, rrn: int, posted_s: int, transaction_id: int, card_id: int, merchant_id: int,
         amount_fen: int, points: int, paid_from_stored_value: bool, *, returned: int = 0,
-        clawed: int = 0, reversed_: bool = False,
+        clawed: int = 0, reversed_: bool = False, lot_day: int = 0,
     ) -> None:
         """Append a purchase; its RRN is above every RRN already here."""
         assert rrn > self._last_rrn, "RRNs are appended in order"
+        assert 0 <= points <= _POINTS_MASK and lot_day >= 0
         self._last_rrn = rrn
         segments = self._segments
         day = posted_s // _DAY_S
@@ -135,8 +145,8 @@ class ReturnIndex:
         # A clock that stepped back keeps the purchase in the newest day: days stay in order.
         segment = segments[-1]
         segment.rrns.append(rrn)
-        segment.rows.extend((transaction_id, card_id, merchant_id, amount_fen, points,
-                             returned, clawed))
+        segment.rows.extend((transaction_id, card_id, merchant_id, amount_fen,
+                             (lot_day << _LOT_DAY_SHIFT) | points, returned, clawed))
         segment.flags.append((_PAID_FROM_STORED_VALUE if paid_from_stored_value else 0)
                              | (_REVERSED if reversed_ else 0))
 

@@ -128,6 +128,8 @@ class HostState:
         self.cards: dict[bytes, Card] = {}                  # by the PAN's HMAC
         self.highest_card_id = 0
         self.balances: dict[int, int] = {}                  # account id -> balance
+        # A points account's lots (account_host/expiry/lots.py), where it has any.
+        self.lots: dict[int, bytes] = {}
         self.batches: dict[str, OpenBatch] = {}             # terminal code -> its open batch
         self.gifts: dict[tuple[int, str], Gift] = {}        # by (alliance id, code)
         self.retransmissions = RetransmissionMemory(retransmission_window_s)
@@ -173,6 +175,10 @@ class HostState:
             if known is not None:
                 card.points_account_id = known.points_account_id
                 card.stored_value_account_id = known.stored_value_account_id
+                if card.id in self.closed_cards:
+                    # Closed by a command whose batch may still be in flight: the row read
+                    # may be from before it, and a closed card never transacts again.
+                    card.decline_code = ResponseCode.DO_NOT_HONOUR
                 if known.password_version == card.password_version:
                     # The same password: the tries in memory may be ahead of the database's
                     # (a batch in flight). Another version (a reset) starts from its row.
@@ -180,6 +186,8 @@ class HostState:
             else:
                 for account_id, balance in loaded.balances:
                     self.balances.setdefault(account_id, balance)
+                if loaded.lots and card.points_account_id:
+                    self.lots.setdefault(card.points_account_id, loaded.lots)
             if loaded.standing is not None and card.member_id:   # memory may be ahead
                 self.member_standings.setdefault(card.member_id, loaded.standing)
             elif known is not None and known.standing is not None:
@@ -228,3 +236,4 @@ class LoadedCard(msgspec.Struct, gc=False):
     card: Card
     balances: tuple[tuple[int, int], ...]
     standing: bytes | None = None   # its holder's, as written (a member's: to share)
+    lots: bytes | None = None   # its points account's (account_host/expiry/lots.py)

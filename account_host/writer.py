@@ -216,13 +216,13 @@ class Writer:
     ) -> _InFlight | None:
         """Apply `pending` (on top of `in_flight` where it can) and have its statement sent once
         `in_flight` has committed; returns what is in flight then."""
-        if in_flight is not None and not self._identifiers.can_serve(len(pending)):
+        if in_flight is not None and not self._identifiers.can_serve(_weight(pending)):
             # Reserving needs the connection, which the statement in flight holds.
             await in_flight.done.wait()
             in_flight = None
         if in_flight is None:
             try:
-                await self._prepare(len(pending))
+                await self._prepare(_weight(pending))
             except HostDatabaseError as exc:   # no connection, or no identifiers reserved
                 await self._refuse(pending, exc)
                 return None
@@ -248,7 +248,7 @@ class Writer:
             applied.commit.nothing_to_write()
             await _answer(applied, applied.answers)
             return None
-        arguments = applied.batch.arguments(self._state.balances)
+        arguments = applied.batch.arguments(self._state.balances, self._state.lots)
         applied.commit.send()
         started = _InFlight(applied)
         group.start_soon(self._commit, started, arguments)
@@ -256,7 +256,8 @@ class Writer:
 
     async def _prepare(self, requests: int) -> None:
         """The connection (lost while idle, after its last batch committed: the state is still
-        right) and identifiers for `requests`; only while no statement is in flight."""
+        right) and identifiers for `requests` (a weight: see _weight); only while no statement
+        is in flight."""
         if not self._database.is_open:
             await self._database.open()
         connection = self._database.connection
@@ -294,7 +295,7 @@ class Writer:
                 self._held.extend(items)
                 return
             pending = self._requests_of(items)
-            if not self._identifiers.can_serve(len(applied.pending) + len(pending)):
+            if not self._identifiers.can_serve(_weight(applied.pending) + _weight(pending)):
                 self._held.extend(pending)
                 return
             applied.add(pending)
@@ -333,7 +334,7 @@ class Writer:
         applied = in_flight.successor
         if applied is None or applied.batch.is_empty():
             return None
-        arguments = applied.batch.arguments(self._state.balances)
+        arguments = applied.batch.arguments(self._state.balances, self._state.lots)
         applied.commit.send()
         started = in_flight.next = _InFlight(applied)
         return started, arguments
@@ -467,3 +468,10 @@ def _log_failure(pending: Pending, exc: HostDatabaseError) -> None:
 def _request_ids(pending: Pending) -> list[str]:
     """The ids a line about many requests names (the first REQUEST_IDS_LOGGED_MAX)."""
     return [request.request_id for _, request in pending[:REQUEST_IDS_LOGGED_MAX]]
+
+
+def _weight(pending: Pending) -> int:
+    """What `pending` may take of the identifiers, in requests of the worst kind: one each,
+    and a sweep command one per card it names (each may post a transaction)."""
+    return len(pending) + sum(len(cast(Command, item).sweep_cards)
+                              for _, item in pending if type(item) is not Request)

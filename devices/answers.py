@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from proto.codes import ResponseCode
@@ -114,7 +115,23 @@ def describe_answer(fields: dict[str, str]) -> dict[str, Any]:
             points = decode_points(tags.get("PT"))
             if points is not None:
                 described["points_moved_by_this"] = points
+            expiring = decode_expiring(tags.get("XP"))
+            if expiring is not None:
+                described["points_expiring"] = {"last_day": expiring[0].isoformat(),
+                                                "points": expiring[1]}
     return described
+
+
+def decode_expiring(text: str | None) -> tuple[date, int] | None:
+    """Tag XP ('YYYYMMDD' then 12 digits) as (the last day they can be spent, points); None
+    when absent or malformed."""
+    if text is None or len(text) != 20 or not text.isdigit():
+        return None
+    try:
+        last_day = date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return None
+    return last_day, int(text[8:])
 
 
 def decode_points(text: str | None) -> int | None:
@@ -144,6 +161,9 @@ def format_answer_text(fields: dict[str, str]) -> str:
     for tag, value in tags.items():
         points = decode_points(value) if tag == "PT" else None
         shown = value if points is None else f"{value} ({_points_text(points)})"
+        expiring = decode_expiring(value) if tag == "XP" else None
+        if expiring is not None:
+            shown = f"{value} ({expiring[1]} points expire after {expiring[0]})"
         lines.append(f"  tag {tag}   {TAG_NAMES.get(tag, tag):<26} {shown}")
     return "\n".join(lines)
 

@@ -1,8 +1,8 @@
 """The account host's cold start and memory over many issued cards: issue 5's last target (host
 memory under 500 MB with 10^6 cards, cold start under 10 s).
 
-    python -m loadtest.host_start [--cards 1000000] [--repeat 3] [--standings all|none]
-                                  [--data-dir DIR] [--json]
+    python -m loadtest.host_start [--cards 1000000] [--lots N] [--standings all|none]
+                                  [--repeat 3] [--data-dir DIR] [--json]
 
 The cards are issued once, into a database of this benchmark's own (on the embedded server
 under --data-dir, or on $JIFEN_DATABASE_URL's server as it is), and kept for the next run.
@@ -10,6 +10,10 @@ Then `jifen host` is started --repeat times, as a child process like `jifen up` 
 cold start is the time from spawning the process to its link port taking connections, which
 it opens only once the whole state is loaded (cards, accounts, open batches, the
 retransmission window); its memory is its resident set then (VmRSS) and at its peak (VmHWM).
+
+With `--lots N` every card also has a points account holding N lots of expiring points (a
+lot a month: 13 is a year's earnings under a 12-month expiry, the most a card keeps), as the
+host writes them (accounts.lots); the benchmark's own database has no journal behind them.
 
 With `--standings all` (the default) every card has a tier standing of its own (a card without
 a member is its own holder): the most the host keeps of tiers, as if every card had purchased
@@ -21,8 +25,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import struct
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import anyio
@@ -65,13 +71,17 @@ class Start(msgspec.Struct, frozen=True):
 class Result(msgspec.Struct, frozen=True):
     cards: int
     starts: list[Start]
+    lots: int = 0   # per card (--lots)
 
 
 async def measure(
-    database_url: str, cards: int, repeat: int, work_dir: Path, standings: str = "all",
+    database_url: str, cards: int, repeat: int, work_dir: Path, lots: int = 0,
+    standings: str = "all",
 ) -> Result:
     await migrate(database_url)
     fleet = await ensure_fleet(database_url, 1, cards)
+    if lots:
+        await _ensure_points(database_url, lots)
     connection = await asyncpg.connect(database_url)
     try:
         if standings == "all":
@@ -97,7 +107,38 @@ async def measure(
         finally:
             await services.stop()
         starts.append(Start(cold_start_s, memory["VmRSS"] / KIB, memory["VmHWM"] / KIB))
-    return Result(len(fleet.pans), starts)
+    return Result(len(fleet.pans), starts, lots)
+
+
+# Every card without a points account gets one, its ids reserved from the host's counter.
+_POINTS_SQL = """
+WITH due AS (
+    SELECT c.id, row_number() OVER (ORDER BY c.id) AS n FROM cards c
+    WHERE NOT EXISTS (SELECT 1 FROM accounts a
+                      WHERE a.card_id = c.id AND a.kind = 'member_points')
+),
+reserved AS (
+    UPDATE host_counters SET next_value = next_value + (SELECT count(*) FROM due)
+    WHERE name = 'account' RETURNING next_value - (SELECT count(*) FROM due) AS first
+)
+INSERT INTO accounts (id, ledger, kind, card_id, balance, lots, lots_expire_first)
+SELECT r.first + d.n - 1, 'points', 'member_points', d.id, $1, $2, $3
+FROM due d, reserved r
+"""
+_LOT_POINTS = 100
+_DAYS_A_MONTH = 31
+
+
+async def _ensure_points(database_url: str, lots: int) -> None:
+    """N lots of _LOT_POINTS each, a month apart from today, the balance their sum."""
+    first = date.today()
+    days = [first.toordinal() + _DAYS_A_MONTH * month for month in range(lots)]
+    packed = b"".join(struct.pack(">Q", (day << 40) | _LOT_POINTS) for day in days)
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(_POINTS_SQL, lots * _LOT_POINTS, packed, first)
+    finally:
+        await connection.close()
 
 
 def _memory_kib(pid: int) -> dict[str, int]:
@@ -118,7 +159,8 @@ def _database_url(data_dir: str) -> str:
 
 
 def render(result: Result) -> str:
-    lines = [f"account host, {result.cards:,d} active cards issued",
+    lines = [f"account host, {result.cards:,d} active cards issued"
+             + (f", each with {result.lots} lots" if result.lots else ""),
              "start  cold start s  RSS MiB  peak RSS MiB"]
     lines += [f"{index:5d}  {start.cold_start_s:12.2f}  {start.rss_mib:7.0f}  "
               f"{start.peak_rss_mib:12.0f}" for index, start in enumerate(result.starts, 1)]
@@ -133,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cards", type=int, default=CARDS_DEFAULT,
                         help=f"active cards to issue, if fewer exist (default {CARDS_DEFAULT:,d})")
+    parser.add_argument("--lots", type=int, default=0,
+                        help="give every card a points account with this many lots (default"
+                             " none: cards that never earned)")
     parser.add_argument("--repeat", type=int, default=3, help="starts to measure (default 3)")
     parser.add_argument("--data-dir", default=DATA_DIR,
                         help=f"the embedded server's data directory (default {DATA_DIR})")
@@ -145,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cards < 1 or args.repeat < 1:
         parser.error("--cards and --repeat must be at least 1")
     result = anyio.run(measure, _database_url(args.data_dir), args.cards, args.repeat,
-                       Path(args.work_dir), args.standings, backend="asyncio")
+                       Path(args.work_dir), args.lots, args.standings, backend="asyncio")
     print(msgspec.json.encode(result).decode() if args.json else render(result))
     return 0
 

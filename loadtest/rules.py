@@ -2,7 +2,8 @@
 in 10 categories, each with a base rate, 20 promotions (multipliers running now and not,
 alliance-wide and per merchant, spend thresholds), caps per purchase, day and month, and 4
 tiers by spend, so that every purchase goes through every step of docs/rules.md, the day's and
-month's counters and its holder's tier standing (counted, and written) included. `--rules
+month's counters and its holder's tier standing (counted, and written) included, and points
+that expire (12 months: every purchase makes or grows a lot). `--rules
 none` (the default) removes the load test alliance's rules from today on."""
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ from back_office.provisioning import create_merchant
 from back_office.provisioning.merchants import update_merchant
 from back_office.rules import set_rules
 from loadtest.provision import ALLIANCE_CODE, EARN_POINTS_PER_YUAN, merchant_code
-from proto.earn_rules import Caps, EarnRules, Multiplier, Rate, Rates, SpendThreshold, Window
+from proto.earn_rules import (
+    Caps,
+    EarnRules,
+    Expiry,
+    Multiplier,
+    Rate,
+    Rates,
+    SpendThreshold,
+    Window,
+)
 from proto.tiers import Tier, Tiers
 
 RULE_SETS = ("none", "realistic")
@@ -53,7 +63,9 @@ def realistic_rules(today: datetime) -> EarnRules:
             promotions.append(Multiplier(f"MULTIPLY{n}", 110 + n * 10, window, scope))
     return EarnRules(Rates(Rate(EARN_POINTS_PER_YUAN), categories, merchants),
                      tuple(promotions),
-                     Caps(CAP_PER_TRANSACTION, CAP_PER_DAY, CAP_PER_MONTH), tiers=TIERS)
+                     Caps(CAP_PER_TRANSACTION, CAP_PER_DAY, CAP_PER_MONTH),
+                     expiry=Expiry(months=12),   # every purchase makes or grows a lot
+                     tiers=TIERS)
 
 
 async def ensure_rules(database_url: str, rule_set: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated
 
 import msgspec
@@ -26,6 +26,9 @@ PERCENT_MIN, PERCENT_MAX = 100, 1_000
 CAP_MAX = 10**9
 PROMOTIONS_MAX = 200
 FEN_PER_YUAN = 100
+# Points live at most 10 years after the month earned; the warning at most a year ahead.
+EXPIRY_MONTHS_MAX = 120
+WARNING_DAYS_MAX = 366
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _CATEGORY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -134,11 +137,33 @@ class Rates(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     merchants: dict[str, Rate] = {}
 
 
+class Expiry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """When points earned under these rules expire (docs/rules.md, "Expiring points"): each
+    earning is a lot that can be spent through its last day, in the alliance's time zone.
+    `months = N`: through the end of the Nth month after the month earned (12: points earned
+    in March 2026 last until 31 March 2027); `end_of_next_year`: through 31 December of the
+    year after. Whole months keep a card to a handful of lots. An approved 0110 warns (tag XP)
+    when the soonest lot's last day is at most `warning_days` away."""
+
+    months: Annotated[int, Meta(ge=1, le=EXPIRY_MONTHS_MAX)] | None = None
+    end_of_next_year: bool = False
+    warning_days: Annotated[int, Meta(ge=0, le=WARNING_DAYS_MAX)] = 30
+
+    def last_day(self, earned_on: date) -> date:
+        """The last local day on which points earned on `earned_on` can be spent."""
+        if self.end_of_next_year:
+            return date(earned_on.year + 1, 12, 31)
+        assert self.months is not None, "checked: months or end_of_next_year"
+        month = earned_on.year * 12 + earned_on.month - 1 + self.months + 1
+        return date(month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
+
 class EarnRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rates: Rates = Rates()
     promotions: tuple[Promotion, ...] = ()
     caps: Caps = Caps()
     bonuses: Bonuses = Bonuses()
+    expiry: Expiry | None = None   # absent: points never expire
     # Tiers (proto/tiers.py): absent, the alliance has none (no TR in its answers).
     tiers: Tiers | None = None
 
@@ -151,6 +176,9 @@ def check_rules(rules: EarnRules) -> None:
     for category in rules.rates.categories:
         if not _CATEGORY.match(category):
             raise InvalidRules(f"category {category!r}: lower-case letters, digits, '_'")
+    expiry = rules.expiry
+    if expiry is not None and (expiry.months is None) == (not expiry.end_of_next_year):
+        raise InvalidRules("expiry: either months or end_of_next_year = true")
     if len(rules.promotions) > PROMOTIONS_MAX:
         raise InvalidRules(f"at most {PROMOTIONS_MAX} promotions")
     codes = [promotion.code for promotion in rules.promotions]

@@ -17,7 +17,9 @@ too, decided in a group commit and written in its statement.
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
+from typing import TypeVar
 
 import msgspec
 
@@ -31,6 +33,7 @@ class CommandKind(StrEnum):
     JOIN_BONUS = "join_bonus"                            # the earn rules' points for joining
     GIFT_RESTOCK = "gift_restock"                        # a gift's stock up by a quantity
     GIFT_WITHDRAWAL = "gift_withdrawal"                  # a gift no longer redeemed (05)
+    POINTS_EXPIRY = "points_expiry"                      # expired lots of cards to breakage
 
 
 # Maker-checker: these are carried out only under an approved request of the same action.
@@ -42,6 +45,11 @@ NEEDS_APPROVAL = frozenset({
 GIFT_KINDS = frozenset({CommandKind.GIFT_RESTOCK, CommandKind.GIFT_WITHDRAWAL})
 # Those that name a second card (other_card_id): the receiving card, or the new one.
 TWO_CARDS = frozenset({CommandKind.POINTS_TRANSFER, CommandKind.CARD_REPLACEMENT})
+# Those that sweep a chunk of an alliance's cards (SweepPayload): the nightly jobs.
+SWEEP_KINDS = frozenset({CommandKind.POINTS_EXPIRY})
+# Cards in one sweep command: its postings go into one group commit with terminals' requests,
+# so a few hundred keep that commit a few milliseconds longer, not seconds.
+SWEEP_CARDS_MAX = 500
 # A reason is kept with every command; the audit trail and statements show it.
 REASON_LENGTH_MAX = 200
 # Whole points or fen moved by one command: far above any card's balance, far below int64.
@@ -70,6 +78,17 @@ class GiftPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     gift_code: str
     reason: str
     quantity: int = 0
+
+
+class SweepPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A nightly job's chunk: these cards of the alliance, as of `through` (a points expiry
+    books the points of every lot whose last day is before it). The row's card_id is the
+    first card, which routes the command to the host that holds the chunk's cards."""
+
+    alliance_id: int
+    through: date
+    card_ids: tuple[int, ...]
+    reason: str
 
 
 class InvalidCommand(ValueError):
@@ -101,6 +120,26 @@ def check_payload(kind: CommandKind, payload: CommandPayload) -> None:
         raise InvalidCommand("a join bonus is what the earn rules in force give: no amounts")
 
 
+def check_sweep_payload(kind: CommandKind, payload: SweepPayload) -> None:
+    assert kind in SWEEP_KINDS, kind
+    if not payload.reason.strip() or len(payload.reason) > REASON_LENGTH_MAX:
+        raise InvalidCommand(f"a reason of 1 to {REASON_LENGTH_MAX} characters")
+    if payload.alliance_id <= 0:
+        raise InvalidCommand("a sweep names its alliance")
+    if not 0 < len(payload.card_ids) <= SWEEP_CARDS_MAX:
+        raise InvalidCommand(f"a sweep names 1 to {SWEEP_CARDS_MAX} cards")
+    if any(card_id <= 0 for card_id in payload.card_ids) \
+            or len(set(payload.card_ids)) != len(payload.card_ids):
+        raise InvalidCommand("a sweep's cards are distinct card ids")
+
+
+def decode_sweep_payload(kind: CommandKind, text: str | bytes) -> SweepPayload:
+    """InvalidCommand for a sweep payload that does not decode or does not fit its kind."""
+    payload = _decoded(text, SweepPayload)
+    check_sweep_payload(kind, payload)
+    return payload
+
+
 def check_gift_payload(kind: CommandKind, payload: GiftPayload) -> None:
     assert kind in GIFT_KINDS, kind
     if not payload.reason.strip() or len(payload.reason) > REASON_LENGTH_MAX:
@@ -116,26 +155,30 @@ def check_gift_payload(kind: CommandKind, payload: GiftPayload) -> None:
 _ENCODER = msgspec.json.Encoder()
 
 
-def encode_payload(payload: CommandPayload | GiftPayload) -> str:
+def encode_payload(payload: CommandPayload | GiftPayload | SweepPayload) -> str:
     """The JSON the row (and the approval request) holds."""
     return _ENCODER.encode(payload).decode()
 
 
 def decode_payload(kind: CommandKind, text: str | bytes) -> CommandPayload:
     """InvalidCommand for a payload that does not decode or does not fit its kind."""
-    try:
-        payload = msgspec.json.decode(text, type=CommandPayload)
-    except msgspec.DecodeError as exc:   # malformed, or the wrong shape
-        raise InvalidCommand(f"the payload does not decode: {exc}") from exc
+    payload = _decoded(text, CommandPayload)
     check_payload(kind, payload)
     return payload
 
 
 def decode_gift_payload(kind: CommandKind, text: str | bytes) -> GiftPayload:
     """InvalidCommand for a gift payload that does not decode or does not fit its kind."""
-    try:
-        payload = msgspec.json.decode(text, type=GiftPayload)
-    except msgspec.DecodeError as exc:
-        raise InvalidCommand(f"the payload does not decode: {exc}") from exc
+    payload = _decoded(text, GiftPayload)
     check_gift_payload(kind, payload)
     return payload
+
+
+_Payload = TypeVar("_Payload", CommandPayload, GiftPayload, SweepPayload)
+
+
+def _decoded(text: str | bytes, payload_type: type[_Payload]) -> _Payload:
+    try:
+        return msgspec.json.decode(text, type=payload_type)
+    except msgspec.DecodeError as exc:   # malformed, or the wrong shape
+        raise InvalidCommand(f"the payload does not decode: {exc}") from exc

@@ -26,6 +26,8 @@ import structlog
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER, AccountKind
 from account_host.commands.item import Command
 from account_host.context import ApplyContext
+from account_host.expiry.keeping import keep_lots, record_lots
+from account_host.expiry.sweep import expire_points
 from account_host.state import Card, Gift
 from account_host.transactions.base import over_balance_limit
 from proto.codes import CURRENCY_FEN, CURRENCY_POINTS, ResponseCode
@@ -33,6 +35,7 @@ from proto.frames import Answer
 from proto.host_commands import (
     GIFT_KINDS,
     NEEDS_APPROVAL,
+    SWEEP_KINDS,
     TWO_CARDS,
     CommandKind,
     CommandPayload,
@@ -80,6 +83,8 @@ def apply_command(context: ApplyContext, command: Command) -> Answer:
 def _decide(context: ApplyContext, command: Command) -> Outcome:
     if command.kind in GIFT_KINDS:
         return _decide_gift(context, command)
+    if command.kind in SWEEP_KINDS:
+        return _decide_sweep(context, command)
     payload = command.payload
     if payload is None:
         raise _Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")
@@ -121,6 +126,20 @@ def _decide_gift(context: ApplyContext, command: Command) -> Outcome:
         result = "withdrawn" + ("" if gift.stock is None else f" with {gift.stock} in stock")
     context.batch.set_gift(*key, gift.stock, gift.active)
     return ResponseCode.APPROVED, result, None
+
+
+def _decide_sweep(context: ApplyContext, command: Command) -> Outcome:
+    """Done with no transaction named (it posts one per card), whatever it found to book."""
+    sweep = command.sweep
+    if sweep is None:
+        raise _Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")
+    if sweep.alliance_id not in context.state.alliances:
+        raise _Refused(ResponseCode.INVALID_TRANSACTION,
+                       f"alliance {sweep.alliance_id} is not known to this host")
+    totals = expire_points(context, sweep, command.sweep_cards)
+    return (ResponseCode.APPROVED,
+            f"{totals.points} points of {totals.cards} cards expired (last days before"
+            f" {sweep.through})", None)
 
 
 def _restock_gift(gift: Gift, payload: GiftPayload) -> None:
@@ -185,6 +204,8 @@ def _adjust(
         transaction_id, kind, day, command_id, card_id=card.id, amount=abs(amount),
         currency=currency, points=amount if points_ledger else 0,
         stored_value_fen=0 if points_ledger else amount)
+    if points_ledger:   # points given make a lot; points taken come from the oldest
+        record_lots(context, transaction_id, member, card.alliance_id, earned=amount)
     return ResponseCode.APPROVED, f"{amount:+d} {unit}", transaction_id
 
 
@@ -212,6 +233,7 @@ def _transfer_points(
     context.batch.add_command_transaction(
         transaction_id, CommandKind.POINTS_TRANSFER, day, command_id, card_id=card.id,
         amount=points, currency=CURRENCY_POINTS, points=-points, stored_value_fen=0)
+    _hand_over_lots(context, transaction_id, giver, taker, card.alliance_id)
     return ResponseCode.APPROVED, f"{points} points to card {other.id}", transaction_id
 
 
@@ -230,9 +252,9 @@ def _replace_card(
     fen = state.balance(card.stored_value_account_id)
     transaction_id, day = _transaction(context, card)
     if points:
-        context.post(transaction_id, POINTS_LEDGER, day, (
-            (context.member_points_account(card), -points),
-            (context.member_points_account(other), points)))
+        giver = context.member_points_account(card)
+        taker = context.member_points_account(other)
+        context.post(transaction_id, POINTS_LEDGER, day, ((giver, -points), (taker, points)))
     if fen:
         context.post(transaction_id, MONEY_LEDGER, day, (
             (context.member_stored_value_account(card), -fen),
@@ -240,6 +262,8 @@ def _replace_card(
     context.batch.add_command_transaction(
         transaction_id, CommandKind.CARD_REPLACEMENT, day, command_id, card_id=card.id,
         amount=fen, currency=CURRENCY_FEN, points=-points, stored_value_fen=-fen)
+    if points:
+        _hand_over_lots(context, transaction_id, giver, taker, card.alliance_id)
     _close(context, card)
     if other.decline_code is not None:   # sold, not yet activated: it is the card now
         other.decline_code = None
@@ -261,8 +285,8 @@ def _close_card(
     transaction_id, day = _transaction(context, card)
     if points:
         breakage = context.owner_account(AccountKind.ALLIANCE_BREAKAGE, card.alliance_id)
-        context.post(transaction_id, POINTS_LEDGER, day, (
-            (context.member_points_account(card), -points), (breakage, points)))
+        member = context.member_points_account(card)
+        context.post(transaction_id, POINTS_LEDGER, day, ((member, -points), (breakage, points)))
     if fen:
         refunded = context.owner_account(AccountKind.ALLIANCE_STORED_VALUE_REFUNDED,
                                          card.alliance_id)
@@ -271,6 +295,8 @@ def _close_card(
     context.batch.add_command_transaction(
         transaction_id, CommandKind.CARD_CLOSURE, day, command_id, card_id=card.id,
         amount=fen, currency=CURRENCY_FEN, points=-points, stored_value_fen=-fen)
+    if points:   # a balance below zero has no lots: only one above zero is forfeited
+        record_lots(context, transaction_id, member, card.alliance_id)
     _close(context, card)
     return (ResponseCode.APPROVED, f"{fen} fen paid out, {points} points forfeited; closed",
             transaction_id)
@@ -299,6 +325,7 @@ def _join_bonus(
     context.batch.add_command_transaction(
         transaction_id, CommandKind.JOIN_BONUS, day, command_id, card_id=card.id,
         amount=points, currency=CURRENCY_POINTS, points=points, stored_value_fen=0)
+    record_lots(context, transaction_id, member, card.alliance_id, earned=points)
     return ResponseCode.APPROVED, f"+{points} points for joining", transaction_id
 
 
@@ -306,6 +333,15 @@ def _transaction(context: ApplyContext, card: Card) -> tuple[int, date]:
     """A new transaction's id, and the business date it posts on (the card's alliance's)."""
     return context.approve(with_rrn=False).transaction_id, context.business_date(
         card.alliance_id)
+
+
+def _hand_over_lots(
+    context: ApplyContext, transaction_id: int, giver: int, taker: int, alliance_id: int,
+) -> None:
+    """The points given leave the giver's lots oldest first and keep their last days in the
+    taker's (those that never expire stay so)."""
+    given = record_lots(context, transaction_id, giver, alliance_id)
+    keep_lots(context, taker, alliance_id, context.state.balance(taker), undo=given)
 
 
 def _close(context: ApplyContext, card: Card) -> None:

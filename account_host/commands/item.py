@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import msgspec
 
-from proto.host_commands import CommandKind, CommandPayload, GiftPayload
+from proto.host_commands import CommandKind, CommandPayload, GiftPayload, SweepPayload
 
 
 class Command(msgspec.Struct, frozen=True):
@@ -25,6 +25,10 @@ class Command(msgspec.Struct, frozen=True):
     other_status: str | None = None
     # A gift command's payload (proto.host_commands.GIFT_KINDS); `payload` is then None.
     gift: GiftPayload | None = None
+    # A sweep's (proto.host_commands.SWEEP_KINDS): its payload, and the PAN hashes of the
+    # cards it names that exist, by card id (the host finds its cards by them).
+    sweep: SweepPayload | None = None
+    sweep_cards: tuple[tuple[int, bytes], ...] = ()
 
     # What the writer's metrics and failure log read of a request.
     mti: ClassVar[str] = "command"

@@ -8,10 +8,12 @@ import asyncpg
 from account_host.commands.item import Command
 from proto.host_commands import (
     GIFT_KINDS,
+    SWEEP_KINDS,
     CommandKind,
     InvalidCommand,
     decode_gift_payload,
     decode_payload,
+    decode_sweep_payload,
 )
 
 # Commands read at once; the rest on the next round (the listener reads again until none).
@@ -44,16 +46,44 @@ LIMIT $2
 """
 
 
+# A sweep's cards (a few hundred): their PAN hashes, by which the host holds them.
+_SWEEP_CARDS_SQL = "SELECT id, pan_hmac FROM cards WHERE id = ANY($1::bigint[]) ORDER BY id"
+
+
 async def read_pending(
     connection: asyncpg.Connection, host_name: str, *, above_id: int = 0,
     limit: int = COMMANDS_PER_READ,
 ) -> list[Command]:
     rows = await connection.fetch(_PENDING_SQL, host_name, limit, above_id)
-    return [_command(row) for row in rows]
+    commands = []
+    for row in rows:
+        kind = CommandKind(row["kind"])   # the table's constraint holds the kinds
+        if kind in SWEEP_KINDS:
+            commands.append(await _sweep_command(connection, row, kind))
+        else:
+            commands.append(_command(row, kind))
+    return commands
 
 
-def _command(row: asyncpg.Record) -> Command:
-    kind = CommandKind(row["kind"])   # the table's constraint holds the kinds
+async def _sweep_command(
+    connection: asyncpg.Connection, row: asyncpg.Record, kind: CommandKind,
+) -> Command:
+    sweep, invalid = None, None
+    cards: tuple[tuple[int, bytes], ...] = ()
+    try:
+        sweep = decode_sweep_payload(kind, row["payload"])
+        if sweep.card_ids[0] != row["card_id"]:
+            raise InvalidCommand("the row's card is not the sweep's first")
+    except InvalidCommand as exc:
+        sweep, invalid = None, str(exc)[:200]
+    if sweep is not None:
+        cards = tuple((card_id, pan_hmac) for card_id, pan_hmac
+                      in await connection.fetch(_SWEEP_CARDS_SQL, list(sweep.card_ids)))
+    return Command(row["id"], kind, None, invalid, row["approved"], row["card_hmac"],
+                   row["card_status"], sweep=sweep, sweep_cards=cards)
+
+
+def _command(row: asyncpg.Record, kind: CommandKind) -> Command:
     if kind in GIFT_KINDS:
         return _gift_command(row, kind)
     payload, invalid = None, None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from account_host.chart import POINTS_LEDGER, AccountKind
 from account_host.context import ApplyContext
 from account_host.earning.referrals import Referral
+from account_host.expiry.keeping import record_lots
 from account_host.movements import TransactionType
 from account_host.transactions.base import over_balance_limit
 
@@ -34,4 +35,5 @@ def post_referral_bonus(
     context.batch.add_bonus_transaction(
         transaction_id, TransactionType.REFERRAL_BONUS, day, card_id=referrer.id,
         points=points, original_transaction_id=purchase_id)
+    record_lots(context, transaction_id, member, alliance_id, earned=points)
     return points

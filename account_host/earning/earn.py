@@ -64,7 +64,7 @@ class Earning:
     """One alliance's rules at one instant."""
 
     __slots__ = ("_birthday_days", "_day", "_moment", "_running", "counted", "local_date",
-                 "month", "rules", "tiers")
+                 "lot_day", "month", "rules", "tiers", "warning_days")
 
     def __init__(self, rules: CompiledRules | None, moment: Moment) -> None:
         self.rules = rules
@@ -74,6 +74,11 @@ class Earning:
         self.tiers: TierTable | None = rules.tiers if rules is not None else None
         self.local_date = moment.local_date
         self.month = moment.month
+        # Where points expire: the last day (ordinal) of the lot points earned now go to, and
+        # how many days ahead an inquiry warns (tag XP); 0 and None where they never expire.
+        expiry = None if rules is None else rules.rules.expiry
+        self.lot_day = 0 if expiry is None else expiry.last_day(moment.local_date).toordinal()
+        self.warning_days = None if expiry is None else expiry.warning_days
         self._moment = moment
         self._day = moment.day
         self._running: dict[int, _Running] = {}
@@ -119,6 +124,11 @@ class Earning:
             if caps.per_month is not None:
                 points = min(points, max(0, caps.per_month - month_points))
         return points
+
+    @property
+    def local_day(self) -> int:
+        """Today in the alliance's time zone, as a date ordinal."""
+        return self._day
 
     def count(self, counters: EarnCounters, card_id: int, points: int) -> None:
         """The card earned `points` now (negative: a reversal gives them back)."""

@@ -1,9 +1,11 @@
-"""0100/310000 balance inquiry: the card's points and stored value, under a new RRN, and its
-tier (TR) where the alliance has tiers. Nothing is posted, and no account is created."""
+"""0100/310000 balance inquiry: the card's points and stored value, under a new RRN, its tier
+(TR) where the alliance has tiers, and tag XP when some of its points expire within the
+alliance's warning window. Nothing is posted, and no account is created."""
 
 from __future__ import annotations
 
 from account_host.context import ApplyContext
+from account_host.expiry.warning import EXPIRY_TAG, expiry_warning
 from account_host.state import Card, Merchant
 from account_host.tiers.holders import tier_tags
 from account_host.transactions.base import CardCheck, TransactionKind, decline, is_late_original
@@ -21,10 +23,13 @@ def apply_inquiry(
     state = context.state
     balances = Balances(state.balance(card.points_account_id),
                         state.balance(card.stored_value_account_id))
-    tags = tier_tags(context, card)
+    tags = tier_tags(context, card) or {}
+    warning = expiry_warning(context, card)
+    if warning is not None:
+        tags[EXPIRY_TAG] = warning
     return Answer(request.correlation_id, ResponseCode.APPROVED,
                   rrn=context.identifiers.next_rrn(), balances=balances,
-                  additional_data=encode_tlv(tags) if tags is not None else None)
+                  additional_data=encode_tlv(tags) if tags else None)
 
 
 BALANCE_INQUIRY = TransactionKind("balance_inquiry", apply_inquiry, CardCheck.FULL)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from account_host.chart import AccountKind
 from account_host.context import ApplyContext
+from account_host.expiry.keeping import record_lots
 from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
 from account_host.transactions.base import (
@@ -52,6 +53,9 @@ def apply_lottery(
             AccountKind.ALLIANCE_POINTS_LOTTERY, merchant.alliance_id)
         posted.points = net
     record_transaction(context, request, approval, posted, merchant)
+    if net:   # the stake from the lots, the prize's points to a lot of their own
+        posted.lots = record_lots(context, approval.transaction_id, posted.points_account_id,
+                                  merchant.alliance_id, earned=outcome.points)
     stock = state.lottery.take(campaign, card.id, outcome, approval.transaction_id,
                                context.now_s)
     context.batch.add_draw(approval.transaction_id, campaign.id, card.id, outcome.draw_number,

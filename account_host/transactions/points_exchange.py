@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from account_host.chart import AccountKind
 from account_host.context import ApplyContext
+from account_host.expiry.keeping import record_lots
 from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
 from account_host.transactions.base import (
@@ -63,6 +64,8 @@ def apply_points_exchange(
         AccountKind.ALLIANCE_STORED_VALUE_EXCHANGE, alliance.id)
     posted.stored_value_fen = fen
     record_transaction(context, request, approval, posted, merchant)
+    posted.lots = record_lots(context, approval.transaction_id, posted.points_account_id,
+                              alliance.id)
     return approved(context, request, approval, card, -points)
 
 

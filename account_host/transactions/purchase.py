@@ -13,6 +13,8 @@ from __future__ import annotations
 from account_host.chart import AccountKind
 from account_host.context import ApplyContext
 from account_host.earning.bonuses import post_referral_bonus
+from account_host.expiry.keeping import record_lots
+from account_host.expiry.lots import earned_day
 from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
 from account_host.tiers.holders import count_purchase_of, tier_percent
@@ -101,6 +103,9 @@ def post_purchase(
     # It earned at the tier held before it; now it counts, and may upgrade (TR shows it).
     posted.tier_card = count_purchase_of(context, card, amount_fen, points)
     record_transaction(context, request, approval, posted, merchant)
+    if points:
+        posted.lots = record_lots(context, approval.transaction_id, posted.points_account_id,
+                                  merchant.alliance_id, earned=points)
     referrals = context.state.referrals
     if referrals.by_card:   # a referred member's first purchase
         referral = referrals.take(card.id)
@@ -109,7 +114,8 @@ def post_purchase(
                                 approval.transaction_id)
     context.state.returns.add(
         posted.purchase_rrn, context.now_s, approval.transaction_id, card.id, merchant.id,
-        amount_fen, points, from_stored_value)
+        amount_fen, points, from_stored_value,
+        lot_day=earned_day(posted.lots) if posted.lots else 0)
     return approved(context, request, approval, card, points)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from account_host.chart import AccountKind
 from account_host.context import ApplyContext
+from account_host.expiry.keeping import record_lots
 from account_host.movements import TransactionType
 from account_host.state import Card, Merchant
 from account_host.tiers.holders import correct
@@ -83,6 +84,9 @@ def apply_return(
         correct(context, card, amount_fen, claw, give_back=True)
     record_transaction(context, request, approval, posted, merchant,
                        original_transaction_id=purchase.transaction_id)
+    if claw:   # from the lot the purchase made first (docs/rules.md, "Expiring points")
+        posted.lots = record_lots(context, approval.transaction_id, posted.points_account_id,
+                                  card.alliance_id, claw=claw, claw_day=purchase.lot_day)
     purchase.add_return(amount_fen, claw)
     return approved(context, request, approval, card, -claw)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from account_host.chart import AccountKind
 from account_host.context import ApplyContext
+from account_host.expiry.keeping import record_lots
 from account_host.movements import TransactionType
 from account_host.state import Alliance, Card, Gift, Merchant
 from account_host.transactions.base import (
@@ -75,6 +76,8 @@ def apply_redemption(
         AccountKind.MERCHANT_POINTS_REDEEMED, merchant.id)
     posted.points = -points
     record_transaction(context, request, approval, posted, merchant)
+    posted.lots = record_lots(context, approval.transaction_id, posted.points_account_id,
+                              merchant.alliance_id)
     if gift is not None:
         assert gift_code is not None
         take_gift(context, gift, (merchant.alliance_id, gift_code), approval.transaction_id)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER
 from account_host.context import ApplyContext
+from account_host.expiry.keeping import record_lots
 from account_host.movements import EARNING_TYPES, RETURNABLE_TYPES, Posted, TransactionType
 from account_host.returns_index import Returnable
 from account_host.state import Card, Merchant
@@ -123,6 +124,9 @@ def _undo(
         undo.stored_value_fen = -posted.stored_value_fen
     record_transaction(context, request, approval, undo, merchant,
                        original_transaction_id=posted.transaction_id)
+    if posted.points:   # the original's lot moves undone
+        record_lots(context, approval.transaction_id, posted.points_account_id,
+                    merchant.alliance_id, undo=posted.lots)
     if posted.type == TransactionType.LOTTERY:   # its count, and its prize's stock, back
         restocked = state.lottery.undo(posted.transaction_id)
         if restocked is not None:

@@ -10,7 +10,8 @@ from back_office.ledger_check.check import Check
 COMMAND_MISMATCH = Check(
     name="command_mismatch",
     description=("a back-office command carried out has the one transaction that names it;"
-                 " one refused or pending, or of a gift, has none"),
+                 " one refused or pending, of a gift, or an expiry (one per card, naming no"
+                 " command) has none"),
     sql="""
         SELECT h.id AS command_id, h.transaction_id AS transaction_id,
                format('command %s is %s with transaction %s, but transaction %s names it',
@@ -20,7 +21,8 @@ COMMAND_MISMATCH = Check(
         FULL JOIN (SELECT id, command_id FROM transactions WHERE command_id IS NOT NULL) AS t
                ON t.command_id = h.id
         WHERE h.id IS NULL OR t.id IS DISTINCT FROM h.transaction_id
-           OR (h.state = 'done' AND h.card_id IS NOT NULL) <> (t.id IS NOT NULL)
+           OR (h.state = 'done' AND h.card_id IS NOT NULL AND h.kind <> 'points_expiry')
+              <> (t.id IS NOT NULL)
     """,
 )
 

@@ -14,6 +14,7 @@ from back_office.ledger_check import (
     gifts,
     idempotency,
     journal,
+    lots,
     originals,
     references,
     terminals,
@@ -26,7 +27,7 @@ from database.errors import DatabaseUnavailableError
 
 CHECKS: tuple[Check, ...] = (
     *journal.CHECKS, *references.CHECKS, *balances.CHECKS, *originals.CHECKS,
-    *idempotency.CHECKS, *terminals.CHECKS, *commands.CHECKS, *gifts.CHECKS,
+    *idempotency.CHECKS, *terminals.CHECKS, *commands.CHECKS, *gifts.CHECKS, *lots.CHECKS,
 )
 # Violations listed per check (all are counted): enough to start from, not a flood.
 VIOLATIONS_LISTED_MAX = 100

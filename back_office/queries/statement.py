@@ -13,6 +13,10 @@ carries merchant_id. A merchant admin's policy there (the operators' work) leave
 merchant's lines and sums the opening balance over those same lines, so the running balances
 stay the sums of what is shown; a statement for a merchant admin is then the card's movements
 at that merchant, not the card's balance.
+
+Where the card's points expire, the statement also shows its lots as they stand now (docs/
+rules.md, "Expiring points"): how many points can be spent until which day. Not to a merchant
+admin, whose statement is not the card's balance.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import msgspec
 from back_office.queries.cards import CardRef
 from back_office.queries.errors import InvalidQueryError
 from back_office.queries.read_only import read_only
+from proto.lots import read_lots
 
 # The widest range of business dates a statement spans: a year or so for a person; longer
 # ranges are a member data export, not a statement.
@@ -50,6 +55,11 @@ class StatementLine(msgspec.Struct, frozen=True):
     stored_value_balance_fen: int     # the card's stored value after it, fen
 
 
+class ExpiringPoints(msgspec.Struct, frozen=True):
+    last_day: date     # the last local day on which they can be spent
+    points: int
+
+
 class Statement(msgspec.Struct, frozen=True):
     pan_masked: str
     date_from: date
@@ -59,6 +69,17 @@ class Statement(msgspec.Struct, frozen=True):
     closing_points: int
     closing_stored_value_fen: int
     lines: list[StatementLine]
+    expiring: list[ExpiringPoints] = []   # the card's lots now, soonest first
+
+
+# The card's lots as the host last wrote them; none for a merchant admin (see the docstring;
+# pg_has_role says yes to a superuser for any role).
+_LOTS_SQL = """
+SELECT lots FROM accounts
+WHERE kind = 'member_points' AND card_id = $1
+  AND (current_setting('is_superuser') = 'on'
+       OR NOT pg_has_role(current_user, 'jifen_op_merchant_admin', 'MEMBER'))
+"""
 
 
 # The card's postings with their entry's date and transaction: the member accounts found by
@@ -111,6 +132,7 @@ async def card_statement(
         opening = await connection.fetchrow(_OPENING_SQL, card.card_id, date_from)
         records = await connection.fetch(_LINES_SQL, card.card_id, date_from, date_to,
                                          STATEMENT_LINES_MAX + 1)
+        lots = await connection.fetchval(_LOTS_SQL, card.card_id)
     if len(records) > STATEMENT_LINES_MAX:
         raise InvalidQueryError(f"more than {STATEMENT_LINES_MAX} lines: a narrower range")
     assert opening is not None, "an aggregate gives one row"
@@ -124,4 +146,5 @@ async def card_statement(
             record["merchant_code"], record["terminal_code"], record["rrn"],
             record["points"], points, record["money"], money))
     return Statement(card.pan_masked, date_from, date_to, opening["points"], opening["money"],
-                     points, money, lines)
+                     points, money, lines,
+                     [ExpiringPoints(day, lot_points) for day, lot_points in read_lots(lots)])

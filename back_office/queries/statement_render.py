@@ -70,6 +70,9 @@ def render_table(statement: Statement) -> str:
     numeric = {6, 7, 8, 9}
     lines = [f"card {statement.pan_masked}, business dates {statement.date_from} to "
              f"{statement.date_to}: {len(statement.lines)} transactions"]
+    if statement.expiring:
+        lines.append("points expiring (now): " + ", ".join(
+            f"{lot.points} until {lot.last_day}" for lot in statement.expiring))
     for row in (header, *rows):
         lines.append("  ".join(cell.rjust(width) if index in numeric else cell.ljust(width)
                                for index, (cell, width) in enumerate(zip(row, widths,

@@ -1,6 +1,7 @@
-"""`jifen rules check|set|show|list`: an alliance's earn rules (docs/rules.md), a TOML (or
+"""`jifen rules check|set|show|list|expire`: an alliance's earn rules (docs/rules.md), a TOML (or
 JSON) document per version, each in force from a local date. An operator's `set` is a request
-a second operator (HQ admin) approves: the rules are what members earn."""
+a second operator (HQ admin) approves: the rules are what members earn. `expire` is the
+nightly expiry of points (jifen-expiry.timer), through the account host."""
 
 from __future__ import annotations
 
@@ -10,10 +11,19 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import asyncpg
 import msgspec
 
 from back_office.approvals import EARN_RULES
-from back_office.rules import RuleSetVersion, list_versions, rules_in_force, set_rules
+from back_office.provisioning.alliances import list_alliances
+from back_office.rules import (
+    ExpiryRun,
+    RuleSetVersion,
+    expire_points,
+    list_versions,
+    rules_in_force,
+    set_rules,
+)
 from database.roles import Role
 from jifen.commands.acting import acting_operator
 from jifen.commands.approval import print_submitted, submit_request
@@ -101,6 +111,38 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+# How long `expire` waits for the host, in all: 10^5 due cards are 200 commands, each one
+# group commit of a few milliseconds.
+EXPIRE_WAIT_S_DEFAULT = 120.0
+
+
+def _expire(args: argparse.Namespace) -> int:
+    """Every alliance's (or one's) expiry; exit 1 when a command was refused or is still
+    pending when the wait ends (the host applies it when it can; run again to see)."""
+    async def run(conn: asyncpg.Connection) -> list[ExpiryRun]:
+        codes = [args.alliance] if args.alliance else [
+            alliance.code for alliance in await list_alliances(conn)]
+        return [await expire_points(conn, code, args.date, args.wait) for code in codes]
+
+    runs = run_command(args, Role.BACK_OFFICE, run)
+    if args.json:
+        print_json(runs)
+    for expiry in runs:
+        if not args.json:
+            print(f"{expiry.alliance_code}: points whose last day is before {expiry.through}:"
+                  f" {expiry.cards} cards found, {len(expiry.commands)} commands")
+            for outcome in expiry.commands:
+                print(f"  command {outcome.id}: {outcome.state} {outcome.result_code or ''}"
+                      f" {outcome.result or ''}".rstrip())
+    unfinished = [outcome for expiry in runs for outcome in expiry.commands
+                  if outcome.state != "done"]
+    if unfinished:
+        print(f"jifen: error: {len(unfinished)} expiry commands not done (pending or refused):"
+              " `jifen card commands --pending`", file=sys.stderr)
+        return 1
+    return 0
+
+
 class _Summary(msgspec.Struct, frozen=True):
     effective_from: date
     promotions: int
@@ -136,3 +178,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = add_json_option(actions.add_parser("list", help="every version, latest first"))
     listing.add_argument("--alliance", required=True)
     listing.set_defaults(handler=_list)
+    expire = add_json_option(actions.add_parser(
+        "expire", help="book the points whose last day has passed to breakage, through the"
+                       " account host (nightly: jifen-expiry.timer)"))
+    expire.add_argument("--alliance", help="alliance code (default: every alliance)")
+    expire.add_argument("--date", type=date.fromisoformat, metavar="DATE",
+                        help="expire lots whose last day is before this local date (default:"
+                             " today in the alliance's time zone)")
+    expire.add_argument("--wait", type=float, default=EXPIRE_WAIT_S_DEFAULT, metavar="S",
+                        help="seconds to wait for the host in all (default %(default)s)")
+    expire.set_defaults(handler=_expire)

@@ -48,12 +48,12 @@ class TestClean:
     def test_an_empty_database_passes(self, audit, database_url):
         run = audit()
         assert run.exit_code == 0, run.err
-        assert run.out.startswith("audit clean: 15 checks over 0 transactions, 0 entries")
+        assert run.out.startswith("audit clean: 17 checks over 0 transactions, 0 entries")
 
     def test_a_sound_journal_passes_with_a_summary(self, audit, ledger_url):
         run = audit()
         assert run.exit_code == 0, run.err
-        assert "audit clean: 15 checks over 5 transactions, 6 entries, 12 postings and " \
+        assert "audit clean: 17 checks over 5 transactions, 6 entries, 12 postings and " \
                "5 accounts in" in run.out
         assert run.err == ""
 
@@ -69,7 +69,8 @@ class TestClean:
             "stored_value_negative", "original_missing", "reversed_more_than_once",
             "returns_exceed_original", "idempotency_key_reused", "terminal_mismatch",
             "command_mismatch", "join_bonus_twice", "referral_bonus_twice",
-            "gift_redemption_mismatch", "gift_stock_mismatch"]
+            "gift_redemption_mismatch", "gift_stock_mismatch", "lots_beyond_balance",
+            "expiry_not_its_moves"]
 
     def test_a_reversed_return_gives_its_amount_back(self, audit, ledger_url, sql):
         # 400 (reversed) + 700 exceeds the purchase's 1000 only if the reversed one counted.
@@ -145,6 +146,18 @@ VIOLATIONS = [
         " VALUES (1, 'points_adjustment', '{}', (SELECT id FROM cards), 'done', '00', '+1',"
         "         1, now())",
     ], "command_mismatch", [{"command_id": 1, "transaction_id": 1}]),
+    # Lots of 100 points (last day 2024-04-24) on a points balance of 30.
+    ("lots holding more than the balance", [
+        "UPDATE accounts SET lots = '\\x0b46b80000000064', lots_expire_first = '2024-04-24'"
+        " WHERE id = 1",
+    ], "lots_beyond_balance", [{"account_id": 1}]),
+    # An expiry of 5 points whose moves took 3 from the lots.
+    ("expiry booking other points than its lots", [
+        "INSERT INTO transactions (id, kind, business_date, posted_at, card_id, amount,"
+        "                          currency, points, lot_moves)"
+        " VALUES (6, 'points_expiry', '2025-03-01', '2025-03-01 10:06+00', (SELECT id FROM"
+        " cards), 5, '999', -5, '\\x000b46b8fffffffffffffffd')",
+    ], "expiry_not_its_moves", [{"transaction_id": 6}]),
 ]
 
 

@@ -71,6 +71,14 @@ class TestAnswers:
         assert "tag PT" in text and "tier" in text
         assert "622188******0009" in text and "6221880000000009" not in text
 
+    def test_an_inquiry_shows_the_points_expiring_soonest(self) -> None:
+        answer = {"t": "0110", "39": "00", "48": "XP02020270331000000000100"}
+        described = describe_answer(answer)
+        assert described["points_expiring"] == {"last_day": "2027-03-31", "points": 100}
+        assert "100 points expire after 2027-03-31" in format_answer_text(answer)
+        assert "points_expiring" not in describe_answer({"t": "0110", "39": "00",
+                                                         "48": "XP00820279999"})
+
     def test_declines_and_bad_tlv_are_described(self) -> None:
         described = describe_answer({"t": "0210", "39": "51", "48": "PT9"})
         assert described["response"] == "not enough points or stored value"

@@ -19,11 +19,12 @@ raises the number of sequences (10 by default, about 20 s; 500 take about 15 min
 from __future__ import annotations
 
 import os
+import struct
 import sys
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import anyio
 import asyncpg
@@ -47,7 +48,6 @@ from back_office.ledger_check import audit_database
 from database import with_database
 from devices import messages
 from devices.terminal_client import TerminalClient
-from proto.earn_rules import EarnRules, encode_rules
 from proto.fields import parse_balances, parse_tlv, totals_from_fields
 from proto.frames import Totals
 from proto.lottery import PrizeTable
@@ -109,6 +109,10 @@ VALUES ('{RATE_TWO_TERMINAL}', (SELECT id FROM merchants WHERE merchant_code = '
 UPDATE gift_catalogue SET stock = 1, stock_initial = 1, points = 2 WHERE gift_code = '{GIFT}';
 -- Points may pay 30 % of an order in alliance TEST (the other keeps the default, half).
 UPDATE alliances SET order_points_share_bp = 3000 WHERE code = 'TEST';
+-- Points of alliance TEST expire (each earning a lot: the final state checks them), with no
+-- other rule: every merchant earns its own rate, as the model has it.
+INSERT INTO earn_rule_sets (alliance_id, effective_from, document)
+SELECT id, date '2020-01-01', '{{"expiry": {{"months": 12}}}}' FROM alliances WHERE code = 'TEST';
 """
 # The TEST alliance's lottery: a draw costs 50 points; a prize of 120 points (3 in stock) in
 # 30 % of draws, a gift in 20 %, nothing in the rest.
@@ -251,11 +255,11 @@ async def _seed(database_url: str) -> tuple[dict[str, Merchant], dict[str, Card]
             LOTTERY_TABLE)
         await connection.execute("INSERT INTO lottery_prize_stock VALUES ($1, 'WIN', 3)",
                                  campaign["id"])
-        await connection.execute(   # TEST has tiers, in force since yesterday (any time zone)
-            "INSERT INTO earn_rule_sets (alliance_id, effective_from, document)"
-            " SELECT id, current_date - 1, $1::jsonb FROM alliances WHERE code = 'TEST'",
-            encode_rules(EarnRules(tiers=Tiers(tuple(Tier(code, threshold)
-                                                     for code, threshold in MODEL_TIERS)))))
+        await connection.execute(   # TEST's rules (expiry, above) have tiers too
+            "UPDATE earn_rule_sets SET document = document || jsonb_build_object('tiers',"
+            " $1::jsonb) WHERE alliance_id = (SELECT id FROM alliances WHERE code = 'TEST')",
+            msgspec.json.encode(Tiers(tuple(Tier(code, threshold)
+                                            for code, threshold in MODEL_TIERS))).decode())
         gifts: dict[str, dict[str, Gift]] = {}
         for row in await connection.fetch(
                 "SELECT a.code, g.gift_code, g.points, g.stock, g.active FROM gift_catalogue g "
@@ -559,6 +563,25 @@ class LedgerMachine(RuleBasedStateMachine):
         modelled = {account: balance for account, balance in self.model.balances.items()
                     if balance}
         assert in_database == modelled
+        self._check_lots(pans)
+
+    def _check_lots(self, pans: dict[int, str]) -> None:
+        """Every point of alliance TEST was earned under its expiry, all on the sequence's
+        day: the lots hold exactly the balance above zero, ending a year on; the other alliance's
+        points never expire (no lots)."""
+        rows = self.harness.fetch("""
+            SELECT a.card_id, a.balance, a.lots, l.code AS alliance
+            FROM accounts a JOIN cards c ON c.id = a.card_id JOIN alliances l
+              ON l.id = c.alliance_id WHERE a.kind = 'member_points'""")
+        for row in rows:
+            lots = [(value >> 40, value & ((1 << 40) - 1))
+                    for (value,) in struct.iter_unpack(">Q", row["lots"] or b"")]
+            pan = pans[row["card_id"]]
+            if row["alliance"] != "TEST":
+                assert lots == [], (pan, lots)
+                continue
+            assert sum(points for _, points in lots) == max(0, row["balance"]), (pan, lots)
+            assert all(day > date.today().toordinal() for day, _ in lots), (pan, lots)
 
     # ---- sending and checking ------------------------------------------------------------
 
