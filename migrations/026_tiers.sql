@@ -30,3 +30,16 @@ GRANT SELECT, INSERT, UPDATE (tier, tier_until, standing, changed_at)
     ON tier_standings TO jifen_host;
 GRANT SELECT ON tier_standings TO jifen_back_office, jifen_op_hq_admin, jifen_op_card_service,
     jifen_op_auditor, jifen_audit;
+
+-- The nightly tier review: a sweep kind like the points expiry (025): a chunk of an alliance's
+-- cards; done, it names no transaction (it posts none: it only changes standings).
+ALTER TABLE host_commands DROP CONSTRAINT host_commands_kind_check;
+ALTER TABLE host_commands ADD CONSTRAINT host_commands_kind_check CHECK (
+    kind IN ('points_adjustment', 'stored_value_adjustment', 'points_transfer',
+             'card_replacement', 'card_closure', 'join_bonus', 'gift_restock',
+             'gift_withdrawal', 'points_expiry', 'tier_review'));
+ALTER TABLE host_commands DROP CONSTRAINT host_commands_done_with_transaction;
+ALTER TABLE host_commands ADD CONSTRAINT host_commands_done_with_transaction CHECK (
+    CASE WHEN card_id IS NULL OR kind IN ('points_expiry', 'tier_review')
+         THEN transaction_id IS NULL
+         ELSE (state = 'done') = (transaction_id IS NOT NULL) END);

@@ -34,6 +34,7 @@ class CommandKind(StrEnum):
     GIFT_RESTOCK = "gift_restock"                        # a gift's stock up by a quantity
     GIFT_WITHDRAWAL = "gift_withdrawal"                  # a gift no longer redeemed (05)
     POINTS_EXPIRY = "points_expiry"                      # expired lots of cards to breakage
+    TIER_REVIEW = "tier_review"                          # tiers whose year ended, decided again
 
 
 # Maker-checker: these are carried out only under an approved request of the same action.
@@ -46,7 +47,7 @@ GIFT_KINDS = frozenset({CommandKind.GIFT_RESTOCK, CommandKind.GIFT_WITHDRAWAL})
 # Those that name a second card (other_card_id): the receiving card, or the new one.
 TWO_CARDS = frozenset({CommandKind.POINTS_TRANSFER, CommandKind.CARD_REPLACEMENT})
 # Those that sweep a chunk of an alliance's cards (SweepPayload): the nightly jobs.
-SWEEP_KINDS = frozenset({CommandKind.POINTS_EXPIRY})
+SWEEP_KINDS = frozenset({CommandKind.POINTS_EXPIRY, CommandKind.TIER_REVIEW})
 # Cards in one sweep command: its postings go into one group commit with terminals' requests,
 # so a few hundred keep that commit a few milliseconds longer, not seconds.
 SWEEP_CARDS_MAX = 500
@@ -82,7 +83,8 @@ class GiftPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class SweepPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A nightly job's chunk: these cards of the alliance, as of `through` (a points expiry
-    books the points of every lot whose last day is before it). The row's card_id is the
+    books the points of every lot whose last day is before it; a tier review decides again
+    the tiers of the cards' holders whose year ended before it). The row's card_id is the
     first card, which routes the command to the host that holds the chunk's cards."""
 
     alliance_id: int

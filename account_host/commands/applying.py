@@ -29,6 +29,7 @@ from account_host.context import ApplyContext
 from account_host.expiry.keeping import keep_lots, record_lots
 from account_host.expiry.sweep import expire_points
 from account_host.state import Card, Gift
+from account_host.tiers.review import review_tiers
 from account_host.transactions.base import over_balance_limit
 from proto.codes import CURRENCY_FEN, CURRENCY_POINTS, ResponseCode
 from proto.frames import Answer
@@ -136,6 +137,11 @@ def _decide_sweep(context: ApplyContext, command: Command) -> Outcome:
     if sweep.alliance_id not in context.state.alliances:
         raise _Refused(ResponseCode.INVALID_TRANSACTION,
                        f"alliance {sweep.alliance_id} is not known to this host")
+    if command.kind is CommandKind.TIER_REVIEW:
+        reviewed = review_tiers(context, sweep, command.sweep_cards)
+        return (ResponseCode.APPROVED,
+                f"{reviewed.reviewed} tiers reviewed, {reviewed.lowered} lowered (years ended"
+                f" before {sweep.through})", None)
     totals = expire_points(context, sweep, command.sweep_cards)
     return (ResponseCode.APPROVED,
             f"{totals.points} points of {totals.cards} cards expired (last days before"

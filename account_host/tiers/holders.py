@@ -50,7 +50,7 @@ def count_purchase_of(
     if table is None:
         return None
     standing = standing_of(context.state, card) or new_standing(table, earning.month)
-    _store(context, card, count_purchase(table, standing, earning.month, earning.local_date,
+    store(context, card, count_purchase(table, standing, earning.month, earning.local_date,
                                          amount_fen if table.counts_spend else points))
     return card
 
@@ -68,11 +68,11 @@ def correct(
         return
     amount = amount_fen if table.counts_spend else points
     if amount > 0:
-        _store(context, card, take_off(standing, earning.month, amount) if give_back
+        store(context, card, take_off(standing, earning.month, amount) if give_back
                else count_again(standing, earning.month, amount))
 
 
-def _store(context: ApplyContext, card: Card, standing: bytes) -> None:
+def store(context: ApplyContext, card: Card, standing: bytes) -> None:
     """The holder's new standing, in memory and in this batch's rows."""
     member_id = card.member_id
     if member_id:

@@ -49,6 +49,8 @@ COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     ("rules", "list"): _right("read the earn rules", HQ, CARDS, CLEARING, AUDITOR),
     # Expiry books what the rules in force say has expired; the nightly timer runs it too.
     ("rules", "expire"): _right("expire points", HQ),
+    # The tier review decides tiers by the rules in force; the nightly timer runs it too.
+    ("rules", "review-tiers"): _right("review tiers", HQ),
     # The lottery: an operator's `create` is a request an HQ admin approves.
     ("lottery", "create"): _right("open lottery campaigns", HQ),
     ("lottery", "end"): _right("end lottery campaigns", HQ),

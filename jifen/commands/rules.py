@@ -1,7 +1,9 @@
-"""`jifen rules check|set|show|list|expire`: an alliance's earn rules (docs/rules.md), a TOML (or
-JSON) document per version, each in force from a local date. An operator's `set` is a request
-a second operator (HQ admin) approves: the rules are what members earn. `expire` is the
-nightly expiry of points (jifen-expiry.timer), through the account host."""
+"""`jifen rules check|set|show|list|expire|review-tiers`: an alliance's earn rules
+(docs/rules.md), a TOML (or JSON) document per version, each in force from a local date. An
+operator's `set` is a request a second operator (HQ admin) approves: the rules are what
+members earn. `expire` is the nightly expiry of points (jifen-expiry.timer), through the
+account host; `review-tiers` the nightly tier review (jifen-tier-review.timer,
+jifen/commands/tier_review.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from back_office.rules import (
     set_rules,
 )
 from database.roles import Role
+from jifen.commands import tier_review
 from jifen.commands.acting import acting_operator
 from jifen.commands.approval import print_submitted, submit_request
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
@@ -188,3 +191,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     expire.add_argument("--wait", type=float, default=EXPIRE_WAIT_S_DEFAULT, metavar="S",
                         help="seconds to wait for the host in all (default %(default)s)")
     expire.set_defaults(handler=_expire)
+    tier_review.register(actions)

@@ -29,6 +29,7 @@ CREDENTIALS = {
     "jifen-dialup": TLS,  # to a remote front's bridge listener; no KEK, no database
     "jifen-clearing": {"db-password"},  # no sealed keys, no links
     "jifen-expiry": {"db-password"},  # the back office's: it only writes host commands
+    "jifen-tier-review": {"db-password"},  # likewise
     "jifen-receivewal": {"pgpass"},  # the WAL stream's: no Jifen file at all
 }
 # The units that run no `jifen` command: what they are given instead of JIFEN_CONFIG.
