@@ -194,7 +194,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     load.add_argument("--rules", choices=RULE_SETS, default="none",
                       help="earn rules of the load-test alliance: none (each merchant's own"
                            " rate), or realistic (200 merchants, 20 promotions, caps counted"
-                           " per card and day; loadtest/rules.py)")
+                           " per card and day, 4 tiers, expiring points; loadtest/rules.py)")
     factor = f"{LATENCY_RATE_TO_PGBENCH:g}x pgbench's TPS"
     latency = load.add_mutually_exclusive_group()
     latency.add_argument("--no-latency-phase", action="store_true",
