@@ -101,7 +101,7 @@ def execute_sql() -> Callable[..., None]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
+def postgres_server_url(pytestconfig: pytest.Config) -> Iterator[str]:
     """A superuser's URL on the test server: $JIFEN_DATABASE_URL, else the embedded one,
     stopped at the end of the session when this session started it (see above)."""
     url = os.environ.get("JIFEN_DATABASE_URL")
@@ -109,14 +109,49 @@ def postgres_server_url() -> Iterator[str]:
         yield url
         return
     server = EmbeddedPostgres(TEST_DATA_DIR)
+    if _is_xdist_worker(pytestconfig):
+        # One of several workers: whichever asks first starts it (under the data directory's
+        # lock), and the controller decides at its end (pytest_sessionfinish below).
+        yield server.ensure_running()
+        return
     was_running = server.is_running()
     url = server.ensure_running()
     yield url
-    if was_running or os.environ.get(KEEP_DB_VARIABLE) == "1":
+    _stop_unless_kept(server, was_running)
+
+
+def _stop_unless_kept(server: EmbeddedPostgres, was_running: bool) -> None:
+    if was_running or os.environ.get(KEEP_DB_VARIABLE) == "1" or not server.is_running():
         return
-    if _other_sessions(url):
+    if _other_sessions(server.dsn()):
         return
     server.stop()
+
+
+# Under pytest-xdist (`-n 2` in pyproject.toml's addopts) each worker is a session of its own,
+# with its own template (named by the worker's pid), and the controller, which runs no test,
+# owns the server's lifetime: it notes at its start whether the server was running, and at its
+# end, after every worker has dropped its template, applies the same rule as a lone session.
+_SERVER_WAS_RUNNING = pytest.StashKey[bool]()
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    return not _is_xdist_worker(config) and getattr(config.option, "dist", "no") != "no"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _is_xdist_controller(session.config) and not os.environ.get("JIFEN_DATABASE_URL"):
+        session.config.stash[_SERVER_WAS_RUNNING] = EmbeddedPostgres(TEST_DATA_DIR).is_running()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    was_running = session.config.stash.get(_SERVER_WAS_RUNNING, None)
+    if was_running is not None:
+        _stop_unless_kept(EmbeddedPostgres(TEST_DATA_DIR), was_running)
 
 
 def _other_sessions(url: str) -> list[int]:
