@@ -185,12 +185,31 @@ def template_database(postgres_server_url: str) -> Iterator[str]:
         f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
         f"CREATE DATABASE {name}",
     )
-    _run_async(migrate, with_database(postgres_server_url, name))
-    # As `jifen db migrate` does: the front's key pair (under the tests' KEK), whose public
-    # key the back office seals TMKs to.
-    _run_async(publish_front_key, with_database(postgres_server_url, name), load_kek())
+    _run_async(_migrate_template, postgres_server_url, name)
     yield name
     _execute_sql(postgres_server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+# The migrations change roles, which all databases of the server share: two sessions
+# migrating at once (the pytest-xdist workers, as they start) fail with "tuple concurrently
+# updated". A session-level advisory lock on the server's own database takes turns.
+TEMPLATE_LOCK_KEY = 0x6A6966656E  # "jifen"
+# Another session's migrations: a few seconds on a loaded 2-core machine.
+TEMPLATE_LOCK_WAIT_S = 120.0
+
+
+async def _migrate_template(server_url: str, name: str) -> None:
+    url = with_database(server_url, name)
+    connection = await connect(server_url, SQL_TIMEOUT_S)
+    try:
+        with anyio.fail_after(TEMPLATE_LOCK_WAIT_S):
+            await connection.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK_KEY)
+        await migrate(url)
+        # As `jifen db migrate` does: the front's key pair (under the tests' KEK), whose
+        # public key the back office seals TMKs to.
+        await publish_front_key(url, load_kek())
+    finally:
+        await connection.close()  # and with it the lock
 
 
 @pytest.fixture
