@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ import msgspec
 
 from database.embedded import DATABASE_NAME_PATTERN
 from database.errors import EmbeddedServerError
+from database.ports import free_ports
 from database.postmaster import pid_exists, read_postmaster
 from database.server_user import ensure_private_dir, grant_traverse_to_ancestors, server_user
 from database.tools import install_dir, prepare_installation, run_tool, tool_environment
@@ -115,7 +115,7 @@ class LocalCluster:
         self._superuser_password = secrets.token_urlsafe(24)
         self._replication_password = secrets.token_urlsafe(24)
         self._user = server_user()
-        ports = _free_ports(2 + 2 * nodes)
+        ports = free_ports(2 + 2 * nodes)
         self._etcd_client_port, self._etcd_peer_port = ports[0], ports[1]
         self.nodes = [
             Node(f"node{index}", self.base_dir / f"node{index}",
@@ -430,16 +430,3 @@ def _terminate(process: subprocess.Popen[bytes], signum: int) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-
-def _free_ports(count: int) -> list[int]:
-    """`count` distinct ports free now (all bound at once, so the kernel gives distinct ones)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for probe in sockets:
-            probe.bind((HOST, 0))
-        return [probe.getsockname()[1] for probe in sockets]
-    finally:
-        for probe in sockets:
-            probe.close()

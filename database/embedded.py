@@ -25,7 +25,7 @@ from pathlib import Path
 
 import msgspec
 
-from database import settings
+from database import ports, settings
 from database.errors import EmbeddedServerError
 from database.passwords import ensure_password, password_path, read_password
 from database.postmaster import (
@@ -402,9 +402,7 @@ class EmbeddedPostgres:
         last_port = settings.read_managed_port(self.data_dir)
         if last_port is not None and last_port not in tried_ports and _port_is_free(last_port):
             return last_port
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind((HOST, 0))
-            return probe.getsockname()[1]
+        return ports.free_port()  # below the ephemeral range: kept free while it restarts
 
     def _write_managed_conf(self, port: int, user: ServerUser | None) -> None:
         path = self.data_dir / settings.MANAGED_CONF_NAME

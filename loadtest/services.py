@@ -9,7 +9,6 @@ loses a process has failed, and says so.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import tomllib
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import anyio
 import msgspec
 
+from database import ports
 from loadtest.errors import SetupError, UsageError
 from runtime.config import load_config
 from runtime.errors import ConfigError
@@ -43,9 +43,8 @@ class SystemPorts(msgspec.Struct, frozen=True):
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    # Below the ephemeral range, where no other socket takes it before the child binds it.
+    return ports.free_port()
 
 
 def system_sections(database_url: str, ports: SystemPorts) -> Sections:

@@ -101,7 +101,7 @@ def execute_sql() -> Callable[..., None]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
+def postgres_server_url(pytestconfig: pytest.Config) -> Iterator[str]:
     """A superuser's URL on the test server: $JIFEN_DATABASE_URL, else the embedded one,
     stopped at the end of the session when this session started it (see above)."""
     url = os.environ.get("JIFEN_DATABASE_URL")
@@ -109,14 +109,49 @@ def postgres_server_url() -> Iterator[str]:
         yield url
         return
     server = EmbeddedPostgres(TEST_DATA_DIR)
+    if _is_xdist_worker(pytestconfig):
+        # One of several workers: whichever asks first starts it (under the data directory's
+        # lock), and the controller decides at its end (pytest_sessionfinish below).
+        yield server.ensure_running()
+        return
     was_running = server.is_running()
     url = server.ensure_running()
     yield url
-    if was_running or os.environ.get(KEEP_DB_VARIABLE) == "1":
+    _stop_unless_kept(server, was_running)
+
+
+def _stop_unless_kept(server: EmbeddedPostgres, was_running: bool) -> None:
+    if was_running or os.environ.get(KEEP_DB_VARIABLE) == "1" or not server.is_running():
         return
-    if _other_sessions(url):
+    if _other_sessions(server.dsn()):
         return
     server.stop()
+
+
+# Under pytest-xdist (`-n 2` in pyproject.toml's addopts) each worker is a session of its own,
+# with its own template (named by the worker's pid), and the controller, which runs no test,
+# owns the server's lifetime: it notes at its start whether the server was running, and at its
+# end, after every worker has dropped its template, applies the same rule as a lone session.
+_SERVER_WAS_RUNNING = pytest.StashKey[bool]()
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    return not _is_xdist_worker(config) and getattr(config.option, "dist", "no") != "no"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _is_xdist_controller(session.config) and not os.environ.get("JIFEN_DATABASE_URL"):
+        session.config.stash[_SERVER_WAS_RUNNING] = EmbeddedPostgres(TEST_DATA_DIR).is_running()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    was_running = session.config.stash.get(_SERVER_WAS_RUNNING, None)
+    if was_running is not None:
+        _stop_unless_kept(EmbeddedPostgres(TEST_DATA_DIR), was_running)
 
 
 def _other_sessions(url: str) -> list[int]:
@@ -150,12 +185,31 @@ def template_database(postgres_server_url: str) -> Iterator[str]:
         f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
         f"CREATE DATABASE {name}",
     )
-    _run_async(migrate, with_database(postgres_server_url, name))
-    # As `jifen db migrate` does: the front's key pair (under the tests' KEK), whose public
-    # key the back office seals TMKs to.
-    _run_async(publish_front_key, with_database(postgres_server_url, name), load_kek())
+    _run_async(_migrate_template, postgres_server_url, name)
     yield name
     _execute_sql(postgres_server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+# The migrations change roles, which all databases of the server share: two sessions
+# migrating at once (the pytest-xdist workers, as they start) fail with "tuple concurrently
+# updated". A session-level advisory lock on the server's own database takes turns.
+TEMPLATE_LOCK_KEY = 0x6A6966656E  # "jifen"
+# Another session's migrations: a few seconds on a loaded 2-core machine.
+TEMPLATE_LOCK_WAIT_S = 120.0
+
+
+async def _migrate_template(server_url: str, name: str) -> None:
+    url = with_database(server_url, name)
+    connection = await connect(server_url, SQL_TIMEOUT_S)
+    try:
+        with anyio.fail_after(TEMPLATE_LOCK_WAIT_S):
+            await connection.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK_KEY)
+        await migrate(url)
+        # As `jifen db migrate` does: the front's key pair (under the tests' KEK), whose
+        # public key the back office seals TMKs to.
+        await publish_front_key(url, load_kek())
+    finally:
+        await connection.close()  # and with it the lock
 
 
 @pytest.fixture

@@ -35,8 +35,10 @@ def run_session(data_dir: Path, basetemp: Path, **extra_env: str) -> None:
            if key not in ("JIFEN_DATABASE_URL", KEEP_DB_VARIABLE)}
     env.update(JIFEN_TEST_PG_DIR=str(data_dir), **extra_env)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", f"--basetemp={basetemp}", INNER_TEST,
-         "-k", INNER_SELECTION],
+        # One pytest-xdist worker: the suite's own way (a controller that runs no test owns
+        # the server's lifetime, a worker uses it), without a second worker's start-up.
+        [sys.executable, "-m", "pytest", "-q", "-x", "-n", "1", f"--basetemp={basetemp}",
+         INNER_TEST, "-k", INNER_SELECTION],
         cwd=REPO_DIR, env=env, capture_output=True, text=True,
         timeout=INNER_SESSION_TIMEOUT_S, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -5,7 +5,6 @@ that read the logs (no secrets in them; one request id through all three)."""
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,16 +12,11 @@ from pathlib import Path
 
 import anyio
 
+from database.ports import free_port as free_port  # below the ephemeral range: see there
 from runtime.supervisor import Child, stop_child, wait_for_port
 from tests.pki_kit import tls_fields
 
 SERVICES = ("host", "switch", "front")   # in the order they start
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def write_config(

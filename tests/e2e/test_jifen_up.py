@@ -7,7 +7,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from database.ports import free_port
+
 UP_TIMEOUT_S = 90.0
 # Readiness after "Jifen is up": the front's link to the switch, at most a backoff away.
 STATUS_READY_TIMEOUT_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _jifen(*args: str) -> list[str]:
@@ -59,16 +54,16 @@ def _status_once_ready(config: Path, env: dict[str, str], cwd: Path) -> list[dic
 
 @pytest.mark.timeout(180)
 def test_up_serves_terminals_and_stops_on_sigterm(tmp_path: Path):
-    front_port = _free_port()
+    front_port = free_port()
     config = tmp_path / "jifen.toml"
     config.write_text(
         f'[database]\ndata_dir = "{tmp_path / "pg"}"\n'
-        f"[front]\nlisten_port = {front_port}\nmetrics_port = {_free_port()}\n"
-        f'switch_address = "127.0.0.1:{(switch_port := _free_port())}"\n'
+        f"[front]\nlisten_port = {front_port}\nmetrics_port = {free_port()}\n"
+        f'switch_address = "127.0.0.1:{(switch_port := free_port())}"\n'
         f"[switch]\nlisten_port = {switch_port}\n"
-        f"metrics_port = {_free_port()}\n"
-        f'hosts = {{ main = "127.0.0.1:{(host_port := _free_port())}" }}\n'
-        f"[host]\nlisten_port = {host_port}\nmetrics_port = {_free_port()}\n"
+        f"metrics_port = {free_port()}\n"
+        f'hosts = {{ main = "127.0.0.1:{(host_port := free_port())}" }}\n'
+        f"[host]\nlisten_port = {host_port}\nmetrics_port = {free_port()}\n"
     )
     env = {key: value for key, value in os.environ.items() if key != "JIFEN_DATABASE_URL"}
     log_path = tmp_path / "up.log"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +40,12 @@ def ready_cluster(cluster: LocalCluster) -> LocalCluster:
     fail-over the old primary has come back as the standby."""
     cluster.wait_until_ready()
     return cluster
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of this directory on one pytest-xdist worker (`--dist loadgroup` in
+    pyproject.toml), so that the session's one cluster is started once, not once per worker."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.xdist_group("failover"))
