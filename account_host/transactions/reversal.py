@@ -22,6 +22,7 @@ status now. In the order of the transaction checks:
 from __future__ import annotations
 
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER
+from account_host.checks import find_card
 from account_host.context import ApplyContext
 from account_host.expiry.keeping import record_lots
 from account_host.movements import EARNING_TYPES, RETURNABLE_TYPES, Posted, TransactionType
@@ -41,6 +42,8 @@ from proto.fields import parse_original_data
 from proto.frames import Answer, Request
 from proto.retransmission import retransmission_key
 
+# What a tier standing counted: purchases (their spend or points), and returns (taken off).
+_TIER_COUNTED = EARNING_TYPES | {TransactionType.RETURN}
 REVIEW_STORED_VALUE_SPENT = "reversal_declined_stored_value_spent"
 REVIEW_HAS_RETURNS = "reversal_declined_purchase_has_returns"
 REVIEW_BALANCE_LIMIT = "reversal_declined_balance_limit"
@@ -140,8 +143,14 @@ def _undo(
         batch.count(posted.type, posted.amount, times=-1)
     if posted.gift is not None:
         _restock(context, posted.gift)
-    if posted.tier_card is not None:   # its holder's rolling total corrected (tiers/)
-        correct(context, posted.tier_card, posted.amount, abs(posted.points),
+    tier_card = posted.tier_card
+    if tier_card is None and posted.card_id and posted.type in _TIER_COUNTED:
+        # Remembered from the journal after a restart: the card by the reversal's field 2
+        # (the original's), if it is the original's card.
+        found = find_card(state, request.pan, merchant)
+        tier_card = found if found is not None and found.id == posted.card_id else None
+    if tier_card is not None:   # its holder's rolling total corrected (tiers/)
+        correct(context, tier_card, posted.amount, abs(posted.points),
                 give_back=posted.type in EARNING_TYPES)
     if purchase is not None:
         purchase.mark_reversed()

@@ -73,7 +73,8 @@ async def test_an_upgrade_across_a_threshold_and_a_members_cards(
             while (answer := await terminal.inquiry(first))["39"] != "00" \
                     or _tier(answer) != "SILVER":
                 await anyio.sleep(0.05)
-        silver = await terminal.purchase(first, 80_000)
+        silver_sent = await terminal.exchange(messages.purchase(first, 80_000, 1))
+        silver = silver_sent.answer
         assert (points_tag(silver), _tier(silver)) == ("+800", "SILVER")
         # 800 + 300 yuan reach GOLD: this purchase earns at SILVER's rate, and shows GOLD.
         crossing = await terminal.purchase(first, 30_000)
@@ -95,5 +96,7 @@ async def test_an_upgrade_across_a_threshold_and_a_members_cards(
         await terminal.sign_on()
         assert _tier(await terminal.inquiry(first)) == "GOLD"    # read back at start
         assert _tier(await terminal.inquiry(lone)) == "SILVER"
+        async with system.terminal() as till:   # a reversal of a purchase of before the start
+            assert (await till.request(messages.reversal(silver_sent.request)))["39"] == "00"
     shown = json_document(await cli(jifen, "member", "show", "--id", member_id, "--json"))
-    assert shown["tier"] == "GOLD" and shown["tier_rolling_total"] == 100_000
+    assert shown["tier"] == "GOLD" and shown["tier_rolling_total"] == 100_000 - 80_000
