@@ -13,11 +13,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import asyncpg
 import msgspec
 
 from back_office.approvals import EARN_RULES
-from back_office.provisioning.alliances import list_alliances
 from back_office.rules import (
     ExpiryRun,
     RuleSetVersion,
@@ -31,6 +29,7 @@ from jifen.commands import tier_review
 from jifen.commands.acting import acting_operator
 from jifen.commands.approval import print_submitted, submit_request
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from jifen.commands.sweeps import run_sweeps
 from jifen.errors import CliError
 from proto.earn_rules import EarnRules, InvalidRules, parse_rules_file
 
@@ -120,30 +119,12 @@ EXPIRE_WAIT_S_DEFAULT = 120.0
 
 
 def _expire(args: argparse.Namespace) -> int:
-    """Every alliance's (or one's) expiry; exit 1 when a command was refused or is still
-    pending when the wait ends (the host applies it when it can; run again to see)."""
-    async def run(conn: asyncpg.Connection) -> list[ExpiryRun]:
-        codes = [args.alliance] if args.alliance else [
-            alliance.code for alliance in await list_alliances(conn)]
-        return [await expire_points(conn, code, args.date, args.wait) for code in codes]
+    def headline(expiry: ExpiryRun) -> str:
+        return (f"{expiry.alliance_code}: points whose last day is before {expiry.through}:"
+                f" {expiry.cards} cards found, {len(expiry.commands)} commands")
 
-    runs = run_command(args, Role.BACK_OFFICE, run)
-    if args.json:
-        print_json(runs)
-    for expiry in runs:
-        if not args.json:
-            print(f"{expiry.alliance_code}: points whose last day is before {expiry.through}:"
-                  f" {expiry.cards} cards found, {len(expiry.commands)} commands")
-            for outcome in expiry.commands:
-                print(f"  command {outcome.id}: {outcome.state} {outcome.result_code or ''}"
-                      f" {outcome.result or ''}".rstrip())
-    unfinished = [outcome for expiry in runs for outcome in expiry.commands
-                  if outcome.state != "done"]
-    if unfinished:
-        print(f"jifen: error: {len(unfinished)} expiry commands not done (pending or refused):"
-              " `jifen card commands --pending`", file=sys.stderr)
-        return 1
-    return 0
+    return run_sweeps(args, lambda conn, code: expire_points(conn, code, args.date, args.wait),
+                      headline, "expiry")
 
 
 class _Summary(msgspec.Struct, frozen=True):
