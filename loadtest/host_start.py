@@ -25,10 +25,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import struct
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import anyio
@@ -38,6 +37,7 @@ import msgspec
 from database.migrate import migrate
 from loadtest.provision import ensure_fleet
 from loadtest.services import Services, SystemPorts, system_sections, write_config
+from proto.lots import write_lots
 
 DATA_DIR = "var/host-start-pg"
 WORK_DIR = "var/host-start"
@@ -132,8 +132,8 @@ _DAYS_A_MONTH = 31
 async def _ensure_points(database_url: str, lots: int) -> None:
     """N lots of _LOT_POINTS each, a month apart from today, the balance their sum."""
     first = date.today()
-    days = [first.toordinal() + _DAYS_A_MONTH * month for month in range(lots)]
-    packed = b"".join(struct.pack(">Q", (day << 40) | _LOT_POINTS) for day in days)
+    packed = write_lots([(first + timedelta(days=_DAYS_A_MONTH * month), _LOT_POINTS)
+                         for month in range(lots)])
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute(_POINTS_SQL, lots * _LOT_POINTS, packed, first)

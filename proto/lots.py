@@ -16,6 +16,12 @@ LOT = struct.Struct(">Q")
 MOVE = struct.Struct(">iq")
 
 
+def write_lots(lots: list[tuple[date, int]]) -> bytes:
+    """The stored form of (last day, points) lots, soonest first (one per day)."""
+    return b"".join(LOT.pack((day.toordinal() << LOT_DAY_SHIFT) | points)
+                    for day, points in sorted(lots))
+
+
 def read_lots(packed: bytes | None) -> list[tuple[date, int]]:
     """(last day, points) of each lot, soonest first ([] for none)."""
     if not packed:

@@ -4,8 +4,7 @@ to breakage once, and a second run finds nothing."""
 
 from __future__ import annotations
 
-import struct
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -13,6 +12,7 @@ import pytest
 
 from back_office.rules import expire_points, set_rules
 from proto.earn_rules import EarnRules, Expiry
+from proto.lots import read_lots, write_lots
 from tests.account_host.host_harness import CARDS, Terminal, fetch, host_config, running_host
 
 pytestmark = pytest.mark.anyio
@@ -31,8 +31,7 @@ async def test_a_sweep_of_more_cards_than_a_block(seeded_url: str) -> None:
         for pan in CARDS:
             assert (await host.ask(terminal.purchase(pan, 1_000))).response_code == "00"
     # Time passes: every card's lot (10 points) ended yesterday.
-    yesterday = (today - timedelta(days=1)).toordinal()
-    await _set_lot_days(seeded_url, yesterday)
+    await _set_lot_days(seeded_url, today - timedelta(days=1))
     async with running_host(seeded_url, config):
         connection = await asyncpg.connect(seeded_url)
         try:
@@ -51,15 +50,14 @@ async def test_a_sweep_of_more_cards_than_a_block(seeded_url: str) -> None:
     assert await fetch(seeded_url, "SELECT 1 FROM accounts WHERE lots IS NOT NULL") == []
 
 
-async def _set_lot_days(url: str, day: int) -> None:
+async def _set_lot_days(url: str, day: date) -> None:
     connection = await asyncpg.connect(url)
     try:
         for account_id, lots in await connection.fetch(
                 "SELECT id, lots FROM accounts WHERE lots IS NOT NULL"):
-            points = [value & ((1 << 40) - 1) for (value,) in struct.iter_unpack(">Q", lots)]
+            points = sum(lot_points for _, lot_points in read_lots(lots))
             await connection.execute(
-                "UPDATE accounts SET lots = $2,"
-                " lots_expire_first = date '0001-01-01' + ($3::integer - 1) WHERE id = $1",
-                account_id, struct.pack(">Q", (day << 40) | sum(points)), day)
+                "UPDATE accounts SET lots = $2, lots_expire_first = $3 WHERE id = $1",
+                account_id, write_lots([(day, points)]), day)
     finally:
         await connection.close()

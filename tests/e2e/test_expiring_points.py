@@ -6,7 +6,6 @@ then shows. Time passing is the journal's lots moved back by SQL while the syste
 from __future__ import annotations
 
 import json
-import struct
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,6 +15,7 @@ import pytest
 from devices import messages
 from devices.terminal_client import TerminalClient
 from proto.fields import parse_tlv
+from proto.lots import read_lots, write_lots
 from tests.clearing.clearing_kit import seal
 from tests.e2e.cli_output import json_document
 from tests.e2e.system import CARDS, MERCHANT, TERMINAL, running_system, seed
@@ -53,16 +53,12 @@ async def _lots(url: str, pan_rrn: str) -> dict[date, int]:
             " WHERE t.rrn = $1 AND a.kind = 'member_points'", pan_rrn)
     finally:
         await connection.close()
-    lots = {}
-    for (value,) in struct.iter_unpack(">Q", packed or b""):
-        lots[date.fromordinal(value >> 40)] = value & ((1 << 40) - 1)
-    return lots
+    return dict(read_lots(packed))
 
 
 async def _move_lots(url: str, pan_rrn: str, lots: dict[date, int]) -> None:
     """Time passes: the card's lots now end on other days (the system is down)."""
-    packed = b"".join(struct.pack(">Q", (day.toordinal() << 40) | points)
-                      for day, points in sorted(lots.items()))
+    packed = write_lots(list(lots.items()))
     connection = await asyncpg.connect(url)
     try:
         await connection.execute(

@@ -19,7 +19,6 @@ raises the number of sequences (10 by default, about 20 s; 500 take about 15 min
 from __future__ import annotations
 
 import os
-import struct
 import sys
 import uuid
 from contextlib import ExitStack
@@ -50,6 +49,7 @@ from devices import messages
 from devices.terminal_client import TerminalClient
 from proto.fields import parse_balances, parse_tlv, totals_from_fields
 from proto.frames import Totals
+from proto.lots import read_lots
 from proto.lottery import PrizeTable
 from proto.tiers import Tier, Tiers
 from tests.e2e.ledger_model import (
@@ -574,14 +574,13 @@ class LedgerMachine(RuleBasedStateMachine):
             FROM accounts a JOIN cards c ON c.id = a.card_id JOIN alliances l
               ON l.id = c.alliance_id WHERE a.kind = 'member_points'""")
         for row in rows:
-            lots = [(value >> 40, value & ((1 << 40) - 1))
-                    for (value,) in struct.iter_unpack(">Q", row["lots"] or b"")]
+            lots = read_lots(row["lots"])
             pan = pans[row["card_id"]]
             if row["alliance"] != "TEST":
                 assert lots == [], (pan, lots)
                 continue
             assert sum(points for _, points in lots) == max(0, row["balance"]), (pan, lots)
-            assert all(day > date.today().toordinal() for day, _ in lots), (pan, lots)
+            assert all(day > date.today() for day, _ in lots), (pan, lots)
 
     # ---- sending and checking ------------------------------------------------------------
 
