@@ -9,12 +9,8 @@ most two such pairs, one per ledger, and its reversal posts the same pairs negat
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 import msgspec
-
-if TYPE_CHECKING:   # state.py imports the retransmission memory, which keeps Posted
-    from account_host.state import Card
 
 
 class TransactionType(StrEnum):
@@ -79,6 +75,7 @@ class Posted(msgspec.Struct, gc=False):
     gift: tuple[int, str] | None = None
     # What it did to the card's lots (account_host/expiry/lots.py), which its reversal undoes.
     lots: tuple[int, ...] = ()
-    # A purchase or return that counted in a tier standing: its card, whose holder's rolling
-    # total its reversal corrects (tiers/holders.py); None: none.
-    tier_card: Card | None = None
+    # Whether a purchase or return counted in its card's tier standing, whose holder's rolling
+    # total its reversal corrects (tiers/holders.py); None: not known (remembered from the
+    # journal after a restart: the reversal corrects the standing if the card has one).
+    tier_counted: bool | None = None

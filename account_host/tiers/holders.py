@@ -42,17 +42,17 @@ def tier_percent(context: ApplyContext, table: TierTable, card: Card) -> int:
 
 def count_purchase_of(
     context: ApplyContext, card: Card, amount_fen: int, points: int,
-) -> Card | None:
+) -> bool:
     """A purchase's spend or points counted in its holder's standing (upgraded when it reaches
-    a higher tier's threshold); the card, for a reversal, or None where there are no tiers."""
+    a higher tier's threshold); whether it was (not where there are no tiers)."""
     earning = context.earning(card.alliance_id)
     table = earning.tiers
     if table is None:
-        return None
+        return False
     standing = standing_of(context.state, card) or new_standing(table, earning.month)
     store(context, card, count_purchase(table, standing, earning.month, earning.local_date,
                                          amount_fen if table.counts_spend else points))
-    return card
+    return True
 
 
 def correct(

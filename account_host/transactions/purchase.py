@@ -101,7 +101,7 @@ def post_purchase(
         posted.stored_value_fen = -amount_fen
     posted.purchase_rrn = int(approval.rrn)
     # It earned at the tier held before it; now it counts, and may upgrade (TR shows it).
-    posted.tier_card = count_purchase_of(context, card, amount_fen, points)
+    posted.tier_counted = count_purchase_of(context, card, amount_fen, points)
     record_transaction(context, request, approval, posted, merchant)
     if points:
         posted.lots = record_lots(context, approval.transaction_id, posted.points_account_id,

@@ -79,8 +79,8 @@ def apply_return(
             AccountKind.MERCHANT_STORED_VALUE_SPENT, purchase.merchant_id)
         posted.stored_value_fen = amount_fen
     posted.purchase_rrn = int(rrn)
-    if context.earning(card.alliance_id).tiers is not None:   # off the rolling total
-        posted.tier_card = card
+    posted.tier_counted = context.earning(card.alliance_id).tiers is not None
+    if posted.tier_counted:   # off the rolling total
         correct(context, card, amount_fen, claw, give_back=True)
     record_transaction(context, request, approval, posted, merchant,
                        original_transaction_id=purchase.transaction_id)

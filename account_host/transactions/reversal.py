@@ -143,15 +143,13 @@ def _undo(
         batch.count(posted.type, posted.amount, times=-1)
     if posted.gift is not None:
         _restock(context, posted.gift)
-    tier_card = posted.tier_card
-    if tier_card is None and posted.card_id and posted.type in _TIER_COUNTED:
-        # Remembered from the journal after a restart: the card by the reversal's field 2
+    if posted.tier_counted is not False and posted.card_id and posted.type in _TIER_COUNTED:
+        # Its holder's rolling total corrected (tiers/): the card by the reversal's field 2
         # (the original's), if it is the original's card.
-        found = find_card(state, request.pan, merchant)
-        tier_card = found if found is not None and found.id == posted.card_id else None
-    if tier_card is not None:   # its holder's rolling total corrected (tiers/)
-        correct(context, tier_card, posted.amount, abs(posted.points),
-                give_back=posted.type in EARNING_TYPES)
+        tier_card = find_card(state, request.pan, merchant)
+        if tier_card is not None and tier_card.id == posted.card_id:
+            correct(context, tier_card, posted.amount, abs(posted.points),
+                    give_back=posted.type in EARNING_TYPES)
     if purchase is not None:
         purchase.mark_reversed()
     elif posted.type == TransactionType.RETURN:
