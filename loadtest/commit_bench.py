@@ -8,7 +8,8 @@ Before measuring, --history purchases are written and analysed, so the tables lo
 running system's; --setup-sql runs an experiment's SQL then (an index or constraint dropped),
 and --unix-socket connects the writer through the server's socket instead of TCP. --tiers gives
 the bench alliance the load test's 4 tiers (loadtest/rules.py), so that every purchase counts
-in its card's tier standing and the batch writes those standings.
+in its card's tier standing and the batch writes those standings; --expiry gives it the load
+test's 12-month expiry, so that every purchase makes or grows its card's lot.
 
 For each batch size the writer's queue is filled first, so the writer takes exactly `size`
 requests per group commit, back to back. It reports, per request: the host's CPU
@@ -46,7 +47,7 @@ from back_office.provisioning.cards import insert_known_cards
 from database import EmbeddedPostgres, fresh_database
 from loadtest.rules import TIERS
 from proto.codes import ResponseCode
-from proto.earn_rules import EarnRules, encode_rules
+from proto.earn_rules import EarnRules, Expiry, encode_rules
 from proto.frames import Answer, Request
 from proto.keys import load_kek
 from proto.links import LinkPeer
@@ -93,7 +94,8 @@ def make_pan(serial: int) -> str:
     return partial + luhn_check_digit(partial)
 
 
-async def prepare_database(data_dir: Path, cards: int, tiers: bool = False) -> str:
+async def prepare_database(data_dir: Path, cards: int, tiers: bool = False,
+                           expiry: bool = False) -> str:
     """A fresh, migrated and seeded database on the bench's own server; its URL."""
     server = EmbeddedPostgres(data_dir)
     admin_url = server.ensure_running()
@@ -114,11 +116,12 @@ async def prepare_database(data_dir: Path, cards: int, tiers: bool = False) -> s
         await insert_known_cards(
             connection, [make_pan(serial) for serial in range(1, cards + 1)], alliance_id,
             datetime(2099, 12, 31).date(), kek=load_kek())
-        if tiers:   # in force from yesterday, whatever the alliance's time zone
+        if tiers or expiry:   # in force from yesterday, whatever the alliance's time zone
+            rules = EarnRules(tiers=TIERS if tiers else None,
+                              expiry=Expiry(months=12) if expiry else None)
             await connection.execute(
                 "INSERT INTO earn_rule_sets (alliance_id, effective_from, document)"
-                " VALUES ($1, current_date - 1, $2::jsonb)", alliance_id,
-                encode_rules(EarnRules(tiers=TIERS)))
+                " VALUES ($1, current_date - 1, $2::jsonb)", alliance_id, encode_rules(rules))
         await connection.execute("VACUUM ANALYZE")
     finally:
         await connection.close()
@@ -276,7 +279,7 @@ async def _feed(send: MemoryObjectSendStream[QueueItem], peer: BenchPeer,
 
 
 async def run(args: argparse.Namespace) -> list[list[SizeResult]]:
-    url = await prepare_database(args.data_dir, args.cards, args.tiers)
+    url = await prepare_database(args.data_dir, args.cards, args.tiers, args.expiry)
     if args.unix_socket:
         url = unix_socket_url(url, args.data_dir)
     postmaster_pid = EmbeddedPostgres(args.data_dir).status().pid
@@ -340,6 +343,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="SQL file run after the history, before measuring (experiments)")
     parser.add_argument("--tiers", action="store_true",
                         help="the bench alliance has 4 tiers: every purchase writes a standing")
+    parser.add_argument("--expiry", action="store_true",
+                        help="the bench alliance's points expire: every purchase writes a lot")
     parser.add_argument("--unix-socket", action="store_true",
                         help="the writer connects through the unix socket, not TCP")
     parser.add_argument("--stop", action="store_true", help="stop the server afterwards")
