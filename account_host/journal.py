@@ -7,7 +7,8 @@ balance set to the batch's final balance), transactions, journal entries, postin
 host_requests, review items, reversal tombstones, terminal batches (closed and
 opened), card passwords' wrong tries, back-office commands' outcomes and the statuses of the
 cards they closed (or activated), the gifts redemptions took, the stock and state of the gifts
-the batch changed, and the tier standings it changed. One statement is one implicit
+the batch changed, and the tier standings it changed (with the balance of the card that changed
+each, where it can: see _standings_placed). One statement is one implicit
 transaction, and its foreign keys are checked at its end, when every row of the batch is in
 place.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from account_host.array_literals import (
     bytea_array,
@@ -36,15 +37,21 @@ BATCH_SQL = """
 WITH
 accounts_written AS (
     INSERT INTO accounts (id, ledger, kind, card_id, merchant_id, alliance_id, balance, lots,
-                          lots_expire_first)
+                          lots_expire_first, standing, standing_seq)
     SELECT a.id, a.ledger, a.kind, a.card_id, a.merchant_id, a.alliance_id, a.balance, a.lots,
-           date '0001-01-01' + (a.first_day - 1)
+           date '0001-01-01' + (a.first_day - 1), a.standing,
+           CASE WHEN a.standing IS NOT NULL THEN $86::text::bigint END
     FROM unnest($1::text::bigint[], $2::text::text[], $3::text::text[],
                 $4::text::bigint[], $5::text::integer[], $6::text::integer[],
-                $7::text::bigint[], $77::text::bytea[], $78::text::integer[])
-         AS a(id, ledger, kind, card_id, merchant_id, alliance_id, balance, lots, first_day)
+                $7::text::bigint[], $77::text::bytea[], $78::text::integer[],
+                $87::text::bytea[])
+         AS a(id, ledger, kind, card_id, merchant_id, alliance_id, balance, lots, first_day,
+              standing)
     ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance, lots = EXCLUDED.lots,
-                                   lots_expire_first = EXCLUDED.lots_expire_first
+                                   lots_expire_first = EXCLUDED.lots_expire_first,
+                                   standing = coalesce(EXCLUDED.standing, accounts.standing),
+                                   standing_seq = coalesce(EXCLUDED.standing_seq,
+                                                           accounts.standing_seq)
     RETURNING 1
 ),
 transactions_written AS (
@@ -168,15 +175,16 @@ gifts_written AS (
 ),
 standings_written AS (
     INSERT INTO tier_standings (member_id, card_id, alliance_id, tier, tier_until, standing,
-                                changed_at)
+                                changed_at, seq)
     SELECT s.member_id, s.card_id, s.alliance_id, s.tier, s.tier_until, s.standing,
-           $49::timestamptz
+           $49::timestamptz, $86::text::bigint
     FROM unnest($80::text::bigint[], $81::text::bigint[], $82::text::integer[],
                 $83::text::text[], $84::text::date[], $85::text::bytea[])
          AS s(member_id, card_id, alliance_id, tier, tier_until, standing)
     ON CONFLICT (holder) DO UPDATE
         SET tier = EXCLUDED.tier, tier_until = EXCLUDED.tier_until,
-            standing = EXCLUDED.standing, changed_at = EXCLUDED.changed_at
+            standing = EXCLUDED.standing, changed_at = EXCLUDED.changed_at,
+            seq = EXCLUDED.seq
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM accounts_written) AS accounts,
@@ -248,6 +256,16 @@ _STANDINGS_ENCODERS: tuple[Callable[[Any], str], ...] = (
 # the packed standing.
 StandingRow = tuple[int | None, int | None, int, str, str | None, bytes]
 
+
+class _StandingWrite(NamedTuple):
+    """A holder's standing as it stands after the batch, and where it can go: on the points
+    account of the card that changed it last (`account_id`, 0: none) unless the holder needs its
+    tier_standings row written (`row_needed`: new, or its tier changed in the batch)."""
+
+    row: StandingRow
+    account_id: int
+    row_needed: bool
+
 # The batch statement's parameters, as `BatchWrite.arguments` builds them.
 BatchArguments = tuple[str | datetime, ...]
 
@@ -287,8 +305,9 @@ class BatchWrite:
         self.gift_redemptions: tuple[_Column, ...] = tuple([] for _ in range(3))
         # (alliance id, gift code) -> (stock, active): one row per gift, the last state winning.
         self.gifts: dict[tuple[int, str], tuple[int | None, bool]] = {}
-        # holder -> its standing's row as it stands after this batch (one per holder).
-        self.standings: dict[int, StandingRow] = {}
+        # holder -> its standing as it stands after this batch (one per holder).
+        self.standings: dict[int, _StandingWrite] = {}
+        self.standing_rows = 0   # of them, those written as tier_standings rows (arguments)
 
     def add_transaction(
         self, transaction_id: int, kind: str, business_date: date, request: Request, *,
@@ -379,11 +398,17 @@ class BatchWrite:
         assert stock is None or stock >= 0, "a gift's stock is never below zero"
         self.gifts[alliance_id, gift_code] = (stock, active)
 
-    def set_standing(self, holder: int, row: StandingRow) -> None:
+    def set_standing(
+        self, holder: int, row: StandingRow, *, account_id: int, row_needed: bool,
+    ) -> None:
         """A tier standing as it stands after this batch: (member_id, card_id, alliance_id,
-        tier, tier_until, standing), the last state winning."""
+        tier, tier_until, standing), the last state winning. It goes on `account_id` (the
+        points account of the card that changed it) if the batch writes that account and no
+        change of the batch needed the holder's row."""
         assert (row[0] is None) != (row[1] is None), "a member's or a card's"
-        self.standings[holder] = row
+        earlier = self.standings.get(holder)
+        self.standings[holder] = _StandingWrite(
+            row, account_id, row_needed or (earlier is not None and earlier.row_needed))
 
     def add_entry(
         self, entry_id: int, transaction_id: int, ledger: str, business_date: date,
@@ -431,9 +456,13 @@ class BatchWrite:
         assert tries >= 0
         self.password_tries[card_id] = (password_version, tries)
 
-    def arguments(self, balances: dict[int, int], lots: dict[int, bytes]) -> BatchArguments:
-        """The statement's 85 parameters, accounts with their final balances and lots: each
-        column as an array literal (array_literals.py), the posting instant as a datetime."""
+    def arguments(
+        self, balances: dict[int, int], lots: dict[int, bytes], standing_seq: int,
+    ) -> BatchArguments:
+        """The statement's 87 parameters, accounts with their final balances, lots and
+        standings: each column as an array literal (array_literals.py), the posting instant as
+        a datetime. `standing_seq`: this batch's, above every earlier batch's (HostState)."""
+        on_accounts, rows = self._standings_placed()
         account_columns: tuple[_Column, ...] = tuple([] for _ in range(7))
         for account_id, (ledger, kind, card_id, merchant_id, alliance_id) in \
                 self.accounts.items():
@@ -463,8 +492,8 @@ class BatchWrite:
             [stock for stock, _ in self.gifts.values()],
             ["t" if active else "f" for _, active in self.gifts.values()])
         standing_columns: tuple[_Column, ...] = tuple(
-            list(column) for column in zip(*self.standings.values(), strict=True)) \
-            if self.standings else tuple([] for _ in range(6))
+            list(column) for column in zip(*rows, strict=True)) \
+            if rows else tuple([] for _ in range(6))
         return (*[encode(column) for encode, column in zip(_ENCODERS, columns, strict=True)],
                 self.posted_at,
                 *[encode(column) for encode, column
@@ -475,7 +504,24 @@ class BatchWrite:
                   in zip(_GIFTS_ENCODERS, gift_columns, strict=True)],
                 *self._lots_arguments(lots),
                 *[encode(column) for encode, column
-                  in zip(_STANDINGS_ENCODERS, standing_columns, strict=True)])
+                  in zip(_STANDINGS_ENCODERS, standing_columns, strict=True)],
+                str(standing_seq),
+                nullable_bytea_array([on_accounts.get(account_id)
+                                      for account_id in self.accounts])
+                if on_accounts else "{}")
+
+    def _standings_placed(self) -> tuple[dict[int, bytes], list[StandingRow]]:
+        """Where each standing of the batch goes: on an account the batch writes anyway
+        (account id -> standing), else its tier_standings row."""
+        on_accounts: dict[int, bytes] = {}
+        rows: list[StandingRow] = []
+        for write in self.standings.values():
+            if write.account_id in self.accounts and not write.row_needed:
+                on_accounts[write.account_id] = write.row[5]
+            else:
+                rows.append(write.row)
+        self.standing_rows = len(rows)
+        return on_accounts, rows
 
     def _lots_arguments(self, lots: dict[int, bytes]) -> tuple[str, str, str]:
         """The points accounts' lots and their soonest day, and the transactions' lot moves.
@@ -524,4 +570,4 @@ class BatchWrite:
                 len(self.tombstones[0]), len(self.batches), len(self.password_tries),
                 len(self.commands[0]), len(self.card_statuses), len(self.draws[0]),
                 len(self.prize_stock), len(self.gift_redemptions[0]), len(self.gifts),
-                len(self.standings))
+                self.standing_rows)

@@ -56,7 +56,10 @@ SELECT c.id, c.pan_hmac, c.alliance_id, c.status,
        c.password_verification, c.password_version, coalesce(t.tries, 0) AS password_tries,
        coalesce(extract(month FROM m.birthday) * 100 + extract(day FROM m.birthday), 0)::integer
            AS birthday,
-       p.lots AS points_lots, coalesce(c.member_id, 0) AS member_id, ts.standing
+       p.lots AS points_lots, coalesce(c.member_id, 0) AS member_id,
+       CASE WHEN p.standing_seq > coalesce(ts.seq, -1) THEN p.standing ELSE ts.standing END
+           AS standing,
+       greatest(p.standing_seq, ts.seq) AS standing_seq
 FROM cards c
 LEFT JOIN members m ON m.id = c.member_id
 LEFT JOIN tier_standings ts ON ts.holder = coalesce(c.member_id, -c.id)
@@ -194,7 +197,7 @@ async def load_cards(
     loaded = []
     for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, value, \
             password, password_version, password_tries, birthday, lots, member_id, \
-            standing in rows:
+            standing, _ in rows:
         card = Card(card_id, alliance_id, CARD_STATUS_DECLINES[status], expires,
                     points_id or 0, value_id or 0, password, password_version, password_tries,
                     birthday, member_id, None if member_id else standing)
@@ -215,20 +218,26 @@ async def _load_all_cards(
     declines = CARD_STATUS_DECLINES
     expiries: dict[int, int] = {}   # one int object per distinct expiry date
     standings = state.member_standings
-    highest = 0
+    # A member's copies of its standing are on its cards' rows: the newest wins (seq).
+    member_seqs: dict[int, int] = {}
+    highest = standing_seq = 0
     await connection.execute(f"SET LOCAL work_mem = '{_LOAD_WORK_MEM}'")
     cursor = await connection.cursor(_CARDS_SQL, config.name, 0, config.cards_max + 1, None)
     while rows := await cursor.fetch(CARD_LOAD_CHUNK_ROWS):
         for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, \
                 value, password, password_version, password_tries, birthday, lots, \
-                member_id, standing in rows:
+                member_id, standing, seq in rows:
             expires = expiries.setdefault(expires, expires)
             cards[pan_hash] = Card(card_id, alliance_id, declines[status], expires,
                                    points_id or 0, value_id or 0, password, password_version,
                                    password_tries, expiries.setdefault(birthday, birthday),
                                    member_id, None if member_id else standing)
-            if member_id and standing is not None:   # a member's cards share one
-                standings[member_id] = standing
+            if standing is not None:
+                if member_id and seq >= member_seqs.get(member_id, -1):
+                    standings[member_id] = standing   # a member's cards share one
+                    member_seqs[member_id] = seq
+                if seq > standing_seq:
+                    standing_seq = seq
             if points_id:
                 balances[points_id] = points
                 if lots:
@@ -240,6 +249,7 @@ async def _load_all_cards(
         if len(cards) > config.cards_max:
             raise StateLoadError(f"more than cards_max={config.cards_max} cards")
     state.highest_card_id = highest
+    state.standing_seq = standing_seq
 
 
 async def _load_other_accounts(connection: asyncpg.Connection, state: HostState) -> None:

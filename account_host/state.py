@@ -151,6 +151,13 @@ class HostState:
         # Members' tier standings (proto/tiers.py), by member id: only members that purchased
         # where the alliance has tiers. A card without a member keeps its own (Card.standing).
         self.member_standings: dict[int, bytes] = {}
+        # The newest group commit's standing sequence (journal.py: each copy of a standing
+        # carries its batch's; the newest copy wins at a load).
+        self.standing_seq = 0
+
+    def next_standing_seq(self) -> int:
+        self.standing_seq += 1
+        return self.standing_seq
 
     def balance(self, account_id: int) -> int:
         return self.balances.get(account_id, 0) if account_id else 0

@@ -248,7 +248,9 @@ class Writer:
             applied.commit.nothing_to_write()
             await _answer(applied, applied.answers)
             return None
-        arguments = applied.batch.arguments(self._state.balances, self._state.lots)
+        state = self._state
+        arguments = applied.batch.arguments(state.balances, state.lots,
+                                            state.next_standing_seq())
         applied.commit.send()
         started = _InFlight(applied)
         group.start_soon(self._commit, started, arguments)
@@ -334,7 +336,9 @@ class Writer:
         applied = in_flight.successor
         if applied is None or applied.batch.is_empty():
             return None
-        arguments = applied.batch.arguments(self._state.balances, self._state.lots)
+        state = self._state
+        arguments = applied.batch.arguments(state.balances, state.lots,
+                                            state.next_standing_seq())
         applied.commit.send()
         started = in_flight.next = _InFlight(applied)
         return started, arguments

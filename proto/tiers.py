@@ -142,6 +142,8 @@ def counts_take(counts: list[int], latest: int, month: int, amount: int) -> int:
 
 
 _HEADER = struct.Struct(">8sI")
+# A standing's first bytes: its tier and until. Two standings differ in tier iff these do.
+STANDING_TIER_BYTES = _HEADER.size
 _LATEST = struct.Struct(">H")
 _COUNT = struct.Struct(">I")
 _COUNTS = struct.Struct(f">{MONTHS}I")

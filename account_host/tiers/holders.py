@@ -1,6 +1,7 @@
 """Tier standings in the host's state: where a card's standing is kept, the tier a card shows
 (tag TR), and the changes purchases, returns and reversals make, each written in the batch of
-the request that made it (journal.py, tier_standings). Sans I/O: the state and the batch.
+the request that made it (journal.py: with the card's balance, or in tier_standings). Sans I/O:
+the state and the batch.
 
 A member's standing is kept by member id (HostState.member_standings), shared by its cards; a
 card without a member keeps its own on the card (Card.standing), which costs no dict entry.
@@ -15,7 +16,7 @@ from account_host.context import ApplyContext
 from account_host.state import Card, HostState
 from account_host.tiers.standing import TierTable, count_again, count_purchase, new_standing
 from account_host.tiers.standing import take_back as take_off
-from proto.tiers import standing_tier
+from proto.tiers import STANDING_TIER_BYTES, standing_tier
 
 TIER_TAG = "TR"
 
@@ -73,8 +74,13 @@ def correct(
 
 
 def store(context: ApplyContext, card: Card, standing: bytes) -> None:
-    """The holder's new standing, in memory and in this batch's rows."""
+    """The holder's new standing, in memory and in this batch's rows: with the card's points
+    balance where the batch writes it, and in the holder's own row when it is new or its tier
+    or the tier's last sure day changed (SQL selects by those: the nightly review)."""
     member_id = card.member_id
+    earlier = standing_of(context.state, card)
+    tier_changed = earlier is None \
+        or earlier[:STANDING_TIER_BYTES] != standing[:STANDING_TIER_BYTES]
     if member_id:
         context.state.member_standings[member_id] = standing
     else:
@@ -82,4 +88,6 @@ def store(context: ApplyContext, card: Card, standing: bytes) -> None:
     tier, until = standing_tier(standing)
     context.batch.set_standing(member_id or -card.id, (
         member_id or None, None if member_id else card.id, card.alliance_id, tier,
-        date.fromordinal(until).isoformat() if until else None, standing))
+        date.fromordinal(until).isoformat() if until else None, standing),
+        account_id=card.points_account_id,
+        row_needed=tier_changed)

@@ -17,6 +17,7 @@ from back_office.ledger_check import (
     lots,
     originals,
     references,
+    standings,
     terminals,
 )
 from back_office.ledger_check.check import Check
@@ -28,6 +29,7 @@ from database.errors import DatabaseUnavailableError
 CHECKS: tuple[Check, ...] = (
     *journal.CHECKS, *references.CHECKS, *balances.CHECKS, *originals.CHECKS,
     *idempotency.CHECKS, *terminals.CHECKS, *commands.CHECKS, *gifts.CHECKS, *lots.CHECKS,
+    *standings.CHECKS,
 )
 # Violations listed per check (all are counted): enough to start from, not a flood.
 VIOLATIONS_LISTED_MAX = 100

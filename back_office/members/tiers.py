@@ -1,6 +1,7 @@
 """A member's tier as staff see it (`jifen member show`): read-only, from the standing the
-account host writes (tier_standings, proto/tiers.py). The host keeps the live standing in
-memory; the row is as of its last group commit that changed it."""
+account host writes (tier_standings_current: the holder's row or a newer copy on one of its
+cards' points accounts, migration 027; proto/tiers.py packs it). The host keeps the live
+standing in memory; what is read here is as of its last group commit that changed it."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ async def member_tier(conn: asyncpg.Connection, member_id: int) -> TierShown | N
     """The member's standing (None: none yet, the base tier where the alliance has tiers)."""
     row = await conn.fetchrow(
         "SELECT s.tier, s.tier_until, s.standing, a.timezone"
-        " FROM tier_standings s JOIN alliances a ON a.id = s.alliance_id"
+        " FROM tier_standings_current s JOIN alliances a ON a.id = s.alliance_id"
         " WHERE s.holder = $1", member_id)
     if row is None:
         return None

@@ -132,7 +132,7 @@ async def test_a_committed_batch_is_found_by_its_marker(database_url: str) -> No
                      content_digest(request), b"answer")
     try:
         connection = await database.open()
-        await database.commit(committed, committed.arguments({}, {}))
+        await database.commit(committed, committed.arguments({}, {}, 1))
         assert await batch_landed(connection, committed, timeout_s=5.0)
         assert not await batch_landed(connection, lost, timeout_s=5.0)
     finally:

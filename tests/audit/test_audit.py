@@ -48,12 +48,12 @@ class TestClean:
     def test_an_empty_database_passes(self, audit, database_url):
         run = audit()
         assert run.exit_code == 0, run.err
-        assert run.out.startswith("audit clean: 17 checks over 0 transactions, 0 entries")
+        assert run.out.startswith("audit clean: 18 checks over 0 transactions, 0 entries")
 
     def test_a_sound_journal_passes_with_a_summary(self, audit, ledger_url):
         run = audit()
         assert run.exit_code == 0, run.err
-        assert "audit clean: 17 checks over 5 transactions, 6 entries, 12 postings and " \
+        assert "audit clean: 18 checks over 5 transactions, 6 entries, 12 postings and " \
                "5 accounts in" in run.out
         assert run.err == ""
 
@@ -70,7 +70,7 @@ class TestClean:
             "returns_exceed_original", "idempotency_key_reused", "terminal_mismatch",
             "command_mismatch", "join_bonus_twice", "referral_bonus_twice",
             "gift_redemption_mismatch", "gift_stock_mismatch", "lots_beyond_balance",
-            "expiry_not_its_moves"]
+            "expiry_not_its_moves", "standing_row_stale"]
 
     def test_a_reversed_return_gives_its_amount_back(self, audit, ledger_url, sql):
         # 400 (reversed) + 700 exceeds the purchase's 1000 only if the reversed one counted.
@@ -158,6 +158,13 @@ VIOLATIONS = [
         " VALUES (6, 'points_expiry', '2025-03-01', '2025-03-01 10:06+00', (SELECT id FROM"
         " cards), 5, '999', -5, '\\x000b46b8fffffffffffffffd')",
     ], "expiry_not_its_moves", [{"transaction_id": 6}]),
+    # A card's row says GOLD; its newest standing (the row's own here) is SILVER.
+    ("tier row other than the newest standing", [
+        "INSERT INTO tier_standings (card_id, alliance_id, tier, tier_until, standing,"
+        "                            changed_at, seq)"
+        " SELECT id, alliance_id, 'GOLD', NULL, '\\x53494c5645520000'::bytea"
+        "        || decode(repeat('00', 54), 'hex'), now(), 1 FROM cards",
+    ], "standing_row_stale", [{"holder_id": -1}]),
 ]
 
 
