@@ -9,7 +9,8 @@ running system's; --setup-sql runs an experiment's SQL then (an index or constra
 and --unix-socket connects the writer through the server's socket instead of TCP. --tiers gives
 the bench alliance the load test's 4 tiers (loadtest/rules.py), so that every purchase counts
 in its card's tier standing and the batch writes those standings; --expiry gives it the load
-test's 12-month expiry, so that every purchase makes or grows its card's lot.
+test's 12-month expiry, so that every purchase makes or grows its card's lot. --explain N
+shows where the statement's server time goes, table by table (loadtest/statement_explain.py).
 
 For each batch size the writer's queue is filled first, so the writer takes exactly `size`
 requests per group commit, back to back. It reports, per request: the host's CPU
@@ -46,6 +47,7 @@ from account_host.writer import Writer
 from back_office.provisioning.cards import insert_known_cards
 from database import EmbeddedPostgres, fresh_database
 from loadtest.rules import TIERS
+from loadtest.statement_explain import ExplainingDatabase, render_explained
 from proto.codes import ResponseCode
 from proto.earn_rules import EarnRules, Expiry, encode_rules
 from proto.frames import Answer, Request
@@ -218,6 +220,7 @@ def _commit_totals() -> tuple[float, float]:
 
 async def measure_size(
     url: str, postmaster_pid: int, maker: RequestMaker, size: int, requests: int,
+    database_class: type[WriterDatabase] = WriterDatabase,
 ) -> SizeResult:
     """Run the writer over `requests` purchases taken `size` at a time."""
     batches = max(1, requests // size)
@@ -225,7 +228,7 @@ async def measure_size(
     warmup = WARMUP_BATCHES * size
     config = HostConfig(listen_port=0, metrics_port=0, batch_size_max=size,
                         queue_requests_max=requests + warmup)
-    database = WriterDatabase(url, config)
+    database = database_class(url, config)
     send, receive = anyio.create_memory_object_stream[QueueItem](requests + warmup)
     peer = BenchPeer()
     writer = Writer(config, database, receive,
@@ -294,8 +297,11 @@ async def run(args: argparse.Namespace) -> list[list[SizeResult]]:
     finally:
         await connection.close()
     rounds = []
+    ExplainingDatabase.every = args.explain
+    database_class = ExplainingDatabase if args.explain else WriterDatabase
     for _ in range(args.repeat):
-        rounds.append([await measure_size(url, postmaster_pid, maker, size, args.requests)
+        rounds.append([await measure_size(url, postmaster_pid, maker, size, args.requests,
+                                          database_class)
                        for size in args.sizes])
     return rounds
 
@@ -345,6 +351,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="the bench alliance has 4 tiers: every purchase writes a standing")
     parser.add_argument("--expiry", action="store_true",
                         help="the bench alliance's points expire: every purchase writes a lot")
+    parser.add_argument("--explain", type=int, default=0, metavar="N",
+                        help="EXPLAIN ANALYZE every Nth batch: server time by table")
     parser.add_argument("--unix-socket", action="store_true",
                         help="the writer connects through the unix socket, not TCP")
     parser.add_argument("--stop", action="store_true", help="stop the server afterwards")
@@ -362,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         print(msgspec.json.encode(rounds).decode())
     else:
         print(render(median_results(rounds), args.repeat))
+    if args.explain:
+        print(render_explained(ExplainingDatabase.times))
     if args.stop:
         EmbeddedPostgres(args.data_dir).stop()
     return 0
