@@ -89,3 +89,17 @@ async def front_keystore(database_url: str, kek: bytes | None = None) -> KeyStor
         return await front_key_pair(connection, kek)
     finally:
         await connection.close()
+
+
+async def give_cards_a_member(connection: asyncpg.Connection, pans: list[str]) -> int:
+    """A member (of the first card's alliance) made in SQL, holding the cards of `pans`; its id.
+    Its mobile is a placeholder: tests that use this never read it."""
+    alliance = await connection.fetchval("SELECT alliance_id FROM cards LIMIT 1")
+    member = await connection.fetchval(
+        "INSERT INTO members (alliance_id, name, mobile_hmac, mobile_sealed,"
+        " mobile_masked, joined_on) VALUES ($1, 'm', decode(repeat('01', 32), 'hex'),"
+        " '\\x01', '138****5678', current_date) RETURNING id", alliance)
+    await connection.execute(
+        "UPDATE cards SET member_id = $1 WHERE pan_masked = ANY($2::text[])", member,
+        [pan[:6] + "******" + pan[-4:] for pan in pans])
+    return int(member)

@@ -16,6 +16,7 @@ from proto.earn_rules import EarnRules
 from proto.fields import parse_tlv
 from proto.tiers import Tier, Tiers, month_key, standing_tier, standing_total
 from tests.account_host.host_harness import CARDS, Terminal, fetch, running_host
+from tests.keys_kit import give_cards_a_member
 
 pytestmark = pytest.mark.anyio
 
@@ -26,18 +27,11 @@ TIERS = Tiers((Tier("SILVER", 0), Tier("GOLD", 30_000, 150)))
 async def _member_with_cards(url: str, pans: list[str]) -> int:
     connection = await asyncpg.connect(url)
     try:
-        alliance = await connection.fetchval("SELECT alliance_id FROM cards LIMIT 1")
-        member = await connection.fetchval(
-            "INSERT INTO members (alliance_id, name, mobile_hmac, mobile_sealed,"
-            " mobile_masked, joined_on) VALUES ($1, 'm', decode(repeat('01', 32), 'hex'),"
-            " '\\x01', '138****5678', current_date) RETURNING id", alliance)
-        await connection.execute(
-            "UPDATE cards SET member_id = $1 WHERE pan_masked = ANY($2::text[])", member,
-            [pan[:6] + "******" + pan[-4:] for pan in pans])
+        member = await give_cards_a_member(connection, pans)
         await set_rules(connection, "TEST", _today().date(), EarnRules(tiers=TIERS))
     finally:
         await connection.close()
-    return int(member)
+    return member
 
 
 def _today() -> datetime:

@@ -18,6 +18,7 @@ from tests.e2e.system import (
     SECOND_TERMINAL,
     TERMINAL,
 )
+from tests.keys_kit import give_cards_a_member
 from tests.queries.conftest import Journal
 
 
@@ -140,14 +141,7 @@ def test_by_member_every_card_of_theirs(jifen, journal: Journal, database_url, r
     async def give_cards() -> None:
         connection = await asyncpg.connect(database_url)
         try:
-            alliance = await connection.fetchval("SELECT alliance_id FROM cards LIMIT 1")
-            member = await connection.fetchval(
-                "INSERT INTO members (alliance_id, name, mobile_hmac, mobile_sealed,"
-                " mobile_masked, joined_on) VALUES ($1, 'm', decode(repeat('01', 32), 'hex'),"
-                " '\\x01', '138****5678', current_date) RETURNING id", alliance)
-            await connection.execute(
-                "UPDATE cards SET member_id = $1 WHERE pan_masked = ANY($2::text[])", member,
-                [pan[:6] + "******" + pan[-4:] for pan in CARDS[:2]])
+            await give_cards_a_member(connection, CARDS[:2])
         finally:
             await connection.close()
 
