@@ -37,21 +37,23 @@ BATCH_SQL = """
 WITH
 accounts_written AS (
     INSERT INTO accounts (id, ledger, kind, card_id, merchant_id, alliance_id, balance, lots,
-                          lots_expire_first, standing, standing_seq)
+                          lots_expire_first, standing, standing_seq, standing_holder)
     SELECT a.id, a.ledger, a.kind, a.card_id, a.merchant_id, a.alliance_id, a.balance, a.lots,
            date '0001-01-01' + (a.first_day - 1), a.standing,
-           CASE WHEN a.standing IS NOT NULL THEN $86::text::bigint END
+           CASE WHEN a.standing IS NOT NULL THEN $86::text::bigint END, a.holder
     FROM unnest($1::text::bigint[], $2::text::text[], $3::text::text[],
                 $4::text::bigint[], $5::text::integer[], $6::text::integer[],
                 $7::text::bigint[], $77::text::bytea[], $78::text::integer[],
-                $87::text::bytea[])
+                $87::text::bytea[], $88::text::bigint[])
          AS a(id, ledger, kind, card_id, merchant_id, alliance_id, balance, lots, first_day,
-              standing)
+              standing, holder)
     ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance, lots = EXCLUDED.lots,
                                    lots_expire_first = EXCLUDED.lots_expire_first,
                                    standing = coalesce(EXCLUDED.standing, accounts.standing),
                                    standing_seq = coalesce(EXCLUDED.standing_seq,
-                                                           accounts.standing_seq)
+                                                           accounts.standing_seq),
+                                   standing_holder = coalesce(EXCLUDED.standing_holder,
+                                                              accounts.standing_holder)
     RETURNING 1
 ),
 transactions_written AS (
@@ -459,7 +461,7 @@ class BatchWrite:
     def arguments(
         self, balances: dict[int, int], lots: dict[int, bytes], standing_seq: int,
     ) -> BatchArguments:
-        """The statement's 87 parameters, accounts with their final balances, lots and
+        """The statement's 88 parameters, accounts with their final balances, lots and
         standings: each column as an array literal (array_literals.py), the posting instant as
         a datetime. `standing_seq`: this batch's, above every earlier batch's (HostState)."""
         on_accounts, rows = self._standings_placed()
@@ -505,23 +507,29 @@ class BatchWrite:
                 *self._lots_arguments(lots),
                 *[encode(column) for encode, column
                   in zip(_STANDINGS_ENCODERS, standing_columns, strict=True)],
-                str(standing_seq),
-                nullable_bytea_array([on_accounts.get(account_id)
-                                      for account_id in self.accounts])
-                if on_accounts else "{}")
+                str(standing_seq), *self._account_standings(on_accounts))
 
-    def _standings_placed(self) -> tuple[dict[int, bytes], list[StandingRow]]:
+    def _standings_placed(self) -> tuple[dict[int, tuple[bytes, int]], list[StandingRow]]:
         """Where each standing of the batch goes: on an account the batch writes anyway
-        (account id -> standing), else its tier_standings row."""
-        on_accounts: dict[int, bytes] = {}
+        (account id -> standing, holder), else its tier_standings row."""
+        on_accounts: dict[int, tuple[bytes, int]] = {}
         rows: list[StandingRow] = []
-        for write in self.standings.values():
+        for holder, write in self.standings.items():
             if write.account_id in self.accounts and not write.row_needed:
-                on_accounts[write.account_id] = write.row[5]
+                on_accounts[write.account_id] = (write.row[5], holder)
             else:
                 rows.append(write.row)
         self.standing_rows = len(rows)
         return on_accounts, rows
+
+    def _account_standings(self, on_accounts: dict[int, tuple[bytes, int]]) -> tuple[str, str]:
+        """The accounts' standing and holder columns: empty arrays (NULLs: the rows keep the
+        copies they have) where no standing goes on an account."""
+        if not on_accounts:
+            return "{}", "{}"
+        placed = [on_accounts.get(account_id) for account_id in self.accounts]
+        return (nullable_bytea_array([None if at is None else at[0] for at in placed]),
+                int_array([None if at is None else at[1] for at in placed]))
 
     def _lots_arguments(self, lots: dict[int, bytes]) -> tuple[str, str, str]:
         """The points accounts' lots and their soonest day, and the transactions' lot moves.

@@ -57,9 +57,13 @@ SELECT c.id, c.pan_hmac, c.alliance_id, c.status,
        coalesce(extract(month FROM m.birthday) * 100 + extract(day FROM m.birthday), 0)::integer
            AS birthday,
        p.lots AS points_lots, coalesce(c.member_id, 0) AS member_id,
-       CASE WHEN p.standing_seq > coalesce(ts.seq, -1) THEN p.standing ELSE ts.standing END
-           AS standing,
-       greatest(p.standing_seq, ts.seq) AS standing_seq
+       CASE WHEN p.standing_holder = coalesce(c.member_id, -c.id)
+                 AND p.standing_seq > coalesce(ts.seq, -1)
+            THEN p.standing ELSE ts.standing END AS standing,
+       CASE WHEN p.standing_holder = coalesce(c.member_id, -c.id)
+                 AND p.standing_seq > coalesce(ts.seq, -1)
+            THEN p.standing_seq ELSE ts.seq END AS standing_seq,
+       greatest(p.standing_seq, ts.seq) AS seq_seen
 FROM cards c
 LEFT JOIN members m ON m.id = c.member_id
 LEFT JOIN tier_standings ts ON ts.holder = coalesce(c.member_id, -c.id)
@@ -197,7 +201,7 @@ async def load_cards(
     loaded = []
     for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, value, \
             password, password_version, password_tries, birthday, lots, member_id, \
-            standing, _ in rows:
+            standing, _, _ in rows:
         card = Card(card_id, alliance_id, CARD_STATUS_DECLINES[status], expires,
                     points_id or 0, value_id or 0, password, password_version, password_tries,
                     birthday, member_id, None if member_id else standing)
@@ -226,18 +230,18 @@ async def _load_all_cards(
     while rows := await cursor.fetch(CARD_LOAD_CHUNK_ROWS):
         for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, \
                 value, password, password_version, password_tries, birthday, lots, \
-                member_id, standing, seq in rows:
+                member_id, standing, seq, seq_seen in rows:
             expires = expiries.setdefault(expires, expires)
             cards[pan_hash] = Card(card_id, alliance_id, declines[status], expires,
                                    points_id or 0, value_id or 0, password, password_version,
                                    password_tries, expiries.setdefault(birthday, birthday),
                                    member_id, None if member_id else standing)
-            if standing is not None:
-                if member_id and seq >= member_seqs.get(member_id, -1):
-                    standings[member_id] = standing   # a member's cards share one
-                    member_seqs[member_id] = seq
-                if seq > standing_seq:
-                    standing_seq = seq
+            if standing is not None and member_id \
+                    and seq >= member_seqs.get(member_id, -1):
+                standings[member_id] = standing   # a member's cards share one
+                member_seqs[member_id] = seq
+            if seq_seen is not None and seq_seen > standing_seq:
+                standing_seq = seq_seen   # copies of other holders' too: never reused
             if points_id:
                 balances[points_id] = points
                 if lots:

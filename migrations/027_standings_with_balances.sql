@@ -7,15 +7,18 @@
 -- sure day (the nightly review selects by them), or a change with no points account in the
 -- batch. A member's cards may then hold several copies of its standing; each copy carries the
 -- `seq` of the group commit that wrote it (increasing, never reused), and the newest copy,
--- in either table, is the standing. `tier` and `tier_until` in tier_standings are always
+-- in either table, is the standing. A copy on an account names its holder: a card that
+-- joins a member later keeps its own old standing's copy, which is then not the member's. `tier` and `tier_until` in tier_standings are always
 -- the holder's current ones; its `standing` may be older than a copy on an account.
 
 ALTER TABLE accounts
     ADD COLUMN standing bytea CHECK (length(standing) = 62),
     ADD COLUMN standing_seq bigint,
+    ADD COLUMN standing_holder bigint,   -- tier_standings.holder: a member's id, or -card id
     ADD CONSTRAINT accounts_standing_of_points CHECK (
-        (standing IS NULL AND standing_seq IS NULL)
-        OR (kind = 'member_points' AND standing IS NOT NULL AND standing_seq IS NOT NULL));
+        (standing IS NULL AND standing_seq IS NULL AND standing_holder IS NULL)
+        OR (kind = 'member_points' AND standing IS NOT NULL AND standing_seq IS NOT NULL
+            AND standing_holder IS NOT NULL));
 -- Rows written before this migration are the newest copies there are.
 ALTER TABLE tier_standings ADD COLUMN seq bigint NOT NULL DEFAULT 0;
 GRANT UPDATE (seq) ON tier_standings TO jifen_host;
@@ -31,10 +34,12 @@ LEFT JOIN LATERAL (
     SELECT copies.standing FROM (
         SELECT p.standing, p.standing_seq
         FROM cards c JOIN accounts p ON p.kind = 'member_points' AND p.card_id = c.id
-        WHERE c.member_id = s.member_id
+        WHERE c.member_id = s.member_id AND p.standing_holder = s.holder
         UNION ALL
         SELECT p.standing, p.standing_seq
-        FROM accounts p WHERE p.kind = 'member_points' AND p.card_id = s.card_id
+        FROM accounts p
+        WHERE p.kind = 'member_points' AND p.card_id = s.card_id
+          AND p.standing_holder = s.holder
     ) AS copies
     WHERE copies.standing_seq > s.seq
     ORDER BY copies.standing_seq DESC LIMIT 1

@@ -78,3 +78,29 @@ async def test_counts_ride_on_the_balance_and_the_newest_copy_wins(seeded_url: s
     copy = (await fetch(seeded_url, "SELECT a.standing FROM accounts a JOIN cards c"
                                     " ON c.id = a.card_id WHERE c.id = 1"))[0]["standing"]
     assert standing_tier(copy)[0] == "GOLD" and _total(copy) == 33_000
+
+
+async def test_a_card_that_joins_a_member_brings_no_old_copy(seeded_url: str) -> None:
+    """A card's copy of its own standing, from before it had a member, is not the member's:
+    each copy names its holder."""
+    lone, members_card = CARDS[2], CARDS[3]
+    member = await _member_with_cards(seeded_url, [members_card])
+    terminal = Terminal()
+    async with running_host(seeded_url) as host:
+        for pan, amount in ((members_card, 2_000), (lone, 7_000), (lone, 8_000)):
+            answer = await host.ask(terminal.purchase(pan, amount))
+            assert answer.response_code == "00"
+    copies = await fetch(seeded_url, "SELECT standing_holder FROM accounts"
+                                     " WHERE standing IS NOT NULL")
+    assert [copy["standing_holder"] for copy in copies] == [-3]   # the lone card's own
+    connection = await asyncpg.connect(seeded_url)
+    try:
+        await connection.execute("UPDATE cards SET member_id = $1 WHERE id = 3", member)
+    finally:
+        await connection.close()
+    async with running_host(seeded_url) as host:
+        answer = await host.ask(terminal.purchase(lone, 1_000))   # now counts for the member
+        assert answer.response_code == "00"
+    shown = (await fetch(seeded_url, "SELECT standing FROM tier_standings_current"
+                                     " WHERE holder = $1", member))[0]
+    assert _total(shown["standing"]) == 2_000 + 1_000
