@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from account_host.batches import FIRST_BATCH_NUMBER, OpenBatch
+from account_host.card_store import CardRow, CardStore
 from account_host.earning.counters import EarnCounters
 from account_host.earning.referrals import Referrals
 from account_host.earning.rule_book import RuleBook, compile_rules
@@ -84,29 +85,6 @@ class Terminal(msgspec.Struct, frozen=True, gc=False):
     active: bool
 
 
-class Card(msgspec.Struct, gc=False):
-    """One card; account ids are 0 until the card's first posting creates the account."""
-
-    id: int
-    alliance_id: int
-    decline_code: ResponseCode | None   # from the card's status
-    expires_ordinal: int                # date.toordinal() of expires_on
-    points_account_id: int = 0
-    stored_value_account_id: int = 0
-    # The card password's verification value (None: the card has none), the times the back
-    # office set it, and the wrong tries in a row under that version (account_host/
-    # card_password.py). The tries are the writer's: they change as requests are applied.
-    password: bytes | None = None
-    password_version: int = 0
-    password_tries: int = 0
-    # The card's member's birthday as month * 100 + day (0: none), for birthday promotions.
-    birthday: int = 0
-    # The card's member (0: none): a member's cards share one tier standing (tiers/).
-    member_id: int = 0
-    # A card without a member: its own tier standing (proto/tiers.py), None until it counts.
-    standing: bytes | None = None
-
-
 class HostState:
     """Everything the writer decides from. A failed batch replaces it with a fresh load."""
 
@@ -125,7 +103,7 @@ class HostState:
         self.owner_accounts: dict[tuple[str, int], int] = {}
         # Their rows (ledger, kind, card_id, merchant_id, alliance_id), by account id.
         self.owner_account_rows: dict[int, tuple[str, str, None, int | None, int | None]] = {}
-        self.cards: dict[bytes, Card] = {}                  # by the PAN's HMAC
+        self.cards = CardStore()                            # by the PAN's HMAC
         self.highest_card_id = 0
         self.balances: dict[int, int] = {}                  # account id -> balance
         # A points account's lots (account_host/expiry/lots.py), where it has any.
@@ -192,7 +170,7 @@ class HostState:
                 self.member_standings.setdefault(card.member_id, loaded.standing)
             elif known is not None and known.standing is not None:
                 card.standing = known.standing
-            self.cards[loaded.pan_hmac] = card
+            self.cards.put(loaded.pan_hmac, card)
             self.highest_card_id = max(self.highest_card_id, card.id)
 
     def replace_merchants(self, merchants: list[Merchant]) -> None:
@@ -233,7 +211,7 @@ class LoadedCard(msgspec.Struct, gc=False):
     """A card as read, with the (account id, balance) pairs of its existing accounts."""
 
     pan_hmac: bytes
-    card: Card
+    card: CardRow
     balances: tuple[tuple[int, int], ...]
     standing: bytes | None = None   # its holder's, as written (a member's: to share)
     lots: bytes | None = None   # its points account's (account_host/expiry/lots.py)
