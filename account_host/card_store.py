@@ -12,11 +12,14 @@ mutates the store.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import count
 
 import msgspec
 
+from account_host.pan_index import PanIndex
 from proto.codes import ResponseCode
+from proto.tiers import STANDING_BYTES
 
 # The decline codes a card's status gives (state.CARD_STATUS_DECLINES), kept as an index into
 # this tuple in a bytearray: 0 is None (the card may transact).
@@ -54,7 +57,7 @@ class CardStore:
     """Every card of the host, by the PAN's HMAC; the columns are by slot (CardRow's fields)."""
 
     def __init__(self) -> None:
-        self._slots: dict[bytes, int] = {}
+        self._index = PanIndex()
         self.ids = array("q")
         self.alliance_ids = array("i")
         self.declines = bytearray()                  # index into _DECLINES
@@ -66,25 +69,34 @@ class CardStore:
         self.password_tries = array("i")
         self.birthdays = array("h")
         self.member_ids = array("q")
-        self.standings: list[bytes | None] = []      # a memberless card's own
+        # A memberless card's own standing: its number in the arena (-1: none), where each is
+        # STANDING_BYTES (a 62-byte bytes object would take 96, and the list's 8 more).
+        self.standing_numbers = array("i")
+        self.standing_arena = bytearray()
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def get(self, pan_hmac: bytes) -> Card | None:
-        slot = self._slots.get(pan_hmac)
-        return None if slot is None else Card(self, slot)
+        slot = self._index.slot_of(pan_hmac)
+        return None if slot < 0 else Card(self, slot)
 
     def __getitem__(self, pan_hmac: bytes) -> Card:
-        return Card(self, self._slots[pan_hmac])
+        slot = self._index.slot_of(pan_hmac)
+        if slot < 0:
+            raise KeyError(pan_hmac)
+        return Card(self, slot)
 
     def __iter__(self) -> Iterator[Card]:
         return (Card(self, slot) for slot in range(len(self.ids)))
 
+    def index_all(self) -> None:
+        self._index.index_all()
+
     def put(self, pan_hmac: bytes, row: CardRow) -> Card:
         """The card's fields set from `row`: a known card's slot overwritten, a new one added."""
-        slot = self._slots.get(pan_hmac)
-        if slot is None:
+        slot = self._index.slot_of(pan_hmac)
+        if slot < 0:
             self.extend([pan_hmac], [row.id], [row.alliance_id], [row.decline_code],
                         [row.expires_ordinal], [row.points_account_id],
                         [row.stored_value_account_id], [row.password], [row.password_version],
@@ -106,19 +118,19 @@ class CardStore:
         return card
 
     def extend(
-        self, pan_hmacs: Sequence[bytes], ids: Sequence[int], alliance_ids: Sequence[int],
-        decline_codes: Sequence[ResponseCode | None], expires_ordinals: Sequence[int],
-        points_account_ids: Sequence[int], stored_value_account_ids: Sequence[int],
-        passwords: Sequence[bytes | None], password_versions: Sequence[int],
-        password_tries: Sequence[int], birthdays: Sequence[int], member_ids: Sequence[int],
-        standings: Sequence[bytes | None],
+        self, pan_hmacs: Iterable[bytes], ids: Iterable[int], alliance_ids: Iterable[int],
+        decline_codes: Iterable[ResponseCode | None], expires_ordinals: Iterable[int],
+        points_account_ids: Iterable[int], stored_value_account_ids: Iterable[int],
+        passwords: Iterable[bytes | None], password_versions: Iterable[int],
+        password_tries: Iterable[int], birthdays: Iterable[int], member_ids: Iterable[int],
+        standings: Sequence[bytes | None], *, index: bool = True,
     ) -> None:
-        """New cards, a column at a time (the bulk load's chunks: no Python loop per field)."""
+        """New cards, a column at a time (the bulk load's chunks: no Python loop per field).
+        index=False: not found by their HMAC until `index_all` (PanIndex.extend says why)."""
         first = len(self.ids)
-        count = len(pan_hmacs)
-        self._slots.update(zip(pan_hmacs, range(first, first + count), strict=True))
-        assert len(self._slots) == first + count, "a PAN's HMAC names one card"
+        self._index.extend(pan_hmacs, index=index)
         self.ids.extend(ids)
+        added = len(self.ids) - first
         self.alliance_ids.extend(alliance_ids)
         self.declines.extend([_DECLINE_INDEX[code] for code in decline_codes])
         self.expires_ordinals.extend(expires_ordinals)
@@ -129,12 +141,20 @@ class CardStore:
         self.password_tries.extend(password_tries)
         self.birthdays.extend(birthdays)
         self.member_ids.extend(member_ids)
-        self.standings.extend(standings)
-        assert all(len(column) == first + count for column in (
+        self._extend_standings(standings)
+        assert all(len(column) == first + added for column in (self._index,
             self.alliance_ids, self.declines, self.expires_ordinals, self.points_account_ids,
             self.stored_value_account_ids, self.passwords, self.password_versions,
-            self.password_tries, self.birthdays, self.member_ids, self.standings)), \
+            self.password_tries, self.birthdays, self.member_ids, self.standing_numbers)), \
             "every column has a value for every card"
+
+    def _extend_standings(self, standings: Sequence[bytes | None]) -> None:
+        numbers = count(len(self.standing_arena) // STANDING_BYTES)
+        self.standing_numbers.extend([-1 if standing is None else next(numbers)
+                                      for standing in standings])
+        arena = b"".join(standing for standing in standings if standing is not None)
+        assert len(arena) % STANDING_BYTES == 0, "standings of STANDING_BYTES each"
+        self.standing_arena += arena
 
 
 class Card:
@@ -232,8 +252,26 @@ class Card:
 
     @property
     def standing(self) -> bytes | None:
-        return self._store.standings[self._slot]
+        store = self._store
+        number = store.standing_numbers[self._slot]
+        if number < 0:
+            return None
+        start = number * STANDING_BYTES
+        return bytes(store.standing_arena[start:start + STANDING_BYTES])
 
     @standing.setter
     def standing(self, value: bytes | None) -> None:
-        self._store.standings[self._slot] = value
+        """Written in place; a standing taken away (the card got a member) leaves its bytes
+        unused in the arena, as rare as that is."""
+        store = self._store
+        number = store.standing_numbers[self._slot]
+        if value is None:
+            store.standing_numbers[self._slot] = -1
+            return
+        assert len(value) == STANDING_BYTES
+        if number < 0:
+            store.standing_numbers[self._slot] = len(store.standing_arena) // STANDING_BYTES
+            store.standing_arena += value
+        else:
+            start = number * STANDING_BYTES
+            store.standing_arena[start:start + STANDING_BYTES] = value
