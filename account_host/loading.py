@@ -76,6 +76,11 @@ WHERE c.id > $2 AND ($4::bigint[] IS NULL OR c.id = ANY($4::bigint[]))
       AND left(c.pan_masked, length(r.bin_low)) COLLATE "C" BETWEEN r.bin_low AND r.bin_high)
 LIMIT $3
 """
+_CARD_COLUMNS = (
+    "id", "pan_hmac", "alliance_id", "status", "expires_ordinal", "points_account_id",
+    "points_balance", "stored_value_account_id", "stored_value_balance",
+    "password_verification", "password_version", "password_tries", "birthday", "points_lots",
+    "member_id", "standing")
 _ALLIANCES_SQL = """
 SELECT a.id, a.timezone, a.cutover_local_time, a.exchange_points_per_yuan,
        a.points_transfer_allowed, a.order_points_share_bp,
@@ -236,6 +241,7 @@ async def _load_all_cards(
     await connection.execute(f"SET LOCAL work_mem = '{_LOAD_WORK_MEM}'")
     cursor = await connection.cursor(_CARDS_SQL, config.name, 0, config.cards_max + 1, None)
     while rows := await cursor.fetch(CARD_LOAD_CHUNK_ROWS):
+        assert tuple(rows[0].keys()) == _CARD_COLUMNS
         column = partial(_column, rows)
         card_ids, points_ids, value_ids = (list(column(name)) for name in (
             "id", "points_account_id", "stored_value_account_id"))
@@ -271,7 +277,9 @@ async def _load_all_cards(
 
 
 def _column(rows: list[asyncpg.Record], name: str) -> Iterator[Any]:
-    return map(itemgetter(name), rows)
+    """A column of _CARDS_SQL's rows, by position (a record's lookup by name costs about a
+    second more at 10^6 cards)."""
+    return map(itemgetter(_CARD_COLUMNS.index(name)), rows)
 
 
 async def _load_other_accounts(connection: asyncpg.Connection, state: HostState) -> None:

@@ -2,9 +2,12 @@
 transaction it needs to decide a request without touching the database (loading.py and
 loading_ledger.py read it in bulk).
 
-Only the writer task mutates it. Per card it keeps one small struct; with its PAN, its dict
-entry and one account's balance that is about 300 bytes, so 10^6 cards take about 300 MB.
-Balances are a dict account id -> int, and an account that does not exist yet has balance 0.
+Only the writer task mutates it. Cards are in columns (card_store.py): about 105 bytes a card
+with its index, 62 more for a memberless card's tier standing. A points account adds its
+balance (about 100 bytes: a dict entry and two ints) and, where points expire, its lots (a
+dict entry and a bytes object: about 90 bytes for one lot, 8 more a lot); docs/performance.md
+has the figures at 10^6 cards. Balances are a dict account id -> int, and an account that
+does not exist yet has balance 0.
 """
 
 from __future__ import annotations
