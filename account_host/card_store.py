@@ -150,11 +150,13 @@ class CardStore:
             "every column has a value for every card"
 
     def _extend_standings(self, standings: Sequence[bytes | None]) -> None:
-        numbers = count(len(self.standing_arena) // STANDING_BYTES)
+        first = len(self.standing_arena) // STANDING_BYTES
+        numbers = count(first)
         self.standing_numbers.extend([-1 if standing is None else next(numbers)
                                       for standing in standings])
         arena = b"".join(standing for standing in standings if standing is not None)
-        assert len(arena) % STANDING_BYTES == 0, "standings of STANDING_BYTES each"
+        assert len(arena) == STANDING_BYTES * (next(numbers) - first), \
+            "standings of STANDING_BYTES each"
         self.standing_arena += arena
 
 
