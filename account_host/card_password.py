@@ -9,8 +9,8 @@ A retransmission never gets here (it gets its first answer), so it is never a ne
 
 from __future__ import annotations
 
+from account_host.card_store import Card
 from account_host.context import ApplyContext
-from account_host.state import Card
 from proto.card_password import PASSWORD_TRIES_MAX, needs_password, values_equal
 from proto.codes import ResponseCode
 from proto.frames import Request

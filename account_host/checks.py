@@ -5,7 +5,8 @@ checks again rather than trust its link peer, batch open (12), then the card (14
 
 from __future__ import annotations
 
-from account_host.state import Card, HostState, Merchant
+from account_host.card_store import Card
+from account_host.state import HostState, Merchant
 from proto.codes import ResponseCode
 from proto.frames import Request
 from proto.keys.cards import pan_hmac

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from account_host.card_store import Card
 from account_host.chart import (
     ACCOUNT_KINDS,
     MONEY_LEDGER,
@@ -20,7 +21,7 @@ from account_host.earning.earn import Earning, Moment
 from account_host.identifiers import ACCOUNT, ENTRY, TRANSACTION, Identifiers
 from account_host.journal import BatchWrite
 from account_host.movements import Posted
-from account_host.state import Card, HostState
+from account_host.state import HostState
 from proto.business_date import business_date
 
 _ONE_DAY = timedelta(days=1)

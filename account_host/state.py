@@ -2,9 +2,12 @@
 transaction it needs to decide a request without touching the database (loading.py and
 loading_ledger.py read it in bulk).
 
-Only the writer task mutates it. Per card it keeps one small struct; with its PAN, its dict
-entry and one account's balance that is about 300 bytes, so 10^6 cards take about 300 MB.
-Balances are a dict account id -> int, and an account that does not exist yet has balance 0.
+Only the writer task mutates it. Cards are in columns (card_store.py): about 105 bytes a card
+with its index, 62 more for a memberless card's tier standing. A points account adds its
+balance (about 100 bytes: a dict entry and two ints) and, where points expire, its lots (a
+dict entry and a bytes object: about 90 bytes for one lot, 8 more a lot); docs/performance.md
+has the figures at 10^6 cards. Balances are a dict account id -> int, and an account that
+does not exist yet has balance 0.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from account_host.batches import FIRST_BATCH_NUMBER, OpenBatch
+from account_host.card_store import CardRow, CardStore
 from account_host.earning.counters import EarnCounters
 from account_host.earning.referrals import Referrals
 from account_host.earning.rule_book import RuleBook, compile_rules
@@ -84,29 +88,6 @@ class Terminal(msgspec.Struct, frozen=True, gc=False):
     active: bool
 
 
-class Card(msgspec.Struct, gc=False):
-    """One card; account ids are 0 until the card's first posting creates the account."""
-
-    id: int
-    alliance_id: int
-    decline_code: ResponseCode | None   # from the card's status
-    expires_ordinal: int                # date.toordinal() of expires_on
-    points_account_id: int = 0
-    stored_value_account_id: int = 0
-    # The card password's verification value (None: the card has none), the times the back
-    # office set it, and the wrong tries in a row under that version (account_host/
-    # card_password.py). The tries are the writer's: they change as requests are applied.
-    password: bytes | None = None
-    password_version: int = 0
-    password_tries: int = 0
-    # The card's member's birthday as month * 100 + day (0: none), for birthday promotions.
-    birthday: int = 0
-    # The card's member (0: none): a member's cards share one tier standing (tiers/).
-    member_id: int = 0
-    # A card without a member: its own tier standing (proto/tiers.py), None until it counts.
-    standing: bytes | None = None
-
-
 class HostState:
     """Everything the writer decides from. A failed batch replaces it with a fresh load."""
 
@@ -125,7 +106,7 @@ class HostState:
         self.owner_accounts: dict[tuple[str, int], int] = {}
         # Their rows (ledger, kind, card_id, merchant_id, alliance_id), by account id.
         self.owner_account_rows: dict[int, tuple[str, str, None, int | None, int | None]] = {}
-        self.cards: dict[bytes, Card] = {}                  # by the PAN's HMAC
+        self.cards = CardStore()                            # by the PAN's HMAC
         self.highest_card_id = 0
         self.balances: dict[int, int] = {}                  # account id -> balance
         # A points account's lots (account_host/expiry/lots.py), where it has any.
@@ -199,7 +180,7 @@ class HostState:
                 self.member_standings.setdefault(card.member_id, loaded.standing)
             elif known is not None and known.standing is not None:
                 card.standing = known.standing
-            self.cards[loaded.pan_hmac] = card
+            self.cards.put(loaded.pan_hmac, card)
             self.highest_card_id = max(self.highest_card_id, card.id)
 
     def replace_merchants(self, merchants: list[Merchant]) -> None:
@@ -240,7 +221,7 @@ class LoadedCard(msgspec.Struct, gc=False):
     """A card as read, with the (account id, balance) pairs of its existing accounts."""
 
     pan_hmac: bytes
-    card: Card
+    card: CardRow
     balances: tuple[tuple[int, int], ...]
     standing: bytes | None = None   # its holder's, as written (a member's: to share)
     lots: bytes | None = None   # its points account's (account_host/expiry/lots.py)

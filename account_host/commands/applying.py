@@ -23,12 +23,13 @@ from datetime import date
 
 import structlog
 
+from account_host.card_store import Card
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER, AccountKind
 from account_host.commands.item import Command
 from account_host.context import ApplyContext
 from account_host.expiry.keeping import keep_lots, record_lots
 from account_host.expiry.sweep import expire_points
-from account_host.state import Card, Gift
+from account_host.state import Gift
 from account_host.tiers.review import review_tiers
 from account_host.transactions.base import over_balance_limit
 from proto.codes import CURRENCY_FEN, CURRENCY_POINTS, ResponseCode

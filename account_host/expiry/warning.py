@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from account_host.card_store import Card
 from account_host.context import ApplyContext
 from account_host.expiry.lots import soonest
-from account_host.state import Card
 
 EXPIRY_TAG = "XP"
 

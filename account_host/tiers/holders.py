@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from account_host.card_store import Card
 from account_host.context import ApplyContext
-from account_host.state import Card, HostState
+from account_host.state import HostState
 from account_host.tiers.standing import TierTable, count_again, count_purchase, new_standing
 from account_host.tiers.standing import take_back as take_off
 from proto.tiers import STANDING_TIER_BYTES, standing_tier

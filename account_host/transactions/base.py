@@ -12,9 +12,10 @@ from enum import StrEnum
 
 import msgspec
 
+from account_host.card_store import Card
 from account_host.context import ApplyContext, Approval
 from account_host.movements import Posted, TransactionType
-from account_host.state import Card, Merchant
+from account_host.state import Merchant
 from account_host.tiers.holders import tier_tags
 from proto.codes import ResponseCode
 from proto.fields import encode_tlv, signed_points

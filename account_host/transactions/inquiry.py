@@ -4,9 +4,10 @@ alliance's warning window. Nothing is posted, and no account is created."""
 
 from __future__ import annotations
 
+from account_host.card_store import Card
 from account_host.context import ApplyContext
 from account_host.expiry.warning import EXPIRY_TAG, expiry_warning
-from account_host.state import Card, Merchant
+from account_host.state import Merchant
 from account_host.tiers.holders import tier_tags
 from account_host.transactions.base import CardCheck, TransactionKind, decline, is_late_original
 from proto.codes import ResponseCode

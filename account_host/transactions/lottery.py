@@ -7,11 +7,12 @@ PT and the 0090999 block carry the net, tag LD the prize (NONE: none, or out of 
 
 from __future__ import annotations
 
+from account_host.card_store import Card
 from account_host.chart import AccountKind
 from account_host.context import ApplyContext
 from account_host.expiry.keeping import record_lots
 from account_host.movements import TransactionType
-from account_host.state import Card, Merchant
+from account_host.state import Merchant
 from account_host.transactions.base import (
     CardCheck,
     TransactionKind,

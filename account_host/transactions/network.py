@@ -3,8 +3,9 @@ change are acknowledged (the front handles sessions and keys)."""
 
 from __future__ import annotations
 
+from account_host.card_store import Card
 from account_host.context import ApplyContext
-from account_host.state import Card, Merchant
+from account_host.state import Merchant
 from account_host.transactions.base import CardCheck, TransactionKind, decline
 from proto.codes import NetworkCode, ResponseCode
 from proto.frames import Answer, Request

@@ -11,10 +11,11 @@ remembered reversal 05.
 
 from __future__ import annotations
 
+from account_host.card_store import Card
 from account_host.checks import review_reason
 from account_host.context import ApplyContext
 from account_host.movements import TransactionType
-from account_host.state import Card, Merchant
+from account_host.state import Merchant
 from account_host.tiers.holders import TIER_TAG
 from account_host.transactions.base import (
     MEMBER_BALANCE_MAX,

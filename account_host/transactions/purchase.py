@@ -10,13 +10,14 @@ advice post through `post_purchase` too.
 
 from __future__ import annotations
 
+from account_host.card_store import Card
 from account_host.chart import AccountKind
 from account_host.context import ApplyContext
 from account_host.earning.bonuses import post_referral_bonus
 from account_host.expiry.keeping import record_lots
 from account_host.expiry.lots import earned_day
 from account_host.movements import TransactionType
-from account_host.state import Card, Merchant
+from account_host.state import Merchant
 from account_host.tiers.holders import count_purchase_of, tier_percent
 from account_host.transactions.base import (
     CardCheck,

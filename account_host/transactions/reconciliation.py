@@ -10,8 +10,9 @@ terminal_batches row gets closed_at and the answer, the next number opens (99999
 from __future__ import annotations
 
 from account_host.batches import OpenBatch, next_batch_number
+from account_host.card_store import Card
 from account_host.context import ApplyContext
-from account_host.state import Card, Merchant
+from account_host.state import Merchant
 from account_host.transactions.base import CardCheck, TransactionKind, decline
 from proto.codes import ResponseCode
 from proto.frames import Answer, Request

@@ -14,11 +14,12 @@ one in the same batch statement, and its reversal gives it back (reversal.py).
 
 from __future__ import annotations
 
+from account_host.card_store import Card
 from account_host.chart import AccountKind
 from account_host.context import ApplyContext
 from account_host.expiry.keeping import record_lots
 from account_host.movements import TransactionType
-from account_host.state import Alliance, Card, Gift, Merchant
+from account_host.state import Alliance, Gift, Merchant
 from account_host.transactions.base import (
     CardCheck,
     TransactionKind,

@@ -21,13 +21,14 @@ status now. In the order of the transaction checks:
 
 from __future__ import annotations
 
+from account_host.card_store import Card
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER
 from account_host.checks import find_card
 from account_host.context import ApplyContext
 from account_host.expiry.keeping import record_lots
 from account_host.movements import EARNING_TYPES, RETURNABLE_TYPES, Posted, TransactionType
 from account_host.returns_index import Returnable
-from account_host.state import Card, Merchant
+from account_host.state import Merchant
 from account_host.tiers.holders import correct
 from account_host.transactions.base import (
     CardCheck,

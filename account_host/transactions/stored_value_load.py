@@ -4,10 +4,11 @@ merchant holds that cash for the programme until clearing."""
 
 from __future__ import annotations
 
+from account_host.card_store import Card
 from account_host.chart import AccountKind
 from account_host.context import ApplyContext
 from account_host.movements import TransactionType
-from account_host.state import Card, Merchant
+from account_host.state import Merchant
 from account_host.transactions.base import (
     CardCheck,
     TransactionKind,

@@ -3,9 +3,10 @@ earns points as a cash purchase does, one entry per ledger, in the same group co
 
 from __future__ import annotations
 
+from account_host.card_store import Card
 from account_host.context import ApplyContext
 from account_host.movements import TransactionType
-from account_host.state import Card, Merchant
+from account_host.state import Merchant
 from account_host.transactions.base import CardCheck, TransactionKind, decline, is_late_original
 from account_host.transactions.purchase import post_purchase, purchase_refusal
 from proto.codes import ResponseCode

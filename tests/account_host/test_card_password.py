@@ -8,12 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from account_host.card_password import judge_password
-from account_host.state import Card, HostState, LoadedCard
+from account_host.card_store import CardRow
+from account_host.state import HostState, LoadedCard
 from proto.card_password import MALFORMED_BLOCK
 from proto.codes import ResponseCode
 
 STORED = b"S" * 16
 WRONG = b"W" * 16
+PAN_HMAC = b"h" * 32   # the PAN's HMAC-SHA256, as the card store keys it
 
 
 class TestJudge:
@@ -60,21 +62,21 @@ class TestMergeCards:
     @staticmethod
     def _state_with(tries: int) -> HostState:
         state = HostState(86_400, 90)
-        card = Card(1, 1, None, 800_000, password=STORED, password_version=1,
+        card = CardRow(1, 1, None, 800_000, password=STORED, password_version=1,
                     password_tries=tries)
-        state.merge_cards([LoadedCard(b"h", card, ())])
+        state.merge_cards([LoadedCard(PAN_HMAC, card, ())])
         return state
 
     def test_same_version_keeps_the_tries_in_memory(self) -> None:
         state = self._state_with(2)
-        reread = Card(1, 1, ResponseCode.CARD_LOST, 800_000, password=STORED,
+        reread = CardRow(1, 1, ResponseCode.CARD_LOST, 800_000, password=STORED,
                       password_version=1, password_tries=1)
-        state.merge_cards([LoadedCard(b"h", reread, ())])
-        assert state.cards[b"h"].password_tries == 2
+        state.merge_cards([LoadedCard(PAN_HMAC, reread, ())])
+        assert state.cards[PAN_HMAC].password_tries == 2
 
     def test_a_reset_starts_afresh(self) -> None:
         state = self._state_with(3)
-        reset = Card(1, 1, None, 800_000, password=WRONG, password_version=2, password_tries=0)
-        state.merge_cards([LoadedCard(b"h", reset, ())])
-        card = state.cards[b"h"]
+        reset = CardRow(1, 1, None, 800_000, password=WRONG, password_version=2, password_tries=0)
+        state.merge_cards([LoadedCard(PAN_HMAC, reset, ())])
+        card = state.cards[PAN_HMAC]
         assert (card.password, card.password_tries) == (WRONG, 0)

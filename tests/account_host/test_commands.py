@@ -12,13 +12,14 @@ import anyio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from account_host.card_store import Card, CardRow
 from account_host.chart import AccountKind
 from account_host.commands.applying import GIFT_STOCK_MAX, apply_command
 from account_host.commands.item import Command
 from account_host.context import ApplyContext
 from account_host.identifiers import Identifiers
 from account_host.journal import BatchWrite
-from account_host.state import Alliance, Card, Gift, HostState
+from account_host.state import Alliance, Gift, HostState
 from proto.codes import ResponseCode
 from proto.host_commands import CommandKind, CommandPayload, GiftPayload
 
@@ -39,7 +40,7 @@ def _state(*, transfers: bool = True) -> tuple[HostState, Identifiers]:
     state.replace_alliances([Alliance(ALLIANCE_ID, ZoneInfo("Asia/Shanghai"), time(23), 100,
                                       points_transfer_allowed=transfers)])
     for card_id in CARD_IDS:
-        state.cards[_hmac(card_id)] = Card(card_id, ALLIANCE_ID, None, 800_000)
+        state.cards.put(_hmac(card_id), CardRow(card_id, ALLIANCE_ID, None, 800_000))
     identifiers = Identifiers(100_000)
     anyio.run(identifiers.reserve_for, _Counters(), 1_000, 1.0)
     return state, identifiers
@@ -132,7 +133,7 @@ def test_a_sequence_keeps_the_ledgers_and_the_model(steps) -> None:
         assert [_points(state, card_id), _fen(state, card_id)] == model[card_id]
         assert (_card(state, card_id).decline_code is not None) == (card_id in closed)
     assert sum(state.balances.values()) == 0   # both ledgers, each summing to zero
-    points_accounts = {account for card in state.cards.values()
+    points_accounts = {account for card in state.cards
                        for account in (card.points_account_id,) if account}
     points_accounts |= {state.owner_accounts[key] for key in state.owner_accounts
                         if key[0] in (AccountKind.ALLIANCE_POINTS_ADJUSTED,

@@ -9,9 +9,10 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
+from account_host.card_store import Card
 from account_host.context import ApplyContext
 from account_host.journal import BatchWrite
-from account_host.state import Card, Merchant
+from account_host.state import Merchant
 from account_host.transactions import KINDS, CardCheck, TransactionKind
 from proto.frames import Answer, Balances, Request
 from tests.account_host.host_harness import (
