@@ -51,9 +51,11 @@ def count_purchase_of(
     table = earning.tiers
     if table is None:
         return False
-    standing = standing_of(context.state, card) or new_standing(table, earning.month)
-    store(context, card, count_purchase(table, standing, earning.month, earning.local_date,
-                                         amount_fen if table.counts_spend else points))
+    earlier = standing_of(context.state, card)
+    standing = earlier or new_standing(table, earning.month)
+    store(context, card, earlier, count_purchase(
+        table, standing, earning.month, earning.local_date,
+        amount_fen if table.counts_spend else points))
     return True
 
 
@@ -70,16 +72,16 @@ def correct(
         return
     amount = amount_fen if table.counts_spend else points
     if amount > 0:
-        store(context, card, take_off(standing, earning.month, amount) if give_back
-               else count_again(standing, earning.month, amount))
+        store(context, card, standing, take_off(standing, earning.month, amount) if give_back
+              else count_again(standing, earning.month, amount))
 
 
-def store(context: ApplyContext, card: Card, standing: bytes) -> None:
-    """The holder's new standing, in memory and in this batch's rows: with the card's points
-    balance where the batch writes it, and in the holder's own row when it is new or its tier
-    or the tier's last sure day changed (SQL selects by those: the nightly review)."""
+def store(context: ApplyContext, card: Card, earlier: bytes | None, standing: bytes) -> None:
+    """The holder's new standing (`earlier`: its standing_of before, None: new), in memory and
+    in this batch's rows: with the card's points balance where the batch writes it, and in the
+    holder's own row when it is new or its tier or the tier's last sure day changed (SQL
+    selects by those: the nightly review)."""
     member_id = card.member_id
-    earlier = standing_of(context.state, card)
     tier_changed = earlier is None \
         or earlier[:STANDING_TIER_BYTES] != standing[:STANDING_TIER_BYTES]
     if member_id:

@@ -45,7 +45,7 @@ def review_tiers(
         totals.reviewed += 1
         if table.rank_of(reviewed) < table.rank_of(standing):
             totals.lowered += 1
-        store(context, card, reviewed)
+        store(context, card, standing, reviewed)
         assert standing_tier(reviewed)[1] == 0 or standing_tier(reviewed)[1] > \
             sweep.through.toordinal(), "a reviewed tier lasts beyond the review"
     return totals
