@@ -62,18 +62,17 @@ SELECT c.id, c.pan_hmac, c.alliance_id, c.status,
        coalesce(extract(month FROM m.birthday) * 100 + extract(day FROM m.birthday), 0)::integer
            AS birthday,
        p.lots AS points_lots, coalesce(c.member_id, 0) AS member_id,
-       CASE WHEN p.standing_holder = coalesce(c.member_id, -c.id)
-                 AND p.standing_seq > coalesce(ts.seq, -1)
-            THEN p.standing ELSE ts.standing END AS standing,
-       CASE WHEN p.standing_holder = coalesce(c.member_id, -c.id)
-                 AND p.standing_seq > coalesce(ts.seq, -1)
-            THEN p.standing_seq ELSE ts.seq END AS standing_seq,
+       CASE WHEN n.copy_newer THEN p.standing ELSE ts.standing END AS standing,
+       CASE WHEN n.copy_newer THEN p.standing_seq ELSE ts.seq END AS standing_seq,
        greatest(p.standing_seq, ts.seq) AS seq_seen
 FROM cards c
 LEFT JOIN members m ON m.id = c.member_id
 LEFT JOIN tier_standings ts ON ts.holder = coalesce(c.member_id, -c.id)
 LEFT JOIN accounts p ON p.kind = 'member_points' AND p.card_id = c.id
 LEFT JOIN accounts s ON s.kind = 'member_stored_value' AND s.card_id = c.id
+-- The copy on the card's points account is its holder's and newer than the holder's row.
+CROSS JOIN LATERAL (SELECT p.standing_holder = coalesce(c.member_id, -c.id)
+                           AND p.standing_seq > coalesce(ts.seq, -1) AS copy_newer) AS n
 LEFT JOIN card_password_tries t
        ON t.card_id = c.id AND t.password_version = c.password_version
 WHERE c.id > $2 AND ($4::bigint[] IS NULL OR c.id = ANY($4::bigint[]))
