@@ -14,6 +14,7 @@ import pytest
 
 from devices import messages
 from tests.e2e.cli_output import json_document
+from tests.e2e.members_kit import member_with_cards
 from tests.e2e.system import CARDS, OTHER_MERCHANT, SECOND_TERMINAL, running_system, seed
 from tests.e2e.test_lifecycle import cli, refused, until
 from tests.e2e.test_transactions import POINTS, balances, points_tag
@@ -152,19 +153,14 @@ async def test_a_member_earns_triple_on_their_birthday(jifen, database_url, tmp_
     async with running_system(database_url, seeded=False) as system, \
             system.terminal() as terminal:
         await terminal.sign_on()
-        created = await cli(jifen, "member", "create", "--alliance", "TEST", "--name", "王小明",
-                            "--mobile", "13812345678", "--birthday", born.isoformat(),
-                            "--json")
-        member_id = json_document(created)["member_id"]
-        await cli(jifen, "card", "issue", "--alliance", "TEST", "--bin", "622188", "--count",
-                  "1", "--member", str(member_id), "--out", str(tmp_path / "card.csv"))
-        pan = (tmp_path / "card.csv").read_text().splitlines()[1].split(",")[0]
+        member_id, (pan,) = await member_with_cards(jifen, tmp_path, "王小明", "13812345678",
+                                                    "--birthday", born.isoformat())
         await cli(jifen, "rules", "set", "--alliance", "TEST", "--effective", _today(),
                   "--file", str(rules))
         await _purchase_until(terminal, pan, 10_000, "+300")              # 100 x 3
         assert points_tag(await terminal.purchase(CARDS[4], 10_000)) == "+100"   # no member
         # Another birthday: the host reads the card again, and the day is an ordinary one.
-        await cli(jifen, "member", "update", "--id", str(member_id), "--birthday",
+        await cli(jifen, "member", "update", "--id", member_id, "--birthday",
                   (born.replace(day=1) if born.day != 1 else born.replace(day=2)).isoformat())
         await _purchase_until(terminal, pan, 10_000, "+100")
 
@@ -179,14 +175,8 @@ async def test_a_new_member_gets_the_join_bonus_once(jifen, database_url, tmp_pa
         await terminal.sign_on()
         await cli(jifen, "rules", "set", "--alliance", "TEST", "--effective", _today(),
                   "--file", str(rules))
-        created = await cli(jifen, "member", "create", "--alliance", "TEST", "--name", "李雷",
-                            "--mobile", "13912345678", "--json")
-        member_id = str(json_document(created)["member_id"])
-        pans = []
-        for name in ("first.csv", "second.csv"):
-            await cli(jifen, "card", "issue", "--alliance", "TEST", "--bin", "622188",
-                      "--count", "1", "--member", member_id, "--out", str(tmp_path / name))
-            pans.append((tmp_path / name).read_text().splitlines()[1].split(",")[0])
+        member_id, pans = await member_with_cards(jifen, tmp_path, "李雷", "13912345678",
+                                                  cards=2)
         with anyio.fail_after(10):
             while balances(await until(terminal, pans[0], "00"))[POINTS] != 500:
                 await anyio.sleep(0.05)
@@ -211,9 +201,10 @@ async def test_a_referrer_gets_the_bonus_at_the_first_purchase(
         await cli(jifen, "rules", "set", "--alliance", "TEST", "--effective", _today(),
                   "--file", str(rules))
         await _purchase_until(terminal, CARDS[5], 10_000, "+200")
-        referrer_id, referrer = await _member_with_card(jifen, tmp_path, "13812340001")
-        _, referred = await _member_with_card(jifen, tmp_path, "13812340002",
-                                              "--referred-by", str(referrer_id))
+        referrer_id, (referrer,) = await member_with_cards(jifen, tmp_path, "会员",
+                                                           "13812340001")
+        _, (referred,) = await member_with_cards(jifen, tmp_path, "会员", "13812340002",
+                                                 "--referred-by", referrer_id)
         # The referred member's first purchase (14 until the host has the new card): 200
         # points for them, 800 for the referrer.
         answer = await _purchase_until(terminal, referred, 10_000, "+200")
@@ -221,13 +212,3 @@ async def test_a_referrer_gets_the_bonus_at_the_first_purchase(
         assert balances(await until(terminal, referrer, "00"))[POINTS] == 800
         await terminal.purchase(referred, 10_000)                           # once only
         assert balances(await until(terminal, referrer, "00"))[POINTS] == 800
-
-
-async def _member_with_card(jifen, tmp_path, mobile: str, *options: str) -> tuple[int, str]:
-    """A new member of TEST with one card issued to them: (member id, card number)."""
-    member_id = json_document(await cli(jifen, "member", "create", "--alliance", "TEST", "--name",
-                                   "会员", "--mobile", mobile, "--json", *options))["member_id"]
-    out = tmp_path / f"{mobile}.csv"
-    await cli(jifen, "card", "issue", "--alliance", "TEST", "--bin", "622188", "--count", "1",
-              "--member", str(member_id), "--out", str(out))
-    return member_id, out.read_text().splitlines()[1].split(",")[0]

@@ -17,6 +17,7 @@ import pytest
 from devices import messages
 from proto.fields import parse_tlv
 from tests.e2e.cli_output import json_document
+from tests.e2e.members_kit import member_with_cards
 from tests.e2e.system import CARDS, SECOND_TERMINAL, running_system, seed
 from tests.e2e.test_lifecycle import cli
 from tests.e2e.test_transactions import points_tag
@@ -58,14 +59,8 @@ async def test_an_upgrade_across_a_threshold_and_a_members_cards(
             system.terminal() as terminal:
         await terminal.sign_on()
         assert _tier(await terminal.inquiry(lone)) is None       # no tiers: no TR
-        created = await cli(jifen, "member", "create", "--alliance", "TEST", "--name", "张伟",
-                            "--mobile", "13712345678", "--json")
-        member_id = str(json_document(created)["member_id"])
-        pans = []
-        for name in ("first.csv", "second.csv"):
-            await cli(jifen, "card", "issue", "--alliance", "TEST", "--bin", "622188",
-                      "--count", "1", "--member", member_id, "--out", str(tmp_path / name))
-            pans.append((tmp_path / name).read_text().splitlines()[1].split(",")[0])
+        member_id, pans = await member_with_cards(jifen, tmp_path, "张伟", "13712345678",
+                                                  cards=2)
         first, second = pans
         await cli(jifen, "rules", "set", "--alliance", "TEST", "--effective", today, "--file",
                   str(rules))
