@@ -150,9 +150,7 @@ class ApplyContext:
         self.batch.add_entry(entry_id, transaction_id, ledger, entry_date, postings)
         balances = self.state.balances
         for account_id, amount in postings:
-            before = balances[account_id]
-            balances[account_id] = before + amount
-            assert balances[account_id] - before == amount
+            balances[account_id] += amount   # past 64 bits (the column's), OverflowError
 
     def post_movement(self, posted: Posted, entry_date: date) -> None:
         """The entries of a movement: member against counter account, one per ledger moved."""

@@ -15,7 +15,7 @@ place.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
@@ -459,7 +459,7 @@ class BatchWrite:
         self.password_tries[card_id] = (password_version, tries)
 
     def arguments(
-        self, balances: dict[int, int], lots: dict[int, bytes], standing_seq: int,
+        self, balances: Mapping[int, int], lots: Mapping[int, bytes], standing_seq: int,
     ) -> BatchArguments:
         """The statement's 88 parameters, accounts with their final balances, lots and
         standings: each column as an array literal (array_literals.py), the posting instant as
@@ -531,7 +531,7 @@ class BatchWrite:
         return (nullable_bytea_array([None if at is None else at[0] for at in placed]),
                 int_array([None if at is None else at[1] for at in placed]))
 
-    def _lots_arguments(self, lots: dict[int, bytes]) -> tuple[str, str, str]:
+    def _lots_arguments(self, lots: Mapping[int, bytes]) -> tuple[str, str, str]:
         """The points accounts' lots and their soonest day, and the transactions' lot moves.
         Memory mirrors the rows: where no account of the batch has lots and none moved, every
         row's lots are NULL already, and the columns go as empty arrays (unnest pads them with

@@ -11,6 +11,7 @@ import time as clock
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
+from itertools import compress
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -274,15 +275,13 @@ async def _load_all_cards(
             points_ids, value_ids, column("password_verification"), column("password_version"),
             column("password_tries"), column("birthday"), member_ids, card_standings,
             index=False)
-        for points_id, balance, packed, value_id, value in zip(
-                points_ids, column("points_balance"), column("points_lots"), value_ids,
-                column("stored_value_balance"), strict=True):
-            if points_id:
-                balances[points_id] = balance
-                if packed:
-                    lots_of[points_id] = packed
-            if value_id:
-                balances[value_id] = value
+        # A card's accounts, where they exist (an id of 0: not created yet).
+        balances.update_from(compress(points_ids, points_ids),
+                             compress(column("points_balance"), points_ids))
+        lots_of.update_from(compress(points_ids, points_ids),
+                            compress(column("points_lots"), points_ids))
+        balances.update_from(compress(value_ids, value_ids),
+                             compress(column("stored_value_balance"), value_ids))
         highest = max(highest, *card_ids)
         if len(cards) > config.cards_max:
             raise StateLoadError(f"more than cards_max={config.cards_max} cards")

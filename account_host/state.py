@@ -4,10 +4,10 @@ loading_ledger.py read it in bulk).
 
 Only the writer task mutates it. Cards are in columns (card_store.py): about 105 bytes a card
 with its index, 62 more for a memberless card's tier standing. A points account adds its
-balance (about 100 bytes: a dict entry and two ints) and, where points expire, its lots (a
-dict entry and a bytes object: about 90 bytes for one lot, 8 more a lot); docs/performance.md
-has the figures at 10^6 cards. Balances are a dict account id -> int, and an account that
-does not exist yet has balance 0.
+balance (9 bytes in a page of columns: account_columns.py) and, where points expire, its lots
+(a slot in a list and a bytes object: about 50 bytes for one lot, 8 more a lot);
+docs/performance.md has the figures at 10^6 cards. An account that does not exist yet has
+balance 0.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from account_host.account_columns import AccountLots, Balances
 from account_host.batches import FIRST_BATCH_NUMBER, OpenBatch
 from account_host.card_store import CardRow, CardStore
 from account_host.earning.counters import EarnCounters
@@ -108,9 +109,9 @@ class HostState:
         self.owner_account_rows: dict[int, tuple[str, str, None, int | None, int | None]] = {}
         self.cards = CardStore()                            # by the PAN's HMAC
         self.highest_card_id = 0
-        self.balances: dict[int, int] = {}                  # account id -> balance
+        self.balances = Balances()                          # account id -> balance
         # A points account's lots (account_host/expiry/lots.py), where it has any.
-        self.lots: dict[int, bytes] = {}
+        self.lots = AccountLots()
         self.batches: dict[str, OpenBatch] = {}             # terminal code -> its open batch
         self.gifts: dict[tuple[int, str], Gift] = {}        # by (alliance id, code)
         self.retransmissions = RetransmissionMemory(retransmission_window_s)

@@ -17,7 +17,7 @@ def keep_lots(
     expire); `claw` from the lot at `claw_day` first; `undo` an earlier posting's moves."""
     lots = context.state.lots
     earned_day = context.earning(alliance_id).lot_day if earned > 0 else 0
-    packed = lots.get(account_id, b"")
+    packed = lots.get(account_id) or b""
     if not packed and not earned_day and not undo:
         return ()   # points that never expire (most alliances: one dict lookup)
     after, moves = moved(packed, balance_after, earned=earned, earned_day=earned_day,
