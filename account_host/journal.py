@@ -27,7 +27,8 @@ from account_host.array_literals import (
     text_array,
     timestamp_array,
 )
-from account_host.chart import MONEY_LEDGER, POINTS_LEDGER
+from account_host.chart import MONEY_LEDGER, POINTS_LEDGER, AccountKind
+from account_host.earning.counters import EarnCounters
 from account_host.expiry.lots import soonest_day
 from proto.frames import Request
 
@@ -37,23 +38,30 @@ BATCH_SQL = """
 WITH
 accounts_written AS (
     INSERT INTO accounts (id, ledger, kind, card_id, merchant_id, alliance_id, balance, lots,
-                          lots_expire_first, standing, standing_seq, standing_holder)
+                          lots_expire_first, standing, standing_seq, standing_holder,
+                          counted_day, counted_month)
     SELECT a.id, a.ledger, a.kind, a.card_id, a.merchant_id, a.alliance_id, a.balance, a.lots,
            date '0001-01-01' + (a.first_day - 1), a.standing,
-           CASE WHEN a.standing IS NOT NULL THEN $86::text::bigint END, a.holder
+           CASE WHEN a.standing IS NOT NULL THEN $86::text::bigint END, a.holder,
+           a.counted_day, a.counted_month
     FROM unnest($1::text::bigint[], $2::text::text[], $3::text::text[],
                 $4::text::bigint[], $5::text::integer[], $6::text::integer[],
                 $7::text::bigint[], $77::text::bytea[], $78::text::integer[],
-                $87::text::bytea[], $88::text::bigint[])
+                $87::text::bytea[], $88::text::bigint[], $89::text::bigint[],
+                $90::text::bigint[])
          AS a(id, ledger, kind, card_id, merchant_id, alliance_id, balance, lots, first_day,
-              standing, holder)
+              standing, holder, counted_day, counted_month)
     ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance, lots = EXCLUDED.lots,
                                    lots_expire_first = EXCLUDED.lots_expire_first,
                                    standing = coalesce(EXCLUDED.standing, accounts.standing),
                                    standing_seq = coalesce(EXCLUDED.standing_seq,
                                                            accounts.standing_seq),
                                    standing_holder = coalesce(EXCLUDED.standing_holder,
-                                                              accounts.standing_holder)
+                                                              accounts.standing_holder),
+                                   counted_day = coalesce(EXCLUDED.counted_day,
+                                                          accounts.counted_day),
+                                   counted_month = coalesce(EXCLUDED.counted_month,
+                                                            accounts.counted_month)
     RETURNING 1
 ),
 transactions_written AS (
@@ -460,10 +468,12 @@ class BatchWrite:
 
     def arguments(
         self, balances: Mapping[int, int], lots: Mapping[int, bytes], standing_seq: int,
+        counters: EarnCounters,
     ) -> BatchArguments:
-        """The statement's 88 parameters, accounts with their final balances, lots and
-        standings: each column as an array literal (array_literals.py), the posting instant as
-        a datetime. `standing_seq`: this batch's, above every earlier batch's (HostState)."""
+        """The statement's 90 parameters, accounts with their final balances, lots, standings
+        and earn counters: each column as an array literal (array_literals.py), the posting
+        instant as a datetime. `standing_seq`: this batch's, above every earlier batch's
+        (HostState)."""
         on_accounts, rows = self._standings_placed()
         account_columns: tuple[_Column, ...] = tuple([] for _ in range(7))
         for account_id, (ledger, kind, card_id, merchant_id, alliance_id) in \
@@ -507,7 +517,8 @@ class BatchWrite:
                 *self._lots_arguments(lots),
                 *[encode(column) for encode, column
                   in zip(_STANDINGS_ENCODERS, standing_columns, strict=True)],
-                str(standing_seq), *self._account_standings(on_accounts))
+                str(standing_seq), *self._account_standings(on_accounts),
+                *self._counter_arguments(counters))
 
     def _standings_placed(self) -> tuple[dict[int, tuple[bytes, int]], list[StandingRow]]:
         """Where each standing of the batch goes: on an account the batch writes anyway
@@ -530,6 +541,17 @@ class BatchWrite:
         placed = [on_accounts.get(account_id) for account_id in self.accounts]
         return (nullable_bytea_array([None if at is None else at[0] for at in placed]),
                 int_array([None if at is None else at[1] for at in placed]))
+
+    def _counter_arguments(self, counters: EarnCounters) -> tuple[str, str]:
+        """The points accounts' counted_day and counted_month: their cards' counters as they
+        stand (earning/counters.py); empty arrays (NULLs: the rows keep theirs) where no card
+        of the batch is counted, as where no alliance has caps per day or month."""
+        stored = [counters.stored(card_id) if card_id and kind == AccountKind.MEMBER_POINTS
+                  else None for _, kind, card_id, _, _ in self.accounts.values()]
+        if not any(stored):
+            return "{}", "{}"
+        return (int_array([None if pair is None else pair[0] for pair in stored]),
+                int_array([None if pair is None else pair[1] for pair in stored]))
 
     def _lots_arguments(self, lots: Mapping[int, bytes]) -> tuple[str, str, str]:
         """The points accounts' lots and their soonest day, and the transactions' lot moves.

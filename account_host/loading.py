@@ -24,7 +24,7 @@ from account_host.batches import OpenBatch
 from account_host.card_store import CardRow
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS
-from account_host.earning.loading import load_earning
+from account_host.earning.loading import load_earning, load_journal_counters
 from account_host.errors import StateLoadError
 from account_host.loading_ledger import load_ledger_windows
 from account_host.lottery.loading import load_lottery
@@ -65,7 +65,8 @@ SELECT c.id, c.pan_hmac, c.alliance_id, c.status,
        p.lots AS points_lots, coalesce(c.member_id, 0) AS member_id,
        CASE WHEN n.copy_newer THEN p.standing ELSE ts.standing END AS standing,
        CASE WHEN n.copy_newer THEN p.standing_seq ELSE ts.seq END AS standing_seq,
-       greatest(p.standing_seq, ts.seq) AS seq_seen
+       greatest(p.standing_seq, ts.seq) AS seq_seen,
+       p.counted_day AS points_counted_day, p.counted_month AS points_counted_month
 FROM cards c
 LEFT JOIN members m ON m.id = c.member_id
 LEFT JOIN tier_standings ts ON ts.holder = coalesce(c.member_id, -c.id)
@@ -87,7 +88,8 @@ _CARD_COLUMNS = (
     "id", "pan_hmac", "alliance_id", "status", "expires_ordinal", "points_account_id",
     "points_balance", "stored_value_account_id", "stored_value_balance",
     "password_verification", "password_version", "password_tries", "birthday", "points_lots",
-    "member_id", "standing", "standing_seq", "seq_seen")
+    "member_id", "standing", "standing_seq", "seq_seen", "points_counted_day",
+    "points_counted_month")
 _ALLIANCES_SQL = """
 SELECT a.id, a.timezone, a.cutover_local_time, a.exchange_points_per_yuan,
        a.points_transfer_allowed, a.order_points_share_bp,
@@ -148,6 +150,7 @@ async def load_state(
                 state.merge_gifts(await load_gifts(connection, config.name))
                 await _load_other_accounts(connection, state)
                 await _load_all_cards(connection, state, config)
+                await load_journal_counters(connection, state, now)
                 for row in await connection.fetch(_OPEN_BATCHES_SQL):
                     state.batches[row["terminal_code"]] = OpenBatch(row["batch_number"],
                                                                     row["opened_at"])
@@ -160,6 +163,7 @@ async def load_state(
              merchants=len(state.merchants), terminals=len(state.terminals),
              requests=len(state.retransmissions),
              returnable=len(state.returns), tombstones=len(state.tombstones),
+             lots=len(state.lots), counted_cards=len(state.earn_counters),
              elapsed_s=round(clock.perf_counter() - started, 3))
     return state
 
@@ -222,7 +226,7 @@ async def load_cards(
     loaded = []
     for card_id, pan_hash, alliance_id, status, expires, points_id, points, value_id, value, \
             password, password_version, password_tries, birthday, lots, member_id, \
-            standing, _, _ in rows:
+            standing, _, _, _, _ in rows:   # a new card has counted nothing yet
         card = CardRow(card_id, alliance_id, CARD_STATUS_DECLINES[status], expires,
                        points_id, value_id, password, password_version,
                        password_tries, birthday, member_id, None if member_id else standing)
@@ -282,6 +286,10 @@ async def _load_all_cards(
                             compress(column("points_lots"), points_ids))
         balances.update_from(compress(value_ids, value_ids),
                              compress(column("stored_value_balance"), value_ids))
+        # The cards' earn counters, as their points accounts carry them (migration 028).
+        state.earn_counters.load_stored(compress(card_ids, points_ids),
+                                        compress(column("points_counted_day"), points_ids),
+                                        compress(column("points_counted_month"), points_ids))
         highest = max(highest, *card_ids)
         if len(cards) > config.cards_max:
             raise StateLoadError(f"more than cards_max={config.cards_max} cards")

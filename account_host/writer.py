@@ -250,7 +250,7 @@ class Writer:
             return None
         state = self._state
         arguments = applied.batch.arguments(state.balances, state.lots,
-                                            state.next_standing_seq())
+                                            state.next_standing_seq(), state.earn_counters)
         applied.commit.send()
         started = _InFlight(applied)
         group.start_soon(self._commit, started, arguments)
@@ -338,7 +338,7 @@ class Writer:
             return None
         state = self._state
         arguments = applied.batch.arguments(state.balances, state.lots,
-                                            state.next_standing_seq())
+                                            state.next_standing_seq(), state.earn_counters)
         applied.commit.send()
         started = in_flight.next = _InFlight(applied)
         return started, arguments

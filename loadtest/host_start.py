@@ -2,7 +2,8 @@
 memory under 500 MB with 10^6 cards, cold start under 10 s).
 
     python -m loadtest.host_start [--cards 1000000] [--lots N] [--standings all|none]
-                                  [--repeat 3] [--data-dir DIR] [--json]
+                                  [--counters] [--purchases] [--repeat 3]
+                                  [--data-dir DIR] [--json]
 
 The cards are issued once, into a database of this benchmark's own (on the embedded server
 under --data-dir, or on $JIFEN_DATABASE_URL's server as it is), and kept for the next run.
@@ -18,6 +19,11 @@ host writes them (accounts.lots); the benchmark's own database has no journal be
 With `--standings all` (the default) every card has a tier standing of its own (a card without
 a member is its own holder): the most the host keeps of tiers, as if every card had purchased
 in an alliance with tiers within the year. `--standings none` removes them.
+
+With `--counters` every card's points account also carries the points it earned today, which
+the caps per day and month count, under the load test's realistic rules; with `--purchases`
+every card also purchased an hour ago, so that the host holds a million purchases in its
+return index and its reversal memory (host_start_activity.py).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import asyncpg
 import msgspec
 
 from database.migrate import migrate
+from loadtest.host_start_activity import ensure_counters, ensure_purchases
 from loadtest.provision import ensure_fleet
 from loadtest.services import Services, SystemPorts, system_sections, write_config
 from proto.lots import write_lots
@@ -72,16 +79,20 @@ class Result(msgspec.Struct, frozen=True):
     cards: int
     starts: list[Start]
     lots: int = 0   # per card (--lots)
+    purchases: int = 0   # in the journal's last hour (--purchases)
+    counters: int = 0    # points accounts that carry today's counters (--counters)
 
 
 async def measure(
     database_url: str, cards: int, repeat: int, work_dir: Path, lots: int = 0,
-    standings: str = "all",
+    standings: str = "all", purchases: bool = False, counters: bool = False,
 ) -> Result:
     await migrate(database_url)
     fleet = await ensure_fleet(database_url, 1, cards)
+    purchased = await ensure_purchases(database_url, purchases)
     if lots:
         await _ensure_points(database_url, lots)
+    counted = await ensure_counters(database_url, counters) if lots else 0
     connection = await asyncpg.connect(database_url)
     try:
         if standings == "all":
@@ -95,7 +106,9 @@ async def measure(
     starts = []
     for _ in range(repeat):
         ports = SystemPorts.free()
-        write_config(config_path, system_sections(database_url, ports))
+        sections = system_sections(database_url, ports)
+        sections["log"] = {"level": "info"}   # the start's few lines: what it loaded, and when
+        write_config(config_path, sections)
         services = Services(config_path, work_dir / "logs")
         try:
             started = time.perf_counter()
@@ -107,7 +120,7 @@ async def measure(
         finally:
             await services.stop()
         starts.append(Start(cold_start_s, memory["VmRSS"] / KIB, memory["VmHWM"] / KIB))
-    return Result(len(fleet.pans), starts, lots)
+    return Result(len(fleet.pans), starts, lots, purchased, counted)
 
 
 # Every card without a points account gets one, its ids reserved from the host's counter.
@@ -160,7 +173,9 @@ def _database_url(data_dir: str) -> str:
 
 def render(result: Result) -> str:
     lines = [f"account host, {result.cards:,d} active cards issued"
-             + (f", each with {result.lots} lots" if result.lots else ""),
+             + (f", each with {result.lots} lots" if result.lots else "")
+             + (f", {result.counters:,d} counted today" if result.counters else "")
+             + (f", {result.purchases:,d} purchases an hour old" if result.purchases else ""),
              "start  cold start s  RSS MiB  peak RSS MiB"]
     lines += [f"{index:5d}  {start.cold_start_s:12.2f}  {start.rss_mib:7.0f}  "
               f"{start.peak_rss_mib:12.0f}" for index, start in enumerate(result.starts, 1)]
@@ -185,12 +200,20 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"generated configuration and host logs (default {WORK_DIR})")
     parser.add_argument("--standings", choices=STANDINGS, default="all",
                         help="a tier standing for every card (default), or none")
+    parser.add_argument("--counters", action="store_true",
+                        help="every card's points account carries today's earn counters"
+                             " (needs --lots)")
+    parser.add_argument("--purchases", action="store_true",
+                        help="every card purchased an hour ago, under the realistic rules")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     if args.cards < 1 or args.repeat < 1:
         parser.error("--cards and --repeat must be at least 1")
+    if args.counters and not args.lots:
+        parser.error("--counters needs --lots: the counters ride on the points accounts")
     result = anyio.run(measure, _database_url(args.data_dir), args.cards, args.repeat,
-                       Path(args.work_dir), args.lots, args.standings, backend="asyncio")
+                       Path(args.work_dir), args.lots, args.standings, args.purchases,
+                       args.counters, backend="asyncio")
     print(msgspec.json.encode(result).decode() if args.json else render(result))
     return 0
 

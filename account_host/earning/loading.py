@@ -119,12 +119,33 @@ async def read_earn_counters(
 
 
 async def load_earning(connection: asyncpg.Connection, state: HostState, now: datetime) -> None:
-    """The rules and the counters into a state being loaded (alliances and merchants first)."""
-    versions = await load_earn_rules(connection)
-    state.replace_earn_rules(versions)
+    """The rules and the pending referrals into a state being loaded (alliances and merchants
+    first); the counters come with the cards, then load_journal_counters."""
+    state.replace_earn_rules(await load_earn_rules(connection))
+    state.referrals.merge(await read_referrals(connection))
+
+
+async def load_journal_counters(
+    connection: asyncpg.Connection, state: HostState, now: datetime,
+) -> None:
+    """The counters of the alliances that count now but did not all month (a version with
+    caps came into force this month), from the journal, over what the rows said (the cards
+    first): their rows miss what was earned before. Elsewhere every earning of the month was
+    counted and written on its points account row with its balance."""
     timezones = {alliance_id: alliance.timezone
                  for alliance_id, alliance in state.alliances.items()}
-    rows = await read_earn_counters(connection, counted_alliances(versions, timezones, now),
-                                    now)
-    state.earn_counters.merge(rows)
-    state.referrals.merge(await read_referrals(connection))
+    counted = counted_alliances(state.earn_rule_versions, timezones, now)
+    partly = {alliance_id: keys for alliance_id, keys in counted.items()
+              if not counted_all_month(state.earn_rule_versions[alliance_id],
+                                        date.fromordinal(keys[0]))}
+    for row in await read_earn_counters(connection, partly, now):
+        state.earn_counters.load(*row)
+
+
+def counted_all_month(versions: list[tuple[date, EarnRules]], today: date) -> bool:
+    """Whether a version that counts was in force on every day of `today`'s month so far."""
+    first = today.replace(day=1)
+    since_first = [rules for effective_from, rules in versions
+                   if first < effective_from <= today]
+    on_first = [rules for effective_from, rules in versions if effective_from <= first]
+    return bool(on_first) and all(rules.caps.counted for rules in (on_first[-1], *since_first))

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from account_host.earning.counters import EarnCounters
+from proto.earn_rules import CAP_MAX
 
 CARD_IDS = st.integers(1, 9_000) | st.sampled_from([4095, 4096]) | st.integers(2**48, 2**48 + 9)
 DAYS = st.integers(739_000, 739_004)
@@ -58,3 +59,34 @@ def test_counts_as_the_model_does(
                                 *probes]:
         assert counters.earned(card_id, day, month) == model.earned(card_id, day, month)
         assert min(counters.earned(card_id, day, month)) >= 0
+
+
+@given(OPS)
+def test_what_the_rows_keep_loads_back_the_same(
+    ops: list[tuple[str, int, int, int, int, int]],
+) -> None:
+    counters = EarnCounters()
+    for _, card_id, day, month, points, month_points in ops:
+        counters.load(card_id, day, points, month, month_points)
+    card_ids = sorted({op[1] for op in ops}) + [77_777]   # one never counted: no row values
+    stored = [counters.stored(card_id) for card_id in card_ids]
+    assert stored[-1] is None
+    loaded = EarnCounters()
+    loaded.load_stored(card_ids, [None if pair is None else pair[0] for pair in stored],
+                       [None if pair is None else pair[1] for pair in stored])
+    assert len(loaded) == len(counters)
+    for card_id in card_ids:
+        for day in range(739_000, 739_005):
+            for month in range(24_300, 24_303):
+                assert loaded.earned(card_id, day, month) == counters.earned(card_id, day, month)
+
+
+def test_points_past_what_a_row_keeps_load_back_above_any_cap() -> None:
+    counters = EarnCounters()
+    counters.load(5, 739_000, 2**41, 24_300, 3 * 10**12)
+    stored = counters.stored(5)
+    assert stored is not None
+    loaded = EarnCounters()
+    loaded.load_stored([5], [stored[0]], [stored[1]])
+    assert loaded.earned(5, 739_000, 24_300) == (2**40 - 1, 2**40 - 1)
+    assert min(loaded.earned(5, 739_000, 24_300)) > CAP_MAX

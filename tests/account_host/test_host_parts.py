@@ -12,6 +12,7 @@ import pytest
 
 from account_host.config import HostConfig
 from account_host.database import WriterDatabase, batch_landed
+from account_host.earning.counters import EarnCounters
 from account_host.idempotency import RetransmissionMemory, content_digest
 from account_host.identifiers import (
     AUTH_CODE_PERIOD,
@@ -132,7 +133,7 @@ async def test_a_committed_batch_is_found_by_its_marker(database_url: str) -> No
                      content_digest(request), b"answer")
     try:
         connection = await database.open()
-        await database.commit(committed, committed.arguments({}, {}, 1))
+        await database.commit(committed, committed.arguments({}, {}, 1, EarnCounters()))
         assert await batch_landed(connection, committed, timeout_s=5.0)
         assert not await batch_landed(connection, lost, timeout_s=5.0)
     finally:
