@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from proto.frames import Totals
 from tests.account_host.host_harness import (
     CARDS,
+    LOST_CARD,
+    UNISSUED_CARD,
     Terminal,
     fetch,
     host_config,
@@ -16,6 +19,7 @@ from tests.account_host.host_harness import (
     make_pan,
     running_host,
 )
+from tests.account_host.test_host_ledger import reconciliation, reversal
 
 pytestmark = pytest.mark.anyio
 
@@ -102,3 +106,33 @@ async def test_a_card_in_a_narrower_range_of_another_host_is_not_served(
         wide = await host.ask(terminal.purchase(wide_card, 1_000))
     assert narrow.response_code == "14"   # p2's card: main does not hold it
     assert wide.response_code == "00"
+
+
+async def test_requests_and_tombstones_name_their_card_and_a_closed_batch_both_totals(
+    seeded_url: str,
+) -> None:
+    # What a range's move takes along (its cards' remembered requests and tombstones), and
+    # what a report sums over a batch's parts in several partitions.
+    terminal = Terminal()
+    never_sent = terminal.purchase(CARDS[2], 700)
+    claimed = Totals(purchases_count=2, purchases_fen=1_500)
+    async with running_host(seeded_url) as host:
+        answers = [await host.ask(request) for request in (
+            terminal.purchase(CARDS[0], 1_000), terminal.purchase(LOST_CARD, 1_000),
+            terminal.purchase(UNISSUED_CARD, 1_000), reversal(terminal, never_sent),
+            reconciliation(terminal, 1, claimed))]
+    assert [answer.response_code for answer in answers] == ["00", "41", "14", "25", "95"]
+    cards = dict(await fetch(seeded_url, "SELECT right(pan_masked, 4), id FROM cards"))
+    requests = await fetch(seeded_url, "SELECT mti, stan, card_id FROM host_requests"
+                                       " ORDER BY stan")
+    assert [tuple(row) for row in requests] == [
+        ("0200", "000002", cards[CARDS[0][-4:]]), ("0200", "000003", cards[LOST_CARD[-4:]]),
+        ("0200", "000004", None), ("0400", "000005", cards[CARDS[2][-4:]]),
+        ("0500", "000006", None)]
+    tombstones = await fetch(seeded_url, "SELECT stan, card_id FROM reversal_tombstones")
+    assert [tuple(row) for row in tombstones] == [("000001", cards[CARDS[2][-4:]])]
+    batches = await fetch(seeded_url, "SELECT batch_number, result_code, claimed, counted"
+                                      " FROM terminal_batches ORDER BY batch_number")
+    assert [tuple(row) for row in batches] == [
+        (1, "95", [2, 1_500, 0, 0, 0, 0, 0, 0], [1, 1_000, 0, 0, 0, 0, 0, 0]),
+        (2, None, None, None)]
