@@ -17,6 +17,7 @@ from __future__ import annotations
 import structlog
 
 from account_host.card_password import check_password
+from account_host.card_store import Card
 from account_host.checks import check_batch_open, check_card, check_terminal, find_card
 from account_host.context import ApplyContext
 from account_host.idempotency import content_digest, encode_answer, replay_answer, request_key
@@ -50,11 +51,14 @@ def apply_request(context: ApplyContext, request: Request) -> Answer:
         return decline(request, ResponseCode.DUPLICATE_MISMATCH)
     context.request_key = key
     context.posted = None
-    answer = _decide(context, request, kind, merchant)
+    # Field 2's card, if this host holds it: a request remembered with its card's id moves
+    # with the card's range to another partition (migration 029).
+    card = find_card(context.state, request.pan, merchant) if request.pan else None
+    answer = _decide(context, request, kind, merchant, card)
     stored = encode_answer(answer)
     posted = context.posted if answer.response_code == ResponseCode.APPROVED else None
     memory.remember(key, digest, stored, context.now_s, posted)
-    context.batch.add_request(request, digest, stored)
+    context.batch.add_request(request, digest, stored, None if card is None else card.id)
     return answer
 
 
@@ -77,25 +81,27 @@ def admit(
 
 
 def _decide(
-    context: ApplyContext, request: Request, kind: TransactionKind, merchant: Merchant
+    context: ApplyContext, request: Request, kind: TransactionKind, merchant: Merchant,
+    found: Card | None,
 ) -> Answer:
-    state = context.state
-    code = check_batch_open(state, request)
+    """The answer, `found` being field 2's card as find_card gives it."""
+    code = check_batch_open(context.state, request)
     if code is not None:
         return decline(request, code)
     card = None
     if kind.card_check is CardCheck.FULL:
-        card, code = check_card(state, request.pan, context.today_ordinal, merchant)
+        code = check_card(found, context.today_ordinal)
         if code is not None:
             log.debug("card_declined", request_id=request.request_id,
                       request=request.key_text(), pan=mask_pan(request.pan), response_code=code)
             return decline(request, code)
-        assert card is not None, "a card or a code"
+        assert found is not None, "a card or a code"
+        card = found
         code = check_password(context, request, card)
         if code is not None:
             log.debug("password_declined", request_id=request.request_id,
                       request=request.key_text(), pan=mask_pan(request.pan), response_code=code)
             return decline(request, code)
     elif kind.card_check is CardCheck.ADVICE:
-        card = find_card(state, request.pan, merchant)
+        card = found
     return kind.handler(context, request, card, merchant)

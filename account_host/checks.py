@@ -65,22 +65,17 @@ def find_card(state: HostState, pan: str | None, merchant: Merchant | None) -> C
     return card
 
 
-def check_card(
-    state: HostState, pan: str | None, today_ordinal: int, merchant: Merchant | None = None,
-) -> tuple[Card | None, ResponseCode | None]:
-    """The card, or the answer for a PAN that is malformed, unknown (or of another alliance),
-    reported lost or stolen, expired, or blocked."""
-    card = find_card(state, pan, merchant)
+def check_card(card: Card | None, today_ordinal: int) -> ResponseCode | None:
+    """The answer for a card `find_card` did not find (its PAN malformed, unknown, or of
+    another alliance), or found reported lost or stolen, expired, or blocked; None: usable."""
     if card is None:
-        return None, ResponseCode.CARD_UNKNOWN
+        return ResponseCode.CARD_UNKNOWN
     code = card.decline_code
     if code in _BEFORE_EXPIRY:
-        return None, code
+        return code
     if card.expires_ordinal < today_ordinal:
-        return None, ResponseCode.CARD_EXPIRED
-    if code is not None:
-        return None, code
-    return card, None
+        return ResponseCode.CARD_EXPIRED
+    return code
 
 
 def review_reason(card: Card | None, today_ordinal: int) -> str | None:

@@ -4,6 +4,11 @@ Each comes from a counter in host_counters, reserved in blocks: one UPDATE reser
 every counter that runs low, before a batch is applied, so that applying stays synchronous. A
 block's unused rest is skipped (after a restart, or when a batch needs more than is left), so
 identifiers have gaps but never repeat.
+
+They never repeat across partitions either (migration 029): a partition's row ids run in
+[number << 48, (number + 1) << 48), and its RRNs lie in its own rrn_ranges, a block never
+straddling a range's end. A host whose name is not a partition, or whose ranges are spent,
+cannot reserve, and answers 96.
 """
 
 from __future__ import annotations
@@ -38,11 +43,32 @@ AUTH_CODE_LENGTH = 6
 AUTH_CODE_PERIOD = 36 ** AUTH_CODE_LENGTH
 _BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
+# Row ids of one partition: 2^48 (2.8 * 10^14) is centuries of ids at 10^4 a second, and leaves
+# 15 bits of a bigint for the partition's number.
+PARTITION_ID_BITS = 48
+
+# A block of each counter, from its next value; an RRN block from the first place in the
+# partition's ranges, lowest first, where it fits whole. The counters' rows are locked first,
+# so a block is computed from the value it replaces. Nothing is returned for the RRN counter
+# when no range has room, and nothing at all when $3 is not a partition.
 _RESERVE_SQL = """
-UPDATE host_counters AS c SET next_value = c.next_value + r.size
-FROM unnest($1::text[], $2::bigint[]) AS r(name, size)
-WHERE c.name = r.name
-RETURNING c.name, c.next_value - r.size AS first_value
+WITH blocks AS (
+    SELECT c.name, r.size, p.number,
+           CASE WHEN c.name <> 'rrn' THEN c.next_value
+                ELSE (SELECT greatest(g.first_rrn, c.next_value) FROM rrn_ranges g
+                      WHERE g.partition = p.name
+                        AND greatest(g.first_rrn, c.next_value) + r.size - 1 <= g.last_rrn
+                      ORDER BY g.first_rrn LIMIT 1)
+           END AS first_value
+    FROM host_counters c
+    JOIN unnest($1::text[], $2::bigint[]) AS r(name, size) ON r.name = c.name
+    JOIN partitions p ON p.name = $3
+    FOR UPDATE OF c
+)
+UPDATE host_counters AS c SET next_value = b.first_value + b.size
+FROM blocks b
+WHERE c.name = b.name AND b.first_value IS NOT NULL
+RETURNING c.name, b.first_value, b.number AS partition_number
 """
 
 
@@ -65,9 +91,11 @@ class _Block:
 class Identifiers:
     """The host's identifier blocks; only the writer task uses them."""
 
-    def __init__(self, block_size: int) -> None:
+    def __init__(self, block_size: int, partition: str = "main") -> None:
+        """`partition`: the host's name (`[host] name`), a row of partitions."""
         assert block_size > 0
         self._block_size = block_size
+        self._partition = partition
         self._blocks = {name: _Block() for name in PER_REQUEST_MAX}
 
     async def reserve_for(
@@ -81,15 +109,24 @@ class Identifiers:
         sizes = [max(self._block_size, needed) for needed in shortfalls.values()]
         try:
             with anyio.fail_after(timeout_s):
-                rows = await connection.fetch(_RESERVE_SQL, names, sizes)
+                rows = await connection.fetch(_RESERVE_SQL, names, sizes, self._partition)
         except DATABASE_ERRORS as exc:
             raise ReservationError(f"reserving identifiers failed: {exc!r}") from exc
-        if len(rows) != len(names):
+        if not rows:
+            raise ReservationError(f"no partition named {self._partition!r}, or host_counters"
+                                   f" lacks {names}")
+        reserved = {row["name"] for row in rows}
+        if RRN in names and RRN not in reserved:
+            raise ReservationError(f"no RRN range of partition {self._partition!r} has room for"
+                                   f" a block of {sizes[names.index(RRN)]} RRNs (rrn_ranges)")
+        if reserved != set(names):
             raise ReservationError(f"host_counters lacks some of {names}")
         for row in rows:
+            size = sizes[names.index(row["name"])]
+            _check_id_base(row["name"], row["first_value"], size, row["partition_number"])
             block = self._blocks[row["name"]]
             block.next_value = row["first_value"]
-            block.end_value = row["first_value"] + sizes[names.index(row["name"])]
+            block.end_value = row["first_value"] + size
 
     def can_serve(self, requests: int) -> bool:
         """Whether every block can serve `requests` requests of the worst kind without a
@@ -115,6 +152,17 @@ class Identifiers:
 
     def next_auth_code(self) -> str:
         return auth_code_text(self._blocks[AUTH_CODE].take())
+
+
+def _check_id_base(name: str, first_value: int, size: int, partition_number: int) -> None:
+    """A row id block lies in its partition's ids: a counter seeded below its base, or run past
+    it, would issue another partition's ids, so the host stops rather than write them."""
+    if name not in (TRANSACTION, ENTRY, ACCOUNT):
+        return
+    base = partition_number << PARTITION_ID_BITS
+    assert base <= first_value and first_value + size <= base + (1 << PARTITION_ID_BITS), (
+        f"{name} ids {first_value}+{size} outside partition {partition_number}'s"
+        f" [{base}, {base + (1 << PARTITION_ID_BITS)})")
 
 
 def auth_code_text(value: int) -> str:

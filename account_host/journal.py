@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
+import msgspec
+
 from account_host.array_literals import (
     bytea_array,
     date_array,
@@ -30,7 +32,7 @@ from account_host.array_literals import (
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER, AccountKind
 from account_host.earning.counters import EarnCounters
 from account_host.expiry.lots import soonest_day
-from proto.frames import Request
+from proto.frames import Request, Totals
 
 __all__ = ["BATCH_SQL", "MONEY_LEDGER", "POINTS_LEDGER", "BatchWrite"]
 
@@ -97,15 +99,15 @@ postings_written AS (
 ),
 requests_written AS (
     INSERT INTO host_requests (terminal_code, mti, stan, transmission_time, content_digest,
-                               answer, received_at)
+                               answer, received_at, card_id)
     SELECT r.terminal_code, r.mti, r.stan, r.transmission_time, r.content_digest, r.answer,
-           $49::timestamptz
+           $49::timestamptz, r.card_id
     FROM unnest($32::text::text[], $33::text::text[], $34::text::text[], $35::text::text[],
-                $36::text::bytea[], $37::text::bytea[])
-         AS r(terminal_code, mti, stan, transmission_time, content_digest, answer)
+                $36::text::bytea[], $37::text::bytea[], $91::text::bigint[])
+         AS r(terminal_code, mti, stan, transmission_time, content_digest, answer, card_id)
     ON CONFLICT (terminal_code, mti, stan, transmission_time) DO UPDATE
         SET content_digest = EXCLUDED.content_digest, answer = EXCLUDED.answer,
-            received_at = EXCLUDED.received_at
+            received_at = EXCLUDED.received_at, card_id = EXCLUDED.card_id
     RETURNING 1
 ),
 reviews_written AS (
@@ -115,21 +117,28 @@ reviews_written AS (
     RETURNING 1
 ),
 tombstones_written AS (
-    INSERT INTO reversal_tombstones (terminal_code, mti, stan, transmission_time, created_at)
-    SELECT s.terminal_code, s.mti, s.stan, s.transmission_time, $49::timestamptz
-    FROM unnest($40::text::text[], $41::text::text[], $42::text::text[], $43::text::text[])
-         AS s(terminal_code, mti, stan, transmission_time)
+    INSERT INTO reversal_tombstones (terminal_code, mti, stan, transmission_time, created_at,
+                                     card_id)
+    SELECT s.terminal_code, s.mti, s.stan, s.transmission_time, $49::timestamptz, s.card_id
+    FROM unnest($40::text::text[], $41::text::text[], $42::text::text[], $43::text::text[],
+                $92::text::bigint[])
+         AS s(terminal_code, mti, stan, transmission_time, card_id)
     ON CONFLICT (terminal_code, mti, stan, transmission_time) DO UPDATE
-        SET created_at = EXCLUDED.created_at
+        SET created_at = EXCLUDED.created_at, card_id = EXCLUDED.card_id
     RETURNING 1
 ),
 batches_written AS (
     INSERT INTO terminal_batches (terminal_code, batch_number, opened_at, closed_at,
-                                  result_code)
-    SELECT * FROM unnest($44::text::text[], $45::text::integer[], $46::text::timestamptz[],
-                         $47::text::timestamptz[], $48::text::text[])
+                                  result_code, claimed, counted)
+    SELECT b.terminal_code, b.batch_number, b.opened_at, b.closed_at, b.result_code,
+           b.claimed::bigint[], b.counted::bigint[]
+    FROM unnest($44::text::text[], $45::text::integer[], $46::text::timestamptz[],
+                $47::text::timestamptz[], $48::text::text[], $93::text::text[],
+                $94::text::text[])
+         AS b(terminal_code, batch_number, opened_at, closed_at, result_code, claimed, counted)
     ON CONFLICT (terminal_code, batch_number, opened_at) DO UPDATE
-        SET closed_at = EXCLUDED.closed_at, result_code = EXCLUDED.result_code
+        SET closed_at = EXCLUDED.closed_at, result_code = EXCLUDED.result_code,
+            claimed = EXCLUDED.claimed, counted = EXCLUDED.counted
     RETURNING 1
 ),
 password_tries_written AS (
@@ -261,6 +270,11 @@ _GIFTS_ENCODERS: tuple[Callable[[Any], str], ...] = (
 # tier_until (ISO dates or NULL, as text), standing (proto/tiers.py)
 _STANDINGS_ENCODERS: tuple[Callable[[Any], str], ...] = (
     int_array, int_array, int_array, text_array, text_array, bytea_array)
+# What a partition's move and reports need ($91 ...): host_requests' and tombstones' card ids
+# (NULL: no card of this host), terminal batches' claimed and counted totals (each an array
+# literal of proto/frames.py Totals, NULL while open)
+_PARTITION_ENCODERS: tuple[Callable[[Any], str], ...] = (
+    int_array, int_array, text_array, text_array)
 
 # A tier standing's row: member_id, card_id, alliance_id, tier, tier_until (ISO date or None),
 # the packed standing.
@@ -297,11 +311,15 @@ class BatchWrite:
         self.entries: tuple[_Column, ...] = tuple([] for _ in range(4))
         self.postings: tuple[_Column, ...] = tuple([] for _ in range(3))
         self.requests: tuple[_Column, ...] = tuple([] for _ in range(6))
+        self.request_cards: _Column = []   # the requests' 7th column, a parameter apart
         self.reviews: tuple[_Column, ...] = tuple([] for _ in range(2))
         self.tombstones: tuple[_Column, ...] = tuple([] for _ in range(4))
+        self.tombstone_cards: _Column = []
         # (terminal, batch number, opened_at) -> (closed_at, result code): a batch closed and
-        # the next opened in one group commit are one row each, the last state winning.
+        # the next opened in one group commit are one row each, the last state winning; its
+        # totals claimed and counted, as array literals, apart (None while open).
         self.batches: dict[tuple[str, int, datetime], tuple[datetime | None, str | None]] = {}
+        self.batch_totals: dict[tuple[str, int, datetime], tuple[str | None, str | None]] = {}
         # card id -> (password version, wrong tries): one row per card, the last count winning.
         self.password_tries: dict[int, tuple[int, int]] = {}
         # Back-office commands decided: id, state, result code, result, transaction id.
@@ -438,28 +456,39 @@ class BatchWrite:
             account_ids.append(account_id)
             amounts.append(amount)
 
-    def add_request(self, request: Request, digest: bytes, answer: bytes) -> None:
+    def add_request(
+        self, request: Request, digest: bytes, answer: bytes, card_id: int | None = None,
+    ) -> None:
+        """A request remembered with its first answer; `card_id`: field 2's card, if held."""
         row = (request.terminal_code, request.mti, request.stan, request.transmission_time,
                digest, answer)
         for column, value in zip(self.requests, row, strict=True):
             column.append(value)
+        self.request_cards.append(card_id)
 
     def add_review(self, transaction_id: int, reason: str) -> None:
         """Flag a transaction (of this batch or earlier) for an operator's review."""
         self.reviews[0].append(transaction_id)
         self.reviews[1].append(reason)
 
-    def add_tombstone(self, terminal_code: str, mti: str, stan: str, time: str) -> None:
+    def add_tombstone(
+        self, terminal_code: str, mti: str, stan: str, time: str, card_id: int | None = None,
+    ) -> None:
         for column, value in zip(self.tombstones, (terminal_code, mti, stan, time),
                                  strict=True):
             column.append(value)
+        self.tombstone_cards.append(card_id)
 
     def set_batch(
         self, terminal_code: str, batch_number: int, opened_at: datetime,
-        closed_at: datetime | None, result_code: str | None,
+        closed_at: datetime | None, result_code: str | None, *,
+        claimed: Totals | None = None, counted: Totals | None = None,
     ) -> None:
-        """A terminal batch row: closed (with its result) or opened (closed_at None)."""
-        self.batches[terminal_code, batch_number, opened_at] = (closed_at, result_code)
+        """A terminal batch row: closed (with its result, and the totals the terminal claimed
+        and this host counted) or opened (closed_at None)."""
+        key = (terminal_code, batch_number, opened_at)
+        self.batches[key] = (closed_at, result_code)
+        self.batch_totals[key] = (_totals_literal(claimed), _totals_literal(counted))
 
     def set_password_tries(self, card_id: int, password_version: int, tries: int) -> None:
         """A card's wrong password tries in a row, as they stand after this batch."""
@@ -470,7 +499,7 @@ class BatchWrite:
         self, balances: Mapping[int, int], lots: Mapping[int, bytes], standing_seq: int,
         counters: EarnCounters,
     ) -> BatchArguments:
-        """The statement's 90 parameters, accounts with their final balances, lots, standings
+        """The statement's 94 parameters, accounts with their final balances, lots, standings
         and earn counters: each column as an array literal (array_literals.py), the posting
         instant as a datetime. `standing_seq`: this batch's, above every earlier batch's
         (HostState)."""
@@ -488,6 +517,10 @@ class BatchWrite:
                 column.append(cell)
         columns = (*account_columns, *self.transactions, *self.entries, *self.postings,
                    *self.requests, *self.reviews, *self.tombstones, *batch_columns)
+        partition_columns: tuple[_Column, ...] = (
+            self.request_cards, self.tombstone_cards,
+            [claimed for claimed, _ in self.batch_totals.values()],
+            [counted for _, counted in self.batch_totals.values()])
         tries_columns: tuple[_Column, ...] = (
             list(self.password_tries),
             [version for version, _ in self.password_tries.values()],
@@ -518,7 +551,9 @@ class BatchWrite:
                 *[encode(column) for encode, column
                   in zip(_STANDINGS_ENCODERS, standing_columns, strict=True)],
                 str(standing_seq), *self._account_standings(on_accounts),
-                *self._counter_arguments(counters))
+                *self._counter_arguments(counters),
+                *[encode(column) for encode, column
+                  in zip(_PARTITION_ENCODERS, partition_columns, strict=True)])
 
     def _standings_placed(self) -> tuple[dict[int, tuple[bytes, int]], list[StandingRow]]:
         """Where each standing of the batch goes: on an account the batch writes anyway
@@ -601,3 +636,10 @@ class BatchWrite:
                 len(self.commands[0]), len(self.card_statuses), len(self.draws[0]),
                 len(self.prize_stock), len(self.gift_redemptions[0]), len(self.gifts),
                 self.standing_rows)
+
+
+def _totals_literal(totals: Totals | None) -> str | None:
+    """A batch's totals as a bigint[] literal, in Totals' field order."""
+    if totals is None:
+        return None
+    return "{" + ",".join(str(value) for value in msgspec.structs.astuple(totals)) + "}"

@@ -53,8 +53,8 @@ CARD_LOAD_CHUNK_ROWS = 50_000
 # temporary files, which doubles their time; only for the loading transaction.
 _LOAD_WORK_MEM = "128MB"
 
-# The cards this host owns: those in one of its card ranges (compared as digit strings, hence
-# the C collation), each with its member accounts if they exist. $2: only ids above it;
+# The cards this host owns: those whose narrowest card range is its own (range_owner,
+# migration 029), each with its member accounts if they exist. $2: only ids above it;
 # $4: only these ids (NULL for all).
 _CARDS_SQL = """
 SELECT c.id, c.pan_hmac, c.alliance_id, c.status,
@@ -79,11 +79,8 @@ CROSS JOIN LATERAL (SELECT p.standing_holder = coalesce(c.member_id, -c.id)
                            AND p.standing_seq > coalesce(ts.seq, -1) AS copy_newer) AS n
 LEFT JOIN card_password_tries t
        ON t.card_id = c.id AND t.password_version = c.password_version
+JOIN LATERAL range_owner(c.pan_masked) AS o ON o.host_name = $1
 WHERE c.id > $2 AND ($4::bigint[] IS NULL OR c.id = ANY($4::bigint[]))
-  AND EXISTS (
-    SELECT 1 FROM card_ranges r
-    WHERE r.host_name = $1
-      AND left(c.pan_masked, length(r.bin_low)) COLLATE "C" BETWEEN r.bin_low AND r.bin_high)
 LIMIT $3
 """
 _CARD_COLUMNS = (

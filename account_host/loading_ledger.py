@@ -63,8 +63,7 @@ WITH purchases AS (
     WHERE t.kind IN ('purchase', 'stored_value_purchase', 'offline_purchase')
       AND t.card_id IS NOT NULL AND t.posted_at >= $1
       AND EXISTS (
-        SELECT 1 FROM cards c JOIN card_ranges g ON g.host_name = $2
-          AND left(c.pan_masked, length(g.bin_low)) COLLATE "C" BETWEEN g.bin_low AND g.bin_high
+        SELECT 1 FROM cards c JOIN LATERAL range_owner(c.pan_masked) AS o ON o.host_name = $2
         WHERE c.id = t.card_id)
 ),
 standing AS (

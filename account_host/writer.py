@@ -148,7 +148,7 @@ class Writer:
         self._pan_lookup_key = pan_lookup_key
         self._database = database
         self._queue = queue
-        self._identifiers = Identifiers(config.id_block_size)
+        self._identifiers = Identifiers(config.id_block_size, config.name)
         self._pipeline = Pipeline()
         self.state: HostState | None = None
         # Queue items taken but not applied (no identifiers left for them while a statement

@@ -36,11 +36,9 @@ LEFT JOIN cards o ON o.id = h.other_card_id
 LEFT JOIN approval_requests a ON a.id = h.approval_id
 LEFT JOIN gift_catalogue g
        ON g.alliance_id = h.gift_alliance_id AND g.gift_code = h.gift_code
+LEFT JOIN LATERAL range_owner(c.pan_masked) AS r ON true
 WHERE h.state = 'pending' AND h.id > $3
-  AND (g.host_name = $1 OR EXISTS (
-    SELECT 1 FROM card_ranges r
-    WHERE r.host_name = $1
-      AND left(c.pan_masked, length(r.bin_low)) COLLATE "C" BETWEEN r.bin_low AND r.bin_high))
+  AND (g.host_name = $1 OR r.host_name = $1)
 ORDER BY h.id
 LIMIT $2
 """

@@ -3,8 +3,9 @@ batch check already found open).
 
 The host's totals of the batch (batches.py) are compared with fields 74-77 and 86-89: 00 when
 they are equal, else 95 with the host's totals. Either way the batch closes: its
-terminal_batches row gets closed_at and the answer, the next number opens (999999 wraps to
-000001), and later traffic for the closed number gets 12 from the batch check.
+terminal_batches row gets closed_at, the answer and both totals (claimed, counted), the next
+number opens (999999 wraps to 000001), and later traffic for the closed number gets 12 from the
+batch check.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def apply_reconciliation(
     code = ResponseCode.APPROVED if balanced else ResponseCode.OUT_OF_BALANCE
     # A terminal's first batch has no row yet: it is written as opened when it closes.
     opened_at = batch.opened_at or context.now
-    context.batch.set_batch(terminal_code, batch.number, opened_at, context.now, code)
+    context.batch.set_batch(terminal_code, batch.number, opened_at, context.now, code,
+                            claimed=request.totals, counted=totals)
     following = OpenBatch(next_batch_number(batch.number), context.now)
     context.batch.set_batch(terminal_code, following.number, context.now, None, None)
     state.batches[terminal_code] = following

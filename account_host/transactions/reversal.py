@@ -65,8 +65,10 @@ def apply_reversal(
     if first is None:
         if not state.tombstones.is_buried(key, context.now_s):
             state.tombstones.add(key, context.now_s)
+            card_found = find_card(state, request.pan, merchant)   # the original's field 2
             context.batch.add_tombstone(request.terminal_code, original.mti, original.stan,
-                                        original.transmission_time)
+                                        original.transmission_time,
+                                        None if card_found is None else card_found.id)
         return decline(request, ResponseCode.ORIGINAL_NOT_FOUND)
     posted = first.posted
     if posted is None or posted.reversed:

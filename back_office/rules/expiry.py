@@ -15,13 +15,13 @@ from back_office.balances.commands import CommandOutcome
 from back_office.rules.sweeps import Sweep, run_sweep
 from proto.host_commands import CommandKind
 
-# The cards with lots due, with the host that holds each (its card range), in card order.
+# The cards with lots due, with the host that holds each (range_owner: its narrowest card
+# range), in card order.
 _DUE_SQL = """
 SELECT r.host_name, a.card_id
 FROM accounts a
 JOIN cards c ON c.id = a.card_id
-JOIN card_ranges r
-  ON left(c.pan_masked, length(r.bin_low)) COLLATE "C" BETWEEN r.bin_low AND r.bin_high
+JOIN LATERAL range_owner(c.pan_masked) AS r ON true
 WHERE a.kind = 'member_points' AND a.lots_expire_first < $2 AND c.alliance_id = $1
 ORDER BY r.host_name, a.card_id
 """

@@ -15,14 +15,14 @@ from back_office.balances.commands import CommandOutcome
 from back_office.rules.sweeps import Sweep, run_sweep
 from proto.host_commands import CommandKind
 
-# The due holders, each by a card (a member's first), with the host that holds it.
+# The due holders, each by a card (a member's first), with the host that holds it
+# (range_owner: its narrowest card range).
 _DUE_SQL = """
 SELECT r.host_name, c.id
 FROM tier_standings s
 JOIN cards c ON c.id = coalesce(s.card_id, (SELECT min(m.id) FROM cards m
                                            WHERE m.member_id = s.member_id))
-JOIN card_ranges r
-  ON left(c.pan_masked, length(r.bin_low)) COLLATE "C" BETWEEN r.bin_low AND r.bin_high
+JOIN LATERAL range_owner(c.pan_masked) AS r ON true
 WHERE s.alliance_id = $1 AND s.tier_until < $2
 ORDER BY r.host_name, c.id
 """

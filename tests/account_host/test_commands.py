@@ -31,8 +31,9 @@ CARD_IDS = (1, 2, 3)
 class _Counters:
     """host_counters as PostgreSQL answers the reservation: blocks from 1."""
 
-    async def fetch(self, _sql: str, names: list[str], sizes: list[int]) -> list[dict]:
-        return [{"name": name, "first_value": 1} for name in names]
+    async def fetch(self, _sql: str, names: list[str], sizes: list[int],
+                    _partition: str) -> list[dict]:
+        return [{"name": name, "first_value": 1, "partition_number": 0} for name in names]
 
 
 def _state(*, transfers: bool = True) -> tuple[HostState, Identifiers]:
