@@ -46,9 +46,11 @@ from proto.retransmission import key_sql
 
 log = structlog.get_logger("account_host.loading")
 
-# Rows per cursor fetch at start: large enough that round trips do not matter (20 for 10^6
-# cards), small enough that one chunk's records (~10 MB) are a small part of the peak.
-CARD_LOAD_CHUNK_ROWS = 50_000
+# Rows per cursor fetch at start: large enough that round trips do not matter (50 for 10^6
+# cards), small enough that the two chunks held at once (the one filed, the one fetched
+# ahead: about 5 MB of records each) are a small part of the peak. At 50,000 the peak was
+# 484 MiB against 424 at 20,000, 10^6 cards with 13 lots (docs/performance.md).
+CARD_LOAD_CHUNK_ROWS = 20_000
 # The load's joins of 10^6 cards with their accounts hash in memory instead of spilling to
 # temporary files, which doubles their time; only for the loading transaction.
 _LOAD_WORK_MEM = "128MB"
