@@ -27,7 +27,7 @@ from account_host.commands.reading import COMMANDS_PER_READ, named_cards, read_p
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS, connect
 from account_host.earning.loading import (
-    counted_alliances,
+    counted_partly,
     load_earn_rules,
     read_earn_counters,
     read_referrals,
@@ -195,13 +195,13 @@ class ChangeListener:
 
     async def _earn_rules(self, connection: asyncpg.Connection) -> NewEarnRules:
         """Every version, and the day's and month's points of the cards where the version
-        now in force counts them (earned before it did, they count)."""
+        now in force counts them and did not all month (earned before it did, they count)."""
         versions = await load_earn_rules(connection)
         timezones = {alliance.id: alliance.timezone
                      for alliance in await load_alliances(connection)}
         now = datetime.now(UTC)
         counters = await read_earn_counters(
-            connection, counted_alliances(versions, timezones, now), now)
+            connection, counted_partly(versions, timezones, now), now)
         return NewEarnRules(versions, counters)
 
     async def _read_commands(self, connection: asyncpg.Connection) -> None:

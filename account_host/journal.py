@@ -581,6 +581,8 @@ class BatchWrite:
         """The points accounts' counted_day and counted_month: their cards' counters as they
         stand (earning/counters.py); empty arrays (NULLs: the rows keep theirs) where no card
         of the batch is counted, as where no alliance has caps per day or month."""
+        if not len(counters):   # no alliance counts: no call per account
+            return "{}", "{}"
         stored = [counters.stored(card_id) if card_id and kind == AccountKind.MEMBER_POINTS
                   else None for _, kind, card_id, _, _ in self.accounts.values()]
         if not any(stored):

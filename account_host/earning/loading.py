@@ -134,12 +134,19 @@ async def load_journal_counters(
     counted and written on its points account row with its balance."""
     timezones = {alliance_id: alliance.timezone
                  for alliance_id, alliance in state.alliances.items()}
-    counted = counted_alliances(state.earn_rule_versions, timezones, now)
-    partly = {alliance_id: keys for alliance_id, keys in counted.items()
-              if not counted_all_month(state.earn_rule_versions[alliance_id],
-                                        date.fromordinal(keys[0]))}
+    partly = counted_partly(state.earn_rule_versions, timezones, now)
     for row in await read_earn_counters(connection, partly, now):
         state.earn_counters.load(*row)
+
+
+def counted_partly(
+    versions: RuleVersions, timezones: dict[int, ZoneInfo], now: datetime,
+) -> dict[int, tuple[int, int]]:
+    """counted_alliances, less those whose rules counted all month: the host counted every
+    earning of theirs this month, so neither the rows nor memory miss any."""
+    return {alliance_id: keys
+            for alliance_id, keys in counted_alliances(versions, timezones, now).items()
+            if not counted_all_month(versions[alliance_id], date.fromordinal(keys[0]))}
 
 
 def counted_all_month(versions: list[tuple[date, EarnRules]], today: date) -> bool:
