@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Iterator, MutableMapping
+from typing import TypeVar
 
 _PAGE_BITS = 12
 _PAGE_IDS = 1 << _PAGE_BITS
 _IN_PAGE = _PAGE_IDS - 1
 _ZEROS = bytes(8 * _PAGE_IDS)
+_Page = TypeVar("_Page")
 
 
 class Balances(MutableMapping[int, int]):
@@ -34,10 +36,8 @@ class Balances(MutableMapping[int, int]):
         return self._count
 
     def __contains__(self, account_id: object) -> bool:
-        if type(account_id) is not int or account_id < 0:
-            return False
-        page = self._pages.get(account_id >> _PAGE_BITS)
-        return page is not None and page[1][account_id & _IN_PAGE] == 1
+        slot = _slot_of(self._pages, account_id)
+        return slot is not None and slot[0][1][slot[1]] == 1
 
     def __getitem__(self, account_id: int) -> int:
         page = self._pages.get(account_id >> _PAGE_BITS) if account_id >= 0 else None
@@ -121,10 +121,8 @@ class AccountLots(MutableMapping[int, bytes]):
         return self._count
 
     def __contains__(self, account_id: object) -> bool:
-        if type(account_id) is not int or account_id < 0:
-            return False
-        page = self._pages.get(account_id >> _PAGE_BITS)
-        return page is not None and page[account_id & _IN_PAGE] is not None
+        slot = _slot_of(self._pages, account_id)
+        return slot is not None and slot[0][slot[1]] is not None
 
     def __getitem__(self, account_id: int) -> bytes:
         page = self._pages.get(account_id >> _PAGE_BITS) if account_id >= 0 else None
@@ -176,3 +174,12 @@ class AccountLots(MutableMapping[int, bytes]):
             base = number << _PAGE_BITS
             page = self._pages[number]
             yield from (base + index for index in range(_PAGE_IDS) if page[index] is not None)
+
+
+def _slot_of(pages: dict[int, _Page], account_id: object) -> tuple[_Page, int] | None:
+    """The page of `account_id` and its index there, or None: no page yet, or not an account
+    id at all (what `in` may be asked)."""
+    if type(account_id) is not int or account_id < 0:
+        return None
+    page = pages.get(account_id >> _PAGE_BITS)
+    return None if page is None else (page, account_id & _IN_PAGE)
