@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
@@ -30,7 +30,6 @@ from account_host.array_literals import (
     timestamp_array,
 )
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER, AccountKind
-from account_host.earning.counters import EarnCounters
 from account_host.expiry.lots import soonest_day
 from proto.frames import Request, Totals
 
@@ -294,6 +293,15 @@ class _StandingWrite(NamedTuple):
 BatchArguments = tuple[str | datetime, ...]
 
 
+class StoredCounters(Protocol):
+    """The cards' earn counters as their points account rows keep them
+    (account_host/earning/counters.py)."""
+
+    def __len__(self) -> int: ...
+
+    def stored(self, card_id: int) -> tuple[int, int] | None: ...
+
+
 class BatchWrite:
     """The rows of one batch, as the statement's column arrays."""
 
@@ -497,7 +505,7 @@ class BatchWrite:
 
     def arguments(
         self, balances: Mapping[int, int], lots: Mapping[int, bytes], standing_seq: int,
-        counters: EarnCounters,
+        counters: StoredCounters,
     ) -> BatchArguments:
         """The statement's 94 parameters, accounts with their final balances, lots, standings
         and earn counters: each column as an array literal (array_literals.py), the posting
@@ -577,7 +585,7 @@ class BatchWrite:
         return (nullable_bytea_array([None if at is None else at[0] for at in placed]),
                 int_array([None if at is None else at[1] for at in placed]))
 
-    def _counter_arguments(self, counters: EarnCounters) -> tuple[str, str]:
+    def _counter_arguments(self, counters: StoredCounters) -> tuple[str, str]:
         """The points accounts' counted_day and counted_month: their cards' counters as they
         stand (earning/counters.py); empty arrays (NULLs: the rows keep theirs) where no card
         of the batch is counted, as where no alliance has caps per day or month."""
