@@ -5,8 +5,9 @@ loading_ledger.py read it in bulk).
 Only the writer task mutates it. Cards are in columns (card_store.py): about 105 bytes a card
 with its index, 62 more for a memberless card's tier standing. A points account adds its
 balance (9 bytes in a page of columns: account_columns.py) and, where points expire, its lots
-(a slot in a list and a bytes object: about 50 bytes for one lot, 8 more a lot);
-docs/performance.md has the figures at 10^6 cards. An account that does not exist yet has
+(a slot in a list and a bytes object: about 50 bytes for one lot, 8 more a lot); a card
+counted for caps, 24 bytes (earning/counters.py); docs/performance.md has the figures at 10^6
+cards. An account that does not exist yet has
 balance 0.
 """
 
