@@ -3,18 +3,22 @@ them in order to the in-memory state, writes the whole batch in one statement, a
 answers, grouped per peer. Each batch's way through is the state machine of group_commit.py,
 whose transitions assert the invariants this module relies on.
 
-Pipelined: while one batch's statement is in flight (a task of its own, which answers that
-batch once it has committed), the writer already applies the next batch on top of it and adds to
-it whatever arrives until that commit is over: a request that arrives during a commit waits for
-one commit, not two. The committing task sends the next statement itself, the moment the first
-has committed, before it flushes the answers and before the writer runs again (handing it back
-to the writer cost 1.4 ms a cycle at 2,400 requests/s); a request the writer receives in that
-instant waits for the statement after. The host's CPU (applying, answering) and PostgreSQL's
-(executing, flushing) then overlap instead of taking turns; at most one statement is in flight,
-so batches commit in order. A batch applied on top of one that then fails was applied to a
-state that is thrown away: it is abandoned, and its requests are applied again to the reloaded
-one. An answer is never sent before everything it was applied on has committed: a batch with
-nothing to write (retransmissions, 94s) waits for the one in flight before it answers.
+Pipelined: while one batch's statement is in flight (a task of its own, which answers that batch
+once it has committed), the writer already applies the next batch on top of it and adds to it
+whatever arrives until that commit is over: a request that arrives during a commit waits for one
+commit, not two. The committing task sends the next statement itself, the moment the first has
+committed, before it flushes the answers and before the writer runs again (handing it back to
+the writer cost 1.4 ms a cycle at 2,400 requests/s); a request the writer receives in that
+instant waits for the statement after. The writer applies a burst APPLY_SLICE requests at a
+time, with a checkpoint between slices, so that the committing task gets in within a slice of
+its commit, not after the whole burst; and with nothing in flight (the database idle) a burst's
+first slice goes at once, the rest applied on top of it. The host's CPU (applying, answering)
+and PostgreSQL's (executing, flushing) then overlap instead of taking turns; at most one
+statement is in flight, so batches commit in order. A batch applied on top of one that then
+fails was applied to a state that is thrown away: it is abandoned, and its requests are applied
+again to the reloaded one. An answer is never sent before everything it was applied on has
+committed: a batch with nothing to write (retransmissions, 94s) waits for the one in flight
+before it answers.
 
 The two tasks hand batches over through `_InFlight`: `successor` (the batch the writer applies on
 top, which the committing task sends), `next` (its statement, once sent), `waiting` (the
@@ -73,6 +77,10 @@ log = structlog.get_logger("account_host.writer")
 # A writer with requests queued that takes none for this many commit timeouts is wedged (not
 # ready): one commit may take commit_timeout_s before the writer gives up on it and answers 96.
 WRITER_STALL_COMMITS = 2
+# Requests applied between two chances for the committing task to run (about 2 ms of the
+# writer's time): a commit that ends while the writer applies a burst waits for one slice, not
+# the burst, before the next statement goes (docs/performance.md, "The writer's slices").
+APPLY_SLICE = 32
 # Request keys named in the log line of a failed batch; the count says how many there were.
 _FAILED_KEYS_LOGGED_MAX = REQUEST_IDS_LOGGED_MAX
 
@@ -226,11 +234,19 @@ class Writer:
             except HostDatabaseError as exc:   # no connection, or no identifiers reserved
                 await self._refuse(pending, exc)
                 return None
-        applied = self._apply(pending)
         if in_flight is None:
-            return await self._send(group, applied)
+            # Nothing in flight: the database waits. A first slice goes at once, and the rest
+            # is applied on top of it while it commits.
+            first, pending = pending[:APPLY_SLICE], pending[APPLY_SLICE:]
+            in_flight = await self._send(group, self._apply(first))
+            if not pending:
+                return in_flight
+            if in_flight is None:   # the slice wrote nothing (retransmissions, 94s)
+                return await self._next(group, pending, None)
+        applied = self._apply([])
         in_flight.successor = applied
-        await self._add_while_committing(applied, in_flight)
+        if await self._apply_in_slices(applied, pending, in_flight):
+            await self._add_while_committing(applied, in_flight)
         await in_flight.done.wait()
         if applied.commit.is_stale:   # the batch under it failed: apply again, on its own
             applied.commit.abandoned()
@@ -279,6 +295,21 @@ class Writer:
         context = ApplyContext(state, self._identifiers, batch, now)
         return _Applied(pending, context, batch, self._pipeline.open())
 
+    async def _apply_in_slices(
+        self, applied: _Applied, pending: Pending, in_flight: _InFlight,
+    ) -> bool:
+        """Apply `pending` to `applied` (the batch on top of `in_flight`) APPLY_SLICE at a time,
+        letting the committing task run between slices: the moment `in_flight` commits, it
+        sends `applied` as it stands, and what is not applied yet goes to the next round
+        (held). Returns whether all of it was applied."""
+        for start in range(0, len(pending), APPLY_SLICE):
+            if in_flight.is_over:
+                self._held.extend(pending[start:])
+                return False
+            applied.add(pending[start:start + APPLY_SLICE])
+            await anyio.lowlevel.checkpoint()
+        return True
+
     async def _add_while_committing(self, applied: _Applied, in_flight: _InFlight) -> None:
         """Apply what arrives to `applied` until the statement in flight is over: a request
         that comes during a commit goes out with the next one, not the one after."""
@@ -300,7 +331,8 @@ class Writer:
             if not self._identifiers.can_serve(_weight(applied.pending) + _weight(pending)):
                 self._held.extend(pending)
                 return
-            applied.add(pending)
+            if not await self._apply_in_slices(applied, pending, in_flight):
+                return
 
     async def _commit(self, in_flight: _InFlight, arguments: BatchArguments) -> None:
         """Commit `in_flight`, then at once the batch the writer applied on top of it (its

@@ -16,7 +16,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from prometheus_client import REGISTRY
 
 from account_host.intake import Intake
-from account_host.writer import Pending, _Applied, _InFlight
+from account_host.writer import APPLY_SLICE, Pending, _Applied, _InFlight
 from proto.frames import Balances, Request
 from tests.account_host.host_harness import (
     CARDS,
@@ -224,3 +224,19 @@ async def test_a_request_that_comes_as_the_batch_it_would_join_is_sent_waits_for
     count_after, _ = _batch_sizes()
     assert count_after - count_before == 3, "the late request joined a statement already sent"
     assert await transaction_amounts(seeded_url) == [10000, 20000, 50000]
+
+
+async def test_a_burst_with_nothing_in_flight_goes_a_slice_first(seeded_url: str) -> None:
+    """With nothing in flight the database waits: the first APPLY_SLICE requests of a burst
+    go at once, and the rest is applied on top of them while they commit."""
+    terminal = Terminal()
+    requests = [terminal.purchase(CARDS[index % 4], 100 + index) for index in range(100)]
+    async with running_host(seeded_url) as host:
+        answers = await host.ask_many(requests)
+    assert [answer.response_code for answer in answers] == ["00"] * 100
+    # Each group commit stamps its rows with its own instant.
+    batches = await fetch(seeded_url, "SELECT received_at, count(*) AS requests"
+                                      " FROM host_requests GROUP BY 1 ORDER BY 1")
+    sizes = [batch["requests"] for batch in batches]
+    assert sum(sizes) == 100 and len(sizes) >= 2
+    assert sizes[0] <= APPLY_SLICE
