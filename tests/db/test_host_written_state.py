@@ -13,6 +13,7 @@ import anyio
 import asyncpg
 import pytest
 
+from account_host.commands.reading import read_pending
 from database.roles import Role
 from tests.e2e.system import seed
 
@@ -84,6 +85,30 @@ async def test_an_outcome_decides_its_command_once_and_closes_its_card(
             " FROM host_commands h JOIN command_outcomes o ON o.command_id = h.id"
             " JOIN cards c ON c.id = h.card_id WHERE h.id = $1", command_id)
     assert tuple(row) == ("done", "00", "closed", 7, True, "closed")
+
+
+async def test_a_command_with_an_outcome_here_is_not_read_as_pending(
+    database_url, role_url,
+) -> None:
+    """As in a partition whose copy of host_commands lags behind the outcome its host wrote
+    (step 3): with the fold held back, the row still says pending; the host reads its own
+    outcome and does not take the command again."""
+    await seed(database_url)
+    async with _connected(database_url) as owner:
+        await owner.execute("ALTER TABLE command_outcomes DISABLE TRIGGER command_outcomes_fold")
+        card_id = await owner.fetchval("SELECT min(id) FROM cards")
+        command_id = await owner.fetchval(
+            "INSERT INTO host_commands (kind, payload, card_id) VALUES"
+            " ('card_closure', $1::jsonb, $2) RETURNING id",
+            json.dumps({"card_id": card_id, "reason": "left", "other_card_id": None,
+                        "points": 0, "stored_value_fen": 0}), card_id)
+        async with _connected(await _host_url(role_url)) as host:
+            assert [c.correlation_id for c in await read_pending(host, "main")] == [command_id]
+            await host.execute(
+                "INSERT INTO command_outcomes (command_id, state, result_code, result, done_at)"
+                " VALUES ($1, 'refused', '12', 'not approved', now())", command_id)
+            assert await read_pending(host, "main") == []
+        assert await owner.fetchval("SELECT state FROM host_commands") == "pending"
 
 
 async def test_stock_is_summed_over_partitions(database_url, role_url) -> None:
