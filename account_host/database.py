@@ -42,9 +42,10 @@ SELECT count(*) FROM host_requests
 WHERE terminal_code = $1 AND mti = $2 AND stan = $3 AND transmission_time = $4
   AND content_digest = $5 AND received_at = $6
 """
-# A batch of back-office commands alone: its first command, decided at the batch's instant.
+# A batch of back-office commands alone: its first command's outcome, at the batch's instant
+# (the host's own row: host_commands is the back office's, folded from it).
 _COMMANDS_LANDED_SQL = """
-SELECT count(*) FROM host_commands WHERE id = $1 AND done_at = $2
+SELECT count(*) FROM command_outcomes WHERE command_id = $1 AND done_at = $2
 """
 # Only writers of this database: another database on the same server (a test's, another
 # installation's) has writers of its own, with the same host name.

@@ -11,6 +11,12 @@ the batch changed, and the tier standings it changed (with the balance of the ca
 each, where it can: see _standings_placed). One statement is one implicit
 transaction, and its foreign keys are checked at its end, when every row of the batch is in
 place.
+
+The statement writes only the host's own tables. Outcomes, card statuses and stock go into
+command_outcomes, card_status_changes, gift_stock and prize_stock (this partition's rows), never
+into the back office's host_commands, cards, gift_catalogue or lottery_prize_stock: triggers
+fold them there (migration 030), so that a partition's database can hold those as read-only
+copies of the central one (docs/plans/partitions.md, step 2).
 """
 
 from __future__ import annotations
@@ -151,18 +157,18 @@ password_tries_written AS (
     RETURNING 1
 ),
 commands_decided AS (
-    UPDATE host_commands c
-    SET state = d.state, result_code = d.result_code, result = d.result,
-        transaction_id = d.transaction_id, done_at = $49::timestamptz
+    INSERT INTO command_outcomes (command_id, state, result_code, result, transaction_id,
+                                  done_at)
+    SELECT d.id, d.state, d.result_code, d.result, d.transaction_id, $49::timestamptz
     FROM unnest($54::text::bigint[], $55::text::text[], $56::text::text[], $57::text::text[],
                 $58::text::bigint[]) AS d(id, state, result_code, result, transaction_id)
-    WHERE c.id = d.id AND c.state = 'pending'
     RETURNING 1
 ),
 cards_closed AS (
-    UPDATE cards c SET status = s.status
-    FROM unnest($59::text::bigint[], $60::text::text[]) AS s(id, status)
-    WHERE c.id = s.id
+    INSERT INTO card_status_changes (card_id, status, transaction_id, changed_at)
+    SELECT s.id, s.status, s.transaction_id, $49::timestamptz
+    FROM unnest($59::text::bigint[], $60::text::text[], $96::text::bigint[])
+         AS s(id, status, transaction_id)
     RETURNING 1
 ),
 draws_written AS (
@@ -173,10 +179,11 @@ draws_written AS (
     RETURNING 1
 ),
 prize_stock_written AS (
-    UPDATE lottery_prize_stock p SET stock = s.stock
+    INSERT INTO prize_stock (campaign_id, prize_code, partition, stock)
+    SELECT s.campaign_id, s.prize_code, $95::text, s.stock
     FROM unnest($67::text::integer[], $68::text::text[], $69::text::bigint[])
          AS s(campaign_id, prize_code, stock)
-    WHERE p.campaign_id = s.campaign_id AND p.prize_code = s.prize_code
+    ON CONFLICT (campaign_id, prize_code, partition) DO UPDATE SET stock = EXCLUDED.stock
     RETURNING 1
 ),
 gift_redemptions_written AS (
@@ -185,10 +192,12 @@ gift_redemptions_written AS (
     RETURNING 1
 ),
 gifts_written AS (
-    UPDATE gift_catalogue g SET stock = s.stock, active = s.active
+    INSERT INTO gift_stock (alliance_id, gift_code, partition, stock, active)
+    SELECT s.alliance_id, s.gift_code, $95::text, s.stock, s.active
     FROM unnest($73::text::integer[], $74::text::text[], $75::text::bigint[],
                 $76::text::boolean[]) AS s(alliance_id, gift_code, stock, active)
-    WHERE g.alliance_id = s.alliance_id AND g.gift_code = s.gift_code
+    ON CONFLICT (alliance_id, gift_code, partition) DO UPDATE
+        SET stock = EXCLUDED.stock, active = EXCLUDED.active
     RETURNING 1
 ),
 standings_written AS (
@@ -229,7 +238,8 @@ _Column = list[Any]
 
 # How each of the 48 columns before the posting instant is written, in parameter order ($1 ...
 # $48); after it ($50 ...), the password tries' 3, the transactions' command ids, the
-# commands' outcomes (5), the cards' statuses (2), the gift redemptions (3) and the gifts (4).
+# commands' outcomes (5), the cards' statuses (2; their transactions are $96), the gift
+# redemptions (3) and the gifts (4).
 _ENCODERS: tuple[Callable[[Any], str], ...] = (
     # accounts: id, ledger, kind, card_id, merchant_id, alliance_id, balance
     int_array, text_array, text_array, int_array, int_array, int_array, int_array,
@@ -274,6 +284,8 @@ _STANDINGS_ENCODERS: tuple[Callable[[Any], str], ...] = (
 # literal of proto/frames.py Totals, NULL while open)
 _PARTITION_ENCODERS: tuple[Callable[[Any], str], ...] = (
     int_array, int_array, text_array, text_array)
+# After them: the partition (the host's name, $95) whose stock rows the batch writes, and the
+# card statuses' transactions ($96).
 
 # A tier standing's row: member_id, card_id, alliance_id, tier, tier_until (ISO date or None),
 # the packed standing.
@@ -305,8 +317,9 @@ class StoredCounters(Protocol):
 class BatchWrite:
     """The rows of one batch, as the statement's column arrays."""
 
-    def __init__(self, posted_at: datetime) -> None:
+    def __init__(self, posted_at: datetime, partition: str) -> None:
         self.posted_at = posted_at
+        self.partition = partition   # this host's name: its gift_stock and prize_stock rows
         # account id -> (ledger, kind, card_id, merchant_id, alliance_id); one row per account
         # however often the batch posts to it, written with its final balance.
         self.accounts: dict[int, tuple[str, str, int | None, int | None, int | None]] = {}
@@ -332,8 +345,9 @@ class BatchWrite:
         self.password_tries: dict[int, tuple[int, int]] = {}
         # Back-office commands decided: id, state, result code, result, transaction id.
         self.commands: tuple[_Column, ...] = tuple([] for _ in range(5))
-        # card id -> the status a command gave it (closed, or active for a replacing card).
-        self.card_statuses: dict[int, str] = {}
+        # card id -> the status a command gave it (closed, or active for a replacing card),
+        # and that command's transaction.
+        self.card_statuses: dict[int, tuple[str, int]] = {}
         # Lottery draws, and the stock of the limited prizes as it stands after this batch.
         self.draws: tuple[_Column, ...] = tuple([] for _ in range(6))
         self.prize_stock: dict[tuple[int, str], int] = {}
@@ -411,8 +425,9 @@ class BatchWrite:
         self.lot_moves[index] = moves
         self.lots_moved = True
 
-    def set_card_status(self, card_id: int, status: str) -> None:
-        self.card_statuses[card_id] = status
+    def set_card_status(self, card_id: int, status: str, transaction_id: int) -> None:
+        """The status the command of `transaction_id` gives the card."""
+        self.card_statuses[card_id] = (status, transaction_id)
 
     def add_draw(self, transaction_id: int, campaign_id: int, card_id: int, draw_number: int,
                  value: int, prize_code: str) -> None:
@@ -507,7 +522,7 @@ class BatchWrite:
         self, balances: Mapping[int, int], lots: Mapping[int, bytes], standing_seq: int,
         counters: StoredCounters,
     ) -> BatchArguments:
-        """The statement's 94 parameters, accounts with their final balances, lots, standings
+        """The statement's 96 parameters, accounts with their final balances, lots, standings
         and earn counters: each column as an array literal (array_literals.py), the posting
         instant as a datetime. `standing_seq`: this batch's, above every earlier batch's
         (HostState)."""
@@ -535,7 +550,7 @@ class BatchWrite:
             [tries for _, tries in self.password_tries.values()])
         command_columns: tuple[_Column, ...] = (
             self.command_ids, *self.commands, list(self.card_statuses),
-            list(self.card_statuses.values()), *self.draws,
+            [status for status, _ in self.card_statuses.values()], *self.draws,
             [campaign for campaign, _ in self.prize_stock],
             [code for _, code in self.prize_stock], list(self.prize_stock.values()))
         gift_columns: tuple[_Column, ...] = (
@@ -561,7 +576,10 @@ class BatchWrite:
                 str(standing_seq), *self._account_standings(on_accounts),
                 *self._counter_arguments(counters),
                 *[encode(column) for encode, column
-                  in zip(_PARTITION_ENCODERS, partition_columns, strict=True)])
+                  in zip(_PARTITION_ENCODERS, partition_columns, strict=True)],
+                self.partition,
+                int_array([transaction_id for _, transaction_id
+                           in self.card_statuses.values()]))
 
     def _standings_placed(self) -> tuple[dict[int, tuple[bytes, int]], list[StandingRow]]:
         """Where each standing of the batch goes: on an account the batch writes anyway
@@ -623,7 +641,7 @@ class BatchWrite:
     def is_empty(self) -> bool:
         """Nothing to write: every request was a retransmission or a 94, and no command was
         decided. Any other request is recorded in host_requests, any command decided in
-        host_commands, and nothing is written without one of them."""
+        command_outcomes, and nothing is written without one of them."""
         return not self.requests[0] and not self.commands[0]
 
     def marker(self) -> tuple[str, str, str, str, bytes, datetime] | tuple[int, datetime]:

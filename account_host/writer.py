@@ -291,7 +291,7 @@ class Writer:
         state.tombstones.evict(now_s)
         state.returns.evict(now_s)
         state.lottery.evict(now_s)
-        batch = BatchWrite(now)
+        batch = BatchWrite(now, self._config.name)
         context = ApplyContext(state, self._identifiers, batch, now)
         return _Applied(pending, context, batch, self._pipeline.open())
 

@@ -271,10 +271,10 @@ def _replace_card(
         amount=fen, currency=CURRENCY_FEN, points=-points, stored_value_fen=-fen)
     if points:
         _hand_over_lots(context, transaction_id, giver, taker, card.alliance_id)
-    _close(context, card)
+    _close(context, card, transaction_id)
     if other.decline_code is not None:   # sold, not yet activated: it is the card now
         other.decline_code = None
-        context.batch.set_card_status(other.id, "active")
+        context.batch.set_card_status(other.id, "active", transaction_id)
     return (ResponseCode.APPROVED,
             f"{points} points and {fen} fen to card {other.id}; card {card.id} closed",
             transaction_id)
@@ -304,7 +304,7 @@ def _close_card(
         amount=fen, currency=CURRENCY_FEN, points=-points, stored_value_fen=-fen)
     if points:   # a balance below zero has no lots: only one above zero is forfeited
         record_lots(context, transaction_id, member, card.alliance_id)
-    _close(context, card)
+    _close(context, card, transaction_id)
     return (ResponseCode.APPROVED, f"{fen} fen paid out, {points} points forfeited; closed",
             transaction_id)
 
@@ -351,10 +351,10 @@ def _hand_over_lots(
     keep_lots(context, taker, alliance_id, context.state.balance(taker), undo=given)
 
 
-def _close(context: ApplyContext, card: Card) -> None:
+def _close(context: ApplyContext, card: Card, transaction_id: int) -> None:
     card.decline_code = ResponseCode.DO_NOT_HONOUR
     context.state.closed_cards.add(card.id)
-    context.batch.set_card_status(card.id, _CLOSED)
+    context.batch.set_card_status(card.id, _CLOSED, transaction_id)
 
 
 _HANDLERS = {

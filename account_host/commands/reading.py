@@ -21,7 +21,9 @@ COMMANDS_PER_READ = 100
 
 # The pending commands whose card this host owns (its card ranges, as loading.py's cards) or
 # whose gift it keeps (gift_catalogue.host_name), in the order they were made. `approved`: the
-# host's own check of maker-checker.
+# host's own check of maker-checker. A command with an outcome of this host's is decided
+# whatever host_commands says: the outcome is written with the command's postings, and the
+# row's state is folded from it (migration 030), behind it once partitions replicate it.
 _PENDING_SQL = """
 SELECT h.id, h.kind, h.payload::text AS payload, h.card_id, h.other_card_id,
        h.gift_alliance_id, h.gift_code,
@@ -39,6 +41,7 @@ LEFT JOIN gift_catalogue g
 LEFT JOIN LATERAL range_owner(c.pan_masked) AS r ON true
 WHERE h.state = 'pending' AND h.id > $3
   AND (g.host_name = $1 OR r.host_name = $1)
+  AND NOT EXISTS (SELECT 1 FROM command_outcomes d WHERE d.command_id = h.id)
 ORDER BY h.id
 LIMIT $2
 """

@@ -62,7 +62,7 @@ def _command(command_id: int, kind: CommandKind, card_id: int, *, other: int | N
 
 
 def _apply(state: HostState, identifiers: Identifiers, command: Command) -> tuple[str, BatchWrite]:
-    batch = BatchWrite(NOW)
+    batch = BatchWrite(NOW, "main")
     answer = apply_command(ApplyContext(state, identifiers, batch, NOW), command)
     return answer.response_code, batch
 
@@ -162,7 +162,9 @@ class TestRefusals:
         assert code == "00"
         assert (_points(state, 2), _fen(state, 2), _points(state, 1), _fen(state, 1)) == (
             70, 30, 0, 0)
-        assert batch.card_statuses == {1: "closed", 2: "active"}
+        [transaction_id] = batch.transactions[0]
+        assert batch.card_statuses == {1: ("closed", transaction_id),
+                                       2: ("active", transaction_id)}
         assert _card(state, 2).decline_code is None
         assert _card(state, 1).decline_code == ResponseCode.DO_NOT_HONOUR
 

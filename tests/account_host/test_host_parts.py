@@ -127,7 +127,7 @@ async def test_a_committed_batch_is_found_by_its_marker(database_url: str) -> No
     config = HostConfig(name="parts")
     database = WriterDatabase(database_url, config)
     request = TestContentDigest.REQUEST
-    committed, lost = (BatchWrite(datetime.now(UTC)) for _ in range(2))
+    committed, lost = (BatchWrite(datetime.now(UTC), config.name) for _ in range(2))
     committed.add_request(request, content_digest(request), b"answer")
     lost.add_request(msgspec.structs.replace(request, stan="000002"),
                      content_digest(request), b"answer")

@@ -44,7 +44,9 @@ async def test_partition_zero_takes_the_name_its_card_ranges_give(
 ) -> None:
     before = tmp_path / "migrations"
     shutil.copytree(default_migrations_dir(), before)
-    (before / "029_partitions.sql").unlink()
+    for later in before.glob("*.sql"):   # 029 and those after it, which may rely on it
+        if later.name >= "029":
+            later.unlink()
     await migrate(empty_database_url, before)
     connection = await asyncpg.connect(empty_database_url)
     try:

@@ -179,13 +179,15 @@ class RunningSystem:
 @asynccontextmanager
 async def running_system(
     database_url: str, *, answer_timeout_s: float = 5.0, seeded: bool = True,
-    bridge_listen: bool = False,
+    bridge_listen: bool = False, host_url: str | None = None,
 ) -> AsyncIterator[RunningSystem]:
-    """With `bridge_listen`, the front also listens for dial-up bridges (TLS, any free port)."""
+    """With `bridge_listen`, the front also listens for dial-up bridges (TLS, any free port).
+    `host_url`: the host's own login (a `role_url(Role.HOST)`), instead of the owner's."""
     if seeded:
         await seed(database_url)
     host = Service("host", run_host, HostConfig(listen_port=0, metrics_port=0,
-                                                **tls_fields("host")), database_url)
+                                                **tls_fields("host")),
+                   host_url or database_url)
     async with anyio.create_task_group() as group:
         host_port = await host.start(group)
         switch = Service("switch", run_switch, SwitchConfig(
