@@ -264,11 +264,7 @@ class Writer:
             applied.commit.nothing_to_write()
             await _answer(applied, applied.answers)
             return None
-        state = self._state
-        arguments = applied.batch.arguments(state.balances, state.lots,
-                                            state.next_standing_seq(), state.earn_counters)
-        applied.commit.send()
-        started = _InFlight(applied)
+        started, arguments = self._sent(applied)
         group.start_soon(self._commit, started, arguments)
         return started
 
@@ -368,12 +364,18 @@ class Writer:
         applied = in_flight.successor
         if applied is None or applied.batch.is_empty():
             return None
+        started, arguments = self._sent(applied)
+        in_flight.next = started
+        return started, arguments
+
+    def _sent(self, applied: _Applied) -> tuple[_InFlight, BatchArguments]:
+        """`applied` closed and in flight: its statement's arguments, taken from the state as
+        it stands (its final balances, lots, standings and counters)."""
         state = self._state
         arguments = applied.batch.arguments(state.balances, state.lots,
                                             state.next_standing_seq(), state.earn_counters)
         applied.commit.send()
-        started = in_flight.next = _InFlight(applied)
-        return started, arguments
+        return _InFlight(applied), arguments
 
     async def _resolve_failed_commit(self, applied: _Applied, exc: CommitError) -> None:
         """Fence off the connection that sent it and reload the state, then answer: its real
