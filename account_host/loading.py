@@ -144,7 +144,7 @@ async def load_state(
                 state.replace_alliances(await load_alliances(connection))
                 state.replace_merchants(await load_merchants(connection))
                 now = datetime.now(UTC)
-                await load_earning(connection, state, now)
+                await load_earning(connection, state)
                 await load_lottery(connection, state.lottery,
                                    config.retransmission_window_days * 86_400, now)
                 state.replace_terminals(await load_terminals(connection))
@@ -306,7 +306,8 @@ async def _chunks_ahead(
 ) -> AsyncGenerator[list[asyncpg.Record], None]:
     """The cursor's chunks, the next one asked for before this one is handed over: PostgreSQL
     runs the query on while the host files the rows it has (without it, the host waited for
-    the server about a quarter of a load: docs/performance.md, "Counters with the balance")."""
+    the server about a quarter of a load: docs/performance.md, "Balances, lots and counters in
+    columns")."""
     ahead = asyncio.ensure_future(cursor.fetch(rows))
     try:
         while chunk := await ahead:

@@ -118,7 +118,7 @@ async def read_earn_counters(
     return [(card_id, *entry) for card_id, entry in totals.items()]   # type: ignore[misc]
 
 
-async def load_earning(connection: asyncpg.Connection, state: HostState, now: datetime) -> None:
+async def load_earning(connection: asyncpg.Connection, state: HostState) -> None:
     """The rules and the pending referrals into a state being loaded (alliances and merchants
     first); the counters come with the cards, then load_journal_counters."""
     state.replace_earn_rules(await load_earn_rules(connection))
