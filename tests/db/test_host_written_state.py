@@ -44,6 +44,17 @@ async def _connected(url: str) -> AsyncIterator[asyncpg.Connection]:
         await connection.close()
 
 
+async def _closure_requested(owner: asyncpg.Connection) -> tuple[int, int]:
+    """A pending closure of the first card, as the back office asks for one: (card, command)."""
+    card_id: int = await owner.fetchval("SELECT min(id) FROM cards")
+    command_id: int = await owner.fetchval(
+        "INSERT INTO host_commands (kind, payload, card_id) VALUES"
+        " ('card_closure', $1::jsonb, $2) RETURNING id",
+        json.dumps({"card_id": card_id, "reason": "left", "other_card_id": None,
+                    "points": 0, "stored_value_fen": 0}), card_id)
+    return card_id, command_id
+
+
 async def _host_url(role_url) -> str:
     url: str = await anyio.to_thread.run_sync(role_url, Role.HOST)
     return url
@@ -65,12 +76,7 @@ async def test_an_outcome_decides_its_command_once_and_closes_its_card(
 ) -> None:
     await seed(database_url)
     async with _connected(database_url) as owner:
-        card_id = await owner.fetchval("SELECT min(id) FROM cards")
-        command_id = await owner.fetchval(
-            "INSERT INTO host_commands (kind, payload, card_id) VALUES"
-            " ('card_closure', $1::jsonb, $2) RETURNING id",
-            json.dumps({"card_id": card_id, "reason": "left", "other_card_id": None,
-                        "points": 0, "stored_value_fen": 0}), card_id)
+        card_id, command_id = await _closure_requested(owner)
         async with _connected(await _host_url(role_url)) as host:
             await host.execute(_CLOSURE_SQL, command_id, card_id)
             with pytest.raises(asyncpg.UniqueViolationError):   # decided once
@@ -96,12 +102,7 @@ async def test_a_command_with_an_outcome_here_is_not_read_as_pending(
     await seed(database_url)
     async with _connected(database_url) as owner:
         await owner.execute("ALTER TABLE command_outcomes DISABLE TRIGGER command_outcomes_fold")
-        card_id = await owner.fetchval("SELECT min(id) FROM cards")
-        command_id = await owner.fetchval(
-            "INSERT INTO host_commands (kind, payload, card_id) VALUES"
-            " ('card_closure', $1::jsonb, $2) RETURNING id",
-            json.dumps({"card_id": card_id, "reason": "left", "other_card_id": None,
-                        "points": 0, "stored_value_fen": 0}), card_id)
+        _, command_id = await _closure_requested(owner)
         async with _connected(await _host_url(role_url)) as host:
             assert [c.correlation_id for c in await read_pending(host, "main")] == [command_id]
             await host.execute(
