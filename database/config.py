@@ -26,6 +26,9 @@ class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     clearing_url: DatabaseUrl | None = None
     back_office_url: DatabaseUrl | None = None
     audit_url: DatabaseUrl | None = None
+    # The login (with the REPLICATION attribute) that another database's subscription uses to
+    # read this one's publication (partitions: docs/operations.md, "Partitions").
+    replication_url: DatabaseUrl | None = None
     # The password of a service's own URL (above), read from this file when the service starts:
     # under systemd `credential:db-password` (the unit's `LoadCredential=db-password:...`), so
     # the password is in neither this file, nor the environment, nor argv. Only with that URL,
@@ -36,6 +39,7 @@ class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     clearing_password_file: FilePath | None = None
     back_office_password_file: FilePath | None = None
     audit_password_file: FilePath | None = None
+    replication_password_file: FilePath | None = None
     # The embedded server's data directory, relative to the working directory.
     data_dir: Annotated[str, msgspec.Meta(min_length=1)] = "var/pg"
     # The embedded server's base backups (`jifen db backup`: <backup_dir>/base/) and WAL

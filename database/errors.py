@@ -5,7 +5,9 @@
     ├── DatabaseUnavailableError  no connection: refused, timed out, no database, auth
     ├── PasswordFileError         a service's password file is missing, unreadable or too open
     ├── MigrationError            the schema could not be brought up to date
-    └── BackupError               no backup to restore, a target before it, a busy server
+    ├── BackupError               no backup to restore, a target before it, a busy server
+    └── PartitionError            a partition's database: not configured, not reachable as
+                                  one, or its replication not set up (partitions.py)
 """
 
 
@@ -30,4 +32,8 @@ class MigrationError(DatabaseError):
 
 
 class BackupError(DatabaseError):
+    pass
+
+
+class PartitionError(DatabaseError):
     pass

@@ -17,6 +17,8 @@ class Role(enum.StrEnum):
     CLEARING = "jifen_clearing"  # reads the journal, writes sealed days and clearing runs
     BACK_OFFICE = "jifen_back_office"  # provisioning: reference data
     AUDIT = "jifen_audit"  # reads everything, writes nothing
+    # the subscriptions between central and the partitions' databases (logical replication)
+    REPLICATION = "jifen_replication"
 
     @property
     def login(self) -> str:
@@ -26,8 +28,11 @@ class Role(enum.StrEnum):
 def ensure_login_sql(role: Role, password: str) -> str:
     """SQL (for psql, as a superuser) that creates the role and its login role if missing, and
     sets the login role's password. The group role is created here too so that a login can
-    be made before the first migration; 006_roles.sql creates it the same way."""
+    be made before the first migration; 006_roles.sql creates it the same way (031 for
+    jifen_replication). Creating a REPLICATION login takes a superuser, as psql here is."""
     assert password.replace("-", "").replace("_", "").isalnum(), "a token_urlsafe password"
+    # A walsender checks the login's own attribute: REPLICATION is never inherited.
+    replication = "REPLICATION" if role is Role.REPLICATION else "NOREPLICATION"
     return f"""
 DO $$
 BEGIN
@@ -41,6 +46,7 @@ BEGIN
     END;
 END
 $$;
-ALTER ROLE {role.login} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}';
+ALTER ROLE {role.login} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE {replication}
+    PASSWORD '{password}';
 GRANT {role.value} TO {role.login};
 """

@@ -51,6 +51,18 @@ SERVER_SETTINGS: dict[str, str] = {
     # pg_ctl -l sends stderr to LOG_FILE_NAME; no collector process to supervise.
     "logging_collector": "off",
     "log_destination": "stderr",
+    # Partitions (docs/operations.md, "Partitions"): central publishes reference data to each
+    # partition, each partition publishes its host's outcomes to central, by PostgreSQL's
+    # logical replication, which needs the WAL to carry row changes (a restart applies it).
+    "wal_level": "logical",
+    # A slot per partition on central and one on each partition, plus pg_receivewal and a
+    # base backup's: 32 partitions with room to spare (each costs a few hundred bytes).
+    "max_replication_slots": "64",
+    "max_wal_senders": "64",
+    # Central runs an apply worker per partition, and each new subscription two table-copy
+    # workers for a while; the parallel query workers keep their default 8 besides.
+    "max_logical_replication_workers": "40",
+    "max_worker_processes": "48",
 }
 
 

@@ -24,7 +24,7 @@ from acquirer_front.config import FrontConfig
 from back_office.config import BackOfficeConfig
 from database.config import DatabaseConfig, check_multi_host
 from dialup.config import DialupConfig
-from proto.settings import PeerName
+from proto.settings import HostName, PeerName
 from runtime.errors import ConfigError
 from switch.config import SwitchConfig
 
@@ -60,6 +60,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     log: LogConfig = LogConfig()
     pki: PkiConfig = PkiConfig()
     back_office: BackOfficeConfig = BackOfficeConfig()
+    # Each partition's database but central's (database/partitions.py, docs/operations.md
+    # "Partitions"): `[partitions.<name>]`, a `[database]` section of its own, named as the
+    # partition's host (`[host] name`, `switch.hosts`).
+    partitions: dict[HostName, DatabaseConfig] = {}
 
     def __post_init__(self) -> None:
         # A client probes a quiet link every echo interval and waits the echo timeout for the

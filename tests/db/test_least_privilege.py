@@ -194,6 +194,18 @@ class TestRoles:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             as_role(Role.CLEARING, "INSERT INTO postings VALUES (1, 1, 1)")
 
+    @pytest.mark.parametrize("statement", [
+        "SELECT * FROM transactions", "SELECT * FROM accounts", "SELECT * FROM operators",
+        "INSERT INTO partitions (name, number) VALUES ('p9', 9)", "DELETE FROM cards",
+        "UPDATE command_outcomes SET result = 'x'",
+    ])
+    def test_replication_reads_the_published_tables_only(self, as_role, statement):
+        """The subscriptions' login copies what central and the partitions publish (migration
+        031) and nothing else: no ledger, no operators, no write."""
+        as_role(Role.REPLICATION, "SELECT count(*) FROM cards, command_outcomes, partitions")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            as_role(Role.REPLICATION, statement)
+
     def test_only_the_front_reads_its_private_key(self, as_role):
         """The back office seals TMKs to the front's public key and cannot open them: it
         cannot read the `tmk` data key, create one, or publish a public key of its own."""
