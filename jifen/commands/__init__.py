@@ -16,6 +16,7 @@ from jifen.commands import (
     member,
     merchant,
     operator,
+    partition,
     pki,
     rules,
     saf,
@@ -31,7 +32,7 @@ from jifen.commands import (
 
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
-    up, services, status, pki, db, alliance, merchant, shop, terminal, card, gift, member, demo,
-    term, audit, loadtest, dialup, settlement, rules, lottery, clearing, saf, operator, approval,
-    audit_log, txn,
+    up, services, status, pki, db, partition, alliance, merchant, shop, terminal, card, gift,
+    member, demo, term, audit, loadtest, dialup, settlement, rules, lottery, clearing, saf,
+    operator, approval, audit_log, txn,
 ]

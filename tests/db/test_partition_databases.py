@@ -1,0 +1,164 @@
+"""Partition databases (docs/plans/partitions.md, step 3) on two embedded servers, as on two
+machines: `jifen partition add p2` makes p2's database ready; a card issued on central reaches
+p2, whose LISTEN hears `cards:<id>` as its host would; a command outcome written in p2 shows in
+central's host_commands, folded there.
+
+The servers live under this test's temporary directory and are stopped at its end, whatever
+happens. Replication is waited for by polling with a deadline, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import asyncpg
+import pytest
+
+from database import EmbeddedPostgres, migrate, resolve_database_url
+from database.config import DatabaseConfig
+from database.roles import Role
+from jifen.cli import main
+from proto.changes import CHANNEL
+from tests.e2e.system import make_pan, seed
+from tests.keys_kit import sealed_columns
+
+pytestmark = pytest.mark.anyio
+
+# Logical replication on one machine delivers a row in milliseconds; a loaded box, a second.
+REPLICATION_WAIT_S = 20.0
+POLL_INTERVAL_S = 0.02
+CONNECT_TIMEOUT_S = 10.0
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path) -> Iterator[Path]:
+    """A configuration file naming central's server and p2's, both under tmp_path; both
+    servers stopped at the end (p2 first: its subscription to central ends with it)."""
+    config = tmp_path / "jifen.toml"
+    config.write_text(
+        "[database]\n"
+        f"data_dir = \"{tmp_path / 'central'}\"\nbackup_dir = \"{tmp_path / 'backups'}\"\n"
+        "archive_wal = false\n"
+        "[partitions.p2]\n"
+        f"data_dir = \"{tmp_path / 'p2'}\"\nbackup_dir = \"{tmp_path / 'backups-p2'}\"\n"
+        "archive_wal = false\n")
+    try:
+        yield config
+    finally:
+        for name in ("p2", "central"):
+            EmbeddedPostgres(tmp_path / name).stop()
+
+
+@asynccontextmanager
+async def _connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+async def _until(condition: Callable[[], Awaitable[Any]], what: str) -> Any:
+    """Poll `condition` until it returns something true, within REPLICATION_WAIT_S."""
+    with anyio.fail_after(REPLICATION_WAIT_S):
+        while True:
+            value = await condition()
+            if value:
+                return value
+            await anyio.sleep(POLL_INTERVAL_S)
+    raise AssertionError(what)  # not reached: fail_after raises TimeoutError
+
+
+def _url(data_dir: Path, role: Role | None = None) -> str:
+    return resolve_database_url(DatabaseConfig(data_dir=str(data_dir), archive_wal=False),
+                                role)
+
+
+async def test_a_partition_added_replicates_both_ways(
+    two_servers: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = two_servers.parent
+    central_url = await anyio.to_thread.run_sync(_url, root / "central")
+    await migrate(central_url)
+    await seed(central_url)
+
+    argv = ["--config", str(two_servers), "partition", "add", "p2", "--timeout", "60"]
+    assert await anyio.to_thread.run_sync(main, argv) == 0
+    out = capsys.readouterr().out
+    assert "partition p2 ready: number 1, ids from 281474976710656" in out
+    assert "central's RRN range now ends at 1000000000" in out
+    # Run again, it resumes: nothing left to do, the same range.
+    assert await anyio.to_thread.run_sync(main, argv) == 0
+    assert "RRNs 1000000001-2000000000" in capsys.readouterr().out
+
+    p2_url = await anyio.to_thread.run_sync(_url, root / "p2")
+    p2_host_url = await anyio.to_thread.run_sync(_url, root / "p2", Role.HOST)
+    heard: list[str] = []
+    async with _connected(central_url) as central, _connected(p2_url) as p2, \
+            _connected(p2_host_url) as p2_host:
+        assert await p2.fetchval("SELECT next_value FROM host_counters"
+                                 " WHERE name = 'transaction'") == 1 << 48
+        # Every published table copied whole, those under row-level security too; of the
+        # data keys, only the host's.
+        for table in await central.fetch("SELECT tablename, rowfilter FROM"
+                                         " pg_publication_tables WHERE pubname = $1",
+                                         "jifen_reference"):
+            count = (f"SELECT count(*) FROM {table['tablename']}"
+                     f" WHERE {table['rowfilter'] or 'true'}")
+            assert await p2.fetchval(count) == await central.fetchval(count), table
+        assert await p2.fetchval("SELECT count(*) FROM cards") > 0
+        assert await p2.fetchval("SELECT array_agg(DISTINCT purpose) FROM data_keys") == [
+            "pan_lookup"]
+        await p2_host.add_listener(CHANNEL, lambda *args: heard.append(args[3]))
+
+        card_id = await _issue_card(central)
+        await _until(lambda: p2.fetchval("SELECT true FROM cards WHERE id = $1", card_id),
+                     "the card reaches p2")
+        await _until(lambda: _async(f"cards:{card_id}" in heard), "p2's LISTEN hears the card")
+
+        command_id = await central.fetchval(
+            "INSERT INTO host_commands (kind, payload, card_id) VALUES ('card_closure',"
+            " jsonb_build_object('card_id', $1::bigint, 'reason', 'left', 'other_card_id',"
+            " null, 'points', 0, 'stored_value_fen', 0), $1) RETURNING id", card_id)
+        await _until(lambda: p2.fetchval("SELECT true FROM host_commands WHERE id = $1",
+                                         command_id), "the command reaches p2")
+        await _until(lambda: _async("host_commands" in heard), "p2's LISTEN hears it")
+
+        # As p2's host decides it (its own table; p2's copy of host_commands is central's).
+        await p2_host.execute(
+            "INSERT INTO command_outcomes (command_id, state, result_code, result, done_at)"
+            " VALUES ($1, 'refused', '12', 'not approved', now())", command_id)
+        assert await p2.fetchval("SELECT state FROM host_commands WHERE id = $1",
+                                 command_id) == "pending"   # the fold is central's
+        outcome = await _until(lambda: central.fetchrow(
+            "SELECT state, result_code, result FROM host_commands WHERE id = $1"
+            " AND state <> 'pending'", command_id), "the outcome reaches central")
+        assert tuple(outcome) == ("refused", "12", "not approved")
+        # and comes back to p2 as central's row
+        await _until(lambda: p2.fetchval("SELECT state = 'refused' FROM host_commands"
+                                         " WHERE id = $1", command_id),
+                     "central's row comes back to p2")
+
+    assert await anyio.to_thread.run_sync(main, ["--config", str(two_servers), "partition",
+                                                 "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in listed[1:]] == [["main", "0", "ready"],
+                                                        ["p2", "1", "ready"]]
+
+
+async def _async(value: object) -> object:
+    return value
+
+
+async def _issue_card(central: asyncpg.Connection) -> int:
+    """A card as `jifen card issue` writes one (sealed PAN), in the seeded alliance."""
+    (sealed,) = await sealed_columns(central, [make_pan(500)])
+    card_id: int = await central.fetchval(
+        "INSERT INTO cards (pan_hmac, pan_sealed, pan_masked, alliance_id, expires_on)"
+        " VALUES ($1, $2, $3, (SELECT id FROM alliances WHERE code = 'TEST'), '2099-12-31')"
+        " RETURNING id", *sealed)
+    return card_id
