@@ -24,6 +24,7 @@ from database import (
 )
 from database.backup import list_backups, restore, take_backup
 from database.connect import redact_url
+from database.partitions import partition_urls
 from database.tools import tool_path
 from jifen.errors import CliError
 from proto.keys import load_kek
@@ -47,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
     status.set_defaults(handler=show_status)
-    migrate_parser = commands.add_parser("migrate", help="apply pending schema migrations")
+    migrate_parser = commands.add_parser(
+        "migrate", help="apply pending schema migrations: every partition's database, then"
+                        " central's")
     migrate_parser.set_defaults(handler=migrate_database)
     url = commands.add_parser("url", help="print the database URL in use (password hidden)")
     url.add_argument("--show-password", action="store_true",
@@ -122,10 +125,26 @@ def show_status(args: argparse.Namespace) -> int:
 
 
 def migrate_database(args: argparse.Namespace) -> int:
+    """Every partition's database, then central's: a subscriber must have a column before its
+    publisher sends it (docs/plans/partitions.md §1, "Migrations")."""
     config = _config(args)
     url = resolve_database_url(config.database)
     # The data steps convert rows with the keys (migration 008: card numbers, SAF rows).
     kek = load_kek(config.front.kek_file, config.front.kek_env)
+    partitions = anyio.run(partition_urls, config.database, config.partitions, None,
+                           backend="asyncio")
+    for name, partition_url in partitions.items():
+        if partition_url == url:
+            continue   # central: last
+        apply = functools.partial(
+            migrate, partition_url, connect_timeout_s=config.database.connect_timeout_s,
+            data_steps=data_steps(kek),
+        )
+        applied = anyio.run(apply, backend="asyncio")
+        for version in applied:
+            print(f"{name}: applied {version}")
+        if not applied:
+            print(f"{name}: up to date")
     apply = functools.partial(
         migrate, url, connect_timeout_s=config.database.connect_timeout_s,
         data_steps=data_steps(kek),

@@ -9,6 +9,9 @@ happens. Replication is waited for by polling with a deadline, never a fixed sle
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,8 +21,9 @@ import anyio
 import asyncpg
 import pytest
 
-from database import EmbeddedPostgres, migrate, resolve_database_url
+from database import EmbeddedPostgres, default_migrations_dir, migrate, resolve_database_url
 from database.config import DatabaseConfig
+from database.migrate import MIGRATIONS_DIR_ENV
 from database.roles import Role
 from jifen.cli import main
 from proto.changes import CHANNEL
@@ -32,25 +36,35 @@ pytestmark = pytest.mark.anyio
 REPLICATION_WAIT_S = 20.0
 POLL_INTERVAL_S = 0.02
 CONNECT_TIMEOUT_S = 10.0
+ADD_P2 = ["partition", "add", "p2", "--timeout", "60"]
 
 
-@pytest.fixture
-def two_servers(tmp_path: Path) -> Iterator[Path]:
-    """A configuration file naming central's server and p2's, both under tmp_path; both
-    servers stopped at the end (p2 first: its subscription to central ends with it)."""
-    config = tmp_path / "jifen.toml"
+@pytest.fixture(scope="module")
+def two_servers(tmp_path_factory: pytest.TempPathFactory, run_async) -> Iterator[Path]:
+    """A configuration file naming central's server and p2's, both under a temporary
+    directory, central migrated and seeded; both servers stopped at the end (p2 first: its
+    subscription to central ends with it)."""
+    root = tmp_path_factory.mktemp("partitions")
+    config = root / "jifen.toml"
     config.write_text(
         "[database]\n"
-        f"data_dir = \"{tmp_path / 'central'}\"\nbackup_dir = \"{tmp_path / 'backups'}\"\n"
+        f"data_dir = \"{root / 'central'}\"\nbackup_dir = \"{root / 'backups'}\"\n"
         "archive_wal = false\n"
         "[partitions.p2]\n"
-        f"data_dir = \"{tmp_path / 'p2'}\"\nbackup_dir = \"{tmp_path / 'backups-p2'}\"\n"
+        f"data_dir = \"{root / 'p2'}\"\nbackup_dir = \"{root / 'backups-p2'}\"\n"
         "archive_wal = false\n")
     try:
+        central_url = _url(root / "central")
+        run_async(migrate, central_url)
+        run_async(seed, central_url)
+        added = io.StringIO()
+        with contextlib.redirect_stdout(added):
+            assert main(["--config", str(config), *ADD_P2]) == 0
+        (root / "added.txt").write_text(added.getvalue())
         yield config
     finally:
         for name in ("p2", "central"):
-            EmbeddedPostgres(tmp_path / name).stop()
+            EmbeddedPostgres(root / name).stop()
 
 
 @asynccontextmanager
@@ -83,15 +97,11 @@ async def test_a_partition_added_replicates_both_ways(
 ) -> None:
     root = two_servers.parent
     central_url = await anyio.to_thread.run_sync(_url, root / "central")
-    await migrate(central_url)
-    await seed(central_url)
-
-    argv = ["--config", str(two_servers), "partition", "add", "p2", "--timeout", "60"]
-    assert await anyio.to_thread.run_sync(main, argv) == 0
-    out = capsys.readouterr().out
+    out = (root / "added.txt").read_text()
     assert "partition p2 ready: number 1, ids from 281474976710656" in out
     assert "central's RRN range now ends at 1000000000" in out
     # Run again, it resumes: nothing left to do, the same range.
+    argv = ["--config", str(two_servers), *ADD_P2]
     assert await anyio.to_thread.run_sync(main, argv) == 0
     assert "RRNs 1000000001-2000000000" in capsys.readouterr().out
 
@@ -162,3 +172,29 @@ async def _issue_card(central: asyncpg.Connection) -> int:
         " VALUES ($1, $2, $3, (SELECT id FROM alliances WHERE code = 'TEST'), '2099-12-31')"
         " RETURNING id", *sealed)
     return card_id
+
+
+async def test_migrate_runs_on_every_partition_then_central(
+    two_servers: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A new column of a replicated table is added on p2 before central sends it."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(default_migrations_dir(), migrations)
+    (migrations / "999_test_column.sql").write_text(
+        "ALTER TABLE cards ADD COLUMN test_note text;\n")
+    monkeypatch.setenv(MIGRATIONS_DIR_ENV, str(migrations))
+    argv = ["--config", str(two_servers), "db", "migrate"]
+    assert await anyio.to_thread.run_sync(main, argv) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "p2: applied 999_test_column", "applied 999_test_column"]
+
+    root = two_servers.parent
+    central_url = await anyio.to_thread.run_sync(_url, root / "central")
+    p2_url = await anyio.to_thread.run_sync(_url, root / "p2")
+    async with _connected(central_url) as central, _connected(p2_url) as p2:
+        card_id = await central.fetchval(
+            "UPDATE cards SET test_note = 'sent' WHERE id = (SELECT min(id) FROM cards)"
+            " RETURNING id")
+        await _until(lambda: p2.fetchval("SELECT test_note = 'sent' FROM cards WHERE id = $1",
+                                         card_id), "the new column's value reaches p2")
