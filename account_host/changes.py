@@ -166,7 +166,7 @@ class ChangeListener:
             if Table.GIFT_CATALOGUE in tables:
                 await self._queue.send(NewGifts(await load_gifts(connection, config.name)))
             if Table.LOTTERY in tables:
-                await self._queue.send(NewLottery(await load_campaigns(connection)))
+                await self._queue.send(NewLottery(await load_campaigns(connection, config.name)))
             if Table.EARN_RULES in tables:
                 await self._queue.send(await self._earn_rules(connection))
             if Table.CARD_RANGES in tables:

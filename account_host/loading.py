@@ -57,9 +57,14 @@ _LOAD_WORK_MEM = "128MB"
 
 # The cards this host owns: those whose narrowest card range is its own (range_owner,
 # migration 029), each with its member accounts if they exist. $2: only ids above it;
-# $4: only these ids (NULL for all).
+# $4: only these ids (NULL for all). A card's status is this host's own newest change
+# (card_status_changes) when it is newer than central's row: in a partition the row comes back
+# from central some time after the host closed the card (migration 031), and a reload meanwhile
+# must not open it again. The changes are few (closures, replacements): one hash join.
 _CARDS_SQL = """
-SELECT c.id, c.pan_hmac, c.alliance_id, c.status,
+SELECT c.id, c.pan_hmac, c.alliance_id,
+       CASE WHEN sc.changed_at > coalesce(c.status_changed_at, '-infinity') THEN sc.status
+            ELSE c.status END AS status,
        c.expires_on - date '0001-01-01' + 1 AS expires_ordinal,
        coalesce(p.id, 0) AS points_account_id, p.balance AS points_balance,
        coalesce(s.id, 0) AS stored_value_account_id, s.balance AS stored_value_balance,
@@ -81,6 +86,8 @@ CROSS JOIN LATERAL (SELECT p.standing_holder = coalesce(c.member_id, -c.id)
                            AND p.standing_seq > coalesce(ts.seq, -1) AS copy_newer) AS n
 LEFT JOIN card_password_tries t
        ON t.card_id = c.id AND t.password_version = c.password_version
+LEFT JOIN (SELECT DISTINCT ON (card_id) card_id, status, changed_at FROM card_status_changes
+           ORDER BY card_id, changed_at DESC) AS sc ON sc.card_id = c.id
 JOIN LATERAL range_owner(c.pan_masked) AS o ON o.host_name = $1
 WHERE c.id > $2 AND ($4::bigint[] IS NULL OR c.id = ANY($4::bigint[]))
 LIMIT $3
@@ -118,9 +125,16 @@ FROM terminal_batches WHERE closed_at IS NULL
 ORDER BY terminal_code, opened_at DESC
 """
 # The gifts whose stock this host keeps (gift_catalogue.host_name), withdrawn ones too (05).
+# Stock and state as this host's last batch left them (gift_stock), once it has changed them:
+# in a partition the catalogue shows them only when central has folded them (migration 031).
 _GIFTS_SQL = """
-SELECT alliance_id, gift_code, points, stock, active FROM gift_catalogue
-WHERE host_name = $2 LIMIT $1
+SELECT g.alliance_id, g.gift_code, g.points,
+       CASE WHEN s.partition IS NULL THEN g.stock ELSE s.stock END AS stock,
+       CASE WHEN s.partition IS NULL THEN g.active ELSE s.active END AS active
+FROM gift_catalogue g
+LEFT JOIN gift_stock s
+       ON s.alliance_id = g.alliance_id AND s.gift_code = g.gift_code AND s.partition = $2
+WHERE g.host_name = $2 LIMIT $1
 """
 _REQUESTS_SQL = f"""
 SELECT {key_sql()} AS key,
@@ -146,7 +160,8 @@ async def load_state(
                 now = datetime.now(UTC)
                 await load_earning(connection, state)
                 await load_lottery(connection, state.lottery,
-                                   config.retransmission_window_days * 86_400, now)
+                                   config.retransmission_window_days * 86_400, now,
+                                   config.name)
                 state.replace_terminals(await load_terminals(connection))
                 state.merge_gifts(await load_gifts(connection, config.name))
                 await _load_other_accounts(connection, state)

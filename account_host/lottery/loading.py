@@ -14,11 +14,17 @@ from proto.lottery import InvalidPrizeTable, decode_table
 
 log = structlog.get_logger("account_host.lottery")
 
+# A limited prize's stock is this host's own (prize_stock, $1 its partition) once its batches
+# have changed it: in a partition the shared row shows it only when central has folded it
+# (migration 031).
 _CAMPAIGNS_SQL = """
 SELECT c.id, c.alliance_id, c.draw_price_points, c.prize_table::text AS prize_table, c.secret,
-       coalesce(json_object_agg(s.prize_code, s.stock) FILTER (WHERE s.prize_code IS NOT NULL),
-                '{}')::text AS stock
+       coalesce(json_object_agg(s.prize_code, coalesce(own.stock, s.stock))
+                    FILTER (WHERE s.prize_code IS NOT NULL), '{}')::text AS stock
 FROM lottery_campaigns c LEFT JOIN lottery_prize_stock s ON s.campaign_id = c.id
+LEFT JOIN prize_stock own
+       ON own.campaign_id = s.campaign_id AND own.prize_code = s.prize_code
+          AND own.partition = $1
 WHERE c.state = 'open'
 GROUP BY c.id
 """
@@ -41,10 +47,11 @@ ORDER BY d.transaction_id
 """
 
 
-async def load_campaigns(connection: asyncpg.Connection) -> list[Campaign]:
-    """The open campaigns; one whose table no longer decodes is left out and logged."""
+async def load_campaigns(connection: asyncpg.Connection, partition: str) -> list[Campaign]:
+    """The open campaigns, with the prizes' stock as `partition` (the host's name) keeps it;
+    one whose table no longer decodes is left out and logged."""
     campaigns = []
-    for row in await connection.fetch(_CAMPAIGNS_SQL):
+    for row in await connection.fetch(_CAMPAIGNS_SQL, partition):
         try:
             table = decode_table(row["prize_table"])
         except InvalidPrizeTable as exc:
@@ -59,8 +66,8 @@ async def load_campaigns(connection: asyncpg.Connection) -> list[Campaign]:
 
 
 async def load_lottery(connection: asyncpg.Connection, book: LotteryBook, window_s: int,
-                       now: datetime) -> None:
-    book.replace_campaigns(await load_campaigns(connection))
+                       now: datetime, partition: str) -> None:
+    book.replace_campaigns(await load_campaigns(connection, partition))
     standing = [(row["campaign_id"], row["card_id"], row["draws"])
                 for row in await connection.fetch(_STANDING_SQL)]
     by_id = {campaign.id: campaign for campaign in book.campaigns.values()}
