@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from database.embedded import started_by_this_process
 from jifen.commands import COMMAND_MODULES
 from jifen.commands.acting import add_operator_options, refuse_installer_command
 from jifen.errors import OPERATOR_ERRORS, exit_code_of
+from runtime.config import load_config
+from runtime.errors import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,9 +60,23 @@ def say_what_is_left_running(config_path: str | None, already_started: set[Path]
     for data_dir in started_by_this_process():
         if data_dir in already_started:
             continue
+        partition = _partition_of(config_path, data_dir)
+        option = f" --partition {partition}" if partition else ""
         print(f"jifen: note: started the embedded PostgreSQL server on {data_dir}; it keeps "
-              f"running for the next command. Stop it with `jifen{config} db stop`.",
+              f"running for the next command. Stop it with `jifen{config} db stop{option}`.",
               file=sys.stderr)
+
+
+def _partition_of(config_path: str | None, data_dir: Path) -> str | None:
+    """The partition whose embedded server is on `data_dir` (`[partitions.NAME]`), if any."""
+    try:
+        partitions = load_config(config_path).partitions
+    except ConfigError:
+        return None   # the command has said what is wrong with the file
+    for name, database in partitions.items():
+        if Path(os.path.abspath(database.data_dir)) == data_dir:
+            return name
+    return None
 
 
 if __name__ == "__main__":

@@ -48,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
     status.set_defaults(handler=show_status)
+    for server_command in (start, stop, status):
+        server_command.add_argument(
+            "--partition", metavar="NAME",
+            help="the embedded server of [partitions.NAME] instead of [database]'s")
     migrate_parser = commands.add_parser(
         "migrate", help="apply pending schema migrations: every partition's database, then"
                         " central's")
@@ -89,27 +93,33 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(args.config)
 
 
-def _server(config: Config) -> EmbeddedPostgres:
-    return embedded_server(config.database)
+def _server(config: Config, partition: str | None = None) -> EmbeddedPostgres:
+    if partition is None:
+        return embedded_server(config.database)
+    if partition not in config.partitions:
+        raise CliError(f"no [partitions.{partition}] in the configuration")
+    return embedded_server(config.partitions[partition])
 
 
 def start_server(args: argparse.Namespace) -> int:
     config = _config(args)
-    if config.database.url:
+    database = config.database if args.partition is None else config.partitions.get(
+        args.partition)
+    if database is not None and database.url:
         print("jifen: note: a database URL is configured; it, not this server, is used",
               file=sys.stderr)
-    print(_server(config).ensure_database(APPLICATION_DATABASE))
+    print(_server(config, args.partition).ensure_database(APPLICATION_DATABASE))
     return 0
 
 
 def stop_server(args: argparse.Namespace) -> int:
-    server = _server(_config(args))
+    server = _server(_config(args), args.partition)
     print("stopped" if server.stop() else f"not running on {server.data_dir}")
     return 0
 
 
 def show_status(args: argparse.Namespace) -> int:
-    status = _server(_config(args)).status()
+    status = _server(_config(args), args.partition).status()
     if args.json:
         print(msgspec.json.encode(status).decode())
     else:

@@ -57,10 +57,11 @@ def two_servers(tmp_path_factory: pytest.TempPathFactory, run_async) -> Iterator
         central_url = _url(root / "central")
         run_async(migrate, central_url)
         run_async(seed, central_url)
-        added = io.StringIO()
-        with contextlib.redirect_stdout(added):
+        added, notes = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(added), contextlib.redirect_stderr(notes):
             assert main(["--config", str(config), *ADD_P2]) == 0
         (root / "added.txt").write_text(added.getvalue())
+        (root / "notes.txt").write_text(notes.getvalue())
         yield config
     finally:
         for name in ("p2", "central"):
@@ -98,6 +99,8 @@ async def test_a_partition_added_replicates_both_ways(
     root = two_servers.parent
     central_url = await anyio.to_thread.run_sync(_url, root / "central")
     out = (root / "added.txt").read_text()
+    # The add started p2's embedded server, and says how to stop it.
+    assert "db stop --partition p2`" in (root / "notes.txt").read_text()
     assert "partition p2 ready: number 1, ids from 281474976710656" in out
     assert "central's RRN range now ends at 1000000000" in out
     # Run again, it resumes: nothing left to do, the same range.
