@@ -27,6 +27,7 @@ from database.migrate import MIGRATIONS_DIR_ENV
 from database.roles import Role
 from jifen.cli import main
 from proto.changes import CHANNEL
+from tests.account_host.host_harness import Terminal, host_config, running_host
 from tests.e2e.system import make_pan, seed
 from tests.keys_kit import sealed_columns
 
@@ -37,6 +38,7 @@ REPLICATION_WAIT_S = 20.0
 POLL_INTERVAL_S = 0.02
 CONNECT_TIMEOUT_S = 10.0
 ADD_P2 = ["partition", "add", "p2", "--timeout", "60"]
+P2_BIN = "622777"   # a card range of p2's; the seed's 622188 is main's
 
 
 @pytest.fixture(scope="module")
@@ -167,9 +169,9 @@ async def _async(value: object) -> object:
     return value
 
 
-async def _issue_card(central: asyncpg.Connection) -> int:
+async def _issue_card(central: asyncpg.Connection, pan: str = make_pan(500)) -> int:
     """A card as `jifen card issue` writes one (sealed PAN), in the seeded alliance."""
-    (sealed,) = await sealed_columns(central, [make_pan(500)])
+    (sealed,) = await sealed_columns(central, [pan])
     card_id: int = await central.fetchval(
         "INSERT INTO cards (pan_hmac, pan_sealed, pan_masked, alliance_id, expires_on)"
         " VALUES ($1, $2, $3, (SELECT id FROM alliances WHERE code = 'TEST'), '2099-12-31')"
@@ -201,3 +203,38 @@ async def test_migrate_runs_on_every_partition_then_central(
             " RETURNING id")
         await _until(lambda: p2.fetchval("SELECT test_note = 'sent' FROM cards WHERE id = $1",
                                          card_id), "the new column's value reaches p2")
+
+
+async def test_a_host_on_p2_serves_its_range_and_decides_central_s_commands(
+    two_servers: Path,
+) -> None:
+    """p2's own host, on p2's database alone: it loads a card of its range from the copy,
+    posts with p2's ids and RRNs, hears a command written on central through p2's triggers,
+    and its outcome comes back to central's host_commands."""
+    root = two_servers.parent
+    central_url = await anyio.to_thread.run_sync(_url, root / "central")
+    p2_url = await anyio.to_thread.run_sync(_url, root / "p2")
+    p2_host_url = await anyio.to_thread.run_sync(_url, root / "p2", Role.HOST)
+    pan = make_pan(1, bin_=P2_BIN)
+    async with _connected(central_url) as central, _connected(p2_url) as p2:
+        await central.execute("INSERT INTO card_ranges (bin_low, bin_high, host_name)"
+                              " VALUES ($1, $1, 'p2')", P2_BIN)
+        card_id = await _issue_card(central, pan)
+        await _until(lambda: p2.fetchval("SELECT true FROM cards WHERE id = $1", card_id),
+                     "the card reaches p2")
+        async with running_host(p2_host_url, host_config(name="p2")) as host:
+            answer = await host.ask(Terminal().purchase(pan, 1_000))
+            assert answer.response_code == "00"
+            assert answer.rrn is not None and 10**9 < int(answer.rrn) <= 2 * 10**9
+            assert await p2.fetchval("SELECT min(id) FROM transactions") >= 1 << 48
+
+            command_id = await central.fetchval(
+                "INSERT INTO host_commands (kind, payload, card_id) VALUES ('card_closure',"
+                " jsonb_build_object('card_id', $1::bigint, 'reason', 'left', 'other_card_id',"
+                " null, 'points', 0, 'stored_value_fen', 0), $1) RETURNING id", card_id)
+            decided = await _until(lambda: central.fetchrow(
+                "SELECT state, result_code, result FROM host_commands WHERE id = $1"
+                " AND state <> 'pending'", command_id), "p2's outcome reaches central")
+        own = await p2.fetchrow("SELECT state, result_code, result FROM command_outcomes"
+                                " WHERE command_id = $1", command_id)
+        assert tuple(decided) == tuple(own)
