@@ -45,15 +45,22 @@ async def subscribe(
     if exists:
         return False
     conninfo = publisher_url.replace("'", "''")
+    # The statement carries the replication login's password: a failing one must not be
+    # written to the server's log (log_min_error_statement logs it at ERROR by default).
+    await subscriber.execute("SET log_min_error_statement = panic")
     try:
         await subscriber.execute(
             f"CREATE SUBSCRIPTION {name} CONNECTION '{conninfo}' PUBLICATION {publication}",
             timeout=SUBSCRIBE_TIMEOUT_S)
-    except (asyncpg.PostgresError, TimeoutError) as exc:
-        # The message may quote the connection string: name the publisher without it.
-        raise PartitionError(
-            f"cannot subscribe to {publication} on {redact_url(publisher_url)}:"
-            f" {type(exc).__name__}") from None
+    except TimeoutError:
+        raise PartitionError(f"subscribing to {publication} on {redact_url(publisher_url)}"
+                             f" took over {SUBSCRIBE_TIMEOUT_S:g} s") from None
+    except asyncpg.PostgresError as exc:
+        # The server's message names the publisher's host and user, never the statement.
+        raise PartitionError(f"cannot subscribe to {publication} on"
+                             f" {redact_url(publisher_url)}: {exc}") from None
+    finally:
+        await subscriber.execute("RESET log_min_error_statement")
     return True
 
 

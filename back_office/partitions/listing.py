@@ -32,8 +32,10 @@ class PartitionRow(msgspec.Struct, frozen=True):
     number: int
     state: str
     rrn_ranges: list[RrnRange]
-    # The next RRN its host would take (its own counter; None: its database not reachable).
+    # The next RRN its host would take (its own counter; None: its database not reachable),
+    # and how many its ranges hold from there (docs/plans/partitions.md open question 6).
     rrn_next: int | None
+    rrns_left: int | None
     # Bytes of central's WAL the partition has not confirmed (its reference data), and of the
     # partition's WAL central has not (its outcomes); None for central, or not reachable.
     reference_lag_bytes: int | None
@@ -59,11 +61,19 @@ async def list_partitions(
                     central, subscription_name(REFERENCE_PUBLICATION, partition.number))
             rrn_next, outcomes_lag, reachable = await _partition_side(
                 partition, urls[partition.name], timeout_s)
+            left = None if rrn_next is None else rrns_left(own, rrn_next)
             rows.append(PartitionRow(partition.name, partition.number, partition.state, own,
-                                     rrn_next, reference_lag, outcomes_lag, reachable))
+                                     rrn_next, left, reference_lag, outcomes_lag, reachable))
         return rows
     finally:
         await central.close()
+
+
+def rrns_left(ranges: list[RrnRange], rrn_next: int) -> int:
+    """The RRNs a host whose counter is at `rrn_next` may still issue: the rest of the range it
+    is in and the ranges above (account_host/identifiers.py reserves from the counter, or a
+    range's first RRN when the counter is below it)."""
+    return sum(max(0, r.last_rrn - max(r.first_rrn, rrn_next) + 1) for r in ranges)
 
 
 async def _partition_side(

@@ -86,14 +86,15 @@ def list_command(args: argparse.Namespace) -> int:
     if args.json:
         print(msgspec.json.encode(rows).decode())
         return 0
-    print(f"{'name':<12} {'no':>3} {'state':<7} {'next RRN':>13} {'RRN ranges':<40}"
-          f" {'lag in':>10} {'lag out':>10}")
+    print(f"{'name':<12} {'no':>3} {'state':<7} {'next RRN':>13} {'RRNs left':>13}"
+          f" {'RRN ranges':<40} {'lag in':>11} {'lag out':>11}")
     for row in rows:
         ranges = ", ".join(f"{r.first_rrn}-{r.last_rrn}" for r in row.rrn_ranges) or "none"
         print(f"{row.name:<12} {row.number:>3} {row.state:<7}"
-              f" {_shown(row.rrn_next, row.reachable):>13} {ranges:<40}"
-              f" {_shown(row.reference_lag_bytes, row.reachable):>10}"
-              f" {_shown(row.outcomes_lag_bytes, row.reachable):>10}")
+              f" {_shown(row.rrn_next, row.reachable):>13}"
+              f" {_shown(row.rrns_left, row.reachable):>13} {ranges:<40}"
+              f" {_shown(row.reference_lag_bytes, row.reachable):>11}"
+              f" {_shown(row.outcomes_lag_bytes, row.reachable):>11}")
     return 0
 
 

@@ -21,6 +21,7 @@ import anyio
 import asyncpg
 import pytest
 
+from back_office.partitions.listing import RrnRange, rrns_left
 from database import EmbeddedPostgres, default_migrations_dir, migrate, resolve_database_url
 from database.config import DatabaseConfig
 from database.migrate import MIGRATIONS_DIR_ENV
@@ -161,8 +162,9 @@ async def test_a_partition_added_replicates_both_ways(
     assert await anyio.to_thread.run_sync(main, ["--config", str(two_servers), "partition",
                                                  "list"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert [line.split()[:3] for line in listed[1:]] == [["main", "0", "ready"],
-                                                        ["p2", "1", "ready"]]
+    # name, number, state, next RRN, RRNs left: nothing issued yet, 10^9 each
+    assert [line.split()[:5] for line in listed[1:]] == [
+        ["main", "0", "ready", "1", "1000000000"], ["p2", "1", "ready", "1", "1000000000"]]
 
 
 async def _async(value: object) -> object:
@@ -238,3 +240,25 @@ async def test_a_host_on_p2_serves_its_range_and_decides_central_s_commands(
         own = await p2.fetchrow("SELECT state, result_code, result FROM command_outcomes"
                                 " WHERE command_id = $1", command_id)
         assert tuple(decided) == tuple(own)
+
+
+class TestWithoutServers:
+    def test_add_names_the_section_it_needs(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        config = tmp_path / "jifen.toml"
+        config.write_text("[partitions.p2]\ndata_dir = \"var/pg-p2\"\n")
+        assert main(["--config", str(config), "partition", "add", "p3"]) == 2
+        error = capsys.readouterr().err
+        assert "no [partitions.p3] in the configuration" in error
+        assert 'data_dir = "var/pg-p3"' in error
+
+    @pytest.mark.parametrize(("rrn_next", "left"), [
+        (1, 2 * 10**9), (10**9, 10**9 + 1), (10**9 + 1, 10**9), (2 * 10**9, 1),
+        (3 * 10**9, 0),
+    ])
+    def test_rrns_left_count_from_the_counter_over_the_ranges_above(
+        self, rrn_next: int, left: int,
+    ) -> None:
+        ranges = [RrnRange(1, 10**9), RrnRange(10**9 + 1, 2 * 10**9)]
+        assert rrns_left(ranges, rrn_next) == left
