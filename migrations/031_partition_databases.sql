@@ -71,6 +71,22 @@ BEGIN
 END
 $$;
 
+-- A member's birthday is loaded with each of its cards (birthday promotions): its change
+-- announces those cards, as back_office/members/members.py does on central.
+CREATE FUNCTION jifen_replicated_member_change() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    IF NEW.birthday IS DISTINCT FROM OLD.birthday THEN
+        PERFORM pg_notify('jifen_changes', 'cards:' || c.id)
+        FROM public.cards c WHERE c.member_id = NEW.id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER jifen_replicated_change AFTER UPDATE ON members
+    FOR EACH ROW EXECUTE FUNCTION jifen_replicated_member_change();
+ALTER TABLE members DISABLE TRIGGER jifen_replicated_change;
+
 DO $$
 DECLARE
     -- table -> the change it announces (proto/changes.py Table)

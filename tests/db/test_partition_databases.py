@@ -136,6 +136,18 @@ async def test_a_partition_added_replicates_both_ways(
                      "the card reaches p2")
         await _until(lambda: _async(f"cards:{card_id}" in heard), "p2's LISTEN hears the card")
 
+        # A member's birthday (loaded with each of its cards) announces its cards.
+        await central.execute(
+            "INSERT INTO members (alliance_id, name, mobile_hmac, mobile_sealed, mobile_masked,"
+            " joined_on) SELECT alliance_id, 'Li Lei', decode(repeat('ab', 32), 'hex'), '\\x00',"
+            " '138****0000', current_date FROM cards WHERE id = $1", card_id)
+        await central.execute("UPDATE cards SET member_id = (SELECT max(id) FROM members)"
+                              " WHERE id = $1", card_id)
+        heard.clear()
+        await central.execute("UPDATE members SET birthday = '1990-05-01'")
+        await _until(lambda: _async(f"cards:{card_id}" in heard),
+                     "p2's LISTEN hears the member's card")
+
         command_id = await central.fetchval(
             "INSERT INTO host_commands (kind, payload, card_id) VALUES ('card_closure',"
             " jsonb_build_object('card_id', $1::bigint, 'reason', 'left', 'other_card_id',"

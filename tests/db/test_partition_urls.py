@@ -77,9 +77,11 @@ async def test_the_notify_triggers_announce_proto_changes(database_url) -> None:
         await connection.close()
     announced = set()
     for row in rows:
+        assert row["tgenabled"] == b"D", "off until `partition add` enables it in a partition"
+        if row["name"] == "members":   # its cards, by id (jifen_replicated_member_change)
+            continue
         payload = row["tgargs"].rstrip(b"\0").decode()
         change = decode_change(payload if payload != "cards" else "cards:1")
         assert change is not None, row["name"]
         announced.add(change.table)
-        assert row["tgenabled"] == b"D", "off until `partition add` enables it in a partition"
     assert announced == set(Table)
