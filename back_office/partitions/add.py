@@ -77,6 +77,8 @@ async def add_partition(
     try:
         partition = await connect(partition_url, timeout_s)
         try:
+            for connection in (central, partition):
+                await _bounded(connection, timeout_s)
             await check_logical(central, "the central database")
             await check_logical(partition, f"partition {name}")
             applied = await migrate(partition_url, connect_timeout_s=timeout_s)
@@ -96,6 +98,14 @@ async def add_partition(
     finally:
         await central.close()
     return Added(name, number, first, last, ended, applied)
+
+
+async def _bounded(connection: asyncpg.Connection, timeout_s: float) -> None:
+    """No statement of the add waits longer than `timeout_s`, for a lock (a running host's
+    batch holds the counters' and the folds' tables) or for the server."""
+    milliseconds = max(1, int(timeout_s * 1000))
+    await connection.execute(f"SET statement_timeout = {milliseconds}")
+    await connection.execute(f"SET lock_timeout = {milliseconds}")
 
 
 async def _check_same_schema(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import anyio
 import msgspec
 
 from database import DatabaseUnavailableError, connect
@@ -49,6 +50,7 @@ async def list_partitions(
     """One row per partition; `urls` are the administrator's (database/partitions.py)."""
     central = await connect(central_url, timeout_s)
     try:
+        await central.execute(f"SET statement_timeout = {max(1, int(timeout_s * 1000))}")
         ranges = await central.fetch(
             "SELECT partition, first_rrn, last_rrn FROM rrn_ranges ORDER BY first_rrn")
         rows = []
@@ -84,12 +86,15 @@ async def _partition_side(
     except DatabaseUnavailableError:
         return None, None, False
     try:
-        rrn_next = await connection.fetchval(
-            "SELECT next_value FROM host_counters WHERE name = 'rrn'")
-        lag = None
-        if partition.number != CENTRAL_NUMBER:
-            lag = await slot_lag_bytes(
-                connection, subscription_name(OUTCOMES_PUBLICATION, partition.number))
+        with anyio.fail_after(timeout_s):
+            rrn_next = await connection.fetchval(
+                "SELECT next_value FROM host_counters WHERE name = 'rrn'")
+            lag = None
+            if partition.number != CENTRAL_NUMBER:
+                lag = await slot_lag_bytes(
+                    connection, subscription_name(OUTCOMES_PUBLICATION, partition.number))
         return rrn_next, lag, True
+    except TimeoutError:
+        return None, None, False
     finally:
         await connection.close()
