@@ -10,6 +10,7 @@ import pytest
 from database.config import DatabaseConfig
 from database.errors import PartitionError
 from database.partitions import Partition, partition_databases, partition_urls
+from database.replication import check_logical
 from proto.changes import Table, decode_change
 
 CENTRAL = DatabaseConfig(data_dir="var/pg")
@@ -85,3 +86,21 @@ async def test_the_notify_triggers_announce_proto_changes(database_url) -> None:
         assert change is not None, row["name"]
         announced.add(change.table)
     assert announced == set(Table)
+
+
+class _Server:
+    """A connection's stand-in that answers SHOW wal_level."""
+
+    def __init__(self, wal_level: str) -> None:
+        self.wal_level = wal_level
+
+    async def fetchval(self, sql: str) -> str:
+        assert sql == "SHOW wal_level"
+        return self.wal_level
+
+
+@pytest.mark.anyio
+async def test_a_server_without_logical_wal_is_refused_with_how_to_fix_it() -> None:
+    await check_logical(_Server("logical"), "p2")   # type: ignore[arg-type]
+    with pytest.raises(PartitionError, match=r"p2's server has wal_level = replica.*restart"):
+        await check_logical(_Server("replica"), "p2")   # type: ignore[arg-type]
