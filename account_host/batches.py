@@ -37,6 +37,22 @@ def next_batch_number(batch_number: int) -> int:
     return FIRST_BATCH_NUMBER if batch_number == LAST_BATCH_NUMBER else batch_number + 1
 
 
+def adopt_batch(batches: dict[str, OpenBatch], terminal_code: str, batch_number: int | None,
+                ) -> None:
+    """At a partition other than the default: a terminal it knows nothing of (no open batch
+    read at load, nothing counted since) gets the number it asks about as its open batch.
+
+    The default partition gave the terminal its number at sign-on and holds the batch's other
+    parts' history; this partition saw none of it, so 000001 would be a guess, and a wrong one
+    answers 12 to every request of the terminal's cards here (docs/plans/partitions.md §3
+    "Open number"). The batch opens without a row, as a terminal's first does: it is written,
+    as opened, when it closes. A number out of field 60's range is not adopted (12 follows)."""
+    if terminal_code in batches or batch_number is None:
+        return
+    if FIRST_BATCH_NUMBER <= batch_number <= LAST_BATCH_NUMBER:
+        batches[terminal_code] = OpenBatch(batch_number, None)
+
+
 class OpenBatch:
     """A terminal's open batch: its number, when it opened (None for a terminal's first batch,
     which has no row yet), and its totals as the eight numbers of Totals."""
