@@ -87,7 +87,11 @@ def _decide(
 ) -> Answer:
     """The answer, `found` being field 2's card as find_card gives it."""
     if not context.default_partition:
-        adopt_batch(context.state.batches, request.terminal_code, request.batch_number)
+        adopted = adopt_batch(context.state.batches, request.terminal_code,
+                              request.batch_number, context.now)
+        if adopted is not None:
+            context.batch.set_batch(request.terminal_code, adopted.number, context.now, None,
+                                    None)
     code = check_batch_open(context.state, request)
     if code is not None:
         return decline(request, code)

@@ -38,19 +38,23 @@ def next_batch_number(batch_number: int) -> int:
 
 
 def adopt_batch(batches: dict[str, OpenBatch], terminal_code: str, batch_number: int | None,
-                ) -> None:
+                now: datetime) -> OpenBatch | None:
     """At a partition other than the default: a terminal it knows nothing of (no open batch
-    read at load, nothing counted since) gets the number it asks about as its open batch.
+    read at load, nothing counted since) gets the number it asks about as its open batch,
+    opened `now`; returns it, for its row to be written (None: nothing adopted).
 
     The default partition gave the terminal its number at sign-on and holds the batch's other
     parts' history; this partition saw none of it, so 000001 would be a guess, and a wrong one
     answers 12 to every request of the terminal's cards here (docs/plans/partitions.md §3
-    "Open number"). The batch opens without a row, as a terminal's first does: it is written,
-    as opened, when it closes. A number out of field 60's range is not adopted (12 follows)."""
+    "Open number"). Unlike a terminal's first batch, an adopted one gets its row when it opens:
+    a load without the row would take the terminal's batch for 000001 and count nothing of
+    this one. A number out of field 60's range is not adopted (12 follows)."""
     if terminal_code in batches or batch_number is None:
-        return
-    if FIRST_BATCH_NUMBER <= batch_number <= LAST_BATCH_NUMBER:
-        batches[terminal_code] = OpenBatch(batch_number, None)
+        return None
+    if not FIRST_BATCH_NUMBER <= batch_number <= LAST_BATCH_NUMBER:
+        return None
+    batch = batches[terminal_code] = OpenBatch(batch_number, now)
+    return batch
 
 
 class OpenBatch:

@@ -5,6 +5,8 @@ time on the seeded database."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
 import msgspec
 import pytest
@@ -91,6 +93,23 @@ class TestOpenNumber:
             (5, "95", [3, 9_000, 0, 0, 0, 0, 0, 0], [1, 1_000, 0, 0, 0, 0, 0, 0]),
             (6, None, None, None)]
 
+    async def test_an_adopted_batch_keeps_its_count_across_a_restart(
+        self, seeded_url: str,
+    ) -> None:
+        # Room for a block of RRNs at each start.
+        await _execute(seeded_url, P2_SQL + "INSERT INTO rrn_ranges (partition, first_rrn,"
+                       " last_rrn) VALUES ('p2', 3000000000, 3000000999)")
+        terminal = Terminal()
+        config = host_config(name="p2", default_host="main", id_block_size=10)
+        async with running_host(seeded_url, config) as host:
+            bought = await host.ask(terminal.purchase(CARDS[0], 1_000, batch_number=5))
+        assert await _batches(seeded_url) == [(5, None, None, None)]
+        async with running_host(seeded_url, config) as host:
+            more = await host.ask(terminal.purchase(CARDS[1], 500, batch_number=5))
+            closed = await host.ask(part(terminal, 5, Totals()))
+        assert (bought.response_code, more.response_code) == ("00", "00")
+        assert closed.totals == Totals(purchases_count=2, purchases_fen=1_500)
+
     async def test_another_partition_keeps_the_open_batch_it_has(
         self, seeded_url: str,
     ) -> None:
@@ -116,12 +135,14 @@ class TestOpenNumber:
 
 def test_adoption_takes_only_a_number_of_field_60s_range_for_an_unknown_terminal() -> None:
     batches: dict[str, OpenBatch] = {}
-    adopt_batch(batches, "T1", 0)
-    adopt_batch(batches, "T1", None)
+    now = datetime.now(UTC)
+    assert adopt_batch(batches, "T1", 0, now) is None
+    assert adopt_batch(batches, "T1", None, now) is None
     assert batches == {}
-    adopt_batch(batches, "T1", 999_999)
-    adopt_batch(batches, "T1", 7)
-    assert batches["T1"].number == 999_999 and batches["T1"].opened_at is None
+    adopted = adopt_batch(batches, "T1", 999_999, now)
+    assert adopt_batch(batches, "T1", 7, now) is None
+    assert adopted is batches["T1"]
+    assert (adopted.number, adopted.opened_at) == (999_999, now)
 
 
 def test_a_host_is_the_default_partition_unless_another_is_named() -> None:
