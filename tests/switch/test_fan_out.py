@@ -4,6 +4,8 @@ answer a part with the totals they are given, a fake front, real PostgreSQL."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import anyio
 import msgspec
 import pytest
@@ -11,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from proto.frames import Answer, Request, Totals
 from proto.links import LinkPeer
+from switch.fan_out import FanOut
 from switch.service import run_switch
 from tests.switch.test_service import (
     HOST_STARTUP_WAIT_S_SHORT,
@@ -170,3 +173,30 @@ class TestAPartMissing:
             assert answer.response_code == "91"
             assert setup.hosts["a"].seen == []
             assert setup.switch.forwarder.pending_count("b") == 1
+
+
+class TestFanOutAlone:
+    """fan_out.py without links: decided once, when every part is in or one is missing."""
+
+    def test_decided_when_the_last_part_comes(self) -> None:
+        fan_out = FanOut(_NO_PEER, 7, "r-7", SUM, ("a", "b", "c"))
+        assert fan_out.record("b", Answer(0, "95", totals=B_TOTALS)) is None
+        assert fan_out.record("a", Answer(0, "95", totals=A_TOTALS)) is None
+        merged = fan_out.record("c", Answer(0, "00", totals=Totals()))
+        assert merged is not None and fan_out.answered
+        assert fan_out.answer(merged) == Answer(7, "00", request_id="r-7")
+
+    def test_decided_at_once_by_a_part_missing_and_never_again(self) -> None:
+        fan_out = FanOut(_NO_PEER, 7, "r-7", SUM, ("a", "b", "c"))
+        assert fan_out.record("a", Answer(0, "00", totals=SUM)) is None
+        merged = fan_out.record("b", None)
+        assert merged is not None and merged.response_code == "91"
+        assert fan_out.record("c", Answer(0, "00", totals=Totals())) is None
+
+    def test_a_part_answering_91_is_missing(self) -> None:
+        fan_out = FanOut(_NO_PEER, 7, "r-7", SUM, ("a", "b"))
+        merged = fan_out.record("a", Answer(0, "91"))
+        assert merged is not None and merged.response_code == "91"
+
+
+_NO_PEER: LinkPeer = cast(LinkPeer, None)   # the forwarder's business, not the fan-out's
