@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import structlog
 
+from account_host.batches import adopt_batch
 from account_host.card_password import check_password
 from account_host.card_store import Card
 from account_host.checks import check_batch_open, check_card, check_terminal, find_card
@@ -85,6 +86,12 @@ def _decide(
     found: Card | None,
 ) -> Answer:
     """The answer, `found` being field 2's card as find_card gives it."""
+    if not context.default_partition:
+        adopted = adopt_batch(context.state.batches, request.terminal_code,
+                              request.batch_number, context.now)
+        if adopted is not None:
+            context.batch.set_batch(request.terminal_code, adopted.number, context.now, None,
+                                    None)
     code = check_batch_open(context.state, request)
     if code is not None:
         return decline(request, code)

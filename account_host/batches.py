@@ -37,6 +37,26 @@ def next_batch_number(batch_number: int) -> int:
     return FIRST_BATCH_NUMBER if batch_number == LAST_BATCH_NUMBER else batch_number + 1
 
 
+def adopt_batch(batches: dict[str, OpenBatch], terminal_code: str, batch_number: int | None,
+                now: datetime) -> OpenBatch | None:
+    """At a partition other than the default: a terminal it knows nothing of (no open batch
+    read at load, nothing counted since) gets the number it asks about as its open batch,
+    opened `now`; returns it, for its row to be written (None: nothing adopted).
+
+    The default partition gave the terminal its number at sign-on and holds the batch's other
+    parts' history; this partition saw none of it, so 000001 would be a guess, and a wrong one
+    answers 12 to every request of the terminal's cards here (docs/plans/partitions.md §3
+    "Open number"). Unlike a terminal's first batch, an adopted one gets its row when it opens:
+    a load without the row would take the terminal's batch for 000001 and count nothing of
+    this one. A number out of field 60's range is not adopted (12 follows)."""
+    if terminal_code in batches or batch_number is None:
+        return None
+    if not FIRST_BATCH_NUMBER <= batch_number <= LAST_BATCH_NUMBER:
+        return None
+    batch = batches[terminal_code] = OpenBatch(batch_number, now)
+    return batch
+
+
 class OpenBatch:
     """A terminal's open batch: its number, when it opened (None for a terminal's first batch,
     which has no row yet), and its totals as the eight numbers of Totals."""

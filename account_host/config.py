@@ -36,6 +36,11 @@ class HostConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     # The name card ranges give (card_ranges.host_name): the host loads the cards of its own.
     name: HostName = "main"
+    # The partition that answers a terminal's sign-on (the switch's `default_host`): it gives
+    # a terminal it never saw batch 000001, as the spec's new terminal. Any other partition
+    # takes the number a terminal it knows nothing of asks about (docs/plans/partitions.md §3
+    # "Open number"). Unset: this host is the default (one host, or partition main itself).
+    default_host: HostName | None = None
     listen_host: str = "127.0.0.1"
     listen_port: Port = 8585
     metrics_port: Port = 9103
@@ -104,3 +109,8 @@ class HostConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     def __post_init__(self) -> None:
         check_not_above(self, "reconnect_backoff_s_min", "reconnect_backoff_s_max")
+
+    @property
+    def is_default_partition(self) -> bool:
+        """Whether this host answers for a terminal it never saw with batch 000001."""
+        return self.default_host is None or self.default_host == self.name

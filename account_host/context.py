@@ -42,9 +42,13 @@ class ApplyContext:
     """One batch's view; every request of the batch sees the same instant `now`."""
 
     def __init__(
-        self, state: HostState, identifiers: Identifiers, batch: BatchWrite, now: datetime
+        self, state: HostState, identifiers: Identifiers, batch: BatchWrite, now: datetime,
+        *, default_partition: bool = True,
     ) -> None:
         self.state = state
+        # Whether this host gives a terminal it never saw batch 000001 (HostConfig
+        # .is_default_partition); any other partition adopts the number asked about.
+        self.default_partition = default_partition
         self.identifiers = identifiers
         self.batch = batch
         self.now = now

@@ -288,7 +288,8 @@ class Writer:
         state.returns.evict(now_s)
         state.lottery.evict(now_s)
         batch = BatchWrite(now, self._config.name)
-        context = ApplyContext(state, self._identifiers, batch, now)
+        context = ApplyContext(state, self._identifiers, batch, now,
+                               default_partition=self._config.is_default_partition)
         return _Applied(pending, context, batch, self._pipeline.open())
 
     async def _apply_in_slices(

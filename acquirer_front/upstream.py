@@ -7,7 +7,8 @@ the map is full, the answer did not come in time, or the link went down meanwhil
 When a request left the front and no usable answer came back (none in time, the link lost, or
 91 from the switch, which may have lost the host after forwarding), the outcome is unknown
 (issue 8): a 0200 is then reversed through the store-and-forward queue before its 91 goes out,
-and a terminal's own 0420 is stored there and answered 00 once durable. That is the only
+a terminal's own 0420 is stored there and answered 00 once durable, and a 0500 is stored there
+to be sent again until its batch closes in every partition. That is the only
 extra work, and it is on the failure path: an answered request costs what it did before.
 
 A switch that drains (a restart) says so on the link (`Closing`, `proto.links`) before it
@@ -30,7 +31,14 @@ from anyio.abc import TaskStatus
 
 from acquirer_front import metrics
 from acquirer_front.config import FrontConfig
-from acquirer_front.saf.entries import Origin, SafEntry, is_reversible, reversal_of, terminal_advice
+from acquirer_front.saf.entries import (
+    Origin,
+    SafEntry,
+    is_reversible,
+    owed_reconciliation,
+    reversal_of,
+    terminal_advice,
+)
 from proto.codes import Mti, ResponseCode
 from proto.frames import REQUEST_IDS_LOGGED_MAX, Answer, Request
 from proto.links import LinkClient
@@ -244,6 +252,10 @@ class Upstream:
             return await self._store_advice(request, answer)
         if is_reversible(request):
             await self._store(reversal_of(request, Origin.NO_ANSWER))
+        elif request.mti == Mti.RECONCILIATION:
+            # Some partitions may have closed their part: the rest must close without the
+            # terminal, which was told 91 and may start its next batch.
+            await self._store(owed_reconciliation(request))
         return answer
 
     async def _store_advice(self, request: Request, answer: Answer | None) -> Answer | None:

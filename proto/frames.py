@@ -8,6 +8,8 @@ structs are array-like, so that msgpack carries values without field names.
 reads the frame (msgspec ignores trailing elements it does not know) and its frames read here
 (the missing element takes the default); the 0420s stored sealed in front_saf before it
 existed still open; and the host's remembered answers (host_requests) are stored without it.
+A field added later goes after it, with a default, for the same reasons
+(`Request.reconciliation_parts`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ REQUEST_IDS_LOGGED_MAX = 20
 # longer one is a malformed frame, so that a peer cannot put a long string in every log line.
 REQUEST_ID_LENGTH_MAX = 32
 RequestId = Annotated[str, msgspec.Meta(max_length=REQUEST_ID_LENGTH_MAX)]
+# Parts of a reconciliation the switch fans out: one per partition, whose numbers are 8 bits
+# (migration 029); a larger count is a malformed frame.
+RECONCILIATION_PARTS_MAX = 256
+ReconciliationParts = Annotated[int, msgspec.Meta(ge=0, le=RECONCILIATION_PARTS_MAX)]
 
 
 class Totals(msgspec.Struct, array_like=True, frozen=True):
@@ -68,6 +74,10 @@ class Request(msgspec.Struct, array_like=True, frozen=True):
     # The front's id of the terminal request this is (acquirer_front.request_ids), for the
     # logs of all three processes; a reversal the front owes keeps its original's. Not ISO.
     request_id: RequestId = ""
+    # A 0500 the switch sent to every partition: how many parts it asked for (0: the one host
+    # has the whole batch). A part closes its own share of the batch and answers its own totals
+    # whatever its code, for the switch to sum (docs/plans/partitions.md §3). Not ISO.
+    reconciliation_parts: ReconciliationParts = 0
 
     def key_text(self) -> str:
         """The request's key for logs: MTI/41/11."""
@@ -96,7 +106,8 @@ class Answer(msgspec.Struct, array_like=True, frozen=True):
     balances: Balances | None = None     # 54
     additional_data: str | None = None   # 48, TLV
     batch_number: int | None = None      # 60
-    totals: Totals | None = None         # 74-77, 86-89: the host's, in a 0510 with 95
+    # 74-77, 86-89: the host's, in a 0510 with 95; a reconciliation part's whatever its code
+    totals: Totals | None = None
     # Its request's request_id, stamped on by the host as the answer leaves (not stored).
     request_id: RequestId = ""
 

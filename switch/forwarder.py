@@ -10,6 +10,14 @@ Each entry keeps its request's id (`Request.request_id`, the front's), so that e
 a request names it: one line per request forwarded or answered, at debug (the bulk of the
 traffic: nothing is formatted unless debug is on), and the ids (up to REQUEST_IDS_LOGGED_MAX)
 in the lines about many (a host lost with requests on it, requests past their deadline).
+
+With more than one host, a 0500 has a part in every partition: it is sent to every host, each
+part with `reconciliation_parts` set and a pending entry of its own in its host's map, and the
+terminal gets the parts' merge (fan_out.py, reconciliation.py). It is sent only when every host
+can take it (link up, room under pending_requests_max), so that a 91 known in advance closes no
+part; a part lost afterwards (link down, send failed, deadline) answers 91 at once, the deadline
+included: the switch, not the front's timeout, answers a fan-out. With one host a 0500 takes
+the path of every other frame.
 """
 
 from __future__ import annotations
@@ -23,13 +31,15 @@ import anyio
 import msgspec
 import structlog
 
-from proto.codes import ResponseCode
+from proto.codes import Mti, ResponseCode
 from proto.frames import REQUEST_IDS_LOGGED_MAX, Answer, Request
 from proto.links import LinkPeer
 from proto.pan import mask_pan
 from switch import metrics
 from switch.config import SwitchConfig
+from switch.fan_out import FanOut
 from switch.metrics import Outcome
+from switch.reconciliation import Merged, MergeOutcome
 from switch.routes import RouteBook
 
 log = structlog.get_logger("switch.forwarder")
@@ -53,6 +63,7 @@ class _Pending(msgspec.Struct):
     front_id: int
     deadline: float
     request_id: str
+    fan_out: FanOut | None = None   # a reconciliation's part: the front is answered the merge
 
 
 class Forwarder:
@@ -67,6 +78,8 @@ class Forwarder:
         self._pending_max = config.pending_requests_max
         self._timeout_s = config.host_answer_timeout_s
         self._switch_ids = itertools.count(1)
+        # Several partitions: a terminal's batch has a part in each, so a 0500 goes to all.
+        self._fan_out_hosts = tuple(config.hosts) if len(config.hosts) > 1 else ()
 
     def pending_count(self, host: str) -> int:
         return len(self._pending[host])
@@ -80,6 +93,9 @@ class Forwarder:
         by_host: dict[str, list[Request]] = {}
         refused: list[Answer] = []
         for request in requests:
+            if self._fan_out_hosts and request.mti == Mti.RECONCILIATION:
+                self._fan_out(peer, request, refused)
+                continue
             host = table.host_for(request.pan)
             if host is None:
                 # Debug only: the bad range was logged as an error at load, and the metric counts.
@@ -129,6 +145,74 @@ class Forwarder:
                 log.debug("forwarded", request_id=request.request_id, host=host,
                           request=request.key_text(), pan=mask_pan(request.pan))
 
+    def _fan_out(self, peer: LinkPeer, request: Request, refused: list[Answer]) -> None:
+        """Send a 0500 to every host, each part with a pending entry of its own; or refuse it
+        91 before any part is sent when one host cannot take it."""
+        hosts = self._fan_out_hosts
+        for host in hosts:
+            if not self._links[host].is_up:
+                self._refuse_fan_out(host, request, Outcome.UNAVAILABLE_91, refused)
+                return
+            if len(self._pending[host]) >= self._pending_max:
+                log.warning("host_pending_full", host=host, refused=1,
+                            request_ids=[request.request_id])
+                self._refuse_fan_out(host, request, Outcome.OVERFLOW_91, refused)
+                return
+        fan_out = FanOut(peer, request.correlation_id, request.request_id, request.totals, hosts)
+        deadline = anyio.current_time() + self._timeout_s
+        for host in hosts:
+            switch_id = next(self._switch_ids)
+            pending = self._pending[host]
+            pending[switch_id] = _Pending(peer, request.correlation_id, deadline,
+                                          request.request_id, fan_out)
+            part = msgspec.structs.replace(request, correlation_id=switch_id,
+                                           reconciliation_parts=len(hosts))
+            if not self._links[host].send([part]):
+                # Parts already sent close their share; the retry of the key finds them closed.
+                del pending[switch_id]
+                metrics.frames(host, Outcome.UNAVAILABLE_91).inc()
+                merged = fan_out.record(host, None)
+                assert merged is not None, "a missing part decides the fan-out"
+                refused.append(self._merged(fan_out, merged))
+                return
+            metrics.frames(host, Outcome.FORWARDED).inc()
+            if log.is_enabled_for(logging.DEBUG):
+                log.debug("forwarded", request_id=request.request_id, host=host,
+                          request=request.key_text(), parts=len(hosts))
+
+    @staticmethod
+    def _refuse_fan_out(
+        host: str, request: Request, outcome: Outcome, refused: list[Answer]
+    ) -> None:
+        Forwarder._refuse(host, [request], outcome, refused)
+        metrics.reconciliations(MergeOutcome.PART_MISSING_91).inc()
+
+    @staticmethod
+    def _merged(fan_out: FanOut, merged: Merged) -> Answer:
+        """The front's answer to a decided fan-out, counted and logged."""
+        metrics.reconciliations(merged.outcome).inc()
+        log.info("reconciliation_merged", request_id=fan_out.request_id,
+                  response_code=merged.response_code, outcome=merged.outcome,
+                  parts={host: None if part is None else part.response_code
+                         for host, part in fan_out.parts.items()})
+        return fan_out.answer(merged)
+
+    def _part_answered(
+        self, host: str, entry: _Pending, part: Answer | None,
+        by_peer: dict[LinkPeer, list[Answer]],
+    ) -> bool:
+        """Record a part's answer (None: lost); queue the front's answer when this decides
+        the fan-out. False when the fan-out was answered before this part came."""
+        fan_out = entry.fan_out
+        assert fan_out is not None
+        if fan_out.answered:
+            fan_out.record(host, part)
+            return False
+        merged = fan_out.record(host, part)
+        if merged is not None:
+            by_peer.setdefault(entry.peer, []).append(self._merged(fan_out, merged))
+        return True
+
     @staticmethod
     def _refuse(
         host: str, requests: list[Request], outcome: Outcome, refused: list[Answer]
@@ -152,6 +236,10 @@ class Forwarder:
             if entry is None:
                 late.append(answer)
                 continue
+            if entry.fan_out is not None:
+                if not self._part_answered(host, entry, answer, by_peer):
+                    late.append(answer)
+                continue
             # The id is the request's as the switch saw it, whatever the host put there.
             by_peer.setdefault(entry.peer, []).append(msgspec.structs.replace(
                 answer, correlation_id=entry.front_id, request_id=entry.request_id))
@@ -174,6 +262,9 @@ class Forwarder:
         self._pending[host] = {}
         by_peer: dict[LinkPeer, list[Answer]] = {}
         for entry in pending.values():
+            if entry.fan_out is not None:
+                self._part_answered(host, entry, None, by_peer)
+                continue
             by_peer.setdefault(entry.peer, []).append(
                 Answer(entry.front_id, _UNAVAILABLE, request_id=entry.request_id))
         log.warning("host_down_pending_answered", host=host, requests=len(pending), request_ids=[
@@ -206,22 +297,27 @@ class Forwarder:
                 del pending[switch_id]
 
     def sweep(self, now: float) -> int:
-        """Drop entries past their deadline; returns how many."""
+        """Drop entries past their deadline; returns how many. A reconciliation's part past it
+        answers its fan-out 91 (the others are not waited for any longer)."""
         dropped = 0
         for host, pending in self._pending.items():
+            by_peer: dict[LinkPeer, list[Answer]] = {}
             expired: list[int] = []
             for switch_id, entry in pending.items():
                 if entry.deadline > now:
                     break   # entries are in deadline order
                 expired.append(switch_id)
-            if expired:
-                log.info("pending_expired", host=host, requests=len(expired), request_ids=[
-                    pending[switch_id].request_id
-                    for switch_id in expired[:REQUEST_IDS_LOGGED_MAX]])
+            if not expired:
+                continue
+            log.info("pending_expired", host=host, requests=len(expired), request_ids=[
+                pending[switch_id].request_id for switch_id in expired[:REQUEST_IDS_LOGGED_MAX]])
             for switch_id in expired:
-                del pending[switch_id]
-                metrics.frames(host, Outcome.EXPIRED).inc(len(expired))
+                entry = pending.pop(switch_id)
+                if entry.fan_out is not None:
+                    self._part_answered(host, entry, None, by_peer)
+            metrics.frames(host, Outcome.EXPIRED).inc(len(expired))
             dropped += len(expired)
+            self._deliver(host, by_peer)
         return dropped
 
     async def sweep_forever(self) -> None:

@@ -12,6 +12,8 @@ from functools import cache
 
 from prometheus_client import Counter, Gauge
 
+from switch.reconciliation import MergeOutcome
+
 
 class Outcome(StrEnum):
     """What became of a frame from a front (label `outcome`)."""
@@ -37,6 +39,10 @@ DATABASE_UP = Gauge(
     "jifen_switch_database_up",
     "1 while the card ranges' connection to PostgreSQL (its LISTEN) is open; 0 while it "
     "reconnects")
+RECONCILIATIONS = Counter(
+    "jifen_switch_reconciliations",
+    "0500s fanned out to every host (more than one configured), by how their parts merged",
+    ["outcome"])
 ROUTE_RELOADS = Counter(
     "jifen_switch_route_reloads", "Reads of card_ranges, by outcome (installed, unchanged, failed)",
     ["outcome"])
@@ -46,6 +52,12 @@ ROUTE_RELOADS = Counter(
 def frames(host: str, outcome: Outcome) -> Counter:
     """The counter child of one host and outcome, looked up once."""
     return FRAMES.labels(host=host, outcome=outcome.value)
+
+
+@cache
+def reconciliations(outcome: MergeOutcome) -> Counter:
+    """The counter child of one merge outcome, looked up once."""
+    return RECONCILIATIONS.labels(outcome=outcome.value)
 
 
 def watch_host(host: str, link_up: Callable[[], bool], pending: Callable[[], int]) -> None:

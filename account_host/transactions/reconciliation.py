@@ -6,6 +6,12 @@ they are equal, else 95 with the host's totals. Either way the batch closes: its
 terminal_batches row gets closed_at, the answer and both totals (claimed, counted), the next
 number opens (999999 wraps to 000001), and later traffic for the closed number gets 12 from the
 batch check.
+
+A part of a reconciliation the switch fanned out over several partitions
+(`Request.reconciliation_parts`) closes the same way, and its code is this partition's own
+comparison (kept in terminal_batches for diagnosis); it answers its totals whatever the code,
+because the switch sums the parts and compares the sum with the terminal's
+(switch/reconciliation.py). Its first answer, totals included, is what a retransmission gets.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ def apply_reconciliation(
     following = OpenBatch(next_batch_number(batch.number), context.now)
     context.batch.set_batch(terminal_code, following.number, context.now, None, None)
     state.batches[terminal_code] = following
-    return Answer(request.correlation_id, code, totals=None if balanced else totals)
+    shown = totals if request.reconciliation_parts or not balanced else None
+    return Answer(request.correlation_id, code, totals=shown)
 
 
 RECONCILIATION = TransactionKind("reconciliation", apply_reconciliation, CardCheck.NONE)

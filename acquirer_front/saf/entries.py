@@ -1,4 +1,5 @@
-"""What goes into the store-and-forward queue: a 0420 reversal advice and why it is owed.
+"""What goes into the store-and-forward queue: a 0420 reversal advice and why it is owed, or a
+0500 whose batch must still close.
 
 The front reverses a 0200 that could have posted and whose outcome the terminal did not learn
 (host interface §1, §4): 39 = 68 (timeout, the spec's reason for a reversal of an answer not
@@ -6,6 +7,13 @@ delivered), 90 = the original's MTI, STAN and field 7, the other fields as the o
 its own field 7, fixed once, so that every resend is a retransmission of one advice. A
 terminal's own 0420 is kept exactly as the terminal sent it: the host then sees the terminal's
 retransmission and the front's delivery as one request (same MTI, 41, 11, 7 and content).
+
+A 0500 that went to the host and got 91 or no answer is owed too: "0500 closes it, whatever
+it answers" (host interface §4), and with several partitions some of its parts may have closed
+while one did not (docs/plans/partitions.md §3, "Closing atomically enough"). It is stored as
+the terminal sent it and resent as a retransmission of itself (same MTI, 41, 11 and 7): parts
+that closed answer their first answer, the others close. Its row's identity in place of field
+90 is its own MTI, STAN and field 7, in field 90's form.
 
 At rest the 0420 (which holds the full PAN) is sealed under the saf_seal data key, bound to
 its row's identity (terminal, original data: one pending row each), so a dump of front_saf
@@ -39,6 +47,7 @@ class Origin(StrEnum):
     UNDELIVERED = "undelivered"   # the front could not deliver the approval to the terminal
     NO_ANSWER = "no_answer"       # no answer in time (or 91): the host may have posted
     TERMINAL = "terminal"         # the terminal's own 0420, taken while the host was away
+    RECONCILIATION = "reconciliation"   # a 0500 answered 91 or not at all: its batch must close
 
 
 class SafEntry(msgspec.Struct, frozen=True):
@@ -50,6 +59,19 @@ class SafEntry(msgspec.Struct, frozen=True):
     @property
     def pan_masked(self) -> str | None:
         return mask_pan(self.request.pan) if self.request.pan else None
+
+    @property
+    def original_data(self) -> str:
+        """The row's identity: field 90 of a 0420; a 0500's own MTI, STAN and field 7."""
+        return owed_key(self.request)
+
+
+def owed_key(request: Request) -> str:
+    """What front_saf.original_data holds for `request` (one pending row each)."""
+    if request.original_data is not None:
+        return request.original_data
+    return encode_original_data(OriginalData(request.mti, request.stan,
+                                             request.transmission_time))
 
 
 def is_reversible(request: Request) -> bool:
@@ -80,6 +102,13 @@ def terminal_advice(request: Request) -> SafEntry:
     return SafEntry(Origin.TERMINAL, msgspec.structs.replace(request, correlation_id=0))
 
 
+def owed_reconciliation(request: Request) -> SafEntry:
+    """A 0500 to send again until the host decides it, kept as the terminal sent it."""
+    assert request.mti == Mti.RECONCILIATION and request.original_data is None
+    return SafEntry(Origin.RECONCILIATION, msgspec.structs.replace(
+        request, correlation_id=0, card_password=None))
+
+
 def encode_request(request: Request) -> bytes:
     return _encoder.encode(request)
 
@@ -92,9 +121,9 @@ def saf_associated_data(terminal_code: str, original_data: str | None) -> bytes:
 
 
 def seal_request(seal_key: bytes, request: Request) -> bytes:
-    """The 0420 as stored in front_saf.request."""
+    """The 0420 (or 0500) as stored in front_saf.request."""
     return seal(seal_key, encode_request(request),
-                saf_associated_data(request.terminal_code, request.original_data))
+                saf_associated_data(request.terminal_code, owed_key(request)))
 
 
 def open_request(

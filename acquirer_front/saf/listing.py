@@ -27,7 +27,7 @@ class SafRow(msgspec.Struct, frozen=True):
     terminal_code: str
     stan: str
     original: str            # the original's MTI/STAN/field 7, from field 90
-    reason_code: str
+    reason_code: str | None  # None for a 0500 owed
     processing_code: str | None
     amount: int | None
     currency: str | None

@@ -6,7 +6,9 @@ them in one link batch, and settles what the host answered: 00 (reversed, now or
 25 (the original never came; the host keeps a tombstone and will refuse it with 05) both
 acknowledge; 91, 96 or no answer leave the row for its next attempt; any other code is the
 host's final refusal (12 batch closed, 51 or 61 flagged for review, ...) and is kept as
-'refused' for operators. A crash between claim and settle only delays the row. A row whose
+A 0500 owed is acknowledged by 00 or 95 (its batch closed, in every partition), left pending by
+91, 96 or no answer, and refused by anything else (12: not the open batch anywhere, for
+operators). A crash between claim and settle only delays the row. A row whose
 sealed 0420 does not open (another key, damaged) is refused at once, logged with why, and the
 others of its batch are sent as usual.
 """
@@ -24,13 +26,15 @@ import structlog
 from acquirer_front import metrics
 from acquirer_front.errors import DATABASE_ERRORS
 from acquirer_front.saf.entries import open_request
-from proto.codes import ResponseCode
+from proto.codes import Mti, ResponseCode
 from proto.frames import Answer, Request
 from proto.keys import KeyStoreError
 
 log = structlog.get_logger("acquirer_front.saf.sender")
 
 ACKNOWLEDGED = frozenset({ResponseCode.APPROVED, ResponseCode.ORIGINAL_NOT_FOUND})
+# A reconciliation's answers that close its batch.
+CLOSED = frozenset({ResponseCode.APPROVED, ResponseCode.OUT_OF_BALANCE})
 # The host did not decide: another attempt may get through.
 TRANSIENT = frozenset({ResponseCode.HOST_UNAVAILABLE, ResponseCode.SYSTEM_ERROR})
 # Settled rows deleted per statement when pruning, and how often pruning runs: small
@@ -91,11 +95,12 @@ class SenderSettings(Protocol):
     def database_timeout_s(self) -> float: ...
 
 
-def outcome(answer: Answer | None) -> str:
-    """The row's state after this answer."""
+def outcome(answer: Answer | None, mti: str = Mti.REVERSAL_ADVICE) -> str:
+    """The row's state after this answer to its request of `mti` (a 0420 or a 0500)."""
     if answer is None or answer.response_code in TRANSIENT:
         return "pending"
-    return "acknowledged" if answer.response_code in ACKNOWLEDGED else "refused"
+    settling = CLOSED if mti == Mti.RECONCILIATION else ACKNOWLEDGED
+    return "acknowledged" if answer.response_code in settling else "refused"
 
 
 class SafSender:
@@ -150,7 +155,8 @@ class SafSender:
             metrics.SAF_SENT.inc(len(requests))
             deadline = anyio.current_time() + settings.answer_timeout_s
             answers = await self._link.send_batch(requests, deadline)
-        states = [outcome(answer) for answer in answers]
+        states = [outcome(answer, request.mti)
+                  for request, answer in zip(requests, answers, strict=True)]
         # A row that does not open can never be sent: it is refused (no response code), for
         # operators, rather than retried forever or allowed to stop this loop.
         async with self._pool.acquire(timeout=timeout_s) as connection:

@@ -140,7 +140,7 @@ class SafStore:
             [entry.origin.value for entry in entries],
             [request.terminal_code for request in requests],
             [request.stan for request in requests],
-            [request.original_data for request in requests],
+            [entry.original_data for entry in entries],
             [request.reason_code for request in requests],
             [request.processing_code for request in requests],
             [request.amount for request in requests],

@@ -17,7 +17,13 @@ from structlog.testing import capture_logs
 from acquirer_front import run_front
 from acquirer_front.connection import TerminalConnection
 from acquirer_front.saf import Origin, SafStore, reversal_of
-from acquirer_front.saf.entries import decode_request, open_request, terminal_advice
+from acquirer_front.saf.entries import (
+    decode_request,
+    open_request,
+    owed_reconciliation,
+    seal_request,
+    terminal_advice,
+)
 from acquirer_front.saf.sender import SafSender, outcome
 from proto.codes import ResponseCode
 from proto.fields import OriginalData, encode_original_data
@@ -25,6 +31,7 @@ from proto.frames import Answer, Request
 from proto.keys import Purpose, load_kek, open_data_keys
 from proto.links import LinkPeer, serve_links
 from tests.acquirer_front.front_testkit import (
+    MERCHANT,
     PAN,
     T_SIGNED,
     TEST_CONFIG,
@@ -173,8 +180,9 @@ class TestWhatIsOwed:
         events = {line["event"]: line for line in logs if "request_id" in line}
         assert events["reversal_owed"]["request_id"] == original.request_id
         assert events["saf_acknowledged"]["request_id"] == original.request_id
+        before_ids = Request.__struct_fields__.index("request_id")
         older = msgspec.msgpack.encode(msgspec.msgpack.decode(
-            msgspec.msgpack.encode(stored))[:-1])   # as sealed before the field existed
+            msgspec.msgpack.encode(stored))[:before_ids])   # as sealed before the field existed
         assert decode_request(older, 0).request_id == ""
 
     async def test_a_request_that_never_left_the_front_is_not_reversed(self, database_url):
@@ -320,6 +328,12 @@ class TestSettling:
         for code, state in (("00", "acknowledged"), ("25", "acknowledged"), ("91", "pending"),
                             ("96", "pending"), ("94", "refused"), ("A0", "refused")):
             assert outcome(Answer(1, code)) == state
+
+    def test_outcome_of_a_reconciliation(self):
+        assert outcome(None, "0500") == "pending"
+        for code, state in (("00", "acknowledged"), ("95", "acknowledged"), ("91", "pending"),
+                            ("96", "pending"), ("12", "refused"), ("25", "refused")):
+            assert outcome(Answer(1, code), "0500") == state
 
     async def test_backlog_metrics_and_resume_after_restart(self, database_url):
         answers = {"0200": "91", "0420": "91"}
@@ -477,3 +491,68 @@ def _request(stan: str) -> Request:
         stan=stan, transmission_time="0101120000", received_at_ns=1, processing_code="000000",
         pan=PAN, amount=1000, currency="156", batch_number=1, entry_mode="051",
     )
+
+
+def reconciliation(stan: str = "000009") -> dict[str, str]:
+    totals = {field: "0" * 10 for field in ("74", "75", "76", "77")}
+    totals |= {field: "0" * 16 for field in ("86", "87", "88", "89")}
+    return {"t": "0500", "3": "920000", "7": "0101120000", "11": stan, "41": T_SIGNED,
+            "42": MERCHANT, "60": "000001", **totals, "74": "0000000002",
+            "86": "0000000000003500"}
+
+
+class TestReconciliationOwed:
+    """A 0500 answered 91 or not at all is sent again until its batch closes in every
+    partition (docs/plans/partitions.md §3): parts that closed replay, the others close."""
+
+    async def test_a_0500_answered_91_is_resent_as_itself_until_its_batch_closes(
+        self, database_url,
+    ):
+        answers = {"0500": "91"}
+        async with front_with(database_url, lambda r: answers[r.mti]) as (port, switch):
+            async with TerminalClient.connect(port) as terminal:
+                assert (await terminal.request(reconciliation()))["39"] == "91"
+            first, again = (await switch.wait_for("0500", 2))[:2]
+            [row] = await rows(database_url)
+            assert (row["origin"], row["state"], row["reason_code"]) == (
+                "reconciliation", "pending", None)
+            answers["0500"] = "95"
+            [row] = await until_rows(database_url, lambda found: found[0]["state"] != "pending")
+        assert msgspec.structs.replace(first, correlation_id=0) == \
+            msgspec.structs.replace(again, correlation_id=0)   # one 0500, retransmitted
+        assert (again.stan, again.transmission_time, again.batch_number) == (
+            "000009", "0101120000", 1)
+        assert again.totals is not None and again.totals.purchases_fen == 3_500
+        assert row["original_data"] == "0500" + "000009" + "0101120000" + "0" * 22
+        assert (row["state"], row["last_response_code"]) == ("acknowledged", "95")
+        assert row["pan_masked"] is None
+
+    async def test_a_0500_not_answered_in_time_is_owed_and_one_row_for_its_retry(
+        self, database_url,
+    ):
+        async with front_with(database_url, lambda r: None, answer_timeout_s=0.2,
+                              saf_backoff_s_min=30.0, saf_backoff_s_max=30.0) as (port, _):
+            async with TerminalClient.connect(port) as terminal:
+                assert (await terminal.request(reconciliation()))["39"] == "91"
+                assert (await terminal.request(reconciliation()))["39"] == "91"
+            [row] = await until_rows(database_url, lambda found: len(found) == 1)
+        assert (row["origin"], row["state"]) == ("reconciliation", "pending")
+
+    async def test_a_decided_0500_owes_nothing(self, database_url):
+        answers = iter(["00", "95", "12"])
+        async with front_with(database_url, lambda r: next(answers)) as (port, _):
+            async with TerminalClient.connect(port) as terminal:
+                for number in range(1, 4):
+                    answer = await terminal.request(reconciliation(stan=f"{number:06d}"))
+                    assert answer["39"] in ("00", "95", "12")
+        assert await rows(database_url) == []
+
+    def test_a_0500s_row_is_keyed_by_itself_and_its_seal_opens(self):
+        request = Request(0, "0500", T_SIGNED, MERCHANT, "000009", "0101120000", 1,
+                          processing_code="920000", batch_number=1, card_password=b"x")
+        entry = owed_reconciliation(request)
+        assert entry.origin is Origin.RECONCILIATION and entry.request.card_password is None
+        assert entry.original_data == "0500000009" + "0101120000" + "0" * 22
+        sealed = seal_request(_SEAL_KEY, entry.request)
+        assert open_request(_SEAL_KEY, sealed, T_SIGNED, entry.original_data, 7) == \
+            msgspec.structs.replace(entry.request, correlation_id=7)
