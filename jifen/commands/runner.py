@@ -12,6 +12,7 @@ import asyncpg
 import msgspec
 
 from acquirer_front.keystore import KeyStoreError
+from clearing.partitions import PartitionSetup
 from database.connect import connect, resolve_database_url
 from database.roles import Role
 from jifen.commands.acting import (
@@ -22,7 +23,7 @@ from jifen.commands.acting import (
     operator_url,
 )
 from jifen.errors import CliError
-from runtime.config import load_config
+from runtime.config import Config, load_config
 
 T = TypeVar("T")
 
@@ -69,6 +70,11 @@ def run_command(
             await conn.close()
 
     return _run_mapped(with_connection, operator)
+
+
+def partition_setup(config: Config) -> PartitionSetup:
+    """What clearing needs of the configuration to reach every partition's database."""
+    return PartitionSetup(config.database, dict(config.partitions))
 
 
 def command_url(args: argparse.Namespace, role: Role) -> str:
