@@ -93,8 +93,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    partitions = partition_setup(load_config(args.config))
     statuses = run_command(args, Role.CLEARING, lambda conn: clearing_status(
-        conn, args.alliance))
+        conn, args.alliance, partitions))
     if args.json:
         print_json(statuses)
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -122,6 +123,45 @@ def test_a_partition_not_answering_refuses_close_day_and_run(
     code, _, err = _jifen(capsys, down, "run")
     assert code == 1 and "partition p2 cannot be reached" in err
     assert run_async(_fetch, split.central_url, "SELECT * FROM clearing_runs") == []
+    # The nightly run fails the alliance, naming p2, and clears nothing either.
+    capsys.readouterr()
+    code = main(["--config", str(down), "clearing", "nightly", "--alliance", ALLIANCE,
+                 "--date", str(DAY), "--out", str(tmp_path / "out"), "--metrics-file",
+                 str(tmp_path / "clearing.prom")])
+    assert code == 1
+    assert "partition p2 cannot be reached" in capsys.readouterr().err
+    assert run_async(_fetch, split.central_url, "SELECT * FROM clearing_runs") == []
+
+
+def test_status_lists_the_dates_of_every_partition(
+    split: SplitDay, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    run_async: Callable[..., object],
+) -> None:
+    # An entry of p2's moved to the day before: a date whose journal is in p2 alone.
+    run_async(_execute_replica, split.p2_url,
+              "UPDATE journal_entries SET business_date = business_date - 1"
+              " WHERE id = (SELECT min(id) FROM journal_entries)")
+    two = write_config(tmp_path / "two.toml", split.central_url, {"p2": split.p2_url})
+    capsys.readouterr()
+    assert main(["--config", str(two), "clearing", "status", "--alliance", ALLIANCE,
+                 "--json"]) == 0
+    statuses = json.loads(capsys.readouterr().out)
+    assert [(s["business_date"], s["state"]) for s in statuses] == [
+        (str(DAY - timedelta(days=1)), "open"), (str(DAY), "open")]
+    down = write_config(tmp_path / "down.toml", split.central_url, {"p2": UNREACHABLE_URL})
+    assert main(["--config", str(down), "clearing", "status"]) == 1
+    assert "partition p2 cannot be reached" in capsys.readouterr().err
+
+
+async def _execute_replica(url: str, statement: str) -> None:
+    """As the suite's superuser, with the journal's append-only triggers off."""
+    connection = await asyncpg.connect(url)
+    try:
+        async with connection.transaction():
+            await connection.execute("SET LOCAL session_replication_role = replica")
+            await connection.execute(statement)
+    finally:
+        await connection.close()
 
 
 def test_a_partition_not_configured_refuses_clearing(
