@@ -116,11 +116,27 @@ async def drop_split(server_url: str, split: SplitDay) -> None:
             await server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def write_config(path: Path, central_url: str, partitions: dict[str, str]) -> Path:
-    """A configuration naming central's database and each partition's by URL."""
-    text = f'[database]\nurl = "{central_url}"\n'
+def write_config(
+    path: Path, central_url: str, partitions: dict[str, str],
+    role_urls: dict[str, dict[str, str]] | None = None,
+) -> Path:
+    """A configuration naming central's database and each partition's by URL; `role_urls`,
+    by section ("database" or a partition's name), a service's own URL (`clearing_url`, ...),
+    so that the command logs in with that role's grants only."""
+    role_urls = role_urls or {}
+
+    def section(header: str, key: str, url: str) -> str:
+        lines = [header, f'url = "{url}"']
+        lines += [f'{name} = "{value}"' for name, value in role_urls.get(key, {}).items()]
+        return "\n".join(lines) + "\n"
+
+    text = section("[database]", "database", central_url)
     for name, url in partitions.items():
-        text += f'[partitions.{name}]\nurl = "{url}"\n'
+        text += section(f"[partitions.{name}]", name, url)
     path.write_text(text)
     return path
 
+
+def on_database(url: str, other_url: str) -> str:
+    """`url`'s login on `other_url`'s database (roles are the server's, not a database's)."""
+    return with_database(url, other_url.rsplit("/", 1)[1])

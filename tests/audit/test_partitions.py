@@ -13,8 +13,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from database.roles import Role
 from jifen.cli import main
-from tests.partition_day import DAY, SplitDay, drop_split, make_split, write_config
+from tests.partition_day import DAY, SplitDay, drop_split, make_split, on_database, write_config
 
 # A command decided in p2 (number 1): its transaction's id is in p2's id base, and its row
 # is central's, replicated into p2.
@@ -70,11 +71,15 @@ def _audit(capsys: pytest.CaptureFixture[str], config: Path, *argv: str) -> tupl
 
 def test_two_clean_partitions_pass_each_reported(
     split: SplitDay, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    run_async: Callable[..., object],
+    run_async: Callable[..., object], role_url: Callable[[Role], str],
 ) -> None:
     run_async(_execute, split.central_url, COMMAND_SQL)
     run_async(_execute, split.p2_url, COMMAND_SQL, P2_TRANSACTION_SQL)
-    config = write_config(tmp_path / "two.toml", split.central_url, {"p2": split.p2_url})
+    # As jifen_audit, on central and on p2: its grants only.
+    audit = role_url(Role.AUDIT)
+    config = write_config(tmp_path / "two.toml", split.central_url, {"p2": split.p2_url}, {
+        "database": {"audit_url": on_database(audit, split.central_url)},
+        "p2": {"audit_url": on_database(audit, split.p2_url)}})
     code, out, err = _audit(capsys, config)
     assert code == 0, err
     assert err == ""

@@ -18,8 +18,17 @@ from clearing.alliance import find_alliance, merchant_codes
 from clearing.compute import clear_day
 from clearing.journal import read_day
 from clearing.rules import rules_in_force
+from database.roles import Role
 from jifen.cli import main
-from tests.partition_day import ALLIANCE, DAY, SplitDay, drop_split, make_split, write_config
+from tests.partition_day import (
+    ALLIANCE,
+    DAY,
+    SplitDay,
+    drop_split,
+    make_split,
+    on_database,
+    write_config,
+)
 
 UNREACHABLE_URL = "postgresql://jifen@127.0.0.1:1/jifen"
 
@@ -73,10 +82,14 @@ async def _rounded_apart(urls: list[str]) -> dict[tuple[str, str], int]:
 
 def test_a_day_over_two_partitions_clears_as_in_one(
     split: SplitDay, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    run_async: Callable[..., object],
+    run_async: Callable[..., object], role_url: Callable[[Role], str],
 ) -> None:
     one = write_config(tmp_path / "one.toml", split.single_url, {})
-    two = write_config(tmp_path / "two.toml", split.central_url, {"p2": split.p2_url})
+    # Over partitions as jifen_clearing, on central and on p2: its grants only.
+    clearing = role_url(Role.CLEARING)
+    two = write_config(tmp_path / "two.toml", split.central_url, {"p2": split.p2_url}, {
+        "database": {"clearing_url": on_database(clearing, split.central_url)},
+        "p2": {"clearing_url": on_database(clearing, split.p2_url)}})
     results = {}
     for name, config in (("one", one), ("two", two)):
         assert _jifen(capsys, config, "close-day")[0] == 0

@@ -15,8 +15,9 @@ from back_office.queries import card_statement
 from back_office.queries.cards import CardRef
 from back_office.queries.errors import PartitionReadError
 from back_office.queries.partitions import NO_OTHER_PARTITIONS, OtherPartitions
+from database.roles import Role
 from jifen.cli import main
-from tests.partition_day import DAY, SplitDay, drop_split, make_split, write_config
+from tests.partition_day import DAY, SplitDay, drop_split, make_split, on_database, write_config
 
 UNREACHABLE_URL = "postgresql://jifen@127.0.0.1:1/jifen"
 CONNECT_TIMEOUT_S = 10.0
@@ -60,14 +61,18 @@ async def _first(url: str, sql: str) -> asyncpg.Record:
 
 def test_txn_find_pages_over_two_partitions_as_in_one(
     split: SplitDay, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    run_async: Callable[..., object],
+    run_async: Callable[..., object], role_url: Callable[[Role], str],
 ) -> None:
     merchant = run_async(_first, split.single_url,
                          "SELECT merchant_code FROM merchants m WHERE EXISTS"
                          " (SELECT 1 FROM transactions t WHERE t.merchant_id = m.id)"
                          " ORDER BY merchant_code LIMIT 1")["merchant_code"]
     one = write_config(tmp_path / "one.toml", split.single_url, {})
-    two = write_config(tmp_path / "two.toml", split.central_url, {"p2": split.p2_url})
+    # As jifen_audit, on central and on p2: its grants only.
+    audit = role_url(Role.AUDIT)
+    two = write_config(tmp_path / "two.toml", split.central_url, {"p2": split.p2_url}, {
+        "database": {"audit_url": on_database(audit, split.central_url)},
+        "p2": {"audit_url": on_database(audit, split.p2_url)}})
     for argv in (("--merchant", merchant, "--limit", "17"),
                  ("--since", "2000-01-01T00:00:00Z", "--limit", "250")):
         single = _pages(capsys, one, *argv)
