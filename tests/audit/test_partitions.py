@@ -147,3 +147,19 @@ async def _card_held_in_p2(url: str) -> int:
             "SELECT min(card_id) FROM accounts WHERE kind = 'member_points' AND balance <> 0")
     finally:
         await connection.close()
+
+
+def test_a_command_without_its_transaction_is_named_in_its_partition(
+    split: SplitDay, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    run_async: Callable[..., object],
+) -> None:
+    # Done with a transaction of p2's id base that p2 does not hold: p2's mismatch, not
+    # central's, which never holds p2's transactions.
+    run_async(_execute, split.central_url, COMMAND_SQL)
+    run_async(_execute, split.p2_url, COMMAND_SQL)
+    config = write_config(tmp_path / "two.toml", split.central_url, {"p2": split.p2_url})
+    code, out, err = _audit(capsys, config)
+    assert code == 1
+    assert "partition p2: VIOLATION command_mismatch: 1 rows break" in err
+    assert f"  command_mismatch command_id=900 transaction_id={P2_TRANSACTION_ID}: " in err
+    assert "audit 1 violations over 2 partitions" in out
