@@ -65,7 +65,8 @@ async def find_partitions(
                                         setup.configured if setup is not None else {})
     except PartitionError as exc:
         raise PartitionUnreachableError(f"{exc}; nothing was cleared") from exc
-    central = next(p.name for p in partitions if p.number == CENTRAL_NUMBER)
+    central = next((p.name for p in partitions if p.number == CENTRAL_NUMBER), None)
+    assert central is not None, "migration 029 gives central's partition number 0"
     others: dict[str, str] = {}
     for partition in partitions:
         if partition.number == CENTRAL_NUMBER:
