@@ -6,7 +6,9 @@
     ├── AlreadySealedError      close-day of a date sealed before
     ├── NotSealedError          a run of a date not sealed yet
     ├── AlreadyClearedError     a run of a date cleared before (corrections: adjust)
-    └── NotClearedError         adjust or verify of a date never cleared
+    ├── NotClearedError         adjust or verify of a date never cleared
+    └── PartitionUnreachableError  a partition not configured or not answering: clearing
+                                reads every partition or none (no partial clearing)
 """
 
 
@@ -35,4 +37,8 @@ class AlreadyClearedError(ClearingError):
 
 
 class NotClearedError(ClearingError):
+    pass
+
+
+class PartitionUnreachableError(ClearingError):
     pass

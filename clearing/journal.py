@@ -99,3 +99,18 @@ async def read_day(
     transactions = {merchant_id: count for merchant_id, count
                     in await conn.fetch(_TRANSACTIONS_SQL, day, merchant_ids)}
     return DayJournal(totals, transactions, entries, postings)
+
+
+def merge_days(days: list[DayJournal]) -> DayJournal:
+    """The date over every partition: integer sums and counts added, nothing rounded (prices
+    apply once, to the total: docs/clearing.md, "Rounding")."""
+    totals: dict[tuple[str, int | None], tuple[int, int]] = {}
+    transactions: dict[int, int] = {}
+    for journal in days:
+        for key, (amount, count) in journal.totals.items():
+            before_amount, before_count = totals.get(key, (0, 0))
+            totals[key] = (before_amount + amount, before_count + count)
+        for merchant_id, count in journal.transactions.items():
+            transactions[merchant_id] = transactions.get(merchant_id, 0) + count
+    return DayJournal(totals, transactions, sum(day.journal_entries for day in days),
+                      sum(day.postings for day in days))

@@ -23,6 +23,7 @@ import msgspec
 from clearing.alliance import find_alliance
 from clearing.errors import AlreadyClearedError, AlreadySealedError
 from clearing.files import write_settlement_files
+from clearing.partitions import PartitionSetup
 from clearing.reports import ClearingReport, build_report, render_csv, render_json, render_table
 from clearing.run import run_clearing
 from clearing.sealing import close_day, sealed_at
@@ -63,7 +64,7 @@ def just_closed(open_date: date) -> date:
 
 async def nightly_alliance(
     conn: asyncpg.Connection, alliance_code: str, day: date | None, out_dir: Path,
-    now: datetime,
+    now: datetime, partitions: PartitionSetup | None = None,
 ) -> NightlyOutcome:
     """Seal, clear and write one alliance's date (default: the one that just closed)."""
     alliance = await find_alliance(conn, alliance_code)
@@ -71,13 +72,13 @@ async def nightly_alliance(
     sealed_now = cleared_now = False
     if await sealed_at(conn, alliance.id, day) is None:
         try:
-            await close_day(conn, alliance.code, day, now, SEALED_BY)
+            await close_day(conn, alliance.code, day, now, SEALED_BY, partitions)
             sealed_now = True
         except AlreadySealedError:       # an operator sealed it meanwhile: just as good
             pass
     if not await runs_of(conn, alliance.id, day):
         try:
-            await run_clearing(conn, alliance.code, day)
+            await run_clearing(conn, alliance.code, day, partitions=partitions)
             cleared_now = True
         except AlreadyClearedError:      # cleared meanwhile
             pass

@@ -42,6 +42,7 @@ class RunResult(msgspec.Struct, frozen=True):
     positions: list[PositionRow]
     nets: list[NetRow]
     instructions: list[InstructionRow]
+    partitions: list[str] = []     # the partitions read, central's first
 
 
 class Difference(msgspec.Struct, frozen=True):
@@ -66,6 +67,7 @@ def party(merchant_id: int | None, codes: dict[int, str]) -> str:
 def run_result(
     alliance_code: str, day: date, run_id: int, kind: str, adjusts_run_id: int | None,
     codes: dict[int, str], positions: list[Position], journal_entries: int, elapsed_ms: int,
+    partitions: list[str],
 ) -> RunResult:
     nets, instructions = settle(positions)
     return RunResult(
@@ -75,6 +77,7 @@ def run_result(
         [NetRow(party(net.merchant_id, codes), net.net_fen) for net in nets],
         [InstructionRow(party(i.payer_merchant_id, codes), party(i.payee_merchant_id, codes),
                         i.amount_fen) for i in instructions],
+        partitions,
     )
 
 

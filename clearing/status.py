@@ -1,14 +1,21 @@
 """`jifen clearing status`: per alliance, each date with journal entries, a seal or a run:
-open or sealed (when), cleared (by which run), adjusted (how often)."""
+open or sealed (when), cleared (by which run), adjusted (how often).
+
+The dates with journal entries are those of every partition (central's on the caller's
+connection, each other's in a read-only transaction of its own); seals and runs are central's.
+"""
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from datetime import date, datetime
 
+import anyio
 import asyncpg
 import msgspec
 
 from clearing.alliance import find_alliance
+from clearing.partitions import PartitionSetup, find_partitions, partition_connections, unreadable
 
 # The distinct dates of the journal by a loose index scan (one probe per date, not per entry),
 # kept only where the alliance has an entry.
@@ -27,6 +34,8 @@ WHERE d.business_date IS NOT NULL AND EXISTS (
     JOIN merchants m ON m.id = t.merchant_id
     WHERE e.business_date = d.business_date AND m.alliance_id = $1)
 """
+# One probe per date of a partition's journal: milliseconds; a minute means it hangs.
+PARTITION_DATES_S_MAX = 60.0
 _SEALED_SQL = """
 SELECT business_date, sealed_at, sealed_by FROM business_days WHERE alliance_id = $1
 """
@@ -47,22 +56,48 @@ class DateStatus(msgspec.Struct, frozen=True):
     adjustments: int
 
 
-async def clearing_status(conn: asyncpg.Connection, alliance_code: str | None) -> list[DateStatus]:
+async def clearing_status(
+    conn: asyncpg.Connection, alliance_code: str | None,
+    partitions: PartitionSetup | None = None,
+) -> list[DateStatus]:
     if alliance_code is None:
         rows = await conn.fetch("SELECT code FROM alliances ORDER BY code")
         codes = [row["code"] for row in rows]
     else:
         codes = [alliance_code]
     statuses: list[DateStatus] = []
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        for code in codes:
-            statuses += await _alliance_status(conn, code)
+    found = await find_partitions(conn, partitions)
+    async with partition_connections(found) as others, AsyncExitStack() as snapshots:
+        for name, other in others.items():
+            try:
+                await snapshots.enter_async_context(other.transaction(
+                    isolation="repeatable_read", readonly=True))
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                raise unreadable(name, exc) from exc
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            for code in codes:
+                statuses += await _alliance_status(conn, code, others)
     return statuses
 
 
-async def _alliance_status(conn: asyncpg.Connection, code: str) -> list[DateStatus]:
+async def _journal_dates(
+    conn: asyncpg.Connection, others: dict[str, asyncpg.Connection], alliance_id: int,
+) -> set[date]:
+    dates = {row[0] for row in await conn.fetch(_JOURNAL_DATES_SQL, alliance_id)}
+    for name, other in others.items():
+        try:
+            with anyio.fail_after(PARTITION_DATES_S_MAX):
+                dates |= {row[0] for row in await other.fetch(_JOURNAL_DATES_SQL, alliance_id)}
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise unreadable(name, exc) from exc
+    return dates
+
+
+async def _alliance_status(
+    conn: asyncpg.Connection, code: str, others: dict[str, asyncpg.Connection],
+) -> list[DateStatus]:
     alliance = await find_alliance(conn, code)
-    journal_dates = {row[0] for row in await conn.fetch(_JOURNAL_DATES_SQL, alliance.id)}
+    journal_dates = await _journal_dates(conn, others, alliance.id)
     sealed = {row[0]: (row[1], row[2]) for row in await conn.fetch(_SEALED_SQL, alliance.id)}
     runs = {row[0]: (row[1], row[2]) for row in await conn.fetch(_RUNS_SQL, alliance.id)}
     statuses = []

@@ -30,6 +30,7 @@ class NewRun(msgspec.Struct, frozen=True):
     journal_entries: int
     postings: int
     elapsed_ms: int
+    partitions: list[str]           # the partitions whose journals were read
 
 
 async def runs_of(conn: asyncpg.Connection, alliance_id: int, day: date) -> list[StoredRun]:
@@ -53,11 +54,11 @@ async def write_run(
     """Insert the run and its rows; call inside the caller's transaction."""
     run_id = await conn.fetchval(
         "INSERT INTO clearing_runs (alliance_id, business_date, kind, adjusts_run_id, reason,"
-        " rules, journal_entries, postings, elapsed_ms)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) RETURNING id",
+        " rules, journal_entries, postings, elapsed_ms, partitions)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10) RETURNING id",
         run.alliance_id, run.business_date, run.kind, run.adjusts_run_id, run.reason,
         json.dumps(run.rules, sort_keys=True), run.journal_entries, run.postings,
-        run.elapsed_ms)
+        run.elapsed_ms, run.partitions)
     await conn.executemany(
         "INSERT INTO clearing_positions (run_id, merchant_id, category, points, amount_fen,"
         " count) VALUES ($1, $2, $3, $4, $5, $6)",

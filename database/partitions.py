@@ -109,3 +109,18 @@ async def partition_urls(
         urls[name] = (central_url if database is central else
                       await to_thread.run_sync(resolve_database_url, database, role))
     return urls
+
+
+async def other_partition_urls(
+    connection: asyncpg.Connection, central: DatabaseConfig,
+    configured: Mapping[str, DatabaseConfig], role: Role | None,
+) -> dict[str, str]:
+    """Name -> URL for `role` of every partition but central's, in number order, reading the
+    table on `connection` (central's, already open: no partition, no other connection);
+    refusals as `partition_databases`."""
+    rows = await connection.fetch(_PARTITIONS_SQL)
+    partitions = [Partition(row["name"], row["number"], row["state"]) for row in rows]
+    databases = partition_databases(partitions, central, configured)
+    return {partition.name: await to_thread.run_sync(resolve_database_url,
+                                                     databases[partition.name], role)
+            for partition in partitions if partition.number != CENTRAL_NUMBER}

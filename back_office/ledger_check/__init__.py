@@ -8,6 +8,9 @@ rows names an existing row: the hot tables have no foreign keys), originals.py (
 returns have an original, one reversal per original, returns within the original amount),
 idempotency.py (one transaction per idempotency key within 7 days), terminals.py (every
 transaction's terminal is registered and belongs to the transaction's merchant).
+
+With partitions, partitioned.py runs every check on each partition's database (targets.py finds
+them) and then the checks across partitions of partitions.py, in the same snapshots.
 """
 
 from back_office.ledger_check.check import Check

@@ -1,18 +1,24 @@
 """Back-office commands and bonuses (migrations 018, 021, 023): a command the host carried out
 has exactly the transaction that names it, a refused or pending one has none, and a gift
 command (no card) has none either; a member gets the join bonus once, and a referrer the
-referral bonus once per referred member."""
+referral bonus once per referred member.
+
+With partitions the pair is checked per partition: every partition holds central's
+`host_commands`, but only its own transactions. A command is checked where its transaction
+is (the transaction id's partition, from its id base), or where a transaction names it; one
+without a transaction, on central only, so that it is reported once.
+"""
 
 from __future__ import annotations
 
-from back_office.ledger_check.check import Check
+from back_office.ledger_check.check import PARTITION_ID_SHIFT, PARTITION_NUMBER_SQL, Check
 
 COMMAND_MISMATCH = Check(
     name="command_mismatch",
     description=("a back-office command carried out has the one transaction that names it;"
                  " one refused or pending, of a gift, or an expiry (one per card, naming no"
                  " command) has none"),
-    sql="""
+    sql=f"""
         SELECT h.id AS command_id, h.transaction_id AS transaction_id,
                format('command %s is %s with transaction %s, but transaction %s names it',
                       h.id, h.state, coalesce(h.transaction_id::text, 'none'),
@@ -20,9 +26,11 @@ COMMAND_MISMATCH = Check(
         FROM host_commands AS h
         FULL JOIN (SELECT id, command_id FROM transactions WHERE command_id IS NOT NULL) AS t
                ON t.command_id = h.id
-        WHERE h.id IS NULL OR t.id IS DISTINCT FROM h.transaction_id
-           OR (h.state = 'done' AND h.card_id IS NOT NULL AND h.kind <> 'points_expiry')
-              <> (t.id IS NOT NULL)
+        WHERE (h.id IS NULL OR t.id IS DISTINCT FROM h.transaction_id
+               OR (h.state = 'done' AND h.card_id IS NOT NULL AND h.kind <> 'points_expiry')
+                  <> (t.id IS NOT NULL))
+          AND (t.id IS NOT NULL
+               OR coalesce(h.transaction_id >> {PARTITION_ID_SHIFT}, 0) = {PARTITION_NUMBER_SQL})
     """,
 )
 
@@ -38,6 +46,7 @@ JOIN_BONUS_TWICE = Check(
         GROUP BY c.member_id
         HAVING count(*) > 1
     """,
+    central_only=True,   # host_commands only: every partition holds the same copy
 )
 
 REFERRAL_BONUS_TWICE = Check(

@@ -1,10 +1,14 @@
 """Gifts (migration 021): each redemption that took a gift is a redemption of that gift's
 price at a merchant of the gift's alliance, and a gift added with a stock has the stock that
-its restocks and its standing redemptions leave."""
+its restocks and its standing redemptions leave.
+
+A gift's stock is kept by one host (`gift_catalogue.host_name`), whose partition holds all its
+redemptions: with partitions, each partition checks the stock of its own gifts.
+"""
 
 from __future__ import annotations
 
-from back_office.ledger_check.check import Check
+from back_office.ledger_check.check import PARTITION_NAME_SQL, Check
 
 GIFT_REDEMPTION_MISMATCH = Check(
     name="gift_redemption_mismatch",
@@ -29,7 +33,7 @@ GIFT_STOCK_MISMATCH = Check(
     name="gift_stock_mismatch",
     description=("a gift added with a stock has that stock, plus its restocks, less its"
                  " redemptions not reversed, and never below zero"),
-    sql="""
+    sql=f"""
         SELECT g.alliance_id AS alliance_id, g.gift_code AS gift_key,
                format('gift %s/%s has %s in stock; added with %s, restocked %s, taken %s',
                       g.alliance_id, g.gift_code, g.stock, g.stock_initial,
@@ -48,9 +52,10 @@ GIFT_STOCK_MISMATCH = Check(
                                        AND v.original_transaction_id = r.transaction_id)
                    GROUP BY r.alliance_id, r.gift_code) AS u
                ON u.alliance_id = g.alliance_id AND u.gift_code = g.gift_code
-        WHERE g.stock < 0
-           OR (g.stock_initial IS NOT NULL AND g.stock IS DISTINCT FROM
-               g.stock_initial + coalesce(s.restocked, 0) - coalesce(u.taken, 0))
+        WHERE (g.stock < 0
+               OR (g.stock_initial IS NOT NULL AND g.stock IS DISTINCT FROM
+                   g.stock_initial + coalesce(s.restocked, 0) - coalesce(u.taken, 0)))
+          AND g.host_name = coalesce({PARTITION_NAME_SQL}, g.host_name)
     """,
 )
 

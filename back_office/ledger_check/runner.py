@@ -7,6 +7,7 @@ import time
 
 import anyio
 import asyncpg
+import msgspec
 
 from back_office.ledger_check import (
     balances,
@@ -46,25 +47,47 @@ SELECT (SELECT count(*) FROM transactions) AS transactions,
 """
 
 
+class PartitionRead(msgspec.Struct, frozen=True):
+    """Which partition a snapshot is of: its checks read it from the transaction's settings."""
+
+    name: str
+    number: int
+
+
 async def audit_connection(
     connection: asyncpg.Connection, checks: tuple[Check, ...] = CHECKS
 ) -> AuditReport:
     """Every check on one snapshot; the connection must not be inside a transaction."""
+    async with connection.transaction(isolation="repeatable_read", readonly=True):
+        return await audit_snapshot(connection, checks)
+
+
+async def audit_snapshot(
+    connection: asyncpg.Connection, checks: tuple[Check, ...] = CHECKS,
+    partition: PartitionRead | None = None,
+) -> AuditReport:
+    """Every check inside the caller's REPEATABLE READ READ ONLY transaction; of a partition
+    but central's, only the checks that are not `central_only`."""
     started = time.perf_counter()
     results = []
-    async with connection.transaction(isolation="repeatable_read", readonly=True):
-        await connection.execute(f"SET LOCAL work_mem = '{WORK_MEM_MB}MB'")
-        counts_row = await connection.fetchrow(COUNTS_SQL)
-        assert counts_row is not None, "an aggregate gives one row"
-        counts = RowCounts(**dict(counts_row))
-        for check in checks:
-            results.append(await _run_check(connection, check))
+    await connection.execute(f"SET LOCAL work_mem = '{WORK_MEM_MB}MB'")
+    if partition is not None:
+        await connection.execute("SELECT set_config('jifen.partition_name', $1, true),"
+                                 " set_config('jifen.partition_number', $2, true)",
+                                 partition.name, str(partition.number))
+    counts_row = await connection.fetchrow(COUNTS_SQL)
+    assert counts_row is not None, "an aggregate gives one row"
+    counts = RowCounts(**dict(counts_row))
+    for check in checks:
+        if check.central_only and partition is not None and partition.number != 0:
+            continue
+        results.append(await run_check(connection, check))
     violation_count = sum(result.violation_count for result in results)
     return AuditReport(clean=violation_count == 0, violation_count=violation_count,
                        counts=counts, checks=results, elapsed_s=time.perf_counter() - started)
 
 
-async def _run_check(connection: asyncpg.Connection, check: Check) -> CheckResult:
+async def run_check(connection: asyncpg.Connection, check: Check) -> CheckResult:
     started = time.perf_counter()
     rows = await connection.fetch(
         f"SELECT v.*, count(*) OVER () AS violations_total FROM ({check.sql}) AS v "

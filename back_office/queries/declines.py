@@ -22,6 +22,12 @@ import msgspec
 from back_office.queries.conditions import Conditions
 from back_office.queries.cursor import DeclineKey, decode_cursor, encode_cursor
 from back_office.queries.errors import InvalidQueryError
+from back_office.queries.partitions import (
+    NO_OTHER_PARTITIONS,
+    OtherPartitions,
+    check_may_read_partitions,
+    partition_fetch,
+)
 from back_office.queries.read_only import read_only
 from back_office.queries.transactions import (
     APPROVED,
@@ -81,11 +87,15 @@ def check_decline_filter(query: DeclineFilter) -> None:
 async def find_declines(
     connection: asyncpg.Connection, query: DeclineFilter, *,
     limit: int = PAGE_ROWS_DEFAULT, after: str | None = None,
+    partitions: OtherPartitions = NO_OTHER_PARTITIONS,
 ) -> DeclinePage:
+    """A page of declined requests, newest first, over central's host_requests and every other
+    partition's (each partition's first page after the cursor, merged by the key)."""
     check_decline_filter(query)
     check_page_rows(limit)
     key = decode_cursor(after, DeclineKey) if after else None
     async with read_only(connection):
+        await check_may_read_partitions(connection, partitions)
         where = Conditions()
         condition = where.add
         if query.response_code is not None:
@@ -106,8 +116,14 @@ async def find_declines(
                              key.transmission_time))
         limit_clause = where.limit(limit + 1)
         filters = "".join(f" AND {text}" for text in where.texts)
-        records = await connection.fetch(f"{_SELECT}{filters} {_ORDER} {limit_clause}",
-                                         *where.arguments)
+        sql = f"{_SELECT}{filters} {_ORDER} {limit_clause}"
+        records = await connection.fetch(sql, *where.arguments)
+    others = await partition_fetch(partitions, [(sql, where.arguments)])
+    if others:
+        records += [record for (rows_of_partition,) in others.values()
+                    for record in rows_of_partition]
+        records.sort(key=lambda r: (r["received_at"], r["terminal_code"], r["mti"], r["stan"],
+                                    r["transmission_time"]), reverse=True)
     rows = [DeclinedRequest(*record.values()) for record in records[:limit]]
     last = rows[-1] if len(records) > limit else None
     next_cursor = encode_cursor(DeclineKey(

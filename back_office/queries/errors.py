@@ -3,7 +3,8 @@
     QueryError                  the query was refused; nothing was read
     ├── InvalidQueryError       a filter, date, limit or cursor is malformed, or a filter
     │                           the records asked for do not carry
-    └── NotFoundError           the card, merchant or terminal named does not exist
+    ├── NotFoundError           the card, merchant or terminal named does not exist
+    └── PartitionReadError      a partition could not be read, or may not be by this operator
 """
 
 
@@ -16,4 +17,8 @@ class InvalidQueryError(QueryError):
 
 
 class NotFoundError(QueryError):
+    pass
+
+
+class PartitionReadError(QueryError):
     pass

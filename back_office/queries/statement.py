@@ -28,6 +28,13 @@ import msgspec
 
 from back_office.queries.cards import CardRef
 from back_office.queries.errors import InvalidQueryError
+from back_office.queries.partitions import (
+    NO_OTHER_PARTITIONS,
+    OtherPartitions,
+    Query,
+    check_may_read_partitions,
+    partition_fetch,
+)
 from back_office.queries.read_only import read_only
 from proto.lots import read_lots
 
@@ -125,18 +132,40 @@ def check_range(date_from: date, date_to: date) -> None:
 
 async def card_statement(
     connection: asyncpg.Connection, card: CardRef, date_from: date, date_to: date,
+    partitions: OtherPartitions = NO_OTHER_PARTITIONS,
 ) -> Statement:
-    """The statement of `card` for business dates `date_from` to `date_to`, inclusive."""
+    """The statement of `card` for business dates `date_from` to `date_to`, inclusive, over
+    central's journal and every other partition's (a moved card's history spans two)."""
     check_range(date_from, date_to)
+    queries: list[Query] = [
+        (_OPENING_SQL, (card.card_id, date_from)),
+        (_LINES_SQL, (card.card_id, date_from, date_to, STATEMENT_LINES_MAX + 1)),
+        (_LOTS_SQL, (card.card_id,))]
     async with read_only(connection):
-        opening = await connection.fetchrow(_OPENING_SQL, card.card_id, date_from)
-        records = await connection.fetch(_LINES_SQL, card.card_id, date_from, date_to,
-                                         STATEMENT_LINES_MAX + 1)
-        lots = await connection.fetchval(_LOTS_SQL, card.card_id)
+        await check_may_read_partitions(connection, partitions)
+        opening, records, lots = [await connection.fetch(sql, *arguments)
+                                  for sql, arguments in queries]
+    parts = [(opening, records, lots)]
+    for others in (await partition_fetch(partitions, queries)).values():
+        opening_rows, record_rows, lots_rows = others
+        parts.append((opening_rows, record_rows, lots_rows))
+    return _merged(card, date_from, date_to, parts)
+
+
+def _merged(
+    card: CardRef, date_from: date, date_to: date,
+    parts: list[tuple[list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record]]],
+) -> Statement:
+    """One statement of the partitions' reads: openings added, lines in posting order (by
+    time, then id, across partitions; by id, as the host posted them, within one)."""
+    records = [record for _, lines, _ in parts for record in lines]
+    if len(parts) > 1:
+        records.sort(key=lambda record: (record["posted_at"], record["id"]))
     if len(records) > STATEMENT_LINES_MAX:
         raise InvalidQueryError(f"more than {STATEMENT_LINES_MAX} lines: a narrower range")
-    assert opening is not None, "an aggregate gives one row"
-    points, money = opening["points"], opening["money"]
+    opening_points = sum(opening[0]["points"] for opening, _, _ in parts)
+    opening_money = sum(opening[0]["money"] for opening, _, _ in parts)
+    points, money = opening_points, opening_money
     lines = []
     for record in records:
         points += record["points"]
@@ -145,6 +174,8 @@ async def card_statement(
             record["id"], record["business_date"], record["posted_at"], record["kind"],
             record["merchant_code"], record["terminal_code"], record["rrn"],
             record["points"], points, record["money"], money))
-    return Statement(card.pan_masked, date_from, date_to, opening["points"], opening["money"],
-                     points, money, lines,
-                     [ExpiringPoints(day, lot_points) for day, lot_points in read_lots(lots)])
+    expiring = sorted((ExpiringPoints(day, lot_points) for _, _, lots in parts
+                       for row in lots for day, lot_points in read_lots(row["lots"])),
+                      key=lambda lot: lot.last_day)
+    return Statement(card.pan_masked, date_from, date_to, opening_points, opening_money,
+                     points, money, lines, expiring)

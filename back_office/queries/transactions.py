@@ -25,6 +25,12 @@ import msgspec
 from back_office.queries.conditions import Conditions
 from back_office.queries.cursor import PostedKey, TransactionKey, decode_cursor, encode_cursor
 from back_office.queries.errors import InvalidQueryError, NotFoundError
+from back_office.queries.partitions import (
+    NO_OTHER_PARTITIONS,
+    OtherPartitions,
+    check_may_read_partitions,
+    partition_fetch,
+)
 from back_office.queries.read_only import read_only
 
 # Rows a page holds by default, and at most: a person reads 50; a script may page by 1,000,
@@ -122,8 +128,12 @@ def check_filter(query: TransactionFilter) -> None:
 async def find_transactions(
     connection: asyncpg.Connection, query: TransactionFilter, *,
     limit: int = PAGE_ROWS_DEFAULT, after: str | None = None,
+    partitions: OtherPartitions = NO_OTHER_PARTITIONS,
 ) -> TransactionPage:
-    """A page of the transactions `query` selects, newest first, after the cursor `after`."""
+    """A page of the transactions `query` selects, newest first, after the cursor `after`, over
+    central's journal and every other partition's: each gives its own first page after the
+    cursor, and the page is the newest of them all (ids are unique over partitions, so the
+    key orders every row once)."""
     check_filter(query)
     check_page_rows(limit)
     by_time = (query.business_date_from is None and query.business_date_to is None
@@ -133,6 +143,7 @@ async def find_transactions(
     if after:
         key = decode_cursor(after, PostedKey) if by_time else decode_cursor(after, TransactionKey)
     async with read_only(connection):
+        await check_may_read_partitions(connection, partitions)
         where = Conditions()
         condition = where.add
         if query.card_ids is not None:
@@ -162,8 +173,14 @@ async def find_transactions(
         limit_clause = where.limit(limit + 1)
         filters = f"WHERE {' AND '.join(where.texts)}" if where.texts else ""
         order = key_columns.replace(",", " DESC,") + " DESC"
-        records = await connection.fetch(
-            f"{_SELECT} {filters} ORDER BY {order} {limit_clause}", *where.arguments)
+        sql = f"{_SELECT} {filters} ORDER BY {order} {limit_clause}"
+        records = await connection.fetch(sql, *where.arguments)
+    others = await partition_fetch(partitions, [(sql, where.arguments)])
+    if others:
+        records += [record for (rows_of_partition,) in others.values()
+                    for record in rows_of_partition]
+        key_of = "posted_at" if by_time else "business_date"
+        records.sort(key=lambda record: (record[key_of], record["id"]), reverse=True)
     rows = [_row(record) for record in records[:limit]]
     next_cursor = None
     if len(records) > limit:

@@ -39,7 +39,13 @@ from jifen.commands import card_balance
 from jifen.commands.acting import acting_operator
 from jifen.commands.approval import print_submitted, submit_request
 from jifen.commands.card_lookup import card_hash_in, card_hash_of
-from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from jifen.commands.runner import (
+    add_json_option,
+    other_partitions,
+    print_json,
+    print_table,
+    run_command,
+)
 from jifen.errors import CliError
 from proto.keys import Purpose, load_kek, open_data_keys
 from runtime.config import load_config
@@ -249,12 +255,14 @@ def _register_password(card_actions: argparse._SubParsersAction) -> None:
 def _statement(args: argparse.Namespace) -> int:
     operator = acting_operator(args) is not None
     card_hash = None if operator else card_hash_of(args.config, args.pan)
+    config = load_config(args.config)
 
     async def query(conn: asyncpg.Connection) -> Statement:
         hashed = card_hash if card_hash is not None else await card_hash_in(
             conn, args.config, args.pan)
         card = await find_card(conn, hashed, args.pan)
-        return await card_statement(conn, card, args.date_from, args.date_to)
+        return await card_statement(conn, card, args.date_from, args.date_to,
+                                    await other_partitions(conn, config))
 
     # The audit role (SELECT only) in the installer's mode, else the operator's own role (a
     # merchant admin sees its merchant's lines only); the statement's transaction is READ ONLY.

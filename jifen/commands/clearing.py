@@ -26,15 +26,24 @@ from clearing import (
 )
 from database.roles import Role
 from jifen.commands import clearing_output
-from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from jifen.commands.runner import (
+    add_json_option,
+    partition_setup,
+    print_json,
+    print_table,
+    run_command,
+)
+from runtime.config import load_config
 
 EXIT_DIFFERS = 1
 
 
 def _close_day(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
+    partitions = partition_setup(load_config(args.config))
     sealed = run_command(args, Role.CLEARING, lambda conn: close_day(
-        conn, args.alliance, day, datetime.now(UTC), args.by or getpass.getuser()))
+        conn, args.alliance, day, datetime.now(UTC), args.by or getpass.getuser(),
+        partitions))
     if args.json:
         print_json(sealed)
     else:
@@ -46,8 +55,9 @@ def _close_day(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
     progress = ProgressBar(f"clearing {day}")
+    partitions = partition_setup(load_config(args.config))
     result = run_command(args, Role.CLEARING, lambda conn: run_clearing(
-        conn, args.alliance, day, progress))
+        conn, args.alliance, day, progress, partitions))
     _print_run(result, args.json)
     return 0
 
@@ -55,8 +65,9 @@ def _run(args: argparse.Namespace) -> int:
 def _adjust(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
     progress = ProgressBar(f"recomputing {day}")
+    partitions = partition_setup(load_config(args.config))
     result = run_command(args, Role.CLEARING, lambda conn: adjust_clearing(
-        conn, args.alliance, day, args.reason, progress))
+        conn, args.alliance, day, args.reason, progress, partitions))
     if result is None:
         if args.json:
             print_json({"alliance": args.alliance, "business_date": day, "run_id": None})
@@ -71,8 +82,9 @@ def _adjust(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
     progress = ProgressBar(f"recomputing {day}")
+    partitions = partition_setup(load_config(args.config))
     result = run_command(args, Role.CLEARING, lambda conn: verify_clearing(
-        conn, args.alliance, day, progress))
+        conn, args.alliance, day, progress, partitions))
     if args.json:
         print_json(result)
     else:
@@ -81,8 +93,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    partitions = partition_setup(load_config(args.config))
     statuses = run_command(args, Role.CLEARING, lambda conn: clearing_status(
-        conn, args.alliance))
+        conn, args.alliance, partitions))
     if args.json:
         print_json(statuses)
     else:
@@ -104,6 +117,8 @@ def format_run(result: RunResult) -> str:
     lines = [f"{what} {result.run_id}: alliance {result.alliance}, {result.business_date}, "
              f"{result.journal_entries} journal entries of the date read in "
              f"{result.elapsed_ms} ms", "", "positions (amounts in yuan; + HQ pays the merchant):"]
+    if len(result.partitions) > 1:
+        lines[1:1] = [f"partitions read: {', '.join(result.partitions)}"]
     lines += [f"  {p.merchant:<15}  {p.category:<19}  points {p.points:>12}  "
               f"{format_fen(p.amount_fen):>14}  ({p.count})" for p in result.positions]
     lines += ["", "nets (+ receives, - pays):"]

@@ -27,11 +27,12 @@ from clearing.nightly import (
     nightly_alliance,
     write_atomically,
 )
+from clearing.partitions import PartitionSetup
 from clearing.reports import FORMATS, build_report, render_csv, render_json, render_table
 from database.connect import connect, resolve_database_url
 from database.errors import DatabaseError
 from database.roles import Role
-from jifen.commands.runner import print_json, run_command
+from jifen.commands.runner import partition_setup, print_json, run_command
 from runtime.config import load_config
 
 EXIT_FAILED = 1
@@ -74,7 +75,8 @@ def _nightly(args: argparse.Namespace) -> int:
     outcomes: list[NightlyOutcome] = []
     failures = anyio.run(_nightly_all, resolve_database_url(config.database, Role.CLEARING),
                          config.database.connect_timeout_s, args.alliance, day,
-                         Path(args.out), metrics, outcomes, backend="asyncio")
+                         Path(args.out), metrics, outcomes, partition_setup(config),
+                         backend="asyncio")
     metrics.write()
     if args.json:
         print_json(outcomes)
@@ -93,7 +95,7 @@ def _nightly(args: argparse.Namespace) -> int:
 
 async def _nightly_all(
     url: str, connect_timeout_s: float, alliance: str | None, day: date | None, out_dir: Path,
-    metrics: NightlyMetrics, outcomes: list[NightlyOutcome],
+    metrics: NightlyMetrics, outcomes: list[NightlyOutcome], partitions: PartitionSetup,
 ) -> list[tuple[str, str]]:
     """Each alliance in turn, one failing not stopping the others; the failures."""
     started_s = time.monotonic()
@@ -112,7 +114,7 @@ async def _nightly_all(
             began_s = time.monotonic()
             try:
                 outcomes.append(await nightly_alliance(conn, code, day, out_dir,
-                                                       datetime.now(UTC)))
+                                                       datetime.now(UTC), partitions))
                 failed = False
             except (ClearingError, DatabaseError, asyncpg.PostgresError, OSError) as exc:
                 failures.append((code, str(exc)))

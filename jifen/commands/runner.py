@@ -12,7 +12,10 @@ import asyncpg
 import msgspec
 
 from acquirer_front.keystore import KeyStoreError
+from back_office.queries.partitions import OtherPartitions
+from clearing.partitions import PartitionSetup
 from database.connect import connect, resolve_database_url
+from database.partitions import other_partition_urls
 from database.roles import Role
 from jifen.commands.acting import (
     acting_operator,
@@ -22,7 +25,7 @@ from jifen.commands.acting import (
     operator_url,
 )
 from jifen.errors import CliError
-from runtime.config import load_config
+from runtime.config import Config, load_config
 
 T = TypeVar("T")
 
@@ -69,6 +72,18 @@ def run_command(
             await conn.close()
 
     return _run_mapped(with_connection, operator)
+
+
+def partition_setup(config: Config) -> PartitionSetup:
+    """What clearing needs of the configuration to reach every partition's database."""
+    return PartitionSetup(config.database, dict(config.partitions))
+
+
+async def other_partitions(conn: asyncpg.Connection, config: Config) -> OtherPartitions:
+    """Every partition but central's, for the back office's reads: found in central's table on
+    `conn`, each reached as jifen_audit (operators log in on central only)."""
+    urls = await other_partition_urls(conn, config.database, config.partitions, Role.AUDIT)
+    return OtherPartitions(urls, config.database.connect_timeout_s)
 
 
 def command_url(args: argparse.Namespace, role: Role) -> str:

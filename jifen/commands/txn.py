@@ -25,8 +25,15 @@ from back_office.queries import (
 from database.roles import Role
 from jifen.commands.acting import acting_operator
 from jifen.commands.card_lookup import card_hash_in, card_hash_of
-from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from jifen.commands.runner import (
+    add_json_option,
+    other_partitions,
+    print_json,
+    print_table,
+    run_command,
+)
 from jifen.errors import CliError
+from runtime.config import load_config
 
 TRANSACTION_COLUMNS = ("business_date", "transaction_id", "posted_at", "kind", "mti",
                        "merchant_code", "terminal_code", "pan_masked", "stan", "rrn",
@@ -73,6 +80,7 @@ def _find(args: argparse.Namespace) -> int:
 def _find_transactions(args: argparse.Namespace) -> TransactionPage:
     operator = acting_operator(args) is not None
     card_hash = card_hash_of(args.config, args.pan) if args.pan and not operator else None
+    config = load_config(args.config)
 
     async def query(conn: asyncpg.Connection) -> TransactionPage:
         nonlocal card_hash
@@ -96,7 +104,7 @@ def _find_transactions(args: argparse.Namespace) -> TransactionPage:
             card_ids=card_ids, merchant_code=args.merchant, terminal_code=args.terminal,
             rrn=args.rrn, business_date_from=args.date_from, business_date_to=args.date_to,
             posted_from=args.since, posted_before=args.until,
-        ), limit=args.limit, after=args.after)
+        ), limit=args.limit, after=args.after, partitions=await other_partitions(conn, config))
 
     # The audit role in the installer's mode; an operator reads under its own role (a merchant
     # admin sees its own merchant's transactions only: row-level security, migration 017).
@@ -109,12 +117,16 @@ def _find_declines(args: argparse.Namespace) -> DeclinePage:
             raise CliError(f"{option} does not apply to declined requests: the host keeps "
                            "their terminal, time and response code, not the card, RRN or "
                            "business date")
-    return run_command(args, Role.AUDIT, lambda conn: find_declines(
-        conn, DeclineFilter(
+    config = load_config(args.config)
+
+    async def query(conn: asyncpg.Connection) -> DeclinePage:
+        return await find_declines(conn, DeclineFilter(
             response_code=args.response_code if args.response_code != "00" else None,
             merchant_code=args.merchant, terminal_code=args.terminal,
             received_from=args.since, received_before=args.until,
-        ), limit=args.limit, after=args.after))
+        ), limit=args.limit, after=args.after, partitions=await other_partitions(conn, config))
+
+    return run_command(args, Role.AUDIT, query)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -82,3 +82,22 @@ async def _requests_at(database_url: str, merchant_code: str | None) -> int:
             "  WHERE m.merchant_code = $1)", merchant_code)
     finally:
         await connection.close()
+
+
+def test_a_merchant_admin_is_refused_other_partitions(
+    jifen, journal: Journal, merchant_admin, monkeypatch, tmp_path, execute_sql, database_url,
+) -> None:
+    # Another partition's database would be read as jifen_audit, which row-level security
+    # does not narrow to the merchant: refused before any of it is read.
+    name, password, _ = merchant_admin
+    monkeypatch.setenv("JIFEN_OPERATOR_PASSWORD", password)
+    execute_sql(database_url,
+                "INSERT INTO partitions (name, number, state) VALUES ('p2', 1, 'ready')")
+    with (tmp_path / "jifen.toml").open("a") as config:
+        config.write('[partitions.p2]\nurl = "postgresql://jifen@127.0.0.1:1/jifen"\n')
+    for argv in (("txn", "find"), ("txn", "find", "--declined"),
+                 ("card", "statement", "--pan", CARDS[0], "--from",
+                  str(journal.business_date), "--to", str(journal.business_date))):
+        run = jifen("--operator", name, *argv)
+        assert run.exit_code == 2, argv
+        assert "a merchant admin reads central's partition only" in run.err

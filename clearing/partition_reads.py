@@ -1,0 +1,75 @@
+"""Reading a sealed date over every partition (docs/plans/partitions.md §2): central's journal
+in the caller's REPEATABLE READ transaction, each other partition's in one of its own, all at
+once (each partition is its own server), then the integer sums added up (`merge_days`).
+
+No snapshot across databases is needed: the date is sealed, so nothing posts to it any more.
+With no other partition this is `read_day` on the caller's connection, exactly as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+import anyio
+import asyncpg
+
+from clearing.journal import DayJournal, Progress, merge_days, read_day
+from clearing.partitions import unreadable
+
+# One partition's read of a date: 10^7 postings take a few minutes; an hour means it hangs.
+PARTITION_READ_TIMEOUT_S = 3_600.0
+
+
+class _SharedProgress:
+    """One bar for reads that run at once: the entry ids done over all partitions."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+        self._shares: dict[str, tuple[int, int]] = {}
+
+    def of(self, name: str) -> Progress | None:
+        if self._progress is None:
+            return None
+
+        def report(done: int, total: int) -> None:
+            self._shares[name] = (done, total)
+            assert self._progress is not None
+            self._progress(sum(d for d, _ in self._shares.values()),
+                           sum(t for _, t in self._shares.values()))
+
+        return report
+
+
+async def read_day_everywhere(
+    conn: asyncpg.Connection, others: Mapping[str, asyncpg.Connection], central: str,
+    alliance_id: int, merchant_ids: list[int], day: date, progress: Progress | None = None,
+) -> DayJournal:
+    """The date summed over central (`conn`, inside the caller's REPEATABLE READ transaction)
+    and every other partition; a partition that fails refuses the whole read."""
+    if not others:
+        return await read_day(conn, alliance_id, merchant_ids, day, progress)
+    shared = _SharedProgress(progress)
+    days: dict[str, DayJournal] = {}
+
+    async def read_central() -> None:
+        days[central] = await read_day(conn, alliance_id, merchant_ids, day,
+                                       shared.of(central))
+
+    async def read_other(name: str, connection: asyncpg.Connection) -> None:
+        try:
+            with anyio.fail_after(PARTITION_READ_TIMEOUT_S):
+                async with connection.transaction(isolation="repeatable_read", readonly=True):
+                    days[name] = await read_day(connection, alliance_id, merchant_ids, day,
+                                                shared.of(name))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise unreadable(name, exc) from exc
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(read_central)
+            for name, connection in others.items():
+                group.start_soon(read_other, name, connection)
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0]  # noqa: B904 (each keeps its own cause)
+    return merge_days([days[name] for name in (central, *others)])
