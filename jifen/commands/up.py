@@ -26,9 +26,9 @@ def _announce(config: Config, database_url: str, started_database: bool,
     partitions = [] if run is None else [
         f"  Partitions             main (host :{config.host.listen_port}), "
         + ", ".join(f"{host.name} (host :{host.config.host.listen_port}, database under "
-                    f"{host.config.database.data_dir})" for host in run.hosts),
-        f"  Configuration          {run.config_path}  (jifen --config {run.config_path} "
-        "status)"]
+                    f"{host.config.database.data_dir})" for host in run.hosts)
+        + f"; the run's configuration: {run.config_path}"]
+    status = "jifen status" if run is None else f"jifen --config {run.config_path} status"
     lines = [
         "",
         "Jifen is up.",
@@ -36,7 +36,7 @@ def _announce(config: Config, database_url: str, started_database: bool,
         "  (TCP: 2-byte length + TPDU + ISO 8583, see docs/host-interface.md)",
         f"  Metrics                http://127.0.0.1:{config.front.metrics_port}/metrics (front),"
         f" :{config.switch.metrics_port} (switch), :{config.host.metrics_port} (host)",
-        "  Status                 jifen status  (/healthz and /readyz on each metrics port)",
+        f"  Status                 {status}  (/healthz and /readyz on each metrics port)",
         f"  Database               {redact_url(database_url)}"
         + ("  (embedded, under " + config.database.data_dir + ")" if started_database else ""),
         *partitions,
