@@ -11,10 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
+import asyncpg
 import pytest
 
 from database import EmbeddedPostgres
 from loadtest.host_metrics import approvals_per_s, parse_snapshot
+from loadtest.partitions import add_partitions, fresh_servers
 from loadtest.report import _partition_rows
 from proto.keys import load_kek
 
@@ -82,3 +85,30 @@ def test_the_table_shows_each_partition_and_their_sum() -> None:
                                          ["  partitions together", "22.5"]]
     assert _partition_rows({}) == []
     assert _partition_rows({"main": 1.0, "p2": None})[-1][1] == "-"
+
+
+@pytest.mark.timeout(120)
+def test_a_second_run_empties_both_servers_of_the_first_runs_replication(
+        tmp_path: Path) -> None:
+    """Subscriptions and slots of an earlier run would keep its databases from being dropped:
+    a run after a run with p2 added starts from empty databases, p2 added again."""
+    central, p2 = EmbeddedPostgres(tmp_path / "pg"), EmbeddedPostgres(tmp_path / "pg-p2")
+    try:
+        for _ in range(2):
+            partitions = fresh_servers(central, {"p2": p2})
+            assert [partition.name for partition in partitions] == ["main", "p2"]
+            anyio.run(add_partitions, partitions, backend="asyncio")
+            states = anyio.run(_partition_states, partitions[0].url, backend="asyncio")
+            assert states == [("main", "ready"), ("p2", "ready")]
+    finally:
+        for server in (p2, central):
+            server.stop()
+
+
+async def _partition_states(url: str) -> list[tuple[str, str]]:
+    connection = await asyncpg.connect(url)
+    try:
+        return [tuple(row) for row in await connection.fetch(
+            "SELECT name, state FROM partitions ORDER BY number")]
+    finally:
+        await connection.close()
