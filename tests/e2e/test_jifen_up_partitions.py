@@ -14,8 +14,11 @@ import subprocess
 from pathlib import Path
 
 import anyio
+import asyncpg
 import pytest
 
+from database.config import DatabaseConfig
+from database.connect import resolve_database_url
 from database.ports import free_port
 from devices.terminal_client import TerminalClient
 from proto.frames import Totals
@@ -57,6 +60,18 @@ async def _batch_over_both(port: int, tmk: bytes, pans: list[str]) -> dict[str, 
         for amount, pan in zip((1_000, 2_500), pans, strict=True):
             assert (await terminal.purchase(pan, amount))["39"] == "00"
         return await terminal.reconcile(Totals(purchases_count=2, purchases_fen=3_500))
+
+
+async def _closed_part(url: str) -> list[int]:
+    """DEMO0003's closed batch in this database: its purchases' count and amount."""
+    connection = await asyncpg.connect(url)
+    try:
+        counted = await connection.fetchval(
+            "SELECT counted FROM terminal_batches WHERE terminal_code = 'DEMO0003'"
+            " AND closed_at IS NOT NULL")
+    finally:
+        await connection.close()
+    return list(counted[:2])
 
 
 @pytest.mark.timeout(240)
@@ -107,6 +122,11 @@ def test_up_with_two_partitions_serves_both_ranges_and_reconciles_over_both(tmp_
         tmk = _tmk(var / "demo-tmks.csv", "DEMO0003")
         reconciled = anyio.run(_batch_over_both, front_port, tmk, pans)
         assert reconciled["39"] == "00", reconciled
+        # Each partition's database closed its own part of the batch with what it counted.
+        for data_dir in ("pg", "pg-p2"):
+            url = resolve_database_url(DatabaseConfig(data_dir=str(tmp_path / data_dir),
+                                                      archive_wal=False))
+            assert anyio.run(_closed_part, url) == [1, 1_000 if data_dir == "pg" else 2_500]
     finally:
         up.send_signal(signal.SIGTERM)
         try:
