@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -87,7 +86,7 @@ async def _prepare(config: Config, database_url: str,
 def _up(args: argparse.Namespace) -> int:
     from database.connect import embedded_server, resolve_database_url
     from jifen.commands.up_partitions import partition_database_urls
-    from runtime.pki import init_pki, service_names
+    from runtime.pki import ensure_pki
     from runtime.supervisor import supervise
 
     config = load_config(args.config)
@@ -101,8 +100,8 @@ def _up(args: argparse.Namespace) -> int:
         config, config_path = run.config, run.config_path
     # The links are mutual TLS: a first start creates the local CA and certificates, and one
     # for each partition's host.
-    extra_names = tuple(host.name for host in run.hosts) if run is not None else ()
-    for path in init_pki(Path(config.pki.dir), (*service_names(config), *extra_names)):
+    host_names = tuple(host.name for host in run.hosts) if run is not None else ()
+    for path in ensure_pki(config, host_names):
         print(f"Created {path}", flush=True)
     # Servers we start, stopped at the end (a partition's first: its subscription to central
     # ends with it); one someone else started is left running.
