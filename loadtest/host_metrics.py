@@ -1,8 +1,11 @@
-"""The account host's group commits during the window, from its Prometheus /metrics.
+"""The account host's group commits and approvals during the window, from its Prometheus
+/metrics.
 
 The host observes `jifen_host_batch_size` (requests per group commit) and
-`jifen_host_commit_seconds` once per batch (account_host/metrics.py). Scraped at the window's
-start and end, the difference of the histograms is the window's batches alone.
+`jifen_host_commit_seconds` once per batch, and counts its answers in `jifen_host_requests`
+by MTI and response code (account_host/metrics.py). Scraped at the window's start and end,
+the difference is the window's alone: with several partitions, each host's approvals are its
+partition's rate.
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 BATCH_SIZE = "jifen_host_batch_size"
 COMMIT_SECONDS = "jifen_host_commit_seconds"
+REQUESTS = "jifen_host_requests"
+# An approval as the load test counts one: an authorisation (0100, a balance inquiry) or a
+# financial request (0200) answered 00, by the request's MTI as the host labels it; sign-ons,
+# echoes, reconciliations and reversals are not authorisations.
+APPROVED_MTIS = ("0100", "0200")
+APPROVED_CODE = "00"
 # A /metrics page is a few KB, served by a thread of the host; slow means the host is stuck.
 SCRAPE_TIMEOUT_S = 5.0
 
@@ -44,6 +53,7 @@ class Histogram(msgspec.Struct, frozen=True):
 class Snapshot(msgspec.Struct, frozen=True):
     batch_size: Histogram | None
     commit_seconds: Histogram | None
+    approvals: float = 0.0   # financial requests answered 00 since the host started
 
 
 class BatchStats(msgspec.Struct, frozen=True):
@@ -61,7 +71,14 @@ class BatchStats(msgspec.Struct, frozen=True):
 
 def parse_snapshot(text: str) -> Snapshot:
     found: dict[str, Histogram] = {}
+    approvals = 0.0
     for family in text_string_to_metric_families(text):
+        if family.name == REQUESTS:
+            approvals += sum(sample.value for sample in family.samples
+                             if sample.name == REQUESTS + "_total"
+                             and sample.labels.get("response_code") == APPROVED_CODE
+                             and sample.labels.get("mti") in APPROVED_MTIS)
+            continue
         if family.name not in (BATCH_SIZE, COMMIT_SECONDS):
             continue
         buckets, count, total = [], 0.0, 0.0
@@ -73,7 +90,7 @@ def parse_snapshot(text: str) -> Snapshot:
             elif sample.name.endswith("_sum"):
                 total = sample.value
         found[family.name] = Histogram(sorted(buckets), count, total)
-    return Snapshot(found.get(BATCH_SIZE), found.get(COMMIT_SECONDS))
+    return Snapshot(found.get(BATCH_SIZE), found.get(COMMIT_SECONDS), approvals)
 
 
 async def scrape(url: str) -> Snapshot | None:
@@ -106,3 +123,11 @@ def batch_stats(url: str, before: Snapshot | None, after: Snapshot | None) -> Ba
         mean_commit_ms=(commits.sum / commits.count * 1000) if commits and commits.count else 0.0,
         p99_commit_ms_max=p99_commit * 1000 if p99_commit is not None else None,
     )
+
+
+def approvals_per_s(before: Snapshot | None, after: Snapshot | None,
+                    window_s: float) -> float | None:
+    """The host's approvals per second over the window (None: a scrape failed)."""
+    if before is None or after is None or window_s <= 0:
+        return None
+    return (after.approvals - before.approvals) / window_s

@@ -2,7 +2,8 @@
 back_office.provisioning and topped up, never duplicated, so a run reuses what an earlier run made.
 
 Terminals are LT000001, LT000002, ... (8 of them per merchant LOADTEST0000001, ...), none
-requiring MAC; cards are 16 digits under LOADTEST_BIN, routed to one account host.
+requiring MAC; cards are 16 digits under LOADTEST_BIN, routed to one account host, or, over
+several partitions, under one BIN per partition (PARTITION_BINS), the cards shared evenly.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from proto.keys import Purpose, load_kek, open_data_keys, open_pan
 
 ALLIANCE_CODE = "LOADTEST"
 LOADTEST_BIN = "628888"
+# One BIN per partition, in the order of loadtest.partitions.PARTITION_NAMES (main's first).
+PARTITION_BINS = (LOADTEST_BIN, "628889")
 TERMINALS_PER_MERCHANT = 8
 # Points per yuan: every purchase earns, so each approval posts a journal entry.
 EARN_POINTS_PER_YUAN = 1
@@ -52,17 +55,23 @@ def merchant_code(number: int) -> str:
 
 
 async def ensure_fleet(
-    database_url: str, terminals: int, cards: int, host_name: str = "main"
+    database_url: str, terminals: int, cards: int, host_names: tuple[str, ...] = ("main",),
 ) -> FleetData:
-    """At least `terminals` terminals and `cards` active cards of the load-test alliance."""
+    """At least `terminals` terminals and `cards` active cards of the load-test alliance,
+    shared evenly over the hosts' BINs (the first takes the remainder)."""
     assert 1 <= terminals <= TERMINALS_MAX and cards >= 1
+    assert 1 <= len(host_names) <= len(PARTITION_BINS) and cards >= len(host_names)
     connection = await asyncpg.connect(database_url)
     try:
         kek = load_kek()
         await _ensure_front_key_pair(connection, kek)
         created = await _ensure_stations(connection, terminals)
-        issued = await _ensure_cards(connection, cards, host_name, kek)
-        pans = await _card_numbers(connection, cards, kek)
+        issued, pans = 0, []
+        for index, host_name in enumerate(host_names):
+            bin_prefix = PARTITION_BINS[index]
+            share = cards // len(host_names) + (cards % len(host_names) if index == 0 else 0)
+            issued += await _ensure_cards(connection, share, host_name, kek, bin_prefix)
+            pans += await _card_numbers(connection, share, kek, bin_prefix)
     except ProvisioningError as exc:
         raise SetupError(f"provisioning the load-test alliance failed: {exc}") from exc
     finally:
@@ -108,7 +117,8 @@ async def _ensure_stations(
     return created
 
 
-async def _card_numbers(connection: asyncpg.Connection, cards: int, kek: bytes) -> list[str]:
+async def _card_numbers(connection: asyncpg.Connection, cards: int, kek: bytes,
+                        bin_prefix: str = LOADTEST_BIN) -> list[str]:
     """The clear numbers of up to `cards` active cards, opened with the pan_seal key as the
     back office does (the terminals must send them; no PAN is stored in clear)."""
     keys = await open_data_keys(connection, kek, [Purpose.PAN_SEAL], create=False)
@@ -116,26 +126,27 @@ async def _card_numbers(connection: asyncpg.Connection, cards: int, kek: bytes) 
         "SELECT c.pan_hmac, c.pan_sealed FROM cards c JOIN alliances a ON a.id = c.alliance_id"
         " WHERE a.code = $1 AND c.status = 'active' AND c.expires_on >= current_date"
         " AND left(c.pan_masked, length($2)) = $2 ORDER BY c.id LIMIT $3",
-        ALLIANCE_CODE, LOADTEST_BIN, cards)
+        ALLIANCE_CODE, bin_prefix, cards)
     seal_key = keys[Purpose.PAN_SEAL]
     return [open_pan(seal_key, row["pan_sealed"], row["pan_hmac"]) for row in rows]
 
 
 async def _ensure_cards(
     connection: asyncpg.Connection, cards: int, host_name: str, kek: bytes,
+    bin_prefix: str = LOADTEST_BIN,
 ) -> int:
-    route = await routing_range(connection, LOADTEST_BIN)
+    route = await routing_range(connection, bin_prefix)
     if route is None:
-        await add_card_range(connection, LOADTEST_BIN, LOADTEST_BIN, host_name)
+        await add_card_range(connection, bin_prefix, bin_prefix, host_name)
     elif route.host_name != host_name:
-        raise SetupError(f"BIN {LOADTEST_BIN} is routed to host {route.host_name!r}, "
+        raise SetupError(f"BIN {bin_prefix} is routed to host {route.host_name!r}, "
                          f"not {host_name!r}")
     existing = await connection.fetchval(
         "SELECT count(*) FROM cards c JOIN alliances a ON a.id = c.alliance_id"
         " WHERE a.code = $1 AND c.status = 'active' AND c.expires_on >= current_date"
-        " AND left(c.pan_masked, length($2)) = $2", ALLIANCE_CODE, LOADTEST_BIN)
+        " AND left(c.pan_masked, length($2)) = $2", ALLIANCE_CODE, bin_prefix)
     if existing >= cards:
         return 0
-    summary = await issue_cards(connection, ALLIANCE_CODE, LOADTEST_BIN, cards - existing,
+    summary = await issue_cards(connection, ALLIANCE_CODE, bin_prefix, cards - existing,
                                 kek=kek)
     return summary.count

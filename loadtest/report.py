@@ -47,6 +47,7 @@ def table_rows(results: Results) -> list[list[str]]:
                              _number(system.approved_per_s, 1), system))
     for kind in system.by_kind:
         rows.append([f"  of which {kind.kind}", _number(kind.per_s, 1), "", "", "", "", "", ""])
+    rows += _partition_rows(results.partitions)
     if results.latency_phase is not None and results.latency_rate is not None:
         rows.append(_latency_row(_latency_label(results.latency_rate),
                                  _number(results.latency_phase.approved_per_s, 1),
@@ -59,6 +60,18 @@ def table_rows(results: Results) -> list[list[str]]:
         rows.append([f"pgbench tpcb-like ({pgbench.clients} clients, scale {pgbench.scale})",
                      _number(pgbench.tps, 1), "", "", "", "", "",
                      f"{pgbench.failed:,d}"])
+    return rows
+
+
+def _partition_rows(partitions: dict[str, float | None]) -> list[list[str]]:
+    """Each partition's approvals/s as its host counted them, and their sum."""
+    if not partitions:
+        return []
+    rows = [[f"  partition {name} (its host's count)", _number(rate, 1), "", "", "", "", "", ""]
+            for name, rate in partitions.items()]
+    rates = list(partitions.values())
+    total = None if None in rates else sum(rate or 0.0 for rate in rates)
+    rows.append(["  partitions together", _number(total, 1), "", "", "", "", "", ""])
     return rows
 
 

@@ -29,10 +29,11 @@ from loadtest import cpu
 from loadtest.cpu import CpuShare
 from loadtest.drive import DriveSettings, PhaseResult, Station, drive
 from loadtest.errors import SetupError
-from loadtest.host_metrics import BatchStats, Snapshot, batch_stats, scrape
+from loadtest.host_metrics import BatchStats, Snapshot, approvals_per_s, batch_stats, scrape
 from loadtest.latency_target import LatencyRate, choose_latency_rate
 from loadtest.machine import Machine, describe_machine
 from loadtest.mix import ECHO, Kind, describe_mix, parse_mix
+from loadtest.partitions import PartitionDatabase, add_partitions
 from loadtest.pgbench import PgbenchResult, run_pgbench
 from loadtest.profile import Profile, py_spy_path, record
 from loadtest.provision import FleetData, ensure_fleet
@@ -44,7 +45,9 @@ from loadtest.services import (
     apply_overrides,
     ceiling_sections,
     free_port,
+    partition_host_sections,
     system_sections,
+    with_partition_host,
     write_config,
 )
 from proto.codes import ResponseCode
@@ -81,6 +84,9 @@ class Options(msgspec.Struct, frozen=True):
     profile_dir: str | None = None
     progress: bool = True
     rules: str = "none"             # the earn rules loaded (loadtest/rules.py)
+    # --start over several partitions: main's (central, database_url) first, each with its
+    # database ready to add (loadtest/partitions.py); empty: one partition, as before.
+    partitions: list[PartitionDatabase] = []
 
 
 class Ratios(msgspec.Struct, frozen=True):
@@ -105,6 +111,10 @@ class Results(msgspec.Struct, frozen=True):
     latency_rate: LatencyRate | None = None
     latency_phase: PhaseResult | None = None
     latency_phase_cpu: list[CpuShare] = []
+    # Over several partitions: each host's approvals/s in the window, from its /metrics
+    # (None: not scraped); their sum is the system's approvals less those in flight at the
+    # window's edges.
+    partitions: dict[str, float | None] = {}
 
     @property
     def error_count(self) -> int:
@@ -138,6 +148,7 @@ class _Window:
         self._group = group
         self._metrics_before: list[Snapshot | None] = []
         self.batches: list[BatchStats] = []
+        self.approvals_per_s: list[float | None] = []   # per metrics URL
         self.profiles: list[Profile] = []
 
     @property
@@ -152,6 +163,8 @@ class _Window:
                 self._start_profiles(self._cpu.before)
             return
         after = [await scrape(url) for url in self._urls]
+        self.approvals_per_s = [approvals_per_s(before, later, self._window_s) for before, later
+                                in zip(self._metrics_before, after, strict=True)]
         self.batches = [stats for url, before, later in zip(self._urls, self._metrics_before,
                                                              after, strict=True)
                         if (stats := batch_stats(url, before, later)) is not None]
@@ -176,7 +189,11 @@ async def run(options: Options) -> Results:
     async with AsyncExitStack() as stack:
         if options.start:
             await migrate(options.database_url)
-        fleet = await ensure_fleet(options.database_url, options.terminals, options.cards)
+        host_names = tuple(partition.name for partition in options.partitions) or ("main",)
+        fleet = await ensure_fleet(options.database_url, options.terminals, options.cards,
+                                   host_names)
+        if len(options.partitions) > 1:   # after the cards: the initial copy carries them
+            await add_partitions(options.partitions)
         await ensure_rules(options.database_url, options.rules)
         if not fleet.pans:
             raise SetupError("the load-test alliance has no usable cards")
@@ -219,18 +236,31 @@ async def run(options: Options) -> Results:
             profile.service)),
         latency_rate=latency_rate, latency_phase=latency_phase,
         latency_phase_cpu=latency_phase_cpu,
+        partitions=(dict(zip(host_names, window.approvals_per_s, strict=True))
+                    if len(host_names) > 1 else {}),
     )
 
 
 async def _start_system(services: Services, options: Options) -> tuple[tuple[str, int],
                                                                         list[str]]:
     ports = SystemPorts.free()
+    work_dir = Path(options.work_dir)
     sections = apply_overrides(system_sections(options.database_url, ports), options.overrides)
-    write_config(Path(options.work_dir) / "system.toml", sections)
+    others = [(partition, free_port(), free_port()) for partition in options.partitions[1:]]
+    for partition, host_port, _ in others:
+        sections = with_partition_host(sections, partition.name, host_port)
+    write_config(work_dir / "system.toml", sections)
     await services.start("host", ports.host)
+    metrics_urls = [f"http://127.0.0.1:{ports.host_metrics}/metrics"]
+    for partition, host_port, metrics_port in others:
+        path = work_dir / f"host-{partition.name}.toml"
+        write_config(path, partition_host_sections(sections, partition.name, partition.url,
+                                                   host_port, metrics_port, work_dir / "pki"))
+        await services.start(f"host-{partition.name}", host_port, path, "host")
+        metrics_urls.append(f"http://127.0.0.1:{metrics_port}/metrics")
     await services.start("switch", ports.switch)
     await services.start("front", ports.front)
-    return ("127.0.0.1", ports.front), [f"http://127.0.0.1:{ports.host_metrics}/metrics"]
+    return ("127.0.0.1", ports.front), metrics_urls
 
 
 async def _measure_system(
@@ -352,4 +382,7 @@ def _settings(options: Options, kinds: list[Kind], fleet: FleetData) -> dict[str
     }
     if options.overrides:
         settings["overrides"] = " ".join(options.overrides)
+    if len(options.partitions) > 1:
+        settings["partitions"] = (", ".join(partition.name for partition in options.partitions)
+                                  + ", each an embedded server, the cards shared evenly")
     return settings

@@ -59,6 +59,31 @@ def system_sections(database_url: str, ports: SystemPorts) -> Sections:
     }
 
 
+def with_partition_host(sections: Sections, name: str, host_port: int) -> Sections:
+    """The system's sections with partition `name`'s host routed by the switch, whose
+    certificate carries its own name."""
+    changed = {section: dict(fields) for section, fields in sections.items()}
+    switch = changed["switch"]
+    switch["hosts"] = {**switch["hosts"], name: f"127.0.0.1:{host_port}"}
+    switch["host_tls_names"] = {**switch.get("host_tls_names", {}), name: name}
+    return changed
+
+
+def partition_host_sections(sections: Sections, name: str, database_url: str, host_port: int,
+                            metrics_port: int, pki_dir: Path) -> Sections:
+    """Partition `name`'s host: the system's settings on its own database, ports and
+    certificate (issued here when missing); main answers the terminals' sign-ons."""
+    from runtime.pki import init_pki, link_paths
+
+    init_pki(pki_dir, (name,))
+    changed = {section: dict(fields) for section, fields in sections.items()}
+    changed["database"] = {"url": database_url}
+    changed["host"] = {**changed.get("host", {}), "name": name, "default_host": "main",
+                       "listen_port": host_port, "metrics_port": metrics_port,
+                       **link_paths(pki_dir, name)}
+    return changed
+
+
 def ceiling_sections(database_url: str, port: int) -> Sections:
     """A front that answers echoes itself; its switch address has nobody listening."""
     return {
@@ -143,10 +168,14 @@ class Services:
                 return child.process.pid
         return None
 
-    async def start(self, name: str, port: int) -> None:
+    async def start(self, name: str, port: int, config_path: Path | None = None,
+                    service: str | None = None) -> None:
+        """Child `name` runs `service` (default: `name`) with `config_path` (default: the
+        system's file): a partition's host is child "host-p2", service "host"."""
         self._log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self._log_dir / f"{name}.log"
-        command = [sys.executable, "-m", "jifen.cli", "--config", str(self._config_path), name]
+        command = [sys.executable, "-m", "jifen.cli", "--config",
+                   str(config_path or self._config_path), service or name]
         child = Child(name, port)
         with open(log_path, "ab") as log:
             child.process = await anyio.open_process(command, stdout=log, stderr=log)

@@ -24,7 +24,7 @@ from acquirer_front.config import FrontConfig
 from back_office.config import BackOfficeConfig
 from database.config import DatabaseConfig, check_multi_host
 from dialup.config import DialupConfig
-from proto.settings import HostName, PeerName
+from proto.settings import HostName, PeerName, Port
 from runtime.errors import ConfigError
 from switch.config import SwitchConfig
 
@@ -51,6 +51,15 @@ class PkiConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     host_name: PeerName = "host"
 
 
+class StatusConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """What `jifen status` asks beside the processes of this file's sections."""
+
+    # The metrics ports of other account hosts on this machine (a partition's host, which
+    # runs with a file of its own: `jifen up --partitions 2` writes both); metrics listen on
+    # 127.0.0.1 only, so only a host on this machine can be asked.
+    hosts: dict[HostName, Port] = {}
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     database: DatabaseConfig = DatabaseConfig()
     front: FrontConfig = FrontConfig()
@@ -64,6 +73,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # "Partitions"): `[partitions.<name>]`, a `[database]` section of its own, named as the
     # partition's host (`[host] name`, `switch.hosts`).
     partitions: dict[HostName, DatabaseConfig] = {}
+    status: StatusConfig = StatusConfig()
 
     def __post_init__(self) -> None:
         # A client probes a quiet link every echo interval and waits the echo timeout for the

@@ -98,9 +98,10 @@ def init_pki(directory: Path, names: tuple[str, ...], *, force: bool = False) ->
     return written
 
 
-def ensure_pki(config: Config) -> list[Path]:
-    """`jifen up`'s first start: create what is missing under `[pki] dir`."""
-    return init_pki(Path(config.pki.dir), service_names(config))
+def ensure_pki(config: Config, host_names: tuple[str, ...] = ()) -> list[Path]:
+    """`jifen up`'s first start: create what is missing under `[pki] dir`, with a certificate
+    for each of `host_names` too (the partitions' hosts of `jifen up --partitions`)."""
+    return init_pki(Path(config.pki.dir), (*service_names(config), *host_names))
 
 
 def link_paths(directory: Path, name: str) -> dict[str, str]:

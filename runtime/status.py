@@ -40,6 +40,12 @@ class ProcessStatus(msgspec.Struct, frozen=True):
     address: str
     status: ServiceStatus | None = None
     error: str | None = None
+    # A host's partition when the configuration names more than one host (`[status] hosts`).
+    partition: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.service if self.partition is None else f"{self.service} {self.partition}"
 
     @property
     def ready(self) -> bool:
@@ -48,20 +54,31 @@ class ProcessStatus(msgspec.Struct, frozen=True):
 
 def configured_processes(
     config: Config, services: Sequence[str] = (),
-) -> list[tuple[str, int]]:
-    """(service, metrics port) of every process the configuration runs, or of `services`
-    alone (the dial-up bridge even without ports: it was asked for by name)."""
+) -> list[tuple[str, int, str | None]]:
+    """(service, metrics port, partition) of every process the configuration runs, or of
+    `services` alone (the dial-up bridge even without ports: it was asked for by name). Each
+    host of `[status] hosts` follows the file's own; hosts have their partition named then."""
     assert set(services) <= set(SERVICE_NAMES), services
-    processes = [("front", config.front.metrics_port), ("switch", config.switch.metrics_port),
-                 ("host", config.host.metrics_port)]
+    own_partition = config.host.name if config.status.hosts else None
+    processes: list[tuple[str, int, str | None]] = [
+        ("front", config.front.metrics_port, None),
+        ("switch", config.switch.metrics_port, None),
+        ("host", config.host.metrics_port, own_partition),
+        *(("host", port, name) for name, port in config.status.hosts.items())]
     if config.dialup.ports or "dialup" in services:
-        processes.append(("dialup", config.dialup.metrics_port))
+        processes.append(("dialup", config.dialup.metrics_port, None))
     if services:
         processes = [process for process in processes if process[0] in services]
     return processes
 
 
-def fetch_status(service: str, port: int, timeout_s: float) -> ProcessStatus:
+def fetch_status(service: str, port: int, timeout_s: float,
+                 partition: str | None = None) -> ProcessStatus:
+    status = _fetch_status(service, port, timeout_s)
+    return status if partition is None else msgspec.structs.replace(status, partition=partition)
+
+
+def _fetch_status(service: str, port: int, timeout_s: float) -> ProcessStatus:
     address = f"{METRICS_HOST}:{port}"
     if port == 0:
         return ProcessStatus(service, "-", error="metrics_port is 0: no endpoint to ask")
@@ -87,8 +104,8 @@ def system_status(config: Config, timeout_s: float = STATUS_TIMEOUT_S_DEFAULT,
     most about `timeout_s`."""
     processes = configured_processes(config, services)
     with ThreadPoolExecutor(max_workers=len(processes)) as pool:
-        futures = [pool.submit(fetch_status, service, port, timeout_s)
-                   for service, port in processes]
+        futures = [pool.submit(fetch_status, service, port, timeout_s, partition)
+                   for service, port, partition in processes]
         return [future.result() for future in futures]
 
 

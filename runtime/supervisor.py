@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import anyio
 import structlog
 from anyio.abc import Process
 
+from account_host.config import HostConfig
 from runtime.config import Config
+from runtime.local_partitions import PartitionHost
 from runtime.service import SUPERVISED_ENV
 
 log = structlog.get_logger("jifen.up")
@@ -47,6 +49,10 @@ class Child:
     restarts: int = 0
     stopping: bool = field(default=False)
     stop_timeout_s: float = CHILD_STOP_TIMEOUT_S
+    # The command's service and configuration, when not `name` and the supervisor's file (a
+    # partition's host: child "host p2", service "host", its own file).
+    service: str | None = None
+    config_path: str | None = None
 
 
 def _child_command(config_path: str | None, name: str) -> list[str]:
@@ -54,6 +60,24 @@ def _child_command(config_path: str | None, name: str) -> list[str]:
     if config_path:
         command += ["--config", config_path]
     return command + [name]
+
+
+def _children(config: Config, partition_hosts: Sequence[PartitionHost]) -> list[Child]:
+    """Hosts first (main's, then each partition's), then the switch, then the front: each
+    starts once the one it connects to listens."""
+    def host_child(name: str, host: HostConfig, config_path: str | None = None) -> Child:
+        return Child(name, host.listen_port, service="host", config_path=config_path,
+                     stop_timeout_s=host.drain_timeout_s + CHILD_CLOSE_S_MAX)
+
+    return [
+        host_child("host", config.host),
+        *(host_child(f"host {host.name}", host.config.host, host.config_path)
+          for host in partition_hosts),
+        Child("switch", config.switch.listen_port,
+              stop_timeout_s=config.switch.drain_timeout_s + CHILD_CLOSE_S_MAX),
+        Child("front", config.front.listen_port,
+              stop_timeout_s=config.front.drain_timeout_s + CHILD_CLOSE_S_MAX),
+    ]
 
 
 class ChildStartError(Exception):
@@ -115,25 +139,22 @@ async def stop_child(child: Child) -> None:
 
 
 async def supervise(config: Config, config_path: str | None,
-                    announce: Callable[[], None]) -> None:
+                    announce: Callable[[], None],
+                    partition_hosts: Sequence[PartitionHost] = ()) -> None:
+    """Run the children until SIGTERM or SIGINT; `partition_hosts`: the hosts of partitions
+    other than main's (`jifen up --partitions`), each with its own file."""
     # Each child resolves its own database URL from the same file and environment: on the
     # embedded server, its own role's login; never the administrator's password from us.
     env = dict(os.environ)
     env[SUPERVISED_ENV] = "1"   # a Ctrl-C is ours to act on: we drain them in order
-    children = [
-        Child("host", config.host.listen_port,
-              stop_timeout_s=config.host.drain_timeout_s + CHILD_CLOSE_S_MAX),
-        Child("switch", config.switch.listen_port,
-              stop_timeout_s=config.switch.drain_timeout_s + CHILD_CLOSE_S_MAX),
-        Child("front", config.front.listen_port,
-              stop_timeout_s=config.front.drain_timeout_s + CHILD_CLOSE_S_MAX),
-    ]
+    children = _children(config, partition_hosts)
     async with anyio.create_task_group() as group:
         try:
             for child in children:
                 ready = anyio.Event()
-                group.start_soon(_run_child, child, _child_command(config_path, child.name),
-                                 env, ready)
+                command = _child_command(child.config_path or config_path,
+                                         child.service or child.name)
+                group.start_soon(_run_child, child, command, env, ready)
                 with anyio.fail_after(CHILD_READY_TIMEOUT_S + 1):
                     await ready.wait()
             announce()

@@ -47,7 +47,7 @@ DEMO_RULES = (
     ("DEMO00000000002", "0.6", "0.9", 50),
 )
 # Advisory lock key of demo creation, so two `jifen up` at once cannot both create it.
-_DEMO_LOCK_KEY = 0x4A4946454E  # "JIFEN"
+DEMO_LOCK_KEY = 0x4A4946454E  # "JIFEN"
 
 
 class DemoTerminal(msgspec.Struct, frozen=True):
@@ -94,7 +94,7 @@ async def create_demo(
     TMK file is written last, inside the transaction: if it cannot be, nothing is created."""
     tmks: list[tuple[str, bytes]] = []
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _DEMO_LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", DEMO_LOCK_KEY)
         await create_alliance(conn, DEMO_ALLIANCE_CODE, "Demo Coalition", "Asia/Shanghai",
                               "23:00", 100)
         terminals = []
@@ -130,7 +130,7 @@ async def create_demo_if_empty(
 ) -> DemoSummary | None:
     """The demo, unless any alliance exists already (then None, and nothing is written)."""
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _DEMO_LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", DEMO_LOCK_KEY)
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM alliances)"):
             return None
         return await create_demo(conn, cards_csv, tmks_csv, kek=kek)

@@ -3,6 +3,10 @@
     jifen loadtest                       drive the system `jifen up` runs (front :8583)
     jifen loadtest --start               start one of its own (embedded PostgreSQL under
                                          var/loadtest-pg, or $JIFEN_DATABASE_URL)
+    jifen loadtest --start --partitions 2
+                                         two partitions, main and p2, each an account host
+                                         on an embedded server of its own (p2's under
+                                         var/loadtest-pg-p2): each one's rate and the total
     jifen loadtest --report docs/performance.md
                                          measure (on a system of its own unless --front is
                                          given) and write the report
@@ -29,6 +33,7 @@ from runtime.logging import configure_logging
 
 if TYPE_CHECKING:
     from database.embedded import EmbeddedPostgres
+    from loadtest.partitions import PartitionDatabase
     from loadtest.run import Options
 
 DEFAULT_DATA_DIR = "var/loadtest-pg"
@@ -88,6 +93,33 @@ def _database_url(args: argparse.Namespace,
     return url, embedded if started_here else None
 
 
+def _partition_databases(
+    args: argparse.Namespace,
+) -> tuple[list[PartitionDatabase], list[EmbeddedPostgres]]:
+    """--partitions N: an empty database on each partition's embedded server (central's
+    under --data-dir, p2's beside it), and the servers to stop at the end (those started
+    here; p2's first, its subscription to central ends with it)."""
+    from database.embedded import EmbeddedPostgres
+    from loadtest.partitions import PARTITION_NAMES, fresh_servers, partition_data_dir
+
+    if load_config(args.config).database.url:
+        raise CliError("--partitions runs each partition on an embedded server of its own: "
+                       "unset $JIFEN_DATABASE_URL (and database.url)")
+    names = PARTITION_NAMES[:args.partitions]
+    servers = {name: EmbeddedPostgres(args.data_dir if name == "main"
+                                      else partition_data_dir(args.data_dir, name))
+               for name in names}
+    started_here = [server for server in servers.values() if not server.is_running()]
+    central = servers.pop("main")
+    try:
+        databases = fresh_servers(central, servers)
+    except BaseException:
+        for server in reversed(started_here):
+            server.stop()
+        raise
+    return databases, list(reversed(started_here))
+
+
 def _options(args: argparse.Namespace, start: bool, database_url: str) -> Options:
     from loadtest.drive import DriveSettings
     from loadtest.run import Options
@@ -111,6 +143,10 @@ def _options(args: argparse.Namespace, start: bool, database_url: str) -> Option
     )
 
 
+def _with_partitions(options: Options, partitions: list[PartitionDatabase]) -> Options:
+    return msgspec.structs.replace(options, partitions=partitions)
+
+
 def _loadtest(args: argparse.Namespace) -> int:
     from loadtest.report import render_text, write_report
     from loadtest.run import run
@@ -123,14 +159,25 @@ def _loadtest(args: argparse.Namespace) -> int:
     start = args.start or (args.report is not None and args.front is None)
     if start and args.front is not None:
         raise CliError("--start runs a system of its own: drop --front")
-    database_url, embedded = _database_url(args, start)
+    if args.partitions > 1 and not start:
+        raise CliError("--partitions needs --start: the load test runs the partitions itself")
+    embedded: list[EmbeddedPostgres] = []
+    partitions: list[PartitionDatabase] = []
+    if args.partitions > 1:
+        partitions, embedded = _partition_databases(args)
+        database_url = partitions[0].url
+    else:
+        database_url, server = _database_url(args, start)
+        embedded = [server] if server is not None else []
     try:
         options = _options(args, start, database_url)
+        if partitions:
+            options = _with_partitions(options, partitions)
         results = anyio.run(run, options, backend="asyncio",
                             backend_options={"use_uvloop": True})
     finally:
-        if embedded is not None:
-            embedded.stop()
+        for server in embedded:
+            server.stop()
     if args.json:
         sys.stdout.buffer.write(msgspec.json.encode(results) + b"\n")
     else:
@@ -159,6 +206,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     system.add_argument("--metrics", action="append", metavar="URL",
                         help="the account host's /metrics, for group-commit batch sizes "
                              "(repeatable; default http://127.0.0.1:9103/metrics)")
+    system.add_argument("--partitions", type=int, choices=range(1, 3), default=1, metavar="N",
+                        help="--start: card-range partitions, each an account host on an "
+                             "embedded server of its own (p2's under --data-dir with -p2), the "
+                             "cards shared evenly; reports each one's approvals/s and the "
+                             "total (1-2; default 1)")
     system.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
                         help=f"--start's embedded PostgreSQL (default {DEFAULT_DATA_DIR})")
     system.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",

@@ -60,9 +60,9 @@ def _uptime(seconds: float) -> str:
 def _row(process: ProcessStatus) -> list[str]:
     status = process.status
     if status is None:
-        return [process.service, process.address, "down", "no", "-", "-", "-"]
+        return [process.label, process.address, "down", "no", "-", "-", "-"]
     links = ", ".join(f"{link.name} {'up' if link.up else 'DOWN'}" for link in status.links)
-    return [process.service, process.address, "alive" if status.alive else "STALLED",
+    return [process.label, process.address, "alive" if status.alive else "STALLED",
             "yes" if status.ready else "NO", status.version, _uptime(status.uptime_s),
             links or "-"]
 
@@ -76,11 +76,11 @@ def print_status_table(processes: list[ProcessStatus]) -> None:
         print("  ".join([*cells, row[-1]]).rstrip())
     for process in processes:   # why each one is not ready
         if process.error is not None:
-            print(f"  {process.service}: {process.error}")
+            print(f"  {process.label}: {process.error}")
         if process.status is not None:
             for check in process.status.checks:
                 if not check.ok:
-                    print(f"  {process.service}: {check.name}: {check.detail}")
+                    print(f"  {process.label}: {check.name}: {check.detail}")
 
 
 def _status(args: argparse.Namespace) -> int:
