@@ -114,10 +114,14 @@ class KeyMemory:
         if entry is not None:
             return entry & self._index_mask
         digest_mask = self._digest_mask
-        for bucket in reversed(self._closed):
-            entry = bucket.find(masked, digest_mask)
-            if entry is not None:
-                return entry & self._index_mask
+        for bucket in reversed(self._closed):   # as _Bucket.find, inlined: 15 times a miss
+            at = (masked >> bucket.shift) + bucket.half
+            starts = bucket.starts
+            high = starts[at + 1]
+            entries = bucket.entries
+            at = bisect_left(entries, masked, starts[at], high)
+            if at < high and entries[at] & digest_mask == masked:
+                return entries[at] & self._index_mask
         return None
 
     def remember(self, digest: int, index: int, now_s: int) -> None:
