@@ -38,6 +38,11 @@ so callers answer for new requests as when the link is down) but still delivers 
 coming on that connection; `peer_stopping` says the peer left on purpose and is expected
 back, so a caller may wait for it (`wait_up`) instead of refusing at once.
 
+Beside the batches, one question and its answer: a switch with several hosts sends
+`KeysWanted` (`LinkClient.send_control`, from its `on_up`) and the server's `on_keys_wanted`
+answers `KeyDigests` in a task of its own, one message at a time as the transport takes it
+(`LinkPeer.send_message`); a server without the handler answers none, `done`, at once.
+
 Structured concurrency stays: `LinkClient.run` and `serve_links` run until cancelled and close
 their transports when they end; the probe is a loop of anyio sleeps. A lost connection (closed,
 a malformed message, no answer to a probe) ends that connection only. A bug (an AssertionError,
