@@ -146,7 +146,7 @@ class Forwarder:
         if remembered != host:
             metrics.KEY_ROUTED.inc()
             log.info("routed_by_key", request_id=request.request_id, host=remembered,
-                     pan_host=host, request=request.key_text(), pan=mask_pan(request.pan))
+                     pan_host=host, pan=mask_pan(request.pan))
         return remembered
 
     def _forward(
