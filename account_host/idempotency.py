@@ -10,6 +10,7 @@ key finds the original of a reversal (field 90), with what it posted.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from hashlib import blake2b
 
 import msgspec
@@ -23,6 +24,10 @@ from proto.retransmission import retransmission_key
 DIGEST_SIZE = 16
 # Eviction granularity: one list of keys per hour keeps the bookkeeping to a pointer a request.
 _BUCKET_S = 3_600
+# `keys_since` walks from the newest key and stops at the first one this much older than asked:
+# keys are remembered in the writer's clock order (a load in received_at order), so only a
+# clock step back could put an older key after a newer one.
+KEYS_SINCE_SLACK_S = 300
 
 _encoder = msgspec.msgpack.Encoder()
 _answer_decoder = msgspec.msgpack.Decoder(Answer)
@@ -116,3 +121,21 @@ class RetransmissionMemory:
                     del self._entries[key]
                     forgotten += 1
         return forgotten
+
+    def keys_since(self, since_s: int) -> Iterator[tuple[str, int]]:
+        """The keys received from `since_s` on, newest first, with when (a switch restarted
+        with several hosts asks for them: docs/plans/partitions.md §4); a key remembered twice
+        may come twice. The caller may pause between keys while the writer remembers and
+        evicts: the walk goes back over the buckets' lists as they were when it began."""
+        stop_s = since_s - KEYS_SINCE_SLACK_S
+        entries = self._entries
+        for keys in reversed([keys for _, keys in self._buckets]):
+            for at in range(len(keys) - 1, -1, -1):
+                key = keys[at]
+                entry = entries.get(key)
+                if entry is None:
+                    continue
+                if entry.received_at_s < stop_s:
+                    return
+                if entry.received_at_s >= since_s:
+                    yield key, entry.received_at_s

@@ -24,7 +24,9 @@ from account_host.changes import ChangeListener
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS, WriterDatabase
 from account_host.errors import StateLoadError
+from account_host.idempotency import RetransmissionMemory
 from account_host.intake import Intake
+from account_host.key_digests import send_key_digests
 from account_host.queue_items import QueueItem
 from account_host.writer import Writer
 from proto.drain import Drain
@@ -94,7 +96,9 @@ async def run_host(
                 port = await group.start(partial(
                     _serve_links, group, writer, drain, partial(
                         serve_links, config.listen_host, config.listen_port,
-                        intake.on_requests, name="host", tls=tls, limits=limits, drain=drain)))
+                        intake.on_requests, name="host", tls=tls, limits=limits, drain=drain,
+                        on_keys_wanted=partial(send_key_digests,
+                                               partial(_retransmissions, writer)))))
                 log.info("host_serving", host=config.name, port=port)
                 task_status.started(port)
     finally:
@@ -113,6 +117,11 @@ async def _serve_links(group: anyio.abc.TaskGroup, writer: Writer, drain: Drain 
             await anyio.sleep(_DRAIN_POLL_S)
     log.info("host_drained", writer_idle=writer.is_idle)
     group.cancel_scope.cancel()
+
+
+def _retransmissions(writer: Writer) -> RetransmissionMemory | None:
+    """The writer's memory as it is now (a failed batch reloads the state)."""
+    return None if writer.state is None else writer.state.retransmissions
 
 
 def _switch_links() -> LinkState:

@@ -9,7 +9,9 @@ reads the frame (msgspec ignores trailing elements it does not know) and its fra
 (the missing element takes the default); the 0420s stored sealed in front_saf before it
 existed still open; and the host's remembered answers (host_requests) are stored without it.
 A field added later goes after it, with a default, for the same reasons
-(`Request.reconciliation_parts`).
+(`Request.reconciliation_parts`). A new link message (`KeysWanted`, `KeyDigests`) is one a peer
+of the release before cannot read: the switch sends it only with several hosts configured, a
+set-up of this release, so the hosts are upgraded before their switch.
 """
 
 from __future__ import annotations
@@ -139,4 +141,29 @@ class ClosingSeen(msgspec.Struct, tag="cs", array_like=True):
     answers it still owes."""
 
 
-LinkMessage = RequestBatch | AnswerBatch | Ping | Pong | Closing | ClosingSeen
+# Digests in one `KeyDigests`: 32 KiB, under the smallest link_message_size_max (64 KiB) of
+# any peer, and about 5 ms of a host's loop to compute between two messages.
+KEY_DIGESTS_PER_MESSAGE_MAX = 4_096
+
+
+class KeysWanted(msgspec.Struct, tag="kw", array_like=True):
+    """Switch to host, when its link comes up after the switch started with several hosts: the
+    digests of the retransmission keys this host remembers from `since_s` (Unix seconds) on,
+    so that a retransmission goes where its original went (switch/key_memory.py)."""
+
+    since_s: int
+
+
+class KeyDigests(msgspec.Struct, tag="kd", array_like=True):
+    """Host to switch, the answer to `KeysWanted`, in as many messages as it takes:
+    `digests` is KEY_DIGESTS_PER_MESSAGE_MAX 8-byte digests at most
+    (proto.retransmission.key_digest_bytes, concatenated), none received after
+    `received_at_s`; `done` on the last message, which may carry none."""
+
+    digests: Annotated[bytes, msgspec.Meta(max_length=8 * KEY_DIGESTS_PER_MESSAGE_MAX)]
+    received_at_s: int
+    done: bool = False
+
+
+LinkMessage = (RequestBatch | AnswerBatch | Ping | Pong | Closing | ClosingSeen | KeysWanted
+               | KeyDigests)

@@ -38,6 +38,11 @@ so callers answer for new requests as when the link is down) but still delivers 
 coming on that connection; `peer_stopping` says the peer left on purpose and is expected
 back, so a caller may wait for it (`wait_up`) instead of refusing at once.
 
+Beside the batches, one question and its answer: a switch with several hosts sends
+`KeysWanted` (`LinkClient.send_control`, from its `on_up`) and the server's `on_keys_wanted`
+answers `KeyDigests` in a task of its own, one message at a time as the transport takes it
+(`LinkPeer.send_message`); a server without the handler answers none, `done`, at once.
+
 Structured concurrency stays: `LinkClient.run` and `serve_links` run until cancelled and close
 their transports when they end; the probe is a loop of anyio sleeps. A lost connection (closed,
 a malformed message, no answer to a probe) ends that connection only. A bug (an AssertionError,
@@ -67,6 +72,8 @@ from proto.frames import (
     AnswerBatch,
     Closing,
     ClosingSeen,
+    KeyDigests,
+    KeysWanted,
     LinkMessage,
     Ping,
     Pong,
@@ -107,8 +114,8 @@ TLS_HANDSHAKE_TIMEOUT_S = 10.0
 _LINK_ERRORS = (OSError, LinkCodecError, TimeoutError, anyio.BrokenResourceError,
                 anyio.ClosedResourceError, anyio.EndOfStream)
 
-_Outgoing = list[Any] | Ping | Pong | Closing | ClosingSeen
-_Control = Ping | Pong | Closing | ClosingSeen
+_Outgoing = list[Any] | Ping | Pong | Closing | ClosingSeen | KeysWanted | KeyDigests
+_Control = Ping | Pong | Closing | ClosingSeen | KeysWanted | KeyDigests
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -206,6 +213,15 @@ class _Connection(asyncio.Protocol):
         self._queue(frames)
         return True
 
+    def put_message(self, message: KeyDigests) -> bool:
+        """Queue a message that is neither frames nor control (bounded as a list of frames
+        is); False when closed or full."""
+        if self.closed or self._outbox_frames >= OUTBOX_ITEMS_MAX:
+            return False
+        self._outbox_frames += 1
+        self._queue(message)
+        return True
+
     def put_control(self, message: _Control) -> None:
         if self.closed:
             return
@@ -276,6 +292,7 @@ class _Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        self._wake_senders()   # a sender waiting for `is_flushed`
         if self._outbox and not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -337,6 +354,8 @@ class _ClientConnection(_Connection):
             self._client._on_answers(message.answers)
         elif type(message) is Closing:
             self._client._on_closing(self)
+        elif type(message) is KeyDigests and self._client._on_key_digests is not None:
+            self._client._on_key_digests(message)
         elif type(message) is not Pong:
             raise LinkCodecError(f"unexpected {type(message).__name__} from a server")
 
@@ -363,8 +382,15 @@ class LinkClient:
         echo_timeout_s: float = 3.0,
         backoff_s_min: float = 0.05,
         backoff_s_max: float = 2.0,
+        on_up: Callable[[], None] | None = None,
+        on_key_digests: Callable[[KeyDigests], None] | None = None,
     ) -> None:
+        """`on_up` is called each time a connection is up (`send_control` may then ask the
+        peer something); `on_key_digests` takes the peer's `KeyDigests` (without it they end
+        the connection as any unexpected message does)."""
         self.address = address
+        self._on_up = on_up
+        self._on_key_digests = on_key_digests
         self.name = name
         self._on_answers = on_answers
         self._on_down = on_down
@@ -385,6 +411,14 @@ class LinkClient:
     def send(self, requests: list[Request]) -> bool:
         connection = self._connection
         return connection is not None and connection.put_nowait(requests)
+
+    def send_control(self, message: KeysWanted) -> bool:
+        """Ask the peer something outside the request batches; False when the link is down."""
+        connection = self._connection
+        if connection is None or connection.closed:
+            return False
+        connection.put_control(message)
+        return True
 
     async def wait_up(self) -> None:
         await self._up.wait()
@@ -459,6 +493,8 @@ class LinkClient:
             self.is_up = True
             self.peer_stopping = False
             self._up.set()
+            if self._on_up is not None:
+                self._on_up()
             await self._probe_forever(connection)
 
     async def _probe_forever(self, connection: _ClientConnection) -> None:
@@ -496,8 +532,24 @@ class LinkPeer:
     def send_answers_nowait(self, answers: list[Answer]) -> bool:
         return self._connection.put_nowait(answers)
 
+    async def send_message(self, message: KeyDigests) -> bool:
+        """Queue a message and wait until it is written to the transport and the transport
+        takes more (so that a long answer in many messages holds one in memory at a time);
+        False once the connection is gone."""
+        connection = self._connection
+        while not connection.put_message(message):
+            if connection.closed:
+                return False
+            await connection.wait_room()
+        while not connection.is_flushed and not connection.closed:
+            await connection.wait_room()
+        return not connection.closed
+
 
 RequestHandler = Callable[[LinkPeer, list[Request]], Awaitable[None]]
+# Answers a switch's `KeysWanted` with `KeyDigests` (LinkPeer.send_message), in a task of its
+# own: a long answer must not hold up the requests behind it on the connection.
+KeysWantedHandler = Callable[[LinkPeer, KeysWanted], Awaitable[None]]
 
 
 class LinkServerLimits:
@@ -519,8 +571,10 @@ class _Server:
 
     def __init__(self, name: str, on_requests: RequestHandler,
                  on_peer_gone: Callable[[LinkPeer], None] | None, group: TaskGroup,
-                 tls: ServerTls, limits: LinkServerLimits) -> None:
+                 tls: ServerTls, limits: LinkServerLimits,
+                 on_keys_wanted: KeysWantedHandler | None = None) -> None:
         self.name = name
+        self.on_keys_wanted = on_keys_wanted
         self.tls = tls
         self.limits = limits
         self.on_requests = on_requests
@@ -614,8 +668,21 @@ class _ServerConnection(_Connection):
             self.put_control(Pong(message.nonce))
         elif type(message) is ClosingSeen:
             self.closing_seen = True
+        elif type(message) is KeysWanted:
+            if self._server.on_keys_wanted is not None:
+                self._server.group.start_soon(self._answer_keys_wanted, message)
+            else:   # a server that remembers no keys: none, at once
+                self.put_message(KeyDigests(b"", message.since_s, done=True))
         else:
             raise LinkCodecError(f"unexpected {type(message).__name__} from a client")
+
+    async def _answer_keys_wanted(self, message: KeysWanted) -> None:
+        assert self.peer is not None and self._server.on_keys_wanted is not None
+        try:
+            await self._server.on_keys_wanted(self.peer, message)
+        except _LINK_ERRORS as exc:
+            log.debug("link_error", error=repr(exc))
+            self.close()
 
     @property
     def is_drained(self) -> bool:
@@ -674,6 +741,7 @@ async def serve_links(
     tls: ServerTls,
     limits: LinkServerLimits | None = None,
     on_peer_gone: Callable[[LinkPeer], None] | None = None,
+    on_keys_wanted: KeysWantedHandler | None = None,
     drain: Drain | None = None,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -683,7 +751,7 @@ async def serve_links(
     loop = asyncio.get_running_loop()
     async with anyio.create_task_group() as group:
         server = _Server(name, on_requests, on_peer_gone, group, tls,
-                         limits or LinkServerLimits())
+                         limits or LinkServerLimits(), on_keys_wanted)
         listener = await loop.create_server(
             lambda: _ServerConnection(server), host, port, reuse_address=True,
             ssl=tls.context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S)

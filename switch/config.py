@@ -57,8 +57,18 @@ class SwitchConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     reconnect_backoff_s_min: Annotated[float, Meta(gt=0, le=60)] = 0.05
     reconnect_backoff_s_max: Annotated[float, Meta(gt=0, le=3_600)] = 2.0
     connect_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 3.0
-    # At start, how long to wait for the host links before serving fronts (0: not at all).
+    # At start, how long to wait for the host links before serving fronts (0: not at all); with
+    # several hosts, also for each host's retransmission key digests (key_window_s of keys:
+    # about 1 s per 10^6 at the host), so that a retransmission goes where its original went.
     host_startup_wait_s: Annotated[float, Meta(ge=0, le=300)] = 5.0
+    # ---- retransmission keys (several hosts only; docs/operations.md) ----
+    # How long the switch remembers which host a card frame's key went to: far past a
+    # terminal's retries and the front's answer_timeout_s; the host's own window is 7 days.
+    key_window_s: Annotated[int, Meta(ge=60, le=86_400)] = 900
+    # Keys held at most (8 bytes each: 400 MB); past it the oldest minute goes early, and
+    # jifen_switch_key_window_seconds shows the shorter window. 5,000 frames/s for 900 s is
+    # 4.5 * 10^6.
+    keys_max: Annotated[int, Meta(ge=1_000, le=1_000_000_000)] = 50_000_000
     # Frames in flight to one host; beyond it new frames get 91 (the host is overloaded).
     pending_requests_max: Annotated[int, Meta(ge=1, le=10_000_000)] = 100_000
     # Card ranges are re-read this often even without a notification: heals a NOTIFY missed

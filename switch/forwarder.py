@@ -18,12 +18,19 @@ can take it (link up, room under pending_requests_max), so that a 91 known in ad
 part; a part lost afterwards (link down, send failed, deadline) answers 91 at once, the deadline
 included: the switch, not the front's timeout, answers a fan-out. With one host a 0500 takes
 the path of every other frame.
+
+With more than one host, a frame with a card goes to the host its retransmission key went to
+within key_window_s (key_memory.py), whatever its PAN: the host that holds the key answers the
+first answer again, or 94 for other content (field 2 included). A key seen first routes by PAN
+and is remembered when its host's link is up (a frame refused 91 before it left decided
+nothing: its retry may go by its own PAN). With one host none of this runs.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -35,9 +42,11 @@ from proto.codes import Mti, ResponseCode
 from proto.frames import REQUEST_IDS_LOGGED_MAX, Answer, Request
 from proto.links import LinkPeer
 from proto.pan import mask_pan
+from proto.retransmission import key_digest, retransmission_key
 from switch import metrics
 from switch.config import SwitchConfig
 from switch.fan_out import FanOut
+from switch.key_memory import KeyMemory
 from switch.metrics import Outcome
 from switch.reconciliation import Merged, MergeOutcome
 from switch.routes import RouteBook
@@ -80,6 +89,13 @@ class Forwarder:
         self._switch_ids = itertools.count(1)
         # Several partitions: a terminal's batch has a part in each, so a 0500 goes to all.
         self._fan_out_hosts = tuple(config.hosts) if len(config.hosts) > 1 else ()
+        # Several partitions: which host each key went to (index: position in config.hosts).
+        self.hosts_by_index = tuple(config.hosts)
+        self.host_indexes = {host: index for index, host in enumerate(self.hosts_by_index)}
+        self.keys: KeyMemory | None = None
+        if len(config.hosts) > 1:
+            self.keys = KeyMemory(len(config.hosts), config.key_window_s, config.keys_max,
+                                  int(time.time()))
 
     def pending_count(self, host: str) -> int:
         return len(self._pending[host])
@@ -92,11 +108,15 @@ class Forwarder:
         table = self._routes.table
         by_host: dict[str, list[Request]] = {}
         refused: list[Answer] = []
+        keys = self.keys
+        now_s = int(time.time()) if keys is not None else 0
         for request in requests:
             if self._fan_out_hosts and request.mti == Mti.RECONCILIATION:
                 self._fan_out(peer, request, refused)
                 continue
             host = table.host_for(request.pan)
+            if keys is not None and request.pan:
+                host = self._host_by_key(keys, request, host, now_s)
             if host is None:
                 # Debug only: the bad range was logged as an error at load, and the metric counts.
                 log.debug("card_range_unroutable", request_id=request.request_id,
@@ -109,6 +129,25 @@ class Forwarder:
             self._forward(peer, host, group, refused)
         if refused:
             await peer.send_answers(refused)
+
+    def _host_by_key(
+        self, keys: KeyMemory, request: Request, host: str | None, now_s: int
+    ) -> str | None:
+        """The host `request`'s key went to, if remembered; else `host` (its PAN's), and the
+        key is remembered with it when its link is up."""
+        digest = key_digest(retransmission_key(
+            request.terminal_code, request.mti, request.stan, request.transmission_time))
+        index = keys.lookup(digest, now_s)
+        if index is None:
+            if host is not None and self._links[host].is_up:
+                keys.remember(digest, self.host_indexes[host], now_s)
+            return host
+        remembered = self.hosts_by_index[index]
+        if remembered != host:
+            metrics.KEY_ROUTED.inc()
+            log.info("routed_by_key", request_id=request.request_id, host=remembered,
+                     pan_host=host, pan=mask_pan(request.pan))
+        return remembered
 
     def _forward(
         self, peer: LinkPeer, host: str, requests: list[Request], refused: list[Answer]

@@ -43,6 +43,15 @@ RECONCILIATIONS = Counter(
     "jifen_switch_reconciliations",
     "0500s fanned out to every host (more than one configured), by how their parts merged",
     ["outcome"])
+KEY_ROUTED = Counter(
+    "jifen_switch_key_routed",
+    "Card frames sent to the host their retransmission key went to, not their PAN's (several "
+    "hosts)")
+KEYS = Gauge("jifen_switch_keys", "Retransmission keys the switch holds (several hosts)")
+KEY_WINDOW = Gauge(
+    "jifen_switch_key_window_seconds",
+    "How far back the switch holds every retransmission key: key_window_s, less after a "
+    "restart until every host's digests are in, or past keys_max (several hosts)")
 ROUTE_RELOADS = Counter(
     "jifen_switch_route_reloads", "Reads of card_ranges, by outcome (installed, unchanged, failed)",
     ["outcome"])

@@ -9,6 +9,7 @@ at once, as while it is down, until the host is back."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -24,6 +25,8 @@ from proto.tls import ClientTls, ServerTls
 from switch import metrics
 from switch.config import SwitchConfig
 from switch.forwarder import Forwarder
+from switch.key_memory import KeyMemory
+from switch.key_restore import KeyRestore
 from switch.reload import FeedState, follow_card_ranges
 from switch.routes import RouteBook
 
@@ -43,6 +46,10 @@ class Switch:
         self.routes = RouteBook(default_host=config.default_host, known_hosts=config.hosts)
         self.links: dict[str, LinkClient] = {}
         self.forwarder = Forwarder(config, self.routes, self.links)
+        keys = self.forwarder.keys
+        # Several hosts: the keys of the window before this start, asked of the hosts.
+        self.key_restore = None if keys is None else KeyRestore(
+            keys, self.forwarder.host_indexes)
         self.front_tls = ServerTls.from_files(config.tls_cert_file, config.tls_key_file,
                                               config.tls_ca_file, config.link_peer_names)
         for host, address in config.hosts.items():
@@ -59,9 +66,19 @@ class Switch:
                 echo_timeout_s=config.echo_timeout_s,
                 backoff_s_min=config.reconnect_backoff_s_min,
                 backoff_s_max=config.reconnect_backoff_s_max,
+                on_up=None if self.key_restore is None else partial(self._host_up, host),
+                on_key_digests=None if self.key_restore is None else partial(
+                    self.key_restore.on_digests, host),
             )
         assert self.links.keys() == config.hosts.keys()
         assert config.default_host in self.links, "SwitchConfig checks it"
+
+    def _host_up(self, host: str) -> None:
+        """A host's link is up: ask for its keys while the switch has not had them."""
+        assert self.key_restore is not None
+        wanted = self.key_restore.wanted(host)
+        if wanted is not None:
+            self.links[host].send_control(wanted)
 
     def host_tls_name(self, host: str) -> str:
         """The name `host`'s certificate must carry."""
@@ -73,6 +90,10 @@ class Switch:
             await group.start(partial(follow_card_ranges, self.database_url, self.config,
                                       self.routes, feed=self.feed))
             metrics.DATABASE_UP.set_function(lambda: float(self.feed.connected))
+            keys = self.forwarder.keys
+            if keys is not None:
+                metrics.KEYS.set_function(partial(_keys_held, keys))
+                metrics.KEY_WINDOW.set_function(partial(_key_window_s, keys))
             self._add_checks()
             for host, link in self.links.items():
                 metrics.watch_host(host, partial(_link_is_up, link),
@@ -122,10 +143,18 @@ class Switch:
 
     async def _wait_for_hosts(self) -> None:
         """Give the host links a moment before fronts connect, so that a fresh start does not
-        answer its first requests 91; a host still down after it is answered 91 as usual."""
+        answer its first requests 91; a host still down after it is answered 91 as usual.
+        With several hosts, also for their key digests: until they are in, a retransmission
+        with another PAN could reach a host that never saw its key."""
         with anyio.move_on_after(self.config.host_startup_wait_s):
             for link in self.links.values():
                 await link.wait_up()
+            if self.key_restore is not None:
+                await self.key_restore.all_in.wait()
+        if self.key_restore is not None and not self.key_restore.all_in.is_set():
+            log.warning("key_digests_incomplete", waited_s=self.config.host_startup_wait_s,
+                        note="serving; a retransmission with another PAN may reach a host "
+                             "that never saw its key until every host's digests are in")
 
 
 async def run_switch(
@@ -139,6 +168,14 @@ async def run_switch(
     """Serve front links on config.listen_port (0: any) until cancelled or drained;
     task_status gets the bound port."""
     await Switch(config, database_url, health).run(drain=drain, task_status=task_status)
+
+
+def _keys_held(keys: KeyMemory) -> float:
+    return float(len(keys))
+
+
+def _key_window_s(keys: KeyMemory) -> float:
+    return float(keys.held_window_s(int(time.time())))
 
 
 def _link_is_up(link: LinkClient) -> bool:

@@ -41,7 +41,10 @@ def request(pan: str | None, *, mti: str = "0200") -> Request:
     return Request(
         correlation_id=correlation_id, request_id=f"5w1tc4e5-{correlation_id:x}", mti=mti,
         terminal_code="T0000001",
-        merchant_code="M00000000000001", stan="000001", transmission_time="0101120000",
+        # A STAN of its own: one key for all would be one request retransmitted, which a
+        # switch with several hosts sends where the first went (switch/key_memory.py).
+        merchant_code="M00000000000001", stan=f"{correlation_id % 1_000_000:06d}",
+        transmission_time="0101120000",
         received_at_ns=0, processing_code="000000" if pan else None, pan=pan,
         amount=100 if pan else None, currency="156" if pan else None,
         network_code=None if pan else "001",
