@@ -70,7 +70,9 @@ LEFT JOIN gift_redemptions g ON g.transaction_id = r.id
 ORDER BY r.id
 """
 # Purchases of this host's cards posted since $1 (the first day kept), with what their
-# standing (not reversed) returns returned and clawed back, in RRN order.
+# standing (not reversed) returns returned and clawed back, in RRN order. The returns are
+# those of any purchase of the days kept (the join keeps this host's): named so rather than
+# as the purchases' own, which made PostgreSQL write all of them to a temporary file first.
 _RETURNABLE_SQL = """
 WITH purchases AS (
     SELECT t.id, t.rrn, t.posted_at, t.card_id, t.merchant_id, t.amount, t.points, t.kind,
@@ -86,7 +88,11 @@ standing AS (
     SELECT r.original_transaction_id AS purchase_id, sum(r.amount) AS returned,
            -sum(r.points) AS clawed
     FROM transactions r
-    WHERE r.kind = 'return' AND r.original_transaction_id IN (SELECT id FROM purchases)
+    WHERE r.kind = 'return'
+      AND r.original_transaction_id IN (
+          SELECT k.id FROM transactions k
+          WHERE k.kind IN ('purchase', 'stored_value_purchase', 'offline_purchase')
+            AND k.posted_at >= $1)
       AND NOT EXISTS (SELECT 1 FROM transactions v
                       WHERE v.kind = 'reversal' AND v.original_transaction_id = r.id)
     GROUP BY r.original_transaction_id
