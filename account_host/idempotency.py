@@ -83,6 +83,11 @@ class RetransmissionMemory:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def remembers(self, key: str) -> bool:
+        """Whether `key` is held, within the window or not yet evicted (at load: whether a
+        posting has a request to attach to)."""
+        return key in self._entries
+
     def lookup(self, key: str, now_s: int) -> Remembered | None:
         """The remembered first request of `key`, if it was received within the window."""
         entry = self._entries.get(key)

@@ -6,11 +6,10 @@ the change listener for cards, merchants, terminals and alliances added while ru
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import time as clock
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
 from itertools import compress
@@ -24,6 +23,7 @@ import structlog
 
 from account_host.batches import OpenBatch
 from account_host.card_store import CardRow
+from account_host.chunks import chunks_ahead
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS
 from account_host.earning.loading import load_earning, load_journal_counters
@@ -51,6 +51,9 @@ log = structlog.get_logger("account_host.loading")
 # ahead: about 5 MB of records each) are a small part of the peak. At 50,000 the peak was
 # 484 MiB against 424 at 20,000, 10^6 cards with 13 lots (docs/performance.md).
 CARD_LOAD_CHUNK_ROWS = 20_000
+# Rows per cursor fetch of the remembered requests: a row is a key, a digest and an answer of
+# about 100 bytes, so two chunks held at once are a few MiB.
+REQUEST_LOAD_CHUNK_ROWS = 20_000
 # The load's joins of 10^6 cards with their accounts hash in memory instead of spilling to
 # temporary files, which doubles their time; only for the loading transaction.
 _LOAD_WORK_MEM = "128MB"
@@ -269,7 +272,7 @@ async def _load_all_cards(
     highest = standing_seq = 0
     await connection.execute(f"SET LOCAL work_mem = '{_LOAD_WORK_MEM}'")
     cursor = await connection.cursor(_CARDS_SQL, config.name, 0, config.cards_max + 1, None)
-    chunks = _chunks_ahead(cursor, CARD_LOAD_CHUNK_ROWS)
+    chunks = chunks_ahead(cursor, CARD_LOAD_CHUNK_ROWS)
     async with contextlib.aclosing(chunks):   # an error ends the fetch in flight first
         async for rows in chunks:
             assert tuple(rows[0].keys()) == _CARD_COLUMNS
@@ -316,25 +319,6 @@ async def _load_all_cards(
     state.standing_seq = standing_seq
 
 
-async def _chunks_ahead(
-    cursor: asyncpg.cursor.Cursor[asyncpg.Record], rows: int,
-) -> AsyncGenerator[list[asyncpg.Record], None]:
-    """The cursor's chunks, the next one asked for before this one is handed over: PostgreSQL
-    runs the query on while the host files the rows it has (without it, the host waited for
-    the server about a quarter of a load: docs/performance.md, "Balances, lots and counters in
-    columns")."""
-    ahead = asyncio.ensure_future(cursor.fetch(rows))
-    try:
-        while chunk := await ahead:
-            ahead = asyncio.ensure_future(cursor.fetch(rows))
-            await asyncio.sleep(0)   # the FETCH goes out now, not at the caller's next await
-            yield chunk
-    finally:
-        if not ahead.done():   # the caller stopped early (an error): the fetch ends first
-            with contextlib.suppress(Exception):
-                await ahead
-
-
 def _column(rows: list[asyncpg.Record], name: str) -> Iterator[Any]:
     """A column of _CARDS_SQL's rows, by position (a record's lookup by name costs about a
     second more at 10^6 cards)."""
@@ -353,7 +337,11 @@ async def _load_other_accounts(connection: asyncpg.Connection, state: HostState)
 async def _load_requests(
     connection: asyncpg.Connection, state: HostState, config: HostConfig
 ) -> None:
+    """The requests of the retransmission window, in time order, a chunk at a time: a busy
+    window holds a million of them, whose rows at once took hundreds of MiB beside the state."""
     memory = state.retransmissions
-    rows = await connection.fetch(_REQUESTS_SQL, config.retransmission_window_days)
-    for key, received_at_s, digest, answer in rows:
-        memory.remember(key, digest, answer, received_at_s)
+    cursor = await connection.cursor(_REQUESTS_SQL, config.retransmission_window_days)
+    async with contextlib.aclosing(chunks_ahead(cursor, REQUEST_LOAD_CHUNK_ROWS)) as chunks:
+        async for rows in chunks:
+            for key, received_at_s, digest, answer in rows:
+                memory.remember(key, digest, answer, received_at_s)

@@ -78,6 +78,46 @@ class TestReturnIndex:
         index.add(2, NOW_S - DAY_S, 2, 1, 1, 100, 1, False)
         assert index.find(2, NOW_S, for_return=True) is not None
 
+    @given(purchases=st.lists(st.tuples(st.integers(1, 10**12), st.integers(0, 10**10),
+                                        st.integers(0, 10**12), st.booleans()),
+                              min_size=1, max_size=12),
+           moves=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 10**12),
+                                    st.integers(0, 10**10), st.booleans()), max_size=30))
+    def test_running_totals_follow_a_plain_model(
+        self, purchases: list[tuple[int, int, int, bool]],
+        moves: list[tuple[int, int, int, bool]],
+    ) -> None:
+        """Purchases loaded with what their returns returned (or none), then returns and
+        reversals of returns: each purchase's totals are those of a list of its returns."""
+        index = ReturnIndex(window_days=3, keep_days=5)
+        standing: list[list[tuple[int, int]]] = []
+        for number, (amount, points, returned, half) in enumerate(purchases, 1):
+            loaded = [(min(returned, amount), points // 2 if half else 0)]
+            index.add(number, NOW_S - (number % 3) * DAY_S, number, 7, 3, amount, points,
+                      False, returned=loaded[0][0], clawed=loaded[0][1])
+            standing.append(loaded)
+        for which, fen, claw, undo in moves:
+            number = which % len(purchases) + 1
+            purchase = index.find(number, NOW_S, for_return=True)
+            assert purchase is not None
+            returns = standing[number - 1]
+            if undo and returns:
+                fen, claw = returns.pop()
+                purchase.add_return(-fen, -claw)
+                continue
+            amount, points = purchase.amount, purchase.points
+            fen = min(fen, amount - sum(f for f, _ in returns))
+            claw = min(claw, points - sum(c for _, c in returns))
+            purchase.add_return(fen, claw)
+            returns.append((fen, claw))
+        for number, returns in enumerate(standing, 1):
+            purchase = index.find(number, NOW_S, for_return=True)
+            assert purchase is not None
+            assert (purchase.returned, purchase.clawed) == \
+                (sum(f for f, _ in returns), sum(c for _, c in returns))
+            assert (purchase.transaction_id, purchase.amount, purchase.points) == \
+                (number, purchases[number - 1][0], purchases[number - 1][1])
+
 
 class TestClawBack:
     def test_the_issue_example(self) -> None:
