@@ -1,14 +1,18 @@
 """The switch's key memory (switch/key_memory.py) against a dict model with expiry: a key is
 found with its host for window_s after it was remembered, gone one bucket after that, never
-more than keys_max held; digests restored from hosts after a restart are found once sealed."""
+more than keys_max held, also while closed minutes are sorted in slices by `step` (the sweep's),
+which moves a bounded number of keys a call; digests restored from hosts after a restart are
+found once sealed."""
 
 from __future__ import annotations
+
+import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proto.retransmission import key_digest, key_digest_bytes, retransmission_key
-from switch.key_memory import BUCKET_S, KeyMemory
+from switch.key_memory import BUCKET_S, RUN_ITEMS, KeyMemory
 
 START_S = 1_796_000_000
 KEYS = [retransmission_key("T0000001", "0200", f"{stan:06d}", "1207120000") for stan in range(40)]
@@ -18,14 +22,23 @@ steps = st.lists(st.tuples(
     st.integers(min_value=0, max_value=3),               # the host its PAN routes to
     st.integers(min_value=0, max_value=150),             # seconds since the step before
 ), min_size=1, max_size=200)
+# Keys a sweep's step moves after each frame (0: no sweep, the minutes stay dicts), in runs of 3
+# and ranges of about 2, so that a minute is seen half sorted.
+sweeps = st.integers(min_value=0, max_value=8)
+
+
+def small_memory(hosts: int, window_s: int, keys_max: int) -> KeyMemory:
+    return KeyMemory(hosts, window_s, keys_max, START_S, run_items=3, range_items=2)
 
 
 class TestAgainstModel:
-    @given(steps, st.integers(min_value=60, max_value=900), st.integers(min_value=2, max_value=4))
+    @given(steps, st.integers(min_value=60, max_value=900), st.integers(min_value=2, max_value=4),
+           sweeps)
     @settings(max_examples=300)
     def test_found_within_the_window_and_gone_a_bucket_after(
-            self, script: list[tuple[int, int, int]], window_s: int, hosts: int) -> None:
-        memory = KeyMemory(hosts, window_s, 10 ** 6, START_S)
+            self, script: list[tuple[int, int, int]], window_s: int, hosts: int,
+            sweep_items: int) -> None:
+        memory = small_memory(hosts, window_s, 10 ** 6)
         memory.seal(START_S, held_from_s=START_S - window_s)
         model: dict[str, tuple[int, int]] = {}   # key -> (host, remembered at)
         now_s = START_S
@@ -45,13 +58,15 @@ class TestAgainstModel:
             else:
                 assert held is not None and found == held[0]
             assert memory.held_window_s(now_s) == window_s
+            if sweep_items:
+                memory.step(now_s, sweep_items)
 
-    @given(steps, st.integers(min_value=1, max_value=30))
+    @given(steps, st.integers(min_value=1, max_value=30), sweeps)
     @settings(max_examples=300)
     def test_keys_max_bounds_it_and_the_held_window_says_what_is_left(
-            self, script: list[tuple[int, int, int]], keys_max: int) -> None:
+            self, script: list[tuple[int, int, int]], keys_max: int, sweep_items: int) -> None:
         window_s = 600
-        memory = KeyMemory(2, window_s, keys_max, START_S)
+        memory = small_memory(2, window_s, keys_max)
         memory.seal(START_S, held_from_s=START_S - window_s)
         model: dict[str, tuple[int, int]] = {}
         now_s = START_S
@@ -68,6 +83,37 @@ class TestAgainstModel:
                 model[key] = (index % 2, now_s)
             assert len(memory) <= keys_max
             assert 0 <= memory.held_window_s(now_s) <= window_s
+            if sweep_items:
+                memory.step(now_s, sweep_items)
+                assert len(memory) <= keys_max
+
+
+class TestSlices:
+    def test_no_call_moves_more_than_a_bounded_number_of_keys(self) -> None:
+        """A minute's 100,000 keys: the lookup that ends the minute moves none (the dict is set
+        aside), each step at most its share and one run more, every key found all along."""
+        now_s = START_S - START_S % BUCKET_S
+        memory = KeyMemory(2, 900, 10 ** 7, now_s)
+        rng = random.Random(5)
+        digests = [rng.getrandbits(64) - (1 << 63) for _ in range(100_000)]
+        for digest in digests:
+            memory.remember(digest, digest & 1, now_s + 30)
+        assert memory.moved == 0
+        now_s += BUCKET_S
+        assert memory.lookup(digests[0], now_s) == digests[0] & 1   # the minute ends
+        assert memory.moved == 0
+        sample = rng.sample(digests, 200)
+        misses = [rng.getrandbits(64) - (1 << 63) for _ in range(200)]
+        moved: list[int] = []
+        while moved_now := memory.step(now_s, 10_000):
+            moved.append(moved_now)
+            assert all(memory.lookup(digest, now_s) == digest & 1 for digest in sample)
+            assert not any(memory.lookup(digest, now_s) is not None for digest in misses)
+        assert max(moved) <= 10_000 + RUN_ITEMS
+        assert sum(moved) == memory.moved == 2 * len(digests)   # into a run, into the array
+        assert len(moved) >= 2 * len(digests) // (10_000 + RUN_ITEMS)
+        assert all(memory.lookup(digest, now_s) == digest & 1 for digest in digests)
+        assert len(memory) == len(digests) and memory.held_window_s(now_s) == BUCKET_S
 
 
 class TestRestore:
