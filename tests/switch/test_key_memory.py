@@ -1,18 +1,22 @@
 """The switch's key memory (switch/key_memory.py) against a dict model with expiry: a key is
 found with its host for window_s after it was remembered, gone one bucket after that, never
-more than keys_max held, also while closed minutes are sorted in slices by `step` (the sweep's),
-which moves a bounded number of keys a call; digests restored from hosts after a restart are
-found once sealed."""
+more than keys_max held, also while closed minutes are sorted in slices by `step`, which moves
+a bounded number of keys a call and which the forwarder's sweep calls; digests restored from
+hosts after a restart are found once sealed."""
 
 from __future__ import annotations
 
 import random
+import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proto.retransmission import key_digest, key_digest_bytes, retransmission_key
+from switch.config import SwitchConfig
+from switch.forwarder import Forwarder
 from switch.key_memory import BUCKET_S, RUN_ITEMS, KeyMemory
+from switch.routes import RouteBook
 
 START_S = 1_796_000_000
 KEYS = [retransmission_key("T0000001", "0200", f"{stan:06d}", "1207120000") for stan in range(40)]
@@ -147,3 +151,32 @@ class TestRestore:
         found = [memory.lookup(key_digest(key), now_s + BUCKET_S) for key in KEYS[:3]]
         assert found == [0, 0, 1]
         assert len(memory) == 3
+
+
+class _Link:
+    is_up = True
+
+    def send(self, requests: list[object]) -> bool:
+        return True
+
+
+class TestSweep:
+    def test_the_forwarders_sweep_sorts_the_minute_that_ended(self) -> None:
+        hosts = ["main", "p2"]
+        config = SwitchConfig(hosts={host: f"127.0.0.1:{8585 + at}"
+                                     for at, host in enumerate(hosts)}, default_host="main")
+        routes = RouteBook(default_host="main", known_hosts=hosts)
+        forwarder = Forwarder(config, routes, {host: _Link() for host in hosts})
+        start_s = int(time.time()) - 2 * BUCKET_S
+        memory = KeyMemory(2, 900, 10 ** 6, start_s)
+        forwarder.keys = memory
+        digests = [key_digest(key) for key in KEYS]
+        for at, digest in enumerate(digests):
+            memory.remember(digest, at % 2, start_s)
+        assert memory.moved == 0
+        forwarder.sweep(0.0)   # nothing pending: its clock matters not
+        assert memory.moved == 2 * len(digests)   # set aside, sorted: done in one step
+        now_s = int(time.time())
+        assert [memory.lookup(digest, now_s) for digest in digests] == [
+            at % 2 for at in range(len(digests))]
+        assert memory.step(now_s) == 0
