@@ -1,12 +1,14 @@
 """The switch's key memory (switch/key_memory.py), measured in process: memory per key, the
 lookup's cost (hit and miss), the per-frame cost the forwarder adds with two hosts next to the
-route lookup it always does, a minute's close, and a restart's digests at both ends.
+route lookup it always does, a minute's close (the frame that ends the minute, and the sweep's
+steps that sort it: the longest a frame waits behind either), and a restart's digests at both
+ends.
 
     python -m loadtest.key_memory_bench [--rate 5000] [--window-s 900] [--json]
 
 Fills the memory as a switch at --rate card frames a second for --window-s would (random keys,
-two hosts), then times each operation over many calls. One host adds nothing: the forwarder
-builds no memory and its per-frame test is one `is not None`.
+two hosts; the sweep's step once a second), then times each operation over many calls. One
+host adds nothing: the forwarder builds no memory and its per-frame test is one `is not None`.
 """
 
 from __future__ import annotations
@@ -99,18 +101,26 @@ def measure(rate: int, window_s: int) -> dict[str, float]:
     before = resident_bytes()
     memory = KeyMemory(2, window_s, 50_000_000, start_s)
     closes: list[float] = []
+    steps: list[float] = []
+    steps_working = 0
     for second in range(window_s):
         now_s = start_s + second
         if now_s % BUCKET_S == 0 and second:
             started = time.perf_counter()
-            memory.lookup(0, now_s)   # closes the minute that ended
+            memory.lookup(0, now_s)   # the minute that ended is set aside to be sorted
             closes.append(time.perf_counter() - started)
         for digest in digests[second * rate:(second + 1) * rate]:
             memory.remember(digest, digest & 1, now_s)
+        started = time.perf_counter()
+        moved = memory.step(now_s)   # the forwarder's sweep, once a second
+        steps.append(time.perf_counter() - started)
+        steps_working += moved > 0
     now_s = start_s + window_s - 1
     figures["keys"] = len(memory)
     figures["bytes_per_key"] = round((resident_bytes() - before) / len(memory), 1)
     figures["minute_close_ms_max"] = round(max(closes) * 1e3, 1)
+    figures["sweep_step_ms_max"] = round(max(steps) * 1e3, 1)
+    figures["sweep_steps_a_minute"] = round(steps_working / max(1, len(closes)), 1)
     newest = digests[-1]
     recent = digests[-rate * BUCKET_S * 2]   # two minutes back: a closed bucket, the newest
     oldest = digests[rate]                   # the oldest bucket

@@ -337,7 +337,10 @@ class Forwarder:
 
     def sweep(self, now: float) -> int:
         """Drop entries past their deadline; returns how many. A reconciliation's part past it
-        answers its fan-out 91 (the others are not waited for any longer)."""
+        answers its fan-out 91 (the others are not waited for any longer). With several hosts,
+        the key memory's share too: a closed minute sorted in slices, off the frames' path."""
+        if self.keys is not None:
+            self.keys.step(int(time.time()))
         dropped = 0
         for host, pending in self._pending.items():
             by_peer: dict[LinkPeer, list[Answer]] = {}
