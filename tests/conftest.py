@@ -230,6 +230,19 @@ def empty_database_url(postgres_server_url: str) -> Iterator[str]:
     _execute_sql(postgres_server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@pytest.fixture
+def split(
+    postgres_server_url: str, database_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[object]:
+    """A day of business split over two partitions (`tests.partition_day.SplitDay`)."""
+    from tests.partition_day import drop_split, make_split
+
+    monkeypatch.delenv("JIFEN_DATABASE_URL", raising=False)
+    day = _run_async(make_split, postgres_server_url, database_url)
+    yield day
+    _run_async(drop_split, postgres_server_url, day)
+
+
 # --------------------------------------------------------------------------------------------
 # The links' mutual TLS: one PKI (CA, front, switch, host) per session, in a temporary
 # directory; harnesses take it from tests.pki_kit.session_pki() themselves.

@@ -26,6 +26,8 @@ from loadtest.journal_gen import JournalShape, JournalSummary, generate_journal
 
 ALLIANCE = "SPL"
 DAY = datetime.now(UTC).date() - timedelta(days=12)
+# A partition nobody listens for: port 1 refuses at once.
+UNREACHABLE_URL = "postgresql://jifen@127.0.0.1:1/jifen"
 SHAPE = JournalShape(business_date=DAY, postings=6_000, alliance_code=ALLIANCE, merchants=8,
                      terminals_per_merchant=2, cards=60, seed=7)
 # Prices whose products are fractions of a fen, merchants of their own among them: rounding

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import anyio
 
@@ -30,6 +32,8 @@ from jifen.errors import CliError
 from runtime.config import load_config
 
 EXIT_VIOLATIONS = 1
+
+Report = TypeVar("Report")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,12 +62,9 @@ def run_audit(args: argparse.Namespace) -> int:
                         backend="asyncio")
     if args.partition is not None or len(targets) > 1:
         return _run_partitioned(args, targets, config.database.connect_timeout_s)
-    audit = functools.partial(audit_database, url, timeout_s=args.timeout_s,
-                              connect_timeout_s=config.database.connect_timeout_s)
-    try:
-        report = anyio.run(audit, backend="asyncio")
-    except AuditError as exc:
-        raise CliError(f"audit failed: {exc}") from exc
+    report = _run_audit(functools.partial(
+        audit_database, url, timeout_s=args.timeout_s,
+        connect_timeout_s=config.database.connect_timeout_s))
     if args.json:
         print_json(report)
     elif report.clean:
@@ -72,6 +73,13 @@ def run_audit(args: argparse.Namespace) -> int:
         print(format_violations(report), file=sys.stderr)
         print(format_summary(report))
     return 0 if report.clean else EXIT_VIOLATIONS
+
+
+def _run_audit(audit: Callable[[], Awaitable[Report]]) -> Report:
+    try:
+        return anyio.run(audit, backend="asyncio")
+    except AuditError as exc:
+        raise CliError(f"audit failed: {exc}") from exc
 
 
 def format_violations(report: AuditReport) -> str:
@@ -93,12 +101,9 @@ def _run_partitioned(
     if args.partition is not None and args.partition not in names:
         raise CliError(f"no partition {args.partition}; the partitions are {', '.join(names)}"
                        " (`jifen partition list`)")
-    audit = functools.partial(audit_partitions, targets, only=args.partition,
-                              connect_timeout_s=connect_timeout_s, timeout_s=args.timeout_s)
-    try:
-        report = anyio.run(audit, backend="asyncio")
-    except AuditError as exc:
-        raise CliError(f"audit failed: {exc}") from exc
+    report = _run_audit(functools.partial(
+        audit_partitions, targets, only=args.partition,
+        connect_timeout_s=connect_timeout_s, timeout_s=args.timeout_s))
     if args.json:
         print_json(report)
         return 0 if report.clean else EXIT_VIOLATIONS

@@ -7,7 +7,7 @@ not its transaction."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -15,7 +15,7 @@ import pytest
 
 from database.roles import Role
 from jifen.cli import main
-from tests.partition_day import DAY, SplitDay, drop_split, make_split, on_database, write_config
+from tests.partition_day import DAY, SplitDay, on_database, write_config
 
 # A command decided in p2 (number 1): its transaction's id is in p2's id base, and its row
 # is central's, replicated into p2.
@@ -37,18 +37,6 @@ BREAK_SQL = """
 UPDATE accounts SET balance = balance + 1
 WHERE id = (SELECT min(id) FROM accounts WHERE kind = 'member_points')
 """
-
-
-@pytest.fixture
-def split(
-    postgres_server_url: str, database_url: str, run_async: Callable[..., object],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[SplitDay]:
-    monkeypatch.delenv("JIFEN_DATABASE_URL", raising=False)
-    day = run_async(make_split, postgres_server_url, database_url)
-    assert isinstance(day, SplitDay)
-    yield day
-    run_async(drop_split, postgres_server_url, day)
 
 
 async def _execute(url: str, *statements: str) -> None:

@@ -7,7 +7,7 @@ naming it) and nothing is written."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,29 +20,7 @@ from clearing.journal import read_day
 from clearing.rules import rules_in_force
 from database.roles import Role
 from jifen.cli import main
-from tests.partition_day import (
-    ALLIANCE,
-    DAY,
-    SplitDay,
-    drop_split,
-    make_split,
-    on_database,
-    write_config,
-)
-
-UNREACHABLE_URL = "postgresql://jifen@127.0.0.1:1/jifen"
-
-
-@pytest.fixture
-def split(
-    postgres_server_url: str, database_url: str, run_async: Callable[..., object],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[SplitDay]:
-    monkeypatch.delenv("JIFEN_DATABASE_URL", raising=False)
-    day = run_async(make_split, postgres_server_url, database_url)
-    assert isinstance(day, SplitDay)
-    yield day
-    run_async(drop_split, postgres_server_url, day)
+from tests.partition_day import ALLIANCE, DAY, UNREACHABLE_URL, SplitDay, on_database, write_config
 
 
 def _jifen(capsys: pytest.CaptureFixture[str], config: Path, *argv: str) -> tuple[int, str, str]:

@@ -5,7 +5,7 @@ same day in one database; a partition that cannot be read fails the query, namin
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -17,22 +17,9 @@ from back_office.queries.errors import PartitionReadError
 from back_office.queries.partitions import NO_OTHER_PARTITIONS, OtherPartitions
 from database.roles import Role
 from jifen.cli import main
-from tests.partition_day import DAY, SplitDay, drop_split, make_split, on_database, write_config
+from tests.partition_day import DAY, UNREACHABLE_URL, SplitDay, on_database, write_config
 
-UNREACHABLE_URL = "postgresql://jifen@127.0.0.1:1/jifen"
 CONNECT_TIMEOUT_S = 10.0
-
-
-@pytest.fixture
-def split(
-    postgres_server_url: str, database_url: str, run_async: Callable[..., object],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[SplitDay]:
-    monkeypatch.delenv("JIFEN_DATABASE_URL", raising=False)
-    day = run_async(make_split, postgres_server_url, database_url)
-    assert isinstance(day, SplitDay)
-    yield day
-    run_async(drop_split, postgres_server_url, day)
 
 
 def _pages(capsys: pytest.CaptureFixture[str], config: Path, *argv: str) -> list[int]:
