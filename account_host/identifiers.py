@@ -49,8 +49,9 @@ PARTITION_ID_BITS = 48
 
 # A block of each counter, from its next value; an RRN block from the first place in the
 # partition's ranges, lowest first, where it fits whole. The counters' rows are locked first,
-# so a block is computed from the value it replaces. Nothing is returned for the RRN counter
-# when no range has room, and nothing at all when $3 is not a partition.
+# so a block is computed from the value it replaces. The RRN counter's first_value is NULL
+# (and the counter unchanged) when no range has room; nothing at all is returned when $3 is
+# not a partition.
 _RESERVE_SQL = """
 WITH blocks AS (
     SELECT c.name, r.size, p.number,
@@ -65,10 +66,16 @@ WITH blocks AS (
     JOIN partitions p ON p.name = $3
     FOR UPDATE OF c
 )
-UPDATE host_counters AS c SET next_value = b.first_value + b.size
+UPDATE host_counters AS c SET next_value = coalesce(b.first_value + b.size, c.next_value)
 FROM blocks b
-WHERE c.name = b.name AND b.first_value IS NOT NULL
-RETURNING c.name, b.first_value, b.number AS partition_number
+WHERE c.name = b.name
+RETURNING c.name, b.first_value, b.number AS partition_number,
+          CASE WHEN c.name = 'rrn' THEN
+              (SELECT coalesce(sum(greatest(0, g.last_rrn + 1
+                                               - greatest(g.first_rrn, b.first_value + b.size))),
+                               0)
+               FROM rrn_ranges g WHERE g.partition = $3)
+          END AS rrns_unreserved
 """
 
 
@@ -97,6 +104,9 @@ class Identifiers:
         self._block_size = block_size
         self._partition = partition
         self._blocks = {name: _Block() for name in PER_REQUEST_MAX}
+        # RRNs of the partition's ranges beyond the last block reserved (None: none reserved
+        # yet): what `jifen partition rrns` must top up before it reaches 0 (96 then).
+        self.rrns_unreserved: int | None = None
 
     async def reserve_for(
         self, connection: asyncpg.Connection, requests: int, timeout_s: float
@@ -115,8 +125,10 @@ class Identifiers:
         if not rows:
             raise ReservationError(f"no partition named {self._partition!r}, or host_counters"
                                    f" lacks {names}")
+        rows = [row for row in rows if row["first_value"] is not None]
         reserved = {row["name"] for row in rows}
         if RRN in names and RRN not in reserved:
+            self.rrns_unreserved = 0     # what is left cannot hold a block: spent for the host
             raise ReservationError(f"no RRN range of partition {self._partition!r} has room for"
                                    f" a block of {sizes[names.index(RRN)]} RRNs (rrn_ranges)")
         if reserved != set(names):
@@ -124,6 +136,8 @@ class Identifiers:
         for row in rows:
             size = sizes[names.index(row["name"])]
             _check_id_base(row["name"], row["first_value"], size, row["partition_number"])
+            if row["name"] == RRN:
+                self.rrns_unreserved = int(row["rrns_unreserved"])
             block = self._blocks[row["name"]]
             block.next_value = row["first_value"]
             block.end_value = row["first_value"] + size

@@ -34,6 +34,10 @@ DATABASE_UP = Gauge(
     "jifen_host_database_up",
     "1 while the host's connection to PostgreSQL (its LISTEN, probed when idle) is open; 0 "
     "while it reconnects")
+RRNS_UNRESERVED = Gauge(
+    "jifen_host_rrns_unreserved",
+    "RRNs left in the host's partition's ranges beyond its last reserved block, as of that"
+    " reservation (at 0 the host answers 96: `jifen partition rrns` adds a range)")
 STATE_LOADS = Counter(
     "jifen_host_state_loads", "Loads of the whole state, at start and after a failed batch")
 

@@ -276,8 +276,12 @@ class Writer:
             await self._database.open()
         connection = self._database.connection
         assert connection is not None
-        await self._identifiers.reserve_for(
-            connection, requests, self._config.database_timeout_s)
+        try:
+            await self._identifiers.reserve_for(
+                connection, requests, self._config.database_timeout_s)
+        finally:
+            if self._identifiers.rrns_unreserved is not None:
+                metrics.RRNS_UNRESERVED.set(self._identifiers.rrns_unreserved)
 
     def _apply(self, pending: Pending) -> _Applied:
         state = self._state

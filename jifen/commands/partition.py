@@ -1,6 +1,6 @@
-"""`jifen partition add NAME | list`: a partition's database made ready (replication both ways,
-its id base and RRN range), and the partitions with their replication's lag
-(back_office/partitions/, docs/operations.md "Partitions")."""
+"""`jifen partition add NAME | list | rrns NAME`: a partition's database made ready (replication
+both ways, its id base and RRN range), the partitions with their replication's lag, and one
+more RRN range for a partition (back_office/partitions/, docs/operations.md "Partitions")."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import msgspec
 
 from back_office.partitions.add import add_partition
 from back_office.partitions.listing import PartitionRow, list_partitions
+from back_office.partitions.rrns import add_rrn_range
 from database import resolve_database_url
 from database.partitions import partition_urls, read_partitions
 from database.roles import Role
@@ -50,6 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("list", help="partitions, RRN ranges, replication lag")
     listing.add_argument("--json", action="store_true", help="one JSON array on stdout")
     listing.set_defaults(handler=list_command)
+    rrns = commands.add_parser(
+        "rrns", help="give a partition the next 10^9 RRNs",
+        description="Add the next range of 10^9 RRNs (above every range) to partition NAME on"
+                    " central; replication brings it to the partition, whose host takes it at"
+                    " its next reservation. For a partition whose RRNs run low"
+                    " (jifen_host_rrns_unreserved; at 0 its host answers 96).")
+    rrns.add_argument("name", metavar="NAME", help="the partition, named as its host")
+    rrns.add_argument("--json", action="store_true", help="the range added, as JSON")
+    rrns.set_defaults(handler=rrns_command)
 
 
 def _snippet(name: str) -> str:
@@ -77,6 +87,17 @@ def add_command(args: argparse.Namespace) -> int:
         print(f"central's RRN range now ends at {added.central_range_ended_at}")
     print(f"partition {name} ready: number {added.number}, ids from {added.number << 48},"
           f" RRNs {added.first_rrn}-{added.last_rrn}")
+    return 0
+
+
+def rrns_command(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    added = anyio.run(add_rrn_range, args.name, resolve_database_url(config.database),
+                      config.database.connect_timeout_s, backend="asyncio")
+    if args.json:
+        print(msgspec.json.encode(added).decode())
+    else:
+        print(f"partition {added.partition}: RRNs {added.first_rrn}-{added.last_rrn} added")
     return 0
 
 
