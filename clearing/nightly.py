@@ -82,7 +82,7 @@ async def nightly_alliance(
             cleared_now = True
         except AlreadyClearedError:      # cleared meanwhile
             pass
-    report = await build_report(conn, alliance.code, day, now=now)
+    report = await build_report(conn, alliance.code, day, now=now, partitions=partitions)
     directory = out_dir / _safe(alliance.code) / str(day)
     files = write_report_files(report, directory)
     return NightlyOutcome(alliance.code, day, sealed_now, cleared_now,

@@ -2,17 +2,21 @@
 the terminal batches): the first run and its adjustments, summed per merchant and category.
 
 One REPEATABLE READ READ ONLY transaction, so that an adjustment written meanwhile is either
-wholly in the report or wholly out of it.
+wholly in the report or wholly out of it. The terminal batches are in every partition's
+journal: each other partition is read on a connection of its own (as jifen_clearing), and one
+that cannot be reached refuses the report, as it refuses clearing.
 """
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime
 
 import asyncpg
 
 from clearing.alliance import find_alliance, find_merchant
 from clearing.errors import NotClearedError, NotSealedError
+from clearing.partitions import PartitionSetup, find_partitions, partition_connections
 from clearing.reports.model import (
     CATEGORY_ORDER,
     HQ_LINES,
@@ -91,10 +95,16 @@ def _line(category: str, figures: list[int]) -> Line:
 
 async def build_report(
     conn: asyncpg.Connection, alliance_code: str, day: date, merchant_code: str | None = None,
-    now: datetime | None = None,
+    now: datetime | None = None, partitions: PartitionSetup | None = None,
 ) -> ClearingReport:
-    """The report of a cleared date; UnknownError, NotSealedError or NotClearedError else."""
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
+    """The report of a cleared date; UnknownError, NotSealedError or NotClearedError else.
+    `partitions`: how to reach the other partitions (None: none is configured, so only
+    central's batches are read, and any other partition in its table is refused)."""
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            conn.transaction(isolation="repeatable_read", readonly=True))
+        found = await find_partitions(conn, partitions)
+        others = await stack.enter_async_context(partition_connections(found))
         alliance = await find_alliance(conn, alliance_code)
         merchant_id = None
         if merchant_code is not None:
@@ -115,7 +125,7 @@ async def build_report(
         names = {row["id"]: (row["merchant_code"], row["name"]) for row in await conn.fetch(
             "SELECT id, merchant_code, name FROM merchants WHERE alliance_id = $1",
             alliance.id)}
-        batches = await batch_issues(conn, alliance, day, merchant_id)
+        batches = await batch_issues(conn, alliance, day, merchant_id, others)
     parties = figures.parties() if merchant_id is None else {merchant_id} & figures.parties()
     merchants = sorted((_detail(figures, party, *names[party]) for party in parties),
                        key=lambda detail: detail.merchant)

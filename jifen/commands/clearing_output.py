@@ -42,8 +42,9 @@ ALL_ALLIANCES = "ALL"
 
 def _report(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
+    partitions = partition_setup(load_config(args.config))
     report = run_command(args, Role.CLEARING, lambda conn: build_report(
-        conn, args.alliance, day, args.merchant))
+        conn, args.alliance, day, args.merchant, partitions=partitions))
     if args.format == "json":
         content = render_json(report)
     elif args.format == "csv":
@@ -61,8 +62,9 @@ def _report(args: argparse.Namespace) -> int:
 
 def _settlement_files(args: argparse.Namespace) -> int:
     day = parse_date(args.date)
-    report = run_command(
-        args, Role.CLEARING, lambda conn: build_report(conn, args.alliance, day))
+    partitions = partition_setup(load_config(args.config))
+    report = run_command(args, Role.CLEARING, lambda conn: build_report(
+        conn, args.alliance, day, partitions=partitions))
     for path in write_settlement_files(report, Path(args.out)):
         print(path)
     return 0

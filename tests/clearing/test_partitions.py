@@ -164,3 +164,59 @@ def test_a_partition_not_configured_refuses_clearing(
     assert code == 1
     assert "p2" in err and "[partitions.p2]" in err and "nothing was cleared" in err
     assert run_async(_fetch, split.central_url, "SELECT * FROM business_days") == []
+
+
+# One terminal's batch 000001, closed in both partitions: each part's own comparison is 95 (it
+# counted only its share), but the shares add up to what the terminal claimed. The single
+# database has that batch balanced (00). Claimed: 3 purchases of 900 fen.
+_CLAIMED = "{3,900,0,0,0,0,0,0}"
+_PART_SQL = ("UPDATE terminal_batches SET result_code = '95', claimed = '" + _CLAIMED + "',"
+             " counted = '{%s}' WHERE batch_number = 1 AND closed_at IS NOT NULL"
+             " AND terminal_code = (SELECT min(terminal_code) FROM terminal_batches"
+             " WHERE batch_number = 1 AND closed_at IS NOT NULL AND result_code = '00')")
+
+# In every database alike: the last terminal's batch closed 95, the one before never closed.
+_LAST = "(SELECT max(terminal_code) FROM terminal_batches)"
+_BEFORE = f"(SELECT max(terminal_code) FROM terminal_batches WHERE terminal_code < {_LAST})"
+_ISSUES_SQL = (
+    f"UPDATE terminal_batches SET result_code = '95' WHERE batch_number = 1"
+    f" AND terminal_code = {_LAST}",
+    f"DELETE FROM terminal_batches WHERE batch_number = 2 AND terminal_code = {_BEFORE}",
+    f"UPDATE terminal_batches SET closed_at = NULL, result_code = NULL WHERE batch_number = 1"
+    f" AND terminal_code = {_BEFORE}")
+
+
+def test_the_report_judges_terminal_batches_over_every_partition(
+    split: SplitDay, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    run_async: Callable[..., object],
+) -> None:
+    for url in (split.single_url, split.central_url, split.p2_url):
+        for statement in _ISSUES_SQL:
+            run_async(_execute_replica, url, statement)
+    run_async(_execute_replica, split.central_url, _PART_SQL % "1,300,0,0,0,0,0,0")
+    run_async(_execute_replica, split.p2_url, _PART_SQL % "2,600,0,0,0,0,0,0")
+    one = write_config(tmp_path / "one.toml", split.single_url, {})
+    two = write_config(tmp_path / "two.toml", split.central_url, {"p2": split.p2_url})
+    reports = {}
+    for name, config in (("one", one), ("two", two)):
+        assert _jifen(capsys, config, "close-day")[0] == 0
+        assert _jifen(capsys, config, "run")[0] == 0
+        code, out, err = _jifen(capsys, config, "report", "--format", "json")
+        assert code == 0, err
+        reports[name] = json.loads(out)["terminal_batches"]
+    single, parted = reports["one"], reports["two"]
+    states = {batch["state"] for batch in single}
+    assert states == {"out_of_balance", "not_reconciled"}, states
+    # Every batch at issue, with all its transactions of the date (half are p2's), and not
+    # the batch whose parts are each 95 but add up.
+    assert parted == single
+    assert sum(batch["transactions"] for batch in parted) > 0
+    central_only = run_async(_fetch, split.central_url,
+                             "SELECT count(*) FROM transactions WHERE batch_number = 1")
+    p2_only = run_async(_fetch, split.p2_url,
+                        "SELECT count(*) FROM transactions WHERE batch_number = 1")
+    assert central_only[0][0] > 0 and p2_only[0][0] > 0
+
+    down = write_config(tmp_path / "down.toml", split.central_url, {"p2": UNREACHABLE_URL})
+    code, _, err = _jifen(capsys, down, "report")
+    assert code == 1 and "partition p2 cannot be reached" in err
