@@ -8,7 +8,11 @@ acknowledge; 91, 96 or no answer leave the row for its next attempt; any other c
 host's final refusal (12 batch closed, 51 or 61 flagged for review, ...) and is kept as
 A 0500 owed is acknowledged by 00 or 95 (its batch closed, in every partition), left pending by
 91, 96 or no answer, and refused by anything else (12: not the open batch anywhere, for
-operators). A crash between claim and settle only delays the row. A row whose
+operators). A 0500 goes only once every older row of its terminal is settled: it closes its
+batch, so a reversal of that batch sent after it would be refused 12, and a terminal's later
+0500 would find its batch not yet open. Rows are otherwise sent by due time, so a row that
+keeps failing holds back nothing but its terminal's 0500s. A crash between claim and settle
+only delays the row. A row whose
 sealed 0420 does not open (another key, damaged) is refused at once, logged with why, and the
 others of its batch are sent as usual.
 """
@@ -46,7 +50,10 @@ _CLAIM = """
 UPDATE front_saf SET attempts = attempts + 1,
     next_attempt_at = now() + make_interval(
         secs => least($2::float8, $3::float8 * power(2, least(attempts, 30))))
-WHERE id IN (SELECT id FROM front_saf WHERE state = 'pending' AND next_attempt_at <= now()
+WHERE id IN (SELECT id FROM front_saf AS s WHERE state = 'pending' AND next_attempt_at <= now()
+               AND (origin <> 'reconciliation' OR NOT EXISTS (
+                   SELECT 1 FROM front_saf AS o WHERE o.state = 'pending'
+                   AND o.terminal_code = s.terminal_code AND o.id < s.id))
              ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING id, terminal_code, original_data, request
 """

@@ -33,6 +33,7 @@ from proto.links import LinkPeer, serve_links
 from tests.acquirer_front.front_testkit import (
     MERCHANT,
     PAN,
+    T_NEW,
     T_SIGNED,
     TEST_CONFIG,
     WAIT_S,
@@ -366,6 +367,23 @@ class FakeLink:
         return [Answer(request.correlation_id, "00") for request in requests]
 
 
+class ScriptedLink(FakeLink):
+    """The upstream, answering each MTI with its next scripted code."""
+
+    def __init__(self, codes: dict[str, list[str]]) -> None:
+        super().__init__()
+        self._codes = {mti: iter(answers) for mti, answers in codes.items()}
+
+    async def send_batch(self, requests: list[Request], deadline: float) -> list[Answer | None]:
+        self.sent.extend(requests)
+        return [Answer(request.correlation_id, next(self._codes[request.mti]))
+                for request in requests]
+
+    def take(self) -> list[Request]:
+        sent, self.sent = self.sent, []
+        return sent
+
+
 class TestUnreadableRows:
     async def test_a_row_that_does_not_open_is_refused_logged_and_the_rest_sent(
         self, database_url,
@@ -546,6 +564,33 @@ class TestReconciliationOwed:
                     answer = await terminal.request(reconciliation(stan=f"{number:06d}"))
                     assert answer["39"] in ("00", "95", "12")
         assert await rows(database_url) == []
+
+    async def test_a_0500_waits_for_its_terminals_older_rows_only(self, database_url):
+        """A reversal of the batch answered 91 keeps its terminal's owed 0500 back (sent
+        first, the 0500 would close the batch and the reversal get 12); another terminal's
+        0500 goes at once."""
+        await seed(database_url)
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        link = ScriptedLink({"0420": ["91", "00"], "0500": ["00", "00"]})
+        try:
+            await _store(pool, _SEAL_KEY, reversal_of(_request("000001"), Origin.NO_ANSWER))
+            for terminal, stan in ((T_SIGNED, "000002"), (T_NEW, "000003")):
+                await _store(pool, _SEAL_KEY, owed_reconciliation(Request(
+                    0, "0500", terminal, MERCHANT, stan, "0101120000", 1,
+                    processing_code="920000", batch_number=1)))
+            config = msgspec.structs.replace(TEST_CONFIG, **FAST_SAF)
+            sender = SafSender(pool, link, config, seal_key=_SEAL_KEY)
+            rounds = []
+            for _ in range(3):
+                await pool.execute("UPDATE front_saf SET next_attempt_at = now()")
+                await sender.send_due()
+                rounds.append([(r.terminal_code, r.mti) for r in link.take()])
+        finally:
+            await pool.close()
+        assert rounds == [[(T_SIGNED, "0420"), (T_NEW, "0500")],   # 0420 answered 91
+                          [(T_SIGNED, "0420")],                    # 00: now settled
+                          [(T_SIGNED, "0500")]]
+        assert {row["state"] for row in await rows(database_url)} == {"acknowledged"}
 
     def test_a_0500s_row_is_keyed_by_itself_and_its_seal_opens(self):
         request = Request(0, "0500", T_SIGNED, MERCHANT, "000009", "0101120000", 1,
