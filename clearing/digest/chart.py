@@ -18,6 +18,23 @@ CHART_HEIGHT_IN = 8.0
 CHART_DPI = 100
 
 
+FLOW_SERIES = ("points issued (at merchants and by HQ)",
+               "points redeemed (at merchants and into stored value)", "points expired")
+LIABILITY_SERIES = "liability (points outstanding)"
+
+
+def chart_series(digest: DailyDigest) -> dict[str, list[int]]:
+    """What the chart plots, per series one figure per date of the trend, oldest first."""
+    trend = digest.trend
+    issued, redeemed, expired = FLOW_SERIES
+    return {
+        issued: [day.flows.points_issued + day.flows.points_given for day in trend],
+        redeemed: [day.flows.points_redeemed + day.flows.points_exchanged for day in trend],
+        expired: [day.flows.points_expired for day in trend],
+        LIABILITY_SERIES: [day.liability_points for day in trend],
+    }
+
+
 def render_png(digest: DailyDigest) -> bytes:
     """The trend of `digest` as PNG bytes; the digest must have a trend."""
     assert digest.trend, "a chart is drawn of a digest built with a trend"
@@ -27,21 +44,19 @@ def render_png(digest: DailyDigest) -> bytes:
     from matplotlib.figure import Figure
 
     dates = [day.business_date for day in digest.trend]
+    series = chart_series(digest)
     figure = Figure(figsize=(CHART_WIDTH_IN, CHART_HEIGHT_IN), dpi=CHART_DPI)
     flows, liability = figure.subplots(2, 1, sharex=True)
-    for label, values in (
-            ("points issued", [day.flows.points_issued + day.flows.points_given
-                               for day in digest.trend]),
-            ("points redeemed", [day.flows.points_redeemed + day.flows.points_exchanged
-                                 for day in digest.trend]),
-            ("points expired", [day.flows.points_expired for day in digest.trend])):
-        flows.plot(dates, values, marker="o", label=label)
+    for label in FLOW_SERIES:
+        flows.plot(dates, series[label], marker="o", label=label)
     flows.set_title(f"{digest.alliance}: points per business date, {dates[0]} to {dates[-1]}")
     flows.set_ylabel("points")
     flows.legend()
     flows.grid(True, alpha=0.3)
-    liability.plot(dates, [day.liability_points for day in digest.trend], marker="o",
-                   color="tab:red", label="liability (points outstanding)")
+    liability.plot(dates, series[LIABILITY_SERIES], marker="o", color="tab:red",
+                   label=LIABILITY_SERIES)
+    for axes in (flows, liability):
+        axes.ticklabel_format(axis="y", style="plain", useOffset=False)
     liability.set_ylabel("points")
     liability.legend()
     liability.grid(True, alpha=0.3)

@@ -60,7 +60,8 @@ def render_table(digest: DailyDigest) -> str:
     lines += ["", "商户排行 Top merchants (by points issued)"]
     if digest.top_merchants:
         lines += ["  " + row for row in format_rows(
-            ["merchant", "name", "issued", "redeemed", "loaded", "spent", "transactions"],
+            ["merchant", "name", "issued", "redeemed", "loaded yuan", "spent yuan",
+             "transactions"],
             [[m.merchant, m.name, str(m.points_issued), str(m.points_redeemed),
               format_fen(m.stored_value_loaded_fen), format_fen(m.stored_value_spent_fen),
               str(m.transactions)] for m in digest.top_merchants], 2)]

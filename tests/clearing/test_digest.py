@@ -16,8 +16,11 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from clearing.digest import DailyDigest
+from clearing.digest.chart import FLOW_SERIES, LIABILITY_SERIES, chart_series
 from database.roles import Role
 from jifen.cli import main
 from tests.clearing.digest_kit import (
@@ -135,11 +138,20 @@ def test_the_trend_is_the_daily_figures_and_its_chart_a_png(digest_of, tmp_path)
     trend = digest["trend"]
     assert [day["business_date"] for day in trend] == [
         str(LAST - timedelta(days=back)) for back in range(TREND_DAYS - 1, -1, -1)]
-    for day in trend:
-        daily = _json(digest_of, day["business_date"])
+    dailies = [_json(digest_of, day["business_date"]) for day in trend]
+    for day, daily in zip(trend, dailies, strict=True):
         assert day["flows"] == daily["flows"]
         assert day["liability_points"] == daily["liability"]["points"]
     assert trend[0]["liability_points"] == 0 and trend[-1]["flows"] == digest["flows"]
+    # What the chart plots is each date's own digest.
+    issued, redeemed, expired = FLOW_SERIES
+    assert chart_series(msgspec.json.decode(json.dumps(digest), type=DailyDigest)) == {
+        issued: [d["flows"]["points_issued"] + d["flows"]["points_given"] for d in dailies],
+        redeemed: [d["flows"]["points_redeemed"] + d["flows"]["points_exchanged"]
+                   for d in dailies],
+        expired: [d["flows"]["points_expired"] for d in dailies],
+        LIABILITY_SERIES: [d["liability"]["points"] for d in dailies]}
+    assert any(dailies[-1]["flows"].values())
     content = chart.read_bytes()
     assert content.startswith(PNG_SIGNATURE)
     width, height = struct.unpack(">II", content[16:24])      # IHDR
