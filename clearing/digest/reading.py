@@ -4,10 +4,13 @@ REPEATABLE READ READ ONLY transaction for all it reads, all at once, then added 
 
 Per partition, in its one snapshot: each date's sums on the alliance's counter accounts
 (clearing's `read_day`), the members who transacted at a terminal on the date, and the points
-counter accounts' balances less what was posted to them after the date. The last two must
-share a snapshot: the host goes on posting to the open date meanwhile. The liability needs no
-walk over the whole journal: the counter accounts are a few dozen rows, and the dates after
-the digest's are read through the index on journal entries' business date.
+counter accounts' balances less what was posted to them after the date. The balances and the
+later postings must share a snapshot: the host goes on posting to the open date meanwhile.
+The liability needs no walk over the whole journal: the counter accounts are a few dozen rows,
+the entries after the date are found through the index on (business_date, id), and their
+postings to the counters read through (account_id, entry_id) over that id range: work in
+proportion to what posted after the date (the open day's, for the nightly), never to the
+journal's age.
 """
 
 from __future__ import annotations
@@ -33,21 +36,28 @@ POINTS_COUNTER_KINDS = [
     "alliance_points_lottery",
 ]
 
-# $1 alliance id, $2 the digest's date, $3 POINTS_COUNTER_KINDS. The accounts through their
-# unique (kind, card_id, ...) index; the later dates' entries through (business_date, id),
-# their postings through the primary key (entry_id, account_id).
+# $1 alliance id, $2 POINTS_COUNTER_KINDS: through the accounts' unique (kind, card_id, ...)
+# index, a few dozen rows.
 _COUNTERS_SQL = """
-WITH counters AS MATERIALIZED (
-    SELECT a.id, a.balance FROM accounts a
-    WHERE a.kind = ANY($3::text[]) AND a.card_id IS NULL
-      AND (a.alliance_id = $1
-           OR a.merchant_id IN (SELECT id FROM merchants WHERE alliance_id = $1))
-)
-SELECT (SELECT coalesce(sum(balance), 0) FROM counters)::bigint AS balance,
-       (SELECT coalesce(sum(p.amount), 0)
-        FROM journal_entries e JOIN postings p ON p.entry_id = e.id
-        WHERE e.business_date > $2 AND e.ledger = 'points'
-          AND p.account_id IN (SELECT id FROM counters))::bigint AS after
+SELECT a.id, a.balance FROM accounts a
+WHERE a.kind = ANY($2::text[]) AND a.card_id IS NULL
+  AND (a.alliance_id = $1 OR a.merchant_id IN (SELECT id FROM merchants WHERE alliance_id = $1))
+"""
+# The entries after the date: their id range, from the index on (business_date, id) alone
+# (OFFSET 0 keeps the planner from taking min(id) off the primary key instead, which walks
+# every entry before the date).
+_LATER_BOUNDS_SQL = """
+SELECT min(id), max(id)
+FROM (SELECT id FROM journal_entries WHERE business_date > $1 OFFSET 0) AS later
+"""
+# What the counters were posted after the date ($1), driven by the postings' primary key over
+# the later entries' id range [$2, $3] (as clearing reads a date, journal.py): joined the
+# other way, the planner walks every posting the counter accounts ever had.
+_LATER_SQL = """
+SELECT coalesce(sum(p.amount), 0)::bigint
+FROM postings p JOIN journal_entries e ON e.id = p.entry_id
+WHERE p.entry_id >= $2 AND p.entry_id <= $3 AND e.id >= $2 AND e.id <= $3
+  AND e.business_date > $1 AND p.account_id = ANY($4::bigint[])
 """
 # $1 the date, $2 alliance id: members of the alliance whose cards posted an entry at a
 # terminal on the date (an expiry sweep or a back-office change is not the member's doing).
@@ -88,11 +98,24 @@ async def read_part(
     """One partition's part; call inside its REPEATABLE READ READ ONLY transaction."""
     days = {day: await read_day(conn, alliance_id, merchant_ids, day) for day in dates}
     last = dates[-1]
-    row = await conn.fetchrow(_COUNTERS_SQL, alliance_id, last, POINTS_COUNTER_KINDS)
-    assert row is not None, "an aggregate gives one row"
     members = {member_id for (member_id,) in
                await conn.fetch(_ACTIVE_MEMBERS_SQL, last, alliance_id)}
-    return PartitionPart(days, row["balance"] - row["after"], members)
+    return PartitionPart(days, await counters_through(conn, alliance_id, last), members)
+
+
+async def counters_through(conn: asyncpg.Connection, alliance_id: int, day: date) -> int:
+    """The alliance's points counter accounts' postings up to the end of `day`: their
+    balances less what was posted to them after it (the balances and the later postings in
+    the caller's one snapshot)."""
+    counters = {row["id"]: row["balance"] for row in
+                await conn.fetch(_COUNTERS_SQL, alliance_id, POINTS_COUNTER_KINDS)}
+    bounds = await conn.fetchrow(_LATER_BOUNDS_SQL, day)
+    assert bounds is not None, "an aggregate gives one row"
+    low, high = bounds
+    later = 0
+    if counters and low is not None:
+        later = await conn.fetchval(_LATER_SQL, day, low, high, list(counters))
+    return sum(counters.values()) - later
 
 
 async def read_everywhere(
