@@ -1,6 +1,7 @@
 """The nightly clearing (`jifen clearing nightly`, run by deploy/systemd/jifen-clearing.timer):
 for each alliance, seal the business date that just closed if it is not sealed, clear it if it
-is not cleared, and write its report and settlement files to OUT/<alliance>/<date>/.
+is not cleared, and write its report, settlement files and daily digest (日报,
+docs/reports.md) to OUT/<alliance>/<date>/.
 
 Idempotent: a second call for the same date finds it sealed and cleared, and only writes the
 files again (atomically, the same figures). Every call, failed or not, leaves a Prometheus
@@ -21,6 +22,10 @@ import asyncpg
 import msgspec
 
 from clearing.alliance import find_alliance
+from clearing.digest import DailyDigest, build_digest
+from clearing.digest import render_csv as digest_csv
+from clearing.digest import render_json as digest_json
+from clearing.digest import render_table as digest_table
 from clearing.errors import AlreadyClearedError, AlreadySealedError
 from clearing.files import write_settlement_files
 from clearing.partitions import PartitionSetup
@@ -32,6 +37,7 @@ from clearing.store import runs_of
 METRICS_FILE_DEFAULT = "var/metrics/jifen_clearing.prom"
 SEALED_BY = "nightly"
 REPORT_NAMES = ("report.txt", "report.csv", "report.json")
+DIGEST_NAMES = ("digest.txt", "digest.csv", "digest.json")
 
 LAST_RUN = "jifen_clearing_last_run_timestamp_seconds"
 LAST_SUCCESS = "jifen_clearing_last_success_timestamp_seconds"
@@ -85,6 +91,8 @@ async def nightly_alliance(
     report = await build_report(conn, alliance.code, day, now=now, partitions=partitions)
     directory = out_dir / _safe(alliance.code) / str(day)
     files = write_report_files(report, directory)
+    digest = await build_digest(conn, alliance.code, day, now, partitions)
+    files += write_digest_files(digest, directory)
     return NightlyOutcome(alliance.code, day, sealed_now, cleared_now,
                           [run.run_id for run in report.runs], str(directory),
                           [path.name for path in files])
@@ -101,6 +109,19 @@ def write_report_files(report: ClearingReport, directory: Path) -> list[Path]:
         write_atomically(path, content)
         written.append(path)
     return written + write_settlement_files(report, directory)
+
+
+def write_digest_files(digest: DailyDigest, directory: Path) -> list[Path]:
+    """The digest as table, CSV (with a byte order mark, for spreadsheets) and JSON."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, content in zip(DIGEST_NAMES, (digest_table(digest).encode(),
+                                            digest_csv(digest).encode("utf-8-sig"),
+                                            digest_json(digest)), strict=True):
+        path = directory / name
+        write_atomically(path, content)
+        written.append(path)
+    return written
 
 
 def _safe(name: str) -> str:

@@ -18,8 +18,9 @@ import asyncpg
 import msgspec
 
 from back_office.ledger_check.errors import AuditDatabaseError, AuditTimeoutError
+from back_office.ledger_check.liability import summed
 from back_office.ledger_check.partitions import across_partitions
-from back_office.ledger_check.result import AuditReport, CheckResult
+from back_office.ledger_check.result import AuditReport, CheckResult, PointsLiability
 from back_office.ledger_check.runner import (
     AUDIT_TIMEOUT_S_DEFAULT,
     CHECKS,
@@ -54,6 +55,8 @@ class PartitionedAuditReport(msgspec.Struct, frozen=True):
     partitions: list[PartitionAudit]
     across: list[CheckResult]         # the checks across partitions ([] with --partition)
     elapsed_s: float
+    # Each alliance's points outstanding, every partition's added up (liability.py).
+    liabilities: list[PointsLiability] = msgspec.field(default_factory=list)
 
 
 async def audit_partitions(
@@ -89,7 +92,8 @@ async def audit_partitions(
     violations = (sum(a.report.violation_count for a in audits)
                   + sum(check.violation_count for check in across))
     return PartitionedAuditReport(violations == 0, violations, audits, across,
-                                  time.perf_counter() - started)
+                                  time.perf_counter() - started,
+                                  summed(audit.report.liabilities for audit in audits))
 
 
 async def _connected(

@@ -35,12 +35,21 @@ class RowCounts(msgspec.Struct, frozen=True):
     accounts: int
 
 
+class PointsLiability(msgspec.Struct, frozen=True):
+    """An alliance's points outstanding: the sum of its members' points postings."""
+
+    alliance: str                   # alliance code
+    points: int
+
+
 class AuditReport(msgspec.Struct, frozen=True):
     clean: bool
     violation_count: int
     counts: RowCounts
     checks: list[CheckResult]
     elapsed_s: float
+    # Not a check: the journal's figure of what each alliance owes its members (liability.py).
+    liabilities: list[PointsLiability] = msgspec.field(default_factory=list)
 
     def violations(self) -> list[Violation]:
         return [violation for check in self.checks for violation in check.violations]

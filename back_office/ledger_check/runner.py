@@ -15,6 +15,7 @@ from back_office.ledger_check import (
     gifts,
     idempotency,
     journal,
+    liability,
     lots,
     originals,
     references,
@@ -82,9 +83,11 @@ async def audit_snapshot(
         if check.central_only and partition is not None and partition.number != 0:
             continue
         results.append(await run_check(connection, check))
+    liabilities = await liability.points_liability(connection)
     violation_count = sum(result.violation_count for result in results)
     return AuditReport(clean=violation_count == 0, violation_count=violation_count,
-                       counts=counts, checks=results, elapsed_s=time.perf_counter() - started)
+                       counts=counts, checks=results, elapsed_s=time.perf_counter() - started,
+                       liabilities=liabilities)
 
 
 async def run_check(connection: asyncpg.Connection, check: Check) -> CheckResult:

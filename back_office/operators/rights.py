@@ -110,6 +110,8 @@ COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     ("clearing", "status"): _right("read clearing's status", CLEARING, AUDITOR),
     ("clearing", "report"): _right("read clearing reports", CLEARING, AUDITOR),
     ("clearing", "settlement-files"): _right("write settlement files", CLEARING, AUDITOR),
+    # The daily digest is alliance-wide (the liability, every merchant): not a merchant's.
+    ("report", "daily"): _right("read the daily digest", HQ, CLEARING, AUDITOR),
     ("audit", None): _right("check the ledger", AUDITOR),
     ("saf", "list"): _right("read the front's store-and-forward queue", AUDITOR),
     ("audit-log", None): _right("read the audit log", HQ, MERCHANT, AUDITOR),

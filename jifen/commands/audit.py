@@ -23,7 +23,7 @@ from back_office.ledger_check.partitioned import (
     PartitionedAuditReport,
     audit_partitions,
 )
-from back_office.ledger_check.result import CheckResult
+from back_office.ledger_check.result import CheckResult, PointsLiability
 from back_office.ledger_check.runner import AUDIT_TIMEOUT_S_DEFAULT
 from back_office.ledger_check.targets import audit_targets
 from database.roles import Role
@@ -67,11 +67,11 @@ def run_audit(args: argparse.Namespace) -> int:
         connect_timeout_s=config.database.connect_timeout_s))
     if args.json:
         print_json(report)
-    elif report.clean:
-        print(format_summary(report))
     else:
-        print(format_violations(report), file=sys.stderr)
+        if not report.clean:
+            print(format_violations(report), file=sys.stderr)
         print(format_summary(report))
+        _print_liabilities(report.liabilities)
     return 0 if report.clean else EXIT_VIOLATIONS
 
 
@@ -80,6 +80,14 @@ def _run_audit(audit: Callable[[], Awaitable[Report]]) -> Report:
         return anyio.run(audit, backend="asyncio")
     except AuditError as exc:
         raise CliError(f"audit failed: {exc}") from exc
+
+
+def _print_liabilities(liabilities: list[PointsLiability]) -> None:
+    """Each alliance's points outstanding, from its members' postings: the figure the daily
+    digest's liability must equal (`jifen report daily`, docs/reports.md)."""
+    for liability in liabilities:
+        print(f"points liability of {liability.alliance}: {liability.points} points "
+              f"(its members' points postings)")
 
 
 def format_violations(report: AuditReport) -> str:
@@ -119,6 +127,7 @@ def _run_partitioned(
     verdict = "clean" if report.clean else f"{report.violation_count} violations"
     print(f"audit {verdict} over {len(report.partitions)} partitions in"
           f" {report.elapsed_s:.2f} s")
+    _print_liabilities(report.liabilities)
     return 0 if report.clean else EXIT_VIOLATIONS
 
 

@@ -189,3 +189,20 @@ class TestLedgerCheck:
         assert auditor.password not in checked.out + checked.err
         refused = as_operator(hq, "audit")
         assert "may not check the ledger: needs auditor" in refused.err
+
+
+class TestDailyDigest:
+    def test_hq_clearing_and_auditors_read_it_a_merchant_admin_may_not(
+            self, operator_of, as_operator):
+        """Each allowed role runs it to the end on its own grants (members, cards, terminal
+        batches, the journal: migration 037), whatever the day holds."""
+        daily = ("report", "daily", "--alliance", ALLIANCE, "--date", "2026-11-22", "--json")
+        for role in ("hq_admin", "clearing", "auditor"):
+            read = as_operator(operator_of(role), *daily)
+            assert read.exit_code == 0, (role, read.err)
+            digest = json.loads(read.out)
+            assert (digest["alliance"], digest["members_active"]) == (ALLIANCE, 0)
+        refused = as_operator(operator_of("merchant_admin"), *daily)
+        assert refused.exit_code == 2
+        assert ("may not read the daily digest: needs hq admin or clearing operator or "
+                "auditor") in refused.err
