@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from proto.settings import Port
+from proto.settings import Port, check_not_above
 
 WebhookUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://")]
 
@@ -36,6 +36,4 @@ class NotifyConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     drain_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
 
     def __post_init__(self) -> None:
-        if self.backoff_s_min > self.backoff_s_max:
-            raise ValueError(f"notify.backoff_s_min ({self.backoff_s_min}) is above "
-                             f"notify.backoff_s_max ({self.backoff_s_max})")
+        check_not_above(self, "backoff_s_min", "backoff_s_max")
