@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import anyio
 import asyncpg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from database.roles import Role
 from notifications.config import NotifyConfig
@@ -189,6 +191,15 @@ async def test_a_gateway_down_for_an_hour_loses_nothing(database_url, role_url, 
         {event_id: "skipped" if event_id == skipped_id else "delivered" for event_id in ids}
     assert deliveries[ids[0]][1] == sender.failed_attempts + 1   # the first waited the hour
     assert sender.floor == ids[-1]   # all done and settled: the next read starts past them
+
+
+@given(low=st.floats(0.001, 60), high=st.floats(0.001, 3_600),
+       failures=st.integers(1, 10_000))
+def test_the_backoff_grows_within_its_bounds(low: float, high: float, failures: int) -> None:
+    config = NotifyConfig(backoff_s_min=min(low, high), backoff_s_max=max(low, high))
+    wait_s = backoff_s(config, failures)
+    assert config.backoff_s_min <= wait_s <= config.backoff_s_max
+    assert backoff_s(config, failures + 1) >= wait_s
 
 
 def test_the_backoff_doubles_up_to_its_cap() -> None:
