@@ -9,8 +9,8 @@ opened), card passwords' wrong tries, back-office commands' outcomes and the sta
 cards they closed (or activated), the gifts redemptions took, the stock and state of the gifts
 the batch changed, and the tier standings it changed (with the balance of the card that changed
 each, where it can: see _standings_placed), and the members' notifications of all these
-(migration 035: one outbox row per posting that moves a member's points or stored value, with
-the balances after it, derived in SQL from the transactions the statement writes; one per card
+(migration 035: one outbox row per posting and card whose points or stored value it moves, with
+the balances after it, derived in SQL from the postings the statement writes; one per card
 status that blocks a card, from those rows; one per tier change and password lock, from
 arrays filled only when one happens). One statement is one implicit
 transaction, and its foreign keys are checked at its end, when every row of the batch is in
@@ -93,18 +93,18 @@ transactions_written AS (
          AS t(id, kind, business_date, terminal_code, merchant_id, card_id, batch_number, mti,
               stan, transmission_time, rrn, auth_code, amount, currency, points,
               original_transaction_id, stored_value_fen, command_id, lot_moves)
-    RETURNING id, kind, card_id, points, stored_value_fen, business_date
+    RETURNING id, kind, business_date
 ),
 entries_written AS (
     INSERT INTO journal_entries (id, transaction_id, ledger, business_date)
     SELECT * FROM unnest($25::text::bigint[], $26::text::bigint[], $27::text::text[],
                          $28::text::date[])
-    RETURNING 1
+    RETURNING id, transaction_id
 ),
 postings_written AS (
     INSERT INTO postings (entry_id, account_id, amount)
     SELECT * FROM unnest($29::text::bigint[], $30::text::bigint[], $31::text::bigint[])
-    RETURNING 1
+    RETURNING entry_id, account_id, amount
 ),
 requests_written AS (
     INSERT INTO host_requests (terminal_code, mti, stan, transmission_time, content_digest,
@@ -218,16 +218,26 @@ standings_written AS (
             seq = EXCLUDED.seq
     RETURNING 1
 ),
+member_moves AS (
+    SELECT e.transaction_id, a.card_id,
+           coalesce(sum(p.amount) FILTER (WHERE a.kind = 'member_points'), 0) AS points,
+           coalesce(sum(p.amount) FILTER (WHERE a.kind = 'member_stored_value'), 0)
+               AS stored_value_fen,
+           max(a.balance) FILTER (WHERE a.kind = 'member_points') AS points_final,
+           max(a.balance) FILTER (WHERE a.kind = 'member_stored_value')
+               AS stored_value_final
+    FROM postings_written p
+    JOIN entries_written e ON e.id = p.entry_id
+    JOIN accounts_written a ON a.id = p.account_id AND a.card_id IS NOT NULL
+    GROUP BY e.transaction_id, a.card_id
+),
 moved AS (
-    SELECT t.id, t.kind, t.card_id, t.points, t.stored_value_fen, t.business_date,
-           p.balance - coalesce(sum(t.points) OVER later, 0) AS points_balance,
-           v.balance - coalesce(sum(t.stored_value_fen) OVER later, 0)
+    SELECT m.transaction_id, m.card_id, m.points, m.stored_value_fen,
+           m.points_final - coalesce(sum(m.points) OVER later, 0) AS points_balance,
+           m.stored_value_final - coalesce(sum(m.stored_value_fen) OVER later, 0)
                AS stored_value_balance_fen
-    FROM transactions_written t
-    LEFT JOIN accounts_written p ON p.card_id = t.card_id AND p.kind = 'member_points'
-    LEFT JOIN accounts_written v ON v.card_id = t.card_id AND v.kind = 'member_stored_value'
-    WHERE t.card_id IS NOT NULL
-    WINDOW later AS (PARTITION BY t.card_id ORDER BY t.id DESC
+    FROM member_moves m
+    WINDOW later AS (PARTITION BY m.card_id ORDER BY m.transaction_id DESC
                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ),
 events_written AS (
@@ -237,12 +247,13 @@ events_written AS (
                                      business_date, created_at)
     SELECT CASE WHEN m.stored_value_fen <> 0 THEN 'stored_value_moved'
                 WHEN m.points > 0 THEN 'points_earned' ELSE 'points_spent' END,
-           m.card_id, m.id AS transaction_id, m.kind, m.points,
+           m.card_id, m.transaction_id, t.kind, m.points,
            CASE WHEN m.points <> 0 THEN m.points_balance END, m.stored_value_fen,
            CASE WHEN m.stored_value_fen <> 0 THEN m.stored_value_balance_fen END,
-           NULL, NULL, NULL, m.business_date, $49::timestamptz
+           NULL, NULL, NULL, t.business_date, $49::timestamptz
     FROM moved m
-    WHERE (m.points <> 0 OR m.stored_value_fen <> 0) AND m.kind <> 'points_expiry'
+    JOIN transactions_written t ON t.id = m.transaction_id
+    WHERE (m.points <> 0 OR m.stored_value_fen <> 0) AND t.kind <> 'points_expiry'
     UNION ALL
     SELECT 'card_blocked', c.card_id, c.transaction_id, NULL, NULL, NULL, NULL, NULL, NULL,
            NULL, c.status, NULL, $49::timestamptz
@@ -252,7 +263,7 @@ events_written AS (
            NULL, NULL, $49::timestamptz
     FROM unnest($97::text::text[], $98::text::bigint[], $99::text::text[],
                 $100::text::text[]) AS e(kind, card_id, tier_before, tier)
-    ORDER BY transaction_id   -- ids in the journal's order: the sender's is each card's
+    ORDER BY transaction_id, card_id   -- ids in the journal's order: so is the sender's
 )
 SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM transactions_written) AS transactions,
