@@ -218,7 +218,7 @@ standings_written AS (
             seq = EXCLUDED.seq
     RETURNING 1
 ),
-member_moves AS (
+member_moves AS (   -- what each transaction moved on each card, per ledger
     SELECT e.transaction_id, a.card_id,
            coalesce(sum(p.amount) FILTER (WHERE a.kind = 'member_points'), 0) AS points,
            coalesce(sum(p.amount) FILTER (WHERE a.kind = 'member_stored_value'), 0)
@@ -231,7 +231,8 @@ member_moves AS (
     JOIN accounts_written a ON a.id = p.account_id AND a.card_id IS NOT NULL
     GROUP BY e.transaction_id, a.card_id
 ),
-moved AS (
+moved AS (   -- each move's balance after it: the batch's last less what the card's later
+             -- moves added (a later move has a higher id: ids are taken in applying order)
     SELECT m.transaction_id, m.card_id, m.points, m.stored_value_fen,
            m.points_final - coalesce(sum(m.points) OVER later, 0) AS points_balance,
            m.stored_value_final - coalesce(sum(m.stored_value_fen) OVER later, 0)
