@@ -14,6 +14,7 @@ from account_host.context import ApplyContext
 from proto.card_password import PASSWORD_TRIES_MAX, needs_password, values_equal
 from proto.codes import ResponseCode
 from proto.frames import Request
+from proto.notifications import NotificationKind
 
 
 def judge_password(
@@ -48,4 +49,6 @@ def check_password(context: ApplyContext, request: Request, card: Card) -> Respo
     if tries != card.password_tries:
         card.password_tries = tries
         context.batch.set_password_tries(card.id, card.password_version, tries)
+        if code is ResponseCode.PASSWORD_LOCKED:   # this very try locked it
+            context.batch.add_state_event(NotificationKind.PASSWORD_LOCKED, card.id)
     return code

@@ -8,7 +8,11 @@ host_requests, review items, reversal tombstones, terminal batches (closed and
 opened), card passwords' wrong tries, back-office commands' outcomes and the statuses of the
 cards they closed (or activated), the gifts redemptions took, the stock and state of the gifts
 the batch changed, and the tier standings it changed (with the balance of the card that changed
-each, where it can: see _standings_placed). One statement is one implicit
+each, where it can: see _standings_placed), and the members' notifications of all these
+(migration 035: one outbox row per posting and card whose points or stored value it moves, with
+the balances after it, derived in SQL from the postings the statement writes; one per card
+status that blocks a card, from those rows; one per tier change and password lock, from
+arrays filled only when one happens). One statement is one implicit
 transaction, and its foreign keys are checked at its end, when every row of the batch is in
 place.
 
@@ -69,7 +73,7 @@ accounts_written AS (
                                                           accounts.counted_day),
                                    counted_month = coalesce(EXCLUDED.counted_month,
                                                             accounts.counted_month)
-    RETURNING 1
+    RETURNING id, kind, card_id, balance
 ),
 transactions_written AS (
     INSERT INTO transactions (id, kind, business_date, posted_at, terminal_code, merchant_id,
@@ -89,18 +93,18 @@ transactions_written AS (
          AS t(id, kind, business_date, terminal_code, merchant_id, card_id, batch_number, mti,
               stan, transmission_time, rrn, auth_code, amount, currency, points,
               original_transaction_id, stored_value_fen, command_id, lot_moves)
-    RETURNING 1
+    RETURNING id, kind, business_date
 ),
 entries_written AS (
     INSERT INTO journal_entries (id, transaction_id, ledger, business_date)
     SELECT * FROM unnest($25::text::bigint[], $26::text::bigint[], $27::text::text[],
                          $28::text::date[])
-    RETURNING 1
+    RETURNING id, transaction_id
 ),
 postings_written AS (
     INSERT INTO postings (entry_id, account_id, amount)
     SELECT * FROM unnest($29::text::bigint[], $30::text::bigint[], $31::text::bigint[])
-    RETURNING 1
+    RETURNING entry_id, account_id, amount
 ),
 requests_written AS (
     INSERT INTO host_requests (terminal_code, mti, stan, transmission_time, content_digest,
@@ -169,7 +173,7 @@ cards_closed AS (
     SELECT s.id, s.status, s.transaction_id, $49::timestamptz
     FROM unnest($59::text::bigint[], $60::text::text[], $96::text::bigint[])
          AS s(id, status, transaction_id)
-    RETURNING 1
+    RETURNING card_id, status, transaction_id
 ),
 draws_written AS (
     INSERT INTO lottery_draws (transaction_id, campaign_id, card_id, draw_number, draw_value,
@@ -213,6 +217,54 @@ standings_written AS (
             standing = EXCLUDED.standing, changed_at = EXCLUDED.changed_at,
             seq = EXCLUDED.seq
     RETURNING 1
+),
+member_moves AS (   -- what each transaction moved on each card, per ledger
+    SELECT e.transaction_id, a.card_id,
+           coalesce(sum(p.amount) FILTER (WHERE a.kind = 'member_points'), 0) AS points,
+           coalesce(sum(p.amount) FILTER (WHERE a.kind = 'member_stored_value'), 0)
+               AS stored_value_fen,
+           max(a.balance) FILTER (WHERE a.kind = 'member_points') AS points_final,
+           max(a.balance) FILTER (WHERE a.kind = 'member_stored_value')
+               AS stored_value_final
+    FROM postings_written p
+    JOIN entries_written e ON e.id = p.entry_id
+    JOIN accounts_written a ON a.id = p.account_id AND a.card_id IS NOT NULL
+    GROUP BY e.transaction_id, a.card_id
+),
+moved AS (   -- each move's balance after it: the batch's last less what the card's later
+             -- moves added (a later move has a higher id: ids are taken in applying order)
+    SELECT m.transaction_id, m.card_id, m.points, m.stored_value_fen,
+           m.points_final - coalesce(sum(m.points) OVER later, 0) AS points_balance,
+           m.stored_value_final - coalesce(sum(m.stored_value_fen) OVER later, 0)
+               AS stored_value_balance_fen
+    FROM member_moves m
+    WINDOW later AS (PARTITION BY m.card_id ORDER BY m.transaction_id DESC
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+),
+events_written AS (
+    INSERT INTO notification_outbox (kind, card_id, transaction_id, transaction_kind, points,
+                                     points_balance, stored_value_fen,
+                                     stored_value_balance_fen, tier_before, tier, status,
+                                     business_date, created_at)
+    SELECT CASE WHEN m.stored_value_fen <> 0 THEN 'stored_value_moved'
+                WHEN m.points > 0 THEN 'points_earned' ELSE 'points_spent' END,
+           m.card_id, m.transaction_id, t.kind, m.points,
+           CASE WHEN m.points <> 0 THEN m.points_balance END, m.stored_value_fen,
+           CASE WHEN m.stored_value_fen <> 0 THEN m.stored_value_balance_fen END,
+           NULL, NULL, NULL, t.business_date, $49::timestamptz
+    FROM moved m
+    JOIN transactions_written t ON t.id = m.transaction_id
+    WHERE (m.points <> 0 OR m.stored_value_fen <> 0) AND t.kind <> 'points_expiry'
+    UNION ALL
+    SELECT 'card_blocked', c.card_id, c.transaction_id, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, c.status, NULL, $49::timestamptz
+    FROM cards_closed c WHERE c.status IN ('blocked', 'lost', 'stolen')
+    UNION ALL
+    SELECT e.kind, e.card_id, NULL, NULL, NULL, NULL, NULL, NULL, e.tier_before, e.tier,
+           NULL, NULL, $49::timestamptz
+    FROM unnest($97::text::text[], $98::text::bigint[], $99::text::text[],
+                $100::text::text[]) AS e(kind, card_id, tier_before, tier)
+    ORDER BY transaction_id, card_id   -- ids in the journal's order: so is the sender's
 )
 SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM transactions_written) AS transactions,
@@ -284,8 +336,9 @@ _STANDINGS_ENCODERS: tuple[Callable[[Any], str], ...] = (
 # literal of proto/frames.py Totals, NULL while open)
 _PARTITION_ENCODERS: tuple[Callable[[Any], str], ...] = (
     int_array, int_array, text_array, text_array)
-# After them: the partition (the host's name, $95) whose stock rows the batch writes, and the
-# card statuses' transactions ($96).
+# After them: the partition (the host's name, $95) whose stock rows the batch writes, the
+# card statuses' transactions ($96), and the state changes' notifications ($97 ... $100:
+# kind, card_id, tier_before, tier).
 
 # A tier standing's row: member_id, card_id, alliance_id, tier, tier_until (ISO date or None),
 # the packed standing.
@@ -358,6 +411,9 @@ class BatchWrite:
         # holder -> its standing as it stands after this batch (one per holder).
         self.standings: dict[int, _StandingWrite] = {}
         self.standing_rows = 0   # of them, those written as tier_standings rows (arguments)
+        # Notifications of state changes the batch made (tier changed, password locked): kind,
+        # card id, tier before, tier. Postings' and card statuses' are derived in SQL.
+        self.state_events: tuple[_Column, ...] = tuple([] for _ in range(4))
 
     def add_transaction(
         self, transaction_id: int, kind: str, business_date: date, request: Request, *,
@@ -461,6 +517,15 @@ class BatchWrite:
         self.standings[holder] = _StandingWrite(
             row, account_id, row_needed or (earlier is not None and earlier.row_needed))
 
+    def add_state_event(
+        self, kind: str, card_id: int, tier_before: str | None = None, tier: str | None = None,
+    ) -> None:
+        """A member's notification of a state change of this batch (proto/notifications.py),
+        written to the outbox in the batch's statement."""
+        for column, value in zip(self.state_events, (kind, card_id, tier_before, tier),
+                                 strict=True):
+            column.append(value)
+
     def add_entry(
         self, entry_id: int, transaction_id: int, ledger: str, business_date: date,
         postings: tuple[tuple[int, int], ...],
@@ -522,7 +587,7 @@ class BatchWrite:
         self, balances: Mapping[int, int], lots: Mapping[int, bytes], standing_seq: int,
         counters: StoredCounters,
     ) -> BatchArguments:
-        """The statement's 96 parameters, accounts with their final balances, lots, standings
+        """The statement's 100 parameters, accounts with their final balances, lots, standings
         and earn counters: each column as an array literal (array_literals.py), the posting
         instant as a datetime. `standing_seq`: this batch's, above every earlier batch's
         (HostState)."""
@@ -579,7 +644,15 @@ class BatchWrite:
                   in zip(_PARTITION_ENCODERS, partition_columns, strict=True)],
                 self.partition,
                 int_array([transaction_id for _, transaction_id
-                           in self.card_statuses.values()]))
+                           in self.card_statuses.values()]),
+                *self._state_event_arguments())
+
+    def _state_event_arguments(self) -> tuple[str, str, str, str]:
+        """The state changes' events ($97 ...): empty arrays in nearly every batch."""
+        kinds, cards, tiers_before, tiers = self.state_events
+        if not kinds:
+            return "{}", "{}", "{}", "{}"
+        return text_array(kinds), int_array(cards), text_array(tiers_before), text_array(tiers)
 
     def _standings_placed(self) -> tuple[dict[int, tuple[bytes, int]], list[StandingRow]]:
         """Where each standing of the batch goes: on an account the batch writes anyway

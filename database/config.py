@@ -26,6 +26,7 @@ class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     clearing_url: DatabaseUrl | None = None
     back_office_url: DatabaseUrl | None = None
     audit_url: DatabaseUrl | None = None
+    notify_url: DatabaseUrl | None = None
     # The login (with the REPLICATION attribute) that another database's subscription uses to
     # read this one's publication (partitions: docs/operations.md, "Partitions").
     replication_url: DatabaseUrl | None = None
@@ -39,6 +40,7 @@ class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     clearing_password_file: FilePath | None = None
     back_office_password_file: FilePath | None = None
     audit_password_file: FilePath | None = None
+    notify_password_file: FilePath | None = None
     replication_password_file: FilePath | None = None
     # The embedded server's data directory, relative to the working directory.
     data_dir: Annotated[str, msgspec.Meta(min_length=1)] = "var/pg"

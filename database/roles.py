@@ -17,6 +17,7 @@ class Role(enum.StrEnum):
     CLEARING = "jifen_clearing"  # reads the journal, writes sealed days and clearing runs
     BACK_OFFICE = "jifen_back_office"  # provisioning: reference data
     AUDIT = "jifen_audit"  # reads everything, writes nothing
+    NOTIFY = "jifen_notify"  # the notification sender: reads the outbox, writes deliveries
     # the subscriptions between central and the partitions' databases (logical replication)
     REPLICATION = "jifen_replication"
 

@@ -24,6 +24,7 @@ from acquirer_front.config import FrontConfig
 from back_office.config import BackOfficeConfig
 from database.config import DatabaseConfig, check_multi_host
 from dialup.config import DialupConfig
+from notifications.config import NotifyConfig
 from proto.settings import HostName, PeerName, Port
 from runtime.errors import ConfigError
 from switch.config import SwitchConfig
@@ -69,6 +70,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     log: LogConfig = LogConfig()
     pki: PkiConfig = PkiConfig()
     back_office: BackOfficeConfig = BackOfficeConfig()
+    notify: NotifyConfig = NotifyConfig()
     # Each partition's database but central's (database/partitions.py, docs/operations.md
     # "Partitions"): `[partitions.<name>]`, a `[database]` section of its own, named as the
     # partition's host (`[host] name`, `switch.hosts`).

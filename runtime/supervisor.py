@@ -1,10 +1,10 @@
 """`jifen up`: the whole system on one machine, supervised.
 
 Starts (or reuses) the database, migrates it, loads the demo alliance into an empty database,
-then runs host, switch and front as child processes, restarting any that dies, until SIGINT
-or SIGTERM stops them in reverse order, each with a SIGTERM that drains it (the front first,
-so that its terminals have their answers; docs/reliability.md, "Graceful drain and
-restarts").
+then runs host, switch, front and the notification sender as child processes, restarting any
+that dies, until SIGINT or SIGTERM stops them in reverse order, each with a SIGTERM that drains
+it (the front first, so that its terminals have their answers; docs/reliability.md, "Graceful
+drain and restarts").
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _child_command(config_path: str | None, name: str) -> list[str]:
 
 def _children(config: Config, partition_hosts: Sequence[PartitionHost]) -> list[Child]:
     """Hosts first (main's, then each partition's), then the switch, then the front: each
-    starts once the one it connects to listens."""
+    starts once the one it connects to listens; then the notification sender."""
     def host_child(name: str, host: HostConfig, config_path: str | None = None) -> Child:
         return Child(name, host.listen_port, service="host", config_path=config_path,
                      stop_timeout_s=host.drain_timeout_s + CHILD_CLOSE_S_MAX)
@@ -77,6 +77,10 @@ def _children(config: Config, partition_hosts: Sequence[PartitionHost]) -> list[
               stop_timeout_s=config.switch.drain_timeout_s + CHILD_CLOSE_S_MAX),
         Child("front", config.front.listen_port,
               stop_timeout_s=config.front.drain_timeout_s + CHILD_CLOSE_S_MAX),
+        # Members' notifications (none configured: printed, on the supervisor's stdout); ready
+        # once its metrics port listens.
+        Child("notify", config.notify.metrics_port,
+              stop_timeout_s=config.notify.drain_timeout_s + CHILD_CLOSE_S_MAX),
     ]
 
 

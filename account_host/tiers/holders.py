@@ -17,6 +17,7 @@ from account_host.context import ApplyContext
 from account_host.state import HostState
 from account_host.tiers.standing import TierTable, count_again, count_purchase, new_standing
 from account_host.tiers.standing import take_back as take_off
+from proto.notifications import NotificationKind
 from proto.tiers import STANDING_TIER_BYTES, standing_tier
 
 TIER_TAG = "TR"
@@ -89,8 +90,24 @@ def store(context: ApplyContext, card: Card, earlier: bytes | None, standing: by
     else:
         card.standing = standing
     tier, until = standing_tier(standing)
+    if tier_changed:
+        _note_tier_change(context, card, earlier, tier)
     context.batch.set_standing(member_id or -card.id, (
         member_id or None, None if member_id else card.id, card.alliance_id, tier,
         date.fromordinal(until).isoformat() if until else None, standing),
         account_id=card.points_account_id,
         row_needed=tier_changed)
+
+
+def _note_tier_change(
+    context: ApplyContext, card: Card, earlier: bytes | None, tier: str,
+) -> None:
+    """The member's notification of a new tier (a new holder starts from the base): only
+    reached when the standing's tier or its last sure day changed, so rarely."""
+    if earlier is not None:
+        before = standing_tier(earlier)[0]
+    else:
+        table = context.earning(card.alliance_id).tiers
+        before = table.base if table is not None else tier
+    if before != tier:
+        context.batch.add_state_event(NotificationKind.TIER_CHANGED, card.id, before, tier)

@@ -26,6 +26,7 @@ from back_office.provisioning.errors import ConflictError, InvalidValueError, No
 from back_office.provisioning.notify import notify_change
 from proto.changes import Change, Table
 from proto.keys import pan_hmac
+from proto.notifications import NotificationKind
 from proto.pan import mask_pan
 
 
@@ -47,6 +48,10 @@ TRANSITIONS: dict[CardStep, tuple[frozenset[str], str]] = {
     CardStep.BLOCK: (frozenset({"active"}), "blocked"),
     CardStep.UNBLOCK: (frozenset({"blocked"}), "active"),
 }
+
+
+# The statuses a member is notified of (the host derives the same from its own status rows).
+BLOCKED_STATUSES = frozenset({"blocked", "lost", "stolen"})
 
 
 class CardChange(msgspec.Struct, frozen=True):
@@ -90,6 +95,10 @@ async def _step(conn: asyncpg.Connection, row: asyncpg.Record, step: CardStep) -
             f"card {row['pan_masked']} is {row['status']}: `{step}` applies to a card that is"
             f" {' or '.join(sorted(starts_from))}")
     await conn.execute("UPDATE cards SET status = $2 WHERE id = $1", row["id"], ends_in)
+    if ends_in in BLOCKED_STATUSES:   # the member is told, in this same transaction
+        await conn.execute(
+            "INSERT INTO notification_outbox (kind, card_id, status, created_at)"
+            " VALUES ($1, $2, $3, now())", NotificationKind.CARD_BLOCKED, row["id"], ends_in)
     await record(conn, f"card.{step}", "card", row["pan_masked"],
                  before={"status": row["status"]}, after={"status": ends_in})
     await notify_change(conn, Change(Table.CARDS, row["id"]))

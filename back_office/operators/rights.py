@@ -91,6 +91,7 @@ COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     ("member", "show"): _right("read members", HQ, CARDS, AUDITOR),
     ("member", "list"): _right("list members", HQ, CARDS, AUDITOR),
     ("member", "find"): _right("find members", HQ, CARDS),
+    ("member", "notifications"): _right("keep members' notification preferences", HQ, CARDS),
     # Gifts: HQ changes the catalogues; every role that sells or checks them reads them.
     ("gift", "add"): _right("add gifts", HQ),
     ("gift", "restock"): _right("restock gifts", HQ),

@@ -15,6 +15,7 @@ from jifen.commands import (
     lottery,
     member,
     merchant,
+    notify,
     operator,
     partition,
     pki,
@@ -33,7 +34,7 @@ from jifen.commands import (
 
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
-    up, services, status, pki, db, partition, alliance, merchant, shop, terminal, card, gift,
-    member, demo, term, audit, loadtest, dialup, settlement, rules, lottery, clearing, report, saf,
-    operator, approval, audit_log, txn,
+    up, services, notify, status, pki, db, partition, alliance, merchant, shop, terminal, card,
+    gift, member, demo, term, audit, loadtest, dialup, settlement, rules, lottery, clearing,
+    report, saf, operator, approval, audit_log, txn,
 ]

@@ -1,4 +1,5 @@
-"""`jifen member create|show|update|list|find|export` and `jifen member assign-card`."""
+"""`jifen member create|show|update|list|find|export`, `jifen member assign-card` and
+`jifen member notifications` (a member's opt-outs)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from back_office.members import (
     export_member,
     find_member,
     list_members,
+    set_preferences,
     show_member,
+    show_preferences,
     update_member,
 )
 from back_office.members.personal_data import PersonalDataKeys
@@ -25,6 +28,7 @@ from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 from jifen.errors import CliError
 from proto.keys import Purpose, load_kek, open_data_keys
+from proto.notifications import NotificationKind
 from runtime.config import load_config
 
 T = TypeVar("T")
@@ -132,6 +136,21 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notifications(args: argparse.Namespace) -> int:
+    if args.opt_out or args.opt_in:
+        preferences = run_command(args, Role.BACK_OFFICE, lambda conn: set_preferences(
+            conn, args.member, opt_out=args.opt_out, opt_in=args.opt_in))
+    else:
+        preferences = run_command(args, Role.BACK_OFFICE,
+                                  lambda conn: show_preferences(conn, args.member))
+    if args.json:
+        print_json(preferences)
+    else:
+        print(f"member {preferences.member_id}: sent {', '.join(preferences.sent) or '-'};"
+              f" opted out of {', '.join(preferences.opted_out) or '-'}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("member", help="members: create, change, find, export")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -177,6 +196,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     assign.add_argument("--pan", required=True)
     assign.add_argument("--member", type=int, required=True, help="member id")
     assign.set_defaults(handler=_assign)
+
+    kinds = ", ".join(kind.value for kind in NotificationKind)
+    notifications = add_json_option(actions.add_parser(
+        "notifications", help="a member's notification preferences: show, opt out or in"))
+    notifications.add_argument("--member", type=int, required=True, help="member id")
+    notifications.add_argument("--opt-out", nargs="+", default=[], metavar="KIND",
+                               help=f"kinds not to send ({kinds})")
+    notifications.add_argument("--opt-in", nargs="+", default=[], metavar="KIND",
+                               help="kinds to send again")
+    notifications.set_defaults(handler=_notifications)
 
     export = actions.add_parser(
         "export", help="everything kept about one member, in clear, as JSON (their right)")

@@ -20,13 +20,16 @@ ALLOWED: dict[str, frozenset[str]] = {
     "dialup": frozenset({"proto"}),
     "back_office": frozenset({"proto", "database", "acquirer_front"}),
     "clearing": frozenset({"proto", "database"}),
+    "notifications": frozenset({"proto", "database"}),
     "runtime": frozenset({"proto", "database", "account_host", "acquirer_front", "switch",
-                          "dialup", "back_office"}),
+                          "dialup", "back_office", "notifications"}),
     "devices": frozenset({"proto", "dialup"}),
     "loadtest": frozenset({"proto", "database", "account_host", "acquirer_front", "switch",
-                           "dialup", "back_office", "clearing", "runtime", "devices"}),
+                           "dialup", "back_office", "clearing", "notifications", "runtime",
+                           "devices"}),
     "jifen": frozenset({"proto", "database", "account_host", "acquirer_front", "switch",
-                        "dialup", "back_office", "clearing", "runtime", "devices", "loadtest"}),
+                        "dialup", "back_office", "clearing", "notifications", "runtime",
+                        "devices", "loadtest"}),
 }
 SERVICES = ("account_host", "acquirer_front", "switch", "dialup")
 

@@ -140,6 +140,12 @@ VALUES (1, 'purchase', '2025-01-02', now(), 'T0000001', 1, '0200', '000001', '01
 """
 
 
+_OUTBOX_ROW = """
+INSERT INTO notification_outbox (kind, card_id, points, created_at)
+VALUES ('points_earned', 1, 10, now())
+"""
+
+
 class TestRoles:
     @pytest.mark.parametrize("role", list(Role))
     def test_no_role_runs_programs(self, as_role, role):
@@ -188,6 +194,30 @@ class TestRoles:
         as_role(Role.SWITCH, "SELECT * FROM card_ranges")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             as_role(Role.SWITCH, "SELECT * FROM cards")
+
+    def test_the_host_only_inserts_notifications(self, as_role, sql_as_owner):
+        as_role(Role.HOST, _OUTBOX_ROW)
+        for statement in ("SELECT * FROM notification_outbox",
+                          "SELECT * FROM notification_deliveries",
+                          "INSERT INTO notification_deliveries VALUES (1, 'delivered', 1, now())"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                as_role(Role.HOST, statement)
+
+    def test_the_sender_reads_the_outbox_and_records_deliveries_only(
+            self, as_role, sql_as_owner):
+        sql_as_owner(_OUTBOX_ROW)
+        as_role(Role.NOTIFY, "SELECT o.*, c.member_id, c.alliance_id FROM notification_outbox o"
+                             " LEFT JOIN cards c ON c.id = o.card_id")
+        as_role(Role.NOTIFY, "INSERT INTO notification_deliveries"
+                             " SELECT id, 'delivered', 1, now() FROM notification_outbox")
+        for statement in (_OUTBOX_ROW, "UPDATE notification_deliveries SET attempts = 2",
+                          "DELETE FROM notification_deliveries", "SELECT pan_hmac FROM cards",
+                          "SELECT * FROM accounts", "SELECT * FROM transactions",
+                          "SELECT * FROM members"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                as_role(Role.NOTIFY, statement)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            sql_as_owner("UPDATE notification_outbox SET points = 1")
 
     def test_clearing_seals_and_reads_but_cannot_post(self, as_role):
         as_role(Role.CLEARING, "BEGIN; LOCK TABLE journal_entries IN SHARE MODE; COMMIT")

@@ -13,6 +13,7 @@ import pytest
 import account_host.metrics
 import acquirer_front.metrics
 import dialup.metrics
+import notifications.metrics
 import switch.metrics
 from clearing.nightly import METRIC_HELP
 
@@ -27,7 +28,7 @@ _SUFFIXES = {"counter": ("_total", "_created"), "gauge": ("",),
 
 # The modules above register their metrics on the default registry when imported.
 _EXPORTERS = (account_host.metrics, acquirer_front.metrics, dialup.metrics,
-              switch.metrics)
+              notifications.metrics, switch.metrics)
 
 
 def exported_names() -> set[str]:

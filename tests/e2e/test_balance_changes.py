@@ -122,6 +122,17 @@ class TestApprovedChanges:
             ("points_adjustment", 500, 0, None, None, "done", maker.name, checker.name),
             ("stored_value_adjustment", 0, 1234, None, None, "done", maker.name, checker.name),
             ("points_transfer", -200, 0, None, None, "done", maker.name, checker.name)]
+        # The members are told, both sides of the transfer too (migration 035).
+        events = await _fetch(database_url, """
+            SELECT o.kind, o.transaction_kind, o.points, o.stored_value_fen,
+                   o.card_id = t.card_id AS named_card
+            FROM notification_outbox o JOIN transactions t ON t.id = o.transaction_id
+            WHERE t.command_id IS NOT NULL ORDER BY o.id""")
+        assert [tuple(row) for row in events] == [
+            ("points_earned", "points_adjustment", 500, 0, True),
+            ("stored_value_moved", "stored_value_adjustment", 0, 1234, True),
+            ("points_spent", "points_transfer", -200, 0, True),
+            ("points_earned", "points_transfer", 200, 0, False)]
 
     async def test_close_and_refund_pays_out_and_the_card_is_then_05(
         self, jifen, operator_of, as_operator, database_url,

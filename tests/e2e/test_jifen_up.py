@@ -64,6 +64,7 @@ def test_up_serves_terminals_and_stops_on_sigterm(tmp_path: Path):
         f"metrics_port = {free_port()}\n"
         f'hosts = {{ main = "127.0.0.1:{(host_port := free_port())}" }}\n'
         f"[host]\nlisten_port = {host_port}\nmetrics_port = {free_port()}\n"
+        f"[notify]\nmetrics_port = {free_port()}\n"
     )
     env = {key: value for key, value in os.environ.items() if key != "JIFEN_DATABASE_URL"}
     log_path = tmp_path / "up.log"

@@ -173,6 +173,7 @@ BACKOFFS = [
     ("host", "reconnect_backoff_s_min", "reconnect_backoff_s_max"),
     ("dialup", "port_backoff_s_min", "port_backoff_s_max"),
     ("dialup.reversal", "backoff_s_min", "backoff_s_max"),
+    ("notify", "backoff_s_min", "backoff_s_max"),
 ]
 
 

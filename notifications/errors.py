@@ -1,0 +1,16 @@
+"""Errors of the notification sender.
+
+    NotifyError            the sender cannot go on (its supervisor restarts it)
+    └── DeliveryFailed     one attempt at the webhook failed: refused, unreachable or too slow
+                           (the sender backs off and tries the same event again)
+"""
+
+
+class NotifyError(Exception):
+    pass
+
+
+class DeliveryFailed(NotifyError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
