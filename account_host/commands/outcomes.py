@@ -19,8 +19,15 @@ class CommandOutcomes:
 
     def __init__(self, read_again: Callable[[], None]) -> None:
         self._read_again = read_again
+        # Commands queued for the writer and not answered yet: the listener does not queue
+        # them again when it reads the pending ones anew (a file of 10^5 would be queued
+        # again at every notification). Bounded by the writer's queue and its batches.
+        self.queued: set[int] = set()
 
     async def send_answers(self, answers: list[Answer]) -> None:
+        queued = self.queued
+        for answer in answers:
+            queued.discard(answer.correlation_id)
         failed = [answer.correlation_id for answer in answers
                   if answer.response_code == ResponseCode.SYSTEM_ERROR]
         if failed:

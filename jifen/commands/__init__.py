@@ -18,6 +18,7 @@ from jifen.commands import (
     operator,
     partition,
     pki,
+    purchase_import,
     rules,
     saf,
     services,
@@ -34,5 +35,5 @@ from jifen.commands import (
 COMMAND_MODULES = [
     up, services, status, pki, db, partition, alliance, merchant, shop, terminal, card, gift,
     member, demo, term, audit, loadtest, dialup, settlement, rules, lottery, clearing, saf,
-    operator, approval, audit_log, txn,
+    operator, approval, audit_log, txn, purchase_import,
 ]

@@ -1,0 +1,175 @@
+"""`jifen import purchases`: a merchant's file posted by the running account host as the
+merchant's advices, once per line id for ever; what the report says of each line, and what
+the journal holds (SQL). The e2e conftest runs `jifen audit` after each test."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import anyio
+import pytest
+
+from proto.business_date import business_date
+from proto.pan import mask_pan
+from proto.purchase_imports import virtual_terminal_code
+from tests.e2e.cli_output import json_document
+from tests.e2e.system import (
+    CARDS,
+    LOST_CARD,
+    MERCHANT,
+    OTHER_MERCHANT,
+    UNISSUED_CARD,
+    running_system,
+    seed,
+)
+from tests.provisioning.conftest import jifen
+
+pytestmark = pytest.mark.anyio
+
+__all__ = ["jifen"]  # the fixture, for these tests
+
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
+_JOURNAL_SQL = """
+SELECT (SELECT count(*) FROM transactions), (SELECT count(*) FROM journal_entries),
+       (SELECT coalesce(sum(amount), 0) FROM postings), (SELECT count(*) FROM host_commands)
+"""
+
+
+def _today() -> date:
+    """The alliance's open date by the clock (Asia/Shanghai, cutover 23:00: the seed's)."""
+    return business_date(datetime.now(UTC), _SHANGHAI, datetime.min.time().replace(hour=23))
+
+
+async def _import(jifen, *argv: str):
+    return await anyio.to_thread.run_sync(lambda: jifen("import", "purchases", *argv))
+
+
+def _file(path: Path, rows: list[str], header: str) -> str:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return str(path)
+
+
+class TestImport:
+    async def test_good_bad_and_duplicate_lines_then_the_same_file_posts_nothing(
+        self, jifen, database_url, tmp_path,
+    ) -> None:
+        today, yesterday = _today(), _today() - timedelta(days=1)
+        future = today + timedelta(days=2)
+        csv_path = _file(tmp_path / "december.csv", [
+            f"A1,{CARDS[0]},123.45,{today},Shop 3,R-1",       # 123 points (1 a yuan)
+            f"A2,{CARDS[1]},10,{yesterday},,",                # 10 points, on yesterday
+            f"A3,{CARDS[0]},0.00,{today},,",                  # an amount of 0
+            f"A4,1234567890123456,1,{today},,",               # fails Luhn
+            f"A5,{UNISSUED_CARD},1,{today},,",                # not issued: 14
+            f"A6,{LOST_CARD},5,{today},,",                    # the host's 41
+            f"A1,{CARDS[2]},1,{today},,",                     # line id twice in the file
+            f"A7,{CARDS[3]},1.234,{today},,",                 # 3 decimals
+            f"A8,{CARDS[3]},1,{future},,",                    # in the future
+            f"A9,{CARDS[3]},1,2026-13-01,,",                  # not a date
+            f"B1,{CARDS[3]},7,{today},收银台,小票 88",          # Chinese text kept
+        ], "line_id,pan,amount_yuan,business_date,shop,receipt")
+        report_path = tmp_path / "report.csv"
+        async with running_system(database_url) as system:
+            run = await _import(jifen, "--merchant", MERCHANT, csv_path, "--json",
+                                "--report", str(report_path))
+            assert run.exit_code == 0, run.err
+            assert run.err == ""   # no progress bar without a terminal
+            first = json_document(run.out)
+            journal = await system.fetch(_JOURNAL_SQL)
+
+            again = await _import(jifen, "--merchant", MERCHANT, csv_path, "--json")
+            assert again.exit_code == 0, again.err
+            second = json_document(again.out)
+            assert await system.fetch(_JOURNAL_SQL) == journal, "the second import posted"
+
+            merchant_id = await system.fetchval(
+                "SELECT id FROM merchants WHERE merchant_code = $1", MERCHANT)
+            posted = await system.fetch(
+                "SELECT t.kind, t.terminal_code, t.mti, t.amount, t.points, t.business_date,"
+                " t.batch_number, h.import_line_id FROM transactions t"
+                " JOIN host_commands h ON h.id = t.command_id ORDER BY h.import_line_id")
+
+        assert (first["posted"], first["duplicate"], first["rejected"], first["pending"]) \
+            == (3, 0, 8, 0)
+        assert first["points"] == 123 + 10 + 7
+        lines = {(line["line_number"], line["line_id"]): line for line in first["lines"]}
+        assert [line["line_number"] for line in first["lines"]] == list(range(2, 13))
+        assert (lines[2, "A1"]["outcome"], lines[2, "A1"]["result_code"]) == ("posted", "00")
+        assert lines[2, "A1"]["reason"] == f"+123 points on {today}"
+        assert lines[3, "A2"]["reason"] == f"+10 points on {yesterday}"
+        assert lines[4, "A3"]["reason"] == "an amount of 0"
+        assert "Luhn" in lines[5, "A4"]["reason"]
+        assert (lines[6, "A5"]["result_code"], lines[6, "A5"]["reason"]) == (
+            "14", f"no card {mask_pan(UNISSUED_CARD)} is issued")
+        assert (lines[7, "A6"]["outcome"], lines[7, "A6"]["result_code"]) == ("rejected", "41")
+        assert lines[8, "A1"]["reason"] == "line id A1 is also on line 2"
+        assert "at most 2 decimals" in lines[9, "A7"]["reason"]
+        assert lines[10, "A8"]["reason"] == f"business date {future} is after today's ({today})"
+        assert "not a date" in lines[11, "A9"]["reason"]
+        assert lines[12, "B1"]["outcome"] == "posted"
+
+        assert (second["posted"], second["duplicate"], second["rejected"]) == (0, 4, 7)
+        duplicates = {line["line_id"]: line for line in second["lines"]
+                      if line["outcome"] == "duplicate"}
+        assert sorted(duplicates) == ["A1", "A2", "A6", "B1"]
+        assert duplicates["A6"]["result_code"] == "41"   # refused the first time: kept so
+        assert "command" in duplicates["A1"]["reason"]
+
+        terminal = virtual_terminal_code(merchant_id)
+        assert [tuple(row) for row in posted] == [
+            ("offline_purchase", terminal, "0220", 12345, 123, today, first["run_id"], "A1"),
+            ("offline_purchase", terminal, "0220", 1000, 10, yesterday, first["run_id"], "A2"),
+            ("offline_purchase", terminal, "0220", 700, 7, today, first["run_id"], "B1")]
+
+        report_bytes = report_path.read_bytes()
+        assert report_bytes.startswith(b"\xef\xbb\xbf")
+        report_rows = report_bytes.decode("utf-8-sig").splitlines()
+        assert report_rows[0].startswith("line_number,line_id,card,")
+        assert len(report_rows) == 1 + 11
+        assert CARDS[0] not in report_bytes.decode("utf-8-sig")   # masked
+
+    async def test_a_sealed_date_posts_on_the_open_date_at_the_merchants_rate(
+        self, jifen, database_url, tmp_path,
+    ) -> None:
+        today, yesterday = _today(), _today() - timedelta(days=1)
+        header = "line_id,pan,amount_fen,time"
+        async with running_system(database_url) as system:
+            sealed = await anyio.to_thread.run_sync(lambda: jifen(
+                "clearing", "close-day", "--alliance", "TEST", "--date", str(yesterday)))
+            assert sealed.exit_code == 0, sealed.err
+            # The seal's notification reaches the host before the commands' (commit order).
+            path = _file(tmp_path / "late.csv",
+                         [f"L1,{CARDS[4]},10000,{yesterday} 12:00:00"], header)
+            run = await _import(jifen, "--merchant", OTHER_MERCHANT, path, "--json")
+            assert run.exit_code == 0, run.err
+            line = json_document(run.out)["lines"][0]
+            row = await system.fetch(
+                "SELECT t.business_date, t.points, e.business_date FROM transactions t"
+                " JOIN journal_entries e ON e.transaction_id = t.id"
+                " JOIN host_commands h ON h.id = t.command_id WHERE h.import_line_id = 'L1'")
+        # The bookshop earns 2 points a yuan: 100 yuan, 200 points, on the open date.
+        assert line["reason"] == f"+200 points on {today} (date {yesterday} sealed)"
+        assert [tuple(r) for r in row] == [(today, 200, today)]
+
+    async def test_the_virtual_terminal_never_signs_on(self, jifen, database_url, tmp_path):
+        path = _file(tmp_path / "one.csv", [f"V1,{CARDS[5]},100,{_today()}"],
+                     "line_id,pan,amount_fen,business_date")
+        async with running_system(database_url) as system:
+            run = await _import(jifen, "--merchant", MERCHANT, path)
+            assert run.exit_code == 0, run.err
+            assert "posted 1 (1 points)" in run.out
+            merchant_id = await system.fetchval(
+                "SELECT id FROM merchants WHERE merchant_code = $1", MERCHANT)
+            async with system.terminal(virtual_terminal_code(merchant_id)) as terminal:
+                assert (await terminal.sign_on())["39"] == "58"
+
+    async def test_a_file_without_its_columns_is_refused_whole(
+        self, jifen, database_url, tmp_path,
+    ) -> None:
+        await seed(database_url)
+        path = _file(tmp_path / "bad.csv", [f"X1,{CARDS[0]},1"], "line_id,pan,amount")
+        run = await _import(jifen, "--merchant", MERCHANT, path)
+        assert run.exit_code == 2
+        assert run.err.startswith("jifen: error: unknown columns amount")
