@@ -23,7 +23,7 @@ import msgspec
 
 from back_office.purchase_imports.errors import ImportFileError
 from proto.business_date import business_date
-from proto.pan import luhn_valid, mask_pan
+from proto.pan import mask_pan
 from proto.purchase_imports import AMOUNT_FEN_MAX, LINE_ID_PATTERN, RECEIPT_LENGTH_MAX
 
 # Lines of one file: a month of a large shop's trade is 10^5; ten times that still reads in
@@ -152,9 +152,21 @@ def _line(
 def _pan_problem(pan: str) -> str | None:
     if not (pan.isascii() and pan.isdigit()) or not PAN_LENGTH_MIN <= len(pan) <= PAN_LENGTH_MAX:
         return f"the card number is not {PAN_LENGTH_MIN} to {PAN_LENGTH_MAX} digits"
-    if not luhn_valid(pan):
+    if not _luhn_valid(pan):
         return f"the card number {mask_pan(pan)} fails its check digit (Luhn)"
     return None
+
+
+# A digit doubled, its digits summed: the Luhn step, as a translation of ASCII digits.
+_DOUBLED = bytes.maketrans(b"0123456789", bytes(48 + (2 * d if d < 5 else 2 * d - 9)
+                                                for d in range(10)))
+
+
+def _luhn_valid(pan: str) -> bool:
+    """proto.pan.luhn_valid's answer, with no loop in Python: 10^5 lines are a file."""
+    digits = pan.encode("ascii")
+    kept, doubled = digits[-1::-2], digits[-2::-2].translate(_DOUBLED)
+    return (sum(kept) + sum(doubled) - 48 * len(digits)) % 10 == 0
 
 
 def _amount(cells: dict[str, str]) -> tuple[int, str | None]:

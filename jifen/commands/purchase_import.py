@@ -15,12 +15,13 @@ import time
 from pathlib import Path
 
 import asyncpg
+import msgspec
 
 from back_office.purchase_imports import ImportReport, import_purchases, report_csv
 from database.roles import Role
 from jifen.commands.card_balance import host_command_wait_s
 from jifen.commands.card_lookup import lookup_key_in
-from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from jifen.commands.runner import add_json_option, print_table, run_command
 from jifen.errors import CliError
 
 # The file is read whole: FILE_LINES_MAX lines of a hundred bytes.
@@ -73,7 +74,9 @@ def _purchases(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CliError(f"cannot write {args.report}: {exc.strerror}") from exc
     if args.json:
-        print_json(report)
+        # 10^5 lines: msgspec's encoder, not json.dumps (seconds of the run's CPU)
+        sys.stdout.write(msgspec.json.format(msgspec.json.encode(report), indent=2).decode())
+        sys.stdout.write("\n")
     else:
         _print_summary(report)
     return EXIT_PENDING if report.pending else 0

@@ -11,6 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from back_office.purchase_imports import Alliance, ImportFileError, Line, Rejected, read_file
+from back_office.purchase_imports.file_format import _luhn_valid
+from proto.pan import luhn_valid
 from proto.purchase_imports import AMOUNT_FEN_MAX
 from tests.e2e.system import CARDS
 
@@ -101,3 +103,8 @@ def test_yuan_read_as_digits_are_the_fen_they_write(fen, decimals):
         text = f"{yuan}.{cents:02d}"
     lines, rejected = _read(f"A1,{CARDS[0]},{text},2026-12-08")
     assert rejected == [] and lines[0].amount_fen == fen
+
+
+@given(st.text(alphabet="0123456789", min_size=16, max_size=19))
+def test_the_files_luhn_check_is_protos(pan):
+    assert _luhn_valid(pan) == luhn_valid(pan)
