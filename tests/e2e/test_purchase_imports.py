@@ -4,6 +4,7 @@ the journal holds (SQL). The e2e conftest runs `jifen audit` after each test."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,11 +25,12 @@ from tests.e2e.system import (
     running_system,
     seed,
 )
+from tests.operators.conftest import as_operator, operator_of
 from tests.provisioning.conftest import jifen
 
 pytestmark = pytest.mark.anyio
 
-__all__ = ["jifen"]  # the fixture, for these tests
+__all__ = ["as_operator", "jifen", "operator_of"]  # the fixtures, for these tests
 
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
 _JOURNAL_SQL = """
@@ -165,6 +167,26 @@ class TestImport:
             async with system.terminal(virtual_terminal_code(merchant_id)) as terminal:
                 assert (await terminal.sign_on())["39"] == "58"
 
+    async def test_lines_left_pending_by_a_stopped_host_are_posted_when_it_starts(
+        self, jifen, database_url, tmp_path,
+    ) -> None:
+        await seed(database_url)
+        path = _file(tmp_path / "later.csv", [f"P1,{CARDS[7]},300,{_today()}"],
+                     "line_id,pan,amount_fen,business_date")
+        waited = await _import(jifen, "--merchant", MERCHANT, path, "--json", "--wait-s", "0.5")
+        assert waited.exit_code == 1, waited.err
+        assert json_document(waited.out)["pending"] == 1
+        async with running_system(database_url, seeded=False):
+            with anyio.fail_after(10):
+                while True:
+                    again = await _import(jifen, "--merchant", MERCHANT, path, "--json")
+                    line = json_document(again.out)["lines"][0]
+                    assert (again.exit_code, line["outcome"]) == (0, "duplicate")
+                    if line["result_code"] == "00":
+                        break
+                    await anyio.sleep(0.1)
+        assert line["reason"].endswith(", done")
+
     async def test_a_file_without_its_columns_is_refused_whole(
         self, jifen, database_url, tmp_path,
     ) -> None:
@@ -173,3 +195,37 @@ class TestImport:
         run = await _import(jifen, "--merchant", MERCHANT, path)
         assert run.exit_code == 2
         assert run.err.startswith("jifen: error: unknown columns amount")
+
+
+class TestOperators:
+    async def test_an_hq_admin_imports_and_the_audit_trail_has_the_run(
+        self, jifen, operator_of, as_operator, database_url, tmp_path,
+    ) -> None:
+        path = _file(tmp_path / "hq.csv", [f"H1,{CARDS[6]},250,{_today()}",
+                                           f"H2,{CARDS[6]},x,{_today()}"],
+                     "line_id,pan,amount_fen,business_date")
+        async with running_system(database_url) as system:
+            hq = await anyio.to_thread.run_sync(lambda: operator_of("hq_admin"))
+            merchant_admin = await anyio.to_thread.run_sync(
+                lambda: operator_of("merchant_admin", MERCHANT))
+            run = await anyio.to_thread.run_sync(lambda: as_operator(
+                hq, "import", "purchases", "--merchant", MERCHANT, path, "--json"))
+            assert run.exit_code == 0, run.err
+            report = json_document(run.out)
+            refused = await anyio.to_thread.run_sync(lambda: as_operator(
+                merchant_admin, "import", "purchases", "--merchant", MERCHANT, path))
+            audit = await system.fetch(
+                "SELECT actor, action, object_key, after FROM audit_log"
+                " WHERE action = 'purchase_import.run'")
+            kept = await system.fetch(
+                "SELECT r.started_by, r.posted, r.rejected, count(l.*) AS lines"
+                " FROM purchase_import_runs r JOIN purchase_import_lines l ON l.run_id = r.id"
+                " GROUP BY r.id")
+        assert (report["posted"], report["rejected"]) == (1, 1)
+        assert refused.exit_code == 2
+        assert "may not import merchants' purchase files: needs hq admin" in refused.err
+        assert [(row["actor"], row["object_key"]) for row in audit] == [(hq.name, MERCHANT)]
+        after = json.loads(audit[0]["after"])
+        assert (after["lines"], after["posted"], after["rejected"], after["points"]) == (
+            2, 1, 1, 2)
+        assert [tuple(row) for row in kept] == [(hq.name, 1, 1, 2)]
