@@ -219,22 +219,28 @@ class ChangeListener:
         command read while its batch is in flight is read again and applied once (its id is
         in the state's commands_taken). One queued and not answered yet is not read again:
         the pending ids come first (an index-only page), then the commands of those not
-        queued, a thousand at a time."""
+        queued, a thousand at a time, as long as there is room (CommandOutcomes): the rest
+        is read when the writer has answered half of it, and the listener hears other
+        changes meanwhile."""
         config = self._config
-        queued = self.command_outcomes.queued
+        outcomes = self.command_outcomes
         above_id = 0
         while True:
             with anyio.fail_after(config.load_timeout_s):
                 ids = await pending_ids(connection, above_id=above_id)
             if not ids:
                 return
-            fresh = [command_id for command_id in ids if command_id not in queued]
+            fresh = [command_id for command_id in ids if command_id not in outcomes.queued]
+            if len(fresh) > outcomes.room:
+                # The rest once the writer has answered half of what is queued (read again).
+                fresh = fresh[:outcomes.room]
+                outcomes.starved = True
             for start in range(0, len(fresh), COMMANDS_PER_READ):
                 with anyio.fail_after(config.load_timeout_s):
                     commands = await read_pending(
                         connection, config.name, ids=fresh[start:start + COMMANDS_PER_READ])
                 await self._queue_commands(connection, commands)
-            if len(ids) < PENDING_IDS_PER_READ:
+            if len(ids) < PENDING_IDS_PER_READ or outcomes.starved:
                 return
             above_id = ids[-1]
 

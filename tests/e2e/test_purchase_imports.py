@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import anyio
 import pytest
 
+from account_host.commands import outcomes
 from proto.business_date import business_date
 from proto.pan import mask_pan
 from proto.purchase_imports import virtual_terminal_code
@@ -186,6 +187,22 @@ class TestImport:
                         break
                     await anyio.sleep(0.1)
         assert line["reason"].endswith(", done")
+
+    async def test_the_host_queues_a_few_at_a_time_and_reads_the_rest_later(
+        self, jifen, database_url, tmp_path, monkeypatch,
+    ) -> None:
+        """With room for 3 queued commands, 25 lines still all post: the listener reads the
+        rest as the writer answers."""
+        monkeypatch.setattr(outcomes, "QUEUED_COMMANDS_MAX", 3)
+        rows = [f"Q{n},{CARDS[n % 4]},{100 + n},{_today()}" for n in range(25)]
+        path = _file(tmp_path / "many.csv", rows, "line_id,pan,amount_fen,business_date")
+        async with running_system(database_url) as system:
+            run = await _import(jifen, "--merchant", MERCHANT, path, "--json")
+            assert run.exit_code == 0, run.err
+            assert json_document(run.out)["posted"] == 25
+            assert await system.fetchval(
+                "SELECT count(*) FROM transactions t JOIN host_commands h"
+                " ON h.id = t.command_id WHERE h.kind = 'imported_purchase'") == 25
 
     async def test_a_file_without_its_columns_is_refused_whole(
         self, jifen, database_url, tmp_path,
