@@ -17,6 +17,7 @@ from proto.pan import mask_pan
 
 POSTED, DUPLICATE, REJECTED, PENDING = "posted", "duplicate", "rejected", "pending"
 _POINTS = re.compile(r"^\+([0-9]+) points")
+_NOT_DECIDED = "not decided by the host yet: it posts it when it can (the file again shows it)"
 CSV_COLUMNS = ("line_number", "line_id", "card", "amount_fen", "business_date", "outcome",
                "result_code", "reason", "command_id")
 
@@ -69,6 +70,8 @@ def build_report(
         command_id = commands[number]
         state, code, result = outcomes.get(command_id, ("pending", None, None))
         outcome = {"done": POSTED, "refused": REJECTED}.get(state, PENDING)
+        if outcome == PENDING:
+            result = _NOT_DECIDED
         if outcome == POSTED and result is not None and (match := _POINTS.match(result)):
             points += int(match[1])
         results.append(LineResult(number, line.line_id, outcome, code, result, card,

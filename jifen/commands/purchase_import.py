@@ -38,6 +38,7 @@ class _Bar:
 
     def __init__(self) -> None:
         self._drawn_at = 0.0
+        self._open = False   # a line drawn and not ended
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
@@ -45,10 +46,18 @@ class _Bar:
             return
         self._drawn_at = now
         filled = _BAR_WIDTH * done // max(total, 1)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {done}/{total}")
-        if done >= total:
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {done}/{total}"
+                         " lines decided")
+        self._open = done < total
+        if not self._open:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+    def end(self) -> None:
+        """The line ended, where the host stopped short of the whole file."""
+        if self._open:
+            sys.stderr.write("\n")
+            self._open = False
 
 
 def _purchases(args: argparse.Namespace) -> int:
@@ -67,7 +76,11 @@ def _purchases(args: argparse.Namespace) -> int:
         return await import_purchases(conn, key, args.merchant, path.name, data,
                                       stall_s=stall_s, progress=progress)
 
-    report = run_command(args, Role.BACK_OFFICE, run)
+    try:
+        report = run_command(args, Role.BACK_OFFICE, run)
+    finally:
+        if progress is not None:
+            progress.end()
     if args.report:
         try:
             Path(args.report).write_bytes(report_csv(report))
