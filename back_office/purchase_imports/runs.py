@@ -6,11 +6,15 @@ Commands are inserted a chunk at a time, each chunk committed and announced, so 
 posts the first while the rest is still being written; a line whose (merchant, line id) has a
 command already inserts nothing (ON CONFLICT DO NOTHING on the unique index) and is reported
 as a duplicate, with what became of it the first time.
+
+Every step but reading the merchant and the card ranges is a function of migration 036, the
+same for HQ and for a merchant admin: the database checks who may import for the merchant.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -18,20 +22,15 @@ from zoneinfo import ZoneInfo
 import anyio
 import asyncpg
 
-from back_office.audit_trail import record
+from back_office.audit_trail.masking import mask_fields
 from back_office.provisioning.notify import notify_change
 from back_office.purchase_imports.errors import ImportMerchantError
 from back_office.purchase_imports.file_format import Alliance, Line, Rejected, read_file
-from back_office.purchase_imports.report import ImportReport, LineResult, build_report
+from back_office.purchase_imports.report import ImportReport, build_report
 from proto.changes import Change, Table
 from proto.keys.cards import pan_hmac
 from proto.pan import mask_pan
-from proto.purchase_imports import (
-    MERCHANT_ID_MAX,
-    PurchasePayload,
-    encode_purchase,
-    virtual_terminal_code,
-)
+from proto.purchase_imports import MERCHANT_ID_MAX, PurchasePayload, encode_purchase
 
 # Commands inserted and announced per transaction: the host starts on the first chunk while
 # the next is written; each is one statement of a few tens of milliseconds.
@@ -48,24 +47,25 @@ _MERCHANT_SQL = """
 SELECT m.id, m.active, m.alliance_id, a.timezone, a.cutover_local_time
 FROM merchants m JOIN alliances a ON a.id = m.alliance_id WHERE m.merchant_code = $1
 """
-_INSERT_SQL = """
-INSERT INTO host_commands (kind, payload, card_id, import_merchant_id, import_line_id)
-SELECT 'imported_purchase', u.payload::jsonb, u.card_id, $1, u.line_id
-FROM unnest($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS u(payload, card_id, line_id, n)
-ORDER BY u.n
-ON CONFLICT (import_merchant_id, import_line_id) WHERE import_line_id IS NOT NULL DO NOTHING
-RETURNING id, import_line_id
+# Each step of a run is a function of migration 036, which checks that the session may
+# import for the merchant (HQ, or that merchant's admin) and runs with the back office's
+# rights.
+_CARDS_SQL = "SELECT pan_hmac, card_id FROM purchase_import_cards($1, $2::bytea[])"
+_START_SQL = "SELECT purchase_import_start($1, $2, $3, $4)"
+_SUBMIT_SQL = """
+SELECT made_id, made_line_id FROM purchase_import_submit($1, $2::text[], $3::bigint[],
+                                                         $4::text[])
 """
 _EARLIER_SQL = """
-SELECT import_line_id, id, state, result_code FROM host_commands
-WHERE import_merchant_id = $1 AND import_line_id = ANY($2::text[])
+SELECT line_id, command_id, state, result_code FROM purchase_import_earlier($1, $2::text[])
 """
-_PENDING_SQL = """
-SELECT count(*) FROM host_commands
-WHERE state = 'pending' AND id BETWEEN $1 AND $2 AND import_merchant_id = $3
-"""
+_PENDING_SQL = "SELECT purchase_import_pending($1, $2, $3)"
 _OUTCOMES_SQL = """
-SELECT id, state, result_code, result FROM host_commands WHERE id = ANY($1::bigint[])
+SELECT id, state, result_code, result FROM purchase_import_outcomes($1, $2::bigint[])
+"""
+_FINISH_SQL = """
+SELECT purchase_import_finish($1, $2::integer[], $3::text[], $4::text[], $5::text[],
+                              $6::text[], $7::bigint[], $8, $9, $10, $11, $12::jsonb)
 """
 
 
@@ -85,8 +85,7 @@ async def import_purchases(
         raise ImportMerchantError(f"merchant id {merchant_id} has no virtual terminal")
     alliance = Alliance(ZoneInfo(merchant["timezone"]), merchant["cutover_local_time"])
     lines, rejected = read_file(data, alliance, datetime.now(UTC))
-    lines, refused_cards, card_ids = await _cards(conn, lookup_key, lines,
-                                                  merchant["alliance_id"])
+    lines, refused_cards, card_ids = await _cards(conn, lookup_key, lines, merchant_id)
     rejected += refused_cards
     total = len(lines) + len(rejected)
     run_id = await _start(conn, merchant_id, file_name, data, total)
@@ -94,43 +93,40 @@ async def import_purchases(
     if progress is not None:
         progress(total - len(commands), total)
     await _wait(conn, merchant_id, sorted(commands.values()), total, stall_s, progress)
-    outcomes = await _outcomes(conn, list(commands.values()))
+    outcomes = await _outcomes(conn, merchant_id, list(commands.values()))
     report = build_report(run_id, merchant_code, file_name, lines, rejected, commands,
                           duplicates, outcomes)
-    await _finish(conn, report, merchant_id)
+    await _finish(conn, report)
     return report
 
 
 async def _cards(
-    conn: asyncpg.Connection, lookup_key: bytes, lines: list[Line], alliance_id: int,
+    conn: asyncpg.Connection, lookup_key: bytes, lines: list[Line], merchant_id: int,
 ) -> tuple[list[Line], list[Rejected], dict[int, int]]:
     """The lines whose card is issued in the merchant's alliance (and their card ids, by line
     number), and the others rejected 14."""
     ranges = [(low, high) for low, high in await conn.fetch(
         "SELECT bin_low, bin_high FROM card_ranges")]
     hashes = {line.line_number: pan_hmac(lookup_key, line.pan) for line in lines}
-    found: dict[bytes, tuple[int, int]] = {}
+    found: dict[bytes, int] = {}
     unique = list(set(hashes.values()))
     for start in range(0, len(unique), LOOKUP_CARDS_MAX):
-        for card_id, pan_hash, card_alliance in await conn.fetch(
-                "SELECT id, pan_hmac, alliance_id FROM cards WHERE pan_hmac = ANY($1::bytea[])",
-                unique[start:start + LOOKUP_CARDS_MAX]):
-            found[pan_hash] = (card_id, card_alliance)
+        for pan_hash, card_id in await conn.fetch(
+                _CARDS_SQL, merchant_id, unique[start:start + LOOKUP_CARDS_MAX]):
+            found[pan_hash] = card_id
     good: list[Line] = []
     refused: list[Rejected] = []
     card_ids: dict[int, int] = {}
     for line in lines:
         masked = mask_pan(line.pan)
-        card = found.get(hashes[line.line_number])
+        card_id = found.get(hashes[line.line_number])
         if not any(low <= line.pan[:len(low)] <= high for low, high in ranges):
-            reason = f"no card range of the alliance holds {masked}"
-        elif card is None:
-            reason = f"no card {masked} is issued"
-        elif card[1] != alliance_id:
-            reason = f"card {masked} is of another alliance than the merchant's"
+            reason = f"no card range holds {masked}"
+        elif card_id is None:
+            reason = f"no card {masked} is issued in the merchant's alliance"
         else:
             good.append(line)
-            card_ids[line.line_number] = card[0]
+            card_ids[line.line_number] = card_id
             continue
         refused.append(Rejected(line.line_number, line.line_id, reason, "14", masked))
     return good, refused, card_ids
@@ -140,21 +136,8 @@ async def _start(
     conn: asyncpg.Connection, merchant_id: int, file_name: str, data: bytes, total: int,
 ) -> int:
     """The run's row, and the merchant's virtual terminal if it has none yet."""
-    code = virtual_terminal_code(merchant_id)
-    async with conn.transaction():
-        await conn.execute(
-            "INSERT INTO terminals (terminal_code, merchant_id, requires_mac, virtual)"
-            " VALUES ($1, $2, false, true) ON CONFLICT DO NOTHING", code, merchant_id)
-        if not await conn.fetchval(
-                "SELECT virtual AND merchant_id = $2 FROM terminals WHERE terminal_code = $1",
-                code, merchant_id):
-            raise ImportMerchantError(
-                f"terminal {code} is a real terminal: the merchant's virtual terminal needs"
-                " its code")
-        run_id = await conn.fetchval(
-            "INSERT INTO purchase_import_runs (merchant_id, file_name, file_sha256, lines)"
-            " VALUES ($1, $2, $3, $4) RETURNING id",
-            merchant_id, file_name[-200:], hashlib.sha256(data).digest(), total)
+    run_id = await conn.fetchval(_START_SQL, merchant_id, file_name[-200:],
+                                 hashlib.sha256(data).digest(), total)
     assert isinstance(run_id, int)
     return run_id
 
@@ -174,13 +157,12 @@ async def _submit(
             line.business_date, run_id, line.receipt)) for line in chunk]
         async with conn.transaction():
             made = {line_id: command_id for command_id, line_id in await conn.fetch(
-                _INSERT_SQL, merchant_id, payloads,
-                [card_ids[line.line_number] for line in chunk],
+                _SUBMIT_SQL, run_id, payloads, [card_ids[line.line_number] for line in chunk],
                 [line.line_id for line in chunk])}
             if made:
                 await notify_change(conn, Change(Table.HOST_COMMANDS))
         others = [line.line_id for line in chunk if line.line_id not in made]
-        earlier = {row["import_line_id"]: (row["id"], row["state"], row["result_code"])
+        earlier = {row["line_id"]: (row["command_id"], row["state"], row["result_code"])
                    for row in await conn.fetch(_EARLIER_SQL, merchant_id, others)} \
             if others else {}
         for line in chunk:
@@ -203,7 +185,7 @@ async def _wait(
     pending = len(command_ids)
     last_change = anyio.current_time()
     while pending:
-        now_pending = await conn.fetchval(_PENDING_SQL, low, high, merchant_id)
+        now_pending = await conn.fetchval(_PENDING_SQL, merchant_id, low, high)
         assert isinstance(now_pending, int)
         if progress is not None:
             progress(total - min(now_pending, len(command_ids)), total)
@@ -216,35 +198,27 @@ async def _wait(
 
 
 async def _outcomes(
-    conn: asyncpg.Connection, command_ids: list[int],
+    conn: asyncpg.Connection, merchant_id: int, command_ids: list[int],
 ) -> dict[int, tuple[str, str | None, str | None]]:
     outcomes: dict[int, tuple[str, str | None, str | None]] = {}
     for start in range(0, len(command_ids), LOOKUP_CARDS_MAX):
-        for row in await conn.fetch(_OUTCOMES_SQL, command_ids[start:start + LOOKUP_CARDS_MAX]):
+        for row in await conn.fetch(_OUTCOMES_SQL, merchant_id,
+                                    command_ids[start:start + LOOKUP_CARDS_MAX]):
             outcomes[row["id"]] = (row["state"], row["result_code"], row["result"])
     return outcomes
 
 
-async def _finish(conn: asyncpg.Connection, report: ImportReport, merchant_id: int) -> None:
+async def _finish(conn: asyncpg.Connection, report: ImportReport) -> None:
     """Every line's result kept, the run's counts, and one audit row (no card number)."""
-    async with conn.transaction():
-        await conn.copy_records_to_table(
-            "purchase_import_lines",
-            columns=("run_id", "line_number", "line_id", "outcome", "result_code", "reason",
-                     "command_id"),
-            records=[_record(report.run_id, line) for line in report.lines])
-        await conn.execute(
-            "UPDATE purchase_import_runs SET finished_at = now(), posted = $2, duplicate = $3,"
-            " rejected = $4, pending = $5 WHERE id = $1", report.run_id, report.posted,
-            report.duplicate, report.rejected, report.pending)
-        await record(conn, "purchase_import.run", "merchant", report.merchant_code,
-                     merchant_id=merchant_id, after={
-                         "run": report.run_id, "file": report.file_name,
-                         "lines": report.line_count, "posted": report.posted,
-                         "duplicate": report.duplicate, "rejected": report.rejected,
-                         "pending": report.pending, "points": report.points})
-
-
-def _record(run_id: int, line: LineResult) -> tuple[object, ...]:
-    return (run_id, line.line_number, line.line_id, line.outcome, line.result_code,
-            (line.reason or "")[:200] or None, line.command_id)
+    lines = report.lines
+    audit = mask_fields({
+        "run": report.run_id, "file": report.file_name, "lines": report.line_count,
+        "posted": report.posted, "duplicate": report.duplicate, "rejected": report.rejected,
+        "pending": report.pending, "points": report.points})
+    await conn.execute(
+        _FINISH_SQL, report.run_id, [line.line_number for line in lines],
+        [line.line_id for line in lines], [line.outcome for line in lines],
+        [line.result_code for line in lines],
+        [(line.reason or "")[:200] or None for line in lines],
+        [line.command_id for line in lines], report.posted, report.duplicate,
+        report.rejected, report.pending, json.dumps(audit, ensure_ascii=False, sort_keys=True))

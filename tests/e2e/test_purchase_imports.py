@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import anyio
+import asyncpg
 import pytest
 
 from account_host.commands import outcomes
@@ -26,12 +27,12 @@ from tests.e2e.system import (
     running_system,
     seed,
 )
-from tests.operators.conftest import as_operator, operator_of
+from tests.operators.conftest import as_operator, operator_of, sql_as
 from tests.provisioning.conftest import jifen
 
 pytestmark = pytest.mark.anyio
 
-__all__ = ["as_operator", "jifen", "operator_of"]  # the fixtures, for these tests
+__all__ = ["as_operator", "jifen", "operator_of", "sql_as"]  # the fixtures, for these tests
 
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
 _JOURNAL_SQL = """
@@ -105,7 +106,7 @@ class TestImport:
         assert lines[4, "A3"]["reason"] == "an amount of 0"
         assert "Luhn" in lines[5, "A4"]["reason"]
         assert (lines[6, "A5"]["result_code"], lines[6, "A5"]["reason"]) == (
-            "14", f"no card {mask_pan(UNISSUED_CARD)} is issued")
+            "14", f"no card {mask_pan(UNISSUED_CARD)} is issued in the merchant's alliance")
         assert (lines[7, "A6"]["outcome"], lines[7, "A6"]["result_code"]) == ("rejected", "41")
         assert lines[8, "A1"]["reason"] == "line id A1 is also on line 2"
         assert "at most 2 decimals" in lines[9, "A7"]["reason"]
@@ -215,34 +216,73 @@ class TestImport:
 
 
 class TestOperators:
-    async def test_an_hq_admin_imports_and_the_audit_trail_has_the_run(
+    async def test_hq_and_the_merchants_own_admin_import_and_the_audit_trail_has_each_run(
         self, jifen, operator_of, as_operator, database_url, tmp_path,
     ) -> None:
+        header = "line_id,pan,amount_fen,business_date"
         path = _file(tmp_path / "hq.csv", [f"H1,{CARDS[6]},250,{_today()}",
-                                           f"H2,{CARDS[6]},x,{_today()}"],
-                     "line_id,pan,amount_fen,business_date")
+                                           f"H2,{CARDS[6]},x,{_today()}"], header)
+        own = _file(tmp_path / "own.csv", [f"M1,{CARDS[6]},500,{_today()}"], header)
         async with running_system(database_url) as system:
             hq = await anyio.to_thread.run_sync(lambda: operator_of("hq_admin"))
-            merchant_admin = await anyio.to_thread.run_sync(
+            admin = await anyio.to_thread.run_sync(
                 lambda: operator_of("merchant_admin", MERCHANT))
             run = await anyio.to_thread.run_sync(lambda: as_operator(
                 hq, "import", "purchases", "--merchant", MERCHANT, path, "--json"))
             assert run.exit_code == 0, run.err
             report = json_document(run.out)
-            refused = await anyio.to_thread.run_sync(lambda: as_operator(
-                merchant_admin, "import", "purchases", "--merchant", MERCHANT, path))
+            mine = await anyio.to_thread.run_sync(lambda: as_operator(
+                admin, "import", "purchases", "--merchant", MERCHANT, own, "--json"))
+            assert mine.exit_code == 0, mine.err
+            other = await anyio.to_thread.run_sync(lambda: as_operator(
+                admin, "import", "purchases", "--merchant", OTHER_MERCHANT, own))
             audit = await system.fetch(
                 "SELECT actor, action, object_key, after FROM audit_log"
-                " WHERE action = 'purchase_import.run'")
+                " WHERE action = 'purchase_import.run' ORDER BY id")
             kept = await system.fetch(
                 "SELECT r.started_by, r.posted, r.rejected, count(l.*) AS lines"
                 " FROM purchase_import_runs r JOIN purchase_import_lines l ON l.run_id = r.id"
-                " GROUP BY r.id")
+                " GROUP BY r.id ORDER BY r.id")
         assert (report["posted"], report["rejected"]) == (1, 1)
-        assert refused.exit_code == 2
-        assert "may not import merchants' purchase files: needs hq admin" in refused.err
-        assert [(row["actor"], row["object_key"]) for row in audit] == [(hq.name, MERCHANT)]
+        assert json_document(mine.out)["posted"] == 1
+        # Row-level security hides the other merchant: to this admin it does not exist.
+        assert other.exit_code == 2 and f"no merchant {OTHER_MERCHANT}" in other.err
+        assert [(row["actor"], row["object_key"]) for row in audit] == [
+            (hq.name, MERCHANT), (admin.name, MERCHANT)]
         after = json.loads(audit[0]["after"])
         assert (after["lines"], after["posted"], after["rejected"], after["points"]) == (
             2, 1, 1, 2)
-        assert [tuple(row) for row in kept] == [(hq.name, 1, 1, 2)]
+        assert [tuple(row) for row in kept] == [(hq.name, 1, 1, 2), (admin.name, 1, 0, 1)]
+
+    async def test_a_merchant_admin_cannot_import_for_another_merchant_over_sql(
+        self, jifen, operator_of, sql_as, database_url,
+    ) -> None:
+        """The functions are the guarantee, for whoever connects with psql."""
+        await seed(database_url)
+        admin = await anyio.to_thread.run_sync(lambda: operator_of("merchant_admin", MERCHANT))
+        other_id = await _merchant_id(database_url, OTHER_MERCHANT)
+        own_id = await _merchant_id(database_url, MERCHANT)
+        for statement in (
+                f"SELECT purchase_import_start({other_id}, 'x.csv', '\\x{'00' * 32}', 1)",
+                f"SELECT * FROM purchase_import_outcomes({other_id}, ARRAY[1]::bigint[])",
+                "INSERT INTO host_commands (kind, payload, card_id) VALUES"
+                " ('join_bonus', '{}', 1)",
+                "INSERT INTO purchase_import_runs (merchant_id, file_name, file_sha256, lines)"
+                f" VALUES ({own_id}, 'x', '\\x00', 1)"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await anyio.to_thread.run_sync(lambda s=statement: sql_as(admin.url, s))
+        run_id = await anyio.to_thread.run_sync(lambda: sql_as(
+            admin.url, f"SELECT purchase_import_start({own_id}, 'x.csv',"
+                       f" '\\x{'00' * 32}', 1)"))
+        assert run_id[0][0] > 0
+
+
+async def _merchant_id(database_url: str, code: str) -> int:
+    connection = await asyncpg.connect(database_url)
+    try:
+        merchant_id = await connection.fetchval(
+            "SELECT id FROM merchants WHERE merchant_code = $1", code)
+    finally:
+        await connection.close()
+    assert isinstance(merchant_id, int)
+    return merchant_id
