@@ -22,8 +22,15 @@ import structlog
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 
+from account_host.commands.item import Command
 from account_host.commands.outcomes import CommandOutcomes
-from account_host.commands.reading import COMMANDS_PER_READ, named_cards, read_pending
+from account_host.commands.reading import (
+    COMMANDS_PER_READ,
+    PENDING_IDS_PER_READ,
+    named_cards,
+    pending_ids,
+    read_pending,
+)
 from account_host.config import HostConfig
 from account_host.database import DATABASE_ERRORS, connect
 from account_host.earning.loading import (
@@ -188,8 +195,10 @@ class ChangeListener:
                 referrals = await read_referrals(connection,
                                                  [loaded.card.id for loaded in cards])
                 await self._queue.send(NewCards(cards, referrals))
-            if Table.HOST_COMMANDS in tables:
-                await self._read_commands(connection)
+        if Table.HOST_COMMANDS in tables:
+            # Timed a page at a time: waiting for room in the writer's queue is back-pressure
+            # (a merchant's file brings 10^5), not a database that does not answer.
+            await self._read_commands(connection)
         log.debug("changes_read", changes=sorted(map(encode_change, changes))[:10],
                   cards=len(cards))
 
@@ -208,20 +217,43 @@ class ChangeListener:
         """Every pending command of this host's cards, a page at a time, each queued after
         the cards it names (read again: the writer must hold them, in their latest state). A
         command read while its batch is in flight is read again and applied once (its id is
-        in the state's commands_taken)."""
+        in the state's commands_taken). One queued and not answered yet is not read again:
+        the pending ids come first (an index-only page), then the commands of those not
+        queued, a thousand at a time, as long as there is room (CommandOutcomes): the rest
+        is read when the writer has answered half of it, and the listener hears other
+        changes meanwhile."""
         config = self._config
+        outcomes = self.command_outcomes
         above_id = 0
         while True:
-            commands = await read_pending(connection, config.name, above_id=above_id)
-            if not commands:
+            with anyio.fail_after(config.load_timeout_s):
+                ids = await pending_ids(connection, above_id=above_id)
+            if not ids:
                 return
-            card_ids = named_cards(commands)
-            if card_ids:
-                cards = await load_cards(connection, config.name, only_ids=card_ids,
+            fresh = [command_id for command_id in ids if command_id not in outcomes.queued]
+            if len(fresh) > outcomes.room:
+                # The rest once the writer has answered half of what is queued (read again).
+                fresh = fresh[:outcomes.room]
+                outcomes.starved = True
+            for start in range(0, len(fresh), COMMANDS_PER_READ):
+                with anyio.fail_after(config.load_timeout_s):
+                    commands = await read_pending(
+                        connection, config.name, ids=fresh[start:start + COMMANDS_PER_READ])
+                await self._queue_commands(connection, commands)
+            if len(ids) < PENDING_IDS_PER_READ or outcomes.starved:
+                return
+            above_id = ids[-1]
+
+    async def _queue_commands(self, connection: asyncpg.Connection,
+                              commands: list[Command]) -> None:
+        """`commands` for the writer, after the cards they name (read again)."""
+        card_ids = named_cards(commands)
+        if card_ids:
+            with anyio.fail_after(self._config.load_timeout_s):
+                cards = await load_cards(connection, self._config.name, only_ids=card_ids,
                                          limit=len(card_ids))
-                await self._queue.send(NewCards(cards))
-            for command in commands:
-                await self._queue.send((self.command_outcomes, command))
-            if len(commands) < COMMANDS_PER_READ:
-                return
-            above_id = commands[-1].correlation_id
+            await self._queue.send(NewCards(cards))
+        queued = self.command_outcomes.queued
+        for command in commands:
+            queued.add(command.correlation_id)
+            await self._queue.send((self.command_outcomes, command))

@@ -60,10 +60,16 @@ class ApplyContext:
         # remembers that with its answer, for a reversal).
         self.request_key = ""
         self.posted: Posted | None = None
+        # An imported purchase's business date (still open), while it is applied: what it
+        # posts goes on that date instead of the batch's (commands/imported_purchase.py).
+        self.dated: date | None = None
 
     def business_date(self, alliance_id: int) -> date:
         """The alliance's business date at this batch's instant: never a date clearing has
-        sealed, so late advices and reversals post to the open date (docs/clearing.md)."""
+        sealed, so late advices and reversals post to the open date (docs/clearing.md); an
+        imported purchase's own date while it is applied (`dated`, checked open)."""
+        if self.dated is not None:
+            return self.dated
         cached = self._business_dates.get(alliance_id)
         if cached is None:
             alliance = self.state.alliances[alliance_id]

@@ -462,6 +462,13 @@ class BatchWrite:
             column.append(value)
         self.command_ids.append(command_id)
 
+    def name_command(self, index: int, transaction_id: int, command_id: int) -> None:
+        """The transaction at `index` (added by a terminal's handler for an imported purchase)
+        is `command_id`'s: it names the command, as a command's own transaction does."""
+        assert self.transactions[0][index] == transaction_id, "another transaction"
+        assert self.command_ids[index] is None, "a transaction names one command"
+        self.command_ids[index] = command_id
+
     def decide_command(
         self, command_id: int, result_code: str, result: str, transaction_id: int | None,
     ) -> None:

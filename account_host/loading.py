@@ -112,9 +112,11 @@ _MERCHANTS_SQL = """
 SELECT id, merchant_code, alliance_id, active, earn_points_per_yuan, category FROM merchants
 LIMIT $1
 """
+# Not the virtual terminals (migration 036): a request naming one over a link answers 58; the
+# host posts an imported purchase from it itself.
 _TERMINALS_SQL = """
 SELECT t.terminal_code, t.merchant_id, t.active AND coalesce(s.active, true) AS active
-FROM terminals t LEFT JOIN shops s ON s.id = t.shop_id LIMIT $1
+FROM terminals t LEFT JOIN shops s ON s.id = t.shop_id WHERE NOT t.virtual LIMIT $1
 """
 # Accounts that belong to no card: merchants' and the alliance's.
 _OTHER_ACCOUNTS_SQL = """

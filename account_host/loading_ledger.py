@@ -114,7 +114,8 @@ SELECT o.terminal_code, t.kind, count(*) AS count, sum(t.amount)::bigint AS amou
 FROM (SELECT m.terminal_code, coalesce(b.batch_number, 1) AS batch_number, b.opened_at
       FROM terminals m
       LEFT JOIN terminal_batches b
-             ON b.terminal_code = m.terminal_code AND b.closed_at IS NULL) o
+             ON b.terminal_code = m.terminal_code AND b.closed_at IS NULL
+      WHERE NOT m.virtual) o
 JOIN transactions t ON t.terminal_code = o.terminal_code AND t.batch_number = o.batch_number
                    AND (o.opened_at IS NULL OR t.posted_at >= o.opened_at)
 WHERE t.kind <> 'reversal'

@@ -28,6 +28,8 @@ _BACKOFF_S_MIN = 0.05
 # A session whose key was issued before the terminal's TMK was replaced is void: the terminal
 # must sign on under its new TMK (`jifen terminal rotate-tmk`).
 SESSION_VOID = "(s.changed_at < t.tmk_changed_at)"
+# A virtual terminal (migration 036: a merchant's imported purchases) is never loaded, so it
+# can never sign on (58).
 _QUERY = f"""
 SELECT t.terminal_code, m.merchant_code, m.active AS merchant_active,
        a.code AS alliance_code, t.requires_mac, t.active AND coalesce(sh.active, true) AS active,
@@ -40,6 +42,7 @@ JOIN merchants m ON m.id = t.merchant_id
 JOIN alliances a ON a.id = m.alliance_id
 LEFT JOIN shops sh ON sh.id = t.shop_id
 LEFT JOIN terminal_sessions s ON s.terminal_code = t.terminal_code
+WHERE NOT t.virtual
 """
 
 

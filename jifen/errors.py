@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from back_office.operators.errors import OperatorError
 from back_office.provisioning.errors import ProvisioningError
+from back_office.purchase_imports.errors import PurchaseImportError
 from back_office.queries.errors import QueryError
 from clearing.errors import ClearingError
 from database.errors import DatabaseError
@@ -26,7 +27,7 @@ class CliError(Exception):
 # Printed as one line `jifen: error: ...`, never as a traceback.
 OPERATOR_ERRORS: tuple[type[Exception], ...] = (
     CliError, ConfigError, DatabaseError, ProvisioningError, OperatorError, ClearingError,
-    LoadtestError, PkiError, LinkTlsError, KeyStoreError, QueryError,
+    LoadtestError, PkiError, LinkTlsError, KeyStoreError, QueryError, PurchaseImportError,
 )
 # A refused clearing exits 1, as docs/clearing.md says (nothing was written); every other
 # refusal exits 2.

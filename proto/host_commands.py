@@ -13,6 +13,9 @@ the host checks that itself rather than trust whoever wrote the row.
 The gift kinds (migration 021) name a gift instead of a card, with a GiftPayload: the host is
 the only writer of a gift's stock, as of balances, so a restock or a withdrawal is a command
 too, decided in a group commit and written in its statement.
+
+An imported purchase (migration 036) carries a proto.purchase_imports.PurchasePayload: a line
+of a merchant's period-end file, posted by the host as an advice of the merchant's.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class CommandKind(StrEnum):
     GIFT_WITHDRAWAL = "gift_withdrawal"                  # a gift no longer redeemed (05)
     POINTS_EXPIRY = "points_expiry"                      # expired lots of cards to breakage
     TIER_REVIEW = "tier_review"                          # tiers whose year ended, decided again
+    IMPORTED_PURCHASE = "imported_purchase"              # a line of a merchant's file (0220)
 
 
 # Maker-checker: these are carried out only under an approved request of the same action.
@@ -48,6 +52,8 @@ GIFT_KINDS = frozenset({CommandKind.GIFT_RESTOCK, CommandKind.GIFT_WITHDRAWAL})
 TWO_CARDS = frozenset({CommandKind.POINTS_TRANSFER, CommandKind.CARD_REPLACEMENT})
 # Those that sweep a chunk of an alliance's cards (SweepPayload): the nightly jobs.
 SWEEP_KINDS = frozenset({CommandKind.POINTS_EXPIRY, CommandKind.TIER_REVIEW})
+# Those that carry a purchase of a merchant's file (proto.purchase_imports.PurchasePayload).
+IMPORT_KINDS = frozenset({CommandKind.IMPORTED_PURCHASE})
 # Cards in one sweep command: its postings go into one group commit with terminals' requests,
 # so a few hundred keep that commit a few milliseconds longer, not seconds.
 SWEEP_CARDS_MAX = 500

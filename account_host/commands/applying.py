@@ -15,6 +15,9 @@ A gift command (restock, withdrawal) names a gift this host keeps instead of a c
 nothing, and is done with no transaction: the gift's new stock or state is written in the
 batch's statement (12 a gift this host does not keep, 05 a restock of a withdrawn gift,
 61 a stock beyond GIFT_STOCK_MAX).
+
+An imported purchase (a line of a merchant's file) is decided and posted as an advice of the
+merchant's: commands/imported_purchase.py.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import structlog
 
 from account_host.card_store import Card
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER, AccountKind
+from account_host.commands.imported_purchase import decide_imported_purchase
 from account_host.commands.item import Command
 from account_host.context import ApplyContext
 from account_host.expiry.keeping import keep_lots, record_lots
@@ -36,6 +40,7 @@ from proto.codes import CURRENCY_FEN, CURRENCY_POINTS, ResponseCode
 from proto.frames import Answer
 from proto.host_commands import (
     GIFT_KINDS,
+    IMPORT_KINDS,
     NEEDS_APPROVAL,
     SWEEP_KINDS,
     TWO_CARDS,
@@ -77,8 +82,10 @@ def apply_command(context: ApplyContext, command: Command) -> Answer:
     except _Refused as refused:
         code, reason, transaction_id = refused.code, refused.reason, None
     context.batch.decide_command(command_id, code, reason, transaction_id)
-    log.info("command_decided", command=command_id, kind=command.kind, result_code=code,
-             reason=reason)
+    # A merchant's file brings 10^5 commands at once: theirs at debug (the run's report has them).
+    (log.debug if command.kind in IMPORT_KINDS else log.info)(
+        "command_decided", command=command_id, kind=command.kind, result_code=code,
+        reason=reason)
     return Answer(command_id, code)
 
 
@@ -87,6 +94,8 @@ def _decide(context: ApplyContext, command: Command) -> Outcome:
         return _decide_gift(context, command)
     if command.kind in SWEEP_KINDS:
         return _decide_sweep(context, command)
+    if command.kind in IMPORT_KINDS:
+        return decide_imported_purchase(context, command)
     payload = command.payload
     if payload is None:
         raise _Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")

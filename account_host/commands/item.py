@@ -8,6 +8,7 @@ from typing import ClassVar
 import msgspec
 
 from proto.host_commands import CommandKind, CommandPayload, GiftPayload, SweepPayload
+from proto.purchase_imports import PurchasePayload
 
 
 class Command(msgspec.Struct, frozen=True):
@@ -29,6 +30,8 @@ class Command(msgspec.Struct, frozen=True):
     # cards it names that exist, by card id (the host finds its cards by them).
     sweep: SweepPayload | None = None
     sweep_cards: tuple[tuple[int, bytes], ...] = ()
+    # An imported purchase's (proto.host_commands.IMPORT_KINDS): the line of the file.
+    purchase: PurchasePayload | None = None
 
     # What the writer's metrics and failure log read of a request.
     mti: ClassVar[str] = "command"

@@ -122,6 +122,9 @@ COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     ("operator", "list"): Right("list operators", EVERYONE),
     ("approval", "list"): _right("read approval requests", HQ, CARDS, AUDITOR),
     # A merchant admin reads its own merchant's transactions only (row-level security).
+    # A merchant's period-end file of purchases, posted by the host as its advices: HQ for
+    # any merchant, a merchant admin for its own (the database's functions check which).
+    ("import", "purchases"): _right("import merchants' purchase files", HQ, MERCHANT),
     ("txn", "find"): _right("find transactions", HQ, CARDS, MERCHANT, AUDITOR),
     ("card", "statement"): _right("read card statements", HQ, CARDS, MERCHANT, AUDITOR),
     # Which requests a role decides is the action's (back_office/approvals/actions.py).

@@ -19,6 +19,7 @@ from jifen.commands import (
     operator,
     partition,
     pki,
+    purchase_import,
     report,
     rules,
     saf,
@@ -36,5 +37,5 @@ from jifen.commands import (
 COMMAND_MODULES = [
     up, services, notify, status, pki, db, partition, alliance, merchant, shop, terminal, card,
     gift, member, demo, term, audit, loadtest, dialup, settlement, rules, lottery, clearing,
-    report, saf, operator, approval, audit_log, txn,
+    report, saf, operator, approval, audit_log, txn, purchase_import,
 ]
