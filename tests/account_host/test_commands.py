@@ -22,18 +22,11 @@ from account_host.journal import BatchWrite
 from account_host.state import Alliance, Gift, HostState
 from proto.codes import ResponseCode
 from proto.host_commands import CommandKind, CommandPayload, GiftPayload
+from tests.account_host.counters_fake import FakeCounters
 
 NOW = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
 ALLIANCE_ID = 1
 CARD_IDS = (1, 2, 3)
-
-
-class _Counters:
-    """host_counters as PostgreSQL answers the reservation: blocks from 1."""
-
-    async def fetch(self, _sql: str, names: list[str], sizes: list[int],
-                    _partition: str) -> list[dict]:
-        return [{"name": name, "first_value": 1, "partition_number": 0} for name in names]
 
 
 def _state(*, transfers: bool = True) -> tuple[HostState, Identifiers]:
@@ -43,7 +36,7 @@ def _state(*, transfers: bool = True) -> tuple[HostState, Identifiers]:
     for card_id in CARD_IDS:
         state.cards.put(_hmac(card_id), CardRow(card_id, ALLIANCE_ID, None, 800_000))
     identifiers = Identifiers(100_000)
-    anyio.run(identifiers.reserve_for, _Counters(), 1_000, 1.0)
+    anyio.run(identifiers.reserve_for, FakeCounters(), 1_000, 1.0)
     return state, identifiers
 
 

@@ -20,6 +20,7 @@ from account_host.state import Alliance, HostState, Merchant
 from proto.codes import ResponseCode
 from proto.host_commands import CommandKind
 from proto.purchase_imports import PurchasePayload, virtual_terminal_code
+from tests.account_host.counters_fake import FakeCounters
 
 # 12:00 in Shanghai on 2026-12-07: the open business date is 2026-12-07.
 NOW = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
@@ -33,12 +34,6 @@ CARDS = ((1, None, date(2030, 1, 31)), (2, ResponseCode.CARD_LOST, date(2030, 1,
 _DATE, _TERMINAL, _MERCHANT, _BATCH, _MTI, _POINTS = 2, 3, 4, 6, 7, 14
 
 
-class _Counters:
-    async def fetch(self, _sql: str, names: list[str], sizes: list[int],
-                    _partition: str) -> list[dict]:
-        return [{"name": name, "first_value": 1, "partition_number": 0} for name in names]
-
-
 def _state(sealed_through: date | None = None) -> tuple[HostState, Identifiers]:
     state = HostState(600, 90)
     state.replace_alliances([Alliance(ALLIANCE_ID, ZoneInfo("Asia/Shanghai"), time(23), 100,
@@ -48,7 +43,7 @@ def _state(sealed_through: date | None = None) -> tuple[HostState, Identifiers]:
         state.cards.put(_hmac(card_id), CardRow(card_id, ALLIANCE_ID, decline,
                                                 last_day.toordinal()))
     identifiers = Identifiers(100_000)
-    anyio.run(identifiers.reserve_for, _Counters(), 1_000, 1.0)
+    anyio.run(identifiers.reserve_for, FakeCounters(), 1_000, 1.0)
     return state, identifiers
 
 
