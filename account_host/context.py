@@ -56,10 +56,13 @@ class ApplyContext:
         self.today_ordinal = now.date().toordinal()   # UTC date, for card expiry
         self._business_dates: dict[int, date] = {}
         self._earnings: dict[int, Earning] = {}
+        self._local_days: dict[int, int] = {}
         # The request being applied: its retransmission key, and what it posted (apply.py
         # remembers that with its answer, for a reversal).
         self.request_key = ""
         self.posted: Posted | None = None
+        # What the request's velocity check counts if it is approved (risk/checks.py).
+        self.velocity_counted: tuple[int, int, int, int, int] | None = None
 
     def business_date(self, alliance_id: int) -> date:
         """The alliance's business date at this batch's instant: never a date clearing has
@@ -72,6 +75,15 @@ class ApplyContext:
                 cached = alliance.sealed_through + _ONE_DAY
             self._business_dates[alliance_id] = cached
         return cached
+
+    def local_day(self, alliance_id: int) -> int:
+        """The ordinal of the alliance's local date at this batch's instant."""
+        day = self._local_days.get(alliance_id)
+        if day is None:
+            timezone = self.state.alliances[alliance_id].timezone
+            day = self._local_days[alliance_id] = \
+                self.now.astimezone(timezone).date().toordinal()
+        return day
 
     def earning(self, alliance_id: int) -> Earning:
         """The alliance's earn rules at this batch's instant, in its time zone."""

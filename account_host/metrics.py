@@ -34,6 +34,13 @@ DATABASE_UP = Gauge(
     "jifen_host_database_up",
     "1 while the host's connection to PostgreSQL (its LISTEN, probed when idle) is open; 0 "
     "while it reconnects")
+# The risk review queue (risk_reviews, migration 034), read by the change listener at each
+# probe of its idle connection: its own names, as the queue is the alliance's, not the host's.
+RISK_REVIEWS_OPEN = Gauge(
+    "jifen_risk_reviews_open", "Risk reviews open (jifen risk queue), by alliance", ["alliance"])
+RISK_REVIEW_OLDEST_AGE = Gauge(
+    "jifen_risk_review_oldest_age_seconds",
+    "Age of the oldest open risk review, by alliance (0: none open)", ["alliance"])
 STATE_LOADS = Counter(
     "jifen_host_state_loads", "Loads of the whole state, at start and after a failed batch")
 

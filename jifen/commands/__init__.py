@@ -18,6 +18,7 @@ from jifen.commands import (
     operator,
     partition,
     pki,
+    risk,
     rules,
     saf,
     services,
@@ -33,6 +34,6 @@ from jifen.commands import (
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
     up, services, status, pki, db, partition, alliance, merchant, shop, terminal, card, gift,
-    member, demo, term, audit, loadtest, dialup, settlement, rules, lottery, clearing, saf,
+    member, demo, term, audit, loadtest, dialup, settlement, rules, risk, lottery, clearing, saf,
     operator, approval, audit_log, txn,
 ]
