@@ -98,6 +98,7 @@ GRANT UPDATE (status, decided_by, decided_at) ON risk_reviews TO jifen_op_card_s
 -- does on central (off until `partition add` enables it). An existing subscription takes
 -- them at its next `ALTER SUBSCRIPTION … REFRESH PUBLICATION`.
 ALTER PUBLICATION jifen_reference ADD TABLE risk_settings, risk_limits, risk_baselines;
+GRANT SELECT ON risk_settings, risk_limits, risk_baselines TO jifen_replication;
 CREATE TRIGGER jifen_replicated_change AFTER INSERT OR UPDATE OR DELETE ON risk_settings
     FOR EACH ROW EXECUTE FUNCTION jifen_replicated_change('risk_settings');
 CREATE TRIGGER jifen_replicated_change AFTER INSERT OR UPDATE OR DELETE ON risk_limits
