@@ -9,7 +9,6 @@ import json
 
 from account_host.card_store import Card
 from account_host.context import ApplyContext
-from account_host.risk.velocity import velocity_refusal
 from account_host.state import Merchant
 from proto.codes import ResponseCode
 from proto.frames import Request
@@ -28,8 +27,7 @@ def check_velocity(context: ApplyContext, request: Request, card: Card) -> Respo
         return None
     hour, day = context.now_s // 3600, context.local_day(card.alliance_id)
     amount = request.amount or 0
-    counts = context.state.risk.velocity.counts(limit.slot, card.id, hour, day)
-    code = velocity_refusal(limit, counts, amount)
+    code = context.state.risk.velocity.refusal(limit, card.id, hour, day, amount)
     if code is None:
         context.velocity_counted = (limit.slot, card.id, hour, day, amount)
     return code
@@ -55,10 +53,12 @@ def watch_growth(
     if settings is None or settings.growth is None or points <= 0:
         return
     risk, levels = context.state.risk, settings.growth
+    # Below warning x floor no average can raise a level: most purchases stop there.
+    least = levels.warning_multiple * levels.floor_points
     day = context.local_day(merchant.alliance_id)
     today, raised = risk.growth.add_card(card.id, day, points)
-    average = risk.baselines.card(card.id)
-    level = levels.level(today, average)
+    average = risk.baselines.card(card.id) if today > least else 0
+    level = levels.level(today, average) if today > least else 0
     if level > raised:
         risk.growth.raise_card(card.id, level)
         if level == 2 and card.decline_code is None:   # a lost card stays lost (41)
@@ -67,8 +67,8 @@ def watch_growth(
         _review(context, merchant.alliance_id, card.id, None, "card_points_growth", level,
                 today, average, transaction_id)
     today, raised = risk.growth.add_merchant(merchant.id, day, points)
-    average = risk.baselines.merchant(merchant.id)
-    level = levels.level(today, average)
+    average = risk.baselines.merchant(merchant.id) if today > least else 0
+    level = levels.level(today, average) if today > least else 0
     if level > raised:
         risk.growth.raise_merchant(merchant.id, level)
         _review(context, merchant.alliance_id, None, merchant.id, "merchant_points_growth",

@@ -47,6 +47,30 @@ class VelocityCounters:
         return ((hour_counts[index] if hours[index] == hour else 0), day_counts[index],
                 day_amounts[index])
 
+    def refusal(self, limit: VelocityLimit, card_id: int, hour: int, day: int,
+                amount: int) -> ResponseCode | None:
+        """65 when one more request would pass the hour's or the day's count, 61 when `amount`
+        more would pass the day's amount; None: within the limits. (One page lookup: the
+        per-request check.)"""
+        page = self._pages.get((card_id >> _PAGE_BITS) * _SLOTS + limit.slot)
+        if page is None:
+            hour_requests = day_requests = day_amount = 0
+        else:
+            index = card_id & _IN_PAGE
+            hour_requests = page[1][index] if page[0][index] == hour else 0
+            if page[2][index] == day:
+                day_requests, day_amount = page[3][index], page[4][index]
+            else:
+                day_requests = day_amount = 0
+        per_hour, per_day = limit.requests_per_hour_max, limit.requests_per_day_max
+        if (per_hour is not None and hour_requests >= per_hour) \
+                or (per_day is not None and day_requests >= per_day):
+            return ResponseCode.FREQUENCY_LIMIT
+        if limit.amount_per_day_max is not None and \
+                day_amount + amount > limit.amount_per_day_max:
+            return ResponseCode.AMOUNT_LIMIT
+        return None
+
     def add(self, slot: int, card_id: int, hour: int, day: int, requests: int,
             amount: int) -> None:
         """`requests` more this hour and today (a load from the journal gives the hour's and
@@ -80,21 +104,6 @@ class VelocityCounters:
 
     def pages(self) -> int:
         return len(self._pages)
-
-
-def velocity_refusal(
-    limit: VelocityLimit, counts: tuple[int, int, int], amount: int,
-) -> ResponseCode | None:
-    """65 when one more request would pass the hour's or the day's count, 61 when `amount`
-    more would pass the day's amount; None: within the limits."""
-    hour_requests, day_requests, day_amount = counts
-    if limit.requests_per_hour_max is not None and hour_requests >= limit.requests_per_hour_max:
-        return ResponseCode.FREQUENCY_LIMIT
-    if limit.requests_per_day_max is not None and day_requests >= limit.requests_per_day_max:
-        return ResponseCode.FREQUENCY_LIMIT
-    if limit.amount_per_day_max is not None and day_amount + amount > limit.amount_per_day_max:
-        return ResponseCode.AMOUNT_LIMIT
-    return None
 
 
 def _new_page() -> _Page:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from account_host.risk.growth import Baselines, GrowthCounters
 from account_host.risk.settings import GrowthLevels, VelocityLimit
-from account_host.risk.velocity import VelocityCounters, velocity_refusal
+from account_host.risk.velocity import VelocityCounters
 from proto.codes import ResponseCode
 
 # Card ids in two pages and at their edges; two codes; hours within two days.
@@ -41,13 +41,21 @@ def test_velocity_counts_as_a_dict_would(moves: list[tuple[int, int, int, int]])
 
 
 def test_the_refusal_comes_at_the_configured_count() -> None:
+    counters = VelocityCounters()
     per_hour = VelocityLimit(0, 2, None, None)
-    assert velocity_refusal(per_hour, (1, 1, 0), 5) is None
-    assert velocity_refusal(per_hour, (2, 2, 0), 5) == ResponseCode.FREQUENCY_LIMIT
+    assert counters.refusal(per_hour, 9, 100, 4, 5) is None           # never counted
+    counters.add(0, 9, 100, 4, 1, 5)
+    assert counters.refusal(per_hour, 9, 100, 4, 5) is None
+    counters.add(0, 9, 100, 4, 1, 5)
+    assert counters.refusal(per_hour, 9, 100, 4, 5) == ResponseCode.FREQUENCY_LIMIT
+    assert counters.refusal(per_hour, 9, 101, 4, 5) is None           # the next hour
     per_day = VelocityLimit(0, None, 3, 100)
-    assert velocity_refusal(per_day, (0, 2, 50), 50) is None            # 100: at the limit
-    assert velocity_refusal(per_day, (0, 2, 50), 51) == ResponseCode.AMOUNT_LIMIT
-    assert velocity_refusal(per_day, (0, 3, 100), 1) == ResponseCode.FREQUENCY_LIMIT  # 65 first
+    counters.add(0, 9, 101, 4, 0, 40)                                # 2 requests, 50 fen
+    assert counters.refusal(per_day, 9, 101, 4, 50) is None          # 100: at the limit
+    assert counters.refusal(per_day, 9, 101, 4, 51) == ResponseCode.AMOUNT_LIMIT
+    counters.add(0, 9, 101, 4, 1, 50)                                # 3 requests, 100 fen
+    assert counters.refusal(per_day, 9, 101, 4, 1) == ResponseCode.FREQUENCY_LIMIT  # 65 first
+    assert counters.refusal(per_day, 9, 125, 5, 100) is None         # the next day
 
 
 def test_a_new_hour_starts_from_zero_the_day_goes_on() -> None:
