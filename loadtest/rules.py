@@ -48,8 +48,8 @@ TIERS = Tiers((Tier("SILVER", 0), Tier("GOLD", 500_000, 110), Tier("PLATINUM", 2
 # Velocity limits and growth levels no run reaches (a card purchases a few times a minute at
 # most; the floor is above any card's or merchant's day), so that every purchase is checked
 # and counted (account_host/risk/) and none is declined or reviewed.
-RISK_LIMITS = [VelocityLimit("000000", 60_000, 60_000, 999_999_999_999)]
-RISK_GROWTH = GrowthLevels(5, 10, 10**11)
+RISK_LIMITS = [VelocityLimit("000000", 60_000, 60_000, 4_000_000_000)]
+RISK_GROWTH = GrowthLevels(5, 10, 10**9)
 
 
 def realistic_rules(today: datetime) -> EarnRules:

@@ -31,7 +31,7 @@ CREATE TABLE risk_limits (
                                 '400060')),
     requests_per_hour_max   integer CHECK (requests_per_hour_max BETWEEN 1 AND 1000000),
     requests_per_day_max    integer CHECK (requests_per_day_max BETWEEN 1 AND 1000000),
-    amount_per_day_max      bigint CHECK (amount_per_day_max BETWEEN 1 AND 999999999999),
+    amount_per_day_max      bigint CHECK (amount_per_day_max BETWEEN 1 AND 4000000000),
     PRIMARY KEY (alliance_id, version, processing_code),
     FOREIGN KEY (alliance_id, version) REFERENCES risk_settings,
     CHECK (coalesce(requests_per_hour_max, requests_per_day_max, amount_per_day_max)

@@ -1,10 +1,11 @@
 """Abnormal growth: the points a card earned, and a merchant issued, in the current local
 day, against each one's 30-day average per day (the nightly baseline, risk_baselines).
 
-Cards in pages of flat columns by card id (as velocity.py): the day's tag, its points and the
-level already raised that day (so a level is raised once a day), 13 bytes a card; their
-averages in pages of their own, 8 bytes a card with a baseline. Merchants, a few thousand,
-in dicts."""
+Cards in pages of flat columns by card id (as velocity.py): the day's tag (the ordinal's low
+16 bits), its points (32 bits, saturating at 4,294,967,295: a card's day never earns that) and
+the level already raised that day (so a level is raised once a day), 7 bytes a card; their
+averages in pages of their own, 8 bytes a card, only in pages with a baseline. Merchants, a
+few thousand, in dicts."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from array import array
 _PAGE_BITS = 12
 _PAGE_IDS = 1 << _PAGE_BITS
 _IN_PAGE = _PAGE_IDS - 1
+_INT2_ZEROS = bytes(2 * _PAGE_IDS)
 _INT4_ZEROS = bytes(4 * _PAGE_IDS)
 _INT8_ZEROS = bytes(8 * _PAGE_IDS)
+_DAY_TAG = 0xFFFF
+_POINTS_MAX = 0xFFFF_FFFF
 # day tag, points that day, level raised that day (0 none, 1 warning, 2 block)
 _Page = tuple["array[int]", "array[int]", bytearray]
 
@@ -36,9 +40,10 @@ class GrowthCounters:
             page = self._pages[card_id >> _PAGE_BITS] = _new_page()
         index = card_id & _IN_PAGE
         days, day_points, levels = page
+        day &= _DAY_TAG
         if days[index] != day:
             days[index], day_points[index], levels[index] = day, 0, 0
-        day_points[index] = max(0, day_points[index] + points)
+        day_points[index] = min(max(0, day_points[index] + points), _POINTS_MAX)
         return day_points[index], levels[index]
 
     def raise_card(self, card_id: int, level: int) -> None:
@@ -85,4 +90,4 @@ class Baselines:
 
 
 def _new_page() -> _Page:
-    return (array("i", _INT4_ZEROS), array("q", _INT8_ZEROS), bytearray(_PAGE_IDS))
+    return (array("H", _INT2_ZEROS), array("I", _INT4_ZEROS), bytearray(_PAGE_IDS))

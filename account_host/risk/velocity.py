@@ -3,8 +3,10 @@
 
 Counters by card id in pages of flat columns, as earning/counters.py keeps the caps': per
 limited processing code and card, an hour and a day tag with their counts (16 bits each)
-and the day's amount, 20 bytes; only pages of cards that transacted under a limited code
-exist. A tag that is not the current hour or day reads as zero, so nothing is swept.
+and the day's amount (32 bits, saturating: a limit is at most 4,000,000,000), 14 bytes; only
+pages of cards that transacted under a limited code exist. A tag that is not the current hour
+or day reads as zero, so nothing is swept. The day tag is the ordinal's low 16 bits: a card
+idle for exactly 179 years would read its old day (a host never runs that long).
 
 Only approved requests count (a decline, 65 and 61 included, counts for nothing), each once,
 when it is approved; a reversal gives nothing back (the attempt was made)."""
@@ -23,7 +25,8 @@ _IN_PAGE = _PAGE_IDS - 1
 _SLOTS = 8
 _INT4_ZEROS = bytes(4 * _PAGE_IDS)
 _INT2_ZEROS = bytes(2 * _PAGE_IDS)
-_INT8_ZEROS = bytes(8 * _PAGE_IDS)
+_DAY_TAG = 0xFFFF
+_AMOUNT_MAX = 0xFFFF_FFFF   # saturated: above any limit (settings.AMOUNT_MAX)
 # hour tag, requests that hour, day tag, requests that day, amount that day
 _Page = tuple["array[int]", "array[int]", "array[int]", "array[int]", "array[int]"]
 _COUNT_MAX = min(REQUESTS_MAX + 1, 0xFFFF)   # enough to refuse at any limit; 16 bits
@@ -42,7 +45,7 @@ class VelocityCounters:
             return 0, 0, 0
         index = card_id & _IN_PAGE
         hours, hour_counts, days, day_counts, day_amounts = page
-        if days[index] != day:
+        if days[index] != day & _DAY_TAG:
             return (hour_counts[index] if hours[index] == hour else 0), 0, 0
         return ((hour_counts[index] if hours[index] == hour else 0), day_counts[index],
                 day_amounts[index])
@@ -58,7 +61,7 @@ class VelocityCounters:
         else:
             index = card_id & _IN_PAGE
             hour_requests = page[1][index] if page[0][index] == hour else 0
-            if page[2][index] == day:
+            if page[2][index] == day & _DAY_TAG:
                 day_requests, day_amount = page[3][index], page[4][index]
             else:
                 day_requests = day_amount = 0
@@ -82,13 +85,14 @@ class VelocityCounters:
             page = self._pages[key] = _new_page()
         index = card_id & _IN_PAGE
         hours, hour_counts, days, day_counts, day_amounts = page
+        day &= _DAY_TAG
         if hours[index] != hour:
             hours[index], hour_counts[index] = hour, 0
         if days[index] != day:
             days[index], day_counts[index], day_amounts[index] = day, 0, 0
         hour_counts[index] = min(hour_counts[index] + requests, _COUNT_MAX)
         day_counts[index] = min(day_counts[index] + requests, _COUNT_MAX)
-        day_amounts[index] += amount
+        day_amounts[index] = min(day_amounts[index] + amount, _AMOUNT_MAX)
 
     def load(self, slot: int, card_id: int, hour: int, hour_requests: int, day: int,
              day_requests: int, day_amount: int) -> None:
@@ -99,13 +103,13 @@ class VelocityCounters:
             page = self._pages[key] = _new_page()
         index = card_id & _IN_PAGE
         page[0][index], page[1][index] = hour, min(hour_requests, _COUNT_MAX)
-        page[2][index], page[3][index] = day, min(day_requests, _COUNT_MAX)
-        page[4][index] = day_amount
+        page[2][index], page[3][index] = day & _DAY_TAG, min(day_requests, _COUNT_MAX)
+        page[4][index] = min(day_amount, _AMOUNT_MAX)
 
     def pages(self) -> int:
         return len(self._pages)
 
 
 def _new_page() -> _Page:
-    return (array("i", _INT4_ZEROS), array("H", _INT2_ZEROS), array("i", _INT4_ZEROS),
-            array("H", _INT2_ZEROS), array("q", _INT8_ZEROS))
+    return (array("i", _INT4_ZEROS), array("H", _INT2_ZEROS), array("H", _INT2_ZEROS),
+            array("H", _INT2_ZEROS), array("I", _INT4_ZEROS))

@@ -20,7 +20,8 @@ from proto.changes import Change, Table
 LIMITED_CODES = ("000000", "006000", "900000", "910000", "200000", "210000", "400060")
 # A count per hour or per day is at most this (the host keeps 16 bits); an amount, field 4's.
 REQUESTS_MAX = 60_000
-AMOUNT_MAX = 999_999_999_999
+# The host counts a day's amount in 32 bits (account_host/risk/velocity.py).
+AMOUNT_MAX = 4_000_000_000
 MULTIPLE_MIN, MULTIPLE_MAX = 2, 1_000
 FLOOR_POINTS_MAX = 1_000_000_000_000
 

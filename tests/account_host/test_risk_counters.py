@@ -70,6 +70,18 @@ def test_a_new_hour_starts_from_zero_the_day_goes_on() -> None:
     assert counters.counts(1, 7, 101, 4) == (0, 0, 0)   # another code
 
 
+def test_counts_saturate_above_any_limit() -> None:
+    counters, growth = VelocityCounters(), GrowthCounters()
+    counters.add(0, 3, 1, 738_000, 1, 3_000_000_000)
+    counters.add(0, 3, 1, 738_000, 1, 3_000_000_000)     # 6e9: kept as 2^32 - 1
+    assert counters.counts(0, 3, 1, 738_000) == (2, 2, 0xFFFF_FFFF)
+    assert counters.refusal(VelocityLimit(0, None, None, 4_000_000_000), 3, 1, 738_000, 1) \
+        == ResponseCode.AMOUNT_LIMIT
+    assert counters.counts(0, 3, 25, 738_001) == (0, 0, 0)   # the next day (tags masked)
+    growth.add_card(3, 738_000, 3_000_000_000)
+    assert growth.add_card(3, 738_000, 3_000_000_000) == (0xFFFF_FFFF, 0)
+
+
 @given(st.integers(0, 10**6), st.integers(0, 10**4))
 def test_growth_levels(today: int, average: int) -> None:
     levels = GrowthLevels(5, 10, 100)
