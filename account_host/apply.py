@@ -53,15 +53,16 @@ def apply_request(context: ApplyContext, request: Request) -> Answer:
         return decline(request, ResponseCode.DUPLICATE_MISMATCH)
     context.request_key = key
     context.posted = None
-    context.velocity_counted = None
+    context.velocity_limit = None
     # Field 2's card, if this host holds it: a request remembered with its card's id moves
     # with the card's range to another partition (migration 029).
     card = find_card(context.state, request.pan, merchant) if request.pan else None
     answer = _decide(context, request, kind, merchant, card)
     stored = encode_answer(answer)
     posted = context.posted if answer.response_code == ResponseCode.APPROVED else None
-    if context.velocity_counted is not None and answer.response_code == ResponseCode.APPROVED:
-        count_velocity(context)
+    if context.velocity_limit is not None and answer.response_code == ResponseCode.APPROVED:
+        assert card is not None, "velocity checks a card"
+        count_velocity(context, request, card.id, card.alliance_id)
     memory.remember(key, digest, stored, context.now_s, posted)
     context.batch.add_request(request, digest, stored, None if card is None else card.id)
     return answer

@@ -21,6 +21,7 @@ from account_host.earning.earn import Earning, Moment
 from account_host.identifiers import ACCOUNT, ENTRY, TRANSACTION, Identifiers
 from account_host.journal import BatchWrite
 from account_host.movements import Posted
+from account_host.risk.settings import VelocityLimit
 from account_host.state import HostState
 from proto.business_date import business_date
 
@@ -61,8 +62,8 @@ class ApplyContext:
         # remembers that with its answer, for a reversal).
         self.request_key = ""
         self.posted: Posted | None = None
-        # What the request's velocity check counts if it is approved (risk/checks.py).
-        self.velocity_counted: tuple[int, int, int, int, int] | None = None
+        # The limit the request's velocity check counts it under if approved (risk/checks.py).
+        self.velocity_limit: VelocityLimit | None = None
 
     def business_date(self, alliance_id: int) -> date:
         """The alliance's business date at this batch's instant: never a date clearing has

@@ -25,21 +25,23 @@ def check_velocity(context: ApplyContext, request: Request, card: Card) -> Respo
     limit = settings.limits.get(request.processing_code or "")
     if limit is None:
         return None
-    hour, day = context.now_s // 3600, context.local_day(card.alliance_id)
-    amount = request.amount or 0
-    code = context.state.risk.velocity.refusal(limit, card.id, hour, day, amount)
+    code = context.state.risk.velocity.refusal(
+        limit, card.id, context.now_s // 3600, context.local_day(card.alliance_id),
+        request.amount or 0)
     if code is None:
-        context.velocity_counted = (limit.slot, card.id, hour, day, amount)
+        context.velocity_limit = limit
     return code
 
 
-def count_velocity(context: ApplyContext) -> None:
-    """Count the approved request that check_velocity let through."""
-    counted = context.velocity_counted
-    if counted is not None:
-        slot, card_id, hour, day, amount = counted
-        context.state.risk.velocity.add(slot, card_id, hour, day, 1, amount)
-        context.velocity_counted = None
+def count_velocity(context: ApplyContext, request: Request, card_id: int,
+                   alliance_id: int) -> None:
+    """Count the approved request that check_velocity let through (no tuple kept between
+    the two: the hour and day are the batch's)."""
+    limit = context.velocity_limit
+    if limit is not None:
+        context.state.risk.velocity.add(limit.slot, card_id, context.now_s // 3600,
+                                        context.local_day(alliance_id), 1, request.amount or 0)
+        context.velocity_limit = None
 
 
 def watch_growth(
