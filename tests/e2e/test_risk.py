@@ -201,3 +201,41 @@ class TestGrowth:
         assert [(row["subject"], row["points_per_day"]) for row in rows] == [
             ("card", 100), ("merchant", 100)]   # 3000 / 30
 
+
+
+class TestRoles:
+    async def test_who_reads_and_who_decides(self, jifen, operator_of, as_operator,
+                                              database_url) -> None:
+        """Over each operator's own database login (the grants of migration 034): auditors
+        and card service read the settings and the queue; card service decides; an auditor
+        decides nothing, nor does card service set limits."""
+        await seed(database_url)
+        await cli(jifen, "risk", "set-limits", "--alliance", "TEST", "--growth", "5:10:100")
+        await _fetch(database_url,
+                     "INSERT INTO risk_reviews (alliance_id, merchant_id, kind, level,"
+                     " business_date, raised_at) SELECT alliance_id, id,"
+                     " 'merchant_points_growth', 'warning', current_date, now()"
+                     " FROM merchants ORDER BY id LIMIT 1")
+        auditor = await _operator(operator_of, "auditor")
+        service = await _operator(operator_of, "card_service")
+        queue = await anyio.to_thread.run_sync(
+            lambda: as_operator(auditor, "risk", "queue", "--json"))
+        assert queue.exit_code == 0, queue.err
+        review = json_document(queue.out, "[", "]")[0]
+        assert review["kind"] == "merchant_points_growth"
+        limits = await _as(as_operator, service, "risk", "limits", "--alliance", "TEST",
+                           "--json")
+        assert limits["growth"] == {"warning_multiple": 5, "block_multiple": 10,
+                                    "floor_points": 100}
+        for operator, argv, what in (
+                (auditor, ("risk", "confirm", str(review["id"])), "confirm risk reviews"),
+                (service, ("risk", "set-limits", "--alliance", "TEST"),
+                 "change risk settings")):
+            run = await anyio.to_thread.run_sync(
+                lambda who=operator, command=argv: as_operator(who, *command))
+            assert run.exit_code == 2 and f"may not {what}" in run.err
+        # A warning's release changes no card: card service does it at once, no request.
+        released = await _as(as_operator, service, "risk", "release", str(review["id"]),
+                             "--json")
+        assert released == {"id": review["id"], "status": "released",
+                            "result": f"risk review {review['id']} released"}
