@@ -184,6 +184,27 @@ class TestGrowth:
             database_url, "SELECT action FROM audit_log WHERE action LIKE 'risk.%'")}
         assert actions == {"risk.settings", "risk.release", "risk.confirm"}
 
+    async def test_a_restarted_host_knows_the_day_and_what_it_raised(
+        self, jifen, database_url,
+    ) -> None:
+        pan = CARDS[8]
+        await seed(database_url)
+        await cli(jifen, "risk", "set-limits", "--alliance", "TEST", "--growth", "5:10:100")
+        async with running_system(database_url, seeded=False) as system, \
+                system.terminal() as terminal:
+            await terminal.sign_on()
+            assert (await terminal.purchase(pan, 60_000))["39"] == "00"     # 600: warning
+        async with running_system(database_url, seeded=False) as system, \
+                system.terminal(SECOND_TERMINAL) as terminal:
+            await terminal.sign_on()
+            assert (await terminal.purchase(pan, 10_000))["39"] == "00"     # 700: raised
+            assert (await terminal.purchase(pan, 40_000))["39"] == "00"     # 1100: block
+            assert (await terminal.inquiry(pan))["39"] == "05"
+        levels = await _fetch(database_url, "SELECT kind, level FROM risk_reviews ORDER BY id")
+        assert [(row["kind"], row["level"]) for row in levels] == [
+            ("card_points_growth", "warning"), ("merchant_points_growth", "warning"),
+            ("card_points_growth", "block"), ("merchant_points_growth", "block")]
+
     async def test_the_baseline_averages_30_days(self, jifen, database_url) -> None:
         pan = CARDS[5]
         async with running_system(database_url) as system, system.terminal() as terminal:
