@@ -23,6 +23,7 @@ from account_host.checks import check_batch_open, check_card, check_terminal, fi
 from account_host.context import ApplyContext
 from account_host.idempotency import content_digest, encode_answer, replay_answer, request_key
 from account_host.request_fields import check_fields, check_kind
+from account_host.risk.checks import count_velocity
 from account_host.state import HostState, Merchant
 from account_host.transactions import KINDS
 from account_host.transactions.base import CardCheck, TransactionKind, decline
@@ -52,12 +53,16 @@ def apply_request(context: ApplyContext, request: Request) -> Answer:
         return decline(request, ResponseCode.DUPLICATE_MISMATCH)
     context.request_key = key
     context.posted = None
+    context.velocity_limit = None
     # Field 2's card, if this host holds it: a request remembered with its card's id moves
     # with the card's range to another partition (migration 029).
     card = find_card(context.state, request.pan, merchant) if request.pan else None
     answer = _decide(context, request, kind, merchant, card)
     stored = encode_answer(answer)
     posted = context.posted if answer.response_code == ResponseCode.APPROVED else None
+    if context.velocity_limit is not None and answer.response_code == ResponseCode.APPROVED:
+        assert card is not None, "velocity checks a card"
+        count_velocity(context, request, card.id, card.alliance_id)
     memory.remember(key, digest, stored, context.now_s, posted)
     context.batch.add_request(request, digest, stored, None if card is None else card.id)
     return answer

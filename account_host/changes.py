@@ -6,10 +6,11 @@ Changes (`proto.changes`) name a table: cards (new cards: those above the highes
 an overlap), one card (that card changed, e.g. reported lost), merchants, alliances,
 business_days (a date sealed by clearing: read with the alliances), card_ranges (all cards read
 again), gift_catalogue, terminals (read whole: the host checks field 41 again rather than trust
-its link peer), earn_rules (every version, compiled again), host_commands (the pending
-back-office commands, queued after the cards they name, which are read first). After
-(re)connecting, the listener catches up on all of them, since notifications sent while it was
-away are lost; an idle connection is probed so that a lost one is noticed.
+its link peer), earn_rules (every version, compiled again), risk_settings and risk_baselines
+(account_host/risk/loading.py), host_commands (the pending back-office commands, queued after
+the cards they name, which are read first). After (re)connecting, the listener catches up on
+all of them, since notifications sent while it was away are lost; an idle connection is probed
+so that a lost one is noticed, and the probe reads the risk review queue for its gauges.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import structlog
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 
+from account_host import metrics
 from account_host.commands.item import Command
 from account_host.commands.outcomes import CommandOutcomes
 from account_host.commands.reading import (
@@ -55,9 +57,11 @@ from account_host.queue_items import (
     NewGifts,
     NewLottery,
     NewMerchants,
+    NewRisk,
     NewTerminals,
     QueueItem,
 )
+from account_host.risk.loading import read_queue, read_risk
 from proto.changes import CHANNEL, Change, Table, decode_change, encode_change
 
 log = structlog.get_logger("account_host.changes")
@@ -70,11 +74,11 @@ CARD_IDS_OVERLAP = 1_000
 PENDING_CHANGES_MAX = 10_000
 _EVERYTHING = frozenset(Change(table) for table in (
     Table.CARD_RANGES, Table.MERCHANTS, Table.TERMINALS, Table.ALLIANCES, Table.GIFT_CATALOGUE,
-    Table.EARN_RULES, Table.LOTTERY, Table.HOST_COMMANDS))
+    Table.EARN_RULES, Table.LOTTERY, Table.HOST_COMMANDS, Table.RISK_SETTINGS))
 # What a (re)connected listener reads, since notifications sent while it was away are lost.
 _MISSED = frozenset(Change(table) for table in (
     Table.CARDS, Table.MERCHANTS, Table.TERMINALS, Table.ALLIANCES, Table.GIFT_CATALOGUE,
-    Table.EARN_RULES, Table.LOTTERY, Table.HOST_COMMANDS))
+    Table.EARN_RULES, Table.LOTTERY, Table.HOST_COMMANDS, Table.RISK_SETTINGS))
 
 
 class ChangeListener:
@@ -93,6 +97,8 @@ class ChangeListener:
         # Whether the LISTEN connection is open (it reconnects by itself, and probes an idle
         # one): the host's view of its database, for readiness and jifen_host_database_up.
         self.connected = False
+        # Alliances whose risk queue gauges were set: set to 0 when their queue empties.
+        self._queue_alliances: set[str] = set()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -154,7 +160,20 @@ class ChangeListener:
             self._wake = anyio.Event()
             if idle.cancelled_caught:
                 with anyio.fail_after(timeout_s):
-                    await connection.fetchval("SELECT 1")
+                    await self._probe(connection)
+
+    async def _probe(self, connection: asyncpg.Connection) -> None:
+        """The idle connection's probe, which reads the risk review queue for its gauges (one
+        grouped read of the open rows' partial index): the host is the long-running process
+        that reads this database."""
+        queue = await read_queue(connection)
+        for code in self._queue_alliances - queue.keys():
+            metrics.RISK_REVIEWS_OPEN.labels(alliance=code).set(0)
+            metrics.RISK_REVIEW_OLDEST_AGE.labels(alliance=code).set(0)
+        for code, (count, age_s) in queue.items():
+            metrics.RISK_REVIEWS_OPEN.labels(alliance=code).set(count)
+            metrics.RISK_REVIEW_OLDEST_AGE.labels(alliance=code).set(age_s)
+        self._queue_alliances |= queue.keys()
 
     async def _read(self, connection: asyncpg.Connection, changes: set[Change]) -> None:
         """Read what changed and queue it for the writer."""
@@ -176,6 +195,11 @@ class ChangeListener:
                 await self._queue.send(NewLottery(await load_campaigns(connection, config.name)))
             if Table.EARN_RULES in tables:
                 await self._queue.send(await self._earn_rules(connection))
+            if tables & {Table.RISK_SETTINGS, Table.RISK_BASELINES}:
+                timezones = {alliance.id: alliance.timezone
+                             for alliance in await load_alliances(connection)}
+                await self._queue.send(NewRisk(await read_risk(connection, timezones,
+                                                               datetime.now(UTC))))
             if Table.CARD_RANGES in tables:
                 cards = await load_cards(connection, config.name, limit=config.cards_max)
             elif Table.CARDS in tables:

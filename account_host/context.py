@@ -21,6 +21,7 @@ from account_host.earning.earn import Earning, Moment
 from account_host.identifiers import ACCOUNT, ENTRY, TRANSACTION, Identifiers
 from account_host.journal import BatchWrite
 from account_host.movements import Posted
+from account_host.risk.settings import VelocityLimit
 from account_host.state import HostState
 from proto.business_date import business_date
 
@@ -56,6 +57,7 @@ class ApplyContext:
         self.today_ordinal = now.date().toordinal()   # UTC date, for card expiry
         self._business_dates: dict[int, date] = {}
         self._earnings: dict[int, Earning] = {}
+        self._local_days: dict[int, int] = {}
         # The request being applied: its retransmission key, and what it posted (apply.py
         # remembers that with its answer, for a reversal).
         self.request_key = ""
@@ -63,6 +65,8 @@ class ApplyContext:
         # An imported purchase's business date (still open), while it is applied: what it
         # posts goes on that date instead of the batch's (commands/imported_purchase.py).
         self.dated: date | None = None
+        # The limit the request's velocity check counts it under if approved (risk/checks.py).
+        self.velocity_limit: VelocityLimit | None = None
 
     def business_date(self, alliance_id: int) -> date:
         """The alliance's business date at this batch's instant: never a date clearing has
@@ -78,6 +82,15 @@ class ApplyContext:
                 cached = alliance.sealed_through + _ONE_DAY
             self._business_dates[alliance_id] = cached
         return cached
+
+    def local_day(self, alliance_id: int) -> int:
+        """The ordinal of the alliance's local date at this batch's instant."""
+        day = self._local_days.get(alliance_id)
+        if day is None:
+            timezone = self.state.alliances[alliance_id].timezone
+            day = self._local_days[alliance_id] = \
+                self.now.astimezone(timezone).date().toordinal()
+        return day
 
     def earning(self, alliance_id: int) -> Earning:
         """The alliance's earn rules at this batch's instant, in its time zone."""

@@ -265,6 +265,17 @@ events_written AS (
     FROM unnest($97::text::text[], $98::text::bigint[], $99::text::text[],
                 $100::text::text[]) AS e(kind, card_id, tier_before, tier)
     ORDER BY transaction_id, card_id   -- ids in the journal's order: so is the sender's
+),
+risk_reviews_written AS (
+    INSERT INTO risk_reviews (alliance_id, card_id, merchant_id, kind, level, business_date,
+                              raised_at, detail)
+    SELECT v.alliance_id, v.card_id, v.merchant_id, v.kind, v.level, v.business_date,
+           $49::timestamptz, v.detail::jsonb
+    FROM unnest($101::text::integer[], $102::text::bigint[], $103::text::integer[],
+                $104::text::text[], $105::text::text[], $106::text::date[],
+                $107::text::text[])
+         AS v(alliance_id, card_id, merchant_id, kind, level, business_date, detail)
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM transactions_written) AS transactions,
@@ -281,7 +292,8 @@ SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM prize_stock_written) AS prize_stock,
        (SELECT count(*) FROM gift_redemptions_written) AS gift_redemptions,
        (SELECT count(*) FROM gifts_written) AS gifts,
-       (SELECT count(*) FROM standings_written) AS standings
+       (SELECT count(*) FROM standings_written) AS standings,
+       (SELECT count(*) FROM risk_reviews_written) AS risk_reviews
 """
 
 # One column of a batch's rows, in parameter order: its elements are of the type its encoder
@@ -337,8 +349,11 @@ _STANDINGS_ENCODERS: tuple[Callable[[Any], str], ...] = (
 _PARTITION_ENCODERS: tuple[Callable[[Any], str], ...] = (
     int_array, int_array, text_array, text_array)
 # After them: the partition (the host's name, $95) whose stock rows the batch writes, the
-# card statuses' transactions ($96), and the state changes' notifications ($97 ... $100:
-# kind, card_id, tier_before, tier).
+# card statuses' transactions ($96), the state changes' notifications ($97 ... $100: kind,
+# card_id, tier_before, tier), and the risk reviews ($101 ... $107): alliance_id, card_id,
+# merchant_id (one of them NULL), kind, level, business_date, detail (JSON text).
+_RISK_REVIEW_ENCODERS: tuple[Callable[[Any], str], ...] = (
+    int_array, int_array, int_array, text_array, text_array, date_array, text_array)
 
 # A tier standing's row: member_id, card_id, alliance_id, tier, tier_until (ISO date or None),
 # the packed standing.
@@ -414,6 +429,8 @@ class BatchWrite:
         # Notifications of state changes the batch made (tier changed, password locked): kind,
         # card id, tier before, tier. Postings' and card statuses' are derived in SQL.
         self.state_events: tuple[_Column, ...] = tuple([] for _ in range(4))
+        # Risk reviews the batch's earnings raised (account_host/risk/checks.py).
+        self.risk_reviews: tuple[_Column, ...] = tuple([] for _ in range(7))
 
     def add_transaction(
         self, transaction_id: int, kind: str, business_date: date, request: Request, *,
@@ -566,6 +583,17 @@ class BatchWrite:
         self.reviews[0].append(transaction_id)
         self.reviews[1].append(reason)
 
+    def add_risk_review(
+        self, alliance_id: int, card_id: int | None, merchant_id: int | None, kind: str,
+        level: str, business_date: date, detail: str,
+    ) -> None:
+        """A review for the risk queue (risk_reviews), raised by this batch."""
+        assert (card_id is None) != (merchant_id is None), "a card's or a merchant's"
+        for column, value in zip(self.risk_reviews, (alliance_id, card_id, merchant_id, kind,
+                                                     level, business_date, detail),
+                                 strict=True):
+            column.append(value)
+
     def add_tombstone(
         self, terminal_code: str, mti: str, stan: str, time: str, card_id: int | None = None,
     ) -> None:
@@ -594,7 +622,7 @@ class BatchWrite:
         self, balances: Mapping[int, int], lots: Mapping[int, bytes], standing_seq: int,
         counters: StoredCounters,
     ) -> BatchArguments:
-        """The statement's 100 parameters, accounts with their final balances, lots, standings
+        """The statement's 107 parameters, accounts with their final balances, lots, standings
         and earn counters: each column as an array literal (array_literals.py), the posting
         instant as a datetime. `standing_seq`: this batch's, above every earlier batch's
         (HostState)."""
@@ -652,7 +680,9 @@ class BatchWrite:
                 self.partition,
                 int_array([transaction_id for _, transaction_id
                            in self.card_statuses.values()]),
-                *self._state_event_arguments())
+                *self._state_event_arguments(),
+                *[encode(column) for encode, column
+                  in zip(_RISK_REVIEW_ENCODERS, self.risk_reviews, strict=True)])
 
     def _state_event_arguments(self) -> tuple[str, str, str, str]:
         """The state changes' events ($97 ...): empty arrays in nearly every batch."""
@@ -737,13 +767,14 @@ class BatchWrite:
     def expected_counts(self) -> tuple[int, ...]:
         """Rows the statement must report: accounts, transactions, entries, postings, requests,
         review items, tombstones, terminal batches, card password tries, commands, card
-        statuses, lottery draws, prize stock, gift redemptions, gifts, tier standings."""
+        statuses, lottery draws, prize stock, gift redemptions, gifts, tier standings, risk
+        reviews."""
         return (len(self.accounts), len(self.transactions[0]), len(self.entries[0]),
                 len(self.postings[0]), len(self.requests[0]), len(self.reviews[0]),
                 len(self.tombstones[0]), len(self.batches), len(self.password_tries),
                 len(self.commands[0]), len(self.card_statuses), len(self.draws[0]),
                 len(self.prize_stock), len(self.gift_redemptions[0]), len(self.gifts),
-                self.standing_rows)
+                self.standing_rows, len(self.risk_reviews[0]))
 
 
 def _totals_literal(totals: Totals | None) -> str | None:

@@ -30,6 +30,7 @@ from account_host.earning.loading import load_earning, load_journal_counters
 from account_host.errors import StateLoadError
 from account_host.loading_ledger import load_ledger_windows
 from account_host.lottery.loading import load_lottery
+from account_host.risk.loading import apply_risk, read_risk
 from account_host.state import (
     CARD_STATUS_DECLINES,
     GIFTS_MAX,
@@ -172,6 +173,9 @@ async def load_state(
                 await _load_other_accounts(connection, state)
                 await _load_all_cards(connection, state, config)
                 await load_journal_counters(connection, state, now)
+                timezones = {alliance_id: alliance.timezone
+                             for alliance_id, alliance in state.alliances.items()}
+                apply_risk(state.risk, await read_risk(connection, timezones, now), fresh=True)
                 for row in await connection.fetch(_OPEN_BATCHES_SQL):
                     state.batches[row["terminal_code"]] = OpenBatch(row["batch_number"],
                                                                     row["opened_at"])

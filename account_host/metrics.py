@@ -38,6 +38,13 @@ RRNS_UNRESERVED = Gauge(
     "jifen_host_rrns_unreserved",
     "RRNs left in the host's partition's ranges beyond its last reserved block, as of that"
     " reservation (at 0 the host answers 96: `jifen partition rrns` adds a range)")
+# The risk review queue (risk_reviews, migration 034), read by the change listener at each
+# probe of its idle connection: its own names, as the queue is the alliance's, not the host's.
+RISK_REVIEWS_OPEN = Gauge(
+    "jifen_risk_reviews_open", "Risk reviews open (jifen risk queue), by alliance", ["alliance"])
+RISK_REVIEW_OLDEST_AGE = Gauge(
+    "jifen_risk_review_oldest_age_seconds",
+    "Age of the oldest open risk review, by alliance (0: none open)", ["alliance"])
 STATE_LOADS = Counter(
     "jifen_host_state_loads", "Loads of the whole state, at start and after a failed batch")
 

@@ -11,6 +11,7 @@ import msgspec
 
 from account_host.commands.item import Command
 from account_host.lottery.book import Campaign
+from account_host.risk.loading import RiskLoad, apply_risk
 from account_host.state import Alliance, Gift, HostState, LoadedCard, Merchant, Terminal
 from proto.earn_rules import EarnRules
 from proto.frames import Answer, Request
@@ -58,6 +59,13 @@ class NewEarnRules(msgspec.Struct, frozen=True):
         state.earn_counters.merge(self.counters)
 
 
+class NewRisk(msgspec.Struct, frozen=True):
+    load: RiskLoad
+
+    def apply(self, state: HostState) -> None:
+        apply_risk(state.risk, self.load, fresh=False)
+
+
 class NewLottery(msgspec.Struct, frozen=True):
     campaigns: list[Campaign]
 
@@ -73,7 +81,7 @@ class NewGifts(msgspec.Struct, frozen=True):
 
 
 Control = (NewCards | NewMerchants | NewTerminals | NewAlliances | NewGifts | NewEarnRules
-           | NewLottery)
+           | NewLottery | NewRisk)
 class Peer(Protocol):
     """Where a batch's answers go: a link's peer (proto.links.LinkPeer) for requests, the
     commands' outcomes (account_host/commands/outcomes.py) for commands."""

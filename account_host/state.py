@@ -27,6 +27,7 @@ from account_host.earning.rule_book import RuleBook, compile_rules
 from account_host.idempotency import RetransmissionMemory
 from account_host.lottery.book import LotteryBook
 from account_host.returns_index import ReturnIndex
+from account_host.risk.state import RiskState
 from account_host.tombstones import Tombstones
 from proto.codes import ResponseCode
 from proto.earn_rules import EarnRules
@@ -131,6 +132,8 @@ class HostState:
         self.earn_counters = EarnCounters()
         self.referrals = Referrals()
         self.lottery = LotteryBook(retransmission_window_s)
+        # Velocity limits and abnormal growth (account_host/risk/).
+        self.risk = RiskState()
         # Members' tier standings (proto/tiers.py), by member id: only members that purchased
         # where the alliance has tiers. A card without a member keeps its own (Card.standing).
         self.member_standings: dict[int, bytes] = {}

@@ -3,8 +3,10 @@ in 10 categories, each with a base rate, 20 promotions (multipliers running now 
 alliance-wide and per merchant, spend thresholds), caps per purchase, day and month, and 4
 tiers by spend, so that every purchase goes through every step of docs/rules.md, the day's and
 month's counters and its holder's tier standing (counted, and written) included, and points
-that expire (12 months: every purchase makes or grows a lot). `--rules
-none` (the default) removes the load test alliance's rules from today on."""
+that expire (12 months: every purchase makes or grows a lot), and risk settings (velocity
+limits on purchases and growth levels, far above a run's traffic: checked and counted on every
+purchase, never declining one). `--rules none` (the default) removes the load test alliance's
+rules from today on, and its risk settings."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import asyncpg
 
 from back_office.provisioning import create_merchant
 from back_office.provisioning.merchants import update_merchant
+from back_office.risk import GrowthLevels, VelocityLimit, set_settings, settings_in_force
 from back_office.rules import set_rules
 from loadtest.provision import ALLIANCE_CODE, EARN_POINTS_PER_YUAN, merchant_code
 from proto.earn_rules import (
@@ -41,6 +44,12 @@ CAP_PER_MONTH = 10**9
 # Four tiers by spend, the upper ones within reach of a run's busiest cards (so upgrades happen).
 TIERS = Tiers((Tier("SILVER", 0), Tier("GOLD", 500_000, 110), Tier("PLATINUM", 2_000_000, 125),
                Tier("DIAMOND", 10_000_000, 150)))
+
+# Velocity limits and growth levels no run reaches (a card purchases a few times a minute at
+# most; the floor is above any card's or merchant's day), so that every purchase is checked
+# and counted (account_host/risk/) and none is declined or reviewed.
+RISK_LIMITS = [VelocityLimit("000000", 60_000, 60_000, 4_000_000_000)]
+RISK_GROWTH = GrowthLevels(5, 10, 10**9)
 
 
 def realistic_rules(today: datetime) -> EarnRules:
@@ -78,7 +87,13 @@ async def ensure_rules(database_url: str, rule_set: str) -> None:
         today = datetime.now(UTC).astimezone(ZoneInfo(timezone))
         if rule_set == "none":
             await _no_rules(connection, today)
+            risk = await settings_in_force(connection, ALLIANCE_CODE)
+            if risk is not None and (risk.limits or risk.growth is not None):
+                await set_settings(connection, ALLIANCE_CODE, [], None)
             return
+        risk = await settings_in_force(connection, ALLIANCE_CODE)
+        if risk is None or risk.limits != RISK_LIMITS or risk.growth != RISK_GROWTH:
+            await set_settings(connection, ALLIANCE_CODE, RISK_LIMITS, RISK_GROWTH)
         await _ensure_merchants(connection)
         # Tomorrow's version would wait a day; today's may already be in force: a version from
         # today is set only if none is, else the one in force stays (the same document).

@@ -35,6 +35,9 @@ class Table(StrEnum):
     EARN_RULES = "earn_rules"
     # A lottery campaign opened or ended (proto.lottery).
     LOTTERY = "lottery_campaigns"
+    # A new version of an alliance's risk settings, or the nightly baselines (migration 034).
+    RISK_SETTINGS = "risk_settings"
+    RISK_BASELINES = "risk_baselines"
 
 
 class Change(msgspec.Struct, frozen=True):

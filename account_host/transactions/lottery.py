@@ -12,6 +12,7 @@ from account_host.chart import AccountKind
 from account_host.context import ApplyContext
 from account_host.expiry.keeping import record_lots
 from account_host.movements import TransactionType
+from account_host.risk.checks import check_velocity
 from account_host.state import Merchant
 from account_host.transactions.base import (
     CardCheck,
@@ -39,6 +40,9 @@ def apply_lottery(
     stake = request.amount or 0
     if stake != campaign.price:
         return decline(request, ResponseCode.INVALID_AMOUNT)
+    code = check_velocity(context, request, card)
+    if code is not None:
+        return decline(request, code)
     if state.balance(card.points_account_id) < stake:
         return decline(request, ResponseCode.INSUFFICIENT_FUNDS)
     if is_late_original(context, request):

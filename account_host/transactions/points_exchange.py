@@ -15,6 +15,7 @@ from account_host.chart import AccountKind
 from account_host.context import ApplyContext
 from account_host.expiry.keeping import record_lots
 from account_host.movements import TransactionType
+from account_host.risk.checks import check_velocity
 from account_host.state import Merchant
 from account_host.transactions.base import (
     CardCheck,
@@ -47,6 +48,9 @@ def apply_points_exchange(
     fen = exchanged_fen(points, alliance.exchange_points_per_yuan)
     if points <= 0 or fen <= 0:
         return decline(request, ResponseCode.INVALID_AMOUNT)
+    code = check_velocity(context, request, card)
+    if code is not None:
+        return decline(request, code)
     if over_balance_limit(context, card.stored_value_account_id, fen):
         return decline(request, ResponseCode.AMOUNT_LIMIT)
     if state.balance(card.points_account_id) < points:

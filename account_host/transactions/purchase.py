@@ -17,6 +17,7 @@ from account_host.earning.bonuses import post_referral_bonus
 from account_host.expiry.keeping import record_lots
 from account_host.expiry.lots import earned_day
 from account_host.movements import TransactionType
+from account_host.risk.checks import check_velocity, watch_growth
 from account_host.state import Merchant
 from account_host.tiers.holders import count_purchase_of, tier_percent
 from account_host.transactions.base import (
@@ -58,6 +59,9 @@ def purchase_refusal(
     amount_fen = request.amount or 0
     if amount_fen <= 0:
         return ResponseCode.INVALID_AMOUNT, 0
+    code = check_velocity(context, request, card)
+    if code is not None:
+        return code, 0
     points = earned_points(context, merchant, amount_fen, card)
     if over_balance_limit(context, card.points_account_id, points):
         return ResponseCode.AMOUNT_LIMIT, points
@@ -105,6 +109,7 @@ def post_purchase(
     posted.tier_counted = count_purchase_of(context, card, amount_fen, points)
     record_transaction(context, request, approval, posted, merchant)
     if points:
+        watch_growth(context, card, merchant, points, approval.transaction_id)
         posted.lots = record_lots(context, approval.transaction_id, posted.points_account_id,
                                   merchant.alliance_id, earned=points)
     referrals = context.state.referrals

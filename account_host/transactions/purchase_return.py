@@ -21,6 +21,7 @@ from account_host.chart import AccountKind
 from account_host.context import ApplyContext
 from account_host.expiry.keeping import record_lots
 from account_host.movements import TransactionType
+from account_host.risk.checks import check_velocity
 from account_host.state import Merchant
 from account_host.tiers.holders import correct
 from account_host.transactions.base import (
@@ -60,6 +61,9 @@ def apply_return(
     returned_fen = purchase.returned + amount_fen
     if returned_fen > purchase.amount:
         return decline(request, ResponseCode.INVALID_AMOUNT)
+    code = check_velocity(context, request, card)
+    if code is not None:
+        return decline(request, code)
     if purchase.paid_from_stored_value and \
             over_balance_limit(context, card.stored_value_account_id, amount_fen):
         return decline(request, ResponseCode.AMOUNT_LIMIT)

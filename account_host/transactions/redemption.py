@@ -19,6 +19,7 @@ from account_host.chart import AccountKind
 from account_host.context import ApplyContext
 from account_host.expiry.keeping import record_lots
 from account_host.movements import TransactionType
+from account_host.risk.checks import check_velocity
 from account_host.state import Alliance, Gift, Merchant
 from account_host.transactions.base import (
     CardCheck,
@@ -59,6 +60,9 @@ def apply_redemption(
     points = request.amount or 0
     if points <= 0 or (gift is not None and points != gift.points):
         return decline(request, ResponseCode.INVALID_AMOUNT)
+    code = check_velocity(context, request, card)
+    if code is not None:
+        return decline(request, code)
     order = tags.get(ORDER_AMOUNT_TAG)
     if order is not None and over_order_share(state.alliances[merchant.alliance_id], points,
                                               int(order)):

@@ -8,6 +8,7 @@ from account_host.card_store import Card
 from account_host.chart import AccountKind
 from account_host.context import ApplyContext
 from account_host.movements import TransactionType
+from account_host.risk.checks import check_velocity
 from account_host.state import Merchant
 from account_host.transactions.base import (
     CardCheck,
@@ -30,6 +31,9 @@ def apply_stored_value_load(
     amount_fen = request.amount or 0
     if amount_fen <= 0:
         return decline(request, ResponseCode.INVALID_AMOUNT)
+    code = check_velocity(context, request, card)
+    if code is not None:
+        return decline(request, code)
     if over_balance_limit(context, card.stored_value_account_id, amount_fen):
         return decline(request, ResponseCode.AMOUNT_LIMIT)
     if is_late_original(context, request):

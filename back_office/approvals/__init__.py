@@ -8,6 +8,7 @@ from back_office.approvals.actions import (
     LOTTERY_CAMPAIGN,
     MERCHANT_RATE,
     PASSWORD_RESET,
+    RISK_RELEASE,
     SETTLEMENT_RULE,
     Action,
 )
@@ -23,7 +24,7 @@ from back_office.approvals.requests import (
 
 __all__ = [
     "ACTIONS", "CARD_UNBLOCK", "EARN_RULES", "LOTTERY_CAMPAIGN", "MERCHANT_RATE",
-    "PASSWORD_RESET",
+    "PASSWORD_RESET", "RISK_RELEASE",
     "SETTLEMENT_RULE", "Action",
     "ApprovalError", "ApprovalRequest", "OwnRequestError", "RequestDecidedError", "approve",
     "expire_overdue", "list_requests", "reject", "submit",

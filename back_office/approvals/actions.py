@@ -22,6 +22,7 @@ from back_office.operators.roles import OperatorRole
 from back_office.provisioning.card_passwords import apply_password_reset
 from back_office.provisioning.merchants import update_merchant
 from back_office.provisioning.settlement_rules import set_rule
+from back_office.risk.reviews import release_review
 from back_office.rules.earn_rules import set_rules
 from proto.earn_rules import EarnRules
 from proto.host_commands import CommandKind, CommandPayload
@@ -124,6 +125,15 @@ PASSWORD_RESET = Action("password_reset", "reset a card's password",
                         frozenset({OperatorRole.HQ_ADMIN, OperatorRole.CARD_SERVICE}),
                         _password_reset)
 
+async def _risk_release(conn: asyncpg.Connection, payload: Payload, request_id: int) -> str:
+    return await release_review(conn, int(payload["review_id"]), request_id)
+
+
+# Releasing a card the host blocked for abnormal growth (back_office/risk/reviews.py).
+RISK_RELEASE = Action("risk_release", "release a blocked card from risk review",
+                      frozenset({OperatorRole.HQ_ADMIN, OperatorRole.CARD_SERVICE}),
+                      _risk_release)
+
 MERCHANT_RATE = Action("merchant_rate", "change a merchant's earn rate",
                        frozenset({OperatorRole.HQ_ADMIN}), _merchant_update)
 
@@ -131,4 +141,4 @@ ACTIONS: dict[str, Action] = {
     action.name: action
     for action in (CARD_UNBLOCK, SETTLEMENT_RULE, PASSWORD_RESET, MERCHANT_RATE,
                    POINTS_ADJUSTMENT, STORED_VALUE_ADJUSTMENT, POINTS_TRANSFER, CARD_CLOSURE,
-                   EARN_RULES, LOTTERY_CAMPAIGN)}
+                   EARN_RULES, LOTTERY_CAMPAIGN, RISK_RELEASE)}

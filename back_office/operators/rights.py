@@ -52,6 +52,16 @@ COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     # The tier review decides tiers by the rules in force; the nightly timer runs it too.
     ("rules", "review-tiers"): _right("review tiers", HQ),
     # The lottery: an operator's `create` is a request an HQ admin approves.
+    # Risk control: HQ sets the limits and runs the baseline (the nightly timer too); card
+    # service works the review queue (an operator's release of a blocked card is a request a
+    # second operator approves); auditors read.
+    ("risk", "limits"): _right("read risk settings", HQ, CARDS, AUDITOR),
+    ("risk", "set-limits"): _right("change risk settings", HQ),
+    ("risk", "baseline"): _right("compute risk baselines", HQ),
+    ("risk", "queue"): _right("read risk reviews", HQ, CARDS, AUDITOR),
+    ("risk", "show"): _right("read risk reviews", HQ, CARDS, AUDITOR),
+    ("risk", "release"): _right("release risk reviews", HQ, CARDS),
+    ("risk", "confirm"): _right("confirm risk reviews", HQ, CARDS),
     ("lottery", "create"): _right("open lottery campaigns", HQ),
     ("lottery", "end"): _right("end lottery campaigns", HQ),
     ("lottery", "publish"): _right("publish lottery secrets", HQ),

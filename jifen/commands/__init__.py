@@ -21,6 +21,7 @@ from jifen.commands import (
     pki,
     purchase_import,
     report,
+    risk,
     rules,
     saf,
     services,
@@ -36,6 +37,6 @@ from jifen.commands import (
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
     up, services, notify, status, pki, db, partition, alliance, merchant, shop, terminal, card,
-    gift, member, demo, term, audit, loadtest, dialup, settlement, rules, lottery, clearing,
-    report, saf, operator, approval, audit_log, txn, purchase_import,
+    gift, member, demo, term, audit, loadtest, dialup, settlement, rules, risk, lottery,
+    clearing, report, saf, operator, approval, audit_log, txn, purchase_import,
 ]

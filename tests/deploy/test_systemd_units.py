@@ -31,6 +31,7 @@ CREDENTIALS = {
     "jifen-expiry": {"db-password"},  # the back office's: it only writes host commands
     "jifen-tier-review": {"db-password"},  # likewise
     "jifen-notify": {"db-password"},  # its own role's; the webhook takes no client secret
+    "jifen-risk-baseline": {"db-password"},  # the back office's: risk_baselines
     "jifen-receivewal": {"pgpass"},  # the WAL stream's: no Jifen file at all
 }
 # The units that run no `jifen` command: what they are given instead of JIFEN_CONFIG.

@@ -75,7 +75,8 @@ def test_read_only_roles_change_nothing():
                ("member", "find"), ("shop", "list"), ("approval", "list"), ("txn", "find"),
                ("card", "statement"), ("card", "commands"), ("rules", "check"),
                ("rules", "show"), ("rules", "list"), ("lottery", "list"),
-               ("lottery", "verify"), ("gift", "list")}
+               ("lottery", "verify"), ("gift", "list"), ("risk", "limits"),
+               ("risk", "queue"), ("risk", "show")}
     changing = set(COMMAND_RIGHTS) - reading
     assert ("card", "status") in changing
     for key in changing:

@@ -1,0 +1,208 @@
+"""`jifen risk limits|set-limits|queue|show|release|confirm|baseline`: risk control
+(docs/rules.md, "Risk control"; docs/back-office.md, "Risk reviews"). The alliance's velocity
+limits and growth levels (a new version each `set-limits`, applied by the account host from
+its next batch), the review queue the host fills, and the nightly baseline
+(jifen-risk-baseline.timer). An operator's release of a blocked card is a request a second
+operator approves."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+
+import asyncpg
+
+from back_office.approvals import RISK_RELEASE, ApprovalRequest
+from back_office.risk import (
+    GrowthLevels,
+    RiskReview,
+    VelocityLimit,
+    compute_baselines,
+    confirm_review,
+    needs_unblock,
+    open_review_for_update,
+    open_reviews,
+    release_review,
+    set_settings,
+    settings_in_force,
+    show_review,
+)
+from database.roles import Role
+from jifen.commands.acting import acting_operator
+from jifen.commands.approval import print_submitted, submit_request
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+
+_QUEUE_COLUMNS = ("id", "alliance_code", "kind", "level", "card", "merchant_code",
+                  "business_date", "raised_at")
+
+
+def _count(text: str) -> int | None:
+    return None if text in ("", "-") else int(text)
+
+
+def parse_limit(text: str) -> VelocityLimit:
+    """CODE:PER_HOUR:PER_DAY:AMOUNT_PER_DAY, '-' for a limit not set."""
+    parts = text.split(":")
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give CODE:PER_HOUR:PER_DAY:AMOUNT_PER_DAY, '-' for none")
+    try:
+        return VelocityLimit(parts[0], _count(parts[1]), _count(parts[2]), _count(parts[3]))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: the limits are whole numbers") from exc
+
+
+def parse_growth(text: str) -> GrowthLevels:
+    """WARNING_MULTIPLE:BLOCK_MULTIPLE:FLOOR_POINTS."""
+    try:
+        warning, block, floor = (int(part) for part in text.split(":"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give WARNING_MULTIPLE:BLOCK_MULTIPLE:FLOOR_POINTS") from exc
+    return GrowthLevels(warning, block, floor)
+
+
+def _limits(args: argparse.Namespace) -> int:
+    settings = run_command(args, Role.BACK_OFFICE, lambda conn: settings_in_force(
+        conn, args.alliance))
+    if args.json:
+        print_json(settings)
+    elif settings is None:
+        print(f"alliance {args.alliance} has no risk settings: no velocity limits, no growth"
+              " checks")
+    else:
+        print(f"# risk settings of {settings.alliance_code}, version {settings.version}"
+              f" (by {settings.created_by}, {settings.created_at:%Y-%m-%d %H:%M} UTC)")
+        print_table(settings.limits, ("processing_code", "requests_per_hour_max",
+                                      "requests_per_day_max", "amount_per_day_max"))
+        growth = settings.growth
+        print("growth: none" if growth is None else
+              f"growth: warning above {growth.warning_multiple}x, block above"
+              f" {growth.block_multiple}x the 30-day average, at least"
+              f" {growth.floor_points} points a day")
+    return 0
+
+
+def _set_limits(args: argparse.Namespace) -> int:
+    settings = run_command(args, Role.BACK_OFFICE, lambda conn: set_settings(
+        conn, args.alliance, args.limit or [], args.growth))
+    if args.json:
+        print_json(settings)
+    else:
+        print(f"risk settings of {settings.alliance_code}: version {settings.version},"
+              f" {len(settings.limits)} limited processing codes, growth"
+              f" {'off' if settings.growth is None else 'on'}")
+    return 0
+
+
+def _queue(args: argparse.Namespace) -> int:
+    reviews = run_command(args, Role.BACK_OFFICE, lambda conn: open_reviews(
+        conn, args.alliance, args.limit))
+    if args.json:
+        print_json(reviews)
+    else:
+        print_table(reviews, _QUEUE_COLUMNS)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    review = run_command(args, Role.BACK_OFFICE, lambda conn: show_review(conn, args.id))
+    if args.json:
+        print_json(review)
+    else:
+        _print_review(review)
+    return 0
+
+
+def _print_review(review: RiskReview) -> None:
+    subject = f"card {review.card}" if review.card else f"merchant {review.merchant_code}"
+    print(f"risk review {review.id} ({review.alliance_code}): {review.level} of"
+          f" {review.kind} for {subject}, {review.business_date}, raised"
+          f" {review.raised_at:%Y-%m-%d %H:%M:%S} UTC: {review.status}")
+    for key, value in review.detail.items():
+        print(f"  {key}: {value}")
+    if review.decided_by:
+        print(f"  decided by {review.decided_by} at {review.decided_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+def _release(args: argparse.Namespace) -> int:
+    """A blocked card's release is a request when an operator acts; anything else at once."""
+
+    async def run(conn: asyncpg.Connection) -> ApprovalRequest | str:
+        if acting_operator(args) is None:
+            return await release_review(conn, args.id)
+        async with conn.transaction():
+            row = await open_review_for_update(conn, args.id)
+            if needs_unblock(row):
+                return await submit_request(conn, args, RISK_RELEASE.name,
+                                            f"card {row['pan_masked']}",
+                                            {"review_id": args.id})
+        return await release_review(conn, args.id)
+
+    outcome = run_command(args, Role.BACK_OFFICE, run)
+    if isinstance(outcome, ApprovalRequest):
+        print_submitted(outcome, args.json)
+    elif args.json:
+        print_json({"id": args.id, "status": "released", "result": outcome})
+    else:
+        print(outcome)
+    return 0
+
+
+def _confirm(args: argparse.Namespace) -> int:
+    review = run_command(args, Role.BACK_OFFICE, lambda conn: confirm_review(conn, args.id))
+    if args.json:
+        print_json(review)
+    else:
+        _print_review(review)
+    return 0
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    runs = run_command(args, Role.BACK_OFFICE, lambda conn: compute_baselines(conn, args.date))
+    if args.json:
+        print_json(runs)
+    else:
+        print_table(runs, ("alliance_code", "through", "cards", "merchants"))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("risk", help="risk control: velocity limits, growth"
+                                                " reviews (docs/rules.md)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    limits = add_json_option(actions.add_parser(
+        "limits", help="the alliance's velocity limits and growth levels in force"))
+    limits.add_argument("--alliance", required=True, help="alliance code")
+    limits.set_defaults(handler=_limits)
+    setting = add_json_option(actions.add_parser(
+        "set-limits", help="a new version of the alliance's risk settings, whole"))
+    setting.add_argument("--alliance", required=True, help="alliance code")
+    setting.add_argument("--limit", action="append", type=parse_limit,
+                         metavar="CODE:PER_HOUR:PER_DAY:AMOUNT",
+                         help="a processing code's limits ('-': none); repeat per code;"
+                              " none given: no velocity limits")
+    setting.add_argument("--growth", type=parse_growth, metavar="WARNING:BLOCK:FLOOR",
+                         help="growth levels: multiples of the 30-day average and the floor"
+                              " in points a day; not given: no growth checks")
+    setting.set_defaults(handler=_set_limits)
+    queue = add_json_option(actions.add_parser("queue", help="the open reviews, oldest first"))
+    queue.add_argument("--alliance", help="alliance code (default: every alliance)")
+    queue.add_argument("--limit", type=int, default=100, help="at most (default %(default)s)")
+    queue.set_defaults(handler=_queue)
+    for name, handler, what in (
+            ("show", _show, "one review"),
+            ("release", _release, "release a review: a blocked card is unblocked (an"
+                                  " operator's request awaits a second operator)"),
+            ("confirm", _confirm, "confirm a review: a block stands; the review is closed")):
+        action = add_json_option(actions.add_parser(name, help=what))
+        action.add_argument("id", type=int, help="the review's id (`jifen risk queue`)")
+        action.set_defaults(handler=handler)
+    baseline = add_json_option(actions.add_parser(
+        "baseline", help="each card's and merchant's 30-day average of points per day"
+                         " (nightly: jifen-risk-baseline.timer)"))
+    baseline.add_argument("--date", type=date.fromisoformat, metavar="DATE",
+                          help="the last business date averaged (default: each alliance's local"
+                               " yesterday)")
+    baseline.set_defaults(handler=_baseline)
+
