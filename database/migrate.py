@@ -14,6 +14,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
+import anyio
 import asyncpg
 import msgspec
 
@@ -27,6 +28,10 @@ MIGRATION_LOCK_KEY = int.from_bytes(b"jifenmig", "big")
 # fail with a clear error rather than hang, and rather than queue DDL in front of traffic.
 LOCK_WAIT_S_MAX = 60
 CONNECT_TIMEOUT_S = 10.0
+# A file that lost a race for a shared catalog row (_apply) is tried this many times in all,
+# after a growing pause.
+CATALOG_RACE_ATTEMPTS = 5
+CATALOG_RACE_BACKOFF_S = 0.05
 # A migration's data step: Python run after its SQL, in the same transaction, for what SQL
 # cannot do (converting rows with keys the database must not have). While it runs the session
 # setting `jifen.data_step` names the migration, so the SQL can tell whether one will follow.
@@ -122,6 +127,30 @@ def _check_applied(applied: dict[str, str], migrations: list[Migration]) -> None
 
 
 async def _apply(
+    connection: asyncpg.Connection, migration: Migration, data_step: DataStep | None,
+) -> None:
+    """One file in its own transaction, tried again when it lost a race for a shared catalog
+    row: roles and their grants are the server's, not a database's, so migrators of two
+    databases on one server (the advisory lock is per database) may both grant on one role
+    at once, and PostgreSQL fails one with "tuple concurrently updated". The failed
+    transaction left nothing, so trying again is safe."""
+    for attempt in range(1, CATALOG_RACE_ATTEMPTS + 1):
+        try:
+            await _apply_once(connection, migration, data_step)
+            return
+        except MigrationError as exc:
+            if attempt == CATALOG_RACE_ATTEMPTS or not _lost_catalog_race(exc.__cause__):
+                raise
+            await anyio.sleep(CATALOG_RACE_BACKOFF_S * attempt)
+
+
+def _lost_catalog_race(exc: BaseException | None) -> bool:
+    return isinstance(exc, asyncpg.PostgresError) and (
+        exc.sqlstate in ("40001", "40P01")
+        or (exc.sqlstate == "XX000" and "tuple concurrently updated" in str(exc)))
+
+
+async def _apply_once(
     connection: asyncpg.Connection, migration: Migration, data_step: DataStep | None,
 ) -> None:
     try:
