@@ -8,8 +8,9 @@ With no other partition this is `read_day` on the caller's connection, exactly a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
+from typing import TypeVar
 
 import anyio
 import asyncpg
@@ -19,6 +20,10 @@ from clearing.partitions import unreadable
 
 # One partition's read of a date: 10^7 postings take a few minutes; an hour means it hangs.
 PARTITION_READ_TIMEOUT_S = 3_600.0
+# A small read of one partition (a report's section, on an index): a minute means it hangs.
+SMALL_READ_TIMEOUT_S = 60.0
+
+T = TypeVar("T")
 
 
 class _SharedProgress:
@@ -73,3 +78,21 @@ async def read_day_everywhere(
     except ExceptionGroup as failed:
         raise failed.exceptions[0]  # noqa: B904 (each keeps its own cause)
     return merge_days([days[name] for name in (central, *others)])
+
+
+async def on_every_other(
+    others: Mapping[str, asyncpg.Connection],
+    read: Callable[[asyncpg.Connection], Awaitable[T]],
+    timeout_s: float = SMALL_READ_TIMEOUT_S,
+) -> list[T]:
+    """`read` on each other partition in turn, each in a REPEATABLE READ READ ONLY
+    transaction of its own; a partition that fails or hangs refuses the whole read."""
+    results: list[T] = []
+    for name, connection in others.items():
+        try:
+            with anyio.fail_after(timeout_s):
+                async with connection.transaction(isolation="repeatable_read", readonly=True):
+                    results.append(await read(connection))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise unreadable(name, exc) from exc
+    return results

@@ -15,3 +15,8 @@ GRANT SELECT (id, alliance_id, created_at) ON members TO jifen_clearing;
 -- An HQ admin reads the journal already (017); the digest's terminals that did not reconcile
 -- read the terminals' batches too (a clearing operator and an auditor could before).
 GRANT SELECT ON terminal_batches TO jifen_op_hq_admin;
+
+-- The digest's risk queue: the open reviews (risk control, migration 034) by level, on the
+-- partial index of open reviews; in every partition, as each host writes its own.
+GRANT SELECT (alliance_id, level, status, raised_at) ON risk_reviews
+    TO jifen_clearing, jifen_op_hq_admin;

@@ -5,8 +5,7 @@ ONLY transaction: central's also holds what only it has (the members created on 
 the terminal batches, the settlement rule that prices the liability). Any date may be read,
 sealed or not: an open date's figures are what has posted so far.
 
-The risk queue (issue 19's risk reviews) is one more line: a small function over its table,
-called here beside `new_members`, and a field of `DailyDigest`.
+The risk queue is the reviews open when the digest is made (`risk.py`), over every partition.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from clearing.alliance import ClearingAlliance, find_alliance
 from clearing.digest.figures import day_flows, top_merchants, value_fen
 from clearing.digest.model import DailyDigest, Liability, TrendDay
 from clearing.digest.reading import Read, dates_ending, read_everywhere
+from clearing.digest.risk import risk_queue
 from clearing.partitions import PartitionSetup, find_partitions, partition_connections
 from clearing.reports.terminals import batch_issues, day_span
 from clearing.rules import rules_in_force
@@ -52,6 +52,7 @@ async def build_digest(
             rules = await rules_in_force(conn, alliance.id, day)
             members_new = await new_members(conn, alliance, day)
             batches = await batch_issues(conn, alliance, day, None, others)
+            queue = await risk_queue(conn, others, alliance.id)
     price = rules.alliance.issue_price_fen
     journal = read.days[day]
     return DailyDigest(
@@ -61,6 +62,7 @@ async def build_digest(
         liability=Liability(read.liability_points, str(price),
                             value_fen(read.liability_points, price)),
         top_merchants=top_merchants(journal, merchants), terminal_batches=batches,
+        risk_queue=queue,
         trend=trend(read, sorted(merchants)) if trend_days else [])
 
 

@@ -65,6 +65,15 @@ class MerchantFigures(msgspec.Struct, frozen=True):
     transactions: int                # financial transactions at its terminals, reversals -1
 
 
+class RiskQueue(msgspec.Struct, frozen=True):
+    """Risk reviews open when the digest was made (`jifen risk queue`), over every partition:
+    a warning is for an operator to look at, a block has a card blocked until one decides."""
+
+    open_warnings: int
+    open_blocks: int
+    oldest_open_at: datetime | None  # None: nothing open
+
+
 class TrendDay(msgspec.Struct, frozen=True):
     """One date of the trend: its flows and the liability at its end."""
 
@@ -84,4 +93,5 @@ class DailyDigest(msgspec.Struct, frozen=True):
     liability: Liability
     top_merchants: list[MerchantFigures]
     terminal_batches: list[BatchIssue]   # out of balance (95) or never reconciled
+    risk_queue: RiskQueue
     trend: list[TrendDay]            # oldest first, ending with the date; [] without --trend

@@ -76,6 +76,11 @@ def render_table(digest: DailyDigest) -> str:
              for b in digest.terminal_batches], 4)]
     else:
         lines.append("  none: every batch of the date reconciled")
+    queue = digest.risk_queue
+    lines += ["", "风控 Risk queue (open reviews now, `jifen risk queue`)",
+              f"  blocks {queue.open_blocks}, warnings {queue.open_warnings}"
+              + (f"; oldest raised {queue.oldest_open_at:%Y-%m-%d %H:%M} UTC"
+                 if queue.oldest_open_at is not None else "")]
     if digest.trend:
         lines += ["", f"趋势 Trend: {len(digest.trend)} days"]
         lines += ["  " + row for row in format_rows(
@@ -107,6 +112,13 @@ def csv_rows(digest: DailyDigest) -> list[list[str]]:
     rows += [["terminal_batch", b.terminal, " ".join(BATCH_STATE_LABELS[b.state]), "",
               str(b.transactions), "", f"merchant {b.merchant} batch {b.batch_number:06d} "
               f"code {b.result_code or '-'}"] for b in digest.terminal_batches]
+    queue = digest.risk_queue
+    oldest = ("" if queue.oldest_open_at is None
+              else f"oldest raised {queue.oldest_open_at:%Y-%m-%d %H:%M:%S} UTC")
+    rows += [["risk_queue", "blocks", "风控 open reviews that blocked a card", "",
+              str(queue.open_blocks), "", oldest],
+             ["risk_queue", "warnings", "风控 open reviews raised as warnings", "",
+              str(queue.open_warnings), "", ""]]
     for day in digest.trend:
         figures = {"points_issued": day.flows.points_issued,
                    "points_redeemed": day.flows.points_redeemed,

@@ -16,17 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
-import anyio
 import asyncpg
 
 from clearing.alliance import ClearingAlliance
-from clearing.partitions import unreadable
+from clearing.partition_reads import on_every_other
 from clearing.reports.batch_parts import BatchPart, batch_issues_of
 from clearing.reports.model import BatchIssue
-
-# One partition's batches of a date: an index scan of the date's transactions; a minute
-# means it hangs.
-PARTITION_READ_TIMEOUT_S = 60.0
 
 # $1 the merchant ids, $2 business date, $3 [start, $4 end) of the date. The date's
 # transactions are filtered by merchant (a transaction's merchant is its terminal's), not
@@ -92,13 +87,9 @@ async def batch_issues(
     else:
         merchant_ids = [merchant_id]
     parts = await _parts(conn, merchant_ids, day, start, end)
-    for name, connection in (others or {}).items():
-        try:
-            with anyio.fail_after(PARTITION_READ_TIMEOUT_S):
-                async with connection.transaction(isolation="repeatable_read", readonly=True):
-                    parts += await _parts(connection, merchant_ids, day, start, end)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            raise unreadable(name, exc) from exc
+    for found in await on_every_other(
+            others or {}, lambda connection: _parts(connection, merchant_ids, day, start, end)):
+        parts += found
     return batch_issues_of(parts)
 
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+import asyncpg
 import msgspec
 import pytest
 
@@ -217,3 +218,39 @@ def test_the_nightly_writes_the_digest_beside_its_reports(digest_of, clearing_co
     assert sheet.startswith(b"\xef\xbb\xbf")
     assert f"{asked['liability']['points']}" in sheet.decode("utf-8-sig")
     assert "积分负债" in (directory / "digest.txt").read_text()
+
+
+_REVIEWS_SQL = """
+INSERT INTO risk_reviews (alliance_id, card_id, merchant_id, kind, level, status,
+                          business_date, raised_at, detail, decided_by, decided_at)
+SELECT a.id, NULL, m.id, 'merchant_points_growth', r.level, r.status, DATE '2026-12-01',
+       r.raised_at, '{}'::jsonb, CASE WHEN r.status <> 'open' THEN 'checker' END,
+       CASE WHEN r.status <> 'open' THEN r.raised_at + interval '1 hour' END
+FROM alliances a JOIN merchants m ON m.alliance_id = a.id
+CROSS JOIN (VALUES ('block', 'open', TIMESTAMPTZ '2026-12-01 02:00Z'),
+                   ('block', 'open', TIMESTAMPTZ '2026-12-01 01:30Z'),
+                   ('warning', 'open', TIMESTAMPTZ '2026-12-01 03:00Z'),
+                   ('block', 'released', TIMESTAMPTZ '2026-11-30 01:00Z'))
+     AS r(level, status, raised_at)
+WHERE a.code = $1 AND m.id = (SELECT min(id) FROM merchants WHERE alliance_id = a.id)
+"""
+
+
+def test_the_risk_queue_counts_the_open_reviews(digest_of, database_url, run_async):
+    empty = _json(digest_of, LAST)["risk_queue"]
+    assert empty == {"open_warnings": 0, "open_blocks": 0, "oldest_open_at": None}
+    run_async(_execute, database_url, _REVIEWS_SQL, ALLIANCE)
+    queue = _json(digest_of, LAST)["risk_queue"]
+    assert queue == {"open_warnings": 1, "open_blocks": 2,
+                     "oldest_open_at": "2026-12-01T01:30:00Z"}
+    code, out, err = digest_of(LAST)
+    assert code == 0, err
+    assert "blocks 2, warnings 1; oldest raised 2026-12-01 01:30 UTC" in out
+
+
+async def _execute(url: str, sql: str, *args: object) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(sql, *args)
+    finally:
+        await connection.close()

@@ -150,6 +150,12 @@ class TestGrowth:
             status = await _fetch(database_url, "SELECT status FROM cards WHERE pan_masked = $1",
                                   mask_pan(pan))
             assert status[0]["status"] == "blocked"
+            # The member is told, in the same commit as the block (notifications' outbox).
+            told = await _fetch(
+                database_url, "SELECT o.kind, o.status FROM notification_outbox o"
+                " JOIN cards c ON c.id = o.card_id WHERE c.pan_masked = $1"
+                " AND o.kind = 'card_blocked'", mask_pan(pan))
+            assert [tuple(row) for row in told] == [("card_blocked", "blocked")]
             queue = json_document(await cli(jifen, "risk", "queue", "--json"), "[", "]")
             assert [item["id"] for item in queue] == [r["id"] for r in reviews]
             block = reviews[2]["id"]
