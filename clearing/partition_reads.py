@@ -55,28 +55,9 @@ async def read_day_everywhere(
     if not others:
         return await read_day(conn, alliance_id, merchant_ids, day, progress)
     shared = _SharedProgress(progress)
-    days: dict[str, DayJournal] = {}
-
-    async def read_central() -> None:
-        days[central] = await read_day(conn, alliance_id, merchant_ids, day,
-                                       shared.of(central))
-
-    async def read_other(name: str, connection: asyncpg.Connection) -> None:
-        try:
-            with anyio.fail_after(PARTITION_READ_TIMEOUT_S):
-                async with connection.transaction(isolation="repeatable_read", readonly=True):
-                    days[name] = await read_day(connection, alliance_id, merchant_ids, day,
-                                                shared.of(name))
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            raise unreadable(name, exc) from exc
-
-    try:
-        async with anyio.create_task_group() as group:
-            group.start_soon(read_central)
-            for name, connection in others.items():
-                group.start_soon(read_other, name, connection)
-    except ExceptionGroup as failed:
-        raise failed.exceptions[0]  # noqa: B904 (each keeps its own cause)
+    days = await on_every_partition(
+        conn, others, central, lambda name, connection: read_day(
+            connection, alliance_id, merchant_ids, day, shared.of(name)))
     return merge_days([days[name] for name in (central, *others)])
 
 
@@ -96,3 +77,35 @@ async def on_every_other(
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise unreadable(name, exc) from exc
     return results
+
+
+async def on_every_partition(
+    conn: asyncpg.Connection, others: Mapping[str, asyncpg.Connection], central: str,
+    read: Callable[[str, asyncpg.Connection], Awaitable[T]],
+    timeout_s: float = PARTITION_READ_TIMEOUT_S,
+) -> dict[str, T]:
+    """`read(name, connection)` on central (`conn`, inside the caller's transaction) and on
+    every other partition, each in a REPEATABLE READ READ ONLY transaction of its own, all at
+    once (each partition is its own server); by name, central's first. A partition that
+    fails or hangs refuses the whole read."""
+    results: dict[str, T] = {}
+
+    async def read_central() -> None:
+        results[central] = await read(central, conn)
+
+    async def read_other(name: str, connection: asyncpg.Connection) -> None:
+        try:
+            with anyio.fail_after(timeout_s):
+                async with connection.transaction(isolation="repeatable_read", readonly=True):
+                    results[name] = await read(name, connection)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise unreadable(name, exc) from exc
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(read_central)
+            for name, connection in others.items():
+                group.start_soon(read_other, name, connection)
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0]  # noqa: B904 (each keeps its own cause)
+    return {name: results[name] for name in (central, *others)}

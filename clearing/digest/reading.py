@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, timedelta
 
-import anyio
 import asyncpg
 import msgspec
 
 from clearing.journal import DayJournal, merge_days, read_day
-from clearing.partitions import unreadable
+from clearing.partition_reads import on_every_partition
 
 # One partition's read: a few dates of 10^7 postings take minutes; an hour means it hangs.
 PARTITION_READ_TIMEOUT_S = 3_600.0
@@ -124,26 +123,10 @@ async def read_everywhere(
 ) -> Read:
     """Every partition's part (central's on `conn`, inside the caller's REPEATABLE READ READ
     ONLY transaction); a partition that fails refuses the whole read."""
-    parts: dict[str, PartitionPart] = {}
-
-    async def read_central() -> None:
-        parts[central] = await read_part(conn, alliance_id, merchant_ids, dates)
-
-    async def read_other(name: str, connection: asyncpg.Connection) -> None:
-        try:
-            with anyio.fail_after(PARTITION_READ_TIMEOUT_S):
-                async with connection.transaction(isolation="repeatable_read", readonly=True):
-                    parts[name] = await read_part(connection, alliance_id, merchant_ids, dates)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            raise unreadable(name, exc) from exc
-
-    try:
-        async with anyio.create_task_group() as group:
-            group.start_soon(read_central)
-            for name, connection in others.items():
-                group.start_soon(read_other, name, connection)
-    except ExceptionGroup as failed:
-        raise failed.exceptions[0]  # noqa: B904 (each keeps its own cause)
+    parts = await on_every_partition(
+        conn, others, central,
+        lambda _name, connection: read_part(connection, alliance_id, merchant_ids, dates),
+        PARTITION_READ_TIMEOUT_S)
     ordered = [parts[name] for name in (central, *others)]
     active: set[int] = set()
     for part in ordered:
