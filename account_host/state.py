@@ -125,6 +125,11 @@ class HostState:
         # and the cards they closed (the database says so only once their batch commits).
         self.commands_taken: set[int] = set()
         self.closed_cards: set[int] = set()
+        # Cards this host blocked (risk control) in a batch not yet committed: a re-read row
+        # may be from before the block. Left once the batch commits (`blocks_landed`), so that
+        # a release read afterwards takes; a release needs the block's review, which commits
+        # with it, so none can come sooner.
+        self.blocks_in_flight: set[int] = set()
         # Earn rules: each alliance's versions as read (alliance id -> [(from, rules)]), and
         # compiled against its merchants; the cards' points of the day and month for caps.
         self.earn_rule_versions: dict[int, list[tuple[date, EarnRules]]] = {}
@@ -168,9 +173,10 @@ class HostState:
             if known is not None:
                 card.points_account_id = known.points_account_id
                 card.stored_value_account_id = known.stored_value_account_id
-                if card.id in self.closed_cards:
-                    # Closed by a command whose batch may still be in flight: the row read
-                    # may be from before it, and a closed card never transacts again.
+                if card.id in self.closed_cards or (
+                        card.id in self.blocks_in_flight and card.decline_code is None):
+                    # Closed by a command, or blocked by this host, in a batch that may still
+                    # be in flight: the row read may be from before it.
                     card.decline_code = ResponseCode.DO_NOT_HONOUR
                 if known.password_version == card.password_version:
                     # The same password: the tries in memory may be ahead of the database's
@@ -187,6 +193,12 @@ class HostState:
                 card.standing = known.standing
             self.cards.put(loaded.pan_hmac, card)
             self.highest_card_id = max(self.highest_card_id, card.id)
+
+    def blocks_landed(self, card_statuses: dict[int, tuple[str, int]]) -> None:
+        """A batch committed with these card status changes: its blocks are in the rows."""
+        if self.blocks_in_flight:
+            self.blocks_in_flight.difference_update(
+                card_id for card_id, (status, _) in card_statuses.items() if status == "blocked")
 
     def replace_merchants(self, merchants: list[Merchant]) -> None:
         self.merchants = {merchant.merchant_code: merchant for merchant in merchants}

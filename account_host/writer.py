@@ -351,6 +351,7 @@ class Writer:
                 in_flight.done.set()
                 return
             in_flight.over()
+            self._state.blocks_landed(applied.batch.card_statuses)
             successor = self._take_successor(in_flight)
             in_flight.done.set()   # durable: the next statement may go while these answers do
             metrics.BATCH_SIZE.observe(len(applied.pending))

@@ -66,6 +66,7 @@ def watch_growth(
         if level == 2 and card.decline_code is None:   # a lost card stays lost (41)
             card.decline_code = ResponseCode.DO_NOT_HONOUR
             context.batch.set_card_status(card.id, "blocked", transaction_id)
+            context.state.blocks_in_flight.add(card.id)
         _review(context, merchant.alliance_id, card.id, None, "card_points_growth", level,
                 today, average, transaction_id)
     today, raised = risk.growth.add_merchant(merchant.id, day, points)

@@ -80,3 +80,29 @@ class TestMergeCards:
         state.merge_cards([LoadedCard(PAN_HMAC, reset, ())])
         card = state.cards[PAN_HMAC]
         assert (card.password, card.password_tries) == (WRONG, 0)
+
+
+class TestBlockInFlight:
+    """A card this host blocked (risk control) stays blocked through a re-read of its row
+    while the block's batch is in flight; once the batch has committed, a row read says what
+    the back office decided since (a release takes)."""
+
+    def test_a_reread_during_the_blocks_batch_keeps_it_then_a_release_takes(self) -> None:
+        state = HostState(86_400, 90)
+        state.merge_cards([LoadedCard(PAN_HMAC, CardRow(1, 1, None, 800_000), ())])
+        state.cards[PAN_HMAC].decline_code = ResponseCode.DO_NOT_HONOUR   # the host's block
+        state.blocks_in_flight.add(1)
+        state.merge_cards([LoadedCard(PAN_HMAC, CardRow(1, 1, None, 800_000), ())])
+        assert state.cards[PAN_HMAC].decline_code == ResponseCode.DO_NOT_HONOUR
+        state.blocks_landed({1: ("blocked", 77), 2: ("closed", 78)})
+        assert not state.blocks_in_flight
+        state.merge_cards([LoadedCard(PAN_HMAC, CardRow(1, 1, None, 800_000), ())])
+        assert state.cards[PAN_HMAC].decline_code is None
+
+    def test_a_lost_card_stays_lost(self) -> None:
+        state = HostState(86_400, 90)
+        state.blocks_in_flight.add(1)
+        state.merge_cards([LoadedCard(PAN_HMAC, CardRow(1, 1, None, 800_000), ())])
+        state.merge_cards([LoadedCard(PAN_HMAC, CardRow(1, 1, ResponseCode.CARD_LOST, 800_000),
+                                      ())])
+        assert state.cards[PAN_HMAC].decline_code == ResponseCode.CARD_LOST
