@@ -100,24 +100,24 @@ async def nightly_alliance(
 
 def write_report_files(report: ClearingReport, directory: Path) -> list[Path]:
     """The report as table, CSV and JSON, and the settlement files, into `directory`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, content in zip(REPORT_NAMES, (render_table(report).encode(),
-                                            render_csv(report).encode("utf-8-sig"),
-                                            render_json(report)), strict=True):
-        path = directory / name
-        write_atomically(path, content)
-        written.append(path)
+    written = _write_all(directory, REPORT_NAMES, (
+        render_table(report).encode(), render_csv(report).encode("utf-8-sig"),
+        render_json(report)))
     return written + write_settlement_files(report, directory)
 
 
 def write_digest_files(digest: DailyDigest, directory: Path) -> list[Path]:
     """The digest as table, CSV (with a byte order mark, for spreadsheets) and JSON."""
+    return _write_all(directory, DIGEST_NAMES, (
+        digest_table(digest).encode(), digest_csv(digest).encode("utf-8-sig"),
+        digest_json(digest)))
+
+
+def _write_all(directory: Path, names: tuple[str, ...], contents: tuple[bytes, ...]
+               ) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, content in zip(DIGEST_NAMES, (digest_table(digest).encode(),
-                                            digest_csv(digest).encode("utf-8-sig"),
-                                            digest_json(digest)), strict=True):
+    for name, content in zip(names, contents, strict=True):
         path = directory / name
         write_atomically(path, content)
         written.append(path)

@@ -8,6 +8,7 @@ With no other partition this is `read_day` on the caller's connection, exactly a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
 from typing import TypeVar
@@ -68,15 +69,22 @@ async def on_every_other(
 ) -> list[T]:
     """`read` on each other partition in turn, each in a REPEATABLE READ READ ONLY
     transaction of its own; a partition that fails or hangs refuses the whole read."""
-    results: list[T] = []
-    for name, connection in others.items():
-        try:
-            with anyio.fail_after(timeout_s):
-                async with connection.transaction(isolation="repeatable_read", readonly=True):
-                    results.append(await read(connection))
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            raise unreadable(name, exc) from exc
-    return results
+    return [await _in_snapshot(name, connection, read, timeout_s)
+            for name, connection in others.items()]
+
+
+async def _in_snapshot(
+    name: str, connection: asyncpg.Connection,
+    read: Callable[[asyncpg.Connection], Awaitable[T]], timeout_s: float,
+) -> T:
+    """`read` in a REPEATABLE READ READ ONLY transaction of partition `name`'s own; its
+    failure, or `timeout_s` passing, refuses the whole read (PartitionUnreachableError)."""
+    try:
+        with anyio.fail_after(timeout_s):
+            async with connection.transaction(isolation="repeatable_read", readonly=True):
+                return await read(connection)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        raise unreadable(name, exc) from exc
 
 
 async def on_every_partition(
@@ -94,12 +102,8 @@ async def on_every_partition(
         results[central] = await read(central, conn)
 
     async def read_other(name: str, connection: asyncpg.Connection) -> None:
-        try:
-            with anyio.fail_after(timeout_s):
-                async with connection.transaction(isolation="repeatable_read", readonly=True):
-                    results[name] = await read(name, connection)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            raise unreadable(name, exc) from exc
+        results[name] = await _in_snapshot(
+            name, connection, functools.partial(read, name), timeout_s)
 
     try:
         async with anyio.create_task_group() as group:
