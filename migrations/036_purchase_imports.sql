@@ -175,11 +175,9 @@ BEGIN
 END
 $$;
 
--- One chunk of a run's commands; a line whose (merchant, line id) has a command makes none.
-CREATE FUNCTION purchase_import_submit(p_run bigint, p_payloads text[], p_cards bigint[],
-                                       p_line_ids text[])
-RETURNS TABLE (made_id bigint, made_line_id text)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- The merchant of run p_run, which must still be open and the caller's to write.
+CREATE FUNCTION purchase_import_open_run(p_run bigint) RETURNS integer
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_merchant integer;
 BEGIN
@@ -189,6 +187,19 @@ BEGIN
         RAISE EXCEPTION 'import run % is not open', p_run USING ERRCODE = 'check_violation';
     END IF;
     PERFORM public.purchase_import_allowed(v_merchant);
+    RETURN v_merchant;
+END
+$$;
+
+-- One chunk of a run's commands; a line whose (merchant, line id) has a command makes none.
+CREATE FUNCTION purchase_import_submit(p_run bigint, p_payloads text[], p_cards bigint[],
+                                       p_line_ids text[])
+RETURNS TABLE (made_id bigint, made_line_id text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_merchant integer;
+BEGIN
+    v_merchant := public.purchase_import_open_run(p_run);
     RETURN QUERY
     WITH made AS (
         INSERT INTO public.host_commands (kind, payload, card_id, import_merchant_id,
@@ -241,12 +252,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_merchant integer;
 BEGIN
-    SELECT r.merchant_id INTO v_merchant FROM public.purchase_import_runs r
-    WHERE r.id = p_run AND r.finished_at IS NULL;
-    IF v_merchant IS NULL THEN
-        RAISE EXCEPTION 'import run % is not open', p_run USING ERRCODE = 'check_violation';
-    END IF;
-    PERFORM public.purchase_import_allowed(v_merchant);
+    v_merchant := public.purchase_import_open_run(p_run);
     INSERT INTO public.purchase_import_lines (run_id, line_number, line_id, outcome,
                                               result_code, reason, command_id)
     SELECT p_run, u.n, u.line_id, u.outcome, u.code, u.reason, u.command_id
@@ -267,7 +273,8 @@ DECLARE
     f text;
 BEGIN
     FOREACH f IN ARRAY ARRAY[
-        'purchase_import_allowed(integer)', 'purchase_import_cards(integer, bytea[])',
+        'purchase_import_allowed(integer)', 'purchase_import_open_run(bigint)',
+        'purchase_import_cards(integer, bytea[])',
         'purchase_import_start(integer, text, bytea, integer)',
         'purchase_import_submit(bigint, text[], bigint[], text[])',
         'purchase_import_earlier(integer, text[])',
