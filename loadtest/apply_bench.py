@@ -18,7 +18,6 @@ are dropped (only identifiers are reserved).
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -38,6 +37,7 @@ from account_host.loading import load_state
 from account_host.service import open_pan_lookup_key
 from account_host.state import HostState
 from database.migrate import migrate
+from loadtest.bench_database import bench_database_url
 from loadtest.provision import FleetData, ensure_fleet
 from loadtest.rules import RULE_SETS, ensure_rules
 from proto.codes import ResponseCode
@@ -143,14 +143,6 @@ def _round(
     return Round(apply_s * 1e6 / len(requests), arguments_s * 1e6 / len(requests))
 
 
-def _database_url(data_dir: str, rules: str) -> str:
-    url = os.environ.get("JIFEN_DATABASE_URL")
-    if url:
-        return url
-    from database.embedded import EmbeddedPostgres
-    return EmbeddedPostgres(data_dir).ensure_database(f"{DATABASE_PREFIX}_{rules}")
-
-
 def render(result: Result) -> str:
     lines = [f"writer CPU per purchase, rules {result.rules}"
              f" ({'in force' if result.rules_in_force else 'none in force'}),"
@@ -181,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.purchases < 1 or args.repeat < 1 or args.cards < 1:
         parser.error("--purchases, --repeat and --cards must be at least 1")
     configure_logging("warning", process="apply-bench")
-    result = anyio.run(measure, _database_url(args.data_dir, args.rules), args.rules,
+    url = bench_database_url(args.data_dir, f"{DATABASE_PREFIX}_{args.rules}")
+    result = anyio.run(measure, url, args.rules,
                        args.cards, args.purchases, args.repeat, backend="asyncio")
     print(msgspec.json.encode(result).decode() if args.json else render(result))
     return 0

@@ -29,7 +29,6 @@ return index and its reversal memory (host_start_activity.py).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -41,6 +40,7 @@ import asyncpg
 import msgspec
 
 from database.migrate import migrate
+from loadtest.bench_database import bench_database_url
 from loadtest.host_start_activity import ensure_counters, ensure_purchases
 from loadtest.provision import ensure_fleet
 from loadtest.services import Services, SystemPorts, system_sections, write_config
@@ -163,14 +163,6 @@ def _memory_kib(pid: int) -> dict[str, int]:
     return memory
 
 
-def _database_url(data_dir: str) -> str:
-    url = os.environ.get("JIFEN_DATABASE_URL")
-    if url:
-        return url
-    from database.embedded import EmbeddedPostgres
-    return EmbeddedPostgres(data_dir).ensure_database(DATABASE_NAME)
-
-
 def render(result: Result) -> str:
     lines = [f"account host, {result.cards:,d} active cards issued"
              + (f", each with {result.lots} lots" if result.lots else "")
@@ -211,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--cards and --repeat must be at least 1")
     if args.counters and not args.lots:
         parser.error("--counters needs --lots: the counters ride on the points accounts")
-    result = anyio.run(measure, _database_url(args.data_dir), args.cards, args.repeat,
+    url = bench_database_url(args.data_dir, DATABASE_NAME)
+    result = anyio.run(measure, url, args.cards, args.repeat,
                        Path(args.work_dir), args.lots, args.standings, args.purchases,
                        args.counters, backend="asyncio")
     print(msgspec.json.encode(result).decode() if args.json else render(result))

@@ -33,6 +33,7 @@ import msgspec
 
 from database.migrate import migrate
 from devices.terminal_client import TerminalClient
+from loadtest.bench_database import bench_database_url
 from loadtest.provision import ensure_fleet, merchant_code, terminal_code
 from loadtest.services import Services, SystemPorts, system_sections, write_config
 
@@ -165,14 +166,6 @@ async def _with_terminal(
         ordered[-1], declined)
 
 
-def _database_url(data_dir: str) -> str:
-    url = os.environ.get("JIFEN_DATABASE_URL")
-    if url:
-        return url
-    from database.embedded import EmbeddedPostgres
-    return EmbeddedPostgres(data_dir).ensure_database(DATABASE_NAME)
-
-
 def render(result: Result) -> str:
     def line(name: str, done: Pass) -> str:
         return (f"{name:6s} {done.seconds:8.1f} s  {done.lines_per_s:8.0f} lines/s  posted"
@@ -202,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="time a terminal's inquiries during the first pass")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = anyio.run(lambda: measure(_database_url(args.data_dir), args.lines, args.cards,
+    url = bench_database_url(args.data_dir, DATABASE_NAME)
+    result = anyio.run(lambda: measure(url, args.lines, args.cards,
                                        Path(args.work_dir), terminal=args.terminal))
     print(json.dumps(msgspec.to_builtins(result), indent=2) if args.json else render(result))
     return 0
