@@ -71,7 +71,8 @@ class SplitDay(msgspec.Struct, frozen=True):
 
 
 @asynccontextmanager
-async def _connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to `url` for the block, closed after it."""
     connection = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
     try:
         yield connection
@@ -80,7 +81,7 @@ async def _connected(url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def _keep_half(url: str, parity: int) -> None:
-    async with _connected(url) as connection, connection.transaction():
+    async with connected(url) as connection, connection.transaction():
         for statement in _KEEP_SQL.strip().split(";\n"):
             if "$1" in statement:
                 await connection.execute(statement, parity)
@@ -92,12 +93,12 @@ async def _keep_half(url: str, parity: int) -> None:
 async def make_split(server_url: str, single_url: str) -> SplitDay:
     """The day generated into `single_url` (the test's database), then copied into two new
     databases and split; `drop_split` drops them."""
-    async with _connected(single_url) as connection:
+    async with connected(single_url) as connection:
         summary = await generate_journal(connection, SHAPE)
         await connection.execute(RULES_SQL, ALLIANCE)
     single = single_url.rsplit("/", 1)[1]
     names = [f"jifen_test_{uuid.uuid4().hex}" for _ in range(2)]
-    async with _connected(server_url) as server:
+    async with connected(server_url) as server:
         for name in names:
             await server.execute(f"CREATE DATABASE {name} TEMPLATE {single}")
     central_url, p2_url = (with_database(server_url, name) for name in names)
@@ -112,7 +113,7 @@ async def make_split(server_url: str, single_url: str) -> SplitDay:
 
 
 async def drop_split(server_url: str, split: SplitDay) -> None:
-    async with _connected(server_url) as server:
+    async with connected(server_url) as server:
         for url in (split.central_url, split.p2_url):
             name = url.rsplit("/", 1)[1]
             await server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

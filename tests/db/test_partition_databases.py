@@ -12,8 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,13 @@ from proto.changes import CHANNEL
 from tests.account_host.host_harness import Terminal, host_config, running_host
 from tests.e2e.system import make_pan, seed
 from tests.keys_kit import sealed_columns
+from tests.partition_day import connected
 
 pytestmark = pytest.mark.anyio
 
 # Logical replication on one machine delivers a row in milliseconds; a loaded box, a second.
 REPLICATION_WAIT_S = 20.0
 POLL_INTERVAL_S = 0.02
-CONNECT_TIMEOUT_S = 10.0
 ADD_P2 = ["partition", "add", "p2", "--timeout", "60"]
 P2_BIN = "622777"   # a card range of p2's; the seed's 622188 is main's
 
@@ -69,15 +68,6 @@ def two_servers(tmp_path_factory: pytest.TempPathFactory, run_async) -> Iterator
     finally:
         for name in ("p2", "central"):
             EmbeddedPostgres(root / name).stop()
-
-
-@asynccontextmanager
-async def _connected(url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 async def _until(condition: Callable[[], Awaitable[Any]], what: str) -> Any:
@@ -114,8 +104,8 @@ async def test_a_partition_added_replicates_both_ways(
     p2_url = await anyio.to_thread.run_sync(_url, root / "p2")
     p2_host_url = await anyio.to_thread.run_sync(_url, root / "p2", Role.HOST)
     heard: list[str] = []
-    async with _connected(central_url) as central, _connected(p2_url) as p2, \
-            _connected(p2_host_url) as p2_host:
+    async with connected(central_url) as central, connected(p2_url) as p2, \
+            connected(p2_host_url) as p2_host:
         assert await p2.fetchval("SELECT next_value FROM host_counters"
                                  " WHERE name = 'transaction'") == 1 << 48
         # Every published table copied whole, those under row-level security too; of the
@@ -211,7 +201,7 @@ async def test_migrate_runs_on_every_partition_then_central(
     root = two_servers.parent
     central_url = await anyio.to_thread.run_sync(_url, root / "central")
     p2_url = await anyio.to_thread.run_sync(_url, root / "p2")
-    async with _connected(central_url) as central, _connected(p2_url) as p2:
+    async with connected(central_url) as central, connected(p2_url) as p2:
         card_id = await central.fetchval(
             "UPDATE cards SET test_note = 'sent' WHERE id = (SELECT min(id) FROM cards)"
             " RETURNING id")
@@ -230,7 +220,7 @@ async def test_a_host_on_p2_serves_its_range_and_decides_central_s_commands(
     p2_url = await anyio.to_thread.run_sync(_url, root / "p2")
     p2_host_url = await anyio.to_thread.run_sync(_url, root / "p2", Role.HOST)
     pan = make_pan(1, bin_=P2_BIN)
-    async with _connected(central_url) as central, _connected(p2_url) as p2:
+    async with connected(central_url) as central, connected(p2_url) as p2:
         await central.execute("INSERT INTO card_ranges (bin_low, bin_high, host_name)"
                               " VALUES ($1, $1, 'p2')", P2_BIN)
         card_id = await _issue_card(central, pan)
