@@ -32,6 +32,8 @@ class AccountKind(StrEnum):
     ALLIANCE_POINTS_ADJUSTED = "alliance_points_adjusted"    # given or taken by the back office
     ALLIANCE_POINTS_BONUS = "alliance_points_bonus"          # given as bonuses (join, referral)
     ALLIANCE_POINTS_LOTTERY = "alliance_points_lottery"      # stakes in, points prizes out
+    # points between partitions: up at the source's debit, down at the destination's credit
+    ALLIANCE_POINTS_IN_TRANSIT = "alliance_points_in_transit"
     # money ledger
     MEMBER_STORED_VALUE = "member_stored_value"
     MERCHANT_STORED_VALUE_LOADED = "merchant_stored_value_loaded"   # cash taken at a load
@@ -39,6 +41,7 @@ class AccountKind(StrEnum):
     ALLIANCE_STORED_VALUE_EXCHANGE = "alliance_stored_value_exchange"  # paid for points
     ALLIANCE_STORED_VALUE_ADJUSTED = "alliance_stored_value_adjusted"  # by the back office
     ALLIANCE_STORED_VALUE_REFUNDED = "alliance_stored_value_refunded"  # paid out at closure
+    ALLIANCE_STORED_VALUE_IN_TRANSIT = "alliance_stored_value_in_transit"  # between partitions
 
 
 # kind -> (ledger, owner)
@@ -51,12 +54,14 @@ ACCOUNT_KINDS: dict[AccountKind, tuple[str, Owner]] = {
     AccountKind.ALLIANCE_POINTS_ADJUSTED: (POINTS_LEDGER, Owner.ALLIANCE),
     AccountKind.ALLIANCE_POINTS_BONUS: (POINTS_LEDGER, Owner.ALLIANCE),
     AccountKind.ALLIANCE_POINTS_LOTTERY: (POINTS_LEDGER, Owner.ALLIANCE),
+    AccountKind.ALLIANCE_POINTS_IN_TRANSIT: (POINTS_LEDGER, Owner.ALLIANCE),
     AccountKind.MEMBER_STORED_VALUE: (MONEY_LEDGER, Owner.CARD),
     AccountKind.MERCHANT_STORED_VALUE_LOADED: (MONEY_LEDGER, Owner.MERCHANT),
     AccountKind.MERCHANT_STORED_VALUE_SPENT: (MONEY_LEDGER, Owner.MERCHANT),
     AccountKind.ALLIANCE_STORED_VALUE_EXCHANGE: (MONEY_LEDGER, Owner.ALLIANCE),
     AccountKind.ALLIANCE_STORED_VALUE_ADJUSTED: (MONEY_LEDGER, Owner.ALLIANCE),
     AccountKind.ALLIANCE_STORED_VALUE_REFUNDED: (MONEY_LEDGER, Owner.ALLIANCE),
+    AccountKind.ALLIANCE_STORED_VALUE_IN_TRANSIT: (MONEY_LEDGER, Owner.ALLIANCE),
 }
 
 # The account row's owner columns (card_id, merchant_id, alliance_id) of a kind and owner id.

@@ -162,10 +162,12 @@ password_tries_written AS (
 ),
 commands_decided AS (
     INSERT INTO command_outcomes (command_id, state, result_code, result, transaction_id,
-                                  done_at)
-    SELECT d.id, d.state, d.result_code, d.result, d.transaction_id, $49::timestamptz
+                                  done_at, carried)
+    SELECT d.id, d.state, d.result_code, d.result, d.transaction_id, $49::timestamptz,
+           d.carried
     FROM unnest($54::text::bigint[], $55::text::text[], $56::text::text[], $57::text::text[],
-                $58::text::bigint[]) AS d(id, state, result_code, result, transaction_id)
+                $58::text::bigint[], $108::text::bytea[])
+         AS d(id, state, result_code, result, transaction_id, carried)
     RETURNING 1
 ),
 cards_closed AS (
@@ -351,7 +353,8 @@ _PARTITION_ENCODERS: tuple[Callable[[Any], str], ...] = (
 # After them: the partition (the host's name, $95) whose stock rows the batch writes, the
 # card statuses' transactions ($96), the state changes' notifications ($97 ... $100: kind,
 # card_id, tier_before, tier), and the risk reviews ($101 ... $107): alliance_id, card_id,
-# merchant_id (one of them NULL), kind, level, business_date, detail (JSON text).
+# merchant_id (one of them NULL), kind, level, business_date, detail (JSON text); then the
+# commands' outcomes' carried values ($108, a transfer's debit's: proto/transit.py).
 _RISK_REVIEW_ENCODERS: tuple[Callable[[Any], str], ...] = (
     int_array, int_array, int_array, text_array, text_array, date_array, text_array)
 
@@ -396,6 +399,9 @@ class BatchWrite:
         # The transactions' lot moves (expiry/lots.py, stored as bytes), by row, and whether
         # any account's lots changed (see _lots_arguments).
         self.lot_moves: dict[int, bytes] = {}
+        # What a transfer's debit took, by its index among the commands' outcomes ($108):
+        # empty in nearly every batch.
+        self.carried: dict[int, bytes] = {}
         self.lots_moved = False
         self.entries: tuple[_Column, ...] = tuple([] for _ in range(4))
         self.postings: tuple[_Column, ...] = tuple([] for _ in range(3))
@@ -488,15 +494,18 @@ class BatchWrite:
 
     def decide_command(
         self, command_id: int, result_code: str, result: str, transaction_id: int | None,
+        carried: bytes | None = None,
     ) -> None:
         """A command's outcome: done (00: with its transaction, none for a gift command) or
-        refused (with none)."""
+        refused (with none); `carried`: what a transfer's debit took (proto/transit.py)."""
         state = "done" if result_code == "00" else "refused"
         assert transaction_id is None or state == "done"
         for column, value in zip(self.commands,
                                  (command_id, state, result_code, result, transaction_id),
                                  strict=True):
             column.append(value)
+        if carried is not None:
+            self.carried[len(self.commands[0]) - 1] = carried
 
     def set_lot_moves(self, transaction_id: int, moves: bytes) -> None:
         """The lot moves of the transaction added last (which must be `transaction_id`)."""
@@ -622,7 +631,7 @@ class BatchWrite:
         self, balances: Mapping[int, int], lots: Mapping[int, bytes], standing_seq: int,
         counters: StoredCounters,
     ) -> BatchArguments:
-        """The statement's 107 parameters, accounts with their final balances, lots, standings
+        """The statement's 108 parameters, accounts with their final balances, lots, standings
         and earn counters: each column as an array literal (array_literals.py), the posting
         instant as a datetime. `standing_seq`: this batch's, above every earlier batch's
         (HostState)."""
@@ -682,7 +691,16 @@ class BatchWrite:
                            in self.card_statuses.values()]),
                 *self._state_event_arguments(),
                 *[encode(column) for encode, column
-                  in zip(_RISK_REVIEW_ENCODERS, self.risk_reviews, strict=True)])
+                  in zip(_RISK_REVIEW_ENCODERS, self.risk_reviews, strict=True)],
+                self._carried_argument())
+
+    def _carried_argument(self) -> str:
+        """The outcomes' carried values ($108): an empty array (NULLs, by unnest's padding)
+        unless a transfer's debit is among them."""
+        if not self.carried:
+            return "{}"
+        return nullable_bytea_array([self.carried.get(index)
+                                     for index in range(len(self.commands[0]))])
 
     def _state_event_arguments(self) -> tuple[str, str, str, str]:
         """The state changes' events ($97 ...): empty arrays in nearly every batch."""

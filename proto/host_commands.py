@@ -39,6 +39,10 @@ class CommandKind(StrEnum):
     POINTS_EXPIRY = "points_expiry"                      # expired lots of cards to breakage
     TIER_REVIEW = "tier_review"                          # tiers whose year ended, decided again
     IMPORTED_PURCHASE = "imported_purchase"              # a line of a merchant's file (0220)
+    # A transfer between partitions' steps (proto/transit.py): each decided by one host.
+    TRANSIT_DEBIT = "transit_debit"                      # the giver's points to in-transit
+    TRANSIT_CREDIT = "transit_credit"                    # from in-transit to the taker
+    TRANSIT_VOID = "transit_void"                        # back to the giver (credit refused)
 
 
 # Maker-checker: these are carried out only under an approved request of the same action.
@@ -54,6 +58,11 @@ TWO_CARDS = frozenset({CommandKind.POINTS_TRANSFER, CommandKind.CARD_REPLACEMENT
 SWEEP_KINDS = frozenset({CommandKind.POINTS_EXPIRY, CommandKind.TIER_REVIEW})
 # Those that carry a purchase of a merchant's file (proto.purchase_imports.PurchasePayload).
 IMPORT_KINDS = frozenset({CommandKind.IMPORTED_PURCHASE})
+# A transfer's steps (transfer_id, transfer_step on the row): each carries the approved
+# transfer's payload unchanged; the debit and the void act on its card_id, the credit on its
+# other_card_id. Checked by the host against the debit's own row, not an approval.
+TRANSIT_KINDS = frozenset({
+    CommandKind.TRANSIT_DEBIT, CommandKind.TRANSIT_CREDIT, CommandKind.TRANSIT_VOID})
 # Cards in one sweep command: its postings go into one group commit with terminals' requests,
 # so a few hundred keep that commit a few milliseconds longer, not seconds.
 SWEEP_CARDS_MAX = 500
@@ -109,8 +118,9 @@ def check_payload(kind: CommandKind, payload: CommandPayload) -> None:
         raise InvalidCommand(f"a reason of 1 to {REASON_LENGTH_MAX} characters")
     if payload.card_id <= 0:
         raise InvalidCommand("card_id is positive")
-    if (payload.other_card_id is not None) != (kind in TWO_CARDS):
-        raise InvalidCommand(f"{kind} names {'two cards' if kind in TWO_CARDS else 'one card'}")
+    two_cards = kind in TWO_CARDS or kind in TRANSIT_KINDS
+    if (payload.other_card_id is not None) != two_cards:
+        raise InvalidCommand(f"{kind} names {'two cards' if two_cards else 'one card'}")
     if payload.other_card_id is not None and payload.other_card_id in (payload.card_id, 0):
         raise InvalidCommand("the second card differs from the first")
     if abs(payload.points) > AMOUNT_MAX or abs(payload.stored_value_fen) > AMOUNT_MAX:
@@ -120,7 +130,8 @@ def check_payload(kind: CommandKind, payload: CommandPayload) -> None:
         raise InvalidCommand("a points adjustment moves points (not 0), no stored value")
     if kind is CommandKind.STORED_VALUE_ADJUSTMENT and moves != (False, True):
         raise InvalidCommand("a stored-value adjustment moves fen (not 0), no points")
-    if kind is CommandKind.POINTS_TRANSFER and (payload.points <= 0 or moves[1]):
+    if (kind is CommandKind.POINTS_TRANSFER or kind in TRANSIT_KINDS) \
+            and (payload.points <= 0 or moves[1]):
         raise InvalidCommand("a transfer moves a positive number of points")
     if kind in (CommandKind.CARD_REPLACEMENT, CommandKind.CARD_CLOSURE) and any(moves):
         raise InvalidCommand(f"a {kind} takes the whole balances: no amounts")

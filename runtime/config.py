@@ -22,6 +22,7 @@ import msgspec
 from account_host.config import HostConfig
 from acquirer_front.config import FrontConfig
 from back_office.config import BackOfficeConfig
+from back_office.transit.config import TransitConfig
 from database.config import DatabaseConfig, check_multi_host
 from dialup.config import DialupConfig
 from notifications.config import NotifyConfig
@@ -71,6 +72,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     pki: PkiConfig = PkiConfig()
     back_office: BackOfficeConfig = BackOfficeConfig()
     notify: NotifyConfig = NotifyConfig()
+    # The driver of transfers between partitions (`jifen transit drive`).
+    transit: TransitConfig = TransitConfig()
     # Each partition's database but central's (database/partitions.py, docs/operations.md
     # "Partitions"): `[partitions.<name>]`, a `[database]` section of its own, named as the
     # partition's host (`[host] name`, `switch.hosts`).

@@ -1,7 +1,8 @@
 """`jifen up`: the whole system on one machine, supervised.
 
 Starts (or reuses) the database, migrates it, loads the demo alliance into an empty database,
-then runs host, switch, front and the notification sender as child processes, restarting any
+then runs host, switch, front and the notification sender (with partitions, each partition's
+host and the driver of transfers between them) as child processes, restarting any
 that dies, until SIGINT or SIGTERM stops them in reverse order, each with a SIGTERM that drains
 it (the front first, so that its terminals have their answers; docs/reliability.md, "Graceful
 drain and restarts").
@@ -59,7 +60,7 @@ def _child_command(config_path: str | None, name: str) -> list[str]:
     command = [sys.executable, "-m", "jifen.cli"]
     if config_path:
         command += ["--config", config_path]
-    return command + [name]
+    return command + name.split()   # "transit drive": a command and its action
 
 
 def _children(config: Config, partition_hosts: Sequence[PartitionHost]) -> list[Child]:
@@ -81,6 +82,10 @@ def _children(config: Config, partition_hosts: Sequence[PartitionHost]) -> list[
         # once its metrics port listens.
         Child("notify", config.notify.metrics_port,
               stop_timeout_s=config.notify.drain_timeout_s + CHILD_CLOSE_S_MAX),
+        # Transfers between partitions: only where there are several.
+        *([Child("transit", config.transit.metrics_port, service="transit drive",
+                 stop_timeout_s=config.transit.drain_timeout_s + CHILD_CLOSE_S_MAX)]
+          if partition_hosts else []),
     ]
 
 

@@ -17,12 +17,11 @@ batch's statement (12 a gift this host does not keep, 05 a restock of a withdraw
 61 a stock beyond GIFT_STOCK_MAX).
 
 An imported purchase (a line of a merchant's file) is decided and posted as an advice of the
-merchant's: commands/imported_purchase.py.
+merchant's: commands/imported_purchase.py. A transfer's steps between partitions (debit,
+credit, void): commands/transit.py.
 """
 
 from __future__ import annotations
-
-from datetime import date
 
 import structlog
 
@@ -30,12 +29,21 @@ from account_host.card_store import Card
 from account_host.chart import MONEY_LEDGER, POINTS_LEDGER, AccountKind
 from account_host.commands.imported_purchase import decide_imported_purchase
 from account_host.commands.item import Command
+from account_host.commands.refusals import (
+    CLOSED,
+    NOT_PERMITTED,
+    Outcome,
+    Refused,
+    check_limit,
+    new_transaction,
+    open_card,
+)
+from account_host.commands.transit import Decision, decide_transit_step
 from account_host.context import ApplyContext
 from account_host.expiry.keeping import keep_lots, record_lots
 from account_host.expiry.sweep import expire_points
 from account_host.state import Gift
 from account_host.tiers.review import review_tiers
-from account_host.transactions.base import over_balance_limit
 from proto.codes import CURRENCY_FEN, CURRENCY_POINTS, ResponseCode
 from proto.frames import Answer
 from proto.host_commands import (
@@ -43,6 +51,7 @@ from proto.host_commands import (
     IMPORT_KINDS,
     NEEDS_APPROVAL,
     SWEEP_KINDS,
+    TRANSIT_KINDS,
     TWO_CARDS,
     CommandKind,
     CommandPayload,
@@ -51,22 +60,11 @@ from proto.host_commands import (
 
 log = structlog.get_logger("account_host.commands")
 
-# Not in proto.codes' terminal set: a transaction the cardholder's programme does not permit.
-NOT_PERMITTED = "57"
-_CLOSED = "closed"
 # A new card takes over only from these (a sold card not yet activated, or an active one).
 _REPLACING_STATUSES = frozenset({"active", "inactive"})
 
-Outcome = tuple[str, str, int | None]   # result code, reason, transaction id (None: refused)
 # The most of one gift a catalogue keeps in stock: far beyond any shelf, far below a bigint.
 GIFT_STOCK_MAX = 10**12
-
-
-class _Refused(Exception):
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 def apply_command(context: ApplyContext, command: Command) -> Answer:
@@ -78,10 +76,10 @@ def apply_command(context: ApplyContext, command: Command) -> Answer:
         return Answer(command_id, ResponseCode.DUPLICATE_MISMATCH)
     state.commands_taken.add(command_id)
     try:
-        code, reason, transaction_id = _decide(context, command)
-    except _Refused as refused:
-        code, reason, transaction_id = refused.code, refused.reason, None
-    context.batch.decide_command(command_id, code, reason, transaction_id)
+        code, reason, transaction_id, carried = _decide(context, command)
+    except Refused as refused:
+        code, reason, transaction_id, carried = refused.code, refused.reason, None, None
+    context.batch.decide_command(command_id, code, reason, transaction_id, carried)
     # A merchant's file brings 10^5 commands at once: theirs at debug (the run's report has them).
     (log.debug if command.kind in IMPORT_KINDS else log.info)(
         "command_decided", command=command_id, kind=command.kind, result_code=code,
@@ -89,7 +87,13 @@ def apply_command(context: ApplyContext, command: Command) -> Answer:
     return Answer(command_id, code)
 
 
-def _decide(context: ApplyContext, command: Command) -> Outcome:
+def _decide(context: ApplyContext, command: Command) -> Decision:
+    if command.kind in TRANSIT_KINDS:
+        return decide_transit_step(context, command)
+    return (*_decide_kind(context, command), None)
+
+
+def _decide_kind(context: ApplyContext, command: Command) -> Outcome:
     if command.kind in GIFT_KINDS:
         return _decide_gift(context, command)
     if command.kind in SWEEP_KINDS:
@@ -98,22 +102,22 @@ def _decide(context: ApplyContext, command: Command) -> Outcome:
         return decide_imported_purchase(context, command)
     payload = command.payload
     if payload is None:
-        raise _Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")
+        raise Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")
     if command.kind in NEEDS_APPROVAL and not command.approved:
-        raise _Refused(ResponseCode.INVALID_TRANSACTION,
+        raise Refused(ResponseCode.INVALID_TRANSACTION,
                        "not approved by a second operator")
-    card = _card(context, command.card_hmac, payload.card_id, command.card_status)
+    card = open_card(context, command.card_hmac, payload.card_id, command.card_status)
     other = None
     if command.kind in TWO_CARDS:
         assert command.other_hmac is not None and payload.other_card_id is not None
-        other = _card(context, command.other_hmac, payload.other_card_id,
+        other = open_card(context, command.other_hmac, payload.other_card_id,
                       command.other_status or "")
         if other.alliance_id != card.alliance_id:
-            raise _Refused(ResponseCode.INVALID_TRANSACTION,
+            raise Refused(ResponseCode.INVALID_TRANSACTION,
                            "the two cards are of different alliances")
         if command.kind is CommandKind.CARD_REPLACEMENT \
                 and command.other_status not in _REPLACING_STATUSES:
-            raise _Refused(ResponseCode.DO_NOT_HONOUR,
+            raise Refused(ResponseCode.DO_NOT_HONOUR,
                            f"the new card {other.id} is {command.other_status}: it takes over"
                            " only when active or newly sold (inactive)")
     handler = _HANDLERS[command.kind]
@@ -123,11 +127,11 @@ def _decide(context: ApplyContext, command: Command) -> Outcome:
 def _decide_gift(context: ApplyContext, command: Command) -> Outcome:
     payload = command.gift
     if payload is None:
-        raise _Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")
+        raise Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")
     key = (payload.alliance_id, payload.gift_code)
     gift = context.state.gifts.get(key)
     if gift is None:
-        raise _Refused(ResponseCode.INVALID_TRANSACTION,
+        raise Refused(ResponseCode.INVALID_TRANSACTION,
                        f"gift {payload.gift_code} is not kept by this host")
     if command.kind is CommandKind.GIFT_RESTOCK:
         _restock_gift(gift, payload)
@@ -143,9 +147,9 @@ def _decide_sweep(context: ApplyContext, command: Command) -> Outcome:
     """Done with no transaction named (it posts one per card), whatever it found to book."""
     sweep = command.sweep
     if sweep is None:
-        raise _Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")
+        raise Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")
     if sweep.alliance_id not in context.state.alliances:
-        raise _Refused(ResponseCode.INVALID_TRANSACTION,
+        raise Refused(ResponseCode.INVALID_TRANSACTION,
                        f"alliance {sweep.alliance_id} is not known to this host")
     if command.kind is CommandKind.TIER_REVIEW:
         reviewed = review_tiers(context, sweep, command.sweep_cards)
@@ -161,22 +165,12 @@ def _decide_sweep(context: ApplyContext, command: Command) -> Outcome:
 def _restock_gift(gift: Gift, payload: GiftPayload) -> None:
     """Checked, then changed: a restock of a gift whose stock is not counted starts counting."""
     if not gift.active:
-        raise _Refused(ResponseCode.DO_NOT_HONOUR,
+        raise Refused(ResponseCode.DO_NOT_HONOUR,
                        f"gift {payload.gift_code} is withdrawn; add a new one instead")
     stock = (gift.stock or 0) + payload.quantity
     if stock > GIFT_STOCK_MAX:
-        raise _Refused(ResponseCode.AMOUNT_LIMIT, f"a stock above {GIFT_STOCK_MAX}")
+        raise Refused(ResponseCode.AMOUNT_LIMIT, f"a stock above {GIFT_STOCK_MAX}")
     gift.stock = stock
-
-
-def _card(context: ApplyContext, pan_hmac: bytes, card_id: int, status: str) -> Card:
-    state = context.state
-    card = state.cards.get(pan_hmac)
-    if card is None or card.id != card_id:
-        raise _Refused(ResponseCode.CARD_UNKNOWN, f"card {card_id} is not on this host")
-    if status == _CLOSED or card.id in state.closed_cards:
-        raise _Refused(ResponseCode.DO_NOT_HONOUR, f"card {card_id} is closed")
-    return card
 
 
 def _adjust_points(
@@ -208,10 +202,10 @@ def _adjust(
         counter = AccountKind.ALLIANCE_STORED_VALUE_ADJUSTED
     balance = context.state.balance(account_id)
     if balance + amount < 0:
-        raise _Refused(ResponseCode.INSUFFICIENT_FUNDS,
+        raise Refused(ResponseCode.INSUFFICIENT_FUNDS,
                        f"the card has {balance} {unit}; {amount} would take it below zero")
-    _check_limit(context, account_id, amount)
-    transaction_id, day = _transaction(context, card)
+    check_limit(context, account_id, amount)
+    transaction_id, day = new_transaction(context, card)
     member = (context.member_points_account(card) if points_ledger
               else context.member_stored_value_account(card))
     alliance = context.owner_account(counter, card.alliance_id)
@@ -231,18 +225,18 @@ def _transfer_points(
 ) -> Outcome:
     assert other is not None
     if not context.state.alliances[card.alliance_id].points_transfer_allowed:
-        raise _Refused(NOT_PERMITTED, "the alliance does not allow transfers of points")
+        raise Refused(NOT_PERMITTED, "the alliance does not allow transfers of points")
     for party in (card, other):
         if party.decline_code is not None:
-            raise _Refused(ResponseCode.DO_NOT_HONOUR,
+            raise Refused(ResponseCode.DO_NOT_HONOUR,
                            f"card {party.id} may not transact ({party.decline_code})")
     points = payload.points
     balance = context.state.balance(card.points_account_id)
     if balance < points:
-        raise _Refused(ResponseCode.INSUFFICIENT_FUNDS,
+        raise Refused(ResponseCode.INSUFFICIENT_FUNDS,
                        f"the card has {balance} points, fewer than {points}")
-    _check_limit(context, other.points_account_id, points)
-    transaction_id, day = _transaction(context, card)
+    check_limit(context, other.points_account_id, points)
+    transaction_id, day = new_transaction(context, card)
     giver = context.member_points_account(card)
     taker = context.member_points_account(other)
     context.post(transaction_id, POINTS_LEDGER, day, ((giver, -points), (taker, points)))
@@ -262,11 +256,11 @@ def _replace_card(
     assert other is not None
     state = context.state
     if state.balance(other.points_account_id) or state.balance(other.stored_value_account_id):
-        raise _Refused(ResponseCode.INVALID_TRANSACTION,
+        raise Refused(ResponseCode.INVALID_TRANSACTION,
                        f"the new card {other.id} has balances of its own")
     points = state.balance(card.points_account_id)
     fen = state.balance(card.stored_value_account_id)
-    transaction_id, day = _transaction(context, card)
+    transaction_id, day = new_transaction(context, card)
     if points:
         giver = context.member_points_account(card)
         taker = context.member_points_account(other)
@@ -298,7 +292,7 @@ def _close_card(
     state = context.state
     points = state.balance(card.points_account_id)
     fen = state.balance(card.stored_value_account_id)
-    transaction_id, day = _transaction(context, card)
+    transaction_id, day = new_transaction(context, card)
     if points:
         breakage = context.owner_account(AccountKind.ALLIANCE_BREAKAGE, card.alliance_id)
         member = context.member_points_account(card)
@@ -318,11 +312,6 @@ def _close_card(
             transaction_id)
 
 
-def _check_limit(context: ApplyContext, account_id: int, credit: int) -> None:
-    if over_balance_limit(context, account_id, credit):
-        raise _Refused(ResponseCode.AMOUNT_LIMIT, "the balance would exceed 999,999,999,999")
-
-
 def _join_bonus(
     context: ApplyContext, command_id: int, _payload: CommandPayload, card: Card,
     _other: Card | None,
@@ -331,10 +320,10 @@ def _join_bonus(
     rules = context.earning(card.alliance_id).rules
     points = 0 if rules is None else rules.rules.bonuses.join
     if not points:
-        raise _Refused(ResponseCode.INVALID_TRANSACTION,
+        raise Refused(ResponseCode.INVALID_TRANSACTION,
                        "the earn rules in force give no join bonus")
-    _check_limit(context, card.points_account_id, points)
-    transaction_id, day = _transaction(context, card)
+    check_limit(context, card.points_account_id, points)
+    transaction_id, day = new_transaction(context, card)
     member = context.member_points_account(card)
     alliance = context.owner_account(AccountKind.ALLIANCE_POINTS_BONUS, card.alliance_id)
     context.post(transaction_id, POINTS_LEDGER, day, ((member, points), (alliance, -points)))
@@ -343,12 +332,6 @@ def _join_bonus(
         amount=points, currency=CURRENCY_POINTS, points=points, stored_value_fen=0)
     record_lots(context, transaction_id, member, card.alliance_id, earned=points)
     return ResponseCode.APPROVED, f"+{points} points for joining", transaction_id
-
-
-def _transaction(context: ApplyContext, card: Card) -> tuple[int, date]:
-    """A new transaction's id, and the business date it posts on (the card's alliance's)."""
-    return context.approve(with_rrn=False).transaction_id, context.business_date(
-        card.alliance_id)
 
 
 def _hand_over_lots(
@@ -363,7 +346,7 @@ def _hand_over_lots(
 def _close(context: ApplyContext, card: Card, transaction_id: int) -> None:
     card.decline_code = ResponseCode.DO_NOT_HONOUR
     context.state.closed_cards.add(card.id)
-    context.batch.set_card_status(card.id, _CLOSED, transaction_id)
+    context.batch.set_card_status(card.id, CLOSED, transaction_id)
 
 
 _HANDLERS = {

@@ -32,6 +32,14 @@ class Command(msgspec.Struct, frozen=True):
     sweep_cards: tuple[tuple[int, bytes], ...] = ()
     # An imported purchase's (proto.host_commands.IMPORT_KINDS): the line of the file.
     purchase: PurchasePayload | None = None
+    # A transfer's step (proto.host_commands.TRANSIT_KINDS): its transfer, and what its debit
+    # carried as this partition's copy of the debit's row says (None: not decided there yet).
+    transfer_id: int | None = None
+    carried: bytes | None = None
+    # The alliances of the row's two cards, as the cards' rows say (a step's other card is
+    # another partition's: only its row is here).
+    card_alliance_id: int | None = None
+    other_alliance_id: int | None = None
 
     # What the writer's metrics and failure log read of a request.
     mti: ClassVar[str] = "command"

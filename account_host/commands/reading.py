@@ -25,21 +25,37 @@ COMMANDS_PER_READ = 1_000
 
 # The pending commands whose card this host owns (its card ranges, as loading.py's cards) or
 # whose gift it keeps (gift_catalogue.host_name), in the order they were made. `approved`: the
-# host's own check of maker-checker. A command with an outcome of this host's is decided
+# host's own check of maker-checker; for a transfer's credit or void, of this partition's copy
+# of the transfer's debit (done 00 with the same payload; for a void, the credit refused), and
+# `carried` what that debit took. A command with an outcome of this host's is decided
 # whatever host_commands says: the outcome is written with the command's postings, and the
 # row's state is folded from it (migration 030), behind it once partitions replicate it.
 _PENDING_SELECT = """
 SELECT h.id, h.kind, h.payload::text AS payload, h.card_id, h.other_card_id,
        h.gift_alliance_id, h.gift_code, h.import_merchant_id, h.import_line_id,
-       coalesce(a.state = 'approved' AND a.decided_by IS NOT NULL
-                AND a.decided_by <> a.requested_by AND a.action = h.kind
-                AND a.payload = h.payload, false) AS approved,
-       c.pan_hmac AS card_hmac, c.status AS card_status,
-       o.pan_hmac AS other_hmac, o.status AS other_status
+       CASE WHEN h.transfer_step IN ('credit', 'void')
+            THEN coalesce(debit.state = 'done' AND debit.result_code = '00'
+                          AND debit.payload = h.payload
+                          AND (h.transfer_step = 'credit' OR credit.state = 'refused'), false)
+            ELSE coalesce(a.state = 'approved' AND a.decided_by IS NOT NULL
+                          AND a.decided_by <> a.requested_by
+                          AND a.action = CASE h.kind WHEN 'transit_debit'
+                                                     THEN 'points_transfer' ELSE h.kind END
+                          AND a.payload = h.payload, false)
+       END AS approved,
+       h.transfer_id, debit.carried,
+       c.pan_hmac AS card_hmac, c.status AS card_status, c.alliance_id AS card_alliance_id,
+       o.pan_hmac AS other_hmac, o.status AS other_status, o.alliance_id AS other_alliance_id
 FROM host_commands h
 LEFT JOIN cards c ON c.id = h.card_id
 LEFT JOIN cards o ON o.id = h.other_card_id
 LEFT JOIN approval_requests a ON a.id = h.approval_id
+LEFT JOIN host_commands debit
+       ON debit.transfer_id = h.transfer_id AND debit.transfer_step = 'debit'
+      AND h.transfer_step IN ('credit', 'void')
+LEFT JOIN host_commands credit
+       ON credit.transfer_id = h.transfer_id AND credit.transfer_step = 'credit'
+      AND h.transfer_step = 'void'
 LEFT JOIN gift_catalogue g
        ON g.alliance_id = h.gift_alliance_id AND g.gift_code = h.gift_code
 LEFT JOIN LATERAL range_owner(c.pan_masked) AS r ON true
@@ -117,12 +133,18 @@ def _command(row: asyncpg.Record, kind: CommandKind) -> Command:
     payload, invalid = None, None
     try:
         payload = decode_payload(kind, row["payload"])
-        if (payload.card_id, payload.other_card_id) != (row["card_id"], row["other_card_id"]):
+        cards: tuple[int | None, int | None] = (payload.card_id, payload.other_card_id)
+        if kind is CommandKind.TRANSIT_CREDIT:   # the credit acts on the taker
+            cards = (payload.other_card_id, payload.card_id)
+        if cards != (row["card_id"], row["other_card_id"]):
             raise InvalidCommand("the payload names other cards than the row")
     except InvalidCommand as exc:
         payload, invalid = None, str(exc)[:200]
     return Command(row["id"], kind, payload, invalid, row["approved"], row["card_hmac"],
-                   row["card_status"], row["other_hmac"], row["other_status"])
+                   row["card_status"], row["other_hmac"], row["other_status"],
+                   transfer_id=row["transfer_id"], carried=row["carried"],
+                   card_alliance_id=row["card_alliance_id"],
+                   other_alliance_id=row["other_alliance_id"])
 
 
 def _gift_command(row: asyncpg.Record, kind: CommandKind) -> Command:

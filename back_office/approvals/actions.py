@@ -24,6 +24,7 @@ from back_office.provisioning.merchants import update_merchant
 from back_office.provisioning.settlement_rules import set_rule
 from back_office.risk.reviews import release_review
 from back_office.rules.earn_rules import set_rules
+from back_office.transit import split_partitions, start_transfer
 from proto.earn_rules import EarnRules
 from proto.host_commands import CommandKind, CommandPayload
 from proto.lottery import PrizeTable
@@ -76,6 +77,12 @@ async def _command(conn: asyncpg.Connection, payload: Payload, request_id: int, 
     command = msgspec.convert(payload, CommandPayload)
     subject = await conn.fetchval("SELECT subject FROM approval_requests WHERE id = $1",
                                   request_id)
+    if kind is CommandKind.POINTS_TRANSFER:
+        split = await split_partitions(conn, command)
+        if split is not None:   # the cards are in two partitions: steps through in-transit
+            transfer_id = await start_transfer(conn, command, split, subject, request_id)
+            return (f"transfer {transfer_id} started: partition {split[0]} to partition"
+                    f" {split[1]}")
     command_id = await submit_command(conn, kind, command, subject, approval_id=request_id)
     return f"command {command_id} sent to the account host"
 

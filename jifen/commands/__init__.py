@@ -30,6 +30,7 @@ from jifen.commands import (
     status,
     term,
     terminal,
+    transit,
     txn,
     up,
 )
@@ -37,6 +38,6 @@ from jifen.commands import (
 # In the order `jifen --help` lists them: running the system first, then operating it.
 COMMAND_MODULES = [
     up, services, notify, status, pki, db, partition, alliance, merchant, shop, terminal, card,
-    gift, member, demo, term, audit, loadtest, dialup, settlement, rules, risk, lottery,
+    gift, member, transit, demo, term, audit, loadtest, dialup, settlement, rules, risk, lottery,
     clearing, report, saf, operator, approval, audit_log, txn, purchase_import,
 ]

@@ -13,6 +13,7 @@ import msgspec
 from back_office.approvals import ApprovalRequest, approve, list_requests, reject, submit
 from back_office.approvals.actions import Payload
 from back_office.balances import CommandOutcome, outcome_of_request
+from back_office.transit import as_outcome, transfer_of_request, wait_for_transfer
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 from runtime.config import load_config
@@ -74,6 +75,9 @@ def _approve(args: argparse.Namespace) -> int:
 
     async def run(conn: asyncpg.Connection) -> tuple[ApprovalRequest, CommandOutcome | None]:
         decided = await approve(conn, args.id, args.note)
+        transfer_id = await transfer_of_request(conn, decided.id)
+        if transfer_id is not None:   # between partitions: waited for until final
+            return decided, as_outcome(await wait_for_transfer(conn, transfer_id, wait_s))
         return decided, await outcome_of_request(conn, decided.id, wait_s)
 
     decided, outcome = run_command(args, Role.BACK_OFFICE, run)

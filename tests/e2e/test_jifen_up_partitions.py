@@ -87,7 +87,8 @@ def test_up_with_two_partitions_serves_both_ranges_and_reconciles_over_both(tmp_
         f"[switch]\nlisten_port = {switch_port}\nmetrics_port = {free_port()}\n"
         f'hosts = {{ main = "127.0.0.1:{host_port}" }}\n'
         f"[host]\nlisten_port = {host_port}\nmetrics_port = {host_metrics}\n"
-        f"[notify]\nmetrics_port = {free_port()}\n")
+        f"[notify]\nmetrics_port = {free_port()}\n"
+        f"[transit]\nmetrics_port = {free_port()}\n")
     env = {key: value for key, value in os.environ.items() if key != "JIFEN_DATABASE_URL"}
     log_path = tmp_path / "up.log"
     up = subprocess.Popen(_jifen("--config", str(config), "up", "--partitions", "2"),

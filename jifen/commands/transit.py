@@ -1,0 +1,50 @@
+"""`jifen transit drive|list`: transfers of points between cards of two partitions. `drive` is
+the service that carries each approved transfer through its steps (supervised by `jifen up
+--partitions 2`, jifen-transit.service); `list` shows them, open ones first to look at."""
+
+from __future__ import annotations
+
+import argparse
+
+from back_office.transit import find_transfers
+from database.connect import resolve_database_url
+from database.roles import Role
+from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from runtime.config import load_config
+from runtime.service import run_service
+
+_COLUMNS = ("id", "state", "from_card", "to_card", "source", "destination", "points",
+            "result_code", "requested_at", "updated_at")
+
+
+def _drive(args: argparse.Namespace) -> int:
+    from back_office.transit.service import run_transit
+
+    config = load_config(args.config)
+    url = resolve_database_url(config.database, Role.BACK_OFFICE)
+    return run_service("transit", config, config.transit.metrics_port, run_transit,
+                       config.transit, url, drain_timeout_s=config.transit.drain_timeout_s)
+
+
+def _list(args: argparse.Namespace) -> int:
+    transfers = run_command(args, Role.BACK_OFFICE, lambda conn: find_transfers(
+        conn, open_only=args.open, limit=args.limit))
+    if args.json:
+        print_json(transfers)
+    else:
+        print_table(transfers, _COLUMNS)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    text = "transfers of points between cards of two partitions"
+    parser = subparsers.add_parser("transit", help=text, description=text)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    driving = actions.add_parser(
+        "drive", help="carry approved transfers through their steps (a service)")
+    driving.set_defaults(handler=_drive)
+    listing = add_json_option(actions.add_parser("list", help="transfers, newest first"))
+    listing.add_argument("--open", action="store_true",
+                         help="only those not final (stuck ones included)")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(handler=_list)

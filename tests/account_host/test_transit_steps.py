@@ -1,0 +1,121 @@
+"""A transfer's steps between two partitions as each host decides them (account_host/commands/
+transit.py), two hosts' states side by side: the debit on the giver's, the credit or the void
+on the taker's and the giver's, with what the debit carried; each refusal by its code; and,
+over any sequence, points are neither made nor lost: the members' points and the two in-transit
+accounts sum to what was given in, and a finished transfer's in-transit postings cancel."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from account_host.chart import AccountKind
+from account_host.commands.item import Command
+from account_host.state import HostState
+from proto.codes import ResponseCode
+from proto.host_commands import CommandKind, CommandPayload
+from proto.transit import Carried, decode_carried, encode_carried
+from tests.account_host.test_commands import ALLIANCE_ID, _apply, _command, _points, _state
+
+GIVER, TAKER = 1, 2   # card 1 on the source's host, card 2 on the destination's
+
+
+def _step(command_id: int, kind: CommandKind, points: int, *, approved: bool = True,
+          carried: bytes | None = None, status: str = "active") -> Command:
+    payload = CommandPayload(GIVER, "test", other_card_id=TAKER, points=points)
+    card = TAKER if kind is CommandKind.TRANSIT_CREDIT else GIVER
+    return Command(command_id, kind, payload, None, approved, card.to_bytes(32, "big"), status,
+                   transfer_id=7, carried=carried, card_alliance_id=ALLIANCE_ID,
+                   other_alliance_id=ALLIANCE_ID)
+
+
+def _in_transit(state: HostState) -> int:
+    account = state.owner_accounts.get((AccountKind.ALLIANCE_POINTS_IN_TRANSIT, ALLIANCE_ID))
+    return 0 if account is None else state.balance(account)
+
+
+def _given(state, identifiers, points: int) -> None:
+    code, _ = _apply(state, identifiers, _command(900, CommandKind.POINTS_ADJUSTMENT, GIVER,
+                                                  points=points))
+    assert code == "00"
+
+
+def test_debit_then_credit_moves_the_points_through_both_in_transit_accounts() -> None:
+    (source, source_ids), (destination, destination_ids) = _state(), _state()
+    _given(source, source_ids, 500)
+    code, batch = _apply(source, source_ids, _step(1, CommandKind.TRANSIT_DEBIT, 300))
+    assert code == "00"
+    [carried] = batch.carried.values()
+    assert decode_carried(carried).points == 300
+    assert (_points(source, GIVER), _in_transit(source)) == (200, 300)
+    code, batch = _apply(destination, destination_ids,
+                         _step(2, CommandKind.TRANSIT_CREDIT, 300, carried=carried))
+    assert code == "00" and not batch.carried
+    assert (_points(destination, TAKER), _in_transit(destination)) == (300, -300)
+
+
+def test_a_refused_credit_is_voided_back_on_the_giver_even_closed() -> None:
+    (source, source_ids), (destination, destination_ids) = _state(), _state()
+    _given(source, source_ids, 100)
+    _, batch = _apply(source, source_ids, _step(1, CommandKind.TRANSIT_DEBIT, 100))
+    [carried] = batch.carried.values()
+    code, _ = _apply(destination, destination_ids,
+                     _step(2, CommandKind.TRANSIT_CREDIT, 100, carried=carried, status="closed"))
+    assert code == ResponseCode.DO_NOT_HONOUR
+    assert _in_transit(destination) == 0
+    code, _ = _apply(source, source_ids,
+                     _step(3, CommandKind.TRANSIT_VOID, 100, carried=carried, status="closed"))
+    assert code == "00"
+    assert (_points(source, GIVER), _in_transit(source)) == (100, 0)
+
+
+def test_each_refusal_by_its_code() -> None:
+    (source, source_ids), (destination, destination_ids) = _state(), _state()
+    _given(source, source_ids, 100)
+    carried = encode_carried(Carried(50))
+    for command, code in (
+        (_step(1, CommandKind.TRANSIT_DEBIT, 50, approved=False), "12"),
+        (_step(2, CommandKind.TRANSIT_DEBIT, 150), "51"),
+        (_step(3, CommandKind.TRANSIT_DEBIT, 50, status="closed"), "05"),
+    ):
+        assert _apply(source, source_ids, command)[0] == code, command
+    no_transfers, no_ids = _state(transfers=False)
+    assert _apply(no_transfers, no_ids, _step(4, CommandKind.TRANSIT_DEBIT, 1))[0] == "57"
+    for command, code in (
+        (_step(5, CommandKind.TRANSIT_CREDIT, 50, approved=False, carried=carried), "12"),
+        (_step(6, CommandKind.TRANSIT_CREDIT, 50), "12"),                      # carried nothing
+        (_step(7, CommandKind.TRANSIT_CREDIT, 60, carried=carried), "12"),     # not what it says
+        (_step(8, CommandKind.TRANSIT_CREDIT, 50, carried=b"\x01junk"), "12"),
+    ):
+        assert _apply(destination, destination_ids, command)[0] == code, command
+    assert _in_transit(destination) == 0 and _points(destination, TAKER) == 0
+    elsewhere = Command(9, CommandKind.TRANSIT_DEBIT,
+                        CommandPayload(GIVER, "test", other_card_id=TAKER, points=1), None, True,
+                        (99).to_bytes(32, "big"), "active", transfer_id=7)
+    assert _apply(source, source_ids, elsewhere)[0] == "14"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 400), st.booleans()), max_size=15))
+def test_points_are_neither_made_nor_lost(transfers: list[tuple[int, bool]]) -> None:
+    (source, source_ids), (destination, destination_ids) = _state(), _state()
+    _given(source, source_ids, 1_000)
+    command_id = 0
+    for points, taker_closed in transfers:
+        command_id += 3
+        code, batch = _apply(source, source_ids,
+                             _step(command_id, CommandKind.TRANSIT_DEBIT, points))
+        if code != "00":
+            assert code == "51"
+            continue
+        [carried] = batch.carried.values()
+        status = "closed" if taker_closed else "active"
+        credit = _apply(destination, destination_ids, _step(
+            command_id + 1, CommandKind.TRANSIT_CREDIT, points, carried=carried,
+            status=status))[0]
+        assert credit == ("05" if taker_closed else "00")
+        if credit != "00":
+            assert _apply(source, source_ids, _step(
+                command_id + 2, CommandKind.TRANSIT_VOID, points, carried=carried))[0] == "00"
+        assert _in_transit(source) + _in_transit(destination) == 0
+        assert _points(source, GIVER) + _points(destination, TAKER) == 1_000

@@ -1,0 +1,223 @@
+"""Transfers of points between cards of two partitions, as operators make them on `jifen up
+--partitions 2` (docs/transfers.md): a request and a second operator's approval over the CLI,
+carried out by the driver in steps through the in-transit accounts, with the driver killed
+(exit 137, as SIGKILL, by its fault-injection hook) right after each state it commits, and
+restarted by the supervisor from the database each time.
+
+A credit to a card reported lost meanwhile is refused (05) and voided: the points are back on
+the giver. A transfer approved while the destination's host is killed waits for it and ends
+credited once the supervisor has it back. Each step's command is decided once; each partition's
+journal and accounts are read by SQL; the in-transit accounts of the two partitions cancel;
+`jifen audit` over both passes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import anyio
+import asyncpg
+import pytest
+
+from database.config import DatabaseConfig
+from database.connect import resolve_database_url
+from database.ports import free_port
+from proto.pan import mask_pan
+from tests.e2e.test_jifen_up import UP_TIMEOUT_S, _jifen, _wait_for_line
+from tests.e2e.test_jifen_up_partitions import _free_with_offset
+
+# Every state the driver waits in, killed right after committing it: the first transfer's
+# three, the second's void (the supervisor restarts it, 0.5 s and doubling: 7.5 s in all).
+KILLED_STATES = "1:debiting,1:debited,1:crediting,2:voiding"
+TRANSFER_DONE_S = 120.0
+CLI_TIMEOUT_S = 60.0
+
+
+def _pans(path: Path, count: int) -> list[str]:
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    return [dict(zip(header, line.split(","), strict=True))["pan"]
+            for line in lines[1:count + 1]]
+
+
+async def _fetch(url: str, query: str, *args: object) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetch(query, *args)
+    finally:
+        await connection.close()
+
+
+def _points(url: str, pan: str) -> int:
+    rows = anyio.run(_fetch, url, """
+        SELECT coalesce(sum(a.balance), 0) AS points FROM accounts a
+        JOIN cards c ON c.id = a.card_id
+        WHERE a.kind = 'member_points' AND c.pan_masked = $1""", mask_pan(pan))
+    return int(rows[0]["points"])
+
+
+def _in_transit(url: str) -> int:
+    rows = anyio.run(_fetch, url, "SELECT coalesce(sum(balance), 0) AS points FROM accounts"
+                                  " WHERE kind = 'alliance_points_in_transit'")
+    return int(rows[0]["points"])
+
+
+class Run:
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = env
+        self.config = root / "var" / "up" / "jifen.toml"
+
+    def jifen(self, *argv: str, operator: tuple[str, str] | None = None,
+              check: bool = True) -> subprocess.CompletedProcess:
+        env = dict(self.env)
+        prefix: list[str] = ["--config", str(self.config)]
+        if operator is not None:
+            prefix += ["--operator", operator[0]]
+            env["JIFEN_OPERATOR_PASSWORD"] = operator[1]
+        result = subprocess.run(_jifen(*prefix, *argv), cwd=self.root, env=env,
+                                capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+        if check:
+            assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def operator(self, name: str) -> tuple[str, str]:
+        password = f"pw-{name}-{os.getpid()}-transfers"
+        env = {"TEST_NEW_PASSWORD": password}
+        self.env.update(env)
+        self.jifen("operator", "create", "--name", name, "--role", "hq_admin",
+                   "--password-env", "TEST_NEW_PASSWORD")
+        return name, password
+
+    def approved(self, maker: tuple[str, str], checker: tuple[str, str],
+                 *request: str) -> dict:
+        asked = json.loads(self.jifen(*request, "--json", operator=maker).stdout)
+        result = self.jifen("approval", "approve", "--id", str(asked["id"]), "--json",
+                            operator=checker, check=False)
+        return json.loads(result.stdout)
+
+    def transfer(self, transfer_id: int) -> dict:
+        """The transfer once final (the driver may be restarting)."""
+        deadline = time.monotonic() + TRANSFER_DONE_S
+        while True:
+            listed = json.loads(self.jifen("transit", "list", "--json").stdout)
+            found = next(t for t in listed if t["id"] == transfer_id)
+            if found["state"] in ("refused", "credited", "voided", "stuck"):
+                return found
+            assert time.monotonic() < deadline, found
+            time.sleep(0.5)
+
+
+def _event(line: str) -> dict:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def _transfer_id(decided: dict) -> int:
+    # "transfer 3 started: partition main to partition p2"
+    words = decided["result"].split()
+    assert words[0] == "transfer", decided
+    return int(words[1])
+
+
+@pytest.mark.timeout(420)
+def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
+    tmp_path: Path,
+) -> None:
+    front_port, host_port = free_port(), _free_with_offset()
+    config = tmp_path / "jifen.toml"
+    config.write_text(
+        f'[database]\ndata_dir = "{tmp_path / "pg"}"\nbackup_dir = "{tmp_path / "backups"}"\n'
+        "archive_wal = false\n"
+        f"[front]\nlisten_port = {front_port}\nmetrics_port = {free_port()}\n"
+        f'switch_address = "127.0.0.1:{(switch_port := free_port())}"\n'
+        f"[switch]\nlisten_port = {switch_port}\nmetrics_port = {free_port()}\n"
+        f'hosts = {{ main = "127.0.0.1:{host_port}" }}\n'
+        f"[host]\nlisten_port = {host_port}\nmetrics_port = {_free_with_offset()}\n"
+        f"[notify]\nmetrics_port = {free_port()}\n"
+        f"[transit]\nmetrics_port = {free_port()}\npoll_interval_s = 0.5\n"
+        "[back_office]\nhost_command_wait_s = 1\n")
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("JIFEN_DATABASE_URL", "JIFEN_OPERATOR", "JIFEN_OPERATOR_PASSWORD")}
+    log_path = tmp_path / "up.log"
+    up = subprocess.Popen(_jifen("--config", str(config), "up", "--partitions", "2"),
+                          cwd=tmp_path, env={**env, "JIFEN_TRANSIT_KILL_AFTER": KILLED_STATES},
+                          stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True)
+    try:
+        _wait_for_line(up, "Jifen is up.", UP_TIMEOUT_S * 2)
+        run = Run(tmp_path, env)
+        central_url, p2_url = (resolve_database_url(DatabaseConfig(
+            data_dir=str(tmp_path / name), archive_wal=False)) for name in ("pg", "pg-p2"))
+        giver = _pans(tmp_path / "var" / "demo-cards.csv", 1)[0]
+        taker, lost = _pans(tmp_path / "var" / "demo-cards-p2.csv", 2)
+        maker, checker = run.operator("transfer_maker"), run.operator("transfer_checker")
+        run.jifen("alliance", "set-points-transfer", "--code", "DEMO", "--allowed")
+        given = run.approved(maker, checker, "card", "adjust", "--pan", giver, "--points",
+                             "1000", "--reason", "opening balance")
+        assert given["command"]["result_code"] == "00", given
+        before = _points(central_url, giver)
+
+        # 1. Credited, the driver killed after each state on the way.
+        decided = run.approved(maker, checker, "card", "transfer", "--pan", giver, "--to-pan",
+                               taker, "--points", "300", "--reason", "to my daughter")
+        first = run.transfer(_transfer_id(decided))
+        assert (first["state"], first["result_code"]) == ("credited", "00"), first
+        assert (first["source"], first["destination"]) == ("main", "p2")
+        assert _points(central_url, giver) == before - 300
+        assert _points(p2_url, taker) == 300
+
+        # 2. Voided: the taker's card reported lost before the approval, the credit refused.
+        asked = json.loads(run.jifen("card", "transfer", "--pan", giver, "--to-pan", lost,
+                                     "--points", "200", "--reason", "gift", "--json",
+                                     operator=maker).stdout)
+        run.jifen("card", "lost", "--pan", lost)
+        decided = json.loads(run.jifen("approval", "approve", "--id", str(asked["id"]),
+                                       "--json", operator=checker, check=False).stdout)
+        second = run.transfer(_transfer_id(decided))
+        assert (second["state"], second["result_code"]) == ("voided", "05"), second
+        assert _points(central_url, giver) == before - 300
+        assert _points(p2_url, lost) == 0
+
+        # 3. The destination's host killed: the credit waits for it, then is applied.
+        hosts = subprocess.run(["pgrep", "-f", "host-p2.toml"], capture_output=True,
+                               text=True, check=True).stdout.split()
+        for pid in hosts:
+            os.kill(int(pid), signal.SIGKILL)
+        decided = run.approved(maker, checker, "card", "transfer", "--pan", giver, "--to-pan",
+                               taker, "--points", "50", "--reason", "after the crash")
+        third = run.transfer(_transfer_id(decided))
+        assert third["state"] == "credited", third
+        assert _points(central_url, giver) == before - 350
+        assert _points(p2_url, taker) == 350
+
+        # Each partition's in-transit account holds what left it less what arrived in it, and
+        # the two cancel; every step decided once; the driver died at every state asked.
+        assert _in_transit(central_url) == 350 and _in_transit(p2_url) == -350
+        steps = anyio.run(_fetch, central_url, """
+            SELECT transfer_id, array_agg(transfer_step || ':' || state ORDER BY id) AS steps
+            FROM host_commands WHERE transfer_id IS NOT NULL GROUP BY transfer_id
+            ORDER BY transfer_id""")
+        assert [row["steps"] for row in steps] == [
+            ["debit:done", "credit:done"],
+            ["debit:done", "credit:refused", "void:done"],
+            ["debit:done", "credit:done"]]
+        deaths = [event for event in map(_event, log_path.read_text().splitlines())
+                  if event.get("event") == "child_died" and event.get("child") == "transit"]
+        assert [(death["exit_code"]) for death in deaths] == [137] * 4, deaths
+        audit = run.jifen("audit", check=False)
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+    finally:
+        up.send_signal(signal.SIGTERM)
+        try:
+            up.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            raise
