@@ -28,7 +28,9 @@ from clearing.partition_reads import on_every_partition
 PARTITION_READ_TIMEOUT_S = 3_600.0
 
 # The points ledger's counter kinds (account_host/chart.py): every points entry posts one of
-# them against a member's account, so the members' points are minus their sum.
+# them against a member's account, or moves points between a member and the alliance's
+# in-transit account (a transfer between partitions, which is left out: those points are still
+# owed), so the points owed are minus their sum.
 POINTS_COUNTER_KINDS = [
     "merchant_points_issued", "merchant_points_redeemed", "alliance_points_exchanged",
     "alliance_breakage", "alliance_points_adjusted", "alliance_points_bonus",

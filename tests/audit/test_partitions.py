@@ -76,14 +76,15 @@ def test_two_clean_partitions_pass_each_reported(
     assert lines[0].startswith(f"partition {central}: audit clean: 18 checks over ")
     # join_bonus_twice reads central's rows only: run there, not in p2.
     assert lines[1].startswith("partition p2: audit clean: 17 checks over ")
-    assert lines[2] == "across partitions: clean: 3 checks"
+    assert lines[2] == "across partitions: clean: 4 checks"
     assert lines[3].startswith("audit clean over 2 partitions in ")
 
     code, out, _ = _audit(capsys, config, "--json")
     report = json.loads(out)
     assert report["clean"] and [p["name"] for p in report["partitions"]] == [central, "p2"]
     assert [check["name"] for check in report["across"]] == [
-        "ledger_totals_nonzero", "range_partition_unknown", "card_in_two_partitions"]
+        "ledger_totals_nonzero", "range_partition_unknown", "card_in_two_partitions",
+        "transit_unbalanced"]
 
 
 def test_a_break_in_p2_fails_the_audit_naming_p2(
