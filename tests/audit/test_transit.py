@@ -68,8 +68,9 @@ def _posting(base: int, serial: int, command_id: int | None, card: int, alliance
          " $5, $6)", (transaction_id, DAY, card, abs(amount), -amount, command_id)),
         ("INSERT INTO journal_entries (id, transaction_id, ledger, business_date)"
          " VALUES ($1, $2, 'points', $3)", (entry_id, transaction_id, DAY)),
-        ("INSERT INTO postings (entry_id, account_id, amount) SELECT $1, id, -$2::bigint FROM accounts"
-         " WHERE kind = 'member_points' AND card_id = $3", (entry_id, amount, card)),
+        ("INSERT INTO postings (entry_id, account_id, amount) SELECT $1, id, -$2::bigint"
+         " FROM accounts WHERE kind = 'member_points' AND card_id = $3",
+         (entry_id, amount, card)),
         ("INSERT INTO postings (entry_id, account_id, amount) VALUES ($1, $2, $3)",
          (entry_id, transit_id, amount)),
         ("UPDATE accounts SET balance = balance - $1 WHERE kind = 'member_points'"
