@@ -30,7 +30,7 @@ STATUS_SIZE_BYTES_MAX = 64 * 1024
 # While waiting for readiness, how often the processes are asked: a unit's start is counted
 # within this of the service being ready, and a process answers in milliseconds.
 READY_POLL_INTERVAL_S = 0.5
-SERVICE_NAMES = ("front", "switch", "host", "notify", "dialup")
+SERVICE_NAMES = ("front", "switch", "host", "notify", "transit", "dialup")
 
 
 class ProcessStatus(msgspec.Struct, frozen=True):
@@ -56,9 +56,9 @@ def configured_processes(
     config: Config, services: Sequence[str] = (),
 ) -> list[tuple[str, int, str | None]]:
     """(service, metrics port, partition) of every process the configuration runs, or of
-    `services` alone (the dial-up bridge even without ports, and the notification sender only
-    when asked for by name). Each host of `[status] hosts` follows the file's own; hosts have
-    their partition named then."""
+    `services` alone (the dial-up bridge even without ports, and the notification sender and
+    the transfers' driver only when asked for by name). Each host of `[status] hosts` follows
+    the file's own; hosts have their partition named then."""
     assert set(services) <= set(SERVICE_NAMES), services
     own_partition = config.host.name if config.status.hosts else None
     processes: list[tuple[str, int, str | None]] = [
@@ -68,6 +68,8 @@ def configured_processes(
         *(("host", port, name) for name, port in config.status.hosts.items())]
     if "notify" in services:   # asked by name (its unit's readiness), as a bridge without ports
         processes.append(("notify", config.notify.metrics_port, None))
+    if "transit" in services:   # likewise: the driver of transfers between partitions
+        processes.append(("transit", config.transit.metrics_port, None))
     if config.dialup.ports or "dialup" in services:
         processes.append(("dialup", config.dialup.metrics_port, None))
     if services:

@@ -12,6 +12,7 @@ import pytest
 
 import account_host.metrics
 import acquirer_front.metrics
+import back_office.transit.metrics
 import dialup.metrics
 import notifications.metrics
 import switch.metrics
@@ -27,8 +28,8 @@ _SUFFIXES = {"counter": ("_total", "_created"), "gauge": ("",),
              "histogram": ("_bucket", "_sum", "_count", "_created")}
 
 # The modules above register their metrics on the default registry when imported.
-_EXPORTERS = (account_host.metrics, acquirer_front.metrics, dialup.metrics,
-              notifications.metrics, switch.metrics)
+_EXPORTERS = (account_host.metrics, acquirer_front.metrics, back_office.transit.metrics,
+              dialup.metrics, notifications.metrics, switch.metrics)
 
 
 def exported_names() -> set[str]:

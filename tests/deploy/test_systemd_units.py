@@ -32,6 +32,7 @@ CREDENTIALS = {
     "jifen-tier-review": {"db-password"},  # likewise
     "jifen-notify": {"db-password"},  # its own role's; the webhook takes no client secret
     "jifen-risk-baseline": {"db-password"},  # the back office's: risk_baselines
+    "jifen-transit": {"db-password"},  # the back office's: transfers and their steps
     "jifen-receivewal": {"pgpass"},  # the WAL stream's: no Jifen file at all
 }
 # The units that run no `jifen` command: what they are given instead of JIFEN_CONFIG.
