@@ -104,4 +104,4 @@ def test_an_unknown_service_is_a_usage_error(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["status", "hots"])
     assert exit_info.value.code == 2
-    assert "'hots' is not one of front, switch, host, notify, dialup" in capsys.readouterr().err
+    assert "'hots' is not one of front, switch, host, notify, transit, dialup" in capsys.readouterr().err
