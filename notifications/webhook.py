@@ -41,7 +41,7 @@ class WebhookTransport:
         with anyio.fail_after(2 * self._timeout_s + 1):
             await anyio.to_thread.run_sync(self._post, event.id, body, abandon_on_cancel=True)
 
-    def _post(self, event_id: int, body: bytes) -> None:
+    def _post(self, event_id: int | str, body: bytes) -> None:
         request = urllib.request.Request(
             self._url, data=body, method="POST",
             headers={"Content-Type": "application/json", IDEMPOTENCY_HEADER: str(event_id)})
