@@ -11,6 +11,8 @@ import anyio
 from anyio.abc import TaskStatus
 
 from notifications.config import NotifyConfig
+from notifications.errors import PartitionsChanged
+from notifications.partitions_watch import watch_partitions
 from notifications.sender import CENTRAL_NAME_DEFAULT, Sender
 from notifications.webhook import PrintTransport, Transport, WebhookTransport
 from proto.drain import Drain
@@ -32,17 +34,23 @@ async def run_notify(
     each other partition's on its URL in `others` (name -> URL, the opt-outs read on `url`).
     The events being recorded are finished first (the attempts are not: they are sent again
     by the next start, at least once). Ready while central's database is connected: every
-    partition's events need its opt-outs; a partition out of reach shows in the metrics."""
+    partition's events need its opt-outs; a partition out of reach shows in the metrics. A
+partition added (or removed) while it runs ends it (PartitionsChanged), so that its
+supervisor starts it again with every partition's URL."""
     transport = transport_of(config)
     connected = [False]
     health.add_check("database", lambda: (connected[0], "connected" if connected[0]
                                           else "no database connection"))
-    async with anyio.create_task_group() as group:
-        group.start_soon(partial(Sender(config, transport, name=central_name).run, url,
-                                 connected=connected))
-        for name, partition_url in (others or {}).items():
-            group.start_soon(Sender(config, transport, name=name, central=False).run,
-                             partition_url, url)
-        task_status.started(config.metrics_port)
-        await drain.wait()
-        group.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(partial(Sender(config, transport, name=central_name).run, url,
+                                     connected=connected))
+            for name, partition_url in (others or {}).items():
+                group.start_soon(Sender(config, transport, name=name, central=False).run,
+                                 partition_url, url)
+            group.start_soon(watch_partitions, url, {central_name, *(others or {})})
+            task_status.started(config.metrics_port)
+            await drain.wait()
+            group.cancel_scope.cancel()
+    except* PartitionsChanged as changed:   # the error itself, for the command's message
+        raise changed.exceptions[0] from None

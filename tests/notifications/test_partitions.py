@@ -22,7 +22,8 @@ from prometheus_client import REGISTRY
 from database import with_database
 from database.roles import Role
 from jifen.commands.notify import sender_urls
-from notifications import NotifyConfig, run_notify
+from notifications import NotifyConfig, partitions_watch, run_notify
+from notifications.errors import PartitionsChanged
 from notifications.events import event_key
 from proto.drain import Drain
 from proto.health import Readiness
@@ -226,3 +227,14 @@ async def test_a_partition_out_of_reach_holds_up_its_own_events_only(
             exists = await server.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", away)
             if exists:
                 await server.execute(f"ALTER DATABASE {away} RENAME TO {p2_database}")
+
+
+async def test_a_partition_added_while_it_runs_ends_the_sender_for_a_restart(
+        two_partitions, role_url, monkeypatch) -> None:
+    """Started with central alone while the table lists p2 too (added since): it stops with
+    PartitionsChanged, which its supervisor answers with a start that reads p2's URL."""
+    monkeypatch.setattr(partitions_watch, "PARTITIONS_CHECK_S", 0.05)
+    health, drain = Readiness(), Drain(5.0)
+    with pytest.raises(PartitionsChanged, match="p2"), anyio.fail_after(DELIVERED_WAIT_S):
+        await run_notify(_config(_free_port()), role_url(Role.NOTIFY), {}, "main",
+                         health=health, drain=drain)
