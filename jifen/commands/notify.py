@@ -17,6 +17,7 @@ from database.connect import resolve_database_url
 from database.partitions import CENTRAL_NUMBER, partition_databases, read_partitions
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, run_command
+from notifications.errors import PartitionsChanged
 from notifications.sender import CENTRAL_NAME_DEFAULT
 from runtime.config import Config, load_config
 from runtime.service import run_service
@@ -47,9 +48,12 @@ def _send(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     urls = sender_urls(config)
-    return run_service("notify", config, config.notify.metrics_port, run_notify, config.notify,
-                       urls.central_url, urls.others, urls.central_name,
-                       drain_timeout_s=config.notify.drain_timeout_s)
+    try:
+        return run_service("notify", config, config.notify.metrics_port, run_notify,
+                           config.notify, urls.central_url, urls.others, urls.central_name,
+                           drain_timeout_s=config.notify.drain_timeout_s)
+    except* PartitionsChanged as changed:   # one line, exit 2; its supervisor starts it again
+        raise changed.exceptions[0] from None
 
 
 def _expiry_warnings(args: argparse.Namespace) -> int:

@@ -9,11 +9,16 @@ its own events only, which go once it answers."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import anyio
 import pytest
@@ -218,7 +223,9 @@ async def test_a_partition_out_of_reach_holds_up_its_own_events_only(
                 async with connected(postgres_server_url) as server:   # p2 answers again
                     await server.execute(f"ALTER DATABASE {p2_database} RENAME TO {away}")
                 await _until_done(with_database(parts.p2_url, away), parts.events["p2"])
-        assert _metric("jifen_notify_partition_up", "p2") == 1
+                with anyio.fail_after(DELIVERED_WAIT_S):   # the read that recorded them ends
+                    while _metric("jifen_notify_partition_up", "p2") != 1:
+                        await anyio.sleep(0.05)
         assert {key for key, _ in gateway.accepted} == \
             _expected_keys("main", parts.events["main"]) | \
             _expected_keys("p2", parts.events["p2"])
@@ -238,3 +245,47 @@ async def test_a_partition_added_while_it_runs_ends_the_sender_for_a_restart(
     with pytest.raises(PartitionsChanged, match="p2"), anyio.fail_after(DELIVERED_WAIT_S):
         await run_notify(_config(_free_port()), role_url(Role.NOTIFY), {}, "main",
                          health=health, drain=drain)
+
+
+def _notify_command(config_path: Path) -> list[str]:
+    return [sys.executable, "-m", "jifen.cli", "--config", str(config_path), "notify"]
+
+
+async def test_jifen_notify_serves_both_from_the_configuration(
+        two_partitions, role_url, tmp_path) -> None:
+    """The command as systemd runs it: both partitions' events delivered, SIGTERM drains, 0."""
+    parts = two_partitions
+    notify_url = role_url(Role.NOTIFY)
+    port = _free_port()
+    path = write_config(tmp_path / "jifen.toml", parts.central_url, {"p2": parts.p2_url},
+                        {"database": {"notify_url": notify_url},
+                         "p2": {"notify_url": on_database(notify_url, parts.p2_url)}})
+    with path.open("a") as config_file:
+        config_file.write(f'[notify]\nwebhook_url = "http://127.0.0.1:{port}/sms"\n'
+                          "metrics_port = 0\npoll_interval_s = 0.05\n")
+    gateway = Gateway(FakeClock(), refuse_until_s=0.0)
+    env = {key: value for key, value in os.environ.items() if key != "JIFEN_DATABASE_URL"}
+    with serving(gateway, port):
+        sender = subprocess.Popen(_notify_command(path), env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        try:
+            for name, url in (("main", parts.central_url), ("p2", parts.p2_url)):
+                await _until_done(url, parts.events[name])
+        finally:
+            sender.send_signal(signal.SIGTERM)
+            output = (await anyio.to_thread.run_sync(
+                lambda: sender.communicate(timeout=DELIVERED_WAIT_S)))[0]
+    assert sender.returncode == 0, output
+    assert {key for key, _ in gateway.accepted} == \
+        _expected_keys("main", parts.events["main"]) | \
+        _expected_keys("p2", parts.events["p2"])
+
+
+def test_jifen_notify_refuses_a_partition_it_cannot_find(two_partitions, tmp_path) -> None:
+    """p2 in central's table, no [partitions.p2]: refused at start, naming it, not skipped."""
+    path = write_config(tmp_path / "jifen.toml", two_partitions.central_url, {})
+    env = {key: value for key, value in os.environ.items() if key != "JIFEN_DATABASE_URL"}
+    result = subprocess.run(_notify_command(path), env=env, capture_output=True, text=True,
+                            timeout=DELIVERED_WAIT_S)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "[partitions.p2]" in result.stderr
