@@ -15,6 +15,7 @@ from back_office.queries.errors import QueryError
 from clearing.errors import ClearingError
 from database.errors import DatabaseError
 from loadtest.errors import LoadtestError
+from notifications.errors import NotifyError
 from proto.errors import LinkTlsError
 from proto.keys.errors import KeyStoreError
 from runtime.errors import ConfigError, PkiError
@@ -28,6 +29,7 @@ class CliError(Exception):
 OPERATOR_ERRORS: tuple[type[Exception], ...] = (
     CliError, ConfigError, DatabaseError, ProvisioningError, OperatorError, ClearingError,
     LoadtestError, PkiError, LinkTlsError, KeyStoreError, QueryError, PurchaseImportError,
+    NotifyError,
 )
 # A refused clearing exits 1, as docs/clearing.md says (nothing was written); every other
 # refusal exits 2.

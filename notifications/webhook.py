@@ -1,7 +1,8 @@
 """Where an event goes: one narrow seam, `send(event)`, which returns once the receiver has
 taken it and raises DeliveryFailed otherwise. Two kinds: the SMS gateway's webhook (an HTTP
-POST of the event's JSON, its id also in the `Idempotency-Key` header, so that the gateway
-drops a repeat), and standard output (development: one JSON line per event).
+POST of the event's JSON, its id, unique over every partition (events.py), also in the
+`Idempotency-Key` header, so that the gateway drops a repeat), and standard output
+(development: one JSON line per event).
 
 The POST uses the standard library's client in a worker thread (no HTTP client is among the
 dependencies); its socket timeout bounds the connect and each read, and the whole attempt is
@@ -41,7 +42,7 @@ class WebhookTransport:
         with anyio.fail_after(2 * self._timeout_s + 1):
             await anyio.to_thread.run_sync(self._post, event.id, body, abandon_on_cancel=True)
 
-    def _post(self, event_id: int, body: bytes) -> None:
+    def _post(self, event_id: int | str, body: bytes) -> None:
         request = urllib.request.Request(
             self._url, data=body, method="POST",
             headers={"Content-Type": "application/json", IDEMPOTENCY_HEADER: str(event_id)})

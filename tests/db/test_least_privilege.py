@@ -210,6 +210,9 @@ class TestRoles:
                              " LEFT JOIN cards c ON c.id = o.card_id")
         as_role(Role.NOTIFY, "INSERT INTO notification_deliveries"
                              " SELECT id, 'delivered', 1, now() FROM notification_outbox")
+        # Which partitions' outboxes to read (migration 039), and central's opt-outs.
+        as_role(Role.NOTIFY, "SELECT name, number, state FROM partitions")
+        as_role(Role.NOTIFY, "SELECT member_id, kind FROM member_notification_opt_outs")
         for statement in (_OUTBOX_ROW, "UPDATE notification_deliveries SET attempts = 2",
                           "DELETE FROM notification_deliveries", "SELECT pan_hmac FROM cards",
                           "SELECT * FROM accounts", "SELECT * FROM transactions",

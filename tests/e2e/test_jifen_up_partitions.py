@@ -27,6 +27,8 @@ from tests.e2e.test_jifen_up import UP_TIMEOUT_S, _jifen, _status_once_ready, _w
 # p2's host listens on main's host ports + 10.
 PORT_OFFSET = 10
 TERMINAL_TIMEOUT_S = 15.0
+# The sender reads an outbox every 0.5 s: an event is printed within a second or two.
+NOTIFIED_TIMEOUT_S = 30.0
 
 
 def _free_with_offset() -> int:
@@ -113,6 +115,11 @@ def test_up_with_two_partitions_serves_both_ranges_and_reconciles_over_both(tmp_
         assert term("signon")["39"] == "00"
         for pan in pans:   # a card of each range: main's host, then p2's
             assert term("purchase", "--pan", pan, "--amount", "1200")["39"] == "00"
+        # The one sender prints (no webhook configured) p2's members' events too, p2's
+        # identity on them: p2's host wrote them to its own database's outbox.
+        line = _wait_for_line(up, '"partition":"p2"', NOTIFIED_TIMEOUT_S)[-1]
+        event = json.loads(line)
+        assert event["id"].startswith("p2:") and event["kind"] == "points_earned", event
         # Both hosts answer `jifen status` (the run's configuration names p2's), links up.
         run_config = var / "up" / "jifen.toml"
         processes = _status_once_ready(run_config, env, tmp_path)
