@@ -104,4 +104,5 @@ def test_an_unknown_service_is_a_usage_error(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["status", "hots"])
     assert exit_info.value.code == 2
-    assert "'hots' is not one of front, switch, host, notify, transit, dialup" in capsys.readouterr().err
+    known = "front, switch, host, notify, transit, dialup"
+    assert f"'hots' is not one of {known}" in capsys.readouterr().err
