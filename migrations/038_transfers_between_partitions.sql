@@ -83,12 +83,21 @@ END
 $$;
 REVOKE ALL ON FUNCTION command_outcomes_fold() FROM PUBLIC;
 
+-- A replacement's void reopens the old card as it was (a lost card replaced stays lost): its
+-- status change is written by the host like the closure it undoes.
+ALTER TABLE card_status_changes DROP CONSTRAINT card_status_changes_status_check;
+ALTER TABLE card_status_changes ADD CONSTRAINT card_status_changes_status_check
+    CHECK (status IN ('active', 'inactive', 'lost', 'stolen', 'blocked', 'closed'));
+
 -- A transfer between partitions, on central only: its state moves one transition per
 -- transaction of the driver (back_office/transit/states.py has the table), each on a step's
 -- outcome, never on a timeout.
 CREATE TABLE transfers (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    kind           text NOT NULL CHECK (kind IN ('points_transfer')),
+    -- points_transfer: `points` from one card to another; card_replacement: every balance of
+    -- the old card (from_card) to the new one (to_card), the old closed, with the member's
+    -- tier standing and the points' lots (its amounts are the debit's, 0 here).
+    kind           text NOT NULL CHECK (kind IN ('points_transfer', 'card_replacement')),
     alliance_id    integer NOT NULL REFERENCES alliances,
     from_card_id   bigint NOT NULL REFERENCES cards,
     to_card_id     bigint NOT NULL REFERENCES cards CHECK (to_card_id <> from_card_id),

@@ -58,9 +58,10 @@ TWO_CARDS = frozenset({CommandKind.POINTS_TRANSFER, CommandKind.CARD_REPLACEMENT
 SWEEP_KINDS = frozenset({CommandKind.POINTS_EXPIRY, CommandKind.TIER_REVIEW})
 # Those that carry a purchase of a merchant's file (proto.purchase_imports.PurchasePayload).
 IMPORT_KINDS = frozenset({CommandKind.IMPORTED_PURCHASE})
-# A transfer's steps (transfer_id, transfer_step on the row): each carries the approved
-# transfer's payload unchanged; the debit and the void act on its card_id, the credit on its
-# other_card_id. Checked by the host against the debit's own row, not an approval.
+# A transfer's steps (transfer_id, transfer_step on the row): each carries the transfer's payload
+# unchanged (a points transfer's, as approved: points > 0; a replacement's: no amounts, every
+# balance); the debit and the void act on its card_id, the credit on its other_card_id. The
+# credit and the void are checked by the host against the debit's own row, not an approval.
 TRANSIT_KINDS = frozenset({
     CommandKind.TRANSIT_DEBIT, CommandKind.TRANSIT_CREDIT, CommandKind.TRANSIT_VOID})
 # Cards in one sweep command: its postings go into one group commit with terminals' requests,
@@ -130,9 +131,11 @@ def check_payload(kind: CommandKind, payload: CommandPayload) -> None:
         raise InvalidCommand("a points adjustment moves points (not 0), no stored value")
     if kind is CommandKind.STORED_VALUE_ADJUSTMENT and moves != (False, True):
         raise InvalidCommand("a stored-value adjustment moves fen (not 0), no points")
-    if (kind is CommandKind.POINTS_TRANSFER or kind in TRANSIT_KINDS) \
-            and (payload.points <= 0 or moves[1]):
+    if kind is CommandKind.POINTS_TRANSFER and (payload.points <= 0 or moves[1]):
         raise InvalidCommand("a transfer moves a positive number of points")
+    if kind in TRANSIT_KINDS and (payload.points < 0 or moves[1]):
+        raise InvalidCommand("a transfer's step moves a positive number of points (a"
+                             " transfer's) or none (a replacement's: every balance)")
     if kind in (CommandKind.CARD_REPLACEMENT, CommandKind.CARD_CLOSURE) and any(moves):
         raise InvalidCommand(f"a {kind} takes the whole balances: no amounts")
     if kind is CommandKind.JOIN_BONUS and any(moves):

@@ -30,11 +30,11 @@ from account_host.chart import MONEY_LEDGER, POINTS_LEDGER, AccountKind
 from account_host.commands.imported_purchase import decide_imported_purchase
 from account_host.commands.item import Command
 from account_host.commands.refusals import (
-    CLOSED,
     NOT_PERMITTED,
     Outcome,
     Refused,
     check_limit,
+    close_card,
     new_transaction,
     open_card,
 )
@@ -274,7 +274,7 @@ def _replace_card(
         amount=fen, currency=CURRENCY_FEN, points=-points, stored_value_fen=-fen)
     if points:
         _hand_over_lots(context, transaction_id, giver, taker, card.alliance_id)
-    _close(context, card, transaction_id)
+    close_card(context, card, transaction_id)
     if other.decline_code is not None:   # sold, not yet activated: it is the card now
         other.decline_code = None
         context.batch.set_card_status(other.id, "active", transaction_id)
@@ -307,7 +307,7 @@ def _close_card(
         amount=fen, currency=CURRENCY_FEN, points=-points, stored_value_fen=-fen)
     if points:   # a balance below zero has no lots: only one above zero is forfeited
         record_lots(context, transaction_id, member, card.alliance_id)
-    _close(context, card, transaction_id)
+    close_card(context, card, transaction_id)
     return (ResponseCode.APPROVED, f"{fen} fen paid out, {points} points forfeited; closed",
             transaction_id)
 
@@ -341,12 +341,6 @@ def _hand_over_lots(
     taker's (those that never expire stay so)."""
     given = record_lots(context, transaction_id, giver, alliance_id)
     keep_lots(context, taker, alliance_id, context.state.balance(taker), undo=given)
-
-
-def _close(context: ApplyContext, card: Card, transaction_id: int) -> None:
-    card.decline_code = ResponseCode.DO_NOT_HONOUR
-    context.state.closed_cards.add(card.id)
-    context.batch.set_card_status(card.id, CLOSED, transaction_id)
 
 
 _HANDLERS = {

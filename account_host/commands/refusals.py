@@ -1,5 +1,6 @@
 """What every command kind's decision shares: its refusal (a code and a reason, nothing
-posted), the card it acts on as this host holds it, the balance limit and its transaction."""
+posted), the card it acts on as this host holds it, the balance limit, its transaction, and a
+card closed by it."""
 
 from __future__ import annotations
 
@@ -49,3 +50,11 @@ def new_transaction(context: ApplyContext, card: Card) -> tuple[int, date]:
     """A new transaction's id, and the business date it posts on (the card's alliance's)."""
     return context.approve(with_rrn=False).transaction_id, context.business_date(
         card.alliance_id)
+
+
+def close_card(context: ApplyContext, card: Card, transaction_id: int) -> None:
+    """Closed by the command of `transaction_id`: 05 from now on, and its status row written
+    in the batch."""
+    card.decline_code = ResponseCode.DO_NOT_HONOUR
+    context.state.closed_cards.add(card.id)
+    context.batch.set_card_status(card.id, CLOSED, transaction_id)

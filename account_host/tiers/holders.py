@@ -99,6 +99,22 @@ def store(context: ApplyContext, card: Card, earlier: bytes | None, standing: by
         row_needed=tier_changed)
 
 
+def carry_in(context: ApplyContext, card: Card, standing: bytes) -> None:
+    """A standing carried from another partition with the holder's card (a replacement into
+    this partition's range): kept as it was and written in the holder's row, with no
+    notification (the tier did not change)."""
+    member_id = card.member_id
+    if member_id:
+        context.state.member_standings[member_id] = standing
+    else:
+        card.standing = standing
+    tier, until = standing_tier(standing)
+    context.batch.set_standing(member_id or -card.id, (
+        member_id or None, None if member_id else card.id, card.alliance_id, tier,
+        date.fromordinal(until).isoformat() if until else None, standing),
+        account_id=card.points_account_id, row_needed=True)
+
+
 def _note_tier_change(
     context: ApplyContext, card: Card, earlier: bytes | None, tier: str,
 ) -> None:
