@@ -80,7 +80,7 @@ async def _command(conn: asyncpg.Connection, payload: Payload, request_id: int, 
     if kind is CommandKind.POINTS_TRANSFER:
         split = await split_partitions(conn, command)
         if split is not None:   # the cards are in two partitions: steps through in-transit
-            transfer_id = await start_transfer(conn, command, split, subject, request_id)
+            transfer_id = await start_transfer(conn, kind, command, split, subject, request_id)
             return (f"transfer {transfer_id} started: partition {split[0]} to partition"
                     f" {split[1]}")
     command_id = await submit_command(conn, kind, command, subject, approval_id=request_id)

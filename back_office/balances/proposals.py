@@ -10,7 +10,9 @@ import asyncpg
 import msgspec
 
 from back_office.balances.commands import submit_command
+from back_office.members.one_partition import check_member_leaves_partition
 from back_office.provisioning.errors import ConflictError, InvalidValueError, NotFoundError
+from back_office.transit.starting import split_partitions, start_transfer
 from proto.host_commands import CommandKind, CommandPayload, InvalidCommand, check_payload
 from proto.keys import pan_hmac
 from proto.pan import mask_pan
@@ -109,12 +111,21 @@ async def propose_closure(
                      CommandPayload(card["id"], reason))
 
 
+class Replacement(msgspec.Struct, frozen=True):
+    """What a replacement became: a command to the one host that holds both cards, or a
+    transfer between two partitions (docs/transfers.md)."""
+
+    command_id: int | None = None
+    transfer_id: int | None = None
+
+
 async def replace_card(
     conn: asyncpg.Connection, lookup_key: bytes, old_pan: str, new_pan: str, reason: str,
-) -> int:
-    """The command that moves every balance to `new_pan` and closes `old_pan`; the new card
-    goes to the old one's member. Not a request: card service replaces a lost card at the
-    counter, and nothing leaves the member."""
+) -> Replacement:
+    """The command that moves every balance to `new_pan` and closes `old_pan`, or, when the
+    new card is in another partition's range, the transfer that does it in steps (with the
+    member's tier standing); the new card goes to the old one's member. Not a request: card
+    service replaces a lost card at the counter, and nothing leaves the member."""
     async with conn.transaction():
         old = await _card(conn, lookup_key, old_pan)
         new = await _card(conn, lookup_key, new_pan)
@@ -129,10 +140,16 @@ async def replace_card(
             raise ConflictError(f"the new card {new['pan_masked']} has balances of its own")
         if new["member_id"] is not None and new["member_id"] != old["member_id"]:
             raise ConflictError(f"the new card {new['pan_masked']} is another member's")
+        payload = CommandPayload(old["id"], reason, other_card_id=new["id"])
+        split = await split_partitions(conn, payload)
+        if split is not None and old["member_id"] is not None:
+            await check_member_leaves_partition(conn, old["member_id"], old["id"], new["id"])
         if old["member_id"] is not None and new["member_id"] is None:
             await conn.execute("UPDATE cards SET member_id = $2 WHERE id = $1", new["id"],
                                old["member_id"])
-        payload = CommandPayload(old["id"], reason, other_card_id=new["id"])
-        return await submit_command(
-            conn, CommandKind.CARD_REPLACEMENT, payload,
-            f"{old['pan_masked']} by {new['pan_masked']}")
+        subject = f"{old['pan_masked']} by {new['pan_masked']}"
+        if split is not None:
+            return Replacement(transfer_id=await start_transfer(
+                conn, CommandKind.CARD_REPLACEMENT, payload, split, subject, None))
+        return Replacement(command_id=await submit_command(
+            conn, CommandKind.CARD_REPLACEMENT, payload, subject))

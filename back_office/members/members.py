@@ -16,6 +16,7 @@ import msgspec
 from back_office.audit_trail import record
 from back_office.balances.join_bonus import offer_join_bonus
 from back_office.members import validate
+from back_office.members.one_partition import check_card_joins_member
 from back_office.members.personal_data import (
     PersonalDataKeys,
     SealedField,
@@ -233,6 +234,7 @@ async def assign_card(
             raise ConflictError(f"card {mask_pan(pan)} is of another alliance than the member")
         if card["member_id"] not in (None, member_id):
             raise ConflictError(f"card {mask_pan(pan)} belongs to member {card['member_id']}")
+        await check_card_joins_member(conn, member_id, card["id"])
         await conn.execute("UPDATE cards SET member_id = $2 WHERE id = $1", card["id"],
                            member_id)
         await record(conn, "member.assign_card", "card", mask_pan(pan),

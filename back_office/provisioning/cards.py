@@ -24,6 +24,7 @@ import msgspec
 
 from back_office.audit_trail import record
 from back_office.balances.join_bonus import offer_join_bonus
+from back_office.members.one_partition import check_card_joins_member
 from back_office.provisioning import validate
 from back_office.provisioning.alliances import alliance_id
 from back_office.provisioning.card_numbers import PAN_LENGTH_MAX, PAN_LENGTH_MIN, PanGenerator
@@ -118,6 +119,7 @@ async def issue_cards(
             issued, rounds = await _insert_cards(conn, generator, count, alliance, expires_on,
                                                  keys, "inactive" if inactive else "active")
             if member_id is not None:
+                await check_card_joins_member(conn, member_id, issued[0][0])
                 await conn.execute("UPDATE cards SET member_id = $2 WHERE id = $1",
                                    issued[0][0], member_id)
                 await offer_join_bonus(conn, member_id, issued[0][0])

@@ -4,7 +4,6 @@ its driver, where an approved transfer goes, and what operators read of them."""
 from back_office.transit.driver import advance, drive, drive_once
 from back_office.transit.listing import (
     Transfer,
-    as_outcome,
     find_transfers,
     transfer_of_request,
     wait_for_transfer,
@@ -13,7 +12,7 @@ from back_office.transit.starting import split_partitions, start_transfer
 from back_office.transit.states import FINAL, TransferState
 
 __all__ = [
-    "FINAL", "Transfer", "TransferState", "advance", "as_outcome", "drive", "drive_once",
+    "FINAL", "Transfer", "TransferState", "advance", "drive", "drive_once",
     "find_transfers", "split_partitions", "start_transfer", "transfer_of_request",
     "wait_for_transfer",
 ]

@@ -9,9 +9,8 @@ import anyio
 import asyncpg
 import msgspec
 
-from back_office.balances.commands import CommandOutcome
 from back_office.provisioning.errors import InvalidValueError
-from back_office.transit.states import FINAL, TransferState
+from back_office.transit.states import FINAL
 
 # How often a waiting operator's session looks at the row: each step is a host's group commit
 # and a replication round trip (milliseconds to a second).
@@ -85,23 +84,6 @@ async def wait_for_transfer(
                 return transfer
             await anyio.sleep(_POLL_INTERVAL_S)
     return await _transfer(conn, transfer_id)
-
-
-def as_outcome(transfer: Transfer) -> CommandOutcome:
-    """The transfer as the outcome of the command an approval made on one host: done when
-    credited, refused when refused, voided or stuck, pending while open."""
-    state = ("done" if transfer.state == TransferState.CREDITED
-             else "refused" if transfer.state in FINAL else "pending")
-    result = (f"transfer {transfer.id} {transfer.state} ({transfer.source} -> "
-              f"{transfer.destination})" + (f": {transfer.result}" if transfer.result else ""))
-    return CommandOutcome(
-        id=transfer.command_id or 0, kind=transfer.kind,
-        subject=f"card {transfer.from_card} to {transfer.to_card}", state=state,
-        result_code=transfer.result_code, result=result[:200],
-        transaction_id=transfer.transaction_id if state == "done" else None,
-        approval_id=transfer.approval_id, requested_by=transfer.requested_by,
-        requested_at=transfer.requested_at,
-        done_at=transfer.updated_at if state != "pending" else None)
 
 
 async def _transfer(conn: asyncpg.Connection, transfer_id: int) -> Transfer:

@@ -13,9 +13,10 @@ import msgspec
 from back_office.approvals import ApprovalRequest, approve, list_requests, reject, submit
 from back_office.approvals.actions import Payload
 from back_office.balances import CommandOutcome, outcome_of_request
-from back_office.transit import as_outcome, transfer_of_request, wait_for_transfer
+from back_office.transit import transfer_of_request, wait_for_transfer
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from jifen.commands.transit import as_outcome
 from runtime.config import load_config
 
 _COLUMNS = ("id", "action", "subject", "state", "requested_by", "expires_at", "decided_by")
@@ -45,6 +46,9 @@ def print_outcome(outcome: CommandOutcome, as_json: bool) -> int:
     """The command's outcome; exit 1 when the host refused it."""
     if as_json:
         print_json(outcome)
+    elif outcome.state == "pending" and (outcome.result or "").startswith("transfer "):
+        print(f"{outcome.result}: it goes on as the partitions' hosts decide its steps"
+              " (`jifen transit list --open`)")
     elif outcome.state == "pending":
         print(f"command {outcome.id} ({outcome.kind}) is queued: the account host applies it"
               f" when it runs (`jifen card commands --pending`)")

@@ -19,10 +19,12 @@ from back_office.balances import (
     wait_for_outcome,
 )
 from back_office.queries import find_card
+from back_office.transit import wait_for_transfer
 from database.roles import Role
 from jifen.commands.approval import print_outcome, print_submitted, submit_request
 from jifen.commands.card_lookup import card_hash_in, lookup_key_in
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from jifen.commands.transit import as_outcome
 from runtime.config import load_config
 
 _COLUMNS = ("id", "kind", "subject", "state", "result_code", "result", "requested_by",
@@ -58,8 +60,11 @@ def _replace(args: argparse.Namespace) -> int:
 
     async def run(conn: asyncpg.Connection) -> CommandOutcome:
         key = await lookup_key_in(conn, args.config)
-        command_id = await replace_card(conn, key, args.pan, args.new_pan, args.reason)
-        return await wait_for_outcome(conn, command_id, wait_s)
+        replacement = await replace_card(conn, key, args.pan, args.new_pan, args.reason)
+        if replacement.transfer_id is not None:   # into another partition's range
+            return as_outcome(await wait_for_transfer(conn, replacement.transfer_id, wait_s))
+        assert replacement.command_id is not None
+        return await wait_for_outcome(conn, replacement.command_id, wait_s)
 
     return print_outcome(run_command(args, Role.BACK_OFFICE, run), args.json)
 

@@ -6,15 +6,34 @@ from __future__ import annotations
 
 import argparse
 
-from back_office.transit import find_transfers
+from back_office.balances import CommandOutcome
+from back_office.transit import FINAL, Transfer, TransferState, find_transfers
 from database.connect import resolve_database_url
 from database.roles import Role
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 from runtime.config import load_config
 from runtime.service import run_service
 
-_COLUMNS = ("id", "state", "from_card", "to_card", "source", "destination", "points",
+_COLUMNS = ("id", "kind", "state", "from_card", "to_card", "source", "destination", "points",
             "result_code", "requested_at", "updated_at")
+
+
+def as_outcome(transfer: Transfer) -> CommandOutcome:
+    """The transfer as the outcome of the command an approval made on one host: done when
+    credited, refused when refused, voided or stuck, pending while open."""
+    state = ("done" if transfer.state == TransferState.CREDITED
+             else "refused" if transfer.state in FINAL else "pending")
+    result = (f"transfer {transfer.id} {transfer.state} ({transfer.source} -> "
+              f"{transfer.destination})" + (f": {transfer.result}" if transfer.result else ""))
+    return CommandOutcome(
+        id=transfer.command_id or 0, kind=transfer.kind,
+        subject=f"card {transfer.from_card} to {transfer.to_card}", state=state,
+        result_code=transfer.result_code, result=result[:200],
+        transaction_id=transfer.transaction_id if state == "done" else None,
+        approval_id=transfer.approval_id, requested_by=transfer.requested_by,
+        requested_at=transfer.requested_at,
+        done_at=transfer.updated_at if state != "pending" else None)
+
 
 
 def _drive(args: argparse.Namespace) -> int:

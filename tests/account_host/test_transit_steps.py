@@ -9,13 +9,16 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from account_host.card_store import CardRow
 from account_host.chart import AccountKind
 from account_host.commands.item import Command
 from account_host.state import HostState
+from account_host.tiers.standing import MONTHS
 from proto.codes import ResponseCode
 from proto.host_commands import CommandKind, CommandPayload
+from proto.tiers import pack_standing
 from proto.transit import Carried, decode_carried, encode_carried
-from tests.account_host.test_commands import ALLIANCE_ID, _apply, _command, _points, _state
+from tests.account_host.test_commands import ALLIANCE_ID, _apply, _command, _fen, _points, _state
 
 GIVER, TAKER = 1, 2   # card 1 on the source's host, card 2 on the destination's
 
@@ -119,3 +122,75 @@ def test_points_are_neither_made_nor_lost(transfers: list[tuple[int, bool]]) -> 
                 command_id + 2, CommandKind.TRANSIT_VOID, points, carried=carried))[0] == "00"
         assert _in_transit(source) + _in_transit(destination) == 0
         assert _points(source, GIVER) + _points(destination, TAKER) == 1_000
+
+
+MEMBER = 42
+OLD, NEW = 1, 2   # a replacement: the old card on the source's host, the new on the destination's
+
+
+def _replacement(command_id: int, kind: CommandKind, *, carried: bytes | None = None,
+                 status: str = "active") -> Command:
+    payload = CommandPayload(OLD, "lost", other_card_id=NEW)
+    card = NEW if kind is CommandKind.TRANSIT_CREDIT else OLD
+    # A replacement's debit needs no approval (as on one host); the others are the host's own
+    # reading of the debit's row.
+    return Command(command_id, kind, payload, None, kind is not CommandKind.TRANSIT_DEBIT,
+                   card.to_bytes(32, "big"), status, transfer_id=8, carried=carried,
+                   card_alliance_id=ALLIANCE_ID, other_alliance_id=ALLIANCE_ID)
+
+
+def _members(state: HostState) -> None:
+    """Both cards the member's (before any posting: the rows have no accounts yet)."""
+    for card_id in (OLD, NEW):
+        state.cards.put(card_id.to_bytes(32, "big"),
+                        CardRow(card_id, ALLIANCE_ID, None, 800_000, member_id=MEMBER))
+
+
+def test_a_replacement_moves_every_balance_and_the_standing_and_activates_the_new_card() -> None:
+    (source, source_ids), (destination, destination_ids) = _state(), _state()
+    _members(source)
+    _members(destination)
+    _given(source, source_ids, 700)
+    assert _apply(source, source_ids, _command(
+        901, CommandKind.STORED_VALUE_ADJUSTMENT, OLD, fen=1_234))[0] == "00"
+    standing = pack_standing("GOLD", 0, 1, [5] * MONTHS)
+    source.member_standings[MEMBER] = standing
+    code, batch = _apply(source, source_ids, _replacement(1, CommandKind.TRANSIT_DEBIT,
+                                                          status="lost"))
+    assert code == "00"
+    [carried] = batch.carried.values()
+    assert decode_carried(carried) == Carried(700, 1_234, b"", standing, "lost")
+    assert OLD in source.closed_cards and batch.card_statuses[OLD][0] == "closed"
+    assert (_points(source, OLD), _fen(source, OLD), _in_transit(source)) == (0, 0, 700)
+    # The new card was sold and not activated yet: the credit activates it.
+    new_card = destination.cards[NEW.to_bytes(32, "big")]
+    new_card.decline_code = ResponseCode.DO_NOT_HONOUR
+    code, batch = _apply(destination, destination_ids, _replacement(
+        2, CommandKind.TRANSIT_CREDIT, carried=carried, status="inactive"))
+    assert code == "00"
+    assert (_points(destination, NEW), _fen(destination, NEW)) == (700, 1_234)
+    assert _in_transit(destination) == -700
+    assert destination.member_standings[MEMBER] == standing
+    assert new_card.decline_code is None and batch.card_statuses[NEW][0] == "active"
+
+
+def test_a_refused_replacement_reopens_the_old_card_as_it_was() -> None:
+    (source, source_ids), (destination, destination_ids) = _state(), _state()
+    _given(source, source_ids, 300)
+    _, batch = _apply(source, source_ids, _replacement(1, CommandKind.TRANSIT_DEBIT,
+                                                       status="lost"))
+    [carried] = batch.carried.values()
+    # The new card has balances of its own by now: 12; a blocked one: 05.
+    _apply(destination, destination_ids, _command(900, CommandKind.POINTS_ADJUSTMENT, NEW,
+                                                  points=5))
+    assert _apply(destination, destination_ids, _replacement(
+        2, CommandKind.TRANSIT_CREDIT, carried=carried))[0] == "12"
+    assert _apply(destination, destination_ids, _replacement(
+        3, CommandKind.TRANSIT_CREDIT, carried=carried, status="blocked"))[0] == "05"
+    code, batch = _apply(source, source_ids, _replacement(
+        4, CommandKind.TRANSIT_VOID, carried=carried, status="closed"))
+    assert code == "00"
+    old = source.cards[OLD.to_bytes(32, "big")]
+    assert (_points(source, OLD), _in_transit(source)) == (300, 0)
+    assert OLD not in source.closed_cards and old.decline_code == ResponseCode.CARD_LOST
+    assert batch.card_statuses[OLD][0] == "lost"

@@ -5,7 +5,8 @@ carried out by the driver in steps through the in-transit accounts, with the dri
 restarted by the supervisor from the database each time.
 
 A credit to a card reported lost meanwhile is refused (05) and voided: the points are back on
-the giver. A transfer approved while the destination's host is killed waits for it and ends
+the giver. A card of one partition replaced by a card of the other moves every balance, and the
+old card is closed. A transfer approved while the destination's host is killed waits for it and ends
 credited once the supervisor has it back. Each step's command is decided once; each partition's
 journal and accounts are read by SQL; the in-transit accounts of the two partitions cancel;
 `jifen audit` over both passes.
@@ -32,8 +33,9 @@ from tests.e2e.test_jifen_up import UP_TIMEOUT_S, _jifen, _wait_for_line
 from tests.e2e.test_jifen_up_partitions import _free_with_offset
 
 # Every state the driver waits in, killed right after committing it: the first transfer's
-# three, the second's void (the supervisor restarts it, 0.5 s and doubling: 7.5 s in all).
-KILLED_STATES = "1:debiting,1:debited,1:crediting,2:voiding"
+# three, the second's void, the replacement's credit (the supervisor restarts it, 0.5 s and
+# doubling: 15.5 s in all).
+KILLED_STATES = "1:debiting,1:debited,1:crediting,2:voiding,4:crediting"
 TRANSFER_DONE_S = 120.0
 CLI_TIMEOUT_S = 60.0
 
@@ -122,7 +124,8 @@ def _event(line: str) -> dict:
 
 
 def _transfer_id(decided: dict) -> int:
-    # "transfer 3 started: partition main to partition p2"
+    # "transfer 3 started: partition main to partition p2" (an approval's), or "transfer 4
+    # crediting (main -> p2)" (a replacement's outcome)
     words = decided["result"].split()
     assert words[0] == "transfer", decided
     return int(words[1])
@@ -198,9 +201,28 @@ def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
         assert _points(central_url, giver) == before - 350
         assert _points(p2_url, taker) == 350
 
+        # 4. A card of main's range replaced by a card of p2's: every balance moves, the old
+        # card is closed, the new one serves.
+        old = _pans(tmp_path / "var" / "demo-cards.csv", 2)[1]
+        new = _pans(tmp_path / "var" / "demo-cards-p2.csv", 3)[2]
+        given = run.approved(maker, checker, "card", "adjust", "--pan", old, "--points",
+                             "400", "--reason", "opening balance")
+        assert given["command"]["result_code"] == "00", given
+        replaced = json.loads(run.jifen("card", "replace", "--pan", old, "--new-pan", new,
+                                        "--reason", "reported lost", "--json",
+                                        check=False).stdout)
+        fourth = run.transfer(_transfer_id(replaced))
+        assert (fourth["kind"], fourth["state"]) == ("card_replacement", "credited"), fourth
+        assert (_points(central_url, old), _points(p2_url, new)) == (0, 400)
+        statuses = anyio.run(_fetch, central_url, "SELECT pan_masked, status FROM cards"
+                                                  " WHERE pan_masked = ANY($1::text[])",
+                             [mask_pan(old), mask_pan(new)])
+        assert {row["pan_masked"]: row["status"] for row in statuses} == {
+            mask_pan(old): "closed", mask_pan(new): "active"}
+
         # Each partition's in-transit account holds what left it less what arrived in it, and
         # the two cancel; every step decided once; the driver died at every state asked.
-        assert _in_transit(central_url) == 350 and _in_transit(p2_url) == -350
+        assert _in_transit(central_url) == 750 and _in_transit(p2_url) == -750
         steps = anyio.run(_fetch, central_url, """
             SELECT transfer_id, array_agg(transfer_step || ':' || state ORDER BY id) AS steps
             FROM host_commands WHERE transfer_id IS NOT NULL GROUP BY transfer_id
@@ -208,10 +230,10 @@ def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
         assert [row["steps"] for row in steps] == [
             ["debit:done", "credit:done"],
             ["debit:done", "credit:refused", "void:done"],
-            ["debit:done", "credit:done"]]
+            ["debit:done", "credit:done"], ["debit:done", "credit:done"]]
         deaths = [event for event in map(_event, log_path.read_text().splitlines())
                   if event.get("event") == "child_died" and event.get("child") == "transit"]
-        assert [(death["exit_code"]) for death in deaths] == [137] * 4, deaths
+        assert [(death["exit_code"]) for death in deaths] == [137] * 5, deaths
         audit = run.jifen("audit", check=False)
         assert audit.returncode == 0, audit.stdout + audit.stderr
     finally:
