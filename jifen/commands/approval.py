@@ -14,7 +14,13 @@ from back_office.approvals import ApprovalRequest, approve, list_requests, rejec
 from back_office.approvals.actions import Payload
 from back_office.balances import CommandOutcome, outcome_of_request
 from database.roles import Role
-from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from jifen.commands.runner import (
+    add_json_option,
+    partition_writers,
+    print_json,
+    print_table,
+    run_command,
+)
 from runtime.config import load_config
 
 _COLUMNS = ("id", "action", "subject", "state", "requested_by", "expires_at", "decided_by")
@@ -70,10 +76,12 @@ def _list(args: argparse.Namespace) -> int:
 
 def _approve(args: argparse.Namespace) -> int:
     """Approved; a change of balances is then waited for until the account host applies it."""
-    wait_s = load_config(args.config).back_office.host_command_wait_s
+    config = load_config(args.config)
+    wait_s = config.back_office.host_command_wait_s
 
     async def run(conn: asyncpg.Connection) -> tuple[ApprovalRequest, CommandOutcome | None]:
-        decided = await approve(conn, args.id, args.note)
+        decided = await approve(conn, args.id, args.note,
+                                await partition_writers(conn, config))
         return decided, await outcome_of_request(conn, decided.id, wait_s)
 
     decided, outcome = run_command(args, Role.BACK_OFFICE, run)
