@@ -11,7 +11,7 @@ for a central decision that did not commit.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -38,25 +38,31 @@ class PartitionWriteUrls(msgspec.Struct, frozen=True):
 
 
 NO_PARTITION_WRITES = PartitionWriteUrls({}, 0.0)
+# The URLs, or how to find them when first needed (an approval whose action writes in no
+# partition, most of them, then resolves no partition's login).
+WriteTargets = PartitionWriteUrls | Callable[[], Awaitable[PartitionWriteUrls]]
 
 
 class PartitionWrites:
     """The partitions' transactions opened for one decision, committed after central's."""
 
-    def __init__(self, partitions: PartitionWriteUrls) -> None:
-        self._partitions = partitions
+    def __init__(self, targets: WriteTargets) -> None:
+        self._targets = targets
         self._open: dict[str, tuple[asyncpg.Connection, Transaction]] = {}
 
     async def on(self, name: str) -> asyncpg.Connection:
         """A connection to partition `name` inside a transaction of its own (opened once)."""
         if name in self._open:
             return self._open[name][0]
-        url = self._partitions.urls.get(name)
+        if not isinstance(self._targets, PartitionWriteUrls):
+            self._targets = await self._targets()
+        partitions = self._targets
+        url = partitions.urls.get(name)
         if url is None:
             raise NotFoundError(f"no partition {name}: `jifen partition list` names them")
         try:
-            with anyio.fail_after(self._partitions.connect_timeout_s + STATEMENT_TIMEOUT_S):
-                connection = await connect(url, self._partitions.connect_timeout_s)
+            with anyio.fail_after(partitions.connect_timeout_s + STATEMENT_TIMEOUT_S):
+                connection = await connect(url, partitions.connect_timeout_s)
                 transaction = connection.transaction()
                 await transaction.start()
                 await connection.execute(
@@ -88,10 +94,10 @@ class PartitionWrites:
 
 
 @asynccontextmanager
-async def partition_writes(partitions: PartitionWriteUrls) -> AsyncIterator[PartitionWrites]:
+async def partition_writes(targets: WriteTargets) -> AsyncIterator[PartitionWrites]:
     """Writes in other partitions, committed when the block ends (after the caller's central
     transaction inside it), rolled back when it raises."""
-    writes = PartitionWrites(partitions)
+    writes = PartitionWrites(targets)
     try:
         yield writes
     except BaseException:

@@ -23,7 +23,7 @@ from back_office.approvals.errors import OwnRequestError, RequestDecidedError
 from back_office.audit_trail import record
 from back_office.operators import OperatorNotFoundError, OperatorRole, current_operator
 from back_office.operators.errors import RightRefusedError
-from back_office.partition_writes import NO_PARTITION_WRITES, PartitionWriteUrls, partition_writes
+from back_office.partition_writes import NO_PARTITION_WRITES, WriteTargets, partition_writes
 from back_office.provisioning.errors import InvalidValueError, NotFoundError
 
 # One page of `jifen approval list`.
@@ -68,7 +68,7 @@ async def submit(
 
 async def approve(
     conn: asyncpg.Connection, request_id: int, note: str | None = None,
-    partitions: PartitionWriteUrls = NO_PARTITION_WRITES,
+    partitions: WriteTargets = NO_PARTITION_WRITES,
 ) -> ApprovalRequest:
     """Carry the request out and mark it approved, in one transaction; what it writes in
     another partition commits right after it (back_office/partition_writes.py)."""

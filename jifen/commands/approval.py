@@ -80,8 +80,9 @@ def _approve(args: argparse.Namespace) -> int:
     wait_s = config.back_office.host_command_wait_s
 
     async def run(conn: asyncpg.Connection) -> tuple[ApprovalRequest, CommandOutcome | None]:
+        # Every partition's login only if the action writes in one (a risk review's release).
         decided = await approve(conn, args.id, args.note,
-                                await partition_writers(conn, config))
+                                lambda: partition_writers(conn, config))
         return decided, await outcome_of_request(conn, decided.id, wait_s)
 
     decided, outcome = run_command(args, Role.BACK_OFFICE, run)
