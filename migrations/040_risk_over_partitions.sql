@@ -8,7 +8,9 @@
 ALTER PUBLICATION jifen_reference DROP TABLE risk_baselines;
 REVOKE SELECT ON risk_baselines FROM jifen_replication;
 -- The back office announces its own writes (NOTIFY risk_baselines) in every database now: the
--- notify trigger, enabled in a partition by `partition add` for replicated rows, is not needed.
+-- notify trigger for replicated rows is not needed. (A partition added later has it enabled
+-- with the others by `partition add`: the same notice twice in one transaction, which
+-- PostgreSQL delivers once.)
 ALTER TABLE risk_baselines DISABLE TRIGGER jifen_replicated_change;
 
 -- The back office writes a partition's risk data as jifen_back_office (operators log in on
