@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncpg
 import msgspec
 
-from back_office.partition_writes import NO_PARTITION_WRITES, PartitionWriteUrls
+from back_office.partition_writes import NO_PARTITION_WRITES, WriteTargets
 from back_office.provisioning.errors import InvalidValueError, NotFoundError
 from back_office.queries.partitions import NO_OTHER_PARTITIONS, OtherPartitions
 
@@ -24,7 +24,7 @@ class ReviewPartitions(msgspec.Struct, frozen=True):
 
     central: str | None              # None: only central (no name needed)
     reads: OtherPartitions           # as jifen_audit
-    writes: PartitionWriteUrls       # as jifen_back_office
+    writes: WriteTargets             # as jifen_back_office (resolved when first needed)
 
     @property
     def others(self) -> list[str]:
@@ -65,10 +65,9 @@ def resolve(ref: ReviewRef, partitions: ReviewPartitions) -> ReviewRef:
 
 
 async def review_partitions(
-    conn: asyncpg.Connection, reads: OtherPartitions, writes: PartitionWriteUrls,
+    conn: asyncpg.Connection, reads: OtherPartitions, writes: WriteTargets,
 ) -> ReviewPartitions:
     """The system's partitions for the risk commands; ONLY_CENTRAL when there are no others."""
     if not reads.urls:
         return ONLY_CENTRAL
-    assert reads.urls.keys() == writes.urls.keys(), "one list of partitions, two logins"
     return ReviewPartitions(await conn.fetchval(_CENTRAL_SQL), reads, writes)

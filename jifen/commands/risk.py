@@ -83,8 +83,9 @@ def _ref(text: str) -> ReviewRef:
 
 async def _partitions(conn: asyncpg.Connection, args: argparse.Namespace) -> ReviewPartitions:
     config = load_config(args.config)
+    # The back office's logins in the partitions only for a decision (a listing reads).
     return await review_partitions(conn, await other_partitions(conn, config),
-                                   await partition_writers(conn, config))
+                                   lambda: partition_writers(conn, config))
 
 
 def _count(text: str) -> int | None:
