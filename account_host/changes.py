@@ -167,12 +167,14 @@ class ChangeListener:
         grouped read of the open rows' partial index): the host is the long-running process
         that reads this database."""
         queue = await read_queue(connection)
+        partition = self._config.name    # a host's name is its partition's
         for code in self._queue_alliances - queue.keys():
-            metrics.RISK_REVIEWS_OPEN.labels(alliance=code).set(0)
-            metrics.RISK_REVIEW_OLDEST_AGE.labels(alliance=code).set(0)
+            metrics.RISK_REVIEWS_OPEN.labels(alliance=code, partition=partition).set(0)
+            metrics.RISK_REVIEW_OLDEST_AGE.labels(alliance=code, partition=partition).set(0)
         for code, (count, age_s) in queue.items():
-            metrics.RISK_REVIEWS_OPEN.labels(alliance=code).set(count)
-            metrics.RISK_REVIEW_OLDEST_AGE.labels(alliance=code).set(age_s)
+            metrics.RISK_REVIEWS_OPEN.labels(alliance=code, partition=partition).set(count)
+            metrics.RISK_REVIEW_OLDEST_AGE.labels(alliance=code, partition=partition).set(
+                age_s)
         self._queue_alliances |= queue.keys()
 
     async def _read(self, connection: asyncpg.Connection, changes: set[Change]) -> None:

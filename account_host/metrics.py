@@ -40,11 +40,15 @@ RRNS_UNRESERVED = Gauge(
     " reservation (at 0 the host answers 96: `jifen partition rrns` adds a range)")
 # The risk review queue (risk_reviews, migration 034), read by the change listener at each
 # probe of its idle connection: its own names, as the queue is the alliance's, not the host's.
+# Each host reads its own partition's database, which holds the reviews it raised: the series
+# carry the partition (the host's name), and the alliance's queue is their sum over hosts.
 RISK_REVIEWS_OPEN = Gauge(
-    "jifen_risk_reviews_open", "Risk reviews open (jifen risk queue), by alliance", ["alliance"])
+    "jifen_risk_reviews_open", "Risk reviews open (jifen risk queue), by alliance, in this"
+    " host's partition", ["alliance", "partition"])
 RISK_REVIEW_OLDEST_AGE = Gauge(
     "jifen_risk_review_oldest_age_seconds",
-    "Age of the oldest open risk review, by alliance (0: none open)", ["alliance"])
+    "Age of the oldest open risk review, by alliance, in this host's partition (0: none open)",
+    ["alliance", "partition"])
 STATE_LOADS = Counter(
     "jifen_host_state_loads", "Loads of the whole state, at start and after a failed batch")
 

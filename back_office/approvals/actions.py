@@ -3,7 +3,9 @@
 An action's payload holds ids and amounts, never a clear card number or password (the row is
 read by every approver). `execute` runs in the approval's transaction, as the approving
 operator: the database's grants of the approver's role are the last check, and the change,
-its audit rows and the decision commit together or not at all.
+its audit rows and the decision commit together or not at all. An action that changes a row
+of another partition (a risk review's release) writes it through `writes`, which commits
+once the approval has (back_office/partition_writes.py).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from back_office.balances.commands import submit_command
 from back_office.card_service.lifecycle import CardStep, change_card_by_id
 from back_office.lottery.campaigns import create_campaign
 from back_office.operators.roles import OperatorRole
+from back_office.partition_writes import PartitionWrites
 from back_office.provisioning.card_passwords import apply_password_reset
 from back_office.provisioning.merchants import update_merchant
 from back_office.provisioning.settlement_rules import set_rule
+from back_office.risk.partitions import ReviewRef
 from back_office.risk.reviews import release_review
 from back_office.rules.earn_rules import set_rules
 from back_office.transit import split_partitions, start_transfer
@@ -30,8 +34,9 @@ from proto.host_commands import CommandKind, CommandPayload
 from proto.lottery import PrizeTable
 
 Payload = dict[str, Any]
-# (connection, payload, the request's id) -> what was done, for the request's result
-Executor = Callable[[asyncpg.Connection, Payload, int], Awaitable[str]]
+# (connection, payload, the request's id, other partitions' writes) -> what was done, for the
+# request's result
+Executor = Callable[[asyncpg.Connection, Payload, int, PartitionWrites], Awaitable[str]]
 
 
 class Action(msgspec.Struct, frozen=True):
@@ -41,12 +46,14 @@ class Action(msgspec.Struct, frozen=True):
     execute: Executor
 
 
-async def _unblock(conn: asyncpg.Connection, payload: Payload, _request_id: int) -> str:
+async def _unblock(conn: asyncpg.Connection, payload: Payload, _request_id: int,
+        _writes: PartitionWrites) -> str:
     change = await change_card_by_id(conn, int(payload["card_id"]), CardStep.UNBLOCK)
     return f"card {change.pan_masked}: {change.status_before} -> {change.status}"
 
 
-async def _settlement_rule(conn: asyncpg.Connection, payload: Payload, _request_id: int) -> str:
+async def _settlement_rule(conn: asyncpg.Connection, payload: Payload, _request_id: int,
+        _writes: PartitionWrites) -> str:
     rule = await set_rule(
         conn, payload["alliance_code"], payload["merchant_code"],
         date.fromisoformat(payload["effective_from"]), payload["issue_price_fen"],
@@ -55,14 +62,16 @@ async def _settlement_rule(conn: asyncpg.Connection, payload: Payload, _request_
     return f"settlement rule {rule.id} effective {rule.effective_from}"
 
 
-async def _password_reset(conn: asyncpg.Connection, payload: Payload, _request_id: int) -> str:
+async def _password_reset(conn: asyncpg.Connection, payload: Payload, _request_id: int,
+        _writes: PartitionWrites) -> str:
     change = await apply_password_reset(conn, int(payload["card_id"]),
                                         bytes.fromhex(payload["verification"]))
     unlocked = " and unlocked" if change.was_locked else ""
     return f"card {change.pan_masked}: password reset{unlocked}"
 
 
-async def _merchant_update(conn: asyncpg.Connection, payload: Payload, _request_id: int) -> str:
+async def _merchant_update(conn: asyncpg.Connection, payload: Payload, _request_id: int,
+        _writes: PartitionWrites) -> str:
     merchant = await update_merchant(conn, payload["merchant_code"], name=payload["name"],
                                      earn_points_per_yuan=payload["earn_points_per_yuan"],
                                      category=payload.get("category"))
@@ -88,7 +97,8 @@ async def _command(conn: asyncpg.Connection, payload: Payload, request_id: int, 
 
 
 def _command_action(kind: CommandKind, what: str) -> Action:
-    async def execute(conn: asyncpg.Connection, payload: Payload, request_id: int) -> str:
+    async def execute(conn: asyncpg.Connection, payload: Payload, request_id: int,
+                      _writes: PartitionWrites) -> str:
         return await _command(conn, payload, request_id, kind=kind)
 
     return Action(kind.value, what, frozenset({OperatorRole.HQ_ADMIN}), execute)
@@ -101,7 +111,8 @@ POINTS_TRANSFER = _command_action(CommandKind.POINTS_TRANSFER,
                                   "transfer points between cards")
 CARD_CLOSURE = _command_action(CommandKind.CARD_CLOSURE, "close a card and refund it")
 
-async def _earn_rules(conn: asyncpg.Connection, payload: Payload, request_id: int) -> str:
+async def _earn_rules(conn: asyncpg.Connection, payload: Payload, request_id: int,
+        _writes: PartitionWrites) -> str:
     rules = msgspec.convert(payload["document"], EarnRules)
     version = await set_rules(conn, payload["alliance_code"],
                               date.fromisoformat(payload["effective_from"]), rules,
@@ -110,7 +121,7 @@ async def _earn_rules(conn: asyncpg.Connection, payload: Payload, request_id: in
 
 
 async def _lottery_campaign(conn: asyncpg.Connection, payload: Payload,
-                           request_id: int) -> str:
+                           request_id: int, _writes: PartitionWrites) -> str:
     table = msgspec.convert(payload["table"], PrizeTable)
     campaign = await create_campaign(conn, payload["alliance_code"], payload["code"],
                                      int(payload["price"]), table, approval_id=request_id)
@@ -132,8 +143,11 @@ PASSWORD_RESET = Action("password_reset", "reset a card's password",
                         frozenset({OperatorRole.HQ_ADMIN, OperatorRole.CARD_SERVICE}),
                         _password_reset)
 
-async def _risk_release(conn: asyncpg.Connection, payload: Payload, request_id: int) -> str:
-    return await release_review(conn, int(payload["review_id"]), request_id)
+async def _risk_release(conn: asyncpg.Connection, payload: Payload, request_id: int,
+                        writes: PartitionWrites) -> str:
+    """The review in its partition's database (`partition`, absent: central's)."""
+    ref = ReviewRef(payload.get("partition"), int(payload["review_id"]))
+    return await release_review(conn, writes, ref, request_id)
 
 
 # Releasing a card the host blocked for abnormal growth (back_office/risk/reviews.py).

@@ -23,6 +23,7 @@ from back_office.approvals.errors import OwnRequestError, RequestDecidedError
 from back_office.audit_trail import record
 from back_office.operators import OperatorNotFoundError, OperatorRole, current_operator
 from back_office.operators.errors import RightRefusedError
+from back_office.partition_writes import NO_PARTITION_WRITES, WriteTargets, partition_writes
 from back_office.provisioning.errors import InvalidValueError, NotFoundError
 
 # One page of `jifen approval list`.
@@ -65,14 +66,17 @@ async def submit(
     return ApprovalRequest(**dict(row))
 
 
-async def approve(conn: asyncpg.Connection, request_id: int, note: str | None = None,
-                  ) -> ApprovalRequest:
-    """Carry the request out and mark it approved, in one transaction."""
-    async with conn.transaction():
+async def approve(
+    conn: asyncpg.Connection, request_id: int, note: str | None = None,
+    partitions: WriteTargets = NO_PARTITION_WRITES,
+) -> ApprovalRequest:
+    """Carry the request out and mark it approved, in one transaction; what it writes in
+    another partition commits right after it (back_office/partition_writes.py)."""
+    async with partition_writes(partitions) as writes, conn.transaction():
         row, payload = await _pending(conn, request_id)
         action = ACTIONS[row["action"]]
         await _check_approver(conn, action, "approve")
-        result = await action.execute(conn, payload, request_id)
+        result = await action.execute(conn, payload, request_id, writes)
         decided = await _decide(conn, request_id, "approved", note, result)
         await record(conn, "approval.approve", "approval", str(request_id),
                      after={"action": action.name, "result": result}, request_id=request_id)

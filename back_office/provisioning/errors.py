@@ -5,7 +5,9 @@
     ├── NotFoundError           the alliance, merchant or terminal named does not exist
     ├── DuplicateError          the code is already taken
     ├── ConflictError           the change contradicts what exists (overlapping card ranges)
-    └── CardSpaceError          the BIN leaves too few free card numbers for the request
+    ├── CardSpaceError          the BIN leaves too few free card numbers for the request
+    └── PartitionWriteError     another partition's database could not be written (a risk
+                                review's decision: back_office/partition_writes.py)
 """
 
 
@@ -30,4 +32,8 @@ class ConflictError(ProvisioningError):
 
 
 class CardSpaceError(ProvisioningError):
+    pass
+
+
+class PartitionWriteError(ProvisioningError):
     pass

@@ -15,7 +15,13 @@ from back_office.approvals.actions import Payload
 from back_office.balances import CommandOutcome, outcome_of_request
 from back_office.transit import transfer_of_request, wait_for_transfer
 from database.roles import Role
-from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from jifen.commands.runner import (
+    add_json_option,
+    partition_writers,
+    print_json,
+    print_table,
+    run_command,
+)
 from jifen.commands.transit import as_outcome
 from runtime.config import load_config
 
@@ -75,10 +81,13 @@ def _list(args: argparse.Namespace) -> int:
 
 def _approve(args: argparse.Namespace) -> int:
     """Approved; a change of balances is then waited for until the account host applies it."""
-    wait_s = load_config(args.config).back_office.host_command_wait_s
+    config = load_config(args.config)
+    wait_s = config.back_office.host_command_wait_s
 
     async def run(conn: asyncpg.Connection) -> tuple[ApprovalRequest, CommandOutcome | None]:
-        decided = await approve(conn, args.id, args.note)
+        # Every partition's login only if the action writes in one (a risk review's release).
+        decided = await approve(conn, args.id, args.note,
+                                lambda: partition_writers(conn, config))
         transfer_id = await transfer_of_request(conn, decided.id)
         if transfer_id is not None:   # between partitions: waited for until final
             return decided, as_outcome(await wait_for_transfer(conn, transfer_id, wait_s))

@@ -3,18 +3,29 @@
 limits and growth levels (a new version each `set-limits`, applied by the account host from
 its next batch), the review queue the host fills, and the nightly baseline
 (jifen-risk-baseline.timer). An operator's release of a blocked card is a request a second
-operator approves."""
+operator approves.
+
+With partitions, every partition's reviews are listed (a partition that cannot be read fails
+the listing, naming it), each named by its partition and id (`p2:17`), and decided in its
+partition's database; the baseline is computed per partition, from its journal into its
+database (docs/operations.md, "Partitions")."""
 
 from __future__ import annotations
 
 import argparse
-from datetime import date
+from datetime import date, datetime
 
 import asyncpg
+import msgspec
 
 from back_office.approvals import RISK_RELEASE, ApprovalRequest
+from back_office.partition_writes import partition_writes
+from back_office.provisioning.errors import InvalidValueError
 from back_office.risk import (
+    BaselineRun,
     GrowthLevels,
+    ReviewPartitions,
+    ReviewRef,
     RiskReview,
     VelocityLimit,
     compute_baselines,
@@ -22,7 +33,10 @@ from back_office.risk import (
     needs_unblock,
     open_review_for_update,
     open_reviews,
+    parse_ref,
     release_review,
+    resolve,
+    review_partitions,
     set_settings,
     settings_in_force,
     show_review,
@@ -30,10 +44,48 @@ from back_office.risk import (
 from database.roles import Role
 from jifen.commands.acting import acting_operator
 from jifen.commands.approval import print_submitted, submit_request
-from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from jifen.commands.runner import (
+    add_json_option,
+    other_partitions,
+    partition_writers,
+    print_json,
+    print_table,
+    run_command,
+)
+from runtime.config import load_config
 
 _QUEUE_COLUMNS = ("id", "alliance_code", "kind", "level", "card", "merchant_code",
                   "business_date", "raised_at")
+# With partitions: the id names the partition too (`p2:17`), and the partition has a column.
+_PARTITIONED_COLUMNS = ("id", "partition", *_QUEUE_COLUMNS[1:])
+
+
+class _QueueRow(msgspec.Struct, frozen=True):
+    """A review as the partitioned queue's table shows it."""
+
+    id: str
+    partition: str | None
+    alliance_code: str
+    kind: str
+    level: str
+    card: str | None
+    merchant_code: str | None
+    business_date: date
+    raised_at: datetime
+
+
+def _ref(text: str) -> ReviewRef:
+    try:
+        return parse_ref(text)
+    except InvalidValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+async def _partitions(conn: asyncpg.Connection, args: argparse.Namespace) -> ReviewPartitions:
+    config = load_config(args.config)
+    # The back office's logins in the partitions only for a decision (a listing reads).
+    return await review_partitions(conn, await other_partitions(conn, config),
+                                   lambda: partition_writers(conn, config))
 
 
 def _count(text: str) -> int | None:
@@ -96,17 +148,28 @@ def _set_limits(args: argparse.Namespace) -> int:
 
 
 def _queue(args: argparse.Namespace) -> int:
-    reviews = run_command(args, Role.BACK_OFFICE, lambda conn: open_reviews(
-        conn, args.alliance, args.limit))
+    async def run(conn: asyncpg.Connection) -> tuple[list[RiskReview], bool]:
+        partitions = await _partitions(conn, args)
+        return (await open_reviews(conn, args.alliance, args.limit, partitions),
+                bool(partitions.others))
+
+    reviews, partitioned = run_command(args, Role.BACK_OFFICE, run)
     if args.json:
         print_json(reviews)
+    elif partitioned:
+        print_table([_QueueRow(review.ref, review.partition, *(
+            getattr(review, column) for column in _QUEUE_COLUMNS[1:])) for review in reviews],
+            _PARTITIONED_COLUMNS)
     else:
         print_table(reviews, _QUEUE_COLUMNS)
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    review = run_command(args, Role.BACK_OFFICE, lambda conn: show_review(conn, args.id))
+    async def run(conn: asyncpg.Connection) -> RiskReview:
+        return await show_review(conn, args.id, await _partitions(conn, args))
+
+    review = run_command(args, Role.BACK_OFFICE, run)
     if args.json:
         print_json(review)
     else:
@@ -116,7 +179,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _print_review(review: RiskReview) -> None:
     subject = f"card {review.card}" if review.card else f"merchant {review.merchant_code}"
-    print(f"risk review {review.id} ({review.alliance_code}): {review.level} of"
+    print(f"risk review {review.ref} ({review.alliance_code}): {review.level} of"
           f" {review.kind} for {subject}, {review.business_date}, raised"
           f" {review.raised_at:%Y-%m-%d %H:%M:%S} UTC: {review.status}")
     for key, value in review.detail.items():
@@ -129,28 +192,40 @@ def _release(args: argparse.Namespace) -> int:
     """A blocked card's release is a request when an operator acts; anything else at once."""
 
     async def run(conn: asyncpg.Connection) -> ApprovalRequest | str:
-        if acting_operator(args) is None:
-            return await release_review(conn, args.id)
-        async with conn.transaction():
-            row = await open_review_for_update(conn, args.id)
-            if needs_unblock(row):
-                return await submit_request(conn, args, RISK_RELEASE.name,
-                                            f"card {row['pan_masked']}",
-                                            {"review_id": args.id})
-        return await release_review(conn, args.id)
+        partitions = await _partitions(conn, args)
+        ref = resolve(args.id, partitions)
+        if acting_operator(args) is not None:
+            async with partition_writes(partitions.writes) as writes, conn.transaction():
+                review = await open_review_for_update(conn, writes, ref)
+                if needs_unblock(review):
+                    # The payload names the partition only where there are several.
+                    payload: dict[str, object] = {"review_id": ref.id}
+                    if ref.partition is not None:
+                        payload["partition"] = ref.partition
+                    return await submit_request(conn, args, RISK_RELEASE.name,
+                                                f"card {review.pan_masked}", payload)
+        async with partition_writes(partitions.writes) as writes:
+            return await release_review(conn, writes, ref)
 
     outcome = run_command(args, Role.BACK_OFFICE, run)
     if isinstance(outcome, ApprovalRequest):
         print_submitted(outcome, args.json)
     elif args.json:
-        print_json({"id": args.id, "status": "released", "result": outcome})
+        document: dict[str, object] = {"id": args.id.id, "status": "released",
+                                       "result": outcome}
+        if args.id.partition is not None:
+            document["partition"] = args.id.partition
+        print_json(document)
     else:
         print(outcome)
     return 0
 
 
 def _confirm(args: argparse.Namespace) -> int:
-    review = run_command(args, Role.BACK_OFFICE, lambda conn: confirm_review(conn, args.id))
+    async def run(conn: asyncpg.Connection) -> RiskReview:
+        return await confirm_review(conn, args.id, await _partitions(conn, args))
+
+    review = run_command(args, Role.BACK_OFFICE, run)
     if args.json:
         print_json(review)
     else:
@@ -159,11 +234,20 @@ def _confirm(args: argparse.Namespace) -> int:
 
 
 def _baseline(args: argparse.Namespace) -> int:
-    runs = run_command(args, Role.BACK_OFFICE, lambda conn: compute_baselines(conn, args.date))
+    """Central's partition, then each other partition, each from its own journal."""
+    config = load_config(args.config)
+
+    async def run(conn: asyncpg.Connection) -> list[BaselineRun]:
+        return await compute_baselines(conn, args.date, await partition_writers(conn, config))
+
+    runs = run_command(args, Role.BACK_OFFICE, run)
+    columns = ("alliance_code", "through", "cards", "merchants")
     if args.json:
         print_json(runs)
+    elif any(one.partition is not None for one in runs):
+        print_table(runs, ("partition", *columns))
     else:
-        print_table(runs, ("alliance_code", "through", "cards", "merchants"))
+        print_table(runs, columns)
     return 0
 
 
@@ -196,7 +280,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                   " operator's request awaits a second operator)"),
             ("confirm", _confirm, "confirm a review: a block stands; the review is closed")):
         action = add_json_option(actions.add_parser(name, help=what))
-        action.add_argument("id", type=int, help="the review's id (`jifen risk queue`)")
+        action.add_argument("id", type=_ref, help="the review's id as `jifen risk queue` shows"
+                                                  " it: 17, or with partitions p2:17")
         action.set_defaults(handler=handler)
     baseline = add_json_option(actions.add_parser(
         "baseline", help="each card's and merchant's 30-day average of points per day"

@@ -12,6 +12,7 @@ import asyncpg
 import msgspec
 
 from acquirer_front.keystore import KeyStoreError
+from back_office.partition_writes import PartitionWriteUrls
 from back_office.queries.partitions import OtherPartitions
 from clearing.partitions import PartitionSetup
 from database.connect import connect, resolve_database_url
@@ -84,6 +85,14 @@ async def other_partitions(conn: asyncpg.Connection, config: Config) -> OtherPar
     `conn`, each reached as jifen_audit (operators log in on central only)."""
     urls = await other_partition_urls(conn, config.database, config.partitions, Role.AUDIT)
     return OtherPartitions(urls, config.database.connect_timeout_s)
+
+
+async def partition_writers(conn: asyncpg.Connection, config: Config) -> PartitionWriteUrls:
+    """Every partition but central's, for the back office's writes there (a risk review's
+    decision): each reached as jifen_back_office (operators log in on central only)."""
+    urls = await other_partition_urls(conn, config.database, config.partitions,
+                                      Role.BACK_OFFICE)
+    return PartitionWriteUrls(urls, config.database.connect_timeout_s)
 
 
 def command_url(args: argparse.Namespace, role: Role) -> str:

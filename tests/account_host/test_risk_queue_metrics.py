@@ -1,6 +1,7 @@
 """The risk review queue's gauges (jifen_risk_reviews_open, jifen_risk_review_oldest_age_seconds):
 the host's change listener reads them from risk_reviews at each probe of its idle connection,
-and sets an alliance whose queue emptied back to 0."""
+and sets an alliance whose queue emptied back to 0. Each host reads its own partition's
+database, and labels the series with its partition (its name): a p2 host's queue is p2's."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ FROM cards c ORDER BY c.id LIMIT 1
 """
 
 
-def _gauges() -> tuple[float | None, float | None]:
-    labels = {"alliance": "TEST"}
+def _gauges(partition: str = "main") -> tuple[float | None, float | None]:
+    labels = {"alliance": "TEST", "partition": partition}
     return (REGISTRY.get_sample_value("jifen_risk_reviews_open", labels),
             REGISTRY.get_sample_value("jifen_risk_review_oldest_age_seconds", labels))
 
@@ -42,6 +43,13 @@ async def test_the_probe_exports_the_queue(seeded_url: str) -> None:
         await connection.execute("UPDATE risk_reviews SET status = 'confirmed',"
                                  " decided_by = 'x', decided_at = now()")
         await listener._probe(connection)
+        assert _gauges() == (0, 0)
+        # A host named p2 (on its own database) exports p2's queue beside main's.
+        p2 = ChangeListener(host_config(name="p2"), seeded_url, send, 0)  # type: ignore[arg-type]
+        await connection.execute(_RAISE, 60.0)
+        await p2._probe(connection)
+        count, age_s = _gauges("p2")
+        assert count == 1 and age_s is not None and 60 <= age_s < 120
         assert _gauges() == (0, 0)
     finally:
         await connection.close()
