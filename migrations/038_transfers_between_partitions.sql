@@ -165,10 +165,15 @@ CREATE TRIGGER transfers_guard BEFORE INSERT OR UPDATE ON transfers
 CREATE TRIGGER transfers_kept BEFORE DELETE OR TRUNCATE ON transfers
     FOR EACH STATEMENT EXECUTE FUNCTION journal_is_append_only();
 
--- The approval writes a transfer (as HQ admin, through jifen_back_office); the driver, logged
--- in as jifen_back_office too, moves its state and writes its steps' commands. Auditors read
--- it (jifen_audit, by default privileges).
+-- The approval writes a transfer (as HQ admin, through jifen_back_office), as a replacement does
+-- (card service); the driver, logged in as jifen_back_office, moves its state and writes its
+-- steps' commands. Auditors read it (jifen_audit, by default privileges).
 GRANT SELECT, INSERT (kind, alliance_id, from_card_id, to_card_id, source, destination, points,
                       stored_value_fen, payload, approval_id) ON transfers TO jifen_back_office;
+-- Card service replaces cards at the counter in its own right (migration 018): into another
+-- partition's range, a transfer of its own, and the steps' columns of its command.
+GRANT SELECT, INSERT (kind, alliance_id, from_card_id, to_card_id, source, destination, points,
+                      stored_value_fen, payload, approval_id) ON transfers
+    TO jifen_op_card_service;
 GRANT UPDATE (state, result_code, result) ON transfers TO jifen_back_office;
 GRANT SELECT ON transfers TO jifen_audit;

@@ -23,6 +23,7 @@ from jifen.commands.runner import (
     run_command,
 )
 from jifen.commands.transit import as_outcome
+from proto.host_commands import CommandKind
 from runtime.config import load_config
 
 _COLUMNS = ("id", "action", "subject", "state", "requested_by", "expires_at", "decided_by")
@@ -88,7 +89,8 @@ def _approve(args: argparse.Namespace) -> int:
         # Every partition's login only if the action writes in one (a risk review's release).
         decided = await approve(conn, args.id, args.note,
                                 lambda: partition_writers(conn, config))
-        transfer_id = await transfer_of_request(conn, decided.id)
+        transfer_id = (await transfer_of_request(conn, decided.id)
+                       if decided.action == CommandKind.POINTS_TRANSFER else None)
         if transfer_id is not None:   # between partitions: waited for until final
             return decided, as_outcome(await wait_for_transfer(conn, transfer_id, wait_s))
         return decided, await outcome_of_request(conn, decided.id, wait_s)
