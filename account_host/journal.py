@@ -278,6 +278,14 @@ risk_reviews_written AS (
                 $107::text::text[])
          AS v(alliance_id, card_id, merchant_id, kind, level, business_date, detail)
     RETURNING 1
+),
+bonuses_owed AS (
+    INSERT INTO bonus_owed (transaction_id, referrer_card_id, alliance_id, points, partition,
+                            owed_at)
+    SELECT b.transaction_id, b.card_id, b.alliance_id, b.points, $95::text, $49::timestamptz
+    FROM unnest($109::text::bigint[], $110::text::bigint[], $111::text::integer[],
+                $112::text::bigint[]) AS b(transaction_id, card_id, alliance_id, points)
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM transactions_written) AS transactions,
@@ -295,7 +303,8 @@ SELECT (SELECT count(*) FROM accounts_written) AS accounts,
        (SELECT count(*) FROM gift_redemptions_written) AS gift_redemptions,
        (SELECT count(*) FROM gifts_written) AS gifts,
        (SELECT count(*) FROM standings_written) AS standings,
-       (SELECT count(*) FROM risk_reviews_written) AS risk_reviews
+       (SELECT count(*) FROM risk_reviews_written) AS risk_reviews,
+       (SELECT count(*) FROM bonuses_owed) AS bonuses_owed
 """
 
 # One column of a batch's rows, in parameter order: its elements are of the type its encoder
@@ -354,7 +363,9 @@ _PARTITION_ENCODERS: tuple[Callable[[Any], str], ...] = (
 # card statuses' transactions ($96), the state changes' notifications ($97 ... $100: kind,
 # card_id, tier_before, tier), and the risk reviews ($101 ... $107): alliance_id, card_id,
 # merchant_id (one of them NULL), kind, level, business_date, detail (JSON text); then the
-# commands' outcomes' carried values ($108, a transfer's debit's: proto/transit.py).
+# commands' outcomes' carried values ($108, a transfer's debit's: proto/transit.py), and the
+# referral bonuses owed to another partition's card ($109 ... $112: the purchase's transaction,
+# the referrer's card, the alliance, the points).
 _RISK_REVIEW_ENCODERS: tuple[Callable[[Any], str], ...] = (
     int_array, int_array, int_array, text_array, text_array, date_array, text_array)
 
@@ -402,6 +413,9 @@ class BatchWrite:
         # What a transfer's debit took, by its index among the commands' outcomes ($108):
         # empty in nearly every batch.
         self.carried: dict[int, bytes] = {}
+        # Referral bonuses owed to a card of another partition ($109 ...): the purchase's
+        # transaction, the referrer's card, the alliance, the points. Empty nearly always.
+        self.bonuses_owed: tuple[_Column, ...] = tuple([] for _ in range(4))
         self.lots_moved = False
         self.entries: tuple[_Column, ...] = tuple([] for _ in range(4))
         self.postings: tuple[_Column, ...] = tuple([] for _ in range(3))
@@ -506,6 +520,14 @@ class BatchWrite:
             column.append(value)
         if carried is not None:
             self.carried[len(self.commands[0]) - 1] = carried
+
+    def owe_bonus(self, transaction_id: int, card_id: int, alliance_id: int,
+                  points: int) -> None:
+        """A referral bonus of the purchase `transaction_id` owed to `card_id`, a card of
+        another partition (migration 042: central makes it a credit there)."""
+        for column, value in zip(self.bonuses_owed,
+                                 (transaction_id, card_id, alliance_id, points), strict=True):
+            column.append(value)
 
     def set_lot_moves(self, transaction_id: int, moves: bytes) -> None:
         """The lot moves of the transaction added last (which must be `transaction_id`)."""
@@ -631,7 +653,7 @@ class BatchWrite:
         self, balances: Mapping[int, int], lots: Mapping[int, bytes], standing_seq: int,
         counters: StoredCounters,
     ) -> BatchArguments:
-        """The statement's 108 parameters, accounts with their final balances, lots, standings
+        """The statement's 112 parameters, accounts with their final balances, lots, standings
         and earn counters: each column as an array literal (array_literals.py), the posting
         instant as a datetime. `standing_seq`: this batch's, above every earlier batch's
         (HostState)."""
@@ -692,7 +714,14 @@ class BatchWrite:
                 *self._state_event_arguments(),
                 *[encode(column) for encode, column
                   in zip(_RISK_REVIEW_ENCODERS, self.risk_reviews, strict=True)],
-                self._carried_argument())
+                self._carried_argument(), *self._bonus_arguments())
+
+    def _bonus_arguments(self) -> tuple[str, str, str, str]:
+        """The bonuses owed ($109 ...): empty arrays in nearly every batch."""
+        if not self.bonuses_owed[0]:
+            return "{}", "{}", "{}", "{}"
+        transactions, cards, alliances, points = self.bonuses_owed
+        return int_array(transactions), int_array(cards), int_array(alliances), int_array(points)
 
     def _carried_argument(self) -> str:
         """The outcomes' carried values ($108): an empty array (NULLs, by unnest's padding)
@@ -786,13 +815,13 @@ class BatchWrite:
         """Rows the statement must report: accounts, transactions, entries, postings, requests,
         review items, tombstones, terminal batches, card password tries, commands, card
         statuses, lottery draws, prize stock, gift redemptions, gifts, tier standings, risk
-        reviews."""
+        reviews, bonuses owed."""
         return (len(self.accounts), len(self.transactions[0]), len(self.entries[0]),
                 len(self.postings[0]), len(self.requests[0]), len(self.reviews[0]),
                 len(self.tombstones[0]), len(self.batches), len(self.password_tries),
                 len(self.commands[0]), len(self.card_statuses), len(self.draws[0]),
                 len(self.prize_stock), len(self.gift_redemptions[0]), len(self.gifts),
-                self.standing_rows, len(self.risk_reviews[0]))
+                self.standing_rows, len(self.risk_reviews[0]), len(self.bonuses_owed[0]))
 
 
 def _totals_literal(totals: Totals | None) -> str | None:

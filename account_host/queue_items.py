@@ -10,6 +10,7 @@ from typing import Protocol
 import msgspec
 
 from account_host.commands.item import Command
+from account_host.earning.referrals import ReferralRow
 from account_host.lottery.book import Campaign
 from account_host.risk.loading import RiskLoad, apply_risk
 from account_host.state import Alliance, Gift, HostState, LoadedCard, Merchant, Terminal
@@ -21,7 +22,7 @@ class NewCards(msgspec.Struct, frozen=True):
     cards: list[LoadedCard]
     # The pending referrals of these cards' members: in the same item, so that no request can
     # come between a referred member's new card and its referral.
-    referrals: list[tuple[int, int, bytes | None]] = []
+    referrals: list[ReferralRow] = []
 
     def apply(self, state: HostState) -> None:
         state.merge_cards(self.cards)

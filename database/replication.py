@@ -102,3 +102,17 @@ async def slot_lag_bytes(publisher: asyncpg.Connection, slot_name: str) -> int |
         "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint"
         " FROM pg_replication_slots WHERE slot_name = $1", slot_name)
     return lag
+
+
+async def refresh_subscriptions(subscriber: asyncpg.Connection) -> list[str]:
+    """Every Jifen subscription of this database told to take its publication's tables anew
+    (a migration added one): its new tables' rows are copied; the names refreshed. Outside a
+    transaction, as CREATE SUBSCRIPTION."""
+    names = [row["subname"] for row in await subscriber.fetch(
+        "SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database"
+        " WHERE datname = current_database()) AND (subname LIKE $1 OR subname LIKE $2)"
+        " ORDER BY subname", f"{REFERENCE_PUBLICATION}\\_p%", f"{OUTCOMES_PUBLICATION}\\_p%")]
+    for name in names:
+        await subscriber.execute(f"ALTER SUBSCRIPTION {name} REFRESH PUBLICATION",
+                                 timeout=SUBSCRIBE_TIMEOUT_S)
+    return names

@@ -43,6 +43,9 @@ class CommandKind(StrEnum):
     TRANSIT_DEBIT = "transit_debit"                      # the giver's points to in-transit
     TRANSIT_CREDIT = "transit_credit"                    # from in-transit to the taker
     TRANSIT_VOID = "transit_void"                        # back to the giver (credit refused)
+    # A referral bonus owed by another partition's purchase (migration 042): checked by the
+    # host against its copy of the referral credit, not an approval.
+    REFERRAL_CREDIT = "referral_credit"
 
 
 # Maker-checker: these are carried out only under an approved request of the same action.
@@ -138,6 +141,8 @@ def check_payload(kind: CommandKind, payload: CommandPayload) -> None:
                              " transfer's) or none (a replacement's: every balance)")
     if kind in (CommandKind.CARD_REPLACEMENT, CommandKind.CARD_CLOSURE) and any(moves):
         raise InvalidCommand(f"a {kind} takes the whole balances: no amounts")
+    if kind is CommandKind.REFERRAL_CREDIT and moves != (True, False):
+        raise InvalidCommand("a referral credit gives points (not 0), no stored value")
     if kind is CommandKind.JOIN_BONUS and any(moves):
         raise InvalidCommand("a join bonus is what the earn rules in force give: no amounts")
 

@@ -18,7 +18,8 @@ batch's statement (12 a gift this host does not keep, 05 a restock of a withdraw
 
 An imported purchase (a line of a merchant's file) is decided and posted as an advice of the
 merchant's: commands/imported_purchase.py. A transfer's steps between partitions (debit,
-credit, void): commands/transit.py.
+credit, void): commands/transit.py. A referral credit (a bonus another partition's purchase owed
+a card of this one) is checked against this partition's copy of the credit central made.
 """
 
 from __future__ import annotations
@@ -105,7 +106,10 @@ def _decide_kind(context: ApplyContext, command: Command) -> Outcome:
         raise Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")
     if command.kind in NEEDS_APPROVAL and not command.approved:
         raise Refused(ResponseCode.INVALID_TRANSACTION,
-                       "not approved by a second operator")
+                      "not approved by a second operator")
+    if command.kind is CommandKind.REFERRAL_CREDIT and not command.approved:
+        raise Refused(ResponseCode.INVALID_TRANSACTION,
+                      "no referral credit of this partition's copy names it")
     card = open_card(context, command.card_hmac, payload.card_id, command.card_status)
     other = None
     if command.kind in TWO_CARDS:
@@ -114,12 +118,12 @@ def _decide_kind(context: ApplyContext, command: Command) -> Outcome:
                       command.other_status or "")
         if other.alliance_id != card.alliance_id:
             raise Refused(ResponseCode.INVALID_TRANSACTION,
-                           "the two cards are of different alliances")
+                          "the two cards are of different alliances")
         if command.kind is CommandKind.CARD_REPLACEMENT \
                 and command.other_status not in _REPLACING_STATUSES:
             raise Refused(ResponseCode.DO_NOT_HONOUR,
-                           f"the new card {other.id} is {command.other_status}: it takes over"
-                           " only when active or newly sold (inactive)")
+                          f"the new card {other.id} is {command.other_status}: it takes over"
+                          " only when active or newly sold (inactive)")
     handler = _HANDLERS[command.kind]
     return handler(context, command.correlation_id, payload, card, other)
 
@@ -132,7 +136,7 @@ def _decide_gift(context: ApplyContext, command: Command) -> Outcome:
     gift = context.state.gifts.get(key)
     if gift is None:
         raise Refused(ResponseCode.INVALID_TRANSACTION,
-                       f"gift {payload.gift_code} is not kept by this host")
+                      f"gift {payload.gift_code} is not kept by this host")
     if command.kind is CommandKind.GIFT_RESTOCK:
         _restock_gift(gift, payload)
         result = f"+{payload.quantity}: {gift.stock} in stock"
@@ -150,7 +154,7 @@ def _decide_sweep(context: ApplyContext, command: Command) -> Outcome:
         raise Refused(ResponseCode.INVALID_TRANSACTION, command.invalid or "invalid payload")
     if sweep.alliance_id not in context.state.alliances:
         raise Refused(ResponseCode.INVALID_TRANSACTION,
-                       f"alliance {sweep.alliance_id} is not known to this host")
+                      f"alliance {sweep.alliance_id} is not known to this host")
     if command.kind is CommandKind.TIER_REVIEW:
         reviewed = review_tiers(context, sweep, command.sweep_cards)
         return (ResponseCode.APPROVED,
@@ -166,7 +170,7 @@ def _restock_gift(gift: Gift, payload: GiftPayload) -> None:
     """Checked, then changed: a restock of a gift whose stock is not counted starts counting."""
     if not gift.active:
         raise Refused(ResponseCode.DO_NOT_HONOUR,
-                       f"gift {payload.gift_code} is withdrawn; add a new one instead")
+                      f"gift {payload.gift_code} is withdrawn; add a new one instead")
     stock = (gift.stock or 0) + payload.quantity
     if stock > GIFT_STOCK_MAX:
         raise Refused(ResponseCode.AMOUNT_LIMIT, f"a stock above {GIFT_STOCK_MAX}")
@@ -203,7 +207,7 @@ def _adjust(
     balance = context.state.balance(account_id)
     if balance + amount < 0:
         raise Refused(ResponseCode.INSUFFICIENT_FUNDS,
-                       f"the card has {balance} {unit}; {amount} would take it below zero")
+                      f"the card has {balance} {unit}; {amount} would take it below zero")
     check_limit(context, account_id, amount)
     transaction_id, day = new_transaction(context, card)
     member = (context.member_points_account(card) if points_ledger
@@ -229,12 +233,12 @@ def _transfer_points(
     for party in (card, other):
         if party.decline_code is not None:
             raise Refused(ResponseCode.DO_NOT_HONOUR,
-                           f"card {party.id} may not transact ({party.decline_code})")
+                          f"card {party.id} may not transact ({party.decline_code})")
     points = payload.points
     balance = context.state.balance(card.points_account_id)
     if balance < points:
         raise Refused(ResponseCode.INSUFFICIENT_FUNDS,
-                       f"the card has {balance} points, fewer than {points}")
+                      f"the card has {balance} points, fewer than {points}")
     check_limit(context, other.points_account_id, points)
     transaction_id, day = new_transaction(context, card)
     giver = context.member_points_account(card)
@@ -257,7 +261,7 @@ def _replace_card(
     state = context.state
     if state.balance(other.points_account_id) or state.balance(other.stored_value_account_id):
         raise Refused(ResponseCode.INVALID_TRANSACTION,
-                       f"the new card {other.id} has balances of its own")
+                      f"the new card {other.id} has balances of its own")
     points = state.balance(card.points_account_id)
     fen = state.balance(card.stored_value_account_id)
     transaction_id, day = new_transaction(context, card)
@@ -321,7 +325,7 @@ def _join_bonus(
     points = 0 if rules is None else rules.rules.bonuses.join
     if not points:
         raise Refused(ResponseCode.INVALID_TRANSACTION,
-                       "the earn rules in force give no join bonus")
+                      "the earn rules in force give no join bonus")
     check_limit(context, card.points_account_id, points)
     transaction_id, day = new_transaction(context, card)
     member = context.member_points_account(card)
@@ -332,6 +336,25 @@ def _join_bonus(
         amount=points, currency=CURRENCY_POINTS, points=points, stored_value_fen=0)
     record_lots(context, transaction_id, member, card.alliance_id, earned=points)
     return ResponseCode.APPROVED, f"+{points} points for joining", transaction_id
+
+
+def _referral_credit(
+    context: ApplyContext, command_id: int, payload: CommandPayload, card: Card,
+    _other: Card | None,
+) -> Outcome:
+    """A referral bonus another partition's purchase owed this card (its host did not hold
+    it): the points it names, against the alliance's bonus account, as on one host."""
+    points = payload.points
+    check_limit(context, card.points_account_id, points)
+    transaction_id, day = new_transaction(context, card)
+    member = context.member_points_account(card)
+    alliance = context.owner_account(AccountKind.ALLIANCE_POINTS_BONUS, card.alliance_id)
+    context.post(transaction_id, POINTS_LEDGER, day, ((member, points), (alliance, -points)))
+    context.batch.add_command_transaction(
+        transaction_id, CommandKind.REFERRAL_CREDIT, day, command_id, card_id=card.id,
+        amount=points, currency=CURRENCY_POINTS, points=points, stored_value_fen=0)
+    record_lots(context, transaction_id, member, card.alliance_id, earned=points)
+    return ResponseCode.APPROVED, f"+{points} points for a referral", transaction_id
 
 
 def _hand_over_lots(
@@ -350,4 +373,5 @@ _HANDLERS = {
     CommandKind.CARD_REPLACEMENT: _replace_card,
     CommandKind.CARD_CLOSURE: _close_card,
     CommandKind.JOIN_BONUS: _join_bonus,
+    CommandKind.REFERRAL_CREDIT: _referral_credit,
 }

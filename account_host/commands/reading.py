@@ -37,6 +37,11 @@ SELECT h.id, h.kind, h.payload::text AS payload, h.card_id, h.other_card_id,
             THEN coalesce(debit.state = 'done' AND debit.result_code = '00'
                           AND debit.payload = h.payload
                           AND (h.transfer_step = 'credit' OR credit.state = 'refused'), false)
+            WHEN h.kind = 'referral_credit'
+            THEN EXISTS (SELECT 1 FROM referral_credits r
+                         WHERE r.transaction_id = h.referral_transaction_id
+                           AND r.referrer_card_id = h.card_id
+                           AND r.points = (h.payload->>'points')::bigint)
             ELSE coalesce(a.state = 'approved' AND a.decided_by IS NOT NULL
                           AND a.decided_by <> a.requested_by
                           AND a.action = CASE h.kind WHEN 'transit_debit'

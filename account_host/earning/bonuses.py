@@ -1,8 +1,9 @@
 """The referral bonus, posted with the purchase it rewards: the earn rules' `[bonuses]
 referral` points to the referrer's card, against the alliance's bonus account, as a
 transaction of its own that names the purchase. None when the rules in force give none, the
-referrer has no card to credit (closed, or on another host), or it would go over the balance
-limit: the first purchase is the occasion, once."""
+referrer has no card to credit (none, or closed), or it would go over the balance limit: the
+first purchase is the occasion, once. A referrer's card of another partition is owed it: a row
+in the purchase's statement, which central makes a credit there (migration 042)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def post_referral_bonus(
         return 0
     state = context.state
     referrer = state.cards.get(referral.referrer_hmac)
+    if referrer is None and referral.referrer_card_id is not None:
+        # Another partition's card: owed there, in this purchase's statement (migration 042).
+        context.batch.owe_bonus(purchase_id, referral.referrer_card_id, alliance_id, points)
+        return 0
     if referrer is None or referrer.id in state.closed_cards \
             or over_balance_limit(context, referrer.points_account_id, points):
         return 0

@@ -44,10 +44,12 @@ GROUP BY 1, 2, 3
 # The cards of referred members who have made no purchase yet ($2: only these cards, NULL for
 # all), each with the referrer's card to credit: its oldest one not closed.
 _REFERRALS_SQL = """
-SELECT c.id AS card_id, m.id AS member_id,
-       (SELECT r.pan_hmac FROM cards r WHERE r.member_id = m.referred_by AND r.status <> 'closed'
-        ORDER BY r.id LIMIT 1) AS referrer_hmac
+SELECT c.id AS card_id, m.id AS member_id, r.pan_hmac AS referrer_hmac,
+       r.id AS referrer_card_id
 FROM members m JOIN cards c ON c.member_id = m.id
+LEFT JOIN LATERAL (SELECT r.id, r.pan_hmac FROM cards r
+                   WHERE r.member_id = m.referred_by AND r.status <> 'closed'
+                   ORDER BY r.id LIMIT 1) AS r ON true
 WHERE m.referred_by IS NOT NULL
   AND ($2::bigint[] IS NULL OR c.id = ANY($2::bigint[]))
   AND NOT EXISTS (SELECT 1 FROM cards mc JOIN transactions t ON t.card_id = mc.id
@@ -61,7 +63,8 @@ async def read_referrals(
     """Pending referrals (of `card_ids` only, when given)."""
     rows = await connection.fetch(_REFERRALS_SQL, sorted(str(kind) for kind in EARNING_TYPES),
                                   card_ids)
-    return [(row["card_id"], row["member_id"], row["referrer_hmac"]) for row in rows]
+    return [(row["card_id"], row["member_id"], row["referrer_hmac"], row["referrer_card_id"])
+            for row in rows]
 
 
 async def load_earn_rules(connection: asyncpg.Connection) -> RuleVersions:

@@ -4,16 +4,20 @@ referrer's card, so that the first purchase of any of them posts the referral bo
 
 from __future__ import annotations
 
-# (card id, referred member id, the referrer's card's PAN hash or None: no card to credit)
-ReferralRow = tuple[int, int, bytes | None]
+# (card id, referred member id, the referrer's card's PAN hash and id, or None: no card to
+# credit)
+ReferralRow = tuple[int, int, bytes | None, int | None]
 
 
 class Referral:
-    __slots__ = ("member_id", "paid", "referrer_hmac")
+    __slots__ = ("member_id", "paid", "referrer_card_id", "referrer_hmac")
 
-    def __init__(self, member_id: int, referrer_hmac: bytes | None) -> None:
+    def __init__(self, member_id: int, referrer_hmac: bytes | None,
+                 referrer_card_id: int | None = None) -> None:
         self.member_id = member_id
         self.referrer_hmac = referrer_hmac
+        # The referrer's card when it is another partition's: the bonus is owed to it there.
+        self.referrer_card_id = referrer_card_id
         self.paid = False
 
 
@@ -28,10 +32,11 @@ class Referrals:
     def merge(self, rows: list[ReferralRow]) -> None:
         """Pending referrals as read (at start, or for cards just issued): a member already
         known keeps its entry (paid or not), so a new card of it shares it."""
-        for card_id, member_id, referrer_hmac in rows:
+        for card_id, member_id, referrer_hmac, referrer_card_id in rows:
             referral = self._by_member.get(member_id)
             if referral is None:
-                referral = self._by_member[member_id] = Referral(member_id, referrer_hmac)
+                referral = self._by_member[member_id] = Referral(member_id, referrer_hmac,
+                                                                 referrer_card_id)
             self.by_card[card_id] = referral
 
     def take(self, card_id: int) -> Referral | None:

@@ -50,7 +50,8 @@ SEEDED_TABLES = ("rrn_ranges", "partitions")
 # The folds of migration 030, off in a partition: its shared rows come from central only.
 FOLDS = (("command_outcomes", "command_outcomes_fold"),
          ("card_status_changes", "card_status_changes_fold"),
-         ("gift_stock", "gift_stock_fold"), ("prize_stock", "prize_stock_fold"))
+         ("gift_stock", "gift_stock_fold"), ("prize_stock", "prize_stock_fold"),
+         ("bonus_owed", "bonus_owed_fold"))
 NOTIFY_TRIGGER = "jifen_replicated_change"
 
 

@@ -2,10 +2,12 @@
 with partitions, jifen-transit.service): on central, it takes each open transfer one transition
 at a time, each in one transaction (the transfer's row locked, its step's command written with
 its new state), so that a crash of the driver, a host, or central at any point leaves a named
-state and every issued command in the database; the next start goes on from there.
+state and every issued command in the database; the next start goes on from there. It also
+relays referral bonuses owed across partitions: one command per credit that central folded
+from a partition's bonus owed (migration 042), written once (a unique index).
 
-It wakes on the change channel (a step's outcome folded on central, a transfer approved) and
-reads the open transfers every `poll_interval_s` besides.
+It wakes on the change channel (a step's outcome folded on central, a transfer approved, a
+bonus owed) and reads the open transfers every `poll_interval_s` besides.
 
 Fault injection for the kill tests: with JIFEN_TRANSIT_KILL_AFTER set to a comma-separated list
 of states (`crediting`: any transfer's; `2:voiding`: transfer 2's), the process ends at once
@@ -63,6 +65,22 @@ INSERT INTO host_commands (kind, payload, card_id, other_card_id, approval_id, t
 VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7)
 """
 _MOVE_SQL = "UPDATE transfers SET state = $2, result_code = $3, result = $4 WHERE id = $1"
+# Referral credits without their command, oldest first; the payload is CommandPayload's JSON.
+# An anti-join over every credit: they are a few per referral across partitions, a small table.
+_RELAY_SQL = """
+INSERT INTO host_commands (kind, payload, card_id, referral_transaction_id)
+SELECT 'referral_credit',
+       jsonb_build_object('card_id', r.referrer_card_id, 'points', r.points,
+                          'reason', 'referral bonus of purchase ' || r.transaction_id),
+       r.referrer_card_id, r.transaction_id
+FROM referral_credits r
+WHERE NOT EXISTS (SELECT 1 FROM host_commands h
+                  WHERE h.referral_transaction_id = r.transaction_id)
+ORDER BY r.transaction_id
+LIMIT $1
+"""
+# Referral credits relayed in one transaction.
+REFERRALS_PER_RELAY = 500
 # Through the partial index transfers_open (which holds the stuck ones too).
 _BACKLOG_SQL = """
 SELECT count(*) FILTER (WHERE state <> 'stuck'),
@@ -119,9 +137,24 @@ async def _write_step(conn: asyncpg.Connection, row: asyncpg.Record, move: Move)
     await notify_change(conn, Change(Table.HOST_COMMANDS))
 
 
+async def relay_referral_credits(conn: asyncpg.Connection) -> int:
+    """One command per referral credit without one (migration 042): the referrer's host posts
+    it, having checked it against its copy of the credit; the commands written."""
+    written = 0
+    while True:
+        async with conn.transaction():
+            count = int((await conn.execute(_RELAY_SQL, REFERRALS_PER_RELAY)).split()[-1])
+            if count:
+                await notify_change(conn, Change(Table.HOST_COMMANDS))
+        written += count
+        if count < REFERRALS_PER_RELAY:
+            return written
+
+
 async def drive_once(conn: asyncpg.Connection) -> int:
-    """Every open transfer taken as far as its steps' outcomes allow; the transitions made."""
-    moved, above = 0, 0
+    """Every open transfer taken as far as its steps' outcomes allow, and every referral credit
+    relayed; the transitions and commands made."""
+    moved, above = await relay_referral_credits(conn), 0
     while True:
         ids = [r["id"] for r in await conn.fetch(_OPEN_SQL, above, TRANSFERS_PER_READ)]
         for transfer_id in ids:

@@ -23,8 +23,9 @@ from database import (
     resolve_database_url,
 )
 from database.backup import list_backups, restore, take_backup
-from database.connect import redact_url
+from database.connect import connect, redact_url
 from database.partitions import partition_urls
+from database.replication import refresh_subscriptions
 from database.tools import tool_path
 from jifen.errors import CliError
 from proto.keys import load_kek
@@ -143,6 +144,7 @@ def migrate_database(args: argparse.Namespace) -> int:
     kek = load_kek(config.front.kek_file, config.front.kek_env)
     partitions = anyio.run(partition_urls, config.database, config.partitions, None,
                            backend="asyncio")
+    any_applied = False
     for name, partition_url in partitions.items():
         if partition_url == url:
             continue   # central: last
@@ -151,6 +153,7 @@ def migrate_database(args: argparse.Namespace) -> int:
             data_steps=data_steps(kek),
         )
         applied = anyio.run(apply, backend="asyncio")
+        any_applied = any_applied or bool(applied)
         for version in applied:
             print(f"{name}: applied {version}")
         if not applied:
@@ -167,7 +170,21 @@ def migrate_database(args: argparse.Namespace) -> int:
         print(f"applied {version}")
     if not applied:
         print("up to date")
+    if (any_applied or applied) and len(partitions) > 1:
+        # A migration may have added a table to a publication: every subscription takes it.
+        for database_url in partitions.values():
+            for name in anyio.run(_refresh, database_url, config.database.connect_timeout_s,
+                                  backend="asyncio"):
+                print(f"subscription {name} refreshed")
     return 0
+
+
+async def _refresh(url: str, connect_timeout_s: float) -> list[str]:
+    connection = await connect(url, connect_timeout_s)
+    try:
+        return await refresh_subscriptions(connection)
+    finally:
+        await connection.close()
 
 
 def print_url(args: argparse.Namespace) -> int:

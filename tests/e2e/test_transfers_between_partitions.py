@@ -5,11 +5,12 @@ carried out by the driver in steps through the in-transit accounts, with the dri
 restarted by the supervisor from the database each time.
 
 A credit to a card reported lost meanwhile is refused (05) and voided: the points are back on
-the giver. A card of one partition replaced by a card of the other moves every balance, and the
-old card is closed. A transfer approved while the destination's host is killed waits for it and ends
-credited once the supervisor has it back. Each step's command is decided once; each partition's
-journal and accounts are read by SQL; the in-transit accounts of the two partitions cancel;
-`jifen audit` over both passes.
+the giver. A transfer approved while the destination's host is killed waits for it and ends
+credited once the supervisor has it back. A card of one partition replaced by a card of the
+other moves every balance, and the old card is closed. A referred member's first purchase on
+main pays the bonus to the referrer's card on p2 (migration 042). Each step's command is
+decided once; each partition's journal and accounts are read by SQL; the in-transit accounts of
+the two partitions cancel; `jifen audit` over both passes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -103,6 +105,28 @@ class Run:
                             operator=checker, check=False)
         return json.loads(result.stdout)
 
+    def member(self, mobile: str, pan: str, *extra: str) -> str:
+        """A new member of DEMO holding `pan`; its id."""
+        made = json.loads(self.jifen("member", "create", "--alliance", "DEMO", "--name", "会员",
+                                     "--mobile", mobile, *extra, "--json").stdout)
+        member_id = str(made["member_id"])
+        self.jifen("member", "assign-card", "--pan", pan, "--member", member_id)
+        return member_id
+
+    def terminal_purchase(self, front_port: int, pan: str) -> None:
+        """DEMO0001 signs on and buys with `pan` (14 until its host has the card's member)."""
+        def term(*argv: str) -> dict:
+            result = subprocess.run(
+                _jifen("term", "--port", str(front_port), "--terminal", "DEMO0001",
+                       "--merchant", "DEMO00000000001", "--json", *argv),
+                cwd=self.root, env=self.env, capture_output=True, text=True,
+                timeout=CLI_TIMEOUT_S)
+            assert result.returncode == 0, result.stdout + result.stderr
+            return json.loads(result.stdout)["fields"]
+
+        assert term("signon")["39"] == "00"
+        assert term("purchase", "--pan", pan, "--amount", "10000")["39"] == "00"
+
     def transfer(self, transfer_id: int) -> dict:
         """The transfer once final (the driver may be restarting)."""
         deadline = time.monotonic() + TRANSFER_DONE_S
@@ -113,6 +137,13 @@ class Run:
                 return found
             assert time.monotonic() < deadline, found
             time.sleep(0.5)
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + TRANSFER_DONE_S
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
 
 
 def _event(line: str) -> dict:
@@ -219,6 +250,24 @@ def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
                              [mask_pan(old), mask_pan(new)])
         assert {row["pan_masked"]: row["status"] for row in statuses} == {
             mask_pan(old): "closed", mask_pan(new): "active"}
+
+        # 5. A referral across partitions: the referrer's card is p2's, the referred member's
+        # main's; the referred member's first purchase on main owes the demo's referral bonus
+        # (200 points) to p2's card, beside the join bonus (100) the referrer had.
+        referrer_pan = _pans(tmp_path / "var" / "demo-cards-p2.csv", 4)[3]
+        referred_pan = _pans(tmp_path / "var" / "demo-cards.csv", 3)[2]
+        referrer = run.member("13812340001", referrer_pan)
+        _until(lambda: _points(p2_url, referrer_pan) == 100, "the referrer's join bonus")
+        run.member("13812340002", referred_pan, "--referred-by", referrer)
+        run.terminal_purchase(front_port, referred_pan)
+        _until(lambda: _points(p2_url, referrer_pan) == 300, "the referral bonus on p2")
+        [credit] = anyio.run(_fetch, central_url, """
+            SELECT h.state, h.result, b.partition FROM host_commands h
+            JOIN referral_credits b ON b.transaction_id = h.referral_transaction_id
+            WHERE h.kind = 'referral_credit'""")
+        assert (credit["state"], credit["result"]) == ("done", "+200 points for a referral")
+        assert credit["partition"] == anyio.run(_fetch, central_url, "SELECT name FROM"
+                                                " partitions WHERE number = 0")[0]["name"]
 
         # Each partition's in-transit account holds what left it less what arrived in it, and
         # the two cancel; every step decided once; the driver died at every state asked.
