@@ -194,3 +194,17 @@ def test_a_refused_replacement_reopens_the_old_card_as_it_was() -> None:
     assert (_points(source, OLD), _in_transit(source)) == (300, 0)
     assert OLD not in source.closed_cards and old.decline_code == ResponseCode.CARD_LOST
     assert batch.card_statuses[OLD][0] == "lost"
+
+
+def test_a_referral_credit_posts_only_what_its_copy_of_the_credit_names() -> None:
+    """Migration 042: `approved` is the host's own reading of its copy of the referral credit
+    (same purchase, card and points); without it nothing posts."""
+    state, identifiers = _state()
+    refused = _command(1, CommandKind.REFERRAL_CREDIT, TAKER, points=200, approved=False)
+    assert _apply(state, identifiers, refused)[0] == "12"
+    code, batch = _apply(state, identifiers, _command(2, CommandKind.REFERRAL_CREDIT, TAKER,
+                                                      points=200))
+    assert code == "00" and _points(state, TAKER) == 200
+    bonus = state.owner_accounts[(AccountKind.ALLIANCE_POINTS_BONUS, ALLIANCE_ID)]
+    assert state.balance(bonus) == -200
+    assert batch.transactions[1] == [CommandKind.REFERRAL_CREDIT]

@@ -187,16 +187,24 @@ async def test_migrate_runs_on_every_partition_then_central(
     two_servers: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    """A new column of a replicated table is added on p2 before central sends it."""
+    """A new column of a replicated table is added on p2 before central sends it; a table
+    added to a publication is taken by the subscriptions, its rows copied."""
     migrations = tmp_path / "migrations"
     shutil.copytree(default_migrations_dir(), migrations)
     (migrations / "999_test_column.sql").write_text(
-        "ALTER TABLE cards ADD COLUMN test_note text;\n")
+        "ALTER TABLE cards ADD COLUMN test_note text;\n"
+        "CREATE TABLE test_notes (id integer PRIMARY KEY, note text);\n"
+        "INSERT INTO test_notes SELECT 1, 'central''s' WHERE NOT EXISTS"
+        " (SELECT 1 FROM pg_subscription WHERE subname LIKE 'jifen_reference%');\n"
+        "ALTER PUBLICATION jifen_reference ADD TABLE test_notes;\n"
+        "GRANT SELECT ON test_notes TO jifen_replication;\n")
     monkeypatch.setenv(MIGRATIONS_DIR_ENV, str(migrations))
     argv = ["--config", str(two_servers), "db", "migrate"]
     assert await anyio.to_thread.run_sync(main, argv) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "p2: applied 999_test_column", "applied 999_test_column"]
+        "p2: applied 999_test_column", "applied 999_test_column",
+        "subscription jifen_partition_out_p1 refreshed",
+        "subscription jifen_reference_p1 refreshed"]
 
     root = two_servers.parent
     central_url = await anyio.to_thread.run_sync(_url, root / "central")
@@ -207,6 +215,8 @@ async def test_migrate_runs_on_every_partition_then_central(
             " RETURNING id")
         await _until(lambda: p2.fetchval("SELECT test_note = 'sent' FROM cards WHERE id = $1",
                                          card_id), "the new column's value reaches p2")
+        await _until(lambda: p2.fetchval("SELECT note FROM test_notes WHERE id = 1"),
+                     "the new table's row reaches p2")
 
 
 async def test_a_host_on_p2_serves_its_range_and_decides_central_s_commands(
