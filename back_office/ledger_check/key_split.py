@@ -30,6 +30,7 @@ import time
 from collections.abc import AsyncGenerator, Mapping
 from datetime import datetime, timedelta
 
+import anyio
 import asyncpg
 import msgspec
 
@@ -55,11 +56,13 @@ PANLESS_MTIS = [Mti.RECONCILIATION.value, Mti.NETWORK.value]
 
 _DIGEST_SQL = f"substr(sha256(convert_to({key_sql('r')}, 'UTF8')), 1, 8)"
 _COUNT_SQL = "SELECT count(*) FROM host_requests AS r WHERE r.mti <> ALL($1::text[])"
+# OFFSET 0 keeps the subquery whole: inlined, each digest was hashed three times (the page's
+# two bytes, and the digest). Pages are few: hashed, not sorted, then the pages sorted.
 _PAGES_SQL = f"""
 SELECT ((get_byte(k.digest, 0) << 8) | get_byte(k.digest, 1)) >> $2 AS page,
        string_agg(k.digest, ''::bytea) AS digests
 FROM (SELECT {_DIGEST_SQL} AS digest FROM host_requests AS r
-      WHERE r.mti <> ALL($1::text[])) AS k
+      WHERE r.mti <> ALL($1::text[]) OFFSET 0) AS k
 GROUP BY 1 ORDER BY 1
 """
 # The candidates' rows, each with its card (masked) and the transaction it posted, if any
@@ -150,7 +153,15 @@ async def _candidates(
     most): each partition's cursor gives its pages in order, and a page is compared with the
     same page of the others."""
     streams = [_pages(connection, shift) for connection in snapshots.values()]
-    heads: list[tuple[int, bytes] | None] = [await anext(s, None) for s in streams]
+    heads: list[tuple[int, bytes] | None] = [None] * len(streams)
+
+    async def first(at: int) -> None:
+        heads[at] = await anext(streams[at], None)
+
+    # The first page of each is its whole scan and aggregate: every partition at once.
+    async with anyio.create_task_group() as group:
+        for at in range(len(streams)):
+            group.start_soon(first, at)
     found: list[bytes] = []
     while any(head is not None for head in heads):
         page = min(head[0] for head in heads if head is not None)
