@@ -2,8 +2,8 @@
 
 Each reads every partition inside the snapshot its own checks ran in (the runner keeps the
 transactions open until these are done), so a partition's figures here are those its checks
-saw. What they need is small: a few sums per partition, and the cards held outside their own
-range.
+saw. What most need is small: a few sums per partition, and the cards held outside their own
+range; the key split compares every partition's keys as digests, a page at a time.
 
     ledger_totals_nonzero    a ledger's balances, summed over every partition, are zero
     range_partition_unknown  every card range names a partition (central's table)
