@@ -125,17 +125,23 @@ async def key_splits(snapshots: Mapping[str, asyncpg.Connection]) -> CheckResult
     rows = 0
     for connection in snapshots.values():
         rows = max(rows, await connection.fetchval(_COUNT_SQL, PANLESS_MTIS))
-    bits = min(PAGE_BITS_MAX, max(0, math.ceil(math.log2(max(rows, 1) / PAGE_KEYS))))
-    candidates = await _candidates(snapshots, PAGE_BITS_MAX - bits)
-    splits = await _splits(snapshots, candidates[:CANDIDATES_MAX]) if candidates else []
+    found = await candidates(snapshots, page_shift(rows))
+    splits = await key_splits_of(snapshots, found[:CANDIDATES_MAX]) if found else []
     listed = [split.violation() for split in splits[:VIOLATIONS_LISTED_MAX]]
-    if len(candidates) > CANDIDATES_MAX:
+    if len(found) > CANDIDATES_MAX:
         listed.insert(0, Violation(KEY_SPLIT, {"key": None}, (
             f"more than {CANDIDATES_MAX} keys are in two partitions' host_requests: the first"
             f" {CANDIDATES_MAX} were compared, not the others")))
     return CheckResult(
         KEY_SPLIT, f"a retransmission key is in one partition within {RETRANSMISSION_WINDOW_DAYS}"
         " days", len(splits), listed, time.perf_counter() - started, warning=True)
+
+
+def page_shift(rows: int) -> int:
+    """How far a digest's first two bytes are shifted to its page: pages of about PAGE_KEYS
+    for the largest partition's `rows`."""
+    bits = min(PAGE_BITS_MAX, max(0, math.ceil(math.log2(max(rows, 1) / PAGE_KEYS))))
+    return PAGE_BITS_MAX - bits
 
 
 async def _pages(
@@ -146,7 +152,7 @@ async def _pages(
         yield record["page"], record["digests"]
 
 
-async def _candidates(
+async def candidates(
     snapshots: Mapping[str, asyncpg.Connection], shift: int,
 ) -> list[bytes]:
     """The digests of more than one partition, page by page (CANDIDATES_MAX and one more at
@@ -182,14 +188,14 @@ async def _candidates(
     return found
 
 
-async def _splits(
-    snapshots: Mapping[str, asyncpg.Connection], candidates: list[bytes],
+async def key_splits_of(
+    snapshots: Mapping[str, asyncpg.Connection], digests: list[bytes],
 ) -> list[KeySplit]:
-    """The candidates' keys held by two partitions less than the window apart, in key order:
+    """The keys of `digests` held by two partitions less than the window apart, in key order:
     each use of a key after another partition's, within the window, is one split."""
     uses: dict[str, list[KeyUse]] = {}
     for name, connection in snapshots.items():
-        for row in await connection.fetch(_ROWS_SQL, PANLESS_MTIS, sorted(set(candidates))):
+        for row in await connection.fetch(_ROWS_SQL, PANLESS_MTIS, sorted(set(digests))):
             key = retransmission_key(row["terminal_code"], row["mti"], row["stan"],
                                      row["transmission_time"])
             uses.setdefault(key, []).append(KeyUse(
