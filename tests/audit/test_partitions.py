@@ -233,6 +233,13 @@ def test_a_key_in_two_partitions_within_the_window_is_a_warning_naming_both(
     assert check["warning"] and check["violation_count"] == 1
     assert check["violations"][0]["ids"]["second_partition"] == "p2"
 
+    # Past the candidates it compares, the check says so rather than look clean.
+    monkeypatch.setattr(key_split, "CANDIDATES_MAX", 0)
+    code, _, err = _audit(capsys, config)
+    assert code == 0
+    assert ("retransmission_key_split key=None: more than 0 keys are in two partitions'"
+            " host_requests: the first 0 were compared, not the others") in err
+
 
 async def _first_row(url: str, sql: str) -> asyncpg.Record:
     connection = await asyncpg.connect(url)
