@@ -157,9 +157,9 @@ async def _pages(
 async def candidates(
     snapshots: Mapping[str, asyncpg.Connection], shift: int,
 ) -> list[bytes]:
-    """The digests of more than one partition, page by page (CANDIDATES_MAX and one more at
-    most): each partition's cursor gives its pages in order, and a page is compared with the
-    same page of the others."""
+    """The digests of more than one partition, page by page, until more than CANDIDATES_MAX
+    are found: each partition's cursor gives its pages in order, and a page is compared with
+    the same page of the others."""
     streams = [_pages(connection, shift) for connection in snapshots.values()]
     heads: list[tuple[int, bytes] | None] = [None] * len(streams)
 
