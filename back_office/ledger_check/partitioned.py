@@ -57,6 +57,8 @@ class PartitionedAuditReport(msgspec.Struct, frozen=True):
     elapsed_s: float
     # Each alliance's points outstanding, every partition's added up (liability.py).
     liabilities: list[PointsLiability] = msgspec.field(default_factory=list)
+    # What the checks marked `warning` found: listed, not counted in violation_count.
+    warning_count: int = 0
 
 
 async def audit_partitions(
@@ -90,10 +92,12 @@ async def audit_partitions(
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         raise AuditDatabaseError(f"the checks across partitions failed: {exc}") from exc
     violations = (sum(a.report.violation_count for a in audits)
-                  + sum(check.violation_count for check in across))
+                  + sum(check.violation_count for check in across if not check.warning))
     return PartitionedAuditReport(violations == 0, violations, audits, across,
                                   time.perf_counter() - started,
-                                  summed(audit.report.liabilities for audit in audits))
+                                  summed(audit.report.liabilities for audit in audits),
+                                  sum(check.violation_count for check in across
+                                      if check.warning))
 
 
 async def _connected(

@@ -2,18 +2,15 @@
 
 Each reads every partition inside the snapshot its own checks ran in (the runner keeps the
 transactions open until these are done), so a partition's figures here are those its checks
-saw. What they need is small: a few sums per partition, and the cards held outside their own
-range.
+saw. What most need is small: a few sums per partition, and the cards held outside their own
+range; the key split compares every partition's keys as digests, a page at a time.
 
     ledger_totals_nonzero    a ledger's balances, summed over every partition, are zero
     range_partition_unknown  every card range names a partition (central's table)
     card_in_two_partitions   a card's member accounts hold something in one partition only
-
     transit_unbalanced       a finished transfer's in-transit postings cancel (transit.py)
-
-Not checked yet, for want of the data (steps 5, 9): `retransmission_key_split` (a key in two
-partitions' `host_requests`: comparing every key of every partition's window is a digest
-exchange of its own, left to the switch's key memory of step 5).
+    retransmission_key_split a retransmission key is in one partition within 7 days: a
+                             warning, not a violation (key_split.py)
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ from collections.abc import Mapping
 import asyncpg
 
 from back_office.ledger_check.check import Check
+from back_office.ledger_check.key_split import key_splits
 from back_office.ledger_check.result import CheckResult, Violation
 from back_office.ledger_check.runner import VIOLATIONS_LISTED_MAX, run_check
 from back_office.ledger_check.transit import transit_unbalanced
@@ -109,4 +107,5 @@ async def across_partitions(
     return [await ledger_totals(snapshots),
             await run_check(snapshots[central], RANGE_PARTITION_UNKNOWN),
             await cards_in_two(snapshots),
-            await transit_unbalanced(snapshots, central)]
+            await transit_unbalanced(snapshots, central),
+            await key_splits(snapshots)]

@@ -24,6 +24,9 @@ class CheckResult(msgspec.Struct, frozen=True):
     violation_count: int       # all of them; `violations` lists the first few by id
     violations: list[Violation]
     elapsed_s: float
+    # A documented deviation, listed for people but not a broken invariant: it does not make
+    # the audit unclean (retransmission_key_split, key_split.py).
+    warning: bool = False
 
 
 class RowCounts(msgspec.Struct, frozen=True):

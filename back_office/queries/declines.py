@@ -25,7 +25,7 @@ from back_office.queries.errors import InvalidQueryError
 from back_office.queries.partitions import (
     NO_OTHER_PARTITIONS,
     OtherPartitions,
-    check_may_read_partitions,
+    narrowed_to_merchant,
     partition_fetch,
 )
 from back_office.queries.read_only import read_only
@@ -95,7 +95,7 @@ async def find_declines(
     check_page_rows(limit)
     key = decode_cursor(after, DeclineKey) if after else None
     async with read_only(connection):
-        await check_may_read_partitions(connection, partitions)
+        partitions = await narrowed_to_merchant(connection, partitions)
         where = Conditions()
         condition = where.add
         if query.response_code is not None:

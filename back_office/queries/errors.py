@@ -4,7 +4,7 @@
     ├── InvalidQueryError       a filter, date, limit or cursor is malformed, or a filter
     │                           the records asked for do not carry
     ├── NotFoundError           the card, merchant or terminal named does not exist
-    └── PartitionReadError      a partition could not be read, or may not be by this operator
+    └── PartitionReadError      a partition could not be read
 """
 
 

@@ -4,9 +4,12 @@ partition's through `partition_fetch`, then merge.
 
 Each partition is read in a READ ONLY transaction of its own (`read_only`), as jifen_audit
 (operators log in on central only). A partition that cannot be read fails the query, naming
-it: a statement or a page without one partition's rows would be wrong without saying so. An
-operator whose rows row-level security narrows (a merchant admin) is refused a read of other
-partitions, where it would read as jifen_audit, unnarrowed.
+it: a statement or a page without one partition's rows would be wrong without saying so.
+
+An operator whose rows row-level security narrows (a merchant admin) reads other partitions
+narrowed the same way: `narrowed_to_merchant` reads the operator's merchant on central, under
+its own login, and each partition's transaction takes the role jifen_merchant_reader with that
+merchant, under the merchant admin's own policies (migration 041).
 """
 
 from __future__ import annotations
@@ -36,24 +39,44 @@ class OtherPartitions(msgspec.Struct, frozen=True):
 
     urls: dict[str, str]
     connect_timeout_s: float
+    # Read as jifen_merchant_reader with this merchant (None: the operator's is unknown or
+    # inactive, and the reader reads nothing), for a merchant admin; else as jifen_audit.
+    narrowed: bool = False
+    merchant_id: int | None = None
 
 
 NO_OTHER_PARTITIONS = OtherPartitions({}, 0.0)
+MERCHANT_READER = "jifen_merchant_reader"
 
-# A row-level-security-narrowed operator (docs/back-office.md): a merchant admin.
+# A row-level-security-narrowed operator (docs/back-office.md), a merchant admin, and its
+# merchant as the policies see it on central.
 _NARROWED_SQL = """
 SELECT current_setting('is_superuser') <> 'on'
-       AND pg_has_role(current_user, 'jifen_op_merchant_admin', 'MEMBER')
+       AND pg_has_role(current_user, 'jifen_op_merchant_admin', 'MEMBER') AS narrowed,
+       operator_merchant_id() AS merchant_id
 """
+_NARROW_SQL = "SELECT set_config('jifen.reader_merchant_id', $1, true)"
 
 
-async def check_may_read_partitions(
+async def narrowed_to_merchant(
     connection: asyncpg.Connection, partitions: OtherPartitions,
-) -> None:
-    if partitions.urls and await connection.fetchval(_NARROWED_SQL):
-        raise PartitionReadError(
-            "a merchant admin reads central's partition only, and this system has others"
-            f" ({', '.join(partitions.urls)}): ask an HQ admin or an auditor")
+) -> OtherPartitions:
+    """`partitions`, narrowed to the operator's merchant when row-level security narrows the
+    operator on `connection` (central's, in its read-only transaction)."""
+    if not partitions.urls:
+        return partitions
+    row = await connection.fetchrow(_NARROWED_SQL)
+    assert row is not None, "a SELECT without FROM gives one row"
+    if not row["narrowed"]:
+        return partitions
+    return msgspec.structs.replace(partitions, narrowed=True, merchant_id=row["merchant_id"])
+
+
+async def _narrow(connection: asyncpg.Connection, partitions: OtherPartitions) -> None:
+    """Inside the partition's transaction: the merchant admin's policies from here on."""
+    merchant = "" if partitions.merchant_id is None else str(partitions.merchant_id)
+    await connection.execute(_NARROW_SQL, merchant)
+    await connection.execute(f"SET LOCAL ROLE {MERCHANT_READER}")
 
 
 async def partition_fetch(
@@ -69,6 +92,8 @@ async def partition_fetch(
                 connection = await connect(url, partitions.connect_timeout_s)
                 try:
                     async with read_only(connection):
+                        if partitions.narrowed:
+                            await _narrow(connection, partitions)
                         results[name] = [await connection.fetch(sql, *arguments)
                                          for sql, arguments in queries]
                 finally:

@@ -32,7 +32,7 @@ from back_office.queries.partitions import (
     NO_OTHER_PARTITIONS,
     OtherPartitions,
     Query,
-    check_may_read_partitions,
+    narrowed_to_merchant,
     partition_fetch,
 )
 from back_office.queries.read_only import read_only
@@ -79,13 +79,15 @@ class Statement(msgspec.Struct, frozen=True):
     expiring: list[ExpiringPoints] = []   # the card's lots now, soonest first
 
 
-# The card's lots as the host last wrote them; none for a merchant admin (see the docstring;
-# pg_has_role says yes to a superuser for any role).
+# The card's lots as the host last wrote them; none for a merchant admin, on central or, as
+# jifen_merchant_reader, in another partition (see the docstring; pg_has_role says yes to a
+# superuser for any role).
 _LOTS_SQL = """
 SELECT lots FROM accounts
 WHERE kind = 'member_points' AND card_id = $1
   AND (current_setting('is_superuser') = 'on'
-       OR NOT pg_has_role(current_user, 'jifen_op_merchant_admin', 'MEMBER'))
+       OR NOT (pg_has_role(current_user, 'jifen_op_merchant_admin', 'MEMBER')
+               OR current_user = 'jifen_merchant_reader'))
 """
 
 
@@ -142,7 +144,7 @@ async def card_statement(
         (_LINES_SQL, (card.card_id, date_from, date_to, STATEMENT_LINES_MAX + 1)),
         (_LOTS_SQL, (card.card_id,))]
     async with read_only(connection):
-        await check_may_read_partitions(connection, partitions)
+        partitions = await narrowed_to_merchant(connection, partitions)
         opening, records, lots = [await connection.fetch(sql, *arguments)
                                   for sql, arguments in queries]
     parts = [(opening, records, lots)]

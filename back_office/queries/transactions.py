@@ -28,7 +28,7 @@ from back_office.queries.errors import InvalidQueryError, NotFoundError
 from back_office.queries.partitions import (
     NO_OTHER_PARTITIONS,
     OtherPartitions,
-    check_may_read_partitions,
+    narrowed_to_merchant,
     partition_fetch,
 )
 from back_office.queries.read_only import read_only
@@ -143,7 +143,7 @@ async def find_transactions(
     if after:
         key = decode_cursor(after, PostedKey) if by_time else decode_cursor(after, TransactionKey)
     async with read_only(connection):
-        await check_may_read_partitions(connection, partitions)
+        partitions = await narrowed_to_merchant(connection, partitions)
         where = Conditions()
         condition = where.add
         if query.card_ids is not None:

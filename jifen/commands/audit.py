@@ -1,7 +1,9 @@
 """`jifen audit`: check the journal and the business records; exit 1 naming each violation.
 
 With partitions, every check runs on each partition's database and is reported per partition,
-then the checks across partitions; `--partition NAME` audits that one alone. With one
+then the checks across partitions; `--partition NAME` audits that one alone. A check across
+partitions marked a warning (`retransmission_key_split`) is listed as WARNING and does not
+change the exit code. With one
 database (no partition but central) the report is the single one it always was.
 
 Exit codes: 0 clean, 1 violations found, 2 the database could not be audited.
@@ -121,11 +123,13 @@ def _run_partitioned(
     for partition in report.partitions:
         print(f"partition {partition.name}: {format_summary(partition.report)}")
     if args.partition is None:
-        across = sum(check.violation_count for check in report.across)
+        across = sum(check.violation_count for check in report.across if not check.warning)
+        warned = (f", {report.warning_count} warnings" if report.warning_count else "")
         print(f"across partitions: {'clean' if not across else f'{across} violations'}:"
-              f" {len(report.across)} checks")
+              f" {len(report.across)} checks{warned}")
     verdict = "clean" if report.clean else f"{report.violation_count} violations"
-    print(f"audit {verdict} over {len(report.partitions)} partitions in"
+    warned = f" ({report.warning_count} warnings)" if report.warning_count else ""
+    print(f"audit {verdict}{warned} over {len(report.partitions)} partitions in"
           f" {report.elapsed_s:.2f} s")
     _print_liabilities(report.liabilities)
     return 0 if report.clean else EXIT_VIOLATIONS
@@ -147,7 +151,8 @@ def _violation_lines(checks: list[CheckResult], where: str) -> list[str]:
             continue
         listed = len(check.violations)
         more = f" (first {listed} listed)" if listed < check.violation_count else ""
-        lines.append(f"{where}VIOLATION {check.name}: {check.violation_count} rows break "
+        label = "WARNING" if check.warning else "VIOLATION"
+        lines.append(f"{where}{label} {check.name}: {check.violation_count} rows break "
                      f"'{check.description}'{more}")
         lines.extend(f"  {violation.describe()}" for violation in check.violations)
     return lines

@@ -1,7 +1,7 @@
 """`jifen up --partitions 2` as an operator runs it: two embedded servers, the demo's cards
 split over two hosts, and a terminal served on both ranges, its batch reconciled over both;
-SIGTERM stops everything, both servers included (docs/operations.md "Partitions on one
-machine")."""
+the audit over both is clean; SIGTERM stops everything, both servers included
+(docs/operations.md "Partitions on one machine")."""
 
 from __future__ import annotations
 
@@ -136,6 +136,12 @@ def test_up_with_two_partitions_serves_both_ranges_and_reconciles_over_both(tmp_
             url = resolve_database_url(DatabaseConfig(data_dir=str(tmp_path / data_dir),
                                                       archive_wal=False))
             assert anyio.run(_closed_part, url) == [1, 1_000 if data_dir == "pg" else 2_500]
+        # The audit over both: clean, and the 0500's key, in both partitions' requests by
+        # design (a part each), is no retransmission_key_split.
+        audited = subprocess.run(_jifen("--config", str(run_config), "audit"), cwd=tmp_path,
+                                 env=env, capture_output=True, text=True, timeout=120)
+        assert audited.returncode == 0, audited.stdout + audited.stderr
+        assert "across partitions: clean: 5 checks\n" in audited.stdout, audited.stdout
     finally:
         up.send_signal(signal.SIGTERM)
         try:
