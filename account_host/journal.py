@@ -280,11 +280,13 @@ risk_reviews_written AS (
     RETURNING 1
 ),
 bonuses_owed AS (
-    INSERT INTO bonus_owed (transaction_id, referrer_card_id, alliance_id, points, partition,
-                            owed_at)
-    SELECT b.transaction_id, b.card_id, b.alliance_id, b.points, $95::text, $49::timestamptz
-    FROM unnest($109::text::bigint[], $110::text::bigint[], $111::text::integer[],
-                $112::text::bigint[]) AS b(transaction_id, card_id, alliance_id, points)
+    INSERT INTO bonus_owed (transaction_id, member_id, referrer_card_id, alliance_id, points,
+                            partition, owed_at)
+    SELECT b.transaction_id, b.member_id, b.card_id, b.alliance_id, b.points, $95::text,
+           $49::timestamptz
+    FROM unnest($109::text::bigint[], $113::text::bigint[], $110::text::bigint[],
+                $111::text::integer[], $112::text::bigint[])
+         AS b(transaction_id, member_id, card_id, alliance_id, points)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM accounts_written) AS accounts,
@@ -364,8 +366,8 @@ _PARTITION_ENCODERS: tuple[Callable[[Any], str], ...] = (
 # card_id, tier_before, tier), and the risk reviews ($101 ... $107): alliance_id, card_id,
 # merchant_id (one of them NULL), kind, level, business_date, detail (JSON text); then the
 # commands' outcomes' carried values ($108, a transfer's debit's: proto/transit.py), and the
-# referral bonuses owed to another partition's card ($109 ... $112: the purchase's transaction,
-# the referrer's card, the alliance, the points).
+# referral bonuses owed to another partition's card ($109 ... $113: the purchase's transaction,
+# the referrer's card, the alliance, the points, the referred member).
 _RISK_REVIEW_ENCODERS: tuple[Callable[[Any], str], ...] = (
     int_array, int_array, int_array, text_array, text_array, date_array, text_array)
 
@@ -414,8 +416,9 @@ class BatchWrite:
         # empty in nearly every batch.
         self.carried: dict[int, bytes] = {}
         # Referral bonuses owed to a card of another partition ($109 ...): the purchase's
-        # transaction, the referrer's card, the alliance, the points. Empty nearly always.
-        self.bonuses_owed: tuple[_Column, ...] = tuple([] for _ in range(4))
+        # transaction, the referrer's card, the alliance, the points, the referred member.
+        # Empty nearly always.
+        self.bonuses_owed: tuple[_Column, ...] = tuple([] for _ in range(5))
         self.lots_moved = False
         self.entries: tuple[_Column, ...] = tuple([] for _ in range(4))
         self.postings: tuple[_Column, ...] = tuple([] for _ in range(3))
@@ -521,12 +524,14 @@ class BatchWrite:
         if carried is not None:
             self.carried[len(self.commands[0]) - 1] = carried
 
-    def owe_bonus(self, transaction_id: int, card_id: int, alliance_id: int,
-                  points: int) -> None:
-        """A referral bonus of the purchase `transaction_id` owed to `card_id`, a card of
-        another partition (migration 042: central makes it a credit there)."""
+    def owe_bonus(self, transaction_id: int, card_id: int, alliance_id: int, points: int,
+                  member_id: int) -> None:
+        """A referral bonus of the purchase `transaction_id` (by referred member `member_id`)
+        owed to `card_id`, a card of another partition (migration 042: central makes it a
+        credit there)."""
         for column, value in zip(self.bonuses_owed,
-                                 (transaction_id, card_id, alliance_id, points), strict=True):
+                                 (transaction_id, card_id, alliance_id, points, member_id),
+                                 strict=True):
             column.append(value)
 
     def set_lot_moves(self, transaction_id: int, moves: bytes) -> None:
@@ -653,7 +658,7 @@ class BatchWrite:
         self, balances: Mapping[int, int], lots: Mapping[int, bytes], standing_seq: int,
         counters: StoredCounters,
     ) -> BatchArguments:
-        """The statement's 112 parameters, accounts with their final balances, lots, standings
+        """The statement's 113 parameters, accounts with their final balances, lots, standings
         and earn counters: each column as an array literal (array_literals.py), the posting
         instant as a datetime. `standing_seq`: this batch's, above every earlier batch's
         (HostState)."""
@@ -716,12 +721,13 @@ class BatchWrite:
                   in zip(_RISK_REVIEW_ENCODERS, self.risk_reviews, strict=True)],
                 self._carried_argument(), *self._bonus_arguments())
 
-    def _bonus_arguments(self) -> tuple[str, str, str, str]:
-        """The bonuses owed ($109 ...): empty arrays in nearly every batch."""
+    def _bonus_arguments(self) -> tuple[str, str, str, str, str]:
+        """The bonuses owed ($109 ... $113): empty arrays in nearly every batch."""
         if not self.bonuses_owed[0]:
-            return "{}", "{}", "{}", "{}"
-        transactions, cards, alliances, points = self.bonuses_owed
-        return int_array(transactions), int_array(cards), int_array(alliances), int_array(points)
+            return "{}", "{}", "{}", "{}", "{}"
+        transactions, cards, alliances, points, members = self.bonuses_owed
+        return (int_array(transactions), int_array(cards), int_array(alliances),
+                int_array(points), int_array(members))
 
     def _carried_argument(self) -> str:
         """The outcomes' carried values ($108): an empty array (NULLs, by unnest's padding)

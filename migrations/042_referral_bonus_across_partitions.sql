@@ -10,6 +10,7 @@
 
 CREATE TABLE bonus_owed (
     transaction_id    bigint PRIMARY KEY,          -- the referred member's first purchase
+    member_id         bigint NOT NULL REFERENCES members,   -- the referred member
     referrer_card_id  bigint NOT NULL REFERENCES cards,
     alliance_id       integer NOT NULL REFERENCES alliances,
     points            bigint NOT NULL CHECK (points > 0),
@@ -21,6 +22,7 @@ CREATE TRIGGER bonus_owed_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
 
 CREATE TABLE referral_credits (
     transaction_id    bigint PRIMARY KEY,
+    member_id         bigint NOT NULL REFERENCES members,
     referrer_card_id  bigint NOT NULL REFERENCES cards,
     alliance_id       integer NOT NULL REFERENCES alliances,
     points            bigint NOT NULL CHECK (points > 0),
@@ -36,10 +38,10 @@ CREATE TRIGGER referral_credits_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
 CREATE FUNCTION bonus_owed_fold() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 BEGIN
-    INSERT INTO public.referral_credits (transaction_id, referrer_card_id, alliance_id, points,
-                                         partition, owed_at)
-    VALUES (NEW.transaction_id, NEW.referrer_card_id, NEW.alliance_id, NEW.points,
-            NEW.partition, NEW.owed_at)
+    INSERT INTO public.referral_credits (transaction_id, member_id, referrer_card_id,
+                                         alliance_id, points, partition, owed_at)
+    VALUES (NEW.transaction_id, NEW.member_id, NEW.referrer_card_id, NEW.alliance_id,
+            NEW.points, NEW.partition, NEW.owed_at)
     ON CONFLICT (transaction_id) DO NOTHING;
     PERFORM pg_notify('jifen_changes', 'host_commands');
     RETURN NULL;

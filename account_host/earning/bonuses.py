@@ -27,7 +27,8 @@ def post_referral_bonus(
     referrer = state.cards.get(referral.referrer_hmac)
     if referrer is None and referral.referrer_card_id is not None:
         # Another partition's card: owed there, in this purchase's statement (migration 042).
-        context.batch.owe_bonus(purchase_id, referral.referrer_card_id, alliance_id, points)
+        context.batch.owe_bonus(purchase_id, referral.referrer_card_id, alliance_id, points,
+                                referral.member_id)
         return 0
     if referrer is None or referrer.id in state.closed_cards \
             or over_balance_limit(context, referrer.points_account_id, points):

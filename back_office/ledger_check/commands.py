@@ -65,4 +65,19 @@ REFERRAL_BONUS_TWICE = Check(
     """,
 )
 
-CHECKS = (COMMAND_MISMATCH, JOIN_BONUS_TWICE, REFERRAL_BONUS_TWICE)
+REFERRAL_CREDIT_TWICE = Check(
+    name="referral_credit_twice",
+    description="a referred member's first purchase owes a referrer of another partition once",
+    sql="""
+        SELECT r.member_id AS member_id,
+               format('referral bonus owed %s times, by purchases %s', count(*),
+                      string_agg(r.transaction_id::text, ', ' ORDER BY r.transaction_id))
+                   AS detail
+        FROM referral_credits AS r
+        GROUP BY r.member_id
+        HAVING count(*) > 1
+    """,
+    central_only=True,   # central's credits, folded from every partition's bonuses owed
+)
+
+CHECKS = (COMMAND_MISMATCH, JOIN_BONUS_TWICE, REFERRAL_BONUS_TWICE, REFERRAL_CREDIT_TWICE)

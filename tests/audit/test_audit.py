@@ -48,12 +48,12 @@ class TestClean:
     def test_an_empty_database_passes(self, audit, database_url):
         run = audit()
         assert run.exit_code == 0, run.err
-        assert run.out.startswith("audit clean: 18 checks over 0 transactions, 0 entries")
+        assert run.out.startswith("audit clean: 19 checks over 0 transactions, 0 entries")
 
     def test_a_sound_journal_passes_with_a_summary(self, audit, ledger_url):
         run = audit()
         assert run.exit_code == 0, run.err
-        assert "audit clean: 18 checks over 5 transactions, 6 entries, 12 postings and " \
+        assert "audit clean: 19 checks over 5 transactions, 6 entries, 12 postings and " \
                "5 accounts in" in run.out
         assert run.err == ""
 
@@ -69,8 +69,8 @@ class TestClean:
             "stored_value_negative", "original_missing", "reversed_more_than_once",
             "returns_exceed_original", "idempotency_key_reused", "terminal_mismatch",
             "command_mismatch", "join_bonus_twice", "referral_bonus_twice",
-            "gift_redemption_mismatch", "gift_stock_mismatch", "lots_beyond_balance",
-            "expiry_not_its_moves", "standing_row_stale"]
+            "referral_credit_twice", "gift_redemption_mismatch", "gift_stock_mismatch",
+            "lots_beyond_balance", "expiry_not_its_moves", "standing_row_stale"]
 
     def test_a_reversed_return_gives_its_amount_back(self, audit, ledger_url, sql):
         # 400 (reversed) + 700 exceeds the purchase's 1000 only if the reversed one counted.

@@ -98,7 +98,7 @@ def test_two_clean_partitions_pass_each_reported(
     assert err == ""
     lines = out.splitlines()
     central = lines[0].split(":")[0].removeprefix("partition ")
-    assert lines[0].startswith(f"partition {central}: audit clean: 18 checks over ")
+    assert lines[0].startswith(f"partition {central}: audit clean: 19 checks over ")
     # join_bonus_twice reads central's rows only: run there, not in p2.
     assert lines[1].startswith("partition p2: audit clean: 17 checks over ")
     assert lines[2] == "across partitions: clean: 5 checks"

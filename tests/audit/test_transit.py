@@ -163,3 +163,37 @@ async def _partition_of_central(url: str) -> str:
         return await connection.fetchval("SELECT name FROM partitions WHERE number = 0")
     finally:
         await connection.close()
+
+
+def test_a_referred_member_owing_twice_is_named(
+    split: SplitDay, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    run_async: Callable[..., object],
+) -> None:
+    """referral_credit_twice (central's credits, migration 042): one referred member's first
+    purchase owes a referrer of another partition once."""
+    taker, alliance = run_async(_cards, split.p2_url)
+    central = run_async(_partition_of_central, split.central_url)
+    member = run_async(_a_member, split.central_url)
+    credit = ("INSERT INTO referral_credits (transaction_id, member_id, referrer_card_id,"
+              " alliance_id, points, partition, owed_at) VALUES ($1, $2, $3, $4, 200, $5, $6)")
+    run_async(_execute, split.central_url, [
+        (credit, (CENTRAL_BASE + serial, member, taker, alliance, central, DAY_TIME))
+        for serial in (1, 2)])
+    config = write_config(tmp_path / "two.toml", split.central_url, {"p2": split.p2_url})
+    code, report, _ = _audit(capsys, config)
+    [central_report] = [p for p in report["partitions"] if p["name"] == central]
+    [check] = [c for c in central_report["report"]["checks"]
+               if c["name"] == "referral_credit_twice"]
+    assert code == 1 and check["violation_count"] == 1
+    assert "referral bonus owed 2 times" in check["violations"][0]["detail"]
+
+
+async def _a_member(url: str) -> int:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval(
+            "INSERT INTO members (alliance_id, name, mobile_hmac, mobile_sealed, mobile_masked,"
+            " joined_on) SELECT alliance_id, 'x', sha256('m'), '\\x02', '138****0000',"
+            " current_date FROM cards LIMIT 1 RETURNING id")
+    finally:
+        await connection.close()
