@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import argparse
 
+import asyncpg
+
 from back_office.balances import CommandOutcome
+from back_office.queries.cards import find_card
 from back_office.transit import FINAL, Transfer, TransferState, find_transfers
 from database.connect import resolve_database_url
 from database.roles import Role
+from jifen.commands.card_lookup import card_hash_in
 from jifen.commands.runner import add_json_option, print_json, print_table, run_command
 from runtime.config import load_config
 from runtime.service import run_service
@@ -46,8 +50,15 @@ def _drive(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    transfers = run_command(args, Role.BACK_OFFICE, lambda conn: find_transfers(
-        conn, open_only=args.open, limit=args.limit))
+    async def run(conn: asyncpg.Connection) -> list[Transfer]:
+        card_id = None
+        if args.pan is not None:
+            pan_hash = await card_hash_in(conn, args.config, args.pan)
+            card_id = (await find_card(conn, pan_hash, args.pan)).card_id
+        return await find_transfers(conn, open_only=args.open, card_id=card_id,
+                                    limit=args.limit)
+
+    transfers = run_command(args, Role.BACK_OFFICE, run)
     if args.json:
         print_json(transfers)
     else:
@@ -65,5 +76,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = add_json_option(actions.add_parser("list", help="transfers, newest first"))
     listing.add_argument("--open", action="store_true",
                          help="only those not final (stuck ones included)")
+    listing.add_argument("--pan", help="only this card's (giving or receiving)")
     listing.add_argument("--limit", type=int, default=100)
     listing.set_defaults(handler=_list)

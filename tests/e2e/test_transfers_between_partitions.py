@@ -283,6 +283,10 @@ def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
         deaths = [event for event in map(_event, log_path.read_text().splitlines())
                   if event.get("event") == "child_died" and event.get("child") == "transit"]
         assert [(death["exit_code"]) for death in deaths] == [137] * 5, deaths
+        # The giver's transfers, newest first, by its card number.
+        mine = json.loads(run.jifen("transit", "list", "--pan", giver, "--json").stdout)
+        assert [(t["id"], t["from_card"]) for t in mine] == [
+            (transfer_id, mask_pan(giver)) for transfer_id in (3, 2, 1)]
         audit = run.jifen("audit", check=False)
         assert audit.returncode == 0, audit.stdout + audit.stderr
     finally:
