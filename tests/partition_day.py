@@ -70,6 +70,14 @@ class SplitDay(msgspec.Struct, frozen=True):
     summary: JournalSummary
 
 
+async def first_row(url: str, sql: str) -> asyncpg.Record:
+    """The first row `sql` returns on `url` (there must be one)."""
+    async with connected(url) as connection:
+        row = await connection.fetchrow(sql)
+    assert row is not None
+    return row
+
+
 @asynccontextmanager
 async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection to `url` for the block, closed after it."""

@@ -326,16 +326,7 @@ def _join_bonus(
     if not points:
         raise Refused(ResponseCode.INVALID_TRANSACTION,
                       "the earn rules in force give no join bonus")
-    check_limit(context, card.points_account_id, points)
-    transaction_id, day = new_transaction(context, card)
-    member = context.member_points_account(card)
-    alliance = context.owner_account(AccountKind.ALLIANCE_POINTS_BONUS, card.alliance_id)
-    context.post(transaction_id, POINTS_LEDGER, day, ((member, points), (alliance, -points)))
-    context.batch.add_command_transaction(
-        transaction_id, CommandKind.JOIN_BONUS, day, command_id, card_id=card.id,
-        amount=points, currency=CURRENCY_POINTS, points=points, stored_value_fen=0)
-    record_lots(context, transaction_id, member, card.alliance_id, earned=points)
-    return ResponseCode.APPROVED, f"+{points} points for joining", transaction_id
+    return _bonus(context, command_id, card, points, CommandKind.JOIN_BONUS, "for joining")
 
 
 def _referral_credit(
@@ -344,17 +335,26 @@ def _referral_credit(
 ) -> Outcome:
     """A referral bonus another partition's purchase owed this card (its host did not hold
     it): the points it names, against the alliance's bonus account, as on one host."""
-    points = payload.points
+    return _bonus(context, command_id, card, payload.points, CommandKind.REFERRAL_CREDIT,
+                  "for a referral")
+
+
+def _bonus(
+    context: ApplyContext, command_id: int, card: Card, points: int, kind: CommandKind,
+    why: str,
+) -> Outcome:
+    """`points` to the card against the alliance's bonus account, in a lot where points
+    expire."""
     check_limit(context, card.points_account_id, points)
     transaction_id, day = new_transaction(context, card)
     member = context.member_points_account(card)
     alliance = context.owner_account(AccountKind.ALLIANCE_POINTS_BONUS, card.alliance_id)
     context.post(transaction_id, POINTS_LEDGER, day, ((member, points), (alliance, -points)))
     context.batch.add_command_transaction(
-        transaction_id, CommandKind.REFERRAL_CREDIT, day, command_id, card_id=card.id,
-        amount=points, currency=CURRENCY_POINTS, points=points, stored_value_fen=0)
+        transaction_id, kind, day, command_id, card_id=card.id, amount=points,
+        currency=CURRENCY_POINTS, points=points, stored_value_fen=0)
     record_lots(context, transaction_id, member, card.alliance_id, earned=points)
-    return ResponseCode.APPROVED, f"+{points} points for a referral", transaction_id
+    return ResponseCode.APPROVED, f"+{points} points {why}", transaction_id
 
 
 def _hand_over_lots(

@@ -115,10 +115,7 @@ def _credit(context: ApplyContext, command: Command, payload: CommandPayload) ->
 
 def _void(context: ApplyContext, command: Command, payload: CommandPayload) -> Decision:
     """Back to the giver, whatever its status now (it may have been closed meanwhile)."""
-    carried = _carried(command, payload)
-    card = held_card(context, command.card_hmac, payload.card_id)
-    check_limit(context, card.points_account_id, carried.points)
-    transaction_id = _move_in(context, command, card, carried)
+    _card, carried, transaction_id = _back_on_giver(context, command, payload)
     return (ResponseCode.APPROVED,
             f"{carried.points} points back from transfer {command.transfer_id}",
             transaction_id, None)
@@ -179,10 +176,7 @@ def _credit_card(context: ApplyContext, command: Command, payload: CommandPayloa
 
 def _void_card(context: ApplyContext, command: Command, payload: CommandPayload) -> Decision:
     """A replacement's: every balance back on the old card, reopened as it was before."""
-    carried = _carried(command, payload)
-    card = held_card(context, command.card_hmac, payload.card_id)
-    check_limit(context, card.points_account_id, carried.points)
-    transaction_id = _move_in(context, command, card, carried)
+    card, carried, transaction_id = _back_on_giver(context, command, payload)
     status = carried.status_before if carried.status_before in CARD_STATUS_DECLINES \
         and carried.status_before != CLOSED else "active"
     card.decline_code = CARD_STATUS_DECLINES[status]
@@ -191,6 +185,17 @@ def _void_card(context: ApplyContext, command: Command, payload: CommandPayload)
     return (ResponseCode.APPROVED,
             f"{carried.points} points and {carried.stored_value_fen} fen back; card {card.id}"
             f" {status} again (transfer {command.transfer_id})", transaction_id, None)
+
+
+def _back_on_giver(
+    context: ApplyContext, command: Command, payload: CommandPayload,
+) -> tuple[Card, Carried, int]:
+    """A void's: what the debit carried, back on the giver (held here, closed or not); the
+    card, what was carried, the void's transaction."""
+    carried = _carried(command, payload)
+    card = held_card(context, command.card_hmac, payload.card_id)
+    check_limit(context, card.points_account_id, carried.points)
+    return card, carried, _move_in(context, command, card, carried)
 
 
 def _move_in(context: ApplyContext, command: Command, card: Card, carried: Carried) -> int:

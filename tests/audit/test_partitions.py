@@ -18,7 +18,7 @@ import pytest
 from back_office.ledger_check import key_split
 from database.roles import Role
 from jifen.cli import main
-from tests.partition_day import DAY, SplitDay, on_database, write_config
+from tests.partition_day import DAY, SplitDay, first_row, on_database, write_config
 
 # A command decided in p2 (number 1): its transaction's id is in p2's id base, and its row
 # is central's, replicated into p2.
@@ -190,7 +190,7 @@ def test_a_key_in_two_partitions_within_the_window_is_a_warning_naming_both(
     # p2's transaction takes the key of main's (same terminal and MTI): the switch forgot
     # the key and routed its reuse, with a card of p2, to p2. Another key of main's is
     # reused in p2 eight days later, beyond the window: no split.
-    pair = run_async(_first_row, split.single_url, PAIR_SQL)
+    pair = run_async(first_row, split.single_url, PAIR_SQL)
     main_id, p2_id = pair["main_id"], pair["p2_id"]
     run_async(_execute, split.p2_url,
               f"UPDATE transactions SET stan = '{pair['stan']}',"
@@ -240,12 +240,3 @@ def test_a_key_in_two_partitions_within_the_window_is_a_warning_naming_both(
     assert ("retransmission_key_split key=None: more than 0 keys are in two partitions'"
             " host_requests: the first 0 were compared, not the others") in err
 
-
-async def _first_row(url: str, sql: str) -> asyncpg.Record:
-    connection = await asyncpg.connect(url)
-    try:
-        row = await connection.fetchrow(sql)
-        assert row is not None
-        return row
-    finally:
-        await connection.close()

@@ -76,10 +76,10 @@ async def _closed_part(url: str) -> list[int]:
     return list(counted[:2])
 
 
-@pytest.mark.timeout(240)
-def test_up_with_two_partitions_serves_both_ranges_and_reconciles_over_both(tmp_path: Path):
+def up_config(tmp_path: Path, host_metrics: int, more: str = "") -> tuple[Path, int]:
+    """A configuration of `jifen up --partitions 2` under `tmp_path` on free ports (p2's host
+    on main's + PORT_OFFSET), with `more` sections; the file and the front's port."""
     front_port, host_port = free_port(), _free_with_offset()
-    host_metrics = _free_with_offset()
     config = tmp_path / "jifen.toml"
     config.write_text(
         f'[database]\ndata_dir = "{tmp_path / "pg"}"\nbackup_dir = "{tmp_path / "backups"}"\n'
@@ -89,8 +89,15 @@ def test_up_with_two_partitions_serves_both_ranges_and_reconciles_over_both(tmp_
         f"[switch]\nlisten_port = {switch_port}\nmetrics_port = {free_port()}\n"
         f'hosts = {{ main = "127.0.0.1:{host_port}" }}\n'
         f"[host]\nlisten_port = {host_port}\nmetrics_port = {host_metrics}\n"
-        f"[notify]\nmetrics_port = {free_port()}\n"
-        f"[transit]\nmetrics_port = {free_port()}\n")
+        f"[notify]\nmetrics_port = {free_port()}\n" + more)
+    return config, front_port
+
+
+@pytest.mark.timeout(240)
+def test_up_with_two_partitions_serves_both_ranges_and_reconciles_over_both(tmp_path: Path):
+    host_metrics = _free_with_offset()
+    config, front_port = up_config(tmp_path, host_metrics,
+                                   f"[transit]\nmetrics_port = {free_port()}\n")
     env = {key: value for key, value in os.environ.items() if key != "JIFEN_DATABASE_URL"}
     log_path = tmp_path / "up.log"
     up = subprocess.Popen(_jifen("--config", str(config), "up", "--partitions", "2"),

@@ -32,7 +32,7 @@ from database.connect import resolve_database_url
 from database.ports import free_port
 from proto.pan import mask_pan
 from tests.e2e.test_jifen_up import UP_TIMEOUT_S, _jifen, _wait_for_line
-from tests.e2e.test_jifen_up_partitions import _free_with_offset
+from tests.e2e.test_jifen_up_partitions import _free_with_offset, up_config
 
 # Every state the driver waits in, killed right after committing it: the first transfer's
 # three, the second's void, the replacement's credit (the supervisor restarts it, 0.5 s and
@@ -166,17 +166,8 @@ def _transfer_id(decided: dict) -> int:
 def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
     tmp_path: Path,
 ) -> None:
-    front_port, host_port = free_port(), _free_with_offset()
-    config = tmp_path / "jifen.toml"
-    config.write_text(
-        f'[database]\ndata_dir = "{tmp_path / "pg"}"\nbackup_dir = "{tmp_path / "backups"}"\n'
-        "archive_wal = false\n"
-        f"[front]\nlisten_port = {front_port}\nmetrics_port = {free_port()}\n"
-        f'switch_address = "127.0.0.1:{(switch_port := free_port())}"\n'
-        f"[switch]\nlisten_port = {switch_port}\nmetrics_port = {free_port()}\n"
-        f'hosts = {{ main = "127.0.0.1:{host_port}" }}\n'
-        f"[host]\nlisten_port = {host_port}\nmetrics_port = {_free_with_offset()}\n"
-        f"[notify]\nmetrics_port = {free_port()}\n"
+    config, front_port = up_config(
+        tmp_path, _free_with_offset(),
         f"[transit]\nmetrics_port = {free_port()}\npoll_interval_s = 0.5\n"
         "[back_office]\nhost_command_wait_s = 1\n")
     env = {key: value for key, value in os.environ.items()

@@ -22,7 +22,7 @@ from back_office.queries.partitions import NO_OTHER_PARTITIONS, OtherPartitions
 from back_office.queries.statement import Statement
 from database.roles import Role
 from jifen.cli import main
-from tests.partition_day import DAY, UNREACHABLE_URL, SplitDay, on_database, write_config
+from tests.partition_day import DAY, UNREACHABLE_URL, SplitDay, first_row, on_database, write_config
 
 CONNECT_TIMEOUT_S = 10.0
 
@@ -45,21 +45,12 @@ def _pages(
         after = ["--after", page["next_cursor"]]
 
 
-async def _first(url: str, sql: str) -> asyncpg.Record:
-    connection = await asyncpg.connect(url)
-    try:
-        row = await connection.fetchrow(sql)
-        assert row is not None
-        return row
-    finally:
-        await connection.close()
-
 
 def test_txn_find_pages_over_two_partitions_as_in_one(
     split: SplitDay, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     run_async: Callable[..., object], role_url: Callable[[Role], str],
 ) -> None:
-    merchant = run_async(_first, split.single_url,
+    merchant = run_async(first_row, split.single_url,
                          "SELECT merchant_code FROM merchants m WHERE EXISTS"
                          " (SELECT 1 FROM transactions t WHERE t.merchant_id = m.id)"
                          " ORDER BY merchant_code LIMIT 1")["merchant_code"]
@@ -105,7 +96,7 @@ async def _statements(split: SplitDay, card_id: int) -> tuple[object, object]:
 def test_a_card_statement_over_two_partitions_is_as_in_one(
     split: SplitDay, run_async: Callable[..., object], parity: int,
 ) -> None:
-    card_id = run_async(_first, split.single_url,
+    card_id = run_async(first_row, split.single_url,
                         "SELECT card_id FROM transactions WHERE card_id % 2 = "
                         f"{parity} GROUP BY card_id ORDER BY count(*) DESC LIMIT 1")["card_id"]
     whole, parted = run_async(_statements, split, card_id)
@@ -130,7 +121,7 @@ def merchant_admin_of_both(
 ) -> Iterator[tuple[str, str, str, int]]:
     """An operator, created on central, who administers a merchant that has transactions in
     both partitions: (name, password, merchant code, merchant id)."""
-    merchant = run_async(_first, split.single_url, MERCHANT_OF_BOTH_SQL)
+    merchant = run_async(first_row, split.single_url, MERCHANT_OF_BOTH_SQL)
     name = f"t{uuid.uuid4().hex[:10]}_madmin"
     password = secrets.token_urlsafe(18)
     monkeypatch.setenv("TEST_NEW_PASSWORD", password)
@@ -192,7 +183,7 @@ def test_a_merchant_admin_reads_its_merchants_rows_in_both_partitions(
     in_p2 = run_async(_ids, split.p2_url, "SELECT id FROM transactions")
     assert set(listed) & in_p2 and set(listed) - in_p2
     # Another merchant does not exist for it (central's policy on merchants).
-    other = run_async(_first, split.single_url,
+    other = run_async(first_row, split.single_url,
                       f"SELECT merchant_code FROM merchants WHERE id <> {merchant_id} LIMIT 1")
     capsys.readouterr()
     assert main(["--config", str(two), "--operator", name, "txn", "find", "--merchant",
@@ -217,7 +208,7 @@ def test_a_merchant_admins_statement_over_partitions_is_its_merchants_lines(
     name, password, _, merchant_id = merchant_admin_of_both
     audit = on_database(role_url(Role.AUDIT), split.p2_url)
     # A card of p2 that bought at the merchant and elsewhere.
-    card_id = run_async(_first, split.single_url, f"""
+    card_id = run_async(first_row, split.single_url, f"""
         SELECT card_id FROM transactions WHERE card_id % 2 = 1 GROUP BY card_id
         HAVING bool_or(merchant_id = {merchant_id}) AND bool_or(merchant_id <> {merchant_id})
         ORDER BY card_id LIMIT 1""")["card_id"]
