@@ -204,7 +204,8 @@ async def _drive_on(conn: asyncpg.Connection, poll_interval_s: float,
         heard.event = anyio.Event()
         started = time.monotonic()
         moved = await drive_once(conn)
-        metrics.observe(await backlog(conn), moved, time.monotonic() - started)
+        now = await backlog(conn)
+        metrics.observe(now.open, now.stuck, now.oldest_s, moved, time.monotonic() - started)
         with anyio.move_on_after(poll_interval_s):
             await heard.event.wait()
 

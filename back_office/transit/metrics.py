@@ -3,12 +3,7 @@ host or its replication down) and a transfer stuck (a void refused)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from prometheus_client import Counter, Gauge, Histogram
-
-if TYPE_CHECKING:
-    from back_office.transit.driver import Backlog
 
 OPEN = Gauge("jifen_transfers_open", "Transfers between partitions not in a final state")
 STUCK = Gauge("jifen_transfers_stuck",
@@ -23,9 +18,11 @@ PASS_SECONDS = Histogram("jifen_transfer_pass_seconds",
                          buckets=(0.001, 0.005, 0.02, 0.1, 0.5, 2.0, 10.0))
 
 
-def observe(backlog: Backlog, moved: int, pass_s: float) -> None:
-    OPEN.set(backlog.open)
-    STUCK.set(backlog.stuck)
-    OLDEST_OPEN_AGE.set(backlog.oldest_s)
+def observe(open_count: int, stuck: int, oldest_s: float, moved: int, pass_s: float) -> None:
+    """One pass of the driver: the open and stuck transfers, the oldest open one's age, the
+    transitions it made and how long it took."""
+    OPEN.set(open_count)
+    STUCK.set(stuck)
+    OLDEST_OPEN_AGE.set(oldest_s)
     MOVED.inc(moved)
     PASS_SECONDS.observe(pass_s)
