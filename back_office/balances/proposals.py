@@ -26,14 +26,20 @@ class Proposal(msgspec.Struct, frozen=True):
     payload: dict[str, Any]
 
 
-# A card with its balances as last committed (the host's memory may be a batch ahead).
+# A card with its balances as last committed (the host's memory may be a batch ahead), and its
+# partition. Its balances are in its partition's database: NULL here when that is not central's
+# (the checks that need them are then the host's alone: docs/transfers.md).
 _CARD_SQL = """
 SELECT c.id, c.status, c.pan_masked, c.alliance_id, c.member_id, a.points_transfer_allowed,
-       coalesce((SELECT balance FROM accounts
-                 WHERE kind = 'member_points' AND card_id = c.id), 0) AS points,
-       coalesce((SELECT balance FROM accounts
-                 WHERE kind = 'member_stored_value' AND card_id = c.id), 0) AS fen
+       r.host_name AS partition,
+       CASE WHEN here.is_central THEN coalesce((SELECT balance FROM accounts
+                 WHERE kind = 'member_points' AND card_id = c.id), 0) END AS points,
+       CASE WHEN here.is_central THEN coalesce((SELECT balance FROM accounts
+                 WHERE kind = 'member_stored_value' AND card_id = c.id), 0) END AS fen
 FROM cards c JOIN alliances a ON a.id = c.alliance_id
+LEFT JOIN LATERAL range_owner(c.pan_masked) AS r ON true
+CROSS JOIN LATERAL (SELECT r.host_name IS NULL OR r.host_name = (
+                        SELECT name FROM partitions WHERE number = 0) AS is_central) AS here
 WHERE c.pan_hmac = $1
 """
 
@@ -68,7 +74,7 @@ async def propose_adjustment(
     kind = (CommandKind.POINTS_ADJUSTMENT if points else CommandKind.STORED_VALUE_ADJUSTMENT)
     balance, amount, unit = ((card["points"], points, "points") if points
                              else (card["fen"], stored_value_fen, "fen"))
-    if balance + amount < 0:
+    if balance is not None and balance + amount < 0:
         raise ConflictError(f"card {card['pan_masked']} has {balance} {unit}: {amount} would"
                             " take it below zero")
     return _proposal(kind, f"card {card['pan_masked']}", CommandPayload(
@@ -92,7 +98,7 @@ async def propose_transfer(
     for card in (giver, taker):
         if card["status"] != "active":
             raise ConflictError(f"card {card['pan_masked']} is {card['status']}, not active")
-    if points > giver["points"]:
+    if giver["points"] is not None and points > giver["points"]:
         raise ConflictError(f"card {giver['pan_masked']} has {giver['points']} points, fewer"
                             f" than {points}")
     return _proposal(CommandKind.POINTS_TRANSFER,
@@ -106,8 +112,9 @@ async def propose_closure(
 ) -> Proposal:
     """Stored value paid out to the member, points forfeited, the card closed for good."""
     card = await _card(conn, lookup_key, pan)
-    return _proposal(CommandKind.CARD_CLOSURE,
-                     f"card {card['pan_masked']} ({card['fen']} fen, {card['points']} points)",
+    balances = (f"{card['fen']} fen, {card['points']} points" if card["points"] is not None
+                else f"balances in partition {card['partition']}")
+    return _proposal(CommandKind.CARD_CLOSURE, f"card {card['pan_masked']} ({balances})",
                      CommandPayload(card["id"], reason))
 
 

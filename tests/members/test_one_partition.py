@@ -47,3 +47,26 @@ def test_a_replacement_into_another_partition_does_not_split_a_member(jifen, sql
     assert f"member {member} keeps other cards in partition main" in refused.err
     assert sql("SELECT count(*) FROM transfers")[0][0] == 0
     assert sql("SELECT count(*) FROM host_commands")[0][0] == 0
+
+
+def test_a_request_for_a_card_of_another_partition_leaves_its_balance_to_its_host(
+    jifen, sql,
+) -> None:
+    """Central holds no balances of p2's cards: a transfer from one, or taking points from it,
+    is asked for (its host checks the balance when it applies it), not refused as empty."""
+    _with_p2(jifen, sql)
+    assert jifen("alliance", "set-points-transfer", "--code", "TEA",
+                 "--allowed").exit_code == 0
+    giver, taker = pans("P2")[0], pans()[0]
+    for argv in (("card", "transfer", "--pan", giver, "--to-pan", taker, "--points", "100",
+                  "--reason", "family"),
+                 ("card", "adjust", "--pan", giver, "--points", "-50", "--reason", "double"),
+                 ("card", "close", "--pan", giver, "--reason", "left")):
+        asked = jifen(*argv)
+        assert asked.exit_code == 0, asked.err
+    subjects = [row[0] for row in sql("SELECT subject FROM approval_requests ORDER BY id")]
+    assert subjects[-1].endswith("(balances in partition p2)"), subjects
+    # A card of central's own partition is still checked here.
+    refused = jifen("card", "transfer", "--pan", taker, "--to-pan", giver, "--points", "100",
+                    "--reason", "family")
+    assert refused.exit_code == 2 and "has 0 points, fewer than 100" in refused.err
