@@ -24,7 +24,7 @@ from back_office.members.personal_data import (
     open_field,
     seal_field,
 )
-from back_office.members.tiers import member_tier
+from back_office.members.tiers import TIER_SQL, TierShown, member_tier, tier_shown
 from back_office.provisioning.alliances import alliance_id
 from back_office.provisioning.errors import (
     ConflictError,
@@ -33,6 +33,7 @@ from back_office.provisioning.errors import (
     NotFoundError,
 )
 from back_office.provisioning.notify import notify_change
+from back_office.queries.partitions import NO_OTHER_PARTITIONS, OtherPartitions, partition_fetch
 from proto.changes import Change, Table
 from proto.keys import Purpose, open_data_keys, pan_hmac
 from proto.pan import mask_pan
@@ -157,17 +158,22 @@ async def update_member(
 
 async def show_member(
     conn: asyncpg.Connection, member_id: int, *, for_update: bool = False,
+    partitions: OtherPartitions = NO_OTHER_PARTITIONS,
 ) -> Member:
+    """With `partitions`, the cards' balances and the tier read where they are: a partition's
+    host writes its own cards' (central holds none of them)."""
     row = await conn.fetchrow(
         "SELECT m.id, a.code, m.name, m.mobile_masked, m.id_number_masked, m.birthday,"
         " m.joined_on FROM members m JOIN alliances a ON a.id = m.alliance_id"
         f" WHERE m.id = $1{' FOR UPDATE OF m' if for_update else ''}", member_id)
     if row is None:
         raise NotFoundError(f"no member {member_id}; `jifen member find` finds one")
-    member = _member(row, await member_cards(conn, [member_id]))
-    if for_update:
-        return member
-    shown = await member_tier(conn, member_id)
+    cards = await member_cards(conn, [member_id])
+    shown = None if for_update else await member_tier(conn, member_id)
+    if partitions.urls and cards:
+        cards, elsewhere = await _from_partitions(partitions, cards, member_id)
+        shown = shown or elsewhere
+    member = _member(row, cards)
     if shown is None:
         return member
     return msgspec.structs.replace(member, tier=shown.tier, tier_until=shown.tier_until,
@@ -192,6 +198,7 @@ async def list_members(
 async def find_member(
     conn: asyncpg.Connection, keys: PersonalDataKeys, pan_lookup_key: bytes, *,
     mobile: str | None = None, pan: str | None = None,
+    partitions: OtherPartitions = NO_OTHER_PARTITIONS,
 ) -> Member:
     """By mobile (in any alliance) or by one of the member's cards."""
     if (mobile is None) == (pan is None):
@@ -213,7 +220,7 @@ async def find_member(
     if len(rows) > 1:  # the same mobile in two alliances
         raise ConflictError(f"{len(rows)} members have {what}, one per alliance: members"
                             f" {', '.join(str(row['id']) for row in rows)}")
-    return await show_member(conn, rows[0]["id"])
+    return await show_member(conn, rows[0]["id"], partitions=partitions)
 
 
 async def assign_card(
@@ -244,6 +251,35 @@ async def assign_card(
         await offer_join_bonus(conn, member_id, card["id"])
         [assigned] = await member_cards(conn, [member_id], card_id=card["id"])
     return assigned
+
+
+# A member's cards' balances and its standing in a partition's database.
+_BALANCES_SQL = """
+SELECT card_id, sum(balance) FILTER (WHERE kind = 'member_points')::bigint AS points,
+       sum(balance) FILTER (WHERE kind = 'member_stored_value')::bigint AS fen
+FROM accounts WHERE card_id = ANY($1::bigint[]) GROUP BY card_id
+"""
+
+
+async def _from_partitions(
+    partitions: OtherPartitions, cards: list[MemberCard], member_id: int,
+) -> tuple[list[MemberCard], TierShown | None]:
+    """The cards with every partition's balances added (a card's accounts are in one
+    partition), and the member's standing where a partition holds one."""
+    parts = await partition_fetch(partitions, [
+        (_BALANCES_SQL, [[card.card_id for card in cards]]), (TIER_SQL, [member_id])])
+    added: dict[int, tuple[int, int]] = {}
+    shown = None
+    for balances, tiers in parts.values():
+        for row in balances:
+            points, fen = added.get(row["card_id"], (0, 0))
+            added[row["card_id"]] = (points + (row["points"] or 0), fen + (row["fen"] or 0))
+        shown = shown or (tier_shown(tiers[0]) if tiers else None)
+    cards = [msgspec.structs.replace(
+        card, points=card.points + added.get(card.card_id, (0, 0))[0],
+        stored_value_fen=card.stored_value_fen + added.get(card.card_id, (0, 0))[1])
+        for card in cards]
+    return cards, shown
 
 
 async def member_cards(

@@ -20,12 +20,21 @@ class TierShown(msgspec.Struct, frozen=True):
     rolling_total: int       # the rolling 12 months' count: fen spent or points earned
 
 
+# The member's standing where its cards are (a partition's host writes its own).
+TIER_SQL = """
+SELECT s.tier, s.tier_until, s.standing, a.timezone
+FROM tier_standings_current s JOIN alliances a ON a.id = s.alliance_id
+WHERE s.holder = $1
+"""
+
+
 async def member_tier(conn: asyncpg.Connection, member_id: int) -> TierShown | None:
     """The member's standing (None: none yet, the base tier where the alliance has tiers)."""
-    row = await conn.fetchrow(
-        "SELECT s.tier, s.tier_until, s.standing, a.timezone"
-        " FROM tier_standings_current s JOIN alliances a ON a.id = s.alliance_id"
-        " WHERE s.holder = $1", member_id)
+    return tier_shown(await conn.fetchrow(TIER_SQL, member_id))
+
+
+def tier_shown(row: asyncpg.Record | None) -> TierShown | None:
+    """A row of TIER_SQL as staff see it (None: no standing)."""
     if row is None:
         return None
     local = datetime.now(UTC).astimezone(ZoneInfo(row["timezone"])).date()

@@ -25,7 +25,13 @@ from back_office.members import (
 )
 from back_office.members.personal_data import PersonalDataKeys
 from database.roles import Role
-from jifen.commands.runner import add_json_option, print_json, print_table, run_command
+from jifen.commands.runner import (
+    add_json_option,
+    other_partitions,
+    print_json,
+    print_table,
+    run_command,
+)
 from jifen.errors import CliError
 from proto.keys import Purpose, load_kek, open_data_keys
 from proto.notifications import NotificationKind
@@ -82,8 +88,13 @@ def _update(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    member = run_command(args, Role.BACK_OFFICE,
-                               lambda conn: show_member(conn, args.id))
+    config = load_config(args.config)
+
+    async def run(conn: asyncpg.Connection) -> Member:
+        return await show_member(conn, args.id,
+                                 partitions=await other_partitions(conn, config))
+
+    member = run_command(args, Role.BACK_OFFICE, run)
     _print_member(member, args.json)
     return 0
 
@@ -102,8 +113,13 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _find(args: argparse.Namespace) -> int:
-    member = _with_keys(args, lambda conn, keys, lookup: find_member(
-        conn, keys, lookup, mobile=args.mobile, pan=args.pan))
+    config = load_config(args.config)
+
+    async def run(conn: asyncpg.Connection, keys: PersonalDataKeys, lookup: bytes) -> Member:
+        return await find_member(conn, keys, lookup, mobile=args.mobile, pan=args.pan,
+                                 partitions=await other_partitions(conn, config))
+
+    member = _with_keys(args, run)
     _print_member(member, args.json)
     return 0
 
