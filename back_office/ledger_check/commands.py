@@ -6,7 +6,9 @@ referral bonus once per referred member.
 With partitions the pair is checked per partition: every partition holds central's
 `host_commands`, but only its own transactions. A command is checked where its transaction
 is (the transaction id's partition, from its id base), or where a transaction names it; one
-without a transaction, on central only, so that it is reported once.
+without a transaction, on central only, so that it is reported once. A command's outcome is
+read from the partition's own `command_outcomes` where it has one: its copy of `host_commands`
+takes the outcome only once central has folded it and replication has brought it back.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ COMMAND_MISMATCH = Check(
                format('command %s is %s with transaction %s, but transaction %s names it',
                       h.id, h.state, coalesce(h.transaction_id::text, 'none'),
                       coalesce(t.id::text, 'none')) AS detail
-        FROM host_commands AS h
+        FROM (SELECT c.id, c.card_id, c.kind, coalesce(o.state, c.state) AS state,
+                     coalesce(o.transaction_id, c.transaction_id) AS transaction_id
+              FROM host_commands AS c
+              LEFT JOIN command_outcomes AS o ON o.command_id = c.id) AS h
         FULL JOIN (SELECT id, command_id FROM transactions WHERE command_id IS NOT NULL) AS t
                ON t.command_id = h.id
         WHERE (h.id IS NULL OR t.id IS DISTINCT FROM h.transaction_id

@@ -180,6 +180,30 @@ def test_a_command_without_its_transaction_is_named_in_its_partition(
     assert "audit 1 violations over 2 partitions" in out
 
 
+def test_a_command_p2_decided_before_its_copy_says_so_is_no_mismatch(
+    split: SplitDay, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    run_async: Callable[..., object],
+) -> None:
+    """p2's host decided the command (its outcome and transaction are p2's own rows) while
+    p2's copy of host_commands still says pending: central has not folded the outcome back
+    yet (replication's lag). The partition's own outcome is what the check reads."""
+    run_async(_execute, split.central_url, COMMAND_SQL)
+    decided = f"'done',\n        '00', '+0', {P2_TRANSACTION_ID}, now()"
+    pending = COMMAND_SQL.replace(decided, "'pending', NULL, NULL, NULL, NULL")
+    assert pending != COMMAND_SQL
+    # As `partition add` leaves a partition: the fold off, central's copy comes by replication.
+    run_async(_execute, split.p2_url,
+              "ALTER TABLE command_outcomes DISABLE TRIGGER command_outcomes_fold",
+              pending, P2_TRANSACTION_SQL,
+              "INSERT INTO command_outcomes (command_id, state, result_code, result,"
+              f" transaction_id, done_at) VALUES (900, 'done', '00', '+0', {P2_TRANSACTION_ID},"
+              " now())")
+    config = write_config(tmp_path / "two.toml", split.central_url, {"p2": split.p2_url})
+    code, out, err = _audit(capsys, config)
+    assert code == 0, err
+    assert "command_mismatch" not in err
+
+
 def test_a_key_in_two_partitions_within_the_window_is_a_warning_naming_both(
     split: SplitDay, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     run_async: Callable[..., object], role_url: Callable[[Role], str],
