@@ -261,12 +261,27 @@ def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
             JOIN referral_credits b ON b.transaction_id = h.referral_transaction_id
             WHERE h.kind = 'referral_credit'""")
         assert (credit["state"], credit["result"]) == ("done", "+200 points for a referral")
-        assert credit["partition"] == anyio.run(_fetch, central_url, "SELECT name FROM"
-                                                " partitions WHERE number = 0")[0]["name"]
+        main_name = anyio.run(_fetch, central_url, "SELECT name FROM partitions"
+                                                   " WHERE number = 0")[0]["name"]
+        assert credit["partition"] == main_name
+
+        # 6. The other way: from a card of p2's (its balance is p2's: central cannot check it
+        # before the approval, its host does) to one of main's.
+        back_giver = _pans(tmp_path / "var" / "demo-cards-p2.csv", 6)[5]
+        back_taker = _pans(tmp_path / "var" / "demo-cards.csv", 5)[4]
+        given = run.approved(maker, checker, "card", "adjust", "--pan", back_giver, "--points",
+                             "90", "--reason", "opening balance")
+        assert given["command"]["result_code"] == "00", given
+        decided = run.approved(maker, checker, "card", "transfer", "--pan", back_giver,
+                               "--to-pan", back_taker, "--points", "60", "--reason", "back")
+        sixth = run.transfer(_transfer_id(decided))
+        assert (sixth["source"], sixth["destination"], sixth["state"]) == (
+            "p2", main_name, "credited"), sixth
+        assert (_points(p2_url, back_giver), _points(central_url, back_taker)) == (30, 60)
 
         # Each partition's in-transit account holds what left it less what arrived in it, and
         # the two cancel; every step decided once; the driver died at every state asked.
-        assert _in_transit(central_url) == 750 and _in_transit(p2_url) == -750
+        assert _in_transit(central_url) == 750 - 60 and _in_transit(p2_url) == -750 + 60
         steps = anyio.run(_fetch, central_url, """
             SELECT transfer_id, array_agg(transfer_step || ':' || state ORDER BY id) AS steps
             FROM host_commands WHERE transfer_id IS NOT NULL GROUP BY transfer_id
@@ -274,7 +289,8 @@ def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
         assert [row["steps"] for row in steps] == [
             ["debit:done", "credit:done"],
             ["debit:done", "credit:refused", "void:done"],
-            ["debit:done", "credit:done"], ["debit:done", "credit:done"]]
+            ["debit:done", "credit:done"], ["debit:done", "credit:done"],
+            ["debit:done", "credit:done"]]
         deaths = [event for event in map(_event, log_path.read_text().splitlines())
                   if event.get("event") == "child_died" and event.get("child") == "transit"]
         assert [(death["exit_code"]) for death in deaths] == [137] * 5, deaths
