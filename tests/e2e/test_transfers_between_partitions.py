@@ -20,11 +20,13 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
 import asyncpg
+import msgspec
 import pytest
 
 from database.config import DatabaseConfig
@@ -166,10 +168,18 @@ def _transfer_id(decided: dict) -> int:
     return int(words[1])
 
 
-@pytest.mark.timeout(420)
-def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
-    tmp_path: Path,
-) -> None:
+class Up(msgspec.Struct):
+    run: Run
+    front_port: int
+    central_url: str
+    p2_url: str
+    log_path: Path
+
+
+@contextmanager
+def _up(tmp_path: Path, killed: str = "") -> Iterator[Up]:
+    """`jifen up --partitions 2` under `tmp_path` with its driver killed after `killed`'s
+    states, until it is up; stopped with SIGTERM after the block, whatever happens."""
     config, front_port = up_config(
         tmp_path, _free_with_offset(),
         f"[transit]\nmetrics_port = {free_port()}\npoll_interval_s = 0.5\n"
@@ -178,13 +188,29 @@ def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
            if key not in ("JIFEN_DATABASE_URL", "JIFEN_OPERATOR", "JIFEN_OPERATOR_PASSWORD")}
     log_path = tmp_path / "up.log"
     up = subprocess.Popen(_jifen("--config", str(config), "up", "--partitions", "2"),
-                          cwd=tmp_path, env={**env, "JIFEN_TRANSIT_KILL_AFTER": KILLED_STATES},
+                          cwd=tmp_path, env={**env, "JIFEN_TRANSIT_KILL_AFTER": killed},
                           stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True)
     try:
         _wait_for_line(up, "Jifen is up.", UP_TIMEOUT_S * 2)
-        run = Run(tmp_path, env)
         central_url, p2_url = (resolve_database_url(DatabaseConfig(
             data_dir=str(tmp_path / name), archive_wal=False)) for name in ("pg", "pg-p2"))
+        yield Up(Run(tmp_path, env), front_port, central_url, p2_url, log_path)
+    finally:
+        up.send_signal(signal.SIGTERM)
+        try:
+            up.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            raise
+
+
+@pytest.mark.timeout(420)
+def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
+    tmp_path: Path,
+) -> None:
+    with _up(tmp_path, KILLED_STATES) as system:
+        run, front_port, log_path = system.run, system.front_port, system.log_path
+        central_url, p2_url = system.central_url, system.p2_url
         giver = _pans(tmp_path / "var" / "demo-cards.csv", 1)[0]
         taker, lost = _pans(tmp_path / "var" / "demo-cards-p2.csv", 2)
         maker, checker = run.operator("transfer_maker"), run.operator("transfer_checker")
@@ -300,13 +326,6 @@ def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
             (transfer_id, mask_pan(giver)) for transfer_id in (3, 2, 1)]
         audit = run.jifen("audit", check=False)
         assert audit.returncode == 0, audit.stdout + audit.stderr
-    finally:
-        up.send_signal(signal.SIGTERM)
-        try:
-            up.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            up.kill()
-            raise
 
 
 @pytest.mark.timeout(300)
@@ -314,59 +333,42 @@ def test_a_transfer_survives_a_crash_of_centrals_postmaster(tmp_path: Path) -> N
     """Central's postmaster SIGKILLed while a credit waits for p2's host (stopped), then
     started again: the driver, the hosts and replication reconnect, and the transfer ends
     credited, decided once."""
-    config, _ = up_config(
-        tmp_path, _free_with_offset(),
-        f"[transit]\nmetrics_port = {free_port()}\npoll_interval_s = 0.5\n"
-        "[back_office]\nhost_command_wait_s = 1\n")
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("JIFEN_DATABASE_URL", "JIFEN_OPERATOR", "JIFEN_OPERATOR_PASSWORD")}
-    up = subprocess.Popen(_jifen("--config", str(config), "up", "--partitions", "2"),
-                          cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                          stderr=(tmp_path / "up.log").open("w"), text=True)
     p2_host: list[int] = []
-    try:
-        _wait_for_line(up, "Jifen is up.", UP_TIMEOUT_S * 2)
-        run = Run(tmp_path, env)
-        central_url, p2_url = (resolve_database_url(DatabaseConfig(
-            data_dir=str(tmp_path / name), archive_wal=False)) for name in ("pg", "pg-p2"))
-        giver = _pans(tmp_path / "var" / "demo-cards.csv", 1)[0]
-        taker = _pans(tmp_path / "var" / "demo-cards-p2.csv", 1)[0]
-        maker, checker = run.operator("crash_maker"), run.operator("crash_checker")
-        run.jifen("alliance", "set-points-transfer", "--code", "DEMO", "--allowed")
-        run.approved(maker, checker, "card", "adjust", "--pan", giver, "--points", "500",
-                     "--reason", "opening balance")
-        before = _points(central_url, giver)
-        p2_host = [int(pid) for pid in subprocess.run(
-            ["pgrep", "-f", "host-p2.toml"], capture_output=True, text=True,
-            check=True).stdout.split()]
-        for pid in p2_host:
-            os.kill(pid, signal.SIGSTOP)
-        decided = run.approved(maker, checker, "card", "transfer", "--pan", giver, "--to-pan",
-                               taker, "--points", "120", "--reason", "through a crash")
-        transfer_id = _transfer_id(decided)
-        _until(lambda: run.state(transfer_id) == "crediting", "the credit waits for p2")
-        postmaster = int((tmp_path / "pg" / "postmaster.pid").read_text().split()[0])
-        os.kill(postmaster, signal.SIGKILL)
-        _until(lambda: not Path(f"/proc/{postmaster}").exists(), "central's postmaster gone")
-        run.jifen("db", "start")
-        for pid in p2_host:
-            os.kill(pid, signal.SIGCONT)
-        p2_host = []
-        assert run.transfer(transfer_id)["state"] == "credited"
-        assert (_points(central_url, giver), _points(p2_url, taker)) == (before - 120, 120)
-        steps = anyio.run(_fetch, central_url, "SELECT transfer_step, state FROM host_commands"
-                                               " WHERE transfer_id = $1 ORDER BY id",
-                          transfer_id)
-        assert [(row["transfer_step"], row["state"]) for row in steps] == [
-            ("debit", "done"), ("credit", "done")]
-        audit = run.jifen("audit", check=False)
-        assert audit.returncode == 0, audit.stdout + audit.stderr
-    finally:
-        for pid in p2_host:
-            os.kill(pid, signal.SIGCONT)
-        up.send_signal(signal.SIGTERM)
+    with _up(tmp_path) as system:
         try:
-            up.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            up.kill()
-            raise
+            run, central_url, p2_url = system.run, system.central_url, system.p2_url
+            giver = _pans(tmp_path / "var" / "demo-cards.csv", 1)[0]
+            taker = _pans(tmp_path / "var" / "demo-cards-p2.csv", 1)[0]
+            maker, checker = run.operator("crash_maker"), run.operator("crash_checker")
+            run.jifen("alliance", "set-points-transfer", "--code", "DEMO", "--allowed")
+            run.approved(maker, checker, "card", "adjust", "--pan", giver, "--points", "500",
+                         "--reason", "opening balance")
+            before = _points(central_url, giver)
+            p2_host = [int(pid) for pid in subprocess.run(
+                ["pgrep", "-f", "host-p2.toml"], capture_output=True, text=True,
+                check=True).stdout.split()]
+            for pid in p2_host:
+                os.kill(pid, signal.SIGSTOP)
+            decided = run.approved(maker, checker, "card", "transfer", "--pan", giver, "--to-pan",
+                                   taker, "--points", "120", "--reason", "through a crash")
+            transfer_id = _transfer_id(decided)
+            _until(lambda: run.state(transfer_id) == "crediting", "the credit waits for p2")
+            postmaster = int((tmp_path / "pg" / "postmaster.pid").read_text().split()[0])
+            os.kill(postmaster, signal.SIGKILL)
+            _until(lambda: not Path(f"/proc/{postmaster}").exists(), "central's postmaster gone")
+            run.jifen("db", "start")
+            for pid in p2_host:
+                os.kill(pid, signal.SIGCONT)
+            p2_host = []
+            assert run.transfer(transfer_id)["state"] == "credited"
+            assert (_points(central_url, giver), _points(p2_url, taker)) == (before - 120, 120)
+            steps = anyio.run(_fetch, central_url, "SELECT transfer_step, state FROM host_commands"
+                                                   " WHERE transfer_id = $1 ORDER BY id",
+                              transfer_id)
+            assert [(row["transfer_step"], row["state"]) for row in steps] == [
+                ("debit", "done"), ("credit", "done")]
+            audit = run.jifen("audit", check=False)
+            assert audit.returncode == 0, audit.stdout + audit.stderr
+        finally:
+            for pid in p2_host:   # a failed test leaves none stopped
+                os.kill(pid, signal.SIGCONT)
