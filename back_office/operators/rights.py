@@ -96,6 +96,7 @@ COMMAND_RIGHTS: dict[tuple[str, str | None], Right] = {
     ("card", "commands"): _right("read balance changes", HQ, CARDS, AUDITOR),
     # Transfers between partitions (the driver is a service, the installer's).
     ("transit", "list"): _right("read transfers between partitions", HQ, CARDS, AUDITOR),
+    ("transit", "show"): _right("read transfers between partitions", HQ, CARDS, AUDITOR),
     ("member", "create"): _right("create members", HQ, CARDS),
     ("member", "update"): _right("change members", HQ, CARDS),
     ("member", "assign-card"): _right("assign cards to members", HQ, CARDS),

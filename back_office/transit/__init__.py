@@ -4,7 +4,10 @@ its driver, where an approved transfer goes, and what operators read of them."""
 from back_office.transit.driver import advance, drive, drive_once
 from back_office.transit.listing import (
     Transfer,
+    TransferShown,
+    TransferStep,
     find_transfers,
+    show_transfer,
     transfer_of_request,
     wait_for_transfer,
 )
@@ -12,7 +15,8 @@ from back_office.transit.starting import split_partitions, start_transfer
 from back_office.transit.states import FINAL, TransferState
 
 __all__ = [
-    "FINAL", "Transfer", "TransferState", "advance", "drive", "drive_once",
+    "FINAL", "Transfer", "TransferShown", "TransferState", "TransferStep", "advance", "drive",
+    "drive_once", "show_transfer",
     "find_transfers", "split_partitions", "start_transfer", "transfer_of_request",
     "wait_for_transfer",
 ]

@@ -9,7 +9,7 @@ import anyio
 import asyncpg
 import msgspec
 
-from back_office.provisioning.errors import InvalidValueError
+from back_office.provisioning.errors import InvalidValueError, NotFoundError
 from back_office.transit.states import FINAL
 
 # How often a waiting operator's session looks at the row: each step is a host's group commit
@@ -64,6 +64,46 @@ async def find_transfers(
             " AND ($2::bigint IS NULL OR t.from_card_id = $2 OR t.to_card_id = $2)"
             " ORDER BY t.id DESC LIMIT $3", open_only, card_id, limit)
     return [Transfer(**dict(row)) for row in rows]
+
+
+class TransferStep(msgspec.Struct, frozen=True):
+    """One of a transfer's steps as central's copy of its command stands."""
+
+    step: str                # debit, credit, void, in the order written
+    command_id: int
+    partition: str | None    # the host that decides it (its card's range)
+    state: str               # pending, done, refused
+    result_code: str | None
+    result: str | None
+    transaction_id: int | None
+    requested_at: datetime
+    done_at: datetime | None
+
+
+class TransferShown(msgspec.Struct, frozen=True):
+    transfer: Transfer
+    steps: list[TransferStep]
+
+
+_STEPS_SQL = """
+SELECT h.transfer_step AS step, h.id AS command_id, r.host_name AS partition, h.state,
+       h.result_code, h.result, h.transaction_id, h.requested_at, h.done_at
+FROM host_commands h
+JOIN cards c ON c.id = h.card_id
+LEFT JOIN LATERAL range_owner(c.pan_masked) AS r ON true
+WHERE h.transfer_id = $1
+ORDER BY h.id
+"""
+
+
+async def show_transfer(conn: asyncpg.Connection, transfer_id: int) -> TransferShown:
+    """The transfer and its steps, in one read-only transaction (NotFoundError: no such)."""
+    async with conn.transaction(readonly=True):
+        row = await conn.fetchrow(_SELECT + " WHERE t.id = $1", transfer_id)
+        if row is None:
+            raise NotFoundError(f"no transfer {transfer_id}; `jifen transit list` lists them")
+        steps = await conn.fetch(_STEPS_SQL, transfer_id)
+    return TransferShown(Transfer(**dict(row)), [TransferStep(**dict(step)) for step in steps])
 
 
 async def transfer_of_request(conn: asyncpg.Connection, request_id: int) -> int | None:

@@ -10,7 +10,7 @@ import asyncpg
 
 from back_office.balances import CommandOutcome
 from back_office.queries.cards import find_card
-from back_office.transit import FINAL, Transfer, TransferState, find_transfers
+from back_office.transit import FINAL, Transfer, TransferState, find_transfers, show_transfer
 from database.connect import resolve_database_url
 from database.roles import Role
 from jifen.commands.card_lookup import card_hash_in
@@ -66,6 +66,27 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+_STEP_COLUMNS = ("step", "command_id", "partition", "state", "result_code", "result",
+                 "transaction_id", "done_at")
+
+
+def _show(args: argparse.Namespace) -> int:
+    shown = run_command(args, Role.BACK_OFFICE,
+                        lambda conn: show_transfer(conn, args.id))
+    if args.json:
+        print_json(shown)
+        return 0
+    transfer = shown.transfer
+    print(f"transfer {transfer.id} ({transfer.kind}) {transfer.state}: card"
+          f" {transfer.from_card} ({transfer.source}) to card {transfer.to_card}"
+          f" ({transfer.destination}), {transfer.points} points; requested by"
+          f" {transfer.requested_by} at {transfer.requested_at:%Y-%m-%d %H:%M:%S} UTC")
+    if transfer.result_code is not None:
+        print(f"ended {transfer.result_code}: {transfer.result}")
+    print_table(shown.steps, _STEP_COLUMNS)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     text = "transfers of points between cards of two partitions"
     parser = subparsers.add_parser("transit", help=text, description=text)
@@ -79,3 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--pan", help="only this card's (giving or receiving)")
     listing.add_argument("--limit", type=int, default=100)
     listing.set_defaults(handler=_list)
+    showing = add_json_option(actions.add_parser(
+        "show", help="a transfer and its steps: each command, the partition that decides it,"
+                     " its outcome"))
+    showing.add_argument("--id", type=int, required=True, help="transfer id")
+    showing.set_defaults(handler=_show)

@@ -238,6 +238,15 @@ def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
                                        "--json", operator=checker, check=False).stdout)
         second = run.transfer(_transfer_id(decided))
         assert (second["state"], second["result_code"]) == ("voided", "05"), second
+        shown = json.loads(run.jifen("transit", "show", "--id", str(second["id"]),
+                                     "--json").stdout)
+        main_name = second["source"]
+        assert [(s["step"], s["partition"], s["state"], s["result_code"])
+                for s in shown["steps"]] == [("debit", main_name, "done", "00"),
+                                             ("credit", "p2", "refused", "05"),
+                                             ("void", main_name, "done", "00")]
+        assert "ended 05: credit refused" in run.jifen("transit", "show", "--id",
+                                                        str(second["id"])).stdout
         assert _points(central_url, giver) == before - 300
         assert _points(p2_url, lost) == 0
 
@@ -287,8 +296,6 @@ def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
             JOIN referral_credits b ON b.transaction_id = h.referral_transaction_id
             WHERE h.kind = 'referral_credit'""")
         assert (credit["state"], credit["result"]) == ("done", "+200 points for a referral")
-        main_name = anyio.run(_fetch, central_url, "SELECT name FROM partitions"
-                                                   " WHERE number = 0")[0]["name"]
         assert credit["partition"] == main_name
 
         # 6. The other way: from a card of p2's (its balance is p2's: central cannot check it

@@ -76,7 +76,8 @@ def test_read_only_roles_change_nothing():
                ("card", "statement"), ("card", "commands"), ("rules", "check"),
                ("rules", "show"), ("rules", "list"), ("lottery", "list"),
                ("lottery", "verify"), ("gift", "list"), ("risk", "limits"),
-               ("risk", "queue"), ("risk", "show"), ("transit", "list")}
+               ("risk", "queue"), ("risk", "show"), ("transit", "list"),
+               ("transit", "show")}
     changing = set(COMMAND_RIGHTS) - reading
     assert ("card", "status") in changing
     for key in changing:
