@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import re
 
-import asyncpg
 import pytest
 
+from tests.account_host.host_harness import fetch
 from tests.clearing.clearing_kit import (
     ALLIANCE,
     MERCHANT_A,
@@ -42,14 +42,6 @@ WHERE business_date = $1 AND terminal_code IS NOT NULL ORDER BY terminal_code
 """
 
 
-async def _fetch(database_url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        return await connection.fetch(sql, *args)
-    finally:
-        await connection.close()
-
-
 async def test_the_digest_of_a_day_made_at_the_terminals(database_url, jifen):
     await seed(database_url)
     await seed_extra(database_url)
@@ -68,12 +60,12 @@ async def test_the_digest_of_a_day_made_at_the_terminals(database_url, jifen):
              m["stored_value_loaded_fen"], m["stored_value_spent_fen"], m["transactions"])
             for m in digest["top_merchants"]] == EXPECTED_TOP
     # No 0500 closed any batch of the day: every terminal that posted on it is listed.
-    terminals = [row[0] for row in await _fetch(database_url, _TERMINALS_SQL, day)]
+    terminals = [row[0] for row in await fetch(database_url, _TERMINALS_SQL, day)]
     assert sorted(b["terminal"] for b in digest["terminal_batches"]) == terminals
     assert {b["state"] for b in digest["terminal_batches"]} == {"not_reconciled"}
     # The liability: the members' balances now (nothing posted after the day), and the
     # audit's figure from the members' postings; valued at the alliance's 1 fen a point.
-    [[balances]] = await _fetch(database_url, _MEMBERS_POINTS_SQL, ALLIANCE)
+    [[balances]] = await fetch(database_url, _MEMBERS_POINTS_SQL, ALLIANCE)
     audited = await cli(jifen, "audit")
     assert audited.exit_code == 0, audited.err
     match = re.search(rf"^points liability of {ALLIANCE}: (-?\d+) points", audited.out,

@@ -20,6 +20,7 @@ from clearing.journal import read_day
 from clearing.rules import rules_in_force
 from database.roles import Role
 from jifen.cli import main
+from tests.account_host.host_harness import fetch
 from tests.partition_day import ALLIANCE, DAY, UNREACHABLE_URL, SplitDay, on_database, write_config
 
 
@@ -29,14 +30,6 @@ def _jifen(capsys: pytest.CaptureFixture[str], config: Path, *argv: str) -> tupl
                  "--date", str(DAY)])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-async def _fetch(url: str, sql: str) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(url)
-    try:
-        return await connection.fetch(sql)
-    finally:
-        await connection.close()
 
 
 async def _rounded_apart(urls: list[str]) -> dict[tuple[str, str], int]:
@@ -86,12 +79,12 @@ def test_a_day_over_two_partitions_clears_as_in_one(
     # Each half has postings of its own, and rounding them apart would differ: the test
     # shows the one rounding, not a lucky split.
     for url in (split.central_url, split.p2_url):
-        assert run_async(_fetch, url, "SELECT count(*) FROM postings")[0][0] > 0
+        assert run_async(fetch, url, "SELECT count(*) FROM postings")[0][0] > 0
     apart = run_async(_rounded_apart, [split.central_url, split.p2_url])
     together = {(p["merchant"], p["category"]): p["amount_fen"] for p in single["positions"]}
     assert apart != together
     # The run records what it read, and verify reads both again.
-    rows = run_async(_fetch, split.central_url, "SELECT partitions FROM clearing_runs")
+    rows = run_async(fetch, split.central_url, "SELECT partitions FROM clearing_runs")
     assert [row["partitions"] for row in rows] == [[central, "p2"]]
     code, out, _ = _jifen(capsys, two, "verify")
     assert code == 0 and out.startswith("identical"), out
@@ -108,12 +101,12 @@ def test_a_partition_not_answering_refuses_close_day_and_run(
     code, _, err = _jifen(capsys, down, "close-day")
     assert code == 1
     assert "partition p2 cannot be reached" in err and "nothing was sealed" in err
-    assert run_async(_fetch, split.central_url, "SELECT * FROM business_days") == []
+    assert run_async(fetch, split.central_url, "SELECT * FROM business_days") == []
 
     assert _jifen(capsys, good, "close-day")[0] == 0
     code, _, err = _jifen(capsys, down, "run")
     assert code == 1 and "partition p2 cannot be reached" in err
-    assert run_async(_fetch, split.central_url, "SELECT * FROM clearing_runs") == []
+    assert run_async(fetch, split.central_url, "SELECT * FROM clearing_runs") == []
     # The nightly run fails the alliance, naming p2, and clears nothing either.
     capsys.readouterr()
     code = main(["--config", str(down), "clearing", "nightly", "--alliance", ALLIANCE,
@@ -121,7 +114,7 @@ def test_a_partition_not_answering_refuses_close_day_and_run(
                  str(tmp_path / "clearing.prom")])
     assert code == 1
     assert "partition p2 cannot be reached" in capsys.readouterr().err
-    assert run_async(_fetch, split.central_url, "SELECT * FROM clearing_runs") == []
+    assert run_async(fetch, split.central_url, "SELECT * FROM clearing_runs") == []
 
 
 def test_status_lists_the_dates_of_every_partition(
@@ -163,7 +156,7 @@ def test_a_partition_not_configured_refuses_clearing(
     code, _, err = _jifen(capsys, central_only, "close-day")
     assert code == 1
     assert "p2" in err and "[partitions.p2]" in err and "nothing was cleared" in err
-    assert run_async(_fetch, split.central_url, "SELECT * FROM business_days") == []
+    assert run_async(fetch, split.central_url, "SELECT * FROM business_days") == []
 
 
 # One terminal's batch 000001, closed in both partitions: each part's own comparison is 95 (it
@@ -211,9 +204,9 @@ def test_the_report_judges_terminal_batches_over_every_partition(
     # the batch whose parts are each 95 but add up.
     assert parted == single
     assert sum(batch["transactions"] for batch in parted) > 0
-    central_only = run_async(_fetch, split.central_url,
+    central_only = run_async(fetch, split.central_url,
                              "SELECT count(*) FROM transactions WHERE batch_number = 1")
-    p2_only = run_async(_fetch, split.p2_url,
+    p2_only = run_async(fetch, split.p2_url,
                         "SELECT count(*) FROM transactions WHERE batch_number = 1")
     assert central_only[0][0] > 0 and p2_only[0][0] > 0
 

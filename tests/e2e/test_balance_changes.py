@@ -12,6 +12,7 @@ import pytest
 
 from devices import messages
 from devices.terminal_client import TerminalClient
+from tests.account_host.host_harness import fetch
 from tests.e2e.cli_output import json_document
 from tests.e2e.system import CARDS, running_system, seed
 from tests.e2e.test_lifecycle import cli, until
@@ -32,7 +33,6 @@ async def _as(as_operator, operator: Operator, *argv: str):
     return await anyio.to_thread.run_sync(lambda: as_operator(operator, *argv))
 
 
-
 async def _request(as_operator, maker: Operator, *argv: str) -> int:
     run = await _as(as_operator, maker, "card", *argv, "--json")
     assert run.exit_code == 0, run.err
@@ -51,14 +51,6 @@ async def _approve(as_operator, checker: Operator, request_id: int) -> dict:
 async def _balances(terminal: TerminalClient, pan: str) -> dict[str, int]:
     answer = await until(terminal, pan, "00")
     return balances(answer)
-
-
-async def _fetch(database_url: str, query: str, *args: object) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        return await connection.fetch(query, *args)
-    finally:
-        await connection.close()
 
 
 async def _new_card(jifen, name: str) -> str:
@@ -111,7 +103,7 @@ class TestApprovedChanges:
             assert (await _balances(terminal, giver))[POINTS] == after[POINTS] - 200
             assert (await _balances(terminal, taker))[POINTS] == taker_start[POINTS] + 200
 
-        rows = await _fetch(database_url, """
+        rows = await fetch(database_url, """
             SELECT t.kind, t.points, t.stored_value_fen, t.terminal_code, t.merchant_id,
                    h.state, a.requested_by, a.decided_by
             FROM transactions t JOIN host_commands h ON h.id = t.command_id
@@ -123,7 +115,7 @@ class TestApprovedChanges:
             ("stored_value_adjustment", 0, 1234, None, None, "done", maker.name, checker.name),
             ("points_transfer", -200, 0, None, None, "done", maker.name, checker.name)]
         # The members are told, both sides of the transfer too (migration 035).
-        events = await _fetch(database_url, """
+        events = await fetch(database_url, """
             SELECT o.kind, o.transaction_kind, o.points, o.stored_value_fen,
                    o.card_id = t.card_id AS named_card
             FROM notification_outbox o JOIN transactions t ON t.id = o.transaction_id
@@ -156,7 +148,7 @@ class TestApprovedChanges:
                               "--reason", "twice")
             assert again.exit_code == 2 and "is closed" in again.err
 
-        [row] = await _fetch(database_url, """
+        [row] = await fetch(database_url, """
             SELECT c.status,
                    (SELECT balance FROM accounts WHERE kind = 'member_points' AND card_id = c.id)
                        AS points,
@@ -210,7 +202,7 @@ class TestReplacement:
         async with running_system(database_url) as system, system.terminal() as terminal:
             await terminal.sign_on()
             start = await _balances(terminal, pan)
-            [card] = await _fetch(database_url, "SELECT id FROM cards WHERE pan_masked = $1",
+            [card] = await fetch(database_url, "SELECT id FROM cards WHERE pan_masked = $1",
                                   f"{pan[:6]}******{pan[-4:]}")
             connection = await asyncpg.connect(card_service.url)
             try:
@@ -225,7 +217,7 @@ class TestReplacement:
                 await connection.close()
             with anyio.fail_after(10):
                 while True:
-                    [row] = await _fetch(database_url, "SELECT state, result_code, result"
+                    [row] = await fetch(database_url, "SELECT state, result_code, result"
                                          " FROM host_commands WHERE id = $1", command_id)
                     if row["state"] != "pending":
                         break
@@ -244,7 +236,7 @@ async def test_a_command_made_while_the_host_is_down_is_applied_when_it_starts(
     old, new = CARDS[8], CARDS[9]
     await seed(database_url)
     masks = [f"{pan[:6]}******{pan[-4:]}" for pan in (old, new)]
-    rows = await _fetch(database_url, "SELECT id FROM cards WHERE pan_masked = ANY($1)"
+    rows = await fetch(database_url, "SELECT id FROM cards WHERE pan_masked = ANY($1)"
                         " ORDER BY array_position($1, pan_masked)", masks)
     old_id, new_id = (row["id"] for row in rows)
     connection = await asyncpg.connect(database_url)
@@ -261,6 +253,6 @@ async def test_a_command_made_while_the_host_is_down_is_applied_when_it_starts(
             system.terminal() as terminal:
         await terminal.sign_on()
         await until(terminal, old, "05")
-        [row] = await _fetch(database_url, "SELECT state, result_code FROM host_commands"
+        [row] = await fetch(database_url, "SELECT state, result_code FROM host_commands"
                              " WHERE id = $1", command_id)
         assert (row["state"], row["result_code"]) == ("done", "00")

@@ -14,6 +14,7 @@ import pytest
 from devices import messages
 from proto.fields import parse_tlv
 from proto.lottery import NO_PRIZE, draw_value
+from tests.account_host.host_harness import fetch
 from tests.e2e.system import CARDS, running_system, seed
 from tests.e2e.test_lifecycle import cli
 from tests.e2e.test_transactions import POINTS, balances
@@ -65,7 +66,7 @@ async def test_draws_stock_reversal_and_verify(jifen, database_url, tmp_path) ->
         assert (await _lottery(terminal, CARDS[1])).answer["39"] == "51"  # no points
     campaign = await _fetch_one(database_url, "SELECT id, secret FROM lottery_campaigns")
     card = await _fetch_one(database_url, "SELECT card_id FROM lottery_draws LIMIT 1")
-    rows = await _fetch(database_url, "SELECT draw_number, draw_value, prize_code"
+    rows = await fetch(database_url, "SELECT draw_number, draw_value, prize_code"
                         " FROM lottery_draws ORDER BY transaction_id")
     assert [(r["draw_number"], r["prize_code"]) for r in rows] == [
         (0, "JACKPOT"), (1, NO_PRIZE), (1, "JACKPOT")]
@@ -89,14 +90,6 @@ async def _until_drawn(terminal, pan: str):
             await anyio.sleep(0.05)
 
 
-async def _fetch(database_url: str, query: str) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        return await connection.fetch(query)
-    finally:
-        await connection.close()
-
-
 async def _fetch_one(database_url: str, query: str) -> asyncpg.Record:
-    [row] = await _fetch(database_url, query)
+    [row] = await fetch(database_url, query)
     return row

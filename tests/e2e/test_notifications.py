@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import anyio
-import asyncpg
 import pytest
 
 from database.roles import Role
 from devices import messages
+from tests.account_host.host_harness import fetch
 from tests.e2e.cli_output import json_document
 from tests.e2e.members_kit import member_with_cards
 from tests.e2e.system import CARDS, SECOND_TERMINAL, RunningSystem, running_system, seed
@@ -45,14 +45,6 @@ FROM notification_outbox o ORDER BY o.id
 
 async def _events(system: RunningSystem) -> list[dict[str, object]]:
     return [dict(row) for row in await system.fetch(_EVENTS_SQL)]
-
-
-async def _fetch(database_url: str, query: str) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        return await connection.fetch(query)
-    finally:
-        await connection.close()
 
 
 async def _card_id(system: RunningSystem, pan: str) -> int:
@@ -194,7 +186,7 @@ class TestExpiryWarnings:
         # The card, and the one that probed for the rules (its 1 point earned the same day).
         assert (first["cards"], first["written"], first["warning_days"]) == (2, 2, 30)
         assert (again["cards"], again["written"]) == (2, 0)     # warned already
-        warnings = await _fetch(
+        warnings = await fetch(
             database_url, "SELECT card_id, points, expiry_day, transaction_id"
                           " FROM notification_outbox WHERE kind = 'points_expiring'")
         assert [tuple(row) for row in warnings if row["card_id"] == card_id] == \
@@ -219,7 +211,7 @@ class TestPreferences:
         assert "no-such-kind" in await refused(
             jifen, "member", "notifications", "--member", member_id, "--opt-out",
             "no-such-kind")
-        audit = await _fetch(database_url, "SELECT object_key, after FROM audit_log"
+        audit = await fetch(database_url, "SELECT object_key, after FROM audit_log"
                                            " WHERE action = 'member.notifications' ORDER BY id")
         assert [(row["object_key"], json.loads(row["after"])["opted_out"]) for row in audit] \
             == [(member_id, ["points_earned", "points_spent"]), (member_id, ["points_spent"])]

@@ -8,11 +8,11 @@ risk release` lifts. `jifen audit` runs after each test (tests/e2e/conftest.py).
 from __future__ import annotations
 
 import anyio
-import asyncpg
 import pytest
 
 from devices import messages
 from proto.pan import mask_pan
+from tests.account_host.host_harness import fetch
 from tests.e2e.cli_output import json_document
 from tests.e2e.system import CARDS, SECOND_TERMINAL, running_system, seed
 from tests.e2e.test_lifecycle import cli, refused, until
@@ -22,14 +22,6 @@ from tests.provisioning.conftest import jifen
 pytestmark = pytest.mark.anyio
 
 __all__ = ["as_operator", "jifen", "operator_of"]  # the fixtures, for these tests
-
-
-async def _fetch(database_url: str, query: str, *args: object) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        return await connection.fetch(query, *args)
-    finally:
-        await connection.close()
 
 
 async def _operator(operator_of, role: str) -> Operator:
@@ -104,7 +96,7 @@ class TestVelocity:
             with anyio.fail_after(10):
                 while (await terminal.load_stored_value(pan, 1))["39"] != "00":
                     await anyio.sleep(0.05)
-        audited = await _fetch(database_url, "SELECT action FROM audit_log"
+        audited = await fetch(database_url, "SELECT action FROM audit_log"
                                " WHERE action = 'risk.settings'")
         assert len(audited) == 2
 
@@ -128,7 +120,7 @@ class TestGrowth:
         await seed(database_url)
         await cli(jifen, "risk", "set-limits", "--alliance", "TEST", "--growth", "5:10:100")
         # A small baseline: 20 points a day (below the floor: the floor of 100 counts).
-        await _fetch(database_url,
+        await fetch(database_url,
                      "INSERT INTO risk_baselines (alliance_id, subject, subject_id,"
                      " through_date, points_per_day) SELECT c.alliance_id, 'card', c.id,"
                      " current_date - 1, 20 FROM cards c WHERE c.pan_masked = $1",
@@ -141,17 +133,17 @@ class TestGrowth:
             assert (await terminal.inquiry(pan))["39"] == "00"
             assert (await terminal.purchase(pan, 50_000))["39"] == "00"     # 1100 > 1000: block
             assert (await terminal.inquiry(pan))["39"] == "05"              # at once
-            reviews = await _fetch(
+            reviews = await fetch(
                 database_url, "SELECT id, kind, level, status, card_id IS NOT NULL AS card"
                 " FROM risk_reviews ORDER BY id")
             assert [(r["kind"], r["level"]) for r in reviews] == [
                 ("card_points_growth", "warning"), ("merchant_points_growth", "warning"),
                 ("card_points_growth", "block"), ("merchant_points_growth", "block")]
-            status = await _fetch(database_url, "SELECT status FROM cards WHERE pan_masked = $1",
+            status = await fetch(database_url, "SELECT status FROM cards WHERE pan_masked = $1",
                                   mask_pan(pan))
             assert status[0]["status"] == "blocked"
             # The member is told, in the same commit as the block (notifications' outbox).
-            told = await _fetch(
+            told = await fetch(
                 database_url, "SELECT o.kind, o.status FROM notification_outbox o"
                 " JOIN cards c ON c.id = o.card_id WHERE c.pan_masked = $1"
                 " AND o.kind = 'card_blocked'", mask_pan(pan))
@@ -181,12 +173,12 @@ class TestGrowth:
             assert confirmed["status"] == "confirmed"
             assert "is confirmed already" in await refused(
                 jifen, "risk", "confirm", str(reviews[3]["id"]))
-        decided_rows = await _fetch(database_url, "SELECT status, decided_by FROM risk_reviews"
+        decided_rows = await fetch(database_url, "SELECT status, decided_by FROM risk_reviews"
                                     " WHERE id = ANY($1::bigint[]) ORDER BY id",
                                     [block, reviews[3]["id"]])
         assert [row["status"] for row in decided_rows] == ["released", "confirmed"]
         assert decided_rows[0]["decided_by"] == checker.name
-        actions = {row["action"] for row in await _fetch(
+        actions = {row["action"] for row in await fetch(
             database_url, "SELECT action FROM audit_log WHERE action LIKE 'risk.%'")}
         assert actions == {"risk.settings", "risk.release", "risk.confirm"}
 
@@ -206,7 +198,7 @@ class TestGrowth:
             assert (await terminal.purchase(pan, 10_000))["39"] == "00"     # 700: raised
             assert (await terminal.purchase(pan, 40_000))["39"] == "00"     # 1100: block
             assert (await terminal.inquiry(pan))["39"] == "05"
-        levels = await _fetch(database_url, "SELECT kind, level FROM risk_reviews ORDER BY id")
+        levels = await fetch(database_url, "SELECT kind, level FROM risk_reviews ORDER BY id")
         assert [(row["kind"], row["level"]) for row in levels] == [
             ("card_points_growth", "warning"), ("merchant_points_growth", "warning"),
             ("card_points_growth", "block"), ("merchant_points_growth", "block")]
@@ -217,17 +209,16 @@ class TestGrowth:
             await terminal.sign_on()
             assert (await terminal.purchase(pan, 300_000))["39"] == "00"   # 3000 points
         await cli(jifen, "risk", "set-limits", "--alliance", "TEST", "--growth", "5:10:100")
-        business_date = (await _fetch(database_url, "SELECT max(business_date) AS d"
+        business_date = (await fetch(database_url, "SELECT max(business_date) AS d"
                                       " FROM transactions"))[0]["d"]
         runs = json_document(await cli(jifen, "risk", "baseline", "--date",
                                        business_date.isoformat(), "--json"), "[", "]")
         assert runs == [{"alliance_code": "TEST", "through": business_date.isoformat(),
                          "cards": 1, "merchants": 1}]
-        rows = await _fetch(database_url, "SELECT subject, points_per_day FROM risk_baselines"
+        rows = await fetch(database_url, "SELECT subject, points_per_day FROM risk_baselines"
                             " ORDER BY subject")
         assert [(row["subject"], row["points_per_day"]) for row in rows] == [
             ("card", 100), ("merchant", 100)]   # 3000 / 30
-
 
 
 class TestRoles:
@@ -238,7 +229,7 @@ class TestRoles:
         decides nothing, nor does card service set limits."""
         await seed(database_url)
         await cli(jifen, "risk", "set-limits", "--alliance", "TEST", "--growth", "5:10:100")
-        await _fetch(database_url,
+        await fetch(database_url,
                      "INSERT INTO risk_reviews (alliance_id, merchant_id, kind, level,"
                      " business_date, raised_at) SELECT alliance_id, id,"
                      " 'merchant_points_growth', 'warning', current_date, now()"

@@ -25,7 +25,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
-import asyncpg
 import msgspec
 import pytest
 
@@ -33,6 +32,7 @@ from database.config import DatabaseConfig
 from database.connect import resolve_database_url
 from database.ports import free_port
 from proto.pan import mask_pan
+from tests.account_host.host_harness import fetch
 from tests.e2e.test_jifen_up import UP_TIMEOUT_S, _jifen, _wait_for_line
 from tests.e2e.test_jifen_up_partitions import _free_with_offset, up_config
 
@@ -51,16 +51,8 @@ def _pans(path: Path, count: int) -> list[str]:
             for line in lines[1:count + 1]]
 
 
-async def _fetch(url: str, query: str, *args: object) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(url)
-    try:
-        return await connection.fetch(query, *args)
-    finally:
-        await connection.close()
-
-
 def _points(url: str, pan: str) -> int:
-    rows = anyio.run(_fetch, url, """
+    rows = anyio.run(fetch, url, """
         SELECT coalesce(sum(a.balance), 0) AS points FROM accounts a
         JOIN cards c ON c.id = a.card_id
         WHERE a.kind = 'member_points' AND c.pan_masked = $1""", mask_pan(pan))
@@ -68,7 +60,7 @@ def _points(url: str, pan: str) -> int:
 
 
 def _in_transit(url: str) -> int:
-    rows = anyio.run(_fetch, url, "SELECT coalesce(sum(balance), 0) AS points FROM accounts"
+    rows = anyio.run(fetch, url, "SELECT coalesce(sum(balance), 0) AS points FROM accounts"
                                   " WHERE kind = 'alliance_points_in_transit'")
     return int(rows[0]["points"])
 
@@ -275,7 +267,7 @@ def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
         fourth = run.transfer(_transfer_id(replaced))
         assert (fourth["kind"], fourth["state"]) == ("card_replacement", "credited"), fourth
         assert (_points(central_url, old), _points(p2_url, new)) == (0, 400)
-        statuses = anyio.run(_fetch, central_url, "SELECT pan_masked, status FROM cards"
+        statuses = anyio.run(fetch, central_url, "SELECT pan_masked, status FROM cards"
                                                   " WHERE pan_masked = ANY($1::text[])",
                              [mask_pan(old), mask_pan(new)])
         assert {row["pan_masked"]: row["status"] for row in statuses} == {
@@ -291,7 +283,7 @@ def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
         run.member("13812340002", referred_pan, "--referred-by", referrer)
         run.terminal_purchase(front_port, referred_pan)
         _until(lambda: _points(p2_url, referrer_pan) == 300, "the referral bonus on p2")
-        [credit] = anyio.run(_fetch, central_url, """
+        [credit] = anyio.run(fetch, central_url, """
             SELECT h.state, h.result, b.partition FROM host_commands h
             JOIN referral_credits b ON b.transaction_id = h.referral_transaction_id
             WHERE h.kind = 'referral_credit'""")
@@ -315,7 +307,7 @@ def test_transfers_between_partitions_survive_kills_and_end_applied_or_undone(
         # Each partition's in-transit account holds what left it less what arrived in it, and
         # the two cancel; every step decided once; the driver died at every state asked.
         assert _in_transit(central_url) == 750 - 60 and _in_transit(p2_url) == -750 + 60
-        steps = anyio.run(_fetch, central_url, """
+        steps = anyio.run(fetch, central_url, """
             SELECT transfer_id, array_agg(transfer_step || ':' || state ORDER BY id) AS steps
             FROM host_commands WHERE transfer_id IS NOT NULL GROUP BY transfer_id
             ORDER BY transfer_id""")
@@ -369,7 +361,7 @@ def test_a_transfer_survives_a_crash_of_centrals_postmaster(tmp_path: Path) -> N
             p2_host = []
             assert run.transfer(transfer_id)["state"] == "credited"
             assert (_points(central_url, giver), _points(p2_url, taker)) == (before - 120, 120)
-            steps = anyio.run(_fetch, central_url, "SELECT transfer_step, state FROM host_commands"
+            steps = anyio.run(fetch, central_url, "SELECT transfer_step, state FROM host_commands"
                                                    " WHERE transfer_id = $1 ORDER BY id",
                               transfer_id)
             assert [(row["transfer_step"], row["state"]) for row in steps] == [
