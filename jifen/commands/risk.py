@@ -13,6 +13,7 @@ database (docs/operations.md, "Partitions")."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 
 import asyncpg
@@ -79,6 +80,11 @@ def _ref(text: str) -> ReviewRef:
         return parse_ref(text)
     except InvalidValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+# show_review or confirm_review: a review named by its ref, in its partition.
+_ReviewAction = Callable[[asyncpg.Connection, ReviewRef, ReviewPartitions],
+                         Awaitable[RiskReview]]
 
 
 async def _partitions(conn: asyncpg.Connection, args: argparse.Namespace) -> ReviewPartitions:
@@ -166,8 +172,13 @@ def _queue(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    return _one_review(args, show_review)
+
+
+def _one_review(args: argparse.Namespace, action: _ReviewAction) -> int:
+    """`action` (show, confirm) on the review `--id` names, in its partition; it printed."""
     async def run(conn: asyncpg.Connection) -> RiskReview:
-        return await show_review(conn, args.id, await _partitions(conn, args))
+        return await action(conn, args.id, await _partitions(conn, args))
 
     review = run_command(args, Role.BACK_OFFICE, run)
     if args.json:
@@ -222,15 +233,7 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _confirm(args: argparse.Namespace) -> int:
-    async def run(conn: asyncpg.Connection) -> RiskReview:
-        return await confirm_review(conn, args.id, await _partitions(conn, args))
-
-    review = run_command(args, Role.BACK_OFFICE, run)
-    if args.json:
-        print_json(review)
-    else:
-        _print_review(review)
-    return 0
+    return _one_review(args, confirm_review)
 
 
 def _baseline(args: argparse.Namespace) -> int:
