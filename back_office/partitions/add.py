@@ -141,13 +141,22 @@ async def _register(central: asyncpg.Connection, name: str) -> tuple[int, int, i
             return number, own["first_rrn"], own["last_rrn"], None
         ended = await _end_central_range(central)
         first = await central.fetchval("SELECT max(last_rrn) + 1 FROM rrn_ranges")
-        last = first + RRN_RANGE_SIZE - 1
-        if last > RRN_LAST:
-            raise PartitionError("the RRN space is spent: no range of 10^9 left for a partition")
-        await central.execute(
-            "INSERT INTO rrn_ranges (partition, first_rrn, last_rrn) VALUES ($1, $2, $3)",
-            name, first, last)
+        last = await append_rrn_range(central, name, first, "no range of 10^9 left for a"
+                                                            " partition")
     return number, first, last, ended
+
+
+async def append_rrn_range(central: asyncpg.Connection, name: str, first: int,
+                           spent: str) -> int:
+    """Partition `name` given RRN_RANGE_SIZE RRNs from `first` (above every range); the last.
+    PartitionError saying `spent` when they would run past field 37's 12 digits."""
+    last = first + RRN_RANGE_SIZE - 1
+    if last > RRN_LAST:
+        raise PartitionError(f"the RRN space is spent: {spent}")
+    await central.execute(
+        "INSERT INTO rrn_ranges (partition, first_rrn, last_rrn) VALUES ($1, $2, $3)",
+        name, first, last)
+    return last
 
 
 async def _end_central_range(central: asyncpg.Connection) -> int | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncpg
 import msgspec
 
-from back_office.partitions.add import RRN_LAST, RRN_RANGE_SIZE
+from back_office.partitions.add import RRN_LAST, append_rrn_range
 from database import connect
 from database.errors import PartitionError
 
@@ -43,12 +43,7 @@ async def add_rrn_range(name: str, central_url: str, timeout_s: float) -> RrnRan
                     " partition, with the whole RRN space; ranges are added once a second"
                     " partition is (`jifen partition add`)")
             first = 1 if top is None else top["last_rrn"] + 1
-            last = first + RRN_RANGE_SIZE - 1
-            if last > RRN_LAST:
-                raise PartitionError("the RRN space is spent: no range of 10^9 left")
-            await central.execute(
-                "INSERT INTO rrn_ranges (partition, first_rrn, last_rrn) VALUES ($1, $2, $3)",
-                name, first, last)
+            last = await append_rrn_range(central, name, first, "no range of 10^9 left")
     except asyncpg.PostgresError as exc:
         raise PartitionError(f"adding an RRN range to partition {name} failed: {exc}") from exc
     finally:
