@@ -1,7 +1,7 @@
 """Transfers of points between cards of two partitions (docs/transfers.md): the state machine,
 its driver, where an approved transfer goes, and what operators read of them."""
 
-from back_office.transit.driver import advance, drive, drive_once
+from back_office.transit.driver import advance_page, drive, drive_once
 from back_office.transit.listing import (
     Transfer,
     TransferShown,
@@ -15,8 +15,7 @@ from back_office.transit.starting import split_partitions, start_transfer
 from back_office.transit.states import FINAL, TransferState
 
 __all__ = [
-    "FINAL", "Transfer", "TransferShown", "TransferState", "TransferStep", "advance", "drive",
-    "drive_once", "show_transfer",
-    "find_transfers", "split_partitions", "start_transfer", "transfer_of_request",
-    "wait_for_transfer",
+    "FINAL", "Transfer", "TransferShown", "TransferState", "TransferStep", "advance_page",
+    "drive", "drive_once", "find_transfers", "show_transfer", "split_partitions",
+    "start_transfer", "transfer_of_request", "wait_for_transfer",
 ]

@@ -102,13 +102,6 @@ class Backlog(msgspec.Struct, frozen=True):
     oldest_s: float   # the oldest open one's age
 
 
-async def advance(conn: asyncpg.Connection, transfer_id: int) -> TransferState | None:
-    """One transition of the transfer, in one transaction; its new state (None: it waits for
-    a step's outcome, or is final)."""
-    moved = await advance_page(conn, [transfer_id])
-    return moved[0][1] if moved else None
-
-
 async def advance_page(
     conn: asyncpg.Connection, transfer_ids: list[int],
 ) -> list[tuple[int, TransferState]]:
