@@ -51,7 +51,7 @@ TRANSITIONS: dict[TransferState, frozenset[TransferState]] = {
     TransferState.VOIDING: frozenset({TransferState.VOIDED, TransferState.STUCK}),
     **{state: frozenset() for state in FINAL},
 }
-# The step each state writes as it is entered, and the step whose outcome it waits for.
+# The step each state writes as it is entered, which is the step whose outcome it waits for.
 WRITES: dict[TransferState, Step] = {
     TransferState.DEBITING: Step.DEBIT, TransferState.CREDITING: Step.CREDIT,
     TransferState.VOIDING: Step.VOID,
@@ -88,8 +88,7 @@ def next_move(state: TransferState, steps: dict[Step, StepOutcome]) -> Move | No
         return _entering(TransferState.DEBITING)
     if state is TransferState.DEBITED:
         return _entering(TransferState.CREDITING)
-    waited = {TransferState.DEBITING: Step.DEBIT, TransferState.CREDITING: Step.CREDIT,
-              TransferState.VOIDING: Step.VOID}.get(state)
+    waited = WRITES.get(state)   # a state that wrote a step waits for its outcome
     if waited is None:
         return None   # final
     outcome = steps[waited]
