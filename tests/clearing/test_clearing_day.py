@@ -47,6 +47,8 @@ Instructions: A pays HQ 101.23, B pays HQ 1.41, HQ pays C 59.91.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
 
 import anyio
@@ -141,7 +143,10 @@ def positions_by_key(result: dict) -> dict[tuple[str, str], tuple[int, int, int]
             for p in result["positions"]}
 
 
-async def test_known_answer_day(database_url, jifen):
+@asynccontextmanager
+async def traded_day(database_url: str) -> AsyncIterator[tuple[RunningSystem, date]]:
+    """The seeded system with the module's rules, running, its day traded (steps 1-12); the
+    system and the day, until the block ends (the services stop)."""
     await seed(database_url)
     await seed_extra(database_url)
     await set_rules(database_url)
@@ -150,7 +155,11 @@ async def test_known_answer_day(database_url, jifen):
             await probe.sign_on()
             day = await fresh_date(system, probe)
         await trade_the_day(system)
+        yield system, day
 
+
+async def test_known_answer_day(database_url, jifen):
+    async with traded_day(database_url) as (_, day):
         run = await cli(jifen, "clearing", "run", "--alliance", ALLIANCE, "--date", str(day))
         assert (run.exit_code, run.err) == (1, f"jifen: error: {day} of alliance TEST is not "
                                            f"sealed; seal it first with `jifen clearing "

@@ -11,16 +11,8 @@ import re
 import pytest
 
 from tests.account_host.host_harness import fetch
-from tests.clearing.clearing_kit import (
-    ALLIANCE,
-    MERCHANT_A,
-    MERCHANT_B,
-    MERCHANT_C,
-    fresh_date,
-    seed_extra,
-)
-from tests.clearing.test_clearing_day import cli, set_rules, trade_the_day
-from tests.e2e.system import SECOND_TERMINAL, running_system, seed
+from tests.clearing.clearing_kit import ALLIANCE, MERCHANT_A, MERCHANT_B, MERCHANT_C
+from tests.clearing.test_clearing_day import cli, traded_day
 
 pytestmark = pytest.mark.anyio
 
@@ -43,14 +35,8 @@ WHERE business_date = $1 AND terminal_code IS NOT NULL ORDER BY terminal_code
 
 
 async def test_the_digest_of_a_day_made_at_the_terminals(database_url, jifen):
-    await seed(database_url)
-    await seed_extra(database_url)
-    await set_rules(database_url)
-    async with running_system(database_url, seeded=False) as system:
-        async with system.terminal(SECOND_TERMINAL) as probe:
-            await probe.sign_on()
-            day = await fresh_date(system, probe)
-        await trade_the_day(system)
+    async with traded_day(database_url) as (_, day):
+        pass   # the services stop: the report reads the day's journal as it stays
     read = await cli(jifen, "report", "daily", "--alliance", ALLIANCE, "--date", str(day),
                      "--json")
     assert read.exit_code == 0, read.err
