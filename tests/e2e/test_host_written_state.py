@@ -12,8 +12,9 @@ import pytest
 
 from database.roles import Role
 from devices import messages
+from tests.account_host.host_harness import fetch
 from tests.e2e.system import CARDS, retry_until_host_is_back, running_system, seed
-from tests.e2e.test_balance_changes import _approve, _as, _fetch, _new_card, _operator, _request
+from tests.e2e.test_balance_changes import _approve, _as, _new_card, _operator, _request
 from tests.e2e.test_lifecycle import cli, until
 from tests.operators.conftest import as_operator, operator_of
 from tests.provisioning.conftest import jifen
@@ -60,7 +61,7 @@ async def test_outcomes_are_the_hosts_rows_and_a_closed_card_stays_closed(
         assert answer["39"] == "05"                             # closed, read back as closed
         assert (await terminal.purchase(new, 1_000))["39"] == "00"   # active, read back so
 
-    commands = await _fetch(database_url, """
+    commands = await fetch(database_url, """
         SELECT h.kind, (h.state, h.result_code, h.result, h.transaction_id, h.done_at)
                        IS NOT DISTINCT FROM
                        (o.state, o.result_code, o.result, o.transaction_id, o.done_at)
@@ -69,7 +70,7 @@ async def test_outcomes_are_the_hosts_rows_and_a_closed_card_stays_closed(
         ORDER BY h.id""")
     assert [(row["kind"], row["folded"]) for row in commands] == [
         ("points_adjustment", True), ("card_replacement", True), ("gift_restock", True)]
-    statuses = await _fetch(database_url, """
+    statuses = await fetch(database_url, """
         SELECT s.status, c.status AS card_status, t.kind, s.changed_at = h.done_at AS at_once
         FROM card_status_changes s JOIN cards c ON c.id = s.card_id
         JOIN transactions t ON t.id = s.transaction_id
@@ -78,7 +79,7 @@ async def test_outcomes_are_the_hosts_rows_and_a_closed_card_stays_closed(
     assert [tuple(row) for row in statuses] == [
         ("closed", "closed", "card_replacement", True),
         ("active", "active", "card_replacement", True)]
-    stock = await _fetch(database_url, """
+    stock = await fetch(database_url, """
         SELECT s.partition, s.stock, s.active, g.stock AS catalogue_stock
         FROM gift_stock s JOIN gift_catalogue g USING (alliance_id, gift_code)""")
     assert [tuple(row) for row in stock] == [("main", 3, True, 3)]
